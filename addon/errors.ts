@@ -1,0 +1,60 @@
+// One error type for the native layer. `code` is stable and switchable;
+// the message says what was wrong and what is allowed.
+export type AddonErrorCode =
+  | 'ERR_INVALID_ARG'
+  | 'ERR_REGION_OPEN'
+  | 'ERR_REGION_TOO_SMALL'
+  | 'ERR_REGION_MAP'
+  | 'ERR_REGION_CLOSED'
+  | 'ERR_OUT_OF_RANGE'
+  | 'ERR_TRANSPORT_CLOSED'
+  | 'ERR_ALREADY_LISTENING'
+  | 'ERR_ADDRESS_IN_USE'
+  | 'ERR_ENDPOINT_CLOSED'
+  | 'ERR_PEER_UNREACHABLE'
+  | 'ERR_BAD_REMOTE_KEY'
+  | 'ERR_DEREGISTERED'
+  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_UCX';
+
+/** Codes after which retrying the same call (possibly on a new connection) can succeed. */
+const RETRIABLE: ReadonlySet<AddonErrorCode> = new Set(['ERR_PEER_UNREACHABLE', 'ERR_UCX']);
+
+export class AddonError extends Error {
+  readonly retriable: boolean;
+  constructor(
+    readonly code: AddonErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AddonError';
+    this.retriable = RETRIABLE.has(code);
+  }
+}
+
+function fromNative(err: unknown): unknown {
+  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && !(err instanceof AddonError)) {
+    return new AddonError((err as unknown as { code: AddonErrorCode }).code, err.message);
+  }
+  return err;
+}
+
+/** Runs a native call, turning its errors into AddonError. */
+export function nativeCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw fromNative(err);
+  }
+}
+
+/** Runs a native call that returns a Promise, turning sync and async errors into AddonError. */
+export function nativeAsync<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return fn().catch((err: unknown) => {
+      throw fromNative(err);
+    });
+  } catch (err) {
+    return Promise.reject(fromNative(err));
+  }
+}

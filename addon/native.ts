@@ -1,0 +1,84 @@
+// Loads the compiled addon. UCX is configured through its environment, which
+// it reads once when its libraries load, so the defaults below must be in
+// place before the first require. Each stays overridable by the caller.
+//
+// Why these defaults: UCX's memory hooks rewrite the code of libc's mmap and
+// munmap while V8's threads may be calling them (seen as crashes inside V8's
+// compiler and hangs at exit), and its fatal-signal handler competes with
+// Node's own. rdmq registers its memory explicitly, so it needs neither.
+import * as path from 'path';
+
+const UCX_DEFAULTS: Record<string, string> = {
+  UCX_MEM_EVENTS: 'no',
+  UCX_MEM_MALLOC_HOOKS: 'no',
+  UCX_MEM_MMAP_HOOK_MODE: 'none',
+  UCX_MEM_CUDA_HOOK_MODE: 'none',
+  UCX_HANDLE_ERRORS: 'none',
+  UCX_ERROR_SIGNALS: '',
+  UCX_WARN_UNUSED_ENV_VARS: 'n',
+};
+
+export interface NativeRegion {
+  readonly size: number;
+  readonly storeGranularity: 'byte' | 'cache-line' | 'page';
+  readonly path: string;
+  buffer(offset: number, length: number): Uint8Array;
+  persist(offset: number, length: number): void;
+  prefault(offset: number, length: number): void;
+  close(): void;
+}
+
+export interface NativeEndpoint {
+  readonly closed: boolean;
+  put(local: Uint8Array, key: NativeRemoteKey, remoteOffset: number): Promise<void>;
+  get(local: Uint8Array, key: NativeRemoteKey, remoteOffset: number): Promise<void>;
+  flush(): Promise<void>;
+  sendAm(id: number, header: Uint8Array, payload: Uint8Array): Promise<void>;
+  importKey(packed: Uint8Array): NativeRemoteKey;
+  close(force?: boolean): Promise<void>;
+}
+
+export interface NativeRemoteKey {
+  readonly length: number;
+  destroy(): void;
+}
+
+export interface NativeMemoryRegistration {
+  packedKey(): Buffer;
+  deregister(): void;
+}
+
+export interface NativeTransportHandlers {
+  am?: (id: number, header: Buffer, payload: Buffer) => void;
+  endpointError?: (ep: NativeEndpoint, message: string) => void;
+}
+
+export interface NativeTransport {
+  workerAddress(): Buffer;
+  connectAddress(address: Uint8Array): NativeEndpoint;
+  registerMemory(region: NativeRegion, offset: number, length: number, remoteWrite: boolean): NativeMemoryRegistration;
+  setHandlers(handlers: NativeTransportHandlers): void;
+  progress(): void;
+  close(): void;
+}
+
+export interface NativeModule {
+  Region: new (path: string, sizeBytes: number, create: boolean) => NativeRegion;
+  Transport: new (options: { maxAmPayloadBytes?: number; peerErrorHandling?: boolean }) => NativeTransport;
+  ucxVersion(): string;
+}
+
+let loaded: NativeModule | undefined;
+
+export function native(): NativeModule {
+  if (loaded === undefined) {
+    for (const [name, value] of Object.entries(UCX_DEFAULTS)) {
+      if (process.env[name] === undefined) process.env[name] = value;
+    }
+    // dist/addon/native.js -> <root>/build/Release
+    const file = path.join(__dirname, '..', '..', 'build', 'Release', 'rdmq_native.node');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loaded = require(file) as NativeModule;
+  }
+  return loaded;
+}

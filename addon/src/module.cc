@@ -1,0 +1,39 @@
+// rdmq_native: pmem2 regions and the UCX transport. Policy lives in
+// TypeScript (addon/index.ts); this layer only checks its arguments and
+// turns every failure into an Error with a `code`.
+#include <napi.h>
+#include <ucp/api/ucp.h>
+
+#include "region.h"
+#include "transport.h"
+
+namespace rdmq {
+
+Napi::Value UcxVersion(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), ucp_get_version_string()); }
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* ctors = new Constructors();
+  Napi::Function transport = Transport::Init(env);
+  Napi::Function endpoint = Endpoint::Init(env);
+  Napi::Function registration = MemoryRegistration::Init(env);
+  Napi::Function remoteKey = RemoteKey::Init(env);
+  ctors->transport = Napi::Persistent(transport);
+  ctors->endpoint = Napi::Persistent(endpoint);
+  ctors->registration = Napi::Persistent(registration);
+  ctors->remoteKey = Napi::Persistent(remoteKey);
+  env.SetInstanceData<Constructors>(ctors);
+
+  exports.Set("Region", Region::Init(env));
+  exports.Set("Transport", transport);
+  exports.Set("Endpoint", endpoint);
+  exports.Set("MemoryRegistration", registration);
+  exports.Set("RemoteKey", remoteKey);
+  exports.Set("ucxVersion", Napi::Function::New(env, UcxVersion));
+  return exports;
+}
+
+}  // namespace rdmq
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return rdmq::Init(env, exports); }
+
+NODE_API_MODULE(rdmq_native, InitModule)

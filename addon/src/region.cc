@@ -1,0 +1,228 @@
+#include "region.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "errors.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+namespace rdmq {
+
+namespace {
+
+std::string Pmem2Message(const char* what, int code) {
+  const char* detail = pmem2_errormsg();
+  return std::string(what) + " failed (pmem2 error " + std::to_string(code) + "): " +
+         (detail && *detail ? detail : "unknown");
+}
+
+}  // namespace
+
+Napi::Function Region::Init(Napi::Env env) {
+  return DefineClass(env, "Region",
+                     {
+                         InstanceMethod("buffer", &Region::Buffer),
+                         InstanceMethod("persist", &Region::Persist),
+                         InstanceMethod("prefault", &Region::Prefault),
+                         InstanceMethod("close", &Region::Close),
+                         InstanceAccessor("size", &Region::GetSize, nullptr),
+                         InstanceAccessor("storeGranularity", &Region::GetGranularity, nullptr),
+                         InstanceAccessor("path", &Region::GetPath, nullptr),
+                     });
+}
+
+// new Region(path: string, sizeBytes: number, create: boolean)
+// create=true makes the file if needed and extends it to sizeBytes (sparse);
+// create=false opens an existing file, which must be at least sizeBytes long
+// (sizeBytes=0 maps the whole file).
+Region::Region(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Region>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsBoolean()) {
+    Throw(env, "ERR_INVALID_ARG", "Region(path: string, sizeBytes: number, create: boolean)");
+  }
+  path_ = info[0].As<Napi::String>().Utf8Value();
+  double requested = info[1].As<Napi::Number>().DoubleValue();
+  bool create = info[2].As<Napi::Boolean>().Value();
+  if (requested < 0 || requested > 9007199254740991.0 || requested != static_cast<double>(static_cast<uint64_t>(requested))) {
+    Throw(env, "ERR_INVALID_ARG", "region size must be a non-negative integer, got " + std::to_string(requested));
+  }
+  size_t wanted = static_cast<size_t>(requested);
+
+  fd_ = open(path_.c_str(), create ? (O_RDWR | O_CREAT) : O_RDWR, 0644);
+  if (fd_ < 0) {
+    int e = errno;
+    Throw(env, "ERR_REGION_OPEN", "cannot open region file " + path_ + " for read/write: " + strerror(e));
+  }
+  struct stat st;
+  if (fstat(fd_, &st) != 0) {
+    int e = errno;
+    Unmap();
+    Throw(env, "ERR_REGION_OPEN", "cannot stat region file " + path_ + ": " + strerror(e));
+  }
+  size_t fileSize = static_cast<size_t>(st.st_size);
+  if (create && fileSize < wanted) {
+    if (ftruncate(fd_, static_cast<off_t>(wanted)) != 0) {
+      int e = errno;
+      Unmap();
+      Throw(env, "ERR_REGION_OPEN", "cannot extend region file " + path_ + " to " + std::to_string(wanted) + " bytes: " + strerror(e));
+    }
+    fileSize = wanted;
+  }
+  if (wanted == 0) wanted = fileSize;
+  if (wanted == 0) {
+    Unmap();
+    Throw(env, "ERR_REGION_TOO_SMALL", "region file " + path_ + " is empty");
+  }
+  if (fileSize < wanted) {
+    Unmap();
+    Throw(env, "ERR_REGION_TOO_SMALL", "region file " + path_ + " is " + std::to_string(fileSize) +
+                                           " bytes, smaller than the requested " + std::to_string(wanted));
+  }
+
+  int rc = pmem2_config_new(&config_);
+  if (rc == 0) rc = pmem2_config_set_required_store_granularity(config_, PMEM2_GRANULARITY_PAGE);
+  if (rc == 0) rc = pmem2_config_set_length(config_, wanted);
+  if (rc != 0) {
+    std::string msg = Pmem2Message("pmem2 config", rc);
+    Unmap();
+    Throw(env, "ERR_REGION_MAP", msg);
+  }
+  rc = pmem2_source_from_fd(&source_, fd_);
+  if (rc != 0) {
+    std::string msg = Pmem2Message("pmem2_source_from_fd", rc);
+    Unmap();
+    Throw(env, "ERR_REGION_MAP", msg + " (" + path_ + ")");
+  }
+  rc = pmem2_map_new(&map_, config_, source_);
+  if (rc != 0) {
+    std::string msg = Pmem2Message("pmem2_map_new", rc);
+    Unmap();
+    Throw(env, "ERR_REGION_MAP", msg + " (" + path_ + ")");
+  }
+  base_ = static_cast<uint8_t*>(pmem2_map_get_address(map_));
+  size_ = pmem2_map_get_size(map_);
+  granularity_ = pmem2_map_get_store_granularity(map_);
+  persist_ = pmem2_get_persist_fn(map_);
+}
+
+Region::~Region() { Unmap(); }
+
+void Region::Unmap() {
+  for (auto& ref : views_) {
+    if (!ref.IsEmpty()) {
+      Napi::ArrayBuffer ab = ref.Value();
+      if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+    }
+    ref.Reset();
+  }
+  views_.clear();
+  if (map_ != nullptr) pmem2_map_delete(&map_);
+  if (source_ != nullptr) pmem2_source_delete(&source_);
+  if (config_ != nullptr) pmem2_config_delete(&config_);
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  base_ = nullptr;
+  persist_ = nullptr;
+}
+
+void Region::CheckOpen(Napi::Env env) const {
+  if (base_ == nullptr) Throw(env, "ERR_REGION_CLOSED", "region " + path_ + " is closed");
+}
+
+void Region::CheckRange(Napi::Env env, double offset, double length) const {
+  if (offset < 0 || length < 0 || offset != static_cast<double>(static_cast<uint64_t>(offset)) ||
+      length != static_cast<double>(static_cast<uint64_t>(length)) || offset + length > static_cast<double>(size_)) {
+    Throw(env, "ERR_OUT_OF_RANGE", "range [" + std::to_string(static_cast<long long>(offset)) + ", +" +
+                                       std::to_string(static_cast<long long>(length)) + ") is outside region of " +
+                                       std::to_string(size_) + " bytes");
+  }
+}
+
+static void ReadRange(const Napi::CallbackInfo& info, double* offset, double* length) {
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Throw(info.Env(), "ERR_INVALID_ARG", "expected (offset: number, length: number)");
+  }
+  *offset = info[0].As<Napi::Number>().DoubleValue();
+  *length = info[1].As<Napi::Number>().DoubleValue();
+}
+
+// buffer(offset, length): a Buffer aliasing the mapping (no copy).
+Napi::Value Region::Buffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  double offset, length;
+  ReadRange(info, &offset, &length);
+  CheckRange(env, offset, length);
+  // Drop references to views JS has already collected, so a long-lived region
+  // handing out many views does not grow without bound.
+  if (views_.size() >= 64) {
+    std::vector<Napi::Reference<Napi::ArrayBuffer>> live;
+    for (auto& ref : views_) {
+      if (!ref.IsEmpty() && !ref.Value().IsEmpty()) live.push_back(std::move(ref));
+    }
+    views_.swap(live);
+  }
+  size_t len = static_cast<size_t>(length);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, base_ + static_cast<size_t>(offset), len);
+  views_.push_back(Napi::Reference<Napi::ArrayBuffer>::New(ab, 0));
+  return Napi::Uint8Array::New(env, len, ab, 0);
+}
+
+Napi::Value Region::Persist(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  double offset, length;
+  ReadRange(info, &offset, &length);
+  CheckRange(env, offset, length);
+  if (length > 0) persist_(base_ + static_cast<size_t>(offset), static_cast<size_t>(length));
+  return env.Undefined();
+}
+
+// prefault(offset, length): fault the pages in for writing without changing
+// their contents, so the hot path does not pay first-touch faults.
+Napi::Value Region::Prefault(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  double offset, length;
+  ReadRange(info, &offset, &length);
+  CheckRange(env, offset, length);
+  long page = sysconf(_SC_PAGESIZE);
+  uintptr_t start = reinterpret_cast<uintptr_t>(base_ + static_cast<size_t>(offset)) & ~static_cast<uintptr_t>(page - 1);
+  uintptr_t end = reinterpret_cast<uintptr_t>(base_ + static_cast<size_t>(offset + length));
+  if (end <= start) return env.Undefined();
+  if (madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE) != 0) {
+    // Older kernels: touch each page with an atomic add of zero, which faults
+    // it in writable and leaves the byte unchanged even under concurrent writers.
+    for (uintptr_t p = start; p < end; p += static_cast<uintptr_t>(page)) {
+      __atomic_fetch_add(reinterpret_cast<uint8_t*>(p), 0, __ATOMIC_RELAXED);
+    }
+  }
+  return env.Undefined();
+}
+
+Napi::Value Region::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  Unmap();
+  return env.Undefined();
+}
+
+Napi::Value Region::GetSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(size_)); }
+
+Napi::Value Region::GetGranularity(const Napi::CallbackInfo& info) {
+  const char* name = granularity_ == PMEM2_GRANULARITY_BYTE ? "byte"
+                     : granularity_ == PMEM2_GRANULARITY_CACHE_LINE ? "cache-line"
+                                                                    : "page";
+  return Napi::String::New(info.Env(), name);
+}
+
+Napi::Value Region::GetPath(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), path_); }
+
+}  // namespace rdmq

@@ -1,0 +1,49 @@
+// Region: one file mapped with libpmem2. Not safe to use from several threads;
+// every call is made on the JS thread.
+#pragma once
+#include <libpmem2.h>
+#include <napi.h>
+#include <string>
+#include <vector>
+
+namespace rdmq {
+
+class Region : public Napi::ObjectWrap<Region> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Region(const Napi::CallbackInfo& info);
+  ~Region() override;
+
+  // For the transport: the mapped range, checked by the caller.
+  uint8_t* base() const { return base_; }
+  size_t size() const { return size_; }
+  bool closed() const { return base_ == nullptr; }
+
+ private:
+  Napi::Value Buffer(const Napi::CallbackInfo& info);
+  Napi::Value Persist(const Napi::CallbackInfo& info);
+  Napi::Value Prefault(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value GetSize(const Napi::CallbackInfo& info);
+  Napi::Value GetGranularity(const Napi::CallbackInfo& info);
+  Napi::Value GetPath(const Napi::CallbackInfo& info);
+
+  void CheckOpen(Napi::Env env) const;
+  void CheckRange(Napi::Env env, double offset, double length) const;
+  void Unmap();
+
+  std::string path_;
+  int fd_ = -1;
+  pmem2_config* config_ = nullptr;
+  pmem2_source* source_ = nullptr;
+  pmem2_map* map_ = nullptr;
+  pmem2_persist_fn persist_ = nullptr;
+  uint8_t* base_ = nullptr;
+  size_t size_ = 0;
+  pmem2_granularity granularity_ = PMEM2_GRANULARITY_PAGE;
+  // Buffers handed to JS point into the mapping; they are detached on close so
+  // a stale Buffer reads as empty instead of faulting.
+  std::vector<Napi::Reference<Napi::ArrayBuffer>> views_;
+};
+
+}  // namespace rdmq

@@ -1,0 +1,779 @@
+#include "transport.h"
+
+#include <string.h>
+
+#include <cstring>
+
+#include "errors.h"
+#include "region.h"
+
+namespace rdmq {
+
+namespace {
+
+constexpr uint32_t kKeyMagic = 0x4b4d4452;  // "RDMK"
+constexpr uint32_t kKeyVersion = 1;
+constexpr size_t kKeyHeaderBytes = 4 + 4 + 8 + 8 + 4;
+constexpr uint16_t kMaxAmId = 255;
+
+std::string StatusText(ucs_status_t status) { return ucs_status_string(status); }
+
+const char* StatusCode(ucs_status_t status) {
+  switch (status) {
+    case UCS_ERR_CONNECTION_RESET:
+    case UCS_ERR_ENDPOINT_TIMEOUT:
+    case UCS_ERR_UNREACHABLE:
+    case UCS_ERR_REJECTED:
+    case UCS_ERR_NOT_CONNECTED:
+      return "ERR_PEER_UNREACHABLE";
+    case UCS_ERR_CANCELED:
+      return "ERR_ENDPOINT_CLOSED";
+    default:
+      return "ERR_UCX";
+  }
+}
+
+Napi::Error StatusError(Napi::Env env, const std::string& what, ucs_status_t status) {
+  return MakeError(env, StatusCode(status), what + " failed: " + StatusText(status));
+}
+
+uint64_t ReadUint(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (info.Length() <= index || !info[index].IsNumber()) {
+    Throw(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be a number");
+  }
+  double v = info[index].As<Napi::Number>().DoubleValue();
+  if (v < 0 || v > 9007199254740991.0 || v != static_cast<double>(static_cast<uint64_t>(v))) {
+    Throw(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be a non-negative integer");
+  }
+  return static_cast<uint64_t>(v);
+}
+
+Napi::Uint8Array ReadBytes(const Napi::CallbackInfo& info, size_t index, const char* name) {
+  if (info.Length() <= index || !info[index].IsTypedArray() ||
+      info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Throw(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be a Buffer or Uint8Array");
+  }
+  Napi::Uint8Array bytes = info[index].As<Napi::Uint8Array>();
+  if (bytes.ArrayBuffer().IsDetached()) {
+    Throw(info.Env(), "ERR_REGION_CLOSED", std::string(name) + " belongs to a region that is closed");
+  }
+  return bytes;
+}
+
+void OpCallback(void* request, ucs_status_t status, void* user) {
+  Op* op = static_cast<Op*>(user);
+  Event e;
+  e.kind = Event::kOpDone;
+  e.op = op;
+  e.status = status;
+  op->transport->Push(std::move(e));
+  ucp_request_free(request);
+}
+
+void OpRecvAmCallback(void* request, ucs_status_t status, size_t length, void* user) {
+  auto* rndv = static_cast<AmRndvRecv*>(user);
+  rndv->event.status = status;
+  rndv->transport->Push(std::move(rndv->event));
+  delete rndv;
+  ucp_request_free(request);
+}
+
+void EmptyFlushCallback(void* request, ucs_status_t status, void* user) { ucp_request_free(request); }
+
+// Starts an operation: on immediate completion or failure it settles now,
+// otherwise UCX calls OpCallback later.
+Napi::Value Track(Transport* t, Op* op, ucs_status_ptr_t result) {
+  Napi::Promise promise = op->deferred.Promise();
+  if (result == nullptr) {
+    t->Settle(op, UCS_OK);
+  } else if (UCS_PTR_IS_ERR(result)) {
+    t->Settle(op, UCS_PTR_STATUS(result));
+  } else {
+    t->OpStarted();
+  }
+  t->Drain();
+  return promise;
+}
+
+ucp_request_param_t OpParams(Op* op) {
+  ucp_request_param_t param{};
+  param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+  param.cb.send = OpCallback;
+  param.user_data = op;
+  return param;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Transport
+
+Napi::Function Transport::Init(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "Transport",
+                                    {
+                                        InstanceMethod("registerMemory", &Transport::RegisterMemory),
+                                        InstanceMethod("setHandlers", &Transport::SetHandlers),
+                                        InstanceMethod("progress", &Transport::Progress),
+                                        InstanceMethod("close", &Transport::Close),
+                                        InstanceMethod("workerAddress", &Transport::WorkerAddress),
+                                        InstanceMethod("connectAddress", &Transport::ConnectAddress),
+                                    });
+  return ctor;
+}
+
+// new Transport(endpointConstructor, { maxAmPayloadBytes })
+Transport::Transport(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Transport>(info), env_(info.Env()) {
+  Napi::Env env = info.Env();
+  if (info.Length() >= 1 && info[0].IsObject()) {
+    Napi::Object opts = info[0].As<Napi::Object>();
+    Napi::Value max = opts.Get("maxAmPayloadBytes");
+    if (max.IsNumber()) maxAmPayloadBytes_ = static_cast<size_t>(max.As<Napi::Number>().Int64Value());
+    Napi::Value peerErrors = opts.Get("peerErrorHandling");
+    if (peerErrors.IsBoolean()) errMode_ = peerErrors.As<Napi::Boolean>().Value() ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
+  }
+
+  ucp_config_t* config = nullptr;
+  ucs_status_t status = ucp_config_read(nullptr, nullptr, &config);
+  if (status != UCS_OK) throw StatusError(env, "ucp_config_read", status);
+  ucp_params_t params{};
+  params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
+  params.features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
+  params.mt_workers_shared = 0;
+  status = ucp_init(&params, config, &context_);
+  ucp_config_release(config);
+  if (status != UCS_OK) throw StatusError(env, "ucp_init", status);
+
+  ucp_worker_params_t wparams{};
+  wparams.field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE;
+  wparams.thread_mode = UCS_THREAD_MODE_SINGLE;
+  status = ucp_worker_create(context_, &wparams, &worker_);
+  if (status != UCS_OK) {
+    ucp_cleanup(context_);
+    context_ = nullptr;
+    throw StatusError(env, "ucp_worker_create", status);
+  }
+  int efd = -1;
+  status = ucp_worker_get_efd(worker_, &efd);
+  if (status != UCS_OK) {
+    Shutdown();
+    throw StatusError(env, "ucp_worker_get_efd", status);
+  }
+
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  poll_ = new uv_poll_t;
+  uv_poll_init(loop, poll_, efd);
+  poll_->data = this;
+  uv_poll_start(poll_, UV_READABLE, &Transport::OnPoll);
+  // An idle worker must not keep the process alive (the connections that own
+  // endpoints do); in-flight operations do (see UpdateTimer).
+  uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  timer_ = new uv_timer_t;
+  uv_timer_init(loop, timer_);
+  timer_->data = this;
+
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "rdmq:ucx");
+  napi_add_env_cleanup_hook(env, &Transport::OnCleanup, this);
+  cleanupHookAdded_ = true;
+
+  for (uint16_t id = 0; id <= kMaxAmId; ++id) {
+    auto slot = std::make_unique<AmHandlerSlot>(AmHandlerSlot{this, id});
+    ucp_am_handler_param_t hp{};
+    hp.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB | UCP_AM_HANDLER_PARAM_FIELD_ARG;
+    hp.id = id;
+    hp.cb = &Transport::OnAm;
+    hp.arg = slot.get();
+    status = ucp_worker_set_am_recv_handler(worker_, &hp);
+    if (status != UCS_OK) {
+      Shutdown();
+      throw StatusError(env, "ucp_worker_set_am_recv_handler", status);
+    }
+    amSlots_.push_back(std::move(slot));
+  }
+  Drain();
+}
+
+Transport::~Transport() { Shutdown(); }
+
+void Transport::OnCleanup(void* arg) {
+  auto* self = static_cast<Transport*>(arg);
+  self->cleanupHookAdded_ = false;
+  self->Shutdown();
+}
+
+void Transport::CheckOpen(Napi::Env env) const {
+  if (worker_ == nullptr) Throw(env, "ERR_TRANSPORT_CLOSED", "transport is closed");
+}
+
+void Transport::Shutdown() {
+  if (worker_ == nullptr && context_ == nullptr) return;
+  for (MemoryRegistration* reg : std::vector<MemoryRegistration*>(registrations_.begin(), registrations_.end())) {
+    reg->Release();
+  }
+  registrations_.clear();
+  for (auto& [ep, st] : endpoints_) {
+    for (RemoteKey* rk : std::vector<RemoteKey*>(st->rkeys.begin(), st->rkeys.end())) rk->Release();
+    ucp_request_param_t param{};
+    param.op_attr_mask = UCP_OP_ATTR_FIELD_FLAGS;
+    param.flags = UCP_EP_CLOSE_FLAG_FORCE;
+    ucs_status_ptr_t req = ucp_ep_close_nbx(ep, &param);
+    if (UCS_PTR_IS_PTR(req)) {
+      while (ucp_request_check_status(req) == UCS_INPROGRESS) ucp_worker_progress(worker_);
+      ucp_request_free(req);
+    }
+    st->closed = true;
+    st->ep = nullptr;
+    // An EpState with a JS Endpoint is freed by that object's finalizer.
+    if (!st->js.IsEmpty()) {
+      st->js.Reset();
+    } else {
+      delete st;
+    }
+  }
+  endpoints_.clear();
+  // Operations still in flight are dropped with the worker.
+  events_.clear();
+  if (poll_ != nullptr) {
+    uv_poll_stop(poll_);
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+  if (timer_ != nullptr) {
+    uv_timer_stop(timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    timer_ = nullptr;
+  }
+  if (worker_ != nullptr) ucp_worker_destroy(worker_);
+  worker_ = nullptr;
+  if (context_ != nullptr) ucp_cleanup(context_);
+  context_ = nullptr;
+  if (cleanupHookAdded_) {
+    napi_remove_env_cleanup_hook(env_, &Transport::OnCleanup, this);
+    cleanupHookAdded_ = false;
+  }
+  onAm_.Reset();
+  onEndpointError_.Reset();
+}
+
+void Transport::OnPoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<Transport*>(handle->data);
+  Napi::HandleScope scope(self->env_);
+  Napi::CallbackScope cbScope(self->env_, *self->asyncContext_);
+  self->Drain();
+}
+
+void Transport::OnTimer(uv_timer_t* handle) { OnPoll(reinterpret_cast<uv_poll_t*>(handle), 0, 0); }
+
+void Transport::Drain() {
+  if (worker_ == nullptr) return;
+  if (inProgress_) {
+    again_ = true;
+    return;
+  }
+  inProgress_ = true;
+  for (;;) {
+    again_ = false;
+    while (worker_ != nullptr && ucp_worker_progress(worker_) != 0) {
+    }
+    if (!events_.empty()) DispatchEvents();
+    if (worker_ == nullptr) break;
+    if (again_ || !events_.empty()) continue;
+    ucs_status_t armed = ucp_worker_arm(worker_);
+    if (armed == UCS_ERR_BUSY) continue;
+    break;
+  }
+  inProgress_ = false;
+  UpdateTimer();
+}
+
+// While operations are in flight a 1 ms timer backs up the event fd and keeps
+// the process alive until they settle; with nothing in flight it is stopped
+// and the (unref'd) event-fd poll alone remains, costing no CPU.
+void Transport::UpdateTimer() {
+  if (timer_ == nullptr) return;
+  if (outstanding_ > 0 && !timerRunning_) {
+    uv_timer_start(timer_, &Transport::OnTimer, 1, 1);
+    timerRunning_ = true;
+  } else if (outstanding_ == 0 && timerRunning_) {
+    uv_timer_stop(timer_);
+    timerRunning_ = false;
+  }
+}
+
+void Transport::Settle(Op* op, ucs_status_t status) {
+  Napi::Env env = env_;
+  Napi::HandleScope scope(env);
+  if (status == UCS_OK || op->ignoreErrors) {
+    op->deferred.Resolve(env.Undefined());
+  } else {
+    op->deferred.Reject(StatusError(env, op->what, status).Value());
+  }
+  delete op;
+}
+
+void Transport::CallHandler(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  if (fn.IsEmpty()) return;
+  fn.MakeCallback(Value(), args, *asyncContext_);
+}
+
+void Transport::DispatchEvents() {
+  Napi::Env env = env_;
+  while (!events_.empty()) {
+    Event e = std::move(events_.front());
+    events_.pop_front();
+    Napi::HandleScope scope(env);
+    switch (e.kind) {
+      case Event::kOpDone:
+        if (outstanding_ > 0) --outstanding_;
+        Settle(e.op, e.status);
+        break;
+      case Event::kAmReceived: {
+        if (e.status != UCS_OK) break;  // a rendezvous receive that failed: the sender sees the error
+        Napi::Buffer<uint8_t> header = Napi::Buffer<uint8_t>::Copy(env, e.header.data(), e.header.size());
+        Napi::Buffer<uint8_t> payload = Napi::Buffer<uint8_t>::Copy(env, e.payload.data(), e.payload.size());
+        CallHandler(onAm_, {Napi::Number::New(env, e.amId), header, payload});
+        break;
+      }
+      case Event::kEndpointError:
+        if (e.ep != nullptr && !e.ep->js.IsEmpty()) {
+          CallHandler(onEndpointError_, {e.ep->js.Value(), Napi::String::New(env, e.ep->failure)});
+        }
+        break;
+    }
+    if (worker_ == nullptr) break;
+  }
+}
+
+// Gives an endpoint state its JS object; the transport holds it strongly
+// until the endpoint is closed.
+void Transport::Bind(EpState* st) {
+  Napi::Object obj = Constructors::Of(env_).endpoint.New({Napi::External<EpState>::New(env_, st)});
+  st->js = Napi::Persistent(obj);
+}
+
+void Transport::ForgetEndpoint(EpState* st) {
+  if (st->ep != nullptr) endpoints_.erase(st->ep);
+  st->ep = nullptr;
+  st->closed = true;
+  if (!st->js.IsEmpty()) st->js.Reset();
+}
+
+void Transport::EpErrorCallback(void* arg, ucp_ep_h ep, ucs_status_t status) {
+  auto* st = static_cast<EpState*>(arg);
+  if (st->closed || !st->failure.empty()) return;
+  st->failure = "peer connection lost: " + StatusText(status);
+  Event e;
+  e.kind = Event::kEndpointError;
+  e.ep = st;
+  e.status = status;
+  st->transport->Push(std::move(e));
+}
+
+ucs_status_t Transport::OnAm(void* arg, const void* header, size_t headerLength, void* data, size_t length,
+                             const ucp_am_recv_param_t* param) {
+  auto* slot = static_cast<AmHandlerSlot*>(arg);
+  Transport* self = slot->transport;
+  Event e;
+  e.kind = Event::kAmReceived;
+  e.amId = slot->id;
+  const auto* h = static_cast<const uint8_t*>(header);
+  e.header.assign(h, h + headerLength);
+  if (length > self->maxAmPayloadBytes_) {
+    // Too large to accept: drop it (the protocol above answers with an error
+    // when it expects a reply).
+    return UCS_OK;
+  }
+  if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
+    auto* rndv = new AmRndvRecv{self, std::move(e)};
+    rndv->event.payload.resize(length);
+    ucp_request_param_t rp{};
+    rp.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
+    rp.cb.recv_am = OpRecvAmCallback;
+    rp.user_data = rndv;
+    ucs_status_ptr_t r = ucp_am_recv_data_nbx(self->worker_, data, rndv->event.payload.data(), length, &rp);
+    if (r == nullptr) {
+      self->Push(std::move(rndv->event));
+      delete rndv;
+    } else if (UCS_PTR_IS_ERR(r)) {
+      delete rndv;
+    }
+    return UCS_OK;
+  }
+  const auto* d = static_cast<const uint8_t*>(data);
+  e.payload.assign(d, d + length);
+  self->Push(std::move(e));
+  return UCS_OK;
+}
+
+// registerMemory(region, offset, length, remoteWrite: boolean) -> MemoryRegistration
+Napi::Value Transport::RegisterMemory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  return Constructors::Of(env).registration.New({Value(), info[0], info[1], info[2], info[3]});
+}
+
+// setHandlers({ connection(ep), am(id, ep, header, payload), endpointError(ep, message) })
+Napi::Value Transport::SetHandlers(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) Throw(env, "ERR_INVALID_ARG", "setHandlers(handlers: object)");
+  Napi::Object h = info[0].As<Napi::Object>();
+  auto bind = [&](const char* name, Napi::FunctionReference& slot) {
+    Napi::Value v = h.Get(name);
+    if (v.IsFunction()) slot = Napi::Persistent(v.As<Napi::Function>());
+  };
+  bind("am", onAm_);
+  bind("endpointError", onEndpointError_);
+  return env.Undefined();
+}
+
+Napi::Value Transport::Progress(const Napi::CallbackInfo& info) {
+  Drain();
+  return info.Env().Undefined();
+}
+
+// workerAddress() -> Buffer: this worker's UCX address, for a peer's connectAddress.
+Napi::Value Transport::WorkerAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  ucp_address_t* addr = nullptr;
+  size_t len = 0;
+  ucs_status_t status = ucp_worker_get_address(worker_, &addr, &len);
+  if (status != UCS_OK) throw StatusError(env, "ucp_worker_get_address", status);
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<uint8_t*>(addr), len);
+  ucp_worker_release_address(worker_, addr);
+  return out;
+}
+
+// connectAddress(address: Buffer) -> Endpoint, to a worker address obtained
+// out of band.
+Napi::Value Transport::ConnectAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  Napi::Uint8Array address = ReadBytes(info, 0, "worker address");
+  auto* st = new EpState();
+  st->transport = this;
+  ucp_ep_params_t params{};
+  params.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLER | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE;
+  params.address = reinterpret_cast<const ucp_address_t*>(address.Data());
+  params.err_mode = errMode_;
+  params.err_handler.cb = &Transport::EpErrorCallback;
+  params.err_handler.arg = st;
+  ucp_ep_h ep = nullptr;
+  ucs_status_t status = ucp_ep_create(worker_, &params, &ep);
+  if (status != UCS_OK) {
+    delete st;
+    throw MakeError(env, "ERR_PEER_UNREACHABLE", std::string("cannot connect to worker address: ") + StatusText(status));
+  }
+  st->ep = ep;
+  endpoints_[ep] = st;
+  Bind(st);
+  Napi::Object obj = st->js.Value();
+  Drain();
+  return obj;
+}
+
+Napi::Value Transport::Close(const Napi::CallbackInfo& info) {
+  Shutdown();
+  return info.Env().Undefined();
+}
+
+// ---------------------------------------------------------------- Endpoint
+
+Napi::Function Endpoint::Init(Napi::Env env) {
+  return DefineClass(env, "Endpoint",
+                     {
+                         InstanceMethod("put", &Endpoint::Put),
+                         InstanceMethod("get", &Endpoint::Get),
+                         InstanceMethod("flush", &Endpoint::Flush),
+                         InstanceMethod("sendAm", &Endpoint::SendAm),
+                         InstanceMethod("importKey", &Endpoint::ImportKey),
+                         InstanceMethod("close", &Endpoint::Close),
+                         InstanceAccessor("closed", &Endpoint::IsClosed, nullptr),
+                     });
+}
+
+Endpoint::Endpoint(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Endpoint>(info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) {
+    Throw(info.Env(), "ERR_INVALID_ARG", "endpoints are created by Transport.connectAddress");
+  }
+  state_ = info[0].As<Napi::External<EpState>>().Data();
+}
+
+void Endpoint::CheckUsable(Napi::Env env) const {
+  if (state_->closed || state_->ep == nullptr) Throw(env, "ERR_ENDPOINT_CLOSED", "endpoint is closed");
+  if (!state_->failure.empty()) Throw(env, "ERR_PEER_UNREACHABLE", state_->failure);
+  state_->transport->CheckOpen(env);
+}
+
+// put(local: Uint8Array, rkey: RemoteKey, remoteOffset) / get(...)
+Napi::Value Endpoint::Rma(const Napi::CallbackInfo& info, bool isPut) {
+  Napi::Env env = info.Env();
+  const char* name = isPut ? "put" : "get";
+  CheckUsable(env);
+  Napi::Uint8Array local = ReadBytes(info, 0, "local buffer");
+  RemoteKey* rk = nullptr;
+  if (info.Length() >= 2 && info[1].IsObject() &&
+      info[1].As<Napi::Object>().InstanceOf(Constructors::Of(env).remoteKey.Value())) {
+    rk = RemoteKey::Unwrap(info[1].As<Napi::Object>());
+  }
+  if (rk == nullptr) Throw(env, "ERR_INVALID_ARG", std::string(name) + ": second argument must be a RemoteKey");
+  if (rk->rkey() == nullptr) Throw(env, "ERR_BAD_REMOTE_KEY", std::string(name) + ": remote key has been destroyed");
+  if (rk->endpoint() != state_) Throw(env, "ERR_BAD_REMOTE_KEY", std::string(name) + ": remote key was imported on another endpoint");
+  uint64_t remoteOffset = ReadUint(info, 2, "remoteOffset");
+  uint64_t length = local.ByteLength();
+  if (remoteOffset > rk->length() || length > rk->length() - remoteOffset) {
+    Throw(env, "ERR_OUT_OF_RANGE", std::string(name) + " of " + std::to_string(length) + " bytes at remote offset " +
+                                       std::to_string(remoteOffset) + " is outside the registered range of " +
+                                       std::to_string(rk->length()) + " bytes");
+  }
+  Transport* t = state_->transport;
+  Op* op = new Op(t, env, name);
+  op->keepAlive.push_back(Napi::Persistent(Napi::Value(local)));
+  op->keepAlive.push_back(Napi::Persistent(info[1]));
+  ucp_request_param_t param = OpParams(op);
+  void* buf = local.Data();
+  uint64_t raddr = rk->address() + remoteOffset;
+  if (length == 0) {
+    return Track(t, op, nullptr);
+  }
+  ucs_status_ptr_t r = isPut ? ucp_put_nbx(state_->ep, buf, length, raddr, rk->rkey(), &param)
+                             : ucp_get_nbx(state_->ep, buf, length, raddr, rk->rkey(), &param);
+  return Track(t, op, r);
+}
+
+Napi::Value Endpoint::Put(const Napi::CallbackInfo& info) { return Rma(info, true); }
+Napi::Value Endpoint::Get(const Napi::CallbackInfo& info) { return Rma(info, false); }
+
+Napi::Value Endpoint::Flush(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckUsable(env);
+  Transport* t = state_->transport;
+  Op* op = new Op(t, env, "flush");
+  op->keepAlive.push_back(Napi::Persistent(info.This()));
+  ucp_request_param_t param = OpParams(op);
+  return Track(t, op, ucp_ep_flush_nbx(state_->ep, &param));
+}
+
+// sendAm(id, header, payload) -> Promise
+Napi::Value Endpoint::SendAm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckUsable(env);
+  uint64_t id = ReadUint(info, 0, "message id");
+  if (id > kMaxAmId) Throw(env, "ERR_INVALID_ARG", "message id must be 0.." + std::to_string(kMaxAmId));
+  Napi::Uint8Array header = ReadBytes(info, 1, "header");
+  Napi::Uint8Array payload = ReadBytes(info, 2, "payload");
+  Transport* t = state_->transport;
+  if (payload.ByteLength() > t->maxAmPayloadBytes()) {
+    Throw(env, "ERR_MESSAGE_TOO_LARGE", "active message payload of " + std::to_string(payload.ByteLength()) +
+                                            " bytes exceeds the limit of " + std::to_string(t->maxAmPayloadBytes()));
+  }
+  Op* op = new Op(t, env, "sendAm");
+  op->keepAlive.push_back(Napi::Persistent(Napi::Value(header)));
+  op->keepAlive.push_back(Napi::Persistent(Napi::Value(payload)));
+  ucp_request_param_t param = OpParams(op);
+  ucs_status_ptr_t r = ucp_am_send_nbx(state_->ep, static_cast<unsigned>(id), header.Data(), header.ByteLength(),
+                                       payload.Data(), payload.ByteLength(), &param);
+  return Track(t, op, r);
+}
+
+// importKey(packed: Buffer) -> RemoteKey
+Napi::Value Endpoint::ImportKey(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckUsable(env);
+  Napi::Uint8Array packed = ReadBytes(info, 0, "packed key");
+  return Constructors::Of(env).remoteKey.New({info.This(), packed});
+}
+
+Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_->closed || state_->ep == nullptr) Throw(env, "ERR_ENDPOINT_CLOSED", "endpoint is already closed");
+  Transport* t = state_->transport;
+  t->CheckOpen(env);
+  for (RemoteKey* rk : std::vector<RemoteKey*>(state_->rkeys.begin(), state_->rkeys.end())) rk->Release();
+  ucp_ep_h ep = state_->ep;
+  // A peer known to be gone cannot be flushed: close without waiting for it.
+  bool failed = !state_->failure.empty() || (info.Length() > 0 && info[0].ToBoolean().Value());
+  Napi::Value self = info.This();
+  t->ForgetEndpoint(state_);
+  Op* op = new Op(t, env, "close");
+  op->ignoreErrors = true;
+  op->keepAlive.push_back(Napi::Persistent(self));
+  ucp_request_param_t param = OpParams(op);
+  param.op_attr_mask |= UCP_OP_ATTR_FIELD_FLAGS;
+  // A failed endpoint cannot flush; a healthy one closes gracefully.
+  param.flags = failed ? UCP_EP_CLOSE_FLAG_FORCE : 0;
+  ucs_status_ptr_t r = ucp_ep_close_nbx(ep, &param);
+  // Closing after the peer vanished reports the loss; the endpoint is gone
+  // either way, so closing always resolves.
+  if (UCS_PTR_IS_ERR(r)) r = nullptr;
+  Napi::Value promise = Track(t, op, r);
+  return promise;
+}
+
+Napi::Value Endpoint::IsClosed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), state_->closed || state_->ep == nullptr);
+}
+
+}  // namespace rdmq
+
+namespace rdmq {
+
+Endpoint::~Endpoint() {
+  // While open the transport owns the state (and keeps this object alive);
+  // once closed nobody else refers to it.
+  if (state_ != nullptr && state_->closed) delete state_;
+}
+
+// ------------------------------------------------------ MemoryRegistration
+
+Napi::Function MemoryRegistration::Init(Napi::Env env) {
+  return DefineClass(env, "MemoryRegistration",
+                     {
+                         InstanceMethod("packedKey", &MemoryRegistration::PackedKey),
+                         InstanceMethod("deregister", &MemoryRegistration::Deregister),
+                     });
+}
+
+// Created by Transport.registerMemory(region, offset, length, remoteWrite).
+MemoryRegistration::MemoryRegistration(const Napi::CallbackInfo& info) : Napi::ObjectWrap<MemoryRegistration>(info) {
+  Napi::Env env = info.Env();
+  Constructors& ctors = Constructors::Of(env);
+  if (info.Length() < 5 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(ctors.transport.Value())) {
+    Throw(env, "ERR_INVALID_ARG", "memory is registered through Transport.registerMemory");
+  }
+  transport_ = Transport::Unwrap(info[0].As<Napi::Object>());
+  transport_->CheckOpen(env);
+  if (!info[1].IsObject()) Throw(env, "ERR_INVALID_ARG", "registerMemory: first argument must be a Region");
+  Napi::Object regionObj = info[1].As<Napi::Object>();
+  Napi::Value regionCtor = regionObj.Get("constructor");
+  Region* region = nullptr;
+  if (regionCtor.IsFunction() && regionCtor.As<Napi::Function>().Get("name").ToString().Utf8Value() == "Region") {
+    napi_value raw = regionObj;
+    void* wrapped = nullptr;
+    if (napi_unwrap(env, raw, &wrapped) == napi_ok && wrapped != nullptr) region = static_cast<Region*>(wrapped);
+  }
+  if (region == nullptr) Throw(env, "ERR_INVALID_ARG", "registerMemory: first argument must be a Region");
+  if (region->closed()) Throw(env, "ERR_REGION_CLOSED", "registerMemory: region is closed");
+  uint64_t offset = ReadUint(info, 2, "offset");
+  uint64_t length = ReadUint(info, 3, "length");
+  if (length == 0 || offset > region->size() || length > region->size() - offset) {
+    Throw(env, "ERR_OUT_OF_RANGE", "registerMemory: range [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                                       ") is empty or outside region of " + std::to_string(region->size()) + " bytes");
+  }
+  bool remoteWrite = info[4].ToBoolean().Value();
+  ucp_mem_map_params_t mp{};
+  mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH | UCP_MEM_MAP_PARAM_FIELD_PROT;
+  mp.address = region->base() + offset;
+  mp.length = length;
+  mp.prot = UCP_MEM_MAP_PROT_LOCAL_READ | UCP_MEM_MAP_PROT_LOCAL_WRITE | UCP_MEM_MAP_PROT_REMOTE_READ |
+            (remoteWrite ? UCP_MEM_MAP_PROT_REMOTE_WRITE : 0);
+  ucs_status_t status = ucp_mem_map(transport_->context(), &mp, &memh_);
+  if (status != UCS_OK) throw StatusError(env, "ucp_mem_map", status);
+  address_ = reinterpret_cast<uint64_t>(region->base() + offset);
+  length_ = length;
+  transportRef_ = Napi::Persistent(info[0].As<Napi::Object>());
+  regionRef_ = Napi::Persistent(regionObj);
+  transport_->registrations_.insert(this);
+}
+
+MemoryRegistration::~MemoryRegistration() { Release(); }
+
+void MemoryRegistration::Release() {
+  if (memh_ != nullptr && transport_ != nullptr && transport_->context() != nullptr) {
+    ucp_mem_unmap(transport_->context(), memh_);
+  }
+  memh_ = nullptr;
+  if (transport_ != nullptr) transport_->registrations_.erase(this);
+  transport_ = nullptr;
+  if (!transportRef_.IsEmpty()) transportRef_.Reset();
+  if (!regionRef_.IsEmpty()) regionRef_.Reset();
+}
+
+// packedKey() -> Buffer: [magic u32][version u32][address u64][length u64][rkeyLength u32][rkey]
+Napi::Value MemoryRegistration::PackedKey(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (memh_ == nullptr) Throw(env, "ERR_DEREGISTERED", "memory registration has been released");
+  void* rkeyBuf = nullptr;
+  size_t rkeySize = 0;
+  ucs_status_t status = ucp_rkey_pack(transport_->context(), memh_, &rkeyBuf, &rkeySize);
+  if (status != UCS_OK) throw StatusError(env, "ucp_rkey_pack", status);
+  Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, kKeyHeaderBytes + rkeySize);
+  uint8_t* p = out.Data();
+  uint32_t magic = kKeyMagic, version = kKeyVersion, rlen = static_cast<uint32_t>(rkeySize);
+  memcpy(p, &magic, 4);
+  memcpy(p + 4, &version, 4);
+  memcpy(p + 8, &address_, 8);
+  memcpy(p + 16, &length_, 8);
+  memcpy(p + 24, &rlen, 4);
+  memcpy(p + kKeyHeaderBytes, rkeyBuf, rkeySize);
+  ucp_rkey_buffer_release(rkeyBuf);
+  return out;
+}
+
+Napi::Value MemoryRegistration::Deregister(const Napi::CallbackInfo& info) {
+  if (memh_ == nullptr) Throw(info.Env(), "ERR_DEREGISTERED", "memory registration has already been released");
+  Release();
+  return info.Env().Undefined();
+}
+
+// --------------------------------------------------------------- RemoteKey
+
+Napi::Function RemoteKey::Init(Napi::Env env) {
+  return DefineClass(env, "RemoteKey",
+                     {
+                         InstanceMethod("destroy", &RemoteKey::Destroy),
+                         InstanceAccessor("length", &RemoteKey::GetLength, nullptr),
+                     });
+}
+
+// Created by Endpoint.importKey(packed).
+RemoteKey::RemoteKey(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RemoteKey>(info) {
+  Napi::Env env = info.Env();
+  Constructors& ctors = Constructors::Of(env);
+  if (info.Length() < 2 || !info[0].IsObject() || !info[0].As<Napi::Object>().InstanceOf(ctors.endpoint.Value())) {
+    Throw(env, "ERR_INVALID_ARG", "remote keys are imported through Endpoint.importKey");
+  }
+  EpState* st = Endpoint::Unwrap(info[0].As<Napi::Object>())->state();
+  Napi::Uint8Array packed = ReadBytes(info, 1, "packed key");
+  const uint8_t* p = packed.Data();
+  size_t n = packed.ByteLength();
+  uint32_t magic = 0, version = 0, rlen = 0;
+  if (n >= kKeyHeaderBytes) {
+    memcpy(&magic, p, 4);
+    memcpy(&version, p + 4, 4);
+    memcpy(&address_, p + 8, 8);
+    memcpy(&length_, p + 16, 8);
+    memcpy(&rlen, p + 24, 4);
+  }
+  if (n < kKeyHeaderBytes || magic != kKeyMagic) Throw(env, "ERR_BAD_REMOTE_KEY", "not an rdmq remote key");
+  if (version != kKeyVersion) {
+    Throw(env, "ERR_BAD_REMOTE_KEY", "remote key version " + std::to_string(version) + " is not supported (expected " +
+                                         std::to_string(kKeyVersion) + ")");
+  }
+  if (rlen == 0 || kKeyHeaderBytes + rlen != n) Throw(env, "ERR_BAD_REMOTE_KEY", "remote key is truncated or has trailing bytes");
+  if (length_ == 0 || address_ + length_ < address_) Throw(env, "ERR_BAD_REMOTE_KEY", "remote key describes an invalid range");
+  ucs_status_t status = ucp_ep_rkey_unpack(st->ep, p + kKeyHeaderBytes, &rkey_);
+  if (status != UCS_OK) {
+    rkey_ = nullptr;
+    Throw(env, "ERR_BAD_REMOTE_KEY", std::string("remote key was rejected by UCX: ") + StatusText(status));
+  }
+  ep_ = st;
+  st->rkeys.insert(this);
+}
+
+RemoteKey::~RemoteKey() { Release(); }
+
+void RemoteKey::Release() {
+  if (rkey_ != nullptr) ucp_rkey_destroy(rkey_);
+  rkey_ = nullptr;
+  if (ep_ != nullptr) ep_->rkeys.erase(this);
+  ep_ = nullptr;
+}
+
+Napi::Value RemoteKey::Destroy(const Napi::CallbackInfo& info) {
+  Release();
+  return info.Env().Undefined();
+}
+
+Napi::Value RemoteKey::GetLength(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(length_)); }
+
+}  // namespace rdmq
