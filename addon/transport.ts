@@ -1,26 +1,30 @@
 import { EventEmitter } from 'events';
+import * as net from 'net';
 import { AddonError, nativeAsync, nativeCall } from './errors';
 import { native, NativeEndpoint, NativeMemoryRegistration, NativeRemoteKey, NativeTransport } from './native';
 import { Region } from './region';
 
 export type Access = 'read' | 'read-write';
 
-/** Active-message ids are 0..MAX_MESSAGE_ID. */
+/** Active-message ids available to users are 0..MAX_MESSAGE_ID. */
 export const MAX_MESSAGE_ID = 255;
 
 export interface TransportOptions {
   /** Largest active-message payload accepted or sent (default 16 MiB). */
   maxAmPayloadBytes?: number;
   /**
-   * Detect peer failure on endpoints (default true). UCX 1.13's shared-memory
-   * transports cannot, so with UCX_TLS limited to them this must be false.
+   * Ask UCX to detect peer failure itself (default false). UCX 1.13's
+   * shared-memory transports cannot, so rdmq detects it with the bootstrap
+   * socket instead, which works on every transport.
    */
   peerErrorHandling?: boolean;
+  /** Milliseconds a connect may take, including UCX wire-up (default 10 s). */
+  connectTimeoutMs?: number;
 }
 
 export type MessageHandler = (endpoint: Endpoint, header: Buffer, payload: Buffer) => void;
 
-/** A range of a Region registered with UCX; its packed key lets one peer reach it. */
+/** A range of a Region registered with UCX; its packed key lets a peer reach it. */
 export class MemoryRegistration {
   constructor(
     private readonly native: NativeMemoryRegistration,
@@ -51,66 +55,130 @@ export class RemoteKey {
   }
 }
 
+// Bootstrap frames on the side socket: [u32 length][u8 version][u32 connection id][worker address].
+const BOOTSTRAP_VERSION = 1;
+const MAX_BOOTSTRAP_FRAME_BYTES = 64 * 1024;
+// Every active message starts with the receiver's id for the connection, so
+// the receiver knows which endpoint it came from on every transport.
+const AM_ROUTE_BYTES = 4;
+
 /**
- * A connection to one peer. put/get are one-sided; each returns a Promise
- * settled when UCX reports the operation complete locally. `flush` resolves
- * once every earlier operation on this endpoint is complete at the peer.
+ * A connection to one peer: a UCX endpoint for data plus the bootstrap socket
+ * that set it up and now tells when the peer goes away.
+ * put/get are one-sided, each returns a Promise settled when UCX reports the
+ * operation complete locally; `flush` resolves once every earlier operation on
+ * this endpoint is complete at the peer.
+ *
+ * Events: 'close' (reason: string) once, when closed locally or the peer is gone.
  */
-export class Endpoint {
-  constructor(readonly native: NativeEndpoint) {}
+export class Endpoint extends EventEmitter {
+  private closing: Promise<void> | undefined;
+  private lostReason: string | undefined;
+
+  constructor(
+    readonly native: NativeEndpoint,
+    private readonly socket: net.Socket,
+    /** Our id for this connection; the peer stamps it on messages to us. */
+    readonly localId: number,
+    /** The peer's id for this connection; we stamp it on messages to the peer. */
+    private readonly remoteId: number,
+    readonly remoteAddress: string,
+  ) {
+    super();
+  }
 
   get closed(): boolean {
-    return this.native.closed;
+    return this.closing !== undefined;
   }
 
   put(local: Uint8Array, key: RemoteKey, remoteOffset: number): Promise<void> {
-    return nativeAsync(() => this.native.put(local, key.native, remoteOffset));
+    return nativeAsync(() => this.usable().put(local, key.native, remoteOffset));
   }
 
   get(local: Uint8Array, key: RemoteKey, remoteOffset: number): Promise<void> {
-    return nativeAsync(() => this.native.get(local, key.native, remoteOffset));
+    return nativeAsync(() => this.usable().get(local, key.native, remoteOffset));
   }
 
   flush(): Promise<void> {
-    return nativeAsync(() => this.native.flush());
+    return nativeAsync(() => this.usable().flush());
   }
 
   /** Sends a two-sided active message; the peer's handler for `id` receives it. */
   send(id: number, header: Uint8Array, payload: Uint8Array = EMPTY): Promise<void> {
-    return nativeAsync(() => this.native.sendAm(id, header, payload));
+    if (!Number.isInteger(id) || id < 0 || id > MAX_MESSAGE_ID) {
+      return Promise.reject(new AddonError('ERR_INVALID_ARG', `message id must be an integer 0..${MAX_MESSAGE_ID}, got ${id}`));
+    }
+    const routed = Buffer.allocUnsafe(AM_ROUTE_BYTES + header.length);
+    routed.writeUInt32LE(this.remoteId, 0);
+    routed.set(header, AM_ROUTE_BYTES);
+    return nativeAsync(() => this.usable().sendAm(id, routed, payload));
   }
 
   importKey(packed: Uint8Array): RemoteKey {
-    return new RemoteKey(nativeCall(() => this.native.importKey(packed)));
+    return new RemoteKey(nativeCall(() => this.usable().importKey(packed)));
   }
 
+  /** Closes the endpoint; resolves when UCX has released it. Idempotent. */
   close(): Promise<void> {
-    return nativeAsync(() => this.native.close());
+    if (this.closing === undefined) {
+      const force = this.lostReason !== undefined;
+      this.closing = nativeAsync(() => this.native.close(force)).catch(() => undefined);
+      this.socket.destroy();
+      this.emit('close', this.lostReason ?? 'closed locally');
+    }
+    return this.closing;
+  }
+
+  /** The peer is gone: outstanding operations are cancelled. */
+  lost(reason: string): void {
+    if (this.closing !== undefined) return;
+    this.lostReason = reason;
+    void this.close();
+  }
+
+  private usable(): NativeEndpoint {
+    if (this.closing !== undefined) {
+      throw new AddonError(this.lostReason ? 'ERR_PEER_UNREACHABLE' : 'ERR_ENDPOINT_CLOSED',
+        this.lostReason ? `endpoint to ${this.remoteAddress} is gone: ${this.lostReason}` : `endpoint to ${this.remoteAddress} is closed`);
+    }
+    return this.native;
   }
 }
 
 const EMPTY = new Uint8Array(0);
 
 /**
- * One UCX context and worker. Progress is driven from the worker's event fd
- * in libuv: an idle transport costs no CPU. Like a net.Server, a listening or
- * connected transport keeps the process alive until closed or unref()'d.
+ * One UCX context and worker per Transport (one per process in practice).
+ * Connections are set up over a small TCP bootstrap socket (exchange of UCX
+ * worker addresses) that then stays open as the liveness signal; all data
+ * and messages go over UCX, which picks the transport (verbs, shared
+ * memory/CMA, TCP). Progress is driven from the worker's event fd in libuv:
+ * an idle transport costs no CPU.
  *
- * Events: 'connection' (endpoint), 'endpointError' (endpoint, message).
+ * Events: 'connection' (endpoint) for accepted connections.
  */
 export class Transport extends EventEmitter {
   private readonly native: NativeTransport;
-  private readonly endpoints = new WeakMap<NativeEndpoint, Endpoint>();
   private readonly handlers = new Map<number, MessageHandler>();
+  private readonly byLocalId = new Map<number, Endpoint>();
+  private readonly sockets = new Set<net.Socket>();
+  private server: net.Server | undefined;
+  private nextLocalId = 1;
   private closedFlag = false;
+  private readonly connectTimeoutMs: number;
 
   constructor(options: TransportOptions = {}) {
     super();
-    this.native = nativeCall(() => new (native().Transport)({ maxAmPayloadBytes: options.maxAmPayloadBytes, peerErrorHandling: options.peerErrorHandling }));
+    this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.native = nativeCall(() =>
+      new (native().Transport)({
+        maxAmPayloadBytes: options.maxAmPayloadBytes,
+        peerErrorHandling: options.peerErrorHandling ?? false,
+      }),
+    );
     this.native.setHandlers({
-      connection: (ep) => this.emit('connection', this.wrap(ep)),
-      am: (id, ep, header, payload) => this.dispatch(id, ep, header, payload),
-      endpointError: (ep, message) => this.emit('endpointError', this.wrap(ep), message),
+      am: (id, header, payload) => this.dispatch(id, header, payload),
+      endpointError: (ep, message) => this.findByNative(ep)?.lost(message),
     });
   }
 
@@ -118,21 +186,40 @@ export class Transport extends EventEmitter {
     return this.closedFlag;
   }
 
-  /** Accepts connections on host:port (0 picks a free port); returns the bound port. */
-  listen(host: string, port: number): number {
-    return nativeCall(() => this.native.listen(host, port));
+  /** Accepts connections on host:port (0 picks a free port); resolves to the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    this.checkOpen();
+    if (this.server !== undefined) return Promise.reject(new AddonError('ERR_ALREADY_LISTENING', 'transport is already listening'));
+    const server = net.createServer((socket) => this.accept(socket));
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        this.server = undefined;
+        reject(new AddonError(err.code === 'EADDRINUSE' ? 'ERR_ADDRESS_IN_USE' : 'ERR_INVALID_ARG', `cannot listen on ${host}:${port}: ${err.message}`));
+      });
+      server.listen(port, host, () => resolve((server.address() as net.AddressInfo).port));
+    });
   }
 
-  /** Connects and waits until the endpoint is wired up (or fails). */
+  /** Connects to a listening transport and waits until the UCX endpoint is wired up. */
   async connect(host: string, port: number): Promise<Endpoint> {
-    const ep = this.wrap(nativeCall(() => this.native.connect(host, port)));
+    this.checkOpen();
+    const socket = net.connect({ host, port });
+    this.track(socket);
+    const where = `${host}:${port}`;
     try {
-      await ep.flush();
+      await withTimeout(once(socket, 'connect'), this.connectTimeoutMs, `connect to ${where}`);
+      const localId = this.allocateId();
+      writeBootstrap(socket, localId, this.native.workerAddress());
+      const reply = await withTimeout(readBootstrap(socket), this.connectTimeoutMs, `bootstrap with ${where}`);
+      const ep = this.open(socket, localId, reply, where);
+      await withTimeout(ep.flush(), this.connectTimeoutMs, `UCX wire-up with ${where}`);
+      return ep;
     } catch (err) {
-      await ep.close().catch(() => undefined);
-      throw err;
+      socket.destroy();
+      if (err instanceof AddonError) throw err;
+      throw new AddonError('ERR_PEER_UNREACHABLE', `cannot connect to ${where}: ${(err as Error).message}`);
     }
-    return ep;
   }
 
   /** Registers [offset, offset+length) of a region for remote access. */
@@ -152,38 +239,146 @@ export class Transport extends EventEmitter {
     this.handlers.set(id, handler);
   }
 
-  /** Lets the process exit even while listening or connected (like socket.unref()). */
-  unref(): this {
-    this.native.unref();
-    return this;
-  }
-
-  ref(): this {
-    this.native.ref();
-    return this;
-  }
-
+  /** Closes every endpoint, the listener and the UCX worker. */
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    this.server?.close();
+    for (const socket of this.sockets) socket.destroy();
+    for (const ep of this.byLocalId.values()) ep.lost('transport closed');
+    this.byLocalId.clear();
     this.native.close();
   }
 
-  private wrap(ep: NativeEndpoint): Endpoint {
-    let wrapped = this.endpoints.get(ep);
-    if (wrapped === undefined) {
-      wrapped = new Endpoint(ep);
-      this.endpoints.set(ep, wrapped);
-    }
-    return wrapped;
+  private checkOpen(): void {
+    if (this.closedFlag) throw new AddonError('ERR_TRANSPORT_CLOSED', 'transport is closed');
   }
 
-  private dispatch(id: number, ep: NativeEndpoint | null, header: Buffer, payload: Buffer): void {
-    const handler = this.handlers.get(id);
-    if (handler === undefined || ep === null) {
-      this.emit('unhandledMessage', id, header.length, payload.length);
+  private allocateId(): number {
+    const id = this.nextLocalId;
+    this.nextLocalId = this.nextLocalId >= 0xfffffffe ? 1 : this.nextLocalId + 1;
+    return id;
+  }
+
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 1000);
+    socket.once('close', () => this.sockets.delete(socket));
+    socket.on('error', () => undefined); // 'close' follows and reports the loss
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.closedFlag) {
+      socket.destroy();
       return;
     }
-    handler(this.wrap(ep), header, payload);
+    this.track(socket);
+    const where = `${socket.remoteAddress}:${socket.remotePort}`;
+    withTimeout(readBootstrap(socket), this.connectTimeoutMs, `bootstrap from ${where}`)
+      .then((hello) => {
+        const localId = this.allocateId();
+        const ep = this.open(socket, localId, hello, where);
+        writeBootstrap(socket, localId, this.native.workerAddress());
+        this.emit('connection', ep);
+      })
+      .catch((err: Error) => {
+        this.emit('bootstrapError', err);
+        socket.destroy();
+      });
   }
+
+  private open(socket: net.Socket, localId: number, peer: BootstrapFrame, where: string): Endpoint {
+    const nativeEp = nativeCall(() => this.native.connectAddress(peer.workerAddress));
+    const ep = new Endpoint(nativeEp, socket, localId, peer.connectionId, where);
+    this.byLocalId.set(localId, ep);
+    ep.once('close', () => this.byLocalId.delete(localId));
+    socket.once('close', () => ep.lost(`connection to ${where} closed`));
+    // After the handshake the socket only signals liveness; any byte is a protocol error.
+    socket.on('data', () => ep.lost(`unexpected bytes on the bootstrap socket from ${where}`));
+    return ep;
+  }
+
+  private findByNative(nativeEp: NativeEndpoint): Endpoint | undefined {
+    for (const ep of this.byLocalId.values()) if (ep.native === nativeEp) return ep;
+    return undefined;
+  }
+
+  private dispatch(id: number, routed: Buffer, payload: Buffer): void {
+    const ep = routed.length >= AM_ROUTE_BYTES ? this.byLocalId.get(routed.readUInt32LE(0)) : undefined;
+    const handler = this.handlers.get(id);
+    if (ep === undefined || handler === undefined) {
+      this.emit('unhandledMessage', id, routed.length, payload.length);
+      return;
+    }
+    handler(ep, routed.subarray(AM_ROUTE_BYTES), payload);
+  }
+}
+
+interface BootstrapFrame {
+  connectionId: number;
+  workerAddress: Buffer;
+}
+
+function writeBootstrap(socket: net.Socket, connectionId: number, workerAddress: Buffer): void {
+  const frame = Buffer.allocUnsafe(9 + workerAddress.length);
+  frame.writeUInt32BE(5 + workerAddress.length, 0);
+  frame.writeUInt8(BOOTSTRAP_VERSION, 4);
+  frame.writeUInt32BE(connectionId, 5);
+  workerAddress.copy(frame, 9);
+  socket.write(frame);
+}
+
+/** Reads exactly one bootstrap frame, leaving the socket paused for the caller. */
+function readBootstrap(socket: net.Socket): Promise<BootstrapFrame> {
+  return new Promise((resolve, reject) => {
+    let buffered = Buffer.alloc(0);
+    const cleanup = (): void => {
+      socket.off('data', onData);
+      socket.off('close', onClose);
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new Error('connection closed during bootstrap'));
+    };
+    const onData = (chunk: Buffer): void => {
+      buffered = Buffer.concat([buffered, chunk]);
+      if (buffered.length < 4) return;
+      const length = buffered.readUInt32BE(0);
+      if (length < 5 || length > MAX_BOOTSTRAP_FRAME_BYTES) {
+        cleanup();
+        reject(new Error(`bootstrap frame of ${length} bytes is outside 5..${MAX_BOOTSTRAP_FRAME_BYTES}`));
+        return;
+      }
+      if (buffered.length < 4 + length) return;
+      cleanup();
+      if (buffered.length > 4 + length) {
+        reject(new Error('peer sent bytes after its bootstrap frame'));
+        return;
+      }
+      const version = buffered.readUInt8(4);
+      if (version !== BOOTSTRAP_VERSION) {
+        reject(new Error(`bootstrap version ${version} is not supported (expected ${BOOTSTRAP_VERSION})`));
+        return;
+      }
+      resolve({ connectionId: buffered.readUInt32BE(5), workerAddress: buffered.subarray(9, 4 + length) });
+    };
+    socket.on('data', onData);
+    socket.once('close', onClose);
+  });
+}
+
+function once(emitter: EventEmitter, event: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    emitter.once(event, () => resolve());
+    emitter.once('error', reject);
+  });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new AddonError('ERR_PEER_UNREACHABLE', `${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
