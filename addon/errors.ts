@@ -32,9 +32,13 @@ export class AddonError extends Error {
   }
 }
 
+// Native errors come from the main realm's Error, so `instanceof Error` is not
+// reliable (under jest's vm contexts, for one); recognise them by shape.
 function fromNative(err: unknown): unknown {
-  if (err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && !(err instanceof AddonError)) {
-    return new AddonError((err as unknown as { code: AddonErrorCode }).code, err.message);
+  if (err instanceof AddonError || typeof err !== 'object' || err === null) return err;
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && code.startsWith('ERR_') && typeof message === 'string') {
+    return new AddonError(code as AddonErrorCode, message);
   }
   return err;
 }

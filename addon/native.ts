@@ -36,6 +36,7 @@ export interface NativeEndpoint {
   sendAm(id: number, header: Uint8Array, payload: Uint8Array): Promise<void>;
   importKey(packed: Uint8Array): NativeRemoteKey;
   close(force?: boolean): Promise<void>;
+  describe(): string;
 }
 
 export interface NativeRemoteKey {

@@ -118,6 +118,11 @@ export class Endpoint extends EventEmitter {
     return new RemoteKey(nativeCall(() => this.usable().importKey(packed)));
   }
 
+  /** UCX's description of this endpoint's lanes: it names the transports in use. */
+  describe(): string {
+    return nativeCall(() => this.usable().describe());
+  }
+
   /** Closes the endpoint; resolves when UCX has released it. Idempotent. */
   close(): Promise<void> {
     if (this.closing === undefined) {

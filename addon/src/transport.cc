@@ -487,6 +487,7 @@ Napi::Function Endpoint::Init(Napi::Env env) {
                          InstanceMethod("sendAm", &Endpoint::SendAm),
                          InstanceMethod("importKey", &Endpoint::ImportKey),
                          InstanceMethod("close", &Endpoint::Close),
+                         InstanceMethod("describe", &Endpoint::Describe),
                          InstanceAccessor("closed", &Endpoint::IsClosed, nullptr),
                      });
 }
@@ -607,6 +608,22 @@ Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
   if (UCS_PTR_IS_ERR(r)) r = nullptr;
   Napi::Value promise = Track(t, op, r);
   return promise;
+}
+
+// describe() -> string: UCX's own description of the endpoint's lanes, which
+// names the transports in use (e.g. "cma/memory", "tcp/lo", "rc_mlx5/mlx5_0:1").
+Napi::Value Endpoint::Describe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckUsable(env);
+  char* text = nullptr;
+  size_t size = 0;
+  FILE* stream = open_memstream(&text, &size);
+  if (stream == nullptr) Throw(env, "ERR_UCX", "open_memstream failed");
+  ucp_ep_print_info(state_->ep, stream);
+  fclose(stream);
+  std::string out(text, size);
+  free(text);
+  return Napi::String::New(env, out);
 }
 
 Napi::Value Endpoint::IsClosed(const Napi::CallbackInfo& info) {

@@ -151,6 +151,7 @@ class Endpoint : public Napi::ObjectWrap<Endpoint> {
   Napi::Value ImportKey(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value IsClosed(const Napi::CallbackInfo& info);
+  Napi::Value Describe(const Napi::CallbackInfo& info);
   Napi::Value Rma(const Napi::CallbackInfo& info, bool isPut);
   void CheckUsable(Napi::Env env) const;
 
