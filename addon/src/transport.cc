@@ -592,7 +592,9 @@ Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
   for (RemoteKey* rk : std::vector<RemoteKey*>(state_->rkeys.begin(), state_->rkeys.end())) rk->Release();
   ucp_ep_h ep = state_->ep;
   // A peer known to be gone cannot be flushed: close without waiting for it.
-  bool failed = !state_->failure.empty() || (info.Length() > 0 && info[0].ToBoolean().Value());
+  // UCX accepts a forced close only on endpoints created with peer error
+  // handling; without it a forced close is refused and the endpoint would leak.
+  bool failed = t->errMode() == UCP_ERR_HANDLING_MODE_PEER && (!state_->failure.empty() || (info.Length() > 0 && info[0].ToBoolean().Value()));
   Napi::Value self = info.This();
   t->ForgetEndpoint(state_);
   Op* op = new Op(t, env, "close");

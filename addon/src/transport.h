@@ -90,6 +90,7 @@ class Transport : public Napi::ObjectWrap<Transport> {
   void Bind(EpState* st);
   void ForgetEndpoint(EpState* st);
   size_t maxAmPayloadBytes() const { return maxAmPayloadBytes_; }
+  ucp_err_handling_mode_t errMode() const { return errMode_; }
   void CheckOpen(Napi::Env env) const;
 
   static void EpErrorCallback(void* arg, ucp_ep_h ep, ucs_status_t status);
