@@ -1,0 +1,30 @@
+// The shared record-batch v2 format every role imports.
+export * from './batch-layout';
+export { computeBatchCrc, writeBatchCrc } from './batch-crc';
+export {
+  BATCH_LIMITS_DEFAULT,
+  BatchLimits,
+  BatchSpan,
+  BatchSplit,
+  RecordBatchHeader,
+  batchSizeBytes,
+  readBatchHeader,
+  readBatchLength,
+  setBaseOffset,
+  setPartitionLeaderEpoch,
+  splitBatches,
+  validateBatch,
+} from './record-batch';
+export { RECORD_BATCH_ERRORS, RecordBatchError, RecordBatchErrorCode } from './record-batch-error';
+export { Record, Record as KafkaRecord, RecordHeader, RecordInput } from './records';
+export {
+  COMPRESSION_ATTRIBUTE_MASK,
+  Compression,
+  DECOMPRESSED_BYTES_MAX_DEFAULT,
+  compress,
+  compressionFromAttributes,
+  compressionId,
+  decompress,
+} from './compression';
+export { BuildRecordBatchOptions, DecodeOptions, DecodedRecordBatch, buildRecordBatch, decodeRecordBatch } from './batch-builder';
+export { buildSkipMarker, isSkipMarker } from './skip-marker';
