@@ -1,0 +1,83 @@
+// Every setting rdmq takes, validated with zod. Flags override a JSON config
+// file (--config FILE); a bad value is one line naming the setting and what is
+// allowed, never a stack trace.
+import * as fs from 'fs';
+import { z } from 'zod';
+import { parseSize } from '../bench/sizes';
+
+const hostPort = z
+  .string()
+  .regex(/^[^:\s]+:\d{1,5}$/, 'must be HOST:PORT, e.g. 127.0.0.1:7400')
+  .refine((v) => Number(v.split(':')[1]) <= 65535, 'port must be 0..65535');
+
+const size = (label: string) =>
+  z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    try {
+      return parseSize(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${label} ${(err as Error).message}` });
+      return z.NEVER;
+    }
+  });
+
+export const ServerConfigSchema = z
+  .object({
+    data: z.string().min(1).default('./data'),
+    control: hostPort.default('127.0.0.1:7400'),
+    fastpath: hostPort.default('127.0.0.1:7401'),
+    kafka: hostPort.default('127.0.0.1:9092'),
+    durability: z.enum(['none', 'flush', 'sync']).default('flush'),
+    regionSize: size('region size').default(4 * 1024 ** 3),
+    segmentSize: size('segment size').default(64 * 1024 ** 2),
+    leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
+    storage: hostPort.optional(),
+  })
+  .strict()
+  .refine((c) => c.segmentSize % 4096 === 0 && c.segmentSize >= 64 * 1024, {
+    message: 'segment size must be a multiple of 4096 and at least 64K',
+    path: ['segmentSize'],
+  })
+  .refine((c) => c.regionSize >= c.segmentSize + 8192, { message: 'region size must hold at least one segment', path: ['regionSize'] });
+
+export type ServerConfig = z.infer<typeof ServerConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const FLAG_NAMES: Record<string, string> = { regionSize: '--region-size', segmentSize: '--segment-size', leaseTimeoutMs: '--lease-timeout-ms' };
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const key = String(issue.path[0] ?? '');
+  const flag = FLAG_NAMES[key] ?? `--${key}`;
+  if (issue.code === 'invalid_value' && 'values' in issue) {
+    return `bad value for ${flag}: allowed values are ${(issue.values as unknown[]).join(', ')}`;
+  }
+  if (issue.code === 'unrecognized_keys') return `unknown setting(s): ${issue.keys.join(', ')}`;
+  return `bad value for ${flag}: ${issue.message}`;
+}
+
+/** Merges a config file (if any) under the flags and validates the result. */
+export function loadServerConfig(flags: Record<string, unknown>, configFile?: string): ServerConfig {
+  let fromFile: Record<string, unknown> = {};
+  if (configFile !== undefined) {
+    try {
+      fromFile = JSON.parse(fs.readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${configFile}: ${(err as Error).message}`);
+    }
+  }
+  const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  const result = ServerConfigSchema.safeParse({ ...fromFile, ...defined });
+  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue).join('; '));
+  return result.data;
+}
+
+export function splitHostPort(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at), port: Number(address.slice(at + 1)) };
+}

@@ -1,0 +1,232 @@
+// The fast path's two-sided messages (UCX active messages) between the SDK
+// and the broker. Stage, commit and watermark pushes are hot: fixed
+// little-endian layouts, no allocation beyond the header buffer. Rare control
+// messages (subscribe, exclusive acquire, segment announcements) carry JSON.
+//
+// Every request starts with a u32 request id that its reply echoes.
+
+export const FastPathMessage = {
+  STAGE: 20,
+  STAGE_REPLY: 21,
+  COMMIT: 22,
+  COMMIT_REPLY: 23,
+  ACQUIRE: 24,
+  ACQUIRE_REPLY: 25,
+  COMMIT_RANGE: 26,
+  SUBSCRIBE: 27,
+  SUBSCRIBE_REPLY: 28,
+  WATERMARK: 29,
+  SEGMENT: 30,
+  UNSUBSCRIBE: 31,
+  RELEASE: 32,
+} as const;
+
+export class WireError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WireError';
+  }
+}
+
+function need(buf: Buffer, bytes: number, what: string): void {
+  if (buf.length < bytes) throw new WireError(`${what} message of ${buf.length} bytes is shorter than its ${bytes}-byte layout`);
+}
+
+// STAGE: reqId u32, topicId u32, partition u32, lengthBytes u32, recordCount u32
+export interface StageRequest {
+  reqId: number;
+  topicId: number;
+  partition: number;
+  lengthBytes: number;
+  recordCount: number;
+}
+const STAGE_BYTES = 20;
+
+export function encodeStage(m: StageRequest): Buffer {
+  const b = Buffer.allocUnsafe(STAGE_BYTES);
+  b.writeUInt32LE(m.reqId, 0);
+  b.writeUInt32LE(m.topicId, 4);
+  b.writeUInt32LE(m.partition, 8);
+  b.writeUInt32LE(m.lengthBytes, 12);
+  b.writeUInt32LE(m.recordCount, 16);
+  return b;
+}
+
+export function decodeStage(b: Buffer): StageRequest {
+  need(b, STAGE_BYTES, 'STAGE');
+  return { reqId: b.readUInt32LE(0), topicId: b.readUInt32LE(4), partition: b.readUInt32LE(8), lengthBytes: b.readUInt32LE(12), recordCount: b.readUInt32LE(16) };
+}
+
+// STAGE_REPLY: reqId u32, errorCode i16, pad u16, stageId u32, segmentId u32, position u32, pad u32, baseOffset i64
+// payload: the segment's packed write key when this client has not had it yet, or the error text.
+export interface StageReply {
+  reqId: number;
+  errorCode: number;
+  stageId: number;
+  segmentId: number;
+  position: number;
+  baseOffset: bigint;
+}
+const STAGE_REPLY_BYTES = 32;
+
+export function encodeStageReply(m: StageReply): Buffer {
+  const b = Buffer.alloc(STAGE_REPLY_BYTES);
+  b.writeUInt32LE(m.reqId, 0);
+  b.writeInt16LE(m.errorCode, 4);
+  b.writeUInt32LE(m.stageId, 8);
+  b.writeUInt32LE(m.segmentId, 12);
+  b.writeUInt32LE(m.position, 16);
+  b.writeBigInt64LE(m.baseOffset, 24);
+  return b;
+}
+
+export function decodeStageReply(b: Buffer): StageReply {
+  need(b, STAGE_REPLY_BYTES, 'STAGE_REPLY');
+  return { reqId: b.readUInt32LE(0), errorCode: b.readInt16LE(4), stageId: b.readUInt32LE(8), segmentId: b.readUInt32LE(12), position: b.readUInt32LE(16), baseOffset: b.readBigInt64LE(24) };
+}
+
+// COMMIT: reqId u32, topicId u32, partition u32, count u32, then count x (stageId u32, pad u32, maxTimestamp i64)
+export interface CommitRequest {
+  reqId: number;
+  topicId: number;
+  partition: number;
+  stages: { stageId: number; maxTimestamp: bigint }[];
+}
+const COMMIT_FIXED_BYTES = 16;
+const COMMIT_ENTRY_BYTES = 16;
+export const COMMIT_STAGES_MAX = 1024;
+
+export function encodeCommit(m: CommitRequest): Buffer {
+  const b = Buffer.alloc(COMMIT_FIXED_BYTES + COMMIT_ENTRY_BYTES * m.stages.length);
+  b.writeUInt32LE(m.reqId, 0);
+  b.writeUInt32LE(m.topicId, 4);
+  b.writeUInt32LE(m.partition, 8);
+  b.writeUInt32LE(m.stages.length, 12);
+  m.stages.forEach((s, i) => {
+    b.writeUInt32LE(s.stageId, COMMIT_FIXED_BYTES + i * COMMIT_ENTRY_BYTES);
+    b.writeBigInt64LE(s.maxTimestamp, COMMIT_FIXED_BYTES + i * COMMIT_ENTRY_BYTES + 8);
+  });
+  return b;
+}
+
+export function decodeCommit(b: Buffer): CommitRequest {
+  need(b, COMMIT_FIXED_BYTES, 'COMMIT');
+  const count = b.readUInt32LE(12);
+  if (count === 0 || count > COMMIT_STAGES_MAX) throw new WireError(`COMMIT names ${count} stages; allowed 1..${COMMIT_STAGES_MAX}`);
+  need(b, COMMIT_FIXED_BYTES + count * COMMIT_ENTRY_BYTES, 'COMMIT');
+  const stages = [];
+  for (let i = 0; i < count; i++) {
+    const at = COMMIT_FIXED_BYTES + i * COMMIT_ENTRY_BYTES;
+    stages.push({ stageId: b.readUInt32LE(at), maxTimestamp: b.readBigInt64LE(at + 8) });
+  }
+  return { reqId: b.readUInt32LE(0), topicId: b.readUInt32LE(4), partition: b.readUInt32LE(8), stages };
+}
+
+// COMMIT_RANGE (exclusive producers): reqId, topicId, partition, segmentId, position, lengthBytes, recordCount, pad, baseOffset i64, maxTimestamp i64
+export interface CommitRangeRequest {
+  reqId: number;
+  topicId: number;
+  partition: number;
+  segmentId: number;
+  position: number;
+  lengthBytes: number;
+  recordCount: number;
+  baseOffset: bigint;
+  maxTimestamp: bigint;
+}
+const COMMIT_RANGE_BYTES = 48;
+
+export function encodeCommitRange(m: CommitRangeRequest): Buffer {
+  const b = Buffer.alloc(COMMIT_RANGE_BYTES);
+  b.writeUInt32LE(m.reqId, 0);
+  b.writeUInt32LE(m.topicId, 4);
+  b.writeUInt32LE(m.partition, 8);
+  b.writeUInt32LE(m.segmentId, 12);
+  b.writeUInt32LE(m.position, 16);
+  b.writeUInt32LE(m.lengthBytes, 20);
+  b.writeUInt32LE(m.recordCount, 24);
+  b.writeBigInt64LE(m.baseOffset, 32);
+  b.writeBigInt64LE(m.maxTimestamp, 40);
+  return b;
+}
+
+export function decodeCommitRange(b: Buffer): CommitRangeRequest {
+  need(b, COMMIT_RANGE_BYTES, 'COMMIT_RANGE');
+  return {
+    reqId: b.readUInt32LE(0),
+    topicId: b.readUInt32LE(4),
+    partition: b.readUInt32LE(8),
+    segmentId: b.readUInt32LE(12),
+    position: b.readUInt32LE(16),
+    lengthBytes: b.readUInt32LE(20),
+    recordCount: b.readUInt32LE(24),
+    baseOffset: b.readBigInt64LE(32),
+    maxTimestamp: b.readBigInt64LE(40),
+  };
+}
+
+// COMMIT_REPLY: reqId u32, errorCode i16, pad u16, highWatermark i64; payload: error text
+export interface CommitReply {
+  reqId: number;
+  errorCode: number;
+  highWatermark: bigint;
+}
+const COMMIT_REPLY_BYTES = 16;
+
+export function encodeCommitReply(m: CommitReply): Buffer {
+  const b = Buffer.alloc(COMMIT_REPLY_BYTES);
+  b.writeUInt32LE(m.reqId, 0);
+  b.writeInt16LE(m.errorCode, 4);
+  b.writeBigInt64LE(m.highWatermark, 8);
+  return b;
+}
+
+export function decodeCommitReply(b: Buffer): CommitReply {
+  need(b, COMMIT_REPLY_BYTES, 'COMMIT_REPLY');
+  return { reqId: b.readUInt32LE(0), errorCode: b.readInt16LE(4), highWatermark: b.readBigInt64LE(8) };
+}
+
+// WATERMARK push: topicId u32, partition u32, segmentId u32, commitPosition u32, endOffset i64, sealed u8
+export interface WatermarkPush {
+  topicId: number;
+  partition: number;
+  segmentId: number;
+  commitPosition: number;
+  endOffset: bigint;
+  sealed: boolean;
+}
+const WATERMARK_BYTES = 25;
+
+export function encodeWatermark(m: WatermarkPush): Buffer {
+  const b = Buffer.alloc(WATERMARK_BYTES);
+  b.writeUInt32LE(m.topicId, 0);
+  b.writeUInt32LE(m.partition, 4);
+  b.writeUInt32LE(m.segmentId, 8);
+  b.writeUInt32LE(m.commitPosition, 12);
+  b.writeBigInt64LE(m.endOffset, 16);
+  b.writeUInt8(m.sealed ? 1 : 0, 24);
+  return b;
+}
+
+export function decodeWatermark(b: Buffer): WatermarkPush {
+  need(b, WATERMARK_BYTES, 'WATERMARK');
+  return { topicId: b.readUInt32LE(0), partition: b.readUInt32LE(4), segmentId: b.readUInt32LE(8), commitPosition: b.readUInt32LE(12), endOffset: b.readBigInt64LE(16), sealed: b.readUInt8(24) === 1 };
+}
+
+// JSON messages: header = reqId u32 + UTF-8 JSON; bigint fields travel as strings.
+export function encodeJson(reqId: number, body: unknown): Buffer {
+  const json = Buffer.from(JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+  const b = Buffer.allocUnsafe(4 + json.length);
+  b.writeUInt32LE(reqId, 0);
+  json.copy(b, 4);
+  return b;
+}
+
+export function decodeJson<T>(b: Buffer, what: string): { reqId: number; body: T } {
+  need(b, 4, what);
+  try {
+    return { reqId: b.readUInt32LE(0), body: JSON.parse(b.subarray(4).toString('utf8')) as T };
+  } catch (err) {
+    throw new WireError(`${what} message carries malformed JSON: ${(err as Error).message}`);
+  }
+}
