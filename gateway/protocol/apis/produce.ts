@@ -1,0 +1,43 @@
+// Produce: api key 0, v3–9, flexible from v9.
+import { defineApi, f, arrayOf, struct, RequestOf, ResponseOf, ResponseInputOf } from '../schema';
+
+export const produceApi = defineApi({
+  apiKey: 0,
+  name: 'Produce',
+  versions: '3-9',
+  flexible: '9+',
+  request: [
+    f('transactionalId', 'string', '3+', { nullable: '3+', default: null }),
+    f('acks', 'int16', '0+'),
+    f('timeoutMs', 'int32', '0+'),
+    f('topicData', arrayOf(struct(
+      f('name', 'string', '0+'),
+      f('partitionData', arrayOf(struct(
+        f('index', 'int32', '0+'),
+        f('records', 'records', '0+', { nullable: '0+' }),
+      )), '0+'),
+    )), '0+'),
+  ],
+  response: [
+    f('responses', arrayOf(struct(
+      f('name', 'string', '0+'),
+      f('partitionResponses', arrayOf(struct(
+        f('index', 'int32', '0+'),
+        f('errorCode', 'int16', '0+'),
+        f('baseOffset', 'int64', '0+'),
+        f('logAppendTimeMs', 'int64', '2+', { default: -1n }),
+        f('logStartOffset', 'int64', '5+', { default: -1n }),
+        f('recordErrors', arrayOf(struct(
+          f('batchIndex', 'int32', '8+'),
+          f('batchIndexErrorMessage', 'string', '8+', { nullable: '8+', default: null }),
+        )), '8+'),
+        f('errorMessage', 'string', '8+', { nullable: '8+', default: null }),
+      )), '0+'),
+    )), '0+'),
+    f('throttleTimeMs', 'int32', '1+', { default: 0 }),
+  ],
+});
+
+export type ProduceRequest = RequestOf<typeof produceApi>;
+export type ProduceResponse = ResponseOf<typeof produceApi>;
+export type ProduceResponseInput = ResponseInputOf<typeof produceApi>;
