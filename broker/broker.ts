@@ -1,0 +1,273 @@
+// The broker: owns metadata (topics, segments, offsets) and, per partition,
+// the stage/commit order. It never touches payload: producers put batches
+// straight into storage segments and the broker only moves watermarks.
+//
+// Per partition, every operation that changes state runs through one serial
+// queue, so a segment roll (seal, allocate, two metadata records) never
+// interleaves with another stage of the same partition.
+import { buildSkipMarker } from '../format';
+import { SegmentDescriptor } from '../storage-node';
+import { CommitAdvance, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
+import { StorageBackend } from './storage-backend';
+import { BrokerError, MetadataStore, TopicDescription } from './topics';
+
+export type Durability = 'none' | 'flush' | 'sync';
+
+export interface BrokerOptions {
+  leaseTimeoutMs: number;
+  durability: Durability;
+  /** Called with each partition whose watermark moved (pushes to subscribers). */
+  onAdvance?: (partition: PartitionRuntime, advance: CommitAdvance) => void;
+  /** Called when a partition gets a new segment. */
+  onSegment?: (partition: PartitionRuntime, segment: SegmentInfo) => void;
+  log?: (message: string) => void;
+}
+
+/** One partition's live state and the queue that serialises changes to it. */
+export class PartitionRuntime {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly topicName: string,
+    readonly topicId: number,
+    readonly partition: number,
+    readonly state: PartitionState,
+  ) {}
+
+  get key(): string {
+    return partitionKey(this.topicId, this.partition);
+  }
+
+  /** Runs `fn` after every earlier queued operation on this partition. */
+  serial<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.tail.then(fn, fn);
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+export function partitionKey(topicId: number, partition: number): string {
+  return `${topicId}:${partition}`;
+}
+
+export class Broker {
+  private readonly partitions = new Map<string, PartitionRuntime>();
+  private leaseTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly metadata: MetadataStore,
+    readonly storage: StorageBackend,
+    private readonly options: BrokerOptions,
+  ) {}
+
+  /** Opens the metadata log, reads segment headers from storage and rebuilds every partition. */
+  static async open(metadataDir: string, storage: StorageBackend, options: BrokerOptions): Promise<Broker> {
+    const metadata = await MetadataStore.open(metadataDir, { fsync: options.durability === 'sync', warn: options.log });
+    const broker = new Broker(metadata, storage, options);
+    await broker.recover();
+    broker.leaseTimer = setInterval(() => broker.expireLeases(), Math.max(5, Math.floor(options.leaseTimeoutMs / 4)));
+    broker.leaseTimer.unref();
+    return broker;
+  }
+
+  async close(): Promise<void> {
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    await this.metadata.close();
+  }
+
+  // -- topics --
+
+  async createTopic(name: string, partitions: number, configs: Record<string, string> = {}): Promise<TopicDescription> {
+    const topic = await this.metadata.createTopic(name, partitions, configs);
+    for (let p = 0; p < partitions; p++) this.addRuntime(topic.name, topic.topicId, p, []);
+    return topic;
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    const { topicId, partitions } = await this.metadata.deleteTopic(name);
+    for (const meta of partitions) {
+      this.partitions.delete(partitionKey(topicId, meta.partition));
+      for (const segment of meta.segments) await this.storage.free(segment.segmentId).catch(() => undefined);
+    }
+  }
+
+  async addPartitions(name: string, total: number): Promise<TopicDescription> {
+    const before = this.metadata.describeTopic(name).partitions.length;
+    const topic = await this.metadata.addPartitions(name, total);
+    for (let p = before; p < total; p++) this.addRuntime(topic.name, topic.topicId, p, []);
+    return topic;
+  }
+
+  /** The partition, or a Kafka-coded error naming what is unknown. */
+  partition(topicId: number, partition: number): PartitionRuntime {
+    const runtime = this.partitions.get(partitionKey(topicId, partition));
+    if (!runtime) {
+      const topic = this.metadata.topicById(topicId);
+      const what = topic ? `topic '${topic.name}' has no partition ${partition}` : `no topic has id ${topicId}`;
+      throw new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', what);
+    }
+    return runtime;
+  }
+
+  partitionByName(topic: string, partition: number): PartitionRuntime {
+    return this.partition(this.metadata.describeTopic(topic).topicId, partition);
+  }
+
+  allPartitions(): PartitionRuntime[] {
+    return [...this.partitions.values()];
+  }
+
+  // -- shared-mode producers --
+
+  /** Reserves space and offsets for one batch, rolling the segment when it does not fit. */
+  stage(runtime: PartitionRuntime, req: { lengthBytes: number; recordCount: number; producerKey: string }): Promise<StageGrant> {
+    return runtime.serial(async () => {
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const result = runtime.state.stage({ ...req, nowMs: Date.now() });
+        if (result.kind === 'granted') return result.grant;
+        await this.roll(runtime, result);
+      }
+      throw new PartitionError('INVALID_REQUEST', `could not place a ${req.lengthBytes}-byte batch after rolling the segment`);
+    });
+  }
+
+  /** Marks stages written; resolves once the watermark covers them durably. */
+  complete(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<bigint> {
+    return runtime.serial(async () => {
+      for (const s of stages) {
+        const advance = runtime.state.complete(s.stageId, { maxTimestamp: s.maxTimestamp, nowMs: Date.now() });
+        await this.applyAdvance(runtime, advance);
+      }
+      return runtime.state.highWatermark();
+    });
+  }
+
+  // -- exclusive-mode producers --
+
+  acquireExclusive(runtime: PartitionRuntime, producerKey: string, roll: boolean) {
+    return runtime.serial(async () => {
+      if (roll) await this.roll(runtime, runtime.state.rollExclusive(producerKey, Date.now()));
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const result = runtime.state.acquireExclusive(producerKey, Date.now());
+        if (result.kind === 'acquired') return result;
+        await this.roll(runtime, result);
+      }
+      throw new PartitionError('INVALID_REQUEST', `could not open a segment for exclusive producer ${producerKey}`);
+    });
+  }
+
+  commitRange(
+    runtime: PartitionRuntime,
+    producerKey: string,
+    range: { segmentId: number; position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint },
+  ): Promise<bigint> {
+    return runtime.serial(async () => {
+      const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: Date.now() });
+      await this.applyAdvance(runtime, advance);
+      return runtime.state.highWatermark();
+    });
+  }
+
+  releaseExclusive(runtime: PartitionRuntime, producerKey: string): void {
+    runtime.state.releaseExclusive(producerKey);
+  }
+
+  // -- internals --
+
+  private async roll(runtime: PartitionRuntime, need: NeedSegment): Promise<void> {
+    if (need.sealedSegmentId !== undefined) {
+      const sealed = runtime.state.segments().find((s) => s.segmentId === need.sealedSegmentId);
+      await this.metadata.sealSegment(runtime.topicName, runtime.partition, need.sealedSegmentId);
+      // The storage header records the final size once every stage in it is resolved;
+      // until then readers follow the broker's watermark, so sealing storage can wait.
+      if (sealed && runtime.state.isFullyCommitted(sealed.segmentId)) {
+        await this.storage.seal(sealed.segmentId, sealed.commitPosition).catch(() => undefined);
+      }
+    }
+    const segment = await this.storage.allocate({ topicId: runtime.topicId, partition: runtime.partition, baseOffset: need.baseOffset });
+    await this.metadata.addSegment(runtime.topicName, runtime.partition, {
+      segmentId: segment.segmentId,
+      storageNodeId: this.storage.nodeId,
+      baseOffset: segment.baseOffset,
+      dataCapacityBytes: segment.dataCapacityBytes,
+    });
+    const info = toSegmentInfo(segment);
+    runtime.state.addSegment(info);
+    this.options.onSegment?.(runtime, info);
+  }
+
+  /** Fills skipped ranges, makes the new watermark durable, then tells subscribers. */
+  private async applyAdvance(runtime: PartitionRuntime, advance: CommitAdvance): Promise<void> {
+    if (!advance.advanced) return;
+    for (const skip of advance.skipped) {
+      if (skip.lengthBytes === 0) continue;
+      await this.storage.writeSkipMarker(skip.segmentId, skip.position, buildSkipMarker(skip.lengthBytes, skip.baseOffset, skip.offsetCount));
+    }
+    for (const moved of advance.segments) {
+      const info = runtime.state.segments().find((s) => s.segmentId === moved.segmentId);
+      await this.storage.commit(moved.segmentId, {
+        commitPosition: moved.commitPosition,
+        endOffset: moved.endOffset,
+        maxTimestamp: info?.maxTimestamp ?? -1n,
+      });
+    }
+    this.options.onAdvance?.(runtime, advance);
+  }
+
+  private expireLeases(): void {
+    const now = Date.now();
+    for (const runtime of this.partitions.values()) {
+      const due = runtime.state.nextLeaseExpiryMs();
+      if (due === null || due > now) continue;
+      void runtime
+        .serial(async () => this.applyAdvance(runtime, runtime.state.expireLeases(Date.now())))
+        .catch((err: Error) => this.options.log?.(`lease expiry on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`));
+    }
+  }
+
+  private addRuntime(topicName: string, topicId: number, partition: number, segments: SegmentInfo[]): PartitionRuntime {
+    const state = new PartitionState({ topicId, partition, topicName, segments }, { leaseTimeoutMs: this.options.leaseTimeoutMs });
+    const runtime = new PartitionRuntime(topicName, topicId, partition, state);
+    this.partitions.set(runtime.key, runtime);
+    return runtime;
+  }
+
+  /** Joins the metadata's segment lists with the storage headers (watermarks live there). */
+  private async recover(): Promise<void> {
+    const stored = new Map((await this.storage.describe()).map((s) => [s.segmentId, s]));
+    const referenced = new Set<number>();
+    for (const summary of this.metadata.listTopics()) {
+      const topic = this.metadata.describeTopic(summary.name);
+      for (const meta of topic.partitions) {
+        const segments: SegmentInfo[] = [];
+        for (const seg of meta.segments) {
+          const header = stored.get(seg.segmentId);
+          if (!header) {
+            this.options.log?.(`segment ${seg.segmentId} of ${topic.name}-${meta.partition} is missing from storage; its data is lost`);
+            continue;
+          }
+          referenced.add(seg.segmentId);
+          segments.push(toSegmentInfo(header, seg.sealed));
+        }
+        this.addRuntime(topic.name, topic.topicId, meta.partition, segments);
+      }
+    }
+    // Segments allocated but never recorded (a crash between the two) hold no acknowledged data.
+    for (const id of stored.keys()) {
+      if (!referenced.has(id)) await this.storage.free(id);
+    }
+  }
+}
+
+function toSegmentInfo(segment: SegmentDescriptor, sealed = segment.sealed): SegmentInfo {
+  return {
+    segmentId: segment.segmentId,
+    baseOffset: segment.baseOffset,
+    dataCapacityBytes: segment.dataCapacityBytes,
+    startPosition: segment.startPosition,
+    commitPosition: segment.commitPosition,
+    endOffset: segment.endOffset,
+    sealed,
+    maxTimestamp: segment.maxTimestamp,
+  };
+}

@@ -1,0 +1,114 @@
+// The broker's gRPC control plane (broker/broker.proto): topic admin and
+// where to find the fast path. Errors keep their Kafka error name in the
+// `rdmq-error` metadata so clients can rethrow the same error.
+import * as path from 'path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { Broker } from './broker';
+import { BrokerError, TopicDescription } from './topics';
+
+export const BROKER_PROTO_PATH = path.join(__dirname, '..', '..', 'broker', 'broker.proto');
+export const ERROR_METADATA_KEY = 'rdmq-error';
+
+let loaded: grpc.ServiceClientConstructor | undefined;
+
+export function brokerService(): grpc.ServiceClientConstructor {
+  if (!loaded) {
+    const definition = protoLoader.loadSync(BROKER_PROTO_PATH, { keepCase: false, longs: String, enums: String, defaults: true });
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as { rdmq: { broker: { v1: { Broker: grpc.ServiceClientConstructor } } } };
+    loaded = pkg.rdmq.broker.v1.Broker;
+  }
+  return loaded;
+}
+
+export interface ClusterInfo {
+  clusterId: string;
+  fastpathAddress: string;
+  durability: string;
+  segmentSizeBytes: number;
+}
+
+const STATUS_BY_ERROR: Record<string, grpc.status> = {
+  UNKNOWN_TOPIC_OR_PARTITION: grpc.status.NOT_FOUND,
+  TOPIC_ALREADY_EXISTS: grpc.status.ALREADY_EXISTS,
+  INVALID_TOPIC_EXCEPTION: grpc.status.INVALID_ARGUMENT,
+  INVALID_PARTITIONS: grpc.status.INVALID_ARGUMENT,
+  INVALID_CONFIG: grpc.status.INVALID_ARGUMENT,
+  INVALID_REQUEST: grpc.status.INVALID_ARGUMENT,
+  POLICY_VIOLATION: grpc.status.FAILED_PRECONDITION,
+};
+
+function toServiceError(err: unknown): grpc.ServiceError {
+  const name = err instanceof BrokerError ? err.code : 'UNKNOWN_SERVER_ERROR';
+  const metadata = new grpc.Metadata();
+  metadata.set(ERROR_METADATA_KEY, String(name));
+  return Object.assign(new Error((err as Error).message), {
+    code: STATUS_BY_ERROR[String(name)] ?? grpc.status.INTERNAL,
+    details: (err as Error).message,
+    metadata,
+  }) as grpc.ServiceError;
+}
+
+function describe(broker: Broker, topic: TopicDescription): object {
+  return {
+    name: topic.name,
+    topicId: topic.topicId,
+    configs: Object.fromEntries(Object.entries(topic.configs).map(([k, v]) => [k, String(v)])),
+    partitions: topic.partitions.map((p) => {
+      const state = broker.partition(topic.topicId, p.partition).state;
+      return {
+        partition: p.partition,
+        logStartOffset: state.logStartOffset().toString(),
+        highWatermark: state.highWatermark().toString(),
+        segments: state.segments().length,
+        committedBytes: state.segments().reduce((sum, s) => sum + (s.commitPosition - s.startPosition), 0),
+      };
+    }),
+  };
+}
+
+type Handler = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>) => Promise<unknown> | unknown;
+
+function unary(fn: Handler): grpc.handleUnaryCall<Record<string, unknown>, unknown> {
+  return (call, callback) => {
+    Promise.resolve()
+      .then(() => fn(call))
+      .then((value) => callback(null, value), (err) => callback(toServiceError(err)));
+  };
+}
+
+export async function startControlServer(
+  broker: Broker,
+  info: ClusterInfo,
+  address: { host: string; port: number },
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  server.addService(brokerService().service, {
+    getClusterInfo: unary(() => info),
+    createTopic: unary(async (call) => {
+      const req = call.request as { name: string; partitions: number; configs: Record<string, string> };
+      return describe(broker, await broker.createTopic(req.name, req.partitions || 1, req.configs));
+    }),
+    deleteTopic: unary(async (call) => {
+      await broker.deleteTopic(String(call.request.name));
+      return {};
+    }),
+    listTopics: unary(() => ({ topics: broker.metadata.listTopics().map((t) => describe(broker, broker.metadata.describeTopic(t.name))) })),
+    describeTopic: unary((call) => describe(broker, broker.metadata.describeTopic(String(call.request.name)))),
+    listOffsets: unary((call) => {
+      const req = call.request as { topic: string; partition: number; spec: string };
+      const state = broker.partitionByName(req.topic, req.partition).state;
+      if (req.spec === 'earliest') return { offset: state.logStartOffset().toString() };
+      if (req.spec === 'latest') return { offset: state.highWatermark().toString() };
+      if (!/^-?\d+$/.test(req.spec)) throw new BrokerError('INVALID_REQUEST', `offset spec "${req.spec}" must be earliest, latest or a timestamp in ms`);
+      return { offset: (state.offsetForTimestamp(BigInt(req.spec)) ?? -1n).toString() };
+    }),
+  });
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${address.host}:${address.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  return {
+    port,
+    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
+}

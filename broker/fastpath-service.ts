@@ -1,0 +1,313 @@
+// The broker's side of the fast path: UCX active messages from producers and
+// consumers. Replies echo the request id; errors carry a Kafka error code and
+// a message, and never break the connection or the process.
+import { Endpoint, Transport } from '../addon';
+import {
+  CommitRangeRequest,
+  decodeCommit,
+  decodeCommitRange,
+  decodeJson,
+  decodeStage,
+  encodeCommitReply,
+  encodeJson,
+  encodeStageReply,
+  encodeWatermark,
+  FastPathMessage,
+  WireError,
+} from '../format/fastpath-wire';
+import { Broker, PartitionRuntime } from './broker';
+import { CommitAdvance, SegmentInfo } from './partition-state';
+
+const KAFKA_UNKNOWN_SERVER_ERROR = -1;
+const KAFKA_INVALID_REQUEST = 42;
+
+/** A Kafka error code and message for any error thrown while serving a request. */
+export function errorReply(err: unknown): { errorCode: number; message: string } {
+  const e = err as { kafkaErrorCode?: number; message?: string };
+  if (err instanceof WireError) return { errorCode: KAFKA_INVALID_REQUEST, message: err.message };
+  return { errorCode: typeof e.kafkaErrorCode === 'number' ? e.kafkaErrorCode : KAFKA_UNKNOWN_SERVER_ERROR, message: e.message ?? String(err) };
+}
+
+interface Session {
+  producerKey: string;
+  keysGiven: Set<string>;
+  subscriptions: Set<string>;
+  exclusive: Set<string>;
+}
+
+export interface SubscribeBody {
+  topic: string;
+  partition: number;
+  /** 'earliest', 'latest', or an offset as a decimal string. */
+  from: string;
+}
+
+export interface SegmentAnnouncement {
+  topicId: number;
+  partition: number;
+  segmentId: number;
+  baseOffset: string;
+  startPosition: number;
+  commitPosition: number;
+  endOffset: string;
+  sealed: boolean;
+  dataCapacityBytes: number;
+  /** Packed read-only key, base64. */
+  key: string;
+}
+
+export interface SubscribeReplyBody {
+  error?: { errorCode: number; message: string };
+  topicId?: number;
+  partition?: number;
+  startOffset?: string;
+  /** Where to begin reading: a batch at or before startOffset (-1: no segment yet). */
+  startSegmentId?: number;
+  startPosition?: number;
+  highWatermark?: string;
+  segments?: SegmentAnnouncement[];
+}
+
+function parseOffset(text: string): bigint {
+  if (!/^\d{1,19}$/.test(text)) throw new WireError(`offset "${text}" must be 'earliest', 'latest' or a non-negative integer`);
+  return BigInt(text);
+}
+
+export class FastPathService {
+  private readonly sessions = new Map<Endpoint, Session>();
+  private readonly subscribers = new Map<string, Set<Endpoint>>();
+  private nextSession = 1;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly transport: Transport,
+    private readonly log: (message: string) => void = () => undefined,
+  ) {
+    transport.on('connection', (ep: Endpoint) => this.open(ep));
+    this.handle(FastPathMessage.STAGE, (ep, header) => this.onStage(ep, header));
+    this.handle(FastPathMessage.COMMIT, (ep, header) => this.onCommit(ep, header));
+    this.handle(FastPathMessage.ACQUIRE, (ep, header) => this.onAcquire(ep, header));
+    this.handle(FastPathMessage.COMMIT_RANGE, (ep, header) => this.onCommitRange(ep, header));
+    this.handle(FastPathMessage.RELEASE, (ep, header) => this.onRelease(ep, header));
+    this.handle(FastPathMessage.SUBSCRIBE, (ep, header) => this.onSubscribe(ep, header));
+    this.handle(FastPathMessage.UNSUBSCRIBE, (ep, header) => this.onUnsubscribe(ep, header));
+  }
+
+  /** Pushes the new watermark of every moved segment to the partition's subscribers. */
+  advanced(runtime: PartitionRuntime, advance: CommitAdvance): void {
+    const subs = this.subscribers.get(runtime.key);
+    if (!subs || subs.size === 0) return;
+    for (const moved of advance.segments) {
+      const info = runtime.state.segments().find((s) => s.segmentId === moved.segmentId);
+      const push = encodeWatermark({
+        topicId: runtime.topicId,
+        partition: runtime.partition,
+        segmentId: moved.segmentId,
+        commitPosition: moved.commitPosition,
+        endOffset: moved.endOffset,
+        sealed: info ? info.sealed && runtime.state.isFullyCommitted(info.segmentId) : false,
+      });
+      for (const ep of subs) void ep.send(FastPathMessage.WATERMARK, push).catch(() => undefined);
+    }
+  }
+
+  /** Announces a new segment (with its read key) to the partition's subscribers. */
+  segmentAdded(runtime: PartitionRuntime, segment: SegmentInfo): void {
+    const subs = this.subscribers.get(runtime.key);
+    if (!subs || subs.size === 0) return;
+    const body = this.announce(runtime, segment);
+    for (const ep of subs) void ep.send(FastPathMessage.SEGMENT, encodeJson(0, body)).catch(() => undefined);
+  }
+
+  private handle(id: number, fn: (ep: Endpoint, header: Buffer, payload: Buffer) => Promise<void>): void {
+    this.transport.onMessage(id, (ep, header, payload) => {
+      fn(ep, header, payload).catch((err: Error) => this.log(`fast-path message ${id} from ${ep.remoteAddress} failed: ${err.message}`));
+    });
+  }
+
+  private open(ep: Endpoint): void {
+    const session: Session = { producerKey: `fastpath-${this.nextSession++}`, keysGiven: new Set(), subscriptions: new Set(), exclusive: new Set() };
+    this.sessions.set(ep, session);
+    ep.once('close', () => this.closeSession(ep, session));
+  }
+
+  private closeSession(ep: Endpoint, session: Session): void {
+    this.sessions.delete(ep);
+    for (const key of session.subscriptions) this.subscribers.get(key)?.delete(ep);
+    // An exclusive owner that went away frees its partition at once; a shared
+    // producer's stages are skipped when their leases run out.
+    for (const key of session.exclusive) {
+      const [topicId, partition] = key.split(':').map(Number);
+      try {
+        this.broker.releaseExclusive(this.broker.partition(topicId, partition), session.producerKey);
+      } catch {
+        // topic deleted meanwhile
+      }
+    }
+  }
+
+  private session(ep: Endpoint): Session {
+    let s = this.sessions.get(ep);
+    if (!s) {
+      this.open(ep);
+      s = this.sessions.get(ep)!;
+    }
+    return s;
+  }
+
+  /** The segment's key, once per endpoint and access; empty when already given. */
+  private keyFor(ep: Endpoint, segmentId: number, access: 'read' | 'read-write'): Buffer {
+    const session = this.session(ep);
+    const tag = `${segmentId}:${access}`;
+    if (session.keysGiven.has(tag)) return Buffer.alloc(0);
+    session.keysGiven.add(tag);
+    return this.broker.storage.segmentKey(segmentId, access);
+  }
+
+  private async onStage(ep: Endpoint, header: Buffer): Promise<void> {
+    let reqId = header.length >= 4 ? header.readUInt32LE(0) : 0;
+    try {
+      const req = decodeStage(header);
+      reqId = req.reqId;
+      const runtime = this.broker.partition(req.topicId, req.partition);
+      const grant = await this.broker.stage(runtime, {
+        lengthBytes: req.lengthBytes,
+        recordCount: req.recordCount,
+        producerKey: this.session(ep).producerKey,
+      });
+      const key = this.keyFor(ep, grant.segmentId, 'read-write');
+      await ep.send(
+        FastPathMessage.STAGE_REPLY,
+        encodeStageReply({ reqId, errorCode: 0, stageId: grant.stageId, segmentId: grant.segmentId, position: grant.position, baseOffset: grant.baseOffset }),
+        key,
+      );
+    } catch (err) {
+      const { errorCode, message } = errorReply(err);
+      await ep.send(
+        FastPathMessage.STAGE_REPLY,
+        encodeStageReply({ reqId, errorCode, stageId: 0, segmentId: 0, position: 0, baseOffset: -1n }),
+        Buffer.from(message),
+      );
+    }
+  }
+
+  private async onCommit(ep: Endpoint, header: Buffer): Promise<void> {
+    let reqId = header.length >= 4 ? header.readUInt32LE(0) : 0;
+    try {
+      const req = decodeCommit(header);
+      reqId = req.reqId;
+      const runtime = this.broker.partition(req.topicId, req.partition);
+      const highWatermark = await this.broker.complete(runtime, req.stages);
+      await ep.send(FastPathMessage.COMMIT_REPLY, encodeCommitReply({ reqId, errorCode: 0, highWatermark }));
+    } catch (err) {
+      await this.replyCommitError(ep, reqId, err);
+    }
+  }
+
+  private async onAcquire(ep: Endpoint, header: Buffer): Promise<void> {
+    const { reqId, body } = decodeJson<{ topicId: number; partition: number; roll?: boolean }>(header, 'ACQUIRE');
+    try {
+      const runtime = this.broker.partition(body.topicId, body.partition);
+      const session = this.session(ep);
+      const grant = await this.broker.acquireExclusive(runtime, session.producerKey, body.roll === true);
+      session.exclusive.add(runtime.key);
+      const key = this.keyFor(ep, grant.segmentId, 'read-write');
+      await ep.send(
+        FastPathMessage.ACQUIRE_REPLY,
+        encodeJson(reqId, {
+          segmentId: grant.segmentId,
+          position: grant.position,
+          nextOffset: grant.nextOffset,
+          dataCapacityBytes: grant.dataCapacityBytes,
+        }),
+        key,
+      );
+    } catch (err) {
+      await ep.send(FastPathMessage.ACQUIRE_REPLY, encodeJson(reqId, { error: errorReply(err) }));
+    }
+  }
+
+  private async onCommitRange(ep: Endpoint, header: Buffer): Promise<void> {
+    let reqId = header.length >= 4 ? header.readUInt32LE(0) : 0;
+    try {
+      const req: CommitRangeRequest = decodeCommitRange(header);
+      reqId = req.reqId;
+      const runtime = this.broker.partition(req.topicId, req.partition);
+      const highWatermark = await this.broker.commitRange(runtime, this.session(ep).producerKey, req);
+      await ep.send(FastPathMessage.COMMIT_REPLY, encodeCommitReply({ reqId, errorCode: 0, highWatermark }));
+    } catch (err) {
+      await this.replyCommitError(ep, reqId, err);
+    }
+  }
+
+  private async onRelease(ep: Endpoint, header: Buffer): Promise<void> {
+    const { body } = decodeJson<{ topicId: number; partition: number }>(header, 'RELEASE');
+    const runtime = this.broker.partition(body.topicId, body.partition);
+    this.broker.releaseExclusive(runtime, this.session(ep).producerKey);
+    this.session(ep).exclusive.delete(runtime.key);
+  }
+
+  private async replyCommitError(ep: Endpoint, reqId: number, err: unknown): Promise<void> {
+    const { errorCode, message } = errorReply(err);
+    await ep.send(FastPathMessage.COMMIT_REPLY, encodeCommitReply({ reqId, errorCode, highWatermark: -1n }), Buffer.from(message));
+  }
+
+  private async onSubscribe(ep: Endpoint, header: Buffer): Promise<void> {
+    const { reqId, body } = decodeJson<SubscribeBody>(header, 'SUBSCRIBE');
+    let reply: SubscribeReplyBody;
+    try {
+      const runtime = this.broker.partitionByName(String(body.topic), Number(body.partition));
+      const state = runtime.state;
+      const startOffset = body.from === 'earliest' ? state.logStartOffset() : body.from === 'latest' ? state.highWatermark() : parseOffset(body.from);
+      const all = state.segments();
+      const found = state.locate(startOffset);
+      if (found === 'below-start' || found === 'above-end') {
+        throw Object.assign(new Error(`offset ${startOffset} is outside ${state.logStartOffset()}..${state.highWatermark()} of ${runtime.topicName}-${runtime.partition}`), { kafkaErrorCode: 1 });
+      }
+      // At the end: start at the last segment's commit position and wait for pushes.
+      const last = all[all.length - 1];
+      const start = found === 'at-end' ? (last ? { segmentId: last.segmentId, position: last.commitPosition } : undefined) : found;
+      const segments = all.filter((s) => start !== undefined && s.segmentId >= start.segmentId).map((s) => this.announce(runtime, s));
+      const session = this.session(ep);
+      session.subscriptions.add(runtime.key);
+      let subs = this.subscribers.get(runtime.key);
+      if (!subs) this.subscribers.set(runtime.key, (subs = new Set()));
+      subs.add(ep);
+      reply = {
+        topicId: runtime.topicId,
+        partition: runtime.partition,
+        startOffset: startOffset.toString(),
+        startSegmentId: start?.segmentId ?? -1,
+        startPosition: start?.position ?? 0,
+        highWatermark: state.highWatermark().toString(),
+        segments,
+      };
+    } catch (err) {
+      reply = { error: errorReply(err) };
+    }
+    await ep.send(FastPathMessage.SUBSCRIBE_REPLY, encodeJson(reqId, reply));
+  }
+
+  private async onUnsubscribe(ep: Endpoint, header: Buffer): Promise<void> {
+    const { body } = decodeJson<{ topicId: number; partition: number }>(header, 'UNSUBSCRIBE');
+    const key = `${body.topicId}:${body.partition}`;
+    this.subscribers.get(key)?.delete(ep);
+    this.session(ep).subscriptions.delete(key);
+  }
+
+  private announce(runtime: PartitionRuntime, s: SegmentInfo): SegmentAnnouncement {
+    const key = this.broker.storage.segmentKey(s.segmentId, 'read');
+    return {
+      topicId: runtime.topicId,
+      partition: runtime.partition,
+      segmentId: s.segmentId,
+      baseOffset: s.baseOffset.toString(),
+      startPosition: s.startPosition,
+      commitPosition: s.commitPosition,
+      endOffset: s.endOffset.toString(),
+      sealed: s.sealed && runtime.state.isFullyCommitted(s.segmentId),
+      dataCapacityBytes: s.dataCapacityBytes,
+      key: key.toString('base64'),
+    };
+  }
+}

@@ -1,0 +1,104 @@
+// The broker's handle on a storage node running in another process: the
+// SegmentStore control methods over gRPC. Failures reject with a StorageError
+// carrying the server's code; transport failures are 'UNAVAILABLE' (retriable
+// — but a retried allocate may leave an orphan segment for retention to find).
+import * as grpc from '@grpc/grpc-js';
+import type { CommitRequest, SegmentDescriptor, StorageUsage } from './segment-store';
+import {
+  descriptorFromWire,
+  fromServiceError,
+  storageService,
+  usageFromWire,
+  WireDescribeResponse,
+  WireSegmentDescriptor,
+  WireUsageResponse,
+} from './grpc-wire';
+
+export interface StorageClientOptions {
+  /** Per call. Default 10 s. */
+  deadlineMs?: number;
+  /** Largest skip marker the client sends. Default 2 GiB (the segment size limit). */
+  maxSendMessageBytes?: number;
+}
+
+const DEADLINE_MS_DEFAULT = 10_000;
+
+type UnaryMethod = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (err: grpc.ServiceError | null, response: unknown) => void,
+) => grpc.ClientUnaryCall;
+
+export class StorageClient {
+  private readonly client: grpc.Client;
+  private readonly deadlineMs: number;
+
+  /** `address` is host:port. */
+  constructor(address: string, options: StorageClientOptions = {}) {
+    const Service = storageService();
+    this.client = new Service(address, grpc.credentials.createInsecure(), {
+      'grpc.max_send_message_length': options.maxSendMessageBytes ?? -1,
+    });
+    this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
+  }
+
+  async allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor> {
+    const wire = await this.call<WireSegmentDescriptor>('Allocate', {
+      topicId: request.topicId,
+      partition: request.partition,
+      baseOffset: request.baseOffset.toString(),
+    });
+    return descriptorFromWire(wire);
+  }
+
+  async commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor> {
+    const wire = await this.call<WireSegmentDescriptor>('Commit', {
+      segmentId: String(segmentId),
+      commitPosition: request.commitPosition,
+      endOffset: request.endOffset.toString(),
+      maxTimestamp: request.maxTimestamp.toString(),
+    });
+    return descriptorFromWire(wire);
+  }
+
+  async writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {
+    await this.call('WriteSkipMarker', { segmentId: String(segmentId), position, marker: bytes });
+  }
+
+  async seal(segmentId: number, request: { finalPosition: number }): Promise<SegmentDescriptor> {
+    const wire = await this.call<WireSegmentDescriptor>('Seal', { segmentId: String(segmentId), finalPosition: request.finalPosition });
+    return descriptorFromWire(wire);
+  }
+
+  async free(segmentId: number): Promise<void> {
+    await this.call('Free', { segmentId: String(segmentId) });
+  }
+
+  async get(segmentId: number): Promise<SegmentDescriptor> {
+    return descriptorFromWire(await this.call<WireSegmentDescriptor>('Get', { segmentId: String(segmentId) }));
+  }
+
+  async describe(): Promise<SegmentDescriptor[]> {
+    const wire = await this.call<WireDescribeResponse>('Describe', {});
+    return wire.segments.map(descriptorFromWire);
+  }
+
+  async usage(): Promise<StorageUsage> {
+    return usageFromWire(await this.call<WireUsageResponse>('Usage', {}));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  private call<Res>(method: string, request: object): Promise<Res> {
+    const fn = (this.client as unknown as Record<string, UnaryMethod>)[method];
+    return new Promise<Res>((resolve, reject) => {
+      fn.call(this.client, request, new grpc.Metadata(), { deadline: Date.now() + this.deadlineMs }, (err, response) => {
+        if (err) reject(fromServiceError(err));
+        else resolve(response as Res);
+      });
+    });
+  }
+}

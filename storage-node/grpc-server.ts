@@ -1,0 +1,93 @@
+// Serves a SegmentStore over gRPC (rdmq.storage.v1.StorageNode). Every
+// handler is synchronous over the store, so calls never interleave.
+import * as grpc from '@grpc/grpc-js';
+import type { SegmentStore } from './segment-store';
+import {
+  descriptorToWire,
+  parseInt64,
+  parseSafeInteger,
+  storageService,
+  toServiceError,
+  usageToWire,
+  WireAllocateRequest,
+  WireCommitRequest,
+  WireSealRequest,
+  WireSegmentIdRequest,
+  WireWriteSkipMarkerRequest,
+} from './grpc-wire';
+
+export interface StorageGrpcServerOptions {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+}
+
+export interface StorageGrpcServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+const SHUTDOWN_GRACE_MS = 2000;
+/** Room beside the largest skip marker (one segment's data area) for the rest of the message. */
+const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
+
+function unary<Req, Res>(handle: (request: Req) => Res): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    let response: Res;
+    try {
+      response = handle(call.request);
+    } catch (err) {
+      callback(toServiceError(err));
+      return;
+    }
+    callback(null, response);
+  };
+}
+
+export async function startStorageGrpcServer(store: SegmentStore, options: StorageGrpcServerOptions): Promise<StorageGrpcServer> {
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': store.segmentSizeBytes + MESSAGE_OVERHEAD_BYTES,
+  });
+  const id = (s: string) => parseSafeInteger('segmentId', s);
+  server.addService(storageService().service, {
+    Allocate: unary((r: WireAllocateRequest) =>
+      descriptorToWire(store.allocate({ topicId: r.topicId, partition: r.partition, baseOffset: parseInt64('baseOffset', r.baseOffset) })),
+    ),
+    Commit: unary((r: WireCommitRequest) =>
+      descriptorToWire(
+        store.commit(id(r.segmentId), {
+          commitPosition: r.commitPosition,
+          endOffset: parseInt64('endOffset', r.endOffset),
+          maxTimestamp: parseInt64('maxTimestamp', r.maxTimestamp),
+        }),
+      ),
+    ),
+    WriteSkipMarker: unary((r: WireWriteSkipMarkerRequest) => {
+      store.writeSkipMarker(id(r.segmentId), r.position, r.marker);
+      return {};
+    }),
+    Seal: unary((r: WireSealRequest) => descriptorToWire(store.seal(id(r.segmentId), { finalPosition: r.finalPosition }))),
+    Free: unary((r: WireSegmentIdRequest) => {
+      store.free(id(r.segmentId));
+      return {};
+    }),
+    Get: unary((r: WireSegmentIdRequest) => descriptorToWire(store.get(id(r.segmentId)))),
+    Describe: unary(() => ({ segments: store.describe().map(descriptorToWire) })),
+    Usage: unary(() => usageToWire(store.usage())),
+  });
+  const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
+  });
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,140 @@
+import * as grpc from '@grpc/grpc-js';
+import { SegmentStore, startStorageGrpcServer, StorageClient, StorageError, StorageGrpcServer } from '.';
+import { grpcStatusOf } from './grpc-wire';
+import { STORAGE_ERROR_CODES } from './storage-error';
+import { buildTestBatch, buildTestSkipMarker } from './testing/batches';
+import { removeRegionDir, tempRegionPath } from './testing/temp';
+
+const MiB = 1024 * 1024;
+
+let path: string;
+let store: SegmentStore;
+let server: StorageGrpcServer;
+let client: StorageClient;
+
+beforeEach(async () => {
+  path = tempRegionPath();
+  store = SegmentStore.open({ path, regionSizeBytes: 4 * MiB, segmentSizeBytes: MiB, durability: 'flush', logger: { warn: () => {} } });
+  server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0 });
+  client = new StorageClient(`127.0.0.1:${server.port}`);
+});
+
+afterEach(async () => {
+  client.close();
+  await server.close();
+  store.close();
+  removeRegionDir(path);
+});
+
+async function rejection(promise: Promise<unknown>): Promise<StorageError> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(StorageError);
+    return err as StorageError;
+  }
+  throw new Error('expected the call to reject');
+}
+
+function put(segmentId: number, position: number, bytes: Buffer): void {
+  bytes.copy(store.region.bytes(store.dataRange(segmentId).regionOffset + position, bytes.length));
+}
+
+describe('storage gRPC service', () => {
+  it('allocates, commits, fills a skip range, seals, describes and frees over the wire', async () => {
+    const allocated = await client.allocate({ topicId: 7, partition: 3, baseOffset: 9_007_199_254_740_993n });
+    expect(allocated).toEqual(store.get(allocated.segmentId));
+    expect(allocated).toMatchObject({ state: 'OPEN', topicId: 7, partition: 3, endOffset: 9_007_199_254_740_993n, maxTimestamp: -1n });
+
+    const id = allocated.segmentId;
+    put(id, 0, buildTestBatch({ baseOffset: 9_007_199_254_740_993n, recordCount: 2, sizeBytes: 400 }));
+    const committed = await client.commit(id, { commitPosition: 400, endOffset: 9_007_199_254_740_995n, maxTimestamp: 1_700_000_000_000n });
+    expect(committed).toMatchObject({ commitPosition: 400, endOffset: 9_007_199_254_740_995n, maxTimestamp: 1_700_000_000_000n });
+
+    const marker = buildTestSkipMarker(300, 9_007_199_254_740_995n, 3);
+    await client.writeSkipMarker(id, 400, marker);
+    expect(store.region.bytes(store.dataRange(id).regionOffset + 400, 300)).toEqual(marker);
+    await client.commit(id, { commitPosition: 700, endOffset: 9_007_199_254_740_998n, maxTimestamp: 0n });
+
+    const sealed = await client.seal(id, { finalPosition: 700 });
+    expect(sealed).toMatchObject({ state: 'SEALED', sealed: true, writePosition: 700 });
+    expect(sealed.sealedAtMs).toBeGreaterThan(0);
+    expect(await client.get(id)).toEqual(store.get(id));
+
+    const other = await client.allocate({ topicId: 8, partition: 0, baseOffset: 0n });
+    expect(await client.describe()).toEqual(store.describe());
+    expect(await client.usage()).toEqual({ totalSegments: 3, freeSegments: 1, usedBytes: 700, allocatedBytes: 2 * MiB, segmentSizeBytes: MiB });
+
+    await client.free(id);
+    expect((await client.describe()).map((d) => d.segmentId)).toEqual([other.segmentId]);
+  });
+
+  it('rethrows the store\'s errors with their codes, messages and retriable flags', async () => {
+    const unknown = await rejection(client.get(404));
+    expect(unknown).toMatchObject({ code: 'UNKNOWN_SEGMENT', retriable: false, message: 'segment 404 is not allocated on this storage node' });
+
+    const { segmentId } = await client.allocate({ topicId: 1, partition: 0, baseOffset: 0n });
+    const beyond = await rejection(client.commit(segmentId, { commitPosition: MiB, endOffset: 1n, maxTimestamp: 0n }));
+    expect(beyond).toMatchObject({ code: 'INVALID_POSITION', message: expect.stringMatching(/beyond its data area/) });
+
+    const badMarker = await rejection(client.writeSkipMarker(segmentId, 0, Buffer.alloc(100)));
+    expect(badMarker.code).toBe('INVALID_BATCH');
+
+    await client.seal(segmentId, { finalPosition: 0 });
+    expect((await rejection(client.seal(segmentId, { finalPosition: 10 }))).code).toBe('INVALID_STATE');
+
+    await client.allocate({ topicId: 1, partition: 1, baseOffset: 0n });
+    await client.allocate({ topicId: 1, partition: 2, baseOffset: 0n });
+    const full = await rejection(client.allocate({ topicId: 1, partition: 3, baseOffset: 0n }));
+    expect(full).toMatchObject({ code: 'STORAGE_FULL', retriable: true });
+
+    const negative = await rejection(client.allocate({ topicId: 1, partition: 3, baseOffset: -5n }));
+    expect(negative).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/baseOffset -5/) });
+  });
+
+  it('sends each error code as a gRPC status that says what kind of failure it is', async () => {
+    expect(grpcStatusOf('STORAGE_FULL')).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(grpcStatusOf('UNKNOWN_SEGMENT')).toBe(grpc.status.NOT_FOUND);
+    expect(grpcStatusOf('INVALID_POSITION')).toBe(grpc.status.OUT_OF_RANGE);
+    for (const code of STORAGE_ERROR_CODES) expect(grpcStatusOf(code)).not.toBe(grpc.status.OK);
+
+    // A raw gRPC client sees the status and the code in the trailing metadata.
+    const raw = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+    const status = await new Promise<grpc.ServiceError>((resolve) => {
+      raw.makeUnaryRequest(
+        '/rdmq.storage.v1.StorageNode/Free',
+        (value: Buffer) => value,
+        (bytes: Buffer) => bytes,
+        Buffer.from([0x08, 0x63]), // segment_id = 99
+        (err) => resolve(err as grpc.ServiceError),
+      );
+    });
+    raw.close();
+    expect(status.code).toBe(grpc.status.NOT_FOUND);
+    expect(status.metadata.get('rdmq-storage-error-code')).toEqual(['UNKNOWN_SEGMENT']);
+  });
+
+  it('turns a failure that is not a StorageError into INTERNAL', async () => {
+    client.close();
+    await server.close();
+    store.close();
+    store = SegmentStore.open({
+      path,
+      regionSizeBytes: 4 * MiB,
+      segmentSizeBytes: MiB,
+      durability: 'flush',
+      faults: { beforeHeaderPersist: () => { throw new Error('injected: header persist failed'); } },
+    });
+    server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0 });
+    client = new StorageClient(`127.0.0.1:${server.port}`);
+    const err = await rejection(client.allocate({ topicId: 1, partition: 0, baseOffset: 0n }));
+    expect(err).toMatchObject({ code: 'INTERNAL', message: 'injected: header persist failed' });
+  });
+
+  it('reports an unreachable storage node as a retriable UNAVAILABLE', async () => {
+    const lonely = new StorageClient('127.0.0.1:1', { deadlineMs: 2000 });
+    const err = await rejection(lonely.usage());
+    lonely.close();
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', retriable: true });
+  });
+});

@@ -1,0 +1,19 @@
+// The storage node's public interface. Other roles import from here only.
+export {
+  SegmentStore,
+  SegmentStoreOptions,
+  SegmentDescriptor,
+  SegmentStateName,
+  CommitRequest,
+  Durability,
+  StorageFaults,
+  StorageLogger,
+  StorageUsage,
+  RecoveryReport,
+  HeaderWriteReason,
+} from './segment-store';
+export { StorageError, StorageErrorCode } from './storage-error';
+export { startStorageGrpcServer, StorageGrpcServer, StorageGrpcServerOptions } from './grpc-server';
+export { StorageClient, StorageClientOptions } from './grpc-client';
+export { STORAGE_PROTO_PATH } from './grpc-wire';
+export { SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, REGION_SIZE_BYTES_DEFAULT, SEGMENT_HEADER_PAGE_BYTES } from './layout';

@@ -1,0 +1,145 @@
+import {
+  computeGeometry,
+  decodeIdCounter,
+  decodeSuperblock,
+  encodeIdCounter,
+  encodeSegmentHeader,
+  encodeSuperblock,
+  idCounterCopyOffset,
+  readSegmentHeader,
+  SEGMENT_COMMIT_LINE_OFFSET,
+  SEGMENT_HEADER_COPY_BYTES,
+  SEGMENT_HEADER_PAGE_BYTES,
+  segmentHeaderCopyOffset,
+  SegmentHeader,
+  SegmentState,
+  SUPERBLOCK_BYTES,
+} from './layout';
+
+const MiB = 1024 * 1024;
+
+function header(overrides: Partial<SegmentHeader> = {}): SegmentHeader {
+  return {
+    state: SegmentState.OPEN,
+    sequence: 1,
+    segmentId: 7,
+    topicId: 3,
+    partition: 2,
+    baseOffset: 1000n,
+    startPosition: 0,
+    createdAtMs: 1_700_000_000_000,
+    sealedAtMs: 0,
+    commitPosition: 4096,
+    writePosition: 8192,
+    endOffset: 1042n,
+    maxTimestamp: 1_700_000_000_123n,
+    ...overrides,
+  };
+}
+
+function pageWith(...copies: SegmentHeader[]): Buffer {
+  const page = Buffer.alloc(SEGMENT_HEADER_PAGE_BYTES);
+  for (const copy of copies) encodeSegmentHeader(copy).copy(page, segmentHeaderCopyOffset(copy.sequence));
+  return page;
+}
+
+describe('region geometry', () => {
+  it('puts the superblock in the first page and fits whole segments after it', () => {
+    const g = computeGeometry(16 * MiB, 1 * MiB);
+    expect(g.segmentsOffset).toBe(4096);
+    expect(g.segmentCount).toBe(15);
+    expect(g.dataCapacityBytes).toBe(1 * MiB - 4096);
+  });
+
+  it.each([
+    [16 * MiB, 1000, /whole number of 4096-byte pages/],
+    [16 * MiB, 32 * 1024, /outside 65536\.\./],
+    [16 * MiB + 1, 1 * MiB, /region size/],
+    [1 * MiB, 1 * MiB, /holds no segment/],
+  ])('refuses region %d bytes with segments of %d bytes', (region, segment, message) => {
+    expect(() => computeGeometry(region, segment)).toThrow(message);
+  });
+});
+
+describe('superblock', () => {
+  it('round-trips every field', () => {
+    const sb = {
+      formatVersion: 1,
+      segmentHeaderBytes: 4096,
+      regionSizeBytes: 4 * 1024 * MiB,
+      segmentSizeBytes: 64 * MiB,
+      segmentCount: 63,
+      segmentsOffset: 4096,
+      nodeUuid: '0f8fad5b-d9cb-469f-a165-70867728950e',
+      createdAtMs: 1_700_000_000_000,
+    };
+    const page = encodeSuperblock(sb);
+    expect(page.subarray(0, 8).toString('ascii')).toBe('RDMQSTOR');
+    expect(decodeSuperblock(page)).toEqual({ kind: 'valid', superblock: sb });
+  });
+
+  it('reads an all-zero page as empty and a damaged one as foreign', () => {
+    expect(decodeSuperblock(Buffer.alloc(SUPERBLOCK_BYTES)).kind).toBe('empty');
+    const page = encodeSuperblock({
+      formatVersion: 1,
+      segmentHeaderBytes: 4096,
+      regionSizeBytes: 16 * MiB,
+      segmentSizeBytes: MiB,
+      segmentCount: 15,
+      segmentsOffset: 4096,
+      nodeUuid: '0f8fad5b-d9cb-469f-a165-70867728950e',
+      createdAtMs: 1,
+    });
+    page[20] ^= 1;
+    expect(decodeSuperblock(page)).toMatchObject({ kind: 'foreign', reason: expect.stringMatching(/CRC32C/) });
+    expect(decodeSuperblock(Buffer.from('hello world'.padEnd(4096, 'x')))).toMatchObject({ kind: 'foreign' });
+  });
+
+  it('keeps the newest valid copy of the segment id counter', () => {
+    const page = Buffer.alloc(SUPERBLOCK_BYTES);
+    expect(decodeIdCounter(page)).toBeUndefined();
+    encodeIdCounter({ sequence: 4, nextSegmentId: 10 }).copy(page, idCounterCopyOffset(4));
+    encodeIdCounter({ sequence: 5, nextSegmentId: 11 }).copy(page, idCounterCopyOffset(5));
+    expect(decodeIdCounter(page)).toEqual({ sequence: 5, nextSegmentId: 11 });
+    page[idCounterCopyOffset(5) + 8] ^= 0xff; // torn write of the newer copy
+    expect(decodeIdCounter(page)).toEqual({ sequence: 4, nextSegmentId: 10 });
+  });
+});
+
+describe('segment header', () => {
+  it('round-trips every field through one 128-byte copy', () => {
+    const h = header({ state: SegmentState.SEALED, sealedAtMs: 1_700_000_000_999, endOffset: (1n << 62n) + 5n });
+    const copy = encodeSegmentHeader(h);
+    expect(copy.length).toBe(SEGMENT_HEADER_COPY_BYTES);
+    expect(readSegmentHeader(pageWith(h))).toEqual({ kind: 'valid', header: h, invalidCopies: 0 });
+  });
+
+  it('keeps the commit position and the end offset in one cache line', () => {
+    const copy = encodeSegmentHeader(header({ commitPosition: 0x01020304, endOffset: 0x0a0b0c0dn }));
+    const line = copy.subarray(SEGMENT_COMMIT_LINE_OFFSET, SEGMENT_COMMIT_LINE_OFFSET + 64);
+    expect(line.indexOf(Buffer.from([4, 3, 2, 1]))).toBeGreaterThanOrEqual(0);
+    expect(line.indexOf(Buffer.from([0x0d, 0x0c, 0x0b, 0x0a]))).toBeGreaterThanOrEqual(0);
+  });
+
+  it('picks the copy with the higher sequence when both are valid', () => {
+    const older = header({ sequence: 8, commitPosition: 100 });
+    const newer = header({ sequence: 9, commitPosition: 200 });
+    expect(readSegmentHeader(pageWith(older, newer))).toMatchObject({ kind: 'valid', header: { commitPosition: 200 } });
+  });
+
+  it('falls back to the older copy when the newer one is torn', () => {
+    const older = header({ sequence: 8, commitPosition: 100 });
+    const newer = header({ sequence: 9, commitPosition: 200 });
+    const page = pageWith(older, newer);
+    page[segmentHeaderCopyOffset(9) + SEGMENT_COMMIT_LINE_OFFSET] ^= 0x40;
+    expect(readSegmentHeader(page)).toEqual({ kind: 'valid', header: older, invalidCopies: 1 });
+  });
+
+  it('reports an all-zero header as zeroed and two broken copies as corrupt', () => {
+    expect(readSegmentHeader(Buffer.alloc(SEGMENT_HEADER_PAGE_BYTES))).toEqual({ kind: 'zeroed' });
+    const page = pageWith(header({ sequence: 1 }), header({ sequence: 2 }));
+    page[5] ^= 1;
+    page[SEGMENT_HEADER_COPY_BYTES + 5] ^= 1;
+    expect(readSegmentHeader(page)).toEqual({ kind: 'corrupt' });
+  });
+});
