@@ -203,10 +203,12 @@ export class ClassicGroup {
   /** A restarted static member takes over the old member's place (and leadership) under a new id. */
   replaceStaticMember(groupInstanceId: string, oldMemberId: string, newMemberId: string): GroupMember {
     const member = this.get(oldMemberId);
-    this.members.delete(oldMemberId);
     this.pendingSyncMembers.delete(oldMemberId);
     member.memberId = newMemberId;
-    this.members.set(newMemberId, member);
+    // Keep the member's place in join order (leader fallback and member lists follow it).
+    const entries = [...this.members.entries()].map(([id, m]): [string, GroupMember] => (id === oldMemberId ? [newMemberId, m] : [id, m]));
+    this.members.clear();
+    for (const [id, m] of entries) this.members.set(id, m);
     if (this.isLeader(oldMemberId)) this.leaderId = newMemberId;
     this.staticMembers.set(groupInstanceId, newMemberId);
     return member;

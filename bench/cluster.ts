@@ -1,0 +1,75 @@
+// Starts `rdmq start` in its own process for a benchmark or a test, with its
+// data in a fresh temporary directory, and waits for its ready line.
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as readline from 'readline';
+
+export interface ClusterProcess {
+  child: ChildProcess;
+  dataDir: string;
+  control: string;
+  fastpathPort: number;
+  /** SIGTERM and wait; removes the data unless keepData. */
+  stop(options?: { keepData?: boolean }): Promise<void>;
+  kill(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  dataDir?: string;
+  durability?: 'none' | 'flush' | 'sync';
+  regionSize?: string;
+  segmentSize?: string;
+  leaseTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  extraArgs?: string[];
+}
+
+const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
+
+export async function startCluster(options: ClusterOptions = {}): Promise<ClusterProcess> {
+  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(base, 'rdmq-cluster-'));
+  const args = [
+    MAIN,
+    'start',
+    '--data', dataDir,
+    '--control', '127.0.0.1:0',
+    '--fastpath', '127.0.0.1:0',
+    '--durability', options.durability ?? 'flush',
+    '--region-size', options.regionSize ?? '512M',
+    '--segment-size', options.segmentSize ?? '16M',
+    '--lease-timeout-ms', String(options.leaseTimeoutMs ?? 2000),
+    ...(options.extraArgs ?? []),
+  ];
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-8192);
+  });
+  const lines = readline.createInterface({ input: child.stdout! });
+  const ready = await new Promise<{ controlPort: number; fastpathPort: number }>((resolve, reject) => {
+    lines.once('line', (line) => resolve(JSON.parse(line) as { controlPort: number; fastpathPort: number }));
+    child.once('exit', (code, signal) => reject(new Error(`rdmq start exited (${code ?? signal}) before it was ready:\n${stderr}`)));
+  });
+  const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  const cleanup = (keepData?: boolean): void => {
+    if (!keepData && !options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  return {
+    child,
+    dataDir,
+    control: `127.0.0.1:${ready.controlPort}`,
+    fastpathPort: ready.fastpathPort,
+    stop: async (o = {}) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+      cleanup(o.keepData);
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

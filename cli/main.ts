@@ -1,0 +1,204 @@
+// rdmq — one command for every role and tool.
+//
+//   rdmq start [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--durability none|flush|sync] ...
+//   rdmq topics create|list|delete|describe [NAME] [--partitions N] [--control HOST:PORT]
+//   rdmq produce TOPIC [--mode shared|exclusive]      (one message per stdin line)
+//   rdmq consume TOPIC [--from-beginning] [--max-messages N]
+//   rdmq bench ...                                     (see `rdmq bench --help`)
+import * as readline from 'readline';
+import { parseArgs } from 'util';
+import { Rdmq } from '../rdma-client';
+import { ConfigError, loadServerConfig } from './config';
+import { startNode } from './node';
+
+const USAGE = `usage:
+  rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT]
+             [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
+  rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
+  rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
+  rdmq consume TOPIC [--from-beginning] [--max-messages N] [--control HOST:PORT]
+  rdmq bench --target fastpath [...]      (rdmq bench --help)`;
+
+function fail(message: string): never {
+  process.stderr.write(`rdmq: ${message}\n`);
+  process.exit(2);
+}
+
+const log = (message: string): void => void process.stderr.write(`${new Date().toISOString()} ${message}\n`);
+
+async function start(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      data: { type: 'string' },
+      control: { type: 'string' },
+      fastpath: { type: 'string' },
+      kafka: { type: 'string' },
+      durability: { type: 'string' },
+      'region-size': { type: 'string' },
+      'segment-size': { type: 'string' },
+      'lease-timeout-ms': { type: 'string' },
+    },
+    strict: true,
+  });
+  const config = loadServerConfig(
+    {
+      data: values.data,
+      control: values.control,
+      fastpath: values.fastpath,
+      kafka: values.kafka,
+      durability: values.durability,
+      regionSize: values['region-size'],
+      segmentSize: values['segment-size'],
+      leaseTimeoutMs: values['lease-timeout-ms'],
+    },
+    values.config,
+  );
+  const node = await startNode(config, log);
+  log(
+    `rdmq started: storage node + broker, data in ${config.data} (durability ${config.durability}); ` +
+      `control gRPC on ${config.control.split(':')[0]}:${node.controlPort}, fast path (UCX) on ${config.fastpath.split(':')[0]}:${node.fastpathPort}`,
+  );
+  process.stdout.write(JSON.stringify({ ready: true, controlPort: node.controlPort, fastpathPort: node.fastpathPort }) + '\n');
+  const shutdown = (signal: string): void => {
+    log(`${signal}: shutting down`);
+    node.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+async function topics(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { control: { type: 'string' }, partitions: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [action, name] = positionals;
+  const admin = new Rdmq({ control: values.control }).admin();
+  await admin.connect();
+  try {
+    if (action === 'create') {
+      if (!name) fail('topics create needs a topic name');
+      const partitions = Number(values.partitions ?? 1);
+      if (!Number.isInteger(partitions) || partitions < 1) fail(`--partitions must be a positive integer, got ${values.partitions}`);
+      await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }] });
+      process.stdout.write(`created topic ${name} with ${partitions} partition(s)\n`);
+    } else if (action === 'list') {
+      for (const t of await admin.listTopics()) process.stdout.write(`${t}\n`);
+    } else if (action === 'delete') {
+      if (!name) fail('topics delete needs a topic name');
+      await admin.deleteTopics({ topics: [name] });
+      process.stdout.write(`deleted topic ${name}\n`);
+    } else if (action === 'describe') {
+      if (!name) fail('topics describe needs a topic name');
+      const t = await admin.describeTopic(name);
+      process.stdout.write(`topic ${t.name} (id ${t.topicId})\n`);
+      for (const p of t.partitions) {
+        process.stdout.write(`  partition ${p.partition}: offsets ${p.logStartOffset}..${p.highWatermark}, ${p.segments} segment(s), ${p.committedBytes} bytes\n`);
+      }
+    } else {
+      fail(`unknown topics action "${action ?? ''}"; allowed: create, list, delete, describe`);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function produce(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { control: { type: 'string' }, mode: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const topic = positionals[0] ?? fail('produce needs a topic');
+  const mode = values.mode ?? 'shared';
+  if (mode !== 'shared' && mode !== 'exclusive') fail(`--mode must be shared or exclusive, got ${mode}`);
+  const producer = new Rdmq({ control: values.control }).producer({ mode });
+  await producer.connect();
+  let count = 0;
+  const lines = readline.createInterface({ input: process.stdin });
+  let pending: string[] = [];
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    await producer.send({ topic, messages: batch.map((value) => ({ value })) });
+    count += batch.length;
+  };
+  for await (const line of lines) {
+    pending.push(line);
+    if (pending.length >= 1000) await flush();
+  }
+  await flush();
+  await producer.disconnect();
+  process.stderr.write(`produced ${count} message(s) to ${topic}\n`);
+}
+
+async function consume(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { control: { type: 'string' }, 'from-beginning': { type: 'boolean' }, 'max-messages': { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const topic = positionals[0] ?? fail('consume needs a topic');
+  const max = values['max-messages'] === undefined ? Infinity : Number(values['max-messages']);
+  if (!(max > 0)) fail(`--max-messages must be a positive number, got ${values['max-messages']}`);
+  const consumer = new Rdmq({ control: values.control }).consumer();
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: values['from-beginning'] === true });
+  let seen = 0;
+  await new Promise<void>((resolve, reject) => {
+    void consumer
+      .run(
+        {
+          eachMessage: ({ message }) => {
+            if (seen >= max) return;
+            process.stdout.write(`${message.value?.toString() ?? ''}\n`);
+            if (++seen >= max) resolve();
+          },
+        },
+        reject,
+      )
+      .catch(reject);
+    process.once('SIGINT', () => resolve());
+  });
+  await consumer.disconnect();
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  switch (command) {
+    case 'start':
+      return start(rest);
+    case 'topics':
+      return topics(rest);
+    case 'produce':
+      return produce(rest);
+    case 'consume':
+      return consume(rest);
+    case 'bench': {
+      const { runBench } = await import('../bench/bench');
+      return runBench(rest);
+    }
+    case undefined:
+    case 'help':
+    case '--help':
+      process.stdout.write(`${USAGE}\n`);
+      return;
+    default:
+      fail(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+main().catch((err: Error & { code?: string }) => {
+  if (err instanceof ConfigError || err.name === 'TypeError' && err.code?.startsWith('ERR_PARSE_ARGS')) fail(err.message);
+  fail(err.message);
+});

@@ -1,0 +1,334 @@
+// The fast-path producer. A send builds one Kafka record batch per partition,
+// gets a place for it (shared mode: a STAGE grant from the broker; exclusive
+// mode: its own next position in a segment it owns), writes it with a
+// one-sided put straight into the segment, and commits. It resolves only
+// when the broker reports the batch committed at the cluster's durability.
+//
+// Commit batching: commits are sent every `commitEveryBatches` batches or
+// after `commitDelayUs`, whichever comes first, so one flush and one control
+// message cover several batches. Sequential staging: at most `stagingDepth`
+// batches are between stage and commit at once; the commit order is the
+// stage order, which the broker's watermark enforces.
+import { buildRecordBatch, Compression, readBatchHeader, RecordInput, setBaseOffset } from '../format';
+import {
+  decodeCommitReply,
+  decodeJson,
+  decodeStageReply,
+  encodeCommit,
+  encodeCommitRange,
+  encodeJson,
+  encodeStage,
+  FastPathMessage,
+} from '../format/fastpath-wire';
+import { Connection, TopicInfo } from './connection';
+import { RdmqError } from './errors';
+import { DefaultPartitioner } from './partitioner';
+
+export type ProducerMode = 'shared' | 'exclusive';
+
+export interface ProducerOptions {
+  mode?: ProducerMode;
+  /** Send a commit after this many written batches (default 1: commit each batch). */
+  commitEveryBatches?: number;
+  /** ... or after this many microseconds since the first uncommitted batch (default 0). */
+  commitDelayUs?: number;
+  /** Batches between stage and commit at once (default 8). */
+  stagingDepth?: number;
+}
+
+export interface Message {
+  key?: Buffer | string | null;
+  value: Buffer | string | null;
+  headers?: Record<string, Buffer | string>;
+  timestamp?: number | string;
+  partition?: number;
+}
+
+export interface ProducerRecord {
+  topic: string;
+  messages: Message[];
+  compression?: Compression;
+}
+
+/** As in kafkajs: one entry per partition written. */
+export interface RecordMetadata {
+  topicName: string;
+  partition: number;
+  errorCode: number;
+  baseOffset: string;
+}
+
+interface PendingCommit {
+  stageId: number;
+  maxTimestamp: bigint;
+  done: { resolve(hw: bigint): void; reject(err: Error): void };
+}
+
+interface ExclusiveCursor {
+  segmentId: number;
+  position: number;
+  nextOffset: bigint;
+  capacity: number;
+  /** End of what has been committed (or handed to a commit) in this segment. */
+  committedEnd: number;
+  /** Puts issued into this segment and not yet complete. */
+  puts: Set<Promise<void>>;
+  /** Written, not yet committed ranges; may complete out of order. */
+  uncommitted: { position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint; done: PendingCommit['done'] }[];
+}
+
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+export class Producer {
+  private readonly mode: ProducerMode;
+  private readonly commitEveryBatches: number;
+  private readonly commitDelayUs: number;
+  private readonly staging: Semaphore;
+  private readonly partitioner = new DefaultPartitioner();
+  private readonly topics = new Map<string, TopicInfo>();
+  private readonly sharedPending = new Map<string, { topicId: number; partition: number; commits: PendingCommit[]; timer?: NodeJS.Timeout }>();
+  private readonly cursors = new Map<string, ExclusiveCursor>();
+  private readonly cursorLocks = new Map<string, Promise<unknown>>();
+  private readonly commitChains = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly connection: Connection,
+    options: ProducerOptions = {},
+  ) {
+    this.mode = options.mode ?? 'shared';
+    if (this.mode !== 'shared' && this.mode !== 'exclusive') throw new RdmqError(`producer mode must be 'shared' or 'exclusive', got ${String(this.mode)}`);
+    this.commitEveryBatches = Math.max(1, Math.floor(options.commitEveryBatches ?? 1));
+    this.commitDelayUs = Math.max(0, options.commitDelayUs ?? 0);
+    this.staging = new Semaphore(Math.max(1, Math.floor(options.stagingDepth ?? 8)));
+  }
+
+  /** Sends messages; resolves once every batch is committed. */
+  async send(record: ProducerRecord): Promise<RecordMetadata[]> {
+    const topic = await this.topic(record.topic);
+    const byPartition = new Map<number, RecordInput[]>();
+    for (const m of record.messages) {
+      const key = m.key === undefined || m.key === null ? null : Buffer.isBuffer(m.key) ? m.key : Buffer.from(m.key);
+      const partition = m.partition ?? this.partitioner.partition(key, topic.partitions.length);
+      if (!Number.isInteger(partition) || partition < 0 || partition >= topic.partitions.length) {
+        throw new RdmqError(`topic '${topic.name}' has partitions 0..${topic.partitions.length - 1}, not ${partition}`, 3);
+      }
+      const input: RecordInput = {
+        key,
+        value: m.value,
+        headers: Object.entries(m.headers ?? {}).map(([k, v]) => ({ key: k, value: Buffer.isBuffer(v) ? v : Buffer.from(v) })),
+        timestamp: m.timestamp === undefined ? Date.now() : Number(m.timestamp),
+      };
+      let list = byPartition.get(partition);
+      if (!list) byPartition.set(partition, (list = []));
+      list.push(input);
+    }
+    const results = await Promise.all(
+      [...byPartition].map(async ([partition, records]) => {
+        const batch = await buildRecordBatch({ records, compression: record.compression });
+        const baseOffset = await this.write(topic, partition, batch, records.length);
+        return { topicName: topic.name, partition, errorCode: 0, baseOffset: baseOffset.toString() };
+      }),
+    );
+    return results;
+  }
+
+  /** Writes one complete record batch (Kafka v2 bytes) and resolves to its base offset once committed. */
+  async write(topic: TopicInfo, partition: number, batch: Buffer, recordCount: number): Promise<bigint> {
+    await this.staging.acquire();
+    try {
+      return this.mode === 'shared' ? await this.writeShared(topic, partition, batch, recordCount) : await this.writeExclusive(topic, partition, batch, recordCount);
+    } finally {
+      this.staging.release();
+    }
+  }
+
+  /** Commits whatever is waiting and releases exclusive partitions. */
+  async disconnect(): Promise<void> {
+    await Promise.all([...this.sharedPending.keys()].map((key) => this.flushShared(key)));
+    await Promise.all([...this.cursors.keys()].map((key) => this.flushExclusive(key)));
+    for (const key of this.cursors.keys()) {
+      const [topicId, partition] = key.split(':').map(Number);
+      await this.connection.endpoint.send(FastPathMessage.RELEASE, encodeJson(0, { topicId, partition })).catch(() => undefined);
+    }
+    this.cursors.clear();
+  }
+
+  async topic(name: string): Promise<TopicInfo> {
+    let info = this.topics.get(name);
+    if (!info) {
+      info = await this.connection.describeTopic(name);
+      this.topics.set(name, info);
+    }
+    return info;
+  }
+
+  // -- shared mode --
+
+  private async writeShared(topic: TopicInfo, partition: number, batch: Buffer, recordCount: number): Promise<bigint> {
+    const reply = await this.connection.request(FastPathMessage.STAGE, (reqId) =>
+      encodeStage({ reqId, topicId: topic.topicId, partition, lengthBytes: batch.length, recordCount }),
+    );
+    const grant = decodeStageReply(reply.header);
+    if (grant.errorCode !== 0) throw new RdmqError(`stage on ${topic.name}-${partition} failed: ${reply.payload.toString()}`, grant.errorCode);
+    const key = this.connection.segmentKey(grant.segmentId, 'read-write', reply.payload);
+    setBaseOffset(batch, 0, grant.baseOffset);
+    await this.connection.endpoint.put(batch, key, grant.position);
+    const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
+    await new Promise<bigint>((resolve, reject) => this.queueShared(topic.topicId, partition, { stageId: grant.stageId, maxTimestamp, done: { resolve, reject } }));
+    return grant.baseOffset;
+  }
+
+  private queueShared(topicId: number, partition: number, commit: PendingCommit): void {
+    const key = `${topicId}:${partition}`;
+    let entry = this.sharedPending.get(key);
+    if (!entry) this.sharedPending.set(key, (entry = { topicId, partition, commits: [] }));
+    entry.commits.push(commit);
+    if (entry.commits.length >= this.commitEveryBatches || this.commitDelayUs === 0) {
+      void this.flushShared(key);
+    } else if (!entry.timer) {
+      entry.timer = setTimeout(() => void this.flushShared(key), Math.max(1, Math.round(this.commitDelayUs / 1000)));
+    }
+  }
+
+  private async flushShared(key: string): Promise<void> {
+    const entry = this.sharedPending.get(key);
+    if (!entry || entry.commits.length === 0) return;
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer = undefined;
+    const commits = entry.commits.splice(0);
+    try {
+      // Every put before this flush is complete at the storage node before the broker hears of it.
+      await this.connection.endpoint.flush();
+      const reply = await this.connection.request(FastPathMessage.COMMIT, (reqId) =>
+        encodeCommit({ reqId, topicId: entry.topicId, partition: entry.partition, stages: commits.map((c) => ({ stageId: c.stageId, maxTimestamp: c.maxTimestamp })) }),
+      );
+      const result = decodeCommitReply(reply.header);
+      if (result.errorCode !== 0) throw new RdmqError(`commit failed: ${reply.payload.toString()}`, result.errorCode);
+      for (const c of commits) c.done.resolve(result.highWatermark);
+    } catch (err) {
+      for (const c of commits) c.done.reject(err as Error);
+    }
+  }
+
+  // -- exclusive mode --
+
+  private async writeExclusive(topic: TopicInfo, partition: number, batch: Buffer, recordCount: number): Promise<bigint> {
+    const key = `${topic.topicId}:${partition}`;
+    // Positions are assigned in call order: the cursor is updated under a per-partition lock.
+    const placed = await this.withCursorLock(key, async () => {
+      let cursor = this.cursors.get(key) ?? (await this.acquire(topic, partition, false));
+      if (cursor.position + batch.length > cursor.capacity) {
+        // The broker seals the segment at its committed end: everything written must be committed first.
+        await Promise.allSettled([...cursor.puts]);
+        await this.flushExclusive(key);
+        cursor = await this.acquire(topic, partition, true);
+      }
+      if (cursor.position + batch.length > cursor.capacity) {
+        throw new RdmqError(`batch of ${batch.length} bytes exceeds segment capacity of ${cursor.capacity}`, 10);
+      }
+      const at = { segmentId: cursor.segmentId, position: cursor.position, baseOffset: cursor.nextOffset };
+      cursor.position += batch.length;
+      cursor.nextOffset += BigInt(recordCount);
+      return { cursor, ...at };
+    });
+    setBaseOffset(batch, 0, placed.baseOffset);
+    const rkey = this.connection.segmentKey(placed.segmentId, 'read-write');
+    const put = this.connection.endpoint.put(batch, rkey, placed.position);
+    placed.cursor.puts.add(put);
+    try {
+      await put;
+    } finally {
+      placed.cursor.puts.delete(put);
+    }
+    const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
+    await new Promise<bigint>((resolve, reject) => {
+      placed.cursor.uncommitted.push({ position: placed.position, lengthBytes: batch.length, baseOffset: placed.baseOffset, recordCount, maxTimestamp, done: { resolve, reject } });
+      if (placed.cursor.uncommitted.length >= this.commitEveryBatches || this.commitDelayUs === 0) void this.flushExclusive(key);
+      else setTimeout(() => void this.flushExclusive(key), Math.max(1, Math.round(this.commitDelayUs / 1000)));
+    });
+    return placed.baseOffset;
+  }
+
+  private withCursorLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.cursorLocks.get(key) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    this.cursorLocks.set(key, run.catch(() => undefined));
+    return run;
+  }
+
+  private async acquire(topic: TopicInfo, partition: number, roll: boolean): Promise<ExclusiveCursor> {
+    const reply = await this.connection.request(FastPathMessage.ACQUIRE, (reqId) => encodeJson(reqId, { topicId: topic.topicId, partition, roll }));
+    const { body } = decodeJson<{ error?: { errorCode: number; message: string }; segmentId: number; position: number; nextOffset: string; dataCapacityBytes: number }>(
+      reply.header,
+      'ACQUIRE_REPLY',
+    );
+    if (body.error) throw new RdmqError(`exclusive producer on ${topic.name}-${partition}: ${body.error.message}`, body.error.errorCode);
+    this.connection.segmentKey(body.segmentId, 'read-write', reply.payload);
+    const cursor: ExclusiveCursor = { segmentId: body.segmentId, position: body.position, nextOffset: BigInt(body.nextOffset), capacity: body.dataCapacityBytes, committedEnd: body.position, puts: new Set(), uncommitted: [] };
+    this.cursors.set(`${topic.topicId}:${partition}`, cursor);
+    return cursor;
+  }
+
+  /** Commits the written ranges of a partition, in order, one commit at a time. */
+  private flushExclusive(key: string): Promise<void> {
+    const prev = this.commitChains.get(key) ?? Promise.resolve();
+    const run = prev.then(() => this.commitContiguous(key));
+    this.commitChains.set(key, run.catch(() => undefined));
+    return run;
+  }
+
+  /** Commits the written ranges that continue the committed end without a hole, as one range. */
+  private async commitContiguous(key: string): Promise<void> {
+    const cursor = this.cursors.get(key);
+    if (!cursor || cursor.uncommitted.length === 0) return;
+    cursor.uncommitted.sort((a, b) => a.position - b.position);
+    let take = 0;
+    let end = cursor.committedEnd;
+    while (take < cursor.uncommitted.length && cursor.uncommitted[take].position === end) {
+      end += cursor.uncommitted[take].lengthBytes;
+      take++;
+    }
+    if (take === 0) return; // an earlier put is still in flight; its completion commits both
+    const ranges = cursor.uncommitted.splice(0, take);
+    cursor.committedEnd = end;
+    const [topicId, partition] = key.split(':').map(Number);
+    try {
+      await this.connection.endpoint.flush();
+      const first = ranges[0];
+      const last = ranges[ranges.length - 1];
+      const reply = await this.connection.request(FastPathMessage.COMMIT_RANGE, (reqId) =>
+        encodeCommitRange({
+          reqId,
+          topicId,
+          partition,
+          segmentId: cursor.segmentId,
+          position: first.position,
+          lengthBytes: last.position + last.lengthBytes - first.position,
+          recordCount: ranges.reduce((n, r) => n + r.recordCount, 0),
+          baseOffset: first.baseOffset,
+          maxTimestamp: ranges.reduce((m, r) => (r.maxTimestamp > m ? r.maxTimestamp : m), -1n),
+        }),
+      );
+      const result = decodeCommitReply(reply.header);
+      if (result.errorCode !== 0) throw new RdmqError(`commit failed: ${reply.payload.toString()}`, result.errorCode);
+      for (const r of ranges) r.done.resolve(result.highWatermark);
+    } catch (err) {
+      for (const r of ranges) r.done.reject(err as Error);
+    }
+  }
+}
