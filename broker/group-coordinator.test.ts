@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import {
   GroupCoordinator,
   GroupCoordinatorOptions,
@@ -613,6 +614,22 @@ describe('GroupCoordinator', () => {
     expect(c.describeGroups([GROUP])[0].members).toHaveLength(2);
   });
 
+  test('a generation never forms above the size bound: a static member that did not rejoin makes room for one that did', async () => {
+    c = fakeCoordinator(clock, { maxMembersPerGroup: 2 });
+    const [a, b] = await formStableGroup(c, clock, [
+      { clientId: 'a', groupInstanceId: 'host-a', sessionTimeoutMs: 60_000 },
+      { clientId: 'b', groupInstanceId: 'host-b', sessionTimeoutMs: 60_000 },
+    ]);
+    // The leader rejoins, so the group prepares a rebalance; a newcomer fits among those rejoining.
+    const aRejoin = c.joinGroup(joinRequest({ memberId: a.memberId, groupInstanceId: 'host-a', sessionTimeoutMs: 60_000 }));
+    const newcomer = c.joinGroup(joinRequest({ clientId: 'c' }));
+    clock.advance(REBALANCE_MS);
+    const [a2, c2] = await Promise.all([aRejoin, newcomer]);
+    expect(c2.error).toBe('NONE');
+    expect(a2.members.map((m) => m.memberId)).toEqual([a.memberId, c2.memberId]);
+    expect(c.heartbeat({ groupId: GROUP, generationId: 2, memberId: b.memberId, groupInstanceId: 'host-b' }).error).toBe('UNKNOWN_MEMBER_ID');
+  });
+
   test('when the group table is full, the longest-Empty group makes room; with no Empty group a join is refused', async () => {
     c = fakeCoordinator(clock, { maxGroups: 2 });
     const first = await drive(clock, c.joinGroup(joinRequest({ groupId: 'first' })));
@@ -673,5 +690,95 @@ describe('GroupCoordinator', () => {
     } finally {
       real.close();
     }
+  });
+
+  test('any sequence of requests and clock ticks keeps the group consistent, and close answers everything still parked', async () => {
+    type Op =
+      | { kind: 'join'; who: number; known: boolean; isStatic: boolean; protocol: number; requireId: boolean }
+      | { kind: 'sync'; who: number; staleBy: number }
+      | { kind: 'heartbeat'; who: number }
+      | { kind: 'leave'; who: number }
+      | { kind: 'commit'; who: number }
+      | { kind: 'delete' }
+      | { kind: 'advance'; ms: number };
+    const who = fc.integer({ min: 0, max: 5 });
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ kind: fc.constant('join' as const), who, known: fc.boolean(), isStatic: fc.boolean(), protocol: fc.integer({ min: 0, max: 2 }), requireId: fc.boolean() }),
+      fc.record({ kind: fc.constant('sync' as const), who, staleBy: fc.integer({ min: 0, max: 1 }) }),
+      fc.record({ kind: fc.constant('heartbeat' as const), who }),
+      fc.record({ kind: fc.constant('leave' as const), who }),
+      fc.record({ kind: fc.constant('commit' as const), who }),
+      fc.record({ kind: fc.constant('delete' as const) }),
+      fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 5000 }) }),
+    );
+    const protocolSets = [['range'], ['roundrobin', 'range'], ['sticky']];
+
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 120 }), async (ops) => {
+        const clock = new FakeClock();
+        const c = fakeCoordinator(clock, { maxMembersPerGroup: 3 });
+        const memberIds: string[] = ['', '', '', '', '', ''];
+        const generations: number[] = [-1, -1, -1, -1, -1, -1];
+        const parked: Promise<unknown>[] = [];
+        const remember = (i: number, r: JoinGroupResult) => {
+          if (r.error === 'NONE' || r.error === 'MEMBER_ID_REQUIRED') memberIds[i] = r.memberId;
+          if (r.error === 'NONE') generations[i] = r.generationId;
+          if (r.error === 'UNKNOWN_MEMBER_ID' || r.error === 'FENCED_INSTANCE_ID') memberIds[i] = '';
+        };
+        for (const o of ops) {
+          switch (o.kind) {
+            case 'join': {
+              const p = c.joinGroup(
+                joinRequest({
+                  clientId: `c${o.who}`,
+                  memberId: o.known ? memberIds[o.who] : '',
+                  groupInstanceId: o.isStatic ? `host-${o.who}` : null,
+                  requireKnownMemberId: o.requireId,
+                  protocols: protocolSets[o.protocol].map((name) => ({ name, metadata: Buffer.from(name) })),
+                }),
+              );
+              parked.push(p.then((r) => remember(o.who, r)));
+              break;
+            }
+            case 'sync':
+              parked.push(
+                c.syncGroup({
+                  groupId: GROUP,
+                  generationId: generations[o.who] - o.staleBy,
+                  memberId: memberIds[o.who],
+                  assignments: memberIds.map((memberId) => ({ memberId, assignment: Buffer.from('a') })),
+                }),
+              );
+              break;
+            case 'heartbeat':
+              c.heartbeat({ groupId: GROUP, generationId: generations[o.who], memberId: memberIds[o.who] });
+              break;
+            case 'leave':
+              c.leaveGroup({ groupId: GROUP, members: [{ memberId: memberIds[o.who] }] });
+              break;
+            case 'commit':
+              c.validateCommit(GROUP, memberIds[o.who], generations[o.who]);
+              break;
+            case 'delete':
+              c.deleteGroups([GROUP]);
+              break;
+            case 'advance':
+              clock.advance(o.ms);
+              break;
+          }
+          await flush();
+          const [group] = c.describeGroups([GROUP]);
+          // Old members that have not rejoined yet may overlap new ones only while the group prepares.
+          expect(group.members.length).toBeLessThanOrEqual(group.state === 'PreparingRebalance' ? 6 : 3);
+          if (group.state === 'Empty' || group.state === 'Dead') expect(group.members).toEqual([]);
+          // A rebalance may briefly have no members (all left while an issued member id is pending).
+          else if (group.state !== 'PreparingRebalance') expect(group.members.length).toBeGreaterThan(0);
+        }
+        c.close();
+        await Promise.all(parked);
+        expect(clock.liveTimers).toBe(0);
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -127,7 +127,7 @@ export class GroupCoordinator {
       ...req,
       groupInstanceId: req.groupInstanceId ?? null,
       clientHost: req.clientHost ?? '',
-      rebalanceTimeoutMs: req.rebalanceTimeoutMs === undefined || req.rebalanceTimeoutMs < 0 ? req.sessionTimeoutMs : req.rebalanceTimeoutMs,
+      rebalanceTimeoutMs: Number.isInteger(req.rebalanceTimeoutMs) && req.rebalanceTimeoutMs! >= 0 ? req.rebalanceTimeoutMs! : req.sessionTimeoutMs,
       protocols: uniqueByName(req.protocols),
     };
     const isNewMember = req.memberId === '';
@@ -156,11 +156,16 @@ export class GroupCoordinator {
   /**
    * Kafka's acceptJoiningMember, plus a bound on member ids handed out with
    * MEMBER_ID_REQUIRED and not yet used. Unlike Kafka, a restarting static member
-   * is always let in: it takes its own place and does not grow the group.
+   * is let in whenever it does not grow what it is counted against: it takes its
+   * own place.
    */
   private acceptJoiningMember(group: ClassicGroup, memberId: string, groupInstanceId: string | null): boolean {
-    if (memberId === '' && groupInstanceId !== null && group.staticMembers.has(groupInstanceId)) return true;
     const max = this.settings.maxMembersPerGroup;
+    const staticMemberId = memberId === '' && groupInstanceId !== null ? group.staticMembers.get(groupInstanceId) : undefined;
+    if (staticMemberId !== undefined) {
+      if (!group.is('PreparingRebalance') || group.get(staticMemberId).awaitingJoin !== null) return true;
+      return group.numAwaitingJoin < max;
+    }
     const roomForNewId = memberId !== '' || group.pendingMembers.size < max;
     switch (group.state) {
       case 'Empty':
@@ -370,9 +375,11 @@ export class GroupCoordinator {
     timers.cancelJoin?.();
     timers.cancelJoin = null;
     timers.joinIsInitialDelay = false;
-    // Dynamic members that did not rejoin in time are gone; static ones stay until their session expires.
+    // Dynamic members that did not rejoin in time are gone; static ones stay until their session
+    // expires, unless keeping them would form a generation above the size bound (Kafka keeps them).
+    const overCapacity = group.size > this.settings.maxMembersPerGroup;
     for (const member of [...group.members.values()]) {
-      if (!member.awaitingJoin && !member.isStatic) this.removeMember(group, member);
+      if (!member.awaitingJoin && (!member.isStatic || overCapacity)) this.removeMember(group, member);
     }
     if (!group.maybeElectNewJoinedLeader() && group.size > 0) {
       // Only absent static members are left: wait another round for them to return or expire.
