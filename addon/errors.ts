@@ -15,6 +15,7 @@ export type AddonErrorCode =
   | 'ERR_BAD_REMOTE_KEY'
   | 'ERR_DEREGISTERED'
   | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_ACCESS_DENIED'
   | 'ERR_UCX';
 
 /** Codes after which retrying the same call (possibly on a new connection) can succeed. */

@@ -33,25 +33,31 @@ function expectThrowCode(fn: () => unknown, code: string, message?: RegExp): voi
 
 // UCX reads UCX_TLS when a context is created, so each case sets it for both
 // processes: the peer through its environment, this process before `new Transport`.
+// RDMQ_DIRECT_CMA=0 keeps rdmq's own same-host CMA copy out of the way, so
+// the data really goes through UCX's put and get.
 describe.each([
-  ['shared memory and CMA', 'sm,cma', /cma\/memory/, /tcp\//],
-  ['TCP', 'tcp', /tcp\//, /cma\/memory|sysv|posix/],
-])('put, flush and get between two processes over %s', (_name, tls, mustUse, mustNotUse) => {
+  ['UCX over shared memory and CMA', 'sm,cma', '0', /cma\/memory/, /tcp\//],
+  ['UCX over TCP', 'tcp', '0', /tcp\//, /cma\/memory|sysv|posix/],
+  ['direct CMA beside UCX', 'all', '1', /cma\/memory/, /tcp\//],
+])('put, flush and get between two processes: %s', (_name, tls, directCma, mustUse, mustNotUse) => {
   let peer: RunningPeer;
   let transport: Transport;
   let ep: Endpoint;
-  const saved = process.env.UCX_TLS;
+  const saved = { tls: process.env.UCX_TLS, direct: process.env.RDMQ_DIRECT_CMA };
 
   beforeAll(async () => {
     peer = await startPeer(tempRegionPath(), REGION_BYTES, { UCX_TLS: tls });
     process.env.UCX_TLS = tls;
+    process.env.RDMQ_DIRECT_CMA = directCma;
     transport = new Transport();
     ep = await transport.connect('127.0.0.1', peer.port);
   });
 
   afterAll(async () => {
-    if (saved === undefined) delete process.env.UCX_TLS;
-    else process.env.UCX_TLS = saved;
+    for (const [name, value] of [['UCX_TLS', saved.tls], ['RDMQ_DIRECT_CMA', saved.direct]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
     await ep.close();
     transport.close();
     await peer.stop();
@@ -65,7 +71,8 @@ describe.each([
 
   it('writes bytes the peer sees and reads them back', async () => {
     const key = await requestKey(transport, ep, 65536, 1 << 20, 'read-write');
-    const data = Buffer.alloc(300_000);
+    // Large enough for the parallel CMA copy, small enough for everything else.
+    const data = Buffer.alloc(700_000);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7 + 3) & 0xff;
     await ep.put(data, key, 4096);
     await ep.flush();
@@ -87,6 +94,21 @@ describe.each([
 });
 
 describe('transport misuse', () => {
+  it('refuses a put through a read-only key, on every path', async () => {
+    for (const direct of ['0', '1']) {
+      process.env.RDMQ_DIRECT_CMA = direct;
+      const transport = new Transport();
+      const ep = await transport.connect('127.0.0.1', peer.port);
+      const key = await requestKey(transport, ep, 0, 8192, 'read');
+      await expectRejectCode(ep.put(Buffer.alloc(16), key, 0), 'ERR_ACCESS_DENIED', /read-only/);
+      const back = Buffer.alloc(16);
+      await ep.get(back, key, 0);
+      await ep.close();
+      transport.close();
+    }
+    delete process.env.RDMQ_DIRECT_CMA;
+  });
+
   let peer: RunningPeer;
   beforeAll(async () => {
     peer = await startPeer(tempRegionPath(), REGION_BYTES);

@@ -3,6 +3,9 @@
 #include <string.h>
 
 #include <cstring>
+#include <cerrno>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "errors.h"
 #include "region.h"
@@ -12,8 +15,46 @@ namespace rdmq {
 namespace {
 
 constexpr uint32_t kKeyMagic = 0x4b4d4452;  // "RDMK"
-constexpr uint32_t kKeyVersion = 1;
-constexpr size_t kKeyHeaderBytes = 4 + 4 + 8 + 8 + 4;
+constexpr uint32_t kKeyVersion = 2;
+constexpr size_t kBootIdBytes = 36;
+// magic, version, address, length, rkey length, access, pad[3], pid, boot id
+constexpr size_t kKeyHeaderBytes = 4 + 4 + 8 + 8 + 4 + 4 + 4 + kBootIdBytes;
+constexpr size_t kKeyAccessOffset = 28;
+constexpr size_t kKeyPidOffset = 32;
+constexpr size_t kKeyBootIdOffset = 36;
+
+// This host's boot id: two processes with the same boot id share a kernel,
+// so a peer's pid names a process this one can reach with CMA.
+const std::string& BootId() {
+  static const std::string id = [] {
+    std::string text(kBootIdBytes, '\0');
+    FILE* f = fopen("/proc/sys/kernel/random/boot_id", "r");
+    if (f != nullptr) {
+      size_t got = fread(&text[0], 1, kBootIdBytes, f);
+      fclose(f);
+      if (got != kBootIdBytes) text.assign(kBootIdBytes, '\0');
+    }
+    return text;
+  }();
+  return id;
+}
+
+// UCX 1.13 cannot use its CMA transport for ucp_put/ucp_get (only for
+// rendezvous): on one host a put is emulated in software over the shared-
+// memory active-message FIFO, which needs the target process to wake up and
+// copy every fragment. For keys from a process on this host rdmq copies with
+// CMA itself (process_vm_writev/readv), as UCX's cma transport would; UCX
+// keeps every other path (verbs and TCP between hosts). RDMQ_DIRECT_CMA=0
+// turns this off.
+constexpr uint64_t kParallelCopyMinBytes = 256 * 1024;
+constexpr uint64_t kParallelCopyPartBytes = 256 * 1024;
+constexpr uint64_t kParallelCopyMaxParts = 4;
+
+// Read at each key import, so a process can choose per connection.
+bool DirectCmaEnabled() {
+  const char* v = getenv("RDMQ_DIRECT_CMA");
+  return v == nullptr || strcmp(v, "0") != 0;
+}
 constexpr uint16_t kMaxAmId = 255;
 
 std::string StatusText(ucs_status_t status) { return ucs_status_string(status); }
@@ -167,9 +208,9 @@ Transport::Transport(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Transpor
   // An idle worker must not keep the process alive (the connections that own
   // endpoints do); in-flight operations do (see UpdateTimer).
   uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
-  timer_ = new uv_timer_t;
-  uv_timer_init(loop, timer_);
-  timer_->data = this;
+  idle_ = new uv_idle_t;
+  uv_idle_init(loop, idle_);
+  idle_->data = this;
 
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "rdmq:ucx");
   napi_add_env_cleanup_hook(env, &Transport::OnCleanup, this);
@@ -237,10 +278,10 @@ void Transport::Shutdown() {
     uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
     poll_ = nullptr;
   }
-  if (timer_ != nullptr) {
-    uv_timer_stop(timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    timer_ = nullptr;
+  if (idle_ != nullptr) {
+    uv_idle_stop(idle_);
+    uv_close(reinterpret_cast<uv_handle_t*>(idle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
+    idle_ = nullptr;
   }
   if (worker_ != nullptr) ucp_worker_destroy(worker_);
   worker_ = nullptr;
@@ -261,7 +302,7 @@ void Transport::OnPoll(uv_poll_t* handle, int status, int events) {
   self->Drain();
 }
 
-void Transport::OnTimer(uv_timer_t* handle) { OnPoll(reinterpret_cast<uv_poll_t*>(handle), 0, 0); }
+void Transport::OnIdle(uv_idle_t* handle) { OnPoll(reinterpret_cast<uv_poll_t*>(handle), 0, 0); }
 
 void Transport::Drain() {
   if (worker_ == nullptr) return;
@@ -285,17 +326,20 @@ void Transport::Drain() {
   UpdateTimer();
 }
 
-// While operations are in flight a 1 ms timer backs up the event fd and keeps
-// the process alive until they settle; with nothing in flight it is stopped
-// and the (unref'd) event-fd poll alone remains, costing no CPU.
+// While operations are in flight the worker is progressed on every turn of
+// the event loop: some transports move data only when progressed (shared-
+// memory copies are done in segments, one per progress call), and no event fd
+// fires for that. The idle handle also keeps the process alive until the
+// operations settle. With nothing in flight it is stopped and only the
+// (unref'd) event-fd poll remains, costing no CPU.
 void Transport::UpdateTimer() {
-  if (timer_ == nullptr) return;
-  if (outstanding_ > 0 && !timerRunning_) {
-    uv_timer_start(timer_, &Transport::OnTimer, 1, 1);
-    timerRunning_ = true;
-  } else if (outstanding_ == 0 && timerRunning_) {
-    uv_timer_stop(timer_);
-    timerRunning_ = false;
+  if (idle_ == nullptr) return;
+  if (outstanding_ > 0 && !idleRunning_) {
+    uv_idle_start(idle_, &Transport::OnIdle);
+    idleRunning_ = true;
+  } else if (outstanding_ == 0 && idleRunning_) {
+    uv_idle_stop(idle_);
+    idleRunning_ = false;
   }
 }
 
@@ -526,7 +570,26 @@ Napi::Value Endpoint::Rma(const Napi::CallbackInfo& info, bool isPut) {
                                        std::to_string(remoteOffset) + " is outside the registered range of " +
                                        std::to_string(rk->length()) + " bytes");
   }
+  if (isPut && !rk->writable()) {
+    Throw(env, "ERR_ACCESS_DENIED", "put: remote key grants read-only access");
+  }
   Transport* t = state_->transport;
+  if (rk->direct() && length >= kParallelCopyMinBytes) {
+    Op* op = new Op(t, env, name);
+    op->keepAlive.push_back(Napi::Persistent(Napi::Value(local)));
+    op->keepAlive.push_back(Napi::Persistent(info[1]));
+    return StartParallelCopy(t, op, rk->pid(), isPut, local.Data(), rk->address() + remoteOffset, length);
+  }
+  if (rk->direct() && length > 0) {
+    int err = DirectCopy(rk->pid(), isPut, local.Data(), rk->address() + remoteOffset, length);
+    if (err == 0) {
+      Op* done = new Op(t, env, name);
+      return Track(t, done, nullptr);
+    }
+    if (err == ESRCH) Throw(env, "ERR_PEER_UNREACHABLE", std::string(name) + ": the process that owns the memory is gone");
+    // Not permitted here (another PID namespace, ptrace policy): use UCX from now on.
+    rk->disableDirect();
+  }
   Op* op = new Op(t, env, name);
   op->keepAlive.push_back(Napi::Persistent(Napi::Value(local)));
   op->keepAlive.push_back(Napi::Persistent(info[1]));
@@ -539,6 +602,89 @@ Napi::Value Endpoint::Rma(const Napi::CallbackInfo& info, bool isPut) {
   ucs_status_ptr_t r = isPut ? ucp_put_nbx(state_->ep, buf, length, raddr, rk->rkey(), &param)
                              : ucp_get_nbx(state_->ep, buf, length, raddr, rk->rkey(), &param);
   return Track(t, op, r);
+}
+
+// Copies between this process and `pid` with CMA; 0 or an errno.
+int DirectCopy(uint32_t pid, bool isPut, void* local, uint64_t remote, uint64_t length) {
+  uint64_t done = 0;
+  while (done < length) {
+    iovec l{static_cast<uint8_t*>(local) + done, static_cast<size_t>(length - done)};
+    iovec r{reinterpret_cast<void*>(remote + done), static_cast<size_t>(length - done)};
+    ssize_t n = isPut ? process_vm_writev(static_cast<pid_t>(pid), &l, 1, &r, 1, 0)
+                      : process_vm_readv(static_cast<pid_t>(pid), &l, 1, &r, 1, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EFAULT;
+    done += static_cast<uint64_t>(n);
+  }
+  return 0;
+}
+
+// A large CMA copy is split across libuv's thread pool: the JS thread stays
+// free, and like the engines of an RDMA NIC the parts run in parallel.
+struct ParallelCopy {
+  Transport* transport;
+  Op* op;
+  uint32_t pid;
+  bool isPut;
+  int parts;
+  int pending;
+  int error = 0;
+};
+
+struct CopyPart {
+  uv_work_t work;
+  ParallelCopy* copy;
+  uint8_t* local;
+  uint64_t remote;
+  uint64_t length;
+  int error = 0;
+};
+
+Napi::Value StartParallelCopy(Transport* t, Op* op, uint32_t pid, bool isPut, void* local, uint64_t remote, uint64_t length) {
+  Napi::Promise promise = op->deferred.Promise();
+  int parts = static_cast<int>(std::min<uint64_t>(kParallelCopyMaxParts, (length + kParallelCopyPartBytes - 1) / kParallelCopyPartBytes));
+  auto* copy = new ParallelCopy{t, op, pid, isPut, parts, parts};
+  uint64_t per = (length + parts - 1) / parts;
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(t->env(), &loop);
+  for (int i = 0; i < parts; i++) {
+    uint64_t start = per * i;
+    auto* part = new CopyPart{};
+    part->work.data = part;
+    part->copy = copy;
+    part->local = static_cast<uint8_t*>(local) + start;
+    part->remote = remote + start;
+    part->length = std::min(per, length - start);
+    uv_queue_work(
+        loop, &part->work,
+        [](uv_work_t* w) {
+          auto* pt = static_cast<CopyPart*>(w->data);
+          pt->error = DirectCopy(pt->copy->pid, pt->copy->isPut, pt->local, pt->remote, pt->length);
+        },
+        [](uv_work_t* w, int) {
+          auto* pt = static_cast<CopyPart*>(w->data);
+          ParallelCopy* c = pt->copy;
+          if (pt->error != 0 && c->error == 0) c->error = pt->error;
+          delete pt;
+          if (--c->pending > 0) return;
+          Napi::Env env = c->transport->env();
+          Napi::HandleScope scope(env);
+          Napi::CallbackScope cbScope(env, c->transport->asyncContext());
+          if (c->error == 0) {
+            c->transport->Settle(c->op, UCS_OK);
+          } else {
+            c->op->deferred.Reject(MakeError(env, c->error == ESRCH ? "ERR_PEER_UNREACHABLE" : "ERR_UCX",
+                                             std::string(c->isPut ? "put" : "get") + " by CMA failed: " + strerror(c->error))
+                                       .Value());
+            delete c->op;
+          }
+          delete c;
+        });
+  }
+  return promise;
 }
 
 Napi::Value Endpoint::Put(const Napi::CallbackInfo& info) { return Rma(info, true); }
@@ -680,7 +826,7 @@ MemoryRegistration::MemoryRegistration(const Napi::CallbackInfo& info) : Napi::O
   }
   bool remoteWrite = info[4].ToBoolean().Value();
   ucp_mem_map_params_t mp{};
-  mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH | UCP_MEM_MAP_PARAM_FIELD_PROT;
+  mp.field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS | UCP_MEM_MAP_PARAM_FIELD_LENGTH | (remoteWrite ? 0 : UCP_MEM_MAP_PARAM_FIELD_PROT);
   mp.address = region->base() + offset;
   mp.length = length;
   mp.prot = UCP_MEM_MAP_PROT_LOCAL_READ | UCP_MEM_MAP_PROT_LOCAL_WRITE | UCP_MEM_MAP_PROT_REMOTE_READ |
@@ -689,6 +835,7 @@ MemoryRegistration::MemoryRegistration(const Napi::CallbackInfo& info) : Napi::O
   if (status != UCS_OK) throw StatusError(env, "ucp_mem_map", status);
   address_ = reinterpret_cast<uint64_t>(region->base() + offset);
   length_ = length;
+  writable_ = remoteWrite;
   transportRef_ = Napi::Persistent(info[0].As<Napi::Object>());
   regionRef_ = Napi::Persistent(regionObj);
   transport_->registrations_.insert(this);
@@ -707,7 +854,8 @@ void MemoryRegistration::Release() {
   if (!regionRef_.IsEmpty()) regionRef_.Reset();
 }
 
-// packedKey() -> Buffer: [magic u32][version u32][address u64][length u64][rkeyLength u32][rkey]
+// packedKey() -> Buffer: [magic u32][version u32][address u64][length u64][rkeyLength u32]
+//                        [access u8, pad 3][pid u32][boot id, 36 bytes][rkey]
 Napi::Value MemoryRegistration::PackedKey(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (memh_ == nullptr) Throw(env, "ERR_DEREGISTERED", "memory registration has been released");
@@ -723,6 +871,11 @@ Napi::Value MemoryRegistration::PackedKey(const Napi::CallbackInfo& info) {
   memcpy(p + 8, &address_, 8);
   memcpy(p + 16, &length_, 8);
   memcpy(p + 24, &rlen, 4);
+  memset(p + kKeyAccessOffset, 0, 4);
+  p[kKeyAccessOffset] = writable_ ? 1 : 0;
+  uint32_t pid = static_cast<uint32_t>(getpid());
+  memcpy(p + kKeyPidOffset, &pid, 4);
+  memcpy(p + kKeyBootIdOffset, BootId().data(), kBootIdBytes);
   memcpy(p + kKeyHeaderBytes, rkeyBuf, rkeySize);
   ucp_rkey_buffer_release(rkeyBuf);
   return out;
@@ -770,6 +923,10 @@ RemoteKey::RemoteKey(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RemoteKe
   }
   if (rlen == 0 || kKeyHeaderBytes + rlen != n) Throw(env, "ERR_BAD_REMOTE_KEY", "remote key is truncated or has trailing bytes");
   if (length_ == 0 || address_ + length_ < address_) Throw(env, "ERR_BAD_REMOTE_KEY", "remote key describes an invalid range");
+  writable_ = p[kKeyAccessOffset] == 1;
+  memcpy(&pid_, p + kKeyPidOffset, 4);
+  direct_ = DirectCmaEnabled() && memcmp(p + kKeyBootIdOffset, BootId().data(), kBootIdBytes) == 0 &&
+            BootId()[0] != '\0';
   ucs_status_t status = ucp_ep_rkey_unpack(st->ep, p + kKeyHeaderBytes, &rkey_);
   if (status != UCS_OK) {
     rkey_ = nullptr;

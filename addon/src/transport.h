@@ -71,6 +71,10 @@ struct AmRndvRecv {
   Event event;
 };
 
+struct Op;
+int DirectCopy(uint32_t pid, bool isPut, void* local, uint64_t remote, uint64_t length);
+Napi::Value StartParallelCopy(Transport* t, Op* op, uint32_t pid, bool isPut, void* local, uint64_t remote, uint64_t length);
+
 class Transport : public Napi::ObjectWrap<Transport> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -92,6 +96,7 @@ class Transport : public Napi::ObjectWrap<Transport> {
   size_t maxAmPayloadBytes() const { return maxAmPayloadBytes_; }
   ucp_err_handling_mode_t errMode() const { return errMode_; }
   void CheckOpen(Napi::Env env) const;
+  Napi::AsyncContext& asyncContext() { return *asyncContext_; }
 
   static void EpErrorCallback(void* arg, ucp_ep_h ep, ucs_status_t status);
 
@@ -104,7 +109,7 @@ class Transport : public Napi::ObjectWrap<Transport> {
   Napi::Value Progress(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
-  static void OnTimer(uv_timer_t* handle);
+  static void OnIdle(uv_idle_t* handle);
   static ucs_status_t OnAm(void* arg, const void* header, size_t headerLength, void* data, size_t length,
                            const ucp_am_recv_param_t* param);
   static void OnCleanup(void* arg);
@@ -118,8 +123,8 @@ class Transport : public Napi::ObjectWrap<Transport> {
   ucp_context_h context_ = nullptr;
   ucp_worker_h worker_ = nullptr;
   uv_poll_t* poll_ = nullptr;
-  uv_timer_t* timer_ = nullptr;
-  bool timerRunning_ = false;
+  uv_idle_t* idle_ = nullptr;
+  bool idleRunning_ = false;
   ucp_err_handling_mode_t errMode_ = UCP_ERR_HANDLING_MODE_NONE;
   bool inProgress_ = false;
   bool again_ = false;
@@ -176,6 +181,7 @@ class MemoryRegistration : public Napi::ObjectWrap<MemoryRegistration> {
   ucp_mem_h memh_ = nullptr;
   uint64_t address_ = 0;
   uint64_t length_ = 0;
+  bool writable_ = false;
 };
 
 class RemoteKey : public Napi::ObjectWrap<RemoteKey> {
@@ -188,6 +194,10 @@ class RemoteKey : public Napi::ObjectWrap<RemoteKey> {
   uint64_t address() const { return address_; }
   uint64_t length() const { return length_; }
   EpState* endpoint() const { return ep_; }
+  bool writable() const { return writable_; }
+  bool direct() const { return direct_; }
+  uint32_t pid() const { return pid_; }
+  void disableDirect() { direct_ = false; }
 
  private:
   Napi::Value Destroy(const Napi::CallbackInfo& info);
@@ -197,6 +207,9 @@ class RemoteKey : public Napi::ObjectWrap<RemoteKey> {
   ucp_rkey_h rkey_ = nullptr;
   uint64_t address_ = 0;
   uint64_t length_ = 0;
+  bool writable_ = false;
+  bool direct_ = false;
+  uint32_t pid_ = 0;
 };
 
 }  // namespace rdmq
