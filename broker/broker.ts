@@ -8,6 +8,7 @@
 import { buildSkipMarker } from '../format';
 import { SegmentDescriptor } from '../storage-node';
 import { CommitAdvance, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
+import { checkStoredBatches } from './batch-check';
 import { StorageBackend } from './storage-backend';
 import { BrokerError, MetadataStore, TopicDescription } from './topics';
 
@@ -16,6 +17,8 @@ export type Durability = 'none' | 'flush' | 'sync';
 export interface BrokerOptions {
   leaseTimeoutMs: number;
   durability: Durability;
+  /** Check each committed batch's CRC32C (default true); framing and offsets are always checked. */
+  verifyCrc?: boolean;
   /** Called with each partition whose watermark moved (pushes to subscribers). */
   onAdvance?: (partition: PartitionRuntime, advance: CommitAdvance) => void;
   /** Called when a partition gets a new segment. */
@@ -131,13 +134,30 @@ export class Broker {
     });
   }
 
-  /** Marks stages written; resolves once the watermark covers them durably. */
+  /**
+   * Marks stages written; resolves once the watermark covers them durably.
+   * A stage whose bytes fail the check is given up (its range is skipped, so
+   * the partition goes on) and the call fails with CORRUPT_MESSAGE.
+   */
   complete(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<bigint> {
     return runtime.serial(async () => {
+      let failure: unknown;
       for (const s of stages) {
+        const grant = runtime.state.pendingGrant(s.stageId);
+        if (grant) {
+          try {
+            const bytes = await this.storage.written(grant.segmentId, grant.position, grant.lengthBytes);
+            checkStoredBatches(bytes, { baseOffset: grant.baseOffset, recordCount: grant.recordCount, verifyCrc: this.options.verifyCrc }, `${runtime.topicName}-${runtime.partition} stage ${s.stageId}`);
+          } catch (err) {
+            failure ??= err;
+            await this.applyAdvance(runtime, runtime.state.abort(s.stageId));
+            continue;
+          }
+        }
         const advance = runtime.state.complete(s.stageId, { maxTimestamp: s.maxTimestamp, nowMs: Date.now() });
         await this.applyAdvance(runtime, advance);
       }
+      if (failure !== undefined) throw failure;
       return runtime.state.highWatermark();
     });
   }
@@ -162,6 +182,8 @@ export class Broker {
     range: { segmentId: number; position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint },
   ): Promise<bigint> {
     return runtime.serial(async () => {
+      const bytes = await this.storage.written(range.segmentId, range.position, range.lengthBytes);
+      checkStoredBatches(bytes, { baseOffset: range.baseOffset, recordCount: range.recordCount, verifyCrc: this.options.verifyCrc }, `${runtime.topicName}-${runtime.partition} exclusive commit`);
       const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: Date.now() });
       await this.applyAdvance(runtime, advance);
       return runtime.state.highWatermark();

@@ -388,6 +388,23 @@ export class PartitionState {
     return this.advance();
   }
 
+  /** The grant of a stage still waiting for its commit, if any. */
+  pendingGrant(stageId: number): StageGrant | undefined {
+    const stage = this.stagesById.get(stageId);
+    return stage && stage.status === 'pending' ? stage.grant : undefined;
+  }
+
+  /**
+   * Gives up a pending stage at once (its bytes were rejected): its range is
+   * skipped like an expired lease, so the partition goes on.
+   */
+  abort(stageId: number): CommitAdvance {
+    const stage = this.stagesById.get(stageId);
+    if (!stage || stage.status !== 'pending') return emptyAdvance();
+    stage.status = 'skipped';
+    return this.advance();
+  }
+
   /** Turns incomplete stages whose lease ran out into skipped ranges; ends a lapsed exclusive lease. */
   expireLeases(nowMs: number): CommitAdvance {
     requireTime(nowMs);

@@ -19,6 +19,8 @@ export interface StorageBackend {
   segmentKey(segmentId: number, access: 'read' | 'read-write'): Buffer;
   /** Reads committed bytes (for the gateway and tests). */
   read(segmentId: number, position: number, length: number): Buffer;
+  /** Bytes a producer wrote but nobody committed yet, to check them before committing. */
+  written(segmentId: number, position: number, length: number): Promise<Buffer>;
   close(): void;
 }
 
@@ -82,6 +84,14 @@ export class EmbeddedStorage implements StorageBackend {
 
   read(segmentId: number, position: number, length: number): Buffer {
     return this.store.read(segmentId, position, length);
+  }
+
+  async written(segmentId: number, position: number, length: number): Promise<Buffer> {
+    const range = this.store.dataRange(segmentId);
+    if (position < 0 || length < 0 || position + length > range.lengthBytes) {
+      throw new RangeError(`range [${position}, +${length}) is outside segment ${segmentId} of ${range.lengthBytes} bytes`);
+    }
+    return this.store.region.bytes(range.regionOffset + position, length);
   }
 
   close(): void {

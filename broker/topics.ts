@@ -15,6 +15,7 @@ import { MetadataLog } from './metadata-log';
 export const KAFKA_ERRORS = {
   UNKNOWN_SERVER_ERROR: { code: -1, retriable: false },
   OFFSET_OUT_OF_RANGE: { code: 1, retriable: false },
+  CORRUPT_MESSAGE: { code: 2, retriable: true },
   UNKNOWN_TOPIC_OR_PARTITION: { code: 3, retriable: true },
   MESSAGE_TOO_LARGE: { code: 10, retriable: false },
   OFFSET_METADATA_TOO_LARGE: { code: 12, retriable: false },
