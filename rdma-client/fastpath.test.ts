@@ -1,0 +1,212 @@
+// The fast path end to end, with real processes: `rdmq start` in its own
+// process, producers in their own processes where the story needs it.
+import { buildRecordBatch, setBaseOffset } from '../format';
+import { decodeCommitReply, decodeStageReply, encodeCommit, encodeStage, FastPathMessage } from '../format/fastpath-wire';
+import { ClusterProcess, startCluster } from '../bench/cluster';
+import { Rdmq, RdmqError } from '.';
+import { Connection } from './connection';
+import { spawnScript } from './testing/processes';
+
+interface Consumed {
+  partition: number;
+  offset: bigint;
+  value: string;
+}
+
+/** Reads a topic from the beginning until `count` messages arrived. */
+async function consumeAll(control: string, topic: string, count: number, timeoutMs = 30_000): Promise<Consumed[]> {
+  const consumer = new Rdmq({ control }).consumer();
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const seen: Consumed[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`only ${seen.length} of ${count} messages within ${timeoutMs} ms`)), timeoutMs);
+      consumer
+        .run(
+          {
+            eachMessage: ({ partition, message }) => {
+              seen.push({ partition, offset: BigInt(message.offset), value: message.value?.toString() ?? '' });
+              if (seen.length >= count) {
+                clearTimeout(timer);
+                resolve();
+              }
+            },
+          },
+          reject,
+        )
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return seen;
+}
+
+async function createTopic(control: string, topic: string, partitions = 1): Promise<void> {
+  const admin = new Rdmq({ control }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
+  await admin.disconnect();
+}
+
+describe('fast path', () => {
+  let cluster: ClusterProcess;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ durability: 'flush', leaseTimeoutMs: 1000, segmentSize: '1M', regionSize: '64M' });
+  });
+
+  afterAll(async () => {
+    await cluster.stop();
+  });
+
+  it('four shared-mode producers on one partition: the consumer sees every record exactly once, in commit order, with no gaps', async () => {
+    await createTopic(cluster.control, 'four-producers');
+    const perProducer = 300;
+    const producers = ['a', 'b', 'c', 'd'].map((id) =>
+      spawnScript<{ id: string; from: number }>('produce-worker.js', ['--control', cluster.control, '--topic', 'four-producers', '--id', id, '--count', String(perProducer), '--batch', '7']),
+    );
+    const codes = await Promise.all(producers.map((p) => p.exited));
+    expect(codes).toEqual([0, 0, 0, 0]);
+    const seen = await consumeAll(cluster.control, 'four-producers', 4 * perProducer);
+    expect(seen.map((m) => m.offset)).toEqual(Array.from({ length: 4 * perProducer }, (_, i) => BigInt(i)));
+    expect(new Set(seen.map((m) => m.value)).size).toBe(4 * perProducer);
+    for (const id of ['a', 'b', 'c', 'd']) {
+      // Each producer's records appear in the order it sent them (each send waits for its commit).
+      const mine = seen.filter((m) => m.value.startsWith(`${id}-`)).map((m) => Number(m.value.split('-')[1]));
+      expect(mine).toEqual(Array.from({ length: perProducer }, (_, i) => i));
+    }
+  });
+
+  it('rolls segments and reads across them, in exclusive mode too', async () => {
+    await createTopic(cluster.control, 'rolling');
+    const producer = new Rdmq({ control: cluster.control }).producer({ mode: 'exclusive', stagingDepth: 4 });
+    await producer.connect();
+    const value = 'x'.repeat(30_000);
+    // ~3 MB through 1 MiB segments.
+    await Promise.all(Array.from({ length: 100 }, (_, i) => producer.send({ topic: 'rolling', messages: [{ value: `${i}:${value}` }] })));
+    await producer.disconnect();
+    const seen = await consumeAll(cluster.control, 'rolling', 100);
+    expect(seen.map((m) => m.offset)).toEqual(Array.from({ length: 100 }, (_, i) => BigInt(i)));
+    const admin = new Rdmq({ control: cluster.control }).admin();
+    await admin.connect();
+    const described = await admin.describeTopic('rolling');
+    await admin.disconnect();
+    expect(described.partitions[0].segments).toBeGreaterThanOrEqual(3);
+  });
+
+  it('an exclusive producer rejects a second exclusive producer on the same partition with a clear error', async () => {
+    await createTopic(cluster.control, 'exclusive');
+    const rdmq = new Rdmq({ control: cluster.control });
+    const first = rdmq.producer({ mode: 'exclusive' });
+    const second = rdmq.producer({ mode: 'exclusive' });
+    await first.connect();
+    await second.connect();
+    await first.send({ topic: 'exclusive', messages: [{ value: 'mine' }] });
+    await expect(second.send({ topic: 'exclusive', messages: [{ value: 'theirs' }] })).rejects.toThrow(/exclusive/i);
+    // Once the owner lets go, the partition is free again.
+    await first.disconnect();
+    await expect(second.send({ topic: 'exclusive', messages: [{ value: 'theirs' }] })).resolves.toHaveLength(1);
+    await second.disconnect();
+  });
+
+  it("a producer killed between stage and commit does not stop the partition: after the lease timeout others commit and consumers pass the skipped range", async () => {
+    await createTopic(cluster.control, 'dead-producer');
+    const victim = spawnScript<{ staged: boolean; baseOffset: string }>('stage-and-hang.js', [cluster.control, 'dead-producer']);
+    const staged = await victim.waitFor((l) => l.staged);
+    expect(staged.baseOffset).toBe('0');
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    const producer = new Rdmq({ control: cluster.control }).producer();
+    await producer.connect();
+    const started = Date.now();
+    const [meta] = await producer.send({ topic: 'dead-producer', messages: [{ value: 'after' }] });
+    await producer.disconnect();
+    expect(meta.baseOffset).toBe('1');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const seen = await consumeAll(cluster.control, 'dead-producer', 1);
+    expect(seen).toEqual([{ partition: 0, offset: 1n, value: 'after' }]);
+  });
+
+  describe('bad input gets a clear error and the server keeps serving', () => {
+    let connection: Connection;
+    let topicId: number;
+
+    beforeAll(async () => {
+      await createTopic(cluster.control, 'bad-input');
+      connection = await Connection.open({ control: cluster.control });
+      topicId = (await connection.describeTopic('bad-input')).topicId;
+    });
+
+    afterAll(async () => {
+      await connection.close();
+    });
+
+    async function stage(topic: number, lengthBytes: number, recordCount = 1) {
+      const reply = await connection.request(FastPathMessage.STAGE, (reqId) => encodeStage({ reqId, topicId: topic, partition: 0, lengthBytes, recordCount }));
+      return { grant: decodeStageReply(reply.header), payload: reply.payload };
+    }
+
+    async function stillServes(): Promise<void> {
+      const producer = new Rdmq({ control: cluster.control }).producer();
+      await producer.connect();
+      await expect(producer.send({ topic: 'bad-input', messages: [{ value: 'still here' }] })).resolves.toHaveLength(1);
+      await producer.disconnect();
+    }
+
+    it('an unknown topic', async () => {
+      const { grant, payload } = await stage(99_999, 100);
+      expect(grant.errorCode).toBe(3);
+      expect(payload.toString()).toMatch(/no topic has id 99999/);
+      const producer = new Rdmq({ control: cluster.control }).producer();
+      await producer.connect();
+      await expect(producer.send({ topic: 'no-such-topic', messages: [{ value: 'x' }] })).rejects.toThrow(RdmqError);
+      await producer.disconnect();
+      await stillServes();
+    });
+
+    it('a batch larger than a segment', async () => {
+      const { grant, payload } = await stage(topicId, 4 << 20);
+      expect(grant.errorCode).toBe(10);
+      expect(payload.toString()).toMatch(/exceeds/);
+      await stillServes();
+    });
+
+    it('a batch with a wrong CRC', async () => {
+      const batch = await buildRecordBatch({ records: [{ key: null, value: 'corrupted in flight' }] });
+      const { grant, payload } = await stage(topicId, batch.length);
+      expect(grant.errorCode).toBe(0);
+      setBaseOffset(batch, 0, grant.baseOffset);
+      batch[batch.length - 1] ^= 0xff; // a flipped bit inside the CRC's range
+      await connection.endpoint.put(batch, connection.segmentKey(grant.segmentId, 'read-write', payload), grant.position);
+      await connection.endpoint.flush();
+      const reply = await connection.request(FastPathMessage.COMMIT, (reqId) =>
+        encodeCommit({ reqId, topicId, partition: 0, stages: [{ stageId: grant.stageId, maxTimestamp: -1n }] }),
+      );
+      expect(decodeCommitReply(reply.header).errorCode).toBe(2);
+      expect(reply.payload.toString()).toMatch(/CRC32C/);
+      await stillServes();
+      // The rejected range is skipped: consumers read past it.
+      const seen = await consumeAll(cluster.control, 'bad-input', 3);
+      expect(seen.every((m) => m.value === 'still here')).toBe(true);
+    });
+
+    it('malformed control messages', async () => {
+      for (const id of [FastPathMessage.STAGE, FastPathMessage.COMMIT, FastPathMessage.COMMIT_RANGE, FastPathMessage.SUBSCRIBE, FastPathMessage.ACQUIRE, FastPathMessage.RELEASE, FastPathMessage.UNSUBSCRIBE]) {
+        for (const junk of [Buffer.alloc(0), Buffer.from([1, 2, 3]), Buffer.alloc(64, 0xff), Buffer.from('{"not": "json'), Buffer.alloc(20, 0)]) {
+          await connection.endpoint.send(id, junk);
+        }
+      }
+      const reply = await connection.request(FastPathMessage.COMMIT, (reqId) => {
+        const b = Buffer.alloc(16);
+        b.writeUInt32LE(reqId, 0);
+        b.writeUInt32LE(5000, 12); // claims 5000 stages, carries none
+        return b;
+      });
+      expect(decodeCommitReply(reply.header).errorCode).toBe(42);
+      expect(reply.payload.toString()).toMatch(/5000 stages/);
+      await stillServes();
+    });
+  });
+});
