@@ -22,6 +22,7 @@ export interface ClusterOptions {
   regionSize?: string;
   segmentSize?: string;
   leaseTimeoutMs?: number;
+  retentionCheckMs?: number;
   env?: NodeJS.ProcessEnv;
   extraArgs?: string[];
 }
@@ -41,6 +42,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     '--region-size', options.regionSize ?? '512M',
     '--segment-size', options.segmentSize ?? '16M',
     '--lease-timeout-ms', String(options.leaseTimeoutMs ?? 2000),
+    '--retention-check-ms', String(options.retentionCheckMs ?? 5000),
     ...(options.extraArgs ?? []),
   ];
   const child = spawn(process.execPath, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });

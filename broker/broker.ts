@@ -17,6 +17,8 @@ export type Durability = 'none' | 'flush' | 'sync';
 export interface BrokerOptions {
   leaseTimeoutMs: number;
   durability: Durability;
+  /** How often retention (retention.ms / retention.bytes) is enforced (default 5 s). */
+  retentionCheckMs?: number;
   /** Check each committed batch's CRC32C (default true); framing and offsets are always checked. */
   verifyCrc?: boolean;
   /** Called with each partition whose watermark moved (pushes to subscribers). */
@@ -56,6 +58,7 @@ export function partitionKey(topicId: number, partition: number): string {
 export class Broker {
   private readonly partitions = new Map<string, PartitionRuntime>();
   private leaseTimer: NodeJS.Timeout | undefined;
+  private retentionTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly metadata: MetadataStore,
@@ -70,11 +73,14 @@ export class Broker {
     await broker.recover();
     broker.leaseTimer = setInterval(() => broker.expireLeases(), Math.max(5, Math.floor(options.leaseTimeoutMs / 4)));
     broker.leaseTimer.unref();
+    broker.retentionTimer = setInterval(() => void broker.enforceRetention(), options.retentionCheckMs ?? 5000);
+    broker.retentionTimer.unref();
     return broker;
   }
 
   async close(): Promise<void> {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
     await this.metadata.close();
   }
 
@@ -234,6 +240,34 @@ export class Broker {
       });
     }
     this.options.onAdvance?.(runtime, advance);
+  }
+
+  /**
+   * Frees the oldest sealed, fully committed segments of each partition that
+   * are past its topic's retention.ms or beyond its retention.bytes; the log
+   * start offset moves up to the end of the last freed segment.
+   */
+  async enforceRetention(nowMs = Date.now()): Promise<number> {
+    let freed = 0;
+    for (const runtime of this.partitions.values()) {
+      const topic = this.metadata.topicById(runtime.topicId);
+      if (!topic) continue;
+      const policy = { nowMs, retentionMs: Number(topic.configs['retention.ms']), retentionBytes: Number(topic.configs['retention.bytes']) };
+      freed += await runtime.serial(async () => {
+        let n = 0;
+        for (const segment of runtime.state.retentionCandidates(policy)) {
+          await this.metadata.freeSegment(runtime.topicName, runtime.partition, segment.segmentId, segment.endOffset);
+          runtime.state.removeSegment(segment.segmentId);
+          await this.storage.free(segment.segmentId);
+          n++;
+        }
+        return n;
+      }).catch((err: Error) => {
+        this.options.log?.(`retention on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`);
+        return 0;
+      });
+    }
+    return freed;
   }
 
   private expireLeases(): void {

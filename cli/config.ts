@@ -31,6 +31,7 @@ export const ServerConfigSchema = z
     regionSize: size('region size').default(4 * 1024 ** 3),
     segmentSize: size('segment size').default(64 * 1024 ** 2),
     leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
+    retentionCheckMs: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
     storage: hostPort.optional(),
   })
   .strict()
@@ -49,7 +50,7 @@ export class ConfigError extends Error {
   }
 }
 
-const FLAG_NAMES: Record<string, string> = { regionSize: '--region-size', segmentSize: '--segment-size', leaseTimeoutMs: '--lease-timeout-ms' };
+const FLAG_NAMES: Record<string, string> = { regionSize: '--region-size', segmentSize: '--segment-size', leaseTimeoutMs: '--lease-timeout-ms', retentionCheckMs: '--retention-check-ms' };
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   const key = String(issue.path[0] ?? '');

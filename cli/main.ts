@@ -14,6 +14,7 @@ import { startNode } from './node';
 const USAGE = `usage:
   rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT]
              [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
+             [--retention-check-ms MS]
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
   rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
   rdmq consume TOPIC [--from-beginning] [--max-messages N] [--control HOST:PORT]
@@ -39,6 +40,7 @@ async function start(argv: string[]): Promise<void> {
       'region-size': { type: 'string' },
       'segment-size': { type: 'string' },
       'lease-timeout-ms': { type: 'string' },
+      'retention-check-ms': { type: 'string' },
     },
     strict: true,
   });
@@ -52,6 +54,7 @@ async function start(argv: string[]): Promise<void> {
       regionSize: values['region-size'],
       segmentSize: values['segment-size'],
       leaseTimeoutMs: values['lease-timeout-ms'],
+      retentionCheckMs: values['retention-check-ms'],
     },
     values.config,
   );

@@ -30,6 +30,7 @@ export async function startNode(config: ServerConfig, log: (message: string) => 
   let service: FastPathService | undefined;
   const broker = await Broker.open(path.join(config.data, 'meta'), storage, {
     leaseTimeoutMs: config.leaseTimeoutMs,
+    retentionCheckMs: config.retentionCheckMs,
     durability: config.durability,
     onAdvance: (runtime, advance) => service?.advanced(runtime, advance),
     onSegment: (runtime, segment) => service?.segmentAdded(runtime, segment),

@@ -54,7 +54,7 @@ describe('fast path', () => {
   let cluster: ClusterProcess;
 
   beforeAll(async () => {
-    cluster = await startCluster({ durability: 'flush', leaseTimeoutMs: 1000, segmentSize: '1M', regionSize: '64M' });
+    cluster = await startCluster({ durability: 'flush', leaseTimeoutMs: 1000, retentionCheckMs: 100, segmentSize: '1M', regionSize: '64M' });
   });
 
   afterAll(async () => {
@@ -94,6 +94,29 @@ describe('fast path', () => {
     const described = await admin.describeTopic('rolling');
     await admin.disconnect();
     expect(described.partitions[0].segments).toBeGreaterThanOrEqual(3);
+  });
+
+  it('retention frees the oldest segments past retention.bytes and consumers start at the new log start', async () => {
+    const admin = new Rdmq({ control: cluster.control }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'retained', configEntries: [{ name: 'retention.bytes', value: String(1 << 20) }] }] });
+    const producer = new Rdmq({ control: cluster.control }).producer();
+    await producer.connect();
+    const value = 'r'.repeat(100_000);
+    for (let i = 0; i < 40; i++) await producer.send({ topic: 'retained', messages: [{ value: `${i}:${value}` }] });
+    await producer.disconnect();
+    let described = await admin.describeTopic('retained');
+    for (let i = 0; i < 50 && described.partitions[0].logStartOffset === '0'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      described = await admin.describeTopic('retained');
+    }
+    await admin.disconnect();
+    const start = BigInt(described.partitions[0].logStartOffset);
+    expect(start).toBeGreaterThan(0n);
+    expect(described.partitions[0].highWatermark).toBe('40');
+    const seen = await consumeAll(cluster.control, 'retained', Number(40n - start));
+    expect(seen[0].offset).toBe(start);
+    expect(seen[seen.length - 1].offset).toBe(39n);
   });
 
   it('an exclusive producer rejects a second exclusive producer on the same partition with a clear error', async () => {

@@ -1,0 +1,57 @@
+// The machine's own limits, measured in the same run as the figures they
+// bound: single-thread memcpy into a region on /dev/shm, and TCP loopback
+// throughput between two processes.
+import { fork } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import { Region } from '../addon';
+
+/** MB/s of Buffer.copy of `sizeBytes` chunks into a prefaulted region, for about `seconds`. */
+export function measureMemcpyMBps(sizeBytes: number, seconds = 0.5): number {
+  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  const dir = fs.mkdtempSync(path.join(base, 'rdmq-memcpy-'));
+  const regionBytes = Math.max(64 << 20, sizeBytes);
+  const region = Region.create(path.join(dir, 'region'), regionBytes);
+  try {
+    region.prefault(0, regionBytes);
+    const view = region.bytes(0, regionBytes);
+    const source = Buffer.alloc(sizeBytes, 0x5a);
+    const slots = Math.max(1, Math.floor(regionBytes / sizeBytes));
+    let copies = 0;
+    const start = process.hrtime.bigint();
+    const deadline = start + BigInt(Math.round(seconds * 1e9));
+    while (process.hrtime.bigint() < deadline) source.copy(view, (copies++ % slots) * sizeBytes);
+    return (copies * sizeBytes) / (Number(process.hrtime.bigint() - start) / 1e9) / 1e6;
+  } finally {
+    region.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * MB/s that a child process can push to this one over loopback TCP in
+ * `chunkBytes` writes, for about `seconds`.
+ */
+export async function measureTcpLoopbackMBps(chunkBytes = 1 << 20, seconds = 1): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const received = new Promise<number>((resolve) => {
+    server.once('connection', (socket) => {
+      let bytes = 0;
+      let start = 0n;
+      socket.on('data', (chunk: Buffer) => {
+        if (start === 0n) start = process.hrtime.bigint();
+        bytes += chunk.length;
+      });
+      socket.on('end', () => resolve(bytes / (Number(process.hrtime.bigint() - start) / 1e9) / 1e6));
+    });
+  });
+  const child = fork(path.join(__dirname, 'tcp-sender.js'), [String(port), String(chunkBytes), String(seconds)], { stdio: 'inherit' });
+  const mbps = await received;
+  await new Promise((resolve) => child.once('exit', resolve));
+  server.close();
+  return mbps;
+}
