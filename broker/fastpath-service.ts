@@ -91,6 +91,7 @@ export class FastPathService {
     this.handle(FastPathMessage.RELEASE, (ep, header) => this.onRelease(ep, header));
     this.handle(FastPathMessage.SUBSCRIBE, (ep, header) => this.onSubscribe(ep, header));
     this.handle(FastPathMessage.UNSUBSCRIBE, (ep, header) => this.onUnsubscribe(ep, header));
+    this.handle(FastPathMessage.LOCATE, (ep, header) => this.onLocate(ep, header));
   }
 
   /** Pushes the new watermark of every moved segment to the partition's subscribers. */
@@ -286,6 +287,24 @@ export class FastPathService {
       reply = { error: errorReply(err) };
     }
     await ep.send(FastPathMessage.SUBSCRIBE_REPLY, encodeJson(reqId, reply));
+  }
+
+  /** Where the batch holding an offset starts (sparse index: at or before it). */
+  private async onLocate(ep: Endpoint, header: Buffer): Promise<void> {
+    const { reqId, body } = decodeJson<{ topic: string; partition: number; offset: string }>(header, 'LOCATE');
+    let reply: object;
+    try {
+      const state = this.broker.partitionByName(String(body.topic), Number(body.partition)).state;
+      const found = state.locate(parseOffset(String(body.offset)));
+      reply = {
+        logStartOffset: state.logStartOffset().toString(),
+        highWatermark: state.highWatermark().toString(),
+        ...(typeof found === 'string' ? { where: found } : { where: 'found', segmentId: found.segmentId, position: found.position }),
+      };
+    } catch (err) {
+      reply = { error: errorReply(err) };
+    }
+    await ep.send(FastPathMessage.LOCATE_REPLY, encodeJson(reqId, reply));
   }
 
   private async onUnsubscribe(ep: Endpoint, header: Buffer): Promise<void> {

@@ -19,6 +19,8 @@ export const FastPathMessage = {
   SEGMENT: 30,
   UNSUBSCRIBE: 31,
   RELEASE: 32,
+  LOCATE: 33,
+  LOCATE_REPLY: 34,
 } as const;
 
 export class WireError extends Error {

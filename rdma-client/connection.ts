@@ -28,7 +28,7 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-const REPLY_IDS = [FastPathMessage.STAGE_REPLY, FastPathMessage.COMMIT_REPLY, FastPathMessage.ACQUIRE_REPLY, FastPathMessage.SUBSCRIBE_REPLY];
+const REPLY_IDS = [FastPathMessage.STAGE_REPLY, FastPathMessage.COMMIT_REPLY, FastPathMessage.ACQUIRE_REPLY, FastPathMessage.SUBSCRIBE_REPLY, FastPathMessage.LOCATE_REPLY];
 
 export class Connection {
   private readonly pending = new Map<number, Pending>();

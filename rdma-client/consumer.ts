@@ -4,9 +4,9 @@
 // consumer keeps its read position locally and pulls committed bytes with
 // one-sided gets straight from the storage node: no polling of the broker.
 import { decodeRecordBatch, isSkipMarker, readBatchHeader, splitBatches } from '../format';
-import { decodeJson, decodeWatermark, encodeJson, FastPathMessage } from '../format/fastpath-wire';
 import { Connection } from './connection';
 import { RdmqError } from './errors';
+import { PartitionView } from './partition-view';
 
 export interface ConsumerOptions {
   /** Largest single read (default 8 MiB); grows to fit a larger batch. */
@@ -46,25 +46,12 @@ export interface RunOptions {
   eachRawBatch?: (payload: EachRawBatchPayload) => Promise<void> | void;
 }
 
-interface SegmentView {
-  segmentId: number;
-  startPosition: number;
-  commitPosition: number;
-  endOffset: bigint;
-  sealed: boolean;
-  dataCapacityBytes: number;
-}
-
 interface PartitionReader {
-  topic: string;
-  topicId: number;
-  partition: number;
-  segments: Map<number, SegmentView>;
+  view: PartitionView;
   segmentId: number;
   position: number;
   /** Offsets below this were asked to be skipped (start offset inside a batch). */
   nextOffset: bigint;
-  highWatermark: bigint;
   /** Each partition reads into its own buffer: partitions drain concurrently. */
   buffer: Buffer;
   reading: boolean;
@@ -76,17 +63,6 @@ interface Subscription {
   fromBeginning: boolean;
 }
 
-interface SubscribeReply {
-  error?: { errorCode: number; message: string };
-  topicId: number;
-  partition: number;
-  startOffset: string;
-  startSegmentId: number;
-  startPosition: number;
-  highWatermark: string;
-  segments: { segmentId: number; startPosition: number; commitPosition: number; endOffset: string; sealed: boolean; dataCapacityBytes: number; key: string; topicId: number; partition: number }[];
-}
-
 export class Consumer {
   private readonly subscriptions: Subscription[] = [];
   private readonly readers = new Map<string, PartitionReader>();
@@ -94,7 +70,6 @@ export class Consumer {
   private readonly maxBytesPerRead: number;
   private handlers: RunOptions = {};
   private running = false;
-  private unsubscribePush: (() => void)[] = [];
   private failure: ((err: Error) => void) | undefined;
   private readonly initialBufferBytes: number;
 
@@ -123,10 +98,6 @@ export class Consumer {
     this.handlers = handlers;
     this.failure = onError;
     this.running = true;
-    this.unsubscribePush.push(
-      this.connection.onPush(FastPathMessage.WATERMARK, (header) => this.onWatermark(header)),
-      this.connection.onPush(FastPathMessage.SEGMENT, (header) => this.onSegment(header)),
-    );
     for (const sub of this.subscriptions) {
       const topic = await this.connection.describeTopic(sub.topic);
       for (const p of topic.partitions) {
@@ -138,71 +109,35 @@ export class Consumer {
 
   async stop(): Promise<void> {
     this.running = false;
-    for (const off of this.unsubscribePush) off();
-    this.unsubscribePush = [];
-    for (const r of this.readers.values()) {
-      await this.connection.endpoint.send(FastPathMessage.UNSUBSCRIBE, encodeJson(0, { topicId: r.topicId, partition: r.partition })).catch(() => undefined);
-    }
+    for (const r of this.readers.values()) await r.view.close();
     this.readers.clear();
   }
 
   private async subscribePartition(topic: string, partition: number, from: string): Promise<void> {
-    const reply = await this.connection.request(FastPathMessage.SUBSCRIBE, (reqId) => encodeJson(reqId, { topic, partition, from }));
-    const { body } = decodeJson<SubscribeReply>(reply.header, 'SUBSCRIBE_REPLY');
-    if (body.error) throw new RdmqError(`subscribe to ${topic}-${partition} from ${from}: ${body.error.message}`, body.error.errorCode);
+    const key = `${topic}:${partition}`;
+    await this.readers.get(key)?.view.close();
+    const view = await PartitionView.subscribe(this.connection, topic, partition, from);
     const reader: PartitionReader = {
-      topic,
-      topicId: body.topicId,
-      partition,
-      segments: new Map(),
-      segmentId: body.startSegmentId,
-      position: body.startPosition,
-      nextOffset: BigInt(body.startOffset),
-      highWatermark: BigInt(body.highWatermark),
+      view,
+      segmentId: view.start.segmentId,
+      position: view.start.position,
+      nextOffset: view.start.offset,
       buffer: Buffer.alloc(this.initialBufferBytes),
       reading: false,
       again: false,
     };
-    for (const s of body.segments) this.addSegment(reader, s);
-    this.readers.set(`${body.topicId}:${partition}`, reader);
-    this.schedule(reader);
-  }
-
-  private addSegment(reader: PartitionReader, s: SubscribeReply['segments'][number]): void {
-    this.connection.segmentKey(s.segmentId, 'read', Buffer.from(s.key, 'base64'));
-    reader.segments.set(s.segmentId, {
-      segmentId: s.segmentId,
-      startPosition: s.startPosition,
-      commitPosition: s.commitPosition,
-      endOffset: BigInt(s.endOffset),
-      sealed: s.sealed,
-      dataCapacityBytes: s.dataCapacityBytes,
+    view.onChange(() => {
+      // A first segment may arrive after subscribing to an empty partition.
+      if (reader.segmentId < 0) {
+        const first = view.nextSegment(-1);
+        if (first) {
+          reader.segmentId = first.segmentId;
+          reader.position = first.startPosition;
+        }
+      }
+      this.schedule(reader);
     });
-    if (reader.segmentId < 0) {
-      reader.segmentId = s.segmentId;
-      reader.position = s.startPosition;
-    }
-  }
-
-  private onWatermark(header: Buffer): void {
-    const w = decodeWatermark(header);
-    const reader = this.readers.get(`${w.topicId}:${w.partition}`);
-    const segment = reader?.segments.get(w.segmentId);
-    if (!reader || !segment) return;
-    if (w.commitPosition > segment.commitPosition) segment.commitPosition = w.commitPosition;
-    if (w.endOffset > segment.endOffset) segment.endOffset = w.endOffset;
-    if (w.endOffset > reader.highWatermark) reader.highWatermark = w.endOffset;
-    segment.sealed = segment.sealed || w.sealed;
-    this.schedule(reader);
-  }
-
-  private onSegment(header: Buffer): void {
-    const { body } = decodeJson<SubscribeReply['segments'][number]>(header, 'SEGMENT');
-    const reader = this.readers.get(`${body.topicId}:${body.partition}`);
-    if (!reader) return;
-    // A new segment means every earlier one is sealed at its final size.
-    for (const s of reader.segments.values()) if (s.segmentId < body.segmentId) s.sealed = true;
-    this.addSegment(reader, body);
+    this.readers.set(key, reader);
     this.schedule(reader);
   }
 
@@ -226,40 +161,41 @@ export class Consumer {
 
   /** Reads and delivers everything committed past the reader's position. */
   private async drain(reader: PartitionReader): Promise<void> {
+    const view = reader.view;
     while (this.running) {
-      const segment = reader.segments.get(reader.segmentId);
+      const segment = view.segments.get(reader.segmentId);
       if (!segment) return;
       if (reader.position >= segment.commitPosition) {
-        const next = [...reader.segments.keys()].filter((id) => id > segment.segmentId).sort((a, b) => a - b)[0];
         // Move on only once this segment can grow no more.
-        if (next === undefined || !segment.sealed) return;
-        reader.segments.delete(segment.segmentId);
-        reader.segmentId = next;
-        reader.position = reader.segments.get(next)!.startPosition;
+        const next = segment.sealed ? view.nextSegment(segment.segmentId) : undefined;
+        if (!next) return;
+        view.segments.delete(segment.segmentId);
+        reader.segmentId = next.segmentId;
+        reader.position = next.startPosition;
         continue;
       }
       const want = Math.min(segment.commitPosition - reader.position, Math.max(this.maxBytesPerRead, reader.buffer.length));
       if (reader.buffer.length < want) reader.buffer = Buffer.alloc(want);
-      const view = reader.buffer.subarray(0, want);
-      await this.connection.endpoint.get(view, this.connection.segmentKey(segment.segmentId, 'read'), reader.position);
-      const split = splitBatches(view, { batchBytesMax: segment.dataCapacityBytes });
+      const bytes = reader.buffer.subarray(0, want);
+      await view.read(segment, reader.position, bytes);
+      const split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
       if (split.bytesConsumed === 0) {
         // One batch larger than the read: grow the buffer to fit it and read again.
-        const needed = 12 + view.readInt32BE(8);
-        if (needed <= want) throw new RdmqError(`corrupt batch at ${reader.topic}-${reader.partition} segment ${segment.segmentId} position ${reader.position}`, 2);
+        const needed = 12 + bytes.readInt32BE(8);
+        if (needed <= want) throw new RdmqError(`corrupt batch at ${view.topic}-${view.partition} segment ${segment.segmentId} position ${reader.position}`, 2);
         reader.buffer = Buffer.alloc(needed);
         continue;
       }
       if (this.handlers.eachRawBatch) {
-        await this.handlers.eachRawBatch({ topic: reader.topic, partition: reader.partition, bytes: view.subarray(0, split.bytesConsumed), batchCount: split.batches.length });
+        await this.handlers.eachRawBatch({ topic: view.topic, partition: view.partition, bytes: bytes.subarray(0, split.bytesConsumed), batchCount: split.batches.length });
         reader.position += split.bytesConsumed;
         continue;
       }
       const messages: ConsumedMessage[] = [];
       for (const span of split.batches) {
-        const header = readBatchHeader(view, span.offset);
+        const header = readBatchHeader(bytes, span.offset);
         if (isSkipMarker(header) || header.isControl) continue;
-        const { records } = await decodeRecordBatch(view, span.offset, { limits: { batchBytesMax: segment.dataCapacityBytes } });
+        const { records } = await decodeRecordBatch(bytes, span.offset, { limits: { batchBytesMax: segment.dataCapacityBytes } });
         for (const r of records) {
           if (r.offset < reader.nextOffset) continue;
           messages.push({
@@ -281,10 +217,11 @@ export class Consumer {
   }
 
   private async deliver(reader: PartitionReader, messages: ConsumedMessage[]): Promise<void> {
+    const { topic, partition, highWatermark } = reader.view;
     if (this.handlers.eachBatch) {
-      await this.handlers.eachBatch({ batch: { topic: reader.topic, partition: reader.partition, highWatermark: reader.highWatermark.toString(), messages } });
+      await this.handlers.eachBatch({ batch: { topic, partition, highWatermark: highWatermark.toString(), messages } });
       return;
     }
-    for (const message of messages) await this.handlers.eachMessage!({ topic: reader.topic, partition: reader.partition, message });
+    for (const message of messages) await this.handlers.eachMessage!({ topic, partition, message });
   }
 }

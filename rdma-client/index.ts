@@ -12,6 +12,8 @@ import { Producer, ProducerOptions, ProducerRecord, RecordMetadata } from './pro
 export { Admin, Connection, ConnectionOptions, Consumer, ConsumerOptions, Producer, ProducerOptions, ProducerRecord, RecordMetadata, RunOptions };
 export { RdmqError } from './errors';
 export { murmur2 } from './partitioner';
+export { PartitionFetcher, FetchResult } from './fetcher';
+export { PartitionView, SegmentView } from './partition-view';
 
 /** Lazily connects on first use; each producer/consumer/admin gets its own connection. */
 class Client<T> {

@@ -1,0 +1,73 @@
+import { readBatchHeader, splitBatches } from '../format';
+import { ClusterProcess, startCluster } from '../bench/cluster';
+import { Rdmq, RdmqError } from '.';
+import { Connection } from './connection';
+import { PartitionFetcher } from './fetcher';
+
+describe('PartitionFetcher', () => {
+  let cluster: ClusterProcess;
+  let connection: Connection;
+  let fetcher: PartitionFetcher;
+
+  beforeAll(async () => {
+    cluster = await startCluster({ segmentSize: '1M', regionSize: '64M' });
+    const rdmq = new Rdmq({ control: cluster.control });
+    const admin = rdmq.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'fetch' }] });
+    await admin.disconnect();
+    const producer = rdmq.producer();
+    await producer.connect();
+    for (let b = 0; b < 30; b++) {
+      await producer.send({ topic: 'fetch', messages: Array.from({ length: 10 }, (_, i) => ({ value: `${b * 10 + i}:${'z'.repeat(10_000)}` })) });
+    }
+    await producer.disconnect();
+    connection = await Connection.open({ control: cluster.control });
+    fetcher = new PartitionFetcher(connection, 'fetch', 0);
+    await fetcher.open();
+  });
+
+  afterAll(async () => {
+    await fetcher.close();
+    await connection.close();
+    await cluster.stop();
+  });
+
+  const baseOffsets = (records: Buffer): bigint[] => splitBatches(records, { batchBytesMax: 1 << 20 }).batches.map((b) => readBatchHeader(records, b.offset).baseOffset);
+
+  it('returns whole batches starting with the one that holds the offset, across segment boundaries', async () => {
+    const { records, highWatermark, logStartOffset } = await fetcher.fetch(15n, 10 << 20);
+    expect(highWatermark).toBe(300n);
+    expect(logStartOffset).toBe(0n);
+    const bases = baseOffsets(records);
+    expect(bases[0]).toBe(10n);
+    expect(bases).toEqual(Array.from({ length: 29 }, (_, i) => BigInt(10 + i * 10)));
+  });
+
+  it('returns at least one batch even when it is larger than max bytes, and continues where it stopped', async () => {
+    const first = await fetcher.fetch(0n, 1);
+    expect(baseOffsets(first.records)).toEqual([0n]);
+    const second = await fetcher.fetch(10n, 1);
+    expect(baseOffsets(second.records)).toEqual([10n]);
+  });
+
+  it('returns nothing at the high watermark and OFFSET_OUT_OF_RANGE beyond it', async () => {
+    expect((await fetcher.fetch(300n, 1 << 20)).records.length).toBe(0);
+    await expect(fetcher.fetch(301n, 1 << 20)).rejects.toMatchObject({ errorCode: 1 });
+    await expect(fetcher.fetch(301n, 1 << 20)).rejects.toBeInstanceOf(RdmqError);
+  });
+
+  it('waits for new data until it is pushed, or until the timeout', async () => {
+    const started = Date.now();
+    await fetcher.waitForData(300n, 200);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+    const waiting = fetcher.waitForData(300n, 10_000);
+    const producer = new Rdmq({ control: cluster.control }).producer();
+    await producer.connect();
+    await producer.send({ topic: 'fetch', messages: [{ value: 'new' }] });
+    await producer.disconnect();
+    await waiting;
+    expect(fetcher.highWatermark).toBe(301n);
+    expect(baseOffsets((await fetcher.fetch(300n, 1 << 20)).records)).toEqual([300n]);
+  });
+});
