@@ -8,7 +8,6 @@
 import { buildSkipMarker } from '../format';
 import { SegmentDescriptor } from '../storage-node';
 import { CommitAdvance, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
-import { checkStoredBatches } from './batch-check';
 import { StorageBackend } from './storage-backend';
 import { BrokerError, MetadataStore, TopicDescription } from './topics';
 
@@ -152,8 +151,13 @@ export class Broker {
         const grant = runtime.state.pendingGrant(s.stageId);
         if (grant) {
           try {
-            const bytes = await this.storage.written(grant.segmentId, grant.position, grant.lengthBytes);
-            checkStoredBatches(bytes, { baseOffset: grant.baseOffset, recordCount: grant.recordCount, verifyCrc: this.options.verifyCrc }, `${runtime.topicName}-${runtime.partition} stage ${s.stageId}`);
+            await this.storage.verify(
+              grant.segmentId,
+              grant.position,
+              grant.lengthBytes,
+              { baseOffset: grant.baseOffset, recordCount: grant.recordCount, verifyCrc: this.options.verifyCrc },
+              `${runtime.topicName}-${runtime.partition} stage ${s.stageId}`,
+            );
           } catch (err) {
             failure ??= err;
             await this.applyAdvance(runtime, runtime.state.abort(s.stageId));
@@ -188,8 +192,13 @@ export class Broker {
     range: { segmentId: number; position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint },
   ): Promise<bigint> {
     return runtime.serial(async () => {
-      const bytes = await this.storage.written(range.segmentId, range.position, range.lengthBytes);
-      checkStoredBatches(bytes, { baseOffset: range.baseOffset, recordCount: range.recordCount, verifyCrc: this.options.verifyCrc }, `${runtime.topicName}-${runtime.partition} exclusive commit`);
+      await this.storage.verify(
+        range.segmentId,
+        range.position,
+        range.lengthBytes,
+        { baseOffset: range.baseOffset, recordCount: range.recordCount, verifyCrc: this.options.verifyCrc },
+        `${runtime.topicName}-${runtime.partition} exclusive commit`,
+      );
       const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: Date.now() });
       await this.applyAdvance(runtime, advance);
       return runtime.state.highWatermark();

@@ -26,6 +26,7 @@ export interface ClusterInfo {
   fastpathAddress: string;
   durability: string;
   segmentSizeBytes: number;
+  storageFastpathAddress: string;
 }
 
 const STATUS_BY_ERROR: Record<string, grpc.status> = {

@@ -113,10 +113,10 @@ export class FastPathService {
   }
 
   /** Announces a new segment (with its read key) to the partition's subscribers. */
-  segmentAdded(runtime: PartitionRuntime, segment: SegmentInfo): void {
+  async segmentAdded(runtime: PartitionRuntime, segment: SegmentInfo): Promise<void> {
     const subs = this.subscribers.get(runtime.key);
     if (!subs || subs.size === 0) return;
-    const body = this.announce(runtime, segment);
+    const body = await this.announce(runtime, segment);
     for (const ep of subs) void ep.send(FastPathMessage.SEGMENT, encodeJson(0, body)).catch(() => undefined);
   }
 
@@ -157,12 +157,13 @@ export class FastPathService {
   }
 
   /** The segment's key, once per endpoint and access; empty when already given. */
-  private keyFor(ep: Endpoint, segmentId: number, access: 'read' | 'read-write'): Buffer {
+  private async keyFor(ep: Endpoint, segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
     const session = this.session(ep);
     const tag = `${segmentId}:${access}`;
     if (session.keysGiven.has(tag)) return Buffer.alloc(0);
+    const key = await this.broker.storage.segmentKey(segmentId, access);
     session.keysGiven.add(tag);
-    return this.broker.storage.segmentKey(segmentId, access);
+    return key;
   }
 
   private async onStage(ep: Endpoint, header: Buffer): Promise<void> {
@@ -176,7 +177,7 @@ export class FastPathService {
         recordCount: req.recordCount,
         producerKey: this.session(ep).producerKey,
       });
-      const key = this.keyFor(ep, grant.segmentId, 'read-write');
+      const key = await this.keyFor(ep, grant.segmentId, 'read-write');
       await ep.send(
         FastPathMessage.STAGE_REPLY,
         encodeStageReply({ reqId, errorCode: 0, stageId: grant.stageId, segmentId: grant.segmentId, position: grant.position, baseOffset: grant.baseOffset }),
@@ -212,7 +213,7 @@ export class FastPathService {
       const session = this.session(ep);
       const grant = await this.broker.acquireExclusive(runtime, session.producerKey, body.roll === true);
       session.exclusive.add(runtime.key);
-      const key = this.keyFor(ep, grant.segmentId, 'read-write');
+      const key = await this.keyFor(ep, grant.segmentId, 'read-write');
       await ep.send(
         FastPathMessage.ACQUIRE_REPLY,
         encodeJson(reqId, {
@@ -268,7 +269,7 @@ export class FastPathService {
       // At the end: start at the last segment's commit position and wait for pushes.
       const last = all[all.length - 1];
       const start = found === 'at-end' ? (last ? { segmentId: last.segmentId, position: last.commitPosition } : undefined) : found;
-      const segments = all.filter((s) => start !== undefined && s.segmentId >= start.segmentId).map((s) => this.announce(runtime, s));
+      const segments = await Promise.all(all.filter((s) => start !== undefined && s.segmentId >= start.segmentId).map((s) => this.announce(runtime, s)));
       const session = this.session(ep);
       session.subscriptions.add(runtime.key);
       let subs = this.subscribers.get(runtime.key);
@@ -314,8 +315,8 @@ export class FastPathService {
     this.session(ep).subscriptions.delete(key);
   }
 
-  private announce(runtime: PartitionRuntime, s: SegmentInfo): SegmentAnnouncement {
-    const key = this.broker.storage.segmentKey(s.segmentId, 'read');
+  private async announce(runtime: PartitionRuntime, s: SegmentInfo): Promise<SegmentAnnouncement> {
+    const key = await this.broker.storage.segmentKey(s.segmentId, 'read');
     return {
       topicId: runtime.topicId,
       partition: runtime.partition,

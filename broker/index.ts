@@ -1,6 +1,6 @@
 // The broker's public interface.
 export { Broker, BrokerOptions, PartitionRuntime, partitionKey } from './broker';
-export { EmbeddedStorage, StorageBackend } from './storage-backend';
+export { EmbeddedStorage, RemoteStorage, StorageBackend } from './storage-backend';
 export { FastPathService, SubscribeReplyBody, SegmentAnnouncement } from './fastpath-service';
 export { startControlServer, brokerService, ClusterInfo, ERROR_METADATA_KEY } from './control-service';
 export { BrokerError, MetadataStore, TopicDescription } from './topics';

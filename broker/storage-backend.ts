@@ -1,14 +1,13 @@
-// What the broker needs from a storage node. The embedded backend wraps a
-// SegmentStore in this process and registers each segment's data area with
-// the process's UCX transport: one read-write registration (its key goes to
-// producers granted a stage in that segment) and one read-only registration
-// (its key goes to consumers).
-import { MemoryRegistration, Transport } from '../addon';
-import { CommitRequest, SegmentDescriptor, SegmentStore } from '../storage-node';
+// What the broker needs from a storage node, whether it runs in this process
+// (EmbeddedStorage) or in its own (RemoteStorage, over the node's gRPC
+// service). Segment keys pass through the broker, which hands each only to
+// the clients it granted that segment to.
+import { CommitRequest, ExpectedBatches, SegmentDescriptor, StorageClient, StorageNode } from '../storage-node';
 
 export interface StorageBackend {
   readonly nodeId: string;
-  readonly segmentSizeBytes: number;
+  /** Where clients reach the node's memory (UCX bootstrap HOST:PORT). */
+  readonly fastpathAddress: string;
   allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor>;
   commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor>;
   writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void>;
@@ -16,99 +15,117 @@ export interface StorageBackend {
   free(segmentId: number): Promise<void>;
   describe(): Promise<SegmentDescriptor[]>;
   /** Packed UCX key for a segment's data area. */
-  segmentKey(segmentId: number, access: 'read' | 'read-write'): Buffer;
-  /** Reads committed bytes (for the gateway and tests). */
-  read(segmentId: number, position: number, length: number): Buffer;
-  /** Bytes a producer wrote but nobody committed yet, to check them before committing. */
-  written(segmentId: number, position: number, length: number): Promise<Buffer>;
+  segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer>;
+  /** Checks written bytes before they are committed; throws a StorageError (INVALID_BATCH) naming the fault. */
+  verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void>;
   close(): void;
 }
 
-interface Registrations {
-  readWrite: MemoryRegistration;
-  read: MemoryRegistration;
-}
-
 export class EmbeddedStorage implements StorageBackend {
-  readonly nodeId = 'local';
-  private readonly registrations = new Map<number, Registrations>();
+  constructor(readonly node: StorageNode) {}
 
-  constructor(
-    readonly store: SegmentStore,
-    private readonly transport: Transport,
-  ) {
-    for (const segment of store.describe()) this.registerSegment(segment.segmentId);
+  get nodeId(): string {
+    return this.node.nodeId;
   }
 
-  get segmentSizeBytes(): number {
-    return this.store.geometry.segmentSizeBytes;
+  get fastpathAddress(): string {
+    return this.node.fastpathAddress;
   }
 
   async allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor> {
-    const segment = this.store.allocate(request);
-    this.registerSegment(segment.segmentId);
-    return segment;
+    return this.node.allocate(request);
   }
 
   async commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor> {
-    return this.store.commit(segmentId, request);
+    return this.node.commit(segmentId, request);
   }
 
   async writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {
-    this.store.writeSkipMarker(segmentId, position, bytes);
+    this.node.store.writeSkipMarker(segmentId, position, bytes);
   }
 
   async seal(segmentId: number, finalPosition: number): Promise<SegmentDescriptor> {
-    return this.store.seal(segmentId, { finalPosition });
+    return this.node.store.seal(segmentId, { finalPosition });
   }
 
   async free(segmentId: number): Promise<void> {
-    const regs = this.registrations.get(segmentId);
-    if (regs) {
-      regs.readWrite.deregister();
-      regs.read.deregister();
-      this.registrations.delete(segmentId);
-    }
-    this.store.free(segmentId);
+    this.node.free(segmentId);
   }
 
   async describe(): Promise<SegmentDescriptor[]> {
-    return this.store.describe();
+    return this.node.store.describe();
   }
 
-  segmentKey(segmentId: number, access: 'read' | 'read-write'): Buffer {
-    const regs = this.registrations.get(segmentId);
-    if (!regs) throw new Error(`segment ${segmentId} is not registered on storage node ${this.nodeId}`);
-    return (access === 'read' ? regs.read : regs.readWrite).packedKey();
+  async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
+    return this.node.segmentKey(segmentId, access);
   }
 
-  read(segmentId: number, position: number, length: number): Buffer {
-    return this.store.read(segmentId, position, length);
-  }
-
-  async written(segmentId: number, position: number, length: number): Promise<Buffer> {
-    const range = this.store.dataRange(segmentId);
-    if (position < 0 || length < 0 || position + length > range.lengthBytes) {
-      throw new RangeError(`range [${position}, +${length}) is outside segment ${segmentId} of ${range.lengthBytes} bytes`);
-    }
-    return this.store.region.bytes(range.regionOffset + position, length);
+  async verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
+    this.node.verify(segmentId, position, lengthBytes, expected, where);
   }
 
   close(): void {
-    for (const regs of this.registrations.values()) {
-      regs.readWrite.deregister();
-      regs.read.deregister();
-    }
-    this.registrations.clear();
-    this.store.close();
+    this.node.close();
+  }
+}
+
+/** A storage node in another process. Keys are cached: they do not change while a segment lives. */
+export class RemoteStorage implements StorageBackend {
+  private readonly keys = new Map<string, Buffer>();
+
+  private constructor(
+    private readonly client: StorageClient,
+    readonly nodeId: string,
+    readonly fastpathAddress: string,
+  ) {}
+
+  static async connect(address: string): Promise<RemoteStorage> {
+    const client = new StorageClient(address);
+    const info = await client.info();
+    return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress);
   }
 
-  private registerSegment(segmentId: number): void {
-    const range = this.store.dataRange(segmentId);
-    const region = this.store.region;
-    this.registrations.set(segmentId, {
-      readWrite: this.transport.register(region, range.regionOffset, range.lengthBytes, 'read-write'),
-      read: this.transport.register(region, range.regionOffset, range.lengthBytes, 'read'),
-    });
+  allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor> {
+    return this.client.allocate(request);
+  }
+
+  commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor> {
+    return this.client.commit(segmentId, request);
+  }
+
+  writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {
+    return this.client.writeSkipMarker(segmentId, position, bytes);
+  }
+
+  seal(segmentId: number, finalPosition: number): Promise<SegmentDescriptor> {
+    return this.client.seal(segmentId, { finalPosition });
+  }
+
+  async free(segmentId: number): Promise<void> {
+    this.keys.delete(`${segmentId}:read`);
+    this.keys.delete(`${segmentId}:read-write`);
+    await this.client.free(segmentId);
+  }
+
+  describe(): Promise<SegmentDescriptor[]> {
+    return this.client.describe();
+  }
+
+  async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
+    const tag = `${segmentId}:${access}`;
+    let key = this.keys.get(tag);
+    if (!key) {
+      key = await this.client.segmentKey(segmentId, access);
+      this.keys.set(tag, key);
+    }
+    return key;
+  }
+
+  verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
+    return this.client.verify(segmentId, position, lengthBytes, expected, where);
+  }
+
+  close(): void {
+    this.client.close();
   }
 }

@@ -9,12 +9,14 @@ import * as readline from 'readline';
 import { parseArgs } from 'util';
 import { Rdmq } from '../rdma-client';
 import { ConfigError, loadServerConfig } from './config';
-import { startNode } from './node';
+import { startBroker, startNode, startStorage } from './node';
 
 const USAGE = `usage:
   rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT]
              [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
              [--retention-check-ms MS]
+  rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
+  rdmq broker --storage HOST:PORT [same options]     the broker alone, using that storage node
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
   rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
   rdmq consume TOPIC [--from-beginning] [--max-messages N] [--control HOST:PORT]
@@ -27,7 +29,9 @@ function fail(message: string): never {
 
 const log = (message: string): void => void process.stderr.write(`${new Date().toISOString()} ${message}\n`);
 
-async function start(argv: string[]): Promise<void> {
+type Role = 'start' | 'storage' | 'broker';
+
+async function serve(role: Role, argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -41,6 +45,7 @@ async function start(argv: string[]): Promise<void> {
       'segment-size': { type: 'string' },
       'lease-timeout-ms': { type: 'string' },
       'retention-check-ms': { type: 'string' },
+      storage: { type: 'string' },
     },
     strict: true,
   });
@@ -55,13 +60,16 @@ async function start(argv: string[]): Promise<void> {
       segmentSize: values['segment-size'],
       leaseTimeoutMs: values['lease-timeout-ms'],
       retentionCheckMs: values['retention-check-ms'],
+      storage: values.storage,
     },
     values.config,
   );
-  const node = await startNode(config, log);
+  const node = role === 'start' ? await startNode(config, log) : role === 'storage' ? await startStorage(config, log) : await startBroker(config, log);
+  const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
+  const what = role === 'start' ? 'storage node + broker' : role === 'storage' ? 'storage node' : `broker (storage node at ${config.storage})`;
   log(
-    `rdmq started: storage node + broker, data in ${config.data} (durability ${config.durability}); ` +
-      `control gRPC on ${config.control.split(':')[0]}:${node.controlPort}, fast path (UCX) on ${config.fastpath.split(':')[0]}:${node.fastpathPort}`,
+    `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}); ` +
+      `control gRPC on ${host(config.control)}:${node.controlPort}, fast path (UCX) on ${host(config.fastpath)}:${node.fastpathPort}`,
   );
   process.stdout.write(JSON.stringify({ ready: true, controlPort: node.controlPort, fastpathPort: node.fastpathPort }) + '\n');
   const shutdown = (signal: string): void => {
@@ -180,7 +188,9 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   switch (command) {
     case 'start':
-      return start(rest);
+    case 'storage':
+    case 'broker':
+      return serve(command, rest);
     case 'topics':
       return topics(rest);
     case 'produce':

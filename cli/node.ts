@@ -1,62 +1,115 @@
-// `rdmq start`: storage node, broker (and later the gateway) in one process,
-// sharing one UCX transport. Data lives under --data: the region file and the
-// broker's metadata log.
+// The server roles, together or apart:
+//   startNode     `rdmq start`: storage node and broker in one process, sharing one UCX transport;
+//   startStorage  `rdmq storage`: the storage node alone (gRPC control + UCX for payload);
+//   startBroker   `rdmq broker`: the broker alone, reaching its storage node over gRPC.
 import * as fs from 'fs';
 import * as path from 'path';
 import { Transport } from '../addon';
-import { Broker, EmbeddedStorage, FastPathService, startControlServer } from '../broker';
-import { SegmentStore } from '../storage-node';
+import { Broker, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
+import { SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { ServerConfig, splitHostPort } from './config';
 
 export interface RunningNode {
   controlPort: number;
   fastpathPort: number;
   broker: Broker;
-  storage: EmbeddedStorage;
   close(): Promise<void>;
 }
 
-export async function startNode(config: ServerConfig, log: (message: string) => void = () => undefined): Promise<RunningNode> {
+export interface RunningStorage {
+  controlPort: number;
+  fastpathPort: number;
+  node: StorageNode;
+  close(): Promise<void>;
+}
+
+type Log = (message: string) => void;
+
+function openStore(config: ServerConfig, log: Log): SegmentStore {
   fs.mkdirSync(config.data, { recursive: true });
-  const store = SegmentStore.open({
+  return SegmentStore.open({
     path: path.join(config.data, 'region'),
     regionSizeBytes: config.regionSize,
     segmentSizeBytes: config.segmentSize,
     durability: config.durability,
     logger: { warn: log },
   });
-  const transport = new Transport();
-  const storage = new EmbeddedStorage(store, transport);
+}
+
+async function listenFastPath(transport: Transport, address: string): Promise<{ port: number; address: string }> {
+  const { host, port } = splitHostPort(address);
+  const bound = await transport.listen(host, port);
+  return { port: bound, address: `${host}:${bound}` };
+}
+
+/** Broker and its fast-path service on `transport`, using `storage`. */
+async function serveBroker(config: ServerConfig, transport: Transport, storage: StorageBackend, log: Log): Promise<RunningNode> {
   let service: FastPathService | undefined;
   const broker = await Broker.open(path.join(config.data, 'meta'), storage, {
     leaseTimeoutMs: config.leaseTimeoutMs,
     retentionCheckMs: config.retentionCheckMs,
     durability: config.durability,
     onAdvance: (runtime, advance) => service?.advanced(runtime, advance),
-    onSegment: (runtime, segment) => service?.segmentAdded(runtime, segment),
+    onSegment: (runtime, segment) => void service?.segmentAdded(runtime, segment),
     log,
   });
   service = new FastPathService(broker, transport, log);
-  const fast = splitHostPort(config.fastpath);
-  const fastpathPort = await transport.listen(fast.host, fast.port);
+  const fast = await listenFastPath(transport, config.fastpath);
   const control = await startControlServer(
     broker,
-    { clusterId: store.superblock.nodeUuid, fastpathAddress: `${fast.host}:${fastpathPort}`, durability: config.durability, segmentSizeBytes: config.segmentSize },
+    {
+      clusterId: storage.nodeId,
+      fastpathAddress: fast.address,
+      storageFastpathAddress: storage.fastpathAddress || fast.address,
+      durability: config.durability,
+      segmentSizeBytes: config.segmentSize,
+    },
     splitHostPort(config.control),
   );
-  let closed = false;
   return {
     controlPort: control.port,
-    fastpathPort,
+    fastpathPort: fast.port,
     broker,
-    storage,
     close: async () => {
-      if (closed) return;
-      closed = true;
       await control.close();
       await broker.close();
       transport.close();
       storage.close();
     },
   };
+}
+
+export async function startNode(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
+  const transport = new Transport();
+  const node = new StorageNode(openStore(config, log), transport);
+  // One transport serves both roles: the storage node's memory is reached at the broker's address.
+  const storage = new EmbeddedStorage(node);
+  const running = await serveBroker(config, transport, storage, log);
+  node.fastpathAddress = `${splitHostPort(config.fastpath).host}:${running.fastpathPort}`;
+  return running;
+}
+
+export async function startStorage(config: ServerConfig, log: Log = () => undefined): Promise<RunningStorage> {
+  const transport = new Transport();
+  const node = new StorageNode(openStore(config, log), transport);
+  const fast = await listenFastPath(transport, config.fastpath);
+  node.fastpathAddress = fast.address;
+  const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node });
+  return {
+    controlPort: control.port,
+    fastpathPort: fast.port,
+    node,
+    close: async () => {
+      await control.close();
+      transport.close();
+      node.close();
+    },
+  };
+}
+
+export async function startBroker(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
+  if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT (the storage node\'s control address)');
+  fs.mkdirSync(config.data, { recursive: true });
+  const storage = await RemoteStorage.connect(config.storage);
+  return serveBroker(config, new Transport(), storage, log);
 }

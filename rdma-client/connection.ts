@@ -40,7 +40,10 @@ export class Connection {
   private constructor(
     readonly control: grpc.Client,
     readonly transport: Transport,
+    /** To the broker: two-sided control messages. */
     readonly endpoint: Endpoint,
+    /** To the storage node: one-sided puts and gets (the same endpoint when they share a process). */
+    readonly dataEndpoint: Endpoint,
     readonly cluster: ClusterInfo,
     private readonly requestTimeoutMs: number,
   ) {
@@ -48,7 +51,9 @@ export class Connection {
     for (const id of [FastPathMessage.WATERMARK, FastPathMessage.SEGMENT]) {
       transport.onMessage(id, (_ep, header, payload) => this.pushHandlers.get(id)?.forEach((fn) => fn(header, payload)));
     }
-    endpoint.once('close', (reason: string) => this.failAll(new RdmqError(`fast-path connection lost: ${reason}`, 7, 'REQUEST_TIMED_OUT', true)));
+    for (const ep of new Set([endpoint, dataEndpoint])) {
+      ep.once('close', (reason: string) => this.failAll(new RdmqError(`fast-path connection lost: ${reason}`, 7, 'REQUEST_TIMED_OUT', true)));
+    }
   }
 
   static async open(options: ConnectionOptions = {}): Promise<Connection> {
@@ -57,10 +62,15 @@ export class Connection {
     const control = new Client(address, grpc.credentials.createInsecure());
     const cluster = await unaryCall<ClusterInfo>(control, 'getClusterInfo', {});
     const transport = new Transport();
-    const at = cluster.fastpathAddress.lastIndexOf(':');
+    const connect = (address: string): Promise<Endpoint> => {
+      const at = address.lastIndexOf(':');
+      return transport.connect(address.slice(0, at), Number(address.slice(at + 1)));
+    };
     try {
-      const endpoint = await transport.connect(cluster.fastpathAddress.slice(0, at), Number(cluster.fastpathAddress.slice(at + 1)));
-      return new Connection(control, transport, endpoint, cluster, options.requestTimeoutMs ?? 30_000);
+      const endpoint = await connect(cluster.fastpathAddress);
+      const storage = cluster.storageFastpathAddress || cluster.fastpathAddress;
+      const dataEndpoint = storage === cluster.fastpathAddress ? endpoint : await connect(storage);
+      return new Connection(control, transport, endpoint, dataEndpoint, cluster, options.requestTimeoutMs ?? 30_000);
     } catch (err) {
       transport.close();
       control.close();
@@ -108,7 +118,7 @@ export class Connection {
     const tag = `${segmentId}:${access}`;
     let key = this.keys.get(tag);
     if (!key && packed && packed.length > 0) {
-      key = this.endpoint.importKey(packed);
+      key = this.dataEndpoint.importKey(packed);
       this.keys.set(tag, key);
     }
     if (!key) throw new RdmqError(`no ${access} key for segment ${segmentId}`, -1);
@@ -122,6 +132,7 @@ export class Connection {
     for (const key of this.keys.values()) key.destroy();
     this.keys.clear();
     await this.endpoint.close();
+    if (this.dataEndpoint !== this.endpoint) await this.dataEndpoint.close();
     this.transport.close();
     this.control.close();
   }

@@ -187,7 +187,7 @@ export class Producer {
     if (grant.errorCode !== 0) throw new RdmqError(`stage on ${topic.name}-${partition} failed: ${reply.payload.toString()}`, grant.errorCode);
     const key = this.connection.segmentKey(grant.segmentId, 'read-write', reply.payload);
     setBaseOffset(batch, 0, grant.baseOffset);
-    await this.connection.endpoint.put(batch, key, grant.position);
+    await this.connection.dataEndpoint.put(batch, key, grant.position);
     const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
     await new Promise<bigint>((resolve, reject) => this.queueShared(topic.topicId, partition, { stageId: grant.stageId, maxTimestamp, done: { resolve, reject } }));
     return grant.baseOffset;
@@ -213,7 +213,7 @@ export class Producer {
     const commits = entry.commits.splice(0);
     try {
       // Every put before this flush is complete at the storage node before the broker hears of it.
-      await this.connection.endpoint.flush();
+      await this.connection.dataEndpoint.flush();
       const reply = await this.connection.request(FastPathMessage.COMMIT, (reqId) =>
         encodeCommit({ reqId, topicId: entry.topicId, partition: entry.partition, stages: commits.map((c) => ({ stageId: c.stageId, maxTimestamp: c.maxTimestamp })) }),
       );
@@ -248,7 +248,7 @@ export class Producer {
     });
     setBaseOffset(batch, 0, placed.baseOffset);
     const rkey = this.connection.segmentKey(placed.segmentId, 'read-write');
-    const put = this.connection.endpoint.put(batch, rkey, placed.position);
+    const put = this.connection.dataEndpoint.put(batch, rkey, placed.position);
     placed.cursor.puts.add(put);
     try {
       await put;
@@ -308,7 +308,7 @@ export class Producer {
     cursor.committedEnd = end;
     const [topicId, partition] = key.split(':').map(Number);
     try {
-      await this.connection.endpoint.flush();
+      await this.connection.dataEndpoint.flush();
       const first = ranges[0];
       const last = ranges[ranges.length - 1];
       const reply = await this.connection.request(FastPathMessage.COMMIT_RANGE, (reqId) =>

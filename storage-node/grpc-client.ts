@@ -88,6 +88,34 @@ export class StorageClient {
     return usageFromWire(await this.call<WireUsageResponse>('Usage', {}));
   }
 
+  async info(): Promise<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: number }> {
+    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string }>('Info', {});
+    return { nodeUuid: r.nodeUuid, fastpathAddress: r.fastpathAddress, segmentSizeBytes: Number(r.segmentSizeBytes) };
+  }
+
+  async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
+    const r = await this.call<{ packedKey: Buffer }>('SegmentKey', { segmentId: String(segmentId), readOnly: access === 'read' });
+    return r.packedKey;
+  }
+
+  async verify(
+    segmentId: number,
+    position: number,
+    lengthBytes: number,
+    expected: { baseOffset: bigint; recordCount: number; verifyCrc?: boolean },
+    where: string,
+  ): Promise<void> {
+    await this.call('Verify', {
+      segmentId: String(segmentId),
+      position,
+      lengthBytes,
+      baseOffset: expected.baseOffset.toString(),
+      recordCount: expected.recordCount,
+      verifyCrc: expected.verifyCrc !== false,
+      where,
+    });
+  }
+
   close(): void {
     this.client.close();
   }

@@ -2,6 +2,8 @@
 // handler is synchronous over the store, so calls never interleave.
 import * as grpc from '@grpc/grpc-js';
 import type { SegmentStore } from './segment-store';
+import { StorageError } from './storage-error';
+import type { StorageNode } from './storage-node';
 import {
   descriptorToWire,
   parseInt64,
@@ -20,6 +22,8 @@ export interface StorageGrpcServerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** The node's UCX side; without it Info, SegmentKey and Verify answer UNAVAILABLE. */
+  node?: StorageNode;
 }
 
 export interface StorageGrpcServer {
@@ -49,9 +53,13 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     'grpc.max_receive_message_length': store.segmentSizeBytes + MESSAGE_OVERHEAD_BYTES,
   });
   const id = (s: string) => parseSafeInteger('segmentId', s);
+  const withNode = (): StorageNode => {
+    if (!options.node) throw new StorageError('UNAVAILABLE', 'this storage server has no fast-path transport');
+    return options.node;
+  };
   server.addService(storageService().service, {
     Allocate: unary((r: WireAllocateRequest) =>
-      descriptorToWire(store.allocate({ topicId: r.topicId, partition: r.partition, baseOffset: parseInt64('baseOffset', r.baseOffset) })),
+      descriptorToWire((options.node ?? store).allocate({ topicId: r.topicId, partition: r.partition, baseOffset: parseInt64('baseOffset', r.baseOffset) })),
     ),
     Commit: unary((r: WireCommitRequest) =>
       descriptorToWire(
@@ -68,12 +76,22 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     }),
     Seal: unary((r: WireSealRequest) => descriptorToWire(store.seal(id(r.segmentId), { finalPosition: r.finalPosition }))),
     Free: unary((r: WireSegmentIdRequest) => {
-      store.free(id(r.segmentId));
+      (options.node ?? store).free(id(r.segmentId));
       return {};
     }),
     Get: unary((r: WireSegmentIdRequest) => descriptorToWire(store.get(id(r.segmentId)))),
     Describe: unary(() => ({ segments: store.describe().map(descriptorToWire) })),
     Usage: unary(() => usageToWire(store.usage())),
+    Info: unary(() => ({
+      nodeUuid: store.superblock.nodeUuid,
+      fastpathAddress: withNode().fastpathAddress,
+      segmentSizeBytes: String(store.segmentSizeBytes),
+    })),
+    SegmentKey: unary((r: { segmentId: string; readOnly: boolean }) => ({ packedKey: withNode().segmentKey(id(r.segmentId), r.readOnly ? 'read' : 'read-write') })),
+    Verify: unary((r: { segmentId: string; position: number; lengthBytes: number; baseOffset: string; recordCount: number; verifyCrc: boolean; where: string }) => {
+      withNode().verify(id(r.segmentId), r.position, r.lengthBytes, { baseOffset: parseInt64('baseOffset', r.baseOffset), recordCount: r.recordCount, verifyCrc: r.verifyCrc }, r.where);
+      return {};
+    }),
   });
   const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {

@@ -17,3 +17,5 @@ export { startStorageGrpcServer, StorageGrpcServer, StorageGrpcServerOptions } f
 export { StorageClient, StorageClientOptions } from './grpc-client';
 export { STORAGE_PROTO_PATH } from './grpc-wire';
 export { SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, REGION_SIZE_BYTES_DEFAULT, SEGMENT_HEADER_PAGE_BYTES } from './layout';
+export { StorageNode, SegmentAccess } from './storage-node';
+export { checkStoredBatches, ExpectedBatches } from './batch-check';

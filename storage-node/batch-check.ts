@@ -1,10 +1,11 @@
-// What the broker checks of a producer's bytes before it commits them: the
+// What the storage node checks of a producer's bytes before the broker commits them: the
 // bytes between two positions must be whole Kafka v2 batches with the base
 // offsets the broker assigned, the staged record count, and a good CRC32C.
 // Records are not parsed: that is the consumer's business, and the CRC covers
-// them. A failure is a CORRUPT_MESSAGE error naming what was wrong.
+// them. A failure is an INVALID_BATCH error (Kafka CORRUPT_MESSAGE) naming
+// what was wrong.
 import { computeBatchCrc, LOG_OVERHEAD, readBatchHeader, RECORD_BATCH_OVERHEAD } from '../format';
-import { BrokerError } from './topics';
+import { StorageError } from './storage-error';
 
 export interface ExpectedBatches {
   baseOffset: bigint;
@@ -19,25 +20,25 @@ export function checkStoredBatches(bytes: Buffer, expected: ExpectedBatches, whe
   let records = 0;
   while (at < bytes.length) {
     if (bytes.length - at < RECORD_BATCH_OVERHEAD) {
-      throw new BrokerError('CORRUPT_MESSAGE', `${where}: ${bytes.length - at} trailing bytes are too short for a record batch (${RECORD_BATCH_OVERHEAD})`);
+      throw new StorageError('INVALID_BATCH', `${where}: ${bytes.length - at} trailing bytes are too short for a record batch (${RECORD_BATCH_OVERHEAD})`);
     }
     let header;
     try {
       header = readBatchHeader(bytes, at);
     } catch (err) {
-      throw new BrokerError('CORRUPT_MESSAGE', `${where}: ${(err as Error).message}`);
+      throw new StorageError('INVALID_BATCH', `${where}: ${(err as Error).message}`);
     }
     const size = LOG_OVERHEAD + header.batchLength;
     if (header.batchLength < RECORD_BATCH_OVERHEAD - LOG_OVERHEAD || at + size > bytes.length) {
-      throw new BrokerError('CORRUPT_MESSAGE', `${where}: batch at byte ${at} claims ${size} bytes but ${bytes.length - at} were written`);
+      throw new StorageError('INVALID_BATCH', `${where}: batch at byte ${at} claims ${size} bytes but ${bytes.length - at} were written`);
     }
     if (header.baseOffset !== nextOffset) {
-      throw new BrokerError('CORRUPT_MESSAGE', `${where}: batch at byte ${at} has base offset ${header.baseOffset}, the broker assigned ${nextOffset}`);
+      throw new StorageError('INVALID_BATCH', `${where}: batch at byte ${at} has base offset ${header.baseOffset}, the broker assigned ${nextOffset}`);
     }
     if (expected.verifyCrc !== false) {
       const actual = computeBatchCrc(bytes, at, header.batchLength);
       if (actual !== header.crc) {
-        throw new BrokerError('CORRUPT_MESSAGE', `${where}: batch at offset ${header.baseOffset} has CRC32C 0x${header.crc.toString(16)} but its bytes give 0x${actual.toString(16)}`);
+        throw new StorageError('INVALID_BATCH', `${where}: batch at offset ${header.baseOffset} has CRC32C 0x${header.crc.toString(16)} but its bytes give 0x${actual.toString(16)}`);
       }
     }
     nextOffset += BigInt(header.recordCount);
@@ -45,6 +46,6 @@ export function checkStoredBatches(bytes: Buffer, expected: ExpectedBatches, whe
     at += size;
   }
   if (records !== expected.recordCount) {
-    throw new BrokerError('CORRUPT_MESSAGE', `${where}: ${records} records were written, ${expected.recordCount} were staged`);
+    throw new StorageError('INVALID_BATCH', `${where}: ${records} records were written, ${expected.recordCount} were staged`);
   }
 }

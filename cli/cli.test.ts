@@ -1,0 +1,77 @@
+import { ChildProcess, execFile, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as readline from 'readline';
+import { promisify } from 'util';
+
+const run = promisify(execFile);
+const MAIN = path.join(__dirname, 'main.js');
+
+function rdmq(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [MAIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+/** Starts a server role and resolves once it printed its ready line. */
+async function serve(args: string[]): Promise<{ child: ChildProcess; controlPort: number }> {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`rdmq ${args[0]} exited with ${code}`)));
+  });
+  return { child, controlPort: (JSON.parse(line) as { controlPort: number }).controlPort };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+describe('rdmq CLI', () => {
+  it.each([
+    [['start', '--durability', 'fast'], /bad value for --durability: allowed values are none, flush, sync/],
+    [['start', '--control', 'nohost'], /bad value for --control: must be HOST:PORT/],
+    [['start', '--segment-size', '10000'], /segment size must be a multiple of 4096/],
+    [['start', '--region-size', 'lots'], /"lots" is not a size/],
+    [['start', '--no-such-flag'], /Unknown option '--no-such-flag'/],
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['broker'], /rdmq broker needs --storage HOST:PORT/],
+  ])('rejects %j with one clear line and no stack trace', async (args, message) => {
+    const { code, stderr } = await rdmq(args as string[]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('runs the storage node and the broker as separate processes, and produces and consumes lines through them', async () => {
+    const dir = fs.mkdtempSync('/dev/shm/rdmq-cli-');
+    const common = ['--region-size', '128M', '--segment-size', '4M', '--fastpath', '127.0.0.1:0', '--control', '127.0.0.1:0'];
+    const storage = await serve(['storage', '--data', path.join(dir, 'storage'), ...common]);
+    const broker = await serve(['broker', '--data', path.join(dir, 'broker'), '--storage', `127.0.0.1:${storage.controlPort}`, ...common]);
+    const control = ['--control', `127.0.0.1:${broker.controlPort}`];
+    try {
+      expect((await rdmq(['topics', 'create', 'lines', '--partitions', '3', ...control])).stdout).toMatch(/created topic lines with 3 partition/);
+      expect((await rdmq(['topics', 'list', ...control])).stdout).toBe('lines\n');
+      const input = Array.from({ length: 2500 }, (_, i) => `line ${i}`).join('\n') + '\n';
+      expect((await rdmq(['produce', 'lines', ...control], input)).stderr).toMatch(/produced 2500 message/);
+      const consumed = await rdmq(['consume', 'lines', '--from-beginning', '--max-messages', '2500', ...control]);
+      const lines = consumed.stdout.trim().split('\n');
+      expect(lines).toHaveLength(2500);
+      expect(new Set(lines)).toEqual(new Set(input.trim().split('\n')));
+      const described = (await rdmq(['topics', 'describe', 'lines', ...control])).stdout;
+      expect(described).toMatch(/partition 2: offsets 0\.\.\d+/);
+      expect((await rdmq(['topics', 'delete', 'lines', ...control])).stdout).toMatch(/deleted topic lines/);
+      expect((await rdmq(['topics', 'describe', 'lines', ...control])).stderr).toMatch(/lines/);
+    } finally {
+      await stop(broker.child);
+      await stop(storage.child);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
