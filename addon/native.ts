@@ -60,6 +60,7 @@ export interface NativeTransport {
   registerMemory(region: NativeRegion, offset: number, length: number, remoteWrite: boolean): NativeMemoryRegistration;
   setHandlers(handlers: NativeTransportHandlers): void;
   progress(): void;
+  stats(): { outstandingOps: number; endpoints: number; registrations: number };
   close(): void;
 }
 

@@ -244,6 +244,11 @@ export class Transport extends EventEmitter {
     this.handlers.set(id, handler);
   }
 
+  /** Native counters: operations in flight, open UCX endpoints, memory registrations. */
+  stats(): { outstandingOps: number; endpoints: number; registrations: number; connections: number } {
+    return { ...this.native.stats(), connections: this.byLocalId.size };
+  }
+
   /** Closes every endpoint, the listener and the UCX worker. */
   close(): void {
     if (this.closedFlag) return;

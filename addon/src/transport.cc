@@ -154,6 +154,7 @@ Napi::Function Transport::Init(Napi::Env env) {
                                         InstanceMethod("registerMemory", &Transport::RegisterMemory),
                                         InstanceMethod("setHandlers", &Transport::SetHandlers),
                                         InstanceMethod("progress", &Transport::Progress),
+                                        InstanceMethod("stats", &Transport::Stats),
                                         InstanceMethod("close", &Transport::Close),
                                         InstanceMethod("workerAddress", &Transport::WorkerAddress),
                                         InstanceMethod("connectAddress", &Transport::ConnectAddress),
@@ -467,6 +468,15 @@ Napi::Value Transport::SetHandlers(const Napi::CallbackInfo& info) {
   bind("am", onAm_);
   bind("endpointError", onEndpointError_);
   return env.Undefined();
+}
+
+// stats() -> { outstandingOps, endpoints, registrations }: for tests and metrics.
+Napi::Value Transport::Stats(const Napi::CallbackInfo& info) {
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("outstandingOps", Napi::Number::New(info.Env(), static_cast<double>(outstanding_)));
+  out.Set("endpoints", Napi::Number::New(info.Env(), static_cast<double>(endpoints_.size())));
+  out.Set("registrations", Napi::Number::New(info.Env(), static_cast<double>(registrations_.size())));
+  return out;
 }
 
 Napi::Value Transport::Progress(const Napi::CallbackInfo& info) {

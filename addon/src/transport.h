@@ -107,6 +107,7 @@ class Transport : public Napi::ObjectWrap<Transport> {
   Napi::Value WorkerAddress(const Napi::CallbackInfo& info);
   Napi::Value ConnectAddress(const Napi::CallbackInfo& info);
   Napi::Value Progress(const Napi::CallbackInfo& info);
+  Napi::Value Stats(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
