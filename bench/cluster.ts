@@ -11,6 +11,7 @@ export interface ClusterProcess {
   dataDir: string;
   control: string;
   fastpathPort: number;
+  metricsPort: number;
   /** SIGTERM and wait; removes the data unless keepData. */
   stop(options?: { keepData?: boolean }): Promise<void>;
   kill(): Promise<void>;
@@ -38,6 +39,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     '--data', dataDir,
     '--control', '127.0.0.1:0',
     '--fastpath', '127.0.0.1:0',
+    '--metrics', '127.0.0.1:0',
     '--durability', options.durability ?? 'flush',
     '--region-size', options.regionSize ?? '512M',
     '--segment-size', options.segmentSize ?? '16M',
@@ -51,8 +53,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     stderr = (stderr + chunk.toString()).slice(-8192);
   });
   const lines = readline.createInterface({ input: child.stdout! });
-  const ready = await new Promise<{ controlPort: number; fastpathPort: number }>((resolve, reject) => {
-    lines.once('line', (line) => resolve(JSON.parse(line) as { controlPort: number; fastpathPort: number }));
+  const ready = await new Promise<{ controlPort: number; fastpathPort: number; metricsPort: number }>((resolve, reject) => {
+    lines.once('line', (line) => resolve(JSON.parse(line) as { controlPort: number; fastpathPort: number; metricsPort: number }));
     child.once('exit', (code, signal) => reject(new Error(`rdmq start exited (${code ?? signal}) before it was ready:\n${stderr}`)));
   });
   const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
@@ -64,6 +66,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     dataDir,
     control: `127.0.0.1:${ready.controlPort}`,
     fastpathPort: ready.fastpathPort,
+    metricsPort: ready.metricsPort,
     stop: async (o = {}) => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;

@@ -22,6 +22,8 @@ export interface BrokerOptions {
   verifyCrc?: boolean;
   /** Called with each partition whose watermark moved (pushes to subscribers). */
   onAdvance?: (partition: PartitionRuntime, advance: CommitAdvance) => void;
+  /** Called with the bytes and records of every commit (metrics). */
+  onCommitted?: (topic: string, bytes: number, records: number) => void;
   /** Called when a partition gets a new segment. */
   onSegment?: (partition: PartitionRuntime, segment: SegmentInfo) => void;
   log?: (message: string) => void;
@@ -166,6 +168,7 @@ export class Broker {
         }
         const advance = runtime.state.complete(s.stageId, { maxTimestamp: s.maxTimestamp, nowMs: Date.now() });
         await this.applyAdvance(runtime, advance);
+        if (grant) this.options.onCommitted?.(runtime.topicName, grant.lengthBytes, grant.recordCount);
       }
       if (failure !== undefined) throw failure;
       return runtime.state.highWatermark();
@@ -201,6 +204,7 @@ export class Broker {
       );
       const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: Date.now() });
       await this.applyAdvance(runtime, advance);
+      this.options.onCommitted?.(runtime.topicName, range.lengthBytes, range.recordCount);
       return runtime.state.highWatermark();
     });
   }

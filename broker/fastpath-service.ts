@@ -16,7 +16,10 @@ import {
   WireError,
 } from '../format/fastpath-wire';
 import { Broker, PartitionRuntime } from './broker';
+import { BrokerMetrics } from './metrics';
 import { CommitAdvance, SegmentInfo } from './partition-state';
+
+const MESSAGE_NAMES = new Map<number, string>(Object.entries(FastPathMessage).map(([name, id]) => [id, name]));
 
 const KAFKA_UNKNOWN_SERVER_ERROR = -1;
 const KAFKA_INVALID_REQUEST = 42;
@@ -82,6 +85,7 @@ export class FastPathService {
     private readonly broker: Broker,
     private readonly transport: Transport,
     private readonly log: (message: string) => void = () => undefined,
+    private readonly metrics?: BrokerMetrics,
   ) {
     transport.on('connection', (ep: Endpoint) => this.open(ep));
     this.handle(FastPathMessage.STAGE, (ep, header) => this.onStage(ep, header));
@@ -121,9 +125,28 @@ export class FastPathService {
   }
 
   private handle(id: number, fn: (ep: Endpoint, header: Buffer, payload: Buffer) => Promise<void>): void {
+    const name = MESSAGE_NAMES.get(id) ?? String(id);
     this.transport.onMessage(id, (ep, header, payload) => {
-      fn(ep, header, payload).catch((err: Error) => this.log(`fast-path message ${id} from ${ep.remoteAddress} failed: ${err.message}`));
+      const end = this.metrics?.fastPathLatency.startTimer({ message: name });
+      fn(ep, header, payload).then(
+        () => {
+          end?.();
+          this.metrics?.fastPathRequests.inc({ message: name, outcome: 'ok' });
+        },
+        (err: Error) => {
+          end?.();
+          this.metrics?.fastPathRequests.inc({ message: name, outcome: 'failed' });
+          this.log(`fast-path message ${name} from ${ep.remoteAddress} failed: ${err.message}`);
+        },
+      );
     });
+  }
+
+  /** Counts an error answered to a client. */
+  private counted(err: unknown): { errorCode: number; message: string } {
+    const reply = errorReply(err);
+    this.metrics?.errors.inc({ code: String(reply.errorCode) });
+    return reply;
   }
 
   private open(ep: Endpoint): void {
@@ -184,7 +207,7 @@ export class FastPathService {
         key,
       );
     } catch (err) {
-      const { errorCode, message } = errorReply(err);
+      const { errorCode, message } = this.counted(err);
       await ep.send(
         FastPathMessage.STAGE_REPLY,
         encodeStageReply({ reqId, errorCode, stageId: 0, segmentId: 0, position: 0, baseOffset: -1n }),
@@ -225,7 +248,7 @@ export class FastPathService {
         key,
       );
     } catch (err) {
-      await ep.send(FastPathMessage.ACQUIRE_REPLY, encodeJson(reqId, { error: errorReply(err) }));
+      await ep.send(FastPathMessage.ACQUIRE_REPLY, encodeJson(reqId, { error: this.counted(err) }));
     }
   }
 
@@ -250,7 +273,7 @@ export class FastPathService {
   }
 
   private async replyCommitError(ep: Endpoint, reqId: number, err: unknown): Promise<void> {
-    const { errorCode, message } = errorReply(err);
+    const { errorCode, message } = this.counted(err);
     await ep.send(FastPathMessage.COMMIT_REPLY, encodeCommitReply({ reqId, errorCode, highWatermark: -1n }), Buffer.from(message));
   }
 
@@ -285,7 +308,7 @@ export class FastPathService {
         segments,
       };
     } catch (err) {
-      reply = { error: errorReply(err) };
+      reply = { error: this.counted(err) };
     }
     await ep.send(FastPathMessage.SUBSCRIBE_REPLY, encodeJson(reqId, reply));
   }
@@ -303,7 +326,7 @@ export class FastPathService {
         ...(typeof found === 'string' ? { where: found } : { where: 'found', segmentId: found.segmentId, position: found.position }),
       };
     } catch (err) {
-      reply = { error: errorReply(err) };
+      reply = { error: this.counted(err) };
     }
     await ep.send(FastPathMessage.LOCATE_REPLY, encodeJson(reqId, reply));
   }

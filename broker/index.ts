@@ -5,3 +5,4 @@ export { FastPathService, SubscribeReplyBody, SegmentAnnouncement } from './fast
 export { startControlServer, brokerService, ClusterInfo, ERROR_METADATA_KEY } from './control-service';
 export { BrokerError, MetadataStore, TopicDescription } from './topics';
 export { PartitionError } from './partition-state';
+export { BrokerMetrics } from './metrics';

@@ -51,7 +51,7 @@ describe('rdmq CLI', () => {
 
   it('runs the storage node and the broker as separate processes, and produces and consumes lines through them', async () => {
     const dir = fs.mkdtempSync('/dev/shm/rdmq-cli-');
-    const common = ['--region-size', '128M', '--segment-size', '4M', '--fastpath', '127.0.0.1:0', '--control', '127.0.0.1:0'];
+    const common = ['--region-size', '128M', '--segment-size', '4M', '--fastpath', '127.0.0.1:0', '--control', '127.0.0.1:0', '--metrics', '127.0.0.1:0'];
     const storage = await serve(['storage', '--data', path.join(dir, 'storage'), ...common]);
     const broker = await serve(['broker', '--data', path.join(dir, 'broker'), '--storage', `127.0.0.1:${storage.controlPort}`, ...common]);
     const control = ['--control', `127.0.0.1:${broker.controlPort}`];

@@ -27,6 +27,7 @@ export const ServerConfigSchema = z
     control: hostPort.default('127.0.0.1:7400'),
     fastpath: hostPort.default('127.0.0.1:7401'),
     kafka: hostPort.default('127.0.0.1:9092'),
+    metrics: hostPort.default('127.0.0.1:9464'),
     durability: z.enum(['none', 'flush', 'sync']).default('flush'),
     regionSize: size('region size').default(4 * 1024 ** 3),
     segmentSize: size('segment size').default(64 * 1024 ** 2),

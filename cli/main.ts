@@ -14,7 +14,7 @@ import { startBroker, startNode, startStorage } from './node';
 const USAGE = `usage:
   rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT]
              [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
-             [--retention-check-ms MS]
+             [--retention-check-ms MS] [--metrics HOST:PORT]
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
   rdmq broker --storage HOST:PORT [same options]     the broker alone, using that storage node
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
@@ -46,6 +46,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'lease-timeout-ms': { type: 'string' },
       'retention-check-ms': { type: 'string' },
       storage: { type: 'string' },
+      metrics: { type: 'string' },
     },
     strict: true,
   });
@@ -61,6 +62,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       leaseTimeoutMs: values['lease-timeout-ms'],
       retentionCheckMs: values['retention-check-ms'],
       storage: values.storage,
+      metrics: values.metrics,
     },
     values.config,
   );
@@ -69,9 +71,10 @@ async function serve(role: Role, argv: string[]): Promise<void> {
   const what = role === 'start' ? 'storage node + broker' : role === 'storage' ? 'storage node' : `broker (storage node at ${config.storage})`;
   log(
     `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}); ` +
-      `control gRPC on ${host(config.control)}:${node.controlPort}, fast path (UCX) on ${host(config.fastpath)}:${node.fastpathPort}`,
+      `control gRPC on ${host(config.control)}:${node.controlPort}, fast path (UCX) on ${host(config.fastpath)}:${node.fastpathPort}, ` +
+      `metrics on http://${host(config.metrics)}:${node.metricsPort}/metrics`,
   );
-  process.stdout.write(JSON.stringify({ ready: true, controlPort: node.controlPort, fastpathPort: node.fastpathPort }) + '\n');
+  process.stdout.write(JSON.stringify({ ready: true, controlPort: node.controlPort, fastpathPort: node.fastpathPort, metricsPort: node.metricsPort }) + '\n');
   const shutdown = (signal: string): void => {
     log(`${signal}: shutting down`);
     node.close().then(

@@ -5,13 +5,16 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Transport } from '../addon';
-import { Broker, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
-import { SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
+import { Registry } from 'prom-client';
+import { Broker, BrokerMetrics, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
+import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { ServerConfig, splitHostPort } from './config';
+import { newRegistry, startMetricsServer } from './metrics-server';
 
 export interface RunningNode {
   controlPort: number;
   fastpathPort: number;
+  metricsPort: number;
   broker: Broker;
   close(): Promise<void>;
 }
@@ -19,6 +22,7 @@ export interface RunningNode {
 export interface RunningStorage {
   controlPort: number;
   fastpathPort: number;
+  metricsPort: number;
   node: StorageNode;
   close(): Promise<void>;
 }
@@ -43,9 +47,15 @@ async function listenFastPath(transport: Transport, address: string): Promise<{ 
 }
 
 /** Broker and its fast-path service on `transport`, using `storage`. */
-async function serveBroker(config: ServerConfig, transport: Transport, storage: StorageBackend, log: Log): Promise<RunningNode> {
+async function serveBroker(config: ServerConfig, transport: Transport, storage: StorageBackend, log: Log, registry: Registry): Promise<RunningNode> {
   let service: FastPathService | undefined;
+  let opened: Broker | undefined;
+  const metrics = new BrokerMetrics(registry, () => opened);
   const broker = await Broker.open(path.join(config.data, 'meta'), storage, {
+    onCommitted: (topic, bytes, records) => {
+      metrics.committedBytes.inc({ topic }, bytes);
+      metrics.committedRecords.inc({ topic }, records);
+    },
     leaseTimeoutMs: config.leaseTimeoutMs,
     retentionCheckMs: config.retentionCheckMs,
     durability: config.durability,
@@ -53,8 +63,10 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     onSegment: (runtime, segment) => void service?.segmentAdded(runtime, segment),
     log,
   });
-  service = new FastPathService(broker, transport, log);
+  opened = broker;
+  service = new FastPathService(broker, transport, log, metrics);
   const fast = await listenFastPath(transport, config.fastpath);
+  const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
   const control = await startControlServer(
     broker,
     {
@@ -69,8 +81,10 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
   return {
     controlPort: control.port,
     fastpathPort: fast.port,
+    metricsPort: metricsServer.port,
     broker,
     close: async () => {
+      await metricsServer.close();
       await control.close();
       await broker.close();
       transport.close();
@@ -79,12 +93,19 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
   };
 }
 
+function hostAndPort(address: string): [string, number] {
+  const { host, port } = splitHostPort(address);
+  return [host, port];
+}
+
 export async function startNode(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
   const transport = new Transport();
   const node = new StorageNode(openStore(config, log), transport);
   // One transport serves both roles: the storage node's memory is reached at the broker's address.
   const storage = new EmbeddedStorage(node);
-  const running = await serveBroker(config, transport, storage, log);
+  const registry = newRegistry('start');
+  registerStorageMetrics(registry, () => node.store);
+  const running = await serveBroker(config, transport, storage, log, registry);
   node.fastpathAddress = `${splitHostPort(config.fastpath).host}:${running.fastpathPort}`;
   return running;
 }
@@ -95,11 +116,16 @@ export async function startStorage(config: ServerConfig, log: Log = () => undefi
   const fast = await listenFastPath(transport, config.fastpath);
   node.fastpathAddress = fast.address;
   const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node });
+  const registry = newRegistry('storage');
+  registerStorageMetrics(registry, () => node.store);
+  const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
   return {
     controlPort: control.port,
     fastpathPort: fast.port,
+    metricsPort: metricsServer.port,
     node,
     close: async () => {
+      await metricsServer.close();
       await control.close();
       transport.close();
       node.close();
@@ -111,5 +137,5 @@ export async function startBroker(config: ServerConfig, log: Log = () => undefin
   if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT (the storage node\'s control address)');
   fs.mkdirSync(config.data, { recursive: true });
   const storage = await RemoteStorage.connect(config.storage);
-  return serveBroker(config, new Transport(), storage, log);
+  return serveBroker(config, new Transport(), storage, log, newRegistry('broker'));
 }

@@ -152,6 +152,17 @@ describe('fast path', () => {
     expect(seen).toEqual([{ partition: 0, offset: 1n, value: 'after' }]);
   });
 
+  it('serves Prometheus metrics: throughput, commit lag, segments, storage use, request latency and errors', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
+    expect(text).toMatch(/rdmq_broker_fastpath_requests_total\{message="STAGE",outcome="ok",role="start"\} \d+/);
+    expect(text).toMatch(/rdmq_broker_fastpath_request_seconds_bucket\{[^}]*message="COMMIT"[^}]*\} [1-9]/);
+    expect(text).toMatch(/rdmq_broker_committed_bytes_total\{topic="four-producers",role="start"\} [1-9]\d*/);
+    expect(text).toMatch(/rdmq_partition_high_watermark\{topic="four-producers",partition="0",role="start"\} 1200/);
+    expect(text).toMatch(/rdmq_partition_stages_in_flight\{topic="four-producers",partition="0",role="start"\} 0/);
+    expect(text).toMatch(/rdmq_storage_segments_free\{role="start"\} \d+/);
+    expect(text).toMatch(/rdmq_process_resident_memory_bytes/);
+  });
+
   describe('bad input gets a clear error and the server keeps serving', () => {
     let connection: Connection;
     let topicId: number;
@@ -230,6 +241,9 @@ describe('fast path', () => {
       expect(decodeCommitReply(reply.header).errorCode).toBe(42);
       expect(reply.payload.toString()).toMatch(/5000 stages/);
       await stillServes();
+      const metrics = await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
+      expect(metrics).toMatch(/rdmq_broker_errors_total\{code="3",role="start"\} [1-9]/);
+      expect(metrics).toMatch(/rdmq_broker_errors_total\{code="2",role="start"\} [1-9]/);
     });
   });
 });

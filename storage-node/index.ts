@@ -19,3 +19,4 @@ export { STORAGE_PROTO_PATH } from './grpc-wire';
 export { SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, REGION_SIZE_BYTES_DEFAULT, SEGMENT_HEADER_PAGE_BYTES } from './layout';
 export { StorageNode, SegmentAccess } from './storage-node';
 export { checkStoredBatches, ExpectedBatches } from './batch-check';
+export { registerStorageMetrics } from './metrics';

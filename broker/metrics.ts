@@ -1,0 +1,57 @@
+// The broker's Prometheus metrics. Gauges that mirror state are computed at
+// scrape time from the broker itself, so they cannot drift.
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Broker } from './broker';
+
+export class BrokerMetrics {
+  readonly fastPathRequests: Counter<'message' | 'outcome'>;
+  readonly fastPathLatency: Histogram<'message'>;
+  readonly errors: Counter<'code'>;
+  readonly committedBytes: Counter<'topic'>;
+  readonly committedRecords: Counter<'topic'>;
+
+  constructor(registry: Registry, broker: () => Broker | undefined) {
+    this.fastPathRequests = new Counter({
+      name: 'rdmq_broker_fastpath_requests_total',
+      help: 'Fast-path control messages served, by message and outcome',
+      labelNames: ['message', 'outcome'],
+      registers: [registry],
+    });
+    this.fastPathLatency = new Histogram({
+      name: 'rdmq_broker_fastpath_request_seconds',
+      help: 'Time from a fast-path request arriving to its reply, by message',
+      labelNames: ['message'],
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+      registers: [registry],
+    });
+    this.errors = new Counter({ name: 'rdmq_broker_errors_total', help: 'Errors returned to clients, by Kafka error code', labelNames: ['code'], registers: [registry] });
+    this.committedBytes = new Counter({ name: 'rdmq_broker_committed_bytes_total', help: 'Bytes committed, by topic', labelNames: ['topic'], registers: [registry] });
+    this.committedRecords = new Counter({ name: 'rdmq_broker_committed_records_total', help: 'Offsets committed (records and skipped ranges), by topic', labelNames: ['topic'], registers: [registry] });
+    const partitionGauge = (name: string, help: string, value: (b: Broker, p: ReturnType<Broker['allPartitions']>[number]) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['topic', 'partition'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          const b = broker();
+          if (!b) return;
+          for (const p of b.allPartitions()) this.set({ topic: p.topicName, partition: String(p.partition) }, value(b, p));
+        },
+      });
+    };
+    partitionGauge('rdmq_partition_high_watermark', 'Next offset after the committed prefix', (_b, p) => Number(p.state.highWatermark()));
+    partitionGauge('rdmq_partition_log_start_offset', 'First offset still stored', (_b, p) => Number(p.state.logStartOffset()));
+    partitionGauge('rdmq_partition_stages_in_flight', 'Stages granted and not yet covered by the commit watermark (commit lag)', (_b, p) => p.state.inFlightStageCount());
+    partitionGauge('rdmq_partition_segments', 'Segments holding the partition', (_b, p) => p.state.segments().length);
+    new Gauge({
+      name: 'rdmq_topics',
+      help: 'Topics',
+      registers: [registry],
+      collect() {
+        this.set(broker()?.metadata.listTopics().length ?? 0);
+      },
+    });
+  }
+}

@@ -1,0 +1,21 @@
+// The storage node's Prometheus metrics, read from the store at scrape time.
+import { Gauge, Registry } from 'prom-client';
+import { SegmentStore } from './segment-store';
+
+export function registerStorageMetrics(registry: Registry, store: () => SegmentStore | undefined): void {
+  const gauge = (name: string, help: string, value: (s: SegmentStore) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const s = store();
+        if (s) this.set(value(s));
+      },
+    });
+  };
+  gauge('rdmq_storage_segments_total', 'Segments in the region', (s) => s.usage().totalSegments);
+  gauge('rdmq_storage_segments_free', 'Segments not allocated', (s) => s.usage().freeSegments);
+  gauge('rdmq_storage_used_bytes', 'Committed data bytes over all allocated segments', (s) => s.usage().usedBytes);
+  gauge('rdmq_storage_allocated_bytes', 'Bytes of allocated segments', (s) => s.usage().allocatedBytes);
+}
