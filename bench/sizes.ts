@@ -19,8 +19,21 @@ export function formatSize(bytes: number): string {
 
 /** A plain-text table with right-aligned numeric columns. */
 export function renderTable(headers: string[], rows: (string | number)[][]): string {
-  const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? c.toFixed(c >= 100 ? 0 : 2) : c)))];
+  const number = (c: number): string => (Number.isInteger(c) ? String(c) : c.toFixed(c >= 100 ? 0 : 2));
+  const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? number(c) : c)))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)));
   const line = (r: (string | number)[]): string => r.map((c, i) => String(c).padStart(widths[i])).join('  ');
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+/** Bytes for people: 512 B, 20.5 KiB, 3.1 MiB, 2.0 GiB. */
+export function humanBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

@@ -82,10 +82,25 @@ export async function startControlServer(
   broker: Broker,
   info: ClusterInfo,
   address: { host: string; port: number },
+  clients: () => number = () => 0,
 ): Promise<{ port: number; close(): Promise<void> }> {
+  const startedAt = Date.now();
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
   server.addService(brokerService().service, {
     getClusterInfo: unary(() => info),
+    getStatus: unary(async () => {
+      const usage = await broker.storage.usage();
+      return {
+        cluster: info,
+        topics: broker.metadata.listTopics().map((t) => describe(broker, broker.metadata.describeTopic(t.name))),
+        storageSegmentsTotal: usage.totalSegments,
+        storageSegmentsFree: usage.freeSegments,
+        storageUsedBytes: usage.usedBytes,
+        storageSegmentSizeBytes: usage.segmentSizeBytes,
+        fastpathClients: clients(),
+        uptimeMs: Date.now() - startedAt,
+      };
+    }),
     createTopic: unary(async (call) => {
       const req = call.request as { name: string; partitions: number; configs: Record<string, string> };
       return describe(broker, await broker.createTopic(req.name, req.partitions || 1, req.configs));

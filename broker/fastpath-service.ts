@@ -98,6 +98,11 @@ export class FastPathService {
     this.handle(FastPathMessage.LOCATE, (ep, header) => this.onLocate(ep, header));
   }
 
+  /** Fast-path clients connected now. */
+  get clientCount(): number {
+    return this.sessions.size;
+  }
+
   /** Pushes the new watermark of every moved segment to the partition's subscribers. */
   advanced(runtime: PartitionRuntime, advance: CommitAdvance): void {
     const subs = this.subscribers.get(runtime.key);

@@ -2,7 +2,7 @@
 // (EmbeddedStorage) or in its own (RemoteStorage, over the node's gRPC
 // service). Segment keys pass through the broker, which hands each only to
 // the clients it granted that segment to.
-import { CommitRequest, ExpectedBatches, SegmentDescriptor, StorageClient, StorageNode } from '../storage-node';
+import { CommitRequest, ExpectedBatches, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
 
 export interface StorageBackend {
   readonly nodeId: string;
@@ -14,6 +14,7 @@ export interface StorageBackend {
   seal(segmentId: number, finalPosition: number): Promise<SegmentDescriptor>;
   free(segmentId: number): Promise<void>;
   describe(): Promise<SegmentDescriptor[]>;
+  usage(): Promise<StorageUsage>;
   /** Packed UCX key for a segment's data area. */
   segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer>;
   /** Checks written bytes before they are committed; throws a StorageError (INVALID_BATCH) naming the fault. */
@@ -54,6 +55,10 @@ export class EmbeddedStorage implements StorageBackend {
 
   async describe(): Promise<SegmentDescriptor[]> {
     return this.node.store.describe();
+  }
+
+  async usage(): Promise<StorageUsage> {
+    return this.node.store.usage();
   }
 
   async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
@@ -109,6 +114,10 @@ export class RemoteStorage implements StorageBackend {
 
   describe(): Promise<SegmentDescriptor[]> {
     return this.client.describe();
+  }
+
+  usage(): Promise<StorageUsage> {
+    return this.client.usage();
   }
 
   async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {

@@ -64,6 +64,9 @@ describe('rdmq CLI', () => {
       const lines = consumed.stdout.trim().split('\n');
       expect(lines).toHaveLength(2500);
       expect(new Set(lines)).toEqual(new Set(input.trim().split('\n')));
+      const status = (await rdmq(['status', ...control])).stdout;
+      expect(status).toMatch(/storage \d+\/\d+ segments of 4\.0 MiB in use/);
+      expect(status).toMatch(/lines\s+2\s+0\s+\d+\s+1/);
       const described = (await rdmq(['topics', 'describe', 'lines', ...control])).stdout;
       expect(described).toMatch(/partition 2: offsets 0\.\.\d+/);
       expect((await rdmq(['topics', 'delete', 'lines', ...control])).stdout).toMatch(/deleted topic lines/);

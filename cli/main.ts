@@ -2,12 +2,15 @@
 //
 //   rdmq start [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--durability none|flush|sync] ...
 //   rdmq topics create|list|delete|describe [NAME] [--partitions N] [--control HOST:PORT]
+//   rdmq status [--json] [--control HOST:PORT]          the cluster at a glance
 //   rdmq produce TOPIC [--mode shared|exclusive]      (one message per stdin line)
 //   rdmq consume TOPIC [--from-beginning] [--max-messages N]
 //   rdmq bench ...                                     (see `rdmq bench --help`)
 import * as readline from 'readline';
 import { parseArgs } from 'util';
+import { humanBytes, renderTable } from '../bench/sizes';
 import { Rdmq } from '../rdma-client';
+import { Connection } from '../rdma-client/connection';
 import { ConfigError, loadServerConfig } from './config';
 import { startBroker, startNode, startStorage } from './node';
 
@@ -18,6 +21,7 @@ const USAGE = `usage:
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
   rdmq broker --storage HOST:PORT [same options]     the broker alone, using that storage node
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
+  rdmq status [--json] [--control HOST:PORT]          the cluster at a glance
   rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
   rdmq consume TOPIC [--from-beginning] [--max-messages N] [--control HOST:PORT]
   rdmq bench --target fastpath [...]      (rdmq bench --help)`;
@@ -187,6 +191,39 @@ async function consume(argv: string[]): Promise<void> {
   await consumer.disconnect();
 }
 
+async function status(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { control: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
+  const connection = await Connection.open({ control: values.control });
+  try {
+    const s = await connection.call<ClusterStatus>('getStatus', {});
+    if (values.json) {
+      process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+      return;
+    }
+    const mib = (n: number | string): string => humanBytes(Number(n));
+    process.stdout.write(
+      `cluster ${s.cluster.clusterId}  up ${(Number(s.uptimeMs) / 1000).toFixed(0)} s  durability ${s.cluster.durability}\n` +
+        `fast path ${s.cluster.fastpathAddress} (storage ${s.cluster.storageFastpathAddress})  clients ${s.fastpathClients}\n` +
+        `storage ${s.storageSegmentsTotal - s.storageSegmentsFree}/${s.storageSegmentsTotal} segments of ${mib(s.storageSegmentSizeBytes)} in use, ${mib(s.storageUsedBytes)} committed\n\n`,
+    );
+    const rows = s.topics.flatMap((t) => t.partitions.map((p) => [t.name, p.partition, p.logStartOffset, p.highWatermark, p.segments, mib(p.committedBytes)]));
+    process.stdout.write(renderTable(['topic', 'partition', 'log start', 'high watermark', 'segments', 'committed'], rows) + '\n');
+  } finally {
+    await connection.close();
+  }
+}
+
+interface ClusterStatus {
+  cluster: { clusterId: string; fastpathAddress: string; storageFastpathAddress: string; durability: string };
+  topics: { name: string; partitions: { partition: number; logStartOffset: string; highWatermark: string; segments: number; committedBytes: string }[] }[];
+  storageSegmentsTotal: number;
+  storageSegmentsFree: number;
+  storageUsedBytes: string;
+  storageSegmentSizeBytes: string;
+  fastpathClients: number;
+  uptimeMs: string;
+}
+
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   switch (command) {
@@ -196,6 +233,8 @@ async function main(): Promise<void> {
       return serve(command, rest);
     case 'topics':
       return topics(rest);
+    case 'status':
+      return status(rest);
     case 'produce':
       return produce(rest);
     case 'consume':

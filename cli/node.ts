@@ -77,6 +77,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
       segmentSizeBytes: config.segmentSize,
     },
     splitHostPort(config.control),
+    () => service?.clientCount ?? 0,
   );
   return {
     controlPort: control.port,
