@@ -167,6 +167,26 @@ describe('transport misuse', () => {
     await victim.stop();
   });
 
+  it('settles everything in flight to a peer that dies, and then sits idle', async () => {
+    process.env.RDMQ_DIRECT_CMA = '0';
+    const victim = await startPeer(tempRegionPath(), REGION_BYTES);
+    const transport = new Transport();
+    const ep = await transport.connect('127.0.0.1', victim.port);
+    const key = await requestKey(transport, ep, 0, 1 << 20, 'read-write');
+    delete process.env.RDMQ_DIRECT_CMA;
+    const closed = new Promise<string>((resolve) => ep.once('close', resolve));
+    victim.child.kill('SIGKILL');
+    const inFlight: Promise<void>[] = [];
+    for (let i = 0; i < 20; i++) inFlight.push(ep.put(Buffer.alloc(1 << 20, i), key, 0).catch(() => undefined));
+    inFlight.push(ep.flush().catch(() => undefined));
+    await closed;
+    const settled = await Promise.race([Promise.all(inFlight).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+    expect(settled).toBe(true);
+    expect(transport.stats().outstandingOps).toBe(0);
+    transport.close();
+    await victim.stop();
+  });
+
   it('rejects registration of a closed region and use of a closed transport', async () => {
     const transport = new Transport();
     const region = Region.create(tempRegionPath(), 65536);

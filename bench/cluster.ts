@@ -57,7 +57,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     lines.once('line', (line) => resolve(JSON.parse(line) as { controlPort: number; fastpathPort: number; metricsPort: number }));
     child.once('exit', (code, signal) => reject(new Error(`rdmq start exited (${code ?? signal}) before it was ready:\n${stderr}`)));
   });
+  let stopping = false;
   const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
+  child.once('exit', (code, signal) => {
+    // A cluster that dies under a benchmark or test says why, instead of leaving its clients waiting.
+    if (!stopping) process.stderr.write(`rdmq start (pid ${child.pid}) exited unexpectedly (${code ?? signal}):\n${stderr}\n`);
+  });
   const cleanup = (keepData?: boolean): void => {
     if (!keepData && !options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   };
@@ -68,11 +73,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     fastpathPort: ready.fastpathPort,
     metricsPort: ready.metricsPort,
     stop: async (o = {}) => {
+      stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
       cleanup(o.keepData);
     },
     kill: async () => {
+      stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;
     },

@@ -123,7 +123,9 @@ void EmptyFlushCallback(void* request, ucs_status_t status, void* user) { ucp_re
 
 // Starts an operation: on immediate completion or failure it settles now,
 // otherwise UCX calls OpCallback later.
-Napi::Value Track(Transport* t, Op* op, ucs_status_ptr_t result) {
+// `ep` (if any) is the endpoint the request belongs to, so a lost peer can
+// settle what is still in flight to it.
+Napi::Value Track(Transport* t, Op* op, ucs_status_ptr_t result, EpState* ep = nullptr) {
   Napi::Promise promise = op->deferred.Promise();
   if (result == nullptr) {
     t->Settle(op, UCS_OK);
@@ -131,6 +133,10 @@ Napi::Value Track(Transport* t, Op* op, ucs_status_ptr_t result) {
     t->Settle(op, UCS_PTR_STATUS(result));
   } else {
     t->OpStarted();
+    if (ep != nullptr) {
+      op->ep = ep;
+      ep->ops.insert(op);
+    }
   }
   t->Drain();
   return promise;
@@ -368,7 +374,12 @@ void Transport::DispatchEvents() {
     Napi::HandleScope scope(env);
     switch (e.kind) {
       case Event::kOpDone:
+        if (e.op->orphaned) {
+          delete e.op;
+          break;
+        }
         if (outstanding_ > 0) --outstanding_;
+        if (e.op->ep != nullptr) e.op->ep->ops.erase(e.op);
         Settle(e.op, e.status);
         break;
       case Event::kAmReceived: {
@@ -611,7 +622,7 @@ Napi::Value Endpoint::Rma(const Napi::CallbackInfo& info, bool isPut) {
   }
   ucs_status_ptr_t r = isPut ? ucp_put_nbx(state_->ep, buf, length, raddr, rk->rkey(), &param)
                              : ucp_get_nbx(state_->ep, buf, length, raddr, rk->rkey(), &param);
-  return Track(t, op, r);
+  return Track(t, op, r, state_);
 }
 
 // Copies between this process and `pid` with CMA; 0 or an errno.
@@ -707,7 +718,7 @@ Napi::Value Endpoint::Flush(const Napi::CallbackInfo& info) {
   Op* op = new Op(t, env, "flush");
   op->keepAlive.push_back(Napi::Persistent(info.This()));
   ucp_request_param_t param = OpParams(op);
-  return Track(t, op, ucp_ep_flush_nbx(state_->ep, &param));
+  return Track(t, op, ucp_ep_flush_nbx(state_->ep, &param), state_);
 }
 
 // sendAm(id, header, payload) -> Promise
@@ -729,7 +740,7 @@ Napi::Value Endpoint::SendAm(const Napi::CallbackInfo& info) {
   ucp_request_param_t param = OpParams(op);
   ucs_status_ptr_t r = ucp_am_send_nbx(state_->ep, static_cast<unsigned>(id), header.Data(), header.ByteLength(),
                                        payload.Data(), payload.ByteLength(), &param);
-  return Track(t, op, r);
+  return Track(t, op, r, state_);
 }
 
 // importKey(packed: Buffer) -> RemoteKey
@@ -747,25 +758,43 @@ Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
   t->CheckOpen(env);
   for (RemoteKey* rk : std::vector<RemoteKey*>(state_->rkeys.begin(), state_->rkeys.end())) rk->Release();
   ucp_ep_h ep = state_->ep;
-  // A peer known to be gone cannot be flushed: close without waiting for it.
-  // UCX accepts a forced close only on endpoints created with peer error
-  // handling; without it a forced close is refused and the endpoint would leak.
-  bool failed = t->errMode() == UCP_ERR_HANDLING_MODE_PEER && (!state_->failure.empty() || (info.Length() > 0 && info[0].ToBoolean().Value()));
+  bool lost = !state_->failure.empty() || (info.Length() > 0 && info[0].ToBoolean().Value());
   Napi::Value self = info.This();
+  if (lost) {
+    // The peer is gone: what was in flight to it will never complete normally
+    // (without peer error handling UCX keeps waiting), so settle it now and
+    // let UCX finish or drop the requests on its own time.
+    for (Op* pending : std::vector<Op*>(state_->ops.begin(), state_->ops.end())) {
+      pending->orphaned = true;
+      pending->ep = nullptr;
+      t->OpOrphaned();
+      pending->deferred.Reject(MakeError(env, "ERR_PEER_UNREACHABLE", pending->what + " failed: the peer is gone").Value());
+    }
+    state_->ops.clear();
+  }
   t->ForgetEndpoint(state_);
   Op* op = new Op(t, env, "close");
   op->ignoreErrors = true;
   op->keepAlive.push_back(Napi::Persistent(self));
   ucp_request_param_t param = OpParams(op);
   param.op_attr_mask |= UCP_OP_ATTR_FIELD_FLAGS;
-  // A failed endpoint cannot flush; a healthy one closes gracefully.
-  param.flags = failed ? UCP_EP_CLOSE_FLAG_FORCE : 0;
+  // UCX accepts a forced close only on endpoints created with peer error
+  // handling; without it a forced close is refused and the endpoint would leak.
+  param.flags = lost && t->errMode() == UCP_ERR_HANDLING_MODE_PEER ? UCP_EP_CLOSE_FLAG_FORCE : 0;
   ucs_status_ptr_t r = ucp_ep_close_nbx(ep, &param);
   // Closing after the peer vanished reports the loss; the endpoint is gone
   // either way, so closing always resolves.
   if (UCS_PTR_IS_ERR(r)) r = nullptr;
-  Napi::Value promise = Track(t, op, r);
-  return promise;
+  if (lost && r != nullptr) {
+    // A graceful close towards a dead peer may never finish: resolve now and
+    // do not keep the event loop (or the progress loop) busy for it.
+    Napi::Promise promise = op->deferred.Promise();
+    op->deferred.Resolve(env.Undefined());
+    op->orphaned = true;
+    t->Drain();
+    return promise;
+  }
+  return Track(t, op, r);
 }
 
 // describe() -> string: UCX's own description of the endpoint's lanes, which

@@ -21,6 +21,8 @@ class Endpoint;
 class RemoteKey;
 class MemoryRegistration;
 
+struct Op;
+
 struct EpState {
   Transport* transport = nullptr;
   ucp_ep_h ep = nullptr;
@@ -28,6 +30,7 @@ struct EpState {
   std::string failure;  // set when UCX reported the peer gone
   Napi::ObjectReference js;
   std::unordered_set<RemoteKey*> rkeys;
+  std::unordered_set<Op*> ops;
 };
 
 // One in-flight operation and what it keeps alive until UCX is done with it.
@@ -37,6 +40,10 @@ struct Op {
   std::vector<Napi::Reference<Napi::Value>> keepAlive;
   std::string what;
   bool ignoreErrors = false;
+  // The endpoint whose UCX request this is, while it is in flight.
+  EpState* ep = nullptr;
+  // Settled early (its peer is gone); the UCX request may still complete or never.
+  bool orphaned = false;
   Op(Transport* t, Napi::Env env, std::string w) : transport(t), deferred(Napi::Promise::Deferred::New(env)), what(std::move(w)) {}
 };
 
@@ -89,6 +96,9 @@ class Transport : public Napi::ObjectWrap<Transport> {
   void Push(Event&& e) { events_.push_back(std::move(e)); }
   void Drain();
   void OpStarted() { ++outstanding_; }
+  void OpOrphaned() {
+    if (outstanding_ > 0) --outstanding_;
+  }
   // Settles an Op that finished without a callback (or failed to start).
   void Settle(Op* op, ucs_status_t status);
   void Bind(EpState* st);
