@@ -1,42 +1,38 @@
-// rdmq bench — one harness for every door. Each run also measures the
-// machine's own limits (memcpy into a region, TCP loopback between two
-// processes) and reports every figure as a ratio to its limit.
-//
-//   rdmq bench --target fastpath [--control HOST:PORT] [--batch-sizes 8K,64K,1M,8M]
-//              [--bytes 2G] [--record-size 1K] [--mode exclusive|shared]
-//              [--staging-depth 8] [--commit-every 1] [--commit-delay-us 0]
-//              [--durability none|flush|sync] [--max-seconds 20] [--json FILE]
+// rdmq bench — one harness over every door, measured the same way:
+//   --target fastpath            the SDK (one-sided puts and gets)
+//   --target gateway             Kafka clients against rdmq's Kafka gateway (--client kafkajs|kcat)
+//   --target kafka --bootstrap   the same clients against any Kafka-protocol server
+// 1 producer then 1 consumer on 1 partition per batch size, like the poster.
+// Each run also measures this machine's limits (memcpy into a region; TCP
+// loopback between two processes) and reports every figure against them.
 import * as fs from 'fs';
+import * as os from 'os';
 import { parseArgs } from 'util';
 import { ClusterProcess, startCluster } from './cluster';
-import { runFastPathPoint } from './fastpath-target';
-import { measureMemcpyMBps } from './limits';
-import { formatSize, parseSize, renderTable } from './sizes';
-import { LatencySummary } from './stats';
+import { runFastPathPoint, MeasuredPoint } from './fastpath-target';
+import { KafkaClient, runKafkaPoint } from './kafka-target';
+import { measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
+import { BenchResults, cdfOf, reportCommand, ResultPoint, textTable, thin, writeResults } from './report';
+import { formatSize, parseSize } from './sizes';
 
-export interface BenchPoint {
-  target: string;
-  mode: string;
-  client: string;
-  batchSize: number;
-  producerMBps: number;
-  consumerMBps: number;
-  latencyUs: LatencySummary;
-  memcpyMBps: number;
-}
-
-const HELP = `rdmq bench --target fastpath [options]
+const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --control HOST:PORT      an existing rdmq (default: start one in a temporary directory on /dev/shm)
+  --kafka HOST:PORT        the rdmq gateway to use for --target gateway (default: the started rdmq's)
+  --bootstrap HOST:PORT    a Kafka-protocol server for --target kafka
+  --client kafkajs|kcat    Kafka client(s) for gateway/kafka targets (repeatable; default both)
   --batch-sizes LIST       record batch sizes (default 8K,64K,1M,8M)
-  --bytes SIZE             bytes to produce per batch size (default 2G)
+  --bytes SIZE             bytes to produce per batch size (default 2G fast path, 256M Kafka clients)
   --record-size SIZE       value bytes per record (default 1K)
-  --mode exclusive|shared  producer mode (default exclusive)
-  --staging-depth N        batches between stage and commit at once (default 8)
-  --commit-every N         commit after N batches (default 1)
-  --commit-delay-us US     ... or after US microseconds (default 0)
-  --durability LEVEL       for the embedded cluster: none|flush|sync (default flush)
+  --acks N                 Kafka acks for gateway/kafka targets (default -1)
+  --mode exclusive|shared  fast-path producer mode (default exclusive)
+  --staging-depth N        fast path: batches between stage and commit at once (default 8)
+  --commit-every N         fast path: commit after N batches (default 1)
+  --commit-delay-us US     fast path: ... or after US microseconds (default 0)
+  --durability LEVEL       for the started rdmq: none|flush|sync (default flush)
   --max-seconds S          cap on each producer phase (default 20)
-  --json FILE              write the measured points as JSON`;
+  --json FILE              the measured points as JSON
+  --out DIR                results.json, results.md and plots (PNG and SVG)
+rdmq bench report DIR [DIR...] [--out DIR]   redraw and compare saved runs`;
 
 function progressBar(label: string): (done: number, total: number) => void {
   let last = 0;
@@ -50,15 +46,29 @@ function progressBar(label: string): (done: number, total: number) => void {
   };
 }
 
+function nonNegativeInt(name: string, text: string | undefined, dflt: number): number {
+  const v = text === undefined ? dflt : Number(text);
+  if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} must be a non-negative integer, got ${text}`);
+  return v;
+}
+
 export async function runBench(argv: string[]): Promise<void> {
+  if (argv[0] === 'report') {
+    const { values, positionals } = parseArgs({ args: argv.slice(1), options: { out: { type: 'string' } }, allowPositionals: true, strict: true });
+    return reportCommand(positionals, values.out);
+  }
   const { values } = parseArgs({
     args: argv,
     options: {
       target: { type: 'string', multiple: true },
+      client: { type: 'string', multiple: true },
       control: { type: 'string' },
+      kafka: { type: 'string' },
+      bootstrap: { type: 'string' },
       'batch-sizes': { type: 'string' },
       bytes: { type: 'string' },
       'record-size': { type: 'string' },
+      acks: { type: 'string' },
       mode: { type: 'string' },
       'staging-depth': { type: 'string' },
       'commit-every': { type: 'string' },
@@ -66,6 +76,7 @@ export async function runBench(argv: string[]): Promise<void> {
       durability: { type: 'string' },
       'max-seconds': { type: 'string' },
       json: { type: 'string' },
+      out: { type: 'string' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -75,63 +86,86 @@ export async function runBench(argv: string[]): Promise<void> {
     return;
   }
   const targets = values.target ?? ['fastpath'];
-  for (const t of targets) if (t !== 'fastpath') throw new Error(`unknown --target ${t}; allowed: fastpath`);
+  for (const t of targets) if (!['fastpath', 'gateway', 'kafka'].includes(t)) throw new Error(`unknown --target ${t}; allowed: fastpath, gateway, kafka`);
+  if (targets.includes('kafka') && !values.bootstrap) throw new Error('--target kafka needs --bootstrap HOST:PORT');
+  const clients = (values.client ?? ['kafkajs', 'kcat']) as KafkaClient[];
+  for (const c of clients) if (c !== 'kafkajs' && c !== 'kcat') throw new Error(`unknown --client ${c}; allowed: kafkajs, kcat`);
   const sizes = (values['batch-sizes'] ?? '8K,64K,1M,8M').split(',').map(parseSize);
-  const totalBytes = parseSize(values.bytes ?? '2G');
   const recordBytes = parseSize(values['record-size'] ?? '1K');
   const mode = values.mode ?? 'exclusive';
   if (mode !== 'exclusive' && mode !== 'shared') throw new Error(`--mode must be exclusive or shared, got ${mode}`);
   const durability = values.durability ?? 'flush';
   if (!['none', 'flush', 'sync'].includes(durability)) throw new Error(`--durability must be none, flush or sync, got ${durability}`);
-  const positiveInt = (name: string, text: string | undefined, dflt: number): number => {
-    const v = text === undefined ? dflt : Number(text);
-    if (!Number.isInteger(v) || v < 0) throw new Error(`--${name} must be a non-negative integer, got ${text}`);
-    return v;
-  };
-  const maxSegmentBatch = Math.max(...sizes);
+  const acks = Number(values.acks ?? -1);
+  if (![-1, 0, 1].includes(acks)) throw new Error(`--acks must be -1, 0 or 1, got ${values.acks}`);
+  const maxSeconds = Number(values['max-seconds'] ?? 20);
+  const fastBytes = parseSize(values.bytes ?? '2G');
+  const kafkaBytes = parseSize(values.bytes ?? '256M');
 
   let cluster: ClusterProcess | undefined;
   let control = values.control;
-  if (control === undefined) {
+  let gatewayAddress = values.kafka;
+  const needRdmq = targets.includes('fastpath') || (targets.includes('gateway') && !gatewayAddress);
+  if (needRdmq && control === undefined) {
     // Room for one batch size at a time (topics are deleted between sizes) plus open segments.
-    const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(maxSegmentBatch + 8192)));
-    const region = Math.ceil((Math.min(totalBytes, 8 * 1024 ** 3) * 1.2 + 4 * segment) / segment) * segment + 8192;
-    process.stderr.write(`starting an embedded rdmq (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
-    cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment) });
+    const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
+    const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + 4 * segment) / segment) * segment + 8192;
+    process.stderr.write(`starting rdmq (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
+    cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), extraArgs: targets.includes('gateway') ? ['--kafka', '127.0.0.1:0'] : [] });
     control = cluster.control;
+    if (targets.includes('gateway') && !gatewayAddress) {
+      if (!cluster.kafkaPort) throw new Error('the started rdmq has no Kafka gateway');
+      gatewayAddress = `127.0.0.1:${cluster.kafkaPort}`;
+    }
   }
-  const points: BenchPoint[] = [];
+
+  const results: BenchResults = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, points: [], latency: [] };
+  const record = (point: Omit<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps'>, measured: MeasuredPoint, samples: number[], limits: { memcpyMBps: number; tcpLoopbackMBps?: number }): void => {
+    results.points.push({ ...point, ...limits });
+    const label = `${point.target === 'fastpath' ? 'fastpath' : `${point.target}/${point.client}`} ${formatSize(point.batchSize)}`;
+    if (measured.latencySeries.length > 0) results.latency.push({ label, overTime: thin(measured.latencySeries), cdf: cdfOf(samples) });
+  };
   try {
     for (const batchBytes of sizes) {
-      const label = `fastpath ${formatSize(batchBytes).padStart(4)}`;
-      const point = await runFastPathPoint({
-        control,
-        batchBytes,
-        recordBytes,
-        totalBytes,
-        maxSeconds: Number(values['max-seconds'] ?? 20),
-        mode,
-        stagingDepth: Math.max(1, positiveInt('staging-depth', values['staging-depth'], 8)),
-        commitEveryBatches: Math.max(1, positiveInt('commit-every', values['commit-every'], 1)),
-        commitDelayUs: positiveInt('commit-delay-us', values['commit-delay-us'], 0),
-        onProgress: progressBar(label),
-      });
-      if (process.stderr.isTTY) process.stderr.write('\n');
       const memcpyMBps = measureMemcpyMBps(batchBytes);
-      points.push({ target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, producerMBps: point.producerMBps, consumerMBps: point.consumerMBps, latencyUs: point.latencyUs, memcpyMBps });
-      process.stderr.write(`${label}: produced ${formatSize(point.producedBytes)}\n`);
+      const needsTcp = targets.some((t) => t !== 'fastpath');
+      const tcpLoopbackMBps = needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined;
+      if (targets.includes('fastpath')) {
+        const label = `fastpath ${formatSize(batchBytes).padStart(4)}`;
+        const point = await runFastPathPoint({
+          control: control!,
+          batchBytes,
+          recordBytes,
+          totalBytes: fastBytes,
+          maxSeconds,
+          mode,
+          stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], 8)),
+          commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
+          commitDelayUs: nonNegativeInt('commit-delay-us', values['commit-delay-us'], 0),
+          onProgress: progressBar(label),
+        });
+        if (process.stderr.isTTY) process.stderr.write('\n');
+        record({ target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, producerMBps: point.producerMBps, consumerMBps: point.consumerMBps, latencyUs: point.latencyUs }, point, point.samples ?? [], { memcpyMBps, tcpLoopbackMBps });
+        process.stderr.write(`${label}: ${point.producerMBps.toFixed(0)} MB/s produce, ${point.consumerMBps.toFixed(0)} MB/s consume\n`);
+      }
+      for (const target of targets.filter((t) => t !== 'fastpath')) {
+        const bootstrap = target === 'kafka' ? values.bootstrap! : gatewayAddress!;
+        for (const client of clients) {
+          const label = `${target}/${client} ${formatSize(batchBytes).padStart(4)}`;
+          const point = await runKafkaPoint({ bootstrap, client, batchBytes, recordBytes, totalBytes: kafkaBytes, maxSeconds, acks, onProgress: progressBar(label) });
+          if (process.stderr.isTTY) process.stderr.write('\n');
+          record({ target, mode: `acks=${acks}`, client, batchSize: batchBytes, producerMBps: point.producerMBps, consumerMBps: point.consumerMBps, latencyUs: point.latencyUs }, point, point.samples ?? [], { memcpyMBps, tcpLoopbackMBps });
+          process.stderr.write(`${label}: ${point.producerMBps.toFixed(0)} MB/s produce, ${point.consumerMBps.toFixed(0)} MB/s consume\n`);
+        }
+      }
     }
   } finally {
     await cluster?.stop();
   }
-  const pct = (a: number, b: number): string => `${((a / b) * 100).toFixed(0)}%`;
-  process.stdout.write(
-    renderTable(
-      ['target', 'mode', 'batch', 'prod MB/s', 'cons MB/s', 'memcpy MB/s', 'prod/memcpy', 'cons/memcpy', 'p50 us', 'p99 us', 'p99.9 us'],
-      points.map((p) => [p.target, p.mode, formatSize(p.batchSize), p.producerMBps, p.consumerMBps, p.memcpyMBps, pct(p.producerMBps, p.memcpyMBps), pct(p.consumerMBps, p.memcpyMBps), p.latencyUs.p50, p.latencyUs.p99, p.latencyUs.p999]),
-    ) + '\n',
-  );
-  if (values.json) {
-    fs.writeFileSync(values.json, JSON.stringify(points.map(({ client: _client, ...rest }) => rest), null, 2) + '\n');
+  process.stdout.write(textTable(results.points) + '\n');
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify(results.points, null, 2) + '\n');
+  if (values.out) {
+    await writeResults(values.out, results);
+    process.stdout.write(`results in ${values.out}: results.json, results.md, producer-throughput, consumer-throughput, latency-over-time, latency-cdf (.png, .svg)\n`);
   }
 }

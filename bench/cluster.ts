@@ -12,6 +12,8 @@ export interface ClusterProcess {
   control: string;
   fastpathPort: number;
   metricsPort: number;
+  /** The Kafka gateway's port, when rdmq start runs one. */
+  kafkaPort?: number;
   /** SIGTERM and wait; removes the data unless keepData. */
   stop(options?: { keepData?: boolean }): Promise<void>;
   kill(): Promise<void>;
@@ -53,8 +55,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     stderr = (stderr + chunk.toString()).slice(-8192);
   });
   const lines = readline.createInterface({ input: child.stdout! });
-  const ready = await new Promise<{ controlPort: number; fastpathPort: number; metricsPort: number }>((resolve, reject) => {
-    lines.once('line', (line) => resolve(JSON.parse(line) as { controlPort: number; fastpathPort: number; metricsPort: number }));
+  const ready = await new Promise<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number }>((resolve, reject) => {
+    lines.once('line', (line) => resolve(JSON.parse(line) as { controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number }));
     child.once('exit', (code, signal) => reject(new Error(`rdmq start exited (${code ?? signal}) before it was ready:\n${stderr}`)));
   });
   let stopping = false;
@@ -72,6 +74,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     control: `127.0.0.1:${ready.controlPort}`,
     fastpathPort: ready.fastpathPort,
     metricsPort: ready.metricsPort,
+    kafkaPort: ready.kafkaPort,
     stop: async (o = {}) => {
       stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

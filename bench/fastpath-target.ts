@@ -26,6 +26,8 @@ export interface MeasuredPoint {
   latencyUs: LatencySummary;
   /** Publish latency over time: [msSinceStart, latencyUs] samples (bounded). */
   latencySeries: [number, number][];
+  /** Every publish latency measured (µs), for the CDF. */
+  samples?: number[];
 }
 
 /** One record batch of about `batchBytes`, made of `recordBytes`-sized values. */
@@ -46,7 +48,7 @@ export async function runFastPathPoint(o: FastPathPointOptions): Promise<Measure
   try {
     const produced = await producePhase(o, topicName);
     const consumerMBps = await consumePhase(o.control, topicName, produced.bytes);
-    return { producerMBps: produced.mbps, consumerMBps, producedBytes: produced.bytes, latencyUs: summarize(produced.latencies), latencySeries: produced.series };
+    return { producerMBps: produced.mbps, consumerMBps, producedBytes: produced.bytes, latencyUs: summarize(produced.latencies), latencySeries: produced.series, samples: produced.latencies };
   } finally {
     await admin.deleteTopics({ topics: [topicName] }).catch(() => undefined);
     await admin.disconnect();
