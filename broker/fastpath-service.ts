@@ -13,6 +13,9 @@ import {
   encodeStageReply,
   encodeWatermark,
   FastPathMessage,
+  SegmentAnnouncement,
+  SubscribeBody,
+  SubscribeReplyBody,
   WireError,
 } from '../format/fastpath-wire';
 import { Broker, PartitionRuntime } from './broker';
@@ -36,39 +39,6 @@ interface Session {
   keysGiven: Set<string>;
   subscriptions: Set<string>;
   exclusive: Set<string>;
-}
-
-export interface SubscribeBody {
-  topic: string;
-  partition: number;
-  /** 'earliest', 'latest', or an offset as a decimal string. */
-  from: string;
-}
-
-export interface SegmentAnnouncement {
-  topicId: number;
-  partition: number;
-  segmentId: number;
-  baseOffset: string;
-  startPosition: number;
-  commitPosition: number;
-  endOffset: string;
-  sealed: boolean;
-  dataCapacityBytes: number;
-  /** Packed read-only key, base64. */
-  key: string;
-}
-
-export interface SubscribeReplyBody {
-  error?: { errorCode: number; message: string };
-  topicId?: number;
-  partition?: number;
-  startOffset?: string;
-  /** Where to begin reading: a batch at or before startOffset (-1: no segment yet). */
-  startSegmentId?: number;
-  startPosition?: number;
-  highWatermark?: string;
-  segments?: SegmentAnnouncement[];
 }
 
 function parseOffset(text: string): bigint {

@@ -215,6 +215,41 @@ export function decodeWatermark(b: Buffer): WatermarkPush {
   return { topicId: b.readUInt32LE(0), partition: b.readUInt32LE(4), segmentId: b.readUInt32LE(8), commitPosition: b.readUInt32LE(12), endOffset: b.readBigInt64LE(16), sealed: b.readUInt8(24) === 1 };
 }
 
+// SUBSCRIBE request, its reply and SEGMENT announcements (JSON).
+export interface SubscribeBody {
+  topic: string;
+  partition: number;
+  /** 'earliest', 'latest', or an offset as a decimal string. */
+  from: string;
+}
+
+export interface SegmentAnnouncement {
+  topicId: number;
+  partition: number;
+  segmentId: number;
+  baseOffset: string;
+  startPosition: number;
+  commitPosition: number;
+  endOffset: string;
+  sealed: boolean;
+  dataCapacityBytes: number;
+  /** Packed read-only key, base64. */
+  key: string;
+}
+
+/** Optional fields are absent when `error` is set. */
+export interface SubscribeReplyBody {
+  error?: { errorCode: number; message: string };
+  topicId?: number;
+  partition?: number;
+  startOffset?: string;
+  /** Where to begin reading: a batch at or before startOffset (-1: no segment yet). */
+  startSegmentId?: number;
+  startPosition?: number;
+  highWatermark?: string;
+  segments?: SegmentAnnouncement[];
+}
+
 // JSON messages: header = reqId u32 + UTF-8 JSON; bigint fields travel as strings.
 export function encodeJson(reqId: number, body: unknown): Buffer {
   const json = Buffer.from(JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));

@@ -2,7 +2,7 @@
 // imported), their commit watermarks and the high watermark, kept current by
 // the broker's pushes after one SUBSCRIBE. Consumers and fetchers read
 // committed bytes with one-sided gets using this view.
-import { decodeJson, decodeWatermark, encodeJson, FastPathMessage } from '../format/fastpath-wire';
+import { decodeJson, decodeWatermark, encodeJson, FastPathMessage, SegmentAnnouncement, SubscribeReplyBody } from '../format/fastpath-wire';
 import { Connection } from './connection';
 import { RdmqError } from './errors';
 
@@ -16,29 +16,7 @@ export interface SegmentView {
   dataCapacityBytes: number;
 }
 
-interface WireSegment {
-  topicId: number;
-  partition: number;
-  segmentId: number;
-  baseOffset: string;
-  startPosition: number;
-  commitPosition: number;
-  endOffset: string;
-  sealed: boolean;
-  dataCapacityBytes: number;
-  key: string;
-}
-
-interface SubscribeReply {
-  error?: { errorCode: number; message: string };
-  topicId: number;
-  partition: number;
-  startOffset: string;
-  startSegmentId: number;
-  startPosition: number;
-  highWatermark: string;
-  segments: WireSegment[];
-}
+type SubscribeReply = Required<Omit<SubscribeReplyBody, 'error'>> & Pick<SubscribeReplyBody, 'error'>;
 
 export class PartitionView {
   readonly segments = new Map<number, SegmentView>();
@@ -96,7 +74,7 @@ export class PartitionView {
     await this.connection.endpoint.send(FastPathMessage.UNSUBSCRIBE, encodeJson(0, { topicId: this.topicId, partition: this.partition })).catch(() => undefined);
   }
 
-  private addSegment(s: WireSegment): void {
+  private addSegment(s: SegmentAnnouncement): void {
     this.connection.segmentKey(s.segmentId, 'read', Buffer.from(s.key, 'base64'));
     this.segments.set(s.segmentId, {
       segmentId: s.segmentId,
@@ -122,7 +100,7 @@ export class PartitionView {
   }
 
   private onSegment(header: Buffer): void {
-    const { body } = decodeJson<WireSegment>(header, 'SEGMENT');
+    const { body } = decodeJson<SegmentAnnouncement>(header, 'SEGMENT');
     if (body.topicId !== this.topicId || body.partition !== this.partition) return;
     // A new segment means every earlier one is sealed at its final size.
     for (const s of this.segments.values()) if (s.segmentId < body.segmentId) s.sealed = true;
