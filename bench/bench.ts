@@ -111,7 +111,7 @@ export async function runBench(argv: string[]): Promise<void> {
     const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
     const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + 4 * segment) / segment) * segment + 8192;
     process.stderr.write(`starting rdmq (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
-    cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), extraArgs: targets.includes('gateway') ? ['--kafka', '127.0.0.1:0'] : [] });
+    cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), });
     control = cluster.control;
     if (targets.includes('gateway') && !gatewayAddress) {
       if (!cluster.kafkaPort) throw new Error('the started rdmq has no Kafka gateway');

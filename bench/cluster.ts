@@ -42,6 +42,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     '--control', '127.0.0.1:0',
     '--fastpath', '127.0.0.1:0',
     '--metrics', '127.0.0.1:0',
+    '--kafka', '127.0.0.1:0',
     '--durability', options.durability ?? 'flush',
     '--region-size', options.regionSize ?? '512M',
     '--segment-size', options.segmentSize ?? '16M',

@@ -6,3 +6,15 @@ export { startControlServer, brokerService, ClusterInfo, ERROR_METADATA_KEY } fr
 export { BrokerError, MetadataStore, TopicDescription } from './topics';
 export { PartitionError } from './partition-state';
 export { BrokerMetrics } from './metrics';
+export {
+  checkProducerSequence,
+  effectiveTopicConfig,
+  MAX_PRODUCER_EPOCH,
+  parseTopicConfigs,
+  ProducerBatch,
+  TOPIC_CONFIG_DEFAULTS,
+  TopicConfig,
+  TopicConfigName,
+  validateTopicName,
+} from './topics';
+export { GroupCoordinator, GROUP_ERRORS, GroupErrorName } from './group-coordinator';

@@ -12,10 +12,10 @@ import { humanBytes, renderTable } from '../bench/sizes';
 import { Rdmq } from '../rdma-client';
 import { Connection } from '../rdma-client/connection';
 import { ConfigError, loadServerConfig } from './config';
-import { startBroker, startNode, startStorage } from './node';
+import { startAll, startBroker, startStorage } from './node';
 
 const USAGE = `usage:
-  rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT]
+  rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
              [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
              [--retention-check-ms MS] [--metrics HOST:PORT]
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
@@ -70,15 +70,17 @@ async function serve(role: Role, argv: string[]): Promise<void> {
     },
     values.config,
   );
-  const node = role === 'start' ? await startNode(config, log) : role === 'storage' ? await startStorage(config, log) : await startBroker(config, log);
+  const node = role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await startBroker(config, log);
   const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
-  const what = role === 'start' ? 'storage node + broker' : role === 'storage' ? 'storage node' : `broker (storage node at ${config.storage})`;
+  const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker (storage node at ${config.storage})`;
   log(
     `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}); ` +
       `control gRPC on ${host(config.control)}:${node.controlPort}, fast path (UCX) on ${host(config.fastpath)}:${node.fastpathPort}, ` +
-      `metrics on http://${host(config.metrics)}:${node.metricsPort}/metrics`,
+      `metrics on http://${host(config.metrics)}:${node.metricsPort}/metrics` +
+      ('kafkaPort' in node && node.kafkaPort ? `, Kafka on ${host(config.kafka)}:${node.kafkaPort}` : ''),
   );
-  process.stdout.write(JSON.stringify({ ready: true, controlPort: node.controlPort, fastpathPort: node.fastpathPort, metricsPort: node.metricsPort }) + '\n');
+  const kafkaPort = 'kafkaPort' in node ? node.kafkaPort : undefined;
+  process.stdout.write(JSON.stringify({ ready: true, controlPort: node.controlPort, fastpathPort: node.fastpathPort, metricsPort: node.metricsPort, kafkaPort }) + '\n');
   const shutdown = (signal: string): void => {
     log(`${signal}: shutting down`);
     node.close().then(

@@ -6,7 +6,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Transport } from '../addon';
 import { Registry } from 'prom-client';
-import { Broker, BrokerMetrics, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
+import { startGateway } from '../gateway';
+import { Connection } from '../rdma-client';
+import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { ServerConfig, splitHostPort } from './config';
 import { newRegistry, startMetricsServer } from './metrics-server';
@@ -15,6 +17,8 @@ export interface RunningNode {
   controlPort: number;
   fastpathPort: number;
   metricsPort: number;
+  /** Set when the node runs the Kafka gateway too (rdmq start). */
+  kafkaPort?: number;
   broker: Broker;
   close(): Promise<void>;
 }
@@ -109,6 +113,29 @@ export async function startNode(config: ServerConfig, log: Log = () => undefined
   const running = await serveBroker(config, transport, storage, log, registry);
   node.fastpathAddress = `${splitHostPort(config.fastpath).host}:${running.fastpathPort}`;
   return running;
+}
+
+/**
+ * `rdmq start`: storage node, broker and the Kafka gateway in one process.
+ * The gateway is a fast-path client of this very broker: every Kafka record
+ * goes through stage, put and commit like any SDK producer's.
+ */
+export async function startAll(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
+  const node = await startNode(config, log);
+  const connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
+  const groups = new GroupCoordinator();
+  const kafka = splitHostPort(config.kafka);
+  const gateway = await startGateway({ host: kafka.host, port: kafka.port, broker: node.broker, groups, connection, log });
+  return {
+    ...node,
+    kafkaPort: gateway.port,
+    close: async () => {
+      await gateway.close();
+      groups.close();
+      await connection.close();
+      await node.close();
+    },
+  };
 }
 
 export async function startStorage(config: ServerConfig, log: Log = () => undefined): Promise<RunningStorage> {

@@ -176,6 +176,18 @@ describe('the generic codec', () => {
     expect(() => decodeRequest(Buffer.alloc(5))).toThrow(ProtocolError);
   });
 
+  test('a null element in an array of strings is malformed, not a null in a string[]', () => {
+    // DescribeGroups v0: groups => [STRING]; one element whose int16 length is -1.
+    const frame = Buffer.alloc(8 + 2 + 4 + 2);
+    frame.writeInt16BE(apiKeys.DescribeGroups, 0);
+    frame.writeInt16BE(0, 2);
+    frame.writeInt32BE(7, 4);
+    frame.writeInt16BE(-1, 8); // client id: null
+    frame.writeInt32BE(1, 10); // one group id
+    frame.writeInt16BE(-1, 14); // ... which is null
+    expect(() => decodeRequest(frame)).toThrow(/array elements cannot be null/);
+  });
+
   test('ApiVersions advertises exactly the described APIs and versions', () => {
     expect(supportedApiVersions).toEqual(
       (allApis as readonly ApiSpec[])

@@ -192,7 +192,12 @@ function typeCodec(type: FieldType, version: number, apiFlexible: boolean, compa
         r.fail(`${path}: array of ${n} needs at least ${n * elementMinBytes} bytes but ${r.remaining} remain`);
       }
       const out = new Array<unknown>(n);
-      for (let i = 0; i < n; i++) out[i] = element.read(r);
+      for (let i = 0; i < n; i++) {
+        // Elements are never nullable in Kafka's schemas; a null-length string here is malformed.
+        const item = element.read(r);
+        if (item === null) r.fail(`${path}[${i}]: array elements cannot be null`);
+        out[i] = item;
+      }
       return out;
     },
     write: (w, v) => {

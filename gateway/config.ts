@@ -1,0 +1,57 @@
+// The gateway's bounds, each with a default and checked with zod. Every queue
+// and buffer a Kafka client can make the gateway hold is limited here.
+//
+// Memory sketch per connection: at most `maxInFlightPerConnection` requests,
+// each at most `maxFrameBytes` (but a socket read is at most 64 KiB, so a
+// client must send a frame whole before it costs that much), plus responses
+// waiting for earlier ones, each Fetch at most `maxFetchResponseBytes`. Reads
+// pause while responses over `maxPendingResponseBytes` wait for the socket.
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+export const GatewayLimitsSchema = z
+  .object({
+    /** Largest request frame; a larger size prefix closes the connection (Kafka: socket.request.max.bytes). */
+    maxFrameBytes: z.number().int().min(1024).max(0x7fffffff).default(100 * MiB),
+    /** A connection with no traffic and nothing in flight for this long is closed (Kafka: connections.max.idle.ms). */
+    idleTimeoutMs: z.number().int().min(100).max(24 * 3600_000).default(600_000),
+    /** Requests read from one connection and not yet answered; reading pauses at this bound. */
+    maxInFlightPerConnection: z.number().int().min(1).max(10_000).default(64),
+    /** Response bytes queued on one socket before reading from it pauses. */
+    maxPendingResponseBytes: z.number().int().min(64 * 1024).default(128 * MiB),
+    maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
+    /** Largest element count of any array in a request, checked before allocating. */
+    maxArrayLength: z.number().int().min(16).max(10_000_000).default(100_000),
+    /** Upper bound on a Fetch's max_wait_ms. */
+    maxFetchWaitMs: z.number().int().min(0).max(3_600_000).default(30_000),
+    /** Upper bound on a Fetch response's bytes (the client's max_bytes is lowered to this). */
+    maxFetchResponseBytes: z.number().int().min(64 * 1024).default(64 * MiB),
+    /** Partition readers kept open (each holds a watermark subscription); least recently used close first. */
+    maxOpenFetchers: z.number().int().min(1).max(1_000_000).default(4096),
+    /** Batches between stage and commit at once in the gateway's shared fast-path producer. */
+    producerStagingDepth: z.number().int().min(1).max(4096).default(64),
+    /** ListOffsets by timestamp scans at most this many bytes past the broker's index entry. */
+    maxTimestampScanBytes: z.number().int().min(64 * 1024).default(64 * MiB),
+    /** Most partitions a Kafka client may give a topic (CreateTopics, CreatePartitions); the broker's own bound is 10 000. */
+    maxPartitionsPerTopic: z.number().int().min(1).max(10_000).default(10_000),
+    /** Partitions of a topic created by Metadata auto-creation (Kafka: num.partitions). */
+    defaultPartitions: z.number().int().min(1).max(10_000).default(1),
+    /** (producer, partition) sequence states kept in memory in front of the metadata store. */
+    maxProducerStatesCached: z.number().int().min(16).default(100_000),
+  })
+  .strict()
+  .refine((l) => l.defaultPartitions <= l.maxPartitionsPerTopic, { message: 'defaultPartitions must not exceed maxPartitionsPerTopic', path: ['defaultPartitions'] });
+
+export type GatewayLimits = z.infer<typeof GatewayLimitsSchema>;
+export type GatewayLimitsInput = z.input<typeof GatewayLimitsSchema>;
+
+/** Applies defaults and checks; a bad value is one line naming the limit and what is allowed. */
+export function parseGatewayLimits(input: GatewayLimitsInput = {}): GatewayLimits {
+  const result = GatewayLimitsSchema.safeParse(input);
+  if (!result.success) {
+    const issues = result.error.issues.map((i) => `gateway limit ${i.path.join('.') || '(object)'}: ${i.message}`);
+    throw new RangeError(issues.join('; '));
+  }
+  return result.data;
+}

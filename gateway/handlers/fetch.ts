@@ -1,0 +1,191 @@
+// Fetch: committed batches exactly as stored, read with one-sided gets. The
+// request long-polls: it answers once min_bytes are ready or max_wait_ms has
+// passed, woken by the broker's watermark pushes (never by polling).
+//
+// Sizes follow KIP-74: partitions are filled in request order within
+// max_bytes and each within its partition_max_bytes, except that the first
+// batch of the first partition with data is returned whole, however large, so
+// a consumer can always make progress. Every other partition returns only
+// whole batches that fit (Kafka would add a partial one; clients drop it).
+//
+// No fetch sessions (KIP-227): session id 0 in every answer makes clients send
+// full fetches, which Kafka allows.
+import { splitBatches } from '../../format';
+import { PartitionFetcher } from '../../rdma-client';
+import { errorCode, RequestBody, ResponseInput } from '../protocol';
+import { findPartition, findTopic } from '../broker-view';
+import { GatewayContext, Handler } from '../context';
+import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
+
+type FetchPartitionResponse = NonNullable<NonNullable<ResponseInput<'Fetch'>['responses']>[number]['partitions']>[number];
+
+interface Wanted {
+  topic: string;
+  partition: number;
+  fetchOffset: bigint;
+  partitionMaxBytes: number;
+}
+
+interface Read {
+  response: FetchPartitionResponse;
+  bytes: number;
+  /** Set when the partition can be waited on for more data (it has no error). */
+  waitAt?: { fetcher: PartitionFetcher; offset: bigint };
+}
+
+const EMPTY = Buffer.alloc(0);
+const OFFSET_OUT_OF_RANGE = 1;
+
+export const fetch: Handler<'Fetch'> = async (body, call) => {
+  const gw = call.gateway;
+  if (body.sessionId !== 0) {
+    return { throttleTimeMs: 0, errorCode: errorCode('FETCH_SESSION_ID_NOT_FOUND'), sessionId: 0, responses: [] };
+  }
+  const wanted: Wanted[] = body.topics.flatMap((t) =>
+    t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, fetchOffset: p.fetchOffset, partitionMaxBytes: p.partitionMaxBytes })),
+  );
+  const waitMs = Math.min(Math.max(body.maxWaitMs, 0), gw.limits.maxFetchWaitMs);
+  const deadline = Date.now() + waitMs;
+  const maxBytes = Math.min(Math.max(body.maxBytes, 0), gw.limits.maxFetchResponseBytes);
+  const readCommitted = body.isolationLevel === 1;
+  if (wanted.length === 0) {
+    // Nothing to read: like Kafka, answer after max_wait_ms, so an idle client does not spin.
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: [] };
+  }
+  for (;;) {
+    const reads = await readAll(gw, wanted, maxBytes, readCommitted);
+    const total = reads.reduce((n, r) => n + r.bytes, 0);
+    const remainingMs = deadline - Date.now();
+    const waitable = reads.flatMap((r) => (r.waitAt ? [r.waitAt] : []));
+    const anyError = reads.some((r) => r.response.errorCode !== 0);
+    if (total >= body.minBytes || remainingMs <= 0 || anyError || waitable.length === 0) {
+      return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: group(wanted, reads) };
+    }
+    await waitForAny(waitable, remainingMs);
+  }
+};
+
+/**
+ * Reads every partition once, in request order, within the response budget.
+ * Partitions are read in windows whose limits fit in what is left of the
+ * budget, so memory stays near max_bytes however many partitions are asked.
+ */
+async function readAll(gw: GatewayContext, wanted: Wanted[], maxBytes: number, readCommitted: boolean): Promise<Read[]> {
+  const reads: Read[] = [];
+  let used = 0;
+  let next = 0;
+  while (next < wanted.length) {
+    const remaining = Math.max(maxBytes - used, 0);
+    const window: { w: Wanted; limit: number }[] = [];
+    let planned = 0;
+    while (next < wanted.length) {
+      const limit = Math.min(Math.max(wanted[next].partitionMaxBytes, 0), remaining);
+      if (window.length > 0 && planned + limit > remaining) break;
+      window.push({ w: wanted[next], limit });
+      planned += limit;
+      next++;
+    }
+    const raw = await Promise.all(window.map(({ w, limit }) => readPartition(gw, w, limit, readCommitted)));
+    for (const read of raw) {
+      const records = read.response.records as Buffer;
+      if (records.length === 0) {
+        reads.push(read);
+        continue;
+      }
+      const kept = wholeBatchesWithin(records, Math.min(maxBytes - used, read.partitionLimit), used === 0);
+      used += kept.length;
+      reads.push({ ...read, bytes: kept.length, response: { ...read.response, records: kept } });
+    }
+  }
+  return reads;
+}
+
+async function readPartition(gw: GatewayContext, w: Wanted, limitBytes: number, readCommitted: boolean): Promise<Read & { partitionLimit: number }> {
+  const done = (response: FetchPartitionResponse, bytes = 0, waitAt?: Read['waitAt']) => ({ response, bytes, waitAt, partitionLimit: limitBytes });
+  const topic = findTopic(gw.broker, w.topic);
+  const runtime = topic && findPartition(gw.broker, topic, w.partition);
+  if (!topic || !runtime) {
+    return done(failed(w.partition, kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${w.topic}' partition ${w.partition} does not exist`)));
+  }
+  const logStartOffset = runtime.state.logStartOffset();
+  const highWatermark = runtime.state.highWatermark();
+  const ok = (records: Buffer): FetchPartitionResponse => ({
+    partitionIndex: w.partition,
+    errorCode: 0,
+    highWatermark,
+    lastStableOffset: highWatermark,
+    logStartOffset,
+    abortedTransactions: readCommitted ? [] : null,
+    records,
+  });
+  if (w.fetchOffset < logStartOffset || w.fetchOffset > highWatermark) {
+    return done(failed(w.partition, kafkaError('OFFSET_OUT_OF_RANGE', `offset ${w.fetchOffset} is outside ${logStartOffset}..${highWatermark}`)));
+  }
+  let fetcher: PartitionFetcher;
+  try {
+    fetcher = await gw.fetchers.get(topic.name, topic.topicId, w.partition);
+  } catch (err) {
+    return done(failed(w.partition, toKafkaError(err)));
+  }
+  // Waiting means: until the reader sees more than it has now. It may lag the broker by one push.
+  const waitAt = () => ({ fetcher, offset: maxOf(fetcher.highWatermark, w.fetchOffset) });
+  if (w.fetchOffset === highWatermark || limitBytes === 0) return done(ok(EMPTY), 0, waitAt());
+  try {
+    const result = await fetcher.fetch(w.fetchOffset, limitBytes);
+    return done(ok(result.records), result.records.length, waitAt());
+  } catch (err) {
+    const error = toKafkaError(err);
+    if (error.code !== OFFSET_OUT_OF_RANGE) {
+      gw.log(`fetch from ${w.topic}-${w.partition} at ${w.fetchOffset} failed: ${error.name}: ${error.message}`);
+      gw.fetchers.drop(topic.topicId, w.partition);
+    }
+    return done(failed(w.partition, error));
+  }
+}
+
+/** The leading whole batches of `records` that fit in `limitBytes`; with `keepFirst`, at least one. */
+function wholeBatchesWithin(records: Buffer, limitBytes: number, keepFirst: boolean): Buffer {
+  if (records.length <= limitBytes) return records;
+  let end = 0;
+  for (const span of splitBatches(records, { batchBytesMax: 0x7fffffff }).batches) {
+    const spanEnd = span.offset + span.length;
+    if (spanEnd > limitBytes && !(keepFirst && end === 0)) break;
+    end = spanEnd;
+  }
+  return end === 0 ? EMPTY : records.subarray(0, end);
+}
+
+function waitForAny(waitable: { fetcher: PartitionFetcher; offset: bigint }[], timeoutMs: number): Promise<void> {
+  // Each wait ends by itself at the timeout, so the losers of the race do not linger.
+  return Promise.race(waitable.map((w) => w.fetcher.waitForData(w.offset, timeoutMs)));
+}
+
+function maxOf(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
+}
+
+function failed(partition: number, error: KafkaErrorValue): FetchPartitionResponse {
+  return {
+    partitionIndex: partition,
+    errorCode: error.code,
+    highWatermark: -1n,
+    lastStableOffset: -1n,
+    logStartOffset: -1n,
+    abortedTransactions: null,
+    records: EMPTY,
+  };
+}
+
+/** Back into the request's topic → partitions shape, in request order. */
+function group(wanted: Wanted[], reads: Read[]): NonNullable<ResponseInput<'Fetch'>['responses']> {
+  const out: { topic: string; partitions: FetchPartitionResponse[] }[] = [];
+  wanted.forEach((w, i) => {
+    const last = out[out.length - 1];
+    if (last && last.topic === w.topic) last.partitions.push(reads[i].response);
+    else out.push({ topic: w.topic, partitions: [reads[i].response] });
+  });
+  return out;
+}
+
+export type FetchRequest = RequestBody<'Fetch'>;

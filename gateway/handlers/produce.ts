@@ -1,0 +1,112 @@
+// Produce: each partition's record batch is checked without decompressing it
+// (size, magic, CRC32C, record count and, uncompressed, the record framing),
+// then written byte for byte through the fast path (stage → put → commit) and
+// acknowledged once committed. Compressed batches pass through untouched.
+//
+// acks=1 and acks=-1 both answer after the commit: the commit is the only
+// point at which a record is both durable at the configured level and
+// visible, so there is nothing weaker to acknowledge. acks=0 sends nothing.
+import { RecordBatchHeader, setPartitionLeaderEpoch, validateBatch } from '../../format';
+import { ResponseInput } from '../protocol';
+import { findPartition, findTopic, TopicRef } from '../broker-view';
+import { GatewayContext, Handler, NO_RESPONSE } from '../context';
+import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
+import { LEADER_EPOCH } from './metadata';
+
+type PartitionResponse = NonNullable<NonNullable<ResponseInput<'Produce'>['responses']>[number]['partitionResponses']>[number];
+type TopicInfo = Parameters<GatewayContext['producer']['write']>[0];
+
+export const produce: Handler<'Produce'> = async (body, call) => {
+  const gw = call.gateway;
+  const requestError = checkRequest(body.acks, body.transactionalId);
+  const responses = await Promise.all(
+    body.topicData.map(async (t) => ({
+      name: t.name,
+      partitionResponses: await Promise.all(
+        t.partitionData.map((p) => (requestError ? failed(p.index, requestError) : producePartition(gw, t.name, p.index, p.records))),
+      ),
+    })),
+  );
+  if (body.acks === 0) return NO_RESPONSE;
+  return { responses, throttleTimeMs: 0 };
+};
+
+function checkRequest(acks: number, transactionalId: string | null): KafkaErrorValue | null {
+  if (acks !== 0 && acks !== 1 && acks !== -1) return kafkaError('INVALID_REQUIRED_ACKS', `acks must be -1, 0 or 1, got ${acks}`);
+  if (transactionalId !== null) {
+    return kafkaError('TRANSACTIONAL_ID_AUTHORIZATION_FAILED', 'transactions are not supported by this gateway');
+  }
+  return null;
+}
+
+async function producePartition(gw: GatewayContext, topicName: string, partition: number, records: Buffer | null): Promise<PartitionResponse> {
+  const topic = findTopic(gw.broker, topicName);
+  const runtime = topic && findPartition(gw.broker, topic, partition);
+  if (!topic || !runtime) {
+    return failed(partition, kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${topicName}' partition ${partition} does not exist`));
+  }
+  const checked = checkBatch(records, topic);
+  if ('error' in checked) return failed(partition, checked.error);
+  const { batch, header } = checked;
+  // Outside the CRC: Kafka's leader stamps its epoch here too.
+  setPartitionLeaderEpoch(batch, 0, LEADER_EPOCH);
+  const info: TopicInfo = { name: topic.name, topicId: topic.topicId, partitions: [], configs: {} };
+  const write = () => gw.producer.write(info, partition, batch, header.recordCount);
+  try {
+    let baseOffset: bigint;
+    if (header.producerId >= 0n) {
+      const appended = await gw.idempotence.append(
+        topic,
+        partition,
+        { producerId: header.producerId, epoch: header.producerEpoch, firstSequence: header.baseSequence, recordCount: header.recordCount, lastOffsetDelta: header.lastOffsetDelta },
+        write,
+      );
+      if ('error' in appended) return failed(partition, appended.error);
+      baseOffset = appended.baseOffset;
+    } else {
+      baseOffset = await write();
+    }
+    return { index: partition, errorCode: 0, baseOffset, logAppendTimeMs: -1n, logStartOffset: runtime.state.logStartOffset() };
+  } catch (err) {
+    const error = toKafkaError(err);
+    gw.log(`produce to ${topicName}-${partition} failed: ${error.name}: ${error.message}`);
+    return failed(partition, error);
+  }
+}
+
+/** Kafka's checks on a produced batch (LogValidator), before any byte is written. */
+export function checkBatch(records: Buffer | null, topic: TopicRef): { batch: Buffer; header: RecordBatchHeader } | { error: KafkaErrorValue } {
+  if (records === null || records.length === 0) {
+    return { error: kafkaError('INVALID_RECORD', 'a produce request must carry exactly one record batch per partition, got none') };
+  }
+  let header: RecordBatchHeader;
+  try {
+    header = validateBatch(records, 0, { batchBytesMax: topic.config['max.message.bytes'] });
+  } catch (err) {
+    return { error: toKafkaError(err) };
+  }
+  const size = 12 + header.batchLength;
+  if (size !== records.length) {
+    return { error: kafkaError('INVALID_RECORD', `a produce request must carry exactly one record batch per partition; ${records.length - size} bytes follow the first`) };
+  }
+  if (header.recordCount <= 0) return { error: kafkaError('INVALID_RECORD', 'a record batch must hold at least one record') };
+  if (header.recordCount !== header.lastOffsetDelta + 1) {
+    return {
+      error: kafkaError('INVALID_RECORD', `record count ${header.recordCount} does not match the offset range 0..${header.lastOffsetDelta} of the batch`),
+    };
+  }
+  if (header.isControl) return { error: kafkaError('INVALID_RECORD', 'clients may not write control batches') };
+  if (header.isTransactional) return { error: kafkaError('INVALID_TXN_STATE', 'transactional batches are not supported by this gateway') };
+  return { batch: records, header };
+}
+
+function failed(partition: number, error: KafkaErrorValue): PartitionResponse {
+  return {
+    index: partition,
+    errorCode: error.code,
+    baseOffset: -1n,
+    logAppendTimeMs: -1n,
+    logStartOffset: -1n,
+    errorMessage: error.message,
+  };
+}
