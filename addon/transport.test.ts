@@ -207,3 +207,22 @@ describe('transport misuse', () => {
     transport.close();
   });
 });
+
+describe('active messages with long headers', () => {
+  it('carries a header longer than a UCX fragment intact instead of aborting the process', async () => {
+    const server = new Transport();
+    const port = await server.listen('127.0.0.1', 0);
+    const received = new Promise<{ header: Buffer; payload: Buffer }>((resolve) => server.onMessage(9, (_ep, header, payload) => resolve({ header, payload })));
+    const client = new Transport();
+    const ep = await client.connect('127.0.0.1', port);
+    const header = Buffer.alloc(50_000, 7);
+    const payload = Buffer.alloc(100_000, 8);
+    await ep.send(9, header, payload);
+    const got = await received;
+    expect(Buffer.compare(got.header, header)).toBe(0);
+    expect(Buffer.compare(got.payload, payload)).toBe(0);
+    await ep.close();
+    client.close();
+    server.close();
+  });
+});

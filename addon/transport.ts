@@ -61,6 +61,13 @@ const MAX_BOOTSTRAP_FRAME_BYTES = 64 * 1024;
 // Every active message starts with the receiver's id for the connection, so
 // the receiver knows which endpoint it came from on every transport.
 const AM_ROUTE_BYTES = 4;
+// UCX carries an active message's header inside its first fragment (8 KiB on
+// shared memory, less elsewhere) and aborts the process when a rendezvous
+// header does not fit. Longer headers travel in front of the payload instead,
+// marked by the top bit of the route id.
+const AM_HEADER_INLINE_MAX = 1024;
+const SPILLED = 0x80000000;
+const ROUTE_ID_MAX = 0x7fffffff;
 
 /**
  * A connection to one peer: a UCX endpoint for data plus the bootstrap socket
@@ -108,10 +115,17 @@ export class Endpoint extends EventEmitter {
     if (!Number.isInteger(id) || id < 0 || id > MAX_MESSAGE_ID) {
       return Promise.reject(new AddonError('ERR_INVALID_ARG', `message id must be an integer 0..${MAX_MESSAGE_ID}, got ${id}`));
     }
-    const routed = Buffer.allocUnsafe(AM_ROUTE_BYTES + header.length);
-    routed.writeUInt32LE(this.remoteId, 0);
-    routed.set(header, AM_ROUTE_BYTES);
-    return nativeAsync(() => this.usable().sendAm(id, routed, payload));
+    if (header.length <= AM_HEADER_INLINE_MAX) {
+      const routed = Buffer.allocUnsafe(AM_ROUTE_BYTES + header.length);
+      routed.writeUInt32LE(this.remoteId, 0);
+      routed.set(header, AM_ROUTE_BYTES);
+      return nativeAsync(() => this.usable().sendAm(id, routed, payload));
+    }
+    const routed = Buffer.allocUnsafe(AM_ROUTE_BYTES + 4);
+    routed.writeUInt32LE((this.remoteId | SPILLED) >>> 0, 0);
+    routed.writeUInt32LE(header.length, 4);
+    const carried = Buffer.concat([header, payload]);
+    return nativeAsync(() => this.usable().sendAm(id, routed, carried));
   }
 
   importKey(packed: Uint8Array): RemoteKey {
@@ -266,7 +280,7 @@ export class Transport extends EventEmitter {
 
   private allocateId(): number {
     const id = this.nextLocalId;
-    this.nextLocalId = this.nextLocalId >= 0xfffffffe ? 1 : this.nextLocalId + 1;
+    this.nextLocalId = this.nextLocalId >= ROUTE_ID_MAX ? 1 : this.nextLocalId + 1;
     return id;
   }
 
@@ -315,13 +329,23 @@ export class Transport extends EventEmitter {
   }
 
   private dispatch(id: number, routed: Buffer, payload: Buffer): void {
-    const ep = routed.length >= AM_ROUTE_BYTES ? this.byLocalId.get(routed.readUInt32LE(0)) : undefined;
+    const route = routed.length >= AM_ROUTE_BYTES ? routed.readUInt32LE(0) : 0;
+    const ep = this.byLocalId.get((route & ROUTE_ID_MAX) >>> 0);
     const handler = this.handlers.get(id);
     if (ep === undefined || handler === undefined) {
       this.emit('unhandledMessage', id, routed.length, payload.length);
       return;
     }
-    handler(ep, routed.subarray(AM_ROUTE_BYTES), payload);
+    if ((route & SPILLED) === 0) {
+      handler(ep, routed.subarray(AM_ROUTE_BYTES), payload);
+      return;
+    }
+    const headerLength = routed.length >= AM_ROUTE_BYTES + 4 ? routed.readUInt32LE(AM_ROUTE_BYTES) : -1;
+    if (headerLength < 0 || headerLength > payload.length) {
+      this.emit('unhandledMessage', id, routed.length, payload.length);
+      return;
+    }
+    handler(ep, payload.subarray(0, headerLength), payload.subarray(headerLength));
   }
 }
 

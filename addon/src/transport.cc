@@ -46,6 +46,9 @@ const std::string& BootId() {
 // CMA itself (process_vm_writev/readv), as UCX's cma transport would; UCX
 // keeps every other path (verbs and TCP between hosts). RDMQ_DIRECT_CMA=0
 // turns this off.
+constexpr int kDrainRoundsMax = 64;
+constexpr size_t kAmHeaderMaxBytes = 2048;
+constexpr int kProgressCallsMax = 4096;
 constexpr uint64_t kParallelCopyMinBytes = 256 * 1024;
 constexpr uint64_t kParallelCopyPartBytes = 256 * 1024;
 constexpr uint64_t kParallelCopyMaxParts = 4;
@@ -318,15 +321,19 @@ void Transport::Drain() {
     return;
   }
   inProgress_ = true;
-  for (;;) {
+  // Bounded: a worker that keeps reporting work (a peer that vanished
+  // mid-transfer can do that) must not hold the JS thread. What is left is
+  // picked up on the next turn of the event loop (the idle handle).
+  busy_ = true;
+  for (int round = 0; round < kDrainRoundsMax; round++) {
     again_ = false;
-    while (worker_ != nullptr && ucp_worker_progress(worker_) != 0) {
+    for (int i = 0; i < kProgressCallsMax && worker_ != nullptr && ucp_worker_progress(worker_) != 0; i++) {
     }
     if (!events_.empty()) DispatchEvents();
     if (worker_ == nullptr) break;
     if (again_ || !events_.empty()) continue;
-    ucs_status_t armed = ucp_worker_arm(worker_);
-    if (armed == UCS_ERR_BUSY) continue;
+    if (ucp_worker_arm(worker_) == UCS_ERR_BUSY) continue;
+    busy_ = false;
     break;
   }
   inProgress_ = false;
@@ -341,10 +348,11 @@ void Transport::Drain() {
 // (unref'd) event-fd poll remains, costing no CPU.
 void Transport::UpdateTimer() {
   if (idle_ == nullptr) return;
-  if (outstanding_ > 0 && !idleRunning_) {
+  bool wanted = outstanding_ > 0 || busy_;
+  if (wanted && !idleRunning_) {
     uv_idle_start(idle_, &Transport::OnIdle);
     idleRunning_ = true;
-  } else if (outstanding_ == 0 && idleRunning_) {
+  } else if (!wanted && idleRunning_) {
     uv_idle_stop(idle_);
     idleRunning_ = false;
   }
@@ -733,6 +741,11 @@ Napi::Value Endpoint::SendAm(const Napi::CallbackInfo& info) {
   if (payload.ByteLength() > t->maxAmPayloadBytes()) {
     Throw(env, "ERR_MESSAGE_TOO_LARGE", "active message payload of " + std::to_string(payload.ByteLength()) +
                                             " bytes exceeds the limit of " + std::to_string(t->maxAmPayloadBytes()));
+  }
+  if (header.ByteLength() > kAmHeaderMaxBytes) {
+    // UCX aborts the process when a rendezvous header does not fit in one fragment.
+    Throw(env, "ERR_MESSAGE_TOO_LARGE", "active message header of " + std::to_string(header.ByteLength()) +
+                                            " bytes exceeds the limit of " + std::to_string(kAmHeaderMaxBytes));
   }
   Op* op = new Op(t, env, "sendAm");
   op->keepAlive.push_back(Napi::Persistent(Napi::Value(header)));

@@ -136,6 +136,8 @@ class Transport : public Napi::ObjectWrap<Transport> {
   uv_poll_t* poll_ = nullptr;
   uv_idle_t* idle_ = nullptr;
   bool idleRunning_ = false;
+  // The last Drain stopped at its bound with work left.
+  bool busy_ = false;
   ucp_err_handling_mode_t errMode_ = UCP_ERR_HANDLING_MODE_NONE;
   bool inProgress_ = false;
   bool again_ = false;
