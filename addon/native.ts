@@ -25,6 +25,7 @@ export interface NativeRegion {
   buffer(offset: number, length: number): Uint8Array;
   persist(offset: number, length: number): void;
   prefault(offset: number, length: number): void;
+  prefaultInBackground(offset: number, length: number): void;
   close(): void;
 }
 

@@ -50,6 +50,11 @@ export class Region {
     nativeCall(() => this.native.prefault(offset, length));
   }
 
+  /** Like prefault, on a thread-pool thread; close() waits for it. */
+  prefaultInBackground(offset: number, length: number): void {
+    nativeCall(() => this.native.prefaultInBackground(offset, length));
+  }
+
   close(): void {
     nativeCall(() => this.native.close());
   }

@@ -29,6 +29,7 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --commit-every N         fast path: commit after N batches (default 1)
   --commit-delay-us US     fast path: ... or after US microseconds (default 0)
   --durability LEVEL       for the started rdmq: none|flush|sync (default flush)
+  --verify crc|framing     for the started rdmq: check each committed batch's CRC32C, or its framing only (default crc)
   --max-seconds S          cap on each producer phase (default 20)
   --json FILE              the measured points as JSON
   --out DIR                results.json, results.md and plots (PNG and SVG)
@@ -74,6 +75,7 @@ export async function runBench(argv: string[]): Promise<void> {
       'commit-every': { type: 'string' },
       'commit-delay-us': { type: 'string' },
       durability: { type: 'string' },
+      verify: { type: 'string' },
       'max-seconds': { type: 'string' },
       json: { type: 'string' },
       out: { type: 'string' },
@@ -111,7 +113,7 @@ export async function runBench(argv: string[]): Promise<void> {
     const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
     const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + 4 * segment) / segment) * segment + 8192;
     process.stderr.write(`starting rdmq (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
-    cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), });
+    cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), extraArgs: values.verify ? ['--verify', values.verify] : [] });
     control = cluster.control;
     if (targets.includes('gateway') && !gatewayAddress) {
       if (!cluster.kafkaPort) throw new Error('the started rdmq has no Kafka gateway');

@@ -29,6 +29,7 @@ export const ServerConfigSchema = z
     kafka: hostPort.default('127.0.0.1:9092'),
     metrics: hostPort.default('127.0.0.1:9464'),
     durability: z.enum(['none', 'flush', 'sync']).default('flush'),
+    verify: z.enum(['crc', 'framing']).default('crc'),
     regionSize: size('region size').default(4 * 1024 ** 3),
     segmentSize: size('segment size').default(64 * 1024 ** 2),
     leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),

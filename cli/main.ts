@@ -17,7 +17,7 @@ import { startAll, startBroker, startStorage } from './node';
 const USAGE = `usage:
   rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
              [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
-             [--retention-check-ms MS] [--metrics HOST:PORT]
+             [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
   rdmq broker --storage HOST:PORT [same options]     the broker alone, using that storage node
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
@@ -51,6 +51,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'retention-check-ms': { type: 'string' },
       storage: { type: 'string' },
       metrics: { type: 'string' },
+      verify: { type: 'string' },
     },
     strict: true,
   });
@@ -67,6 +68,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       retentionCheckMs: values['retention-check-ms'],
       storage: values.storage,
       metrics: values.metrics,
+      verify: values.verify,
     },
     values.config,
   );

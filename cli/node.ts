@@ -62,6 +62,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     },
     leaseTimeoutMs: config.leaseTimeoutMs,
     retentionCheckMs: config.retentionCheckMs,
+    verifyCrc: config.verify === 'crc',
     durability: config.durability,
     onAdvance: (runtime, advance) => service?.advanced(runtime, advance),
     onSegment: (runtime, segment) => void service?.segmentAdded(runtime, segment),

@@ -286,16 +286,25 @@ export class Producer {
 
   /** Commits the written ranges of a partition, in order, one commit at a time. */
   private flushExclusive(key: string): Promise<void> {
-    const prev = this.commitChains.get(key) ?? Promise.resolve();
-    const run = prev.then(() => this.commitContiguous(key));
-    this.commitChains.set(key, run.catch(() => undefined));
-    return run;
+    // Commits leave in order (each after its flush), but the next one does
+    // not wait for the previous reply: the broker applies them in arrival order.
+    let replied: Promise<void> = Promise.resolve();
+    const sent = (this.commitChains.get(key) ?? Promise.resolve()).then(async () => {
+      replied = (await this.sendContiguous(key)).reply;
+    });
+    this.commitChains.set(key, sent.catch(() => undefined));
+    return sent.then(() => replied);
   }
 
-  /** Commits the written ranges that continue the committed end without a hole, as one range. */
-  private async commitContiguous(key: string): Promise<void> {
+  /**
+   * Sends one commit for the written ranges that continue the committed end
+   * without a hole; resolves once it is sent, to the promise of its reply
+   * (wrapped, since promises flatten).
+   */
+  private async sendContiguous(key: string): Promise<{ reply: Promise<void> }> {
     const cursor = this.cursors.get(key);
-    if (!cursor || cursor.uncommitted.length === 0) return;
+    const none = { reply: Promise.resolve() };
+    if (!cursor || cursor.uncommitted.length === 0) return none;
     cursor.uncommitted.sort((a, b) => a.position - b.position);
     let take = 0;
     let end = cursor.committedEnd;
@@ -303,15 +312,23 @@ export class Producer {
       end += cursor.uncommitted[take].lengthBytes;
       take++;
     }
-    if (take === 0) return; // an earlier put is still in flight; its completion commits both
+    if (take === 0) return none; // an earlier put is still in flight; its completion commits both
     const ranges = cursor.uncommitted.splice(0, take);
     cursor.committedEnd = end;
     const [topicId, partition] = key.split(':').map(Number);
+    const fail = (err: unknown): void => {
+      for (const r of ranges) r.done.reject(err as Error);
+    };
     try {
       await this.connection.dataEndpoint.flush();
-      const first = ranges[0];
-      const last = ranges[ranges.length - 1];
-      const reply = await this.connection.request(FastPathMessage.COMMIT_RANGE, (reqId) =>
+    } catch (err) {
+      fail(err);
+      return none;
+    }
+    const first = ranges[0];
+    const last = ranges[ranges.length - 1];
+    const reply = this.connection
+      .request(FastPathMessage.COMMIT_RANGE, (reqId) =>
         encodeCommitRange({
           reqId,
           topicId,
@@ -323,12 +340,13 @@ export class Producer {
           baseOffset: first.baseOffset,
           maxTimestamp: ranges.reduce((m, r) => (r.maxTimestamp > m ? r.maxTimestamp : m), -1n),
         }),
-      );
-      const result = decodeCommitReply(reply.header);
-      if (result.errorCode !== 0) throw new RdmqError(`commit failed: ${reply.payload.toString()}`, result.errorCode);
-      for (const r of ranges) r.done.resolve(result.highWatermark);
-    } catch (err) {
-      for (const r of ranges) r.done.reject(err as Error);
-    }
+      )
+      .then((reply) => {
+        const result = decodeCommitReply(reply.header);
+        if (result.errorCode !== 0) throw new RdmqError(`commit failed: ${reply.payload.toString()}`, result.errorCode);
+        for (const r of ranges) r.done.resolve(result.highWatermark);
+      })
+      .catch(fail);
+    return { reply };
   }
 }

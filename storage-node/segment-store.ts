@@ -547,7 +547,9 @@ export class SegmentStore {
   }
 
   private prefaultSlot(slot: Slot): void {
-    this.mapped.prefault(segmentHeaderOffset(this.geometry, slot.index), this.geometry.segmentSizeBytes);
+    // In the background: allocation is on the produce path, and touching a whole
+    // segment's fresh pages takes tens of milliseconds.
+    this.mapped.prefaultInBackground(segmentHeaderOffset(this.geometry, slot.index), this.geometry.segmentSizeBytes);
   }
 
   // Views are cached per segment: Region.bytes is a native call that also

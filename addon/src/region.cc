@@ -6,6 +6,9 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
+
+#include <atomic>
 
 #include "errors.h"
 
@@ -31,6 +34,7 @@ Napi::Function Region::Init(Napi::Env env) {
                          InstanceMethod("buffer", &Region::Buffer),
                          InstanceMethod("persist", &Region::Persist),
                          InstanceMethod("prefault", &Region::Prefault),
+                         InstanceMethod("prefaultInBackground", &Region::PrefaultInBackground),
                          InstanceMethod("close", &Region::Close),
                          InstanceAccessor("size", &Region::GetSize, nullptr),
                          InstanceAccessor("storeGranularity", &Region::GetGranularity, nullptr),
@@ -207,9 +211,65 @@ Napi::Value Region::Prefault(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+namespace {
+
+// Faults pages in on a libuv pool thread. The region outlives the work: Close
+// waits for it (see inFlight_).
+struct PrefaultWork {
+  uv_work_t work;
+  uint8_t* start;
+  size_t length;
+  Napi::ObjectReference region;
+  std::atomic<int>* inFlight;
+};
+
+void PopulatePages(uint8_t* start, size_t length) {
+  long page = sysconf(_SC_PAGESIZE);
+  uintptr_t from = reinterpret_cast<uintptr_t>(start) & ~static_cast<uintptr_t>(page - 1);
+  uintptr_t to = reinterpret_cast<uintptr_t>(start + length);
+  if (to <= from) return;
+  if (madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_WRITE) != 0) {
+    for (uintptr_t p = from; p < to; p += static_cast<uintptr_t>(page)) {
+      __atomic_fetch_add(reinterpret_cast<uint8_t*>(p), 0, __ATOMIC_RELAXED);
+    }
+  }
+}
+
+}  // namespace
+
+// prefaultInBackground(offset, length): like prefault, on a pool thread, so a
+// segment allocated on the hot path does not stall it for a whole segment's
+// worth of page faults. Writers racing it only fault the same pages earlier.
+Napi::Value Region::PrefaultInBackground(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  double offset, length;
+  ReadRange(info, &offset, &length);
+  CheckRange(env, offset, length);
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  auto* w = new PrefaultWork{};
+  w->work.data = w;
+  w->start = base_ + static_cast<size_t>(offset);
+  w->length = static_cast<size_t>(length);
+  w->region = Napi::Persistent(info.This().As<Napi::Object>());
+  w->inFlight = &inFlight_;
+  inFlight_++;
+  uv_queue_work(
+      loop, &w->work, [](uv_work_t* work) { auto* pw = static_cast<PrefaultWork*>(work->data); PopulatePages(pw->start, pw->length); },
+      [](uv_work_t* work, int) {
+        auto* pw = static_cast<PrefaultWork*>(work->data);
+        (*pw->inFlight)--;
+        delete pw;
+      });
+  return env.Undefined();
+}
+
 Napi::Value Region::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
+  // A background prefault still touching the mapping must finish first.
+  while (inFlight_.load() > 0) usleep(1000);
   Unmap();
   return env.Undefined();
 }

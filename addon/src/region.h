@@ -3,6 +3,7 @@
 #pragma once
 #include <libpmem2.h>
 #include <napi.h>
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@ class Region : public Napi::ObjectWrap<Region> {
   Napi::Value Buffer(const Napi::CallbackInfo& info);
   Napi::Value Persist(const Napi::CallbackInfo& info);
   Napi::Value Prefault(const Napi::CallbackInfo& info);
+  Napi::Value PrefaultInBackground(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetSize(const Napi::CallbackInfo& info);
   Napi::Value GetGranularity(const Napi::CallbackInfo& info);
@@ -41,6 +43,7 @@ class Region : public Napi::ObjectWrap<Region> {
   uint8_t* base_ = nullptr;
   size_t size_ = 0;
   pmem2_granularity granularity_ = PMEM2_GRANULARITY_PAGE;
+  std::atomic<int> inFlight_{0};
   // Buffers handed to JS point into the mapping; they are detached on close so
   // a stale Buffer reads as empty instead of faulting.
   std::vector<Napi::Reference<Napi::ArrayBuffer>> views_;
