@@ -256,12 +256,15 @@ Napi::Value Region::PrefaultInBackground(const Napi::CallbackInfo& info) {
   w->inFlight = &inFlight_;
   inFlight_++;
   uv_queue_work(
-      loop, &w->work, [](uv_work_t* work) { auto* pw = static_cast<PrefaultWork*>(work->data); PopulatePages(pw->start, pw->length); },
-      [](uv_work_t* work, int) {
+      loop, &w->work,
+      [](uv_work_t* work) {
         auto* pw = static_cast<PrefaultWork*>(work->data);
+        PopulatePages(pw->start, pw->length);
+        // Counted down here, on the pool thread: Close waits on the JS thread,
+        // where the completion callback could never run while it waits.
         (*pw->inFlight)--;
-        delete pw;
-      });
+      },
+      [](uv_work_t* work, int) { delete static_cast<PrefaultWork*>(work->data); });
   return env.Undefined();
 }
 
