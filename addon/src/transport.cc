@@ -136,6 +136,7 @@ Napi::Value Track(Transport* t, Op* op, ucs_status_ptr_t result, EpState* ep = n
     t->Settle(op, UCS_PTR_STATUS(result));
   } else {
     t->OpStarted();
+    op->request = result;
     if (ep != nullptr) {
       op->ep = ep;
       ep->ops.insert(op);
@@ -295,6 +296,7 @@ void Transport::Shutdown() {
   }
   if (worker_ != nullptr) ucp_worker_destroy(worker_);
   worker_ = nullptr;
+  buried_.clear();
   if (context_ != nullptr) ucp_cleanup(context_);
   context_ = nullptr;
   if (cleanupHookAdded_) {
@@ -382,10 +384,6 @@ void Transport::DispatchEvents() {
     Napi::HandleScope scope(env);
     switch (e.kind) {
       case Event::kOpDone:
-        if (e.op->orphaned) {
-          delete e.op;
-          break;
-        }
         if (outstanding_ > 0) --outstanding_;
         if (e.op->ep != nullptr) e.op->ep->ops.erase(e.op);
         Settle(e.op, e.status);
@@ -778,10 +776,14 @@ Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
     // (without peer error handling UCX keeps waiting), so settle it now and
     // let UCX finish or drop the requests on its own time.
     for (Op* pending : std::vector<Op*>(state_->ops.begin(), state_->ops.end())) {
-      pending->orphaned = true;
-      pending->ep = nullptr;
+      // Handing the request back to UCX means no callback will come for it;
+      // UCX may still touch its buffers, so they stay referenced until the
+      // worker is gone.
+      ucp_request_free(pending->request);
+      t->Bury(std::move(pending->keepAlive));
       t->OpOrphaned();
       pending->deferred.Reject(MakeError(env, "ERR_PEER_UNREACHABLE", pending->what + " failed: the peer is gone").Value());
+      delete pending;
     }
     state_->ops.clear();
   }
@@ -799,11 +801,13 @@ Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
   // either way, so closing always resolves.
   if (UCS_PTR_IS_ERR(r)) r = nullptr;
   if (lost && r != nullptr) {
-    // A graceful close towards a dead peer may never finish: resolve now and
-    // do not keep the event loop (or the progress loop) busy for it.
+    // A graceful close towards a dead peer may never finish: resolve now, hand
+    // the request back to UCX (no callback will come) and do not keep the
+    // event loop busy for it.
+    ucp_request_free(r);
     Napi::Promise promise = op->deferred.Promise();
     op->deferred.Resolve(env.Undefined());
-    op->orphaned = true;
+    delete op;
     t->Drain();
     return promise;
   }

@@ -42,8 +42,8 @@ struct Op {
   bool ignoreErrors = false;
   // The endpoint whose UCX request this is, while it is in flight.
   EpState* ep = nullptr;
-  // Settled early (its peer is gone); the UCX request may still complete or never.
-  bool orphaned = false;
+  // The UCX request while it is in flight.
+  void* request = nullptr;
   Op(Transport* t, Napi::Env env, std::string w) : transport(t), deferred(Napi::Promise::Deferred::New(env)), what(std::move(w)) {}
 };
 
@@ -96,6 +96,9 @@ class Transport : public Napi::ObjectWrap<Transport> {
   void Push(Event&& e) { events_.push_back(std::move(e)); }
   void Drain();
   void OpStarted() { ++outstanding_; }
+  void Bury(std::vector<Napi::Reference<Napi::Value>>&& refs) {
+    for (auto& r : refs) buried_.push_back(std::move(r));
+  }
   void OpOrphaned() {
     if (outstanding_ > 0) --outstanding_;
   }
@@ -136,6 +139,8 @@ class Transport : public Napi::ObjectWrap<Transport> {
   uv_poll_t* poll_ = nullptr;
   uv_idle_t* idle_ = nullptr;
   bool idleRunning_ = false;
+  // Buffers of requests given back to UCX for a lost peer, kept until the worker is destroyed.
+  std::vector<Napi::Reference<Napi::Value>> buried_;
   // The last Drain stopped at its bound with work left.
   bool busy_ = false;
   ucp_err_handling_mode_t errMode_ = UCP_ERR_HANDLING_MODE_NONE;
