@@ -24,7 +24,10 @@ export async function runKafkaPoint(o: KafkaPointOptions): Promise<MeasuredPoint
   const admin = kafka.admin();
   await admin.connect();
   const topic = `bench-${o.client}-${o.batchBytes}-${Date.now()}`;
-  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: String(Math.max(o.batchBytes * 2, 1 << 20)) }] }], waitForLeaders: true });
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [
+    { name: 'max.message.bytes', value: String(Math.max(o.batchBytes * 2, 1 << 20)) },
+    { name: 'segment.bytes', value: String(Math.max(64 << 20, 4 * o.batchBytes)) },
+  ] }], waitForLeaders: true });
   try {
     const produced = o.client === 'kafkajs' ? await produceKafkajs(kafka, topic, o) : await produceKcat(topic, o);
     const consumerMBps = o.client === 'kafkajs' ? await consumeKafkajs(kafka, topic, produced.bytes) : await consumeKcat(topic, o, produced.bytes);
@@ -89,8 +92,8 @@ async function consumeKafkajs(kafka: Kafka, topic: string, expectedBytes: number
   return bytes / seconds / 1e6;
 }
 
-/** kcat with librdkafka settings that keep one batch per request at the target size. */
-function kcatArgs(o: KafkaPointOptions): string[] {
+/** kcat (librdkafka) producer settings that keep one batch per request at the target size. */
+function kcatProducerArgs(o: KafkaPointOptions): string[] {
   return ['-b', o.bootstrap, '-X', `batch.size=${o.batchBytes}`, '-X', 'linger.ms=20', '-X', `message.max.bytes=${Math.max(o.batchBytes * 2, 1 << 20)}`, '-X', 'queue.buffering.max.kbytes=2097151', '-X', `acks=${o.acks}`];
 }
 
@@ -99,7 +102,7 @@ async function produceKcat(topic: string, o: KafkaPointOptions): Promise<Produce
   line[line.length - 1] = 0x0a;
   const lines = Math.max(1, Math.floor(o.totalBytes / o.recordBytes));
   const start = process.hrtime.bigint();
-  const child = spawn('kcat', ['-P', '-t', topic, '-p', '0', ...kcatArgs(o)], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const child = spawn('kcat', ['-P', '-t', topic, '-p', '0', ...kcatProducerArgs(o)], { stdio: ['pipe', 'ignore', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const chunk = Buffer.concat(Array.from({ length: Math.max(1, Math.floor((1 << 20) / o.recordBytes)) }, () => line));
   const perChunk = chunk.length / o.recordBytes;
@@ -122,7 +125,7 @@ async function produceKcat(topic: string, o: KafkaPointOptions): Promise<Produce
 
 async function consumeKcat(topic: string, o: KafkaPointOptions, expectedBytes: number): Promise<number> {
   const start = process.hrtime.bigint();
-  const child = spawn('kcat', ['-C', '-t', topic, '-p', '0', '-o', 'beginning', '-e', '-q', '-f', '%s', ...kcatArgs(o), '-X', 'fetch.max.bytes=67108864'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('kcat', ['-C', '-b', o.bootstrap, '-t', topic, '-p', '0', '-o', 'beginning', '-e', '-q', '-f', '%s', '-X', 'fetch.max.bytes=67108864', '-X', `receive.message.max.bytes=${(64 << 20) + (1 << 20)}`], { stdio: ['ignore', 'pipe', 'inherit'] });
   let bytes = 0;
   child.stdout!.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
