@@ -14,7 +14,7 @@ describe('docker files', () => {
     const args = files.flatMap((f) => ['-f', path.join(DOCKER, f)]);
     const out = execFileSync('docker-compose', [...args, '--profile', 'rdma', 'config'], { cwd: ROOT, encoding: 'utf8' });
     expect(out).toMatch(/services:/);
-    for (const service of ['storage', 'broker', 'gateway', 'kafka', 'bench']) expect(out).toContain(`  ${service}:`);
+    for (const service of ['storage', 'broker', 'kafka', 'bench']) expect(out).toContain(`  ${service}:`);
   });
 
   it('the Dockerfile uses known instructions, existing sources and defined stages', () => {

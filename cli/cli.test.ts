@@ -53,7 +53,7 @@ describe('rdmq CLI', () => {
     const dir = fs.mkdtempSync('/dev/shm/rdmq-cli-');
     const common = ['--region-size', '128M', '--segment-size', '4M', '--fastpath', '127.0.0.1:0', '--control', '127.0.0.1:0', '--metrics', '127.0.0.1:0'];
     const storage = await serve(['storage', '--data', path.join(dir, 'storage'), ...common]);
-    const broker = await serve(['broker', '--data', path.join(dir, 'broker'), '--storage', `127.0.0.1:${storage.controlPort}`, ...common]);
+    const broker = await serve(['broker', '--data', path.join(dir, 'broker'), '--storage', `127.0.0.1:${storage.controlPort}`, '--kafka', '127.0.0.1:0', ...common]);
     const control = ['--control', `127.0.0.1:${broker.controlPort}`];
     try {
       expect((await rdmq(['topics', 'create', 'lines', '--partitions', '3', ...control])).stdout).toMatch(/created topic lines with 3 partition/);

@@ -12,14 +12,14 @@ import { humanBytes, renderTable } from '../bench/sizes';
 import { Rdmq } from '../rdma-client';
 import { Connection } from '../rdma-client/connection';
 import { ConfigError, loadServerConfig } from './config';
-import { startAll, startBroker, startStorage } from './node';
+import { startAll, startBroker, startStorage, withGateway } from './node';
 
 const USAGE = `usage:
   rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
              [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
              [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
-  rdmq broker --storage HOST:PORT [same options]     the broker alone, using that storage node
+  rdmq broker --storage HOST:PORT [same options]     the broker and Kafka gateway, using that storage node
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
   rdmq status [--json] [--control HOST:PORT]          the cluster at a glance
   rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
@@ -72,9 +72,10 @@ async function serve(role: Role, argv: string[]): Promise<void> {
     },
     values.config,
   );
-  const node = role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await startBroker(config, log);
+  const node =
+    role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await withGateway(await startBroker(config, log), config, log);
   const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
-  const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker (storage node at ${config.storage})`;
+  const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker + Kafka gateway (storage node at ${config.storage})`;
   log(
     `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}); ` +
       `control gRPC on ${host(config.control)}:${node.controlPort}, fast path (UCX) on ${host(config.fastpath)}:${node.fastpathPort}, ` +

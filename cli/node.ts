@@ -122,7 +122,11 @@ export async function startNode(config: ServerConfig, log: Log = () => undefined
  * goes through stage, put and commit like any SDK producer's.
  */
 export async function startAll(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  const node = await startNode(config, log);
+  return withGateway(await startNode(config, log), config, log);
+}
+
+/** Runs the Kafka gateway beside a broker in this process (it needs the broker's metadata and groups). */
+export async function withGateway(node: RunningNode, config: ServerConfig, log: Log): Promise<RunningNode> {
   const connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
   const groups = new GroupCoordinator();
   const kafka = splitHostPort(config.kafka);
