@@ -14,6 +14,8 @@ import { ServerConfig, splitHostPort } from './config';
 import { newRegistry, startMetricsServer } from './metrics-server';
 
 export interface RunningNode {
+  /** The process's Prometheus registry (served on --metrics). */
+  registry: Registry;
   controlPort: number;
   fastpathPort: number;
   metricsPort: number;
@@ -85,6 +87,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     () => service?.clientCount ?? 0,
   );
   return {
+    registry,
     controlPort: control.port,
     fastpathPort: fast.port,
     metricsPort: metricsServer.port,
@@ -130,7 +133,7 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
   const connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
   const groups = new GroupCoordinator();
   const kafka = splitHostPort(config.kafka);
-  const gateway = await startGateway({ host: kafka.host, port: kafka.port, broker: node.broker, groups, connection, log });
+  const gateway = await startGateway({ host: kafka.host, port: kafka.port, broker: node.broker, groups, connection, log, metrics: node.registry });
   return {
     ...node,
     kafkaPort: gateway.port,

@@ -106,8 +106,10 @@ export class ClientConnection {
       clientHost: this.socket.remoteAddress ?? '',
     };
     const { apiKey, apiVersion, correlationId } = request.header;
+    const answered = this.gateway.metrics?.begin(request.apiName);
     dispatch(request, call)
       .then((response) => {
+        answered?.(response);
         slot.chunks = response === NO_RESPONSE ? [] : encodeResponseChunks(apiKey, apiVersion, correlationId, response);
       })
       .catch((err: Error) => {

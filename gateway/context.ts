@@ -8,6 +8,7 @@ import { GatewayLimits } from './config';
 import { FetcherPool } from './fetchers';
 import { IdempotentAppender } from './idempotence';
 import { Leadership } from './leadership';
+import { GatewayMetrics } from './metrics';
 
 export interface GatewayContext {
   readonly broker: Broker;
@@ -23,6 +24,7 @@ export interface GatewayContext {
   readonly autoCreateTopics: boolean;
   readonly limits: GatewayLimits;
   readonly log: (message: string) => void;
+  readonly metrics?: GatewayMetrics;
 }
 
 export interface RequestContext {

@@ -2,6 +2,7 @@
 // process that runs the broker. It reads metadata, groups and offsets from
 // the in-process broker, and moves every record through the fast path
 // (Producer.write, PartitionFetcher), never by touching storage.
+import { Registry } from 'prom-client';
 import * as net from 'net';
 import { Broker } from '../broker';
 import { Connection, Producer } from '../rdma-client';
@@ -12,6 +13,7 @@ import { GatewayContext } from './context';
 import { FetcherPool } from './fetchers';
 import { IdempotentAppender } from './idempotence';
 import { staticLeadership } from './leadership';
+import { GatewayMetrics } from './metrics';
 
 export interface GatewayOptions {
   /** Address to listen on; port 0 picks a free one. */
@@ -31,6 +33,8 @@ export interface GatewayOptions {
   autoCreateTopics?: boolean;
   limits?: GatewayLimitsInput;
   log?: (message: string) => void;
+  /** Where to register the gateway's Prometheus metrics. */
+  metrics?: Registry;
 }
 
 export interface RunningGateway {
@@ -74,11 +78,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     autoCreateTopics: options.autoCreateTopics ?? true,
     limits,
     log,
+    metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
   };
 
   const clients = new Set<ClientConnection>();
   server.on('connection', (socket) => {
-    clients.add(new ClientConnection(socket, gateway, (c) => clients.delete(c)));
+    clients.add(
+      new ClientConnection(socket, gateway, (c) => {
+        clients.delete(c);
+        gateway.metrics?.connections.set(clients.size);
+      }),
+    );
+    gateway.metrics?.connections.set(clients.size);
   });
   server.on('error', (err) => log(`Kafka gateway server error: ${err.message}`));
 
