@@ -11,6 +11,7 @@ import { parseArgs } from 'util';
 import { ClusterProcess, startCluster } from './cluster';
 import { runFastPathPoint, MeasuredPoint } from './fastpath-target';
 import { KafkaClient, runKafkaPoint } from './kafka-target';
+import { withCpu } from './cpu';
 import { measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
 import { BenchResults, cdfOf, reportCommand, ResultPoint, textTable, thin, writeResults } from './report';
 import { formatSize, parseSize } from './sizes';
@@ -134,7 +135,7 @@ export async function runBench(argv: string[]): Promise<void> {
       const tcpLoopbackMBps = needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined;
       if (targets.includes('fastpath')) {
         const label = `fastpath ${formatSize(batchBytes).padStart(4)}`;
-        const point = await runFastPathPoint({
+        const { value: point, clientCpuSeconds, serverCpuSeconds } = await withCpu(cluster?.child.pid, () => runFastPathPoint({
           control: control!,
           batchBytes,
           recordBytes,
@@ -145,18 +146,33 @@ export async function runBench(argv: string[]): Promise<void> {
           commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
           commitDelayUs: nonNegativeInt('commit-delay-us', values['commit-delay-us'], 0),
           onProgress: progressBar(label),
-        });
+        }));
         if (process.stderr.isTTY) process.stderr.write('\n');
-        record({ target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, producerMBps: point.producerMBps, consumerMBps: point.consumerMBps, latencyUs: point.latencyUs }, point, point.samples ?? [], { memcpyMBps, tcpLoopbackMBps });
+        const gb = (2 * point.producedBytes) / 1e9;
+        record(
+          { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, producerMBps: point.producerMBps, consumerMBps: point.consumerMBps, latencyUs: point.latencyUs, cpuSecondsPerGB: { client: clientCpuSeconds / gb, server: serverCpuSeconds / gb } },
+          point,
+          point.samples ?? [],
+          { memcpyMBps, tcpLoopbackMBps },
+        );
         process.stderr.write(`${label}: ${point.producerMBps.toFixed(0)} MB/s produce, ${point.consumerMBps.toFixed(0)} MB/s consume\n`);
       }
       for (const target of targets.filter((t) => t !== 'fastpath')) {
         const bootstrap = target === 'kafka' ? values.bootstrap! : gatewayAddress!;
         for (const client of clients) {
           const label = `${target}/${client} ${formatSize(batchBytes).padStart(4)}`;
-          const point = await runKafkaPoint({ bootstrap, client, batchBytes, recordBytes, totalBytes: kafkaBytes, maxSeconds, acks, onProgress: progressBar(label) });
+          const serverPid = target === 'gateway' ? cluster?.child.pid : undefined;
+          const { value: point, clientCpuSeconds, serverCpuSeconds } = await withCpu(serverPid, () =>
+            runKafkaPoint({ bootstrap, client, batchBytes, recordBytes, totalBytes: kafkaBytes, maxSeconds, acks, onProgress: progressBar(label) }),
+          );
           if (process.stderr.isTTY) process.stderr.write('\n');
-          record({ target, mode: `acks=${acks}`, client, batchSize: batchBytes, producerMBps: point.producerMBps, consumerMBps: point.consumerMBps, latencyUs: point.latencyUs }, point, point.samples ?? [], { memcpyMBps, tcpLoopbackMBps });
+          const gb = (2 * point.producedBytes) / 1e9;
+          record(
+            { target, mode: `acks=${acks}`, client, batchSize: batchBytes, producerMBps: point.producerMBps, consumerMBps: point.consumerMBps, latencyUs: point.latencyUs, cpuSecondsPerGB: { client: clientCpuSeconds / gb, server: serverCpuSeconds / gb } },
+            point,
+            point.samples ?? [],
+            { memcpyMBps, tcpLoopbackMBps },
+          );
           process.stderr.write(`${label}: ${point.producerMBps.toFixed(0)} MB/s produce, ${point.consumerMBps.toFixed(0)} MB/s consume\n`);
         }
       }
@@ -165,7 +181,7 @@ export async function runBench(argv: string[]): Promise<void> {
     await cluster?.stop();
   }
   process.stdout.write(textTable(results.points) + '\n');
-  if (values.json) fs.writeFileSync(values.json, JSON.stringify(results.points, null, 2) + '\n');
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify(results.points.map(({ cpuSecondsPerGB: _cpu, ...point }) => point), null, 2) + '\n');
   if (values.out) {
     await writeResults(values.out, results);
     process.stdout.write(`results in ${values.out}: results.json, results.md, producer-throughput, consumer-throughput, latency-over-time, latency-cdf (.png, .svg)\n`);

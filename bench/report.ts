@@ -18,6 +18,11 @@ export interface ResultPoint {
   latencyUs: LatencySummary;
   memcpyMBps: number;
   tcpLoopbackMBps?: number;
+  /**
+   * CPU seconds per GB produced and consumed: the benchmark process (the SDK or
+   * kafkajs; kcat runs in its own process, not counted) and the rdmq server.
+   */
+  cpuSecondsPerGB?: { client: number; server: number };
 }
 
 export interface LatencyTrace {
@@ -65,11 +70,11 @@ export function thin(series: [number, number][], max = 2000): [number, number][]
 const pct = (a: number, b: number | undefined): string => (b ? `${((a / b) * 100).toFixed(0)}%` : '-');
 
 export function markdownTable(points: ResultPoint[]): string {
-  const header = ['target', 'client', 'mode', 'batch', 'producer MB/s', 'consumer MB/s', 'memcpy MB/s', 'TCP loopback MB/s', 'prod/limit', 'cons/limit', 'p50 µs', 'p99 µs', 'p99.9 µs'];
+  const header = ['target', 'client', 'mode', 'batch', 'producer MB/s', 'consumer MB/s', 'memcpy MB/s', 'TCP loopback MB/s', 'prod/limit', 'cons/limit', 'p50 µs', 'p99 µs', 'p99.9 µs', 'CPU s/GB client', 'CPU s/GB server'];
   const rows = points.map((p) => {
     // The fast path is bounded by memcpy, a Kafka-protocol door by TCP loopback.
     const limit = p.target === 'fastpath' ? p.memcpyMBps : p.tcpLoopbackMBps;
-    return [p.target, p.client, p.mode, formatSize(p.batchSize), p.producerMBps.toFixed(0), p.consumerMBps.toFixed(0), p.memcpyMBps.toFixed(0), p.tcpLoopbackMBps?.toFixed(0) ?? '-', pct(p.producerMBps, limit), pct(p.consumerMBps, limit), String(p.latencyUs.p50), String(p.latencyUs.p99), String(p.latencyUs.p999)];
+    return [p.target, p.client, p.mode, formatSize(p.batchSize), p.producerMBps.toFixed(0), p.consumerMBps.toFixed(0), p.memcpyMBps.toFixed(0), p.tcpLoopbackMBps?.toFixed(0) ?? '-', pct(p.producerMBps, limit), pct(p.consumerMBps, limit), String(p.latencyUs.p50), String(p.latencyUs.p99), String(p.latencyUs.p999), p.cpuSecondsPerGB?.client.toFixed(2) ?? '-', p.cpuSecondsPerGB?.server.toFixed(2) ?? '-'];
   });
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n';
 }
