@@ -26,6 +26,21 @@ std::string Pmem2Message(const char* what, int code) {
          (detail && *detail ? detail : "unknown");
 }
 
+// Faults [start, start+length) in for writing without changing its contents.
+void PopulatePages(uint8_t* start, size_t length) {
+  long page = sysconf(_SC_PAGESIZE);
+  uintptr_t from = reinterpret_cast<uintptr_t>(start) & ~static_cast<uintptr_t>(page - 1);
+  uintptr_t to = reinterpret_cast<uintptr_t>(start + length);
+  if (to <= from) return;
+  if (madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_WRITE) != 0) {
+    // Older kernels: touch each page with an atomic add of zero, which faults
+    // it in writable and leaves the byte unchanged even under concurrent writers.
+    for (uintptr_t p = from; p < to; p += static_cast<uintptr_t>(page)) {
+      __atomic_fetch_add(reinterpret_cast<uint8_t*>(p), 0, __ATOMIC_RELAXED);
+    }
+  }
+}
+
 }  // namespace
 
 Napi::Function Region::Init(Napi::Env env) {
@@ -197,17 +212,7 @@ Napi::Value Region::Prefault(const Napi::CallbackInfo& info) {
   double offset, length;
   ReadRange(info, &offset, &length);
   CheckRange(env, offset, length);
-  long page = sysconf(_SC_PAGESIZE);
-  uintptr_t start = reinterpret_cast<uintptr_t>(base_ + static_cast<size_t>(offset)) & ~static_cast<uintptr_t>(page - 1);
-  uintptr_t end = reinterpret_cast<uintptr_t>(base_ + static_cast<size_t>(offset + length));
-  if (end <= start) return env.Undefined();
-  if (madvise(reinterpret_cast<void*>(start), end - start, MADV_POPULATE_WRITE) != 0) {
-    // Older kernels: touch each page with an atomic add of zero, which faults
-    // it in writable and leaves the byte unchanged even under concurrent writers.
-    for (uintptr_t p = start; p < end; p += static_cast<uintptr_t>(page)) {
-      __atomic_fetch_add(reinterpret_cast<uint8_t*>(p), 0, __ATOMIC_RELAXED);
-    }
-  }
+  PopulatePages(base_ + static_cast<size_t>(offset), static_cast<size_t>(length));
   return env.Undefined();
 }
 
@@ -222,18 +227,6 @@ struct PrefaultWork {
   Napi::ObjectReference region;
   std::atomic<int>* inFlight;
 };
-
-void PopulatePages(uint8_t* start, size_t length) {
-  long page = sysconf(_SC_PAGESIZE);
-  uintptr_t from = reinterpret_cast<uintptr_t>(start) & ~static_cast<uintptr_t>(page - 1);
-  uintptr_t to = reinterpret_cast<uintptr_t>(start + length);
-  if (to <= from) return;
-  if (madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_WRITE) != 0) {
-    for (uintptr_t p = from; p < to; p += static_cast<uintptr_t>(page)) {
-      __atomic_fetch_add(reinterpret_cast<uint8_t*>(p), 0, __ATOMIC_RELAXED);
-    }
-  }
-}
 
 }  // namespace
 
