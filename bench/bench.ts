@@ -27,6 +27,8 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --acks N                 Kafka acks for gateway/kafka targets (default -1)
   --mode exclusive|shared  fast-path producer mode (default exclusive)
   --staging-depth N        fast path: batches between stage and commit at once (default 8)
+  --partitions N           fast path: partitions of the topic (default 1)
+  --producers N            fast path: producers, each with its own connection (default 1; exclusive mode needs N <= partitions)
   --commit-every N         fast path: commit after N batches (default 1)
   --commit-delay-us US     fast path: ... or after US microseconds (default 0)
   --durability LEVEL       for the started rdmq: none|flush|sync (default flush)
@@ -73,6 +75,8 @@ export async function runBench(argv: string[]): Promise<void> {
       acks: { type: 'string' },
       mode: { type: 'string' },
       'staging-depth': { type: 'string' },
+      partitions: { type: 'string' },
+      producers: { type: 'string' },
       'commit-every': { type: 'string' },
       'commit-delay-us': { type: 'string' },
       durability: { type: 'string' },
@@ -145,6 +149,8 @@ export async function runBench(argv: string[]): Promise<void> {
           stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], 8)),
           commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
           commitDelayUs: nonNegativeInt('commit-delay-us', values['commit-delay-us'], 0),
+          partitions: Math.max(1, nonNegativeInt('partitions', values.partitions, 1)),
+          producers: Math.max(1, nonNegativeInt('producers', values.producers, 1)),
           onProgress: progressBar(label),
         }));
         if (process.stderr.isTTY) process.stderr.write('\n');

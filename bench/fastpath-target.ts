@@ -16,6 +16,10 @@ export interface FastPathPointOptions {
   stagingDepth: number;
   commitEveryBatches: number;
   commitDelayUs: number;
+  /** Partitions of the benchmark topic (default 1); producers write them round-robin. */
+  partitions?: number;
+  /** Producers, each with its own connection (default 1). */
+  producers?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -44,7 +48,7 @@ export async function runFastPathPoint(o: FastPathPointOptions): Promise<Measure
   const admin = rdmq.admin();
   await admin.connect();
   const topicName = `bench-${o.batchBytes}-${Date.now()}`;
-  await admin.createTopics({ topics: [{ topic: topicName, numPartitions: 1 }] });
+  await admin.createTopics({ topics: [{ topic: topicName, numPartitions: o.partitions ?? 1 }] });
   try {
     const produced = await producePhase(o, topicName);
     const consumerMBps = await consumePhase(o.control, topicName, produced.bytes);
@@ -56,24 +60,32 @@ export async function runFastPathPoint(o: FastPathPointOptions): Promise<Measure
 }
 
 async function producePhase(o: FastPathPointOptions, topicName: string): Promise<{ mbps: number; bytes: number; latencies: number[]; series: [number, number][] }> {
-  const connection = await Connection.open({ control: o.control });
-  const producer = new Producer(connection, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs });
+  const producerCount = Math.max(1, o.producers ?? 1);
+  const partitions = Math.max(1, o.partitions ?? 1);
+  const connections = await Promise.all(Array.from({ length: producerCount }, () => Connection.open({ control: o.control })));
+  const producers = connections.map(
+    (c) => new Producer(c, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs }),
+  );
   try {
-    const topic = await producer.topic(topicName);
-    const lanes = Math.max(1, o.stagingDepth);
+    const topic = await producers[0].topic(topicName);
+    const lanesPerProducer = Math.max(1, o.stagingDepth);
     // One batch buffer per lane: a buffer is patched (base offset) for each write, so lanes must not share.
     const template = await makeBatch(o.batchBytes, o.recordBytes);
-    const buffers = Array.from({ length: lanes }, () => Buffer.from(template.batch));
     const latencies: number[] = [];
     const series: [number, number][] = [];
     let bytes = 0;
     const start = process.hrtime.bigint();
     const deadline = start + BigInt(Math.round(o.maxSeconds * 1e9));
-    const lane = async (i: number): Promise<void> => {
+    const lane = async (producer: Producer, p: number, l: number): Promise<void> => {
+      const buffer = Buffer.from(template.batch);
+      // Producer p owns partitions p, p+producers, p+2·producers, ... (one owner each, as
+      // exclusive mode needs); with more producers than partitions they share.
+      const owned = Array.from({ length: partitions }, (_, i) => i).filter((i) => i % producerCount === p);
+      const partition = owned.length > 0 ? owned[l % owned.length] : p % partitions;
       while (bytes < o.totalBytes && process.hrtime.bigint() < deadline) {
         bytes += template.batch.length;
         const t0 = process.hrtime.bigint();
-        await producer.write(topic, 0, buffers[i], template.records);
+        await producer.write(topic, partition, buffer, template.records);
         const t1 = process.hrtime.bigint();
         const us = Number(t1 - t0) / 1e3;
         latencies.push(us);
@@ -81,12 +93,12 @@ async function producePhase(o: FastPathPointOptions, topicName: string): Promise
         o.onProgress?.(Math.min(bytes, o.totalBytes), o.totalBytes * 2);
       }
     };
-    await Promise.all(Array.from({ length: lanes }, (_, i) => lane(i)));
+    await Promise.all(producers.flatMap((producer, p) => Array.from({ length: lanesPerProducer }, (_, l) => lane(producer, p, l))));
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    await producer.disconnect();
+    await Promise.all(producers.map((p) => p.disconnect()));
     return { mbps: bytes / seconds / 1e6, bytes, latencies, series };
   } finally {
-    await connection.close();
+    await Promise.all(connections.map((c) => c.close()));
   }
 }
 
