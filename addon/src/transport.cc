@@ -106,6 +106,13 @@ Napi::Uint8Array ReadBytes(const Napi::CallbackInfo& info, size_t index, const c
 
 void OpCallback(void* request, ucs_status_t status, void* user) {
   Op* op = static_cast<Op*>(user);
+  // Done as far as its endpoint is concerned, even before JS hears of it: a
+  // close for a lost peer must not hand this (already released) request back.
+  if (op->ep != nullptr) {
+    op->ep->ops.erase(op);
+    op->ep = nullptr;
+  }
+  op->request = nullptr;
   Event e;
   e.kind = Event::kOpDone;
   e.op = op;
@@ -385,7 +392,6 @@ void Transport::DispatchEvents() {
     switch (e.kind) {
       case Event::kOpDone:
         if (outstanding_ > 0) --outstanding_;
-        if (e.op->ep != nullptr) e.op->ep->ops.erase(e.op);
         Settle(e.op, e.status);
         break;
       case Event::kAmReceived: {
@@ -605,6 +611,10 @@ Napi::Value Endpoint::Rma(const Napi::CallbackInfo& info, bool isPut) {
     Op* op = new Op(t, env, name);
     op->keepAlive.push_back(Napi::Persistent(Napi::Value(local)));
     op->keepAlive.push_back(Napi::Persistent(info[1]));
+    // The copy finishes on a pool thread whatever happens to the connection:
+    // the transport it settles through must not be collected meanwhile.
+    op->keepAlive.push_back(Napi::Persistent(Napi::Value(t->Value())));
+    op->keepAlive.push_back(Napi::Persistent(info.This()));
     return StartParallelCopy(t, op, rk->pid(), isPut, local.Data(), rk->address() + remoteOffset, length);
   }
   if (rk->direct() && length > 0) {
