@@ -1,20 +1,21 @@
-// The few Kafka RecordBatch v2 header reads the recovery scan needs.
-// TODO: switch to format/ (readBatchHeader, validateBatch) once it exports
-// them through format/index.ts; this file then goes away.
-//
-//   BaseOffset int64 @0 | BatchLength int32 @8 (bytes after offset 12) |
-//   PartitionLeaderEpoch int32 @12 | Magic int8 @16 (= 2) |
-//   CRC uint32 @17 = CRC32C of [21, 12 + BatchLength) | Attributes int16 @21 |
-//   LastOffsetDelta int32 @23 | BaseTimestamp int64 @27 | MaxTimestamp int64 @35 |
-//   ProducerId int64 @43 | ProducerEpoch int16 @51 | BaseSequence int32 @53 |
-//   RecordCount int32 @57 | Records @61         — all big-endian
-import { crc32c } from '../addon';
-
-export const LOG_OVERHEAD = 12;
-export const RECORD_BATCH_OVERHEAD = 61;
-const BATCH_LENGTH_MIN = RECORD_BATCH_OVERHEAD - LOG_OVERHEAD;
-const MAGIC_V2 = 2;
-const CRC_COVERED_FROM = 21;
+// The recovery scan's view of Kafka RecordBatch v2: each batch's framing,
+// magic and CRC32C, with a reason (not an exception) when one is invalid, so
+// the scan can cut the commit back to the last valid batch. The layout and
+// the CRC come from format/, which every role shares.
+import {
+  BASE_OFFSET_OFFSET,
+  BATCH_LENGTH_MIN,
+  BATCH_LENGTH_OFFSET,
+  computeBatchCrc,
+  CRC_OFFSET,
+  LAST_OFFSET_DELTA_OFFSET,
+  LOG_OVERHEAD,
+  MAGIC_OFFSET,
+  MAGIC_V2,
+  MAX_TIMESTAMP_OFFSET,
+  RECORD_BATCH_OVERHEAD,
+  RECORD_COUNT_OFFSET,
+} from '../format';
 
 export interface BatchSummary {
   baseOffset: bigint;
@@ -32,29 +33,29 @@ export function checkBatch(bytes: Buffer): BatchCheck {
   if (bytes.length < RECORD_BATCH_OVERHEAD) {
     return { ok: false, reason: `${bytes.length} bytes left, a batch header needs ${RECORD_BATCH_OVERHEAD}` };
   }
-  const batchLength = bytes.readInt32BE(8);
+  const batchLength = bytes.readInt32BE(BATCH_LENGTH_OFFSET);
   if (batchLength < BATCH_LENGTH_MIN || batchLength > bytes.length - LOG_OVERHEAD) {
     return {
       ok: false,
       reason: `batchLength ${batchLength} is outside ${BATCH_LENGTH_MIN}..${bytes.length - LOG_OVERHEAD} (the bytes left)`,
     };
   }
-  const magic = bytes.readInt8(16);
+  const magic = bytes.readInt8(MAGIC_OFFSET);
   if (magic !== MAGIC_V2) return { ok: false, reason: `magic ${magic}, expected ${MAGIC_V2}` };
   const sizeBytes = LOG_OVERHEAD + batchLength;
-  const stored = bytes.readUInt32BE(17);
-  const computed = crc32c(bytes.subarray(CRC_COVERED_FROM, sizeBytes));
+  const stored = bytes.readUInt32BE(CRC_OFFSET);
+  const computed = computeBatchCrc(bytes, 0, batchLength);
   if (stored !== computed) {
     return { ok: false, reason: `CRC32C ${hex(computed)} does not match the stored ${hex(stored)}` };
   }
-  const lastOffsetDelta = bytes.readInt32BE(23);
-  const recordCount = bytes.readInt32BE(57);
+  const lastOffsetDelta = bytes.readInt32BE(LAST_OFFSET_DELTA_OFFSET);
+  const recordCount = bytes.readInt32BE(RECORD_COUNT_OFFSET);
   if (lastOffsetDelta < 0 || recordCount < 0) {
     return { ok: false, reason: `lastOffsetDelta ${lastOffsetDelta} and recordCount ${recordCount} must not be negative` };
   }
   return {
     ok: true,
-    batch: { baseOffset: bytes.readBigInt64BE(0), sizeBytes, lastOffsetDelta, maxTimestamp: bytes.readBigInt64BE(35), recordCount },
+    batch: { baseOffset: bytes.readBigInt64BE(BASE_OFFSET_OFFSET), sizeBytes, lastOffsetDelta, maxTimestamp: bytes.readBigInt64BE(MAX_TIMESTAMP_OFFSET), recordCount },
   };
 }
 
