@@ -127,59 +127,53 @@ export async function runBench(argv: string[]): Promise<void> {
   }
 
   const results: BenchResults = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, points: [], latency: [] };
-  const record = (point: Omit<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps'>, measured: MeasuredPoint, samples: number[], limits: { memcpyMBps: number; tcpLoopbackMBps?: number }): void => {
-    results.points.push({ ...point, ...limits });
-    const label = `${point.target === 'fastpath' ? 'fastpath' : `${point.target}/${point.client}`} ${formatSize(point.batchSize)}`;
-    if (measured.latencySeries.length > 0) results.latency.push({ label, overTime: thin(measured.latencySeries), cdf: cdfOf(samples) });
+  const fastOptions = {
+    stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], 8)),
+    commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
+    commitDelayUs: nonNegativeInt('commit-delay-us', values['commit-delay-us'], 0),
+    partitions: Math.max(1, nonNegativeInt('partitions', values.partitions, 1)),
+    producers: Math.max(1, nonNegativeInt('producers', values.producers, 1)),
+  };
+  /** Runs one point with CPU accounting, records it with its limits and says what it measured. */
+  const measure = async (
+    label: string,
+    serverPid: number | undefined,
+    point: Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize'>,
+    limits: { memcpyMBps: number; tcpLoopbackMBps?: number },
+    run: (onProgress: (done: number, total: number) => void) => Promise<MeasuredPoint>,
+  ): Promise<void> => {
+    const { value: measured, clientCpuSeconds, serverCpuSeconds } = await withCpu(serverPid, () => run(progressBar(label)));
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    const gb = (2 * measured.producedBytes) / 1e9;
+    results.points.push({
+      ...point,
+      producerMBps: measured.producerMBps,
+      consumerMBps: measured.consumerMBps,
+      latencyUs: measured.latencyUs,
+      ...limits,
+      cpuSecondsPerGB: { client: clientCpuSeconds / gb, server: serverCpuSeconds / gb },
+    });
+    const series = `${point.target === 'fastpath' ? 'fastpath' : `${point.target}/${point.client}`} ${formatSize(point.batchSize)}`;
+    if (measured.latencySeries.length > 0) results.latency.push({ label: series, overTime: thin(measured.latencySeries), cdf: cdfOf(measured.samples ?? []) });
+    process.stderr.write(`${label}: ${measured.producerMBps.toFixed(0)} MB/s produce, ${measured.consumerMBps.toFixed(0)} MB/s consume\n`);
   };
   try {
     for (const batchBytes of sizes) {
       const memcpyMBps = measureMemcpyMBps(batchBytes);
       const needsTcp = targets.some((t) => t !== 'fastpath');
-      const tcpLoopbackMBps = needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined;
+      const limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
       if (targets.includes('fastpath')) {
-        const label = `fastpath ${formatSize(batchBytes).padStart(4)}`;
-        const { value: point, clientCpuSeconds, serverCpuSeconds } = await withCpu(cluster?.child.pid, () => runFastPathPoint({
-          control: control!,
-          batchBytes,
-          recordBytes,
-          totalBytes: fastBytes,
-          maxSeconds,
-          mode,
-          stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], 8)),
-          commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
-          commitDelayUs: nonNegativeInt('commit-delay-us', values['commit-delay-us'], 0),
-          partitions: Math.max(1, nonNegativeInt('partitions', values.partitions, 1)),
-          producers: Math.max(1, nonNegativeInt('producers', values.producers, 1)),
-          onProgress: progressBar(label),
-        }));
-        if (process.stderr.isTTY) process.stderr.write('\n');
-        const gb = (2 * point.producedBytes) / 1e9;
-        record(
-          { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, producerMBps: point.producerMBps, consumerMBps: point.consumerMBps, latencyUs: point.latencyUs, cpuSecondsPerGB: { client: clientCpuSeconds / gb, server: serverCpuSeconds / gb } },
-          point,
-          point.samples ?? [],
-          { memcpyMBps, tcpLoopbackMBps },
+        await measure(`fastpath ${formatSize(batchBytes).padStart(4)}`, cluster?.child.pid, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes }, limits, (onProgress) =>
+          runFastPathPoint({ control: control!, batchBytes, recordBytes, totalBytes: fastBytes, maxSeconds, mode, ...fastOptions, onProgress }),
         );
-        process.stderr.write(`${label}: ${point.producerMBps.toFixed(0)} MB/s produce, ${point.consumerMBps.toFixed(0)} MB/s consume\n`);
       }
       for (const target of targets.filter((t) => t !== 'fastpath')) {
         const bootstrap = target === 'kafka' ? values.bootstrap! : gatewayAddress!;
+        const serverPid = target === 'gateway' ? cluster?.child.pid : undefined;
         for (const client of clients) {
-          const label = `${target}/${client} ${formatSize(batchBytes).padStart(4)}`;
-          const serverPid = target === 'gateway' ? cluster?.child.pid : undefined;
-          const { value: point, clientCpuSeconds, serverCpuSeconds } = await withCpu(serverPid, () =>
-            runKafkaPoint({ bootstrap, client, batchBytes, recordBytes, totalBytes: kafkaBytes, maxSeconds, acks, onProgress: progressBar(label) }),
+          await measure(`${target}/${client} ${formatSize(batchBytes).padStart(4)}`, serverPid, { target, mode: `acks=${acks}`, client, batchSize: batchBytes }, limits, (onProgress) =>
+            runKafkaPoint({ bootstrap, client, batchBytes, recordBytes, totalBytes: kafkaBytes, maxSeconds, acks, onProgress }),
           );
-          if (process.stderr.isTTY) process.stderr.write('\n');
-          const gb = (2 * point.producedBytes) / 1e9;
-          record(
-            { target, mode: `acks=${acks}`, client, batchSize: batchBytes, producerMBps: point.producerMBps, consumerMBps: point.consumerMBps, latencyUs: point.latencyUs, cpuSecondsPerGB: { client: clientCpuSeconds / gb, server: serverCpuSeconds / gb } },
-            point,
-            point.samples ?? [],
-            { memcpyMBps, tcpLoopbackMBps },
-          );
-          process.stderr.write(`${label}: ${point.producerMBps.toFixed(0)} MB/s produce, ${point.consumerMBps.toFixed(0)} MB/s consume\n`);
         }
       }
     }
