@@ -8,25 +8,16 @@
 // the socket (reading pauses until it drains), frames of at most
 // `maxFrameBytes`. A malformed frame closes the connection with one log line.
 import * as net from 'net';
-import {
-  apiKeys,
-  decodeRequest,
-  DecodedRequest,
-  encodeResponse,
-  encodeResponseChunks,
-  FrameSplitter,
-  ProtocolError,
-} from './protocol';
-import { GatewayContext, NO_RESPONSE, RequestContext } from './context';
-import { dispatch } from './dispatch';
-import { apiVersionsBody } from './handlers/api-versions';
+import { DecodedRequest, FrameSplitter } from './protocol';
+import { DataContext, Dispatcher, RequestContext } from './context';
+import { decodeFrame, encodeAnswer } from './dispatch';
 
 interface Slot {
   /** Encoded response; [] for none; null while the handler runs. */
   chunks: Buffer[] | null;
 }
 
-export class ClientConnection {
+export class ClientConnection<C extends DataContext = DataContext> {
   private readonly splitter: FrameSplitter;
   private readonly slots: Slot[] = [];
   private inFlight = 0;
@@ -36,8 +27,9 @@ export class ClientConnection {
 
   constructor(
     private readonly socket: net.Socket,
-    private readonly gateway: GatewayContext,
-    private readonly onClose: (c: ClientConnection) => void,
+    private readonly gateway: C,
+    private readonly dispatch: Dispatcher<C>,
+    private readonly onClose: (c: ClientConnection<C>) => void,
   ) {
     const limits = gateway.limits;
     this.splitter = new FrameSplitter(limits.maxFrameBytes);
@@ -85,36 +77,36 @@ export class ClientConnection {
   private accept(frame: Buffer): void {
     let request: DecodedRequest;
     try {
-      request = decodeRequest(frame, { maxArrayLength: this.gateway.limits.maxArrayLength });
-    } catch (err) {
-      if (err instanceof ProtocolError && err.entry.name === 'UNSUPPORTED_VERSION' && err.apiKey === apiKeys.ApiVersions && err.correlationId !== null) {
-        // Kafka answers an ApiVersions it cannot parse with a v0 response: the error and its table.
-        this.slots.push({ chunks: [encodeResponse(apiKeys.ApiVersions, 0, err.correlationId, apiVersionsBody(err.code))] });
+      const decoded = decodeFrame(frame, this.gateway.limits.maxArrayLength);
+      if ('answer' in decoded) {
+        this.slots.push({ chunks: decoded.answer });
         this.flush();
         return;
       }
+      request = decoded.request;
+    } catch (err) {
       return this.reject(err);
     }
     const slot: Slot = { chunks: null };
     this.slots.push(slot);
     this.inFlight++;
     this.updateBackpressure();
-    const call: RequestContext = {
+    const call: RequestContext<C> = {
       gateway: this.gateway,
       header: request.header,
       apiVersion: request.header.apiVersion,
       clientHost: this.socket.remoteAddress ?? '',
+      frame,
     };
-    const { apiKey, apiVersion, correlationId } = request.header;
     const answered = this.gateway.metrics?.begin(request.apiName);
-    dispatch(request, call)
-      .then((response) => {
-        answered?.(response);
-        slot.chunks = response === NO_RESPONSE ? [] : encodeResponseChunks(apiKey, apiVersion, correlationId, response);
+    this.dispatch(request, call)
+      .then((answer) => {
+        answered?.(answer);
+        slot.chunks = encodeAnswer(request, answer);
       })
       .catch((err: Error) => {
-        // Handlers answer expected failures in the response; reaching here is a bug. Kafka closes too.
-        this.gateway.log(`${request.apiName} v${apiVersion} from ${this.peer} failed, closing the connection: ${err.stack ?? err.message}`);
+        // Handlers answer expected failures in the response; reaching here is a bug (or a lost broker). Kafka closes too.
+        this.gateway.log(`${request.apiName} v${request.header.apiVersion} from ${this.peer} failed, closing the connection: ${err.stack ?? err.message}`);
         slot.chunks = [];
         this.close();
       })

@@ -1,44 +1,70 @@
 // What every handler is given: the gateway's shared parts, and the request's
 // own header and client.
+//
+// Two shapes of gateway share the handlers. A `DataContext` is enough for the
+// data path (Produce, Fetch, ApiVersions): the fast path, partition readers
+// and a topic catalog. A `GatewayContext` — the gateway in the broker's
+// process — adds the broker itself, consumer groups and idempotence, which
+// every other API needs. A gateway of its own (`rdmq gateway`) has only a
+// DataContext and forwards the rest to the broker's (see remote.ts).
 import { Broker } from '../broker';
 import { Connection, Producer } from '../rdma-client';
-import type { ApiName, RequestBody, RequestHeader, ResponseInput } from './protocol';
+import type { ApiName, DecodedRequest, RequestBody, RequestHeader, ResponseInput } from './protocol';
 import type { GroupCoordinator } from './broker-view';
+import type { TopicCatalog } from './catalog';
 import { GatewayLimits } from './config';
 import { FetcherPool } from './fetchers';
 import { IdempotentAppender } from './idempotence';
 import { Leadership } from './leadership';
 import { GatewayMetrics } from './metrics';
 
-export interface GatewayContext {
-  readonly broker: Broker;
-  readonly groups: GroupCoordinator;
+export interface DataContext {
   /** The fast path, shared by every Kafka connection. */
   readonly connection: Connection;
   readonly producer: Producer;
   readonly fetchers: FetcherPool;
-  readonly idempotence: IdempotentAppender;
-  readonly leadership: Leadership;
+  readonly catalog: TopicCatalog;
   readonly nodeId: number;
   readonly clusterId: string;
-  readonly autoCreateTopics: boolean;
   readonly limits: GatewayLimits;
   readonly log: (message: string) => void;
   readonly metrics?: GatewayMetrics;
+  /** Checks and records idempotent producers' sequences; only where the broker is. */
+  readonly idempotence?: IdempotentAppender;
 }
 
-export interface RequestContext {
-  readonly gateway: GatewayContext;
+export interface GatewayContext extends DataContext {
+  readonly broker: Broker;
+  readonly groups: GroupCoordinator;
+  readonly idempotence: IdempotentAppender;
+  readonly leadership: Leadership;
+  readonly autoCreateTopics: boolean;
+}
+
+export interface RequestContext<C extends DataContext = GatewayContext> {
+  readonly gateway: C;
   readonly header: RequestHeader;
   readonly apiVersion: number;
   /** The client's address, as Kafka reports it in DescribeGroups. */
   readonly clientHost: string;
+  /** The request frame as received (header and body), for forwarding it whole. */
+  readonly frame: Buffer;
 }
 
 /** A handler's answer when Kafka sends none (Produce with acks=0). */
 export const NO_RESPONSE: unique symbol = Symbol('no response');
 
-export type Handler<N extends ApiName> = (
+/** A response already encoded elsewhere (by the broker's gateway), written as it is. */
+export class EncodedResponse {
+  constructor(readonly chunks: Buffer[]) {}
+}
+
+export type Handler<N extends ApiName, C extends DataContext = GatewayContext> = (
   body: RequestBody<N>,
-  call: RequestContext,
+  call: RequestContext<C>,
 ) => Promise<ResponseInput<N> | typeof NO_RESPONSE> | ResponseInput<N> | typeof NO_RESPONSE;
+
+export type Answer = ResponseInput<ApiName> | typeof NO_RESPONSE | EncodedResponse;
+
+/** Routes a decoded request to whatever answers it. */
+export type Dispatcher<C extends DataContext> = (request: DecodedRequest, call: RequestContext<C>) => Promise<Answer>;

@@ -1,7 +1,12 @@
 // Which gateway a Kafka client is sent to for what. Gateways are stateless
-// (every one reaches every partition through the fast path), so "leader" only
-// spreads client load; every decision lives in this file so that running
-// several gateways later changes one function, not the handlers.
+// (every one reaches every partition through the fast path, and forwards what
+// needs the broker), so "leader" and "coordinator" only spread client load;
+// every decision lives in this file.
+//
+// The broker keeps the live gateways in a GatewayRegistry: its own gateway,
+// and each `rdmq gateway` for as long as its Join call stays open. Every
+// answer is computed from that one list, so all gateways tell clients the
+// same thing.
 
 export interface GatewayNode {
   nodeId: number;
@@ -11,7 +16,7 @@ export interface GatewayNode {
 }
 
 export interface Leadership {
-  /** The gateways advertised in Metadata and DescribeCluster. */
+  /** The gateways advertised in Metadata and DescribeCluster, by node id. */
   nodes(): readonly GatewayNode[];
   /** The gateway that "leads" a partition. */
   partitionLeader(topicId: number, partition: number): GatewayNode;
@@ -22,17 +27,86 @@ export interface Leadership {
 }
 
 /** Spreads partitions over the gateways by (topic id, partition); groups by a hash of the id. */
+export function leadershipOver(list: () => readonly GatewayNode[]): Leadership {
+  const current = (): readonly GatewayNode[] => {
+    const nodes = list();
+    if (nodes.length === 0) throw new RangeError('leadership needs at least one gateway node');
+    return nodes;
+  };
+  const pick = (n: number): GatewayNode => {
+    const nodes = current();
+    return nodes[((n % nodes.length) + nodes.length) % nodes.length];
+  };
+  return {
+    nodes: list,
+    partitionLeader: (topicId, partition) => pick(topicId + partition),
+    groupCoordinator: (groupId) => pick(hashString(groupId)),
+    controller: () => current()[0],
+  };
+}
+
 export function staticLeadership(nodes: readonly GatewayNode[]): Leadership {
   if (nodes.length === 0) throw new RangeError('leadership needs at least one gateway node');
-  const pick = (n: number): GatewayNode => nodes[((n % nodes.length) + nodes.length) % nodes.length];
-  return {
-    nodes: () => nodes,
-    partitionLeader: (topicId, partition) => pick(topicId + partition),
-    // Groups live in the one in-process GroupCoordinator; with several gateways
-    // this must name the gateway that shares its process.
-    groupCoordinator: (groupId) => pick(hashString(groupId)),
-    controller: () => nodes[0],
-  };
+  const sorted = [...nodes].sort((a, b) => a.nodeId - b.nodeId);
+  return leadershipOver(() => sorted);
+}
+
+export const MAX_NODE_ID = 0x7fffffff;
+
+/** The live gateways of one broker. */
+export class GatewayRegistry {
+  private readonly byId = new Map<number, GatewayNode>();
+  private sorted: GatewayNode[] = [];
+  private readonly listeners = new Set<(nodes: readonly GatewayNode[]) => void>();
+  readonly leadership = leadershipOver(() => this.sorted);
+
+  nodes(): readonly GatewayNode[] {
+    return this.sorted;
+  }
+
+  /**
+   * Adds a gateway; `nodeId` undefined takes the lowest free id. Throws when
+   * the id is taken or the address is not one a client can reach. Returns
+   * the node as registered and a function that removes it (idempotent).
+   */
+  add(node: Omit<GatewayNode, 'nodeId'> & { nodeId?: number }): { node: GatewayNode; remove(): void } {
+    if (!node.host || /^(0\.0\.0\.0|::|)$/.test(node.host)) throw new RangeError(`gateway host "${node.host}" is not an address clients can connect to`);
+    if (!Number.isInteger(node.port) || node.port < 1 || node.port > 65535) throw new RangeError(`gateway port must be 1..65535, got ${node.port}`);
+    let nodeId = node.nodeId;
+    if (nodeId === undefined) {
+      nodeId = 0;
+      while (this.byId.has(nodeId)) nodeId++;
+    } else if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > MAX_NODE_ID) {
+      throw new RangeError(`gateway node id must be an integer 0..${MAX_NODE_ID}, got ${nodeId}`);
+    } else if (this.byId.has(nodeId)) {
+      const other = this.byId.get(nodeId)!;
+      throw new RangeError(`gateway node id ${nodeId} is taken by the gateway at ${other.host}:${other.port}`);
+    }
+    const registered: GatewayNode = { nodeId, host: node.host, port: node.port, rack: node.rack };
+    this.byId.set(nodeId, registered);
+    this.changed();
+    let removed = false;
+    return {
+      node: registered,
+      remove: () => {
+        if (removed) return;
+        removed = true;
+        this.byId.delete(nodeId!);
+        this.changed();
+      },
+    };
+  }
+
+  /** Calls `listener` with the nodes after every change; returns the unsubscribe. */
+  watch(listener: (nodes: readonly GatewayNode[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    this.sorted = [...this.byId.values()].sort((a, b) => a.nodeId - b.nodeId);
+    for (const listener of this.listeners) listener(this.sorted);
+  }
 }
 
 function hashString(s: string): number {

@@ -1,18 +1,21 @@
-// The Kafka gateway: a TCP server speaking the Kafka protocol, inside the
-// process that runs the broker. It reads metadata, groups and offsets from
-// the in-process broker, and moves every record through the fast path
-// (Producer.write, PartitionFetcher), never by touching storage.
+// The Kafka gateway in the broker's process: a TCP server speaking the Kafka
+// protocol. It reads metadata, groups and offsets from the in-process broker,
+// and moves every record through the fast path (Producer.write,
+// PartitionFetcher), never by touching storage. It also answers the requests
+// that gateways of their own forward to the broker (hub.ts).
 import { Registry } from 'prom-client';
 import * as net from 'net';
 import { Broker } from '../broker';
 import { Connection, Producer } from '../rdma-client';
 import type { GroupCoordinator } from './broker-view';
+import { BrokerCatalog } from './catalog';
 import { ClientConnection } from './client-connection';
-import { GatewayLimitsInput, parseGatewayLimits } from './config';
-import { GatewayContext } from './context';
+import { GatewayLimits, GatewayLimitsInput, parseGatewayLimits } from './config';
+import { DataContext, Dispatcher, GatewayContext } from './context';
+import { dispatch } from './dispatch';
 import { FetcherPool } from './fetchers';
 import { IdempotentAppender } from './idempotence';
-import { staticLeadership } from './leadership';
+import { GatewayRegistry } from './leadership';
 import { GatewayMetrics } from './metrics';
 
 export interface GatewayOptions {
@@ -29,6 +32,8 @@ export interface GatewayOptions {
   connection: Connection;
   /** This gateway's Kafka broker id. */
   nodeId?: number;
+  /** The broker's live gateways, this one among them; a registry of its own when not given. */
+  registry?: GatewayRegistry;
   /** Create unknown topics named in Metadata requests that allow it (Kafka: auto.create.topics.enable). */
   autoCreateTopics?: boolean;
   limits?: GatewayLimitsInput;
@@ -42,6 +47,8 @@ export interface RunningGateway {
   port: number;
   /** Open Kafka connections. */
   readonly connectionCount: number;
+  /** What the handlers are given; answers forwarded requests too. */
+  readonly context: GatewayContext;
   /** Stops accepting, closes every Kafka connection and partition reader. Does not close `connection`. */
   close(): Promise<void>;
 }
@@ -49,62 +56,113 @@ export interface RunningGateway {
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const limits = parseGatewayLimits(options.limits ?? {});
   const log = options.log ?? (() => undefined);
-  const nodeId = options.nodeId ?? 0;
-  if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > 0x7fffffff) throw new RangeError(`nodeId must be an integer 0..2^31-1, got ${nodeId}`);
+  const listener = await listenKafka(options.host, options.port, limits);
+  const registry = options.registry ?? new GatewayRegistry();
+  let registered: ReturnType<GatewayRegistry['add']>;
+  try {
+    registered = registry.add({
+      nodeId: options.nodeId ?? 0,
+      host: options.advertisedHost ?? advertisable(options.host),
+      port: options.advertisedPort ?? listener.port,
+      rack: null,
+    });
+  } catch (err) {
+    await listener.close();
+    throw err;
+  }
+  const context: GatewayContext = {
+    ...dataContext(options.connection, registered.node.nodeId, limits, log, options.metrics),
+    catalog: new BrokerCatalog(options.broker),
+    broker: options.broker,
+    groups: options.groups,
+    idempotence: new IdempotentAppender(options.broker.metadata, limits.maxProducerStatesCached, log),
+    leadership: registry.leadership,
+    autoCreateTopics: options.autoCreateTopics ?? true,
+  };
+  listener.serve(context, dispatch);
+  return {
+    port: listener.port,
+    context,
+    get connectionCount() {
+      return listener.connectionCount;
+    },
+    close: async () => {
+      registered.remove();
+      await listener.close();
+      await context.fetchers.closeAll();
+    },
+  };
+}
 
-  const server = net.createServer();
+/** The parts of a gateway's context that every gateway has, built one way. */
+export function dataContext(
+  connection: Connection,
+  nodeId: number,
+  limits: GatewayLimits,
+  log: (message: string) => void,
+  metrics?: Registry,
+): Omit<DataContext, 'catalog'> {
+  return {
+    connection,
+    producer: new Producer(connection, { mode: 'shared', stagingDepth: limits.producerStagingDepth }),
+    fetchers: new FetcherPool(connection, limits.maxOpenFetchers, log),
+    nodeId,
+    clusterId: connection.cluster.clusterId,
+    limits,
+    log,
+    metrics: metrics ? new GatewayMetrics(metrics) : undefined,
+  };
+}
+
+export interface KafkaListener {
+  port: number;
+  readonly connectionCount: number;
+  /** Starts handing connections to `dispatch` (until then they wait in the backlog). */
+  serve<C extends DataContext>(context: C, dispatch: Dispatcher<C>): void;
+  /** Stops accepting and closes every Kafka connection. */
+  close(): Promise<void>;
+}
+
+/** Binds the Kafka port; connections are served once `serve` is called. */
+export async function listenKafka(host: string, port: number, limits: GatewayLimits): Promise<KafkaListener> {
+  const server = net.createServer({ pauseOnConnect: true });
   server.maxConnections = limits.maxConnections;
-  const port = await new Promise<number>((resolve, reject) => {
+  const bound = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    server.listen(port, host, () => {
       server.off('error', reject);
       resolve((server.address() as net.AddressInfo).port);
     });
   });
-
-  const leadership = staticLeadership([
-    { nodeId, host: options.advertisedHost ?? advertisable(options.host), port: options.advertisedPort ?? port, rack: null },
-  ]);
-  const gateway: GatewayContext = {
-    broker: options.broker,
-    groups: options.groups,
-    connection: options.connection,
-    producer: new Producer(options.connection, { mode: 'shared', stagingDepth: limits.producerStagingDepth }),
-    fetchers: new FetcherPool(options.connection, limits.maxOpenFetchers, log),
-    idempotence: new IdempotentAppender(options.broker.metadata, limits.maxProducerStatesCached, log),
-    leadership,
-    nodeId,
-    clusterId: options.connection.cluster.clusterId,
-    autoCreateTopics: options.autoCreateTopics ?? true,
-    limits,
-    log,
-    metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
-  };
-
-  const clients = new Set<ClientConnection>();
-  server.on('connection', (socket) => {
-    clients.add(
-      new ClientConnection(socket, gateway, (c) => {
-        clients.delete(c);
-        gateway.metrics?.connections.set(clients.size);
-      }),
-    );
-    gateway.metrics?.connections.set(clients.size);
-  });
-  server.on('error', (err) => log(`Kafka gateway server error: ${err.message}`));
-
+  const clients = new Set<ClientConnection<DataContext>>();
+  const waiting: net.Socket[] = [];
+  let onConnection = (socket: net.Socket): void => void waiting.push(socket);
+  server.on('connection', (socket) => onConnection(socket));
   let closing: Promise<void> | undefined;
   return {
-    port,
+    port: bound,
     get connectionCount() {
       return clients.size;
+    },
+    serve<C extends DataContext>(context: C, dispatch: Dispatcher<C>) {
+      server.on('error', (err) => context.log(`Kafka gateway server error: ${err.message}`));
+      onConnection = (socket) => {
+        const client = new ClientConnection(socket, context, dispatch, (c) => {
+          clients.delete(c as unknown as ClientConnection<DataContext>);
+          context.metrics?.connections.set(clients.size);
+        });
+        clients.add(client as unknown as ClientConnection<DataContext>);
+        context.metrics?.connections.set(clients.size);
+        socket.resume();
+      };
+      for (const socket of waiting.splice(0)) onConnection(socket);
     },
     close: () =>
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const socket of waiting.splice(0)) socket.destroy();
         for (const c of [...clients]) c.close();
         await stopped;
-        await gateway.fetchers.closeAll();
       })()),
   };
 }

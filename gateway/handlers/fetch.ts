@@ -13,8 +13,7 @@
 import { splitBatches } from '../../format';
 import { PartitionFetcher } from '../../rdma-client';
 import { errorCode, RequestBody, ResponseInput } from '../protocol';
-import { findPartition, findTopic } from '../broker-view';
-import { GatewayContext, Handler } from '../context';
+import { DataContext, Handler } from '../context';
 import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
 
 type FetchPartitionResponse = NonNullable<NonNullable<ResponseInput<'Fetch'>['responses']>[number]['partitions']>[number];
@@ -36,7 +35,7 @@ interface Read {
 const EMPTY = Buffer.alloc(0);
 const OFFSET_OUT_OF_RANGE = 1;
 
-export const fetch: Handler<'Fetch'> = async (body, call) => {
+export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
   const gw = call.gateway;
   if (body.sessionId !== 0) {
     return { throttleTimeMs: 0, errorCode: errorCode('FETCH_SESSION_ID_NOT_FOUND'), sessionId: 0, responses: [] };
@@ -71,7 +70,7 @@ export const fetch: Handler<'Fetch'> = async (body, call) => {
  * Partitions are read in windows whose limits fit in what is left of the
  * budget, so memory stays near max_bytes however many partitions are asked.
  */
-async function readAll(gw: GatewayContext, wanted: Wanted[], maxBytes: number, readCommitted: boolean): Promise<Read[]> {
+async function readAll(gw: DataContext, wanted: Wanted[], maxBytes: number, readCommitted: boolean): Promise<Read[]> {
   const reads: Read[] = [];
   let used = 0;
   let next = 0;
@@ -101,15 +100,23 @@ async function readAll(gw: GatewayContext, wanted: Wanted[], maxBytes: number, r
   return reads;
 }
 
-async function readPartition(gw: GatewayContext, w: Wanted, limitBytes: number, readCommitted: boolean): Promise<Read & { partitionLimit: number }> {
+async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, readCommitted: boolean): Promise<Read & { partitionLimit: number }> {
   const done = (response: FetchPartitionResponse, bytes = 0, waitAt?: Read['waitAt']) => ({ response, bytes, waitAt, partitionLimit: limitBytes });
-  const topic = findTopic(gw.broker, w.topic);
-  const runtime = topic && findPartition(gw.broker, topic, w.partition);
-  if (!topic || !runtime) {
+  const topic = await gw.catalog.lookup(w.topic, w.partition);
+  if (!topic) {
     return done(failed(w.partition, kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${w.topic}' partition ${w.partition} does not exist`)));
   }
-  const logStartOffset = runtime.state.logStartOffset();
-  const highWatermark = runtime.state.highWatermark();
+  let fetcher: PartitionFetcher;
+  let logStartOffset: bigint;
+  let highWatermark: bigint;
+  try {
+    fetcher = await gw.fetchers.get(topic.name, topic.topicId, w.partition);
+    ({ logStartOffset, highWatermark } = await gw.catalog.offsetsFor(topic, w.partition, w.fetchOffset, fetcher));
+  } catch (err) {
+    const error = toKafkaError(err);
+    if (error.name === 'UNKNOWN_TOPIC_OR_PARTITION') gw.catalog.invalidate(topic.name);
+    return done(failed(w.partition, error));
+  }
   const ok = (records: Buffer): FetchPartitionResponse => ({
     partitionIndex: w.partition,
     errorCode: 0,
@@ -121,12 +128,6 @@ async function readPartition(gw: GatewayContext, w: Wanted, limitBytes: number, 
   });
   if (w.fetchOffset < logStartOffset || w.fetchOffset > highWatermark) {
     return done(failed(w.partition, kafkaError('OFFSET_OUT_OF_RANGE', `offset ${w.fetchOffset} is outside ${logStartOffset}..${highWatermark}`)));
-  }
-  let fetcher: PartitionFetcher;
-  try {
-    fetcher = await gw.fetchers.get(topic.name, topic.topicId, w.partition);
-  } catch (err) {
-    return done(failed(w.partition, toKafkaError(err)));
   }
   // Waiting means: until the reader sees more than it has now. It may lag the broker by one push.
   const waitAt = () => ({ fetcher, offset: maxOf(fetcher.highWatermark, w.fetchOffset) });

@@ -8,15 +8,15 @@
 // visible, so there is nothing weaker to acknowledge. acks=0 sends nothing.
 import { RecordBatchHeader, setPartitionLeaderEpoch, validateBatch } from '../../format';
 import { ResponseInput } from '../protocol';
-import { findPartition, findTopic, TopicRef } from '../broker-view';
-import { GatewayContext, Handler, NO_RESPONSE } from '../context';
+import { CatalogTopic } from '../catalog';
+import { DataContext, Handler, NO_RESPONSE } from '../context';
 import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
 import { LEADER_EPOCH } from './metadata';
 
 type PartitionResponse = NonNullable<NonNullable<ResponseInput<'Produce'>['responses']>[number]['partitionResponses']>[number];
-type TopicInfo = Parameters<GatewayContext['producer']['write']>[0];
+type TopicInfo = Parameters<DataContext['producer']['write']>[0];
 
-export const produce: Handler<'Produce'> = async (body, call) => {
+export const produce: Handler<'Produce', DataContext> = async (body, call) => {
   const gw = call.gateway;
   const requestError = checkRequest(body.acks, body.transactionalId);
   const responses = await Promise.all(
@@ -39,10 +39,9 @@ function checkRequest(acks: number, transactionalId: string | null): KafkaErrorV
   return null;
 }
 
-async function producePartition(gw: GatewayContext, topicName: string, partition: number, records: Buffer | null): Promise<PartitionResponse> {
-  const topic = findTopic(gw.broker, topicName);
-  const runtime = topic && findPartition(gw.broker, topic, partition);
-  if (!topic || !runtime) {
+async function producePartition(gw: DataContext, topicName: string, partition: number, records: Buffer | null): Promise<PartitionResponse> {
+  const topic = await gw.catalog.lookup(topicName, partition);
+  if (!topic) {
     return failed(partition, kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${topicName}' partition ${partition} does not exist`));
   }
   const checked = checkBatch(records, topic);
@@ -55,6 +54,8 @@ async function producePartition(gw: GatewayContext, topicName: string, partition
   try {
     let baseOffset: bigint;
     if (header.producerId >= 0n) {
+      // A gateway without the broker forwards idempotent produces before they reach here (remote.ts).
+      if (!gw.idempotence) throw new Error('idempotent produce reached a gateway that cannot check sequences');
       const appended = await gw.idempotence.append(
         topic,
         partition,
@@ -66,16 +67,17 @@ async function producePartition(gw: GatewayContext, topicName: string, partition
     } else {
       baseOffset = await write();
     }
-    return { index: partition, errorCode: 0, baseOffset, logAppendTimeMs: -1n, logStartOffset: runtime.state.logStartOffset() };
+    return { index: partition, errorCode: 0, baseOffset, logAppendTimeMs: -1n, logStartOffset: gw.catalog.logStartOffset(topic, partition) };
   } catch (err) {
     const error = toKafkaError(err);
+    if (error.name === 'UNKNOWN_TOPIC_OR_PARTITION') gw.catalog.invalidate(topicName);
     gw.log(`produce to ${topicName}-${partition} failed: ${error.name}: ${error.message}`);
     return failed(partition, error);
   }
 }
 
 /** Kafka's checks on a produced batch (LogValidator), before any byte is written. */
-export function checkBatch(records: Buffer | null, topic: TopicRef): { batch: Buffer; header: RecordBatchHeader } | { error: KafkaErrorValue } {
+export function checkBatch(records: Buffer | null, topic: CatalogTopic): { batch: Buffer; header: RecordBatchHeader } | { error: KafkaErrorValue } {
   if (records === null || records.length === 0) {
     return { error: kafkaError('INVALID_RECORD', 'a produce request must carry exactly one record batch per partition, got none') };
   }
