@@ -78,14 +78,25 @@ function unary(fn: Handler): grpc.handleUnaryCall<Record<string, unknown>, unkno
   };
 }
 
+export interface ControlServerOptions {
+  /** Fast-path clients connected now, for GetStatus. */
+  clients?: () => number;
+  /** More services on the same address (the gateways' hub). */
+  services?: { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
+  /** Largest request message (default 4 MiB; forwarded Kafka produces need their frame size). */
+  maxReceiveMessageBytes?: number;
+}
+
 export async function startControlServer(
   broker: Broker,
   info: ClusterInfo,
   address: { host: string; port: number },
-  clients: () => number = () => 0,
+  options: ControlServerOptions = {},
 ): Promise<{ port: number; close(): Promise<void> }> {
   const startedAt = Date.now();
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const clients = options.clients ?? (() => 0);
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024 });
+  for (const extra of options.services ?? []) server.addService(extra.definition, extra.implementation);
   server.addService(brokerService().service, {
     getClusterInfo: unary(() => info),
     getStatus: unary(async () => {

@@ -1,6 +1,7 @@
 // rdmq — one command for every role and tool.
 //
 //   rdmq start [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--durability none|flush|sync] ...
+//   rdmq gateway --control HOST:PORT --kafka HOST:PORT  one more Kafka gateway for a broker
 //   rdmq topics create|list|delete|describe [NAME] [--partitions N] [--control HOST:PORT]
 //   rdmq status [--json] [--control HOST:PORT]          the cluster at a glance
 //   rdmq produce TOPIC [--mode shared|exclusive]      (one message per stdin line)
@@ -12,7 +13,7 @@ import { humanBytes, renderTable } from '../bench/sizes';
 import { Rdmq } from '../rdma-client';
 import { Connection } from '../rdma-client/connection';
 import { ConfigError, loadServerConfig } from './config';
-import { startAll, startBroker, startStorage, withGateway } from './node';
+import { startAll, startBroker, startGatewayNode, startStorage, withGateway } from './node';
 
 const USAGE = `usage:
   rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
@@ -20,6 +21,8 @@ const USAGE = `usage:
              [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
   rdmq broker --storage HOST:PORT [same options]     the broker and Kafka gateway, using that storage node
+  rdmq gateway --control HOST:PORT [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT]
+                                                    one more Kafka gateway for that broker (listed in Metadata while it runs)
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
   rdmq status [--json] [--control HOST:PORT]          the cluster at a glance
   rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
@@ -33,7 +36,7 @@ function fail(message: string): never {
 
 const log = (message: string): void => void process.stderr.write(`${new Date().toISOString()} ${message}\n`);
 
-type Role = 'start' | 'storage' | 'broker';
+type Role = 'start' | 'storage' | 'broker' | 'gateway';
 
 async function serve(role: Role, argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -52,9 +55,11 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       storage: { type: 'string' },
       metrics: { type: 'string' },
       verify: { type: 'string' },
+      'node-id': { type: 'string' },
     },
     strict: true,
   });
+  if (values['node-id'] !== undefined && role !== 'gateway') fail('--node-id is an option of rdmq gateway');
   const config = loadServerConfig(
     {
       data: values.data,
@@ -72,18 +77,34 @@ async function serve(role: Role, argv: string[]): Promise<void> {
     },
     values.config,
   );
-  const node =
-    role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await withGateway(await startBroker(config, log), config, log);
   const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
-  const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker + Kafka gateway (storage node at ${config.storage})`;
-  log(
-    `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}); ` +
-      `control gRPC on ${host(config.control)}:${node.controlPort}, fast path (UCX) on ${host(config.fastpath)}:${node.fastpathPort}, ` +
-      `metrics on http://${host(config.metrics)}:${node.metricsPort}/metrics` +
-      ('kafkaPort' in node && node.kafkaPort ? `, Kafka on ${host(config.kafka)}:${node.kafkaPort}` : ''),
-  );
-  const kafkaPort = 'kafkaPort' in node ? node.kafkaPort : undefined;
-  process.stdout.write(JSON.stringify({ ready: true, controlPort: node.controlPort, fastpathPort: node.fastpathPort, metricsPort: node.metricsPort, kafkaPort }) + '\n');
+  let node: { close(): Promise<void> };
+  let ready: object;
+  if (role === 'gateway') {
+    const nodeId = values['node-id'] === undefined ? undefined : Number(values['node-id']);
+    if (nodeId !== undefined && !(Number.isInteger(nodeId) && nodeId >= 0 && nodeId <= 0x7fffffff)) fail(`--node-id must be an integer 0..2147483647, got ${values['node-id']}`);
+    const gateway = await startGatewayNode(config, { nodeId }, log);
+    log(
+      `rdmq gateway ${gateway.nodeId}: Kafka on ${host(config.kafka)}:${gateway.kafkaPort}, broker at ${config.control}, ` +
+        `metrics on http://${host(config.metrics)}:${gateway.metricsPort}/metrics`,
+    );
+    node = gateway;
+    ready = { ready: true, kafkaPort: gateway.kafkaPort, metricsPort: gateway.metricsPort, nodeId: gateway.nodeId };
+  } else {
+    const server =
+      role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await withGateway(await startBroker(config, log), config, log);
+    const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker + Kafka gateway (storage node at ${config.storage})`;
+    const kafkaPort = 'kafkaPort' in server ? server.kafkaPort : undefined;
+    log(
+      `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}); ` +
+        `control gRPC on ${host(config.control)}:${server.controlPort}, fast path (UCX) on ${host(config.fastpath)}:${server.fastpathPort}, ` +
+        `metrics on http://${host(config.metrics)}:${server.metricsPort}/metrics` +
+        (kafkaPort ? `, Kafka on ${host(config.kafka)}:${kafkaPort}` : ''),
+    );
+    node = server;
+    ready = { ready: true, controlPort: server.controlPort, fastpathPort: server.fastpathPort, metricsPort: server.metricsPort, kafkaPort };
+  }
+  process.stdout.write(JSON.stringify(ready) + '\n');
   const shutdown = (signal: string): void => {
     log(`${signal}: shutting down`);
     node.close().then(
@@ -235,6 +256,7 @@ async function main(): Promise<void> {
     case 'start':
     case 'storage':
     case 'broker':
+    case 'gateway':
       return serve(command, rest);
     case 'topics':
       return topics(rest);

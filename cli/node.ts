@@ -1,12 +1,14 @@
 // The server roles, together or apart:
 //   startNode     `rdmq start`: storage node and broker in one process, sharing one UCX transport;
 //   startStorage  `rdmq storage`: the storage node alone (gRPC control + UCX for payload);
-//   startBroker   `rdmq broker`: the broker alone, reaching its storage node over gRPC.
+//   startBroker   `rdmq broker`: the broker alone, reaching its storage node over gRPC;
+//   withGateway   the Kafka gateway beside a broker, in its process (start, broker);
+//   startGatewayNode  `rdmq gateway`: a Kafka gateway of its own, joined to a broker.
 import * as fs from 'fs';
 import * as path from 'path';
 import { Transport } from '../addon';
 import { Registry } from 'prom-client';
-import { startGateway } from '../gateway';
+import { GatewayHub, startGateway, startRemoteGateway } from '../gateway';
 import { Connection } from '../rdma-client';
 import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
@@ -22,6 +24,15 @@ export interface RunningNode {
   /** Set when the node runs the Kafka gateway too (rdmq start). */
   kafkaPort?: number;
   broker: Broker;
+  /** Where gateways of their own join and forward to. */
+  hub: GatewayHub;
+  close(): Promise<void>;
+}
+
+export interface RunningGatewayNode {
+  kafkaPort: number;
+  metricsPort: number;
+  nodeId: number;
   close(): Promise<void>;
 }
 
@@ -74,6 +85,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
   service = new FastPathService(broker, transport, log, metrics);
   const fast = await listenFastPath(transport, config.fastpath);
   const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
+  const hub = new GatewayHub(log);
   const control = await startControlServer(
     broker,
     {
@@ -84,7 +96,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
       segmentSizeBytes: config.segmentSize,
     },
     splitHostPort(config.control),
-    () => service?.clientCount ?? 0,
+    { clients: () => service?.clientCount ?? 0, services: [hub.service()], maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX },
   );
   return {
     registry,
@@ -92,7 +104,9 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     fastpathPort: fast.port,
     metricsPort: metricsServer.port,
     broker,
+    hub,
     close: async () => {
+      hub.close();
       await metricsServer.close();
       await control.close();
       await broker.close();
@@ -101,6 +115,9 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     },
   };
 }
+
+/** Largest forwarded Kafka request: the gateways' frame bound (Kafka's socket.request.max.bytes) and room for the envelope. */
+const FORWARDED_FRAME_BYTES_MAX = 100 * 1024 * 1024 + 64 * 1024;
 
 function hostAndPort(address: string): [string, number] {
   const { host, port } = splitHostPort(address);
@@ -133,7 +150,17 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
   const connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
   const groups = new GroupCoordinator();
   const kafka = splitHostPort(config.kafka);
-  const gateway = await startGateway({ host: kafka.host, port: kafka.port, broker: node.broker, groups, connection, log, metrics: node.registry });
+  const gateway = await startGateway({
+    host: kafka.host,
+    port: kafka.port,
+    broker: node.broker,
+    groups,
+    connection,
+    registry: node.hub.registry,
+    log,
+    metrics: node.registry,
+  });
+  node.hub.attach(gateway.context);
   return {
     ...node,
     kafkaPort: gateway.port,
@@ -174,4 +201,27 @@ export async function startBroker(config: ServerConfig, log: Log = () => undefin
   fs.mkdirSync(config.data, { recursive: true });
   const storage = await RemoteStorage.connect(config.storage);
   return serveBroker(config, new Transport(), storage, log, newRegistry('broker'));
+}
+
+/** `rdmq gateway`: Kafka clients on --kafka, the broker at --control; no data of its own. */
+export async function startGatewayNode(config: ServerConfig, options: { nodeId?: number } = {}, log: Log = () => undefined): Promise<RunningGatewayNode> {
+  const registry = newRegistry('gateway');
+  const kafka = splitHostPort(config.kafka);
+  const gateway = await startRemoteGateway({ control: config.control, host: kafka.host, port: kafka.port, nodeId: options.nodeId, log, metrics: registry });
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>>;
+  try {
+    metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
+  } catch (err) {
+    await gateway.close();
+    throw err;
+  }
+  return {
+    kafkaPort: gateway.port,
+    metricsPort: metricsServer.port,
+    nodeId: gateway.nodeId,
+    close: async () => {
+      await metricsServer.close();
+      await gateway.close();
+    },
+  };
 }

@@ -69,7 +69,8 @@ export class RemoteCatalog implements TopicCatalog {
   private refreshing: Promise<void> | undefined;
 
   constructor(
-    private readonly connection: Connection,
+    /** The current fast-path connection (a gateway opens a new one after losing the broker). */
+    private readonly connection: () => Connection,
     private readonly maxAgeMs = 1000,
     /** Misses within this long of the last refresh wait for no new one (unknown names cannot hammer the broker). */
     private readonly minRefreshIntervalMs = 100,
@@ -97,7 +98,7 @@ export class RemoteCatalog implements TopicCatalog {
     const logStartOffset = this.logStartOffset(topic, partition);
     if (offset >= logStartOffset && offset <= fetcher.highWatermark) return { logStartOffset, highWatermark: fetcher.highWatermark };
     // Outside what this gateway has seen: ask the broker before calling it out of range.
-    const fresh = await this.connection.describeTopic(topic.name);
+    const fresh = await this.connection().describeTopic(topic.name);
     const cached = this.topics.get(topic.name);
     const p = fresh.partitions.find((x) => x.partition === partition);
     if (!p || fresh.topicId !== topic.topicId) {
@@ -114,7 +115,7 @@ export class RemoteCatalog implements TopicCatalog {
 
   /** Fetches every topic; concurrent callers share one request. */
   refresh(): Promise<void> {
-    this.refreshing ??= this.connection
+    this.refreshing ??= this.connection()
       .call<{ topics: TopicInfo[] }>('listTopics', {})
       .then((reply) => {
         this.topics = new Map(reply.topics.map((t) => [t.name, toCached(t)]));

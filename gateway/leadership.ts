@@ -51,6 +51,11 @@ export function staticLeadership(nodes: readonly GatewayNode[]): Leadership {
   return leadershipOver(() => sorted);
 }
 
+/** Clients cannot connect to a wildcard address: advertise loopback instead. */
+export function advertisable(host: string): string {
+  return host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
+}
+
 export const MAX_NODE_ID = 0x7fffffff;
 
 /** The live gateways of one broker. */

@@ -15,7 +15,7 @@ import { DataContext, Dispatcher, GatewayContext } from './context';
 import { dispatch } from './dispatch';
 import { FetcherPool } from './fetchers';
 import { IdempotentAppender } from './idempotence';
-import { GatewayRegistry } from './leadership';
+import { advertisable, GatewayRegistry } from './leadership';
 import { GatewayMetrics } from './metrics';
 
 export interface GatewayOptions {
@@ -165,9 +165,4 @@ export async function listenKafka(host: string, port: number, limits: GatewayLim
         await stopped;
       })()),
   };
-}
-
-/** Clients cannot connect to a wildcard address: advertise loopback instead. */
-function advertisable(host: string): string {
-  return host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
 }

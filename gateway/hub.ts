@@ -1,0 +1,179 @@
+// The broker's side and the gateway's side of gateway.proto.
+//
+// GatewayHub (in the broker's process) keeps the registry of live gateways —
+// a gateway is in it exactly while its Join call is open — and answers
+// forwarded Kafka requests with the broker's own gateway, so that groups,
+// offsets, producer ids and topic admin have one home however many gateways
+// clients talk to. HubClient is what a gateway of its own uses to join and
+// forward.
+import * as path from 'path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { GatewayContext } from './context';
+import { answerFrame } from './dispatch';
+import { GatewayNode, GatewayRegistry } from './leadership';
+import { ProtocolError } from './protocol';
+
+export const GATEWAY_PROTO_PATH = path.join(__dirname, '..', '..', 'gateway', 'gateway.proto');
+
+let loaded: grpc.ServiceClientConstructor | undefined;
+
+function hubService(): grpc.ServiceClientConstructor {
+  if (!loaded) {
+    const definition = protoLoader.loadSync(GATEWAY_PROTO_PATH, { keepCase: false, longs: String, enums: String, defaults: true });
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as { rdmq: { gateway: { v1: { GatewayHub: grpc.ServiceClientConstructor } } } };
+    loaded = pkg.rdmq.gateway.v1.GatewayHub;
+  }
+  return loaded;
+}
+
+interface NodeMessage {
+  nodeId: number;
+  host: string;
+  port: number;
+  rack: string;
+}
+
+const toMessage = (n: GatewayNode): NodeMessage => ({ nodeId: n.nodeId, host: n.host, port: n.port, rack: n.rack ?? '' });
+const fromMessage = (n: NodeMessage): GatewayNode => ({ nodeId: n.nodeId, host: n.host, port: n.port, rack: n.rack || null });
+
+function serviceError(code: grpc.status, message: string): grpc.ServiceError {
+  return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+}
+
+export class GatewayHub {
+  readonly registry = new GatewayRegistry();
+  private core: GatewayContext | undefined;
+  private readonly joined = new Set<grpc.ServerWritableStream<unknown, unknown>>();
+
+  constructor(private readonly log: (message: string) => void = () => undefined) {}
+
+  /** The broker's own gateway, which answers forwarded requests. Until attached they are UNAVAILABLE. */
+  attach(core: GatewayContext): void {
+    this.core = core;
+  }
+
+  /** The service to add to the broker's control server. */
+  service(): { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation } {
+    return {
+      definition: hubService().service,
+      implementation: {
+        join: (call: grpc.ServerWritableStream<{ node: NodeMessage | null }, unknown>) => this.join(call),
+        forward: (call: grpc.ServerUnaryCall<{ frame: Buffer; clientHost: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+          this.forward(call.request.frame, call.request.clientHost, callback),
+      },
+    };
+  }
+
+  /** Ends every Join call (the gateways see the broker go and try again). */
+  close(): void {
+    for (const call of [...this.joined]) call.end();
+    this.joined.clear();
+  }
+
+  private join(call: grpc.ServerWritableStream<{ node: NodeMessage | null }, unknown>): void {
+    const wanted = call.request.node;
+    let entry: ReturnType<GatewayRegistry['add']>;
+    try {
+      if (!wanted) throw new RangeError('Join needs the gateway node');
+      entry = this.registry.add({ nodeId: wanted.nodeId < 0 ? undefined : wanted.nodeId, host: wanted.host, port: wanted.port, rack: wanted.rack || null });
+    } catch (err) {
+      const message = (err as Error).message;
+      this.log(`gateway refused: ${message}`);
+      call.emit('error', serviceError(/taken/.test(message) ? grpc.status.ALREADY_EXISTS : grpc.status.INVALID_ARGUMENT, message));
+      return;
+    }
+    const { node } = entry;
+    this.log(`gateway ${node.nodeId} joined (Kafka on ${node.host}:${node.port}); ${this.registry.nodes().length} gateway(s) now`);
+    const send = (nodes: readonly GatewayNode[]): void => void call.write({ nodeId: node.nodeId, nodes: nodes.map(toMessage) });
+    send(this.registry.nodes());
+    const unwatch = this.registry.watch(send);
+    this.joined.add(call);
+    let left = false;
+    const leave = (): void => {
+      if (left) return;
+      left = true;
+      unwatch();
+      entry.remove();
+      this.joined.delete(call);
+      this.log(`gateway ${node.nodeId} left; ${this.registry.nodes().length} gateway(s) now`);
+    };
+    call.on('cancelled', leave);
+    call.on('error', leave);
+    call.on('close', leave);
+    call.on('finish', leave);
+  }
+
+  private forward(frame: Buffer, clientHost: string, callback: grpc.sendUnaryData<unknown>): void {
+    const core = this.core;
+    if (!core) return callback(serviceError(grpc.status.UNAVAILABLE, 'the broker\'s gateway is not running yet'));
+    answerFrame(core, frame, clientHost).then(
+      (chunks) => callback(null, { chunks }),
+      (err: Error) => {
+        const malformed = err instanceof ProtocolError;
+        if (!malformed) core.log(`forwarded request failed: ${err.stack ?? err.message}`);
+        callback(serviceError(malformed ? grpc.status.INVALID_ARGUMENT : grpc.status.INTERNAL, err.message));
+      },
+    );
+  }
+}
+
+export interface Membership {
+  nodeId: number;
+  nodes: GatewayNode[];
+}
+
+/** A gateway's link to the broker's hub. */
+export class HubClient {
+  private readonly client: grpc.Client;
+
+  constructor(address: string, maxMessageBytes: number) {
+    const Client = hubService();
+    this.client = new Client(address, grpc.credentials.createInsecure(), {
+      'grpc.max_send_message_length': maxMessageBytes,
+      'grpc.max_receive_message_length': maxMessageBytes,
+    });
+  }
+
+  /**
+   * Joins; resolves with the first membership (the node id given), then calls
+   * `onChange` on every later one and `onLost` once when the call ends.
+   */
+  join(node: Omit<GatewayNode, 'nodeId'> & { nodeId?: number }, onChange: (m: Membership) => void, onLost: (err: Error) => void): Promise<{ membership: Membership; leave(): void }> {
+    const stream = (this.client as unknown as { join(req: object): grpc.ClientReadableStream<{ nodeId: number; nodes: NodeMessage[] }> }).join({
+      node: toMessage({ ...node, nodeId: node.nodeId ?? -1 }),
+    });
+    return new Promise((resolve, reject) => {
+      let first = true;
+      let ended = false;
+      const end = (err: Error): void => {
+        if (ended) return;
+        ended = true;
+        if (first) reject(err);
+        else onLost(err);
+      };
+      stream.on('data', (m: { nodeId: number; nodes: NodeMessage[] }) => {
+        const membership = { nodeId: m.nodeId, nodes: m.nodes.map(fromMessage) };
+        if (first) {
+          first = false;
+          resolve({ membership, leave: () => stream.cancel() });
+        } else onChange(membership);
+      });
+      stream.on('error', (err: grpc.ServiceError) => end(new Error(err.details || err.message)));
+      stream.on('end', () => end(new Error('the broker ended the gateway\'s membership')));
+    });
+  }
+
+  /** Sends one Kafka request frame to the broker's gateway; resolves with the response bytes. */
+  forward(frame: Buffer, clientHost: string): Promise<Buffer[]> {
+    return new Promise((resolve, reject) => {
+      (this.client as unknown as { forward(req: object, cb: grpc.requestCallback<{ chunks: Buffer[] }>): void }).forward({ frame, clientHost }, (err, reply) =>
+        err ? reject(new Error(`forwarding to the broker: ${err.details || err.message}`)) : resolve(reply!.chunks),
+      );
+    });
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

@@ -1,0 +1,195 @@
+// A gateway of its own: `rdmq gateway --kafka HOST:PORT --control HOST:PORT`.
+//
+// It answers the data path itself — Produce and Fetch through the fast path,
+// like any SDK client, plus ApiVersions — and forwards every other request
+// (metadata, groups, offsets, admin, producer ids) whole to the broker, whose
+// own gateway answers it exactly as if the client had sent it there. An
+// idempotent Produce is forwarded too: sequence numbers are checked in one
+// place. While its Join call to the broker is open it is listed in Metadata
+// and leads its share of the partitions.
+import { Registry } from 'prom-client';
+import { PRODUCER_ID_OFFSET, RECORD_BATCH_OVERHEAD } from '../format';
+import { Connection } from '../rdma-client';
+import { RemoteCatalog } from './catalog';
+import { GatewayLimits, GatewayLimitsInput, parseGatewayLimits } from './config';
+import { GatewayMetrics } from './metrics';
+import { DataContext, Dispatcher, EncodedResponse, Handler } from './context';
+import { dataHandlers } from './dispatch';
+import { HubClient, Membership } from './hub';
+import { advertisable, GatewayNode } from './leadership';
+import type { ApiName, RequestBody } from './protocol';
+import { dataContext, KafkaListener, listenKafka } from './server';
+
+export interface RemoteGatewayOptions {
+  /** The broker's control address, HOST:PORT. */
+  control: string;
+  /** Address to listen on for Kafka clients; port 0 picks a free one. */
+  host: string;
+  port: number;
+  /** Host clients are told to connect to; defaults to `host` (loopback for a wildcard). */
+  advertisedHost?: string;
+  advertisedPort?: number;
+  /** This gateway's Kafka broker id; the lowest free one when not given. */
+  nodeId?: number;
+  rack?: string;
+  limits?: GatewayLimitsInput;
+  /** How old the cached topic list may get before it is fetched again (ms). */
+  metadataMaxAgeMs?: number;
+  /** How soon to try again after losing the broker (ms). */
+  rejoinDelayMs?: number;
+  log?: (message: string) => void;
+  metrics?: Registry;
+}
+
+export interface RunningRemoteGateway {
+  port: number;
+  nodeId: number;
+  /** The live gateways as the broker last told them. */
+  readonly nodes: readonly GatewayNode[];
+  readonly connectionCount: number;
+  /** Leaves the cluster, closes Kafka connections, readers and the fast-path connection. */
+  close(): Promise<void>;
+}
+
+export async function startRemoteGateway(options: RemoteGatewayOptions): Promise<RunningRemoteGateway> {
+  const limits = parseGatewayLimits(options.limits ?? {});
+  const log = options.log ?? (() => undefined);
+  const rejoinDelayMs = options.rejoinDelayMs ?? 1000;
+  const hub = new HubClient(options.control, limits.maxFrameBytes + 64 * 1024);
+  let listener: KafkaListener | undefined;
+  let link: DataLink | undefined;
+  try {
+    link = await openLink(options.control, limits, log, options.metrics);
+    listener = await listenKafka(options.host, options.port, limits);
+    const self = {
+      nodeId: options.nodeId,
+      host: options.advertisedHost ?? advertisable(options.host),
+      port: options.advertisedPort ?? listener.port,
+      rack: options.rack ?? null,
+    };
+    let nodes: readonly GatewayNode[] = [];
+    let closed = false;
+    let joined = await hub.join(self, (m) => (nodes = m.nodes), lost);
+    nodes = joined.membership.nodes;
+    const nodeId = joined.membership.nodeId;
+    log(`gateway ${nodeId} joined the broker at ${options.control}: ${describe(joined.membership)}`);
+
+    // The broker went (or restarted): join again under the same node id, on a new fast-path connection.
+    function lost(err: Error): void {
+      if (closed) return;
+      log(`gateway ${joined.membership.nodeId} lost the broker (${err.message}); joining again in ${rejoinDelayMs} ms`);
+      setTimeout(() => void rejoin().catch(lost), rejoinDelayMs).unref();
+    }
+    async function rejoin(): Promise<void> {
+      if (closed) return;
+      const fresh = await openLink(options.control, limits, log, options.metrics);
+      const again = await hub.join({ ...self, nodeId }, (m) => (nodes = m.nodes), lost).catch(async (err: Error) => {
+        await fresh.close();
+        throw err;
+      });
+      if (closed) {
+        again.leave();
+        return fresh.close();
+      }
+      const old = link!;
+      link = fresh;
+      joined = again;
+      nodes = again.membership.nodes;
+      log(`gateway ${nodeId} joined again: ${describe(again.membership)}`);
+      void old.close().catch((e: Error) => log(`closing the old fast-path connection: ${e.message}`));
+    }
+
+    // Handlers read the link through the context on every request, so a new link takes over at once.
+    const current = (): DataLink => link!;
+    const context: DataContext = {
+      get connection() {
+        return current().connection;
+      },
+      get producer() {
+        return current().producer;
+      },
+      get fetchers() {
+        return current().fetchers;
+      },
+      catalog: new RemoteCatalog(() => current().connection, options.metadataMaxAgeMs ?? 1000, 100, log),
+      nodeId,
+      clusterId: link.connection.cluster.clusterId,
+      limits,
+      log,
+      metrics: link.metrics,
+    };
+    listener.serve(context, forwardingDispatcher(hub));
+    const serving = listener;
+    return {
+      port: listener.port,
+      nodeId,
+      get nodes() {
+        return nodes;
+      },
+      get connectionCount() {
+        return serving.connectionCount;
+      },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        joined.leave();
+        await serving.close();
+        await current().close();
+        hub.close();
+      },
+    };
+  } catch (err) {
+    await listener?.close();
+    await link?.close();
+    hub.close();
+    throw err;
+  }
+}
+
+/** The fast-path side of a gateway: one connection to the broker, its producer and readers. */
+interface DataLink extends Pick<DataContext, 'connection' | 'producer' | 'fetchers' | 'metrics'> {
+  close(): Promise<void>;
+}
+
+const metricsByRegistry = new WeakMap<Registry, GatewayMetrics>();
+
+async function openLink(control: string, limits: GatewayLimits, log: (message: string) => void, registry?: Registry): Promise<DataLink> {
+  const connection = await Connection.open({ control });
+  // Metrics are registered once per registry, however often the link is opened again.
+  let metrics = registry && metricsByRegistry.get(registry);
+  if (registry && !metrics) metricsByRegistry.set(registry, (metrics = new GatewayMetrics(registry)));
+  const parts = dataContext(connection, 0, limits, log);
+  return {
+    connection,
+    producer: parts.producer,
+    fetchers: parts.fetchers,
+    metrics,
+    close: async () => {
+      await parts.fetchers.closeAll();
+      await connection.close();
+    },
+  };
+}
+
+/** The data path here; everything else, and idempotent produces, to the broker. */
+function forwardingDispatcher(hub: HubClient): Dispatcher<DataContext> {
+  const local = dataHandlers as { [N in ApiName]?: Handler<N, DataContext> };
+  return async (request, call) => {
+    const handler = local[request.apiName] as Handler<ApiName, DataContext> | undefined;
+    if (handler && !(request.apiName === 'Produce' && isIdempotent(request.body as RequestBody<'Produce'>))) {
+      return handler(request.body as never, call);
+    }
+    return new EncodedResponse(await hub.forward(call.frame, call.clientHost));
+  };
+}
+
+/** Whether any batch of the request carries a producer id (the broker checks its sequence). */
+function isIdempotent(body: RequestBody<'Produce'>): boolean {
+  return body.topicData.some((t) =>
+    t.partitionData.some((p) => p.records !== null && p.records.length >= RECORD_BATCH_OVERHEAD && p.records.readBigInt64BE(PRODUCER_ID_OFFSET) >= 0n),
+  );
+}
+
+function describe(m: Membership): string {
+  return `${m.nodes.length} gateway(s): ${m.nodes.map((n) => `${n.nodeId}@${n.host}:${n.port}`).join(', ')}`;
+}
