@@ -14,7 +14,16 @@ describe('docker files', () => {
     const args = files.flatMap((f) => ['-f', path.join(DOCKER, f)]);
     const out = execFileSync('docker-compose', [...args, '--profile', 'rdma', 'config'], { cwd: ROOT, encoding: 'utf8' });
     expect(out).toMatch(/services:/);
-    for (const service of ['storage', 'broker', 'kafka', 'bench']) expect(out).toContain(`  ${service}:`);
+    for (const service of ['storage', 'broker', 'gateway', 'kafka', 'bench']) expect(out).toContain(`  ${service}:`);
+  });
+
+  it.each(['compose.yml', 'compose.rdma.yml'])('every rdmq role in %s that listens on all interfaces tells clients a reachable host', (file) => {
+    const commands = fs.readFileSync(path.join(DOCKER, file), 'utf8').split('\n').filter((l) => /command: \["(storage|broker|gateway)"/.test(l));
+    expect(commands.length).toBeGreaterThanOrEqual(3);
+    for (const command of commands) {
+      expect(command).toContain('0.0.0.0:');
+      expect(command).toMatch(/"--advertised-host", "[^"]+"/);
+    }
   });
 
   it('the Dockerfile uses known instructions, existing sources and defined stages', () => {

@@ -35,6 +35,8 @@ export const ServerConfigSchema = z
     leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
     retentionCheckMs: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
     storage: hostPort.optional(),
+    /** The host other machines reach this process at, told to clients for the fast path and Kafka (Kafka: advertised.listeners); the listen host when not set. */
+    advertisedHost: z.string().regex(/^[^:\s]+$/, 'must be a host name or IPv4 address, without a port').optional(),
   })
   .strict()
   .refine((c) => c.segmentSize % 4096 === 0 && c.segmentSize >= 64 * 1024, {

@@ -19,9 +19,10 @@ const USAGE = `usage:
   rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
              [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
              [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
+             [--advertised-host HOST]      the host clients are told for the fast path and Kafka (default: the listen host)
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
   rdmq broker --storage HOST:PORT [same options]     the broker and Kafka gateway, using that storage node
-  rdmq gateway --control HOST:PORT [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT]
+  rdmq gateway --control HOST:PORT [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
                                                     one more Kafka gateway for that broker (listed in Metadata while it runs)
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
   rdmq status [--json] [--control HOST:PORT]          the cluster at a glance
@@ -56,6 +57,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       metrics: { type: 'string' },
       verify: { type: 'string' },
       'node-id': { type: 'string' },
+      'advertised-host': { type: 'string' },
     },
     strict: true,
   });
@@ -74,6 +76,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       storage: values.storage,
       metrics: values.metrics,
       verify: values.verify,
+      advertisedHost: values['advertised-host'],
     },
     values.config,
   );

@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Transport } from '../addon';
 import { Registry } from 'prom-client';
-import { GatewayHub, startGateway, startRemoteGateway } from '../gateway';
+import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../gateway';
 import { Connection } from '../rdma-client';
 import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
@@ -57,10 +57,16 @@ function openStore(config: ServerConfig, log: Log): SegmentStore {
   });
 }
 
-async function listenFastPath(transport: Transport, address: string): Promise<{ port: number; address: string }> {
-  const { host, port } = splitHostPort(address);
+/** Listens for fast-path connections; `address` is what clients are told (advertised host, bound port). */
+async function listenFastPath(transport: Transport, config: ServerConfig): Promise<{ port: number; address: string }> {
+  const { host, port } = splitHostPort(config.fastpath);
   const bound = await transport.listen(host, port);
-  return { port: bound, address: `${host}:${bound}` };
+  return { port: bound, address: `${advertisedHost(config, host)}:${bound}` };
+}
+
+/** The host clients are told to connect to: --advertised-host, or the listen host (loopback for a wildcard). */
+function advertisedHost(config: ServerConfig, listenHost: string): string {
+  return config.advertisedHost ?? advertisable(listenHost);
 }
 
 /** Broker and its fast-path service on `transport`, using `storage`. */
@@ -83,7 +89,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
   });
   opened = broker;
   service = new FastPathService(broker, transport, log, metrics);
-  const fast = await listenFastPath(transport, config.fastpath);
+  const fast = await listenFastPath(transport, config);
   const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
   const hub = new GatewayHub(log);
   const control = await startControlServer(
@@ -132,7 +138,7 @@ export async function startNode(config: ServerConfig, log: Log = () => undefined
   const registry = newRegistry('start');
   registerStorageMetrics(registry, () => node.store);
   const running = await serveBroker(config, transport, storage, log, registry);
-  node.fastpathAddress = `${splitHostPort(config.fastpath).host}:${running.fastpathPort}`;
+  node.fastpathAddress = `${advertisedHost(config, splitHostPort(config.fastpath).host)}:${running.fastpathPort}`;
   return running;
 }
 
@@ -153,6 +159,7 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
   const gateway = await startGateway({
     host: kafka.host,
     port: kafka.port,
+    advertisedHost: advertisedHost(config, kafka.host),
     broker: node.broker,
     groups,
     connection,
@@ -176,7 +183,7 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
 export async function startStorage(config: ServerConfig, log: Log = () => undefined): Promise<RunningStorage> {
   const transport = new Transport();
   const node = new StorageNode(openStore(config, log), transport);
-  const fast = await listenFastPath(transport, config.fastpath);
+  const fast = await listenFastPath(transport, config);
   node.fastpathAddress = fast.address;
   const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node });
   const registry = newRegistry('storage');
@@ -207,7 +214,15 @@ export async function startBroker(config: ServerConfig, log: Log = () => undefin
 export async function startGatewayNode(config: ServerConfig, options: { nodeId?: number } = {}, log: Log = () => undefined): Promise<RunningGatewayNode> {
   const registry = newRegistry('gateway');
   const kafka = splitHostPort(config.kafka);
-  const gateway = await startRemoteGateway({ control: config.control, host: kafka.host, port: kafka.port, nodeId: options.nodeId, log, metrics: registry });
+  const gateway = await startRemoteGateway({
+    control: config.control,
+    host: kafka.host,
+    port: kafka.port,
+    advertisedHost: advertisedHost(config, kafka.host),
+    nodeId: options.nodeId,
+    log,
+    metrics: registry,
+  });
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>>;
   try {
     metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));

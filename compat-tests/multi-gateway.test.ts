@@ -157,6 +157,17 @@ describe('several gateways against one broker', () => {
     await expect(startRemoteGatewayProcess(cluster.control, ['--node-id', '5'])).rejects.toThrow(/node id 5 is taken/);
   });
 
+  it('a gateway on all interfaces tells clients the host it was given (--advertised-host)', async () => {
+    const c = await startRemoteGatewayProcess(cluster.control, ['--kafka', '0.0.0.0:0', '--advertised-host', 'localhost']);
+    try {
+      const port = c.kafka.split(':')[1];
+      const view = await metadata(`127.0.0.1:${port}`);
+      expect(view.brokers).toContainEqual({ id: c.nodeId, name: `localhost:${port}` });
+    } finally {
+      await c.stop();
+    }
+  });
+
   it('a gateway that dies leaves the list; clients go on through the others', async () => {
     await b.kill();
     const view = await eventually('gateway 5 to leave', () => metadata(a.kafka, 'spread'), (m) => m.brokers.length === 2);

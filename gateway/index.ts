@@ -6,6 +6,6 @@
 //   await gateway.close();
 export { startGateway, GatewayOptions, RunningGateway } from './server';
 export { GatewayLimits, GatewayLimitsInput, GatewayLimitsSchema, parseGatewayLimits } from './config';
-export { GatewayNode, GatewayRegistry, Leadership, leadershipOver, staticLeadership } from './leadership';
+export { advertisable, GatewayNode, GatewayRegistry, Leadership, leadershipOver, staticLeadership } from './leadership';
 export { GatewayHub, HubClient } from './hub';
 export { startRemoteGateway, RemoteGatewayOptions, RunningRemoteGateway } from './remote';

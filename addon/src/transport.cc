@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <cerrno>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -23,8 +24,11 @@ constexpr size_t kKeyAccessOffset = 28;
 constexpr size_t kKeyPidOffset = 32;
 constexpr size_t kKeyBootIdOffset = 36;
 
-// This host's boot id: two processes with the same boot id share a kernel,
-// so a peer's pid names a process this one can reach with CMA.
+// Which kernel and pid namespace this process lives in: the host's boot id
+// with its last 16 characters replaced by the pid namespace's inode number.
+// Two processes with the same identity share a kernel and a pid namespace, so
+// a peer's pid names a process this one can reach with CMA (containers on one
+// host share the boot id but not, as a rule, the pid namespace).
 const std::string& BootId() {
   static const std::string id = [] {
     std::string text(kBootIdBytes, '\0');
@@ -34,6 +38,11 @@ const std::string& BootId() {
       fclose(f);
       if (got != kBootIdBytes) text.assign(kBootIdBytes, '\0');
     }
+    struct stat ns;
+    if (text[0] == '\0' || stat("/proc/self/ns/pid", &ns) != 0) return std::string(kBootIdBytes, '\0');
+    char inode[17];
+    snprintf(inode, sizeof(inode), "%016llx", static_cast<unsigned long long>(ns.st_ino));
+    text.replace(kBootIdBytes - 16, 16, inode, 16);
     return text;
   }();
   return id;
