@@ -93,6 +93,42 @@ describe.each([
   });
 });
 
+// Containers on one host share the boot id but not the pid namespace: a pid
+// from another namespace names some other process here, so rdmq must not
+// copy to it with CMA. UCX carries the data instead.
+// (The peer is pid 1 of its namespace and unshare ignores SIGTERM: killing unshare kills the peer.)
+const asRoot = process.getuid?.() === 0 && fs.existsSync('/usr/bin/unshare');
+(asRoot ? describe : describe.skip)('a peer in another pid namespace on this host', () => {
+  it('is written and read through UCX, never by pid with CMA', async () => {
+    const saved = { tls: process.env.UCX_TLS, direct: process.env.RDMQ_DIRECT_CMA };
+    const peer = await startPeer(tempRegionPath(), REGION_BYTES, { UCX_TLS: 'tcp', RDMQ_DIRECT_CMA: '1' }, ['/usr/bin/unshare', '--pid', '--fork', '--kill-child=SIGKILL']);
+    process.env.UCX_TLS = 'tcp';
+    process.env.RDMQ_DIRECT_CMA = '1';
+    const transport = new Transport();
+    try {
+      const ep = await transport.connect('127.0.0.1', peer.port);
+      const key = await requestKey(transport, ep, 0, 1 << 20, 'read-write');
+      const data = Buffer.alloc(300_000, 0x5a);
+      await ep.put(data, key, 0);
+      await ep.flush();
+      expect(Buffer.compare(await readOnPeer(transport, ep, 0, data.length), data)).toBe(0);
+      const back = Buffer.alloc(data.length);
+      await ep.get(back, key, 0);
+      expect(Buffer.compare(back, data)).toBe(0);
+      key.destroy();
+      await ep.close();
+    } finally {
+      for (const [name, value] of [['UCX_TLS', saved.tls], ['RDMQ_DIRECT_CMA', saved.direct]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      transport.close();
+      peer.child.kill('SIGKILL');
+      await peer.stop();
+    }
+  });
+});
+
 describe('transport misuse', () => {
   it('refuses a put through a read-only key, on every path', async () => {
     for (const direct of ['0', '1']) {

@@ -12,8 +12,10 @@ export interface RunningPeer {
 }
 
 /** Starts peer.js in its own process with the given extra environment. */
-export async function startPeer(regionPath: string, sizeBytes: number, env: NodeJS.ProcessEnv = {}): Promise<RunningPeer> {
-  const child = spawn(process.execPath, [path.join(__dirname, 'peer.js'), regionPath, String(sizeBytes)], {
+/** Starts the peer process; `wrap` is a command to run it under (e.g. unshare). */
+export async function startPeer(regionPath: string, sizeBytes: number, env: NodeJS.ProcessEnv = {}, wrap: string[] = []): Promise<RunningPeer> {
+  const command = [...wrap, process.execPath, path.join(__dirname, 'peer.js'), regionPath, String(sizeBytes)];
+  const child = spawn(command[0], command.slice(1), {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
