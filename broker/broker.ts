@@ -266,21 +266,43 @@ export class Broker {
       const topic = this.metadata.topicById(runtime.topicId);
       if (!topic) continue;
       const policy = { nowMs, retentionMs: Number(topic.configs['retention.ms']), retentionBytes: Number(topic.configs['retention.bytes']) };
-      freed += await runtime.serial(async () => {
-        let n = 0;
-        for (const segment of runtime.state.retentionCandidates(policy)) {
-          await this.metadata.freeSegment(runtime.topicName, runtime.partition, segment.segmentId, segment.endOffset);
-          runtime.state.removeSegment(segment.segmentId);
-          await this.storage.free(segment.segmentId);
-          n++;
-        }
-        return n;
-      }).catch((err: Error) => {
+      freed += await runtime.serial(() => this.freeLeading(runtime, runtime.state.retentionCandidates(policy))).catch((err: Error) => {
         this.options.log?.(`retention on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`);
         return 0;
       });
     }
     return freed;
+  }
+
+  /**
+   * Kafka's DeleteRecords: moves the partition's log start offset up to
+   * `offset` (at most the high watermark) and frees the segments that now lie
+   * wholly below it. Durable before it returns. Returns the new log start.
+   */
+  async deleteRecordsBefore(topicName: string, partition: number, offset: bigint): Promise<bigint> {
+    const runtime = this.partitionByName(topicName, partition);
+    return runtime.serial(async () => {
+      const state = runtime.state;
+      if (offset > state.highWatermark() || offset < 0n) {
+        throw new PartitionError('OFFSET_OUT_OF_RANGE', `${topicName}-${partition}: offset ${offset} is outside 0..${state.highWatermark()}`);
+      }
+      if (offset > state.logStartOffset()) {
+        await this.metadata.moveLogStart(topicName, partition, offset);
+        state.moveLogStart(offset);
+        await this.freeLeading(runtime, state.segmentsBelowLogStart());
+      }
+      return state.logStartOffset();
+    });
+  }
+
+  /** Frees `segments`, the oldest of the partition in order: metadata first, then the runtime, then storage. Inside runtime.serial. */
+  private async freeLeading(runtime: PartitionRuntime, segments: SegmentInfo[]): Promise<number> {
+    for (const segment of segments) {
+      await this.metadata.freeSegment(runtime.topicName, runtime.partition, segment.segmentId, segment.endOffset);
+      runtime.state.removeSegment(segment.segmentId);
+      await this.storage.free(segment.segmentId);
+    }
+    return segments.length;
   }
 
   private expireLeases(): void {
@@ -294,8 +316,8 @@ export class Broker {
     }
   }
 
-  private addRuntime(topicName: string, topicId: number, partition: number, segments: SegmentInfo[]): PartitionRuntime {
-    const state = new PartitionState({ topicId, partition, topicName, segments }, { leaseTimeoutMs: this.options.leaseTimeoutMs });
+  private addRuntime(topicName: string, topicId: number, partition: number, segments: SegmentInfo[], logStartOffset?: bigint): PartitionRuntime {
+    const state = new PartitionState({ topicId, partition, topicName, segments, logStartOffset }, { leaseTimeoutMs: this.options.leaseTimeoutMs });
     const runtime = new PartitionRuntime(topicName, topicId, partition, state);
     this.partitions.set(runtime.key, runtime);
     return runtime;
@@ -318,7 +340,7 @@ export class Broker {
           referenced.add(seg.segmentId);
           segments.push(toSegmentInfo(header, seg.sealed));
         }
-        this.addRuntime(topic.name, topic.topicId, meta.partition, segments);
+        this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset);
       }
     }
     // Segments allocated but never recorded (a crash between the two) hold no acknowledged data.

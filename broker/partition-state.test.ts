@@ -445,6 +445,33 @@ describe('PartitionState recovery and retention', () => {
     expect(state.segments().map((s) => s.segmentId)).toEqual([13]);
   });
 
+  test('DeleteRecords moves the log start inside a segment, never back and never past the watermark', () => {
+    const state = recovered();
+    state.moveLogStart(120n);
+    expect(state.logStartOffset()).toBe(120n);
+    expect(state.locate(119n)).toBe('below-start');
+    expect(state.locate(120n)).toEqual({ segmentId: 11, position: 0 });
+    // Segment 10 holds only offsets below the start; 11 still holds readable ones.
+    expect(state.segmentsBelowLogStart().map((s) => s.segmentId)).toEqual([10]);
+    state.moveLogStart(50n);
+    expect(state.logStartOffset()).toBe(120n);
+    expect(caught(() => state.moveLogStart(271n)).code).toBe('OFFSET_OUT_OF_RANGE');
+    // Freeing the segment below does not pull the start back to the next segment's base.
+    state.removeSegment(10);
+    expect(state.logStartOffset()).toBe(120n);
+    // Up to the watermark: every sealed segment is below, never the open one.
+    state.moveLogStart(270n);
+    expect(state.segmentsBelowLogStart().map((s) => s.segmentId)).toEqual([11, 12]);
+    expect(state.locate(270n)).toBe('at-end');
+  });
+
+  test('a recovered partition keeps the log start its metadata recorded', () => {
+    const segments = [...recovered().segments()];
+    const state = new PartitionState({ topicId: 2, partition: 1, segments, logStartOffset: 100n }, { leaseTimeoutMs: LEASE_MS });
+    expect(state.logStartOffset()).toBe(100n);
+    expect(state.locate(99n)).toBe('below-start');
+  });
+
   test('a sealed segment with a stage in flight is not a retention candidate', () => {
     const state = freshPartition({}, 100);
     const a = grantOf(state, { lengthBytes: 80 });

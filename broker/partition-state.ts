@@ -33,7 +33,8 @@ export type PartitionErrorCode =
   | 'NOT_CONTIGUOUS'
   | 'TOO_MANY_IN_FLIGHT'
   | 'STAGES_IN_FLIGHT'
-  | 'UNKNOWN_SEGMENT';
+  | 'UNKNOWN_SEGMENT'
+  | 'OFFSET_OUT_OF_RANGE';
 
 interface ErrorTraits {
   retriable: boolean;
@@ -54,6 +55,7 @@ const PARTITION_ERRORS: Record<PartitionErrorCode, ErrorTraits> = {
   TOO_MANY_IN_FLIGHT: { retriable: true },
   STAGES_IN_FLIGHT: { retriable: true },
   UNKNOWN_SEGMENT: { retriable: false },
+  OFFSET_OUT_OF_RANGE: { retriable: false, kafkaErrorName: 'OFFSET_OUT_OF_RANGE', kafkaErrorCode: 1 },
 };
 
 export class PartitionError extends Error {
@@ -101,6 +103,8 @@ export interface RecoveredPartition {
   /** Only used in error messages. */
   topicName?: string;
   segments: SegmentInfo[];
+  /** The log start the metadata records (DeleteRecords may have moved it inside the first segment). */
+  logStartOffset?: bigint;
 }
 
 export interface StageRequest {
@@ -269,7 +273,7 @@ export class PartitionState {
     const sorted = [...recovered.segments].sort(
       (a, b) => compareBigint(a.baseOffset, b.baseOffset) || Number(b.sealed) - Number(a.sealed),
     );
-    this.freedUpToOffset = sorted.length > 0 ? sorted[0].baseOffset : 0n;
+    this.freedUpToOffset = maxOf(sorted.length > 0 ? sorted[0].baseOffset : 0n, recovered.logStartOffset ?? 0n);
     sorted.forEach((info, i) => this.recoverSegment(info, i === sorted.length - 1, sorted[i + 1]));
     const last = sorted[sorted.length - 1];
     this.nextReserveOffset = last ? last.endOffset : 0n;
@@ -560,7 +564,7 @@ export class PartitionState {
     if (info.sealed || info.commitPosition !== info.startPosition || info.endOffset !== info.baseOffset) {
       throw invalid(`${this.label}: new segment ${info.segmentId} must be empty and unsealed`);
     }
-    if (this.segmentList.length === 0) this.freedUpToOffset = info.baseOffset;
+    if (this.segmentList.length === 0) this.freedUpToOffset = maxOf(this.freedUpToOffset, info.baseOffset);
     this.pushSegment({
       info: { ...info },
       reservedEnd: info.startPosition,
@@ -625,10 +629,31 @@ export class PartitionState {
     const next = this.segmentList[1];
     this.segmentList.shift();
     this.segmentsById.delete(segmentId);
-    this.freedUpToOffset = next.info.baseOffset;
+    this.freedUpToOffset = maxOf(this.freedUpToOffset, next.info.baseOffset);
     let drop = 0;
     while (drop < this.index.length && this.index[drop].segmentId === segmentId) drop++;
     this.index.splice(0, drop);
+  }
+
+  /**
+   * Moves the log start offset up to `offset` (never down, never past the high
+   * watermark): readers get 'below-start' for what lies before it.
+   */
+  moveLogStart(offset: bigint): void {
+    if (offset > this.highWatermark()) {
+      throw new PartitionError('OFFSET_OUT_OF_RANGE', `${this.label}: log start ${offset} would pass the high watermark ${this.highWatermark()}`);
+    }
+    this.freedUpToOffset = maxOf(this.freedUpToOffset, offset);
+  }
+
+  /** Sealed, fully committed leading segments whose every record lies below the log start: nothing can read them. */
+  segmentsBelowLogStart(): SegmentInfo[] {
+    const below: SegmentInfo[] = [];
+    for (const segment of this.segmentList) {
+      if (segment === this.lastSegment() || !isFullyCommitted(segment) || segment.info.endOffset > this.freedUpToOffset) break;
+      below.push({ ...segment.info });
+    }
+    return below;
   }
 
   /** Frees every leading segment that ends at or before `offset` and may be freed; returns their ids. */
@@ -919,6 +944,10 @@ function validateSegmentInfo(info: SegmentInfo, label: string): void {
   if (info.baseOffset < 0n || info.endOffset < info.baseOffset) {
     throw invalid(`${where}: need 0 ≤ baseOffset (${info.baseOffset}) ≤ endOffset (${info.endOffset})`);
   }
+}
+
+function maxOf(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
 }
 
 function compareBigint(a: bigint, b: bigint): number {

@@ -237,6 +237,7 @@ export type MetadataRecord =
   | { type: 'SegmentAdded'; topicId: number; partition: number; segmentId: number; storageNodeId: string; baseOffset: bigint; dataCapacityBytes: number }
   | { type: 'SegmentSealed'; topicId: number; partition: number; segmentId: number }
   | { type: 'SegmentFreed'; topicId: number; partition: number; segmentId: number; nextOffset: bigint }
+  | { type: 'LogStartMoved'; topicId: number; partition: number; offset: bigint }
   | { type: 'OffsetCommitted'; groupId: string; offsets: OffsetCommitEntry[]; commitTimestampMs: number }
   | { type: 'GroupDeleted'; groupId: string }
   | { type: 'ProducerIdAllocated'; producerId: bigint; epoch: number }
@@ -318,6 +319,11 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
       const [freed] = partition.segments.splice(index, 1);
       state.segmentOwners.delete(segmentOwnerKey(freed.storageNodeId, freed.segmentId));
       if (record.nextOffset > partition.logStartOffset) partition.logStartOffset = record.nextOffset;
+      break;
+    }
+    case 'LogStartMoved': {
+      const partition = partitionById(state, record.topicId, record.partition);
+      if (record.offset > partition.logStartOffset) partition.logStartOffset = record.offset;
       break;
     }
     case 'OffsetCommitted': {
@@ -694,6 +700,20 @@ export class MetadataStore {
       );
     }
     await this.commit({ type: 'SegmentFreed', topicId: topic.topicId, partition, segmentId, nextOffset });
+  }
+
+  /**
+   * Moves the log start offset up to `offset` (Kafka's DeleteRecords): records
+   * below it are gone for readers, though their segment stays until every
+   * record in it is below the start. The caller checks `offset` against the
+   * high watermark, which the metadata does not know.
+   */
+  async moveLogStart(name: string, partition: number, offset: bigint): Promise<void> {
+    const topic = this.projectedTopic(name);
+    const meta = this.projectedPartition(topic, partition);
+    if (typeof offset !== 'bigint' || offset < 0n) throw new BrokerError('INVALID_REQUEST', `log start offset must be a non-negative integer, got ${offset}`);
+    if (offset <= meta.logStartOffset) return;
+    await this.commit({ type: 'LogStartMoved', topicId: topic.topicId, partition, offset });
   }
 
   // -- Consumer group offsets --

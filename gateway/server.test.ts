@@ -224,7 +224,7 @@ describe('Kafka gateway, byte for byte', () => {
     expect(roomy.responses[0].partitions.map((p: { records: Buffer }) => splitBatches(p.records).batches.length)).toEqual([1, 1]);
   });
 
-  it('offsets by epoch and by timestamp; DeleteRecords is refused beyond the log start', async () => {
+  it('offsets by epoch and by timestamp; DeleteRecords moves the log start', async () => {
     await createTopic('epochs');
     const t0 = BigInt(Date.now() - 60_000);
     await produce('epochs', await buildRecordBatch({ records: [0, 1, 2].map((i) => ({ key: null, value: `v${i}`, timestamp: t0 + BigInt(i * 1000) })) }));
@@ -238,8 +238,18 @@ describe('Kafka gateway, byte for byte', () => {
     expect(await byTime(-2n)).toMatchObject({ offset: 0n });
     expect(await byTime(-3n)).toMatchObject({ offset: 2n, timestamp: t0 + 2000n });
 
-    const del = await client.request('DeleteRecords', 2, { topics: [{ name: 'epochs', partitions: [{ partitionIndex: 0, offset: 2n }] }], timeoutMs: 1000 });
-    expect(del.topics[0].partitions[0]).toMatchObject({ errorCode: errorCode('POLICY_VIOLATION'), lowWatermark: 0n });
+    const deleteBefore = async (offset: bigint) =>
+      (await client.request('DeleteRecords', 2, { topics: [{ name: 'epochs', partitions: [{ partitionIndex: 0, offset }] }], timeoutMs: 1000 })).topics[0].partitions[0];
+    expect(await deleteBefore(2n)).toMatchObject({ errorCode: 0, lowWatermark: 2n });
+    expect(await byTime(-2n)).toMatchObject({ offset: 2n });
+    // Never back, never past the high watermark.
+    expect(await deleteBefore(1n)).toMatchObject({ errorCode: 0, lowWatermark: 2n });
+    expect(await deleteBefore(4n)).toMatchObject({ errorCode: errorCode('OFFSET_OUT_OF_RANGE') });
+    const fetchAt = async (fetchOffset: bigint) => (await client.request('Fetch', 12, fetchBody('epochs', 0, fetchOffset, { maxWaitMs: 0 }))).responses[0].partitions[0];
+    expect(await fetchAt(1n)).toMatchObject({ errorCode: errorCode('OFFSET_OUT_OF_RANGE') });
+    expect(await fetchAt(2n)).toMatchObject({ errorCode: 0, logStartOffset: 2n, highWatermark: 3n });
+    // -1 means the high watermark.
+    expect(await deleteBefore(-1n)).toMatchObject({ errorCode: 0, lowWatermark: 3n });
   });
 
   it('CreateTopics with validate_only creates nothing; DescribeCluster names this gateway', async () => {

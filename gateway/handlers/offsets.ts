@@ -148,28 +148,33 @@ export const offsetForLeaderEpoch: Handler<'OffsetForLeaderEpoch'> = (body, call
 };
 
 /**
- * DeleteRecords moves a log start offset. The broker frees whole segments
- * only (retention), and cannot yet move the log start inside one, so a
- * request is accepted only where it asks for nothing to change.
+ * DeleteRecords moves each partition's log start offset (offset -1: to the
+ * high watermark). Readers below it get OFFSET_OUT_OF_RANGE; a segment is
+ * freed once every record in it lies below the start.
  */
-export const deleteRecords: Handler<'DeleteRecords'> = (body, call) => {
+export const deleteRecords: Handler<'DeleteRecords'> = async (body, call) => {
   const gw = call.gateway;
   return {
     throttleTimeMs: 0,
-    topics: body.topics.map((t) => ({
-      name: t.name,
-      partitions: t.partitions.map((p) => {
-        const found = locatePartition(gw, t.name, p.partitionIndex);
-        if ('code' in found) return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: found.code };
-        const state = found.runtime.state;
-        const target = p.offset === -1n ? state.highWatermark() : p.offset;
-        if (target < 0n || target > state.highWatermark()) {
-          return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: kafkaError('OFFSET_OUT_OF_RANGE').code };
-        }
-        if (target <= state.logStartOffset()) return { partitionIndex: p.partitionIndex, lowWatermark: state.logStartOffset(), errorCode: 0 };
-        gw.log(`DeleteRecords on ${t.name}-${p.partitionIndex} up to ${target} refused: the log start moves only when retention frees whole segments`);
-        return { partitionIndex: p.partitionIndex, lowWatermark: state.logStartOffset(), errorCode: kafkaError('POLICY_VIOLATION').code };
-      }),
-    })),
+    topics: await Promise.all(
+      body.topics.map(async (t) => ({
+        name: t.name,
+        partitions: await Promise.all(
+          t.partitions.map(async (p) => {
+            const found = locatePartition(gw, t.name, p.partitionIndex);
+            if ('code' in found) return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: found.code };
+            const target = p.offset === -1n ? found.runtime.state.highWatermark() : p.offset;
+            try {
+              const lowWatermark = await gw.broker.deleteRecordsBefore(t.name, p.partitionIndex, target);
+              return { partitionIndex: p.partitionIndex, lowWatermark, errorCode: 0 };
+            } catch (err) {
+              const error = toKafkaError(err);
+              if (error.name !== 'OFFSET_OUT_OF_RANGE') gw.log(`DeleteRecords on ${t.name}-${p.partitionIndex} up to ${target} failed: ${error.message}`);
+              return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: error.code };
+            }
+          }),
+        ),
+      })),
+    ),
   };
 };
