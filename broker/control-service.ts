@@ -83,6 +83,8 @@ export interface ControlServerOptions {
   clients?: () => number;
   /** More services on the same address (the gateways' hub). */
   services?: { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
+  /** The live Kafka gateways, for GetStatus. */
+  gateways?: () => readonly { nodeId: number; host: string; port: number }[];
   /** Largest request message (default 4 MiB; forwarded Kafka produces need their frame size). */
   maxReceiveMessageBytes?: number;
 }
@@ -110,6 +112,7 @@ export async function startControlServer(
         storageSegmentSizeBytes: usage.segmentSizeBytes,
         fastpathClients: clients(),
         uptimeMs: Date.now() - startedAt,
+        kafkaGateways: (options.gateways?.() ?? []).map((g) => ({ nodeId: g.nodeId, address: `${g.host}:${g.port}` })),
       };
     }),
     createTopic: unary(async (call) => {

@@ -233,6 +233,7 @@ async function status(argv: string[]): Promise<void> {
     process.stdout.write(
       `cluster ${s.cluster.clusterId}  up ${(Number(s.uptimeMs) / 1000).toFixed(0)} s  durability ${s.cluster.durability}\n` +
         `fast path ${s.cluster.fastpathAddress} (storage ${s.cluster.storageFastpathAddress})  clients ${s.fastpathClients}\n` +
+        `Kafka gateways ${s.kafkaGateways.length === 0 ? 'none' : s.kafkaGateways.map((g) => `${g.nodeId}@${g.address}`).join(', ')}\n` +
         `storage ${s.storageSegmentsTotal - s.storageSegmentsFree}/${s.storageSegmentsTotal} segments of ${mib(s.storageSegmentSizeBytes)} in use, ${mib(s.storageUsedBytes)} committed\n\n`,
     );
     const rows = s.topics.flatMap((t) => t.partitions.map((p) => [t.name, p.partition, p.logStartOffset, p.highWatermark, p.segments, mib(p.committedBytes)]));
@@ -251,6 +252,7 @@ interface ClusterStatus {
   storageSegmentSizeBytes: string;
   fastpathClients: number;
   uptimeMs: string;
+  kafkaGateways: { nodeId: number; address: string }[];
 }
 
 async function main(): Promise<void> {

@@ -102,7 +102,12 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
       segmentSizeBytes: config.segmentSize,
     },
     splitHostPort(config.control),
-    { clients: () => service?.clientCount ?? 0, services: [hub.service()], maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX },
+    {
+      clients: () => service?.clientCount ?? 0,
+      gateways: () => hub.registry.nodes(),
+      services: [hub.service()],
+      maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX,
+    },
   );
   return {
     registry,

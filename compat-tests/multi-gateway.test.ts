@@ -103,6 +103,11 @@ describe('several gateways against one broker', () => {
     expect(views[0].brokers.map((n) => n.id).sort()).toEqual([0, 1, 5]);
     const leaders = new Set(views[0].topics[0].partitions.map((p) => p.leader));
     expect([...leaders].sort()).toEqual([0, 1, 5]);
+    // Operators see them too.
+    const status = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [path.join(__dirname, '..', 'cli', 'main.js'), 'status', '--control', cluster.control], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    );
+    expect(status).toContain(`Kafka gateways 0@127.0.0.1:${cluster.kafkaPort}, 1@${a.kafka}, 5@${b.kafka}`);
   });
 
   it('a kafkajs producer writes to each partition through its leader, and a group reads everything once from any gateway', async () => {
