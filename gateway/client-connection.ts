@@ -9,7 +9,7 @@
 // `maxFrameBytes`. A malformed frame closes the connection with one log line.
 import * as net from 'net';
 import { DecodedRequest, FrameSplitter } from './protocol';
-import { DataContext, Dispatcher, RequestContext } from './context';
+import { AbandonRequest, DataContext, Dispatcher, RequestContext } from './context';
 import { decodeFrame, encodeAnswer } from './dispatch';
 
 interface Slot {
@@ -105,8 +105,9 @@ export class ClientConnection<C extends DataContext = DataContext> {
         slot.chunks = encodeAnswer(request, answer);
       })
       .catch((err: Error) => {
-        // Handlers answer expected failures in the response; reaching here is a bug (or a lost broker). Kafka closes too.
-        this.gateway.log(`${request.apiName} v${request.header.apiVersion} from ${this.peer} failed, closing the connection: ${err.stack ?? err.message}`);
+        // Handlers answer expected failures in the response; anything else but an abandoned request is a bug. Kafka closes too.
+        if (err instanceof AbandonRequest) this.gateway.log(`${request.apiName} from ${this.peer} abandoned, closing the connection: ${err.message}`);
+        else this.gateway.log(`${request.apiName} v${request.header.apiVersion} from ${this.peer} failed, closing the connection: ${err.stack ?? err.message}`);
         slot.chunks = [];
         this.close();
       })

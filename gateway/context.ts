@@ -54,6 +54,9 @@ export interface RequestContext<C extends DataContext = GatewayContext> {
 /** A handler's answer when Kafka sends none (Produce with acks=0). */
 export const NO_RESPONSE: unique symbol = Symbol('no response');
 
+/** Thrown by a dispatcher that cannot answer (the broker is unreachable): the connection closes with one log line, as Kafka's would; clients reconnect and retry. */
+export class AbandonRequest extends Error {}
+
 /** A response already encoded elsewhere (by the broker's gateway), written as it is. */
 export class EncodedResponse {
   constructor(readonly chunks: Buffer[]) {}

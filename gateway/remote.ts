@@ -13,7 +13,7 @@ import { Connection } from '../rdma-client';
 import { RemoteCatalog } from './catalog';
 import { GatewayLimits, GatewayLimitsInput, parseGatewayLimits } from './config';
 import { GatewayMetrics } from './metrics';
-import { DataContext, Dispatcher, EncodedResponse, Handler } from './context';
+import { AbandonRequest, DataContext, Dispatcher, EncodedResponse, Handler } from './context';
 import { dataHandlers } from './dispatch';
 import { HubClient, Membership } from './hub';
 import { advertisable, GatewayNode } from './leadership';
@@ -179,7 +179,11 @@ function forwardingDispatcher(hub: HubClient): Dispatcher<DataContext> {
     if (handler && !(request.apiName === 'Produce' && isIdempotent(request.body as RequestBody<'Produce'>))) {
       return handler(request.body as never, call);
     }
-    return new EncodedResponse(await hub.forward(call.frame, call.clientHost));
+    try {
+      return new EncodedResponse(await hub.forward(call.frame, call.clientHost));
+    } catch (err) {
+      throw new AbandonRequest((err as Error).message);
+    }
   };
 }
 
