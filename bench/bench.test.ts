@@ -1,15 +1,38 @@
 // rdmq bench is a benchmark, not a timed test: these runs are tiny and check
-// only that every door is measured and every result is written, never how fast.
+// only that every door is measured, every record is read exactly once, every
+// latency is there and in order, and every result is written — never how fast.
 import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
 import { ClusterProcess, startCluster } from './cluster';
-import { BenchResults } from './report';
+import { LatencySummary } from './latency';
+import { BenchResults, ResultPoint } from './report';
 
 const run = promisify(execFile);
 const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
+
+/** Runs `rdmq bench ARGS --out DIR` and returns what it wrote. */
+async function bench(args: string[]): Promise<{ stdout: string; out: string; results: BenchResults }> {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rdmq-bench-'));
+  const { stdout } = await run(process.execPath, [MAIN, 'bench', ...args, '--max-seconds', '3', '--out', out], { timeout: 120_000 });
+  return { stdout, out, results: JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults };
+}
+
+function expectOrdered(l: LatencySummary | undefined): void {
+  expect(l).toBeDefined();
+  expect(l!.p50).toBeGreaterThan(0);
+  expect(l!.p50).toBeLessThanOrEqual(l!.p99);
+  expect(l!.p99).toBeLessThanOrEqual(l!.p999);
+  expect(l!.p999).toBeLessThanOrEqual(l!.max);
+}
+
+function expectEveryRecordOnce(p: ResultPoint): void {
+  expect(p.records!.produced).toBeGreaterThan(0);
+  expect(p.records!.consumed).toBe(p.records!.produced);
+  if (p.client !== 'kcat') expect([p.records!.duplicates, p.records!.missing]).toEqual([0, 0]);
+}
 
 describe('rdmq bench', () => {
   let cluster: ClusterProcess;
@@ -20,41 +43,60 @@ describe('rdmq bench', () => {
     await cluster.stop();
   });
 
-  it('drives any Kafka-protocol server with kafkajs and kcat: here rdmq\'s own gateway as --target kafka', async () => {
-    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rdmq-bench-'));
-    const { stdout } = await run(
-      process.execPath,
-      [MAIN, 'bench', '--target', 'kafka', '--bootstrap', `127.0.0.1:${cluster.kafkaPort}`, '--batch-sizes', '64K', '--bytes', '2M', '--max-seconds', '3', '--out', out],
-      { timeout: 120_000 },
-    );
-    expect(stdout).toMatch(/kafka\s+kafkajs/);
-    expect(stdout).toMatch(/kafka\s+kcat/);
-    const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
-    expect(results.points.map((p) => p.client).sort()).toEqual(['kafkajs', 'kcat']);
+  it('drives any Kafka-protocol server with kafkajs: a group of 2 consumers splits 2 partitions and reads every record once, also end to end', async () => {
+    const { stdout, out, results } = await bench(['--target', 'kafka', '--bootstrap', `127.0.0.1:${cluster.kafkaPort}`, '--client', 'kafkajs', '--workload', 'all', '--partitions', '2', '--consumers', '2', '--batch-sizes', '64K', '--bytes', '2M']);
+    expect(stdout).toMatch(/kafka\s+kafkajs\s+produce\+consume/);
+    expect(results.points.map((p) => p.workload)).toEqual(['produce+consume', 'e2e']);
     for (const p of results.points) {
-      expect(p.target).toBe('kafka');
-      expect(p.batchSize).toBe(65536);
+      expect(p).toMatchObject({ target: 'kafka', client: 'kafkajs', batchSize: 65536, partitions: 2, consumers: 2 });
       expect(p.producerMBps).toBeGreaterThan(0);
       expect(p.consumerMBps).toBeGreaterThan(0);
       expect(p.tcpLoopbackMBps).toBeGreaterThan(0);
       expect(p.memcpyMBps).toBeGreaterThan(0);
+      expectOrdered(p.latencyUs);
+      expectEveryRecordOnce(p);
     }
+    expectOrdered(results.points[1].e2eLatencyUs);
+    expect(results.latency.map((t) => t.kind).sort()).toEqual(['e2e', 'publish', 'publish']);
     for (const plot of ['producer-throughput', 'consumer-throughput', 'latency-over-time', 'latency-cdf']) {
       expect(fs.statSync(path.join(out, `${plot}.png`)).size).toBeGreaterThan(1000);
       expect(fs.readFileSync(path.join(out, `${plot}.svg`), 'utf8')).toMatch(/<svg/);
     }
-    expect(fs.readFileSync(path.join(out, 'results.md'), 'utf8')).toMatch(/\| kafka \| kcat \|/);
+    expect(fs.readFileSync(path.join(out, 'results.md'), 'utf8')).toMatch(/\| kafka \| kafkajs \| e2e \|/);
   }, 150_000);
 
-  it('measures the fast path and writes the points as JSON', async () => {
-    const json = path.join(os.tmpdir(), `rdmq-bench-${process.pid}.json`);
-    await run(process.execPath, [MAIN, 'bench', '--target', 'fastpath', '--control', cluster.control, '--batch-sizes', '8K,1M', '--bytes', '4M', '--max-seconds', '3', '--json', json], { timeout: 120_000 });
-    const points = JSON.parse(fs.readFileSync(json, 'utf8')) as Record<string, unknown>[];
-    expect(points.map((p) => p.batchSize)).toEqual([8192, 1 << 20]);
-    for (const p of points) {
-      expect(Object.keys(p).sort()).toEqual(['batchSize', 'client', 'consumerMBps', 'latencyUs', 'memcpyMBps', 'mode', 'producerMBps', 'target']);
-      expect(p.target).toBe('fastpath');
-      expect(Object.keys(p.latencyUs as object).sort()).toEqual(['max', 'p50', 'p99', 'p999']);
+  it('drives kcat as child processes: their CPU counts as client CPU, and end-to-end latency goes through the pipes', async () => {
+    const { results } = await bench(['--target', 'kafka', '--bootstrap', `127.0.0.1:${cluster.kafkaPort}`, '--client', 'kcat', '--workload', 'all', '--batch-sizes', '64K', '--bytes', '2M']);
+    expect(results.points.map((p) => [p.client, p.workload])).toEqual([['kcat', 'produce+consume'], ['kcat', 'e2e']]);
+    for (const p of results.points) {
+      expect(p.producerMBps).toBeGreaterThan(0);
+      expect(p.consumerMBps).toBeGreaterThan(0);
+      // kcat reports no publish latency.
+      expect(p.latencyUs).toBeUndefined();
+      expectEveryRecordOnce(p);
+      expect(p.cpuSecondsPerGB!.clientChildren).toBeGreaterThan(0);
+      expect(p.cpuSecondsPerGB!.client).toBeGreaterThanOrEqual(p.cpuSecondsPerGB!.clientChildren!);
     }
+    expectOrdered(results.points[1].e2eLatencyUs);
+  }, 150_000);
+
+  it('measures the fast path with 2 producers and 2 consumers splitting 2 partitions, end to end too, and writes the points as JSON', async () => {
+    const json = path.join(os.tmpdir(), `rdmq-bench-${process.pid}.json`);
+    await run(
+      process.execPath,
+      [MAIN, 'bench', '--target', 'fastpath', '--control', cluster.control, '--workload', 'produce,consume,e2e', '--partitions', '2', '--producers', '2', '--consumers', '2', '--batch-sizes', '8K,1M', '--bytes', '4M', '--max-seconds', '3', '--json', json],
+      { timeout: 120_000 },
+    );
+    const points = JSON.parse(fs.readFileSync(json, 'utf8')) as ResultPoint[];
+    expect(points.map((p) => [p.batchSize, p.workload])).toEqual([[8192, 'produce+consume'], [8192, 'e2e'], [1 << 20, 'produce+consume'], [1 << 20, 'e2e']]);
+    for (const p of points) {
+      expect(Object.keys(p).sort()).toEqual(
+        ['batchSize', 'client', 'consumerMBps', 'consumers', 'latencyUs', 'memcpyMBps', 'mode', 'partitions', 'producerMBps', 'producers', 'records', 'target', 'workload', ...(p.workload === 'e2e' ? ['e2eLatencyUs'] : [])].sort(),
+      );
+      expect(p).toMatchObject({ target: 'fastpath', client: 'rdmq-sdk', partitions: 2, producers: 2, consumers: 2 });
+      expectOrdered(p.latencyUs);
+      expectEveryRecordOnce(p);
+    }
+    for (const p of points.filter((p) => p.workload === 'e2e')) expectOrdered(p.e2eLatencyUs);
   }, 150_000);
 });

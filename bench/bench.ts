@@ -2,32 +2,42 @@
 //   --target fastpath            the SDK (one-sided puts and gets)
 //   --target gateway             Kafka clients against rdmq's Kafka gateway (--client kafkajs|kcat)
 //   --target kafka --bootstrap   the same clients against any Kafka-protocol server
-// 1 producer then 1 consumer on 1 partition per batch size, like the poster.
+// Per batch size and door, each workload (workload.ts) runs on a fresh topic:
+// by default producers alone, then consumers alone over what they wrote, like
+// the poster; --workload e2e runs both at once and measures end-to-end latency.
 // Each run also measures this machine's limits (memcpy into a region; TCP
 // loopback between two processes) and reports every figure against them.
 import * as fs from 'fs';
 import * as os from 'os';
 import { parseArgs } from 'util';
 import { ClusterProcess, startCluster } from './cluster';
-import { runFastPathPoint, MeasuredPoint } from './fastpath-target';
-import { KafkaClient, runKafkaPoint } from './kafka-target';
-import { withCpu } from './cpu';
+import { Door } from './door';
+import { FastPathDoor } from './fastpath-target';
+import { KafkaClient, openKafkaDoor } from './kafka-target';
+import { LatencyRecorder, LatencySummary } from './latency';
 import { measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
-import { BenchResults, cdfOf, reportCommand, ResultPoint, textTable, thin, writeResults } from './report';
+import { BenchResults, LatencyKind, LatencyTrace, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
 import { formatSize, parseSize } from './sizes';
+import { MeasuredPoint, parseWorkloads, runWorkload } from './workload';
 
 const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --control HOST:PORT      an existing rdmq (default: start one in a temporary directory on /dev/shm)
   --kafka HOST:PORT        the rdmq gateway to use for --target gateway (default: the started rdmq's)
   --bootstrap HOST:PORT    a Kafka-protocol server for --target kafka
   --client kafkajs|kcat    Kafka client(s) for gateway/kafka targets (repeatable; default both)
+  --workload LIST          produce, consume, e2e or all (repeatable or comma-separated; default produce,consume):
+                             produce,consume  producers alone, then consumers alone over what they wrote (one row)
+                             produce          producers alone;  consume  consumers alone over a topic filled first
+                             e2e              producers and consumers at once: end-to-end latency, produce to receive
   --batch-sizes LIST       record batch sizes (default 8K,64K,1M,8M)
   --bytes SIZE             bytes to produce per batch size (default 2G fast path, 256M Kafka clients)
-  --record-size SIZE       value bytes per record (default 1K)
+  --record-size SIZE       value bytes per record (default 1K; at least 24 for e2e)
   --acks N                 Kafka acks for gateway/kafka targets (default -1)
+  --partitions N           partitions of the benchmark topic (default 1)
+  --consumers N            consumers sharing the partitions (default 1): fast path, a share each (partitions i, i+N, ...);
+                           kafkajs and kcat, members of one consumer group
   --mode exclusive|shared  fast-path producer mode (default exclusive)
   --staging-depth N        fast path: batches between stage and commit at once (default 8)
-  --partitions N           fast path: partitions of the topic (default 1)
   --producers N            fast path: producers, each with its own connection (default 1; exclusive mode needs N <= partitions)
   --commit-every N         fast path: commit after N batches (default 1)
   --commit-delay-us US     fast path: ... or after US microseconds (default 0)
@@ -66,6 +76,7 @@ export async function runBench(argv: string[]): Promise<void> {
     options: {
       target: { type: 'string', multiple: true },
       client: { type: 'string', multiple: true },
+      workload: { type: 'string', multiple: true },
       control: { type: 'string' },
       kafka: { type: 'string' },
       bootstrap: { type: 'string' },
@@ -77,6 +88,7 @@ export async function runBench(argv: string[]): Promise<void> {
       'staging-depth': { type: 'string' },
       partitions: { type: 'string' },
       producers: { type: 'string' },
+      consumers: { type: 'string' },
       'commit-every': { type: 'string' },
       'commit-delay-us': { type: 'string' },
       durability: { type: 'string' },
@@ -97,6 +109,7 @@ export async function runBench(argv: string[]): Promise<void> {
   if (targets.includes('kafka') && !values.bootstrap) throw new Error('--target kafka needs --bootstrap HOST:PORT');
   const clients = (values.client ?? ['kafkajs', 'kcat']) as KafkaClient[];
   for (const c of clients) if (c !== 'kafkajs' && c !== 'kcat') throw new Error(`unknown --client ${c}; allowed: kafkajs, kcat`);
+  const workloads = parseWorkloads(values.workload);
   const sizes = (values['batch-sizes'] ?? '8K,64K,1M,8M').split(',').map(parseSize);
   const recordBytes = parseSize(values['record-size'] ?? '1K');
   const mode = values.mode ?? 'exclusive';
@@ -108,15 +121,20 @@ export async function runBench(argv: string[]): Promise<void> {
   const maxSeconds = Number(values['max-seconds'] ?? 20);
   const fastBytes = parseSize(values.bytes ?? '2G');
   const kafkaBytes = parseSize(values.bytes ?? '256M');
+  const shape = {
+    partitions: Math.max(1, nonNegativeInt('partitions', values.partitions, 1)),
+    producers: Math.max(1, nonNegativeInt('producers', values.producers, 1)),
+    consumers: Math.max(1, nonNegativeInt('consumers', values.consumers, 1)),
+  };
 
   let cluster: ClusterProcess | undefined;
   let control = values.control;
   let gatewayAddress = values.kafka;
   const needRdmq = targets.includes('fastpath') || (targets.includes('gateway') && !gatewayAddress);
   if (needRdmq && control === undefined) {
-    // Room for one batch size at a time (topics are deleted between sizes) plus open segments.
+    // Room for one point at a time (each point's topic is deleted after it) plus open segments.
     const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
-    const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + 4 * segment) / segment) * segment + 8192;
+    const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
     process.stderr.write(`starting rdmq (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
     cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), extraArgs: values.verify ? ['--verify', values.verify] : [] });
     control = cluster.control;
@@ -131,31 +149,28 @@ export async function runBench(argv: string[]): Promise<void> {
     stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], 8)),
     commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
     commitDelayUs: nonNegativeInt('commit-delay-us', values['commit-delay-us'], 0),
-    partitions: Math.max(1, nonNegativeInt('partitions', values.partitions, 1)),
-    producers: Math.max(1, nonNegativeInt('producers', values.producers, 1)),
   };
-  /** Runs one point with CPU accounting, records it with its limits and says what it measured. */
-  const measure = async (
-    label: string,
-    serverPid: number | undefined,
-    point: Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize'>,
-    limits: { memcpyMBps: number; tcpLoopbackMBps?: number },
-    run: (onProgress: (done: number, total: number) => void) => Promise<MeasuredPoint>,
-  ): Promise<void> => {
-    const { value: measured, clientCpuSeconds, serverCpuSeconds } = await withCpu(serverPid, () => run(progressBar(label)));
-    if (process.stderr.isTTY) process.stderr.write('\n');
-    const gb = (2 * measured.producedBytes) / 1e9;
-    results.points.push({
-      ...point,
-      producerMBps: measured.producerMBps,
-      consumerMBps: measured.consumerMBps,
-      latencyUs: measured.latencyUs,
-      ...limits,
-      cpuSecondsPerGB: { client: clientCpuSeconds / gb, server: serverCpuSeconds / gb },
-    });
-    const series = `${point.target === 'fastpath' ? 'fastpath' : `${point.target}/${point.client}`} ${formatSize(point.batchSize)}`;
-    if (measured.latencySeries.length > 0) results.latency.push({ label: series, overTime: thin(measured.latencySeries), cdf: cdfOf(measured.samples ?? []) });
-    process.stderr.write(`${label}: ${measured.producerMBps.toFixed(0)} MB/s produce, ${measured.consumerMBps.toFixed(0)} MB/s consume\n`);
+  const failures: string[] = [];
+  /** Runs every workload of one door and batch size, each on a fresh topic, and records the points. */
+  const measure = async (serverPid: number | undefined, point: PointShape, limits: Limits, totalBytes: number, open: () => Promise<Door>): Promise<void> => {
+    for (const workload of workloads) {
+      const label = `${seriesName(point.target, point.client, point.mode)} ${formatSize(point.batchSize).padStart(4)} ${workload}`;
+      let measured: MeasuredPoint;
+      try {
+        const door = await open();
+        measured = await runWorkload(door, workload, { totalBytes, maxSeconds, serverPid, onProgress: progressBar(label) }).finally(() => door.close());
+      } catch (err) {
+        // One failed point should not cost the rest of a long sweep; the run still fails at the end.
+        failures.push(`${label}: ${(err as Error).message}`);
+        process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}FAILED ${label}: ${(err as Error).message}\n`);
+        continue;
+      }
+      if (process.stderr.isTTY) process.stderr.write('\n');
+      results.points.push(resultPoint(point, limits, measured));
+      results.latency.push(...latencyTraces(point, measured));
+      warnUnlessExactlyOnce(label, measured);
+      process.stderr.write(`${label}:${summaryLine(measured)}\n`);
+    }
   };
   try {
     for (const batchBytes of sizes) {
@@ -163,16 +178,18 @@ export async function runBench(argv: string[]): Promise<void> {
       const needsTcp = targets.some((t) => t !== 'fastpath');
       const limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
       if (targets.includes('fastpath')) {
-        await measure(`fastpath ${formatSize(batchBytes).padStart(4)}`, cluster?.child.pid, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes }, limits, (onProgress) =>
-          runFastPathPoint({ control: control!, batchBytes, recordBytes, totalBytes: fastBytes, maxSeconds, mode, ...fastOptions, onProgress }),
+        await measure(cluster?.child.pid, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, ...shape }, limits, fastBytes, () =>
+          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, ...fastOptions, ...shape }),
         );
       }
       for (const target of targets.filter((t) => t !== 'fastpath')) {
         const bootstrap = target === 'kafka' ? values.bootstrap! : gatewayAddress!;
         const serverPid = target === 'gateway' ? cluster?.child.pid : undefined;
         for (const client of clients) {
-          await measure(`${target}/${client} ${formatSize(batchBytes).padStart(4)}`, serverPid, { target, mode: `acks=${acks}`, client, batchSize: batchBytes }, limits, (onProgress) =>
-            runKafkaPoint({ bootstrap, client, batchBytes, recordBytes, totalBytes: kafkaBytes, maxSeconds, acks, onProgress }),
+          // The Kafka doors run one producer.
+          const kafkaShape = { ...shape, producers: 1 };
+          await measure(serverPid, { target, mode: `acks=${acks}`, client, batchSize: batchBytes, ...kafkaShape }, limits, kafkaBytes, () =>
+            openKafkaDoor({ bootstrap, client, batchBytes, recordBytes, acks, partitions: shape.partitions, consumers: shape.consumers }),
           );
         }
       }
@@ -186,4 +203,55 @@ export async function runBench(argv: string[]): Promise<void> {
     await writeResults(values.out, results);
     process.stdout.write(`results in ${values.out}: results.json, results.md, producer-throughput, consumer-throughput, latency-over-time, latency-cdf (.png, .svg)\n`);
   }
+  if (failures.length > 0) throw new Error(`${failures.length} point(s) failed:\n  ${failures.join('\n  ')}`);
+}
+
+type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers'>;
+type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps'>;
+
+function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): ResultPoint {
+  const gb = m.movedBytes / 1e9;
+  const summary = (r: LatencyRecorder | undefined): LatencySummary | undefined => (r && r.count > 0 ? r.summary() : undefined);
+  return {
+    ...point,
+    workload: m.workload,
+    producerMBps: m.producerMBps,
+    consumerMBps: m.consumerMBps,
+    latencyUs: summary(m.publish),
+    e2eLatencyUs: summary(m.e2e),
+    records: { produced: m.producedRecords, consumed: m.consumed?.records, duplicates: m.consumed?.duplicates, missing: m.consumed?.missing },
+    ...limits,
+    cpuSecondsPerGB: { client: m.cpu.client / gb, server: m.cpu.server / gb, ...(point.client === 'kcat' ? { clientChildren: m.cpu.clientChildren / gb } : {}) },
+  };
+}
+
+/** The publish and end-to-end latency of a point, for the plots (and the whole histograms, for later). */
+function latencyTraces(point: PointShape, m: MeasuredPoint): LatencyTrace[] {
+  const base = seriesName(point.target, point.client, point.mode);
+  const series = (point.consumers ?? 1) > 1 ? `${base}, ${point.consumers} consumers` : base;
+  const traces: LatencyTrace[] = [];
+  for (const [kind, recorder] of [['publish', m.publish], ['e2e', m.e2e]] as [LatencyKind, LatencyRecorder | undefined][]) {
+    if (!recorder || recorder.count === 0) continue;
+    const label = `${series} ${formatSize(point.batchSize)}${kind === 'e2e' ? ' e2e' : ''}`;
+    traces.push({ label, series, batchSize: point.batchSize, workload: m.workload, kind, overTime: thin(recorder.overTime()), cdf: recorder.cdf(), histogram: recorder.encoded() });
+  }
+  return traces;
+}
+
+function summaryLine(m: MeasuredPoint): string {
+  const mbps = (v: number | undefined, side: string): string => (v === undefined ? '' : ` ${v.toFixed(0)} MB/s ${side}`);
+  const e2e = m.e2e && m.e2e.count > 0 ? `, e2e p50 ${m.e2e.summary().p50} µs` : '';
+  return `${mbps(m.producerMBps, 'produce')}${mbps(m.consumerMBps, 'consume')}${e2e}`;
+}
+
+/** A benchmark that lost or repeated records would report a figure for work it did not do: say so loudly. */
+function warnUnlessExactlyOnce(label: string, m: MeasuredPoint): void {
+  const consumed = m.consumed;
+  if (!consumed) return;
+  const problems = [
+    consumed.records !== m.producedRecords ? `consumers delivered ${consumed.records} records of ${m.producedRecords} produced` : '',
+    consumed.duplicates ? `${consumed.duplicates} delivered twice` : '',
+    consumed.missing ? `${consumed.missing} skipped` : '',
+  ].filter((p) => p !== '');
+  if (problems.length > 0) process.stderr.write(`WARNING ${label}: ${problems.join('; ')}\n`);
 }

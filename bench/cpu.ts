@@ -1,20 +1,37 @@
 // CPU time of the processes a benchmark point involves, so results can say
-// how many CPU seconds each spent per GB moved.
+// how many CPU seconds each spent per GB moved. The client side is this
+// process plus the client processes it ran (kcat): Linux adds a child's CPU
+// time to its parent's cutime/cstime when the parent waits for it, which
+// node does before it emits 'exit'. So a child that has exited inside a
+// measured phase is counted exactly once, whatever it did, and one that is
+// still running is not counted at all: a phase must wait for its children.
 import * as fs from 'fs';
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
+interface ProcStatTimes {
+  /** utime + stime */
+  self: number;
+  /** cutime + cstime: children that exited and were waited for */
+  children: number;
+}
+
+/** CPU seconds from /proc/PID/stat (undefined if the process is gone). */
+function readProcStat(pid: number | 'self'): ProcStatTimes | undefined {
+  try {
+    // Fields after the command name (which may contain spaces) start after the last ')':
+    // state(0) ... utime(11) stime(12) cutime(13) cstime(14).
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return { self: (fields[11] + fields[12]) / TICKS_PER_SECOND, children: (fields[13] + fields[14]) / TICKS_PER_SECOND };
+  } catch {
+    return undefined;
+  }
+}
+
 /** User + system CPU seconds of another process so far (0 if it is gone). */
 export function processCpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  } catch {
-    return 0;
-  }
+  return pid === undefined ? 0 : (readProcStat(pid)?.self ?? 0);
 }
 
 export function ownCpuSeconds(): number {
@@ -22,10 +39,43 @@ export function ownCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-/** Measures CPU seconds spent by this process and by `serverPid` around `fn`. */
-export async function withCpu<T>(serverPid: number | undefined, fn: () => Promise<T>): Promise<{ value: T; clientCpuSeconds: number; serverCpuSeconds: number }> {
-  const client0 = ownCpuSeconds();
-  const server0 = processCpuSeconds(serverPid);
-  const value = await fn();
-  return { value, clientCpuSeconds: ownCpuSeconds() - client0, serverCpuSeconds: processCpuSeconds(serverPid) - server0 };
+/** CPU seconds of this process's children that have exited and been waited for. */
+export function reapedChildrenCpuSeconds(): number {
+  return readProcStat('self')?.children ?? 0;
+}
+
+export interface CpuSeconds {
+  /** This process and its reaped children. */
+  client: number;
+  /** The reaped children alone (kcat), included in `client`. */
+  clientChildren: number;
+  server: number;
+}
+
+/**
+ * Adds up CPU seconds over the measured phases of a point (a fill phase that
+ * is not part of the figure is left out). Phases must not overlap.
+ */
+export class CpuMeter {
+  private readonly totals: CpuSeconds = { client: 0, clientChildren: 0, server: 0 };
+
+  constructor(private readonly serverPid: number | undefined) {}
+
+  async measure<T>(fn: () => Promise<T>): Promise<T> {
+    const own0 = ownCpuSeconds();
+    const children0 = reapedChildrenCpuSeconds();
+    const server0 = processCpuSeconds(this.serverPid);
+    try {
+      return await fn();
+    } finally {
+      const children = reapedChildrenCpuSeconds() - children0;
+      this.totals.clientChildren += children;
+      this.totals.client += ownCpuSeconds() - own0 + children;
+      this.totals.server += processCpuSeconds(this.serverPid) - server0;
+    }
+  }
+
+  get seconds(): CpuSeconds {
+    return { ...this.totals };
+  }
 }

@@ -1,38 +1,32 @@
-// Drives the fast path for one batch size: a producer phase (1 producer,
-// 1 partition) then a consumer phase reading the same bytes back.
-import { buildRecordBatch } from '../format';
-import { Rdmq } from '../rdma-client';
-import { Connection } from '../rdma-client/connection';
-import { Producer, ProducerMode } from '../rdma-client/producer';
-import { LatencySummary, summarize } from './stats';
+// The fast-path SDK as a door. Producers write one prebuilt record batch
+// over and over (each producer its own connection, `stagingDepth` batches in
+// flight), consumers pull committed bytes with one-sided gets and look at
+// them as raw batches, without decoding records. The fast path has no group
+// coordinator, so N consumers split the partitions by hand, as a Kafka group
+// would: consumer i reads partitions i, i+N, i+2N, ...
+import { batchSizeBytes, buildRecordBatch, LOG_OVERHEAD, peekFirstRecord, readBatchHeader, writeBatchCrc } from '../format';
+import { Connection, Producer, ProducerOptions, Rdmq } from '../rdma-client';
+import { ConsumeRun, Door, Produced, ProduceRun, RunningConsumers } from './door';
+import { readStamp, STAMP_BYTES, wallClockMs, writeStamp } from './e2e-stamp';
 
-export interface FastPathPointOptions {
+export interface FastPathDoorOptions {
   control: string;
   batchBytes: number;
   recordBytes: number;
-  totalBytes: number;
-  maxSeconds: number;
-  mode: ProducerMode;
+  mode: NonNullable<ProducerOptions['mode']>;
   stagingDepth: number;
   commitEveryBatches: number;
   commitDelayUs: number;
-  /** Partitions of the benchmark topic (default 1); producers write them round-robin. */
-  partitions?: number;
-  /** Producers, each with its own connection (default 1). */
-  producers?: number;
-  onProgress?: (done: number, total: number) => void;
+  /** Partitions of the benchmark topic; producers write them round-robin. */
+  partitions: number;
+  /** Producers, each with its own connection. */
+  producers: number;
+  /** Consumers, each with its own connection and its share of the partitions. */
+  consumers: number;
 }
 
-export interface MeasuredPoint {
-  producerMBps: number;
-  consumerMBps: number;
-  producedBytes: number;
-  latencyUs: LatencySummary;
-  /** Publish latency over time: [msSinceStart, latencyUs] samples (bounded). */
-  latencySeries: [number, number][];
-  /** Every publish latency measured (µs), for the CDF. */
-  samples?: number[];
-}
+/** A consumer's largest single read. */
+const READ_BYTES_MAX = 16 * 1024 * 1024;
 
 /** One record batch of about `batchBytes`, made of `recordBytes`-sized values. */
 export async function makeBatch(batchBytes: number, recordBytes: number): Promise<{ batch: Buffer; records: number }> {
@@ -43,88 +37,115 @@ export async function makeBatch(batchBytes: number, recordBytes: number): Promis
   return { batch, records: count };
 }
 
-export async function runFastPathPoint(o: FastPathPointOptions): Promise<MeasuredPoint> {
-  const rdmq = new Rdmq({ control: o.control });
-  const admin = rdmq.admin();
-  await admin.connect();
-  const topicName = `bench-${o.batchBytes}-${Date.now()}`;
-  await admin.createTopics({ topics: [{ topic: topicName, numPartitions: o.partitions ?? 1 }] });
-  try {
-    const produced = await producePhase(o, topicName);
-    const consumerMBps = await consumePhase(o.control, topicName, produced.bytes);
-    return { producerMBps: produced.mbps, consumerMBps, producedBytes: produced.bytes, latencyUs: summarize(produced.latencies), latencySeries: produced.series, samples: produced.latencies };
-  } finally {
-    await admin.deleteTopics({ topics: [topicName] }).catch(() => undefined);
-    await admin.disconnect();
-  }
+/** Partitions consumer `index` of `consumers` reads. */
+export function partitionsOf(index: number, consumers: number, partitions: number): number[] {
+  return Array.from({ length: partitions }, (_, p) => p).filter((p) => p % consumers === index);
 }
 
-async function producePhase(o: FastPathPointOptions, topicName: string): Promise<{ mbps: number; bytes: number; latencies: number[]; series: [number, number][] }> {
-  const producerCount = Math.max(1, o.producers ?? 1);
-  const partitions = Math.max(1, o.partitions ?? 1);
-  const connections = await Promise.all(Array.from({ length: producerCount }, () => Connection.open({ control: o.control })));
-  const producers = connections.map(
-    (c) => new Producer(c, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs }),
-  );
-  try {
-    const topic = await producers[0].topic(topicName);
-    const lanesPerProducer = Math.max(1, o.stagingDepth);
-    // One batch buffer per lane: a buffer is patched (base offset) for each write, so lanes must not share.
-    const template = await makeBatch(o.batchBytes, o.recordBytes);
-    const latencies: number[] = [];
-    const series: [number, number][] = [];
-    let bytes = 0;
-    const start = process.hrtime.bigint();
-    const deadline = start + BigInt(Math.round(o.maxSeconds * 1e9));
-    const lane = async (producer: Producer, p: number, l: number): Promise<void> => {
-      const buffer = Buffer.from(template.batch);
-      // Producer p owns partitions p, p+producers, p+2·producers, ... (one owner each, as
-      // exclusive mode needs); with more producers than partitions they share.
-      const owned = Array.from({ length: partitions }, (_, i) => i).filter((i) => i % producerCount === p);
-      const partition = owned.length > 0 ? owned[l % owned.length] : p % partitions;
-      while (bytes < o.totalBytes && process.hrtime.bigint() < deadline) {
-        bytes += template.batch.length;
-        const t0 = process.hrtime.bigint();
-        await producer.write(topic, partition, buffer, template.records);
-        const t1 = process.hrtime.bigint();
-        const us = Number(t1 - t0) / 1e3;
-        latencies.push(us);
-        if (series.length < 20_000) series.push([Number(t1 - start) / 1e6, us]);
-        o.onProgress?.(Math.min(bytes, o.totalBytes), o.totalBytes * 2);
+export class FastPathDoor implements Door {
+  private constructor(
+    private readonly o: FastPathDoorOptions,
+    readonly topic: string,
+    private readonly admin: ReturnType<Rdmq['admin']>,
+  ) {}
+
+  static async open(o: FastPathDoorOptions): Promise<FastPathDoor> {
+    const admin = new Rdmq({ control: o.control }).admin();
+    await admin.connect();
+    const topic = `bench-${o.batchBytes}-${Date.now()}`;
+    await admin.createTopics({ topics: [{ topic, numPartitions: o.partitions }] });
+    return new FastPathDoor(o, topic, admin);
+  }
+
+  async produce(run: ProduceRun): Promise<Produced> {
+    const o = this.o;
+    const connections = await Promise.all(Array.from({ length: o.producers }, () => Connection.open({ control: o.control })));
+    const producers = connections.map(
+      (c) => new Producer(c, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs }),
+    );
+    try {
+      const topic = await producers[0].topic(this.topic);
+      const template = await makeBatch(o.batchBytes, o.recordBytes);
+      const valueAt = run.stamp ? firstValueOffset(template.batch) : -1;
+      let bytes = 0;
+      let records = 0;
+      run.clock.start();
+      const start = process.hrtime.bigint();
+      const lane = async (producer: Producer, p: number, l: number): Promise<void> => {
+        // One buffer per lane: a buffer is patched (base offset, stamp) for each write, so lanes must not share.
+        const buffer = Buffer.from(template.batch);
+        // Producer p owns partitions p, p+producers, ... (one owner each, as exclusive mode needs);
+        // with more producers than partitions they share.
+        const owned = partitionsOf(p, o.producers, o.partitions);
+        const partition = owned.length > 0 ? owned[l % owned.length] : p % o.partitions;
+        while (bytes < run.totalBytes && process.hrtime.bigint() < run.deadline) {
+          bytes += buffer.length;
+          records += template.records;
+          if (valueAt >= 0) {
+            writeStamp(buffer.subarray(valueAt), wallClockMs());
+            writeBatchCrc(buffer, 0, buffer.length - LOG_OVERHEAD);
+          }
+          const t0 = process.hrtime.bigint();
+          await producer.write(topic, partition, buffer, template.records);
+          const t1 = process.hrtime.bigint();
+          run.publish.record(Number(t1 - t0) / 1e3, run.clock.msSinceStart(t1));
+          run.onProgress?.(bytes);
+        }
+      };
+      const lanes = Math.max(1, o.stagingDepth);
+      await Promise.all(producers.flatMap((producer, p) => Array.from({ length: lanes }, (_, l) => lane(producer, p, l))));
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      await Promise.all(producers.map((p) => p.disconnect()));
+      return { bytes, records, seconds };
+    } finally {
+      await Promise.all(connections.map((c) => c.close()));
+    }
+  }
+
+  async startConsumers(run: ConsumeRun): Promise<RunningConsumers> {
+    const o = this.o;
+    // More consumers than partitions leaves the rest with nothing to read, as in a Kafka group.
+    const assignments = Array.from({ length: Math.min(o.consumers, o.partitions) }, (_, i) => partitionsOf(i, o.consumers, o.partitions));
+    const consumers = assignments.map(() => new Rdmq({ control: o.control }).consumer({ maxBytesPerRead: READ_BYTES_MAX }));
+    const stop = async (): Promise<void> => void (await Promise.all(consumers.map((c) => c.disconnect())));
+    try {
+      await Promise.all(consumers.map((c) => c.connect()));
+      const readyAt = process.hrtime.bigint();
+      for (const [i, consumer] of consumers.entries()) {
+        await consumer.subscribe({ topic: this.topic, fromBeginning: true, partitions: assignments[i] });
+        await consumer.run({ eachRawBatch: ({ partition, bytes }) => deliver(run, partition, bytes) }, (err) => run.ledger.fail(err));
       }
-    };
-    await Promise.all(producers.flatMap((producer, p) => Array.from({ length: lanesPerProducer }, (_, l) => lane(producer, p, l))));
-    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    await Promise.all(producers.map((p) => p.disconnect()));
-    return { mbps: bytes / seconds / 1e6, bytes, latencies, series };
-  } finally {
-    await Promise.all(connections.map((c) => c.close()));
+      return { readyAt, stop };
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.admin.deleteTopics({ topics: [this.topic] }).catch(() => undefined);
+    await this.admin.disconnect();
   }
 }
 
-async function consumePhase(control: string, topicName: string, expectedBytes: number): Promise<number> {
-  const consumer = new Rdmq({ control }).consumer({ maxBytesPerRead: 16 * 1024 * 1024 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic: topicName, fromBeginning: true });
-    let bytes = 0;
-    let start = 0n;
-    const elapsed = await new Promise<number>((resolve, reject) => {
-      start = process.hrtime.bigint();
-      consumer
-        .run(
-          {
-            eachRawBatch: ({ bytes: chunk }) => {
-              bytes += chunk.length;
-              if (bytes >= expectedBytes) resolve(Number(process.hrtime.bigint() - start) / 1e9);
-            },
-          },
-          reject,
-        )
-        .catch(reject);
-    });
-    return bytes / elapsed / 1e6;
-  } finally {
-    await consumer.disconnect();
+/** Where the first record's value starts in a batch the bench built (its stamp goes there). */
+function firstValueOffset(batch: Buffer): number {
+  const value = peekFirstRecord(batch)?.value;
+  if (!value || value.length < STAMP_BYTES) throw new Error(`end-to-end stamps need records of at least ${STAMP_BYTES} bytes (--record-size)`);
+  return value.byteOffset - batch.byteOffset;
+}
+
+/** Counts each batch of a raw read in the ledger, and its end-to-end latency if it carries a stamp. */
+function deliver(run: ConsumeRun, partition: number, bytes: Buffer): void {
+  const receivedMs = run.e2e ? wallClockMs() : 0;
+  for (let at = 0; at < bytes.length; ) {
+    const header = readBatchHeader(bytes, at);
+    const size = batchSizeBytes(header);
+    run.ledger.add(partition, header.baseOffset, header.recordCount, size);
+    if (run.e2e) {
+      const stamp = readStamp(peekFirstRecord(bytes, at, header)?.value);
+      if (stamp !== undefined) run.e2e.record((receivedMs - stamp) * 1e3, run.clock.msSinceStart());
+    }
+    at += size;
   }
 }

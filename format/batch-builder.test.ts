@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { buildRecordBatch, decodeRecordBatch } from './batch-builder';
+import { buildRecordBatch, decodeRecordBatch, peekFirstRecord } from './batch-builder';
 import { Compression } from './compression';
 import { RECORD_BATCH_OVERHEAD, validateBatch } from './record-batch';
 import { RecordInput } from './records';
@@ -108,6 +108,16 @@ describe('building and decoding record batches', () => {
     const { writeBatchCrc } = await import('./batch-crc');
     writeBatchCrc(batch, 0, batch.length - 12);
     await expect(decodeRecordBatch(batch)).rejects.toMatchObject({ code: 'CORRUPT_MESSAGE' });
+  });
+
+  test('peeking at the first record of an uncompressed batch gives what decoding gives, and nothing for a compressed one', async () => {
+    const plain = await buildRecordBatch({ records: MIXED_RECORDS, baseOffset: 500n });
+    const [first] = (await decodeRecordBatch(plain)).records;
+    // A batch further into a larger buffer, as a consumer reads several at once.
+    const twoBatches = Buffer.concat([plain, plain]);
+    expect(peekFirstRecord(twoBatches, plain.length)).toEqual(first);
+    const zstd = await buildRecordBatch({ records: MIXED_RECORDS, compression: 'zstd' });
+    expect(peekFirstRecord(zstd)).toBeUndefined();
   });
 });
 

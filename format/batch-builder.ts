@@ -27,7 +27,7 @@ import {
 } from './batch-layout';
 import { writeBatchCrc } from './batch-crc';
 import { Compression, compress, compressionId, decompress, DECOMPRESSED_BYTES_MAX_DEFAULT } from './compression';
-import { BatchLimits, BATCH_LIMITS_DEFAULT, RecordBatchHeader, batchSizeBytes, validateBatch } from './record-batch';
+import { BatchLimits, BATCH_LIMITS_DEFAULT, RecordBatchHeader, batchSizeBytes, readBatchHeader, validateBatch } from './record-batch';
 import { RecordBatchError } from './record-batch-error';
 import { PreparedRecord, Record, RecordInput, prepareRecord, readRecord, sizeOfRecord, writeRecord } from './records';
 import { isSkipMarker } from './skip-marker';
@@ -149,4 +149,19 @@ export async function decodeRecordBatch(buf: Buffer, offset = 0, options: Decode
     );
   }
   return { header, records };
+}
+
+/**
+ * The first record of an uncompressed batch, read without validating or
+ * decoding the rest, so a tool can look at one record per batch at memory
+ * speed (rdmq bench reads its end-to-end timestamps this way). Key and value
+ * are views into `buf`. Undefined for a compressed, control or empty batch
+ * and for a skip marker.
+ */
+export function peekFirstRecord(buf: Buffer, offset = 0, header: RecordBatchHeader = readBatchHeader(buf, offset)): Record | undefined {
+  if (header.compression !== 'none' || header.isControl || header.recordCount <= 0 || isSkipMarker(header)) return undefined;
+  const end = Math.min(buf.length, offset + batchSizeBytes(header));
+  const cursor = new ByteCursor(buf, offset + RECORDS_OFFSET, end);
+  const logAppendTime = header.timestampType === 'log-append' ? header.maxTimestamp : null;
+  return readRecord(cursor, { baseOffset: header.baseOffset, baseTimestamp: header.baseTimestamp, logAppendTime });
 }

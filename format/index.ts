@@ -26,5 +26,5 @@ export {
   compressionId,
   decompress,
 } from './compression';
-export { BuildRecordBatchOptions, DecodeOptions, DecodedRecordBatch, buildRecordBatch, decodeRecordBatch } from './batch-builder';
+export { BuildRecordBatchOptions, DecodeOptions, DecodedRecordBatch, buildRecordBatch, decodeRecordBatch, peekFirstRecord } from './batch-builder';
 export { buildSkipMarker, isSkipMarker } from './skip-marker';

@@ -61,6 +61,8 @@ interface PartitionReader {
 interface Subscription {
   topic: string;
   fromBeginning: boolean;
+  /** Only these partitions (default: all of the topic's). */
+  partitions?: number[];
 }
 
 export class Consumer {
@@ -81,9 +83,16 @@ export class Consumer {
     this.initialBufferBytes = Math.min(this.maxBytesPerRead, 1 << 20);
   }
 
-  async subscribe(s: { topic: string; fromBeginning?: boolean }): Promise<void> {
+  /**
+   * Reads `topic` from run() on. `partitions` splits a topic between consumers
+   * by hand (the fast path has no group coordinator): each reads only those.
+   */
+  async subscribe(s: { topic: string; fromBeginning?: boolean; partitions?: number[] }): Promise<void> {
     if (this.running) throw new RdmqError('subscribe before run()', 42);
-    this.subscriptions.push({ topic: s.topic, fromBeginning: s.fromBeginning === true });
+    for (const p of s.partitions ?? []) {
+      if (!Number.isInteger(p) || p < 0) throw new RdmqError(`subscribe to ${s.topic}: partitions are non-negative integers, got ${p}`, 42);
+    }
+    this.subscriptions.push({ topic: s.topic, fromBeginning: s.fromBeginning === true, partitions: s.partitions });
   }
 
   /** Starts at `offset` for a partition (before or while running). */
@@ -100,7 +109,10 @@ export class Consumer {
     this.running = true;
     for (const sub of this.subscriptions) {
       const topic = await this.connection.describeTopic(sub.topic);
+      const missing = (sub.partitions ?? []).filter((p) => !topic.partitions.some((tp) => tp.partition === p));
+      if (missing.length > 0) throw new RdmqError(`topic '${sub.topic}' has partitions 0..${topic.partitions.length - 1}, not ${missing.join(', ')}`, 3);
       for (const p of topic.partitions) {
+        if (sub.partitions && !sub.partitions.includes(p.partition)) continue;
         const seek = this.seeks.get(`${sub.topic}:${p.partition}`);
         await this.subscribePartition(sub.topic, p.partition, seek !== undefined ? seek.toString() : sub.fromBeginning ? 'earliest' : 'latest');
       }
@@ -167,7 +179,7 @@ export class Consumer {
       if (!segment) return;
       if (reader.position >= segment.commitPosition) {
         // Move on only once this segment can grow no more.
-        const next = segment.sealed ? view.nextSegment(segment.segmentId) : undefined;
+        const next = view.segmentAfter(segment);
         if (!next) return;
         view.segments.delete(segment.segmentId);
         reader.segmentId = next.segmentId;

@@ -3,7 +3,7 @@
 import { buildRecordBatch, setBaseOffset } from '../format';
 import { decodeCommitReply, decodeStageReply, encodeCommit, encodeStage, FastPathMessage } from '../format/fastpath-wire';
 import { ClusterProcess, startCluster } from '../bench/cluster';
-import { Rdmq, RdmqError } from '.';
+import { PartitionView, Producer, Rdmq, RdmqError } from '.';
 import { Connection } from './connection';
 import { spawnScript } from './testing/processes';
 
@@ -13,11 +13,11 @@ interface Consumed {
   value: string;
 }
 
-/** Reads a topic from the beginning until `count` messages arrived. */
-async function consumeAll(control: string, topic: string, count: number, timeoutMs = 30_000): Promise<Consumed[]> {
+/** Reads a topic (or only `partitions` of it) from the beginning until `count` messages arrived. */
+async function consumeAll(control: string, topic: string, count: number, timeoutMs = 30_000, partitions?: number[]): Promise<Consumed[]> {
   const consumer = new Rdmq({ control }).consumer();
   await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.subscribe({ topic, fromBeginning: true, partitions });
   const seen: Consumed[] = [];
   try {
     await new Promise<void>((resolve, reject) => {
@@ -94,6 +94,64 @@ describe('fast path', () => {
     const described = await admin.describeTopic('rolling');
     await admin.disconnect();
     expect(described.partitions[0].segments).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a consumer reading live across segment rolls in shared mode sees every record, though batches staged before a roll commit after it', async () => {
+    await createTopic(cluster.control, 'live-rolls');
+    const total = 160;
+    // Started first, so it reads while the producer rolls ~4 segments of 1 MiB.
+    const seen = consumeAll(cluster.control, 'live-rolls', total);
+    const producer = new Rdmq({ control: cluster.control }).producer({ mode: 'shared', stagingDepth: 8 });
+    await producer.connect();
+    const value = 'y'.repeat(25_000);
+    await Promise.all(Array.from({ length: total }, (_, i) => producer.send({ topic: 'live-rolls', messages: [{ value: `${i}:${value}` }] })));
+    await producer.disconnect();
+    expect((await seen).map((m) => m.offset)).toEqual(Array.from({ length: total }, (_, i) => BigInt(i)));
+  });
+
+  it('two consumers that split a topic\'s partitions read only their own, and every record once between them', async () => {
+    await createTopic(cluster.control, 'split', 3);
+    const producer = new Rdmq({ control: cluster.control }).producer();
+    await producer.connect();
+    await producer.send({ topic: 'split', messages: Array.from({ length: 30 }, (_, i) => ({ value: `v${i}`, partition: i % 3 })) });
+    await producer.disconnect();
+    const [even, odd] = await Promise.all([consumeAll(cluster.control, 'split', 20, 30_000, [0, 2]), consumeAll(cluster.control, 'split', 10, 30_000, [1])]);
+    expect(new Set(even.map((m) => m.partition))).toEqual(new Set([0, 2]));
+    expect(new Set(odd.map((m) => m.partition))).toEqual(new Set([1]));
+    expect([...even, ...odd].map((m) => m.value).sort()).toEqual(Array.from({ length: 30 }, (_, i) => `v${i}`).sort());
+  });
+
+  it('a view subscribing to an empty partition just as its first batch is written sees that batch (the push can come with the reply)', async () => {
+    const connection = await Connection.open({ control: cluster.control });
+    const admin = new Rdmq({ control: cluster.control }).admin();
+    await admin.connect();
+    const batch = await buildRecordBatch({ records: [{ key: null, value: Buffer.alloc(100, 0x62) }] });
+    let missed = 0;
+    try {
+      // The race is a matter of microseconds: many tries, each starting the write a little later.
+      for (let i = 0; i < 80; i++) {
+        const name = `first-segment-${i}`;
+        await createTopic(cluster.control, name);
+        const producer = new Producer(connection, { mode: 'exclusive' });
+        const topic = await producer.topic(name);
+        const subscribing = PartitionView.subscribe(connection, name, 0, 'earliest');
+        const spinUntil = process.hrtime.bigint() + BigInt(((i * 37) % 400) * 1000);
+        while (process.hrtime.bigint() < spinUntil);
+        await producer.write(topic, 0, Buffer.from(batch), 1);
+        const view = await subscribing;
+        const deadline = Date.now() + 2000;
+        while (view.highWatermark === 0n && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+        if (view.highWatermark === 0n) missed++;
+        await view.close();
+        await producer.disconnect();
+        // Each topic holds a segment of this small region.
+        await admin.deleteTopics({ topics: [name] });
+      }
+    } finally {
+      await connection.close();
+      await admin.disconnect();
+    }
+    expect(missed).toBe(0);
   });
 
   it('retention frees the oldest segments past retention.bytes and consumers start at the new log start', async () => {

@@ -61,7 +61,7 @@ export class PartitionFetcher {
       const segment: SegmentView | undefined = view.segments.get(at.segmentId);
       if (!segment) break;
       if (at.position >= segment.commitPosition) {
-        const next = segment.sealed ? view.nextSegment(segment.segmentId) : undefined;
+        const next = view.segmentAfter(segment);
         if (!next) break;
         at = { segmentId: next.segmentId, position: next.startPosition };
         continue;

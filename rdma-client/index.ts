@@ -58,7 +58,7 @@ export class Rdmq {
     const client = new Client(this.options, (c) => new Consumer(c, options));
     return {
       connect: async () => void (await client.connect()),
-      subscribe: (s: { topic: string; fromBeginning?: boolean }) => client.get().subscribe(s),
+      subscribe: (s: { topic: string; fromBeginning?: boolean; partitions?: number[] }) => client.get().subscribe(s),
       seek: (s: { topic: string; partition: number; offset: string | number | bigint }) => client.get().seek(s),
       run: (handlers: RunOptions, onError?: (err: Error) => void) => client.get().run(handlers, onError),
       stop: () => client.get().stop(),

@@ -44,10 +44,21 @@ export class PartitionView {
 
   /** Subscribes from 'earliest', 'latest' or an offset (decimal string). */
   static async subscribe(connection: Connection, topic: string, partition: number, from: string): Promise<PartitionView> {
-    const reply = await connection.request(FastPathMessage.SUBSCRIBE, (reqId) => encodeJson(reqId, { topic, partition, from }));
-    const { body } = decodeJson<SubscribeReply>(reply.header, 'SUBSCRIBE_REPLY');
-    if (body.error) throw new RdmqError(`subscribe to ${topic}-${partition} from ${from}: ${body.error.message}`, body.error.errorCode);
-    return new PartitionView(connection, topic, body.topicId, partition, body);
+    // The broker pushes from the moment it registers the subscription, right as it replies.
+    // A push can reach this process in the same delivery as the reply, before the view below
+    // exists to hear it; were it the first segment of an empty partition, the view would
+    // never see a commit. So pushes are held from the request until the view takes over.
+    const held = new HeldPushes(connection, partition);
+    try {
+      const reply = await connection.request(FastPathMessage.SUBSCRIBE, (reqId) => encodeJson(reqId, { topic, partition, from }));
+      const { body } = decodeJson<SubscribeReply>(reply.header, 'SUBSCRIBE_REPLY');
+      if (body.error) throw new RdmqError(`subscribe to ${topic}-${partition} from ${from}: ${body.error.message}`, body.error.errorCode);
+      const view = new PartitionView(connection, topic, body.topicId, partition, body);
+      held.replay(view);
+      return view;
+    } finally {
+      held.release();
+    }
   }
 
   /** Calls `fn` whenever the view changed (new commits or segments). */
@@ -61,6 +72,20 @@ export class PartitionView {
     let next: SegmentView | undefined;
     for (const s of this.segments.values()) if (s.segmentId > segmentId && (!next || s.segmentId < next.segmentId)) next = s;
     return next;
+  }
+
+  /**
+   * Where a reader goes once it has read everything committed in `segment`:
+   * the next segment, or undefined while more may still be committed here. A
+   * new segment alone does not make the one before it final (batches staged
+   * there may still be committing); the broker's word that it is sealed and
+   * fully committed does, and so do committed bytes in the next segment, since
+   * the commit watermark only moves over a contiguous prefix.
+   */
+  segmentAfter(segment: SegmentView): SegmentView | undefined {
+    const next = this.nextSegment(segment.segmentId);
+    if (!next) return undefined;
+    return segment.sealed || next.commitPosition > next.startPosition ? next : undefined;
   }
 
   /** Reads committed bytes with a one-sided get into `into`. */
@@ -102,9 +127,56 @@ export class PartitionView {
   private onSegment(header: Buffer): void {
     const { body } = decodeJson<SegmentAnnouncement>(header, 'SEGMENT');
     if (body.topicId !== this.topicId || body.partition !== this.partition) return;
-    // A new segment means every earlier one is sealed at its final size.
-    for (const s of this.segments.values()) if (s.segmentId < body.segmentId) s.sealed = true;
+    const known = this.segments.get(body.segmentId);
     this.addSegment(body);
+    if (known) {
+      // A held announcement may be older than the subscribe reply: positions only move forward.
+      const segment = this.segments.get(body.segmentId)!;
+      segment.commitPosition = Math.max(segment.commitPosition, known.commitPosition);
+      segment.endOffset = segment.endOffset > known.endOffset ? segment.endOffset : known.endOffset;
+      segment.sealed = segment.sealed || known.sealed;
+    }
     for (const fn of this.listeners) fn();
+  }
+
+  /** Applies pushes that arrived before the view existed. */
+  applyHeld(id: number, header: Buffer): void {
+    if (id === FastPathMessage.WATERMARK) this.onWatermark(header);
+    else this.onSegment(header);
+  }
+}
+
+/**
+ * Pushes for one partition number, held while a subscription is set up.
+ * Bounded: a watermark push carries absolute positions, so only the latest
+ * per segment is kept; segment announcements are one per new segment.
+ */
+class HeldPushes {
+  private readonly pushes: { id: number; header: Buffer; segmentKey?: string }[] = [];
+  private readonly offs: (() => void)[];
+
+  constructor(connection: Connection, private readonly partition: number) {
+    this.offs = [
+      connection.onPush(FastPathMessage.WATERMARK, (header) => this.holdWatermark(header)),
+      connection.onPush(FastPathMessage.SEGMENT, (header) => this.pushes.push({ id: FastPathMessage.SEGMENT, header: Buffer.from(header) })),
+    ];
+  }
+
+  replay(view: PartitionView): void {
+    for (const p of this.pushes) view.applyHeld(p.id, p.header);
+  }
+
+  release(): void {
+    for (const off of this.offs) off();
+    this.pushes.length = 0;
+  }
+
+  private holdWatermark(header: Buffer): void {
+    const w = decodeWatermark(header);
+    if (w.partition !== this.partition) return;
+    const segmentKey = `${w.topicId}:${w.segmentId}`;
+    const earlier = this.pushes.findIndex((p) => p.segmentKey === segmentKey);
+    if (earlier >= 0) this.pushes.splice(earlier, 1);
+    this.pushes.push({ id: FastPathMessage.WATERMARK, header: Buffer.from(header), segmentKey });
   }
 }
