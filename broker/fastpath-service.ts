@@ -267,12 +267,21 @@ export class FastPathService {
       // At the end: start at the last segment's commit position and wait for pushes.
       const last = all[all.length - 1];
       const start = found === 'at-end' ? (last ? { segmentId: last.segmentId, position: last.commitPosition } : undefined) : found;
-      const segments = await Promise.all(all.filter((s) => start !== undefined && s.segmentId >= start.segmentId).map((s) => this.announce(runtime, s)));
+      // Subscribed before anything is awaited, so no push made meanwhile (a new
+      // segment, a commit) is missed; the client holds pushes until this reply.
       const session = this.session(ep);
       session.subscriptions.add(runtime.key);
       let subs = this.subscribers.get(runtime.key);
       if (!subs) this.subscribers.set(runtime.key, (subs = new Set()));
       subs.add(ep);
+      let segments: SegmentAnnouncement[];
+      try {
+        segments = start === undefined ? [] : await this.announceFrom(runtime, start.segmentId);
+      } catch (err) {
+        subs.delete(ep);
+        session.subscriptions.delete(runtime.key);
+        throw err;
+      }
       reply = {
         topicId: runtime.topicId,
         partition: runtime.partition,
@@ -313,8 +322,21 @@ export class FastPathService {
     this.session(ep).subscriptions.delete(key);
   }
 
-  private async announce(runtime: PartitionRuntime, s: SegmentInfo): Promise<SegmentAnnouncement> {
-    const key = await this.broker.storage.segmentKey(s.segmentId, 'read');
+  /** Announcements of every segment from `firstSegmentId` on, including any added while keys were fetched. */
+  private async announceFrom(runtime: PartitionRuntime, firstSegmentId: number): Promise<SegmentAnnouncement[]> {
+    const announced = new Map<number, SegmentAnnouncement>();
+    for (;;) {
+      const pending = runtime.state.segments().filter((s) => s.segmentId >= firstSegmentId && !announced.has(s.segmentId));
+      if (pending.length === 0) break;
+      for (const a of await Promise.all(pending.map((s) => this.announce(runtime, s)))) announced.set(a.segmentId, a);
+    }
+    return [...announced.values()].sort((a, b) => a.segmentId - b.segmentId);
+  }
+
+  private async announce(runtime: PartitionRuntime, segment: SegmentInfo): Promise<SegmentAnnouncement> {
+    const key = await this.broker.storage.segmentKey(segment.segmentId, 'read');
+    // Positions as they are now, after the wait for the key, not as they were before it.
+    const s = runtime.state.segments().find((x) => x.segmentId === segment.segmentId) ?? segment;
     return {
       topicId: runtime.topicId,
       partition: runtime.partition,
