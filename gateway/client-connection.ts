@@ -3,10 +3,12 @@
 // long-polling Fetch does not hold up decoding), but each response waits in
 // its slot until every earlier one has been written, as Kafka guarantees.
 //
-// Bounds: at most `maxInFlightPerConnection` requests between read and
-// written (reading pauses there), at most `maxPendingResponseBytes` queued on
+// Bounds: at most `maxInFlightPerConnection` requests and
+// `maxInFlightRequestBytes` of request frames between read and written
+// (reading pauses there), at most `maxPendingResponseBytes` queued on
 // the socket (reading pauses until it drains), frames of at most
-// `maxFrameBytes`. A malformed frame closes the connection with one log line.
+// `maxFrameBytes`, and `frameBufferPoolBytes` of frame buffers kept for reuse.
+// A malformed frame closes the connection with one log line.
 import * as net from 'net';
 import {
   apiKeys,
@@ -20,6 +22,7 @@ import {
 import { GatewayContext, NO_RESPONSE, RequestContext } from './context';
 import { dispatch } from './dispatch';
 import { apiVersionsBody } from './handlers/api-versions';
+import { FrameBufferPool } from './frame-buffers';
 
 interface Slot {
   /** Encoded response; [] for none; null while the handler runs. */
@@ -28,8 +31,10 @@ interface Slot {
 
 export class ClientConnection {
   private readonly splitter: FrameSplitter;
+  private readonly frameBuffers: FrameBufferPool;
   private readonly slots: Slot[] = [];
   private inFlight = 0;
+  private inFlightBytes = 0;
   private closed = false;
   private readPaused = false;
   readonly peer: string;
@@ -40,7 +45,8 @@ export class ClientConnection {
     private readonly onClose: (c: ClientConnection) => void,
   ) {
     const limits = gateway.limits;
-    this.splitter = new FrameSplitter(limits.maxFrameBytes);
+    this.frameBuffers = new FrameBufferPool(limits.frameBufferPoolBytes);
+    this.splitter = new FrameSplitter(limits.maxFrameBytes, (size) => this.frameBuffers.acquire(size));
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
@@ -98,6 +104,7 @@ export class ClientConnection {
     const slot: Slot = { chunks: null };
     this.slots.push(slot);
     this.inFlight++;
+    this.inFlightBytes += frame.length;
     this.updateBackpressure();
     const call: RequestContext = {
       gateway: this.gateway,
@@ -111,6 +118,8 @@ export class ClientConnection {
       .then((response) => {
         answered?.(response);
         slot.chunks = response === NO_RESPONSE ? [] : encodeResponseChunks(apiKey, apiVersion, correlationId, response);
+        // Produce has copied its records into the log and its response holds no view of them.
+        if (apiKey === apiKeys.Produce) this.frameBuffers.release(frame);
       })
       .catch((err: Error) => {
         // Handlers answer expected failures in the response; reaching here is a bug. Kafka closes too.
@@ -120,6 +129,7 @@ export class ClientConnection {
       })
       .finally(() => {
         this.inFlight--;
+        this.inFlightBytes -= frame.length;
         this.flush();
         this.updateBackpressure();
       });
@@ -142,7 +152,10 @@ export class ClientConnection {
   private updateBackpressure(): void {
     if (this.closed) return;
     const limits = this.gateway.limits;
-    const full = this.inFlight >= limits.maxInFlightPerConnection || this.socket.writableLength >= limits.maxPendingResponseBytes;
+    const full =
+      this.inFlight >= limits.maxInFlightPerConnection ||
+      this.inFlightBytes >= limits.maxInFlightRequestBytes ||
+      this.socket.writableLength >= limits.maxPendingResponseBytes;
     if (full && !this.readPaused) {
       this.readPaused = true;
       this.socket.pause();
