@@ -3,6 +3,7 @@
     {
       "target_name": "rdmq_native",
       "sources": [
+        "addon/src/crc32c.cc",
         "addon/src/module.cc",
         "addon/src/region.cc",
         "addon/src/transport.cc"

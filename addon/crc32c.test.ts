@@ -25,6 +25,22 @@ describe('crc32c', () => {
     expect(running).toBe(crc32c(big));
   });
 
+  it('agrees with the table path around the three-chain block boundaries, at any alignment', () => {
+    const big = Buffer.alloc(3 * 8192 * 2 + 3 * 256 + 64);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
+    const byPieces = (bytes: Buffer, initial: number): number => {
+      let crc = initial;
+      for (let off = 0; off < bytes.length; off += 63) crc = crc32c(bytes.subarray(off, Math.min(off + 63, bytes.length)), crc);
+      return crc;
+    };
+    for (const length of [64, 767, 768, 769, 3 * 256 + 8, 24575, 24576, 24577, 3 * 8192 + 3 * 256 + 7, big.length - 3]) {
+      for (const start of [0, 1, 3]) {
+        const view = big.subarray(start, start + length);
+        expect(crc32c(view, 0x1234abcd)).toBe(byPieces(view, 0x1234abcd));
+      }
+    }
+  });
+
   it('accepts a Uint8Array view into a larger buffer without copying it', () => {
     const backing = new Uint8Array(4096).fill(7);
     const view = new Uint8Array(backing.buffer, 100, 1000);

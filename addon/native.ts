@@ -69,6 +69,9 @@ export interface NativeModule {
   Region: new (path: string, sizeBytes: number, create: boolean) => NativeRegion;
   Transport: new (options: { maxAmPayloadBytes?: number; peerErrorHandling?: boolean }) => NativeTransport;
   ucxVersion(): string;
+  crc32c(bytes: Uint8Array, initial: number): number;
+  /** True when crc32c uses CPU instructions (x86-64 SSE4.2) rather than tables. */
+  readonly crc32cHardware: boolean;
 }
 
 let loaded: NativeModule | undefined;

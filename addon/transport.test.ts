@@ -262,3 +262,44 @@ describe('active messages with long headers', () => {
     server.close();
   });
 });
+
+describe('puts and gets within one process', () => {
+  it('copies into and out of this process\'s own open region, faulted in or not, and honours read-only keys', async () => {
+    const server = new Transport();
+    const port = await server.listen('127.0.0.1', 0);
+    const regionPath = tempRegionPath();
+    const region = Region.create(regionPath, REGION_BYTES);
+    const writable = server.register(region, 65536, 2 << 20, 'read-write');
+    const readable = server.register(region, 65536, 2 << 20, 'read');
+    const client = new Transport();
+    const ep = await client.connect('127.0.0.1', port);
+    const key = ep.importKey(writable.packedKey());
+    const readKey = ep.importKey(readable.packedKey());
+    // Pages not yet in memory go through the kernel (a full tmpfs is then an
+    // error, not SIGBUS); faulted-in pages are copied directly. One size below
+    // the thread-pool threshold, one above.
+    const check = async (size: number): Promise<void> => {
+      const data = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) data[i] = (i * 13 + size) & 0xff;
+      await ep.put(data, key, 4096);
+      expect(Buffer.compare(region.bytes(65536 + 4096, size), data)).toBe(0);
+      const back = Buffer.alloc(size);
+      await ep.get(back, readKey, 4096);
+      expect(Buffer.compare(back, data)).toBe(0);
+    };
+    for (const size of [1000, 1_100_000]) await check(size);
+    region.prefault(0, REGION_BYTES);
+    for (const size of [1001, 1_100_001]) await check(size);
+    await expectRejectCode(ep.put(Buffer.alloc(16), readKey, 0), 'ERR_ACCESS_DENIED', /read-only/);
+    await expectRejectCode(ep.put(Buffer.alloc(16), key, (2 << 20) - 8), 'ERR_OUT_OF_RANGE');
+    key.destroy();
+    readKey.destroy();
+    await ep.close();
+    client.close();
+    writable.deregister();
+    readable.deregister();
+    server.close();
+    region.close();
+    fs.rmSync(path.dirname(regionPath), { recursive: true, force: true });
+  });
+});

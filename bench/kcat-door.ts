@@ -31,7 +31,18 @@ export class KcatDoor implements Door {
     readonly close: () => Promise<void>,
   ) {}
 
-  /** librdkafka producer settings that keep one batch per request at the target size. */
+  /**
+   * kcat (librdkafka) producer settings, as a user after batches of the target
+   * size would set them; librdkafka 2.0's defaults cap a batch below 1 MiB:
+   *   batch.size                  the target (default 1 000 000 bytes)
+   *   batch.num.messages          enough records to fill it (default 10 000)
+   *   linger.ms=20                time for a batch to fill (default 5)
+   *   message.max.bytes           room for a whole batch in one request (default 1 000 000)
+   *   queue.buffering.max.kbytes  buffering ahead of the broker (default 1 GiB; see below)
+   *   acks                        as the bench asks (default all)
+   * Everything else stays at librdkafka's defaults: requests in flight,
+   * socket buffers, no compression, no idempotence.
+   */
   private producerArgs(e2e: boolean): string[] {
     const o = this.o;
     // One partition: write it. Several: librdkafka's sticky partitioner fills a batch per partition in turn.
@@ -40,7 +51,8 @@ export class KcatDoor implements Door {
     // E2E_QUEUED_BATCHES wait in librdkafka (kcat stops reading stdin when full), as the
     // other doors keep a few batches in flight; otherwise the figure would be the queue's length.
     const queueKiB = e2e ? Math.max(1024, Math.ceil((E2E_QUEUED_BATCHES * o.batchBytes) / 1024)) : 2097151;
-    return ['-P', '-t', this.topic, ...partition, '-b', o.bootstrap, '-X', `batch.size=${o.batchBytes}`, '-X', 'linger.ms=20', '-X', `message.max.bytes=${Math.max(o.batchBytes * 2, 1 << 20)}`, '-X', `queue.buffering.max.kbytes=${queueKiB}`, '-X', `acks=${o.acks}`];
+    const recordsPerBatch = Math.min(1_000_000, Math.max(10_000, Math.ceil(o.batchBytes / o.recordBytes)));
+    return ['-P', '-t', this.topic, ...partition, '-b', o.bootstrap, '-X', `batch.size=${o.batchBytes}`, '-X', `batch.num.messages=${recordsPerBatch}`, '-X', 'linger.ms=20', '-X', `message.max.bytes=${Math.max(o.batchBytes * 2, 1 << 20)}`, '-X', `queue.buffering.max.kbytes=${queueKiB}`, '-X', `acks=${o.acks}`];
   }
 
   async produce(run: ProduceRun): Promise<Produced> {

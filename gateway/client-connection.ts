@@ -3,14 +3,17 @@
 // long-polling Fetch does not hold up decoding), but each response waits in
 // its slot until every earlier one has been written, as Kafka guarantees.
 //
-// Bounds: at most `maxInFlightPerConnection` requests between read and
-// written (reading pauses there), at most `maxPendingResponseBytes` queued on
+// Bounds: at most `maxInFlightPerConnection` requests and
+// `maxInFlightRequestBytes` of request frames between read and written
+// (reading pauses there), at most `maxPendingResponseBytes` queued on
 // the socket (reading pauses until it drains), frames of at most
-// `maxFrameBytes`. A malformed frame closes the connection with one log line.
+// `maxFrameBytes`, and `frameBufferPoolBytes` of frame buffers kept for reuse.
+// A malformed frame closes the connection with one log line.
 import * as net from 'net';
-import { DecodedRequest, FrameSplitter } from './protocol';
+import { apiKeys, DecodedRequest, FrameSplitter } from './protocol';
 import { AbandonRequest, DataContext, Dispatcher, RequestContext } from './context';
 import { decodeFrame, encodeAnswer } from './dispatch';
+import { FrameBufferPool } from './frame-buffers';
 
 interface Slot {
   /** Encoded response; [] for none; null while the handler runs. */
@@ -19,8 +22,10 @@ interface Slot {
 
 export class ClientConnection<C extends DataContext = DataContext> {
   private readonly splitter: FrameSplitter;
+  private readonly frameBuffers: FrameBufferPool;
   private readonly slots: Slot[] = [];
   private inFlight = 0;
+  private inFlightBytes = 0;
   private closed = false;
   private readPaused = false;
   readonly peer: string;
@@ -32,7 +37,8 @@ export class ClientConnection<C extends DataContext = DataContext> {
     private readonly onClose: (c: ClientConnection<C>) => void,
   ) {
     const limits = gateway.limits;
-    this.splitter = new FrameSplitter(limits.maxFrameBytes);
+    this.frameBuffers = new FrameBufferPool(limits.frameBufferPoolBytes);
+    this.splitter = new FrameSplitter(limits.maxFrameBytes, (size) => this.frameBuffers.acquire(size));
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
     socket.setTimeout(limits.idleTimeoutMs);
@@ -90,6 +96,7 @@ export class ClientConnection<C extends DataContext = DataContext> {
     const slot: Slot = { chunks: null };
     this.slots.push(slot);
     this.inFlight++;
+    this.inFlightBytes += frame.length;
     this.updateBackpressure();
     const call: RequestContext<C> = {
       gateway: this.gateway,
@@ -103,6 +110,8 @@ export class ClientConnection<C extends DataContext = DataContext> {
       .then((answer) => {
         answered?.(answer);
         slot.chunks = encodeAnswer(request, answer);
+        // Produce has copied its records into the log (or forwarded them) and its response holds no view of them.
+        if (request.header.apiKey === apiKeys.Produce) this.frameBuffers.release(frame);
       })
       .catch((err: Error) => {
         // Handlers answer expected failures in the response; anything else but an abandoned request is a bug. Kafka closes too.
@@ -113,6 +122,7 @@ export class ClientConnection<C extends DataContext = DataContext> {
       })
       .finally(() => {
         this.inFlight--;
+        this.inFlightBytes -= frame.length;
         this.flush();
         this.updateBackpressure();
       });
@@ -135,7 +145,10 @@ export class ClientConnection<C extends DataContext = DataContext> {
   private updateBackpressure(): void {
     if (this.closed) return;
     const limits = this.gateway.limits;
-    const full = this.inFlight >= limits.maxInFlightPerConnection || this.socket.writableLength >= limits.maxPendingResponseBytes;
+    const full =
+      this.inFlight >= limits.maxInFlightPerConnection ||
+      this.inFlightBytes >= limits.maxInFlightRequestBytes ||
+      this.socket.writableLength >= limits.maxPendingResponseBytes;
     if (full && !this.readPaused) {
       this.readPaused = true;
       this.socket.pause();

@@ -51,6 +51,14 @@ describe('PartitionFetcher', () => {
     expect(baseOffsets(second.records)).toEqual([10n]);
   });
 
+  it('stops before the batch that would take it past max bytes, and the next fetch starts there', async () => {
+    const first = await fetcher.fetch(0n, 250_000);
+    expect(baseOffsets(first.records)).toEqual([0n, 10n]);
+    expect(first.records.length).toBeLessThanOrEqual(250_000);
+    const next = await fetcher.fetch(20n, 250_000);
+    expect(baseOffsets(next.records)).toEqual([20n, 30n]);
+  });
+
   it('returns nothing at the high watermark and OFFSET_OUT_OF_RANGE beyond it', async () => {
     expect((await fetcher.fetch(300n, 1 << 20)).records.length).toBe(0);
     await expect(fetcher.fetch(301n, 1 << 20)).rejects.toMatchObject({ errorCode: 1 });

@@ -72,7 +72,10 @@ export class PartitionFetcher {
       await view.read(segment, at.position, bytes);
       let split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
       if (split.batches.length === 0) {
-        // Kafka returns at least one whole batch, however large.
+        // The next batch is larger than what is left of maxBytes. Kafka
+        // returns it only as the first batch, however large; after others
+        // it waits for the next fetch.
+        if (out.length > 0) break;
         want = Math.min(available, 12 + bytes.readInt32BE(8));
         bytes = Buffer.allocUnsafe(want);
         await view.read(segment, at.position, bytes);
@@ -80,20 +83,28 @@ export class PartitionFetcher {
         if (split.batches.length === 0) throw new RdmqError(`corrupt batch in ${this.topic}-${this.partition} segment ${segment.segmentId} at ${at.position}`, 2);
       }
       let consumed = 0;
+      let full = false;
       for (const span of split.batches) {
-        if (outBytes >= maxBytes && out.length > 0) break;
         const header = readBatchHeader(bytes, span.offset);
-        consumed = span.offset + span.length;
         const last = header.baseOffset + BigInt(header.lastOffsetDelta);
         if (last < offset || isSkipMarker(header)) {
+          consumed = span.offset + span.length;
           if (last >= nextOffset) nextOffset = last + 1n;
           continue;
         }
+        // Whole batches up to maxBytes, as the gateway will send them: a batch
+        // read past that would be cut from the response and read again.
+        if (out.length > 0 && outBytes + span.length > maxBytes) {
+          full = true;
+          break;
+        }
+        consumed = span.offset + span.length;
         out.push(bytes.subarray(span.offset, span.offset + span.length));
         outBytes += span.length;
         nextOffset = last + 1n;
       }
       at = { segmentId: at.segmentId, position: at.position + consumed };
+      if (full) break;
     }
     this.remember(nextOffset, at);
     return result(out.length === 1 ? out[0] : Buffer.concat(out, outBytes));

@@ -407,6 +407,22 @@ export class SegmentStore {
     return this.dataView(slot).subarray(position, position + length);
   }
 
+  /**
+   * A view (no copy) of [position, position + length) of the data area,
+   * committed or not: what a producer wrote, for the check before its commit.
+   * The view is cut from the segment's cached one, so checking a batch
+   * allocates nothing the GC must account for.
+   */
+  written(segmentId: number, position: number, length: number): Buffer {
+    this.checkOpen();
+    const slot = this.slotOf(segmentId);
+    const capacity = this.geometry.dataCapacityBytes;
+    if (!Number.isInteger(position) || !Number.isInteger(length) || position < 0 || length < 0 || position + length > capacity) {
+      throw new StorageError('INVALID_POSITION', `range [${position}, +${length}) is outside segment ${segmentId} of ${capacity} bytes`);
+    }
+    return this.dataView(slot).subarray(position, position + length);
+  }
+
   /** Faults the segment's pages in, so the first puts do not pay page faults. */
   prefaultSegment(segmentId: number): void {
     this.checkOpen();

@@ -58,11 +58,7 @@ export class StorageNode {
 
   /** Checks bytes a producer wrote (not yet committed) before the broker commits them. */
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): void {
-    const range = this.store.dataRange(segmentId);
-    if (!Number.isInteger(position) || !Number.isInteger(lengthBytes) || position < 0 || lengthBytes < 0 || position + lengthBytes > range.lengthBytes) {
-      throw new StorageError('INVALID_POSITION', `range [${position}, +${lengthBytes}) is outside segment ${segmentId} of ${range.lengthBytes} bytes`);
-    }
-    checkStoredBatches(this.store.region.bytes(range.regionOffset + position, lengthBytes), expected, where);
+    checkStoredBatches(this.store.written(segmentId, position, lengthBytes), expected, where);
   }
 
   close(): void {

@@ -1,9 +1,10 @@
-// rdmq_native: pmem2 regions and the UCX transport. Policy lives in
+// rdmq_native: pmem2 regions, the UCX transport and CRC32C. Policy lives in
 // TypeScript (addon/index.ts); this layer only checks its arguments and
 // turns every failure into an Error with a `code`.
 #include <napi.h>
 #include <ucp/api/ucp.h>
 
+#include "crc32c.h"
 #include "region.h"
 #include "transport.h"
 
@@ -29,6 +30,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("MemoryRegistration", registration);
   exports.Set("RemoteKey", remoteKey);
   exports.Set("ucxVersion", Napi::Function::New(env, UcxVersion));
+  exports.Set("crc32c", Napi::Function::New(env, Crc32cBinding));
+  exports.Set("crc32cHardware", Napi::Boolean::New(env, Crc32cHasHardware()));
   return exports;
 }
 

@@ -8,7 +8,9 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
+#include <utility>
 
 #include "errors.h"
 
@@ -19,6 +21,14 @@
 namespace rdmq {
 
 namespace {
+
+constexpr size_t kWindowBytes = size_t{1} << 30;
+
+// Mappings of the open Regions of this process: [base, base + size).
+std::vector<std::pair<uintptr_t, size_t>>& OpenMappings() {
+  static std::vector<std::pair<uintptr_t, size_t>> mappings;
+  return mappings;
+}
 
 std::string Pmem2Message(const char* what, int code) {
   const char* detail = pmem2_errormsg();
@@ -41,7 +51,31 @@ void PopulatePages(uint8_t* start, size_t length) {
   }
 }
 
+// Every page of [address, address + length) is in memory (mincore).
+bool PagesResident(uint64_t address, uint64_t length) {
+  if (length == 0) return true;
+  static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  constexpr uint64_t kPagesPerCall = 4096;
+  static std::vector<unsigned char> resident(kPagesPerCall);
+  uint64_t end = address + length;
+  for (uint64_t at = address & ~(page - 1); at < end; at += kPagesPerCall * page) {
+    uint64_t bytes = std::min(end - at, kPagesPerCall * page);
+    if (mincore(reinterpret_cast<void*>(at), bytes, resident.data()) != 0) return false;
+    for (uint64_t i = 0; i < (bytes + page - 1) / page; i++) {
+      if ((resident[i] & 1) == 0) return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+bool IsCopyableInOpenRegion(uint64_t address, uint64_t length) {
+  for (const auto& [base, size] : OpenMappings()) {
+    if (address >= base && length <= size && address - base <= size - length) return PagesResident(address, length);
+  }
+  return false;
+}
 
 Napi::Function Region::Init(Napi::Env env) {
   return DefineClass(env, "Region",
@@ -129,19 +163,24 @@ Region::Region(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Region>(info) 
   size_ = pmem2_map_get_size(map_);
   granularity_ = pmem2_map_get_store_granularity(map_);
   persist_ = pmem2_get_persist_fn(map_);
+  OpenMappings().emplace_back(reinterpret_cast<uintptr_t>(base_), size_);
 }
 
 Region::~Region() { Unmap(); }
 
 void Region::Unmap() {
-  for (auto& ref : views_) {
-    if (!ref.IsEmpty()) {
-      Napi::ArrayBuffer ab = ref.Value();
-      if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+  for (auto* views : {&windows_, &strays_}) {
+    for (auto& ref : *views) {
+      if (!ref.IsEmpty()) {
+        Napi::ArrayBuffer ab = ref.Value();
+        if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+      }
+      ref.Reset();
     }
-    ref.Reset();
+    views->clear();
   }
-  views_.clear();
+  auto& open = OpenMappings();
+  open.erase(std::remove(open.begin(), open.end(), std::make_pair(reinterpret_cast<uintptr_t>(base_), size_)), open.end());
   if (map_ != nullptr) pmem2_map_delete(&map_);
   if (source_ != nullptr) pmem2_source_delete(&source_);
   if (config_ != nullptr) pmem2_config_delete(&config_);
@@ -173,24 +212,41 @@ static void ReadRange(const Napi::CallbackInfo& info, double* offset, double* le
 }
 
 // buffer(offset, length): a Buffer aliasing the mapping (no copy).
+//
+// Views share one ArrayBuffer per 1 GiB window of the mapping. V8 counts an
+// external ArrayBuffer's length as external memory and starts a full GC when
+// that grows, so a fresh ArrayBuffer per view made every new segment (64 MiB)
+// and every checked batch look like new garbage; a window is counted once.
+// Node caps an ArrayBuffer at 4 GiB, hence windows rather than one for all.
+// A view that crosses a window boundary gets its own ArrayBuffer.
 Napi::Value Region::Buffer(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   double offset, length;
   ReadRange(info, &offset, &length);
   CheckRange(env, offset, length);
+  size_t start = static_cast<size_t>(offset);
+  size_t len = static_cast<size_t>(length);
+  size_t window = start / kWindowBytes;
+  if (len > 0 && (start + len - 1) / kWindowBytes == window) {
+    if (windows_.size() <= window) windows_.resize(window + 1);
+    if (windows_[window].IsEmpty()) {
+      size_t from = window * kWindowBytes;
+      windows_[window] = Napi::Persistent(Napi::ArrayBuffer::New(env, base_ + from, std::min(kWindowBytes, size_ - from)));
+    }
+    return Napi::Uint8Array::New(env, len, windows_[window].Value(), start - window * kWindowBytes);
+  }
   // Drop references to views JS has already collected, so a long-lived region
   // handing out many views does not grow without bound.
-  if (views_.size() >= 64) {
+  if (strays_.size() >= 64) {
     std::vector<Napi::Reference<Napi::ArrayBuffer>> live;
-    for (auto& ref : views_) {
+    for (auto& ref : strays_) {
       if (!ref.IsEmpty() && !ref.Value().IsEmpty()) live.push_back(std::move(ref));
     }
-    views_.swap(live);
+    strays_.swap(live);
   }
-  size_t len = static_cast<size_t>(length);
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, base_ + static_cast<size_t>(offset), len);
-  views_.push_back(Napi::Reference<Napi::ArrayBuffer>::New(ab, 0));
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, base_ + start, len);
+  strays_.push_back(Napi::Reference<Napi::ArrayBuffer>::New(ab, 0));
   return Napi::Uint8Array::New(env, len, ab, 0);
 }
 

@@ -9,6 +9,16 @@
 
 namespace rdmq {
 
+/**
+ * True when [address, address + length) lies inside the mapping of a Region
+ * of this process that is still open, and every page of it is in memory.
+ * The transport copies through such a range with a plain memcpy, which
+ * cannot fault there (a page that a full tmpfs cannot back would raise
+ * SIGBUS, where the kernel's CMA copy returns EFAULT). Both the check and
+ * every Region close run on the JS thread, so it holds until the copy is done.
+ */
+bool IsCopyableInOpenRegion(uint64_t address, uint64_t length);
+
 class Region : public Napi::ObjectWrap<Region> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -44,9 +54,12 @@ class Region : public Napi::ObjectWrap<Region> {
   size_t size_ = 0;
   pmem2_granularity granularity_ = PMEM2_GRANULARITY_PAGE;
   std::atomic<int> inFlight_{0};
-  // Buffers handed to JS point into the mapping; they are detached on close so
-  // a stale Buffer reads as empty instead of faulting.
-  std::vector<Napi::Reference<Napi::ArrayBuffer>> views_;
+  // Buffers handed to JS point into the mapping, through the ArrayBuffer of
+  // their 1 GiB window (strong references) or, crossing a window boundary,
+  // their own (weak references). All are detached on close, so a stale Buffer
+  // reads as empty instead of faulting.
+  std::vector<Napi::Reference<Napi::ArrayBuffer>> windows_;
+  std::vector<Napi::Reference<Napi::ArrayBuffer>> strays_;
 };
 
 }  // namespace rdmq

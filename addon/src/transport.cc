@@ -54,7 +54,12 @@ const std::string& BootId() {
 // copy every fragment. For keys from a process on this host rdmq copies with
 // CMA itself (process_vm_writev/readv), as UCX's cma transport would; UCX
 // keeps every other path (verbs and TCP between hosts). RDMQ_DIRECT_CMA=0
-// turns this off.
+// turns this off. A key of this very process (the Kafka gateway writing into
+// the storage node it runs beside) needs no kernel at all: when the range is
+// inside one of our open Regions and already in memory (the storage node
+// faults each segment in when it allocates it), the copy is a memcpy on the
+// JS thread, cheaper than handing a 1 MiB batch to the thread pool: its
+// wake-ups, and the kernel pinning every page for CMA, cost on top of the copy.
 constexpr int kDrainRoundsMax = 64;
 constexpr size_t kAmHeaderMaxBytes = 2048;
 constexpr int kProgressCallsMax = 4096;
@@ -137,8 +142,6 @@ void OpRecvAmCallback(void* request, ucs_status_t status, size_t length, void* u
   delete rndv;
   ucp_request_free(request);
 }
-
-void EmptyFlushCallback(void* request, ucs_status_t status, void* user) { ucp_request_free(request); }
 
 // Starts an operation: on immediate completion or failure it settles now,
 // otherwise UCX calls OpCallback later.
@@ -616,6 +619,16 @@ Napi::Value Endpoint::Rma(const Napi::CallbackInfo& info, bool isPut) {
     Throw(env, "ERR_ACCESS_DENIED", "put: remote key grants read-only access");
   }
   Transport* t = state_->transport;
+  uint64_t remote = rk->address() + remoteOffset;
+  if (rk->direct() && rk->pid() == static_cast<uint32_t>(getpid()) && IsCopyableInOpenRegion(remote, length)) {
+    void* there = reinterpret_cast<void*>(remote);
+    if (isPut) {
+      memcpy(there, local.Data(), length);
+    } else {
+      memcpy(local.Data(), there, length);
+    }
+    return Track(t, new Op(t, env, name), nullptr);
+  }
   if (rk->direct() && length >= kParallelCopyMinBytes) {
     Op* op = new Op(t, env, name);
     op->keepAlive.push_back(Napi::Persistent(Napi::Value(local)));

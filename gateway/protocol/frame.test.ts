@@ -56,6 +56,21 @@ describe('the frame splitter', () => {
     for (const f of frames) expect(f.buffer).toBe(chunk.buffer);
   });
 
+  test('a frame spread over chunks is assembled in a buffer from the allocator, asked for its exact size', () => {
+    const payload = Buffer.from('spread over three chunks');
+    const stream = framed([payload, Buffer.from('next')]);
+    const asked: number[] = [];
+    const backing = Buffer.alloc(64);
+    const splitter = new FrameSplitter(100, (size) => {
+      asked.push(size);
+      return backing.subarray(0, size);
+    });
+    const got = [...splitter.push(stream.subarray(0, 3)), ...splitter.push(stream.subarray(3, 10)), ...splitter.push(stream.subarray(10))];
+    expect(got.map(String)).toEqual(['spread over three chunks', 'next']);
+    expect(asked).toEqual([payload.length]);
+    expect(got[0].buffer).toBe(backing.buffer);
+  });
+
   test('a frame over the maximum is a FrameError, and the splitter then refuses input', () => {
     const splitter = new FrameSplitter(10);
     expect(splitter.push(framed([Buffer.alloc(10)]))).toHaveLength(1);

@@ -1,7 +1,10 @@
 // Splits a TCP byte stream into Kafka frames (4-byte big-endian size, then
 // that many bytes). Frames that arrive whole inside one chunk are returned as
 // views of that chunk; a frame spread over several chunks is copied once when
-// its last byte arrives. Each byte is copied at most once: linear in input.
+// its last byte arrives, into a buffer from `allocate` (the caller may reuse
+// buffers). Each byte is copied at most once: linear in input. Until a frame
+// is complete only the chunks that arrived are held, so a size prefix alone
+// never makes the splitter allocate.
 //
 // Contract: not safe to share between connections. After a FrameError the
 // stream is out of sync and the splitter refuses further input; close the
@@ -26,6 +29,11 @@ export class FrameError extends ProtocolError {
 
 const sizePrefixBytes = 4;
 
+/** Returns a buffer of exactly `sizeBytes` for a frame to be assembled in. */
+export type FrameAllocator = (sizeBytes: number) => Buffer;
+
+const allocateFresh: FrameAllocator = (sizeBytes) => Buffer.allocUnsafe(sizeBytes);
+
 export class FrameSplitter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -33,7 +41,10 @@ export class FrameSplitter {
   private frameBytes = -1;
   private failure: FrameError | null = null;
 
-  constructor(readonly maxFrameBytes: number) {
+  constructor(
+    readonly maxFrameBytes: number,
+    private readonly allocate: FrameAllocator = allocateFresh,
+  ) {
     if (!Number.isInteger(maxFrameBytes) || maxFrameBytes < 0 || maxFrameBytes > 0x7fffffff) {
       throw new RangeError(`maxFrameBytes must be an integer in 0..2^31-1, got ${maxFrameBytes}`);
     }
@@ -80,6 +91,23 @@ export class FrameSplitter {
     }
   }
 
+  /** Copies the pending parts, prefix left out, into one buffer of the frame's size. */
+  private assemble(): Buffer {
+    const frame = this.allocate(this.frameBytes);
+    if (frame.length !== this.frameBytes) throw new RangeError(`frame allocator returned ${frame.length} bytes for a ${this.frameBytes}-byte frame`);
+    let skip = sizePrefixBytes;
+    let at = 0;
+    for (const part of this.pending) {
+      if (skip >= part.length) {
+        skip -= part.length;
+        continue;
+      }
+      at += part.copy(frame, at, skip);
+      skip = 0;
+    }
+    return frame;
+  }
+
   private readPendingPrefix(): number {
     const first = this.pending[0];
     if (first.length >= sizePrefixBytes) return first.readInt32BE(0);
@@ -104,8 +132,7 @@ export class FrameSplitter {
       return chunk.subarray(chunk.length);
     }
     this.pending.push(chunk.subarray(0, needed));
-    const whole = Buffer.concat(this.pending, this.pendingBytes + needed);
-    frames.push(whole.subarray(sizePrefixBytes));
+    frames.push(this.assemble());
     this.pending = [];
     this.pendingBytes = 0;
     this.frameBytes = -1;
