@@ -40,6 +40,8 @@ function checkRequest(acks: number, transactionalId: string | null): KafkaErrorV
 }
 
 async function producePartition(gw: DataContext, topicName: string, partition: number, records: Buffer | null): Promise<PartitionResponse> {
+  // `records` views a frame buffer the connection reuses once this handler
+  // settles: finish with it (the write awaited) before returning; copy anything kept.
   const topic = await gw.catalog.lookup(topicName, partition);
   if (!topic) {
     return failed(partition, kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${topicName}' partition ${partition} does not exist`));
