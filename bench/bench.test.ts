@@ -76,6 +76,8 @@ describe('rdmq bench', () => {
       expectEveryRecordOnce(p);
       expect(p.cpuSecondsPerGB!.clientChildren).toBeGreaterThan(0);
       expect(p.cpuSecondsPerGB!.client).toBeGreaterThanOrEqual(p.cpuSecondsPerGB!.clientChildren!);
+      // The client's own ceiling, kcat into a server that stores nothing, measured in the same run.
+      expect(p.kcatCeilingMBps).toBeGreaterThan(0);
     }
     expectOrdered(results.points[1].e2eLatencyUs);
   }, 150_000);

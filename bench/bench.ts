@@ -15,7 +15,7 @@ import { Door } from './door';
 import { FastPathDoor } from './fastpath-target';
 import { KafkaClient, openKafkaDoor } from './kafka-target';
 import { LatencyRecorder, LatencySummary } from './latency';
-import { measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
+import { measureKcatCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
 import { BenchResults, LatencyKind, LatencyTrace, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
 import { formatSize, parseSize } from './sizes';
 import { MeasuredPoint, parseWorkloads, runWorkload } from './workload';
@@ -176,7 +176,8 @@ export async function runBench(argv: string[]): Promise<void> {
     for (const batchBytes of sizes) {
       const memcpyMBps = measureMemcpyMBps(batchBytes);
       const needsTcp = targets.some((t) => t !== 'fastpath');
-      const limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
+      const limits: Limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
+      if (needsTcp && clients.includes('kcat')) limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
       if (targets.includes('fastpath')) {
         await measure(cluster?.child.pid, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, ...shape }, limits, fastBytes, () =>
           FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, ...fastOptions, ...shape }),
@@ -207,7 +208,7 @@ export async function runBench(argv: string[]): Promise<void> {
 }
 
 type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers'>;
-type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps'>;
+type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps'>;
 
 function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): ResultPoint {
   const gb = m.movedBytes / 1e9;
@@ -221,6 +222,7 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
     e2eLatencyUs: summary(m.e2e),
     records: { produced: m.producedRecords, consumed: m.consumed?.records, duplicates: m.consumed?.duplicates, missing: m.consumed?.missing },
     ...limits,
+    ...(point.client === 'kcat' ? {} : { kcatCeilingMBps: undefined }),
     cpuSecondsPerGB: { client: m.cpu.client / gb, server: m.cpu.server / gb, ...(point.client === 'kcat' ? { clientChildren: m.cpu.clientChildren / gb } : {}) },
   };
 }

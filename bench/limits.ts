@@ -1,12 +1,17 @@
 // The machine's own limits, measured in the same run as the figures they
-// bound: single-thread memcpy into a region on /dev/shm, and TCP loopback
-// throughput between two processes.
-import { fork } from 'child_process';
+// bound: single-thread memcpy into a region on /dev/shm, TCP loopback
+// throughput between two processes, and kcat's produce rate into a server
+// that stores nothing.
+import { fork, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import * as readline from 'readline';
 import { Region } from '../addon';
+import { RunClock } from './door';
+import { KcatDoor } from './kcat-door';
+import { LatencyRecorder } from './latency';
 
 /** MB/s of Buffer.copy of `sizeBytes` chunks into a prefaulted region, for about `seconds`. */
 export function measureMemcpyMBps(sizeBytes: number, seconds = 0.5): number {
@@ -54,4 +59,31 @@ export async function measureTcpLoopbackMBps(chunkBytes = 1 << 20, seconds = 1):
   await new Promise((resolve) => child.once('exit', resolve));
   server.close();
   return mbps;
+}
+
+/**
+ * MB/s kcat (librdkafka) produces with the benchmark's settings into a Kafka
+ * server that acknowledges without storing (null-kafka-server.ts), for at
+ * most `maxBytes` or about `seconds`: the client's own ceiling on this
+ * machine, which no Kafka-protocol server can beat.
+ */
+export async function measureKcatCeilingMBps(o: { batchBytes: number; recordBytes: number; acks: number }, maxBytes = 512 << 20, seconds = 3): Promise<number> {
+  const server = spawn(process.execPath, [path.join(__dirname, 'null-kafka-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      readline.createInterface({ input: server.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
+      server.once('exit', (code) => reject(new Error(`the null Kafka server exited (${code}) before listening`)));
+    });
+    const door = new KcatDoor('ceiling', { bootstrap: `127.0.0.1:${port}`, client: 'kcat', partitions: 1, consumers: 1, ...o }, async () => undefined);
+    const produced = await door.produce({
+      totalBytes: maxBytes,
+      deadline: process.hrtime.bigint() + BigInt(Math.round(seconds * 1e9)),
+      clock: new RunClock(),
+      stamp: false,
+      publish: new LatencyRecorder(),
+    });
+    return produced.bytes / produced.seconds / 1e6;
+  } finally {
+    server.kill('SIGTERM');
+  }
 }

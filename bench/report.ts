@@ -32,6 +32,8 @@ export interface ResultPoint {
   records?: { produced: number; consumed?: number; duplicates?: number; missing?: number };
   memcpyMBps: number;
   tcpLoopbackMBps?: number;
+  /** kcat's produce rate into a server that stores nothing (kcat points): the client's own ceiling here. */
+  kcatCeilingMBps?: number;
   /**
    * CPU seconds per GB produced and consumed in the measured phases: the
    * client side (this process, plus kcat processes as `clientChildren`) and
@@ -114,20 +116,21 @@ function tableRow(p: ResultPoint): string[] {
     limit.mbps === undefined ? '-' : `${limit.mbps.toFixed(0)} (${limit.name})`,
     pct(p.producerMBps, limit.mbps),
     pct(p.consumerMBps, limit.mbps),
+    p.kcatCeilingMBps === undefined ? '-' : `${pct(p.producerMBps, p.kcatCeilingMBps)} of ${p.kcatCeilingMBps.toFixed(0)}`,
     latency(p.latencyUs),
     latency(p.e2eLatencyUs),
     cpu(p),
   ];
 }
 
-const HEADER = ['target', 'client', 'workload', 'mode', 'batch', 'prod / cons / parts', 'producer MB/s', 'consumer MB/s', 'limit MB/s', 'producer / limit', 'consumer / limit', 'publish µs p50 / p99 / p99.9 / max', 'e2e µs p50 / p99 / p99.9 / max', 'CPU s per GB client / server'];
+const HEADER = ['target', 'client', 'workload', 'mode', 'batch', 'prod / cons / parts', 'producer MB/s', 'consumer MB/s', 'limit MB/s', 'producer / limit', 'consumer / limit', 'producer / kcat ceiling MB/s', 'publish µs p50 / p99 / p99.9 / max', 'e2e µs p50 / p99 / p99.9 / max', 'CPU s per GB client / server'];
 
 export function markdownTable(points: ResultPoint[]): string {
   return [`| ${HEADER.join(' | ')} |`, `|${HEADER.map(() => '---').join('|')}|`, ...points.map((p) => `| ${tableRow(p).join(' | ')} |`)].join('\n') + '\n';
 }
 
 export function textTable(points: ResultPoint[]): string {
-  const header = ['target', 'client', 'workload', 'mode', 'batch', 'P/C/parts', 'prod MB/s', 'cons MB/s', 'limit MB/s', 'prod/limit', 'cons/limit', 'publish us p50/p99/p99.9/max', 'e2e us p50/p99/p99.9/max', 'CPU s/GB client/server'];
+  const header = ['target', 'client', 'workload', 'mode', 'batch', 'P/C/parts', 'prod MB/s', 'cons MB/s', 'limit MB/s', 'prod/limit', 'cons/limit', 'prod/kcat ceiling', 'publish us p50/p99/p99.9/max', 'e2e us p50/p99/p99.9/max', 'CPU s/GB client/server'];
   return renderTable(header, points.map(tableRow));
 }
 
@@ -172,6 +175,7 @@ async function drawThroughput(dir: string, runs: { label?: string; results: Benc
   const limits = points.flatMap(({ p, label }) => [
     { series: limitName('memcpy into the region', label), batch: p.batchSize, mbps: p.memcpyMBps },
     ...(p.tcpLoopbackMBps ? [{ series: limitName('TCP loopback', label), batch: p.batchSize, mbps: p.tcpLoopbackMBps }] : []),
+    ...(p.kcatCeilingMBps ? [{ series: limitName('kcat into a server that stores nothing', label), batch: p.batchSize, mbps: p.kcatCeilingMBps, producerOnly: true }] : []),
   ]);
   const written: string[] = [];
   for (const side of ['producer', 'consumer'] as const) {
@@ -190,7 +194,7 @@ async function drawThroughput(dir: string, runs: { label?: string; results: Benc
         title: { text: `${side === 'producer' ? 'Producer' : 'Consumer'} throughput by batch size`, subtitle: `${describeShape(points.map(({ p }) => p))}; dashed: this machine's limits` },
         layer: [
           { data: { values: measured }, mark: { type: 'line', point: true }, encoding: { x, y, color: COLOR('target') } },
-          { data: { values: limits }, mark: { type: 'line', strokeDash: [4, 4] }, encoding: { x, y, color: COLOR('target') } },
+          { data: { values: side === 'producer' ? limits : limits.filter((l) => !('producerOnly' in l)) }, mark: { type: 'line', strokeDash: [4, 4] }, encoding: { x, y, color: COLOR('target') } },
         ],
       },
       file,
