@@ -176,11 +176,24 @@ function closeOf(child: ChildProcess): Promise<void> {
 /** Counts a consumer's output (one value per line) and finds the stamps in it. */
 function readOutput(child: ChildProcess, run: ConsumeRun): void {
   const scanner = new TextStampScanner();
+  // Bytes of a record whose newline has not arrived yet: counted with it, so the
+  // ledger never sees a record's bytes before the record (and a run that stops
+  // at the byte count has every record whole).
+  let partialBytes = 0;
   child.stdout!.on('data', (chunk: Buffer) => {
     const receivedMs = wallClockMs();
     let lines = 0;
-    for (let at = chunk.indexOf(NEWLINE); at >= 0; at = chunk.indexOf(NEWLINE, at + 1)) lines++;
-    run.ledger.addUnordered(lines, chunk.length - lines);
+    let lastNewline = -1;
+    for (let at = chunk.indexOf(NEWLINE); at >= 0; at = chunk.indexOf(NEWLINE, at + 1)) {
+      lines++;
+      lastNewline = at;
+    }
+    if (lines > 0) {
+      run.ledger.addUnordered(lines, partialBytes + lastNewline + 1 - lines);
+      partialBytes = chunk.length - lastNewline - 1;
+    } else {
+      partialBytes += chunk.length;
+    }
     if (run.e2e) scanner.push(chunk, (stampMs) => run.e2e!.record((receivedMs - stampMs) * 1e3, run.clock.msSinceStart()));
   });
 }
