@@ -3,9 +3,16 @@ import * as os from 'os';
 import * as path from 'path';
 import { AddonError, Region } from '.';
 
+const madeDirs: string[] = [];
+afterAll(() => {
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 function tempFile(name: string, dir = '/dev/shm'): string {
   const base = fs.existsSync(dir) ? dir : os.tmpdir();
-  return path.join(fs.mkdtempSync(path.join(base, 'rdmq-region-')), name);
+  const made = fs.mkdtempSync(path.join(base, 'rdmq-region-'));
+  madeDirs.push(made);
+  return path.join(made, name);
 }
 
 function expectCode(fn: () => unknown, code: string, message?: RegExp): void {

@@ -5,8 +5,15 @@ import { readOnPeer, requestKey, requestPackedKey, RunningPeer, startPeer } from
 
 const REGION_BYTES = 4 << 20;
 
+const madeDirs: string[] = [];
+afterAll(() => {
+  for (const dir of madeDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 function tempRegionPath(): string {
-  return path.join(fs.mkdtempSync('/dev/shm/rdmq-transport-'), 'region');
+  const made = fs.mkdtempSync('/dev/shm/rdmq-transport-');
+  madeDirs.push(made);
+  return path.join(made, 'region');
 }
 
 async function expectRejectCode(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
