@@ -17,13 +17,14 @@ function rdmq(args: string[], input?: string): Promise<{ code: number; stdout: s
 }
 
 /** Starts a server role and resolves once it printed its ready line. */
-async function serve(args: string[]): Promise<{ child: ChildProcess; controlPort: number }> {
+async function serve(args: string[]): Promise<{ child: ChildProcess; controlPort: number; kafkaPort?: number }> {
   const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const line = await new Promise<string>((resolve, reject) => {
     readline.createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`rdmq ${args[0]} exited with ${code}`)));
   });
-  return { child, controlPort: (JSON.parse(line) as { controlPort: number }).controlPort };
+  const ready = JSON.parse(line) as { controlPort: number; kafkaPort?: number };
+  return { child, controlPort: ready.controlPort, kafkaPort: ready.kafkaPort };
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -42,6 +43,7 @@ describe('rdmq CLI', () => {
     [['start', '--no-such-flag'], /Unknown option '--no-such-flag'/],
     [['frobnicate'], /unknown command "frobnicate"/],
     [['broker'], /rdmq broker needs --storage HOST:PORT/],
+    [['start', '--auto-create-topics', 'maybe'], /bad value for --auto-create-topics: allowed values are true, false/],
   ])('rejects %j with one clear line and no stack trace', async (args, message) => {
     const { code, stderr } = await rdmq(args as string[]);
     expect(code).toBe(2);
@@ -53,7 +55,7 @@ describe('rdmq CLI', () => {
     const dir = fs.mkdtempSync('/dev/shm/rdmq-cli-');
     const common = ['--region-size', '128M', '--segment-size', '4M', '--fastpath', '127.0.0.1:0', '--control', '127.0.0.1:0', '--metrics', '127.0.0.1:0'];
     const storage = await serve(['storage', '--data', path.join(dir, 'storage'), ...common]);
-    const broker = await serve(['broker', '--data', path.join(dir, 'broker'), '--storage', `127.0.0.1:${storage.controlPort}`, '--kafka', '127.0.0.1:0', ...common]);
+    const broker = await serve(['broker', '--data', path.join(dir, 'broker'), '--storage', `127.0.0.1:${storage.controlPort}`, '--kafka', '127.0.0.1:0', '--auto-create-topics', 'false', ...common]);
     const control = ['--control', `127.0.0.1:${broker.controlPort}`];
     try {
       expect((await rdmq(['topics', 'create', 'lines', '--partitions', '3', ...control])).stdout).toMatch(/created topic lines with 3 partition/);
@@ -67,6 +69,10 @@ describe('rdmq CLI', () => {
       const status = (await rdmq(['status', ...control])).stdout;
       expect(status).toMatch(/storage \d+\/\d+ segments of 4\.0 MiB in use/);
       expect(status).toMatch(/lines\s+2\s+0\s+\d+\s+1/);
+      // Kafka clients do not create topics here (--auto-create-topics false): kcat gets an unknown topic.
+      const kcat = await run('/usr/bin/kcat', ['-b', `127.0.0.1:${broker.kafkaPort}`, '-L', '-J', '-t', 'not-created']);
+      expect(JSON.parse(kcat.stdout).topics).toEqual([expect.objectContaining({ topic: 'not-created', error: expect.stringMatching(/Unknown topic/i) })]);
+      expect((await rdmq(['topics', 'list', ...control])).stdout).toBe('lines\n');
       const described = (await rdmq(['topics', 'describe', 'lines', ...control])).stdout;
       expect(described).toMatch(/partition 2: offsets 0\.\.\d+/);
       expect((await rdmq(['topics', 'delete', 'lines', ...control])).stdout).toMatch(/deleted topic lines/);

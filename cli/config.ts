@@ -35,6 +35,10 @@ export const ServerConfigSchema = z
     leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
     retentionCheckMs: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
     storage: hostPort.optional(),
+    /** Create an unknown topic a Kafka client's Metadata request names (Kafka: auto.create.topics.enable). */
+    autoCreateTopics: z
+      .preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('true'))
+      .transform((v) => v === 'true'),
     /** The host other machines reach this process at, told to clients for the fast path and Kafka (Kafka: advertised.listeners); the listen host when not set. */
     advertisedHost: z.string().regex(/^[^:\s]+$/, 'must be a host name or IPv4 address, without a port').optional(),
   })
@@ -54,11 +58,10 @@ export class ConfigError extends Error {
   }
 }
 
-const FLAG_NAMES: Record<string, string> = { regionSize: '--region-size', segmentSize: '--segment-size', leaseTimeoutMs: '--lease-timeout-ms', retentionCheckMs: '--retention-check-ms' };
-
 function describeIssue(issue: z.core.$ZodIssue): string {
   const key = String(issue.path[0] ?? '');
-  const flag = FLAG_NAMES[key] ?? `--${key}`;
+  // The flag as typed: regionSize is --region-size.
+  const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `bad value for ${flag}: allowed values are ${(issue.values as unknown[]).join(', ')}`;
   }

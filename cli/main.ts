@@ -20,6 +20,7 @@ const USAGE = `usage:
              [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
              [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
              [--advertised-host HOST]      the host clients are told for the fast path and Kafka (default: the listen host)
+             [--auto-create-topics true|false]   create topics Kafka clients ask for (default true)
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
   rdmq broker --storage HOST:PORT [same options]     the broker and Kafka gateway, using that storage node
   rdmq gateway --control HOST:PORT [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
@@ -58,6 +59,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       verify: { type: 'string' },
       'node-id': { type: 'string' },
       'advertised-host': { type: 'string' },
+      'auto-create-topics': { type: 'string' },
     },
     strict: true,
   });
@@ -77,6 +79,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       metrics: values.metrics,
       verify: values.verify,
       advertisedHost: values['advertised-host'],
+      autoCreateTopics: values['auto-create-topics'],
     },
     values.config,
   );

@@ -169,6 +169,7 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
     groups,
     connection,
     registry: node.hub.registry,
+    autoCreateTopics: config.autoCreateTopics,
     log,
     metrics: node.registry,
   });
