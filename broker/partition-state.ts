@@ -603,8 +603,7 @@ export class PartitionState {
   retentionCandidates(policy: RetentionPolicy): SegmentInfo[] {
     const candidates: SegmentInfo[] = [];
     let remainingBytes = this.segmentList.reduce((sum, s) => sum + segmentBytes(s), 0);
-    for (const segment of this.segmentList) {
-      if (!isFullyCommitted(segment) || segment === this.lastSegment()) break;
+    for (const segment of this.freeablePrefix()) {
       const tooOld =
         policy.retentionMs >= 0 && segment.info.maxTimestamp < BigInt(Math.floor(policy.nowMs - policy.retentionMs));
       const tooBig = policy.retentionBytes >= 0 && remainingBytes - segmentBytes(segment) >= policy.retentionBytes;
@@ -623,7 +622,7 @@ export class PartitionState {
         `${this.label}: only the oldest segment (${first ? first.info.segmentId : 'none'}) can be removed, not ${segmentId}`,
       );
     }
-    if (!isFullyCommitted(first) || first === this.lastSegment()) {
+    if (!this.isFreeable(first)) {
       throw invalid(`${this.label}: segment ${segmentId} is still open or has stages in flight`);
     }
     const next = this.segmentList[1];
@@ -648,24 +647,37 @@ export class PartitionState {
 
   /** Sealed, fully committed leading segments whose every record lies below the log start: nothing can read them. */
   segmentsBelowLogStart(): SegmentInfo[] {
-    const below: SegmentInfo[] = [];
-    for (const segment of this.segmentList) {
-      if (segment === this.lastSegment() || !isFullyCommitted(segment) || segment.info.endOffset > this.freedUpToOffset) break;
-      below.push({ ...segment.info });
-    }
-    return below;
+    return this.freeableEndingBy(this.freedUpToOffset).map((segment) => ({ ...segment.info }));
   }
 
   /** Frees every leading segment that ends at or before `offset` and may be freed; returns their ids. */
   dropSegmentsBefore(offset: bigint): number[] {
-    const dropped: number[] = [];
-    for (;;) {
-      const first = this.segmentList[0];
-      if (!first || first === this.lastSegment() || !isFullyCommitted(first) || first.info.endOffset > offset) break;
-      this.removeSegment(first.info.segmentId);
-      dropped.push(first.info.segmentId);
-    }
+    const dropped = this.freeableEndingBy(offset).map((segment) => segment.info.segmentId);
+    for (const segmentId of dropped) this.removeSegment(segmentId);
     return dropped;
+  }
+
+  /** A segment may be freed once it is sealed (not the open one) and every stage in it is resolved. */
+  private isFreeable(segment: Segment): boolean {
+    return segment !== this.lastSegment() && isFullyCommitted(segment);
+  }
+
+  /** The leading segments that may be freed, oldest first. */
+  private *freeablePrefix(): Generator<Segment> {
+    for (const segment of this.segmentList) {
+      if (!this.isFreeable(segment)) return;
+      yield segment;
+    }
+  }
+
+  /** The leading freeable segments that end at or before `offset`. */
+  private freeableEndingBy(offset: bigint): Segment[] {
+    const out: Segment[] = [];
+    for (const segment of this.freeablePrefix()) {
+      if (segment.info.endOffset > offset) break;
+      out.push(segment);
+    }
+    return out;
   }
 
   // ---- Exclusive mode ----------------------------------------------------
