@@ -79,15 +79,14 @@ export class RemoteCatalog implements TopicCatalog {
 
   async lookup(name: string, partition: number): Promise<CatalogTopic | undefined> {
     const age = Date.now() - this.fetchedAt;
-    let topic = this.topics.get(name);
-    const found = topic !== undefined && partition >= 0 && partition < topic.partitionCount;
-    if (!found && age >= this.minRefreshIntervalMs) {
+    let topic = withPartition(this.topics.get(name), partition);
+    if (!topic && age >= this.minRefreshIntervalMs) {
       await this.refresh();
-      topic = this.topics.get(name);
+      topic = withPartition(this.topics.get(name), partition);
     } else if (age >= this.maxAgeMs) {
       void this.refresh().catch((err: Error) => this.log(`refreshing topics from the broker: ${err.message}`));
     }
-    return topic && Number.isInteger(partition) && partition >= 0 && partition < topic.partitionCount ? topic : undefined;
+    return topic;
   }
 
   logStartOffset(topic: CatalogTopic, partition: number): bigint {
@@ -126,6 +125,11 @@ export class RemoteCatalog implements TopicCatalog {
       });
     return this.refreshing;
   }
+}
+
+/** The topic if it has this partition. */
+function withPartition(topic: CachedTopic | undefined, partition: number): CachedTopic | undefined {
+  return topic && Number.isInteger(partition) && partition >= 0 && partition < topic.partitionCount ? topic : undefined;
 }
 
 function toCached(t: TopicInfo): CachedTopic {

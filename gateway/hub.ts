@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { GatewayContext } from './context';
 import { answerFrame } from './dispatch';
-import { GatewayNode, GatewayRegistry } from './leadership';
+import { GatewayNode, GatewayRegistry, NodeIdTakenError } from './leadership';
 import { ProtocolError } from './protocol';
 
 export const GATEWAY_PROTO_PATH = path.join(__dirname, '..', '..', 'gateway', 'gateway.proto');
@@ -80,20 +80,17 @@ export class GatewayHub {
     } catch (err) {
       const message = (err as Error).message;
       this.log(`gateway refused: ${message}`);
-      call.emit('error', serviceError(/taken/.test(message) ? grpc.status.ALREADY_EXISTS : grpc.status.INVALID_ARGUMENT, message));
+      call.emit('error', serviceError(err instanceof NodeIdTakenError ? grpc.status.ALREADY_EXISTS : grpc.status.INVALID_ARGUMENT, message));
       return;
     }
     const { node } = entry;
     this.log(`gateway ${node.nodeId} joined (Kafka on ${node.host}:${node.port}); ${this.registry.nodes().length} gateway(s) now`);
-    const send = (nodes: readonly GatewayNode[]): void => void call.write({ nodeId: node.nodeId, nodes: nodes.map(toMessage) });
-    send(this.registry.nodes());
-    const unwatch = this.registry.watch(send);
+    call.write({ nodeId: node.nodeId, nodes: this.registry.nodes().map(toMessage) });
     this.joined.add(call);
     let left = false;
     const leave = (): void => {
       if (left) return;
       left = true;
-      unwatch();
       entry.remove();
       this.joined.delete(call);
       this.log(`gateway ${node.nodeId} left; ${this.registry.nodes().length} gateway(s) now`);
@@ -135,11 +132,8 @@ export class HubClient {
     });
   }
 
-  /**
-   * Joins; resolves with the first membership (the node id given), then calls
-   * `onChange` on every later one and `onLost` once when the call ends.
-   */
-  join(node: Omit<GatewayNode, 'nodeId'> & { nodeId?: number }, onChange: (m: Membership) => void, onLost: (err: Error) => void): Promise<{ membership: Membership; leave(): void }> {
+  /** Joins; resolves with the membership (the node id given), then calls `onLost` once when the call ends. */
+  join(node: Omit<GatewayNode, 'nodeId'> & { nodeId?: number }, onLost: (err: Error) => void): Promise<{ membership: Membership; leave(): void }> {
     const stream = (this.client as unknown as { join(req: object): grpc.ClientReadableStream<{ nodeId: number; nodes: NodeMessage[] }> }).join({
       node: toMessage({ ...node, nodeId: node.nodeId ?? -1 }),
     });
@@ -152,12 +146,9 @@ export class HubClient {
         if (first) reject(err);
         else onLost(err);
       };
-      stream.on('data', (m: { nodeId: number; nodes: NodeMessage[] }) => {
-        const membership = { nodeId: m.nodeId, nodes: m.nodes.map(fromMessage) };
-        if (first) {
-          first = false;
-          resolve({ membership, leave: () => stream.cancel() });
-        } else onChange(membership);
+      stream.once('data', (m: { nodeId: number; nodes: NodeMessage[] }) => {
+        first = false;
+        resolve({ membership: { nodeId: m.nodeId, nodes: m.nodes.map(fromMessage) }, leave: () => stream.cancel() });
       });
       stream.on('error', (err: grpc.ServiceError) => end(new Error(err.details || err.message)));
       stream.on('end', () => end(new Error('the broker ended the gateway\'s membership')));

@@ -51,10 +51,18 @@ export function staticLeadership(nodes: readonly GatewayNode[]): Leadership {
   return leadershipOver(() => sorted);
 }
 
+/** An address that means "every interface": fine to listen on, useless to connect to. */
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
 /** Clients cannot connect to a wildcard address: advertise loopback instead. */
 export function advertisable(host: string): string {
-  return host === '0.0.0.0' || host === '::' || host === '' ? '127.0.0.1' : host;
+  return isWildcard(host) ? '127.0.0.1' : host;
 }
+
+/** Another live gateway has the node id asked for. */
+export class NodeIdTakenError extends RangeError {}
 
 export const MAX_NODE_ID = 0x7fffffff;
 
@@ -62,7 +70,6 @@ export const MAX_NODE_ID = 0x7fffffff;
 export class GatewayRegistry {
   private readonly byId = new Map<number, GatewayNode>();
   private sorted: GatewayNode[] = [];
-  private readonly listeners = new Set<(nodes: readonly GatewayNode[]) => void>();
   readonly leadership = leadershipOver(() => this.sorted);
 
   nodes(): readonly GatewayNode[] {
@@ -75,7 +82,7 @@ export class GatewayRegistry {
    * the node as registered and a function that removes it (idempotent).
    */
   add(node: Omit<GatewayNode, 'nodeId'> & { nodeId?: number }): { node: GatewayNode; remove(): void } {
-    if (!node.host || /^(0\.0\.0\.0|::|)$/.test(node.host)) throw new RangeError(`gateway host "${node.host}" is not an address clients can connect to`);
+    if (isWildcard(node.host)) throw new RangeError(`gateway host "${node.host}" is not an address clients can connect to`);
     if (!Number.isInteger(node.port) || node.port < 1 || node.port > 65535) throw new RangeError(`gateway port must be 1..65535, got ${node.port}`);
     let nodeId = node.nodeId;
     if (nodeId === undefined) {
@@ -85,7 +92,7 @@ export class GatewayRegistry {
       throw new RangeError(`gateway node id must be an integer 0..${MAX_NODE_ID}, got ${nodeId}`);
     } else if (this.byId.has(nodeId)) {
       const other = this.byId.get(nodeId)!;
-      throw new RangeError(`gateway node id ${nodeId} is taken by the gateway at ${other.host}:${other.port}`);
+      throw new NodeIdTakenError(`gateway node id ${nodeId} is taken by the gateway at ${other.host}:${other.port}`);
     }
     const registered: GatewayNode = { nodeId, host: node.host, port: node.port, rack: node.rack };
     this.byId.set(nodeId, registered);
@@ -102,15 +109,8 @@ export class GatewayRegistry {
     };
   }
 
-  /** Calls `listener` with the nodes after every change; returns the unsubscribe. */
-  watch(listener: (nodes: readonly GatewayNode[]) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
   private changed(): void {
     this.sorted = [...this.byId.values()].sort((a, b) => a.nodeId - b.nodeId);
-    for (const listener of this.listeners) listener(this.sorted);
   }
 }
 

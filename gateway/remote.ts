@@ -16,9 +16,9 @@ import { GatewayMetrics } from './metrics';
 import { AbandonRequest, DataContext, Dispatcher, EncodedResponse, Handler } from './context';
 import { dataHandlers } from './dispatch';
 import { HubClient, Membership } from './hub';
-import { advertisable, GatewayNode } from './leadership';
+import { advertisable } from './leadership';
 import type { ApiName, RequestBody } from './protocol';
-import { dataContext, KafkaListener, listenKafka } from './server';
+import { FastPathParts, fastPathParts, KafkaListener, listenKafka } from './server';
 
 export interface RemoteGatewayOptions {
   /** The broker's control address, HOST:PORT. */
@@ -44,8 +44,6 @@ export interface RemoteGatewayOptions {
 export interface RunningRemoteGateway {
   port: number;
   nodeId: number;
-  /** The live gateways as the broker last told them. */
-  readonly nodes: readonly GatewayNode[];
   readonly connectionCount: number;
   /** Leaves the cluster, closes Kafka connections, readers and the fast-path connection. */
   close(): Promise<void>;
@@ -59,7 +57,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
   let listener: KafkaListener | undefined;
   let link: DataLink | undefined;
   try {
-    link = await openLink(options.control, limits, log, options.metrics);
+    link = await openLink(options.control, limits, log);
     listener = await listenKafka(options.host, options.port, limits);
     const self = {
       nodeId: options.nodeId,
@@ -67,10 +65,8 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       port: options.advertisedPort ?? listener.port,
       rack: options.rack ?? null,
     };
-    let nodes: readonly GatewayNode[] = [];
     let closed = false;
-    let joined = await hub.join(self, (m) => (nodes = m.nodes), lost);
-    nodes = joined.membership.nodes;
+    let joined = await hub.join(self, lost);
     const nodeId = joined.membership.nodeId;
     log(`gateway ${nodeId} joined the broker at ${options.control}: ${describe(joined.membership)}`);
 
@@ -82,8 +78,8 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
     }
     async function rejoin(): Promise<void> {
       if (closed) return;
-      const fresh = await openLink(options.control, limits, log, options.metrics);
-      const again = await hub.join({ ...self, nodeId }, (m) => (nodes = m.nodes), lost).catch(async (err: Error) => {
+      const fresh = await openLink(options.control, limits, log);
+      const again = await hub.join({ ...self, nodeId }, lost).catch(async (err: Error) => {
         await fresh.close();
         throw err;
       });
@@ -94,7 +90,6 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       const old = link!;
       link = fresh;
       joined = again;
-      nodes = again.membership.nodes;
       log(`gateway ${nodeId} joined again: ${describe(again.membership)}`);
       void old.close().catch((e: Error) => log(`closing the old fast-path connection: ${e.message}`));
     }
@@ -116,16 +111,13 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       clusterId: link.connection.cluster.clusterId,
       limits,
       log,
-      metrics: link.metrics,
+      metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
     };
     listener.serve(context, forwardingDispatcher(hub));
     const serving = listener;
     return {
       port: listener.port,
       nodeId,
-      get nodes() {
-        return nodes;
-      },
       get connectionCount() {
         return serving.connectionCount;
       },
@@ -147,26 +139,17 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
 }
 
 /** The fast-path side of a gateway: one connection to the broker, its producer and readers. */
-interface DataLink extends Pick<DataContext, 'connection' | 'producer' | 'fetchers' | 'metrics'> {
+interface DataLink extends FastPathParts {
   close(): Promise<void>;
 }
 
-const metricsByRegistry = new WeakMap<Registry, GatewayMetrics>();
-
-async function openLink(control: string, limits: GatewayLimits, log: (message: string) => void, registry?: Registry): Promise<DataLink> {
-  const connection = await Connection.open({ control });
-  // Metrics are registered once per registry, however often the link is opened again.
-  let metrics = registry && metricsByRegistry.get(registry);
-  if (registry && !metrics) metricsByRegistry.set(registry, (metrics = new GatewayMetrics(registry)));
-  const parts = dataContext(connection, 0, limits, log);
+async function openLink(control: string, limits: GatewayLimits, log: (message: string) => void): Promise<DataLink> {
+  const parts = fastPathParts(await Connection.open({ control }), limits, log);
   return {
-    connection,
-    producer: parts.producer,
-    fetchers: parts.fetchers,
-    metrics,
+    ...parts,
     close: async () => {
       await parts.fetchers.closeAll();
-      await connection.close();
+      await parts.connection.close();
     },
   };
 }

@@ -71,7 +71,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     throw err;
   }
   const context: GatewayContext = {
-    ...dataContext(options.connection, registered.node.nodeId, limits, log, options.metrics),
+    ...fastPathParts(options.connection, limits, log),
+    nodeId: registered.node.nodeId,
+    clusterId: options.connection.cluster.clusterId,
+    limits,
+    log,
+    metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
     catalog: new BrokerCatalog(options.broker),
     broker: options.broker,
     groups: options.groups,
@@ -94,23 +99,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 }
 
-/** The parts of a gateway's context that every gateway has, built one way. */
-export function dataContext(
-  connection: Connection,
-  nodeId: number,
-  limits: GatewayLimits,
-  log: (message: string) => void,
-  metrics?: Registry,
-): Omit<DataContext, 'catalog'> {
+export type FastPathParts = Pick<DataContext, 'connection' | 'producer' | 'fetchers'>;
+
+/** A gateway's use of one fast-path connection: the shared producer and the partition readers. */
+export function fastPathParts(connection: Connection, limits: GatewayLimits, log: (message: string) => void): FastPathParts {
   return {
     connection,
     producer: new Producer(connection, { mode: 'shared', stagingDepth: limits.producerStagingDepth }),
     fetchers: new FetcherPool(connection, limits.maxOpenFetchers, log),
-    nodeId,
-    clusterId: connection.cluster.clusterId,
-    limits,
-    log,
-    metrics: metrics ? new GatewayMetrics(metrics) : undefined,
   };
 }
 
