@@ -9,6 +9,7 @@ import { allApis, ApiSpec, encodeRequest } from './protocol';
 import { allApiVersions, bodyArbitrary } from './protocol/test-support/arbitraries';
 import { GatewayProcess, startGatewayProcess } from './testing/cluster';
 import { RawKafkaClient } from './testing/raw-client';
+import { applyMutations, byteMutation, ByteMutation } from './testing/mutations';
 
 const everyVersion = allApiVersions(allApis as readonly ApiSpec[]);
 const MiB = 1024 * 1024;
@@ -28,25 +29,10 @@ function encode(r: { api: ApiSpec; version: number; body: Record<string, unknown
   }
 }
 
-const mutation = fc.oneof(
-  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
-  fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.constantFrom(0x00, 0x7f, 0x80, 0xff) }),
-  fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), junk: fc.uint8Array({ minLength: 1, maxLength: 6 }) }),
-);
-type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
 
 /** Damages the frame after its size prefix, then fixes the prefix so the damage reaches the decoder. */
-function mutate(frame: Buffer, mutations: Mutation[], keepSize: boolean): Buffer {
-  let body = Buffer.from(frame.subarray(4));
-  for (const m of mutations) {
-    if (body.length === 0) break;
-    const at = m.at % body.length;
-    if (m.kind === 'flip') body[at] ^= 1 << m.bit;
-    else if (m.kind === 'set') body[at] = m.value;
-    else if (m.kind === 'cut') body = body.subarray(0, at);
-    else body = Buffer.concat([body.subarray(0, at), Buffer.from(m.junk), body.subarray(at)]);
-  }
+function mutate(frame: Buffer, mutations: ByteMutation[], keepSize: boolean): Buffer {
+  const body = applyMutations(frame.subarray(4), mutations);
   const size = Buffer.alloc(4);
   size.writeInt32BE(keepSize ? frame.length - 4 : body.length, 0);
   return Buffer.concat([size, body]);
@@ -115,7 +101,7 @@ describe('a gateway under hostile clients', () => {
   it('mutated frames, random bytes and pipelines of them close at most their own connection', async () => {
     let id = 0;
     await fc.assert(
-      fc.asyncProperty(request, fc.array(mutation, { minLength: 1, maxLength: 4 }), fc.boolean(), async (r, mutations, keepSize) => {
+      fc.asyncProperty(request, fc.array(byteMutation, { minLength: 1, maxLength: 4 }), fc.boolean(), async (r, mutations, keepSize) => {
         const frame = encode(r, ++id);
         if (frame) await sendAndForget(gateway.kafka, mutate(frame, mutations, keepSize), 100);
       }),
@@ -127,7 +113,7 @@ describe('a gateway under hostile clients', () => {
     );
     // Several requests back to back on one connection, some damaged.
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(request, fc.option(fc.array(mutation, { maxLength: 2 }), { nil: null })), { minLength: 2, maxLength: 6 }), async (items) => {
+      fc.asyncProperty(fc.array(fc.tuple(request, fc.option(fc.array(byteMutation, { maxLength: 2 }), { nil: null })), { minLength: 2, maxLength: 6 }), async (items) => {
         const frames = items.flatMap(([r, m]) => {
           const frame = encode(r, ++id);
           return frame ? [m ? mutate(frame, m, false) : frame] : [];

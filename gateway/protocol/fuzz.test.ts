@@ -4,6 +4,7 @@
 import fc from 'fast-check';
 import { allApis, ApiSpec, decodeRequest, decodeResponse, encodeRequest, encodeResponse, ProtocolError, supportedApiVersions } from './index';
 import { allApiVersions, bodyArbitrary } from './test-support/arbitraries';
+import { applyMutations, byteMutation } from '../testing/mutations';
 
 const everyVersion = allApiVersions(allApis as readonly ApiSpec[]);
 
@@ -15,27 +16,6 @@ function onlyProtocolErrors(decode: () => unknown): void {
   }
 }
 
-/** Byte-level damage: flip, overwrite with extremes, cut, or splice in junk. */
-const mutation = fc.oneof(
-  fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
-  fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.constantFrom(0x00, 0x7f, 0x80, 0xff) }),
-  fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), junk: fc.uint8Array({ minLength: 1, maxLength: 6 }) }),
-);
-type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
-
-function mutate(frame: Buffer, mutations: Mutation[]): Buffer {
-  let out = Buffer.from(frame);
-  for (const m of mutations) {
-    if (out.length === 0) break;
-    const at = m.at % out.length;
-    if (m.kind === 'flip') out[at] ^= 1 << m.bit;
-    else if (m.kind === 'set') out[at] = m.value;
-    else if (m.kind === 'cut') out = out.subarray(0, at);
-    else out = Buffer.concat([out.subarray(0, at), Buffer.from(m.junk), out.subarray(at)]);
-  }
-  return out;
-}
 
 describe('decoding hostile bytes', () => {
   test('random bytes never throw anything but ProtocolError', () => {
@@ -70,12 +50,12 @@ describe('decoding hostile bytes', () => {
         fc.property(
           bodyArbitrary(api, version, 'request'),
           bodyArbitrary(api, version, 'response'),
-          fc.array(mutation, { minLength: 1, maxLength: 4 }),
+          fc.array(byteMutation, { minLength: 1, maxLength: 4 }),
           (requestBody, responseBody, mutations) => {
             const request = encodeRequest({ apiKey: api.apiKey, apiVersion: version, correlationId: 1, clientId: 'c' }, requestBody);
-            onlyProtocolErrors(() => decodeRequest(mutate(request.subarray(4), mutations)));
+            onlyProtocolErrors(() => decodeRequest(applyMutations(request.subarray(4), mutations)));
             const response = encodeResponse(api.apiKey, version, 1, responseBody);
-            onlyProtocolErrors(() => decodeResponse(api.apiKey, version, mutate(response.subarray(4), mutations)));
+            onlyProtocolErrors(() => decodeResponse(api.apiKey, version, applyMutations(response.subarray(4), mutations)));
           },
         ),
         { numRuns: 60 },
