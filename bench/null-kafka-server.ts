@@ -7,6 +7,7 @@
 // for exists with one partition led by this server. Anything but ApiVersions,
 // Metadata and Produce closes the connection.
 import * as net from 'net';
+import { RECORD_BATCH_OVERHEAD, RECORD_COUNT_OFFSET } from '../format';
 import { ZERO_UUID } from '../gateway/broker-view';
 import { decodeFrame, encodeAnswer } from '../gateway/dispatch';
 import { apiVersionsBody } from '../gateway/handlers/api-versions';
@@ -44,7 +45,7 @@ function answer(request: DecodedRequest, port: number): ResponseInput<'ApiVersio
           partitionResponses: t.partitionData.map((p) => {
             const baseOffset = nextOffset;
             // The record count of a v2 batch, without reading the records.
-            nextOffset += BigInt(p.records && p.records.length >= 61 ? p.records.readInt32BE(57) : 0);
+            nextOffset += BigInt(p.records && p.records.length >= RECORD_BATCH_OVERHEAD ? p.records.readInt32BE(RECORD_COUNT_OFFSET) : 0);
             return { index: p.index, errorCode: 0, baseOffset, logAppendTimeMs: -1n, logStartOffset: 0n };
           }),
         })),

@@ -217,7 +217,7 @@ export class Broker {
 
   private async roll(runtime: PartitionRuntime, need: NeedSegment): Promise<void> {
     if (need.sealedSegmentId !== undefined) {
-      const sealed = runtime.state.segments().find((s) => s.segmentId === need.sealedSegmentId);
+      const sealed = runtime.state.segmentInfo(need.sealedSegmentId);
       await this.metadata.sealSegment(runtime.topicName, runtime.partition, need.sealedSegmentId);
       // The storage header records the final size once every stage in it is resolved;
       // until then readers follow the broker's watermark, so sealing storage can wait.
@@ -245,7 +245,7 @@ export class Broker {
       await this.storage.writeSkipMarker(skip.segmentId, skip.position, buildSkipMarker(skip.lengthBytes, skip.baseOffset, skip.offsetCount));
     }
     for (const moved of advance.segments) {
-      const info = runtime.state.segments().find((s) => s.segmentId === moved.segmentId);
+      const info = runtime.state.segmentInfo(moved.segmentId);
       await this.storage.commit(moved.segmentId, {
         commitPosition: moved.commitPosition,
         endOffset: moved.endOffset,

@@ -78,7 +78,7 @@ export class FastPathService {
     const subs = this.subscribers.get(runtime.key);
     if (!subs || subs.size === 0) return;
     for (const moved of advance.segments) {
-      const info = runtime.state.segments().find((s) => s.segmentId === moved.segmentId);
+      const info = runtime.state.segmentInfo(moved.segmentId);
       const push = encodeWatermark({
         topicId: runtime.topicId,
         partition: runtime.partition,
@@ -336,7 +336,7 @@ export class FastPathService {
   private async announce(runtime: PartitionRuntime, segment: SegmentInfo): Promise<SegmentAnnouncement> {
     const key = await this.broker.storage.segmentKey(segment.segmentId, 'read');
     // Positions as they are now, after the wait for the key, not as they were before it.
-    const s = runtime.state.segments().find((x) => x.segmentId === segment.segmentId) ?? segment;
+    const s = runtime.state.segmentInfo(segment.segmentId) ?? segment;
     return {
       topicId: runtime.topicId,
       partition: runtime.partition,

@@ -583,6 +583,12 @@ export class PartitionState {
     return this.segmentList.map((s) => ({ ...s.info }));
   }
 
+  /** One segment as it is now (a copy), without copying the whole list; undefined once freed. */
+  segmentInfo(segmentId: number): SegmentInfo | undefined {
+    const segment = this.segmentsById.get(segmentId);
+    return segment && { ...segment.info };
+  }
+
   /** Ranges in a segment that hold no records: a reader steps over their bytes. */
   skippedRanges(segmentId: number): readonly SkipRange[] {
     const segment = this.segmentsById.get(segmentId);
