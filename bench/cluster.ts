@@ -50,21 +50,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     '--retention-check-ms', String(options.retentionCheckMs ?? 5000),
     ...(options.extraArgs ?? []),
   ];
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-8192);
-  });
-  const lines = readline.createInterface({ input: child.stdout! });
-  const ready = await new Promise<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number }>((resolve, reject) => {
-    lines.once('line', (line) => resolve(JSON.parse(line) as { controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number }));
-    child.once('exit', (code, signal) => reject(new Error(`rdmq start exited (${code ?? signal}) before it was ready:\n${stderr}`)));
-  });
+  const role = await startRole<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number }>(args, options.env);
+  const { child, ready } = role;
   let stopping = false;
-  const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', () => resolve())));
   child.once('exit', (code, signal) => {
     // A cluster that dies under a benchmark or test says why, instead of leaving its clients waiting.
-    if (!stopping) process.stderr.write(`rdmq start (pid ${child.pid}) exited unexpectedly (${code ?? signal}):\n${stderr}\n`);
+    if (!stopping) process.stderr.write(`rdmq start (pid ${child.pid}) exited unexpectedly (${code ?? signal}):\n${role.stderr()}\n`);
   });
   const cleanup = (keepData?: boolean): void => {
     if (!keepData && !options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
@@ -78,13 +69,47 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     kafkaPort: ready.kafkaPort,
     stop: async (o = {}) => {
       stopping = true;
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
+      await role.signal('SIGTERM');
       cleanup(o.keepData);
     },
     kill: async () => {
       stopping = true;
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await role.signal('SIGKILL');
+    },
+  };
+}
+
+export interface RunningRole<T> {
+  child: ChildProcess;
+  /** The role's ready line. */
+  ready: T;
+  /** Its stderr so far (the last 64 KiB). */
+  stderr(): string;
+  /** Sends `name` (unless it has exited) and waits for the exit. */
+  signal(name: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Spawns `rdmq ARGS…` (ARGS after the CLI's path) and waits for its ready
+ * line, a JSON object on stdout; rejects with its stderr if it exits first.
+ */
+export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningRole<T>> {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-65536);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const ready = await new Promise<T>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as T));
+    child.once('exit', (code, signal) => reject(new Error(`rdmq ${args[1]} exited (${code ?? signal}) before it was ready:\n${stderr}`)));
+  });
+  return {
+    child,
+    ready,
+    stderr: () => stderr,
+    signal: async (name) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(name);
       await exited;
     },
   };
