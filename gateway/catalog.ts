@@ -29,10 +29,10 @@ export interface TopicCatalog {
   logStartOffset(topic: CatalogTopic, partition: number): bigint;
   /**
    * Log start and high watermark fresh enough to judge whether `offset` can be
-   * read. `fetcher` is the open reader of the partition, whose watermark may
-   * lag the broker's by one push.
+   * read. `reader` opens (or finds) the partition's reader, whose watermark
+   * may lag the broker's by one push; a catalog that knows better does not call it.
    */
-  offsetsFor(topic: CatalogTopic, partition: number, offset: bigint, fetcher: PartitionFetcher): Promise<PartitionOffsets>;
+  offsetsFor(topic: CatalogTopic, partition: number, offset: bigint, reader: () => Promise<PartitionFetcher>): Promise<PartitionOffsets>;
   /** The fast path says the topic is gone or changed: look it up afresh next time. */
   invalidate(name: string): void;
 }
@@ -93,8 +93,9 @@ export class RemoteCatalog implements TopicCatalog {
     return this.topics.get(topic.name)?.logStartOffsets[partition] ?? 0n;
   }
 
-  async offsetsFor(topic: CatalogTopic, partition: number, offset: bigint, fetcher: PartitionFetcher): Promise<PartitionOffsets> {
+  async offsetsFor(topic: CatalogTopic, partition: number, offset: bigint, reader: () => Promise<PartitionFetcher>): Promise<PartitionOffsets> {
     const logStartOffset = this.logStartOffset(topic, partition);
+    const fetcher = await reader();
     if (offset >= logStartOffset && offset <= fetcher.highWatermark) return { logStartOffset, highWatermark: fetcher.highWatermark };
     // Outside what this gateway has seen: ask the broker before calling it out of range.
     const fresh = await this.connection().describeTopic(topic.name);

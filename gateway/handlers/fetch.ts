@@ -106,12 +106,16 @@ async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, rea
   if (!topic) {
     return done(failed(w.partition, kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${w.topic}' partition ${w.partition} does not exist`)));
   }
+  const reader = () => gw.fetchers.get(topic.name, topic.topicId, w.partition);
   let fetcher: PartitionFetcher;
   let logStartOffset: bigint;
   let highWatermark: bigint;
   try {
-    fetcher = await gw.fetchers.get(topic.name, topic.topicId, w.partition);
-    ({ logStartOffset, highWatermark } = await gw.catalog.offsetsFor(topic, w.partition, w.fetchOffset, fetcher));
+    ({ logStartOffset, highWatermark } = await gw.catalog.offsetsFor(topic, w.partition, w.fetchOffset, reader));
+    if (w.fetchOffset < logStartOffset || w.fetchOffset > highWatermark) {
+      return done(failed(w.partition, kafkaError('OFFSET_OUT_OF_RANGE', `offset ${w.fetchOffset} is outside ${logStartOffset}..${highWatermark}`)));
+    }
+    fetcher = await reader();
   } catch (err) {
     const error = toKafkaError(err);
     if (error.name === 'UNKNOWN_TOPIC_OR_PARTITION') gw.catalog.invalidate(topic.name);
@@ -126,9 +130,6 @@ async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, rea
     abortedTransactions: readCommitted ? [] : null,
     records,
   });
-  if (w.fetchOffset < logStartOffset || w.fetchOffset > highWatermark) {
-    return done(failed(w.partition, kafkaError('OFFSET_OUT_OF_RANGE', `offset ${w.fetchOffset} is outside ${logStartOffset}..${highWatermark}`)));
-  }
   // Waiting means: until the reader sees more than it has now. It may lag the broker by one push.
   const waitAt = () => ({ fetcher, offset: maxOf(fetcher.highWatermark, w.fetchOffset) });
   if (w.fetchOffset === highWatermark || limitBytes === 0) return done(ok(EMPTY), 0, waitAt());
