@@ -90,8 +90,9 @@ export interface RunningRole<T> {
 }
 
 /**
- * Spawns `rdmq ARGS…` (ARGS after the CLI's path) and waits for its ready
- * line, a JSON object on stdout; rejects with its stderr if it exits first.
+ * Spawns a Node script (`args[0]`, e.g. the rdmq CLI, then its arguments) and
+ * waits for its ready line, a JSON object on stdout; rejects with its stderr
+ * if it exits first.
  */
 export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningRole<T>> {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -102,7 +103,7 @@ export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}):
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = await new Promise<T>((resolve, reject) => {
     readline.createInterface({ input: child.stdout! }).once('line', (line) => resolve(JSON.parse(line) as T));
-    child.once('exit', (code, signal) => reject(new Error(`rdmq ${args[1]} exited (${code ?? signal}) before it was ready:\n${stderr}`)));
+    child.once('exit', (code, signal) => reject(new Error(`${args[0] === MAIN ? `rdmq ${args[1]}` : path.basename(args[0])} exited (${code ?? signal}) before it was ready:\n${stderr}`)));
   });
   return {
     child,

@@ -2,13 +2,13 @@
 // bound: single-thread memcpy into a region on /dev/shm, TCP loopback
 // throughput between two processes, and kcat's produce rate into a server
 // that stores nothing.
-import { fork, spawn } from 'child_process';
+import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import * as readline from 'readline';
 import { Region } from '../addon';
+import { startRole } from './cluster';
 import { RunClock } from './door';
 import { KcatDoor } from './kcat-door';
 import { LatencyRecorder } from './latency';
@@ -68,12 +68,9 @@ export async function measureTcpLoopbackMBps(chunkBytes = 1 << 20, seconds = 1):
  * machine, which no Kafka-protocol server can beat.
  */
 export async function measureKcatCeilingMBps(o: { batchBytes: number; recordBytes: number; acks: number }, maxBytes = 512 << 20, seconds = 3): Promise<number> {
-  const server = spawn(process.execPath, [path.join(__dirname, 'null-kafka-server.js')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = await startRole<{ port: number }>([path.join(__dirname, 'null-kafka-server.js')]);
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      readline.createInterface({ input: server.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
-      server.once('exit', (code) => reject(new Error(`the null Kafka server exited (${code}) before listening`)));
-    });
+    const port = server.ready.port;
     const door = new KcatDoor('ceiling', { bootstrap: `127.0.0.1:${port}`, client: 'kcat', partitions: 1, consumers: 1, ...o }, async () => undefined);
     const produced = await door.produce({
       totalBytes: maxBytes,
@@ -84,6 +81,6 @@ export async function measureKcatCeilingMBps(o: { batchBytes: number; recordByte
     });
     return produced.bytes / produced.seconds / 1e6;
   } finally {
-    server.kill('SIGTERM');
+    await server.signal('SIGTERM');
   }
 }
