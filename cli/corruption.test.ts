@@ -8,7 +8,7 @@ import { execFile, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
-import { ClusterOptions, startCluster } from '../bench/cluster';
+import { ClusterOptions, ClusterProcess, startCluster } from '../bench/cluster';
 import { Rdmq } from '../rdma-client';
 import { SegmentStore } from '../storage-node';
 
@@ -157,20 +157,21 @@ function flipInsideBatch(dataDir: string, options: { regionSizeBytes: number; se
   return flip;
 }
 
-describe('corrupt committed data after a restart', () => {
-  const dataDirs: string[] = [];
-  afterAll(() => dataDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+describe('corrupt committed data after a restart (one sealed segment, one open)', () => {
+  const topic = 'fenced';
+  const acked = SENDS * RECORDS_PER_SEND;
+  let dataDir: string;
+  let options: ClusterOptions;
+  let cluster: ClusterProcess | undefined;
+  let sealedFlip: Flip;
+  let openFlip: Flip;
 
-  it('is fenced and reported, read around with an error at the range (kafkajs and SDK), never reused, and skipped only on the operator command', async () => {
-    const dataDir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-corrupt-'));
-    dataDirs.push(dataDir);
-    const options: ClusterOptions = { dataDir, durability: 'flush', regionSize: '64M', segmentSize: '1M' };
-    const geometry = { regionSizeBytes: 64 * 1024 * 1024, segmentSizeBytes: 1024 * 1024 };
-    const topic = 'fenced';
-
-    let cluster = await startCluster(options);
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-corrupt-'));
+    options = { dataDir, durability: 'flush', regionSize: '64M', segmentSize: '1M' };
+    const first = await startCluster(options);
     try {
-      const kafka = kafkaAt(cluster.kafkaPort);
+      const kafka = kafkaAt(first.kafkaPort);
       const admin = kafka.admin();
       await admin.connect();
       await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
@@ -183,87 +184,91 @@ describe('corrupt committed data after a restart', () => {
       }
       await producer.disconnect();
     } finally {
-      await cluster.stop({ keepData: true });
+      await first.stop({ keepData: true });
     }
-    const acked = SENDS * RECORDS_PER_SEND;
+    const geometry = { regionSizeBytes: 64 * 1024 * 1024, segmentSizeBytes: 1024 * 1024 };
+    sealedFlip = flipInsideBatch(dataDir, geometry, 0, 3); // offsets 150..199
+    openFlip = flipInsideBatch(dataDir, geometry, 1, 1); // offsets 1050..1099
+    cluster = await startCluster(options);
+  }, 60_000);
 
-    const sealedFlip = flipInsideBatch(dataDir, geometry, 0, 3); // offsets 150..199
-    const openFlip = flipInsideBatch(dataDir, geometry, 1, 1); // offsets 1050..1099
+  afterAll(async () => {
+    await cluster?.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('is fenced, not cut: one log line per range naming segment, bytes and offsets, and the high watermark stays', async () => {
     expect(sealedFlip.sealed).toBe(true);
     expect(openFlip.sealed).toBe(false);
+    const log = cluster!.stderr();
+    expect(log).toContain(`segment ${sealedFlip.segmentId} bytes [${sealedFlip.startPosition}, ${sealedFlip.endPosition}) offsets [150, 200) fail their check`);
+    expect(log).toContain(`segment ${openFlip.segmentId} bytes [${openFlip.startPosition}, ${openFlip.endPosition}) offsets [1050, 1100) fail their check`);
+    expect(log.match(/CORRUPT committed data/g)).toHaveLength(2);
+    const admin = kafkaAt(cluster!.kafkaPort).admin();
+    await admin.connect();
+    expect(await admin.fetchTopicOffsets(topic)).toEqual([expect.objectContaining({ partition: 0, high: String(acked) })]);
+    await admin.disconnect();
+  });
 
-    cluster = await startCluster(options);
-    try {
-      // The log says so, once per range, naming the segment, bytes and offsets.
-      const log = cluster.stderr();
-      expect(log).toContain(`segment ${sealedFlip.segmentId} bytes [${sealedFlip.startPosition}, ${sealedFlip.endPosition}) offsets [150, 200) fail their check`);
-      expect(log).toContain(`segment ${openFlip.segmentId} bytes [${openFlip.startPosition}, ${openFlip.endPosition}) offsets [1050, 1100) fail their check`);
-      expect(log.match(/CORRUPT committed data/g)).toHaveLength(2);
+  it('is listed by rdmq status and counted in the metrics', async () => {
+    const status = await rdmq(['status', '--control', cluster!.control]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('CORRUPT: 2 fenced range(s)');
+    expect(status.stdout).toContain(`${topic}-0 offsets [150, 200) segment ${sealedFlip.segmentId} bytes [${sealedFlip.startPosition}, ${sealedFlip.endPosition})`);
+    expect(status.stdout).toContain(`${topic}-0 offsets [1050, 1100) segment ${openFlip.segmentId} bytes [${openFlip.startPosition}, ${openFlip.endPosition})`);
+    const metrics = await (await fetch(`http://127.0.0.1:${cluster!.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/rdmq_storage_fenced_ranges\{role="start"\} 2/);
+    expect(metrics).toMatch(/rdmq_partition_fenced_ranges\{topic="fenced",partition="0",role="start"\} 2/);
+  });
 
-      // rdmq status and the metrics list the ranges.
-      const status = await rdmq(['status', '--control', cluster.control]);
-      expect(status.code).toBe(0);
-      expect(status.stdout).toContain('CORRUPT: 2 fenced range(s)');
-      expect(status.stdout).toContain(`${topic}-0 offsets [150, 200) segment ${sealedFlip.segmentId} bytes [${sealedFlip.startPosition}, ${sealedFlip.endPosition})`);
-      expect(status.stdout).toContain(`${topic}-0 offsets [1050, 1100) segment ${openFlip.segmentId} bytes [${openFlip.startPosition}, ${openFlip.endPosition})`);
-      const metrics = await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
-      expect(metrics).toMatch(/rdmq_storage_fenced_ranges\{role="start"\} 2/);
-      expect(metrics).toMatch(/rdmq_partition_fenced_ranges\{topic="fenced",partition="0",role="start"\} 2/);
+  it('gives Kafka readers the records before a range, then CORRUPT_MESSAGE, and the records after it when they seek past', async () => {
+    // kcat: librdkafka without a group; it calls CORRUPT_MESSAGE "Invalid message".
+    const corrupt = expect.stringContaining('Broker: Invalid message');
+    expect(await readWithKcat(cluster!.kafkaPort, topic, 0, Infinity)).toEqual({ offsets: range(0, 150), error: corrupt });
+    expect(await readWithKcat(cluster!.kafkaPort, topic, 200, Infinity)).toEqual({ offsets: range(200, 1050), error: corrupt });
+    expect(await readWithKcat(cluster!.kafkaPort, topic, 1100, acked - 1100)).toEqual({ offsets: range(1100, acked) });
+  });
 
-      // The high watermark did not move back.
-      const kafka = kafkaAt(cluster.kafkaPort);
-      const admin = kafka.admin();
-      await admin.connect();
-      expect(await admin.fetchTopicOffsets(topic)).toEqual([expect.objectContaining({ partition: 0, high: String(acked) })]);
+  it('gives an SDK consumer the records before a range, then a CORRUPT_MESSAGE error', async () => {
+    const sdk = new Rdmq({ control: cluster!.control }).consumer();
+    await sdk.connect();
+    await sdk.subscribe({ topic, fromBeginning: true });
+    const offsets: number[] = [];
+    const error = await new Promise<Error>((resolve, reject) => {
+      sdk.run({ eachMessage: ({ message }) => void offsets.push(Number(message.offset)) }, resolve).catch(reject);
+    });
+    await sdk.disconnect();
+    expect(offsets).toEqual(range(0, 150));
+    expect(error).toMatchObject({ errorCode: 2, type: 'CORRUPT_MESSAGE', message: expect.stringContaining('offsets [150, 200)') });
+  });
 
-      // Readers get what lies before a range, then an error — not a silent skip.
-      expect(await readWithKafkajs(kafka, topic, 0, Infinity)).toEqual({ offsets: range(0, 150), error: 'CORRUPT_MESSAGE' });
-      // kcat (no group) seeks past the first range: it reads up to the second, then the error; past the second it reads on.
-      expect(await readWithKcat(cluster.kafkaPort, topic, 200, Infinity)).toEqual({ offsets: range(200, 1050), error: expect.stringContaining("Broker: Invalid message") /* librdkafka's name for CORRUPT_MESSAGE */ });
-      expect(await readWithKcat(cluster.kafkaPort, topic, 1100, acked - 1100)).toEqual({ offsets: range(1100, acked) });
-      const sdk = new Rdmq({ control: cluster.control }).consumer();
-      await sdk.connect();
-      await sdk.subscribe({ topic, fromBeginning: true });
-      const sdkOffsets: number[] = [];
-      const sdkError = await new Promise<Error>((resolve, reject) => {
-        sdk.run({ eachMessage: ({ message }) => void sdkOffsets.push(Number(message.offset)) }, resolve).catch(reject);
-      });
-      await sdk.disconnect();
-      expect(sdkOffsets).toEqual(range(0, 150));
-      expect(sdkError).toMatchObject({ errorCode: 2, type: 'CORRUPT_MESSAGE', message: expect.stringContaining('offsets [150, 200)') });
+  it('hands new records offsets after the old end: none is handed out twice', async () => {
+    const producer = kafkaAt(cluster!.kafkaPort).producer();
+    await producer.connect();
+    const [sent] = await producer.send({ topic, messages: range(0, 10).map((i) => ({ value: `after-${i}` })), acks: -1 });
+    await producer.disconnect();
+    expect(sent.baseOffset).toBe(String(acked));
+  });
 
-      // New records get offsets after the old end: none is handed out twice.
-      const producer = kafka.producer();
-      await producer.connect();
-      const [sent] = await producer.send({ topic, messages: range(0, 10).map((i) => ({ value: `after-${i}` })), acks: -1 });
-      await producer.disconnect();
-      expect(sent.baseOffset).toBe(String(acked));
-
-      // The operator decides: each fenced range becomes a skip marker, and readers step over it.
-      const bad = await rdmq(['corruption', 'skip', '--topic', topic, '--partition', '0', '--segment', '999999', '--control', cluster.control]);
-      expect(bad.code).not.toBe(0);
-      expect(bad.stderr).toMatch(/has no fenced range in segment 999999/);
-      for (const flip of [sealedFlip, openFlip]) {
-        const skip = await rdmq(['corruption', 'skip', '--topic', topic, '--partition', '0', '--segment', String(flip.segmentId), '--control', cluster.control]);
-        expect(skip).toMatchObject({ code: 0, stdout: expect.stringContaining(`segment ${flip.segmentId} bytes [${flip.startPosition}, ${flip.endPosition}): a skip marker now covers them`) });
-      }
-      expect((await rdmq(['corruption', 'list', '--control', cluster.control])).stdout).toBe('no fenced ranges\n');
-      const expected = [...range(0, 150), ...range(200, 1050), ...range(1100, acked + 10)];
-      expect(await readWithKcat(cluster.kafkaPort, topic, 0, expected.length)).toEqual({ offsets: expected });
-      expect(await admin.fetchTopicOffsets(topic)).toEqual([expect.objectContaining({ high: String(acked + 10) })]);
-      await admin.disconnect();
-    } finally {
-      await cluster.stop({ keepData: true });
+  it('becomes a skip marker only on rdmq corruption skip; a kafkajs group then steps over it, and it stays so after a restart', async () => {
+    for (const flip of [sealedFlip, openFlip]) {
+      const skip = await rdmq(['corruption', 'skip', '--topic', topic, '--partition', '0', '--segment', String(flip.segmentId), '--control', cluster!.control]);
+      expect(skip).toMatchObject({ code: 0, stdout: expect.stringContaining(`segment ${flip.segmentId} bytes [${flip.startPosition}, ${flip.endPosition}): a skip marker now covers them`) });
     }
+    expect((await rdmq(['corruption', 'list', '--control', cluster!.control])).stdout).toBe('no fenced ranges\n');
+    const kafka = kafkaAt(cluster!.kafkaPort);
+    const expected = [...range(0, 150), ...range(200, 1050), ...range(1100, acked + 10)];
+    expect(await readWithKafkajs(kafka, topic, 0, expected.length)).toEqual({ offsets: expected });
 
-    // The skip markers are durable: the next start finds nothing to fence.
+    await cluster!.stop({ keepData: true });
+    cluster = undefined;
     cluster = await startCluster(options);
-    try {
-      expect(cluster.stderr()).not.toContain('CORRUPT');
-    } finally {
-      await cluster.stop();
-    }
-  }, 120_000);
+    expect(cluster.stderr()).not.toContain('CORRUPT');
+    const admin = kafkaAt(cluster.kafkaPort).admin();
+    await admin.connect();
+    expect(await admin.fetchTopicOffsets(topic)).toEqual([expect.objectContaining({ high: String(acked + 10) })]);
+    await admin.disconnect();
+  }, 60_000);
 });
 
 describe('a corrupt broker metadata log', () => {
