@@ -378,7 +378,7 @@ export class Broker {
       for (const meta of topic.partitions) {
         const segments: SegmentInfo[] = [];
         const fenced: FencedRange[] = [];
-        meta.segments.forEach((seg, i) => {
+        for (const [i, seg] of meta.segments.entries()) {
           const header = stored.get(seg.segmentId);
           if (!header) {
             const next = meta.segments[i + 1];
@@ -388,7 +388,9 @@ export class Broker {
               `CORRUPT: ${topic.name}-${meta.partition}: ${reason}; offsets [${seg.baseOffset}, ${endOffset}) are fenced: readers get CORRUPT_MESSAGE there, new offsets start at ${endOffset} or later`,
             );
             fenced.push({ segmentId: seg.segmentId, lost: true, startPosition: 0, endPosition: 0, baseOffset: seg.baseOffset, endOffset, reason });
-            return;
+            // Nothing is written there again; the next segment starts past its bound.
+            if (!seg.sealed) await this.metadata.sealSegment(topic.name, meta.partition, seg.segmentId);
+            continue;
           }
           referenced.add(seg.segmentId);
           segments.push(toSegmentInfo(header, seg.sealed));
@@ -398,7 +400,7 @@ export class Broker {
             );
             fenced.push({ segmentId: d.segmentId, lost: false, startPosition: d.startPosition, endPosition: d.endPosition, baseOffset: d.baseOffset, endOffset: d.endOffset, reason: d.reason });
           }
-        });
+        }
         this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset, fenced);
       }
     }

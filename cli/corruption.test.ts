@@ -269,6 +269,38 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
     expect(await admin.fetchTopicOffsets(topic)).toEqual([expect.objectContaining({ high: String(acked + 10) })]);
     await admin.disconnect();
   }, 60_000);
+
+  it('fences a whole segment whose header copies are both unreadable, keeps its slot, and starts new offsets past it', async () => {
+    await cluster!.stop({ keepData: true });
+    cluster = undefined;
+    const regionPath = path.join(dataDir, 'region');
+    const store = SegmentStore.open({ path: regionPath, regionSizeBytes: 64 * 1024 * 1024, segmentSizeBytes: 1024 * 1024, durability: 'flush', logger: { warn: () => undefined } });
+    const open = store.describe()[1];
+    const headerPage = store.dataRange(open.segmentId).regionOffset - 4096;
+    const freeBefore = store.usage().freeSegments;
+    store.close();
+    const fd = fs.openSync(regionPath, 'r+');
+    for (const at of [headerPage + 20, headerPage + 128 + 20]) fs.writeSync(fd, Buffer.from([0xde, 0xad]), 0, 2, at); // both copies
+    fs.closeSync(fd);
+
+    cluster = await startCluster(options);
+    const lostEnd = 1000n + BigInt(1024 * 1024 - 4096); // the bound: every record takes at least one byte
+    expect(cluster.stderr()).toMatch(/CORRUPT segment header: the segment at index 1 is unreadable/);
+    expect(cluster.stderr()).toContain(`segment ${open.segmentId} is missing from storage (its header is unreadable); offsets [1000, ${lostEnd}) are fenced`);
+    const status = await rdmq(['status', '--control', cluster.control]);
+    expect(status.stdout).toContain(`${topic}-0 offsets [1000, ${lostEnd}) segment ${open.segmentId} whole segment (header unreadable)`);
+    expect(status.stdout).toMatch(/storage slot 1: neither header copy is valid/);
+    const corrupt = expect.stringContaining('Broker: Invalid message');
+    expect(await readWithKcat(cluster.kafkaPort, topic, 990, Infinity)).toEqual({ offsets: range(990, 1000), error: corrupt });
+    const producer = kafkaAt(cluster.kafkaPort).producer();
+    await producer.connect();
+    const [sent] = await producer.send({ topic, messages: [{ value: 'after-lost' }], acks: -1 });
+    await producer.disconnect();
+    expect(BigInt(sent.baseOffset!)).toBe(lostEnd);
+    const metrics = await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/rdmq_storage_unreadable_segments\{role="start"\} 1/);
+    expect(metrics).toMatch(new RegExp(`rdmq_storage_segments_free\\{role="start"\\} ${freeBefore - 1}`));
+  }, 60_000);
 });
 
 describe('a corrupt broker metadata log', () => {
