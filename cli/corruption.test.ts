@@ -29,51 +29,6 @@ function kafkaAt(port: number | undefined): Kafka {
   return new Kafka({ clientId: 'corruption-test', brokers: [`127.0.0.1:${port}`], logLevel: logLevel.NOTHING });
 }
 
-let groupCounter = 0;
-
-/**
- * Reads partition 0 with a kafkajs consumer from `fromOffset` until it has
- * `want` records or the consumer crashes on an error it does not retry.
- */
-async function readWithKafkajs(kafka: Kafka, topic: string, fromOffset: number, want: number): Promise<{ offsets: number[]; error?: string }> {
-  const groupId = `corruption-reader-${++groupCounter}`;
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.setOffsets({ groupId, topic, partitions: [{ partition: 0, offset: String(fromOffset) }] });
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId, retry: { retries: 0, restartOnFailure: async () => false }, maxWaitTimeInMs: 100 });
-  await consumer.connect();
-  await consumer.subscribe({ topic });
-  const offsets: number[] = [];
-  const result = await new Promise<{ offsets: number[]; error?: string }>((resolve) => {
-    const timer = setTimeout(() => resolve({ offsets, error: `timed out after ${offsets.length} records` }), 20_000);
-    consumer.on(consumer.events.CRASH, (event) => {
-      clearTimeout(timer);
-      resolve({ offsets, error: kafkaErrorType(event.payload.error) });
-    });
-    void consumer.run({
-      eachMessage: async ({ message }) => {
-        offsets.push(Number(message.offset));
-        if (offsets.length >= want) {
-          clearTimeout(timer);
-          resolve({ offsets });
-        }
-      },
-    });
-  });
-  await consumer.disconnect();
-  return result;
-}
-
-/** The Kafka error type kafkajs carries, however deep its retry wrappers put it. */
-function kafkaErrorType(error: unknown): string {
-  for (let e = error as { type?: string; originalError?: unknown; cause?: unknown; message?: string } | undefined, depth = 0; e && depth < 5; depth++) {
-    if (typeof e.type === 'string') return e.type;
-    e = (e.originalError ?? e.cause) as typeof e;
-  }
-  return String((error as Error).message);
-}
-
 /**
  * Reads partition 0 with kcat (librdkafka, no group) from `fromOffset` until
  * it has printed `want` offsets or reported an error; the error line is kept.
@@ -250,15 +205,23 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
     expect(sent.baseOffset).toBe(String(acked));
   });
 
-  it('becomes a skip marker only on rdmq corruption skip; a kafkajs group then steps over it, and it stays so after a restart', async () => {
+  it('becomes a skip marker only on rdmq corruption skip; kcat and the SDK then step over it, and it stays so after a restart', async () => {
     for (const flip of [sealedFlip, openFlip]) {
       const skip = await rdmq(['corruption', 'skip', '--topic', topic, '--partition', '0', '--segment', String(flip.segmentId), '--control', cluster!.control]);
       expect(skip).toMatchObject({ code: 0, stdout: expect.stringContaining(`segment ${flip.segmentId} bytes [${flip.startPosition}, ${flip.endPosition}): a skip marker now covers them`) });
     }
     expect((await rdmq(['corruption', 'list', '--control', cluster!.control])).stdout).toBe('no fenced ranges\n');
-    const kafka = kafkaAt(cluster!.kafkaPort);
     const expected = [...range(0, 150), ...range(200, 1050), ...range(1100, acked + 10)];
-    expect(await readWithKafkajs(kafka, topic, 0, expected.length)).toEqual({ offsets: expected });
+    expect(await readWithKcat(cluster!.kafkaPort, topic, 0, expected.length)).toEqual({ offsets: expected });
+    const sdk = new Rdmq({ control: cluster!.control }).consumer();
+    await sdk.connect();
+    await sdk.subscribe({ topic, fromBeginning: true });
+    const sdkOffsets: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      sdk.run({ eachMessage: ({ message }) => void (sdkOffsets.push(Number(message.offset)) === expected.length && resolve()) }, reject).catch(reject);
+    });
+    await sdk.disconnect();
+    expect(sdkOffsets).toEqual(expected);
 
     await cluster!.stop({ keepData: true });
     cluster = undefined;
