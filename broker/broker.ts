@@ -7,7 +7,7 @@
 // interleaves with another stage of the same partition.
 import { buildSkipMarker } from '../format';
 import { SegmentDescriptor } from '../storage-node';
-import { CommitAdvance, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
+import { CommitAdvance, FencedRange, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
 import { StorageBackend } from './storage-backend';
 import { BrokerError, MetadataStore, TopicDescription } from './topics';
 
@@ -24,7 +24,7 @@ export interface BrokerOptions {
   onAdvance?: (partition: PartitionRuntime, advance: CommitAdvance) => void;
   /** Called with the bytes and records of every commit (metrics). */
   onCommitted?: (topic: string, bytes: number, records: number) => void;
-  /** Called when a partition gets a new segment. */
+  /** Called when a partition gets a new segment, or a segment's fenced ranges change. */
   onSegment?: (partition: PartitionRuntime, segment: SegmentInfo) => void;
   log?: (message: string) => void;
 }
@@ -213,6 +213,44 @@ export class Broker {
     runtime.state.releaseExclusive(producerKey);
   }
 
+  // -- corruption --
+
+  /** Every fenced range, by topic and partition. */
+  fencedRanges(): { topic: string; partition: number; range: FencedRange }[] {
+    return this.allPartitions().flatMap((p) => p.state.fencedRanges().map((range) => ({ topic: p.topicName, partition: p.partition, range })));
+  }
+
+  /**
+   * The operator's command: replaces the damaged ranges of one segment (or
+   * only the one starting at `startPosition`) with skip markers covering
+   * exactly their offsets, so readers step over them. Their records are gone.
+   */
+  skipFencedRanges(topicName: string, partition: number, segmentId: number, startPosition?: number): Promise<FencedRange[]> {
+    const runtime = this.partitionByName(topicName, partition);
+    return runtime.serial(async () => {
+      const inSegment = runtime.state.fencedRanges().filter((f) => f.segmentId === segmentId);
+      const chosen = inSegment.filter((f) => startPosition === undefined || f.startPosition === startPosition);
+      if (chosen.length === 0) {
+        const known = runtime.state.fencedRanges().map((f) => `segment ${f.segmentId} position ${f.startPosition}`);
+        throw new BrokerError('INVALID_REQUEST', `${topicName}-${partition} has no fenced range in segment ${segmentId}${startPosition === undefined ? '' : ` at position ${startPosition}`} (fenced: ${known.join(', ') || 'none'})`);
+      }
+      if (chosen.some((f) => f.lost)) {
+        throw new BrokerError(
+          'INVALID_REQUEST',
+          `segment ${segmentId} of ${topicName}-${partition} is unreadable as a whole (its header is corrupt); its offsets stay fenced: readers seek past them`,
+        );
+      }
+      for (const f of chosen) {
+        await this.storage.skipFencedRange(segmentId, f.startPosition);
+        runtime.state.resolveFence(segmentId, f.startPosition);
+        this.options.log?.(`${topicName}-${partition}: fenced offsets [${f.baseOffset}, ${f.endOffset}) of segment ${segmentId} skipped on an operator's command`);
+      }
+      const info = runtime.state.segmentInfo(segmentId);
+      if (info) this.options.onSegment?.(runtime, info);
+      return chosen;
+    });
+  }
+
   // -- internals --
 
   private async roll(runtime: PartitionRuntime, need: NeedSegment): Promise<void> {
@@ -316,31 +354,54 @@ export class Broker {
     }
   }
 
-  private addRuntime(topicName: string, topicId: number, partition: number, segments: SegmentInfo[], logStartOffset?: bigint): PartitionRuntime {
-    const state = new PartitionState({ topicId, partition, topicName, segments, logStartOffset }, { leaseTimeoutMs: this.options.leaseTimeoutMs });
+  private addRuntime(topicName: string, topicId: number, partition: number, segments: SegmentInfo[], logStartOffset?: bigint, fenced?: FencedRange[]): PartitionRuntime {
+    const state = new PartitionState({ topicId, partition, topicName, segments, logStartOffset, fenced }, { leaseTimeoutMs: this.options.leaseTimeoutMs });
     const runtime = new PartitionRuntime(topicName, topicId, partition, state);
     this.partitions.set(runtime.key, runtime);
     return runtime;
   }
 
-  /** Joins the metadata's segment lists with the storage headers (watermarks live there). */
+  /**
+   * Joins the metadata's segment lists with the storage headers (watermarks
+   * live there) and with what the storage node's recovery found damaged. A
+   * segment the metadata knows but storage does not (its header unreadable)
+   * is fenced as a whole, never forgotten: its offsets run to the next
+   * segment's base, or, for the last one, to an upper bound (every record
+   * takes at least one byte of the data area), so none is handed out again.
+   */
   private async recover(): Promise<void> {
     const stored = new Map((await this.storage.describe()).map((s) => [s.segmentId, s]));
+    const damage = await this.storage.damage();
     const referenced = new Set<number>();
     for (const summary of this.metadata.listTopics()) {
       const topic = this.metadata.describeTopic(summary.name);
       for (const meta of topic.partitions) {
         const segments: SegmentInfo[] = [];
-        for (const seg of meta.segments) {
+        const fenced: FencedRange[] = [];
+        for (const [i, seg] of meta.segments.entries()) {
           const header = stored.get(seg.segmentId);
           if (!header) {
-            this.options.log?.(`segment ${seg.segmentId} of ${topic.name}-${meta.partition} is missing from storage; its data is lost`);
+            const next = meta.segments[i + 1];
+            const endOffset = next ? next.baseOffset : seg.baseOffset + BigInt(seg.dataCapacityBytes);
+            const reason = `segment ${seg.segmentId} is missing from storage (its header is unreadable)`;
+            this.options.log?.(
+              `CORRUPT: ${topic.name}-${meta.partition}: ${reason}; offsets [${seg.baseOffset}, ${endOffset}) are fenced: readers get CORRUPT_MESSAGE there, new offsets start at ${endOffset} or later`,
+            );
+            fenced.push({ segmentId: seg.segmentId, lost: true, startPosition: 0, endPosition: 0, baseOffset: seg.baseOffset, endOffset, reason });
+            // Nothing is written there again; the next segment starts past its bound.
+            if (!seg.sealed) await this.metadata.sealSegment(topic.name, meta.partition, seg.segmentId);
             continue;
           }
           referenced.add(seg.segmentId);
           segments.push(toSegmentInfo(header, seg.sealed));
+          for (const d of damage.ranges.filter((r) => r.segmentId === seg.segmentId)) {
+            this.options.log?.(
+              `CORRUPT: ${topic.name}-${meta.partition} offsets [${d.baseOffset}, ${d.endOffset}) (segment ${d.segmentId} bytes [${d.startPosition}, ${d.endPosition})) are fenced: ${d.reason}`,
+            );
+            fenced.push({ segmentId: d.segmentId, lost: false, startPosition: d.startPosition, endPosition: d.endPosition, baseOffset: d.baseOffset, endOffset: d.endOffset, reason: d.reason });
+          }
         }
-        this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset);
+        this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset, fenced);
       }
     }
     // Segments allocated but never recorded (a crash between the two) hold no acknowledged data.

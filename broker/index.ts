@@ -6,6 +6,7 @@ export { startControlServer, brokerService, ClusterInfo, ERROR_METADATA_KEY } fr
 export { BrokerError, MetadataStore, TopicDescription } from './topics';
 export { PartitionError } from './partition-state';
 export { BrokerMetrics } from './metrics';
+export { checkMetadataLog, truncateMetadataLog } from './metadata-log';
 export {
   checkProducerSequence,
   effectiveTopicConfig,

@@ -2,7 +2,13 @@
 // (EmbeddedStorage) or in its own (RemoteStorage, over the node's gRPC
 // service). Segment keys pass through the broker, which hands each only to
 // the clients it granted that segment to.
-import { CommitRequest, ExpectedBatches, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
+import { CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
+
+/** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
+export interface StorageDamage {
+  ranges: FencedRange[];
+  unreadableSlots: RecoveryReport['segmentsLost'];
+}
 
 export interface StorageBackend {
   readonly nodeId: string;
@@ -19,6 +25,9 @@ export interface StorageBackend {
   segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer>;
   /** Checks written bytes before they are committed; throws a StorageError (INVALID_BATCH) naming the fault. */
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void>;
+  damage(): Promise<StorageDamage>;
+  /** Overwrites exactly one fenced range with a skip marker (the operator's command). */
+  skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange>;
   close(): void;
 }
 
@@ -67,6 +76,14 @@ export class EmbeddedStorage implements StorageBackend {
 
   async verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
     this.node.verify(segmentId, position, lengthBytes, expected, where);
+  }
+
+  async damage(): Promise<StorageDamage> {
+    return { ranges: this.node.store.fencedRanges(), unreadableSlots: this.node.store.recovery.segmentsLost };
+  }
+
+  async skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange> {
+    return this.node.store.skipFencedRange(segmentId, startPosition);
   }
 
   close(): void {
@@ -132,6 +149,14 @@ export class RemoteStorage implements StorageBackend {
 
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
     return this.client.verify(segmentId, position, lengthBytes, expected, where);
+  }
+
+  damage(): Promise<StorageDamage> {
+    return this.client.fencedRanges();
+  }
+
+  skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange> {
+    return this.client.skipFencedRange(segmentId, startPosition);
   }
 
   close(): void {

@@ -6,7 +6,7 @@
 import { decodeRecordBatch, isSkipMarker, readBatchHeader, splitBatches } from '../format';
 import { Connection } from './connection';
 import { RdmqError } from './errors';
-import { PartitionView } from './partition-view';
+import { corruptRangeError, fenceAt, PartitionView, readLimit } from './partition-view';
 
 export interface ConsumerOptions {
   /** Largest single read (default 8 MiB); grows to fit a larger batch. */
@@ -56,6 +56,8 @@ interface PartitionReader {
   buffer: Buffer;
   reading: boolean;
   again: boolean;
+  /** The fence this reader stopped at and reported, so it is reported once, not on every commit. */
+  stoppedAt?: string;
 }
 
 interface Subscription {
@@ -177,6 +179,14 @@ export class Consumer {
     while (this.running) {
       const segment = view.segments.get(reader.segmentId);
       if (!segment) return;
+      const fence = fenceAt(segment, reader.position, reader.nextOffset);
+      if (fence) {
+        // Stops here until the range is skipped (a new announcement) or the consumer seeks past it.
+        const key = `${segment.segmentId}:${fence.startPosition}`;
+        if (reader.stoppedAt === key) return;
+        reader.stoppedAt = key;
+        throw corruptRangeError(view.topic, view.partition, segment, fence);
+      }
       if (reader.position >= segment.commitPosition) {
         // Move on only once this segment can grow no more.
         const next = view.segmentAfter(segment);
@@ -186,7 +196,7 @@ export class Consumer {
         reader.position = next.startPosition;
         continue;
       }
-      const want = Math.min(segment.commitPosition - reader.position, Math.max(this.maxBytesPerRead, reader.buffer.length));
+      const want = Math.min(readLimit(segment, reader.position) - reader.position, Math.max(this.maxBytesPerRead, reader.buffer.length));
       if (reader.buffer.length < want) reader.buffer = Buffer.alloc(want);
       const bytes = reader.buffer.subarray(0, want);
       await view.read(segment, reader.position, bytes);

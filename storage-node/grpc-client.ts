@@ -3,13 +3,15 @@
 // carrying the server's code; transport failures are 'UNAVAILABLE' (retriable
 // — but a retried allocate may leave an orphan segment for retention to find).
 import * as grpc from '@grpc/grpc-js';
-import type { CommitRequest, SegmentDescriptor, StorageUsage } from './segment-store';
+import type { CommitRequest, FencedRange, RecoveryReport, SegmentDescriptor, StorageUsage } from './segment-store';
 import {
   descriptorFromWire,
+  fencedFromWire,
   fromServiceError,
   storageService,
   usageFromWire,
   WireDescribeResponse,
+  WireFencedRange,
   WireSegmentDescriptor,
   WireUsageResponse,
 } from './grpc-wire';
@@ -114,6 +116,18 @@ export class StorageClient {
       verifyCrc: expected.verifyCrc !== false,
       where,
     });
+  }
+
+  async fencedRanges(): Promise<{ ranges: FencedRange[]; unreadableSlots: RecoveryReport['segmentsLost'] }> {
+    const r = await this.call<{ ranges: WireFencedRange[]; unreadableSlots: { index: number; segmentId: string; reason: string }[] }>('FencedRanges', {});
+    return {
+      ranges: r.ranges.map(fencedFromWire),
+      unreadableSlots: r.unreadableSlots.map((u) => ({ index: u.index, segmentId: u.segmentId === '' ? undefined : Number(u.segmentId), reason: u.reason })),
+    };
+  }
+
+  async skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange> {
+    return fencedFromWire(await this.call<WireFencedRange>('SkipFencedRange', { segmentId: String(segmentId), startPosition }));
   }
 
   close(): void {

@@ -6,6 +6,7 @@ import { StorageError } from './storage-error';
 import type { StorageNode } from './storage-node';
 import {
   descriptorToWire,
+  fencedToWire,
   parseInt64,
   parseSafeInteger,
   storageService,
@@ -82,6 +83,11 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     Get: unary((r: WireSegmentIdRequest) => descriptorToWire(store.get(id(r.segmentId)))),
     Describe: unary(() => ({ segments: store.describe().map(descriptorToWire) })),
     Usage: unary(() => usageToWire(store.usage())),
+    FencedRanges: unary(() => ({
+      ranges: store.fencedRanges().map(fencedToWire),
+      unreadableSlots: store.recovery.segmentsLost.map((l) => ({ index: l.index, segmentId: l.segmentId === undefined ? '' : String(l.segmentId), reason: l.reason })),
+    })),
+    SkipFencedRange: unary((r: { segmentId: string; startPosition: number }) => fencedToWire(store.skipFencedRange(id(r.segmentId), r.startPosition))),
     Info: unary(() => ({
       nodeUuid: store.superblock.nodeUuid,
       fastpathAddress: withNode().fastpathAddress,

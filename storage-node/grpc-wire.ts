@@ -4,7 +4,7 @@
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { SegmentDescriptor, StorageUsage } from './segment-store';
+import type { FencedRange, SegmentDescriptor, StorageUsage } from './segment-store';
 import { isStorageErrorCode, StorageError, StorageErrorCode } from './storage-error';
 
 // Code runs from dist/storage-node/; the .proto stays in the source folder.
@@ -126,6 +126,30 @@ export function descriptorFromWire(w: WireSegmentDescriptor): SegmentDescriptor 
     createdAtMs: parseSafeInteger('createdAtMs', w.createdAtMs),
     sealedAtMs: parseSafeInteger('sealedAtMs', w.sealedAtMs),
     dataCapacityBytes: w.dataCapacityBytes,
+  };
+}
+
+export interface WireFencedRange {
+  segmentId: string;
+  topicId: number;
+  partition: number;
+  startPosition: number;
+  endPosition: number;
+  baseOffset: string;
+  endOffset: string;
+  reason: string;
+}
+
+export function fencedToWire(f: FencedRange): WireFencedRange {
+  return { ...f, segmentId: String(f.segmentId), baseOffset: f.baseOffset.toString(), endOffset: f.endOffset.toString() };
+}
+
+export function fencedFromWire(w: WireFencedRange): FencedRange {
+  return {
+    ...w,
+    segmentId: parseSafeInteger('segmentId', w.segmentId),
+    baseOffset: parseInt64('baseOffset', w.baseOffset),
+    endOffset: parseInt64('endOffset', w.endOffset),
   };
 }
 
