@@ -2,6 +2,7 @@
 // (EmbeddedStorage) or in its own (RemoteStorage, over the node's gRPC
 // service). Segment keys pass through the broker, which hands each only to
 // the clients it granted that segment to.
+import type { ProducerScan } from '../format';
 import { CommitRequest, ExpectedBatches, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
 
 export interface StorageBackend {
@@ -19,6 +20,8 @@ export interface StorageBackend {
   segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer>;
   /** Checks written bytes before they are committed; throws a StorageError (INVALID_BATCH) naming the fault. */
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void>;
+  /** Idempotent producers' windows over a segment's committed batches, read where the data is (header-only walk). */
+  scanProducers(segmentId: number): Promise<ProducerScan>;
   close(): void;
 }
 
@@ -67,6 +70,10 @@ export class EmbeddedStorage implements StorageBackend {
 
   async verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
     this.node.verify(segmentId, position, lengthBytes, expected, where);
+  }
+
+  async scanProducers(segmentId: number): Promise<ProducerScan> {
+    return this.node.scanProducers(segmentId);
   }
 
   close(): void {
@@ -132,6 +139,10 @@ export class RemoteStorage implements StorageBackend {
 
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
     return this.client.verify(segmentId, position, lengthBytes, expected, where);
+  }
+
+  scanProducers(segmentId: number): Promise<ProducerScan> {
+    return this.client.scanProducers(segmentId);
   }
 
   close(): void {

@@ -3,14 +3,17 @@
 // carrying the server's code; transport failures are 'UNAVAILABLE' (retriable
 // — but a retried allocate may leave an orphan segment for retention to find).
 import * as grpc from '@grpc/grpc-js';
+import type { ProducerScan } from '../format';
 import type { CommitRequest, SegmentDescriptor, StorageUsage } from './segment-store';
 import {
   descriptorFromWire,
   fromServiceError,
+  producerScanFromWire,
   storageService,
   usageFromWire,
   WireDescribeResponse,
   WireSegmentDescriptor,
+  WireProducerScan,
   WireUsageResponse,
 } from './grpc-wire';
 
@@ -39,6 +42,8 @@ export class StorageClient {
     const Service = storageService();
     this.client = new Service(address, grpc.credentials.createInsecure(), {
       'grpc.max_send_message_length': options.maxSendMessageBytes ?? -1,
+      // A producer scan of a segment written by many producers can pass gRPC's 4 MiB default.
+      'grpc.max_receive_message_length': -1,
     });
     this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
   }
@@ -114,6 +119,10 @@ export class StorageClient {
       verifyCrc: expected.verifyCrc !== false,
       where,
     });
+  }
+
+  async scanProducers(segmentId: number): Promise<ProducerScan> {
+    return producerScanFromWire(await this.call<WireProducerScan>('ScanProducers', { segmentId: String(segmentId) }));
   }
 
   close(): void {
