@@ -1,0 +1,227 @@
+// Idempotent producers across crashes: kafkajs and kcat (librdkafka) write
+// unique values into a 3-partition topic while the process that checks their
+// sequences is SIGKILLed mid-stream and restarted on the same data — `rdmq
+// start`, and the broker with the roles run apart (storage, broker, a gateway
+// of its own in front). Afterwards everything is read back from the
+// beginning: every acknowledged value is there exactly once, nothing is
+// there twice, and no producer saw OUT_OF_ORDER_SEQUENCE_NUMBER or a fatal
+// error. The producers' state is rebuilt from the batch headers in the log.
+import { ChildProcess, execFile, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { Kafka, logLevel } from 'kafkajs';
+import { RunningRole, startCluster, startRole } from '../bench/cluster';
+import { RemoteGatewayProcess, startRemoteGatewayProcess } from '../gateway/testing/remote-gateway';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+
+const KCAT = '/usr/bin/kcat';
+const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
+const TOPIC = 'unique';
+const KILLS = 3;
+
+/** A running rdmq whose sequence-checking process can be SIGKILLed and restarted on the same data. */
+interface Target {
+  /** Kafka bootstrap address the producer uses. */
+  bootstrap: string;
+  /** SIGKILL, then start again on the same data and ports; resolves once ready. */
+  crash(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function freshDir(name: string): string {
+  return fs.mkdtempSync(path.join('/dev/shm', `rdmq-${name}-`));
+}
+
+/** `rdmq start`, restarted with the same Kafka port so clients find it again. */
+async function allInOne(): Promise<Target> {
+  const dataDir = freshDir('idem-start');
+  const kafkaPort = await freePort();
+  const start = () => startCluster({ dataDir, regionSize: '256M', segmentSize: '4M', durability: 'flush', extraArgs: ['--kafka', `127.0.0.1:${kafkaPort}`] });
+  let cluster = await start();
+  return {
+    bootstrap: `127.0.0.1:${kafkaPort}`,
+    crash: async () => {
+      await cluster.kill();
+      cluster = await start();
+    },
+    close: async () => {
+      await cluster.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `rdmq storage`, `rdmq broker --storage` and `rdmq gateway --control` in front; the broker is what crashes. */
+async function rolesApart(): Promise<Target> {
+  const dir = freshDir('idem-apart');
+  const common = ['--region-size', '256M', '--segment-size', '4M', '--durability', 'flush', '--fastpath', '127.0.0.1:0', '--metrics', '127.0.0.1:0'];
+  const storage = await startRole<{ controlPort: number }>([MAIN, 'storage', '--data', path.join(dir, 'storage'), '--control', '127.0.0.1:0', ...common]);
+  const [controlPort, kafkaPort] = [await freePort(), await freePort()];
+  const startBroker = () =>
+    startRole<{ controlPort: number }>([
+      MAIN, 'broker', '--data', path.join(dir, 'broker'), '--storage', `127.0.0.1:${storage.ready.controlPort}`,
+      '--control', `127.0.0.1:${controlPort}`, '--kafka', `127.0.0.1:${kafkaPort}`, ...common,
+    ]);
+  let broker: RunningRole<unknown> = await startBroker();
+  const gateway: RemoteGatewayProcess = await startRemoteGatewayProcess(`127.0.0.1:${controlPort}`);
+  return {
+    bootstrap: gateway.kafka,
+    crash: async () => {
+      await broker.signal('SIGKILL');
+      broker = await startBroker();
+    },
+    close: async () => {
+      await gateway.stop();
+      await broker.signal('SIGTERM');
+      await storage.signal('SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function createTopic(bootstrap: string): Promise<void> {
+  const admin = new Kafka({ clientId: 'idem-admin', brokers: [bootstrap], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 3 }], waitForLeaders: true });
+  await admin.disconnect();
+}
+
+/** Every value in the topic, from the beginning of each partition, with where it is. */
+function readBack(bootstrap: string): Promise<{ value: string; at: string }[]> {
+  return new Promise((resolve, reject) => {
+    execFile(KCAT, ['-b', bootstrap, '-C', '-t', TOPIC, '-o', 'beginning', '-e', '-q', '-f', '%p:%o %s\n'], { timeout: 30_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`kcat read-back: ${err.message}\n${stderr}`));
+      resolve(stdout.split('\n').filter(Boolean).map((line) => ({ at: line.slice(0, line.indexOf(' ')), value: line.slice(line.indexOf(' ') + 1) })));
+    });
+  });
+}
+
+/** Kills the target whenever `progress()` passes each mark, while the producer keeps going. */
+async function crashAt(target: Target, marks: number[], progress: () => number, done: () => boolean): Promise<number> {
+  let crashes = 0;
+  for (const mark of marks) {
+    while (progress() < mark && !done()) await new Promise((resolve) => setTimeout(resolve, 5));
+    if (done()) break;
+    await target.crash();
+    crashes++;
+  }
+  return crashes;
+}
+
+interface ProducerRun {
+  acked: string[];
+  errors: string[];
+  crashes: number;
+}
+
+/** kafkajs, idempotent, acks -1: sends of three values (one per partition), one at a time. */
+async function produceWithKafkajs(target: Target, total: number): Promise<ProducerRun> {
+  const errors: string[] = [];
+  const kafka = new Kafka({
+    clientId: 'idem-kafkajs',
+    brokers: [target.bootstrap],
+    retry: { retries: 60, initialRetryTime: 100, maxRetryTime: 500 },
+    logCreator: () => ({ log }) => {
+      if (/OUT_OF_ORDER|INVALID_PRODUCER|UNKNOWN_PRODUCER|DUPLICATE_SEQUENCE/i.test(JSON.stringify(log))) errors.push(JSON.stringify(log));
+    },
+    logLevel: logLevel.ERROR,
+  });
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: 60, initialRetryTime: 100, maxRetryTime: 500 } });
+  await producer.connect();
+  const acked: string[] = [];
+  let finished = false;
+  const crashing = crashAt(target, [total * 0.2, total * 0.45, total * 0.7], () => acked.length, () => finished);
+  try {
+    for (let i = 0; i < total; i += 3) {
+      const values = [0, 1, 2].map((p) => `kafkajs-${i + p}`);
+      try {
+        await producer.send({ topic: TOPIC, acks: -1, messages: values.map((value, partition) => ({ partition, value })) });
+        acked.push(...values);
+      } catch (err) {
+        errors.push(`send of ${values.join(',')}: ${(err as Error).message}`);
+      }
+    }
+  } finally {
+    finished = true;
+  }
+  const crashes = await crashing;
+  await producer.disconnect();
+  return { acked, errors, crashes };
+}
+
+/** kcat (librdkafka), enable.idempotence: lines fed to its stdin over time; it exits once all are delivered. */
+async function produceWithKcat(target: Target, total: number): Promise<ProducerRun> {
+  const child: ChildProcess = spawn(KCAT, [
+    '-b', target.bootstrap, '-P', '-t', TOPIC,
+    '-X', 'enable.idempotence=true', '-X', 'acks=all', '-X', 'message.timeout.ms=50000',
+    '-X', 'reconnect.backoff.ms=50', '-X', 'reconnect.backoff.max.ms=300', '-X', 'retry.backoff.ms=50',
+    '-X', 'linger.ms=2', '-X', 'batch.num.messages=20',
+  ], { stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let written = 0;
+  let finished = false;
+  const crashing = crashAt(target, [total * 0.2, total * 0.45, total * 0.7], () => written, () => finished);
+  const lines: string[] = [];
+  while (written < total) {
+    const chunk = Array.from({ length: 20 }, (_, i) => `kcat-${written + i}`);
+    lines.push(...chunk);
+    child.stdin!.write(chunk.join('\n') + '\n');
+    written += chunk.length;
+    // A steady trickle, so batches are in flight whenever a crash comes.
+    await new Promise((resolve) => setTimeout(resolve, 8));
+  }
+  const crashes = await crashing;
+  finished = true;
+  child.stdin!.end();
+  const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 55_000))]);
+  if (code === 'timeout') child.kill('SIGKILL');
+  const errors = stderr.split('\n').filter((line) => /fail|error|fatal|OUT_OF_ORDER|sequence/i.test(line));
+  if (code !== 0) errors.push(`kcat exited with ${code}: ${stderr.slice(-2000)}`);
+  // kcat reports every failed delivery on stderr; with none and exit code 0, every line was acknowledged.
+  return { acked: errors.length === 0 ? lines : [], errors, crashes };
+}
+
+async function check(target: Target, run: ProducerRun, prefix: string): Promise<void> {
+  expect(run.errors).toEqual([]);
+  expect(run.crashes).toBe(KILLS);
+  const stored = (await readBack(target.bootstrap)).filter((r) => r.value.startsWith(prefix));
+  const places = new Map<string, string[]>();
+  for (const r of stored) places.set(r.value, [...(places.get(r.value) ?? []), r.at]);
+  const twice = [...places].filter(([, at]) => at.length > 1).map(([value, at]) => `${value} at ${at.join(' and ')}`);
+  expect(twice).toEqual([]);
+  const missing = run.acked.filter((value) => !places.has(value));
+  expect(missing).toEqual([]);
+  expect(run.acked.length).toBeGreaterThan(0);
+}
+
+describe('an idempotent producer whose broker is killed mid-stream', () => {
+  jest.setTimeout(60_000);
+
+  it.each([
+    ['kafkajs', 'rdmq start', produceWithKafkajs, allInOne, 900],
+    ['kcat', 'rdmq start', produceWithKcat, allInOne, 3000],
+    ['kafkajs', 'the broker run apart', produceWithKafkajs, rolesApart, 900],
+    ['kcat', 'the broker run apart', produceWithKcat, rolesApart, 3000],
+  ] as const)('%s: SIGKILL of %s, restarted on its data, stores every acknowledged value exactly once', async (client, _where, produce, topology, total) => {
+    const target = await topology();
+    try {
+      await createTopic(target.bootstrap);
+      const run = await produce(target, total);
+      await check(target, run, `${client}-`);
+    } finally {
+      await target.close();
+    }
+  });
+});
