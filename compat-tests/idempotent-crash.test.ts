@@ -162,7 +162,8 @@ async function produceWithKafkajs(target: Target, total: number): Promise<Produc
 /** kcat (librdkafka), enable.idempotence: lines fed to its stdin over time; it exits once all are delivered. */
 async function produceWithKcat(target: Target, total: number): Promise<ProducerRun> {
   const child: ChildProcess = spawn(KCAT, [
-    '-b', target.bootstrap, '-P', '-t', TOPIC,
+    // -E: keep going when every broker is down for a moment (the crash); only failed deliveries count.
+    '-b', target.bootstrap, '-P', '-E', '-t', TOPIC,
     '-X', 'enable.idempotence=true', '-X', 'acks=all', '-X', 'message.timeout.ms=50000',
     '-X', 'reconnect.backoff.ms=50', '-X', 'reconnect.backoff.max.ms=300', '-X', 'retry.backoff.ms=50',
     '-X', 'linger.ms=2', '-X', 'batch.num.messages=20',
@@ -185,9 +186,14 @@ async function produceWithKcat(target: Target, total: number): Promise<ProducerR
   const crashes = await crashing;
   finished = true;
   child.stdin!.end();
-  const code = await Promise.race([exited, new Promise<string>((resolve) => setTimeout(() => resolve('timeout'), 55_000))]);
-  if (code === 'timeout') child.kill('SIGKILL');
-  const errors = stderr.split('\n').filter((line) => /fail|error|fatal|OUT_OF_ORDER|sequence/i.test(line));
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([exited, new Promise<string>((resolve) => (timer = setTimeout(() => resolve('timeout'), 40_000)))]);
+  clearTimeout(timer);
+  if (code === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  const errors = stderr.split('\n').filter((line) => /Delivery failed|fatal|OUT_OF_ORDER|sequence/i.test(line));
   if (code !== 0) errors.push(`kcat exited with ${code}: ${stderr.slice(-2000)}`);
   // kcat reports every failed delivery on stderr; with none and exit code 0, every line was acknowledged.
   return { acked: errors.length === 0 ? lines : [], errors, crashes };
