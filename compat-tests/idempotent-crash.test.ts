@@ -111,8 +111,11 @@ async function crashAt(target: Target, marks: number[], progress: () => number, 
   let crashes = 0;
   for (const mark of marks) {
     while (progress() < mark && !done()) await new Promise((resolve) => setTimeout(resolve, 5));
+    if (process.env.IDEM_DEBUG) console.log(`${new Date().toISOString()} reached ${progress()}`);
     if (done()) break;
+    const t0 = Date.now();
     await target.crash();
+    if (process.env.IDEM_DEBUG) console.log(`${new Date().toISOString()} crash at ${progress()} took ${Date.now() - t0} ms`);
     crashes++;
   }
   return crashes;
@@ -221,11 +224,17 @@ describe('an idempotent producer whose broker is killed mid-stream', () => {
     ['kafkajs', 'the broker run apart', produceWithKafkajs, rolesApart, 900],
     ['kcat', 'the broker run apart', produceWithKcat, rolesApart, 3000],
   ] as const)('%s: SIGKILL of %s, restarted on its data, stores every acknowledged value exactly once', async (client, _where, produce, topology, total) => {
+    const debug = (what: string) => process.env.IDEM_DEBUG && console.log(`${new Date().toISOString()} ${what}`);
+    debug('start');
     const target = await topology();
     try {
+      debug('started');
       await createTopic(target.bootstrap);
+      debug('topic');
       const run = await produce(target, total);
+      debug('produced');
       await check(target, run, `${client}-`);
+      debug('checked');
     } finally {
       await target.close();
     }

@@ -89,20 +89,32 @@ export interface ProducerScan {
   stopReason?: string;
 }
 
+/** What the walk keeps per producer: where its last batches start, decoded only at the end. */
+interface WalkedProducer {
+  epoch: number;
+  /** Positions of its last batches of `epoch`, oldest first, at most PRODUCER_BATCHES_REMEMBERED. */
+  positions: number[];
+}
+
 /**
- * Walks the batch headers of `data[start, end)` (committed bytes) and folds
- * every idempotent one. Header-only: it reads 61 bytes per batch and steps by
- * batchLength, never touching records or CRCs (the recovery scan checked
- * those). Skip markers and control batches (producer id -1 or the control
- * bit) and non-idempotent batches are stepped over.
+ * Walks the batch headers of `data[start, end)` (committed bytes) and keeps
+ * every idempotent producer's window. Header-only: it reads a few header
+ * fields per batch and steps by batchLength, never touching records or CRCs
+ * (the recovery scan checked those). Skip markers and control batches
+ * (producer id -1 or the control bit) and non-idempotent batches are stepped
+ * over. Per batch it reads int32s and keeps a position, so nothing is
+ * allocated per batch; offsets and sequences are decoded for the last five
+ * batches of each producer only.
  *
- * Cost: one header read per batch. A full 4 GiB region of 16 KiB batches is
- * ~260,000 headers (a few ms); the worst case, 4 GiB of ~100-byte batches, is
- * ~43 million headers, about 2–4 s of CPU and every page touched once — less
- * than the CRC scan the storage node already runs over the same bytes at open.
+ * Cost: 0.3–0.6 µs per batch, measured on 2 cores at load average 14 (a
+ * quieter machine does better). A full 4 GiB region holds ~260,000 batches
+ * of 16 KiB (~0.1 s) or ~4 million of 1 KiB (~2 s); the worst case, ~48
+ * million batches of ~90 bytes, is ~15–25 s at that rate. Every page is
+ * touched once: the bytes the storage node's recovery CRC scan already reads
+ * at open. No snapshots yet (Kafka keeps one per segment to scan less).
  */
 export function scanProducerWindows(data: Buffer, start: number, end: number): ProducerScan {
-  const windows: ProducerWindows = new Map();
+  const walked = new Map<number | string, WalkedProducer>();
   let position = start;
   let batchCount = 0;
   let stopReason: string | undefined;
@@ -117,23 +129,53 @@ export function scanProducerWindows(data: Buffer, start: number, end: number): P
       stopReason = `batch at position ${position} has batchLength ${batchLength} and magic ${magic}; it cannot be stepped over`;
       break;
     }
-    const producerId = data.readBigInt64BE(position + PRODUCER_ID_OFFSET);
+    const producerIdHigh = data.readInt32BE(position + PRODUCER_ID_OFFSET);
     const isControl = (data.readInt16BE(position + ATTRIBUTES_OFFSET) & CONTROL_ATTRIBUTE) !== 0;
-    const firstSequence = data.readInt32BE(position + BASE_SEQUENCE_OFFSET);
-    const epoch = data.readInt16BE(position + PRODUCER_EPOCH_OFFSET);
-    if (producerId >= 0n && !isControl && firstSequence >= 0 && epoch >= 0) {
-      const baseOffset = data.readBigInt64BE(position + BASE_OFFSET_OFFSET);
-      const recordCount = data.readInt32BE(position + RECORD_COUNT_OFFSET);
-      const lastOffsetDelta = data.readInt32BE(position + LAST_OFFSET_DELTA_OFFSET);
-      foldProducerBatch(windows, producerId, epoch, {
-        firstSequence,
-        lastSequence: lastSequenceOf(firstSequence, Math.max(1, recordCount)),
-        baseOffset,
-        lastOffset: baseOffset + BigInt(Math.max(0, lastOffsetDelta)),
-      });
+    if (producerIdHigh >= 0 && !isControl) {
+      const epoch = data.readInt16BE(position + PRODUCER_EPOCH_OFFSET);
+      if (epoch >= 0 && data.readInt32BE(position + BASE_SEQUENCE_OFFSET) >= 0) {
+        const low = data.readUInt32BE(position + PRODUCER_ID_OFFSET + 4);
+        // Ids below 2^53 (all of them in practice) are keyed as numbers: no allocation per batch.
+        const key = producerIdHigh < 0x200000 ? producerIdHigh * 0x100000000 + low : data.readBigInt64BE(position + PRODUCER_ID_OFFSET).toString();
+        walkBatch(walked, key, epoch, position);
+      }
     }
     batchCount++;
     position += LOG_OVERHEAD + batchLength;
   }
-  return { windows: [...windows.values()], batchCount, endPosition: position, stopReason };
+  const windows = [...walked.values()]
+    .sort((a, b) => a.positions[a.positions.length - 1] - b.positions[b.positions.length - 1])
+    .map((w) => windowAt(data, w));
+  return { windows, batchCount, endPosition: position, stopReason };
+}
+
+function walkBatch(walked: Map<number | string, WalkedProducer>, key: number | string, epoch: number, position: number): void {
+  const producer = walked.get(key);
+  if (!producer) {
+    walked.set(key, { epoch, positions: [position] });
+  } else if (epoch > producer.epoch) {
+    producer.epoch = epoch;
+    producer.positions = [position];
+  } else if (epoch === producer.epoch) {
+    if (producer.positions.length === PRODUCER_BATCHES_REMEMBERED) producer.positions.shift();
+    producer.positions.push(position);
+  }
+}
+
+function windowAt(data: Buffer, walked: WalkedProducer): ProducerWindow {
+  const first = walked.positions[0];
+  return {
+    producerId: data.readBigInt64BE(first + PRODUCER_ID_OFFSET),
+    epoch: walked.epoch,
+    batches: walked.positions.map((position) => {
+      const firstSequence = data.readInt32BE(position + BASE_SEQUENCE_OFFSET);
+      const baseOffset = data.readBigInt64BE(position + BASE_OFFSET_OFFSET);
+      return {
+        firstSequence,
+        lastSequence: lastSequenceOf(firstSequence, Math.max(1, data.readInt32BE(position + RECORD_COUNT_OFFSET))),
+        baseOffset,
+        lastOffset: baseOffset + BigInt(Math.max(0, data.readInt32BE(position + LAST_OFFSET_DELTA_OFFSET))),
+      };
+    }),
+  };
 }
