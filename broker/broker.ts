@@ -366,13 +366,16 @@ export class Broker {
   }
 
   /**
-   * After a write whose outcome is unknown (it failed, but its commit may
-   * still have landed), folds in what the partition's newest segments now
-   * hold, once every operation already queued on the partition is done.
+   * Folds in what the partition's committed batches say about its producers
+   * (every segment, or only the newest `lastSegments`), once every operation
+   * already queued on the partition is done. Batches already known change
+   * nothing. For a partition rebuilt from storage, and after a write whose
+   * outcome is unknown (it failed, but its commit may still have landed).
    */
-  rescanRecentProducers(runtime: PartitionRuntime): Promise<void> {
+  rescanProducers(runtime: PartitionRuntime, lastSegments = Number.POSITIVE_INFINITY): Promise<void> {
     return runtime.serial(async () => {
-      await this.scanProducers(runtime, runtime.state.segments().slice(-2).map((s) => s.segmentId));
+      const segments = runtime.state.segments();
+      await this.scanProducers(runtime, segments.slice(Math.max(0, segments.length - lastSegments)).map((s) => s.segmentId));
     });
   }
 

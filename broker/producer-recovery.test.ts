@@ -98,6 +98,23 @@ describe('idempotent producer state after a broker restart', () => {
     // The rebuilt window answers a retry of the committed batch and continues its sequence.
     expect(b.partitionByName('t', 0).producers.window(second.producerId)?.batches).toEqual([{ firstSequence: 0, lastSequence: 2, baseOffset: 1n, lastOffset: 3n }]);
   });
+
+  it('a rescan of the newest segments learns a batch committed behind the state\'s back, once', async () => {
+    const b = await open();
+    await b.createTopic('t', 1);
+    const { producerId } = await b.metadata.allocateProducerId();
+    const runtime = b.partitionByName('t', 0);
+    runtime.producers.record(producerId, 0, { firstSequence: 0, lastSequence: 0, baseOffset: 0n, lastOffset: 0n });
+    await append(b, 't', 0, await idempotent(producerId, 0, 0, 1), 1);
+    // What a write whose reply was lost leaves: committed, not recorded.
+    await append(b, 't', 0, await idempotent(producerId, 0, 1, 2), 2);
+    await b.rescanProducers(runtime, 2);
+    await b.rescanProducers(runtime);
+    expect(runtime.producers.window(producerId)?.batches).toEqual([
+      { firstSequence: 0, lastSequence: 0, baseOffset: 0n, lastOffset: 0n },
+      { firstSequence: 1, lastSequence: 2, baseOffset: 1n, lastOffset: 2n },
+    ]);
+  });
 });
 
 /** Cuts the metadata log at the first record whose JSON names `recordType`, as a crash that lost its tail would. */

@@ -122,8 +122,9 @@ export class IdempotentAppender {
     } catch (err) {
       // The commit may still have landed (a timed-out reply): learn it from the
       // log before the next batch of this partition is checked, so its retry is a duplicate.
+      // The batch lies in the partition's newest segment, or the one before if it rolled meanwhile.
       await this.broker
-        .rescanRecentProducers(runtime)
+        .rescanProducers(runtime, 2)
         .catch((e: Error) => this.log(`rescanning producers of ${topic.name}-${partition} after a failed write: ${e.message}`));
       throw err;
     }
