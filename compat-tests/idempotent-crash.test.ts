@@ -143,8 +143,10 @@ async function produceWithKafkajs(target: Target, total: number): Promise<Produc
   const acked: string[] = [];
   let finished = false;
   const crashing = crashAt(target, [total * 0.2, total * 0.45, total * 0.7], () => acked.length, () => finished);
+  let restartFailed = false;
+  crashing.catch(() => (restartFailed = true));
   try {
-    for (let i = 0; i < total; i += 3) {
+    for (let i = 0; i < total && !restartFailed; i += 3) {
       const values = [0, 1, 2].map((p) => `kafkajs-${i + p}`);
       try {
         await producer.send({ topic: TOPIC, acks: -1, messages: values.map((value, partition) => ({ partition, value })) });
@@ -156,9 +158,11 @@ async function produceWithKafkajs(target: Target, total: number): Promise<Produc
   } finally {
     finished = true;
   }
-  const crashes = await crashing;
-  await producer.disconnect();
-  return { acked, errors, crashes };
+  try {
+    return { acked, errors, crashes: await crashing };
+  } finally {
+    await producer.disconnect();
+  }
 }
 
 /** kcat (librdkafka), enable.idempotence: lines fed to its stdin over time; it exits once all are delivered. */
@@ -178,8 +182,10 @@ async function produceWithKcat(target: Target, total: number): Promise<ProducerR
   let written = 0;
   let finished = false;
   const crashing = crashAt(target, [total * 0.2, total * 0.45, total * 0.7], () => written, () => finished);
+  let restartFailed = false;
+  crashing.catch(() => (restartFailed = true));
   const lines: string[] = [];
-  while (written < total) {
+  while (written < total && !restartFailed) {
     const chunk = Array.from({ length: 20 }, (_, i) => `kcat-${written + i}`);
     lines.push(...chunk);
     child.stdin!.write(chunk.join('\n') + '\n');
