@@ -12,6 +12,9 @@ import * as net from 'net';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
 import { RunningRole, startCluster, startRole } from '../bench/cluster';
+import { buildRecordBatch } from '../format';
+import { errorCode } from '../gateway/protocol';
+import { RawKafkaClient } from '../gateway/testing/raw-client';
 import { RemoteGatewayProcess, startRemoteGatewayProcess } from '../gateway/testing/remote-gateway';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -243,6 +246,46 @@ describe('an idempotent producer whose broker is killed mid-stream', () => {
       const run = await produce(target, total);
       await check(target, run, `${client}-`);
     } finally {
+      await target.close();
+    }
+  });
+});
+
+describe('a retry after the broker was SIGKILLed, byte for byte', () => {
+  jest.setTimeout(60_000);
+
+  it('an acknowledged batch sent again is answered with its first offset, and the producer goes on where it was', async () => {
+    const target = await allInOne();
+    let client: RawKafkaClient | undefined;
+    try {
+      await createTopic(target.bootstrap);
+      client = await RawKafkaClient.connect(target.bootstrap);
+      const init = await client.request('InitProducerId', 4, { transactionalId: null, transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+      const producerId = init.producerId as bigint;
+      const batch = (baseSequence: number, values: string[]) =>
+        buildRecordBatch({ records: values.map((value) => ({ key: null, value })), producerId, producerEpoch: 0, baseSequence });
+      const produce = async (c: RawKafkaClient, records: Buffer) => {
+        const res = await c.request('Produce', 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: TOPIC, partitionData: [{ index: 1, records }] }] });
+        return res.responses[0].partitionResponses[0] as { errorCode: number; baseOffset: bigint };
+      };
+      expect(await produce(client, await batch(0, ['a', 'b', 'c']))).toMatchObject({ errorCode: 0, baseOffset: 0n });
+      expect(await produce(client, await batch(3, ['d', 'e']))).toMatchObject({ errorCode: 0, baseOffset: 3n });
+      client.close();
+
+      await target.crash();
+      client = await RawKafkaClient.connect(target.bootstrap);
+      // Both acknowledged batches again, as a producer whose acknowledgements were lost would send them.
+      expect(await produce(client, await batch(3, ['d', 'e']))).toMatchObject({ errorCode: 0, baseOffset: 3n });
+      expect(await produce(client, await batch(0, ['a', 'b', 'c']))).toMatchObject({ errorCode: 0, baseOffset: 0n });
+      expect(await produce(client, await batch(5, ['f']))).toMatchObject({ errorCode: 0, baseOffset: 5n });
+      expect((await produce(client, await batch(9, ['gap']))).errorCode).toBe(errorCode('OUT_OF_ORDER_SEQUENCE_NUMBER'));
+      const next = await client.request('InitProducerId', 4, { transactionalId: null, transactionTimeoutMs: 60000, producerId: -1n, producerEpoch: -1 });
+      expect(next.producerId).toBeGreaterThan(producerId);
+      client.close();
+      client = undefined;
+      expect((await readBack(target.bootstrap)).map((r) => `${r.at} ${r.value}`)).toEqual(['1:0 a', '1:1 b', '1:2 c', '1:3 d', '1:4 e', '1:5 f']);
+    } finally {
+      client?.close();
       await target.close();
     }
   });
