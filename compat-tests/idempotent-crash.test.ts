@@ -139,7 +139,7 @@ async function produceWithKafkajs(target: Target, total: number): Promise<Produc
     brokers: [target.bootstrap],
     retry: { retries: 60, initialRetryTime: 100, maxRetryTime: 500 },
     logCreator: () => ({ log }) => {
-      if (/OUT_OF_ORDER|INVALID_PRODUCER|UNKNOWN_PRODUCER|DUPLICATE_SEQUENCE/i.test(JSON.stringify(log))) errors.push(JSON.stringify(log));
+      if (/OUT_OF_ORDER|out of order sequence|INVALID_PRODUCER|UNKNOWN_PRODUCER|DUPLICATE_SEQUENCE/i.test(JSON.stringify(log))) errors.push(JSON.stringify(log));
     },
     logLevel: logLevel.ERROR,
   });
