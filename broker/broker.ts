@@ -8,6 +8,7 @@
 import { buildSkipMarker } from '../format';
 import { SegmentDescriptor } from '../storage-node';
 import { CommitAdvance, FencedRange, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
+import { PartitionProducers } from './producer-state';
 import { StorageBackend } from './storage-backend';
 import { BrokerError, MetadataStore, TopicDescription } from './topics';
 
@@ -32,6 +33,8 @@ export interface BrokerOptions {
 /** One partition's live state and the queue that serialises changes to it. */
 export class PartitionRuntime {
   private tail: Promise<unknown> = Promise.resolve();
+  /** Idempotent producers' windows, rebuilt from the committed batches when the partition is opened. */
+  readonly producers = new PartitionProducers();
 
   constructor(
     readonly topicName: string,
@@ -362,6 +365,59 @@ export class Broker {
   }
 
   /**
+   * Rebuilds every partition's idempotent producer windows from its committed
+   * batch headers (the storage node walks them where the data is), then makes
+   * the metadata log know every producer id and epoch seen in the data, so an
+   * id is never handed out twice even if the log lost its tail.
+   */
+  private async recoverProducers(): Promise<void> {
+    const startedMs = Date.now();
+    const seen = new Map<bigint, number>();
+    let batches = 0;
+    for (const runtime of this.partitions.values()) {
+      batches += await this.scanProducers(runtime, runtime.state.segments().map((s) => s.segmentId));
+      for (const window of runtime.producers.all()) {
+        if ((seen.get(window.producerId) ?? -1) < window.epoch) seen.set(window.producerId, window.epoch);
+      }
+    }
+    const adopted = await this.metadata.adoptProducers([...seen].map(([producerId, epoch]) => ({ producerId, epoch })));
+    if (adopted > 0) this.options.log?.(`${adopted} producer id(s) seen in the data were missing from the metadata log; recorded them`);
+    if (seen.size > 0) this.options.log?.(`rebuilt the state of ${seen.size} idempotent producer(s) from ${batches} batch headers in ${Date.now() - startedMs} ms`);
+  }
+
+  /**
+   * Folds the windows of `segmentIds` (oldest first) into the partition's
+   * producers; returns the batches walked. A walk that stops early (a header
+   * it cannot step over) is logged: producers past that point are not known.
+   */
+  private async scanProducers(runtime: PartitionRuntime, segmentIds: number[]): Promise<number> {
+    let batches = 0;
+    for (const segmentId of segmentIds) {
+      const scan = await this.storage.scanProducers(segmentId);
+      runtime.producers.absorb(scan.windows);
+      batches += scan.batchCount;
+      if (scan.stopReason) {
+        this.options.log?.(`${runtime.topicName}-${runtime.partition} segment ${segmentId}: producer scan stopped at position ${scan.endPosition}: ${scan.stopReason}`);
+      }
+    }
+    return batches;
+  }
+
+  /**
+   * Folds in what the partition's committed batches say about its producers
+   * (every segment, or only the newest `lastSegments`), once every operation
+   * already queued on the partition is done. Batches already known change
+   * nothing. For a partition rebuilt from storage, and after a write whose
+   * outcome is unknown (it failed, but its commit may still have landed).
+   */
+  rescanProducers(runtime: PartitionRuntime, lastSegments = Number.POSITIVE_INFINITY): Promise<void> {
+    return runtime.serial(async () => {
+      const segments = runtime.state.segments();
+      await this.scanProducers(runtime, segments.slice(Math.max(0, segments.length - lastSegments)).map((s) => s.segmentId));
+    });
+  }
+
+  /**
    * Joins the metadata's segment lists with the storage headers (watermarks
    * live there) and with what the storage node's recovery found damaged. A
    * segment the metadata knows but storage does not (its header unreadable)
@@ -404,6 +460,7 @@ export class Broker {
         this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset, fenced);
       }
     }
+    await this.recoverProducers();
     // Segments allocated but never recorded (a crash between the two) hold no acknowledged data.
     for (const id of stored.keys()) {
       if (!referenced.has(id)) await this.storage.free(id);

@@ -2,6 +2,7 @@
 // (EmbeddedStorage) or in its own (RemoteStorage, over the node's gRPC
 // service). Segment keys pass through the broker, which hands each only to
 // the clients it granted that segment to.
+import type { ProducerScan } from '../format';
 import { CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
 
 /** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
@@ -28,6 +29,8 @@ export interface StorageBackend {
   damage(): Promise<StorageDamage>;
   /** Overwrites exactly one fenced range with a skip marker (the operator's command). */
   skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange>;
+  /** Idempotent producers' windows over a segment's committed batches, read where the data is (header-only walk). */
+  scanProducers(segmentId: number): Promise<ProducerScan>;
   close(): void;
 }
 
@@ -84,6 +87,10 @@ export class EmbeddedStorage implements StorageBackend {
 
   async skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange> {
     return this.node.store.skipFencedRange(segmentId, startPosition);
+  }
+
+  async scanProducers(segmentId: number): Promise<ProducerScan> {
+    return this.node.scanProducers(segmentId);
   }
 
   close(): void {
@@ -157,6 +164,10 @@ export class RemoteStorage implements StorageBackend {
 
   skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange> {
     return this.client.skipFencedRange(segmentId, startPosition);
+  }
+
+  scanProducers(segmentId: number): Promise<ProducerScan> {
+    return this.client.scanProducers(segmentId);
   }
 
   close(): void {

@@ -3,16 +3,19 @@
 // carrying the server's code; transport failures are 'UNAVAILABLE' (retriable
 // — but a retried allocate may leave an orphan segment for retention to find).
 import * as grpc from '@grpc/grpc-js';
+import type { ProducerScan } from '../format';
 import type { CommitRequest, FencedRange, RecoveryReport, SegmentDescriptor, StorageUsage } from './segment-store';
 import {
   descriptorFromWire,
   fencedFromWire,
   fromServiceError,
+  producerScanFromWire,
   storageService,
   usageFromWire,
   WireDescribeResponse,
   WireFencedRange,
   WireSegmentDescriptor,
+  WireProducerScan,
   WireUsageResponse,
 } from './grpc-wire';
 
@@ -41,6 +44,8 @@ export class StorageClient {
     const Service = storageService();
     this.client = new Service(address, grpc.credentials.createInsecure(), {
       'grpc.max_send_message_length': options.maxSendMessageBytes ?? -1,
+      // A producer scan of a segment written by many producers can pass gRPC's 4 MiB default.
+      'grpc.max_receive_message_length': -1,
     });
     this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
   }
@@ -128,6 +133,10 @@ export class StorageClient {
 
   async skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange> {
     return fencedFromWire(await this.call<WireFencedRange>('SkipFencedRange', { segmentId: String(segmentId), startPosition }));
+  }
+
+  async scanProducers(segmentId: number): Promise<ProducerScan> {
+    return producerScanFromWire(await this.call<WireProducerScan>('ScanProducers', { segmentId: String(segmentId) }));
   }
 
   close(): void {

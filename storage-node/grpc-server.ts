@@ -9,6 +9,7 @@ import {
   fencedToWire,
   parseInt64,
   parseSafeInteger,
+  producerScanToWire,
   storageService,
   toServiceError,
   usageToWire,
@@ -98,6 +99,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       withNode().verify(id(r.segmentId), r.position, r.lengthBytes, { baseOffset: parseInt64('baseOffset', r.baseOffset), recordCount: r.recordCount, verifyCrc: r.verifyCrc }, r.where);
       return {};
     }),
+    ScanProducers: unary((r: WireSegmentIdRequest) => producerScanToWire(store.scanProducers(id(r.segmentId)))),
   });
   const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {

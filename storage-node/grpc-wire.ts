@@ -4,6 +4,7 @@
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import type { ProducerScan } from '../format';
 import type { FencedRange, SegmentDescriptor, StorageUsage } from './segment-store';
 import { isStorageErrorCode, StorageError, StorageErrorCode } from './storage-error';
 
@@ -150,6 +151,44 @@ export function fencedFromWire(w: WireFencedRange): FencedRange {
     segmentId: parseSafeInteger('segmentId', w.segmentId),
     baseOffset: parseInt64('baseOffset', w.baseOffset),
     endOffset: parseInt64('endOffset', w.endOffset),
+  };
+}
+
+export interface WireProducerScan {
+  windows: { producerId: string; epoch: number; batches: { firstSequence: number; lastSequence: number; baseOffset: string; lastOffset: string }[] }[];
+  batchCount: number;
+  endPosition: number;
+  stopReason: string;
+}
+
+export function producerScanToWire(scan: ProducerScan): WireProducerScan {
+  return {
+    windows: scan.windows.map((w) => ({
+      producerId: w.producerId.toString(),
+      epoch: w.epoch,
+      batches: w.batches.map((b) => ({ firstSequence: b.firstSequence, lastSequence: b.lastSequence, baseOffset: b.baseOffset.toString(), lastOffset: b.lastOffset.toString() })),
+    })),
+    batchCount: scan.batchCount,
+    endPosition: scan.endPosition,
+    stopReason: scan.stopReason ?? '',
+  };
+}
+
+export function producerScanFromWire(w: WireProducerScan): ProducerScan {
+  return {
+    windows: w.windows.map((window) => ({
+      producerId: parseInt64('producerId', window.producerId),
+      epoch: window.epoch,
+      batches: window.batches.map((b) => ({
+        firstSequence: b.firstSequence,
+        lastSequence: b.lastSequence,
+        baseOffset: parseInt64('baseOffset', b.baseOffset),
+        lastOffset: parseInt64('lastOffset', b.lastOffset),
+      })),
+    })),
+    batchCount: w.batchCount,
+    endPosition: w.endPosition,
+    stopReason: w.stopReason === '' ? undefined : w.stopReason,
   };
 }
 

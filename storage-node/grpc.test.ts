@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { SegmentStore, startStorageGrpcServer, StorageClient, StorageError, StorageGrpcServer } from '.';
 import { grpcStatusOf } from './grpc-wire';
 import { STORAGE_ERROR_CODES } from './storage-error';
+import { buildRecordBatch } from '../format';
 import { buildTestBatch, buildTestSkipMarker } from './testing/batches';
 import { removeRegionDir, tempRegionPath } from './testing/temp';
 
@@ -60,6 +61,33 @@ describe('storage gRPC service', () => {
     expect((await rejection(client.skipFencedRange(id, 5))).message).toMatch(/no fenced range at position 5/);
     expect(await client.skipFencedRange(id, 0)).toMatchObject(fence);
     expect(await client.fencedRanges()).toEqual({ ranges: [], unreadableSlots: [] });
+  });
+
+  it('walks the committed batch headers and returns each idempotent producer\'s window, with 64-bit ids and offsets intact', async () => {
+    const id = (await client.allocate({ topicId: 1, partition: 0, baseOffset: 9_007_199_254_740_993n })).segmentId;
+    const producerId = 2n ** 60n + 5n;
+    const first = await buildRecordBatch({ records: [{ key: null, value: 'a' }, { key: null, value: 'b' }], producerId, producerEpoch: 3, baseSequence: 7, baseOffset: 9_007_199_254_740_993n });
+    const marker = buildTestSkipMarker(100, 9_007_199_254_740_995n, 1);
+    const second = await buildRecordBatch({ records: [{ key: null, value: 'c' }], producerId, producerEpoch: 3, baseSequence: 9, baseOffset: 9_007_199_254_740_996n });
+    const bytes = Buffer.concat([first, marker, second]);
+    put(id, 0, bytes);
+    await client.commit(id, { commitPosition: bytes.length, endOffset: 9_007_199_254_740_997n, maxTimestamp: 0n });
+    expect(await client.scanProducers(id)).toEqual({
+      windows: [
+        {
+          producerId,
+          epoch: 3,
+          batches: [
+            { firstSequence: 7, lastSequence: 8, baseOffset: 9_007_199_254_740_993n, lastOffset: 9_007_199_254_740_994n },
+            { firstSequence: 9, lastSequence: 9, baseOffset: 9_007_199_254_740_996n, lastOffset: 9_007_199_254_740_996n },
+          ],
+        },
+      ],
+      batchCount: 3,
+      endPosition: bytes.length,
+      stopReason: undefined,
+    });
+    expect((await rejection(client.scanProducers(999))).code).toBe('UNKNOWN_SEGMENT');
   });
 
   it('allocates, commits, fills a skip range, seals, describes and frees over the wire', async () => {

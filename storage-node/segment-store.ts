@@ -25,7 +25,7 @@ import { z } from 'zod';
 import type { Region } from '../addon';
 import { openRegion } from './region-file';
 import { checkBatch, scanCommitted } from './batch-scan';
-import { buildSkipMarker, RECORD_BATCH_OVERHEAD } from '../format';
+import { buildSkipMarker, ProducerScan, RECORD_BATCH_OVERHEAD, scanProducerWindows } from '../format';
 import {
   computeGeometry,
   decodeIdCounter,
@@ -485,6 +485,17 @@ export class SegmentStore {
       throw new StorageError('INVALID_POSITION', `range [${position}, +${length}) is outside segment ${segmentId} of ${capacity} bytes`);
     }
     return this.dataView(slot).subarray(position, position + length);
+  }
+
+  /**
+   * Idempotent producers' windows over the segment's committed batches, from
+   * their headers only (see scanProducerWindows for the cost).
+   */
+  scanProducers(segmentId: number): ProducerScan {
+    this.checkOpen();
+    const slot = this.slotOf(segmentId);
+    const header = slot.header!;
+    return scanProducerWindows(this.dataView(slot), header.startPosition, header.commitPosition);
   }
 
   /** Faults the segment's pages in, so the first puts do not pay page faults. */
