@@ -106,10 +106,10 @@ export async function startControlServer(
       return {
         cluster: info,
         topics: broker.metadata.listTopics().map((t) => describe(broker, broker.metadata.describeTopic(t.name))),
-        storageSegmentsTotal: usage.totalSegments,
-        storageSegmentsFree: usage.freeSegments,
+        storageSegments: usage.segments,
         storageUsedBytes: usage.usedBytes,
-        storageSegmentSizeBytes: usage.segmentSizeBytes,
+        storageAllocatedBytes: usage.allocatedBytes,
+        storageFreeBytes: usage.freeBytes,
         fastpathClients: clients(),
         uptimeMs: Date.now() - startedAt,
         kafkaGateways: (options.gateways?.() ?? []).map((g) => ({ nodeId: g.nodeId, address: `${g.host}:${g.port}` })),

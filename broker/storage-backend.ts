@@ -2,13 +2,13 @@
 // (EmbeddedStorage) or in its own (RemoteStorage, over the node's gRPC
 // service). Segment keys pass through the broker, which hands each only to
 // the clients it granted that segment to.
-import { CommitRequest, ExpectedBatches, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
+import { AllocateRequest, CommitRequest, ExpectedBatches, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
 
 export interface StorageBackend {
   readonly nodeId: string;
   /** Where clients reach the node's memory (UCX bootstrap HOST:PORT). */
   readonly fastpathAddress: string;
-  allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor>;
+  allocate(request: AllocateRequest): Promise<SegmentDescriptor>;
   commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor>;
   writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void>;
   seal(segmentId: number, finalPosition: number): Promise<SegmentDescriptor>;
@@ -33,7 +33,7 @@ export class EmbeddedStorage implements StorageBackend {
     return this.node.fastpathAddress;
   }
 
-  async allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor> {
+  async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
     return this.node.allocate(request);
   }
 
@@ -90,7 +90,7 @@ export class RemoteStorage implements StorageBackend {
     return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress);
   }
 
-  allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor> {
+  allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
     return this.client.allocate(request);
   }
 

@@ -3,7 +3,7 @@
 // carrying the server's code; transport failures are 'UNAVAILABLE' (retriable
 // — but a retried allocate may leave an orphan segment for retention to find).
 import * as grpc from '@grpc/grpc-js';
-import type { CommitRequest, SegmentDescriptor, StorageUsage } from './segment-store';
+import type { AllocateRequest, CommitRequest, SegmentDescriptor, StorageUsage } from './segment-store';
 import {
   descriptorFromWire,
   fromServiceError,
@@ -43,11 +43,12 @@ export class StorageClient {
     this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
   }
 
-  async allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor> {
+  async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
     const wire = await this.call<WireSegmentDescriptor>('Allocate', {
       topicId: request.topicId,
       partition: request.partition,
       baseOffset: request.baseOffset.toString(),
+      dataCapacityBytes: request.dataCapacityBytes ?? 0,
     });
     return descriptorFromWire(wire);
   }

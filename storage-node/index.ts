@@ -2,6 +2,7 @@
 export {
   SegmentStore,
   SegmentStoreOptions,
+  AllocateRequest,
   SegmentDescriptor,
   SegmentStateName,
   CommitRequest,

@@ -4,7 +4,7 @@
 // consumers). Keys are handed out by the broker, never by the node itself.
 import { MemoryRegistration, Transport } from '../addon';
 import { checkStoredBatches, ExpectedBatches } from './batch-check';
-import { CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
+import { AllocateRequest, CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
 
 export type SegmentAccess = 'read' | 'read-write';
@@ -30,7 +30,7 @@ export class StorageNode {
     return this.store.superblock.nodeUuid;
   }
 
-  allocate(request: { topicId: number; partition: number; baseOffset: bigint }): SegmentDescriptor {
+  allocate(request: AllocateRequest): SegmentDescriptor {
     const segment = this.store.allocate(request);
     this.register(segment.segmentId);
     return segment;
