@@ -8,6 +8,7 @@
 import { buildSkipMarker } from '../format';
 import { SegmentDescriptor } from '../storage-node';
 import { CommitAdvance, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
+import { batchTooLarge, nextSegmentDataBytes, segmentDataBytesMax as segmentDataBytesMaxOf } from './segment-sizing';
 import { StorageBackend } from './storage-backend';
 import { BrokerError, MetadataStore, TopicDescription } from './topics';
 
@@ -26,6 +27,8 @@ export interface BrokerOptions {
   onCommitted?: (topic: string, bytes: number, records: number) => void;
   /** Called when a partition gets a new segment. */
   onSegment?: (partition: PartitionRuntime, segment: SegmentInfo) => void;
+  /** segment.bytes of a topic that sets none (Kafka's log.segment.bytes; default 64 MiB). */
+  segmentBytesDefault?: number;
   log?: (message: string) => void;
 }
 
@@ -69,7 +72,11 @@ export class Broker {
 
   /** Opens the metadata log, reads segment headers from storage and rebuilds every partition. */
   static async open(metadataDir: string, storage: StorageBackend, options: BrokerOptions): Promise<Broker> {
-    const metadata = await MetadataStore.open(metadataDir, { fsync: options.durability === 'sync', warn: options.log });
+    const metadata = await MetadataStore.open(metadataDir, {
+      fsync: options.durability === 'sync',
+      warn: options.log,
+      topicConfigDefaults: options.segmentBytesDefault === undefined ? {} : { 'segment.bytes': options.segmentBytesDefault },
+    });
     const broker = new Broker(metadata, storage, options);
     await broker.recover();
     broker.leaseTimer = setInterval(() => broker.expireLeases(), Math.max(5, Math.floor(options.leaseTimeoutMs / 4)));
@@ -132,8 +139,9 @@ export class Broker {
   /** Reserves space and offsets for one batch, rolling the segment when it does not fit. */
   stage(runtime: PartitionRuntime, req: { lengthBytes: number; recordCount: number; producerKey: string }): Promise<StageGrant> {
     return runtime.serial(async () => {
+      const segmentDataBytesMax = segmentDataBytesMaxOf(this.metadata.topicSegmentBytes(runtime.topicId));
       for (let attempt = 0; attempt < 3; attempt++) {
-        const result = runtime.state.stage({ ...req, nowMs: Date.now() });
+        const result = runtime.state.stage({ ...req, nowMs: Date.now(), segmentDataBytesMax });
         if (result.kind === 'granted') return result.grant;
         await this.roll(runtime, result);
       }
@@ -177,11 +185,14 @@ export class Broker {
 
   // -- exclusive-mode producers --
 
-  acquireExclusive(runtime: PartitionRuntime, producerKey: string, roll: boolean) {
+  /** `neededBytes`: the batch the producer is about to write, so a new segment has room for it. */
+  acquireExclusive(runtime: PartitionRuntime, producerKey: string, roll: boolean, neededBytes = 0) {
     return runtime.serial(async () => {
-      if (roll) await this.roll(runtime, runtime.state.rollExclusive(producerKey, Date.now()));
+      const segmentBytes = this.metadata.topicSegmentBytes(runtime.topicId);
+      if (neededBytes > segmentDataBytesMaxOf(segmentBytes)) throw batchTooLarge(neededBytes, segmentBytes);
+      if (roll) await this.roll(runtime, runtime.state.rollExclusive(producerKey, Date.now(), neededBytes));
       for (let attempt = 0; attempt < 3; attempt++) {
-        const result = runtime.state.acquireExclusive(producerKey, Date.now());
+        const result = runtime.state.acquireExclusive(producerKey, Date.now(), neededBytes);
         if (result.kind === 'acquired') return result;
         await this.roll(runtime, result);
       }
@@ -225,7 +236,12 @@ export class Broker {
         await this.storage.seal(sealed.segmentId, sealed.commitPosition).catch(() => undefined);
       }
     }
-    const segment = await this.storage.allocate({ topicId: runtime.topicId, partition: runtime.partition, baseOffset: need.baseOffset });
+    const dataCapacityBytes = nextSegmentDataBytes({
+      previousDataBytes: runtime.state.lastSegmentCapacityBytes(),
+      neededBytes: need.neededBytes,
+      segmentBytes: this.metadata.topicSegmentBytes(runtime.topicId),
+    });
+    const segment = await this.storage.allocate({ topicId: runtime.topicId, partition: runtime.partition, baseOffset: need.baseOffset, dataCapacityBytes });
     await this.metadata.addSegment(runtime.topicName, runtime.partition, {
       segmentId: segment.segmentId,
       storageNodeId: this.storage.nodeId,

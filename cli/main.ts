@@ -17,7 +17,7 @@ import { startAll, startBroker, startGatewayNode, startStorage, withGateway } fr
 
 const USAGE = `usage:
   rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
-             [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
+             [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE (default segment.bytes)] [--lease-timeout-ms MS]
              [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
              [--advertised-host HOST]      the host clients are told for the fast path and Kafka (default: the listen host)
              [--auto-create-topics true|false]   create topics Kafka clients ask for (default true)
