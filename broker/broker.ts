@@ -279,9 +279,10 @@ export class Broker {
   async enforceRetention(nowMs = Date.now()): Promise<number> {
     let freed = 0;
     for (const runtime of this.partitions.values()) {
-      const topic = this.metadata.topicById(runtime.topicId);
-      if (!topic) continue;
-      const policy = { nowMs, retentionMs: Number(topic.configs['retention.ms']), retentionBytes: Number(topic.configs['retention.bytes']) };
+      // Not topicById: it copies every partition of the topic, for each of its partitions.
+      const config = this.metadata.topicConfig(runtime.topicId);
+      if (!config) continue;
+      const policy = { nowMs, retentionMs: Number(config['retention.ms']), retentionBytes: Number(config['retention.bytes']) };
       freed += await runtime.serial(() => this.freeLeading(runtime, runtime.state.retentionCandidates(policy))).catch((err: Error) => {
         this.options.log?.(`retention on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`);
         return 0;

@@ -635,6 +635,12 @@ export class MetadataStore {
     };
   }
 
+  /** The topic's effective configs, without copying its partitions (retention asks for every partition). */
+  topicConfig(topicId: number): TopicConfig | undefined {
+    const topic = this.state.topics.get(topicId);
+    return topic ? effectiveTopicConfig(topic.configOverrides, this.topicConfigDefaults) : undefined;
+  }
+
   /** The topic's segment.bytes, without copying its description (the produce path asks). */
   topicSegmentBytes(topicId: number): number {
     return this.state.topics.get(topicId)?.configOverrides['segment.bytes'] ?? this.topicConfigDefaults['segment.bytes'];

@@ -355,7 +355,13 @@ export function readSegmentHeader(page: Buffer): SegmentHeaderRead {
   return zeroCopies === SEGMENT_HEADER_COPY_OFFSETS.length ? { kind: 'zeroed' } : { kind: 'corrupt' };
 }
 
+const ZERO_PAGE = Buffer.alloc(PAGE_BYTES);
+
+/** A native compare, page by page: recovery asks this of every slot of the region. */
 export function isZero(bytes: Buffer): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  for (let at = 0; at < bytes.length; at += PAGE_BYTES) {
+    const chunk = bytes.subarray(at, Math.min(at + PAGE_BYTES, bytes.length));
+    if (!chunk.equals(ZERO_PAGE.subarray(0, chunk.length))) return false;
+  }
   return true;
 }

@@ -35,6 +35,7 @@
 // end offset to that batch's last offset + 1, and the corrected header is
 // written back. Bytes past the commit position are never read: a torn put
 // beyond it is simply ignored.
+import * as fs from 'fs';
 import { z } from 'zod';
 import type { Region } from '../addon';
 import { openRegion } from './region-file';
@@ -236,7 +237,7 @@ export class SegmentStore {
       recovery,
       decodeIdCounter(region.bytes(0, SUPERBLOCK_BYTES)),
     );
-    store.recover();
+    store.recover(path);
     return store;
   }
 
@@ -507,12 +508,26 @@ export class SegmentStore {
 
   // ---- recovery ----
 
-  private recover(): void {
+  private recover(path: string): void {
     let maxSegmentId = 0;
     const used: Extent[] = [];
     const lost = new LostRuns((run) => this.lose(run));
+    const headers = new SlotHeaderReader(path, this.geometry);
+    try {
+      this.walkSlots(headers, used, lost, (id) => (maxSegmentId = Math.max(maxSegmentId, id)));
+    } finally {
+      headers.close();
+    }
+    lost.end();
+    this.allocator = new ExtentAllocator(this.geometry.slotCount, used);
+    if (this.idCounter.nextSegmentId <= maxSegmentId) {
+      this.idCounter = { sequence: this.idCounter.sequence, nextSegmentId: maxSegmentId + 1 };
+    }
+  }
+
+  private walkSlots(headers: SlotHeaderReader, used: Extent[], lost: LostRuns, sawSegmentId: (id: number) => void): void {
     for (let index = 0; index < this.geometry.slotCount; ) {
-      const read = readSegmentHeader(this.slotHeaderBytes(index));
+      const read = readSegmentHeader(headers.at(index));
       if (read.kind !== 'valid') {
         if (read.kind === 'corrupt') lost.add(index, 'neither header copy is valid (CRC, magic or version)');
         else lost.end();
@@ -520,7 +535,7 @@ export class SegmentStore {
         continue;
       }
       const header = read.header;
-      if (header.segmentId > maxSegmentId && Number.isSafeInteger(header.segmentId)) maxSegmentId = header.segmentId;
+      if (Number.isSafeInteger(header.segmentId)) sawSegmentId(header.segmentId);
       if (header.slotCount < 1 || index + header.slotCount > this.geometry.slotCount) {
         lost.add(index, `its header claims ${header.slotCount} slots from slot ${index}, past the ${this.geometry.slotCount} slots of the region`, header.segmentId);
         index++;
@@ -558,11 +573,6 @@ export class SegmentStore {
       this.recovery.segmentsRecovered++;
       this.verifyCommittedBatches(slot);
       index += slot.slotCount;
-    }
-    lost.end();
-    this.allocator = new ExtentAllocator(this.geometry.slotCount, used);
-    if (this.idCounter.nextSegmentId <= maxSegmentId) {
-      this.idCounter = { sequence: this.idCounter.sequence, nextSegmentId: maxSegmentId + 1 };
     }
   }
 
@@ -757,6 +767,33 @@ function requireU32(name: string, value: number): void {
 
 function describeIssue(issue: { path: PropertyKey[]; message: string }): string {
   return `${issue.path.map(String).join('.') || 'options'}: ${issue.message}`;
+}
+
+/**
+ * Reads the header bytes at slot boundaries with pread, not through the
+ * mapping: a read fault on a hole of a tmpfs file allocates a page, and the
+ * walk would otherwise fill a sparse region with 4 KiB per slot.
+ */
+class SlotHeaderReader {
+  private readonly fd: number;
+  private readonly bytes = Buffer.alloc(SEGMENT_HEADER_BYTES);
+
+  constructor(
+    path: string,
+    private readonly geometry: RegionGeometry,
+  ) {
+    this.fd = fs.openSync(path, 'r');
+  }
+
+  at(index: number): Buffer {
+    const read = fs.readSync(this.fd, this.bytes, 0, SEGMENT_HEADER_BYTES, slotOffset(this.geometry, index));
+    this.bytes.fill(0, read);
+    return this.bytes;
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
 }
 
 interface LostRun {
