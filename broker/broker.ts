@@ -127,7 +127,8 @@ export class Broker {
   }
 
   partitionByName(topic: string, partition: number): PartitionRuntime {
-    return this.partition(this.metadata.describeTopic(topic).topicId, partition);
+    // Not describeTopic: it copies every partition, and clients ask this once per partition.
+    return this.partition(this.metadata.topicIdOf(topic), partition);
   }
 
   allPartitions(): PartitionRuntime[] {

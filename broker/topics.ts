@@ -635,6 +635,11 @@ export class MetadataStore {
     };
   }
 
+  /** The topic's id, without copying its description; throws UNKNOWN_TOPIC_OR_PARTITION. */
+  topicIdOf(name: string): number {
+    return this.visibleTopic(name).topicId;
+  }
+
   /** The topic's effective configs, without copying its partitions (retention asks for every partition). */
   topicConfig(topicId: number): TopicConfig | undefined {
     const topic = this.state.topics.get(topicId);
