@@ -10,7 +10,7 @@ import { SegmentDescriptor } from '../storage-node';
 import { CommitAdvance, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
 import { batchTooLarge, nextSegmentDataBytes, segmentDataBytesMax as segmentDataBytesMaxOf } from './segment-sizing';
 import { StorageBackend } from './storage-backend';
-import { BrokerError, MetadataStore, TopicDescription } from './topics';
+import { BrokerError, MetadataStore, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
 
 export type Durability = 'none' | 'flush' | 'sync';
 
@@ -75,7 +75,7 @@ export class Broker {
     const metadata = await MetadataStore.open(metadataDir, {
       fsync: options.durability === 'sync',
       warn: options.log,
-      topicConfigDefaults: options.segmentBytesDefault === undefined ? {} : { 'segment.bytes': options.segmentBytesDefault },
+      topicConfigDefaults: topicDefaultsFor(options.segmentBytesDefault),
     });
     const broker = new Broker(metadata, storage, options);
     await broker.recover();
@@ -366,6 +366,19 @@ export class Broker {
       if (!referenced.has(id)) await this.storage.free(id);
     }
   }
+}
+
+/**
+ * segment.bytes from --segment-size; max.message.bytes (Kafka's 1048588) no
+ * larger than such a segment holds, so a small --segment-size still lets
+ * topics be created with their defaults.
+ */
+function topicDefaultsFor(segmentBytes: number | undefined): Partial<TopicConfig> {
+  if (segmentBytes === undefined) return {};
+  return {
+    'segment.bytes': segmentBytes,
+    'max.message.bytes': Math.min(TOPIC_CONFIG_DEFAULTS['max.message.bytes'], segmentDataBytesMaxOf(segmentBytes)),
+  };
 }
 
 function toSegmentInfo(segment: SegmentDescriptor, sealed = segment.sealed): SegmentInfo {
