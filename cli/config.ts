@@ -45,7 +45,7 @@ export const ServerConfigSchema = z
   })
   .strict()
   .refine((c) => c.segmentSize % 4096 === 0 && c.segmentSize >= 64 * 1024 && c.segmentSize <= SEGMENT_SIZE_BYTES_MAX, {
-    message: `segment size (the largest segment of a topic without segment.bytes) must be a multiple of 4096, from 64K to ${SEGMENT_SIZE_BYTES_MAX} bytes`,
+    message: `segment size must be a multiple of 4096, from 64K to ${SEGMENT_SIZE_BYTES_MAX} bytes (it is the largest segment of a topic without segment.bytes)`,
     path: ['segmentSize'],
   })
   .refine((c) => c.regionSize >= c.segmentSize + 8192, { message: 'region size must hold at least one segment', path: ['regionSize'] });
