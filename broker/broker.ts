@@ -237,12 +237,7 @@ export class Broker {
         await this.storage.seal(sealed.segmentId, sealed.commitPosition).catch(() => undefined);
       }
     }
-    const dataCapacityBytes = nextSegmentDataBytes({
-      previousDataBytes: runtime.state.lastSegmentCapacityBytes(),
-      neededBytes: need.neededBytes,
-      segmentBytes: this.metadata.topicSegmentBytes(runtime.topicId),
-    });
-    const segment = await this.storage.allocate({ topicId: runtime.topicId, partition: runtime.partition, baseOffset: need.baseOffset, dataCapacityBytes });
+    const segment = await this.allocateSegment(runtime, need);
     await this.metadata.addSegment(runtime.topicName, runtime.partition, {
       segmentId: segment.segmentId,
       storageNodeId: this.storage.nodeId,
@@ -252,6 +247,24 @@ export class Broker {
     const info = toSegmentInfo(segment);
     runtime.state.addSegment(info);
     this.options.onSegment?.(runtime, info);
+  }
+
+  /**
+   * The next segment at its grown size; when storage has no run that long
+   * left, the smallest segment that holds the waiting batch, so a fragmented
+   * or nearly full region still takes writes.
+   */
+  private async allocateSegment(runtime: PartitionRuntime, need: NeedSegment): Promise<SegmentDescriptor> {
+    const segmentBytes = this.metadata.topicSegmentBytes(runtime.topicId);
+    const request = { topicId: runtime.topicId, partition: runtime.partition, baseOffset: need.baseOffset };
+    const grown = nextSegmentDataBytes({ previousDataBytes: runtime.state.lastSegmentCapacityBytes(), neededBytes: need.neededBytes, segmentBytes });
+    try {
+      return await this.storage.allocate({ ...request, dataCapacityBytes: grown });
+    } catch (err) {
+      const smallest = nextSegmentDataBytes({ neededBytes: need.neededBytes, segmentBytes });
+      if ((err as { code?: unknown }).code !== 'STORAGE_FULL' || smallest >= grown) throw err;
+      return this.storage.allocate({ ...request, dataCapacityBytes: smallest });
+    }
   }
 
   /** Fills skipped ranges, makes the new watermark durable, then tells subscribers. */

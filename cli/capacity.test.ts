@@ -104,3 +104,34 @@ describe('rdmq start with the default region and segment size', () => {
     expect(REGION_BYTES - 64 * KiB - (await gauge(cluster, 'rdmq_storage_free_bytes'))).toBe((partitions + 32) * 64 * KiB);
   }, 120_000);
 });
+
+describe('rdmq start with a nearly full region', () => {
+  let cluster: ClusterProcess;
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('gives a partition the smallest segment that holds its batch when no run of its grown size is left', async () => {
+    // 31 slots of 64 KiB. Partition 1 takes slot 0; partition 0 grows through 1, 2, 4 and 8 slots (22 batches
+    // of 40 KB), then wants 16 slots where 15 are left, and gets one slot instead of an error; it grows again from
+    // there (2 slots for batch 24).
+    cluster = await startCluster({ regionSize: '2M', segmentSize: '1M' });
+    const kafka = new Kafka({ clientId: 'capacity-full', brokers: [`127.0.0.1:${cluster.kafkaPort}`], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'growing', numPartitions: 2 }] });
+    const producer = kafka.producer();
+    await producer.connect();
+    try {
+      await producer.send({ topic: 'growing', acks: -1, messages: [{ partition: 1, value: 'first' }] });
+      const value = 'g'.repeat(40_000);
+      for (let i = 0; i < 24; i++) await producer.send({ topic: 'growing', acks: -1, messages: [{ partition: 0, value: `${i}:${value}` }] });
+      expect((await admin.fetchTopicOffsets('growing')).map((o) => o.high)).toEqual(['24', '1']);
+      expect(await gauge(cluster, 'rdmq_storage_segments')).toBe(7);
+      expect(await gauge(cluster, 'rdmq_storage_free_bytes')).toBe((31 - 1 - 15 - 1 - 2) * 64 * KiB);
+    } finally {
+      await producer.disconnect();
+      await admin.disconnect();
+    }
+  });
+});
