@@ -1,5 +1,7 @@
+import { crc32c } from '../addon';
 import {
   computeGeometry,
+  decodeSegmentHeaderCopy,
   dataCapacityOf,
   maxDataCapacity,
   segmentDataOffset,
@@ -152,6 +154,13 @@ describe('segment header', () => {
     const page = pageWith(older, newer);
     page[segmentHeaderCopyOffset(9) + SEGMENT_COMMIT_LINE_OFFSET] ^= 0x40;
     expect(readSegmentHeader(page)).toEqual({ kind: 'valid', header: older, invalidCopies: 1 });
+  });
+
+  it('does not read a version-1 header (fixed-size segments, no slot count) as a header', () => {
+    const copy = encodeSegmentHeader(header());
+    copy.writeUInt16LE(1, 4);
+    copy.writeUInt32LE(crc32c(copy.subarray(0, 124)), 124);
+    expect(decodeSegmentHeaderCopy(copy)).toBeUndefined();
   });
 
   it('reports an all-zero header as zeroed and two broken copies as corrupt', () => {
