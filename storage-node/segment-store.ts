@@ -27,9 +27,12 @@
 //             header is finished by the next open, which finds that header
 //             and does the zeroing again; a crash before it frees nothing.
 //
-// Recovery (open). Walk the slots as above; for each segment take the newest
-// valid header copy (see layout.ts); a slot with no valid copy → lost and
-// treated as free (one warning per run of such slots).
+// Recovery (open). Walk the slots as above (headers read with pread, so holes
+// of a sparse region stay holes); for each segment take the newest valid
+// header copy (see layout.ts); a slot with no valid copy → lost and treated as
+// free (one warning per run of such slots). Known limit: a segment whose two
+// header copies are both destroyed exposes its data area to the walk, where
+// bytes a producer forged at a slot boundary could pass for a header.
 // Then walk the batches from startPosition to commitPosition; the first invalid
 // one cuts the commit position back to the end of the last valid batch and the
 // end offset to that batch's last offset + 1, and the corrected header is
