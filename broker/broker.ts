@@ -9,8 +9,9 @@ import { buildSkipMarker } from '../format';
 import { SegmentDescriptor } from '../storage-node';
 import { CommitAdvance, FencedRange, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
 import { PartitionProducers } from './producer-state';
+import { batchTooLarge, nextSegmentDataBytes, segmentDataBytesMax as segmentDataBytesMaxOf } from './segment-sizing';
 import { StorageBackend } from './storage-backend';
-import { BrokerError, MetadataStore, TopicDescription } from './topics';
+import { BrokerError, MetadataStore, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
 
 export type Durability = 'none' | 'flush' | 'sync';
 
@@ -27,6 +28,8 @@ export interface BrokerOptions {
   onCommitted?: (topic: string, bytes: number, records: number) => void;
   /** Called when a partition gets a new segment, or a segment's fenced ranges change. */
   onSegment?: (partition: PartitionRuntime, segment: SegmentInfo) => void;
+  /** segment.bytes of a topic that sets none (Kafka's log.segment.bytes; default 64 MiB). */
+  segmentBytesDefault?: number;
   log?: (message: string) => void;
 }
 
@@ -72,7 +75,11 @@ export class Broker {
 
   /** Opens the metadata log, reads segment headers from storage and rebuilds every partition. */
   static async open(metadataDir: string, storage: StorageBackend, options: BrokerOptions): Promise<Broker> {
-    const metadata = await MetadataStore.open(metadataDir, { fsync: options.durability === 'sync', warn: options.log });
+    const metadata = await MetadataStore.open(metadataDir, {
+      fsync: options.durability === 'sync',
+      warn: options.log,
+      topicConfigDefaults: topicDefaultsFor(options.segmentBytesDefault),
+    });
     const broker = new Broker(metadata, storage, options);
     await broker.recover();
     broker.leaseTimer = setInterval(() => broker.expireLeases(), Math.max(5, Math.floor(options.leaseTimeoutMs / 4)));
@@ -123,7 +130,8 @@ export class Broker {
   }
 
   partitionByName(topic: string, partition: number): PartitionRuntime {
-    return this.partition(this.metadata.describeTopic(topic).topicId, partition);
+    // Not describeTopic: it copies every partition, and clients ask this once per partition.
+    return this.partition(this.metadata.topicIdOf(topic), partition);
   }
 
   allPartitions(): PartitionRuntime[] {
@@ -135,8 +143,9 @@ export class Broker {
   /** Reserves space and offsets for one batch, rolling the segment when it does not fit. */
   stage(runtime: PartitionRuntime, req: { lengthBytes: number; recordCount: number; producerKey: string }): Promise<StageGrant> {
     return runtime.serial(async () => {
+      const segmentDataBytesMax = segmentDataBytesMaxOf(this.metadata.topicSegmentBytes(runtime.topicId));
       for (let attempt = 0; attempt < 3; attempt++) {
-        const result = runtime.state.stage({ ...req, nowMs: Date.now() });
+        const result = runtime.state.stage({ ...req, nowMs: Date.now(), segmentDataBytesMax });
         if (result.kind === 'granted') return result.grant;
         await this.roll(runtime, result);
       }
@@ -180,11 +189,14 @@ export class Broker {
 
   // -- exclusive-mode producers --
 
-  acquireExclusive(runtime: PartitionRuntime, producerKey: string, roll: boolean) {
+  /** `neededBytes`: the batch the producer is about to write, so a new segment has room for it. */
+  acquireExclusive(runtime: PartitionRuntime, producerKey: string, roll: boolean, neededBytes = 0) {
     return runtime.serial(async () => {
-      if (roll) await this.roll(runtime, runtime.state.rollExclusive(producerKey, Date.now()));
+      const segmentBytes = this.metadata.topicSegmentBytes(runtime.topicId);
+      if (neededBytes > segmentDataBytesMaxOf(segmentBytes)) throw batchTooLarge(neededBytes, segmentBytes);
+      if (roll) await this.roll(runtime, runtime.state.rollExclusive(producerKey, Date.now(), neededBytes));
       for (let attempt = 0; attempt < 3; attempt++) {
-        const result = runtime.state.acquireExclusive(producerKey, Date.now());
+        const result = runtime.state.acquireExclusive(producerKey, Date.now(), neededBytes);
         if (result.kind === 'acquired') return result;
         await this.roll(runtime, result);
       }
@@ -266,7 +278,7 @@ export class Broker {
         await this.storage.seal(sealed.segmentId, sealed.commitPosition).catch(() => undefined);
       }
     }
-    const segment = await this.storage.allocate({ topicId: runtime.topicId, partition: runtime.partition, baseOffset: need.baseOffset });
+    const segment = await this.allocateSegment(runtime, need);
     await this.metadata.addSegment(runtime.topicName, runtime.partition, {
       segmentId: segment.segmentId,
       storageNodeId: this.storage.nodeId,
@@ -276,6 +288,24 @@ export class Broker {
     const info = toSegmentInfo(segment);
     runtime.state.addSegment(info);
     this.options.onSegment?.(runtime, info);
+  }
+
+  /**
+   * The next segment at its grown size; when storage has no run that long
+   * left, the smallest segment that holds the waiting batch, so a fragmented
+   * or nearly full region still takes writes.
+   */
+  private async allocateSegment(runtime: PartitionRuntime, need: NeedSegment): Promise<SegmentDescriptor> {
+    const segmentBytes = this.metadata.topicSegmentBytes(runtime.topicId);
+    const request = { topicId: runtime.topicId, partition: runtime.partition, baseOffset: need.baseOffset };
+    const grown = nextSegmentDataBytes({ previousDataBytes: runtime.state.lastSegmentCapacityBytes(), neededBytes: need.neededBytes, segmentBytes });
+    try {
+      return await this.storage.allocate({ ...request, dataCapacityBytes: grown });
+    } catch (err) {
+      const smallest = nextSegmentDataBytes({ neededBytes: need.neededBytes, segmentBytes });
+      if ((err as { code?: unknown }).code !== 'STORAGE_FULL' || smallest >= grown) throw err;
+      return this.storage.allocate({ ...request, dataCapacityBytes: smallest });
+    }
   }
 
   /** Fills skipped ranges, makes the new watermark durable, then tells subscribers. */
@@ -304,9 +334,10 @@ export class Broker {
   async enforceRetention(nowMs = Date.now()): Promise<number> {
     let freed = 0;
     for (const runtime of this.partitions.values()) {
-      const topic = this.metadata.topicById(runtime.topicId);
-      if (!topic) continue;
-      const policy = { nowMs, retentionMs: Number(topic.configs['retention.ms']), retentionBytes: Number(topic.configs['retention.bytes']) };
+      // Not topicById: it copies every partition of the topic, for each of its partitions.
+      const config = this.metadata.topicConfig(runtime.topicId);
+      if (!config) continue;
+      const policy = { nowMs, retentionMs: Number(config['retention.ms']), retentionBytes: Number(config['retention.bytes']) };
       freed += await runtime.serial(() => this.freeLeading(runtime, runtime.state.retentionCandidates(policy))).catch((err: Error) => {
         this.options.log?.(`retention on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`);
         return 0;
@@ -466,6 +497,19 @@ export class Broker {
       if (!referenced.has(id)) await this.storage.free(id);
     }
   }
+}
+
+/**
+ * segment.bytes from --segment-size; max.message.bytes (Kafka's 1048588) no
+ * larger than such a segment holds, so a small --segment-size still lets
+ * topics be created with their defaults.
+ */
+function topicDefaultsFor(segmentBytes: number | undefined): Partial<TopicConfig> {
+  if (segmentBytes === undefined) return {};
+  return {
+    'segment.bytes': segmentBytes,
+    'max.message.bytes': Math.min(TOPIC_CONFIG_DEFAULTS['max.message.bytes'], segmentDataBytesMaxOf(segmentBytes)),
+  };
 }
 
 function toSegmentInfo(segment: SegmentDescriptor, sealed = segment.sealed): SegmentInfo {

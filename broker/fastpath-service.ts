@@ -205,11 +205,12 @@ export class FastPathService {
   }
 
   private async onAcquire(ep: Endpoint, header: Buffer): Promise<void> {
-    const { reqId, body } = decodeJson<{ topicId: number; partition: number; roll?: boolean }>(header, 'ACQUIRE');
+    const { reqId, body } = decodeJson<{ topicId: number; partition: number; roll?: boolean; neededBytes?: number }>(header, 'ACQUIRE');
     try {
       const runtime = this.broker.partition(body.topicId, body.partition);
       const session = this.session(ep);
-      const grant = await this.broker.acquireExclusive(runtime, session.producerKey, body.roll === true);
+      const neededBytes = Number.isSafeInteger(body.neededBytes) && body.neededBytes! > 0 ? body.neededBytes! : 0;
+      const grant = await this.broker.acquireExclusive(runtime, session.producerKey, body.roll === true, neededBytes);
       session.exclusive.add(runtime.key);
       const key = await this.keyFor(ep, grant.segmentId, 'read-write');
       await ep.send(

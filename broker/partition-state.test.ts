@@ -105,7 +105,7 @@ describe('PartitionState shared staging', () => {
     const state = freshPartition({}, 1000);
     const a = grantOf(state, { lengthBytes: 600, recordCount: 4 });
     const roll = state.stage({ lengthBytes: 600, recordCount: 2, producerKey: 'p', nowMs: 0 });
-    expect(roll).toEqual({ kind: 'need-segment', baseOffset: 4n, sealedSegmentId: 1 });
+    expect(roll).toEqual({ kind: 'need-segment', baseOffset: 4n, neededBytes: 600, sealedSegmentId: 1 });
     expect(state.segments()[0].sealed).toBe(true);
     // The sealed segment is not fully committed while its stage is in flight.
     expect(state.isFullyCommitted(1)).toBe(false);
@@ -124,13 +124,21 @@ describe('PartitionState shared staging', () => {
     expect(state.isFullyCommitted(1)).toBe(true);
   });
 
-  test('a batch larger than a whole segment is rejected as MESSAGE_TOO_LARGE', () => {
-    const state = freshPartition({}, 8388608);
-    const err = caught(() => state.stage({ lengthBytes: 9437184, recordCount: 1, producerKey: 'p', nowMs: 0 }));
+  test('a batch larger than the largest segment of its topic is rejected as MESSAGE_TOO_LARGE, before any roll', () => {
+    const state = freshPartition({}, 64 * 1024);
+    const err = caught(() => state.stage({ lengthBytes: 9437184, recordCount: 1, producerKey: 'p', nowMs: 0, segmentDataBytesMax: 8384512 }));
     expect(err.code).toBe('BATCH_TOO_LARGE');
     expect(err.kafkaErrorName).toBe('MESSAGE_TOO_LARGE');
     expect(err.retriable).toBe(false);
-    expect(err.message).toBe('batch of 9437184 bytes exceeds segment capacity of 8388608');
+    expect(err.message).toBe('batch of 9437184 bytes exceeds the largest segment of orders partition 0: 8384512 bytes of batches');
+    expect(state.segments()[0].sealed).toBe(false);
+    // Larger than the open segment but within the largest: a new segment is asked for, with room for the batch.
+    expect(state.stage({ lengthBytes: 100_000, recordCount: 1, producerKey: 'p', nowMs: 0, segmentDataBytesMax: 8384512 })).toEqual({
+      kind: 'need-segment',
+      baseOffset: 0n,
+      neededBytes: 100_000,
+      sealedSegmentId: 1,
+    });
   });
 
   test('bad stage requests are refused with INVALID_REQUEST', () => {
@@ -157,6 +165,7 @@ describe('PartitionState shared staging', () => {
     expect(state.stage({ lengthBytes: 1, recordCount: 1, producerKey: 'p', nowMs: 0 })).toEqual({
       kind: 'need-segment',
       baseOffset: 0n,
+      neededBytes: 1,
     });
     expect([state.logStartOffset(), state.highWatermark(), state.locate(0n)]).toEqual([0n, 0n, 'at-end']);
   });
@@ -307,7 +316,7 @@ describe('PartitionState exclusive mode', () => {
     expect(caught(() => state.commitExclusive('gamma', { ...commit, position: 40, baseOffset: 4n })).code).toBe('EXCLUSIVE_OWNED');
 
     // A roll seals the segment; the owner continues at the new segment's start.
-    expect(state.rollExclusive('alpha', 2)).toEqual({ kind: 'need-segment', baseOffset: 4n, sealedSegmentId: 1 });
+    expect(state.rollExclusive('alpha', 2, 70)).toEqual({ kind: 'need-segment', baseOffset: 4n, neededBytes: 70, sealedSegmentId: 1 });
     state.addSegment(emptySegment(2, 4n, 100));
     expect(caught(() => state.commitExclusive('alpha', { ...commit, position: 40, baseOffset: 4n })).code).toBe('NOT_CONTIGUOUS');
     state.commitExclusive('alpha', { ...commit, segmentId: 2, position: 0, baseOffset: 4n });
@@ -326,7 +335,7 @@ describe('PartitionState exclusive mode', () => {
 
   test('acquiring a partition without an open segment asks for one', () => {
     const state = new PartitionState({ topicId: 1, partition: 3, segments: [] }, { leaseTimeoutMs: LEASE_MS });
-    expect(state.acquireExclusive('alpha', 0)).toEqual({ kind: 'need-segment', baseOffset: 0n });
+    expect(state.acquireExclusive('alpha', 0)).toEqual({ kind: 'need-segment', baseOffset: 0n, neededBytes: 0 });
     state.addSegment(emptySegment(5, 0n));
     expect(state.acquireExclusive('alpha', 1)).toMatchObject({ kind: 'acquired', segmentId: 5, position: 0 });
   });

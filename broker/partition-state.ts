@@ -147,6 +147,12 @@ export interface StageRequest {
   recordCount: number;
   producerKey: string;
   nowMs: number;
+  /**
+   * The largest data area a segment of this partition may have (from its
+   * topic's segment.bytes): a larger batch is refused with BATCH_TOO_LARGE.
+   * Without it the partition does not bound batches itself; the caller's roll must.
+   */
+  segmentDataBytesMax?: number;
 }
 
 export interface StageGrant {
@@ -161,12 +167,15 @@ export interface StageGrant {
 
 /**
  * The open segment cannot take the batch (or there is none): the caller
- * allocates a segment with this baseOffset, calls `addSegment`, and retries.
- * `sealedSegmentId` is the segment this call sealed, for the metadata log.
+ * allocates a segment with this baseOffset and room for at least
+ * `neededBytes`, calls `addSegment`, and retries. `sealedSegmentId` is the
+ * segment this call sealed, for the metadata log.
  */
 export interface NeedSegment {
   kind: 'need-segment';
   baseOffset: bigint;
+  /** The batch waiting for the segment; 0 when none is (an exclusive producer acquiring). */
+  neededBytes: number;
   sealedSegmentId?: number;
 }
 
@@ -392,18 +401,14 @@ export class PartitionState {
         `${this.label} has ${inFlight} stages in flight, the limit is ${this.maxInFlightStages}; retry after some commit`,
       );
     }
-    const last = this.lastSegment();
-    if (last && lengthBytes > last.info.dataCapacityBytes - last.info.startPosition) {
-      throw new PartitionError(
-        'BATCH_TOO_LARGE',
-        `batch of ${lengthBytes} bytes exceeds segment capacity of ${last.info.dataCapacityBytes - last.info.startPosition}`,
-      );
+    if (request.segmentDataBytesMax !== undefined && lengthBytes > request.segmentDataBytesMax) {
+      throw new PartitionError('BATCH_TOO_LARGE', `batch of ${lengthBytes} bytes exceeds the largest segment of ${this.label}: ${request.segmentDataBytesMax} bytes of batches`);
     }
     const open = this.openSegment();
-    if (!open) return { kind: 'need-segment', baseOffset: this.nextReserveOffset };
+    if (!open) return { kind: 'need-segment', baseOffset: this.nextReserveOffset, neededBytes: lengthBytes };
     if (open.reservedEnd + lengthBytes > open.info.dataCapacityBytes) {
       open.info.sealed = true;
-      return { kind: 'need-segment', baseOffset: this.nextReserveOffset, sealedSegmentId: open.info.segmentId };
+      return { kind: 'need-segment', baseOffset: this.nextReserveOffset, neededBytes: lengthBytes, sealedSegmentId: open.info.segmentId };
     }
 
     const grant: StageGrant = {
@@ -639,6 +644,11 @@ export class PartitionState {
   }
 
   /** One segment as it is now (a copy), without copying the whole list; undefined once freed. */
+  /** The data capacity of the newest segment (the open one, or the one just sealed); undefined with none. */
+  lastSegmentCapacityBytes(): number | undefined {
+    return this.lastSegment()?.info.dataCapacityBytes;
+  }
+
   segmentInfo(segmentId: number): SegmentInfo | undefined {
     const segment = this.segmentsById.get(segmentId);
     return segment && { ...segment.info };
@@ -751,7 +761,7 @@ export class PartitionState {
    * Refused while shared stages are in flight, since the owner's first commit
    * must start exactly at the watermark.
    */
-  acquireExclusive(producerKey: string, nowMs: number): ExclusiveGrant | NeedSegment {
+  acquireExclusive(producerKey: string, nowMs: number, neededBytes = 0): ExclusiveGrant | NeedSegment {
     requireProducerKey(producerKey);
     requireTime(nowMs);
     this.checkNotExclusivelyOwned(producerKey, nowMs);
@@ -764,7 +774,7 @@ export class PartitionState {
     }
     this.exclusive = { producerKey, leaseExpiresAtMs: nowMs + this.exclusiveLeaseTimeoutMs };
     const open = this.openSegment();
-    if (!open) return { kind: 'need-segment', baseOffset: this.nextReserveOffset };
+    if (!open) return { kind: 'need-segment', baseOffset: this.nextReserveOffset, neededBytes };
     return {
       kind: 'acquired',
       segmentId: open.info.segmentId,
@@ -783,13 +793,13 @@ export class PartitionState {
   }
 
   /** The owner's segment is full: seals it at its committed end and asks for a new one. */
-  rollExclusive(producerKey: string, nowMs: number): NeedSegment {
+  rollExclusive(producerKey: string, nowMs: number, neededBytes = 0): NeedSegment {
     this.checkOwner(producerKey, nowMs);
     this.exclusive = { producerKey, leaseExpiresAtMs: nowMs + this.exclusiveLeaseTimeoutMs };
     const open = this.openSegment();
-    if (!open) return { kind: 'need-segment', baseOffset: this.nextReserveOffset };
+    if (!open) return { kind: 'need-segment', baseOffset: this.nextReserveOffset, neededBytes };
     open.info.sealed = true;
-    return { kind: 'need-segment', baseOffset: this.nextReserveOffset, sealedSegmentId: open.info.segmentId };
+    return { kind: 'need-segment', baseOffset: this.nextReserveOffset, neededBytes, sealedSegmentId: open.info.segmentId };
   }
 
   /**

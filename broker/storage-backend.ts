@@ -3,7 +3,7 @@
 // service). Segment keys pass through the broker, which hands each only to
 // the clients it granted that segment to.
 import type { ProducerScan } from '../format';
-import { CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
+import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
 
 /** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
 export interface StorageDamage {
@@ -15,7 +15,7 @@ export interface StorageBackend {
   readonly nodeId: string;
   /** Where clients reach the node's memory (UCX bootstrap HOST:PORT). */
   readonly fastpathAddress: string;
-  allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor>;
+  allocate(request: AllocateRequest): Promise<SegmentDescriptor>;
   commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor>;
   writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void>;
   seal(segmentId: number, finalPosition: number): Promise<SegmentDescriptor>;
@@ -45,7 +45,7 @@ export class EmbeddedStorage implements StorageBackend {
     return this.node.fastpathAddress;
   }
 
-  async allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor> {
+  async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
     return this.node.allocate(request);
   }
 
@@ -114,7 +114,7 @@ export class RemoteStorage implements StorageBackend {
     return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress);
   }
 
-  allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor> {
+  allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
     return this.client.allocate(request);
   }
 

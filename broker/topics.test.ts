@@ -115,7 +115,7 @@ describe('MetadataStore topics', () => {
     const store = await openStore();
     await expectError(store.createTopic('t', 1, { 'retention.ms': 'soon' }), 'INVALID_CONFIG', /invalid value "soon" for topic config retention.ms: must be an integer number of milliseconds ≥ -1/);
     await expectError(store.createTopic('t', 1, { 'retention.bytes': -2 }), 'INVALID_CONFIG', /retention.bytes/);
-    await expectError(store.createTopic('t', 1, { 'segment.bytes': '100' }), 'INVALID_CONFIG', /segment.bytes: must be an integer number of bytes from 1024/);
+    await expectError(store.createTopic('t', 1, { 'segment.bytes': '100' }), 'INVALID_CONFIG', /segment.bytes: must be an integer number of bytes from 65536/);
     await expectError(store.createTopic('t', 1, { 'cleanup.policy': 'compact' }), 'INVALID_CONFIG', /cleanup.policy: must be 'delete' \(log compaction is not supported\)/);
     await expectError(store.createTopic('t', 1, { 'compression.type': 'lz4' }), 'INVALID_CONFIG', /unknown topic config 'compression.type'; supported: retention.ms, retention.bytes/);
     await expectError(

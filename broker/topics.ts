@@ -65,15 +65,21 @@ export interface TopicConfig {
 
 export type TopicConfigName = keyof TopicConfig;
 
+/**
+ * Defaults of a broker started without settings; `segment.bytes` follows the
+ * broker's --segment-size (Kafka's log.segment.bytes), see MetadataStoreOptions.
+ */
 export const TOPIC_CONFIG_DEFAULTS: Readonly<TopicConfig> = {
   'retention.ms': 7 * 24 * 60 * 60 * 1000,
   'retention.bytes': -1,
-  'segment.bytes': 8 * 1024 * 1024,
+  'segment.bytes': 64 * 1024 * 1024,
   'max.message.bytes': 1048588,
   'cleanup.policy': 'delete',
 };
 
 const MAX_INT32 = 2 ** 31 - 1;
+/** One storage slot: the smallest segment there is. */
+export const SEGMENT_BYTES_MIN = 64 * 1024;
 
 function integerConfig(min: number, max: number) {
   return z
@@ -86,7 +92,7 @@ function integerConfig(min: number, max: number) {
 const TOPIC_CONFIG_SCHEMAS: Record<TopicConfigName, { schema: z.ZodType<unknown>; allowed: string }> = {
   'retention.ms': { schema: integerConfig(-1, Number.MAX_SAFE_INTEGER), allowed: 'an integer number of milliseconds ≥ -1 (-1 keeps data forever)' },
   'retention.bytes': { schema: integerConfig(-1, Number.MAX_SAFE_INTEGER), allowed: 'an integer number of bytes ≥ -1 (-1 means no limit)' },
-  'segment.bytes': { schema: integerConfig(1024, MAX_INT32), allowed: `an integer number of bytes from 1024 to ${MAX_INT32}` },
+  'segment.bytes': { schema: integerConfig(SEGMENT_BYTES_MIN, MAX_INT32), allowed: `an integer number of bytes from ${SEGMENT_BYTES_MIN} to ${MAX_INT32}` },
   'max.message.bytes': { schema: integerConfig(0, MAX_INT32), allowed: `an integer number of bytes from 0 to ${MAX_INT32}` },
   'cleanup.policy': { schema: z.literal('delete'), allowed: "'delete' (log compaction is not supported)" },
 };
@@ -113,8 +119,8 @@ export function parseTopicConfigs(input: TopicConfigInput): Partial<TopicConfig>
   return parsed as Partial<TopicConfig>;
 }
 
-export function effectiveTopicConfig(overrides: Partial<TopicConfig>): TopicConfig {
-  return { ...TOPIC_CONFIG_DEFAULTS, ...overrides };
+export function effectiveTopicConfig(overrides: Partial<TopicConfig>, defaults: Readonly<TopicConfig> = TOPIC_CONFIG_DEFAULTS): TopicConfig {
+  return { ...defaults, ...overrides };
 }
 
 function checkConfigConsistency(config: TopicConfig): void {
@@ -392,6 +398,8 @@ export interface MetadataStoreOptions {
   /** Kafka's offset.metadata.max.bytes. */
   maxOffsetMetadataBytes?: number;
   maxOffsetsPerCommit?: number;
+  /** Topic configs of this broker where a topic sets none (segment.bytes: the --segment-size). */
+  topicConfigDefaults?: Partial<TopicConfig>;
   warn?: (message: string) => void;
 }
 
@@ -454,12 +462,15 @@ const MAX_STORAGE_NODE_ID_LENGTH = 255;
 export class MetadataStore {
   private failure: BrokerError | null = null;
   private readonly limits: typeof DEFAULT_LIMITS;
+  /** What a topic's config is where it sets none. */
+  readonly topicConfigDefaults: Readonly<TopicConfig>;
 
   private constructor(
     private readonly log: MetadataLog<MetadataState, MetadataRecord>,
     private readonly projected: MetadataState,
     options: MetadataStoreOptions,
   ) {
+    this.topicConfigDefaults = effectiveTopicConfig(parseTopicConfigs(options.topicConfigDefaults ?? {}));
     this.limits = {
       maxPartitionsPerTopic: options.maxPartitionsPerTopic ?? DEFAULT_LIMITS.maxPartitionsPerTopic,
       maxTopics: options.maxTopics ?? DEFAULT_LIMITS.maxTopics,
@@ -507,7 +518,7 @@ export class MetadataStore {
       throw new BrokerError('POLICY_VIOLATION', `this broker holds ${s.topics.size} topics, the limit is ${this.limits.maxTopics}`);
     }
     const configOverrides = parseTopicConfigs(configs);
-    checkConfigConsistency(effectiveTopicConfig(configOverrides));
+    checkConfigConsistency(effectiveTopicConfig(configOverrides, this.topicConfigDefaults));
     await this.commit({ type: 'TopicCreated', topicId: s.nextTopicId, name, partitions, configOverrides });
     return this.describeTopic(name);
   }
@@ -542,7 +553,7 @@ export class MetadataStore {
     }
     Object.assign(overrides, parseTopicConfigs(changes));
     const configOverrides = overrides as Partial<TopicConfig>;
-    checkConfigConsistency(effectiveTopicConfig(configOverrides));
+    checkConfigConsistency(effectiveTopicConfig(configOverrides, this.topicConfigDefaults));
     await this.commit({ type: 'TopicConfigChanged', topicId: topic.topicId, configOverrides });
     return this.describeTopic(name);
   }
@@ -558,10 +569,26 @@ export class MetadataStore {
     return {
       name: topic.name,
       topicId: topic.topicId,
-      configs: effectiveTopicConfig(topic.configOverrides),
+      configs: effectiveTopicConfig(topic.configOverrides, this.topicConfigDefaults),
       configOverrides: { ...topic.configOverrides },
       partitions: structuredClone(topic.partitions),
     };
+  }
+
+  /** The topic's id, without copying its description; throws UNKNOWN_TOPIC_OR_PARTITION. */
+  topicIdOf(name: string): number {
+    return this.visibleTopic(name).topicId;
+  }
+
+  /** The topic's effective configs, without copying its partitions (retention asks for every partition). */
+  topicConfig(topicId: number): TopicConfig | undefined {
+    const topic = this.state.topics.get(topicId);
+    return topic ? effectiveTopicConfig(topic.configOverrides, this.topicConfigDefaults) : undefined;
+  }
+
+  /** The topic's segment.bytes, without copying its description (the produce path asks). */
+  topicSegmentBytes(topicId: number): number {
+    return this.state.topics.get(topicId)?.configOverrides['segment.bytes'] ?? this.topicConfigDefaults['segment.bytes'];
   }
 
   topicById(topicId: number): TopicDescription | undefined {

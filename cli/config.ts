@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import { z } from 'zod';
 import { parseSize } from '../bench/sizes';
+import { SEGMENT_SIZE_BYTES_MAX } from '../storage-node';
 
 const hostPort = z
   .string()
@@ -43,8 +44,8 @@ export const ServerConfigSchema = z
     advertisedHost: z.string().regex(/^[^:\s]+$/, 'must be a host name or IPv4 address, without a port').optional(),
   })
   .strict()
-  .refine((c) => c.segmentSize % 4096 === 0 && c.segmentSize >= 64 * 1024, {
-    message: 'segment size must be a multiple of 4096 and at least 64K',
+  .refine((c) => c.segmentSize % 4096 === 0 && c.segmentSize >= 64 * 1024 && c.segmentSize <= SEGMENT_SIZE_BYTES_MAX, {
+    message: `segment size must be a multiple of 4096, from 64K to ${SEGMENT_SIZE_BYTES_MAX} bytes (it is the largest segment of a topic without segment.bytes)`,
     path: ['segmentSize'],
   })
   .refine((c) => c.regionSize >= c.segmentSize + 8192, { message: 'region size must hold at least one segment', path: ['regionSize'] });

@@ -240,7 +240,7 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
     const store = SegmentStore.open({ path: regionPath, regionSizeBytes: 64 * 1024 * 1024, segmentSizeBytes: 1024 * 1024, durability: 'flush', logger: { warn: () => undefined } });
     const open = store.describe()[1];
     const headerPage = store.dataRange(open.segmentId).regionOffset - 4096;
-    const freeBefore = store.usage().freeSegments;
+    const freeBefore = store.usage().freeBytes;
     store.close();
     const fd = fs.openSync(regionPath, 'r+');
     for (const at of [headerPage + 20, headerPage + 128 + 20]) fs.writeSync(fd, Buffer.from([0xde, 0xad]), 0, 2, at); // both copies

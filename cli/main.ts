@@ -21,7 +21,7 @@ import { startAll, startBroker, startGatewayNode, startStorage, withGateway } fr
 
 const USAGE = `usage:
   rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
-             [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE] [--lease-timeout-ms MS]
+             [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE (default segment.bytes)] [--lease-timeout-ms MS]
              [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
              [--advertised-host HOST]      the host clients are told for the fast path and Kafka (default: the listen host)
              [--auto-create-topics true|false]   create topics Kafka clients ask for (default true)
@@ -250,7 +250,7 @@ async function status(argv: string[]): Promise<void> {
       `cluster ${s.cluster.clusterId}  up ${(Number(s.uptimeMs) / 1000).toFixed(0)} s  durability ${s.cluster.durability}\n` +
         `fast path ${s.cluster.fastpathAddress} (storage ${s.cluster.storageFastpathAddress})  clients ${s.fastpathClients}\n` +
         `Kafka gateways ${s.kafkaGateways.length === 0 ? 'none' : s.kafkaGateways.map((g) => `${g.nodeId}@${g.address}`).join(', ')}\n` +
-        `storage ${s.storageSegmentsTotal - s.storageSegmentsFree}/${s.storageSegmentsTotal} segments of ${mib(s.storageSegmentSizeBytes)} in use, ${mib(s.storageUsedBytes)} committed\n\n`,
+        `storage ${s.storageSegments} segments in ${mib(s.storageAllocatedBytes)}, ${mib(s.storageFreeBytes)} free, ${mib(s.storageUsedBytes)} committed\n\n`,
     );
     const rows = s.topics.flatMap((t) => t.partitions.map((p) => [t.name, p.partition, p.logStartOffset, p.highWatermark, p.segments, mib(p.committedBytes)]));
     process.stdout.write(renderTable(['topic', 'partition', 'log start', 'high watermark', 'segments', 'committed'], rows) + '\n');
@@ -339,10 +339,10 @@ async function metadata(argv: string[]): Promise<void> {
 interface ClusterStatus {
   cluster: { clusterId: string; fastpathAddress: string; storageFastpathAddress: string; durability: string };
   topics: { name: string; partitions: { partition: number; logStartOffset: string; highWatermark: string; segments: number; committedBytes: string }[] }[];
-  storageSegmentsTotal: number;
-  storageSegmentsFree: number;
+  storageSegments: number;
+  storageAllocatedBytes: number | string;
+  storageFreeBytes: number | string;
   storageUsedBytes: string;
-  storageSegmentSizeBytes: string;
   fastpathClients: number;
   uptimeMs: string;
   kafkaGateways: { nodeId: number; address: string }[];

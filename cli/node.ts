@@ -83,6 +83,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     retentionCheckMs: config.retentionCheckMs,
     verifyCrc: config.verify === 'crc',
     durability: config.durability,
+    segmentBytesDefault: config.segmentSize,
     onAdvance: (runtime, advance) => service?.advanced(runtime, advance),
     onSegment: (runtime, segment) => void service?.segmentAdded(runtime, segment),
     log,

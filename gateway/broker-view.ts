@@ -37,7 +37,7 @@ export function findTopic(broker: Broker, name: string): TopicRef | undefined {
     name: topic.name,
     topicId: topic.topicId,
     partitionCount: topic.partitions.length,
-    config: effectiveTopicConfig(topic.configOverrides),
+    config: effectiveTopicConfig(topic.configOverrides, broker.metadata.topicConfigDefaults),
     configOverrides: topic.configOverrides,
   };
 }

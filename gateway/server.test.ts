@@ -278,7 +278,7 @@ describe('Kafka gateway, byte for byte', () => {
       return Object.fromEntries((res.results[0].configs as { name: string; value: string; configSource: number }[]).map((c) => [c.name, [c.value, c.configSource]]));
     };
     expect((await alter([{ name: 'retention.bytes', configOperation: 0, value: '1048576' }])).responses[0].errorCode).toBe(0);
-    expect(await describe()).toMatchObject({ 'retention.ms': ['60000', 1], 'retention.bytes': ['1048576', 1], 'segment.bytes': ['8388608', 5] });
+    expect(await describe()).toMatchObject({ 'retention.ms': ['60000', 1], 'retention.bytes': ['1048576', 1], 'segment.bytes': ['16777216', 5] }); // segment.bytes: the broker's --segment-size
     expect((await alter([{ name: 'retention.ms', configOperation: 1, value: null }])).responses[0].errorCode).toBe(0);
     expect((await describe())['retention.ms']).toEqual(['604800000', 5]);
     expect((await alter([{ name: 'retention.bytes', configOperation: 0, value: '5' }], true)).responses[0].errorCode).toBe(0);

@@ -231,12 +231,12 @@ export class Producer {
     const key = `${topic.topicId}:${partition}`;
     // Positions are assigned in call order: the cursor is updated under a per-partition lock.
     const placed = await this.withCursorLock(key, async () => {
-      let cursor = this.cursors.get(key) ?? (await this.acquire(topic, partition, false));
+      let cursor = this.cursors.get(key) ?? (await this.acquire(topic, partition, false, batch.length));
       if (cursor.position + batch.length > cursor.capacity) {
         // The broker seals the segment at its committed end: everything written must be committed first.
         await Promise.allSettled([...cursor.puts]);
         await this.flushExclusive(key);
-        cursor = await this.acquire(topic, partition, true);
+        cursor = await this.acquire(topic, partition, true, batch.length);
       }
       if (cursor.position + batch.length > cursor.capacity) {
         throw new RdmqError(`batch of ${batch.length} bytes exceeds segment capacity of ${cursor.capacity}`, 10);
@@ -271,8 +271,9 @@ export class Producer {
     return run;
   }
 
-  private async acquire(topic: TopicInfo, partition: number, roll: boolean): Promise<ExclusiveCursor> {
-    const reply = await this.connection.request(FastPathMessage.ACQUIRE, (reqId) => encodeJson(reqId, { topicId: topic.topicId, partition, roll }));
+  /** `neededBytes`: the batch to write next, so a new segment has room for it (segments grow from 64 KiB). */
+  private async acquire(topic: TopicInfo, partition: number, roll: boolean, neededBytes: number): Promise<ExclusiveCursor> {
+    const reply = await this.connection.request(FastPathMessage.ACQUIRE, (reqId) => encodeJson(reqId, { topicId: topic.topicId, partition, roll, neededBytes }));
     const { body } = decodeJson<{ error?: { errorCode: number; message: string }; segmentId: number; position: number; nextOffset: string; dataCapacityBytes: number }>(
       reply.header,
       'ACQUIRE_REPLY',

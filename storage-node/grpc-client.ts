@@ -4,7 +4,7 @@
 // — but a retried allocate may leave an orphan segment for retention to find).
 import * as grpc from '@grpc/grpc-js';
 import type { ProducerScan } from '../format';
-import type { CommitRequest, FencedRange, RecoveryReport, SegmentDescriptor, StorageUsage } from './segment-store';
+import type { AllocateRequest, CommitRequest, FencedRange, RecoveryReport, SegmentDescriptor, StorageUsage } from './segment-store';
 import {
   descriptorFromWire,
   fencedFromWire,
@@ -50,11 +50,12 @@ export class StorageClient {
     this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
   }
 
-  async allocate(request: { topicId: number; partition: number; baseOffset: bigint }): Promise<SegmentDescriptor> {
+  async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
     const wire = await this.call<WireSegmentDescriptor>('Allocate', {
       topicId: request.topicId,
       partition: request.partition,
       baseOffset: request.baseOffset.toString(),
+      dataCapacityBytes: request.dataCapacityBytes ?? 0,
     });
     return descriptorFromWire(wire);
   }
@@ -124,10 +125,10 @@ export class StorageClient {
   }
 
   async fencedRanges(): Promise<{ ranges: FencedRange[]; unreadableSlots: RecoveryReport['segmentsLost'] }> {
-    const r = await this.call<{ ranges: WireFencedRange[]; unreadableSlots: { index: number; segmentId: string; reason: string }[] }>('FencedRanges', {});
+    const r = await this.call<{ ranges: WireFencedRange[]; unreadableSlots: { index: number; slotCount: number; segmentId: string; reason: string }[] }>('FencedRanges', {});
     return {
       ranges: r.ranges.map(fencedFromWire),
-      unreadableSlots: r.unreadableSlots.map((u) => ({ index: u.index, segmentId: u.segmentId === '' ? undefined : Number(u.segmentId), reason: u.reason })),
+      unreadableSlots: r.unreadableSlots.map((u) => ({ index: u.index, slotCount: u.slotCount, segmentId: u.segmentId === '' ? undefined : Number(u.segmentId), reason: u.reason })),
     };
   }
 

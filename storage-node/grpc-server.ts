@@ -52,7 +52,8 @@ function unary<Req, Res>(handle: (request: Req) => Res): grpc.handleUnaryCall<Re
 
 export async function startStorageGrpcServer(store: SegmentStore, options: StorageGrpcServerOptions): Promise<StorageGrpcServer> {
   const server = new grpc.Server({
-    'grpc.max_receive_message_length': store.segmentSizeBytes + MESSAGE_OVERHEAD_BYTES,
+    // A skip marker fills at most one segment's data area.
+    'grpc.max_receive_message_length': store.maxDataCapacityBytes + MESSAGE_OVERHEAD_BYTES,
   });
   const id = (s: string) => parseSafeInteger('segmentId', s);
   const withNode = (): StorageNode => {
@@ -61,7 +62,14 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
   };
   server.addService(storageService().service, {
     Allocate: unary((r: WireAllocateRequest) =>
-      descriptorToWire((options.node ?? store).allocate({ topicId: r.topicId, partition: r.partition, baseOffset: parseInt64('baseOffset', r.baseOffset) })),
+      descriptorToWire(
+        (options.node ?? store).allocate({
+          topicId: r.topicId,
+          partition: r.partition,
+          baseOffset: parseInt64('baseOffset', r.baseOffset),
+          dataCapacityBytes: r.dataCapacityBytes || undefined,
+        }),
+      ),
     ),
     Commit: unary((r: WireCommitRequest) =>
       descriptorToWire(
@@ -86,7 +94,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     Usage: unary(() => usageToWire(store.usage())),
     FencedRanges: unary(() => ({
       ranges: store.fencedRanges().map(fencedToWire),
-      unreadableSlots: store.recovery.segmentsLost.map((l) => ({ index: l.index, segmentId: l.segmentId === undefined ? '' : String(l.segmentId), reason: l.reason })),
+      unreadableSlots: store.recovery.segmentsLost.map((l) => ({ index: l.index, slotCount: l.slotCount, segmentId: l.segmentId === undefined ? '' : String(l.segmentId), reason: l.reason })),
     })),
     SkipFencedRange: unary((r: { segmentId: string; startPosition: number }) => fencedToWire(store.skipFencedRange(id(r.segmentId), r.startPosition))),
     Info: unary(() => ({

@@ -56,6 +56,8 @@ export interface WireAllocateRequest {
   topicId: number;
   partition: number;
   baseOffset: string;
+  /** 0: the node's default segment size. */
+  dataCapacityBytes: number;
 }
 
 export interface WireCommitRequest {
@@ -85,10 +87,11 @@ export interface WireDescribeResponse {
 }
 
 export interface WireUsageResponse {
-  totalSegments: number;
-  freeSegments: number;
+  segments: number;
   usedBytes: string;
   allocatedBytes: string;
+  freeBytes: string;
+  largestFreeBytes: string;
   segmentSizeBytes: string;
 }
 
@@ -194,20 +197,22 @@ export function producerScanFromWire(w: WireProducerScan): ProducerScan {
 
 export function usageToWire(u: StorageUsage): WireUsageResponse {
   return {
-    totalSegments: u.totalSegments,
-    freeSegments: u.freeSegments,
+    segments: u.segments,
     usedBytes: String(u.usedBytes),
     allocatedBytes: String(u.allocatedBytes),
+    freeBytes: String(u.freeBytes),
+    largestFreeBytes: String(u.largestFreeBytes),
     segmentSizeBytes: String(u.segmentSizeBytes),
   };
 }
 
 export function usageFromWire(w: WireUsageResponse): StorageUsage {
   return {
-    totalSegments: w.totalSegments,
-    freeSegments: w.freeSegments,
+    segments: w.segments,
     usedBytes: parseSafeInteger('usedBytes', w.usedBytes),
     allocatedBytes: parseSafeInteger('allocatedBytes', w.allocatedBytes),
+    freeBytes: parseSafeInteger('freeBytes', w.freeBytes),
+    largestFreeBytes: parseSafeInteger('largestFreeBytes', w.largestFreeBytes),
     segmentSizeBytes: parseSafeInteger('segmentSizeBytes', w.segmentSizeBytes),
   };
 }

@@ -110,9 +110,12 @@ describe('storage gRPC service', () => {
     expect(sealed.sealedAtMs).toBeGreaterThan(0);
     expect(await client.get(id)).toEqual(store.get(id));
 
-    const other = await client.allocate({ topicId: 8, partition: 0, baseOffset: 0n });
+    // A size asked for is rounded up to whole 64 KiB slots, header page included.
+    const other = await client.allocate({ topicId: 8, partition: 0, baseOffset: 0n, dataCapacityBytes: 100_000 });
+    expect(other.dataCapacityBytes).toBe(2 * 64 * 1024 - 4096);
     expect(await client.describe()).toEqual(store.describe());
-    expect(await client.usage()).toEqual({ totalSegments: 3, freeSegments: 1, usedBytes: 700, allocatedBytes: 2 * MiB, segmentSizeBytes: MiB });
+    const freeBytes = 4 * MiB - 64 * 1024 - MiB - 2 * 64 * 1024;
+    expect(await client.usage()).toEqual({ segments: 2, usedBytes: 700, allocatedBytes: MiB + 2 * 64 * 1024, freeBytes, largestFreeBytes: freeBytes, segmentSizeBytes: MiB });
 
     await client.free(id);
     expect((await client.describe()).map((d) => d.segmentId)).toEqual([other.segmentId]);

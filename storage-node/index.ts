@@ -2,6 +2,7 @@
 export {
   SegmentStore,
   SegmentStoreOptions,
+  AllocateRequest,
   SegmentDescriptor,
   SegmentStateName,
   CommitRequest,
@@ -17,7 +18,7 @@ export { StorageError, StorageErrorCode } from './storage-error';
 export { startStorageGrpcServer, StorageGrpcServer, StorageGrpcServerOptions } from './grpc-server';
 export { StorageClient, StorageClientOptions } from './grpc-client';
 export { STORAGE_PROTO_PATH } from './grpc-wire';
-export { SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, REGION_SIZE_BYTES_DEFAULT, SEGMENT_HEADER_PAGE_BYTES } from './layout';
+export { SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SEGMENT_SIZE_BYTES_MAX, REGION_SIZE_BYTES_DEFAULT, SEGMENT_HEADER_PAGE_BYTES, SLOT_SIZE_BYTES } from './layout';
 export { StorageNode, SegmentAccess } from './storage-node';
 export { checkStoredBatches, ExpectedBatches } from './batch-check';
 export { registerStorageMetrics } from './metrics';

@@ -1,5 +1,13 @@
+import { crc32c } from '../addon';
 import {
   computeGeometry,
+  decodeSegmentHeaderCopy,
+  dataCapacityOf,
+  maxDataCapacity,
+  segmentDataOffset,
+  SLOT_SIZE_BYTES,
+  slotOffset,
+  slotsForDataCapacity,
   decodeIdCounter,
   decodeSuperblock,
   encodeIdCounter,
@@ -27,6 +35,7 @@ function header(overrides: Partial<SegmentHeader> = {}): SegmentHeader {
     partition: 2,
     baseOffset: 1000n,
     startPosition: 0,
+    slotCount: 3,
     createdAtMs: 1_700_000_000_000,
     sealedAtMs: 0,
     commitPosition: 4096,
@@ -44,11 +53,23 @@ function pageWith(...copies: SegmentHeader[]): Buffer {
 }
 
 describe('region geometry', () => {
-  it('puts the superblock in the first page and fits whole segments after it', () => {
+  it('puts the superblock in the first slot and splits the rest into 64 KiB slots', () => {
     const g = computeGeometry(16 * MiB, 1 * MiB);
-    expect(g.segmentsOffset).toBe(4096);
-    expect(g.segmentCount).toBe(15);
-    expect(g.dataCapacityBytes).toBe(1 * MiB - 4096);
+    expect(g.slotsOffset).toBe(SLOT_SIZE_BYTES);
+    expect(g.slotSizeBytes).toBe(64 * 1024);
+    expect(g.slotCount).toBe(255);
+    expect(slotOffset(g, 2)).toBe(3 * 64 * 1024);
+    expect(segmentDataOffset(g, 2)).toBe(3 * 64 * 1024 + 4096);
+  });
+
+  it('sizes a segment in whole slots around its header page', () => {
+    const g = computeGeometry(16 * MiB, 1 * MiB);
+    expect(slotsForDataCapacity(g, 1)).toBe(1);
+    expect(slotsForDataCapacity(g, 64 * 1024 - 4096)).toBe(1);
+    expect(slotsForDataCapacity(g, 64 * 1024 - 4095)).toBe(2);
+    expect(slotsForDataCapacity(g, MiB - 4096)).toBe(16);
+    expect(dataCapacityOf(g, 16)).toBe(MiB - 4096);
+    expect(maxDataCapacity(g)).toBe(2 * 1024 * MiB - 64 * 1024 - 4096);
   });
 
   it.each([
@@ -64,12 +85,12 @@ describe('region geometry', () => {
 describe('superblock', () => {
   it('round-trips every field', () => {
     const sb = {
-      formatVersion: 1,
+      formatVersion: 2,
       segmentHeaderBytes: 4096,
       regionSizeBytes: 4 * 1024 * MiB,
-      segmentSizeBytes: 64 * MiB,
-      segmentCount: 63,
-      segmentsOffset: 4096,
+      slotSizeBytes: 64 * 1024,
+      slotCount: 65535,
+      slotsOffset: 64 * 1024,
       nodeUuid: '0f8fad5b-d9cb-469f-a165-70867728950e',
       createdAtMs: 1_700_000_000_000,
     };
@@ -81,12 +102,12 @@ describe('superblock', () => {
   it('reads an all-zero page as empty and a damaged one as foreign', () => {
     expect(decodeSuperblock(Buffer.alloc(SUPERBLOCK_BYTES)).kind).toBe('empty');
     const page = encodeSuperblock({
-      formatVersion: 1,
+      formatVersion: 2,
       segmentHeaderBytes: 4096,
       regionSizeBytes: 16 * MiB,
-      segmentSizeBytes: MiB,
-      segmentCount: 15,
-      segmentsOffset: 4096,
+      slotSizeBytes: 64 * 1024,
+      slotCount: 255,
+      slotsOffset: 64 * 1024,
       nodeUuid: '0f8fad5b-d9cb-469f-a165-70867728950e',
       createdAtMs: 1,
     });
@@ -108,7 +129,7 @@ describe('superblock', () => {
 
 describe('segment header', () => {
   it('round-trips every field through one 128-byte copy', () => {
-    const h = header({ state: SegmentState.SEALED, sealedAtMs: 1_700_000_000_999, endOffset: (1n << 62n) + 5n });
+    const h = header({ state: SegmentState.SEALED, sealedAtMs: 1_700_000_000_999, endOffset: (1n << 62n) + 5n, slotCount: 0x10203 });
     const copy = encodeSegmentHeader(h);
     expect(copy.length).toBe(SEGMENT_HEADER_COPY_BYTES);
     expect(readSegmentHeader(pageWith(h))).toEqual({ kind: 'valid', header: h, invalidCopies: 0 });
@@ -133,6 +154,13 @@ describe('segment header', () => {
     const page = pageWith(older, newer);
     page[segmentHeaderCopyOffset(9) + SEGMENT_COMMIT_LINE_OFFSET] ^= 0x40;
     expect(readSegmentHeader(page)).toEqual({ kind: 'valid', header: older, invalidCopies: 1 });
+  });
+
+  it('does not read a version-1 header (fixed-size segments, no slot count) as a header', () => {
+    const copy = encodeSegmentHeader(header());
+    copy.writeUInt16LE(1, 4);
+    copy.writeUInt32LE(crc32c(copy.subarray(0, 124)), 124);
+    expect(decodeSegmentHeaderCopy(copy)).toBeUndefined();
   });
 
   it('reports an all-zero header as zeroed and two broken copies as corrupt', () => {

@@ -1,21 +1,29 @@
-// The on-region format of a storage node, version 1. Pure encode/decode over
+// The on-region format of a storage node, version 2. Pure encode/decode over
 // Buffers; segment-store.ts does the I/O. All integers little-endian (the
 // region is local memory, read by this node and by one-sided gets from hosts
 // of the same architecture); record batches inside the data areas keep their
 // own big-endian Kafka layout.
 //
-//   Region  = Superblock page | Segment 0 | Segment 1 | ... (segmentCount)
-//   Segment = Header page (4 KiB) | Data area (segmentSizeBytes - 4 KiB)
+//   Region  = Superblock (first slot) | Slot 0 | Slot 1 | ... (slotCount slots of slotSizeBytes)
+//   Segment = a run of whole slots: Header page (4 KiB) | Data area (slots × slotSizeBytes - 4 KiB)
+//
+// Segments have variable sizes, so store space follows the data written (a
+// partition's first segment is one 64 KiB slot). A segment's header sits at the
+// start of its first slot and records how many slots it spans; at recovery the
+// store walks the slots: a valid OPEN or SEALED header says how many to skip,
+// anything else is a free slot. So the header-sized bytes at every slot
+// boundary of free space never hold a valid header (see segment-store.ts).
+// Version 1 (fixed-size segments) is refused with a message, not read.
 //
 // Superblock page (offset 0), written once when the region is initialised:
 //   0   magic "RDMQSTOR"      8 bytes, written last: its presence means the rest is complete
-//   8   formatVersion         u32
+//   8   formatVersion         u32   2
 //   12  segmentHeaderBytes    u32   4096
 //   16  regionSizeBytes       u64
-//   24  segmentSizeBytes      u64
-//   32  segmentCount          u32
+//   24  slotSizeBytes         u64   65536
+//   32  slotCount             u32
 //   36  reserved              u32
-//   40  segmentsOffset        u64   page aligned
+//   40  slotsOffset           u64   where slot 0 starts (one slot in: slots stay slot-aligned)
 //   48  nodeUuid              16 bytes
 //   64  createdAtMs           i64
 //   124 crc32c                u32   over bytes [0, 124)
@@ -28,7 +36,7 @@
 // start of the header page, copy 1 right after it:
 //   cache line 0 — identity, written by allocate/seal/free:
 //   0   magic "RSEG"          u32
-//   4   version               u16
+//   4   version               u16   2
 //   6   state                 u8    0 FREE, 1 OPEN, 2 SEALED
 //   7   reserved              u8
 //   8   sequence              u64   bumped by every header write
@@ -37,7 +45,7 @@
 //   28  partition             u32
 //   32  baseOffset            i64
 //   40  startPosition         u32   byte positions are within the data area
-//   44  reserved              u32
+//   44  slotCount             u32   slots the segment spans, header page included
 //   48  createdAtMs           i64
 //   56  sealedAtMs            i64   0 until sealed
 //   cache line 1 — the commit line, rewritten by every commit:
@@ -55,7 +63,7 @@
 import { crc32c } from '../addon';
 
 export const PAGE_BYTES = 4096;
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 
 export const SUPERBLOCK_MAGIC = Buffer.from('RDMQSTOR', 'ascii');
 export const SUPERBLOCK_BYTES = PAGE_BYTES;
@@ -65,18 +73,23 @@ const COUNTER_COPY_BYTES = 64;
 const COUNTER_CRC_OFFSET = 60;
 
 export const SEGMENT_MAGIC = 0x47455352; // "RSEG" read as a little-endian u32
-export const SEGMENT_HEADER_VERSION = 1;
+export const SEGMENT_HEADER_VERSION = 2;
 export const SEGMENT_HEADER_PAGE_BYTES = PAGE_BYTES;
 export const SEGMENT_HEADER_COPY_BYTES = 128;
 export const SEGMENT_HEADER_COPY_OFFSETS = [0, SEGMENT_HEADER_COPY_BYTES] as const;
+/** Both header copies: the bytes zeroed at slot boundaries of free space. */
+export const SEGMENT_HEADER_BYTES = 2 * SEGMENT_HEADER_COPY_BYTES;
 /** Where the commit cache line starts inside a header copy. */
 export const SEGMENT_COMMIT_LINE_OFFSET = 64;
 const SEGMENT_CRC_OFFSET = 124;
 
+/** The unit of allocation: a segment spans whole slots; the smallest segment is one slot. */
+export const SLOT_SIZE_BYTES = 64 * 1024;
+/** Size of a segment when an allocation names none. */
 export const SEGMENT_SIZE_BYTES_DEFAULT = 64 * 1024 * 1024;
-export const SEGMENT_SIZE_BYTES_MIN = 64 * 1024;
-/** Positions are u32 and Kafka's batchLength is int32: keep data areas below 2 GiB. */
-export const SEGMENT_SIZE_BYTES_MAX = 2 * 1024 * 1024 * 1024 - PAGE_BYTES;
+export const SEGMENT_SIZE_BYTES_MIN = SLOT_SIZE_BYTES;
+/** Positions are u32 and Kafka's batchLength is int32: keep segments below 2 GiB, in whole slots. */
+export const SEGMENT_SIZE_BYTES_MAX = 2 * 1024 * 1024 * 1024 - SLOT_SIZE_BYTES;
 export const REGION_SIZE_BYTES_DEFAULT = 4 * 1024 * 1024 * 1024;
 /** 256 TiB: far above any device, well inside exact JS integers. */
 export const REGION_SIZE_BYTES_MAX = 2 ** 48;
@@ -92,9 +105,9 @@ export interface Superblock {
   formatVersion: number;
   segmentHeaderBytes: number;
   regionSizeBytes: number;
-  segmentSizeBytes: number;
-  segmentCount: number;
-  segmentsOffset: number;
+  slotSizeBytes: number;
+  slotCount: number;
+  slotsOffset: number;
   /** 32 hex digits with dashes, as crypto.randomUUID() prints it. */
   nodeUuid: string;
   createdAtMs: number;
@@ -108,6 +121,8 @@ export interface SegmentHeader {
   partition: number;
   baseOffset: bigint;
   startPosition: number;
+  /** Slots the segment spans (header page included); at least 1. */
+  slotCount: number;
   createdAtMs: number;
   sealedAtMs: number;
   commitPosition: number;
@@ -124,14 +139,33 @@ export interface IdCounter {
 /** Where everything lives in a region of a given size. */
 export interface RegionGeometry {
   regionSizeBytes: number;
+  slotSizeBytes: number;
+  slotCount: number;
+  slotsOffset: number;
+  /** Size of a segment when an allocation names none. */
   segmentSizeBytes: number;
-  segmentCount: number;
-  segmentsOffset: number;
-  dataCapacityBytes: number;
 }
 
 /** Throws a RangeError saying what is allowed; the store wraps it as INVALID_ARGUMENT. */
 export function computeGeometry(regionSizeBytes: number, segmentSizeBytes: number): RegionGeometry {
+  checkSegmentSize(segmentSizeBytes);
+  if (!Number.isInteger(regionSizeBytes) || regionSizeBytes % PAGE_BYTES !== 0 || regionSizeBytes > REGION_SIZE_BYTES_MAX) {
+    throw new RangeError(
+      `region size ${regionSizeBytes} bytes must be a whole number of ${PAGE_BYTES}-byte pages, at most ${REGION_SIZE_BYTES_MAX}`,
+    );
+  }
+  const slotsOffset = SLOT_SIZE_BYTES;
+  const slotCount = Math.max(0, Math.floor((regionSizeBytes - slotsOffset) / SLOT_SIZE_BYTES));
+  if (slotCount * SLOT_SIZE_BYTES < segmentSizeBytes) {
+    throw new RangeError(
+      `region size ${regionSizeBytes} bytes holds no segment of ${segmentSizeBytes} bytes after the ${SLOT_SIZE_BYTES}-byte superblock slot`,
+    );
+  }
+  if (slotCount > U32_MAX) throw new RangeError(`region holds ${slotCount} slots, more than ${U32_MAX}`);
+  return { regionSizeBytes, slotSizeBytes: SLOT_SIZE_BYTES, slotCount, slotsOffset, segmentSizeBytes };
+}
+
+export function checkSegmentSize(segmentSizeBytes: number): void {
   if (!Number.isInteger(segmentSizeBytes) || segmentSizeBytes % PAGE_BYTES !== 0) {
     throw new RangeError(`segment size ${segmentSizeBytes} bytes must be a whole number of ${PAGE_BYTES}-byte pages`);
   }
@@ -140,34 +174,29 @@ export function computeGeometry(regionSizeBytes: number, segmentSizeBytes: numbe
       `segment size ${segmentSizeBytes} bytes is outside ${SEGMENT_SIZE_BYTES_MIN}..${SEGMENT_SIZE_BYTES_MAX} bytes`,
     );
   }
-  if (!Number.isInteger(regionSizeBytes) || regionSizeBytes % PAGE_BYTES !== 0 || regionSizeBytes > REGION_SIZE_BYTES_MAX) {
-    throw new RangeError(
-      `region size ${regionSizeBytes} bytes must be a whole number of ${PAGE_BYTES}-byte pages, at most ${REGION_SIZE_BYTES_MAX}`,
-    );
-  }
-  const segmentsOffset = SUPERBLOCK_BYTES;
-  const segmentCount = Math.floor((regionSizeBytes - segmentsOffset) / segmentSizeBytes);
-  if (segmentCount < 1) {
-    throw new RangeError(
-      `region size ${regionSizeBytes} bytes holds no segment of ${segmentSizeBytes} bytes after the ${SUPERBLOCK_BYTES}-byte superblock`,
-    );
-  }
-  if (segmentCount > U32_MAX) throw new RangeError(`region holds ${segmentCount} segments, more than ${U32_MAX}`);
-  return {
-    regionSizeBytes,
-    segmentSizeBytes,
-    segmentCount,
-    segmentsOffset,
-    dataCapacityBytes: segmentSizeBytes - SEGMENT_HEADER_PAGE_BYTES,
-  };
 }
 
-export function segmentHeaderOffset(geometry: RegionGeometry, index: number): number {
-  return geometry.segmentsOffset + index * geometry.segmentSizeBytes;
+/** Slots a segment needs for a data area of at least `dataCapacityBytes`. */
+export function slotsForDataCapacity(geometry: RegionGeometry, dataCapacityBytes: number): number {
+  return Math.max(1, Math.ceil((dataCapacityBytes + SEGMENT_HEADER_PAGE_BYTES) / geometry.slotSizeBytes));
 }
 
-export function segmentDataOffset(geometry: RegionGeometry, index: number): number {
-  return segmentHeaderOffset(geometry, index) + SEGMENT_HEADER_PAGE_BYTES;
+/** The data area of a segment spanning `slotCount` slots. */
+export function dataCapacityOf(geometry: RegionGeometry, slotCount: number): number {
+  return slotCount * geometry.slotSizeBytes - SEGMENT_HEADER_PAGE_BYTES;
+}
+
+/** The largest data area a segment may have. */
+export function maxDataCapacity(geometry: RegionGeometry): number {
+  return dataCapacityOf(geometry, Math.floor(SEGMENT_SIZE_BYTES_MAX / geometry.slotSizeBytes));
+}
+
+export function slotOffset(geometry: RegionGeometry, slot: number): number {
+  return geometry.slotsOffset + slot * geometry.slotSizeBytes;
+}
+
+export function segmentDataOffset(geometry: RegionGeometry, firstSlot: number): number {
+  return slotOffset(geometry, firstSlot) + SEGMENT_HEADER_PAGE_BYTES;
 }
 
 // ---- superblock ----
@@ -178,9 +207,9 @@ export function encodeSuperblock(sb: Superblock): Buffer {
   page.writeUInt32LE(sb.formatVersion, 8);
   page.writeUInt32LE(sb.segmentHeaderBytes, 12);
   page.writeBigUInt64LE(BigInt(sb.regionSizeBytes), 16);
-  page.writeBigUInt64LE(BigInt(sb.segmentSizeBytes), 24);
-  page.writeUInt32LE(sb.segmentCount, 32);
-  page.writeBigUInt64LE(BigInt(sb.segmentsOffset), 40);
+  page.writeBigUInt64LE(BigInt(sb.slotSizeBytes), 24);
+  page.writeUInt32LE(sb.slotCount, 32);
+  page.writeBigUInt64LE(BigInt(sb.slotsOffset), 40);
   Buffer.from(sb.nodeUuid.replace(/-/g, ''), 'hex').copy(page, 48, 0, 16);
   page.writeBigInt64LE(BigInt(sb.createdAtMs), 64);
   page.writeUInt32LE(crc32c(page.subarray(0, SUPERBLOCK_CRC_OFFSET)), SUPERBLOCK_CRC_OFFSET);
@@ -209,9 +238,9 @@ export function decodeSuperblock(bytes: Buffer): SuperblockRead {
       formatVersion: bytes.readUInt32LE(8),
       segmentHeaderBytes: bytes.readUInt32LE(12),
       regionSizeBytes: Number(bytes.readBigUInt64LE(16)),
-      segmentSizeBytes: Number(bytes.readBigUInt64LE(24)),
-      segmentCount: bytes.readUInt32LE(32),
-      segmentsOffset: Number(bytes.readBigUInt64LE(40)),
+      slotSizeBytes: Number(bytes.readBigUInt64LE(24)),
+      slotCount: bytes.readUInt32LE(32),
+      slotsOffset: Number(bytes.readBigUInt64LE(40)),
       nodeUuid: `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`,
       createdAtMs: Number(bytes.readBigInt64LE(64)),
     },
@@ -246,7 +275,7 @@ export function decodeIdCounter(superblockPage: Buffer): IdCounter | undefined {
   return best;
 }
 
-// ---- segment header (double-buffered, first 256 bytes of the header page) ----
+// ---- segment header (double-buffered, first SEGMENT_HEADER_BYTES of the header page) ----
 
 export function segmentHeaderCopyOffset(sequence: number): number {
   return SEGMENT_HEADER_COPY_OFFSETS[sequence % 2];
@@ -263,6 +292,7 @@ export function encodeSegmentHeader(header: SegmentHeader): Buffer {
   copy.writeUInt32LE(header.partition, 28);
   copy.writeBigInt64LE(header.baseOffset, 32);
   copy.writeUInt32LE(header.startPosition, 40);
+  copy.writeUInt32LE(header.slotCount, 44);
   copy.writeBigInt64LE(BigInt(header.createdAtMs), 48);
   copy.writeBigInt64LE(BigInt(header.sealedAtMs), 56);
   copy.writeUInt32LE(header.commitPosition, 64);
@@ -287,6 +317,7 @@ export function decodeSegmentHeaderCopy(copy: Buffer): SegmentHeader | undefined
     partition: copy.readUInt32LE(28),
     baseOffset: copy.readBigInt64LE(32),
     startPosition: copy.readUInt32LE(40),
+    slotCount: copy.readUInt32LE(44),
     createdAtMs: Number(copy.readBigInt64LE(48)),
     sealedAtMs: Number(copy.readBigInt64LE(56)),
     commitPosition: copy.readUInt32LE(64),
@@ -324,7 +355,13 @@ export function readSegmentHeader(page: Buffer): SegmentHeaderRead {
   return zeroCopies === SEGMENT_HEADER_COPY_OFFSETS.length ? { kind: 'zeroed' } : { kind: 'corrupt' };
 }
 
+const ZERO_PAGE = Buffer.alloc(PAGE_BYTES);
+
+/** A native compare, page by page: recovery asks this of every slot of the region. */
 export function isZero(bytes: Buffer): boolean {
-  for (let i = 0; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  for (let at = 0; at < bytes.length; at += PAGE_BYTES) {
+    const chunk = bytes.subarray(at, Math.min(at + PAGE_BYTES, bytes.length));
+    if (!chunk.equals(ZERO_PAGE.subarray(0, chunk.length))) return false;
+  }
   return true;
 }

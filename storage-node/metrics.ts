@@ -14,8 +14,9 @@ export function registerStorageMetrics(registry: Registry, store: () => SegmentS
       },
     });
   };
-  gauge('rdmq_storage_segments_total', 'Segments in the region', (s) => s.usage().totalSegments);
-  gauge('rdmq_storage_segments_free', 'Segments not allocated', (s) => s.usage().freeSegments);
+  gauge('rdmq_storage_segments', 'Segments allocated (open or sealed)', (s) => s.usage().segments);
+  gauge('rdmq_storage_free_bytes', 'Bytes of the region not allocated to any segment', (s) => s.usage().freeBytes);
+  gauge('rdmq_storage_largest_free_bytes', 'The largest segment that can still be allocated', (s) => s.usage().largestFreeBytes);
   gauge('rdmq_storage_used_bytes', 'Committed data bytes over all allocated segments', (s) => s.usage().usedBytes);
   gauge('rdmq_storage_allocated_bytes', 'Bytes of allocated segments', (s) => s.usage().allocatedBytes);
   gauge('rdmq_storage_fenced_ranges', 'Committed ranges that failed their check at recovery and are fenced until an operator skips them', (s) => s.fencedRanges().length);

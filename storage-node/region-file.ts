@@ -27,13 +27,11 @@ export function openRegion(path: string, geometry: RegionGeometry, durability: D
   if (read.kind === 'valid') {
     const sb = read.superblock;
     if (sb.formatVersion !== FORMAT_VERSION) {
-      throw new StorageError('UNSUPPORTED_VERSION', `${path} has region format version ${sb.formatVersion}; this build reads version ${FORMAT_VERSION}`);
-    }
-    if (sb.segmentSizeBytes !== geometry.segmentSizeBytes) {
-      throw new StorageError(
-        'LAYOUT_MISMATCH',
-        `${path} was created with segment size ${sb.segmentSizeBytes} bytes, but ${geometry.segmentSizeBytes} bytes was requested; use the region's segment size or another path`,
-      );
+      const hint =
+        sb.formatVersion < FORMAT_VERSION
+          ? 'version 1 regions hold fixed-size segments and are not converted; read its data out with the rdmq release that wrote it, then start on a new data directory'
+          : 'it was written by a newer rdmq';
+      throw new StorageError('UNSUPPORTED_VERSION', `${path} has region format version ${sb.formatVersion}; this build reads version ${FORMAT_VERSION}: ${hint}`);
     }
     if (sb.regionSizeBytes !== geometry.regionSizeBytes) {
       throw new StorageError(
@@ -41,10 +39,10 @@ export function openRegion(path: string, geometry: RegionGeometry, durability: D
         `${path} was created with region size ${sb.regionSizeBytes} bytes, but ${geometry.regionSizeBytes} bytes was requested; use the region's size or another path`,
       );
     }
-    if (sb.segmentCount !== geometry.segmentCount || sb.segmentsOffset !== geometry.segmentsOffset || sb.segmentHeaderBytes !== SEGMENT_HEADER_PAGE_BYTES) {
+    if (sb.slotSizeBytes !== geometry.slotSizeBytes || sb.slotCount !== geometry.slotCount || sb.slotsOffset !== geometry.slotsOffset || sb.segmentHeaderBytes !== SEGMENT_HEADER_PAGE_BYTES) {
       throw new StorageError(
         'LAYOUT_MISMATCH',
-        `${path} has ${sb.segmentCount} segments at offset ${sb.segmentsOffset} with ${sb.segmentHeaderBytes}-byte headers; this build computes ${geometry.segmentCount} at ${geometry.segmentsOffset} with ${SEGMENT_HEADER_PAGE_BYTES}`,
+        `${path} has ${sb.slotCount} slots of ${sb.slotSizeBytes} bytes at offset ${sb.slotsOffset} with ${sb.segmentHeaderBytes}-byte headers; this build computes ${geometry.slotCount} of ${geometry.slotSizeBytes} at ${geometry.slotsOffset} with ${SEGMENT_HEADER_PAGE_BYTES}`,
       );
     }
     const fileSizeBytes = fs.statSync(path).size;
@@ -86,9 +84,9 @@ function initialiseSuperblock(region: Region, geometry: RegionGeometry, durabili
     formatVersion: FORMAT_VERSION,
     segmentHeaderBytes: SEGMENT_HEADER_PAGE_BYTES,
     regionSizeBytes: geometry.regionSizeBytes,
-    segmentSizeBytes: geometry.segmentSizeBytes,
-    segmentCount: geometry.segmentCount,
-    segmentsOffset: geometry.segmentsOffset,
+    slotSizeBytes: geometry.slotSizeBytes,
+    slotCount: geometry.slotCount,
+    slotsOffset: geometry.slotsOffset,
     nodeUuid: randomUUID(),
     createdAtMs: Date.now(),
   };

@@ -6,7 +6,9 @@ import { buildTestBatch, buildTestSkipMarker } from './testing/batches';
 import { removeRegionDir, tempRegionPath } from './testing/temp';
 
 const MiB = 1024 * 1024;
-const SEGMENT_COUNT = 15; // (16 MiB - the superblock page) / 1 MiB
+const SLOT = 64 * 1024;
+const SLOT_COUNT = 255; // (16 MiB - the superblock slot) / 64 KiB
+const SEGMENT_COUNT = 15; // segments of the default size (1 MiB = 16 slots) that fit in 255 slots
 
 interface Harness {
   path: string;
@@ -96,7 +98,7 @@ describe('SegmentStore', () => {
 
     const reopened = h.open();
     expect(reopened.describe()).toEqual(before);
-    expect(reopened.recovery).toEqual({ segmentsRecovered: 2, segmentsLost: [], fencedRanges: [], headerFallbacks: [] });
+    expect(reopened.recovery).toEqual({ segmentsRecovered: 2, segmentsLost: [], freesFinished: [], fencedRanges: [], headerFallbacks: [] });
     expect(reopened.read(a.segmentId, 0, before[0].commitPosition)).toEqual(Buffer.concat(aBatches));
     expect(reopened.read(b.segmentId, 0, before[1].commitPosition)).toEqual(Buffer.concat(bBatches));
     expect(reopened.get(a.segmentId)).toMatchObject({ state: 'OPEN', topicId: 1, endOffset: 12n, commitPosition: 72_100 });
@@ -112,7 +114,14 @@ describe('SegmentStore', () => {
     const store = h.open();
     const uuid = store.superblock.nodeUuid;
     expect(uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    expect(store.usage()).toEqual({ totalSegments: SEGMENT_COUNT, freeSegments: SEGMENT_COUNT, usedBytes: 0, allocatedBytes: 0, segmentSizeBytes: MiB });
+    expect(store.usage()).toEqual({
+      segments: 0,
+      usedBytes: 0,
+      allocatedBytes: 0,
+      freeBytes: SLOT_COUNT * SLOT,
+      largestFreeBytes: SLOT_COUNT * SLOT,
+      segmentSizeBytes: MiB,
+    });
     store.close();
     expect(h.open().superblock.nodeUuid).toBe(uuid);
   });
@@ -226,13 +235,16 @@ describe('SegmentStore', () => {
 
     const reopened = h.open();
     expect(reopened.describe().map((d) => d.segmentId)).toEqual([survivor.segmentId]);
-    expect(reopened.recovery.segmentsLost).toEqual([{ index: 0, segmentId: undefined, reason: expect.stringMatching(/neither header copy/) }]);
-    expect(h.warnings.join('\n')).toMatch(/CORRUPT segment header: the segment at index 0 is unreadable.*kept out of the free pool/);
-    expect(reopened.usage().freeSegments).toBe(SEGMENT_COUNT - 2);
-    for (let i = 0; i < SEGMENT_COUNT - 2; i++) reopened.allocate({ topicId: 9, partition: i, baseOffset: 0n });
-    expect(() => reopened.allocate({ topicId: 9, partition: 99, baseOffset: 0n })).toThrow(/are in use/);
+    expect(reopened.recovery.segmentsLost).toEqual([{ index: 0, slotCount: 1, segmentId: undefined, reason: expect.stringMatching(/neither header copy/) }]);
+    expect(h.warnings.join('\n')).toMatch(/CORRUPT segment header: the segment at slot 0 is unreadable.*kept out of the free pool/);
+    // The survivor's 16 slots and the unreadable header slot are not free.
+    expect(reopened.usage().freeBytes).toBe((SLOT_COUNT - 17) * SLOT);
+    const next = reopened.allocate({ topicId: 9, partition: 0, baseOffset: 0n });
+    expect(next.segmentId).toBeGreaterThan(survivor.segmentId);
     // The unreadable slot's bytes were not touched.
-    expect(reopened.region.bytes(reopened.geometry.segmentsOffset + 4096, 300).equals(dataBefore)).toBe(true);
+    expect(reopened.region.bytes(reopened.geometry.slotsOffset + 4096, 300).equals(dataBefore)).toBe(true);
+    reopened.close();
+    expect(h.open().get(next.segmentId)).toMatchObject({ topicId: 9 });
   });
 
   it('throws a retriable STORAGE_FULL once every segment is allocated', () => {
@@ -242,8 +254,8 @@ describe('SegmentStore', () => {
     const err = caught(() => store.allocate({ topicId: 1, partition: 99, baseOffset: 0n }));
     expect(err.code).toBe('STORAGE_FULL');
     expect(err.retriable).toBe(true);
-    expect(err.message).toMatch(/all 15 segments of 1048576 bytes are in use/);
-    expect(store.usage()).toMatchObject({ freeSegments: 0, allocatedBytes: SEGMENT_COUNT * MiB });
+    expect(err.message).toMatch(/no free run of 1048576 bytes is left for a new segment \(983040 bytes free, the largest run 983040\)/);
+    expect(store.usage()).toMatchObject({ segments: SEGMENT_COUNT, allocatedBytes: SEGMENT_COUNT * MiB, freeBytes: 15 * SLOT });
   });
 
   it('never reuses a segment id, even for the highest id freed before a restart', () => {
@@ -270,22 +282,23 @@ describe('SegmentStore', () => {
     store.free(ids[3]);
     expect(store.has(ids[3])).toBe(false);
     expect(caught(() => store.get(ids[3])).code).toBe('UNKNOWN_SEGMENT');
-    expect(store.usage().freeSegments).toBe(1);
+    expect(store.usage().freeBytes).toBe(15 * SLOT + MiB);
     store.close();
 
     const reopened = h.open();
     expect(reopened.describe()).toHaveLength(SEGMENT_COUNT - 1);
     const again = reopened.allocate({ topicId: 1, partition: 0, baseOffset: 500n });
     expect(again).toMatchObject({ commitPosition: 0, endOffset: 500n, state: 'OPEN' });
-    expect(reopened.dataRange(again.segmentId)).toEqual({ regionOffset: 4096 + 3 * MiB + 4096, lengthBytes: MiB - 4096 });
+    expect(reopened.dataRange(again.segmentId)).toEqual({ regionOffset: SLOT + 3 * MiB + 4096, lengthBytes: MiB - 4096 });
   });
 
-  it('refuses a region created with another segment size or region size, naming both values', () => {
+  it('opens a region with another default segment size, but refuses another region size, naming both values', () => {
     const h = harness();
-    h.open().close();
-    const segment = caught(() => h.open({ segmentSizeBytes: 2 * MiB }));
-    expect(segment.code).toBe('LAYOUT_MISMATCH');
-    expect(segment.message).toMatch(/segment size 1048576 bytes, but 2097152 bytes was requested/);
+    const { segmentId } = h.open().allocate({ topicId: 1, partition: 0, baseOffset: 0n });
+    const wider = h.open({ segmentSizeBytes: 2 * MiB });
+    expect(wider.get(segmentId).dataCapacityBytes).toBe(MiB - 4096);
+    expect(wider.allocate({ topicId: 1, partition: 1, baseOffset: 0n }).dataCapacityBytes).toBe(2 * MiB - 4096);
+    wider.close();
     const region = caught(() => h.open({ regionSizeBytes: 32 * MiB }));
     expect(region.code).toBe('LAYOUT_MISMATCH');
     expect(region.message).toMatch(/region size 16777216 bytes, but 33554432 bytes was requested/);
@@ -396,7 +409,14 @@ describe('SegmentStore', () => {
     const b = store.allocate({ topicId: 1, partition: 1, baseOffset: 0n });
     appendAndCommit(store, a.segmentId, [1000]);
     appendAndCommit(store, b.segmentId, [234]);
-    expect(store.usage()).toEqual({ totalSegments: 15, freeSegments: 13, usedBytes: 1234, allocatedBytes: 2 * MiB, segmentSizeBytes: MiB });
+    expect(store.usage()).toEqual({
+      segments: 2,
+      usedBytes: 1234,
+      allocatedBytes: 2 * MiB,
+      freeBytes: (SLOT_COUNT - 32) * SLOT,
+      largestFreeBytes: (SLOT_COUNT - 32) * SLOT,
+      segmentSizeBytes: MiB,
+    });
   });
 
   it('hands out page-aligned, disjoint data ranges for UCX registration', () => {
@@ -482,8 +502,9 @@ describe('SegmentStore', () => {
 
     const reopened = h.open();
     expect(reopened.has(segmentId)).toBe(false);
-    expect(reopened.usage().freeSegments).toBe(SEGMENT_COUNT);
-    // The slot's next header (sequence 4) wins over the FREE copy.
+    expect(reopened.usage().freeBytes).toBe(SLOT_COUNT * SLOT);
+    expect(reopened.recovery.freesFinished).toEqual([{ segmentId, index: 0, slotCount: 16 }]);
+    // Opening finished the free: both copies are zero, and the slot's next header starts afresh.
     const next = reopened.allocate({ topicId: 2, partition: 0, baseOffset: 0n });
     expect(next.segmentId).toBeGreaterThan(segmentId);
     reopened.close();

@@ -1,5 +1,7 @@
-// SegmentStore: one region file split into fixed-size segments, each a header
-// page plus a data area that producers fill with one-sided puts.
+// SegmentStore: one region file split into 64 KiB slots; a segment is a run of
+// slots holding a header page plus a data area that producers fill with
+// one-sided puts. Segments have the size their partition asks for, so store
+// space follows the data written.
 //
 // Contract. Every method is synchronous and either completes its change (in
 // the region and in the in-memory table) or throws before changing the table;
@@ -10,38 +12,66 @@
 // commit, so a header never claims bytes that are not durable ('sync' adds the
 // broker's metadata-log fsync, nothing here).
 //
-// Recovery (open). For each segment: take the newest valid header copy (see
-// layout.ts); no valid copy (or one that makes no sense) → the slot is
-// unreadable: reported, and kept out of the free pool so nothing overwrites
-// what may still be recovered from it. Then walk the batches from
-// startPosition to commitPosition. Committed bytes were acknowledged, so a
-// batch that fails its check is never cut: its range is fenced (reported with
-// its byte and offset range; see batch-scan.ts scanCommitted) and the header
-// keeps its commit position and end offset, so no offset is handed out twice.
-// Only an explicit `skipFencedRange` (the operator's command) changes it.
-// Bytes past the commit position were never acknowledged and are never read:
-// a torn put beyond it is simply ignored.
+// Space. An ExtentAllocator (in memory, best fit) hands out runs of slots.
+// The region is its only record: at open the store walks the slots, and a slot
+// with a valid OPEN or SEALED header starts a segment of the slots its header
+// names; every other slot is free. So free space must never show a header at
+// a slot boundary. Freed segments and bytes producers wrote are the only
+// sources of such bytes, and both are cleaned (header-sized bytes zeroed):
+//   allocate  take slots → take an id → zero every non-zero slot boundary of
+//             the run → persist the OPEN header (the commit point). A crash
+//             before the header leaves free slots with zeroed boundaries.
+//   free      persist a FREE header that keeps the slot count (the commit
+//             point) → zero the boundaries after the first slot → zero the
+//             older header copy, then the FREE one. A crash after the FREE
+//             header is finished by the next open, which finds that header
+//             and does the zeroing again; a crash before it frees nothing.
+//
+// Recovery (open). Walk the slots as above (headers read with pread, so holes
+// of a sparse region stay holes); for each segment take the newest valid
+// header copy (see layout.ts); a slot with non-zero bytes but no valid copy
+// (or one that makes no sense) is unreadable: reported (one warning per run of
+// such slots) and kept out of the free pool, so nothing overwrites what may
+// still be recovered from it; the broker fences the offsets of a segment it
+// knows but storage lost. Known limit: a segment whose two header copies are
+// both destroyed exposes its data area to the walk, where bytes a producer
+// forged at a slot boundary could pass for a header.
+// Then walk the batches from startPosition to commitPosition. Committed bytes
+// were acknowledged, so a batch that fails its check is never cut: its range
+// is fenced (reported with its byte and offset range; see batch-scan.ts
+// scanCommitted) and the header keeps its commit position and end offset, so
+// no offset is handed out twice. Only an explicit `skipFencedRange` (the
+// operator's command) changes it. Bytes past the commit position were never
+// acknowledged and are never read: a torn put beyond it is simply ignored.
+import * as fs from 'fs';
 import { z } from 'zod';
 import type { Region } from '../addon';
 import { openRegion } from './region-file';
 import { checkBatch, scanCommitted } from './batch-scan';
 import { buildSkipMarker, ProducerScan, RECORD_BATCH_OVERHEAD, scanProducerWindows } from '../format';
+import { Extent, ExtentAllocator } from './extent-allocator';
 import {
   computeGeometry,
+  dataCapacityOf,
   decodeIdCounter,
   encodeIdCounter,
   encodeSegmentHeader,
   IdCounter,
   idCounterCopyOffset,
+  isZero,
+  maxDataCapacity,
   readSegmentHeader,
   REGION_SIZE_BYTES_DEFAULT,
   RegionGeometry,
+  SEGMENT_HEADER_BYTES,
   SEGMENT_HEADER_COPY_BYTES,
   SEGMENT_HEADER_PAGE_BYTES,
   SEGMENT_SIZE_BYTES_DEFAULT,
+  SEGMENT_SIZE_BYTES_MAX,
   segmentDataOffset,
   segmentHeaderCopyOffset,
-  segmentHeaderOffset,
+  slotOffset,
+  slotsForDataCapacity,
   SegmentHeader,
   SegmentState,
   Superblock,
@@ -64,6 +94,8 @@ export interface StorageFaults {
   beforeDataPersist?(event: { segmentId: number; regionOffset: number; lengthBytes: number }): void;
   /** Before a header copy is written and persisted: throwing leaves the previous header in place. */
   beforeHeaderPersist?(event: { segmentId: number; sequence: number; reason: HeaderWriteReason }): void;
+  /** Before the header bytes at one slot boundary are zeroed (allocate, free, or finishing a free at recovery). */
+  beforeSlotClear?(event: { segmentId: number; slot: number; reason: 'allocate' | 'free' | 'recovery' }): void;
 }
 
 export interface StorageLogger {
@@ -74,7 +106,7 @@ export interface SegmentStoreOptions {
   path: string;
   /** Sparse: only touched pages take space. Default 4 GiB. */
   regionSizeBytes?: number;
-  /** Default 64 MiB; a multiple of 4096, at least 64 KiB. */
+  /** Size of a segment when `allocate` names no data capacity. Default 64 MiB; a multiple of 4096, at least 64 KiB. */
   segmentSizeBytes?: number;
   durability: Durability;
   faults?: StorageFaults;
@@ -111,12 +143,17 @@ export interface CommitRequest {
 }
 
 export interface StorageUsage {
-  totalSegments: number;
-  freeSegments: number;
-  /** Committed data bytes over all non-free segments. */
+  /** OPEN and SEALED segments. */
+  segments: number;
+  /** Committed data bytes over all segments. */
   usedBytes: number;
-  /** Non-free segments × segment size. */
+  /** Bytes of the slots segments span (headers included). */
   allocatedBytes: number;
+  /** Bytes of free slots. */
+  freeBytes: number;
+  /** The largest segment that can still be allocated (its slots, header included). */
+  largestFreeBytes: number;
+  /** Size of a segment when an allocation names none. */
   segmentSizeBytes: number;
 }
 
@@ -136,10 +173,20 @@ export interface FencedRange {
   reason: string;
 }
 
+export interface AllocateRequest {
+  topicId: number;
+  partition: number;
+  baseOffset: bigint;
+  /** The data area wanted; rounded up to whole slots. Default: a segment of the store's segmentSizeBytes. */
+  dataCapacityBytes?: number;
+}
+
 export interface RecoveryReport {
   segmentsRecovered: number;
-  /** Slots whose header is unreadable: kept out of the free pool, never overwritten. */
-  segmentsLost: { index: number; segmentId?: number; reason: string }[];
+  /** Slot runs whose header is unreadable: kept out of the free pool, never overwritten. `index` is the first slot of the run. */
+  segmentsLost: { index: number; slotCount: number; segmentId?: number; reason: string }[];
+  /** Frees a crash interrupted, finished at open. */
+  freesFinished: { segmentId: number; index: number; slotCount: number }[];
   /** Damaged committed ranges, fenced (not cut). */
   fencedRanges: FencedRange[];
   /** Segments where one header copy was invalid and the other one was used. */
@@ -158,23 +205,26 @@ const INT64_MAX = (1n << 63n) - 1n;
 const NO_TIMESTAMP = -1n;
 const FIRST_SEGMENT_ID = 1;
 
+/** One segment's run of slots. */
 interface Slot {
+  /** The first slot: where the header page is. */
   index: number;
+  slotCount: number;
   /** Sequence of the newest valid header copy; 0 when neither copy is valid. */
   sequence: number;
   /** Set while the segment is OPEN or SEALED. */
   header?: SegmentHeader;
   /** Damaged committed ranges found at recovery, by position. */
   fenced?: FencedRange[];
-  /** Why the slot is unreadable; such a slot is never allocated. */
-  quarantined?: string;
   headerView?: Buffer;
   dataView?: Buffer;
 }
 
 export class SegmentStore {
-  private readonly slots: Slot[];
   private readonly segmentsById = new Map<number, Slot>();
+  private allocator: ExtentAllocator;
+  /** Slot runs whose header is unreadable: never handed to the allocator. */
+  private readonly quarantined: Extent[] = [];
   private idCounter: IdCounter;
   private closed = false;
 
@@ -188,7 +238,7 @@ export class SegmentStore {
     readonly recovery: RecoveryReport,
     idCounter: IdCounter | undefined,
   ) {
-    this.slots = Array.from({ length: geometry.segmentCount }, (_, index) => ({ index, sequence: 0 }));
+    this.allocator = new ExtentAllocator(geometry.slotCount);
     this.idCounter = idCounter ?? { sequence: 0, nextSegmentId: FIRST_SEGMENT_ID };
   }
 
@@ -206,7 +256,7 @@ export class SegmentStore {
       throw new StorageError('INVALID_ARGUMENT', (err as Error).message);
     }
     const { region, superblock } = openRegion(path, geometry, durability);
-    const recovery: RecoveryReport = { segmentsRecovered: 0, segmentsLost: [], fencedRanges: [], headerFallbacks: [] };
+    const recovery: RecoveryReport = { segmentsRecovered: 0, segmentsLost: [], freesFinished: [], fencedRanges: [], headerFallbacks: [] };
     const store = new SegmentStore(
       region,
       superblock,
@@ -217,7 +267,7 @@ export class SegmentStore {
       recovery,
       decodeIdCounter(region.bytes(0, SUPERBLOCK_BYTES)),
     );
-    store.recover();
+    store.recover(path);
     return store;
   }
 
@@ -227,16 +277,18 @@ export class SegmentStore {
     return this.mapped;
   }
 
+  /** Size of a segment when an allocation names none. */
   get segmentSizeBytes(): number {
     return this.geometry.segmentSizeBytes;
   }
 
-  get dataCapacityBytes(): number {
-    return this.geometry.dataCapacityBytes;
+  /** The largest data area one segment may have. */
+  get maxDataCapacityBytes(): number {
+    return maxDataCapacity(this.geometry);
   }
 
-  /** Takes a free segment and makes it OPEN at `baseOffset`, empty. */
-  allocate(request: { topicId: number; partition: number; baseOffset: bigint }): SegmentDescriptor {
+  /** Takes a free run of slots for a data area of at least `dataCapacityBytes` and makes it an OPEN segment at `baseOffset`, empty. */
+  allocate(request: AllocateRequest): SegmentDescriptor {
     this.checkOpen();
     const { topicId, partition, baseOffset } = request;
     requireU32('topicId', topicId);
@@ -244,30 +296,38 @@ export class SegmentStore {
     if (typeof baseOffset !== 'bigint' || baseOffset < 0n || baseOffset > INT64_MAX) {
       throw new StorageError('INVALID_ARGUMENT', `baseOffset ${String(baseOffset)} must be a bigint from 0 to ${INT64_MAX}`);
     }
-    const slot = this.slots.find((s) => s.header === undefined && s.quarantined === undefined);
-    if (!slot) {
-      throw new StorageError(
-        'STORAGE_FULL',
-        `all ${this.geometry.segmentCount} segments of ${this.geometry.segmentSizeBytes} bytes are in use; free some (retention) and retry`,
-      );
+    const wanted = request.dataCapacityBytes ?? this.geometry.segmentSizeBytes - SEGMENT_HEADER_PAGE_BYTES;
+    if (!Number.isSafeInteger(wanted) || wanted < 1 || wanted > this.maxDataCapacityBytes) {
+      throw new StorageError('INVALID_ARGUMENT', `data capacity ${wanted} bytes must be an integer from 1 to ${this.maxDataCapacityBytes}`);
     }
-    const segmentId = this.takeSegmentId();
-    this.prefaultSlot(slot);
-    this.writeHeader(slot, segmentId, 'allocate', {
-      state: SegmentState.OPEN,
-      sequence: 0,
-      segmentId,
-      topicId,
-      partition,
-      baseOffset,
-      startPosition: 0,
-      createdAtMs: Date.now(),
+    const slotCount = slotsForDataCapacity(this.geometry, wanted);
+    const firstSlot = this.allocator.take(slotCount);
+    if (firstSlot === undefined) throw this.storageFull(slotCount);
+    const slot: Slot = { index: firstSlot, slotCount, sequence: 0 };
+    try {
+      const segmentId = this.takeSegmentId();
+      this.clearSlots(slot, segmentId, firstSlot, 'allocate');
+      this.writeHeader(slot, segmentId, 'allocate', {
+        state: SegmentState.OPEN,
+        sequence: 0,
+        segmentId,
+        topicId,
+        partition,
+        baseOffset,
+        startPosition: 0,
+        slotCount,
+        createdAtMs: Date.now(),
       sealedAtMs: 0,
       commitPosition: 0,
       writePosition: 0,
       endOffset: baseOffset,
-      maxTimestamp: NO_TIMESTAMP,
-    });
+        maxTimestamp: NO_TIMESTAMP,
+      });
+    } catch (err) {
+      this.allocator.release({ firstSlot, slotCount });
+      throw err;
+    }
+    this.prefaultSlot(slot);
     return this.describeSlot(slot);
   }
 
@@ -280,7 +340,7 @@ export class SegmentStore {
     const slot = this.slotOf(segmentId);
     const header = slot.header!;
     const { commitPosition, endOffset, maxTimestamp } = request;
-    const limit = this.writeLimit(header);
+    const limit = this.writeLimit(slot);
     if (!Number.isInteger(commitPosition) || commitPosition < header.commitPosition) {
       throw new StorageError(
         'INVALID_POSITION',
@@ -321,7 +381,7 @@ export class SegmentStore {
     this.checkOpen();
     const slot = this.slotOf(segmentId);
     const header = slot.header!;
-    const limit = this.writeLimit(header);
+    const limit = this.writeLimit(slot);
     if (!Number.isInteger(position) || position < header.commitPosition) {
       throw new StorageError(
         'INVALID_POSITION',
@@ -363,10 +423,11 @@ export class SegmentStore {
       );
     }
     const lowest = Math.max(header.commitPosition, header.writePosition);
-    if (!Number.isInteger(finalPosition) || finalPosition < lowest || finalPosition > this.geometry.dataCapacityBytes) {
+    const capacity = this.capacityOf(slot);
+    if (!Number.isInteger(finalPosition) || finalPosition < lowest || finalPosition > capacity) {
       throw new StorageError(
         'INVALID_POSITION',
-        `seal position ${finalPosition} of segment ${segmentId} must be from ${lowest} (its commit position) to ${this.geometry.dataCapacityBytes} (its data capacity)`,
+        `seal position ${finalPosition} of segment ${segmentId} must be from ${lowest} (its commit position) to ${capacity} (its data capacity)`,
       );
     }
     this.writeHeader(slot, segmentId, 'seal', {
@@ -378,21 +439,17 @@ export class SegmentStore {
     return this.describeSlot(slot);
   }
 
-  /** Returns a segment to the free pool; its id is never handed out again. */
+  /** Returns a segment's slots to the free pool; its id is never handed out again. */
   free(segmentId: number): void {
     this.checkOpen();
     const slot = this.slotOf(segmentId);
-    // A FREE copy with a higher sequence makes the free durable in one step;
-    // zeroing the older copy first means no crash point leaves an old valid
-    // copy as the newest one.
+    // A FREE copy with a higher sequence makes the free durable in one step; it
+    // keeps the slot count, so an open after a crash from here on finishes it.
     this.writeHeader(slot, segmentId, 'free', { ...slot.header!, state: SegmentState.FREE });
-    const freeCopy = segmentHeaderCopyOffset(slot.sequence);
-    const olderCopy = segmentHeaderCopyOffset(slot.sequence + 1);
-    this.zeroHeaderCopy(slot, olderCopy);
-    this.zeroHeaderCopy(slot, freeCopy);
-    slot.sequence = 0;
     slot.header = undefined;
     this.segmentsById.delete(segmentId);
+    this.finishFree(slot, segmentId, 'free');
+    this.allocator.release({ firstSlot: slot.index, slotCount: slot.slotCount });
   }
 
   /** Damaged committed ranges not yet skipped, by segment id and position. */
@@ -451,7 +508,7 @@ export class SegmentStore {
   dataRange(segmentId: number): { regionOffset: number; lengthBytes: number } {
     this.checkOpen();
     const slot = this.slotOf(segmentId);
-    return { regionOffset: segmentDataOffset(this.geometry, slot.index), lengthBytes: this.geometry.dataCapacityBytes };
+    return { regionOffset: segmentDataOffset(this.geometry, slot.index), lengthBytes: this.capacityOf(slot) };
   }
 
   /** A view (no copy) of committed bytes [position, position + length). */
@@ -480,7 +537,7 @@ export class SegmentStore {
   written(segmentId: number, position: number, length: number): Buffer {
     this.checkOpen();
     const slot = this.slotOf(segmentId);
-    const capacity = this.geometry.dataCapacityBytes;
+    const capacity = this.capacityOf(slot);
     if (!Number.isInteger(position) || !Number.isInteger(length) || position < 0 || length < 0 || position + length > capacity) {
       throw new StorageError('INVALID_POSITION', `range [${position}, +${length}) is outside segment ${segmentId} of ${capacity} bytes`);
     }
@@ -508,12 +565,14 @@ export class SegmentStore {
     this.checkOpen();
     let usedBytes = 0;
     for (const slot of this.segmentsById.values()) usedBytes += slot.header!.commitPosition - slot.header!.startPosition;
-    const used = this.segmentsById.size;
+    const slotBytes = this.geometry.slotSizeBytes;
+    const freeSlots = this.allocator.freeSlots;
     return {
-      totalSegments: this.geometry.segmentCount,
-      freeSegments: this.geometry.segmentCount - used - this.recovery.segmentsLost.length,
+      segments: this.segmentsById.size,
       usedBytes,
-      allocatedBytes: used * this.geometry.segmentSizeBytes,
+      allocatedBytes: (this.geometry.slotCount - freeSlots) * slotBytes,
+      freeBytes: freeSlots * slotBytes,
+      largestFreeBytes: Math.min(this.allocator.largestFreeExtent * slotBytes, SEGMENT_SIZE_BYTES_MAX),
       segmentSizeBytes: this.geometry.segmentSizeBytes,
     };
   }
@@ -527,42 +586,71 @@ export class SegmentStore {
 
   // ---- recovery ----
 
-  private recover(): void {
-    const capacity = this.geometry.dataCapacityBytes;
+  private recover(path: string): void {
     let maxSegmentId = 0;
-    for (const slot of this.slots) {
-      const read = readSegmentHeader(this.headerView(slot));
-      if (read.kind === 'zeroed') continue;
-      if (read.kind === 'corrupt') {
-        this.lose(slot, undefined, 'neither header copy is valid (CRC, magic or version)');
+    const used: Extent[] = [];
+    const lost = new LostRuns((run) => this.lose(run));
+    const headers = new SlotHeaderReader(path, this.geometry);
+    try {
+      this.walkSlots(headers, used, lost, (id) => (maxSegmentId = Math.max(maxSegmentId, id)));
+    } finally {
+      headers.close();
+    }
+    lost.end();
+    this.allocator = new ExtentAllocator(this.geometry.slotCount, [...used, ...this.quarantined]);
+    if (this.idCounter.nextSegmentId <= maxSegmentId) {
+      this.idCounter = { sequence: this.idCounter.sequence, nextSegmentId: maxSegmentId + 1 };
+    }
+  }
+
+  private walkSlots(headers: SlotHeaderReader, used: Extent[], lost: LostRuns, sawSegmentId: (id: number) => void): void {
+    for (let index = 0; index < this.geometry.slotCount; ) {
+      const read = readSegmentHeader(headers.at(index));
+      if (read.kind !== 'valid') {
+        if (read.kind === 'corrupt') lost.add(index, 'neither header copy is valid (CRC, magic or version)');
+        else lost.end();
+        index++;
         continue;
       }
       const header = read.header;
-      slot.sequence = header.sequence;
-      if (header.segmentId > maxSegmentId && Number.isSafeInteger(header.segmentId)) maxSegmentId = header.segmentId;
-      if (header.state === SegmentState.FREE) continue;
-      if (read.invalidCopies > 0) {
-        this.logger.warn(
-          `segment ${header.segmentId} (index ${slot.index}): one header copy is invalid (a torn write or corruption); using the valid copy with sequence ${header.sequence}`,
-        );
-        this.recovery.headerFallbacks.push({ segmentId: header.segmentId, sequence: header.sequence });
+      if (Number.isSafeInteger(header.segmentId)) sawSegmentId(header.segmentId);
+      if (header.slotCount < 1 || index + header.slotCount > this.geometry.slotCount) {
+        lost.add(index, `its header claims ${header.slotCount} slots from slot ${index}, past the ${this.geometry.slotCount} slots of the region`, header.segmentId);
+        index++;
+        continue;
       }
-      const insane = checkHeaderBounds(header, capacity);
+      const slot: Slot = { index, slotCount: header.slotCount, sequence: header.sequence };
+      if (header.state === SegmentState.FREE) {
+        lost.end();
+        this.finishFree(slot, header.segmentId, 'recovery');
+        this.recovery.freesFinished.push({ segmentId: header.segmentId, index, slotCount: slot.slotCount });
+        index += slot.slotCount;
+        continue;
+      }
+      const insane = checkHeaderBounds(header, this.capacityOf(slot));
       if (insane) {
-        this.lose(slot, header.segmentId, insane);
+        lost.add(index, insane, header.segmentId);
+        index++;
         continue;
       }
       if (this.segmentsById.has(header.segmentId)) {
-        this.lose(slot, header.segmentId, `segment id ${header.segmentId} is already used by the segment at index ${this.segmentsById.get(header.segmentId)!.index}`);
+        lost.add(index, `segment id ${header.segmentId} is already used by the segment at slot ${this.segmentsById.get(header.segmentId)!.index}`, header.segmentId);
+        index++;
         continue;
+      }
+      lost.end();
+      if (read.invalidCopies > 0) {
+        this.logger.warn(
+          `segment ${header.segmentId} (slot ${index}): one header copy is invalid (a torn write or corruption); using the valid copy with sequence ${header.sequence}`,
+        );
+        this.recovery.headerFallbacks.push({ segmentId: header.segmentId, sequence: header.sequence });
       }
       slot.header = header;
       this.segmentsById.set(header.segmentId, slot);
+      used.push({ firstSlot: index, slotCount: slot.slotCount });
       this.recovery.segmentsRecovered++;
       this.verifyCommittedBatches(slot);
-    }
-    if (this.idCounter.nextSegmentId <= maxSegmentId) {
-      this.idCounter = { sequence: this.idCounter.sequence, nextSegmentId: maxSegmentId + 1 };
+      index += slot.slotCount;
     }
   }
 
@@ -581,11 +669,36 @@ export class SegmentStore {
     }
   }
 
-  private lose(slot: Slot, segmentId: number | undefined, reason: string): void {
-    const name = segmentId === undefined ? `the segment at index ${slot.index}` : `segment ${segmentId} (index ${slot.index})`;
-    slot.quarantined = reason;
-    this.logger.warn(`CORRUPT segment header: ${name} is unreadable (${reason}); its space is kept out of the free pool and the broker fences its offsets`);
-    this.recovery.segmentsLost.push({ index: slot.index, segmentId, reason });
+  private lose(run: LostRun): void {
+    const where = run.slotCount === 1 ? `slot ${run.index}` : `slots ${run.index}..${run.index + run.slotCount - 1}`;
+    const name = run.segmentId === undefined ? `the segment at ${where}` : `segment ${run.segmentId} (${where})`;
+    this.logger.warn(`CORRUPT segment header: ${name} is unreadable (${run.reason}); its space is kept out of the free pool and the broker fences its offsets`);
+    this.recovery.segmentsLost.push(run);
+    this.quarantined.push({ firstSlot: run.index, slotCount: run.slotCount });
+  }
+
+  /**
+   * After the FREE header is durable: zero the header bytes at each later slot
+   * boundary, then the older header copy, then the FREE copy, so no crash
+   * point leaves a valid header anywhere in the freed run but the FREE one.
+   */
+  private finishFree(slot: Slot, segmentId: number, reason: 'free' | 'recovery'): void {
+    this.clearSlots(slot, segmentId, slot.index + 1, reason);
+    this.faults.beforeSlotClear?.({ segmentId, slot: slot.index, reason });
+    this.zeroHeaderCopy(slot, segmentHeaderCopyOffset(slot.sequence + 1));
+    this.zeroHeaderCopy(slot, segmentHeaderCopyOffset(slot.sequence));
+    slot.sequence = 0;
+  }
+
+  /** Zeroes the header bytes at every slot boundary of `slot`'s run from `fromSlot` on (those not already zero). */
+  private clearSlots(slot: Slot, segmentId: number, fromSlot: number, reason: 'allocate' | 'free' | 'recovery'): void {
+    for (let index = fromSlot; index < slot.index + slot.slotCount; index++) {
+      const bytes = this.slotHeaderBytes(index);
+      if (isZero(bytes)) continue;
+      this.faults.beforeSlotClear?.({ segmentId, slot: index, reason });
+      bytes.fill(0);
+      this.persist(slotOffset(this.geometry, index), SEGMENT_HEADER_BYTES);
+    }
   }
 
   // ---- region I/O ----
@@ -596,7 +709,7 @@ export class SegmentStore {
     const next: SegmentHeader = { ...header, sequence };
     const copyOffset = segmentHeaderCopyOffset(sequence);
     encodeSegmentHeader(next).copy(this.headerView(slot), copyOffset);
-    this.persist(segmentHeaderOffset(this.geometry, slot.index) + copyOffset, SEGMENT_HEADER_COPY_BYTES);
+    this.persist(slotOffset(this.geometry, slot.index) + copyOffset, SEGMENT_HEADER_COPY_BYTES);
     slot.sequence = sequence;
     if (next.state === SegmentState.FREE) return;
     slot.header = next;
@@ -605,7 +718,7 @@ export class SegmentStore {
 
   private zeroHeaderCopy(slot: Slot, copyOffset: number): void {
     this.headerView(slot).fill(0, copyOffset, copyOffset + SEGMENT_HEADER_COPY_BYTES);
-    this.persist(segmentHeaderOffset(this.geometry, slot.index) + copyOffset, SEGMENT_HEADER_COPY_BYTES);
+    this.persist(slotOffset(this.geometry, slot.index) + copyOffset, SEGMENT_HEADER_COPY_BYTES);
   }
 
   private persistData(slot: Slot, segmentId: number, position: number, lengthBytes: number): void {
@@ -632,18 +745,23 @@ export class SegmentStore {
   private prefaultSlot(slot: Slot): void {
     // In the background: allocation is on the produce path, and touching a whole
     // segment's fresh pages takes tens of milliseconds.
-    this.mapped.prefaultInBackground(segmentHeaderOffset(this.geometry, slot.index), this.geometry.segmentSizeBytes);
+    this.mapped.prefaultInBackground(slotOffset(this.geometry, slot.index), slot.slotCount * this.geometry.slotSizeBytes);
+  }
+
+  /** The header bytes at a slot boundary: a fresh view, since most slots are not segments' first. */
+  private slotHeaderBytes(index: number): Buffer {
+    return this.mapped.bytes(slotOffset(this.geometry, index), SEGMENT_HEADER_BYTES);
   }
 
   // Views are cached per segment: Region.bytes is a native call that also
   // keeps a reference per view.
   private headerView(slot: Slot): Buffer {
-    slot.headerView ??= this.mapped.bytes(segmentHeaderOffset(this.geometry, slot.index), SEGMENT_HEADER_PAGE_BYTES);
+    slot.headerView ??= this.mapped.bytes(slotOffset(this.geometry, slot.index), SEGMENT_HEADER_PAGE_BYTES);
     return slot.headerView;
   }
 
   private dataView(slot: Slot): Buffer {
-    slot.dataView ??= this.mapped.bytes(segmentDataOffset(this.geometry, slot.index), this.geometry.dataCapacityBytes);
+    slot.dataView ??= this.mapped.bytes(segmentDataOffset(this.geometry, slot.index), this.capacityOf(slot));
     return slot.dataView;
   }
 
@@ -655,8 +773,21 @@ export class SegmentStore {
     return slot;
   }
 
-  private writeLimit(header: SegmentHeader): number {
-    return header.state === SegmentState.SEALED ? header.writePosition : this.geometry.dataCapacityBytes;
+  private capacityOf(slot: Slot): number {
+    return dataCapacityOf(this.geometry, slot.slotCount);
+  }
+
+  private storageFull(slotCount: number): StorageError {
+    const slotBytes = this.geometry.slotSizeBytes;
+    return new StorageError(
+      'STORAGE_FULL',
+      `no free run of ${slotCount * slotBytes} bytes is left for a new segment (${this.allocator.freeSlots * slotBytes} bytes free, the largest run ${this.allocator.largestFreeExtent * slotBytes}); free some (retention) and retry`,
+    );
+  }
+
+  private writeLimit(slot: Slot): number {
+    const header = slot.header!;
+    return header.state === SegmentState.SEALED ? header.writePosition : this.capacityOf(slot);
   }
 
   private limitName(header: SegmentHeader, limit: number): string {
@@ -680,7 +811,7 @@ export class SegmentStore {
       maxTimestamp: h.maxTimestamp,
       createdAtMs: h.createdAtMs,
       sealedAtMs: h.sealedAtMs,
-      dataCapacityBytes: this.geometry.dataCapacityBytes,
+      dataCapacityBytes: this.capacityOf(slot),
     };
   }
 
@@ -706,4 +837,62 @@ function requireU32(name: string, value: number): void {
 
 function describeIssue(issue: { path: PropertyKey[]; message: string }): string {
   return `${issue.path.map(String).join('.') || 'options'}: ${issue.message}`;
+}
+
+/**
+ * Reads the header bytes at slot boundaries with pread, not through the
+ * mapping: a read fault on a hole of a tmpfs file allocates a page, and the
+ * walk would otherwise fill a sparse region with 4 KiB per slot.
+ */
+class SlotHeaderReader {
+  private readonly fd: number;
+  private readonly bytes = Buffer.alloc(SEGMENT_HEADER_BYTES);
+
+  constructor(
+    path: string,
+    private readonly geometry: RegionGeometry,
+  ) {
+    this.fd = fs.openSync(path, 'r');
+  }
+
+  at(index: number): Buffer {
+    const read = fs.readSync(this.fd, this.bytes, 0, SEGMENT_HEADER_BYTES, slotOffset(this.geometry, index));
+    this.bytes.fill(0, read);
+    return this.bytes;
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+}
+
+interface LostRun {
+  index: number;
+  slotCount: number;
+  segmentId?: number;
+  reason: string;
+}
+
+/**
+ * Consecutive lost slots reported as one run: a segment whose header is gone
+ * leaves its data area's slot boundaries, which are not headers either.
+ */
+class LostRuns {
+  private run: LostRun | undefined;
+
+  constructor(private readonly report: (run: LostRun) => void) {}
+
+  add(index: number, reason: string, segmentId?: number): void {
+    if (this.run && this.run.index + this.run.slotCount === index && segmentId === undefined) {
+      this.run.slotCount++;
+      return;
+    }
+    this.end();
+    this.run = { index, slotCount: 1, segmentId, reason };
+  }
+
+  end(): void {
+    if (this.run) this.report(this.run);
+    this.run = undefined;
+  }
 }

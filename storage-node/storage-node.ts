@@ -5,7 +5,7 @@
 import { MemoryRegistration, Transport } from '../addon';
 import type { ProducerScan } from '../format';
 import { checkStoredBatches, ExpectedBatches } from './batch-check';
-import { CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
+import { AllocateRequest, CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
 
 export type SegmentAccess = 'read' | 'read-write';
@@ -31,7 +31,7 @@ export class StorageNode {
     return this.store.superblock.nodeUuid;
   }
 
-  allocate(request: { topicId: number; partition: number; baseOffset: bigint }): SegmentDescriptor {
+  allocate(request: AllocateRequest): SegmentDescriptor {
     const segment = this.store.allocate(request);
     this.register(segment.segmentId);
     return segment;

@@ -35,13 +35,18 @@ export interface ConfigEntry {
 }
 
 /** Every topic config with its value and where it comes from; `keys` filters (null: all). */
-export function describeTopicConfigEntries(config: TopicConfig, overrides: Partial<TopicConfig>, keys: readonly string[] | null): ConfigEntry[] {
+export function describeTopicConfigEntries(
+  config: TopicConfig,
+  overrides: Partial<TopicConfig>,
+  keys: readonly string[] | null,
+  defaults: Readonly<TopicConfig> = TOPIC_CONFIG_DEFAULTS,
+): ConfigEntry[] {
   const names = (Object.keys(TOPIC_CONFIG_DEFAULTS) as TopicConfigName[]).filter((n) => keys === null || keys.includes(n));
   return names.map((name) => {
     const overridden = overrides[name] !== undefined;
     const synonyms = [
       ...(overridden ? [{ name, value: String(overrides[name]), source: SOURCE_DYNAMIC_TOPIC }] : []),
-      { name, value: String(TOPIC_CONFIG_DEFAULTS[name]), source: SOURCE_DEFAULT },
+      { name, value: String(defaults[name]), source: SOURCE_DEFAULT },
     ];
     return {
       name,
@@ -73,7 +78,7 @@ export const describeConfigs: Handler<'DescribeConfigs'> = (body, call) => {
         const e = kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${r.resourceName}' does not exist`);
         return { ...base, errorCode: e.code, errorMessage: e.message, configs: [] };
       }
-      const configs = describeTopicConfigEntries(topic.config, topic.configOverrides, r.configurationKeys).map((c) => ({
+      const configs = describeTopicConfigEntries(topic.config, topic.configOverrides, r.configurationKeys, gw.broker.metadata.topicConfigDefaults).map((c) => ({
         ...c,
         synonyms: body.includeSynonyms ? c.synonyms : [],
         documentation: body.includeDocumentation ? c.documentation : null,
@@ -86,7 +91,12 @@ export const describeConfigs: Handler<'DescribeConfigs'> = (body, call) => {
 type AlterResult = NonNullable<ResponseInput<'AlterConfigs'>['responses']>[number];
 
 /** The overrides a change would leave, checked like the broker checks them; throws a coded error. */
-export function plannedOverrides(current: Partial<TopicConfig>, changes: Record<string, string | null>, replace: boolean): Partial<TopicConfig> {
+export function plannedOverrides(
+  current: Partial<TopicConfig>,
+  changes: Record<string, string | null>,
+  replace: boolean,
+  defaults: Readonly<TopicConfig> = TOPIC_CONFIG_DEFAULTS,
+): Partial<TopicConfig> {
   const overrides: Record<string, unknown> = replace ? {} : { ...current };
   const sets: Record<string, string> = {};
   for (const [name, value] of Object.entries(changes)) {
@@ -98,7 +108,7 @@ export function plannedOverrides(current: Partial<TopicConfig>, changes: Record<
     }
   }
   Object.assign(overrides, parseTopicConfigs(sets));
-  const effective = effectiveTopicConfig(overrides as Partial<TopicConfig>);
+  const effective = effectiveTopicConfig(overrides as Partial<TopicConfig>, defaults);
   if (effective['max.message.bytes'] > effective['segment.bytes']) {
     throw Object.assign(new Error(`max.message.bytes ${effective['max.message.bytes']} exceeds segment.bytes ${effective['segment.bytes']}: a batch must fit in one segment`), {
       kafkaErrorCode: kafkaError('INVALID_CONFIG').code,
@@ -123,7 +133,7 @@ async function alterTopic(
   const topic = findTopic(gw.broker, resource.resourceName);
   if (!topic) return fail(kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${resource.resourceName}' does not exist`));
   try {
-    if (validateOnly) plannedOverrides(topic.configOverrides, changes as Record<string, string | null>, replace);
+    if (validateOnly) plannedOverrides(topic.configOverrides, changes as Record<string, string | null>, replace, gw.broker.metadata.topicConfigDefaults);
     else await gw.broker.metadata.alterConfigs(topic.name, changes as Record<string, string | null>, { replace });
     return { ...base, errorCode: 0, errorMessage: null };
   } catch (err) {

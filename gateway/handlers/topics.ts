@@ -29,7 +29,7 @@ async function createOne(gw: GatewayContext, t: CreateTopicRequest, validateOnly
   if ('error' in plan) return failedTopic(t.name, plan.error);
   if (validateOnly) {
     if (findTopic(gw.broker, t.name)) return failedTopic(t.name, kafkaError('TOPIC_ALREADY_EXISTS', `topic '${t.name}' already exists`));
-    return created(t.name, ZERO_UUID, plan.partitions, effectiveTopicConfig(plan.configs), plan.configs);
+    return created(t.name, ZERO_UUID, plan.partitions, effectiveTopicConfig(plan.configs, gw.broker.metadata.topicConfigDefaults), plan.configs);
   }
   try {
     const topic = await gw.broker.createTopic(t.name, plan.partitions, plan.configStrings);
@@ -76,7 +76,7 @@ function planTopic(
   }
   try {
     const configs = parseTopicConfigs(configStrings);
-    const effective = effectiveTopicConfig(configs);
+    const effective = effectiveTopicConfig(configs, gw.broker.metadata.topicConfigDefaults);
     if (effective['max.message.bytes'] > effective['segment.bytes']) {
       return { error: kafkaError('INVALID_CONFIG', `max.message.bytes ${effective['max.message.bytes']} exceeds segment.bytes ${effective['segment.bytes']}: a batch must fit in one segment`) };
     }

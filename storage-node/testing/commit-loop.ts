@@ -30,7 +30,9 @@ let open: number | undefined;
 for (;;) {
   if (open === undefined) {
     try {
-      open = store.allocate({ topicId: 1, partition: 0, baseOffset: nextOffset }).segmentId;
+      // Segments of many sizes, so a kill can land in allocate or free of any extent.
+      const dataCapacityBytes = 20_000 + (nextRandom() % (options.segmentSizeBytes - 4096 - 20_000));
+      open = store.allocate({ topicId: 1, partition: 0, baseOffset: nextOffset, dataCapacityBytes }).segmentId;
       owned.push(open);
     } catch (err) {
       if (!(err instanceof StorageError) || err.code !== 'STORAGE_FULL') throw err;
