@@ -11,7 +11,7 @@ import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../g
 import { Connection } from '../rdma-client';
 import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
-import { ServerConfig, splitHostPort } from './config';
+import { gatewayLimitsOf, ServerConfig, splitHostPort } from './config';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
 import { newRegistry, startMetricsServer } from './metrics-server';
 
@@ -197,6 +197,7 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
     connection,
     registry: node.hub.registry,
     autoCreateTopics: config.autoCreateTopics,
+    limits: gatewayLimitsOf(config),
     log,
     metrics: node.registry,
   });
@@ -259,6 +260,7 @@ export async function startGatewayNode(config: ServerConfig, options: { nodeId?:
     port: kafka.port,
     advertisedHost: advertisedHost(config, kafka.host),
     nodeId: options.nodeId,
+    limits: gatewayLimitsOf(config),
     log,
     metrics: registry,
   });
