@@ -6,6 +6,7 @@
 import * as fs from 'fs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { apiKeys, encodeRequest } from './protocol';
+import { startGatewayProcess } from './testing/cluster';
 import { RawKafkaClient } from './testing/raw-client';
 
 const MiB = 1024 * 1024;
@@ -84,4 +85,34 @@ describe('gateway memory bounds', () => {
     }
     expect(cluster.child.exitCode).toBeNull();
   }, 120_000);
+
+  it('a sender that stalls inside a frame holds its share only until frameReceiveTimeoutMs; the clients queued behind it then go on', async () => {
+    const gateway = await startGatewayProcess({ limits: { maxFrameBytes: 8 * MiB, maxBufferedRequestBytes: 8 * MiB, frameReceiveTimeoutMs: 1500 } });
+    const stalled = await RawKafkaClient.connect(gateway.kafka);
+    const waiting = await RawKafkaClient.connect(gateway.kafka);
+    const small = await RawKafkaClient.connect(gateway.kafka);
+    try {
+      // 8 MiB announced, 1 MiB sent: the whole budget is taken.
+      const partial = bigProduceFrame(1, 8 * MiB - 200);
+      stalled.writeRaw(partial.subarray(0, MiB));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const started = Date.now();
+      waiting.writeRaw(bigProduceFrame(5, 6 * MiB));
+      const answered = waiting.response(5, 15_000).then(() => Date.now() - started);
+      const versions = small.request('ApiVersions', 3, { clientSoftwareName: 'rdmq-test', clientSoftwareVersion: '1' });
+      expect(await stalled.waitForClose(10_000)).toBe(true);
+      const closedAfterMs = Date.now() - started;
+      expect((await versions).errorCode).toBe(0);
+      const waitedMs = await answered;
+      // The queued frame was read only once the stalled one gave its share back.
+      expect(waitedMs).toBeGreaterThanOrEqual(closedAfterMs - 100);
+      expect(gateway.stderr()).toMatch(/a \d+-byte frame was not received within 1500 ms \(1048576 bytes arrived\)/);
+      expect(gateway.child.exitCode).toBeNull();
+    } finally {
+      stalled.close();
+      waiting.close();
+      small.close();
+      await gateway.stop();
+    }
+  }, 60_000);
 });
