@@ -149,6 +149,7 @@ export class Consumer {
     }
   }
 
+  /** Stops delivering; resolves once every read in flight is done (so not from inside a handler, which it would wait for). */
   async stop(): Promise<void> {
     this.running = false;
     await Promise.all([...this.resubscribing.values()]);
