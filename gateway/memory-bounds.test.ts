@@ -4,6 +4,8 @@
 // TCP), the process survives, and a client on another connection still gets
 // answers meanwhile.
 import * as fs from 'fs';
+import * as net from 'net';
+import { buildRecordBatch } from '../format';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { apiKeys, encodeRequest } from './protocol';
 import { startGatewayProcess } from './testing/cluster';
@@ -112,6 +114,57 @@ describe('gateway memory bounds', () => {
       stalled.close();
       waiting.close();
       small.close();
+      await gateway.stop();
+    }
+  }, 60_000);
+
+  it('Fetch responses not yet written hold their share of maxFetchMemoryBytes: a consumer that stops reading delays others\' data rather than grow the gateway\'s memory, and gives its share back when it goes', async () => {
+    const gateway = await startGatewayProcess({ limits: { maxFetchResponseBytes: 8 * MiB, maxFetchMemoryBytes: 8 * MiB } });
+    const client = await RawKafkaClient.connect(gateway.kafka);
+    let stuck: net.Socket | undefined;
+    try {
+      const created = await client.request('CreateTopics', 7, { topics: [{ name: 'wide', numPartitions: 1, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
+      expect(created.topics[0].errorCode).toBe(0);
+      for (let i = 0; i < 10; i++) {
+        const batch = await buildRecordBatch({ records: [{ key: null, value: Buffer.alloc(900 * 1024, i) }] });
+        const res = await client.request('Produce', 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: 'wide', partitionData: [{ index: 0, records: batch }] }] });
+        expect(res.responses[0].partitionResponses[0].errorCode).toBe(0);
+      }
+      const fetch = (maxBytes: number, maxWaitMs: number) => ({
+        replicaId: -1,
+        maxWaitMs,
+        minBytes: 1,
+        maxBytes,
+        isolationLevel: 0,
+        sessionId: 0,
+        sessionEpoch: -1,
+        topics: [{ topic: 'wide', partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: maxBytes, logStartOffset: -1n }] }],
+        forgottenTopicsData: [],
+        rackId: '',
+      });
+      // A consumer that asks for 8 MiB and never reads: most of its response waits in the gateway, on the budget.
+      stuck = net.connect(gateway.kafkaPort, '127.0.0.1');
+      await new Promise((resolve) => stuck!.once('connect', resolve));
+      stuck.pause();
+      stuck.write(encodeRequest({ apiKey: apiKeys.Fetch, apiVersion: 12, correlationId: 1, clientId: 'stuck' }, fetch(8 * MiB, 0)));
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const starved = await client.request('Fetch', 12, fetch(MiB, 500));
+      expect(starved.responses[0].partitions[0].errorCode).toBe(0);
+      expect((starved.responses[0].partitions[0].records as Buffer).length).toBe(0);
+      expect(starved.responses[0].partitions[0].highWatermark).toBe(10n);
+      // Once it goes, its share comes back.
+      stuck.destroy();
+      const deadline = Date.now() + 10_000;
+      let records = 0;
+      while (records === 0 && Date.now() < deadline) {
+        const res = await client.request('Fetch', 12, fetch(MiB, 500));
+        records = (res.responses[0].partitions[0].records as Buffer).length;
+      }
+      expect(records).toBeGreaterThan(900 * 1024);
+      expect(gateway.child.exitCode).toBeNull();
+    } finally {
+      stuck?.destroy();
+      client.close();
       await gateway.stop();
     }
   }, 60_000);
