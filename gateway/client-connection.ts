@@ -56,6 +56,8 @@ export class ClientConnection<C extends DataContext = DataContext> {
   /** Set while queued on the budget. */
   private cancelWait: (() => void) | undefined;
   private frameTimer: NodeJS.Timeout | undefined;
+  /** Armed while responses wait for the socket: a client that reads none of them for too long is closed. */
+  private writeTimer: NodeJS.Timeout | undefined;
   /** Releases of responses not yet written, run at the latest when the connection closes. */
   private readonly unwritten = new Set<() => void>();
   readonly peer: string;
@@ -74,7 +76,10 @@ export class ClientConnection<C extends DataContext = DataContext> {
     socket.setTimeout(limits.idleTimeoutMs);
     socket.on('timeout', () => this.onIdle());
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.updateBackpressure());
+    socket.on('drain', () => {
+      this.watchWrites();
+      this.updateBackpressure();
+    });
     socket.on('error', () => this.close());
     socket.on('close', () => this.close());
   }
@@ -86,6 +91,7 @@ export class ClientConnection<C extends DataContext = DataContext> {
     this.cancelWait = undefined;
     this.grantedFrameBytes = 0;
     clearTimeout(this.frameTimer);
+    clearTimeout(this.writeTimer);
     this.socket.destroy();
     for (const release of [...this.unwritten]) release();
     // A partial frame goes with the socket; frames being handled are given back as their handlers settle.
@@ -249,6 +255,35 @@ export class ClientConnection<C extends DataContext = DataContext> {
       chunks.forEach((chunk, i) => (i === chunks.length - 1 && written ? this.socket.write(chunk, () => written()) : this.socket.write(chunk)));
     }
     if (wrote) this.socket.uncork();
+    this.watchWrites();
+  }
+
+  /**
+   * Responses queued on the socket hold memory (a Fetch's share of
+   * maxFetchMemoryBytes until it is written): a client that takes none of
+   * their bytes for `responseWriteTimeoutMs` is closed. Any progress re-arms it.
+   */
+  private watchWrites(): void {
+    if (this.closed || this.socket.writableLength === 0) {
+      clearTimeout(this.writeTimer);
+      this.writeTimer = undefined;
+      return;
+    }
+    if (this.writeTimer) return;
+    const timeoutMs = this.gateway.limits.responseWriteTimeoutMs;
+    let writtenBefore = this.socket.bytesWritten;
+    const check = (): void => {
+      this.writeTimer = undefined;
+      if (this.closed || this.socket.writableLength === 0) return;
+      if (this.socket.bytesWritten === writtenBefore) {
+        this.gateway.log(`closing Kafka connection from ${this.peer}: it read none of ${this.socket.writableLength} response bytes in ${timeoutMs} ms`);
+        this.close();
+        return;
+      }
+      writtenBefore = this.socket.bytesWritten;
+      this.writeTimer = setTimeout(check, timeoutMs);
+    };
+    this.writeTimer = setTimeout(check, timeoutMs);
   }
 
   private updateBackpressure(): void {

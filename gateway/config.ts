@@ -47,6 +47,8 @@ export const GatewayLimitsSchema = z
     frameReceiveTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
     /** Buffers of finished large Produce frames kept for the next frames, shared by every connection (0: none). */
     frameBufferPoolBytes: z.number().int().min(0).default(16 * MiB),
+    /** A connection whose client takes none of its queued response bytes for this long is closed: what they hold is given back. */
+    responseWriteTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
     /** Response bytes queued on one socket before reading from it pauses. */
     maxPendingResponseBytes: z.number().int().min(64 * 1024).default(128 * MiB),
     maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),

@@ -118,8 +118,8 @@ describe('gateway memory bounds', () => {
     }
   }, 60_000);
 
-  it('Fetch responses not yet written hold their share of maxFetchMemoryBytes: a consumer that stops reading delays others\' data rather than grow the gateway\'s memory, and gives its share back when it goes', async () => {
-    const gateway = await startGatewayProcess({ limits: { maxFetchResponseBytes: 8 * MiB, maxFetchMemoryBytes: 8 * MiB } });
+  it('Fetch responses not yet written hold their share of maxFetchMemoryBytes: a consumer that stops reading delays others\' data rather than grow the gateway\'s memory, and is closed after responseWriteTimeoutMs', async () => {
+    const gateway = await startGatewayProcess({ limits: { maxFetchResponseBytes: 8 * MiB, maxFetchMemoryBytes: 8 * MiB, responseWriteTimeoutMs: 4000 } });
     const client = await RawKafkaClient.connect(gateway.kafka);
     let stuck: net.Socket | undefined;
     try {
@@ -152,8 +152,12 @@ describe('gateway memory bounds', () => {
       expect(starved.responses[0].partitions[0].errorCode).toBe(0);
       expect((starved.responses[0].partitions[0].records as Buffer).length).toBe(0);
       expect(starved.responses[0].partitions[0].highWatermark).toBe(10n);
-      // Once it goes, its share comes back.
-      stuck.destroy();
+      // Once it has read nothing for responseWriteTimeoutMs the gateway closes it, and its share comes back.
+      // (A paused socket does not see its own close: watch the gateway's log instead.)
+      const stuckSince = Date.now();
+      while (!/it read none of \d+ response bytes in 4000 ms/.test(gateway.stderr()) && Date.now() - stuckSince < 15_000) await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(gateway.stderr()).toMatch(/it read none of \d+ response bytes in 4000 ms/);
+      expect(Date.now() - stuckSince).toBeLessThan(10_000);
       const deadline = Date.now() + 10_000;
       let records = 0;
       while (records === 0 && Date.now() < deadline) {
