@@ -4,6 +4,7 @@
       "target_name": "rdmq_native",
       "sources": [
         "addon/src/crc32c.cc",
+        "addon/src/file-lock.cc",
         "addon/src/module.cc",
         "addon/src/region.cc",
         "addon/src/transport.cc"

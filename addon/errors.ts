@@ -16,6 +16,8 @@ export type AddonErrorCode =
   | 'ERR_DEREGISTERED'
   | 'ERR_MESSAGE_TOO_LARGE'
   | 'ERR_ACCESS_DENIED'
+  | 'ERR_LOCK_OPEN'
+  | 'ERR_LOCKED'
   | 'ERR_UCX';
 
 /** Codes after which retrying the same call (possibly on a new connection) can succeed. */

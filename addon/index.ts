@@ -3,6 +3,7 @@ export { AddonError, AddonErrorCode } from './errors';
 export { Region, StoreGranularity } from './region';
 export { Access, Endpoint, MAX_MESSAGE_ID, MemoryRegistration, MessageHandler, RemoteKey, Transport, TransportOptions } from './transport';
 export { crc32c } from './crc32c';
+export { lockFileExclusive } from './file-lock';
 
 import { native } from './native';
 

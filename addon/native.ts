@@ -70,6 +70,8 @@ export interface NativeModule {
   Transport: new (options: { maxAmPayloadBytes?: number; peerErrorHandling?: boolean }) => NativeTransport;
   ucxVersion(): string;
   crc32c(bytes: Uint8Array, initial: number): number;
+  /** Opens (creating) `path` and takes an exclusive flock on it; returns the descriptor (closing it releases the lock). */
+  lockFileExclusive(path: string): number;
   /** True when crc32c uses CPU instructions (x86-64 SSE4.2) rather than tables. */
   readonly crc32cHardware: boolean;
 }

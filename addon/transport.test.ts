@@ -251,6 +251,30 @@ describe('transport misuse', () => {
   });
 });
 
+describe('active messages over the receiver\'s limit', () => {
+  it('are refused at once by the sender, naming the peer\'s limit, instead of dropped by the receiver unanswered', async () => {
+    const server = new Transport({ maxAmPayloadBytes: 4096 });
+    const port = await server.listen('127.0.0.1', 0);
+    const received: number[] = [];
+    server.onMessage(7, (_ep, _header, payload) => void received.push(payload.length));
+    const client = new Transport();
+    const ep = await client.connect('127.0.0.1', port);
+    expect(ep.peerMaxAmPayloadBytes).toBe(4096);
+    const started = Date.now();
+    await expectRejectCode(ep.send(7, Buffer.alloc(8), Buffer.alloc(5000)), 'ERR_MESSAGE_TOO_LARGE', /5000 bytes exceeds the limit of 4096 bytes that 127\.0\.0\.1:\d+ accepts/);
+    // A header too long to travel inline is carried in front of the payload, and counts.
+    await expectRejectCode(ep.send(7, Buffer.alloc(3000), Buffer.alloc(2000)), 'ERR_MESSAGE_TOO_LARGE', /5000 bytes/);
+    expect(Date.now() - started).toBeLessThan(1000);
+    await ep.send(7, Buffer.alloc(8), Buffer.alloc(4096));
+    const deadline = Date.now() + 5000;
+    while (received.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(received).toEqual([4096]);
+    await ep.close();
+    client.close();
+    server.close();
+  });
+});
+
 describe('active messages with long headers', () => {
   it('carries a header longer than a UCX fragment intact instead of aborting the process', async () => {
     const server = new Transport();

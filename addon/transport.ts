@@ -55,8 +55,13 @@ export class RemoteKey {
   }
 }
 
-// Bootstrap frames on the side socket: [u32 length][u8 version][u32 connection id][worker address].
-const BOOTSTRAP_VERSION = 1;
+// Bootstrap frames on the side socket: [u32 length][u8 version][u32 connection id]
+// [u32 largest active-message payload this side accepts][worker address]. Each
+// side learns the other's limit, so a message the peer would drop (UCX gives
+// the receiver no way to answer it) is refused at once by the sender instead.
+const BOOTSTRAP_VERSION = 2;
+const BOOTSTRAP_HEADER_BYTES = 13;
+const AM_PAYLOAD_BYTES_DEFAULT = 16 * 1024 * 1024;
 const MAX_BOOTSTRAP_FRAME_BYTES = 64 * 1024;
 // Every active message starts with the receiver's id for the connection, so
 // the receiver knows which endpoint it came from on every transport.
@@ -90,6 +95,8 @@ export class Endpoint extends EventEmitter {
     /** The peer's id for this connection; we stamp it on messages to the peer. */
     private readonly remoteId: number,
     readonly remoteAddress: string,
+    /** The largest active-message payload the peer accepts (it drops larger ones unanswered). */
+    readonly peerMaxAmPayloadBytes: number,
   ) {
     super();
   }
@@ -114,6 +121,15 @@ export class Endpoint extends EventEmitter {
   send(id: number, header: Uint8Array, payload: Uint8Array = EMPTY): Promise<void> {
     if (!Number.isInteger(id) || id < 0 || id > MAX_MESSAGE_ID) {
       return Promise.reject(new AddonError('ERR_INVALID_ARG', `message id must be an integer 0..${MAX_MESSAGE_ID}, got ${id}`));
+    }
+    const carriedBytes = payload.length + (header.length <= AM_HEADER_INLINE_MAX ? 0 : header.length);
+    if (carriedBytes > this.peerMaxAmPayloadBytes) {
+      return Promise.reject(
+        new AddonError(
+          'ERR_MESSAGE_TOO_LARGE',
+          `active message ${id} of ${carriedBytes} bytes exceeds the limit of ${this.peerMaxAmPayloadBytes} bytes that ${this.remoteAddress} accepts`,
+        ),
+      );
     }
     if (header.length <= AM_HEADER_INLINE_MAX) {
       const routed = Buffer.allocUnsafe(AM_ROUTE_BYTES + header.length);
@@ -185,13 +201,18 @@ export class Transport extends EventEmitter {
   private nextLocalId = 1;
   private closedFlag = false;
   private readonly connectTimeoutMs: number;
+  private readonly maxAmPayloadBytes: number;
 
   constructor(options: TransportOptions = {}) {
     super();
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    this.maxAmPayloadBytes = options.maxAmPayloadBytes ?? AM_PAYLOAD_BYTES_DEFAULT;
+    if (!Number.isInteger(this.maxAmPayloadBytes) || this.maxAmPayloadBytes < 0 || this.maxAmPayloadBytes > 0xffffffff) {
+      throw new AddonError('ERR_INVALID_ARG', `maxAmPayloadBytes must be an integer 0..${0xffffffff}, got ${this.maxAmPayloadBytes}`);
+    }
     this.native = nativeCall(() =>
       new (native().Transport)({
-        maxAmPayloadBytes: options.maxAmPayloadBytes,
+        maxAmPayloadBytes: this.maxAmPayloadBytes,
         peerErrorHandling: options.peerErrorHandling ?? false,
       }),
     );
@@ -229,7 +250,7 @@ export class Transport extends EventEmitter {
     try {
       await withTimeout(once(socket, 'connect'), this.connectTimeoutMs, `connect to ${where}`);
       const localId = this.allocateId();
-      writeBootstrap(socket, localId, this.native.workerAddress());
+      writeBootstrap(socket, localId, this.maxAmPayloadBytes, this.native.workerAddress());
       const reply = await withTimeout(readBootstrap(socket), this.connectTimeoutMs, `bootstrap with ${where}`);
       const ep = this.open(socket, localId, reply, where);
       await withTimeout(ep.flush(), this.connectTimeoutMs, `UCX wire-up with ${where}`);
@@ -303,7 +324,7 @@ export class Transport extends EventEmitter {
       .then((hello) => {
         const localId = this.allocateId();
         const ep = this.open(socket, localId, hello, where);
-        writeBootstrap(socket, localId, this.native.workerAddress());
+        writeBootstrap(socket, localId, this.maxAmPayloadBytes, this.native.workerAddress());
         this.emit('connection', ep);
       })
       .catch((err: Error) => {
@@ -314,7 +335,7 @@ export class Transport extends EventEmitter {
 
   private open(socket: net.Socket, localId: number, peer: BootstrapFrame, where: string): Endpoint {
     const nativeEp = nativeCall(() => this.native.connectAddress(peer.workerAddress));
-    const ep = new Endpoint(nativeEp, socket, localId, peer.connectionId, where);
+    const ep = new Endpoint(nativeEp, socket, localId, peer.connectionId, where, peer.maxAmPayloadBytes);
     this.byLocalId.set(localId, ep);
     ep.once('close', () => this.byLocalId.delete(localId));
     socket.once('close', () => ep.lost(`connection to ${where} closed`));
@@ -351,15 +372,17 @@ export class Transport extends EventEmitter {
 
 interface BootstrapFrame {
   connectionId: number;
+  maxAmPayloadBytes: number;
   workerAddress: Buffer;
 }
 
-function writeBootstrap(socket: net.Socket, connectionId: number, workerAddress: Buffer): void {
-  const frame = Buffer.allocUnsafe(9 + workerAddress.length);
-  frame.writeUInt32BE(5 + workerAddress.length, 0);
+function writeBootstrap(socket: net.Socket, connectionId: number, maxAmPayloadBytes: number, workerAddress: Buffer): void {
+  const frame = Buffer.allocUnsafe(BOOTSTRAP_HEADER_BYTES + workerAddress.length);
+  frame.writeUInt32BE(BOOTSTRAP_HEADER_BYTES - 4 + workerAddress.length, 0);
   frame.writeUInt8(BOOTSTRAP_VERSION, 4);
   frame.writeUInt32BE(connectionId, 5);
-  workerAddress.copy(frame, 9);
+  frame.writeUInt32BE(maxAmPayloadBytes, 9);
+  workerAddress.copy(frame, BOOTSTRAP_HEADER_BYTES);
   socket.write(frame);
 }
 
@@ -379,9 +402,9 @@ function readBootstrap(socket: net.Socket): Promise<BootstrapFrame> {
       buffered = Buffer.concat([buffered, chunk]);
       if (buffered.length < 4) return;
       const length = buffered.readUInt32BE(0);
-      if (length < 5 || length > MAX_BOOTSTRAP_FRAME_BYTES) {
+      if (length < 1 || length > MAX_BOOTSTRAP_FRAME_BYTES) {
         cleanup();
-        reject(new Error(`bootstrap frame of ${length} bytes is outside 5..${MAX_BOOTSTRAP_FRAME_BYTES}`));
+        reject(new Error(`bootstrap frame of ${length} bytes is outside 1..${MAX_BOOTSTRAP_FRAME_BYTES}`));
         return;
       }
       if (buffered.length < 4 + length) return;
@@ -395,7 +418,11 @@ function readBootstrap(socket: net.Socket): Promise<BootstrapFrame> {
         reject(new Error(`bootstrap version ${version} is not supported (expected ${BOOTSTRAP_VERSION})`));
         return;
       }
-      resolve({ connectionId: buffered.readUInt32BE(5), workerAddress: buffered.subarray(9, 4 + length) });
+      if (length < BOOTSTRAP_HEADER_BYTES - 4) {
+        reject(new Error(`bootstrap frame of ${length} bytes is shorter than its ${BOOTSTRAP_HEADER_BYTES - 4}-byte header`));
+        return;
+      }
+      resolve({ connectionId: buffered.readUInt32BE(5), maxAmPayloadBytes: buffered.readUInt32BE(9), workerAddress: buffered.subarray(BOOTSTRAP_HEADER_BYTES, 4 + length) });
     };
     socket.on('data', onData);
     socket.once('close', onClose);

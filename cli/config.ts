@@ -5,6 +5,7 @@ import * as fs from 'fs';
 import { z } from 'zod';
 import { parseSize } from '../bench/sizes';
 import { SEGMENT_SIZE_BYTES_MAX } from '../storage-node';
+import { parseGatewayLimits } from '../gateway';
 
 const hostPort = z
   .string()
@@ -42,6 +43,10 @@ export const ServerConfigSchema = z
       .transform((v) => v === 'true'),
     /** The host other machines reach this process at, told to clients for the fast path and Kafka (Kafka: advertised.listeners); the listen host when not set. */
     advertisedHost: z.string().regex(/^[^:\s]+$/, 'must be a host name or IPv4 address, without a port').optional(),
+    /** Kafka request bytes the gateway holds at once across connections (gateway limit maxBufferedRequestBytes, default 256M). */
+    maxBufferedRequestBytes: size('max buffered request bytes').optional(),
+    /** Kafka Fetch response bytes the gateway holds at once across connections (gateway limit maxFetchMemoryBytes, default 256M). */
+    maxFetchMemoryBytes: size('max fetch memory bytes').optional(),
   })
   .strict()
   .refine((c) => c.segmentSize % 4096 === 0 && c.segmentSize >= 64 * 1024 && c.segmentSize <= SEGMENT_SIZE_BYTES_MAX, {
@@ -51,6 +56,14 @@ export const ServerConfigSchema = z
   .refine((c) => c.regionSize >= c.segmentSize + 8192, { message: 'region size must hold at least one segment', path: ['regionSize'] });
 
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
+
+/** The gateway limits set on the command line; the gateway's own defaults (gateway/config.ts) fill the rest. */
+export function gatewayLimitsOf(config: ServerConfig): { maxBufferedRequestBytes?: number; maxFetchMemoryBytes?: number } {
+  const limits: { maxBufferedRequestBytes?: number; maxFetchMemoryBytes?: number } = {};
+  if (config.maxBufferedRequestBytes !== undefined) limits.maxBufferedRequestBytes = config.maxBufferedRequestBytes;
+  if (config.maxFetchMemoryBytes !== undefined) limits.maxFetchMemoryBytes = config.maxFetchMemoryBytes;
+  return limits;
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -83,6 +96,11 @@ export function loadServerConfig(flags: Record<string, unknown>, configFile?: st
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
   const result = ServerConfigSchema.safeParse({ ...fromFile, ...defined });
   if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue).join('; '));
+  try {
+    parseGatewayLimits(gatewayLimitsOf(result.data));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   return result.data;
 }
 

@@ -25,9 +25,13 @@ const USAGE = `usage:
              [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
              [--advertised-host HOST]      the host clients are told for the fast path and Kafka (default: the listen host)
              [--auto-create-topics true|false]   create topics Kafka clients ask for (default true)
+             [--max-buffered-request-bytes SIZE]  Kafka request bytes held at once over all connections (default 256M,
+                                                  no less than the 100M frame bound); reading stops there
+             [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
   rdmq broker --storage HOST:PORT [same options]     the broker and Kafka gateway, using that storage node
   rdmq gateway --control HOST:PORT [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
+               [--max-buffered-request-bytes SIZE] [--max-fetch-memory-bytes SIZE]
                                                     one more Kafka gateway for that broker (listed in Metadata while it runs)
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
   rdmq status [--json] [--control HOST:PORT]          the cluster at a glance (fenced ranges included)
@@ -73,6 +77,8 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'node-id': { type: 'string' },
       'advertised-host': { type: 'string' },
       'auto-create-topics': { type: 'string' },
+      'max-buffered-request-bytes': { type: 'string' },
+      'max-fetch-memory-bytes': { type: 'string' },
     },
     strict: true,
   });
@@ -93,6 +99,8 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       verify: values.verify,
       advertisedHost: values['advertised-host'],
       autoCreateTopics: values['auto-create-topics'],
+      maxBufferedRequestBytes: values['max-buffered-request-bytes'],
+      maxFetchMemoryBytes: values['max-fetch-memory-bytes'],
     },
     values.config,
   );

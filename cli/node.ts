@@ -4,7 +4,6 @@
 //   startBroker   `rdmq broker`: the broker alone, reaching its storage node over gRPC;
 //   withGateway   the Kafka gateway beside a broker, in its process (start, broker);
 //   startGatewayNode  `rdmq gateway`: a Kafka gateway of its own, joined to a broker.
-import * as fs from 'fs';
 import * as path from 'path';
 import { Transport } from '../addon';
 import { Registry } from 'prom-client';
@@ -12,7 +11,8 @@ import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../g
 import { Connection } from '../rdma-client';
 import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
-import { ServerConfig, splitHostPort } from './config';
+import { gatewayLimitsOf, ServerConfig, splitHostPort } from './config';
+import { DataDirLock, lockDataDir } from './data-dir-lock';
 import { newRegistry, startMetricsServer } from './metrics-server';
 
 export interface RunningNode {
@@ -47,7 +47,6 @@ export interface RunningStorage {
 type Log = (message: string) => void;
 
 function openStore(config: ServerConfig, log: Log): SegmentStore {
-  fs.mkdirSync(config.data, { recursive: true });
   return SegmentStore.open({
     path: path.join(config.data, 'region'),
     regionSizeBytes: config.regionSize,
@@ -137,15 +136,43 @@ function hostAndPort(address: string): [string, number] {
 }
 
 export async function startNode(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  const transport = new Transport();
-  const node = new StorageNode(openStore(config, log), transport);
-  // One transport serves both roles: the storage node's memory is reached at the broker's address.
-  const storage = new EmbeddedStorage(node);
-  const registry = newRegistry('start');
-  registerStorageMetrics(registry, () => node.store);
-  const running = await serveBroker(config, transport, storage, log, registry);
-  node.fastpathAddress = `${advertisedHost(config, splitHostPort(config.fastpath).host)}:${running.fastpathPort}`;
-  return running;
+  return ownDataDir(config, 'rdmq start', async () => {
+    const transport = new Transport();
+    const node = new StorageNode(openStore(config, log), transport);
+    // One transport serves both roles: the storage node's memory is reached at the broker's address.
+    const storage = new EmbeddedStorage(node);
+    const registry = newRegistry('start');
+    registerStorageMetrics(registry, () => node.store);
+    const running = await serveBroker(config, transport, storage, log, registry);
+    node.fastpathAddress = `${advertisedHost(config, splitHostPort(config.fastpath).host)}:${running.fastpathPort}`;
+    return running;
+  });
+}
+
+/**
+ * Runs `start` holding the lock on --data (released when `start` fails or
+ * when what it started is closed), so no second process opens the same
+ * region or metadata log; throws DataDirLockedError naming the holder.
+ */
+async function ownDataDir<T extends { close(): Promise<void> }>(config: ServerConfig, command: string, start: () => Promise<T>): Promise<T> {
+  const lock: DataDirLock = lockDataDir(config.data, command);
+  let started: T;
+  try {
+    started = await start();
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  return {
+    ...started,
+    close: async () => {
+      try {
+        await started.close();
+      } finally {
+        lock.release();
+      }
+    },
+  };
 }
 
 /**
@@ -171,6 +198,7 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
     connection,
     registry: node.hub.registry,
     autoCreateTopics: config.autoCreateTopics,
+    limits: gatewayLimitsOf(config),
     log,
     metrics: node.registry,
   });
@@ -188,6 +216,10 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
 }
 
 export async function startStorage(config: ServerConfig, log: Log = () => undefined): Promise<RunningStorage> {
+  return ownDataDir(config, 'rdmq storage', () => serveStorage(config, log));
+}
+
+async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStorage> {
   const transport = new Transport();
   const node = new StorageNode(openStore(config, log), transport);
   const fast = await listenFastPath(transport, config);
@@ -212,9 +244,11 @@ export async function startStorage(config: ServerConfig, log: Log = () => undefi
 
 export async function startBroker(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
   if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT (the storage node\'s control address)');
-  fs.mkdirSync(config.data, { recursive: true });
-  const storage = await RemoteStorage.connect(config.storage);
-  return serveBroker(config, new Transport(), storage, log, newRegistry('broker'));
+  const storageAddress = config.storage;
+  return ownDataDir(config, 'rdmq broker', async () => {
+    const storage = await RemoteStorage.connect(storageAddress);
+    return serveBroker(config, new Transport(), storage, log, newRegistry('broker'));
+  });
 }
 
 /** `rdmq gateway`: Kafka clients on --kafka, the broker at --control; no data of its own. */
@@ -227,6 +261,7 @@ export async function startGatewayNode(config: ServerConfig, options: { nodeId?:
     port: kafka.port,
     advertisedHost: advertisedHost(config, kafka.host),
     nodeId: options.nodeId,
+    limits: gatewayLimitsOf(config),
     log,
     metrics: registry,
   });

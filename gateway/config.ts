@@ -1,14 +1,18 @@
 // The gateway's bounds, each with a default and checked with zod. Every queue
 // and buffer a Kafka client can make the gateway hold is limited here.
 //
-// Memory sketch per connection: at most `maxInFlightPerConnection` requests
-// and `maxInFlightRequestBytes` of them (one request is always admitted, so
-// add one frame of at most `maxFrameBytes`; a socket read is at most 64 KiB,
-// so a client must send a frame whole before it costs that much), plus
-// responses waiting for earlier ones, each Fetch at most
-// `maxFetchResponseBytes`, plus up to `frameBufferPoolBytes` of finished
-// Produce frames kept for reuse. Reads pause while responses over
-// `maxPendingResponseBytes` wait for the socket.
+// Memory sketch. Across all connections: request frames being received or
+// handled hold at most `maxBufferedRequestBytes` (a frame's whole buffer is
+// taken from it once its size is known; reading stops when it is full), plus
+// at most one socket read (64 KiB) per connection that was reading when it
+// filled; Fetch responses read and not yet written hold at most
+// `maxFetchMemoryBytes`; `frameBufferPoolBytes` of finished Produce frames
+// are kept for reuse. Per connection: at most `maxInFlightPerConnection`
+// requests and `maxInFlightRequestBytes` of them (one request is always
+// admitted, so add one frame of at most `maxFrameBytes`), and reads pause
+// while responses over `maxPendingResponseBytes` wait for the socket. With
+// the defaults a gateway holds about 256 + 256 + 16 MiB of request and
+// response bytes however many clients send at once.
 import { z } from 'zod';
 
 const MiB = 1024 * 1024;
@@ -31,8 +35,20 @@ export const GatewayLimitsSchema = z
      * generation, which then costs a full GC every few MiB.
      */
     maxInFlightRequestBytes: z.number().int().min(64 * 1024).default(8 * MiB),
-    /** Buffers of finished large Produce frames one connection keeps for its next frames (0: none). */
+    /**
+     * Request bytes held at once across every connection: frames being
+     * received (a frame's whole size, once its prefix is read) and frames
+     * being handled. At the bound, connections stop reading (first come,
+     * first served) and their clients wait in TCP (Kafka: queued.max.request.bytes,
+     * which is also global). At least `maxFrameBytes`.
+     */
+    maxBufferedRequestBytes: z.number().int().min(64 * 1024).default(256 * MiB),
+    /** A frame whose buffer is taken must arrive whole within this time, or its connection is closed: a slow sender holds its share of maxBufferedRequestBytes no longer. */
+    frameReceiveTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
+    /** Buffers of finished large Produce frames kept for the next frames, shared by every connection (0: none). */
     frameBufferPoolBytes: z.number().int().min(0).default(16 * MiB),
+    /** A connection whose client takes none of its queued response bytes for this long is closed: what they hold is given back. */
+    responseWriteTimeoutMs: z.number().int().min(100).max(3_600_000).default(60_000),
     /** Response bytes queued on one socket before reading from it pauses. */
     maxPendingResponseBytes: z.number().int().min(64 * 1024).default(128 * MiB),
     maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
@@ -42,6 +58,13 @@ export const GatewayLimitsSchema = z
     maxFetchWaitMs: z.number().int().min(0).max(3_600_000).default(30_000),
     /** Upper bound on a Fetch response's bytes (the client's max_bytes is lowered to this). */
     maxFetchResponseBytes: z.number().int().min(64 * 1024).default(64 * MiB),
+    /**
+     * Fetch response bytes read from storage and not yet written to their
+     * sockets, across every connection. A Fetch takes its max_bytes from it
+     * before reading; when none is free before its max_wait_ms ends it answers
+     * with no records, and the client fetches again. At least `maxFetchResponseBytes`.
+     */
+    maxFetchMemoryBytes: z.number().int().min(64 * 1024).default(256 * MiB),
     /** Partition readers kept open (each holds a watermark subscription); least recently used close first. */
     maxOpenFetchers: z.number().int().min(1).max(1_000_000).default(4096),
     /** Batches between stage and commit at once in the gateway's shared fast-path producer. */
@@ -54,7 +77,9 @@ export const GatewayLimitsSchema = z
     defaultPartitions: z.number().int().min(1).max(10_000).default(1),
   })
   .strict()
-  .refine((l) => l.defaultPartitions <= l.maxPartitionsPerTopic, { message: 'defaultPartitions must not exceed maxPartitionsPerTopic', path: ['defaultPartitions'] });
+  .refine((l) => l.defaultPartitions <= l.maxPartitionsPerTopic, { message: 'defaultPartitions must not exceed maxPartitionsPerTopic', path: ['defaultPartitions'] })
+  .refine((l) => l.maxFrameBytes <= l.maxBufferedRequestBytes, { message: 'maxBufferedRequestBytes must be at least maxFrameBytes', path: ['maxBufferedRequestBytes'] })
+  .refine((l) => l.maxFetchResponseBytes <= l.maxFetchMemoryBytes, { message: 'maxFetchMemoryBytes must be at least maxFetchResponseBytes', path: ['maxFetchMemoryBytes'] });
 
 export type GatewayLimits = z.infer<typeof GatewayLimitsSchema>;
 export type GatewayLimitsInput = z.input<typeof GatewayLimitsSchema>;

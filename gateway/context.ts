@@ -16,6 +16,7 @@ import { GatewayLimits } from './config';
 import { FetcherPool } from './fetchers';
 import { IdempotentAppender } from './idempotence';
 import { Leadership } from './leadership';
+import { MemoryBudget } from './memory-budget';
 import { GatewayMetrics } from './metrics';
 
 export interface DataContext {
@@ -31,6 +32,8 @@ export interface DataContext {
   readonly metrics?: GatewayMetrics;
   /** Checks and records idempotent producers' sequences; only where the broker is. */
   readonly idempotence?: IdempotentAppender;
+  /** Bytes of Fetch responses read and not yet written to their sockets, across every connection (limits.maxFetchMemoryBytes). */
+  readonly fetchMemory: MemoryBudget;
 }
 
 export interface GatewayContext extends DataContext {
@@ -49,6 +52,12 @@ export interface RequestContext<C extends DataContext = GatewayContext> {
   readonly clientHost: string;
   /** The request frame as received (header and body), for forwarding it whole. */
   readonly frame: Buffer;
+  /**
+   * Runs `release` once this request's response has been handed to the
+   * kernel, or its connection closed: for memory held by the response. Absent
+   * for forwarded requests, whose response leaves when the handler returns.
+   */
+  readonly afterWrite?: (release: () => void) => void;
 }
 
 /** A handler's answer when Kafka sends none (Produce with acks=0). */

@@ -8,10 +8,11 @@
 // Size classes: 8 per doubling, so a buffer is at most 1/8 larger than its
 // frame, and frames of nearly equal size (a producer's batches) share one.
 //
-// Bounds: at most `maxFreeBytes` of buffers wait for reuse; anything given
-// back beyond that is left to the GC.
+// Bounds: at most `maxFreeBytes` of buffers wait for reuse, for the whole
+// gateway; anything given back beyond that (a 100 MiB frame, say) is left to
+// the GC, so memory returns after big frames.
 //
-// Contract: not shared between connections. A buffer is given back only once
+// Contract: shared by the connections of one listener (single-threaded JS). A buffer is given back only once
 // nothing refers to it any more: `release` is for frames whose handler has
 // settled and kept no view of the request (Produce copies its records into
 // the log before it answers).

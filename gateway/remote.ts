@@ -12,6 +12,7 @@ import { PRODUCER_ID_OFFSET, RECORD_BATCH_OVERHEAD } from '../format';
 import { Connection } from '../rdma-client';
 import { RemoteCatalog } from './catalog';
 import { GatewayLimits, GatewayLimitsInput, parseGatewayLimits } from './config';
+import { MemoryBudget } from './memory-budget';
 import { GatewayMetrics } from './metrics';
 import { AbandonRequest, DataContext, Dispatcher, EncodedResponse, Handler } from './context';
 import { dataHandlers } from './dispatch';
@@ -111,6 +112,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       clusterId: link.connection.cluster.clusterId,
       limits,
       log,
+      fetchMemory: new MemoryBudget(limits.maxFetchMemoryBytes),
       metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
     };
     listener.serve(context, forwardingDispatcher(hub));

@@ -9,13 +9,15 @@ import { Broker } from '../broker';
 import { Connection, Producer } from '../rdma-client';
 import type { GroupCoordinator } from './broker-view';
 import { BrokerCatalog } from './catalog';
-import { ClientConnection } from './client-connection';
+import { ClientConnection, SharedRequestMemory } from './client-connection';
 import { GatewayLimits, GatewayLimitsInput, parseGatewayLimits } from './config';
 import { DataContext, Dispatcher, GatewayContext } from './context';
 import { dispatch } from './dispatch';
 import { FetcherPool } from './fetchers';
+import { FrameBufferPool } from './frame-buffers';
 import { IdempotentAppender } from './idempotence';
 import { advertisable, GatewayRegistry } from './leadership';
+import { MemoryBudget } from './memory-budget';
 import { GatewayMetrics } from './metrics';
 
 export interface GatewayOptions {
@@ -76,6 +78,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     clusterId: options.connection.cluster.clusterId,
     limits,
     log,
+    fetchMemory: new MemoryBudget(limits.maxFetchMemoryBytes),
     metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
     catalog: new BrokerCatalog(options.broker),
     broker: options.broker,
@@ -113,6 +116,8 @@ export function fastPathParts(connection: Connection, limits: GatewayLimits, log
 export interface KafkaListener {
   port: number;
   readonly connectionCount: number;
+  /** Request bytes held across the listener's connections (limits.maxBufferedRequestBytes). */
+  readonly requestMemory: SharedRequestMemory;
   /** Starts handing connections to `dispatch` (until then they wait in the backlog). */
   serve<C extends DataContext>(context: C, dispatch: Dispatcher<C>): void;
   /** Stops accepting and closes every Kafka connection. */
@@ -131,6 +136,10 @@ export async function listenKafka(host: string, port: number, limits: GatewayLim
     });
   });
   const clients = new Set<ClientConnection<DataContext>>();
+  const requestMemory: SharedRequestMemory = {
+    budget: new MemoryBudget(limits.maxBufferedRequestBytes),
+    frameBuffers: new FrameBufferPool(limits.frameBufferPoolBytes),
+  };
   const waiting: net.Socket[] = [];
   let onConnection = (socket: net.Socket): void => void waiting.push(socket);
   server.on('connection', (socket) => onConnection(socket));
@@ -140,13 +149,14 @@ export async function listenKafka(host: string, port: number, limits: GatewayLim
     get connectionCount() {
       return clients.size;
     },
+    requestMemory,
     serve<C extends DataContext>(context: C, dispatch: Dispatcher<C>) {
       server.on('error', (err) => context.log(`Kafka gateway server error: ${err.message}`));
       onConnection = (socket) => {
         const client = new ClientConnection(socket, context, dispatch, (c) => {
           clients.delete(c as unknown as ClientConnection<DataContext>);
           context.metrics?.connections.set(clients.size);
-        });
+        }, requestMemory);
         clients.add(client as unknown as ClientConnection<DataContext>);
         context.metrics?.connections.set(clients.size);
         socket.resume();

@@ -33,6 +33,8 @@ const REPLY_IDS = [FastPathMessage.STAGE_REPLY, FastPathMessage.COMMIT_REPLY, Fa
 export class Connection {
   private readonly pending = new Map<number, Pending>();
   private readonly keys = new Map<string, RemoteKey>();
+  /** Holders of each counted key (retainSegmentKey); the key is destroyed when the last lets go. */
+  private readonly keyHolders = new Map<string, number>();
   private nextReqId = 1;
   private closed = false;
   private pushHandlers = new Map<number, Set<(header: Buffer, payload: Buffer) => void>>();
@@ -125,12 +127,45 @@ export class Connection {
     return key;
   }
 
+  /**
+   * `segmentKey` for a holder that lets go of it again (a partition view for
+   * each segment it reads): the key is imported for the first holder and
+   * destroyed once the last releases it, so a long-running reader does not
+   * keep one imported key per segment it ever read. The caller must have no
+   * get in flight with the key when it releases.
+   */
+  retainSegmentKey(segmentId: number, access: 'read' | 'read-write', packed: Buffer): RemoteKey {
+    const tag = `${segmentId}:${access}`;
+    const key = this.segmentKey(segmentId, access, packed);
+    this.keyHolders.set(tag, (this.keyHolders.get(tag) ?? 0) + 1);
+    return key;
+  }
+
+  releaseSegmentKey(segmentId: number, access: 'read' | 'read-write'): void {
+    const tag = `${segmentId}:${access}`;
+    const holders = this.keyHolders.get(tag);
+    if (holders === undefined) return;
+    if (holders > 1) {
+      this.keyHolders.set(tag, holders - 1);
+      return;
+    }
+    this.keyHolders.delete(tag);
+    this.keys.get(tag)?.destroy();
+    this.keys.delete(tag);
+  }
+
+  /** Imported segment keys (for tests and metrics). */
+  get importedKeyCount(): number {
+    return this.keys.size;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.failAll(new RdmqError('connection closed', -1, 'CLOSED', false));
     for (const key of this.keys.values()) key.destroy();
     this.keys.clear();
+    this.keyHolders.clear();
     await this.endpoint.close();
     if (this.dataEndpoint !== this.endpoint) await this.dataEndpoint.close();
     this.transport.close();

@@ -3,10 +3,12 @@
 // then pushes every commit-watermark move and every new segment. The
 // consumer keeps its read position locally and pulls committed bytes with
 // one-sided gets straight from the storage node: no polling of the broker.
-import { decodeRecordBatch, isSkipMarker, readBatchHeader, splitBatches } from '../format';
+import { decodeRecordBatch, isSkipMarker, LOG_OVERHEAD, readBatchHeader, RecordBatchError, splitBatches } from '../format';
 import { Connection } from './connection';
 import { RdmqError } from './errors';
 import { corruptRangeError, fenceAt, PartitionView, readLimit } from './partition-view';
+
+const CORRUPT_MESSAGE = 2;
 
 export interface ConsumerOptions {
   /** Largest single read (default 8 MiB); grows to fit a larger batch. */
@@ -58,6 +60,12 @@ interface PartitionReader {
   again: boolean;
   /** The fence this reader stopped at and reported, so it is reported once, not on every commit. */
   stoppedAt?: string;
+  /** The running drain, awaited before the view closes (its keys must outlive its gets). */
+  draining: Promise<void> | undefined;
+  /** Replaced by a seek or stopped: reads nothing more and delivers nothing more. */
+  retired: boolean;
+  /** Bytes that cannot be read as batches stop the partition until a seek; reported once. */
+  corrupt: boolean;
 }
 
 interface Subscription {
@@ -71,6 +79,8 @@ export class Consumer {
   private readonly subscriptions: Subscription[] = [];
   private readonly readers = new Map<string, PartitionReader>();
   private readonly seeks = new Map<string, bigint>();
+  /** Per partition, the last re-subscription asked for: seeks run one after another, in order. */
+  private readonly resubscribing = new Map<string, Promise<void>>();
   private readonly maxBytesPerRead: number;
   private handlers: RunOptions = {};
   private running = false;
@@ -97,10 +107,30 @@ export class Consumer {
     this.subscriptions.push({ topic: s.topic, fromBeginning: s.fromBeginning === true, partitions: s.partitions });
   }
 
-  /** Starts at `offset` for a partition (before or while running). */
+  /**
+   * Starts at `offset` for a partition (before or while running). While
+   * running, a seek that fails (an offset out of range, say) goes to run()'s
+   * `onError`; the partition is then not read until the next seek.
+   */
   seek(s: { topic: string; partition: number; offset: string | number | bigint }): void {
-    this.seeks.set(`${s.topic}:${s.partition}`, BigInt(s.offset));
-    if (this.running) void this.subscribePartition(s.topic, s.partition, BigInt(s.offset).toString());
+    let offset: bigint;
+    try {
+      offset = BigInt(s.offset);
+    } catch {
+      throw new RdmqError(`seek ${s.topic}-${s.partition}: offset must be an integer, got ${String(s.offset)}`, 42);
+    }
+    if (offset < 0n) throw new RdmqError(`seek ${s.topic}-${s.partition}: offset must not be negative, got ${offset}`, 42);
+    const key = `${s.topic}:${s.partition}`;
+    this.seeks.set(key, offset);
+    if (!this.running) return;
+    const previous = this.resubscribing.get(key) ?? Promise.resolve();
+    const next = previous
+      .then(() => (this.running ? this.subscribePartition(s.topic, s.partition, offset.toString()) : undefined))
+      .catch((err: Error) => this.failure?.(err));
+    this.resubscribing.set(key, next);
+    void next.finally(() => {
+      if (this.resubscribing.get(key) === next) this.resubscribing.delete(key);
+    });
   }
 
   /** Starts delivering; resolves once every partition is subscribed. Errors go to `onError`. */
@@ -121,16 +151,33 @@ export class Consumer {
     }
   }
 
+  /** Stops delivering; resolves once every read in flight is done (so not from inside a handler, which it would wait for). */
   async stop(): Promise<void> {
     this.running = false;
-    for (const r of this.readers.values()) await r.view.close();
+    await Promise.all([...this.resubscribing.values()]);
+    for (const r of this.readers.values()) await this.retire(r);
     this.readers.clear();
+  }
+
+  /** Stops a reader and closes its view once its last get is done. */
+  private async retire(reader: PartitionReader): Promise<void> {
+    reader.retired = true;
+    await reader.draining;
+    await reader.view.close();
   }
 
   private async subscribePartition(topic: string, partition: number, from: string): Promise<void> {
     const key = `${topic}:${partition}`;
-    await this.readers.get(key)?.view.close();
+    const old = this.readers.get(key);
+    if (old) {
+      this.readers.delete(key);
+      await this.retire(old);
+    }
     const view = await PartitionView.subscribe(this.connection, topic, partition, from);
+    if (!this.running) {
+      await view.close();
+      return;
+    }
     const reader: PartitionReader = {
       view,
       segmentId: view.start.segmentId,
@@ -139,6 +186,9 @@ export class Consumer {
       buffer: Buffer.alloc(this.initialBufferBytes),
       reading: false,
       again: false,
+      draining: undefined,
+      retired: false,
+      corrupt: false,
     };
     view.onChange(() => {
       // A first segment may arrive after subscribing to an empty partition.
@@ -156,16 +206,22 @@ export class Consumer {
   }
 
   private schedule(reader: PartitionReader): void {
-    if (!this.running) return;
+    if (!this.running || reader.retired || reader.corrupt) return;
     if (reader.reading) {
       reader.again = true;
       return;
     }
     reader.reading = true;
-    this.drain(reader)
-      .catch((err: Error) => this.failure?.(err))
+    reader.draining = this.drain(reader)
+      .catch((err: Error) => {
+        if (reader.retired) return;
+        // Reading the same bytes again gives the same answer: wait for a seek rather than try on every push.
+        if ((err instanceof RdmqError && err.errorCode === CORRUPT_MESSAGE) || err instanceof RecordBatchError) reader.corrupt = true;
+        this.failure?.(err);
+      })
       .finally(() => {
         reader.reading = false;
+        reader.draining = undefined;
         if (reader.again) {
           reader.again = false;
           this.schedule(reader);
@@ -176,7 +232,7 @@ export class Consumer {
   /** Reads and delivers everything committed past the reader's position. */
   private async drain(reader: PartitionReader): Promise<void> {
     const view = reader.view;
-    while (this.running) {
+    while (this.running && !reader.retired) {
       const segment = view.segments.get(reader.segmentId);
       if (!segment) return;
       const fence = fenceAt(segment, reader.position, reader.nextOffset);
@@ -185,13 +241,15 @@ export class Consumer {
         const key = `${segment.segmentId}:${fence.startPosition}`;
         if (reader.stoppedAt === key) return;
         reader.stoppedAt = key;
-        throw corruptRangeError(view.topic, view.partition, segment, fence);
+        // Reported, not thrown: unlike unreadable bytes (reader.corrupt), a fence can be lifted by a new announcement.
+        this.failure?.(corruptRangeError(view.topic, view.partition, segment, fence));
+        return;
       }
       if (reader.position >= segment.commitPosition) {
         // Move on only once this segment can grow no more.
         const next = view.segmentAfter(segment);
         if (!next) return;
-        view.segments.delete(segment.segmentId);
+        view.dropSegment(segment.segmentId);
         reader.segmentId = next.segmentId;
         reader.position = next.startPosition;
         continue;
@@ -202,12 +260,22 @@ export class Consumer {
       await view.read(segment, reader.position, bytes);
       const split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
       if (split.bytesConsumed === 0) {
-        // One batch larger than the read: grow the buffer to fit it and read again.
-        const needed = 12 + bytes.readInt32BE(8);
-        if (needed <= want) throw new RdmqError(`corrupt batch at ${view.topic}-${view.partition} segment ${segment.segmentId} position ${reader.position}`, 2);
+        // One batch larger than the read: grow the buffer to fit it and read again. The commit
+        // watermark covers whole batches only, so a batch running past it is corrupt (or someone
+        // else's bytes): growing for it would read the same bytes again forever.
+        const needed = LOG_OVERHEAD + bytes.readInt32BE(8);
+        const committed = segment.commitPosition - reader.position;
+        if (needed <= want || needed > committed) {
+          throw new RdmqError(
+            `corrupt batch at ${view.topic}-${view.partition} segment ${segment.segmentId} position ${reader.position}: ` +
+              `its length says ${needed} bytes, ${committed} are committed from there`,
+            CORRUPT_MESSAGE,
+          );
+        }
         reader.buffer = Buffer.alloc(needed);
         continue;
       }
+      if (reader.retired) return;
       if (this.handlers.eachRawBatch) {
         await this.handlers.eachRawBatch({ topic: view.topic, partition: view.partition, bytes: bytes.subarray(0, split.bytesConsumed), batchCount: split.batches.length });
         reader.position += split.bytesConsumed;

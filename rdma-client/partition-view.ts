@@ -64,6 +64,10 @@ export class PartitionView {
   readonly start: { offset: bigint; segmentId: number; position: number };
   private readonly listeners = new Set<() => void>();
   private readonly unsubscribePush: (() => void)[];
+  /** Gets in flight; a segment's key is released only once none can use it. */
+  private readsInFlight = 0;
+  private readsDone: (() => void) | undefined;
+  private closed = false;
 
   private constructor(
     private readonly connection: Connection,
@@ -129,17 +133,33 @@ export class PartitionView {
 
   /** Reads committed bytes with a one-sided get into `into`. */
   async read(segment: SegmentView, position: number, into: Buffer): Promise<void> {
-    await this.connection.dataEndpoint.get(into, this.connection.segmentKey(segment.segmentId, 'read'), position);
+    if (this.closed) throw new RdmqError(`the view of ${this.topic}-${this.partition} is closed`, -1, 'CLOSED', false);
+    this.readsInFlight++;
+    try {
+      await this.connection.dataEndpoint.get(into, this.connection.segmentKey(segment.segmentId, 'read'), position);
+    } finally {
+      if (--this.readsInFlight === 0) this.readsDone?.();
+    }
+  }
+
+  /** Forgets a segment the reader is done with and lets go of its key. No read of it may be in flight. */
+  dropSegment(segmentId: number): void {
+    if (!this.segments.delete(segmentId)) return;
+    this.connection.releaseSegmentKey(segmentId, 'read');
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     for (const off of this.unsubscribePush) off();
     this.listeners.clear();
+    if (this.readsInFlight > 0) await new Promise<void>((resolve) => (this.readsDone = resolve));
+    for (const segmentId of [...this.segments.keys()]) this.dropSegment(segmentId);
     await this.connection.endpoint.send(FastPathMessage.UNSUBSCRIBE, encodeJson(0, { topicId: this.topicId, partition: this.partition })).catch(() => undefined);
   }
 
   private addSegment(s: SegmentAnnouncement): void {
-    this.connection.segmentKey(s.segmentId, 'read', Buffer.from(s.key, 'base64'));
+    if (!this.segments.has(s.segmentId)) this.connection.retainSegmentKey(s.segmentId, 'read', Buffer.from(s.key, 'base64'));
     this.segments.set(s.segmentId, {
       segmentId: s.segmentId,
       baseOffset: BigInt(s.baseOffset),

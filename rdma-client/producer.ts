@@ -75,6 +75,18 @@ interface ExclusiveCursor {
   puts: Set<Promise<void>>;
   /** Written, not yet committed ranges; may complete out of order. */
   uncommitted: { position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint; done: PendingCommit['done'] }[];
+  /** Set once a put into this segment failed: nothing past the first hole (`holeAt`) can be committed from this cursor. */
+  broken?: Error;
+  holeAt?: number;
+}
+
+function strandedError(baseOffset: bigint, cursor: ExclusiveCursor): RdmqError {
+  return new RdmqError(
+    `batch at offset ${baseOffset} was not committed: the put at position ${cursor.holeAt} of segment ${cursor.segmentId} before it failed (${cursor.broken?.message ?? 'put failed'}); send it again`,
+    56,
+    'KAFKA_STORAGE_ERROR',
+    true,
+  );
 }
 
 class Semaphore {
@@ -247,14 +259,18 @@ export class Producer {
       return { cursor, ...at };
     });
     setBaseOffset(batch, 0, placed.baseOffset);
-    const rkey = this.connection.segmentKey(placed.segmentId, 'read-write');
-    const put = this.connection.dataEndpoint.put(batch, rkey, placed.position);
+    const put = (async () => this.connection.dataEndpoint.put(batch, this.connection.segmentKey(placed.segmentId, 'read-write'), placed.position))();
     placed.cursor.puts.add(put);
     try {
       await put;
-    } finally {
+    } catch (err) {
       placed.cursor.puts.delete(put);
+      await this.abandonCursor(key, placed.cursor, placed.position, err as Error);
+      throw err;
     }
+    placed.cursor.puts.delete(put);
+    // Another put failed: a range past its hole can never be committed.
+    if (placed.cursor.holeAt !== undefined && placed.position > placed.cursor.holeAt) throw strandedError(placed.baseOffset, placed.cursor);
     const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
     await new Promise<bigint>((resolve, reject) => {
       placed.cursor.uncommitted.push({ position: placed.position, lengthBytes: batch.length, baseOffset: placed.baseOffset, recordCount, maxTimestamp, done: { resolve, reject } });
@@ -262,6 +278,29 @@ export class Producer {
       else setTimeout(() => void this.flushExclusive(key), Math.max(1, Math.round(this.commitDelayUs / 1000)));
     });
     return placed.baseOffset;
+  }
+
+  /**
+   * A put failed, so its range is a hole: the ranges before it are still
+   * committed, every range past it fails (it was never committed, so its
+   * offsets are free to be handed out again), and the next write takes its
+   * place from the broker again (ACQUIRE: the partition's committed end). No
+   * range is acknowledged twice, and no send waits forever for a hole to close.
+   */
+  private async abandonCursor(key: string, cursor: ExclusiveCursor, position: number, err: Error): Promise<void> {
+    cursor.holeAt = Math.min(cursor.holeAt ?? position, position);
+    if (cursor.broken) return;
+    cursor.broken = err;
+    await this.withCursorLock(key, async () => {
+      // Placement waits here; let the puts already issued land, commit what precedes the hole, fail the rest.
+      await Promise.allSettled([...cursor.puts]);
+      await this.flushExclusive(key);
+      const holeAt = cursor.holeAt!;
+      for (const r of cursor.uncommitted.filter((u) => u.position > holeAt)) r.done.reject(strandedError(r.baseOffset, cursor));
+      cursor.uncommitted = cursor.uncommitted.filter((u) => u.position < holeAt);
+      if (cursor.uncommitted.length > 0) await this.flushExclusive(key);
+      if (this.cursors.get(key) === cursor) this.cursors.delete(key);
+    });
   }
 
   private withCursorLock<T>(key: string, fn: () => Promise<T>): Promise<T> {

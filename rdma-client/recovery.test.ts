@@ -1,5 +1,13 @@
 // SIGKILL of `rdmq start` under load with --durability flush, then a restart
 // on the same data: every acknowledged record is there, in order, once.
+//
+// What this shows and what it does not: recovery after the process dies at
+// any instant (segment table, metadata log, watermarks, producers cut off
+// mid-stage) keeps every acknowledged record once and in order. It does not
+// show that acknowledged records are durable: a SIGKILL leaves the kernel's
+// page cache intact, so the region and the metadata log read back the same
+// with --durability none. Telling flush from none needs the persist observed
+// before the acknowledgement, or a lost page cache (see docs/RELIABILITY.md).
 import * as fs from 'fs';
 import * as path from 'path';
 import { startCluster } from '../bench/cluster';

@@ -72,6 +72,15 @@ function verifyBatches(store: SegmentStore, segmentId: number): void {
   expect(offset).toBe(segment.endOffset);
 }
 
+// What these cases show and what they do not: a SIGKILL ends the process but
+// not the kernel, so every store it made into the mapped region is still in
+// the page cache when the region is opened again, persisted or not. They show
+// that recovery rebuilds a consistent segment table from whatever the process
+// left at any instant (headers, commit lines, segments freed and reused) and
+// that nothing reported committed is lost to the process dying. They cannot
+// tell durability flush from none (the 'none' case passes too): that needs the
+// persist to be observed before the commit is acknowledged, or a power cut
+// (see docs/RELIABILITY.md).
 describe('a storage node killed with SIGKILL', () => {
   const paths: string[] = [];
   afterEach(() => paths.splice(0).forEach(removeRegionDir));

@@ -5,6 +5,7 @@
 #include <ucp/api/ucp.h>
 
 #include "crc32c.h"
+#include "file-lock.h"
 #include "region.h"
 #include "transport.h"
 
@@ -31,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("RemoteKey", remoteKey);
   exports.Set("ucxVersion", Napi::Function::New(env, UcxVersion));
   exports.Set("crc32c", Napi::Function::New(env, Crc32cBinding));
+  exports.Set("lockFileExclusive", Napi::Function::New(env, LockFileExclusive));
   exports.Set("crc32cHardware", Napi::Boolean::New(env, Crc32cHasHardware()));
   return exports;
 }

@@ -13,7 +13,7 @@
 import { splitBatches } from '../../format';
 import { PartitionFetcher } from '../../rdma-client';
 import { errorCode, RequestBody, ResponseInput } from '../protocol';
-import { DataContext, Handler } from '../context';
+import { DataContext, Handler, RequestContext } from '../context';
 import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
 
 type FetchPartitionResponse = NonNullable<NonNullable<ResponseInput<'Fetch'>['responses']>[number]['partitions']>[number];
@@ -55,17 +55,37 @@ export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
     return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: [] };
   }
   for (;;) {
-    const reads = await readAll(gw, wanted, maxBytes, readCommitted);
+    // Response memory is shared by every connection: take max_bytes before reading, wait for it no longer than the fetch may wait.
+    const reservedBytes = (await gw.fetchMemory.take(maxBytes, Math.max(deadline - Date.now(), 0))) ? maxBytes : 0;
+    let reads: Read[];
+    try {
+      reads = await readAll(gw, wanted, reservedBytes, readCommitted);
+    } catch (err) {
+      gw.fetchMemory.give(reservedBytes);
+      throw err;
+    }
     const total = reads.reduce((n, r) => n + r.bytes, 0);
     const remainingMs = deadline - Date.now();
     const waitable = reads.flatMap((r) => (r.waitAt ? [r.waitAt] : []));
     const anyError = reads.some((r) => r.response.errorCode !== 0);
     if (total >= body.minBytes || remainingMs <= 0 || anyError || waitable.length === 0) {
+      holdUntilWritten(gw, call, reservedBytes, total);
       return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: group(wanted, reads) };
     }
+    // These reads are dropped: the next round reads again.
+    gw.fetchMemory.give(reservedBytes);
     await waitForAny(waitable, remainingMs);
   }
 };
+
+/** Keeps the response's bytes on the fetch budget until they are written (the first batch may exceed max_bytes, KIP-74), and gives the rest back now. */
+function holdUntilWritten(gw: DataContext, call: RequestContext<DataContext>, reservedBytes: number, responseBytes: number): void {
+  if (responseBytes > reservedBytes) gw.fetchMemory.force(responseBytes - reservedBytes);
+  else gw.fetchMemory.give(reservedBytes - responseBytes);
+  if (responseBytes === 0) return;
+  if (call.afterWrite) call.afterWrite(() => gw.fetchMemory.give(responseBytes));
+  else gw.fetchMemory.give(responseBytes);
+}
 
 /**
  * Reads every partition once, in request order, within the response budget.

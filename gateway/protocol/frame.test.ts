@@ -71,6 +71,31 @@ describe('the frame splitter', () => {
     expect(got[0].buffer).toBe(backing.buffer);
   });
 
+  test('an allocator that declines keeps only what arrived; the frame is copied in once it gives a buffer', () => {
+    const payload = Buffer.alloc(100_000, 3);
+    const stream = framed([payload]);
+    let allow = false;
+    const splitter = new FrameSplitter(1 << 20, (size) => (allow ? Buffer.alloc(size) : undefined));
+    expect(splitter.push(stream.subarray(0, 1000))).toEqual([]);
+    expect(splitter.awaitingBuffer).toBe(true);
+    expect(splitter.heldBytes).toBe(1000);
+    allow = true;
+    expect(splitter.push(Buffer.alloc(0))).toEqual([]);
+    expect(splitter.awaitingBuffer).toBe(false);
+    expect(splitter.heldBytes).toBe(100_000);
+    const frames = splitter.push(stream.subarray(1000));
+    expect(frames).toHaveLength(1);
+    expect(frames[0].equals(payload)).toBe(true);
+    expect(splitter.heldBytes).toBe(0);
+  });
+
+  test('a frame that completes while the allocator declines is still returned whole', () => {
+    const stream = framed([Buffer.from('declined but complete'), Buffer.from('next')]);
+    const splitter = new FrameSplitter(100, () => undefined);
+    const got = [...splitter.push(stream.subarray(0, 6)), ...splitter.push(stream.subarray(6))];
+    expect(got.map(String)).toEqual(['declined but complete', 'next']);
+  });
+
   test('a frame over the maximum is a FrameError, and the splitter then refuses input', () => {
     const splitter = new FrameSplitter(10);
     expect(splitter.push(framed([Buffer.alloc(10)]))).toHaveLength(1);

@@ -1,10 +1,16 @@
 // Splits a TCP byte stream into Kafka frames (4-byte big-endian size, then
 // that many bytes). Frames that arrive whole inside one chunk are returned as
-// views of that chunk; a frame spread over several chunks is copied once when
-// its last byte arrives, into a buffer from `allocate` (the caller may reuse
-// buffers). Each byte is copied at most once: linear in input. Until a frame
-// is complete only the chunks that arrived are held, so a size prefix alone
-// never makes the splitter allocate.
+// views of that chunk; a frame spread over several chunks is copied into a
+// buffer from `allocate` (the caller may reuse buffers, and may bound how
+// much it hands out), chunk by chunk as they arrive, so the socket's reads
+// are let go at once rather than held until the frame is whole. Each byte is
+// copied at most once: linear in input.
+//
+// `allocate` may decline (return undefined): the splitter then keeps the
+// chunks it has and asks again on the next push (an empty push is enough),
+// so a caller that pauses its socket until memory is free holds at most the
+// read that brought the size prefix. A frame that completes while declined is
+// copied into a fresh buffer: its bytes are all here already.
 //
 // Contract: not safe to share between connections. After a FrameError the
 // stream is out of sync and the splitter refuses further input; close the
@@ -29,16 +35,20 @@ export class FrameError extends ProtocolError {
 
 const sizePrefixBytes = 4;
 
-/** Returns a buffer of exactly `sizeBytes` for a frame to be assembled in. */
-export type FrameAllocator = (sizeBytes: number) => Buffer;
+/** Returns a buffer of exactly `sizeBytes` for a frame to be assembled in, or undefined for "not yet". */
+export type FrameAllocator = (sizeBytes: number) => Buffer | undefined;
 
 const allocateFresh: FrameAllocator = (sizeBytes) => Buffer.allocUnsafe(sizeBytes);
 
 export class FrameSplitter {
+  /** Chunks of the partial frame while it has no buffer (prefix included). */
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  /** Size of the frame being assembled from `pending`, or -1 until its prefix is complete. */
+  /** Size of the frame being assembled, or -1 until its prefix is complete. */
   private frameBytes = -1;
+  /** The partial frame's buffer once allocated, and how much of it is filled. */
+  private frame: Buffer | undefined;
+  private filledBytes = 0;
   private failure: FrameError | null = null;
 
   constructor(
@@ -50,9 +60,19 @@ export class FrameSplitter {
     }
   }
 
-  /** Bytes received but not yet returned as a frame. */
+  /** Bytes received but not yet returned as a frame (size prefix included). */
   get bufferedBytes(): number {
-    return this.pendingBytes;
+    return this.frame ? sizePrefixBytes + this.filledBytes : this.pendingBytes;
+  }
+
+  /** Bytes this splitter holds: the whole buffer of a partial frame once allocated, else the chunks it keeps. */
+  get heldBytes(): number {
+    return this.frame ? this.frame.length : this.pendingBytes;
+  }
+
+  /** True while a partial frame's size is known but it has no buffer yet (the allocator declined). */
+  get awaitingBuffer(): boolean {
+    return this.frameBytes >= 0 && this.frame === undefined;
   }
 
   /** Feeds a chunk; returns the frames it completed (without size prefixes), in order. */
@@ -60,9 +80,9 @@ export class FrameSplitter {
     if (this.failure) throw this.failure;
     const frames: Buffer[] = [];
     let rest = chunk;
-    if (this.pendingBytes > 0) {
-      rest = this.completePending(chunk, frames);
-      if (this.pendingBytes > 0) return frames;
+    if (this.pendingBytes > 0 || this.frame) {
+      rest = this.completePartial(chunk, frames);
+      if (this.pendingBytes > 0 || this.frame) return frames;
     }
     let at = 0;
     while (rest.length - at >= sizePrefixBytes) {
@@ -71,7 +91,7 @@ export class FrameSplitter {
       frames.push(rest.subarray(at + sizePrefixBytes, at + sizePrefixBytes + size));
       at += sizePrefixBytes + size;
     }
-    if (at < rest.length) this.keep(rest.subarray(at));
+    if (at < rest.length) this.startPartial(rest.subarray(at));
     return frames;
   }
 
@@ -83,29 +103,33 @@ export class FrameSplitter {
     return size;
   }
 
-  private keep(part: Buffer): void {
+  private startPartial(part: Buffer): void {
     this.pending.push(part);
     this.pendingBytes += part.length;
-    if (this.frameBytes < 0 && this.pendingBytes >= sizePrefixBytes) {
+    if (this.pendingBytes >= sizePrefixBytes) {
       this.frameBytes = this.checkSize(this.readPendingPrefix());
+      this.tryAllocate();
     }
   }
 
-  /** Copies the pending parts, prefix left out, into one buffer of the frame's size. */
-  private assemble(): Buffer {
+  /** Moves the kept chunks into a buffer for the frame, if the allocator gives one now. */
+  private tryAllocate(): void {
     const frame = this.allocate(this.frameBytes);
+    if (frame === undefined) return;
     if (frame.length !== this.frameBytes) throw new RangeError(`frame allocator returned ${frame.length} bytes for a ${this.frameBytes}-byte frame`);
+    this.frame = frame;
+    this.filledBytes = 0;
     let skip = sizePrefixBytes;
-    let at = 0;
     for (const part of this.pending) {
       if (skip >= part.length) {
         skip -= part.length;
         continue;
       }
-      at += part.copy(frame, at, skip);
+      this.filledBytes += part.copy(frame, this.filledBytes, skip);
       skip = 0;
     }
-    return frame;
+    this.pending = [];
+    this.pendingBytes = 0;
   }
 
   private readPendingPrefix(): number {
@@ -114,25 +138,41 @@ export class FrameSplitter {
     return Buffer.concat(this.pending, this.pendingBytes).readInt32BE(0);
   }
 
-  /** Adds `chunk` to the pending partial frame; when complete, emits it and returns the unused tail. */
-  private completePending(chunk: Buffer, frames: Buffer[]): Buffer {
+  /** Adds `chunk` to the partial frame; when complete, emits it and returns the unused tail. */
+  private completePartial(chunk: Buffer, frames: Buffer[]): Buffer {
     if (this.frameBytes < 0) {
       const missing = sizePrefixBytes - this.pendingBytes;
       if (chunk.length < missing) {
-        this.keep(chunk);
+        this.startPartial(chunk);
         return chunk.subarray(chunk.length);
       }
-      this.keep(chunk.subarray(0, missing));
+      this.startPartial(chunk.subarray(0, missing));
       chunk = chunk.subarray(missing);
+    } else if (!this.frame) {
+      this.tryAllocate();
     }
+    if (this.frame) {
+      const needed = this.frameBytes - this.filledBytes;
+      const taken = Math.min(needed, chunk.length);
+      this.filledBytes += chunk.copy(this.frame, this.filledBytes, 0, taken);
+      if (taken < needed) return chunk.subarray(chunk.length);
+      frames.push(this.frame);
+      this.frame = undefined;
+      this.filledBytes = 0;
+      this.frameBytes = -1;
+      return chunk.subarray(taken);
+    }
+    // No buffer yet: keep the chunk; the frame's bytes are all here once it completes.
     const needed = sizePrefixBytes + this.frameBytes - this.pendingBytes;
     if (chunk.length < needed) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
+      if (chunk.length > 0) {
+        this.pending.push(chunk);
+        this.pendingBytes += chunk.length;
+      }
       return chunk.subarray(chunk.length);
     }
     this.pending.push(chunk.subarray(0, needed));
-    frames.push(this.assemble());
+    frames.push(Buffer.concat(this.pending, this.pendingBytes + needed).subarray(sizePrefixBytes));
     this.pending = [];
     this.pendingBytes = 0;
     this.frameBytes = -1;

@@ -1,0 +1,88 @@
+// An exclusive producer whose put fails, against `rdmq start` in its own
+// process. The fault is injected at the one place a client cannot make fail on
+// purpose: this connection's put (as a storage node gone away mid-put would);
+// the broker, the storage node and the commits are all real.
+import { AddonError } from '../addon';
+import { startCluster, ClusterProcess } from '../bench/cluster';
+import { Connection } from './connection';
+import { Consumer } from './consumer';
+import { Producer } from './producer';
+
+let cluster: ClusterProcess;
+beforeAll(async () => {
+  cluster = await startCluster({ regionSize: '64M', segmentSize: '1M' });
+});
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+function failNthPut(connection: Connection, n: number): void {
+  const endpoint = connection.dataEndpoint as unknown as { put: (...args: unknown[]) => Promise<void> };
+  const real = endpoint.put.bind(endpoint);
+  let calls = 0;
+  endpoint.put = (...args: unknown[]) => (++calls === n ? Promise.reject(new AddonError('ERR_PEER_UNREACHABLE', 'injected put failure')) : real(...args));
+}
+
+async function readAll(control: string, topic: string, count: number): Promise<{ offset: bigint; value: string }[]> {
+  const connection = await Connection.open({ control });
+  const consumer = new Consumer(connection);
+  const seen: { offset: bigint; value: string }[] = [];
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read ${seen.length} of ${count}`)), 20_000);
+      void consumer.run(
+        {
+          eachMessage: ({ message }) => {
+            seen.push({ offset: BigInt(message.offset), value: message.value!.toString() });
+            if (seen.length === count) {
+              clearTimeout(timer);
+              // Anything more would be a record that was never acknowledged.
+              setTimeout(resolve, 500);
+            }
+          },
+        },
+        reject,
+      );
+    });
+  } finally {
+    await consumer.stop();
+    await connection.close();
+  }
+  return seen;
+}
+
+it('a failed put fails its send and the sends past it, never hangs, and the producer goes on from the committed end; nothing is acknowledged twice', async () => {
+  const connection = await Connection.open({ control: cluster.control });
+  try {
+    await connection.call('createTopic', { name: 'holes', partitions: 1, configs: {} });
+    const producer = new Producer(connection, { mode: 'exclusive', stagingDepth: 8 });
+    failNthPut(connection, 10);
+    const first = await Promise.race([
+      Promise.allSettled(Array.from({ length: 30 }, (_, i) => producer.send({ topic: 'holes', messages: [{ value: `a-${i}`, partition: 0 }] }))),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('a send hung after a failed put')), 20_000)),
+    ]);
+    const failed = first.filter((r) => r.status === 'rejected');
+    expect(failed.length).toBeGreaterThanOrEqual(1);
+    expect((failed[0] as PromiseRejectedResult).reason.message).toMatch(/injected put failure/);
+    for (const r of failed.slice(1)) expect((r as PromiseRejectedResult).reason.message).toMatch(/was not committed: the put at position \d+ of segment \d+ before it failed/);
+    const acked = new Map<string, bigint>();
+    first.forEach((r, i) => {
+      if (r.status === 'fulfilled') acked.set(`a-${i}`, BigInt(r.value[0].baseOffset));
+    });
+    // The producer is usable: it takes its place from the broker again and goes on.
+    for (let i = 0; i < 10; i++) {
+      const [meta] = await producer.send({ topic: 'holes', messages: [{ value: `b-${i}`, partition: 0 }] });
+      acked.set(`b-${i}`, BigInt(meta.baseOffset));
+    }
+    await producer.disconnect();
+
+    const read = await readAll(cluster.control, 'holes', acked.size);
+    // Every acknowledged record once, at the offset it was acknowledged with; offsets without gaps; nothing else.
+    expect(read).toHaveLength(acked.size);
+    expect(new Map(read.map((r) => [r.value, r.offset]))).toEqual(acked);
+    expect(read.map((r) => r.offset)).toEqual(read.map((_, i) => BigInt(i)));
+  } finally {
+    await connection.close();
+  }
+}, 60_000);
