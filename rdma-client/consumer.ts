@@ -258,20 +258,26 @@ export class Consumer {
       if (reader.buffer.length < want) reader.buffer = Buffer.alloc(want);
       const bytes = reader.buffer.subarray(0, want);
       await view.read(segment, reader.position, bytes);
-      const split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
+      const corrupt = (why?: string): RdmqError =>
+        new RdmqError(
+          `corrupt batch at ${view.topic}-${view.partition} segment ${segment.segmentId} position ${reader.position}: ` +
+            `its length says ${LOG_OVERHEAD + bytes.readInt32BE(8)} bytes, ${segment.commitPosition - reader.position} are committed from there` +
+            (why ? ` (${why})` : ''),
+          CORRUPT_MESSAGE,
+        );
+      let split: ReturnType<typeof splitBatches>;
+      try {
+        split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
+      } catch (err) {
+        throw err instanceof RecordBatchError ? corrupt(err.message) : err;
+      }
       if (split.bytesConsumed === 0) {
         // One batch larger than the read: grow the buffer to fit it and read again. The commit
         // watermark covers whole batches only, so a batch running past it is corrupt (or someone
         // else's bytes): growing for it would read the same bytes again forever.
         const needed = LOG_OVERHEAD + bytes.readInt32BE(8);
         const committed = segment.commitPosition - reader.position;
-        if (needed <= want || needed > committed) {
-          throw new RdmqError(
-            `corrupt batch at ${view.topic}-${view.partition} segment ${segment.segmentId} position ${reader.position}: ` +
-              `its length says ${needed} bytes, ${committed} are committed from there`,
-            CORRUPT_MESSAGE,
-          );
-        }
+        if (needed <= want || needed > committed) throw corrupt();
         reader.buffer = Buffer.alloc(needed);
         continue;
       }
