@@ -5,9 +5,19 @@
 // Per partition, every operation that changes state runs through one serial
 // queue, so a segment roll (seal, allocate, two metadata records) never
 // interleaves with another stage of the same partition.
+//
+// Storage failures. A watermark is shown to readers only once the storage
+// node has committed it (PartitionState.publish after storage.commit). When a
+// storage call of a partition fails, or the node stops answering the probe,
+// the partition is fenced: stage and commit answer KAFKA_STORAGE_ERROR
+// (retriable) and nothing more is acknowledged. Once the node answers again,
+// the partition is rebuilt from its segment headers — the durable end — and
+// stages in flight are dropped, so their producers stage again; offsets above
+// the durable end were never acknowledged nor shown, and are handed out anew.
 import { buildSkipMarker } from '../format';
-import { SegmentDescriptor } from '../storage-node';
+import { SegmentDescriptor, StorageError } from '../storage-node';
 import { CommitAdvance, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
+import { StallDetector } from './stall-detector';
 import { StorageBackend } from './storage-backend';
 import { BrokerError, MetadataStore, TopicDescription } from './topics';
 
@@ -26,18 +36,31 @@ export interface BrokerOptions {
   onCommitted?: (topic: string, bytes: number, records: number) => void;
   /** Called when a partition gets a new segment. */
   onSegment?: (partition: PartitionRuntime, segment: SegmentInfo) => void;
+  /** Called when the storage node restarted: the segment keys handed out so far are void. */
+  onStorageRestart?: () => void;
+  /** How often the storage node is probed (default 500 ms). */
+  storageProbeMs?: number;
   log?: (message: string) => void;
 }
+
+/** How often the broker checks that it was not stalled itself, and the lateness that counts as a stall. */
+const STALL_TICK_MS = 100;
+const STALL_TOLERANCE_MS = 200;
 
 /** One partition's live state and the queue that serialises changes to it. */
 export class PartitionRuntime {
   private tail: Promise<unknown> = Promise.resolve();
+  /** Why the partition refuses writes until it is rebuilt from the storage node; undefined while it serves. */
+  fenced: string | undefined;
+  /** The storage node's boot id when the partition was fenced. */
+  fencedAtBootId: string | undefined;
 
   constructor(
     readonly topicName: string,
     readonly topicId: number,
     readonly partition: number,
-    readonly state: PartitionState,
+    /** Replaced when the partition is rebuilt from the storage node: read it anew, never keep it. */
+    public state: PartitionState,
   ) {}
 
   get key(): string {
@@ -60,28 +83,40 @@ export class Broker {
   private readonly partitions = new Map<string, PartitionRuntime>();
   private leaseTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  private storageBootId = '';
+  private storageReachable = true;
+  private readonly stall: StallDetector;
 
   private constructor(
     readonly metadata: MetadataStore,
     readonly storage: StorageBackend,
     private readonly options: BrokerOptions,
-  ) {}
+  ) {
+    this.stall = new StallDetector(STALL_TICK_MS, STALL_TOLERANCE_MS, (stalledMs) => this.creditStall(stalledMs));
+  }
 
   /** Opens the metadata log, reads segment headers from storage and rebuilds every partition. */
   static async open(metadataDir: string, storage: StorageBackend, options: BrokerOptions): Promise<Broker> {
     const metadata = await MetadataStore.open(metadataDir, { fsync: options.durability === 'sync', warn: options.log });
     const broker = new Broker(metadata, storage, options);
+    broker.storageBootId = await storage.probe();
     await broker.recover();
     broker.leaseTimer = setInterval(() => broker.expireLeases(), Math.max(5, Math.floor(options.leaseTimeoutMs / 4)));
     broker.leaseTimer.unref();
     broker.retentionTimer = setInterval(() => void broker.enforceRetention(), options.retentionCheckMs ?? 5000);
     broker.retentionTimer.unref();
+    broker.probeTimer = setInterval(() => void broker.watchStorage(), options.storageProbeMs ?? 500);
+    broker.probeTimer.unref();
     return broker;
   }
 
   async close(): Promise<void> {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.stall.close();
     await this.metadata.close();
   }
 
@@ -132,8 +167,9 @@ export class Broker {
   /** Reserves space and offsets for one batch, rolling the segment when it does not fit. */
   stage(runtime: PartitionRuntime, req: { lengthBytes: number; recordCount: number; producerKey: string }): Promise<StageGrant> {
     return runtime.serial(async () => {
+      this.checkServing(runtime);
       for (let attempt = 0; attempt < 3; attempt++) {
-        const result = runtime.state.stage({ ...req, nowMs: Date.now() });
+        const result = runtime.state.stage({ ...req, nowMs: this.now() });
         if (result.kind === 'granted') return result.grant;
         await this.roll(runtime, result);
       }
@@ -148,6 +184,7 @@ export class Broker {
    */
   complete(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<bigint> {
     return runtime.serial(async () => {
+      this.checkServing(runtime);
       let failure: unknown;
       for (const s of stages) {
         const grant = runtime.state.pendingGrant(s.stageId);
@@ -161,12 +198,14 @@ export class Broker {
               `${runtime.topicName}-${runtime.partition} stage ${s.stageId}`,
             );
           } catch (err) {
+            // Only bytes found wrong give the stage up; a node that did not answer fences the partition.
+            if (!(err instanceof StorageError && err.code === 'INVALID_BATCH')) throw this.fence(runtime, `verify failed: ${(err as Error).message}`);
             failure ??= err;
             await this.applyAdvance(runtime, runtime.state.abort(s.stageId));
             continue;
           }
         }
-        const advance = runtime.state.complete(s.stageId, { maxTimestamp: s.maxTimestamp, nowMs: Date.now() });
+        const advance = runtime.state.complete(s.stageId, { maxTimestamp: s.maxTimestamp, nowMs: this.now() });
         await this.applyAdvance(runtime, advance);
         if (grant) this.options.onCommitted?.(runtime.topicName, grant.lengthBytes, grant.recordCount);
       }
@@ -179,9 +218,10 @@ export class Broker {
 
   acquireExclusive(runtime: PartitionRuntime, producerKey: string, roll: boolean) {
     return runtime.serial(async () => {
-      if (roll) await this.roll(runtime, runtime.state.rollExclusive(producerKey, Date.now()));
+      this.checkServing(runtime);
+      if (roll) await this.roll(runtime, runtime.state.rollExclusive(producerKey, this.now()));
       for (let attempt = 0; attempt < 3; attempt++) {
-        const result = runtime.state.acquireExclusive(producerKey, Date.now());
+        const result = runtime.state.acquireExclusive(producerKey, this.now());
         if (result.kind === 'acquired') return result;
         await this.roll(runtime, result);
       }
@@ -195,6 +235,7 @@ export class Broker {
     range: { segmentId: number; position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint },
   ): Promise<bigint> {
     return runtime.serial(async () => {
+      this.checkServing(runtime);
       await this.storage.verify(
         range.segmentId,
         range.position,
@@ -202,7 +243,7 @@ export class Broker {
         { baseOffset: range.baseOffset, recordCount: range.recordCount, verifyCrc: this.options.verifyCrc },
         `${runtime.topicName}-${runtime.partition} exclusive commit`,
       );
-      const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: Date.now() });
+      const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: this.now() });
       await this.applyAdvance(runtime, advance);
       this.options.onCommitted?.(runtime.topicName, range.lengthBytes, range.recordCount);
       return runtime.state.highWatermark();
@@ -237,22 +278,161 @@ export class Broker {
     this.options.onSegment?.(runtime, info);
   }
 
-  /** Fills skipped ranges, makes the new watermark durable, then tells subscribers. */
+  /**
+   * Fills skipped ranges, makes the new watermark durable, then shows it to
+   * readers and tells subscribers. Any failure fences the partition: what
+   * the storage node holds is then known only from its headers.
+   */
   private async applyAdvance(runtime: PartitionRuntime, advance: CommitAdvance): Promise<void> {
     if (!advance.advanced) return;
-    for (const skip of advance.skipped) {
-      if (skip.lengthBytes === 0) continue;
-      await this.storage.writeSkipMarker(skip.segmentId, skip.position, buildSkipMarker(skip.lengthBytes, skip.baseOffset, skip.offsetCount));
+    try {
+      for (const skip of advance.skipped) {
+        if (skip.lengthBytes === 0) continue;
+        await this.storage.writeSkipMarker(skip.segmentId, skip.position, buildSkipMarker(skip.lengthBytes, skip.baseOffset, skip.offsetCount));
+      }
+      for (const moved of advance.segments) {
+        const info = runtime.state.segmentInfo(moved.segmentId);
+        await this.storage.commit(moved.segmentId, {
+          commitPosition: moved.commitPosition,
+          endOffset: moved.endOffset,
+          maxTimestamp: info?.maxTimestamp ?? -1n,
+        });
+      }
+    } catch (err) {
+      throw this.fence(runtime, `storage commit failed: ${(err as Error).message}`);
     }
-    for (const moved of advance.segments) {
-      const info = runtime.state.segmentInfo(moved.segmentId);
-      await this.storage.commit(moved.segmentId, {
-        commitPosition: moved.commitPosition,
-        endOffset: moved.endOffset,
-        maxTimestamp: info?.maxTimestamp ?? -1n,
+    runtime.state.publish(advance);
+    this.options.onAdvance?.(runtime, advance);
+  }
+
+  // -- storage failures --
+
+  /** The time for lease decisions, after crediting leases with any stall of this process. */
+  private now(): number {
+    return this.stall.check();
+  }
+
+  private creditStall(stalledMs: number): void {
+    this.options.log?.(`the broker was stalled for ${stalledMs} ms (paused or starved); leases are extended by that much`);
+    for (const runtime of this.partitions.values()) runtime.state.extendLeases(stalledMs);
+  }
+
+  /** Refuses writes to a fenced partition with a retriable error. */
+  private checkServing(runtime: PartitionRuntime): void {
+    if (runtime.fenced !== undefined) {
+      throw new BrokerError(
+        'KAFKA_STORAGE_ERROR',
+        `${runtime.topicName}-${runtime.partition} is fenced (${runtime.fenced}); it serves again once rebuilt from the storage node`,
+      );
+    }
+  }
+
+  /** Fences a partition; returns the error its callers get. */
+  private fence(runtime: PartitionRuntime, reason: string): BrokerError {
+    if (runtime.fenced === undefined) {
+      runtime.fenced = reason;
+      runtime.fencedAtBootId = this.storageBootId;
+      this.options.log?.(`${runtime.topicName}-${runtime.partition} fenced: ${reason}`);
+    }
+    return new BrokerError('KAFKA_STORAGE_ERROR', `${runtime.topicName}-${runtime.partition}: ${reason}; the producer retries`);
+  }
+
+  /**
+   * Probes the storage node: while it does not answer every partition is
+   * fenced; once it does, fenced partitions are rebuilt from its headers. A
+   * new boot id (the node restarted) voids every segment key handed out.
+   */
+  async watchStorage(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      let bootId: string;
+      try {
+        bootId = await this.storage.probe();
+      } catch (err) {
+        if (this.storageReachable) this.options.log?.(`the storage node does not answer (${(err as Error).message}); writes are refused until it does`);
+        this.storageReachable = false;
+        for (const runtime of this.partitions.values()) this.fence(runtime, 'the storage node does not answer');
+        return;
+      }
+      this.storageReachable = true;
+      if (bootId !== this.storageBootId) {
+        this.options.log?.('the storage node restarted: every partition is rebuilt from its segment headers');
+        for (const runtime of this.partitions.values()) this.fence(runtime, 'the storage node restarted');
+        this.storageBootId = bootId;
+        this.options.onStorageRestart?.();
+      }
+      const fenced = [...this.partitions.values()].filter((r) => r.fenced !== undefined);
+      if (fenced.length > 0) await this.rebuild(fenced);
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private async rebuild(runtimes: PartitionRuntime[]): Promise<void> {
+    let headers: Map<number, SegmentDescriptor>;
+    try {
+      headers = new Map((await this.storage.describe()).map((s) => [s.segmentId, s]));
+    } catch (err) {
+      this.options.log?.(`reading the storage node's segment headers failed (${(err as Error).message}); trying again`);
+      return;
+    }
+    for (const runtime of runtimes) {
+      await runtime
+        .serial(() => this.rebuildPartition(runtime, headers))
+        .catch((err: Error) => this.options.log?.(`rebuilding ${runtime.topicName}-${runtime.partition} failed (${err.message}); trying again`));
+    }
+  }
+
+  /** Inside runtime.serial: a new PartitionState from the durable segment headers. */
+  private async rebuildPartition(runtime: PartitionRuntime, headers: Map<number, SegmentDescriptor>): Promise<void> {
+    if (runtime.fenced === undefined || this.partitions.get(runtime.key) !== runtime) return;
+    const meta = this.metadata.describeTopic(runtime.topicName).partitions.find((p) => p.partition === runtime.partition);
+    if (!meta) return;
+    const old = runtime.state;
+    const segments = this.joinSegments(runtime.topicName, meta, headers);
+    // A node that kept running may still receive a late put of a dropped stage
+    // into its open segment: seal that at its durable end, so new stages go elsewhere.
+    const last = segments[segments.length - 1];
+    const mayReceiveLatePuts = runtime.fencedAtBootId === this.storageBootId && (old.inFlightStageCount() > 0 || !old.isPublished() || old.exclusiveOwner(Date.now()) !== null);
+    if (last && !last.sealed && mayReceiveLatePuts) {
+      await this.metadata.sealSegment(runtime.topicName, runtime.partition, last.segmentId);
+      await this.storage.seal(last.segmentId, last.commitPosition);
+      last.sealed = true;
+    }
+    runtime.state = new PartitionState(
+      { topicId: runtime.topicId, partition: runtime.partition, topicName: runtime.topicName, segments, logStartOffset: meta.logStartOffset },
+      { leaseTimeoutMs: this.options.leaseTimeoutMs, firstStageId: old.nextStageIdToGrant() },
+    );
+    runtime.fenced = undefined;
+    const before = old.highWatermark();
+    const after = runtime.state.highWatermark();
+    const lost = after < before ? ` — ${before - after} offsets readers saw are not on the storage node` : '';
+    this.options.log?.(`${runtime.topicName}-${runtime.partition} rebuilt from the storage node at high watermark ${after} (readers saw ${before})${lost}`);
+    if (last && after > before) {
+      // A commit the node made before its reply was lost: readers learn of it now.
+      const info = runtime.state.segmentInfo(last.segmentId)!;
+      this.options.onAdvance?.(runtime, {
+        advanced: true,
+        segments: [{ segmentId: info.segmentId, commitPosition: info.commitPosition, endOffset: info.endOffset }],
+        committedStageIds: [],
+        skipped: [],
       });
     }
-    this.options.onAdvance?.(runtime, advance);
+  }
+
+  /** A partition's segments as the metadata lists them, with watermarks from the storage headers. */
+  private joinSegments(topicName: string, meta: { partition: number; segments: { segmentId: number; sealed: boolean }[] }, headers: Map<number, SegmentDescriptor>): SegmentInfo[] {
+    const segments: SegmentInfo[] = [];
+    for (const seg of meta.segments) {
+      const header = headers.get(seg.segmentId);
+      if (!header) {
+        this.options.log?.(`segment ${seg.segmentId} of ${topicName}-${meta.partition} is missing from storage; its data is lost`);
+        continue;
+      }
+      segments.push(toSegmentInfo(header, seg.sealed));
+    }
+    return segments;
   }
 
   /**
@@ -264,7 +444,7 @@ export class Broker {
     let freed = 0;
     for (const runtime of this.partitions.values()) {
       const topic = this.metadata.topicById(runtime.topicId);
-      if (!topic) continue;
+      if (!topic || runtime.fenced !== undefined) continue;
       const policy = { nowMs, retentionMs: Number(topic.configs['retention.ms']), retentionBytes: Number(topic.configs['retention.bytes']) };
       freed += await runtime.serial(() => this.freeLeading(runtime, runtime.state.retentionCandidates(policy))).catch((err: Error) => {
         this.options.log?.(`retention on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`);
@@ -306,12 +486,12 @@ export class Broker {
   }
 
   private expireLeases(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const runtime of this.partitions.values()) {
       const due = runtime.state.nextLeaseExpiryMs();
-      if (due === null || due > now) continue;
+      if (due === null || due > now || runtime.fenced !== undefined) continue;
       void runtime
-        .serial(async () => this.applyAdvance(runtime, runtime.state.expireLeases(Date.now())))
+        .serial(async () => (runtime.fenced === undefined ? this.applyAdvance(runtime, runtime.state.expireLeases(this.now())) : undefined))
         .catch((err: Error) => this.options.log?.(`lease expiry on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`));
     }
   }
@@ -330,16 +510,8 @@ export class Broker {
     for (const summary of this.metadata.listTopics()) {
       const topic = this.metadata.describeTopic(summary.name);
       for (const meta of topic.partitions) {
-        const segments: SegmentInfo[] = [];
-        for (const seg of meta.segments) {
-          const header = stored.get(seg.segmentId);
-          if (!header) {
-            this.options.log?.(`segment ${seg.segmentId} of ${topic.name}-${meta.partition} is missing from storage; its data is lost`);
-            continue;
-          }
-          referenced.add(seg.segmentId);
-          segments.push(toSegmentInfo(header, seg.sealed));
-        }
+        const segments = this.joinSegments(topic.name, meta, stored);
+        for (const s of segments) referenced.add(s.segmentId);
         this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset);
       }
     }

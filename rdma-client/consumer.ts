@@ -65,6 +65,14 @@ interface Subscription {
   partitions?: number[];
 }
 
+function readerKey(reader: PartitionReader): string {
+  return `${reader.view.topic}:${reader.view.partition}`;
+}
+
+/** How often, and how far apart, a partition is resubscribed after the connection came back. */
+const RESUBSCRIBE_ATTEMPTS_MAX = 100;
+const RESUBSCRIBE_DELAY_MS = 200;
+
 export class Consumer {
   private readonly subscriptions: Subscription[] = [];
   private readonly readers = new Map<string, PartitionReader>();
@@ -81,6 +89,35 @@ export class Consumer {
   ) {
     this.maxBytesPerRead = options.maxBytesPerRead ?? 8 * 1024 * 1024;
     this.initialBufferBytes = Math.min(this.maxBytesPerRead, 1 << 20);
+    connection.on('reconnected', () => void this.resubscribeAll());
+  }
+
+  /** A new broker session has none of the old subscriptions: each partition resumes at its next offset. */
+  private async resubscribeAll(): Promise<void> {
+    if (!this.running) return;
+    for (const [key, reader] of [...this.readers]) {
+      const { topic, partition } = reader.view;
+      await this.resubscribe(topic, partition, reader.nextOffset, key);
+    }
+  }
+
+  /** Subscribes again from `offset`, retrying while the cluster is coming back. */
+  private async resubscribe(topic: string, partition: number, offset: bigint, key: string): Promise<void> {
+    for (let attempt = 0; this.running; attempt++) {
+      const current = this.readers.get(key);
+      // A seek or a newer resubscription took over meanwhile.
+      if (current && current.nextOffset !== offset) return;
+      try {
+        await this.subscribePartition(topic, partition, offset.toString());
+        return;
+      } catch (err) {
+        if (!(err instanceof RdmqError && err.retriable) || attempt >= RESUBSCRIBE_ATTEMPTS_MAX) {
+          this.failure?.(err as Error);
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_DELAY_MS));
+      }
+    }
   }
 
   /**
@@ -161,7 +198,14 @@ export class Consumer {
     }
     reader.reading = true;
     this.drain(reader)
-      .catch((err: Error) => this.failure?.(err))
+      .catch((err: Error) => {
+        // The storage node or broker went away: read on from the next offset once the cluster is back.
+        if (err instanceof RdmqError && err.retriable && this.readers.get(readerKey(reader)) === reader) {
+          setTimeout(() => void this.resubscribe(reader.view.topic, reader.view.partition, reader.nextOffset, readerKey(reader)), RESUBSCRIBE_DELAY_MS);
+        } else {
+          this.failure?.(err);
+        }
+      })
       .finally(() => {
         reader.reading = false;
         if (reader.again) {

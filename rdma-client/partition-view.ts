@@ -90,7 +90,7 @@ export class PartitionView {
 
   /** Reads committed bytes with a one-sided get into `into`. */
   async read(segment: SegmentView, position: number, into: Buffer): Promise<void> {
-    await this.connection.dataEndpoint.get(into, this.connection.segmentKey(segment.segmentId, 'read'), position);
+    await this.connection.get(into, this.connection.segmentKey(segment.segmentId, 'read'), position);
   }
 
   async close(): Promise<void> {

@@ -88,9 +88,9 @@ export class StorageClient {
     return usageFromWire(await this.call<WireUsageResponse>('Usage', {}));
   }
 
-  async info(): Promise<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: number }> {
-    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string }>('Info', {});
-    return { nodeUuid: r.nodeUuid, fastpathAddress: r.fastpathAddress, segmentSizeBytes: Number(r.segmentSizeBytes) };
+  async info(): Promise<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: number; bootId: string }> {
+    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string; bootId: string }>('Info', {});
+    return { nodeUuid: r.nodeUuid, fastpathAddress: r.fastpathAddress, segmentSizeBytes: Number(r.segmentSizeBytes), bootId: r.bootId };
   }
 
   async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
