@@ -79,7 +79,11 @@ export class Connection extends EventEmitter {
   static async open(options: ConnectionOptions = {}): Promise<Connection> {
     const address = options.control ?? '127.0.0.1:7400';
     const Client = brokerService();
-    const control = new Client(address, grpc.credentials.createInsecure());
+    // A restarted broker is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
+    const control = new Client(address, grpc.credentials.createInsecure(), {
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 2000,
+    });
     const cluster = await unaryCall<ClusterInfo>(control, 'getClusterInfo', {});
     const transport = new Transport();
     try {

@@ -39,6 +39,9 @@ export class StorageClient {
     const Service = storageService();
     this.client = new Service(address, grpc.credentials.createInsecure(), {
       'grpc.max_send_message_length': options.maxSendMessageBytes ?? -1,
+      // A restarted node is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 2000,
     });
     this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
   }
