@@ -54,6 +54,8 @@ export class PartitionRuntime {
   fenced: string | undefined;
   /** The storage node's boot id when the partition was fenced. */
   fencedAtBootId: string | undefined;
+  /** Commits waiting for their stage to be covered by the published watermark. */
+  private readonly committedWaiters = new Map<number, { resolve(): void; reject(err: Error): void }[]>();
 
   constructor(
     readonly topicName: string,
@@ -65,6 +67,30 @@ export class PartitionRuntime {
 
   get key(): string {
     return partitionKey(this.topicId, this.partition);
+  }
+
+  /** Resolves once the stage is covered by the published watermark; rejects if the partition is fenced first. */
+  awaitCommitted(stageId: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let list = this.committedWaiters.get(stageId);
+      if (!list) this.committedWaiters.set(stageId, (list = []));
+      list.push({ resolve, reject });
+    });
+  }
+
+  /** The published watermark now covers these stages. */
+  committed(stageIds: readonly number[]): void {
+    if (this.committedWaiters.size === 0) return;
+    for (const id of stageIds) {
+      for (const waiter of this.committedWaiters.get(id) ?? []) waiter.resolve();
+      this.committedWaiters.delete(id);
+    }
+  }
+
+  /** The partition was fenced: whatever waits for a commit is refused (its producer retries). */
+  failWaiters(err: Error): void {
+    for (const list of this.committedWaiters.values()) for (const waiter of list) waiter.reject(err);
+    this.committedWaiters.clear();
   }
 
   /** Runs `fn` after every earlier queued operation on this partition. */
@@ -131,7 +157,9 @@ export class Broker {
   async deleteTopic(name: string): Promise<void> {
     const { topicId, partitions } = await this.metadata.deleteTopic(name);
     for (const meta of partitions) {
-      this.partitions.delete(partitionKey(topicId, meta.partition));
+      const key = partitionKey(topicId, meta.partition);
+      this.partitions.get(key)?.failWaiters(new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${name}' was deleted`));
+      this.partitions.delete(key);
       for (const segment of meta.segments) await this.storage.free(segment.segmentId).catch(() => undefined);
     }
   }
@@ -182,7 +210,20 @@ export class Broker {
    * A stage whose bytes fail the check is given up (its range is skipped, so
    * the partition goes on) and the call fails with CORRUPT_MESSAGE.
    */
-  complete(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<bigint> {
+  async complete(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<bigint> {
+    const waits = await this.completeStages(runtime, stages);
+    // Outside the partition's queue: the stages before these must get their turn to commit.
+    await Promise.all(waits);
+    return runtime.state.highWatermark();
+  }
+
+  /**
+   * Inside the queue: completes the stages; returns a wait for each one that
+   * is written but still behind an older stage in flight — acknowledging it
+   * before the published watermark covers it would acknowledge bytes a
+   * storage failure can still take away.
+   */
+  private completeStages(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<Promise<void>[]> {
     return runtime.serial(async () => {
       this.checkServing(runtime);
       let failure: unknown;
@@ -210,7 +251,7 @@ export class Broker {
         if (grant) this.options.onCommitted?.(runtime.topicName, grant.lengthBytes, grant.recordCount);
       }
       if (failure !== undefined) throw failure;
-      return runtime.state.highWatermark();
+      return stages.filter((s) => runtime.state.stageStatus(s.stageId) === 'completed').map((s) => runtime.awaitCommitted(s.stageId));
     });
   }
 
@@ -302,6 +343,7 @@ export class Broker {
       throw this.fence(runtime, `storage commit failed: ${(err as Error).message}`);
     }
     runtime.state.publish(advance);
+    runtime.committed(advance.committedStageIds);
     this.options.onAdvance?.(runtime, advance);
   }
 
@@ -329,12 +371,14 @@ export class Broker {
 
   /** Fences a partition; returns the error its callers get. */
   private fence(runtime: PartitionRuntime, reason: string): BrokerError {
+    const error = new BrokerError('KAFKA_STORAGE_ERROR', `${runtime.topicName}-${runtime.partition}: ${reason}; the producer retries`);
     if (runtime.fenced === undefined) {
       runtime.fenced = reason;
       runtime.fencedAtBootId = this.storageBootId;
       this.options.log?.(`${runtime.topicName}-${runtime.partition} fenced: ${reason}`);
     }
-    return new BrokerError('KAFKA_STORAGE_ERROR', `${runtime.topicName}-${runtime.partition}: ${reason}; the producer retries`);
+    runtime.failWaiters(error);
+    return error;
   }
 
   /**

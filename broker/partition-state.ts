@@ -423,6 +423,18 @@ export class PartitionState {
     return this.advance();
   }
 
+  /**
+   * Where a stage stands: 'pending' (granted, not written) or 'completed'
+   * (written, behind an older stage still pending) are not yet covered by the
+   * watermark; 'committed' and 'skipped' are; 'unknown' was never granted or
+   * is long forgotten.
+   */
+  stageStatus(stageId: number): StageStatus | 'committed' | 'unknown' {
+    const stage = this.stagesById.get(stageId);
+    if (stage) return stage.status;
+    return this.resolved.get(stageId) ?? 'unknown';
+  }
+
   /** The grant of a stage still waiting for its commit, if any. */
   pendingGrant(stageId: number): StageGrant | undefined {
     const stage = this.stagesById.get(stageId);

@@ -1,11 +1,12 @@
-// The roles run apart (`rdmq storage`, `rdmq broker --storage`), a Kafka
-// producer writing unique values through the broker's gateway, and faults
+// The roles run apart (`rdmq storage`, `rdmq broker --storage`), Kafka
+// producers (through the broker's gateway) and SDK producers writing unique
+// values, and faults
 // caused for real: the storage node SIGKILLed and restarted on the same data,
 // the broker paused past its lease timeout. Afterwards every acknowledged
 // value is read back, and every offset below the high watermark is accounted
 // for: a record, or a range skipped for a write that was never acknowledged.
 import { Kafka, logLevel } from 'kafkajs';
-import { KafkaWriter, PartitionLog, readTopic, RolesApart } from './testing/apart';
+import { PartitionLog, readTopic, RolesApart, Writer } from './testing/apart';
 
 const PARTITIONS = 3;
 
@@ -17,10 +18,14 @@ async function createTopic(kafka: string, topic: string): Promise<void> {
 }
 
 /** Every acknowledged value is stored; nothing is stored twice unless a send of it failed (at-least-once retry). */
-function checkValues(writer: KafkaWriter, logs: Map<number, PartitionLog>): { duplicates: string[] } {
+function checkValues(writer: Writer, logs: Map<number, PartitionLog>): { duplicates: string[] } {
   const seen = new Map<string, number>();
   for (const log of logs.values()) for (const r of log.records) seen.set(r.value, (seen.get(r.value) ?? 0) + 1);
-  const missing = [...writer.acked.keys()].filter((v) => !seen.has(v));
+  // Each missing value with where it was acknowledged and what is stored there instead.
+  const missing = [...writer.acked].filter(([v]) => !seen.has(v)).map(([v, at]) => {
+    const stored = logs.get(at.partition)?.records.find((r) => String(r.offset) === at.offset);
+    return `${v} acked at ${at.partition}/${at.offset}, stored there: ${stored?.value ?? 'nothing'}`;
+  });
   expect(missing).toEqual([]);
   const duplicates = [...seen].filter(([, n]) => n > 1).map(([v]) => v);
   expect(duplicates.filter((v) => !writer.failedOnce.has(v))).toEqual([]);
@@ -28,7 +33,7 @@ function checkValues(writer: KafkaWriter, logs: Map<number, PartitionLog>): { du
 }
 
 /** Offsets below the watermark are dense: each holds one record or lies in a range skipped for a write that failed. */
-function checkOffsets(writer: KafkaWriter, logs: Map<number, PartitionLog>): { recordless: number } {
+function checkOffsets(writer: Writer, logs: Map<number, PartitionLog>): { recordless: number } {
   let recordless = 0;
   for (const [partition, log] of logs) {
     expect({ partition, overlaps: log.overlaps }).toEqual({ partition, overlaps: [] });
@@ -50,8 +55,7 @@ describe('roles apart', () => {
   it('a storage node SIGKILLed under load and restarted on the same data: the broker serves again by itself, every acknowledged value is readable once, and the watermarks hold only what was written', async () => {
     roles = await RolesApart.start();
     await createTopic(roles.kafka, 'restart');
-    const writer = new KafkaWriter(roles.kafka, 'restart', PARTITIONS);
-    await writer.start(4);
+    const writer = await (await new Writer('restart', PARTITIONS).kafka(roles.kafka, 3)).sdk(roles.control, 3);
     await writer.acks(300);
     await roles.storage.signal('SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -74,8 +78,7 @@ describe('roles apart', () => {
   it('a broker paused (SIGSTOP) past its lease timeout under load loses no acknowledged record and skips no offset of a live producer', async () => {
     roles = await RolesApart.start({ leaseTimeoutMs: 1000 });
     await createTopic(roles.kafka, 'paused');
-    const writer = new KafkaWriter(roles.kafka, 'paused', PARTITIONS);
-    await writer.start(4);
+    const writer = await (await new Writer('paused', PARTITIONS).kafka(roles.kafka, 3)).sdk(roles.control, 3);
     for (let round = 0; round < 2; round++) {
       await writer.acks(100);
       roles.broker.child.kill('SIGSTOP');

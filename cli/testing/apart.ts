@@ -78,31 +78,49 @@ export class RolesApart {
 }
 
 /**
- * Kafka producers writing unique values ("w<loop>-<n>") round-robin over the
- * partitions, each value retried until acknowledged. A value is in `acked`
- * once acknowledged; `failedOnce` holds every value that had a failed attempt
- * (its bytes may have landed anyway, so a retry may store it twice).
+ * Producers writing unique values ("<prefix><loop>-<n>") round-robin over the
+ * partitions, through Kafka (kafkajs via the broker's gateway) or the SDK,
+ * each value retried until acknowledged. A value is in `acked` once
+ * acknowledged; `failedOnce` holds every value that had a failed attempt (its
+ * bytes may have landed anyway, so a retry may store it twice).
  */
-export class KafkaWriter {
-  readonly acked = new Map<string, { partition: number; offset: bigint }>();
+export class Writer {
+  readonly acked = new Map<string, { partition: number; offset: string }>();
   readonly failedOnce = new Set<string>();
   failures = 0;
   private stopped = false;
   private loops: Promise<void>[] = [];
-  private producer: KafkaProducer | undefined;
   private readonly ackWaiters: { count: number; resolve: () => void }[] = [];
+    private readonly closers: (() => Promise<void>)[] = [];
 
   constructor(
-    private readonly kafka: string,
     private readonly topic: string,
     private readonly partitions: number,
   ) {}
 
-  async start(loops: number): Promise<void> {
-    const kafka = new Kafka({ clientId: 'writer', brokers: [this.kafka], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
-    this.producer = kafka.producer({ retry: { retries: 0 }, allowAutoTopicCreation: false });
-    await this.producer.connect();
-    this.loops = Array.from({ length: loops }, (_, id) => this.loop(id));
+  /** `loops` Kafka producers through the gateway at `kafka`. */
+  async kafka(kafka: string, loops: number): Promise<this> {
+    const client = new Kafka({ clientId: 'writer', brokers: [kafka], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+    const producer: KafkaProducer = client.producer({ retry: { retries: 0 }, allowAutoTopicCreation: false });
+    await producer.connect();
+    this.closers.push(() => producer.disconnect());
+    this.startLoops('k', loops, async (value, partition) => {
+      const [meta] = await producer.send({ topic: this.topic, acks: -1, timeout: 10_000, messages: [{ value, partition }] });
+      return String(meta.baseOffset);
+    });
+    return this;
+  }
+
+  /** `loops` fast-path SDK senders sharing one shared-mode producer. */
+  async sdk(control: string, loops: number): Promise<this> {
+    const producer = new Rdmq({ control }).producer({ mode: 'shared' });
+    await producer.connect();
+    this.closers.push(() => producer.disconnect());
+    this.startLoops('s', loops, async (value, partition) => {
+      const [meta] = await producer.send({ topic: this.topic, messages: [{ value, partition }] });
+      return meta.baseOffset;
+    });
+    return this;
   }
 
   /** Resolves once `more` further values are acknowledged. */
@@ -114,17 +132,21 @@ export class KafkaWriter {
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.all(this.loops);
-    await this.producer?.disconnect();
+    for (const close of this.closers) await close().catch(() => undefined);
   }
 
-  private async loop(id: number): Promise<void> {
+  private startLoops(prefix: string, loops: number, send: (value: string, partition: number) => Promise<string>): void {
+    for (let id = 0; id < loops; id++) this.loops.push(this.loop(`${prefix}${id}`, id, send));
+  }
+
+  private async loop(name: string, id: number, send: (value: string, partition: number) => Promise<string>): Promise<void> {
     for (let n = 0; !this.stopped; n++) {
-      const value = `w${id}-${n}`;
+      const value = `${name}-${n}`;
       const partition = (id + n) % this.partitions;
       while (!this.stopped) {
         try {
-          const [meta] = await this.producer!.send({ topic: this.topic, acks: -1, timeout: 10_000, messages: [{ value, partition }] });
-          this.acked.set(value, { partition, offset: BigInt(meta.baseOffset ?? '-1') });
+          const offset = await send(value, partition);
+          this.acked.set(value, { partition, offset });
           for (const w of this.ackWaiters.filter((x) => this.acked.size >= x.count)) {
             this.ackWaiters.splice(this.ackWaiters.indexOf(w), 1);
             w.resolve();
