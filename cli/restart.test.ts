@@ -6,7 +6,7 @@
 // value is read back, and every offset below the high watermark is accounted
 // for: a record, or a range skipped for a write that was never acknowledged.
 import { Kafka, logLevel } from 'kafkajs';
-import { PartitionLog, readTopic, RolesApart, Writer } from './testing/apart';
+import { LiveReader, PartitionLog, readTopic, RolesApart, Writer } from './testing/apart';
 
 const PARTITIONS = 3;
 
@@ -45,6 +45,14 @@ function checkOffsets(writer: Writer, logs: Map<number, PartitionLog>): { record
   return { recordless };
 }
 
+/** Each partition's offsets were handed to the consumer once each, in increasing order. */
+function expectNeverBackwards(reader: LiveReader): void {
+  for (const [partition, list] of reader.delivered) {
+    const backwards = list.filter((r, i) => i > 0 && r.offset <= list[i - 1].offset).map((r) => `${partition}/${r.offset}`);
+    expect(backwards).toEqual([]);
+  }
+}
+
 describe('roles apart', () => {
   let roles: RolesApart | undefined;
   afterEach(async () => {
@@ -55,6 +63,7 @@ describe('roles apart', () => {
   it('a storage node SIGKILLed under load and restarted on the same data: the broker serves again by itself, every acknowledged value is readable once, and the watermarks hold only what was written', async () => {
     roles = await RolesApart.start();
     await createTopic(roles.kafka, 'restart');
+    const reader = await new LiveReader().start(roles.control, 'restart');
     const writer = await (await new Writer('restart', PARTITIONS).kafka(roles.kafka, 3)).sdk(roles.control, 3);
     await writer.acks(300);
     await roles.storage.signal('SIGKILL');
@@ -66,6 +75,10 @@ describe('roles apart', () => {
     await writer.stop();
     expect(writer.acked.size).toBeGreaterThan(ackedBeforeRestart + 299);
 
+    // A consumer reading all along is handed every acknowledged value once, in order.
+    expect(await reader.waitFor(writer.acked.keys())).toEqual([]);
+    expectNeverBackwards(reader);
+    await reader.stop();
     const logs = await readTopic(roles.control, 'restart');
     const { duplicates } = checkValues(writer, logs);
     const { recordless } = checkOffsets(writer, logs);
@@ -93,5 +106,28 @@ describe('roles apart', () => {
     const { recordless } = checkOffsets(writer, logs);
     expect(recordless).toBe(0);
     expect(roles.broker.stderr()).toMatch(/stalled for \d+ ms/);
+  }, 90_000);
+
+  it('SDK producers and a live SDK consumer ride through a broker SIGKILL and restart: sends resume, and the consumer goes on from its position, never backwards', async () => {
+    roles = await RolesApart.start();
+    await createTopic(roles.kafka, 'broker-restart');
+    const reader = await new LiveReader().start(roles.control, 'broker-restart');
+    const writer = await new Writer('broker-restart', PARTITIONS).sdk(roles.control, 3);
+    await writer.acks(200);
+    await roles.broker.signal('SIGKILL');
+    const ackedBeforeRestart = writer.acked.size;
+    await roles.startBroker();
+    await writer.acks(200);
+    await writer.stop();
+    expect(writer.acked.size).toBeGreaterThan(ackedBeforeRestart + 199);
+
+    // The same consumer, never restarted, is handed every acknowledged value...
+    expect(await reader.waitFor(writer.acked.keys())).toEqual([]);
+    // ...each offset once, in order: it resumed where it was.
+    expectNeverBackwards(reader);
+    await reader.stop();
+    const logs = await readTopic(roles.control, 'broker-restart');
+    checkValues(writer, logs);
+    checkOffsets(writer, logs);
   }, 90_000);
 });

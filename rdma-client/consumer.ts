@@ -56,6 +56,10 @@ interface PartitionReader {
   buffer: Buffer;
   reading: boolean;
   again: boolean;
+  /** Replaced by a newer subscription: it delivers nothing more. */
+  retired?: boolean;
+  /** A resubscription from its position is under way. */
+  resubscribing?: boolean;
 }
 
 interface Subscription {
@@ -63,10 +67,6 @@ interface Subscription {
   fromBeginning: boolean;
   /** Only these partitions (default: all of the topic's). */
   partitions?: number[];
-}
-
-function readerKey(reader: PartitionReader): string {
-  return `${reader.view.topic}:${reader.view.partition}`;
 }
 
 /** How often, and how far apart, a partition is resubscribed after the connection came back. */
@@ -95,28 +95,28 @@ export class Consumer {
   /** A new broker session has none of the old subscriptions: each partition resumes at its next offset. */
   private async resubscribeAll(): Promise<void> {
     if (!this.running) return;
-    for (const [key, reader] of [...this.readers]) {
-      const { topic, partition } = reader.view;
-      await this.resubscribe(topic, partition, reader.nextOffset, key);
-    }
+    await Promise.all([...this.readers.values()].map((reader) => this.resubscribe(reader)));
   }
 
-  /** Subscribes again from `offset`, retrying while the cluster is coming back. */
-  private async resubscribe(topic: string, partition: number, offset: bigint, key: string): Promise<void> {
-    for (let attempt = 0; this.running; attempt++) {
-      const current = this.readers.get(key);
-      // A seek or a newer resubscription took over meanwhile.
-      if (current && current.nextOffset !== offset) return;
-      try {
-        await this.subscribePartition(topic, partition, offset.toString());
-        return;
-      } catch (err) {
-        if (!(err instanceof RdmqError && err.retriable) || attempt >= RESUBSCRIBE_ATTEMPTS_MAX) {
-          this.failure?.(err as Error);
+  /** Replaces `reader` by a subscription from its next offset, retrying while the cluster is coming back. */
+  private async resubscribe(reader: PartitionReader): Promise<void> {
+    if (reader.resubscribing) return;
+    reader.resubscribing = true;
+    try {
+      for (let attempt = 0; this.running && !reader.retired; attempt++) {
+        try {
+          await this.subscribePartition(reader.view.topic, reader.view.partition, reader.nextOffset.toString(), reader);
           return;
+        } catch (err) {
+          if (!(err instanceof RdmqError && err.retriable) || attempt >= RESUBSCRIBE_ATTEMPTS_MAX) {
+            this.failure?.(err as Error);
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_DELAY_MS));
         }
-        await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_DELAY_MS));
       }
+    } finally {
+      reader.resubscribing = false;
     }
   }
 
@@ -162,9 +162,13 @@ export class Consumer {
     this.readers.clear();
   }
 
-  private async subscribePartition(topic: string, partition: number, from: string): Promise<void> {
+  /** Subscribes a partition from `from`; with `replacing`, only if that reader is still the partition's. */
+  private async subscribePartition(topic: string, partition: number, from: string, replacing?: PartitionReader): Promise<void> {
     const key = `${topic}:${partition}`;
-    await this.readers.get(key)?.view.close();
+    const old = this.readers.get(key);
+    if (replacing && old !== replacing) return;
+    if (old) old.retired = true;
+    await old?.view.close();
     const view = await PartitionView.subscribe(this.connection, topic, partition, from);
     const reader: PartitionReader = {
       view,
@@ -200,8 +204,8 @@ export class Consumer {
     this.drain(reader)
       .catch((err: Error) => {
         // The storage node or broker went away: read on from the next offset once the cluster is back.
-        if (err instanceof RdmqError && err.retriable && this.readers.get(readerKey(reader)) === reader) {
-          setTimeout(() => void this.resubscribe(reader.view.topic, reader.view.partition, reader.nextOffset, readerKey(reader)), RESUBSCRIBE_DELAY_MS);
+        if (err instanceof RdmqError && err.retriable && !reader.retired) {
+          setTimeout(() => void this.resubscribe(reader), RESUBSCRIBE_DELAY_MS);
         } else {
           this.failure?.(err);
         }
@@ -218,7 +222,7 @@ export class Consumer {
   /** Reads and delivers everything committed past the reader's position. */
   private async drain(reader: PartitionReader): Promise<void> {
     const view = reader.view;
-    while (this.running) {
+    while (this.running && !reader.retired) {
       const segment = view.segments.get(reader.segmentId);
       if (!segment) return;
       if (reader.position >= segment.commitPosition) {
@@ -265,6 +269,7 @@ export class Consumer {
         }
       }
       reader.position += split.bytesConsumed;
+      if (reader.retired) return;
       if (messages.length > 0) {
         reader.nextOffset = BigInt(messages[messages.length - 1].offset) + 1n;
         await this.deliver(reader, messages);

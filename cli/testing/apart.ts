@@ -24,12 +24,13 @@ export interface ApartOptions {
   segmentSize?: string;
 }
 
-/** Storage node and broker (with its Kafka gateway) in two processes; the storage node restarts on the same data and ports. */
+/** Storage node and broker (with its Kafka gateway) in two processes; either restarts on the same data and ports. */
 export class RolesApart {
   storage!: RunningRole<Ready>;
   broker!: RunningRole<Ready>;
   private storageControl = '127.0.0.1:0';
   private storageFastpath = '127.0.0.1:0';
+  private brokerPorts = { control: '127.0.0.1:0', fastpath: '127.0.0.1:0', kafka: '127.0.0.1:0' };
 
   private constructor(
     readonly dir: string,
@@ -40,11 +41,7 @@ export class RolesApart {
     const roles = new RolesApart(fs.mkdtempSync(path.join('/dev/shm', 'rdmq-apart-')), options);
     try {
       await roles.startStorage();
-      roles.broker = await startRole<Ready>([
-        MAIN, 'broker', '--storage', roles.storageControl, '--data', path.join(roles.dir, 'broker'),
-        '--control', '127.0.0.1:0', '--fastpath', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--kafka', '127.0.0.1:0',
-        '--durability', 'flush', '--segment-size', options.segmentSize ?? '1M', '--lease-timeout-ms', String(options.leaseTimeoutMs ?? 1500),
-      ]);
+      await roles.startBroker();
     } catch (err) {
       await roles.stop();
       throw err;
@@ -60,6 +57,18 @@ export class RolesApart {
     ]);
     this.storageControl = `127.0.0.1:${this.storage.ready.controlPort}`;
     this.storageFastpath = `127.0.0.1:${this.storage.ready.fastpathPort}`;
+  }
+
+  /** Starts (or restarts, on the same data and ports) the broker with its Kafka gateway. */
+  async startBroker(): Promise<void> {
+    const { control, fastpath, kafka } = this.brokerPorts;
+    this.broker = await startRole<Ready>([
+      MAIN, 'broker', '--storage', this.storageControl, '--data', path.join(this.dir, 'broker'),
+      '--control', control, '--fastpath', fastpath, '--metrics', '127.0.0.1:0', '--kafka', kafka,
+      '--durability', 'flush', '--segment-size', this.options.segmentSize ?? '1M', '--lease-timeout-ms', String(this.options.leaseTimeoutMs ?? 1500),
+    ]);
+    const ready = this.broker.ready;
+    this.brokerPorts = { control: `127.0.0.1:${ready.controlPort}`, fastpath: `127.0.0.1:${ready.fastpathPort}`, kafka: `127.0.0.1:${ready.kafkaPort}` };
   }
 
   get kafka(): string {
@@ -225,4 +234,43 @@ export async function readTopic(control: string, topic: string, timeoutMs = 20_0
   // An unstored range at the very end (the last segment ends before the watermark).
   for (const log of logs.values()) if (log.next < log.highWatermark) log.gapOffsets += Number(log.highWatermark - log.next);
   return logs;
+}
+
+/** An SDK consumer reading a topic live from the beginning, recording what it is handed, in order, per partition. */
+export class LiveReader {
+  readonly delivered = new Map<number, { offset: bigint; value: string }[]>();
+  readonly errors: string[] = [];
+  private consumer: ReturnType<Rdmq['consumer']> | undefined;
+
+  async start(control: string, topic: string): Promise<this> {
+    this.consumer = new Rdmq({ control }).consumer();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic, fromBeginning: true });
+    await this.consumer.run(
+      {
+        eachMessage: ({ partition, message }) => {
+          let list = this.delivered.get(partition);
+          if (!list) this.delivered.set(partition, (list = []));
+          list.push({ offset: BigInt(message.offset), value: message.value!.toString() });
+        },
+      },
+      (err) => this.errors.push(err.message),
+    );
+    return this;
+  }
+
+  /** Waits until every value in `values` has been delivered (or the time is up). */
+  async waitFor(values: Iterable<string>, timeoutMs = 20_000): Promise<string[]> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const seen = new Set([...this.delivered.values()].flatMap((list) => list.map((r) => r.value)));
+      const missing = [...values].filter((v) => !seen.has(v));
+      if (missing.length === 0 || Date.now() > deadline) return missing;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
 }
