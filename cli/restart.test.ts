@@ -5,7 +5,10 @@
 // the broker paused past its lease timeout. Afterwards every acknowledged
 // value is read back, and every offset below the high watermark is accounted
 // for: a record, or a range skipped for a write that was never acknowledged.
+// Last, a full region: a clear error at once, and writes again once space is freed.
 import { Kafka, logLevel } from 'kafkajs';
+import { startCluster } from '../bench/cluster';
+import { Rdmq } from '../rdma-client';
 import { LiveReader, PartitionLog, readTopic, RolesApart, Writer } from './testing/apart';
 
 const PARTITIONS = 3;
@@ -130,4 +133,42 @@ describe('roles apart', () => {
     checkValues(writer, logs);
     checkOffsets(writer, logs);
   }, 90_000);
+});
+
+describe('a full region', () => {
+  it('a produce to a new, auto-created topic gets KAFKA_STORAGE_ERROR at once, through Kafka and the SDK, and works once space is freed', async () => {
+    const cluster = await startCluster({ regionSize: '4M', segmentSize: '1M' });
+    try {
+      const kafka = new Kafka({ clientId: 'full', brokers: [`127.0.0.1:${cluster.kafkaPort}`], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+      const admin = kafka.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: 'filler', numPartitions: 8 }] });
+      const producer = kafka.producer({ retry: { retries: 0 } });
+      await producer.connect();
+      // One record per partition takes one segment each, until the region has none left.
+      const filled = await Promise.allSettled(Array.from({ length: 8 }, (_, partition) => producer.send({ topic: 'filler', messages: [{ value: 'x', partition }] })));
+      expect(filled.some((r) => r.status === 'rejected')).toBe(true);
+
+      const startedAt = Date.now();
+      const refused = (await producer.send({ topic: 'fresh', messages: [{ value: 'y' }] }).catch((err: unknown) => err)) as { type?: string; cause?: { type?: string } };
+      expect(refused.cause?.type ?? refused.type).toBe('KAFKA_STORAGE_ERROR');
+      const sdk = new Rdmq({ control: cluster.control }).producer();
+      await sdk.connect();
+      const sdkAdmin = new Rdmq({ control: cluster.control }).admin();
+      await sdkAdmin.connect();
+      await sdkAdmin.createTopics({ topics: [{ topic: 'fresh-sdk', numPartitions: 1 }] });
+      await expect(sdk.send({ topic: 'fresh-sdk', messages: [{ value: 'z' }] })).rejects.toMatchObject({ errorCode: 56, retriable: true });
+      expect(Date.now() - startedAt).toBeLessThan(5000);
+
+      await admin.deleteTopics({ topics: ['filler'] });
+      await producer.send({ topic: 'fresh', messages: [{ value: 'y' }] });
+      await sdk.send({ topic: 'fresh-sdk', messages: [{ value: 'z' }] });
+      await sdk.disconnect();
+      await sdkAdmin.disconnect();
+      await producer.disconnect();
+      await admin.disconnect();
+    } finally {
+      await cluster.stop();
+    }
+  }, 60_000);
 });
