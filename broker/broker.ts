@@ -46,6 +46,7 @@ export interface BrokerOptions {
 /** How often the broker checks that it was not stalled itself, and the lateness that counts as a stall. */
 const STALL_TICK_MS = 100;
 const STALL_TOLERANCE_MS = 200;
+const STALL_LOGGED_MS = 1000;
 
 /** One partition's live state and the queue that serialises changes to it. */
 export class PartitionRuntime {
@@ -355,7 +356,8 @@ export class Broker {
   }
 
   private creditStall(stalledMs: number): void {
-    this.options.log?.(`the broker was stalled for ${stalledMs} ms (paused or starved); leases are extended by that much`);
+    // Short stalls are common on a busy host: credited, but not worth a line each.
+    if (stalledMs >= STALL_LOGGED_MS) this.options.log?.(`the broker was stalled for ${stalledMs} ms (paused or starved); leases are extended by that much`);
     for (const runtime of this.partitions.values()) runtime.state.extendLeases(stalledMs);
   }
 
