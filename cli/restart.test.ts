@@ -8,6 +8,7 @@
 // Last, a full region: a clear error at once, and writes again once space is freed.
 import { Kafka, logLevel } from 'kafkajs';
 import { startCluster } from '../bench/cluster';
+import { RemoteGatewayProcess, startRemoteGatewayProcess } from '../gateway/testing/remote-gateway';
 import { Rdmq } from '../rdma-client';
 import { LiveReader, PartitionLog, readTopic, RolesApart, Writer } from './testing/apart';
 
@@ -58,25 +59,36 @@ function expectNeverBackwards(reader: LiveReader): void {
 
 describe('roles apart', () => {
   let roles: RolesApart | undefined;
+  let gateway: RemoteGatewayProcess | undefined;
   afterEach(async () => {
+    await gateway?.stop();
     await roles?.stop();
     roles = undefined;
+    gateway = undefined;
   });
 
-  it('a storage node SIGKILLed under load and restarted on the same data: the broker serves again by itself, every acknowledged value is readable once, and the watermarks hold only what was written', async () => {
+  it('a storage node SIGKILLed under load and restarted on the same data: the broker and `rdmq gateway` serve again by themselves, every acknowledged value is readable once, and the watermarks hold only what was written', async () => {
     roles = await RolesApart.start();
     await createTopic(roles.kafka, 'restart');
+    gateway = await startRemoteGatewayProcess(roles.control);
     const reader = await new LiveReader().start(roles.control, 'restart');
-    const writer = await (await new Writer('restart', PARTITIONS).kafka(roles.kafka, 3)).sdk(roles.control, 3);
+    // Kafka through the broker's own gateway and through `rdmq gateway`, and the SDK.
+    const writer = new Writer('restart', PARTITIONS);
+    await writer.kafka(roles.kafka, 2, 'k');
+    await writer.kafka(gateway.kafka, 2, 'g');
+    await writer.sdk(roles.control, 2);
     await writer.acks(300);
     await roles.storage.signal('SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 500));
     const ackedBeforeRestart = writer.acked.size;
+    const before = ['k', 'g', 's'].map((prefix) => writer.ackedFrom(prefix));
     await roles.startStorage();
-    // Nothing is restarted or told but the storage node: the broker and its gateway find it again.
+    // Nothing is restarted or told but the storage node: the broker and both gateways find it again.
     await writer.acks(300);
     await writer.stop();
     expect(writer.acked.size).toBeGreaterThan(ackedBeforeRestart + 299);
+    const after = ['k', 'g', 's'].map((prefix) => writer.ackedFrom(prefix));
+    expect(after.map((n, i) => n > before[i])).toEqual([true, true, true]);
 
     // A consumer reading all along is handed every acknowledged value once, in order.
     expect(await reader.waitFor(writer.acked.keys())).toEqual([]);

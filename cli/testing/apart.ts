@@ -107,13 +107,13 @@ export class Writer {
     private readonly partitions: number,
   ) {}
 
-  /** `loops` Kafka producers through the gateway at `kafka`. */
-  async kafka(kafka: string, loops: number): Promise<this> {
+  /** `loops` Kafka producers through the gateway at `kafka`; their values start with `prefix`. */
+  async kafka(kafka: string, loops: number, prefix = 'k'): Promise<this> {
     const client = new Kafka({ clientId: 'writer', brokers: [kafka], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
     const producer: KafkaProducer = client.producer({ retry: { retries: 0 }, allowAutoTopicCreation: false });
     await producer.connect();
     this.closers.push(() => producer.disconnect());
-    this.startLoops('k', loops, async (value, partition) => {
+    this.startLoops(prefix, loops, async (value, partition) => {
       const [meta] = await producer.send({ topic: this.topic, acks: -1, timeout: 10_000, messages: [{ value, partition }] });
       return String(meta.baseOffset);
     });
@@ -130,6 +130,13 @@ export class Writer {
       return meta.baseOffset;
     });
     return this;
+  }
+
+  /** How many acknowledged values start with `prefix` (one kind of producer). */
+  ackedFrom(prefix: string): number {
+    let n = 0;
+    for (const value of this.acked.keys()) if (value.startsWith(prefix)) n++;
+    return n;
   }
 
   /** Resolves once `more` further values are acknowledged. */
