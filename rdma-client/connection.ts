@@ -69,6 +69,8 @@ export class Connection extends EventEmitter {
     private readonly requestTimeoutMs: number,
   ) {
     super();
+    // Every producer, consumer and reader pool on this connection listens for 'reconnected'.
+    this.setMaxListeners(0);
     for (const id of REPLY_IDS) transport.onMessage(id, (_ep, header, payload) => this.onReply(header, payload));
     for (const id of [FastPathMessage.WATERMARK, FastPathMessage.SEGMENT]) {
       transport.onMessage(id, (_ep, header, payload) => this.pushHandlers.get(id)?.forEach((fn) => fn(header, payload)));

@@ -89,8 +89,9 @@ export class Consumer {
   ) {
     this.maxBytesPerRead = options.maxBytesPerRead ?? 8 * 1024 * 1024;
     this.initialBufferBytes = Math.min(this.maxBytesPerRead, 1 << 20);
-    connection.on('reconnected', () => void this.resubscribeAll());
   }
+
+  private readonly onReconnected = (): void => void this.resubscribeAll();
 
   /** A new broker session has none of the old subscriptions: each partition resumes at its next offset. */
   private async resubscribeAll(): Promise<void> {
@@ -144,6 +145,8 @@ export class Consumer {
     this.handlers = handlers;
     this.failure = onError;
     this.running = true;
+    this.connection.off('reconnected', this.onReconnected);
+    this.connection.on('reconnected', this.onReconnected);
     for (const sub of this.subscriptions) {
       const topic = await this.connection.describeTopic(sub.topic);
       const missing = (sub.partitions ?? []).filter((p) => !topic.partitions.some((tp) => tp.partition === p));
@@ -158,6 +161,7 @@ export class Consumer {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.connection.off('reconnected', this.onReconnected);
     for (const r of this.readers.values()) await r.view.close();
     this.readers.clear();
   }

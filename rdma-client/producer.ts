@@ -117,7 +117,7 @@ export class Producer {
     this.commitEveryBatches = Math.max(1, Math.floor(options.commitEveryBatches ?? 1));
     this.commitDelayUs = Math.max(0, options.commitDelayUs ?? 0);
     this.staging = new Semaphore(Math.max(1, Math.floor(options.stagingDepth ?? 8)));
-    connection.on('reconnected', () => this.dropCursors());
+    connection.on('reconnected', this.dropCursors);
   }
 
   /**
@@ -125,11 +125,11 @@ export class Producer {
    * broker session, so each cursor is dropped (the next write acquires
    * again) and its written, uncommitted ranges fail retriably.
    */
-  private dropCursors(): void {
+  private readonly dropCursors = (): void => {
     const err = new RdmqError('the fast-path connection was re-established; exclusive ownership must be acquired again', 56, 'KAFKA_STORAGE_ERROR', true);
     for (const cursor of this.cursors.values()) for (const r of cursor.uncommitted.splice(0)) r.done.reject(err);
     this.cursors.clear();
-  }
+  };
 
   /** Sends messages; resolves once every batch is committed. */
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
@@ -173,6 +173,7 @@ export class Producer {
 
   /** Commits whatever is waiting and releases exclusive partitions. */
   async disconnect(): Promise<void> {
+    this.connection.off('reconnected', this.dropCursors);
     await Promise.all([...this.sharedPending.keys()].map((key) => this.flushShared(key)));
     await Promise.all([...this.cursors.keys()].map((key) => this.flushExclusive(key)));
     for (const key of this.cursors.keys()) {
