@@ -6,6 +6,8 @@
 // value is read back, and every offset below the high watermark is accounted
 // for: a record, or a range skipped for a write that was never acknowledged.
 // Last, a full region: a clear error at once, and writes again once space is freed.
+import { execFile } from 'child_process';
+import { promisify } from 'util';
 import { Kafka, logLevel } from 'kafkajs';
 import { startCluster } from '../bench/cluster';
 import { RemoteGatewayProcess, startRemoteGatewayProcess } from '../gateway/testing/remote-gateway';
@@ -13,6 +15,7 @@ import { Rdmq } from '../rdma-client';
 import { LiveReader, PartitionLog, readTopic, RolesApart, Writer } from './testing/apart';
 
 const PARTITIONS = 3;
+const run = promisify(execFile);
 
 async function createTopic(kafka: string, topic: string): Promise<void> {
   const admin = new Kafka({ clientId: 'admin', brokers: [kafka], logLevel: logLevel.NOTHING }).admin();
@@ -95,6 +98,11 @@ describe('roles apart', () => {
     expectNeverBackwards(reader);
     await reader.stop();
     const logs = await readTopic(roles.control, 'restart');
+    // Kafka consumers read the same through the broker's gateway, whose readers reconnected too.
+    for (const [partition, log] of logs) {
+      const { stdout } = await run('kcat', ['-b', roles.kafka, '-C', '-t', 'restart', '-p', String(partition), '-o', 'beginning', '-e', '-q', '-f', '%s\\n']);
+      expect(stdout.split('\n').filter((line) => line.length > 0)).toEqual(log.records.map((r) => r.value));
+    }
     const { duplicates } = checkValues(writer, logs);
     const { recordless } = checkOffsets(writer, logs);
     process.stdout.write(
