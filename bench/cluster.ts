@@ -14,6 +14,8 @@ export interface ClusterProcess {
   metricsPort: number;
   /** The Kafka gateway's port, when rdmq start runs one. */
   kafkaPort?: number;
+  /** Its log (stderr) so far, the last 64 KiB. */
+  stderr(): string;
   /** SIGTERM and wait; removes the data unless keepData. */
   stop(options?: { keepData?: boolean }): Promise<void>;
   kill(): Promise<void>;
@@ -67,6 +69,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     fastpathPort: ready.fastpathPort,
     metricsPort: ready.metricsPort,
     kafkaPort: ready.kafkaPort,
+    stderr: role.stderr,
     stop: async (o = {}) => {
       stopping = true;
       await role.signal('SIGTERM');

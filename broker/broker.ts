@@ -16,9 +16,10 @@
 // the durable end were never acknowledged nor shown, and are handed out anew.
 import { buildSkipMarker } from '../format';
 import { SegmentDescriptor, StorageError } from '../storage-node';
-import { CommitAdvance, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
+import { CommitAdvance, FencedRange, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
+import { PartitionProducers } from './producer-state';
 import { StallDetector } from './stall-detector';
-import { StorageBackend } from './storage-backend';
+import { StorageBackend, StorageDamage } from './storage-backend';
 import { BrokerError, MetadataStore, TopicDescription } from './topics';
 
 export type Durability = 'none' | 'flush' | 'sync';
@@ -34,7 +35,7 @@ export interface BrokerOptions {
   onAdvance?: (partition: PartitionRuntime, advance: CommitAdvance) => void;
   /** Called with the bytes and records of every commit (metrics). */
   onCommitted?: (topic: string, bytes: number, records: number) => void;
-  /** Called when a partition gets a new segment. */
+  /** Called when a partition gets a new segment, or a segment's fenced ranges change. */
   onSegment?: (partition: PartitionRuntime, segment: SegmentInfo) => void;
   /** Called when the storage node restarted: the segment keys handed out so far are void. */
   onStorageRestart?: () => void;
@@ -57,6 +58,8 @@ export class PartitionRuntime {
   fencedAtBootId: string | undefined;
   /** Commits waiting for their stage to be covered by the published watermark. */
   private readonly committedWaiters = new Map<number, { resolve(): void; reject(err: Error): void }[]>();
+  /** Idempotent producers' windows, rebuilt from the committed batches when the partition is opened. */
+  readonly producers = new PartitionProducers();
 
   constructor(
     readonly topicName: string,
@@ -296,6 +299,44 @@ export class Broker {
     runtime.state.releaseExclusive(producerKey);
   }
 
+  // -- corruption --
+
+  /** Every fenced range, by topic and partition. */
+  fencedRanges(): { topic: string; partition: number; range: FencedRange }[] {
+    return this.allPartitions().flatMap((p) => p.state.fencedRanges().map((range) => ({ topic: p.topicName, partition: p.partition, range })));
+  }
+
+  /**
+   * The operator's command: replaces the damaged ranges of one segment (or
+   * only the one starting at `startPosition`) with skip markers covering
+   * exactly their offsets, so readers step over them. Their records are gone.
+   */
+  skipFencedRanges(topicName: string, partition: number, segmentId: number, startPosition?: number): Promise<FencedRange[]> {
+    const runtime = this.partitionByName(topicName, partition);
+    return runtime.serial(async () => {
+      const inSegment = runtime.state.fencedRanges().filter((f) => f.segmentId === segmentId);
+      const chosen = inSegment.filter((f) => startPosition === undefined || f.startPosition === startPosition);
+      if (chosen.length === 0) {
+        const known = runtime.state.fencedRanges().map((f) => `segment ${f.segmentId} position ${f.startPosition}`);
+        throw new BrokerError('INVALID_REQUEST', `${topicName}-${partition} has no fenced range in segment ${segmentId}${startPosition === undefined ? '' : ` at position ${startPosition}`} (fenced: ${known.join(', ') || 'none'})`);
+      }
+      if (chosen.some((f) => f.lost)) {
+        throw new BrokerError(
+          'INVALID_REQUEST',
+          `segment ${segmentId} of ${topicName}-${partition} is unreadable as a whole (its header is corrupt); its offsets stay fenced: readers seek past them`,
+        );
+      }
+      for (const f of chosen) {
+        await this.storage.skipFencedRange(segmentId, f.startPosition);
+        runtime.state.resolveFence(segmentId, f.startPosition);
+        this.options.log?.(`${topicName}-${partition}: fenced offsets [${f.baseOffset}, ${f.endOffset}) of segment ${segmentId} skipped on an operator's command`);
+      }
+      const info = runtime.state.segmentInfo(segmentId);
+      if (info) this.options.onSegment?.(runtime, info);
+      return chosen;
+    });
+  }
+
   // -- internals --
 
   private async roll(runtime: PartitionRuntime, need: NeedSegment): Promise<void> {
@@ -417,26 +458,32 @@ export class Broker {
 
   private async rebuild(runtimes: PartitionRuntime[]): Promise<void> {
     let headers: Map<number, SegmentDescriptor>;
+    let damage: StorageDamage;
     try {
       headers = new Map((await this.storage.describe()).map((s) => [s.segmentId, s]));
+      damage = await this.storage.damage();
     } catch (err) {
       this.options.log?.(`reading the storage node's segment headers failed (${(err as Error).message}); trying again`);
       return;
     }
     for (const runtime of runtimes) {
-      await runtime
-        .serial(() => this.rebuildPartition(runtime, headers))
-        .catch((err: Error) => this.options.log?.(`rebuilding ${runtime.topicName}-${runtime.partition} failed (${err.message}); trying again`));
+      try {
+        await runtime.serial(() => this.rebuildPartition(runtime, headers, damage));
+        // A commit whose reply was lost may have landed: its producers' windows come from the data.
+        await this.rescanProducers(runtime, 2);
+      } catch (err) {
+        this.options.log?.(`rebuilding ${runtime.topicName}-${runtime.partition} failed (${(err as Error).message}); trying again`);
+      }
     }
   }
 
   /** Inside runtime.serial: a new PartitionState from the durable segment headers. */
-  private async rebuildPartition(runtime: PartitionRuntime, headers: Map<number, SegmentDescriptor>): Promise<void> {
+  private async rebuildPartition(runtime: PartitionRuntime, headers: Map<number, SegmentDescriptor>, damage: StorageDamage): Promise<void> {
     if (runtime.fenced === undefined || this.partitions.get(runtime.key) !== runtime) return;
     const meta = this.metadata.describeTopic(runtime.topicName).partitions.find((p) => p.partition === runtime.partition);
     if (!meta) return;
     const old = runtime.state;
-    const segments = this.joinSegments(runtime.topicName, meta, headers);
+    const { segments, fenced } = await this.joinSegments(runtime.topicName, meta, headers, damage);
     // A node that kept running may still receive a late put of a dropped stage
     // into its open segment: seal that at its durable end, so new stages go elsewhere.
     const last = segments[segments.length - 1];
@@ -447,7 +494,7 @@ export class Broker {
       last.sealed = true;
     }
     runtime.state = new PartitionState(
-      { topicId: runtime.topicId, partition: runtime.partition, topicName: runtime.topicName, segments, logStartOffset: meta.logStartOffset },
+      { topicId: runtime.topicId, partition: runtime.partition, topicName: runtime.topicName, segments, logStartOffset: meta.logStartOffset, fenced },
       { leaseTimeoutMs: this.options.leaseTimeoutMs, firstStageId: old.nextStageIdToGrant() },
     );
     runtime.fenced = undefined;
@@ -467,18 +514,45 @@ export class Broker {
     }
   }
 
-  /** A partition's segments as the metadata lists them, with watermarks from the storage headers. */
-  private joinSegments(topicName: string, meta: { partition: number; segments: { segmentId: number; sealed: boolean }[] }, headers: Map<number, SegmentDescriptor>): SegmentInfo[] {
+  /**
+   * A partition's segments as the metadata lists them, with watermarks from
+   * the storage headers, and its fenced ranges: what the storage node's
+   * recovery found damaged, and every segment whose header is unreadable
+   * (fenced as a whole, never forgotten: its offsets run to the next
+   * segment's base, or, for the last one, to an upper bound — every record
+   * takes at least one byte of the data area — so none is handed out again).
+   */
+  private async joinSegments(
+    topicName: string,
+    meta: TopicDescription['partitions'][number],
+    stored: Map<number, SegmentDescriptor>,
+    damage: StorageDamage,
+  ): Promise<{ segments: SegmentInfo[]; fenced: FencedRange[] }> {
     const segments: SegmentInfo[] = [];
-    for (const seg of meta.segments) {
-      const header = headers.get(seg.segmentId);
+    const fenced: FencedRange[] = [];
+    for (const [i, seg] of meta.segments.entries()) {
+      const header = stored.get(seg.segmentId);
       if (!header) {
-        this.options.log?.(`segment ${seg.segmentId} of ${topicName}-${meta.partition} is missing from storage; its data is lost`);
+        const next = meta.segments[i + 1];
+        const endOffset = next ? next.baseOffset : seg.baseOffset + BigInt(seg.dataCapacityBytes);
+        const reason = `segment ${seg.segmentId} is missing from storage (its header is unreadable)`;
+        this.options.log?.(
+          `CORRUPT: ${topicName}-${meta.partition}: ${reason}; offsets [${seg.baseOffset}, ${endOffset}) are fenced: readers get CORRUPT_MESSAGE there, new offsets start at ${endOffset} or later`,
+        );
+        fenced.push({ segmentId: seg.segmentId, lost: true, startPosition: 0, endPosition: 0, baseOffset: seg.baseOffset, endOffset, reason });
+        // Nothing is written there again; the next segment starts past its bound.
+        if (!seg.sealed) await this.metadata.sealSegment(topicName, meta.partition, seg.segmentId);
         continue;
       }
       segments.push(toSegmentInfo(header, seg.sealed));
+      for (const d of damage.ranges.filter((r) => r.segmentId === seg.segmentId)) {
+        this.options.log?.(
+          `CORRUPT: ${topicName}-${meta.partition} offsets [${d.baseOffset}, ${d.endOffset}) (segment ${d.segmentId} bytes [${d.startPosition}, ${d.endPosition})) are fenced: ${d.reason}`,
+        );
+        fenced.push({ segmentId: d.segmentId, lost: false, startPosition: d.startPosition, endPosition: d.endPosition, baseOffset: d.baseOffset, endOffset: d.endOffset, reason: d.reason });
+      }
     }
-    return segments;
+    return { segments, fenced };
   }
 
   /**
@@ -542,25 +616,87 @@ export class Broker {
     }
   }
 
-  private addRuntime(topicName: string, topicId: number, partition: number, segments: SegmentInfo[], logStartOffset?: bigint): PartitionRuntime {
-    const state = new PartitionState({ topicId, partition, topicName, segments, logStartOffset }, { leaseTimeoutMs: this.options.leaseTimeoutMs });
+  private addRuntime(topicName: string, topicId: number, partition: number, segments: SegmentInfo[], logStartOffset?: bigint, fenced?: FencedRange[]): PartitionRuntime {
+    const state = new PartitionState({ topicId, partition, topicName, segments, logStartOffset, fenced }, { leaseTimeoutMs: this.options.leaseTimeoutMs });
     const runtime = new PartitionRuntime(topicName, topicId, partition, state);
     this.partitions.set(runtime.key, runtime);
     return runtime;
   }
 
-  /** Joins the metadata's segment lists with the storage headers (watermarks live there). */
+  /**
+   * Rebuilds every partition's idempotent producer windows from its committed
+   * batch headers (the storage node walks them where the data is), then makes
+   * the metadata log know every producer id and epoch seen in the data, so an
+   * id is never handed out twice even if the log lost its tail.
+   */
+  private async recoverProducers(): Promise<void> {
+    const startedMs = Date.now();
+    const seen = new Map<bigint, number>();
+    let batches = 0;
+    for (const runtime of this.partitions.values()) {
+      batches += await this.scanProducers(runtime, runtime.state.segments().map((s) => s.segmentId));
+      for (const window of runtime.producers.all()) {
+        if ((seen.get(window.producerId) ?? -1) < window.epoch) seen.set(window.producerId, window.epoch);
+      }
+    }
+    const adopted = await this.metadata.adoptProducers([...seen].map(([producerId, epoch]) => ({ producerId, epoch })));
+    if (adopted > 0) this.options.log?.(`${adopted} producer id(s) seen in the data were missing from the metadata log; recorded them`);
+    if (seen.size > 0) this.options.log?.(`rebuilt the state of ${seen.size} idempotent producer(s) from ${batches} batch headers in ${Date.now() - startedMs} ms`);
+  }
+
+  /**
+   * Folds the windows of `segmentIds` (oldest first) into the partition's
+   * producers; returns the batches walked. A walk that stops early (a header
+   * it cannot step over) is logged: producers past that point are not known.
+   */
+  private async scanProducers(runtime: PartitionRuntime, segmentIds: number[]): Promise<number> {
+    let batches = 0;
+    for (const segmentId of segmentIds) {
+      const scan = await this.storage.scanProducers(segmentId);
+      runtime.producers.absorb(scan.windows);
+      batches += scan.batchCount;
+      if (scan.stopReason) {
+        this.options.log?.(`${runtime.topicName}-${runtime.partition} segment ${segmentId}: producer scan stopped at position ${scan.endPosition}: ${scan.stopReason}`);
+      }
+    }
+    return batches;
+  }
+
+  /**
+   * Folds in what the partition's committed batches say about its producers
+   * (every segment, or only the newest `lastSegments`), once every operation
+   * already queued on the partition is done. Batches already known change
+   * nothing. For a partition rebuilt from storage, and after a write whose
+   * outcome is unknown (it failed, but its commit may still have landed).
+   */
+  rescanProducers(runtime: PartitionRuntime, lastSegments = Number.POSITIVE_INFINITY): Promise<void> {
+    return runtime.serial(async () => {
+      const segments = runtime.state.segments();
+      await this.scanProducers(runtime, segments.slice(Math.max(0, segments.length - lastSegments)).map((s) => s.segmentId));
+    });
+  }
+
+  /**
+   * Joins the metadata's segment lists with the storage headers (watermarks
+   * live there) and with what the storage node's recovery found damaged. A
+   * segment the metadata knows but storage does not (its header unreadable)
+   * is fenced as a whole, never forgotten: its offsets run to the next
+   * segment's base, or, for the last one, to an upper bound (every record
+   * takes at least one byte of the data area), so none is handed out again.
+   */
   private async recover(): Promise<void> {
     const stored = new Map((await this.storage.describe()).map((s) => [s.segmentId, s]));
+    const damage = await this.storage.damage();
     const referenced = new Set<number>();
     for (const summary of this.metadata.listTopics()) {
       const topic = this.metadata.describeTopic(summary.name);
       for (const meta of topic.partitions) {
-        const segments = this.joinSegments(topic.name, meta, stored);
+        const { segments, fenced } = await this.joinSegments(topic.name, meta, stored, damage);
         for (const s of segments) referenced.add(s.segmentId);
-        this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset);
+        this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset, fenced);
       }
     }
+    await this.recoverProducers();
     // Segments allocated but never recorded (a crash between the two) hold no acknowledged data.
     for (const id of stored.keys()) {
       if (!referenced.has(id)) await this.storage.free(id);

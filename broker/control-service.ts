@@ -5,6 +5,7 @@ import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Broker } from './broker';
+import { FencedRange } from './partition-state';
 import { BrokerError, TopicDescription } from './topics';
 
 export const BROKER_PROTO_PATH = path.join(__dirname, '..', '..', 'broker', 'broker.proto');
@@ -68,6 +69,10 @@ function describe(broker: Broker, topic: TopicDescription): object {
   };
 }
 
+function fencedToWire(topic: string, partition: number, f: FencedRange): object {
+  return { topic, partition, segmentId: String(f.segmentId), lost: f.lost, startPosition: f.startPosition, endPosition: f.endPosition, baseOffset: f.baseOffset.toString(), endOffset: f.endOffset.toString(), reason: f.reason };
+}
+
 type Handler = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>) => Promise<unknown> | unknown;
 
 function unary(fn: Handler): grpc.handleUnaryCall<Record<string, unknown>, unknown> {
@@ -103,7 +108,10 @@ export async function startControlServer(
     getClusterInfo: unary(() => info),
     getStatus: unary(async () => {
       const usage = await broker.storage.usage();
+      const damage = await broker.storage.damage();
       return {
+        fencedRanges: broker.fencedRanges().map((f) => fencedToWire(f.topic, f.partition, f.range)),
+        storageUnreadableSlots: damage.unreadableSlots.map((u) => `slot ${u.index}${u.segmentId === undefined ? '' : ` (segment ${u.segmentId})`}: ${u.reason}`),
         cluster: info,
         topics: broker.metadata.listTopics().map((t) => describe(broker, broker.metadata.describeTopic(t.name))),
         storageSegmentsTotal: usage.totalSegments,
@@ -114,6 +122,13 @@ export async function startControlServer(
         uptimeMs: Date.now() - startedAt,
         kafkaGateways: (options.gateways?.() ?? []).map((g) => ({ nodeId: g.nodeId, address: `${g.host}:${g.port}` })),
       };
+    }),
+    skipFencedRanges: unary(async (call) => {
+      const req = call.request as { topic: string; partition: number; segmentId: string; startPosition: number };
+      const segmentId = Number(req.segmentId);
+      if (!Number.isSafeInteger(segmentId) || segmentId < 0) throw new BrokerError('INVALID_REQUEST', `segment id "${req.segmentId}" must be a non-negative integer`);
+      const skipped = await broker.skipFencedRanges(req.topic, req.partition, segmentId, req.startPosition >= 0 ? req.startPosition : undefined);
+      return { skipped: skipped.map((f) => fencedToWire(req.topic, req.partition, f)) };
     }),
     createTopic: unary(async (call) => {
       const req = call.request as { name: string; partitions: number; configs: Record<string, string> };

@@ -356,6 +356,7 @@ export class FastPathService {
       sealed: s.sealed && runtime.state.isFullyCommitted(s.segmentId),
       dataCapacityBytes: s.dataCapacityBytes,
       key: key.toString('base64'),
+      fenced: runtime.state.fencesOf(s.segmentId).map((f) => ({ ...f, baseOffset: f.baseOffset.toString(), endOffset: f.endOffset.toString() })),
     };
   }
 }

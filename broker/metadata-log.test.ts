@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MetadataLog, MetadataLogError, MetadataLogOptions, decodePayload, encodePayload } from './metadata-log';
+import { checkMetadataLog, MetadataLog, MetadataLogError, MetadataLogOptions, decodePayload, encodePayload, truncateMetadataLog } from './metadata-log';
 
 interface CounterRecord {
   add: bigint;
@@ -133,6 +133,44 @@ describe('MetadataLog', () => {
     expect(reopened.state.applied).toBe(2);
     expect(warnings[0]).toContain('CRC32C mismatch');
     await reopened.close();
+  });
+
+  test('a flipped byte in a record with records after it refuses to open, naming the file and byte, and cuts nothing', async () => {
+    const log = await openLog(options().opts);
+    await appendMany(log, 5);
+    await log.close();
+    const bytes = await fs.readFile(logFile());
+    const frameBytes = (bytes.length - 8) / 5; // five records of the same size
+    const second = 8 + frameBytes;
+    bytes[second + frameBytes - 3] ^= 0x01;
+    await fs.writeFile(logFile(), bytes);
+
+    const { opts, warnings } = options();
+    const err = await MetadataLog.open(dir, opts).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(MetadataLogError);
+    expect((err as MetadataLogError).code).toBe('CORRUPT_LOG');
+    expect((err as MetadataLogError).message).toContain(`${logFile()} is corrupt at byte ${second} (after record 1): CRC32C mismatch`);
+    expect((err as MetadataLogError).message).toMatch(new RegExp(`a valid record follows at byte ${second + frameBytes}.*rdmq metadata truncate --data .* --at ${second}`));
+    expect(warnings).toEqual([]);
+    expect((await fs.readFile(logFile())).equals(bytes)).toBe(true); // nothing was cut
+    expect(await checkMetadataLog(dir)).toMatchObject({ intact: false, message: expect.stringContaining(`corrupt at byte ${second}`) });
+
+    // Only the named position is accepted; then the records before it open.
+    await expect(truncateMetadataLog(dir, second + 1)).rejects.toThrow(`the first corrupt record starts at byte ${second}, not ${second + 1}`);
+    expect(await truncateMetadataLog(dir, second)).toMatch(/cut at byte \d+ after 1 records; .*at least 3 valid records after the corrupt one.*kept as .*metadata\.log\.corrupt-/);
+    const reopened = await openLog(options().opts);
+    expect(reopened.state.applied).toBe(1);
+    expect((await fs.readdir(dir)).some((f) => f.startsWith('metadata.log.corrupt-'))).toBe(true);
+    await reopened.close();
+  });
+
+  test('a torn tail is reported by the check as cut on start, not as corruption', async () => {
+    const log = await openLog(options().opts);
+    await appendMany(log, 3);
+    await log.close();
+    const full = await fs.stat(logFile());
+    await fs.truncate(logFile(), full.size - 5);
+    expect(await checkMetadataLog(dir)).toMatchObject({ intact: true, message: expect.stringMatching(/torn tail of \d+ bytes .* will be cut on start/) });
   });
 
   test('garbage after the last record (an impossible length) is cut', async () => {

@@ -16,10 +16,14 @@
 // the last record it includes, so records left behind by a crash between
 // "snapshot renamed" and "log truncated" are recognised and skipped on replay.
 //
-// Recovery: a tail that is short, has an impossible length or a bad CRC is a
-// write torn by a crash; it is cut at the last good frame with a warning. A
-// corrupt snapshot, a gap in sequences or a record the reducer rejects are
-// errors: the metadata cannot be rebuilt and the message says so.
+// Recovery: a tail that is short, has an impossible length or a bad CRC, with
+// no valid frame anywhere after it, is a write torn by a crash (never
+// acknowledged); it is cut at the last good frame with a warning. A bad frame
+// with a valid frame after it is corruption of acknowledged records: the log
+// refuses to open (CORRUPT_LOG, naming the file and byte position), and only
+// `truncateMetadataLog` (`rdmq metadata truncate`) cuts it there, knowingly.
+// A corrupt snapshot, a gap in sequences or a record the reducer rejects are
+// errors too: the metadata cannot be rebuilt and the message says so.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { crc32c } from '../addon/crc32c';
@@ -124,6 +128,7 @@ export class MetadataLog<S, R extends object> {
     const logPath = path.join(dir, LOG_FILE);
     const bytes = await readLogFile(logPath, warn);
     const replay = scanFrames(bytes, maxRecordBytes);
+    if (replay.tornReason && replay.validFrameAfter !== undefined) throw corruptInTheMiddle(logPath, replay);
     let lastSequence = snapshotSequence;
     let replayed = 0;
     for (const frame of replay.frames) {
@@ -369,6 +374,63 @@ interface FrameScan {
   /** Bytes up to the end of the last good frame. */
   validLength: number;
   tornReason: string | null;
+  /** Where a valid frame lies past the bad one: then the bad one is not a torn tail. */
+  validFrameAfter?: number;
+}
+
+function corruptInTheMiddle(logPath: string, scan: FrameScan): MetadataLogError {
+  const last = scan.frames[scan.frames.length - 1];
+  const dataDir = path.dirname(path.dirname(logPath));
+  return new MetadataLogError(
+    'CORRUPT_LOG',
+    `${logPath} is corrupt at byte ${scan.validLength}${last ? ` (after record ${last.sequence})` : ''}: ${scan.tornReason}, ` +
+      `and a valid record follows at byte ${scan.validFrameAfter}, so this is not a torn tail: acknowledged metadata would be lost. ` +
+      `The broker does not start on it. Restore the file from a backup, or drop everything from byte ${scan.validLength} on, knowingly: ` +
+      `rdmq metadata truncate --data ${dataDir} --at ${scan.validLength}`,
+  );
+}
+
+/** Whether the metadata log in `dir` opens as it is, and what recovery would do with it. */
+export async function checkMetadataLog(dir: string, maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): Promise<{ intact: boolean; message: string }> {
+  const logPath = path.join(dir, LOG_FILE);
+  const bytes = await fs.readFile(logPath);
+  if (bytes.length < FILE_HEADER_BYTES || !bytes.subarray(0, FILE_HEADER_BYTES).equals(LOG_MAGIC)) {
+    return { intact: false, message: `${logPath} does not start with RDMQMLG1; it is not an rdmq metadata log` };
+  }
+  const scan = scanFrames(bytes, maxRecordBytes);
+  if (!scan.tornReason) return { intact: true, message: `${logPath}: ${scan.frames.length} records, ${bytes.length} bytes, intact` };
+  if (scan.validFrameAfter !== undefined) return { intact: false, message: corruptInTheMiddle(logPath, scan).message };
+  return {
+    intact: true,
+    message: `${logPath}: ${scan.frames.length} records; a torn tail of ${bytes.length - scan.validLength} bytes at byte ${scan.validLength} (${scan.tornReason}) will be cut on start`,
+  };
+}
+
+/**
+ * Cuts the log at `atByte`, where its first corrupt record starts (the
+ * position the broker's refusal names; anything else is refused, so no intact
+ * record is cut by a typo). Every record from there on is lost; the whole
+ * file is first copied to metadata.log.corrupt-<time> beside it.
+ */
+export async function truncateMetadataLog(dir: string, atByte: number, maxRecordBytes = DEFAULT_MAX_RECORD_BYTES): Promise<string> {
+  const logPath = path.join(dir, LOG_FILE);
+  const bytes = await fs.readFile(logPath);
+  const scan = scanFrames(bytes, maxRecordBytes);
+  if (!scan.tornReason) throw new MetadataLogError('CORRUPT_LOG', `${logPath} has no corrupt record; nothing to truncate`);
+  if (scan.validLength !== atByte) {
+    throw new MetadataLogError('CORRUPT_LOG', `${logPath}: the first corrupt record starts at byte ${scan.validLength}, not ${atByte}; truncate only there`);
+  }
+  const lostFrames = scan.validFrameAfter === undefined ? 0 : scanFrames(Buffer.concat([LOG_MAGIC, bytes.subarray(scan.validFrameAfter)]), maxRecordBytes).frames.length;
+  const backup = `${logPath}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  await fs.copyFile(logPath, backup);
+  const handle = await fs.open(logPath, 'r+');
+  try {
+    await handle.truncate(atByte);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+  return `${logPath}: cut at byte ${atByte} after ${scan.frames.length} records; ${bytes.length - atByte} bytes dropped (at least ${lostFrames} valid records after the corrupt one); the original is kept as ${backup}`;
 }
 
 function scanFrames(bytes: Buffer, maxRecordBytes: number): FrameScan {
@@ -403,7 +465,19 @@ function scanFrames(bytes: Buffer, maxRecordBytes: number): FrameScan {
     frames.push({ sequence: Number(body.readBigUInt64BE(0)), payload: body.subarray(BODY_HEADER_BYTES) });
     position = bodyStart + bodyLength;
   }
-  return { frames, validLength: position, tornReason };
+  const validFrameAfter = tornReason ? findValidFrame(bytes, position + 1, maxRecordBytes) : undefined;
+  return { frames, validLength: position, tornReason, validFrameAfter };
+}
+
+/** The first position from `from` on where a whole frame with a matching CRC starts, if any. */
+function findValidFrame(bytes: Buffer, from: number, maxRecordBytes: number): number | undefined {
+  for (let p = from; p + FRAME_HEADER_BYTES + BODY_HEADER_BYTES <= bytes.length; p++) {
+    const bodyLength = bytes.readUInt32BE(p);
+    if (bodyLength < BODY_HEADER_BYTES || bodyLength - BODY_HEADER_BYTES > maxRecordBytes || p + FRAME_HEADER_BYTES + bodyLength > bytes.length) continue;
+    const body = bytes.subarray(p + FRAME_HEADER_BYTES, p + FRAME_HEADER_BYTES + bodyLength);
+    if (body.readUInt8(8) === ENCODING_JSON && crc32c(body) === bytes.readUInt32BE(p + 4)) return p;
+  }
+  return undefined;
 }
 
 function encodeFrame(sequence: number, payload: Buffer): Buffer {

@@ -45,6 +45,11 @@ export class BrokerMetrics {
     partitionGauge('rdmq_partition_log_start_offset', 'First offset still stored', (_b, p) => Number(p.state.logStartOffset()));
     partitionGauge('rdmq_partition_stages_in_flight', 'Stages granted and not yet covered by the commit watermark (commit lag)', (_b, p) => p.state.inFlightStageCount());
     partitionGauge('rdmq_partition_segments', 'Segments holding the partition', (_b, p) => p.state.segments().length);
+    partitionGauge(
+      'rdmq_partition_fenced_ranges',
+      'Offset ranges whose committed bytes failed their check at recovery: readers get CORRUPT_MESSAGE there until `rdmq corruption skip`',
+      (_b, p) => p.state.fencedRanges().length,
+    );
     new Gauge({
       name: 'rdmq_topics',
       help: 'Topics',

@@ -574,3 +574,63 @@ describe('PartitionState publishing, rebuilding and stalls', () => {
     expect(state.expireLeases(6000 + LEASE_MS).skipped.map((r) => r.baseOffset)).toEqual([b.baseOffset]);
   });
 });
+
+describe('PartitionState with fenced ranges', () => {
+  const sealedSegment: SegmentInfo = { ...emptySegment(1, 0n), commitPosition: 3000, endOffset: 30n, sealed: true, maxTimestamp: 5n };
+  const openSegment: SegmentInfo = { ...emptySegment(2, 30n), commitPosition: 1000, endOffset: 40n, maxTimestamp: 6n };
+  const damaged = { segmentId: 1, lost: false, startPosition: 1000, endPosition: 2000, baseOffset: 10n, endOffset: 20n, reason: 'CRC32C mismatch' };
+
+  function withFences(fenced: Parameters<typeof recoveredWith>[1], segments = [sealedSegment, openSegment]): PartitionState {
+    return recoveredWith(segments, fenced);
+  }
+
+  function recoveredWith(segments: SegmentInfo[], fenced: { segmentId: number; lost: boolean; startPosition: number; endPosition: number; baseOffset: bigint; endOffset: bigint; reason: string }[]): PartitionState {
+    return new AutoPublished({ topicId: 7, partition: 0, topicName: 'orders', segments, fenced }, { leaseTimeoutMs: LEASE_MS });
+  }
+
+  test('locate refuses offsets inside a damaged range with CORRUPT_MESSAGE and starts readers past it at its end', () => {
+    const state = withFences([damaged]);
+    expect(state.locate(5n)).toEqual({ segmentId: 1, position: 0 });
+    for (const offset of [10n, 15n, 19n]) {
+      expect(() => state.locate(offset)).toThrow(expect.objectContaining({ code: 'CORRUPT_RANGE', kafkaErrorCode: 2, message: expect.stringContaining('offsets [10, 20) in segment 1 bytes [1000, 2000)') }));
+    }
+    expect(state.locate(20n)).toEqual({ segmentId: 1, position: 2000 });
+    expect(state.locate(25n)).toEqual({ segmentId: 1, position: 2000 });
+    expect(state.locate(35n)).toEqual({ segmentId: 2, position: 0 });
+    expect(state.highWatermark()).toBe(40n);
+    expect(state.fencesOf(1)).toEqual([{ startPosition: 1000, endPosition: 2000, baseOffset: 10n, endOffset: 20n }]);
+    expect(state.fencesOf(2)).toEqual([]);
+  });
+
+  test('new stages go on after the header end offset, never over a damaged range', () => {
+    const state = withFences([{ ...damaged, segmentId: 2, startPosition: 500, endPosition: 1000, baseOffset: 35n, endOffset: 40n }]);
+    expect(grantOf(state, { lengthBytes: 100 })).toMatchObject({ segmentId: 2, position: 1000, baseOffset: 40n });
+  });
+
+  test('a resolved fence reads like any skip marker', () => {
+    const state = withFences([damaged]);
+    state.resolveFence(1, 1000);
+    expect(state.locate(15n)).toEqual({ segmentId: 1, position: 0 });
+    expect(state.fencedRanges()).toEqual([]);
+    expect(() => state.resolveFence(1, 1000)).toThrow(/no fenced range at position 1000/);
+  });
+
+  test('a lost segment in the middle is fenced as a whole and shown to readers where its neighbour ends', () => {
+    const third: SegmentInfo = { ...emptySegment(3, 50n), commitPosition: 500, endOffset: 55n };
+    const lost = { segmentId: 2, lost: true, startPosition: 0, endPosition: 0, baseOffset: 30n, endOffset: 50n, reason: 'header unreadable' };
+    const state = withFences([lost], [sealedSegment, third]);
+    expect(() => state.locate(30n)).toThrow(expect.objectContaining({ code: 'CORRUPT_RANGE', message: expect.stringContaining('segment 2, whose header is unreadable') }));
+    expect(state.locate(50n)).toEqual({ segmentId: 3, position: 0 });
+    expect(state.fencesOf(1)).toEqual([{ startPosition: 3000, endPosition: 3000, baseOffset: 30n, endOffset: 50n }]);
+    expect(state.highWatermark()).toBe(55n);
+  });
+
+  test('a lost last segment keeps its offsets up to their bound: new records start after it', () => {
+    const lost = { segmentId: 2, lost: true, startPosition: 0, endPosition: 0, baseOffset: 30n, endOffset: 30n + BigInt(1 << 20), reason: 'header unreadable' };
+    const state = withFences([lost], [sealedSegment]);
+    expect(state.highWatermark()).toBe(30n + BigInt(1 << 20));
+    const result = state.stage({ lengthBytes: 100, recordCount: 1, producerKey: 'p', nowMs: 0 });
+    expect(result).toEqual({ kind: 'need-segment', baseOffset: 30n + BigInt(1 << 20) });
+    expect(() => state.locate(31n)).toThrow(expect.objectContaining({ code: 'CORRUPT_RANGE' }));
+  });
+});

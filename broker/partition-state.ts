@@ -28,6 +28,13 @@
 // on the storage node, and only then calls `publish`. Everything a reader sees
 // (`highWatermark`, `locate`, `segments`, `segmentInfo`) stops at the published
 // watermark, so no reader ever sees bytes the storage node has not committed.
+//
+// Fenced ranges. Committed bytes that failed their check at the storage
+// node's recovery, or a whole segment whose header is unreadable, stay in the
+// log as fenced ranges: `locate` refuses offsets inside one (CORRUPT_MESSAGE),
+// an index entry at each fence's end lets readers seek past it, readers learn
+// the fences of each segment (`fencesOf`) so sequential reads stop there too,
+// and offsets go on after the end the header recorded: none is handed out twice.
 
 export type PartitionErrorCode =
   | 'BATCH_TOO_LARGE'
@@ -40,7 +47,8 @@ export type PartitionErrorCode =
   | 'TOO_MANY_IN_FLIGHT'
   | 'STAGES_IN_FLIGHT'
   | 'UNKNOWN_SEGMENT'
-  | 'OFFSET_OUT_OF_RANGE';
+  | 'OFFSET_OUT_OF_RANGE'
+  | 'CORRUPT_RANGE';
 
 interface ErrorTraits {
   retriable: boolean;
@@ -62,6 +70,8 @@ const PARTITION_ERRORS: Record<PartitionErrorCode, ErrorTraits> = {
   STAGES_IN_FLIGHT: { retriable: true },
   UNKNOWN_SEGMENT: { retriable: false },
   OFFSET_OUT_OF_RANGE: { retriable: false, kafkaErrorName: 'OFFSET_OUT_OF_RANGE', kafkaErrorCode: 1 },
+  // Stays until an operator skips the range ('rdmq corruption skip'); a reader may seek past it.
+  CORRUPT_RANGE: { retriable: false, kafkaErrorName: 'CORRUPT_MESSAGE', kafkaErrorCode: 2 },
 };
 
 export class PartitionError extends Error {
@@ -93,6 +103,29 @@ export interface SegmentInfo {
   maxTimestamp: bigint;
 }
 
+/**
+ * Offsets whose records cannot be read: committed bytes that failed their
+ * check (`lost` false: [startPosition, endPosition) of the segment), or a
+ * whole segment whose header is unreadable (`lost` true: no positions).
+ */
+export interface FencedRange {
+  segmentId: number;
+  lost: boolean;
+  startPosition: number;
+  endPosition: number;
+  baseOffset: bigint;
+  endOffset: bigint;
+  reason: string;
+}
+
+/** A fence as a reader of one segment sees it; a lost segment's fence sits, zero bytes long, where its neighbour ends or starts. */
+export interface SegmentFence {
+  startPosition: number;
+  endPosition: number;
+  baseOffset: bigint;
+  endOffset: bigint;
+}
+
 export interface PartitionStateOptions {
   leaseTimeoutMs: number;
   /** Lease of an exclusive owner, renewed by each of its commits. Defaults to `leaseTimeoutMs`. */
@@ -118,6 +151,8 @@ export interface RecoveredPartition {
   segments: SegmentInfo[];
   /** The log start the metadata records (DeleteRecords may have moved it inside the first segment). */
   logStartOffset?: bigint;
+  /** Damaged ranges inside `segments` and whole lost segments (see FencedRange). */
+  fenced?: FencedRange[];
 }
 
 export interface StageRequest {
@@ -273,6 +308,8 @@ export class PartitionState {
   private freedUpToOffset: bigint;
   private readonly index: IndexEntry[] = [];
   private exclusive: ExclusiveOwner | null = null;
+  /** By base offset. */
+  private fenced: FencedRange[] = [];
 
   constructor(recovered: RecoveredPartition, options: PartitionStateOptions) {
     this.topicId = recovered.topicId;
@@ -296,12 +333,30 @@ export class PartitionState {
     const sorted = [...recovered.segments].sort(
       (a, b) => compareBigint(a.baseOffset, b.baseOffset) || Number(b.sealed) - Number(a.sealed),
     );
-    this.freedUpToOffset = maxOf(sorted.length > 0 ? sorted[0].baseOffset : 0n, recovered.logStartOffset ?? 0n);
+    this.fenced = [...(recovered.fenced ?? [])].sort((a, b) => compareBigint(a.baseOffset, b.baseOffset));
+    const lost = this.fenced.filter((f) => f.lost);
+    const firstOffset = minOf([...sorted.map((s) => s.baseOffset), ...lost.map((f) => f.baseOffset)]) ?? 0n;
+    this.freedUpToOffset = maxOf(firstOffset, recovered.logStartOffset ?? 0n);
     sorted.forEach((info, i) => this.recoverSegment(info, i === sorted.length - 1, sorted[i + 1]));
     const last = sorted[sorted.length - 1];
     this.nextReserveOffset = last ? last.endOffset : 0n;
+    // Offsets of a lost segment past the last readable one are never handed out again.
+    const lostEnd = maxOfAll(lost.map((f) => f.endOffset));
+    if (lostEnd !== undefined && lostEnd > this.nextReserveOffset) {
+      if (last) {
+        const segment = this.segmentsById.get(last.segmentId)!;
+        segment.info.sealed = true;
+        segment.skipped.push({ segmentId: last.segmentId, position: last.commitPosition, lengthBytes: 0, baseOffset: last.endOffset, offsetCount: Number(lostEnd - last.endOffset) });
+      }
+      this.nextReserveOffset = lostEnd;
+    }
     this.watermarkOffset = this.nextReserveOffset;
     this.publishedOffset = this.watermarkOffset;
+    // A reader that seeks past a damaged range starts at the first batch after it.
+    for (const f of this.fenced) {
+      const segment = f.lost ? undefined : this.segmentsById.get(f.segmentId);
+      if (segment && f.endPosition < segment.info.commitPosition) this.insertIndexEntry(segment, f.endOffset, f.endPosition);
+    }
   }
 
   // A recovered segment's uncommitted tail is gone (its producers must retry),
@@ -718,6 +773,7 @@ export class PartitionState {
     this.segmentList.shift();
     this.segmentsById.delete(segmentId);
     this.freedUpToOffset = maxOf(this.freedUpToOffset, next.info.baseOffset);
+    this.fenced = this.fenced.filter((f) => f.endOffset > this.freedUpToOffset);
     let drop = 0;
     while (drop < this.index.length && this.index[drop].segmentId === segmentId) drop++;
     this.index.splice(0, drop);
@@ -914,12 +970,14 @@ export class PartitionState {
     return this.freedUpToOffset;
   }
 
-  /** Where a reader starts scanning for `offset` (see the reader contract at the top). */
+  /** Where a reader starts scanning for `offset` (see the reader contract at the top); CORRUPT_RANGE inside a fenced range. */
   locate(offset: bigint): Location {
     if (offset < this.logStartOffset()) return 'below-start';
     const end = this.highWatermark();
     if (offset === end) return 'at-end';
     if (offset > end) return 'above-end';
+    const fence = this.fenceContaining(offset);
+    if (fence) throw this.corrupt(fence);
     const i = this.lastIndexAtOrBefore(offset);
     const entry = this.index[i];
     const segment = this.segmentContaining(offset);
@@ -956,6 +1014,59 @@ export class PartitionState {
     const entry = this.index[lo];
     // An entry past the published watermark is not readable yet.
     return entry && entry.offset < this.publishedOffset ? { offset: entry.offset, segmentId: entry.segmentId, position: entry.position } : null;
+  }
+
+  // ---- Fenced ranges -------------------------------------------------------
+
+  fencedRanges(): FencedRange[] {
+    return this.fenced.map((f) => ({ ...f }));
+  }
+
+  /** The fence holding `offset`, if any. */
+  fenceContaining(offset: bigint): FencedRange | undefined {
+    return this.fenced.find((f) => f.baseOffset <= offset && offset < f.endOffset);
+  }
+
+  /** The fences a reader of `segmentId` must stop at, lost neighbours included (zero bytes long, where it ends or starts). */
+  fencesOf(segmentId: number): SegmentFence[] {
+    const segment = this.segmentsById.get(segmentId);
+    if (!segment) return [];
+    const i = this.segmentList.indexOf(segment);
+    const next = this.segmentList[i + 1];
+    const out: SegmentFence[] = [];
+    for (const f of this.fenced) {
+      if (!f.lost && f.segmentId === segmentId) {
+        out.push({ startPosition: f.startPosition, endPosition: f.endPosition, baseOffset: f.baseOffset, endOffset: f.endOffset });
+      } else if (f.lost && f.baseOffset >= segment.info.endOffset && (!next || f.endOffset <= next.info.baseOffset)) {
+        out.push({ startPosition: segment.info.commitPosition, endPosition: segment.info.commitPosition, baseOffset: f.baseOffset, endOffset: f.endOffset });
+      } else if (f.lost && i === 0 && f.endOffset <= segment.info.baseOffset) {
+        out.push({ startPosition: segment.info.startPosition, endPosition: segment.info.startPosition, baseOffset: f.baseOffset, endOffset: f.endOffset });
+      }
+    }
+    return out;
+  }
+
+  /** The operator skipped a damaged range (a skip marker now fills it): readers step over it like any skip marker. */
+  resolveFence(segmentId: number, startPosition: number): void {
+    const i = this.fenced.findIndex((f) => !f.lost && f.segmentId === segmentId && f.startPosition === startPosition);
+    if (i < 0) throw invalid(`${this.label}: segment ${segmentId} has no fenced range at position ${startPosition}`);
+    this.fenced.splice(i, 1);
+  }
+
+  private corrupt(f: FencedRange): PartitionError {
+    const where = f.lost ? `segment ${f.segmentId}, whose header is unreadable` : `segment ${f.segmentId} bytes [${f.startPosition}, ${f.endPosition})`;
+    return new PartitionError(
+      'CORRUPT_RANGE',
+      `${this.label}: offsets [${f.baseOffset}, ${f.endOffset}) in ${where} failed their check at recovery (${f.reason}); ` +
+        `they are fenced until an operator runs 'rdmq corruption skip'; seek to ${f.endOffset} to read past them`,
+    );
+  }
+
+  /** An index entry in offset order (recovery adds them after the segments' own). */
+  private insertIndexEntry(segment: Segment, offset: bigint, position: number): void {
+    const at = this.lastIndexAtOrBefore(offset) + 1;
+    const before = at > 0 ? this.index[at - 1].maxTimestampSoFar : MIN_TIMESTAMP;
+    this.index.splice(at, 0, { offset, segmentId: segment.info.segmentId, position, maxTimestampSoFar: before });
   }
 
   private lastIndexAtOrBefore(offset: bigint): number {
@@ -1054,6 +1165,14 @@ function validateSegmentInfo(info: SegmentInfo, label: string): void {
 
 function maxOf(a: bigint, b: bigint): bigint {
   return a > b ? a : b;
+}
+
+function maxOfAll(values: bigint[]): bigint | undefined {
+  return values.reduce<bigint | undefined>((m, v) => (m === undefined || v > m ? v : m), undefined);
+}
+
+function minOf(values: bigint[]): bigint | undefined {
+  return values.reduce<bigint | undefined>((m, v) => (m === undefined || v < m ? v : m), undefined);
 }
 
 function compareBigint(a: bigint, b: bigint): number {

@@ -2,7 +2,14 @@
 // (EmbeddedStorage) or in its own (RemoteStorage, over the node's gRPC
 // service). Segment keys pass through the broker, which hands each only to
 // the clients it granted that segment to.
-import { CommitRequest, ExpectedBatches, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
+import type { ProducerScan } from '../format';
+import { CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
+
+/** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
+export interface StorageDamage {
+  ranges: FencedRange[];
+  unreadableSlots: RecoveryReport['segmentsLost'];
+}
 
 export interface StorageBackend {
   readonly nodeId: string;
@@ -24,6 +31,11 @@ export interface StorageBackend {
    * on every start of its process (its segment keys change with it).
    */
   probe(): Promise<string>;
+  damage(): Promise<StorageDamage>;
+  /** Overwrites exactly one fenced range with a skip marker (the operator's command). */
+  skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange>;
+  /** Idempotent producers' windows over a segment's committed batches, read where the data is (header-only walk). */
+  scanProducers(segmentId: number): Promise<ProducerScan>;
   close(): void;
 }
 
@@ -77,6 +89,18 @@ export class EmbeddedStorage implements StorageBackend {
   /** The node lives and dies with this process. */
   async probe(): Promise<string> {
     return 'embedded';
+  }
+
+  async damage(): Promise<StorageDamage> {
+    return { ranges: this.node.store.fencedRanges(), unreadableSlots: this.node.store.recovery.segmentsLost };
+  }
+
+  async skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange> {
+    return this.node.store.skipFencedRange(segmentId, startPosition);
+  }
+
+  async scanProducers(segmentId: number): Promise<ProducerScan> {
+    return this.node.scanProducers(segmentId);
   }
 
   close(): void {
@@ -156,6 +180,18 @@ export class RemoteStorage implements StorageBackend {
 
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
     return this.client.verify(segmentId, position, lengthBytes, expected, where);
+  }
+
+  damage(): Promise<StorageDamage> {
+    return this.client.fencedRanges();
+  }
+
+  skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange> {
+    return this.client.skipFencedRange(segmentId, startPosition);
+  }
+
+  scanProducers(segmentId: number): Promise<ProducerScan> {
+    return this.client.scanProducers(segmentId);
   }
 
   close(): void {

@@ -8,7 +8,6 @@ import {
   MetadataStoreOptions,
   TOPIC_CONFIG_DEFAULTS,
   applyMetadataRecord,
-  checkProducerSequence,
   initialMetadataState,
   parseTopicConfigs,
   validateTopicName,
@@ -249,50 +248,27 @@ describe('MetadataStore idempotent producers', () => {
     expect(await again.allocateProducerId()).toEqual({ producerId: 3n, epoch: 0 });
   });
 
-  test('the last five batches per partition answer retries and sequences must continue', async () => {
+  test('a bumped epoch is recorded; an unknown producer cannot be bumped', async () => {
     const store = await openStore();
-    await store.createTopic('t', 1);
     const { producerId } = await store.allocateProducerId();
-    for (let i = 0; i < 7; i++) {
-      await store.updateProducerState(producerId, 0, 't', 0, { firstSequence: i * 10, lastSequence: i * 10 + 9, baseOffset: BigInt(i * 10), lastOffset: BigInt(i * 10 + 9) });
-    }
-    const topicId = store.describeTopic('t').topicId;
-    const check = (firstSequence: number, lastSequence: number, epoch = 0) =>
-      checkProducerSequence(store.state, { producerId, epoch, topicId, partition: 0, firstSequence, lastSequence });
-    expect(check(60, 69)).toEqual({ kind: 'duplicate', baseOffset: 60n, lastOffset: 69n });
-    expect(check(20, 29)).toEqual({ kind: 'duplicate', baseOffset: 20n, lastOffset: 29n });
-    expect(() => check(10, 19)).toThrow(/sent sequence 10 .* expected 70/);
-    expect(check(70, 79)).toEqual({ kind: 'new' });
-
-    await expectError(
-      store.updateProducerState(producerId, 0, 't', 0, { firstSequence: 75, lastSequence: 79, baseOffset: 70n, lastOffset: 74n }),
-      'OUT_OF_ORDER_SEQUENCE_NUMBER',
-      /expected 70/,
-    );
-    await expectError(
-      store.updateProducerState(producerId, 0, 't', 0, { firstSequence: 60, lastSequence: 69, baseOffset: 60n, lastOffset: 69n }),
-      'DUPLICATE_SEQUENCE_NUMBER',
-      /already recorded/,
-    );
-    const again = await reopen(store);
-    const producer = again.state.producers.get(producerId)!;
-    expect(producer.partitions.get(`${topicId}:0`)!.map((b) => b.firstSequence)).toEqual([20, 30, 40, 50, 60]);
+    expect(await store.bumpProducerEpoch(producerId)).toEqual({ producerId, epoch: 1 });
+    expect((await reopen(store)).state.producers.get(producerId)).toEqual({ producerId, epoch: 1 });
+    await expectError(store.bumpProducerEpoch(99n), 'UNKNOWN_PRODUCER_ID', /unknown/);
   });
 
-  test('a bumped epoch fences the old one; unknown producers and bad input are refused', async () => {
+  test('producers seen in the data but lost from the log are recorded, and their ids are never handed out again', async () => {
     const store = await openStore();
-    await store.createTopic('t', 1);
-    const { producerId } = await store.allocateProducerId();
-    const batch = { firstSequence: 0, lastSequence: 0, baseOffset: 0n, lastOffset: 0n };
-    await store.updateProducerState(producerId, 0, 't', 0, batch);
-    expect(await store.bumpProducerEpoch(producerId)).toEqual({ producerId, epoch: 1 });
-    await expectError(store.updateProducerState(producerId, 0, 't', 0, { ...batch, firstSequence: 1, lastSequence: 1 }), 'INVALID_PRODUCER_EPOCH', /epoch 0 is fenced by epoch 1/);
-    await store.updateProducerState(producerId, 1, 't', 0, batch);
-    await expectError(store.updateProducerState(99n, 0, 't', 0, batch), 'UNKNOWN_PRODUCER_ID', /producer id 99 is unknown/);
-    await expectError(store.bumpProducerEpoch(99n), 'UNKNOWN_PRODUCER_ID', /unknown/);
-    await expectError(store.updateProducerState(producerId, 1, 't', 0, { ...batch, firstSequence: -1 }), 'INVALID_REQUEST', /sequences in 0..2147483647/);
-    await expectError(store.updateProducerState(producerId, 1, 't', 3, batch), 'UNKNOWN_TOPIC_OR_PARTITION', /no partition 3/);
-    await expectError(store.updateProducerState(producerId, 40000, 't', 0, batch), 'INVALID_PRODUCER_EPOCH', /0..32767/);
+    await store.allocateProducerId(); // 0
+    const adopted = await store.adoptProducers([
+      { producerId: 0n, epoch: 3 }, // known, newer epoch in the data
+      { producerId: 7n, epoch: 2 }, // unknown to the log
+      { producerId: 0n, epoch: 1 }, // older than what is known: nothing to do
+    ]);
+    expect(adopted).toBe(2);
+    const again = await reopen(store);
+    expect(again.state.producers.get(0n)?.epoch).toBe(3);
+    expect(again.state.producers.get(7n)?.epoch).toBe(2);
+    expect(await again.allocateProducerId()).toEqual({ producerId: 8n, epoch: 0 });
   });
 });
 

@@ -7,6 +7,7 @@
 // Commit watermarks are not here: they change on every produce and live in
 // the storage node's segment headers, from which PartitionState is rebuilt.
 import { z } from 'zod';
+import type { ProducerBatch } from '../format';
 import { MetadataLog } from './metadata-log';
 
 // ---- Errors ----------------------------------------------------------------
@@ -176,18 +177,15 @@ export interface CommittedOffset {
   commitTimestampMs: number;
 }
 
-export interface ProducerBatch {
-  firstSequence: number;
-  lastSequence: number;
-  baseOffset: bigint;
-  lastOffset: bigint;
-}
-
+/**
+ * A producer id handed out by InitProducerId and its current epoch. What it
+ * wrote (sequences, offsets) is not here: the broker rebuilds that from the
+ * batches' own headers in the log (PartitionProducers), so the
+ * acknowledgement of a produce never waits for a metadata write.
+ */
 export interface ProducerState {
   producerId: bigint;
   epoch: number;
-  /** Key `${topicId}:${partition}` → the last batches (at most PRODUCER_BATCHES_REMEMBERED), oldest first. */
-  partitions: Map<string, ProducerBatch[]>;
 }
 
 export interface MetadataState {
@@ -203,8 +201,6 @@ export interface MetadataState {
   producers: Map<bigint, ProducerState>;
 }
 
-/** Kafka keeps the last five batches per producer and partition to answer retries. */
-export const PRODUCER_BATCHES_REMEMBERED = 5;
 export const MAX_PRODUCER_EPOCH = 32767;
 
 export function initialMetadataState(): MetadataState {
@@ -242,11 +238,9 @@ export type MetadataRecord =
   | { type: 'GroupDeleted'; groupId: string }
   | { type: 'ProducerIdAllocated'; producerId: bigint; epoch: number }
   | { type: 'ProducerEpochBumped'; producerId: bigint; epoch: number }
+  /** No longer written (producer state is rebuilt from the log's batch headers); replayed from older logs for the epoch only. */
   | { type: 'ProducerStateUpdated'; producerId: bigint; epoch: number; topicId: number; partition: number; batch: ProducerBatch };
 
-export function producerPartitionKey(topicId: number, partition: number): string {
-  return `${topicId}:${partition}`;
-}
 
 function segmentOwnerKey(storageNodeId: string, segmentId: number): string {
   return `${storageNodeId}/${segmentId}`;
@@ -279,10 +273,6 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
       for (const [groupId, topics] of state.groups) {
         topics.delete(topic.name);
         if (topics.size === 0) state.groups.delete(groupId);
-      }
-      const prefix = `${record.topicId}:`;
-      for (const producer of state.producers.values()) {
-        for (const key of [...producer.partitions.keys()]) if (key.startsWith(prefix)) producer.partitions.delete(key);
       }
       break;
     }
@@ -345,26 +335,15 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
       state.groups.delete(record.groupId);
       break;
     case 'ProducerIdAllocated':
-      state.producers.set(record.producerId, { producerId: record.producerId, epoch: record.epoch, partitions: new Map() });
+      state.producers.set(record.producerId, { producerId: record.producerId, epoch: record.epoch });
       if (record.producerId >= state.nextProducerId) state.nextProducerId = record.producerId + 1n;
       break;
-    case 'ProducerEpochBumped': {
-      const producer = producerById(state, record.producerId);
-      producer.epoch = record.epoch;
-      producer.partitions.clear();
+    case 'ProducerEpochBumped':
+      producerById(state, record.producerId).epoch = record.epoch;
       break;
-    }
     case 'ProducerStateUpdated': {
       const producer = producerById(state, record.producerId);
-      if (record.epoch > producer.epoch) {
-        producer.epoch = record.epoch;
-        producer.partitions.clear();
-      }
-      const key = producerPartitionKey(record.topicId, record.partition);
-      const batches = producer.partitions.get(key) ?? [];
-      batches.push({ ...record.batch });
-      if (batches.length > PRODUCER_BATCHES_REMEMBERED) batches.splice(0, batches.length - PRODUCER_BATCHES_REMEMBERED);
-      producer.partitions.set(key, batches);
+      if (record.epoch > producer.epoch) producer.epoch = record.epoch;
       break;
     }
     default: {
@@ -401,45 +380,6 @@ function producerById(state: MetadataState, producerId: bigint): ProducerState {
   const producer = state.producers.get(producerId);
   if (!producer) throw new Error(`producer id ${producerId} was never allocated`);
   return producer;
-}
-
-// ---- Idempotent producers ----------------------------------------------------
-
-export type SequenceCheck = { kind: 'new' } | { kind: 'duplicate'; baseOffset: bigint; lastOffset: bigint };
-
-/**
- * What a produce with these sequences is, given the producer's state: a new
- * batch, a retry of one of the last batches (answer with its offsets), or an
- * error (fenced epoch, unknown producer, gap in sequences).
- */
-export function checkProducerSequence(
-  state: MetadataState,
-  request: { producerId: bigint; epoch: number; topicId: number; partition: number; firstSequence: number; lastSequence: number },
-): SequenceCheck {
-  const producer = state.producers.get(request.producerId);
-  if (!producer) {
-    throw new BrokerError('UNKNOWN_PRODUCER_ID', `producer id ${request.producerId} is unknown; call InitProducerId again`);
-  }
-  if (request.epoch < producer.epoch) {
-    throw new BrokerError(
-      'INVALID_PRODUCER_EPOCH',
-      `producer ${request.producerId} epoch ${request.epoch} is fenced by epoch ${producer.epoch}`,
-    );
-  }
-  if (request.epoch > producer.epoch) return { kind: 'new' };
-  const batches = producer.partitions.get(producerPartitionKey(request.topicId, request.partition));
-  if (!batches || batches.length === 0) return { kind: 'new' };
-  const retried = batches.find((b) => b.firstSequence === request.firstSequence && b.lastSequence === request.lastSequence);
-  if (retried) return { kind: 'duplicate', baseOffset: retried.baseOffset, lastOffset: retried.lastOffset };
-  const last = batches[batches.length - 1];
-  const expected = last.lastSequence === MAX_INT32 ? 0 : last.lastSequence + 1;
-  if (request.firstSequence !== expected) {
-    throw new BrokerError(
-      'OUT_OF_ORDER_SEQUENCE_NUMBER',
-      `producer ${request.producerId} sent sequence ${request.firstSequence} to topic id ${request.topicId} partition ${request.partition}; expected ${expected}`,
-    );
-  }
-  return { kind: 'new' };
 }
 
 // ---- Store -----------------------------------------------------------------
@@ -804,34 +744,25 @@ export class MetadataStore {
     return { producerId, epoch };
   }
 
-  /** Records a batch a producer appended, after checking it continues its sequence. */
-  async updateProducerState(
-    producerId: bigint,
-    epoch: number,
-    topic: string,
-    partition: number,
-    batch: ProducerBatch,
-  ): Promise<void> {
-    const meta = this.projectedTopic(topic);
-    this.projectedPartition(meta, partition);
-    if (!Number.isInteger(epoch) || epoch < 0 || epoch > MAX_PRODUCER_EPOCH) {
-      throw new BrokerError('INVALID_PRODUCER_EPOCH', `producer epoch must be 0..${MAX_PRODUCER_EPOCH}, got ${epoch}`);
+  /**
+   * Makes the log agree with producers seen in the data (the log may have lost
+   * its tail where the data did not): an id the log does not know is recorded
+   * at the epoch its batches carry, a newer epoch is recorded too. Recording
+   * an id also moves nextProducerId past it, so no id seen in the data is ever
+   * handed out again. Returns how many producers were recorded.
+   */
+  async adoptProducers(seen: Iterable<{ producerId: bigint; epoch: number }>): Promise<number> {
+    let adopted = 0;
+    for (const { producerId, epoch } of seen) {
+      if (producerId < 0n || !Number.isInteger(epoch) || epoch < 0 || epoch > MAX_PRODUCER_EPOCH) continue;
+      const known = this.projected.producers.get(producerId);
+      if (!known) await this.commit({ type: 'ProducerIdAllocated', producerId, epoch });
+      else if (known.epoch < epoch) await this.commit({ type: 'ProducerEpochBumped', producerId, epoch });
+      else continue;
+      adopted++;
     }
-    const sequencesOk = [batch.firstSequence, batch.lastSequence].every((n) => Number.isInteger(n) && n >= 0 && n <= MAX_INT32);
-    if (!sequencesOk || batch.baseOffset < 0n || batch.lastOffset < batch.baseOffset) {
-      throw new BrokerError(
-        'INVALID_REQUEST',
-        `producer batch needs sequences in 0..${MAX_INT32} and 0 ≤ baseOffset ≤ lastOffset, got ${JSON.stringify(batch, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`,
-      );
-    }
-    const check = checkProducerSequence(this.projected, { producerId, epoch, topicId: meta.topicId, partition, ...batch });
-    if (check.kind === 'duplicate') {
-      throw new BrokerError('DUPLICATE_SEQUENCE_NUMBER', `producer ${producerId} batch ${batch.firstSequence}..${batch.lastSequence} is already recorded`);
-    }
-    await this.commit({ type: 'ProducerStateUpdated', producerId, epoch, topicId: meta.topicId, partition, batch: { ...batch } });
+    return adopted;
   }
-
-  // -- Internals --
 
   private async commit(record: MetadataRecord): Promise<void> {
     if (this.failure) throw this.failure;

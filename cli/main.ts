@@ -4,14 +4,18 @@
 //   rdmq gateway --control HOST:PORT --kafka HOST:PORT  one more Kafka gateway for a broker
 //   rdmq topics create|list|delete|describe [NAME] [--partitions N] [--control HOST:PORT]
 //   rdmq status [--json] [--control HOST:PORT]          the cluster at a glance
+//   rdmq corruption list|skip ...                      fenced (corrupt) ranges and the operator's decision on them
+//   rdmq metadata check|truncate --data DIR ...        the broker's metadata log, offline
 //   rdmq produce TOPIC [--mode shared|exclusive]      (one message per stdin line)
 //   rdmq consume TOPIC [--from-beginning] [--max-messages N]
 //   rdmq bench ...                                     (see `rdmq bench --help`)
+import * as path from 'path';
 import * as readline from 'readline';
 import { parseArgs } from 'util';
 import { humanBytes, renderTable } from '../bench/sizes';
 import { Rdmq } from '../rdma-client';
 import { Connection } from '../rdma-client/connection';
+import { checkMetadataLog, truncateMetadataLog } from '../broker';
 import { ConfigError, loadServerConfig } from './config';
 import { startAll, startBroker, startGatewayNode, startStorage, withGateway } from './node';
 
@@ -26,7 +30,16 @@ const USAGE = `usage:
   rdmq gateway --control HOST:PORT [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
                                                     one more Kafka gateway for that broker (listed in Metadata while it runs)
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
-  rdmq status [--json] [--control HOST:PORT]          the cluster at a glance
+  rdmq status [--json] [--control HOST:PORT]          the cluster at a glance (fenced ranges included)
+  rdmq corruption list [--control HOST:PORT]          committed ranges that failed their check at recovery (fenced:
+                                                    readers get CORRUPT_MESSAGE there; nothing was cut)
+  rdmq corruption skip --topic T --partition P --segment S [--position BYTE] [--control HOST:PORT]
+                                                    replaces the fenced ranges of segment S (or the one at BYTE) with a
+                                                    skip marker over exactly their offsets: readers step over them and
+                                                    offsets stay contiguous; their records are gone for good
+  rdmq metadata check --data DIR                      reads the broker's metadata log, says whether it is intact
+  rdmq metadata truncate --data DIR --at BYTE         cuts the log at a corrupt record (the broker refuses to start on
+                                                    one); the records from there on are lost; a copy is kept beside it
   rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
   rdmq consume TOPIC [--from-beginning] [--max-messages N] [--control HOST:PORT]
   rdmq bench --target fastpath [...]      (rdmq bench --help)`;
@@ -241,8 +254,85 @@ async function status(argv: string[]): Promise<void> {
     );
     const rows = s.topics.flatMap((t) => t.partitions.map((p) => [t.name, p.partition, p.logStartOffset, p.highWatermark, p.segments, mib(p.committedBytes)]));
     process.stdout.write(renderTable(['topic', 'partition', 'log start', 'high watermark', 'segments', 'committed'], rows) + '\n');
+    if (s.fencedRanges.length > 0 || s.storageUnreadableSlots.length > 0) process.stdout.write(`\n${describeDamage(s.fencedRanges, s.storageUnreadableSlots)}`);
   } finally {
     await connection.close();
+  }
+}
+
+interface FencedRangeStatus {
+  topic: string;
+  partition: number;
+  segmentId: string;
+  lost: boolean;
+  startPosition: number;
+  endPosition: number;
+  baseOffset: string;
+  endOffset: string;
+  reason: string;
+}
+
+function describeDamage(ranges: FencedRangeStatus[], unreadableSlots: string[]): string {
+  const lines = [`CORRUPT: ${ranges.length} fenced range(s); readers get CORRUPT_MESSAGE there until 'rdmq corruption skip':`];
+  for (const f of ranges) {
+    const bytes = f.lost ? 'whole segment (header unreadable)' : `bytes [${f.startPosition}, ${f.endPosition})`;
+    lines.push(`  ${f.topic}-${f.partition} offsets [${f.baseOffset}, ${f.endOffset}) segment ${f.segmentId} ${bytes}: ${f.reason}`);
+  }
+  for (const u of unreadableSlots) lines.push(`  storage ${u}`);
+  return lines.join('\n') + '\n';
+}
+
+async function corruption(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { control: { type: 'string' }, topic: { type: 'string' }, partition: { type: 'string' }, segment: { type: 'string' }, position: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const [action] = positionals;
+  if (action !== 'list' && action !== 'skip') fail(`unknown corruption action "${action ?? ''}"; allowed: list, skip`);
+  const integer = (name: string, text: string | undefined): number => {
+    const n = Number(text);
+    if (text === undefined || !/^\d+$/.test(text) || !Number.isSafeInteger(n)) fail(`corruption skip needs --${name} as a non-negative integer, got ${text ?? 'nothing'}`);
+    return n;
+  };
+  const connection = await Connection.open({ control: values.control });
+  try {
+    if (action === 'list') {
+      const s = await connection.call<ClusterStatus>('getStatus', {});
+      process.stdout.write(s.fencedRanges.length === 0 && s.storageUnreadableSlots.length === 0 ? 'no fenced ranges\n' : describeDamage(s.fencedRanges, s.storageUnreadableSlots));
+      return;
+    }
+    const topic = values.topic ?? fail('corruption skip needs --topic');
+    const request = {
+      topic,
+      partition: integer('partition', values.partition),
+      segmentId: String(integer('segment', values.segment)),
+      startPosition: values.position === undefined ? -1 : integer('position', values.position),
+    };
+    const { skipped } = await connection.call<{ skipped: FencedRangeStatus[] }>('skipFencedRanges', request);
+    for (const f of skipped) {
+      process.stdout.write(`skipped ${topic}-${request.partition} offsets [${f.baseOffset}, ${f.endOffset}) segment ${f.segmentId} bytes [${f.startPosition}, ${f.endPosition}): a skip marker now covers them\n`);
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+async function metadata(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, options: { data: { type: 'string' }, at: { type: 'string' } }, allowPositionals: true, strict: true });
+  const [action] = positionals;
+  const dir = path.join(values.data ?? fail(`metadata ${action ?? ''} needs --data DIR (the data directory of rdmq start or rdmq broker)`), 'meta');
+  if (action === 'check') {
+    const found = await checkMetadataLog(dir);
+    process.stdout.write(`${found.message}\n`);
+    if (!found.intact) process.exitCode = 1;
+  } else if (action === 'truncate') {
+    const at = Number(values.at);
+    if (values.at === undefined || !/^\d+$/.test(values.at) || !Number.isSafeInteger(at)) fail(`metadata truncate needs --at BYTE (the position the broker's refusal named), got ${values.at ?? 'nothing'}`);
+    process.stdout.write(`${await truncateMetadataLog(dir, at)}\n`);
+  } else {
+    fail(`unknown metadata action "${action ?? ''}"; allowed: check, truncate`);
   }
 }
 
@@ -256,6 +346,8 @@ interface ClusterStatus {
   fastpathClients: number;
   uptimeMs: string;
   kafkaGateways: { nodeId: number; address: string }[];
+  fencedRanges: FencedRangeStatus[];
+  storageUnreadableSlots: string[];
 }
 
 async function main(): Promise<void> {
@@ -270,6 +362,10 @@ async function main(): Promise<void> {
       return topics(rest);
     case 'status':
       return status(rest);
+    case 'corruption':
+      return corruption(rest);
+    case 'metadata':
+      return metadata(rest);
     case 'produce':
       return produce(rest);
     case 'consume':

@@ -235,6 +235,8 @@ export interface SegmentAnnouncement {
   dataCapacityBytes: number;
   /** Packed read-only key, base64. */
   key: string;
+  /** Ranges a reader must not read (corrupt at recovery): it reports CORRUPT_MESSAGE there. Absent when none. */
+  fenced?: { startPosition: number; endPosition: number; baseOffset: string; endOffset: string }[];
 }
 
 /** Optional fields are absent when `error` is set. */

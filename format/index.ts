@@ -28,3 +28,15 @@ export {
 } from './compression';
 export { BuildRecordBatchOptions, DecodeOptions, DecodedRecordBatch, buildRecordBatch, decodeRecordBatch, peekFirstRecord } from './batch-builder';
 export { buildSkipMarker, isSkipMarker } from './skip-marker';
+export {
+  MAX_SEQUENCE,
+  PRODUCER_BATCHES_REMEMBERED,
+  ProducerBatch,
+  ProducerScan,
+  ProducerWindow,
+  ProducerWindows,
+  foldProducerBatch,
+  lastSequenceOf,
+  mergeProducerWindows,
+  scanProducerWindows,
+} from './producer-windows';

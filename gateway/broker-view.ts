@@ -4,20 +4,18 @@
 //
 import {
   Broker,
-  checkProducerSequence,
   effectiveTopicConfig,
   MAX_PRODUCER_EPOCH,
   parseTopicConfigs,
   PartitionRuntime,
-  ProducerBatch,
   TOPIC_CONFIG_DEFAULTS,
   TopicConfig,
   TopicConfigName,
   validateTopicName,
 } from '../broker';
 
-export { checkProducerSequence, effectiveTopicConfig, MAX_PRODUCER_EPOCH, parseTopicConfigs, TOPIC_CONFIG_DEFAULTS, validateTopicName };
-export type { ProducerBatch, TopicConfig, TopicConfigName };
+export { effectiveTopicConfig, MAX_PRODUCER_EPOCH, parseTopicConfigs, TOPIC_CONFIG_DEFAULTS, validateTopicName };
+export type { TopicConfig, TopicConfigName };
 export { GroupCoordinator, GROUP_ERRORS } from '../broker';
 export type { GroupErrorName } from '../broker';
 

@@ -52,8 +52,6 @@ export const GatewayLimitsSchema = z
     maxPartitionsPerTopic: z.number().int().min(1).max(10_000).default(10_000),
     /** Partitions of a topic created by Metadata auto-creation (Kafka: num.partitions). */
     defaultPartitions: z.number().int().min(1).max(10_000).default(1),
-    /** (producer, partition) sequence states kept in memory in front of the metadata store. */
-    maxProducerStatesCached: z.number().int().min(16).default(100_000),
   })
   .strict()
   .refine((l) => l.defaultPartitions <= l.maxPartitionsPerTopic, { message: 'defaultPartitions must not exceed maxPartitionsPerTopic', path: ['defaultPartitions'] });

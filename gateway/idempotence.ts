@@ -3,20 +3,20 @@
 // old epoch is fenced.
 //
 // Appends of idempotent batches to one partition run one at a time (check →
-// write → record), so a check always sees every earlier batch. The record of
-// what was written goes to the metadata store in the background, in order:
-// it is not on the acknowledgement path. Until it is durable the gateway's
-// own cache answers; the cache is bounded and falls back to the store.
+// write → fold into the partition's producer windows), so a check always sees
+// every earlier batch. Nothing is written to the metadata log per batch: the
+// windows are in memory, and the broker rebuilds them from the committed
+// batches' own headers when it opens a partition (broker/producer-state.ts).
+// So the acknowledgement depends only on the commit of the batch itself, and
+// a retry after any crash finds the batch it repeats.
 //
-// Contract: the only writer of idempotent batches for these partitions (one
-// gateway per broker). Not thread-safe; JS has none.
-import { MetadataStore } from '../broker';
-import { MAX_PRODUCER_EPOCH, ProducerBatch } from './broker-view';
+// Contract: the only writer of idempotent batches for these partitions (the
+// gateway in the broker's process; gateways of their own forward idempotent
+// produces to it). Not thread-safe; JS has none.
+import { Broker } from '../broker';
+import { lastSequenceOf, MAX_SEQUENCE, ProducerBatch, ProducerWindow } from '../format';
+import { MAX_PRODUCER_EPOCH } from './broker-view';
 import { kafkaError, KafkaErrorValue } from './errors';
-
-/** Kafka keeps the last five batches per producer and partition to answer retries. */
-const BATCHES_REMEMBERED = 5;
-const MAX_SEQUENCE = 0x7fffffff;
 
 export interface IdempotentBatch {
   producerId: bigint;
@@ -30,31 +30,29 @@ export type SequenceVerdict =
   | { kind: 'duplicate'; baseOffset: bigint }
   | { kind: 'error'; error: KafkaErrorValue };
 
-interface CachedState {
-  epoch: number;
-  batches: ProducerBatch[];
-}
-
 /**
- * What a batch is, given the producer's current epoch and its last batches
- * on this partition (oldest first). Pure: the rules of Kafka's
- * ProducerStateManager for non-transactional idempotent producers.
+ * What a batch is, given the producer's current epoch and its window on this
+ * partition (undefined when the partition holds nothing of it). Pure: the
+ * rules of Kafka's ProducerStateManager for non-transactional idempotent
+ * producers, including that a producer with no state on the partition may
+ * start at any sequence (its earlier batches may have gone with retention).
  */
-export function sequenceVerdict(batch: IdempotentBatch, currentEpoch: number, batches: readonly ProducerBatch[]): SequenceVerdict {
-  const lastSequence = lastSequenceOf(batch);
+export function sequenceVerdict(batch: IdempotentBatch, currentEpoch: number, window: Readonly<ProducerWindow> | undefined): SequenceVerdict {
   if (batch.epoch < currentEpoch) {
     return { kind: 'error', error: kafkaError('INVALID_PRODUCER_EPOCH', `producer ${batch.producerId} epoch ${batch.epoch} is fenced by epoch ${currentEpoch}`) };
   }
-  if (batch.epoch > currentEpoch || batches.length === 0) {
+  if (!window) return { kind: 'new' };
+  if (batch.epoch !== window.epoch) {
     if (batch.firstSequence === 0) return { kind: 'new' };
     return {
       kind: 'error',
       error: kafkaError('OUT_OF_ORDER_SEQUENCE_NUMBER', `producer ${batch.producerId} epoch ${batch.epoch} starts this partition at sequence ${batch.firstSequence}; expected 0`),
     };
   }
-  const retried = batches.find((b) => b.firstSequence === batch.firstSequence && b.lastSequence === lastSequence);
+  const lastSequence = lastSequenceOf(batch.firstSequence, batch.recordCount);
+  const retried = window.batches.find((b) => b.firstSequence === batch.firstSequence && b.lastSequence === lastSequence);
   if (retried) return { kind: 'duplicate', baseOffset: retried.baseOffset };
-  const last = batches[batches.length - 1];
+  const last = window.batches[window.batches.length - 1];
   const expected = last.lastSequence === MAX_SEQUENCE ? 0 : last.lastSequence + 1;
   if (batch.firstSequence !== expected) {
     return {
@@ -65,19 +63,11 @@ export function sequenceVerdict(batch: IdempotentBatch, currentEpoch: number, ba
   return { kind: 'new' };
 }
 
-/** Sequences wrap at 2^31-1 like Kafka's. */
-function lastSequenceOf(batch: IdempotentBatch): number {
-  return (batch.firstSequence + batch.recordCount - 1) % (MAX_SEQUENCE + 1);
-}
-
 export class IdempotentAppender {
   private readonly chains = new Map<string, Promise<unknown>>();
-  /** `${producerId}:${topicId}:${partition}` → state newer than (or equal to) the store's. Insertion order = age. */
-  private readonly cache = new Map<string, CachedState>();
 
   constructor(
-    private readonly metadata: MetadataStore,
-    private readonly maxCached: number,
+    private readonly broker: Broker,
     private readonly log: (message: string) => void,
   ) {}
 
@@ -108,45 +98,43 @@ export class IdempotentAppender {
     batch: IdempotentBatch & { lastOffsetDelta: number },
     write: () => Promise<bigint>,
   ): Promise<{ baseOffset: bigint } | { error: KafkaErrorValue }> {
-    const stored = this.metadata.state.producers.get(batch.producerId);
-    if (!stored) {
-      return { error: kafkaError('UNKNOWN_PRODUCER_ID', `producer id ${batch.producerId} is unknown; call InitProducerId again`) };
-    }
     if (!Number.isInteger(batch.epoch) || batch.epoch < 0 || batch.epoch > MAX_PRODUCER_EPOCH) {
       return { error: kafkaError('INVALID_PRODUCER_EPOCH', `producer epoch must be 0..${MAX_PRODUCER_EPOCH}, got ${batch.epoch}`) };
     }
     if (batch.firstSequence < 0) {
       return { error: kafkaError('INVALID_RECORD', `an idempotent batch needs a base sequence ≥ 0, got ${batch.firstSequence}`) };
     }
-    const cacheKey = `${batch.producerId}:${topic.topicId}:${partition}`;
-    const cached = this.cache.get(cacheKey);
-    const storedBatches = stored.partitions.get(`${topic.topicId}:${partition}`) ?? [];
-    // The store's epoch moves on InitProducerId (a bump); the cache's on the first batch of a new epoch.
-    const currentEpoch = Math.max(stored.epoch, cached?.epoch ?? -1);
-    const batches = cached && cached.epoch === currentEpoch ? cached.batches : stored.epoch === currentEpoch ? storedBatches : [];
-    const verdict = sequenceVerdict(batch, currentEpoch, batches);
+    const runtime = this.broker.partition(topic.topicId, partition);
+    const registered = this.broker.metadata.state.producers.get(batch.producerId);
+    const window = runtime.producers.window(batch.producerId);
+    if (!registered && !window) {
+      return { error: kafkaError('UNKNOWN_PRODUCER_ID', `producer id ${batch.producerId} is unknown; call InitProducerId again`) };
+    }
+    // The log's epoch moves on InitProducerId (a bump); the window's with the first batch of a new epoch.
+    const currentEpoch = Math.max(registered?.epoch ?? -1, window?.epoch ?? -1);
+    const verdict = sequenceVerdict(batch, currentEpoch, window);
     if (verdict.kind === 'error') return { error: verdict.error };
     if (verdict.kind === 'duplicate') return { baseOffset: verdict.baseOffset };
 
-    const baseOffset = await write();
+    let baseOffset: bigint;
+    try {
+      baseOffset = await write();
+    } catch (err) {
+      // The commit may still have landed (a timed-out reply): learn it from the
+      // log before the next batch of this partition is checked, so its retry is a duplicate.
+      // The batch lies in the partition's newest segment, or the one before if it rolled meanwhile.
+      await this.broker
+        .rescanProducers(runtime, 2)
+        .catch((e: Error) => this.log(`rescanning producers of ${topic.name}-${partition} after a failed write: ${e.message}`));
+      throw err;
+    }
     const written: ProducerBatch = {
       firstSequence: batch.firstSequence,
-      lastSequence: lastSequenceOf(batch),
+      lastSequence: lastSequenceOf(batch.firstSequence, batch.recordCount),
       baseOffset,
       lastOffset: baseOffset + BigInt(batch.lastOffsetDelta),
     };
-    const next = batch.epoch === currentEpoch ? [...batches, written].slice(-BATCHES_REMEMBERED) : [written];
-    this.remember(cacheKey, { epoch: batch.epoch, batches: next });
-    this.metadata
-      .updateProducerState(batch.producerId, batch.epoch, topic.name, partition, written)
-      .catch((err: Error) => this.log(`recording producer ${batch.producerId} state for ${topic.name}-${partition}: ${err.message}`));
+    runtime.producers.record(batch.producerId, batch.epoch, written);
     return { baseOffset };
-  }
-
-  private remember(key: string, state: CachedState): void {
-    this.cache.delete(key);
-    this.cache.set(key, state);
-    // The oldest entries are long since durable in the store, which answers for them.
-    while (this.cache.size > this.maxCached) this.cache.delete(this.cache.keys().next().value as string);
   }
 }

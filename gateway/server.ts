@@ -80,7 +80,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     catalog: new BrokerCatalog(options.broker),
     broker: options.broker,
     groups: options.groups,
-    idempotence: new IdempotentAppender(options.broker.metadata, limits.maxProducerStatesCached, log),
+    idempotence: new IdempotentAppender(options.broker, log),
     leadership: registry.leadership,
     autoCreateTopics: options.autoCreateTopics ?? true,
   };

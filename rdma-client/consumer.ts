@@ -6,7 +6,7 @@
 import { decodeRecordBatch, isSkipMarker, readBatchHeader, splitBatches } from '../format';
 import { Connection } from './connection';
 import { RdmqError } from './errors';
-import { PartitionView } from './partition-view';
+import { corruptRangeError, fenceAt, PartitionView, readLimit } from './partition-view';
 
 export interface ConsumerOptions {
   /** Largest single read (default 8 MiB); grows to fit a larger batch. */
@@ -60,6 +60,8 @@ interface PartitionReader {
   retired?: boolean;
   /** A resubscription from its position is under way. */
   resubscribing?: boolean;
+  /** The fence this reader stopped at and reported, so it is reported once, not on every commit. */
+  stoppedAt?: string;
 }
 
 interface Subscription {
@@ -68,6 +70,14 @@ interface Subscription {
   /** Only these partitions (default: all of the topic's). */
   partitions?: number[];
 }
+
+/** The storage node or the broker went away (not bad data, which is reported). */
+function isConnectionLoss(err: unknown): boolean {
+  return err instanceof RdmqError && (err.errorCode === KAFKA_STORAGE_ERROR || err.errorCode === REQUEST_TIMED_OUT);
+}
+
+const KAFKA_STORAGE_ERROR = 56;
+const REQUEST_TIMED_OUT = 7;
 
 /** How often, and how far apart, a partition is resubscribed after the connection came back. */
 const RESUBSCRIBE_ATTEMPTS_MAX = 100;
@@ -208,7 +218,7 @@ export class Consumer {
     this.drain(reader)
       .catch((err: Error) => {
         // The storage node or broker went away: read on from the next offset once the cluster is back.
-        if (err instanceof RdmqError && err.retriable && !reader.retired) {
+        if (isConnectionLoss(err) && !reader.retired) {
           setTimeout(() => void this.resubscribe(reader), RESUBSCRIBE_DELAY_MS);
         } else {
           this.failure?.(err);
@@ -229,6 +239,14 @@ export class Consumer {
     while (this.running && !reader.retired) {
       const segment = view.segments.get(reader.segmentId);
       if (!segment) return;
+      const fence = fenceAt(segment, reader.position, reader.nextOffset);
+      if (fence) {
+        // Stops here until the range is skipped (a new announcement) or the consumer seeks past it.
+        const key = `${segment.segmentId}:${fence.startPosition}`;
+        if (reader.stoppedAt === key) return;
+        reader.stoppedAt = key;
+        throw corruptRangeError(view.topic, view.partition, segment, fence);
+      }
       if (reader.position >= segment.commitPosition) {
         // Move on only once this segment can grow no more.
         const next = view.segmentAfter(segment);
@@ -238,7 +256,7 @@ export class Consumer {
         reader.position = next.startPosition;
         continue;
       }
-      const want = Math.min(segment.commitPosition - reader.position, Math.max(this.maxBytesPerRead, reader.buffer.length));
+      const want = Math.min(readLimit(segment, reader.position) - reader.position, Math.max(this.maxBytesPerRead, reader.buffer.length));
       if (reader.buffer.length < want) reader.buffer = Buffer.alloc(want);
       const bytes = reader.buffer.subarray(0, want);
       await view.read(segment, reader.position, bytes);

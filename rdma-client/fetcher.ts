@@ -8,7 +8,7 @@ import { isSkipMarker, readBatchHeader, splitBatches } from '../format';
 import { decodeJson, encodeJson, FastPathMessage } from '../format/fastpath-wire';
 import { Connection } from './connection';
 import { RdmqError } from './errors';
-import { PartitionView, SegmentView } from './partition-view';
+import { corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } from './partition-view';
 
 const OFFSET_OUT_OF_RANGE = 1;
 const POSITION_CACHE_MAX = 1024;
@@ -60,13 +60,19 @@ export class PartitionFetcher {
     while (outBytes < maxBytes || out.length === 0) {
       const segment: SegmentView | undefined = view.segments.get(at.segmentId);
       if (!segment) break;
+      const fence = fenceAt(segment, at.position, nextOffset);
+      if (fence) {
+        // What comes before the fence is answered; a fetch that starts at it fails.
+        if (out.length > 0) break;
+        throw corruptRangeError(this.topic, this.partition, segment, fence);
+      }
       if (at.position >= segment.commitPosition) {
         const next = view.segmentAfter(segment);
         if (!next) break;
         at = { segmentId: next.segmentId, position: next.startPosition };
         continue;
       }
-      const available = segment.commitPosition - at.position;
+      const available = readLimit(segment, at.position) - at.position;
       let want = Math.min(available, Math.max(MIN_READ_BYTES, maxBytes - outBytes));
       let bytes = Buffer.allocUnsafe(want);
       await view.read(segment, at.position, bytes);

@@ -14,6 +14,45 @@ export interface SegmentView {
   endOffset: bigint;
   sealed: boolean;
   dataCapacityBytes: number;
+  /** Ranges whose bytes failed their check at the storage node's recovery: readers stop there with CORRUPT_MESSAGE. */
+  fenced: FenceView[];
+}
+
+export interface FenceView {
+  startPosition: number;
+  endPosition: number;
+  baseOffset: bigint;
+  endOffset: bigint;
+}
+
+const CORRUPT_MESSAGE = 2;
+
+/**
+ * The fence a reader at `position` of `segment`, wanting offsets from
+ * `nextOffset` on, runs into. A zero-byte fence stands for a whole segment
+ * next to this one that could not be read.
+ */
+export function fenceAt(segment: SegmentView, position: number, nextOffset: bigint): FenceView | undefined {
+  return segment.fenced.find(
+    (f) => nextOffset < f.endOffset && position >= f.startPosition && (position < f.endPosition || (f.startPosition === f.endPosition && position === f.startPosition)),
+  );
+}
+
+/** Where a read from `position` must stop: the commit position, or the next fence. */
+export function readLimit(segment: SegmentView, position: number): number {
+  let limit = segment.commitPosition;
+  for (const f of segment.fenced) if (f.startPosition >= position && f.startPosition < limit) limit = f.startPosition;
+  return limit;
+}
+
+export function corruptRangeError(topic: string, partition: number, segment: SegmentView, f: FenceView): RdmqError {
+  return new RdmqError(
+    `${topic}-${partition}: offsets [${f.baseOffset}, ${f.endOffset}) (segment ${segment.segmentId} bytes [${f.startPosition}, ${f.endPosition})) ` +
+      `failed their check at recovery and are fenced until an operator runs 'rdmq corruption skip'; seek to ${f.endOffset} to read past them`,
+    CORRUPT_MESSAGE,
+    'CORRUPT_MESSAGE',
+    false,
+  );
 }
 
 type SubscribeReply = Required<Omit<SubscribeReplyBody, 'error'>> & Pick<SubscribeReplyBody, 'error'>;
@@ -109,6 +148,7 @@ export class PartitionView {
       endOffset: BigInt(s.endOffset),
       sealed: s.sealed,
       dataCapacityBytes: s.dataCapacityBytes,
+      fenced: (s.fenced ?? []).map((f) => ({ startPosition: f.startPosition, endPosition: f.endPosition, baseOffset: BigInt(f.baseOffset), endOffset: BigInt(f.endOffset) })),
     });
   }
 

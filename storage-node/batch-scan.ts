@@ -1,6 +1,6 @@
 // The recovery scan's view of Kafka RecordBatch v2: each batch's framing,
 // magic and CRC32C, with a reason (not an exception) when one is invalid, so
-// the scan can cut the commit back to the last valid batch. The layout and
+// recovery can fence a damaged committed range (never cut it). The layout and
 // the CRC come from format/, which every role shares.
 import {
   BASE_OFFSET_OFFSET,
@@ -93,4 +93,79 @@ export function scanBatches(data: Buffer, start: number, end: number): ScanResul
 
 function hex(n: number): string {
   return `0x${n.toString(16).padStart(8, '0')}`;
+}
+
+/** Committed bytes that failed their check: fenced, never cut. Positions and offsets are [start, end). */
+export interface DamagedRange {
+  startPosition: number;
+  endPosition: number;
+  baseOffset: bigint;
+  endOffset: bigint;
+  reason: string;
+}
+
+export interface CommittedScan {
+  damaged: DamagedRange[];
+  /** Largest maxTimestamp over the valid batches, or undefined if none. */
+  maxTimestamp?: bigint;
+}
+
+/**
+ * Walks a segment's committed range [start, end), whose offsets are
+ * [baseOffset, endOffset) as its header says. A batch that fails its check
+ * starts a damaged range that runs to the next batch that can be found (its
+ * own framing first, then a byte-by-byte search for a valid batch with a
+ * plausible offset) or, failing that, to the end: fencing too much is
+ * recoverable, losing track of records is not. Offsets of a damaged range run
+ * from the end of the last good batch to the base offset of the next one.
+ */
+export function scanCommitted(data: Buffer, start: number, end: number, baseOffset: bigint, endOffset: bigint): CommittedScan {
+  const result: CommittedScan = { damaged: [] };
+  let position = start;
+  let nextOffset = baseOffset;
+  while (position < end) {
+    const check = checkBatch(data.subarray(position, end));
+    if (check.ok) {
+      const { batch } = check;
+      position += batch.sizeBytes;
+      nextOffset = batch.baseOffset + BigInt(batch.lastOffsetDelta) + 1n;
+      if (result.maxTimestamp === undefined || batch.maxTimestamp > result.maxTimestamp) result.maxTimestamp = batch.maxTimestamp;
+      continue;
+    }
+    const resume = findNextBatch(data, position, end, nextOffset, endOffset);
+    const damaged: DamagedRange = {
+      startPosition: position,
+      endPosition: resume?.position ?? end,
+      baseOffset: nextOffset,
+      endOffset: resume?.baseOffset ?? (endOffset > nextOffset ? endOffset : nextOffset),
+      reason: `batch at position ${position}: ${check.reason}`,
+    };
+    result.damaged.push(damaged);
+    position = damaged.endPosition;
+    nextOffset = damaged.endOffset;
+  }
+  return result;
+}
+
+/** The first valid batch after the bad one at `bad` whose base offset lies in [minOffset, maxOffset). */
+function findNextBatch(data: Buffer, bad: number, end: number, minOffset: bigint, maxOffset: bigint): { position: number; baseOffset: bigint } | undefined {
+  const plausibleAt = (p: number): bigint | undefined => {
+    if (end - p < RECORD_BATCH_OVERHEAD || data.readInt8(p + MAGIC_OFFSET) !== MAGIC_V2) return undefined;
+    const base = data.readBigInt64BE(p + BASE_OFFSET_OFFSET);
+    if (base < minOffset || base >= maxOffset) return undefined;
+    const check = checkBatch(data.subarray(p, end));
+    return check.ok ? base : undefined;
+  };
+  // Its own framing first: a flip inside the records leaves the length intact.
+  const framedLength = end - bad >= LOG_OVERHEAD ? data.readInt32BE(bad + BATCH_LENGTH_OFFSET) : -1;
+  const framed = bad + LOG_OVERHEAD + framedLength;
+  if (framedLength >= BATCH_LENGTH_MIN && framed < end) {
+    const base = plausibleAt(framed);
+    if (base !== undefined) return { position: framed, baseOffset: base };
+  }
+  for (let p = bad + 1; p + RECORD_BATCH_OVERHEAD <= end; p++) {
+    const base = plausibleAt(p);
+    if (base !== undefined) return { position: p, baseOffset: base };
+  }
+  return undefined;
 }

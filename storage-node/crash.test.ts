@@ -88,7 +88,7 @@ describe('a storage node killed with SIGKILL', () => {
     const store = SegmentStore.open({ path: regionPath, ...LAYOUT, durability: 'flush', logger: { warn: (m) => warnings.push(m) } });
     try {
       expect(warnings).toEqual([]);
-      expect(store.recovery).toMatchObject({ segmentsLost: [], commitsCut: [], headerFallbacks: [] });
+      expect(store.recovery).toMatchObject({ segmentsLost: [], fencedRanges: [], headerFallbacks: [] });
       for (const [segmentId, reported] of report.commits) {
         if (!store.has(segmentId)) {
           expect(report.freeing.has(segmentId)).toBe(true);

@@ -3,14 +3,19 @@
 // carrying the server's code; transport failures are 'UNAVAILABLE' (retriable
 // — but a retried allocate may leave an orphan segment for retention to find).
 import * as grpc from '@grpc/grpc-js';
-import type { CommitRequest, SegmentDescriptor, StorageUsage } from './segment-store';
+import type { ProducerScan } from '../format';
+import type { CommitRequest, FencedRange, RecoveryReport, SegmentDescriptor, StorageUsage } from './segment-store';
 import {
   descriptorFromWire,
+  fencedFromWire,
   fromServiceError,
+  producerScanFromWire,
   storageService,
   usageFromWire,
   WireDescribeResponse,
+  WireFencedRange,
   WireSegmentDescriptor,
+  WireProducerScan,
   WireUsageResponse,
 } from './grpc-wire';
 
@@ -42,6 +47,8 @@ export class StorageClient {
       // A restarted node is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 2000,
+      // A producer scan of a segment written by many producers can pass gRPC's 4 MiB default.
+      'grpc.max_receive_message_length': -1,
     });
     this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
   }
@@ -117,6 +124,22 @@ export class StorageClient {
       verifyCrc: expected.verifyCrc !== false,
       where,
     });
+  }
+
+  async fencedRanges(): Promise<{ ranges: FencedRange[]; unreadableSlots: RecoveryReport['segmentsLost'] }> {
+    const r = await this.call<{ ranges: WireFencedRange[]; unreadableSlots: { index: number; segmentId: string; reason: string }[] }>('FencedRanges', {});
+    return {
+      ranges: r.ranges.map(fencedFromWire),
+      unreadableSlots: r.unreadableSlots.map((u) => ({ index: u.index, segmentId: u.segmentId === '' ? undefined : Number(u.segmentId), reason: u.reason })),
+    };
+  }
+
+  async skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange> {
+    return fencedFromWire(await this.call<WireFencedRange>('SkipFencedRange', { segmentId: String(segmentId), startPosition }));
+  }
+
+  async scanProducers(segmentId: number): Promise<ProducerScan> {
+    return producerScanFromWire(await this.call<WireProducerScan>('ScanProducers', { segmentId: String(segmentId) }));
   }
 
   close(): void {

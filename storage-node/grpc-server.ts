@@ -7,8 +7,10 @@ import { StorageError } from './storage-error';
 import type { StorageNode } from './storage-node';
 import {
   descriptorToWire,
+  fencedToWire,
   parseInt64,
   parseSafeInteger,
+  producerScanToWire,
   storageService,
   toServiceError,
   usageToWire,
@@ -84,6 +86,11 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     Get: unary((r: WireSegmentIdRequest) => descriptorToWire(store.get(id(r.segmentId)))),
     Describe: unary(() => ({ segments: store.describe().map(descriptorToWire) })),
     Usage: unary(() => usageToWire(store.usage())),
+    FencedRanges: unary(() => ({
+      ranges: store.fencedRanges().map(fencedToWire),
+      unreadableSlots: store.recovery.segmentsLost.map((l) => ({ index: l.index, segmentId: l.segmentId === undefined ? '' : String(l.segmentId), reason: l.reason })),
+    })),
+    SkipFencedRange: unary((r: { segmentId: string; startPosition: number }) => fencedToWire(store.skipFencedRange(id(r.segmentId), r.startPosition))),
     Info: unary(() => ({
       nodeUuid: store.superblock.nodeUuid,
       fastpathAddress: withNode().fastpathAddress,
@@ -95,6 +102,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       withNode().verify(id(r.segmentId), r.position, r.lengthBytes, { baseOffset: parseInt64('baseOffset', r.baseOffset), recordCount: r.recordCount, verifyCrc: r.verifyCrc }, r.where);
       return {};
     }),
+    ScanProducers: unary((r: WireSegmentIdRequest) => producerScanToWire(store.scanProducers(id(r.segmentId)))),
   });
   const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {

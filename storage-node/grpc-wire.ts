@@ -4,7 +4,8 @@
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { SegmentDescriptor, StorageUsage } from './segment-store';
+import type { ProducerScan } from '../format';
+import type { FencedRange, SegmentDescriptor, StorageUsage } from './segment-store';
 import { isStorageErrorCode, StorageError, StorageErrorCode } from './storage-error';
 
 // Code runs from dist/storage-node/; the .proto stays in the source folder.
@@ -126,6 +127,68 @@ export function descriptorFromWire(w: WireSegmentDescriptor): SegmentDescriptor 
     createdAtMs: parseSafeInteger('createdAtMs', w.createdAtMs),
     sealedAtMs: parseSafeInteger('sealedAtMs', w.sealedAtMs),
     dataCapacityBytes: w.dataCapacityBytes,
+  };
+}
+
+export interface WireFencedRange {
+  segmentId: string;
+  topicId: number;
+  partition: number;
+  startPosition: number;
+  endPosition: number;
+  baseOffset: string;
+  endOffset: string;
+  reason: string;
+}
+
+export function fencedToWire(f: FencedRange): WireFencedRange {
+  return { ...f, segmentId: String(f.segmentId), baseOffset: f.baseOffset.toString(), endOffset: f.endOffset.toString() };
+}
+
+export function fencedFromWire(w: WireFencedRange): FencedRange {
+  return {
+    ...w,
+    segmentId: parseSafeInteger('segmentId', w.segmentId),
+    baseOffset: parseInt64('baseOffset', w.baseOffset),
+    endOffset: parseInt64('endOffset', w.endOffset),
+  };
+}
+
+export interface WireProducerScan {
+  windows: { producerId: string; epoch: number; batches: { firstSequence: number; lastSequence: number; baseOffset: string; lastOffset: string }[] }[];
+  batchCount: number;
+  endPosition: number;
+  stopReason: string;
+}
+
+export function producerScanToWire(scan: ProducerScan): WireProducerScan {
+  return {
+    windows: scan.windows.map((w) => ({
+      producerId: w.producerId.toString(),
+      epoch: w.epoch,
+      batches: w.batches.map((b) => ({ firstSequence: b.firstSequence, lastSequence: b.lastSequence, baseOffset: b.baseOffset.toString(), lastOffset: b.lastOffset.toString() })),
+    })),
+    batchCount: scan.batchCount,
+    endPosition: scan.endPosition,
+    stopReason: scan.stopReason ?? '',
+  };
+}
+
+export function producerScanFromWire(w: WireProducerScan): ProducerScan {
+  return {
+    windows: w.windows.map((window) => ({
+      producerId: parseInt64('producerId', window.producerId),
+      epoch: window.epoch,
+      batches: window.batches.map((b) => ({
+        firstSequence: b.firstSequence,
+        lastSequence: b.lastSequence,
+        baseOffset: parseInt64('baseOffset', b.baseOffset),
+        lastOffset: parseInt64('lastOffset', b.lastOffset),
+      })),
+    })),
+    batchCount: w.batchCount,
+    endPosition: w.endPosition,
+    stopReason: w.stopReason === '' ? undefined : w.stopReason,
   };
 }
 

@@ -2,6 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { SegmentStore, startStorageGrpcServer, StorageClient, StorageError, StorageGrpcServer } from '.';
 import { grpcStatusOf } from './grpc-wire';
 import { STORAGE_ERROR_CODES } from './storage-error';
+import { buildRecordBatch } from '../format';
 import { buildTestBatch, buildTestSkipMarker } from './testing/batches';
 import { removeRegionDir, tempRegionPath } from './testing/temp';
 
@@ -41,6 +42,54 @@ function put(segmentId: number, position: number, bytes: Buffer): void {
 }
 
 describe('storage gRPC service', () => {
+  it('reports fenced ranges and unreadable slots found at recovery, and skips a fenced range on request', async () => {
+    const id = store.allocate({ topicId: 4, partition: 1, baseOffset: 10n }).segmentId;
+    put(id, 0, buildTestBatch({ baseOffset: 10n, recordCount: 2, sizeBytes: 300 }));
+    put(id, 300, buildTestBatch({ baseOffset: 12n, recordCount: 3, sizeBytes: 300 }));
+    store.commit(id, { commitPosition: 600, endOffset: 15n, maxTimestamp: 0n });
+    store.region.bytes(store.dataRange(id).regionOffset + 100, 1)[0] ^= 0xff;
+    // Recovery runs on open: reopen the region under a new server.
+    client.close();
+    await server.close();
+    store.close();
+    store = SegmentStore.open({ path, regionSizeBytes: 4 * MiB, segmentSizeBytes: MiB, durability: 'flush', logger: { warn: () => {} } });
+    server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0 });
+    client = new StorageClient(`127.0.0.1:${server.port}`);
+
+    const fence = { segmentId: id, topicId: 4, partition: 1, startPosition: 0, endPosition: 300, baseOffset: 10n, endOffset: 12n };
+    expect(await client.fencedRanges()).toEqual({ ranges: [{ ...fence, reason: expect.stringMatching(/CRC32C/) }], unreadableSlots: [] });
+    expect((await rejection(client.skipFencedRange(id, 5))).message).toMatch(/no fenced range at position 5/);
+    expect(await client.skipFencedRange(id, 0)).toMatchObject(fence);
+    expect(await client.fencedRanges()).toEqual({ ranges: [], unreadableSlots: [] });
+  });
+
+  it('walks the committed batch headers and returns each idempotent producer\'s window, with 64-bit ids and offsets intact', async () => {
+    const id = (await client.allocate({ topicId: 1, partition: 0, baseOffset: 9_007_199_254_740_993n })).segmentId;
+    const producerId = 2n ** 60n + 5n;
+    const first = await buildRecordBatch({ records: [{ key: null, value: 'a' }, { key: null, value: 'b' }], producerId, producerEpoch: 3, baseSequence: 7, baseOffset: 9_007_199_254_740_993n });
+    const marker = buildTestSkipMarker(100, 9_007_199_254_740_995n, 1);
+    const second = await buildRecordBatch({ records: [{ key: null, value: 'c' }], producerId, producerEpoch: 3, baseSequence: 9, baseOffset: 9_007_199_254_740_996n });
+    const bytes = Buffer.concat([first, marker, second]);
+    put(id, 0, bytes);
+    await client.commit(id, { commitPosition: bytes.length, endOffset: 9_007_199_254_740_997n, maxTimestamp: 0n });
+    expect(await client.scanProducers(id)).toEqual({
+      windows: [
+        {
+          producerId,
+          epoch: 3,
+          batches: [
+            { firstSequence: 7, lastSequence: 8, baseOffset: 9_007_199_254_740_993n, lastOffset: 9_007_199_254_740_994n },
+            { firstSequence: 9, lastSequence: 9, baseOffset: 9_007_199_254_740_996n, lastOffset: 9_007_199_254_740_996n },
+          ],
+        },
+      ],
+      batchCount: 3,
+      endPosition: bytes.length,
+      stopReason: undefined,
+    });
+    expect((await rejection(client.scanProducers(999))).code).toBe('UNKNOWN_SEGMENT');
+  });
+
   it('allocates, commits, fills a skip range, seals, describes and frees over the wire', async () => {
     const allocated = await client.allocate({ topicId: 7, partition: 3, baseOffset: 9_007_199_254_740_993n });
     expect(allocated).toEqual(store.get(allocated.segmentId));

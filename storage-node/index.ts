@@ -10,6 +10,7 @@ export {
   StorageLogger,
   StorageUsage,
   RecoveryReport,
+  FencedRange,
   HeaderWriteReason,
 } from './segment-store';
 export { StorageError, StorageErrorCode } from './storage-error';

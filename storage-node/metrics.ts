@@ -18,4 +18,6 @@ export function registerStorageMetrics(registry: Registry, store: () => SegmentS
   gauge('rdmq_storage_segments_free', 'Segments not allocated', (s) => s.usage().freeSegments);
   gauge('rdmq_storage_used_bytes', 'Committed data bytes over all allocated segments', (s) => s.usage().usedBytes);
   gauge('rdmq_storage_allocated_bytes', 'Bytes of allocated segments', (s) => s.usage().allocatedBytes);
+  gauge('rdmq_storage_fenced_ranges', 'Committed ranges that failed their check at recovery and are fenced until an operator skips them', (s) => s.fencedRanges().length);
+  gauge('rdmq_storage_unreadable_segments', 'Segment slots whose header is unreadable, kept out of the free pool', (s) => s.recovery.segmentsLost.length);
 }

@@ -96,7 +96,7 @@ describe('SegmentStore', () => {
 
     const reopened = h.open();
     expect(reopened.describe()).toEqual(before);
-    expect(reopened.recovery).toEqual({ segmentsRecovered: 2, segmentsLost: [], commitsCut: [], headerFallbacks: [] });
+    expect(reopened.recovery).toEqual({ segmentsRecovered: 2, segmentsLost: [], fencedRanges: [], headerFallbacks: [] });
     expect(reopened.read(a.segmentId, 0, before[0].commitPosition)).toEqual(Buffer.concat(aBatches));
     expect(reopened.read(b.segmentId, 0, before[1].commitPosition)).toEqual(Buffer.concat(bBatches));
     expect(reopened.get(a.segmentId)).toMatchObject({ state: 'OPEN', topicId: 1, endOffset: 12n, commitPosition: 72_100 });
@@ -128,40 +128,70 @@ describe('SegmentStore', () => {
 
     const reopened = h.open();
     expect(reopened.get(segmentId)).toMatchObject({ commitPosition: 700, endOffset: 8n });
-    expect(reopened.recovery.commitsCut).toEqual([]);
+    expect(reopened.recovery.fencedRanges).toEqual([]);
     expect(h.warnings).toEqual([]);
   });
 
-  it('cuts the commit position back to the last valid batch when a committed batch is corrupt', () => {
+  it('fences a corrupt committed batch and keeps the commit position, end offset and the batches around it', () => {
     const h = harness();
     const store = h.open();
-    const { segmentId } = store.allocate({ topicId: 1, partition: 0, baseOffset: 100n });
+    const { segmentId } = store.allocate({ topicId: 1, partition: 3, baseOffset: 100n });
     appendAndCommit(store, segmentId, [300, 400, 500]);
     store.read(segmentId, 300 + 200, 1)[0] ^= 0x01; // a bit flip inside the second batch
     store.close();
 
     const reopened = h.open();
-    expect(reopened.get(segmentId)).toMatchObject({ commitPosition: 300, endOffset: 104n, maxTimestamp: 1100n });
-    expect(reopened.recovery.commitsCut).toEqual([
-      { segmentId, fromPosition: 1200, toPosition: 300, endOffset: 104n, reason: expect.stringMatching(/position 300: CRC32C/) },
-    ]);
-    expect(h.warnings.join('\n')).toMatch(/segment \d+: batch at position 300.*cutting its commit position from 1200 back to 300/);
+    expect(reopened.get(segmentId)).toMatchObject({ commitPosition: 1200, endOffset: 112n });
+    const fence = { segmentId, topicId: 1, partition: 3, startPosition: 300, endPosition: 700, baseOffset: 104n, endOffset: 108n };
+    expect(reopened.recovery.fencedRanges).toEqual([{ ...fence, reason: expect.stringMatching(/position 300: CRC32C/) }]);
+    expect(reopened.fencedRanges()).toEqual([expect.objectContaining(fence)]);
+    expect(h.warnings.join('\n')).toMatch(/CORRUPT committed data: topic id 1 partition 3 segment \d+ bytes \[300, 700\) offsets \[104, 108\)/);
+    // Nothing was written back: the next start finds the same fence.
     reopened.close();
-
-    // The cut was written back: the next start finds nothing to repair.
     const again = h.open();
-    expect(again.get(segmentId)).toMatchObject({ commitPosition: 300, endOffset: 104n });
-    expect(again.recovery.commitsCut).toEqual([]);
+    expect(again.fencedRanges()).toEqual([expect.objectContaining(fence)]);
+    expect(again.get(segmentId)).toMatchObject({ commitPosition: 1200, endOffset: 112n });
+    // New commits go on after the old end, never over the fence.
+    appendAndCommit(again, segmentId, [200]);
+    expect(again.get(segmentId)).toMatchObject({ commitPosition: 1400, endOffset: 116n });
   });
 
-  it('cuts a segment whose first committed batch is corrupt back to empty at its base offset', () => {
+  it('fences from a batch with broken framing to the next batch it can find, or to the end', () => {
     const h = harness();
     const store = h.open();
     const { segmentId } = store.allocate({ topicId: 1, partition: 0, baseOffset: 50n });
-    appendAndCommit(store, segmentId, [300]);
-    store.read(segmentId, 16, 1)[0] = 1; // magic
+    appendAndCommit(store, segmentId, [300, 400, 500, 600]);
+    store.read(segmentId, 300 + 8, 4).writeInt32BE(0x7ffffff0); // the second batch's length
+    const { segmentId: other } = store.allocate({ topicId: 1, partition: 1, baseOffset: 0n });
+    appendAndCommit(store, other, [300, 400]);
+    store.read(other, 300 + 8, 4).writeInt32BE(7); // the last batch's length: nothing follows it
     store.close();
-    expect(h.open().get(segmentId)).toMatchObject({ commitPosition: 0, endOffset: 50n, maxTimestamp: -1n });
+
+    const reopened = h.open();
+    expect(reopened.fencedRanges()).toEqual([
+      expect.objectContaining({ segmentId, startPosition: 300, endPosition: 700, baseOffset: 54n, endOffset: 58n }),
+      expect.objectContaining({ segmentId: other, startPosition: 300, endPosition: 700, baseOffset: 4n, endOffset: 8n }),
+    ]);
+  });
+
+  it('replaces a fenced range by a skip marker over exactly its bytes and offsets on command', () => {
+    const h = harness();
+    const store = h.open();
+    const { segmentId } = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n });
+    appendAndCommit(store, segmentId, [300, 400, 500]);
+    store.read(segmentId, 300 + 100, 1)[0] ^= 0xff;
+    store.close();
+    const reopened = h.open();
+    expect(() => reopened.skipFencedRange(segmentId, 301)).toThrow(/no fenced range at position 301 \(fenced ranges start at: 300\)/);
+    expect(reopened.skipFencedRange(segmentId, 300)).toMatchObject({ startPosition: 300, endPosition: 700, baseOffset: 4n, endOffset: 8n });
+    expect(reopened.fencedRanges()).toEqual([]);
+    const marker = reopened.read(segmentId, 300, 400);
+    expect(marker.readBigInt64BE(0)).toBe(4n);
+    expect(marker.readInt32BE(23)).toBe(3); // lastOffsetDelta: 4 offsets
+    reopened.close();
+    const again = h.open();
+    expect(again.fencedRanges()).toEqual([]);
+    expect(again.get(segmentId)).toMatchObject({ commitPosition: 1200, endOffset: 12n });
   });
 
   it('falls back to the previous header copy when the newest one is torn', () => {
@@ -183,12 +213,13 @@ describe('SegmentStore', () => {
     expect(h.open().get(segmentId)).toMatchObject({ commitPosition: 800, endOffset: 8n });
   });
 
-  it('drops a segment whose header copies are both corrupt and hands its space out again', () => {
+  it('reports a segment whose header copies are both corrupt and never hands its space out again', () => {
     const h = harness();
     const store = h.open();
     const { segmentId } = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n });
     const survivor = store.allocate({ topicId: 1, partition: 1, baseOffset: 0n });
     appendAndCommit(store, segmentId, [300]);
+    const dataBefore = Buffer.from(store.read(segmentId, 0, 300));
     tearNewestHeaderCopy(store, segmentId, 2);
     tearNewestHeaderCopy(store, segmentId, 1);
     store.close();
@@ -196,12 +227,12 @@ describe('SegmentStore', () => {
     const reopened = h.open();
     expect(reopened.describe().map((d) => d.segmentId)).toEqual([survivor.segmentId]);
     expect(reopened.recovery.segmentsLost).toEqual([{ index: 0, segmentId: undefined, reason: expect.stringMatching(/neither header copy/) }]);
-    expect(h.warnings.join('\n')).toMatch(/index 0 is lost and treated as free/);
-    expect(reopened.usage().freeSegments).toBe(SEGMENT_COUNT - 1);
-    const next = reopened.allocate({ topicId: 9, partition: 0, baseOffset: 0n });
-    expect(next.segmentId).toBeGreaterThan(survivor.segmentId);
-    reopened.close();
-    expect(h.open().get(next.segmentId)).toMatchObject({ topicId: 9 });
+    expect(h.warnings.join('\n')).toMatch(/CORRUPT segment header: the segment at index 0 is unreadable.*kept out of the free pool/);
+    expect(reopened.usage().freeSegments).toBe(SEGMENT_COUNT - 2);
+    for (let i = 0; i < SEGMENT_COUNT - 2; i++) reopened.allocate({ topicId: 9, partition: i, baseOffset: 0n });
+    expect(() => reopened.allocate({ topicId: 9, partition: 99, baseOffset: 0n })).toThrow(/are in use/);
+    // The unreadable slot's bytes were not touched.
+    expect(reopened.region.bytes(reopened.geometry.segmentsOffset + 4096, 300).equals(dataBefore)).toBe(true);
   });
 
   it('throws a retriable STORAGE_FULL once every segment is allocated', () => {
@@ -324,7 +355,7 @@ describe('SegmentStore', () => {
 
     const reopened = h.open();
     expect(reopened.get(segmentId)).toMatchObject({ commitPosition: 2000, endOffset: 14n });
-    expect(reopened.recovery.commitsCut).toEqual([]);
+    expect(reopened.recovery.fencedRanges).toEqual([]);
     expect(reopened.read(segmentId, 500, 800)).toEqual(buildTestSkipMarker(800, 4n, 6));
   });
 
@@ -419,7 +450,7 @@ describe('SegmentStore', () => {
 
     const reopened = h.open();
     expect(reopened.get(segmentId)).toMatchObject({ commitPosition: 300, endOffset: 4n });
-    expect(reopened.recovery.commitsCut).toEqual([]);
+    expect(reopened.recovery.fencedRanges).toEqual([]);
   });
 
   it('leaves a segment allocated when its free fails before the header is written', () => {

@@ -11,16 +11,21 @@
 // broker's metadata-log fsync, nothing here).
 //
 // Recovery (open). For each segment: take the newest valid header copy (see
-// layout.ts); no valid copy → the segment is lost and becomes free (warning).
-// Then walk the batches from startPosition to commitPosition; the first invalid
-// one cuts the commit position back to the end of the last valid batch and the
-// end offset to that batch's last offset + 1, and the corrected header is
-// written back. Bytes past the commit position are never read: a torn put
-// beyond it is simply ignored.
+// layout.ts); no valid copy (or one that makes no sense) → the slot is
+// unreadable: reported, and kept out of the free pool so nothing overwrites
+// what may still be recovered from it. Then walk the batches from
+// startPosition to commitPosition. Committed bytes were acknowledged, so a
+// batch that fails its check is never cut: its range is fenced (reported with
+// its byte and offset range; see batch-scan.ts scanCommitted) and the header
+// keeps its commit position and end offset, so no offset is handed out twice.
+// Only an explicit `skipFencedRange` (the operator's command) changes it.
+// Bytes past the commit position were never acknowledged and are never read:
+// a torn put beyond it is simply ignored.
 import { z } from 'zod';
 import type { Region } from '../addon';
 import { openRegion } from './region-file';
-import { scanBatches, checkBatch } from './batch-scan';
+import { checkBatch, scanCommitted } from './batch-scan';
+import { buildSkipMarker, ProducerScan, RECORD_BATCH_OVERHEAD, scanProducerWindows } from '../format';
 import {
   computeGeometry,
   decodeIdCounter,
@@ -115,10 +120,28 @@ export interface StorageUsage {
   segmentSizeBytes: number;
 }
 
+/**
+ * Committed bytes of a segment that failed their check at recovery: readers
+ * of these offsets get an error until an operator skips the range.
+ * Positions and offsets are [start, end).
+ */
+export interface FencedRange {
+  segmentId: number;
+  topicId: number;
+  partition: number;
+  startPosition: number;
+  endPosition: number;
+  baseOffset: bigint;
+  endOffset: bigint;
+  reason: string;
+}
+
 export interface RecoveryReport {
   segmentsRecovered: number;
+  /** Slots whose header is unreadable: kept out of the free pool, never overwritten. */
   segmentsLost: { index: number; segmentId?: number; reason: string }[];
-  commitsCut: { segmentId: number; fromPosition: number; toPosition: number; endOffset: bigint; reason: string }[];
+  /** Damaged committed ranges, fenced (not cut). */
+  fencedRanges: FencedRange[];
   /** Segments where one header copy was invalid and the other one was used. */
   headerFallbacks: { segmentId: number; sequence: number }[];
 }
@@ -141,6 +164,10 @@ interface Slot {
   sequence: number;
   /** Set while the segment is OPEN or SEALED. */
   header?: SegmentHeader;
+  /** Damaged committed ranges found at recovery, by position. */
+  fenced?: FencedRange[];
+  /** Why the slot is unreadable; such a slot is never allocated. */
+  quarantined?: string;
   headerView?: Buffer;
   dataView?: Buffer;
 }
@@ -179,7 +206,7 @@ export class SegmentStore {
       throw new StorageError('INVALID_ARGUMENT', (err as Error).message);
     }
     const { region, superblock } = openRegion(path, geometry, durability);
-    const recovery: RecoveryReport = { segmentsRecovered: 0, segmentsLost: [], commitsCut: [], headerFallbacks: [] };
+    const recovery: RecoveryReport = { segmentsRecovered: 0, segmentsLost: [], fencedRanges: [], headerFallbacks: [] };
     const store = new SegmentStore(
       region,
       superblock,
@@ -217,7 +244,7 @@ export class SegmentStore {
     if (typeof baseOffset !== 'bigint' || baseOffset < 0n || baseOffset > INT64_MAX) {
       throw new StorageError('INVALID_ARGUMENT', `baseOffset ${String(baseOffset)} must be a bigint from 0 to ${INT64_MAX}`);
     }
-    const slot = this.slots.find((s) => s.header === undefined);
+    const slot = this.slots.find((s) => s.header === undefined && s.quarantined === undefined);
     if (!slot) {
       throw new StorageError(
         'STORAGE_FULL',
@@ -368,6 +395,43 @@ export class SegmentStore {
     this.segmentsById.delete(segmentId);
   }
 
+  /** Damaged committed ranges not yet skipped, by segment id and position. */
+  fencedRanges(): FencedRange[] {
+    this.checkOpen();
+    return this.describe().flatMap((d) => (this.segmentsById.get(d.segmentId)!.fenced ?? []).map((f) => ({ ...f })));
+  }
+
+  /**
+   * The operator's decision on a fenced range: overwrites exactly its bytes
+   * with a skip marker covering exactly its offsets, so readers step over it
+   * and offsets stay contiguous. The damaged bytes are gone afterwards.
+   */
+  skipFencedRange(segmentId: number, startPosition: number): FencedRange {
+    this.checkOpen();
+    const slot = this.slotOf(segmentId);
+    const fence = slot.fenced?.find((f) => f.startPosition === startPosition);
+    if (!fence) {
+      const known = (slot.fenced ?? []).map((f) => f.startPosition).join(', ') || 'none';
+      throw new StorageError('INVALID_ARGUMENT', `segment ${segmentId} has no fenced range at position ${startPosition} (fenced ranges start at: ${known})`);
+    }
+    const lengthBytes = fence.endPosition - fence.startPosition;
+    const offsetCount = fence.endOffset - fence.baseOffset;
+    if (lengthBytes < RECORD_BATCH_OVERHEAD || offsetCount < 1n || offsetCount > 0x7fffffffn) {
+      throw new StorageError(
+        'INVALID_STATE',
+        `fenced range [${fence.startPosition}, ${fence.endPosition}) of segment ${segmentId} (offsets [${fence.baseOffset}, ${fence.endOffset})) ` +
+          `cannot hold a skip marker: it needs at least ${RECORD_BATCH_OVERHEAD} bytes and 1 to 2^31-1 offsets`,
+      );
+    }
+    buildSkipMarker(lengthBytes, fence.baseOffset, Number(offsetCount)).copy(this.dataView(slot), fence.startPosition);
+    this.persistData(slot, segmentId, fence.startPosition, lengthBytes);
+    slot.fenced = slot.fenced!.filter((f) => f !== fence);
+    this.logger.warn(
+      `segment ${segmentId}: fenced bytes [${fence.startPosition}, ${fence.endPosition}) offsets [${fence.baseOffset}, ${fence.endOffset}) replaced by a skip marker on an operator's command`,
+    );
+    return { ...fence };
+  }
+
   /** All OPEN and SEALED segments, by segment id. */
   describe(): SegmentDescriptor[] {
     this.checkOpen();
@@ -423,6 +487,17 @@ export class SegmentStore {
     return this.dataView(slot).subarray(position, position + length);
   }
 
+  /**
+   * Idempotent producers' windows over the segment's committed batches, from
+   * their headers only (see scanProducerWindows for the cost).
+   */
+  scanProducers(segmentId: number): ProducerScan {
+    this.checkOpen();
+    const slot = this.slotOf(segmentId);
+    const header = slot.header!;
+    return scanProducerWindows(this.dataView(slot), header.startPosition, header.commitPosition);
+  }
+
   /** Faults the segment's pages in, so the first puts do not pay page faults. */
   prefaultSegment(segmentId: number): void {
     this.checkOpen();
@@ -436,7 +511,7 @@ export class SegmentStore {
     const used = this.segmentsById.size;
     return {
       totalSegments: this.geometry.segmentCount,
-      freeSegments: this.geometry.segmentCount - used,
+      freeSegments: this.geometry.segmentCount - used - this.recovery.segmentsLost.length,
       usedBytes,
       allocatedBytes: used * this.geometry.segmentSizeBytes,
       segmentSizeBytes: this.geometry.segmentSizeBytes,
@@ -493,31 +568,23 @@ export class SegmentStore {
 
   private verifyCommittedBatches(slot: Slot): void {
     const header = slot.header!;
-    const scan = scanBatches(this.dataView(slot), header.startPosition, header.commitPosition);
-    if (scan.validEndPosition === header.commitPosition) return;
-    const endOffset = scan.endOffset ?? header.baseOffset;
-    const reason = scan.stopReason ?? 'unknown';
-    this.logger.warn(
-      `segment ${header.segmentId}: ${reason}; cutting its commit position from ${header.commitPosition} back to ${scan.validEndPosition} (end offset ${endOffset})`,
-    );
-    this.recovery.commitsCut.push({
-      segmentId: header.segmentId,
-      fromPosition: header.commitPosition,
-      toPosition: scan.validEndPosition,
-      endOffset,
-      reason,
-    });
-    this.writeHeader(slot, header.segmentId, 'recovery', {
-      ...header,
-      commitPosition: scan.validEndPosition,
-      endOffset,
-      maxTimestamp: scan.maxTimestamp ?? NO_TIMESTAMP,
-    });
+    const scan = scanCommitted(this.dataView(slot), header.startPosition, header.commitPosition, header.baseOffset, header.endOffset);
+    if (scan.damaged.length === 0) return;
+    slot.fenced = scan.damaged.map((d) => ({ segmentId: header.segmentId, topicId: header.topicId, partition: header.partition, ...d }));
+    for (const f of slot.fenced) {
+      this.logger.warn(
+        `CORRUPT committed data: topic id ${f.topicId} partition ${f.partition} segment ${f.segmentId} bytes [${f.startPosition}, ${f.endPosition}) ` +
+          `offsets [${f.baseOffset}, ${f.endOffset}) fail their check (${f.reason}); the range is fenced: readers of it get CORRUPT_MESSAGE ` +
+          `until an operator runs 'rdmq corruption skip' (nothing was cut; commit position ${header.commitPosition} and end offset ${header.endOffset} are kept)`,
+      );
+      this.recovery.fencedRanges.push(f);
+    }
   }
 
   private lose(slot: Slot, segmentId: number | undefined, reason: string): void {
     const name = segmentId === undefined ? `the segment at index ${slot.index}` : `segment ${segmentId} (index ${slot.index})`;
-    this.logger.warn(`${name} is lost and treated as free: ${reason}`);
+    slot.quarantined = reason;
+    this.logger.warn(`CORRUPT segment header: ${name} is unreadable (${reason}); its space is kept out of the free pool and the broker fences its offsets`);
     this.recovery.segmentsLost.push({ index: slot.index, segmentId, reason });
   }
 

@@ -3,6 +3,7 @@
 // goes only to producers the broker granted a stage in it) and read-only (for
 // consumers). Keys are handed out by the broker, never by the node itself.
 import { MemoryRegistration, Transport } from '../addon';
+import type { ProducerScan } from '../format';
 import { checkStoredBatches, ExpectedBatches } from './batch-check';
 import { CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
@@ -59,6 +60,10 @@ export class StorageNode {
   /** Checks bytes a producer wrote (not yet committed) before the broker commits them. */
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): void {
     checkStoredBatches(this.store.written(segmentId, position, lengthBytes), expected, where);
+  }
+
+  scanProducers(segmentId: number): ProducerScan {
+    return this.store.scanProducers(segmentId);
   }
 
   close(): void {

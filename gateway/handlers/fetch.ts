@@ -34,6 +34,8 @@ interface Read {
 
 const EMPTY = Buffer.alloc(0);
 const OFFSET_OUT_OF_RANGE = 1;
+// A fenced range (corrupt at recovery): the reader is fine, the range is not; recovery logged it once.
+const CORRUPT_MESSAGE = 2;
 
 export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
   const gw = call.gateway;
@@ -138,7 +140,7 @@ async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, rea
     return done(ok(result.records), result.records.length, waitAt());
   } catch (err) {
     const error = toKafkaError(err);
-    if (error.code !== OFFSET_OUT_OF_RANGE) {
+    if (error.code !== OFFSET_OUT_OF_RANGE && error.code !== CORRUPT_MESSAGE) {
       gw.log(`fetch from ${w.topic}-${w.partition} at ${w.fetchOffset} failed: ${error.name}: ${error.message}`);
       gw.fetchers.drop(topic.topicId, w.partition);
     }
