@@ -52,10 +52,10 @@ const STALL_LOGGED_MS = 1000;
 /** One partition's live state and the queue that serialises changes to it. */
 export class PartitionRuntime {
   private tail: Promise<unknown> = Promise.resolve();
-  /** Why the partition refuses writes until it is rebuilt from the storage node; undefined while it serves. */
-  fenced: string | undefined;
+  /** Why the partition refuses writes until it is rebuilt from the storage node (not a corrupt range: those are PartitionState fences); undefined while it serves. */
+  storageFence: string | undefined;
   /** The storage node's boot id when the partition was fenced. */
-  fencedAtBootId: string | undefined;
+  storageFenceBootId: string | undefined;
   /** Commits waiting for their stage to be covered by the published watermark. */
   private readonly committedWaiters = new Map<number, { resolve(): void; reject(err: Error): void }[]>();
   /** Idempotent producers' windows, rebuilt from the committed batches when the partition is opened. */
@@ -404,10 +404,10 @@ export class Broker {
 
   /** Refuses writes to a fenced partition with a retriable error. */
   private checkServing(runtime: PartitionRuntime): void {
-    if (runtime.fenced !== undefined) {
+    if (runtime.storageFence !== undefined) {
       throw new BrokerError(
         'KAFKA_STORAGE_ERROR',
-        `${runtime.topicName}-${runtime.partition} is fenced (${runtime.fenced}); it serves again once rebuilt from the storage node`,
+        `${runtime.topicName}-${runtime.partition} is fenced (${runtime.storageFence}); it serves again once rebuilt from the storage node`,
       );
     }
   }
@@ -415,9 +415,9 @@ export class Broker {
   /** Fences a partition; returns the error its callers get. */
   private fence(runtime: PartitionRuntime, reason: string): BrokerError {
     const error = new BrokerError('KAFKA_STORAGE_ERROR', `${runtime.topicName}-${runtime.partition}: ${reason}; the producer retries`);
-    if (runtime.fenced === undefined) {
-      runtime.fenced = reason;
-      runtime.fencedAtBootId = this.storageBootId;
+    if (runtime.storageFence === undefined) {
+      runtime.storageFence = reason;
+      runtime.storageFenceBootId = this.storageBootId;
       this.options.log?.(`${runtime.topicName}-${runtime.partition} fenced: ${reason}`);
     }
     runtime.failWaiters(error);
@@ -449,7 +449,7 @@ export class Broker {
         this.storageBootId = bootId;
         this.options.onStorageRestart?.();
       }
-      const fenced = [...this.partitions.values()].filter((r) => r.fenced !== undefined);
+      const fenced = [...this.partitions.values()].filter((r) => r.storageFence !== undefined);
       if (fenced.length > 0) await this.rebuild(fenced);
     } finally {
       this.probing = false;
@@ -479,7 +479,7 @@ export class Broker {
 
   /** Inside runtime.serial: a new PartitionState from the durable segment headers. */
   private async rebuildPartition(runtime: PartitionRuntime, headers: Map<number, SegmentDescriptor>, damage: StorageDamage): Promise<void> {
-    if (runtime.fenced === undefined || this.partitions.get(runtime.key) !== runtime) return;
+    if (runtime.storageFence === undefined || this.partitions.get(runtime.key) !== runtime) return;
     const meta = this.metadata.describeTopic(runtime.topicName).partitions.find((p) => p.partition === runtime.partition);
     if (!meta) return;
     const old = runtime.state;
@@ -487,7 +487,7 @@ export class Broker {
     // A node that kept running may still receive a late put of a dropped stage
     // into its open segment: seal that at its durable end, so new stages go elsewhere.
     const last = segments[segments.length - 1];
-    const mayReceiveLatePuts = runtime.fencedAtBootId === this.storageBootId && (old.inFlightStageCount() > 0 || !old.isPublished() || old.exclusiveOwner(Date.now()) !== null);
+    const mayReceiveLatePuts = runtime.storageFenceBootId === this.storageBootId && (old.inFlightStageCount() > 0 || !old.isPublished() || old.exclusiveOwner(Date.now()) !== null);
     if (last && !last.sealed && mayReceiveLatePuts) {
       await this.metadata.sealSegment(runtime.topicName, runtime.partition, last.segmentId);
       await this.storage.seal(last.segmentId, last.commitPosition);
@@ -497,7 +497,7 @@ export class Broker {
       { topicId: runtime.topicId, partition: runtime.partition, topicName: runtime.topicName, segments, logStartOffset: meta.logStartOffset, fenced },
       { leaseTimeoutMs: this.options.leaseTimeoutMs, firstStageId: old.nextStageIdToGrant() },
     );
-    runtime.fenced = undefined;
+    runtime.storageFence = undefined;
     const before = old.highWatermark();
     const after = runtime.state.highWatermark();
     const lost = after < before ? ` — ${before - after} offsets readers saw are not on the storage node` : '';
@@ -564,7 +564,7 @@ export class Broker {
     let freed = 0;
     for (const runtime of this.partitions.values()) {
       const topic = this.metadata.topicById(runtime.topicId);
-      if (!topic || runtime.fenced !== undefined) continue;
+      if (!topic || runtime.storageFence !== undefined) continue;
       const policy = { nowMs, retentionMs: Number(topic.configs['retention.ms']), retentionBytes: Number(topic.configs['retention.bytes']) };
       freed += await runtime.serial(() => this.freeLeading(runtime, runtime.state.retentionCandidates(policy))).catch((err: Error) => {
         this.options.log?.(`retention on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`);
@@ -609,9 +609,9 @@ export class Broker {
     const now = this.now();
     for (const runtime of this.partitions.values()) {
       const due = runtime.state.nextLeaseExpiryMs();
-      if (due === null || due > now || runtime.fenced !== undefined) continue;
+      if (due === null || due > now || runtime.storageFence !== undefined) continue;
       void runtime
-        .serial(async () => (runtime.fenced === undefined ? this.applyAdvance(runtime, runtime.state.expireLeases(this.now())) : undefined))
+        .serial(async () => (runtime.storageFence === undefined ? this.applyAdvance(runtime, runtime.state.expireLeases(this.now())) : undefined))
         .catch((err: Error) => this.options.log?.(`lease expiry on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`));
     }
   }
