@@ -5,12 +5,22 @@
 // Per partition, every operation that changes state runs through one serial
 // queue, so a segment roll (seal, allocate, two metadata records) never
 // interleaves with another stage of the same partition.
+//
+// Storage failures. A watermark is shown to readers only once the storage
+// node has committed it (PartitionState.publish after storage.commit). When a
+// storage call of a partition fails, or the node stops answering the probe,
+// the partition is fenced: stage and commit answer KAFKA_STORAGE_ERROR
+// (retriable) and nothing more is acknowledged. Once the node answers again,
+// the partition is rebuilt from its segment headers — the durable end — and
+// stages in flight are dropped, so their producers stage again; offsets above
+// the durable end were never acknowledged nor shown, and are handed out anew.
 import { buildSkipMarker } from '../format';
-import { SegmentDescriptor } from '../storage-node';
+import { SegmentDescriptor, StorageError } from '../storage-node';
 import { CommitAdvance, FencedRange, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
 import { PartitionProducers } from './producer-state';
 import { batchTooLarge, nextSegmentDataBytes, segmentDataBytesMax as segmentDataBytesMaxOf } from './segment-sizing';
-import { StorageBackend } from './storage-backend';
+import { StallDetector } from './stall-detector';
+import { StorageBackend, StorageDamage } from './storage-backend';
 import { BrokerError, MetadataStore, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
 
 export type Durability = 'none' | 'flush' | 'sync';
@@ -30,12 +40,27 @@ export interface BrokerOptions {
   onSegment?: (partition: PartitionRuntime, segment: SegmentInfo) => void;
   /** segment.bytes of a topic that sets none (Kafka's log.segment.bytes; default 64 MiB). */
   segmentBytesDefault?: number;
+  /** Called when the storage node restarted: the segment keys handed out so far are void. */
+  onStorageRestart?: () => void;
+  /** How often the storage node is probed (default 500 ms). */
+  storageProbeMs?: number;
   log?: (message: string) => void;
 }
+
+/** How often the broker checks that it was not stalled itself, and the lateness that counts as a stall. */
+const STALL_TICK_MS = 100;
+const STALL_TOLERANCE_MS = 200;
+const STALL_LOGGED_MS = 1000;
 
 /** One partition's live state and the queue that serialises changes to it. */
 export class PartitionRuntime {
   private tail: Promise<unknown> = Promise.resolve();
+  /** Why the partition refuses writes until it is rebuilt from the storage node (not a corrupt range: those are PartitionState fences); undefined while it serves. */
+  storageFence: string | undefined;
+  /** The storage node's boot id when the partition was fenced. */
+  storageFenceBootId: string | undefined;
+  /** Commits waiting for their stage to be covered by the published watermark. */
+  private readonly committedWaiters = new Map<number, { resolve(): void; reject(err: Error): void }[]>();
   /** Idempotent producers' windows, rebuilt from the committed batches when the partition is opened. */
   readonly producers = new PartitionProducers();
 
@@ -43,11 +68,36 @@ export class PartitionRuntime {
     readonly topicName: string,
     readonly topicId: number,
     readonly partition: number,
-    readonly state: PartitionState,
+    /** Replaced when the partition is rebuilt from the storage node: read it anew, never keep it. */
+    public state: PartitionState,
   ) {}
 
   get key(): string {
     return partitionKey(this.topicId, this.partition);
+  }
+
+  /** Resolves once the stage is covered by the published watermark; rejects if the partition is fenced first. */
+  awaitCommitted(stageId: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let list = this.committedWaiters.get(stageId);
+      if (!list) this.committedWaiters.set(stageId, (list = []));
+      list.push({ resolve, reject });
+    });
+  }
+
+  /** The published watermark now covers these stages. */
+  committed(stageIds: readonly number[]): void {
+    if (this.committedWaiters.size === 0) return;
+    for (const id of stageIds) {
+      for (const waiter of this.committedWaiters.get(id) ?? []) waiter.resolve();
+      this.committedWaiters.delete(id);
+    }
+  }
+
+  /** The partition was fenced: whatever waits for a commit is refused (its producer retries). */
+  failWaiters(err: Error): void {
+    for (const list of this.committedWaiters.values()) for (const waiter of list) waiter.reject(err);
+    this.committedWaiters.clear();
   }
 
   /** Runs `fn` after every earlier queued operation on this partition. */
@@ -66,12 +116,19 @@ export class Broker {
   private readonly partitions = new Map<string, PartitionRuntime>();
   private leaseTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
+  private storageBootId = '';
+  private storageReachable = true;
+  private readonly stall: StallDetector;
 
   private constructor(
     readonly metadata: MetadataStore,
     readonly storage: StorageBackend,
     private readonly options: BrokerOptions,
-  ) {}
+  ) {
+    this.stall = new StallDetector(STALL_TICK_MS, STALL_TOLERANCE_MS, (stalledMs) => this.creditStall(stalledMs));
+  }
 
   /** Opens the metadata log, reads segment headers from storage and rebuilds every partition. */
   static async open(metadataDir: string, storage: StorageBackend, options: BrokerOptions): Promise<Broker> {
@@ -81,17 +138,22 @@ export class Broker {
       topicConfigDefaults: topicDefaultsFor(options.segmentBytesDefault),
     });
     const broker = new Broker(metadata, storage, options);
+    broker.storageBootId = await storage.probe();
     await broker.recover();
     broker.leaseTimer = setInterval(() => broker.expireLeases(), Math.max(5, Math.floor(options.leaseTimeoutMs / 4)));
     broker.leaseTimer.unref();
     broker.retentionTimer = setInterval(() => void broker.enforceRetention(), options.retentionCheckMs ?? 5000);
     broker.retentionTimer.unref();
+    broker.probeTimer = setInterval(() => void broker.watchStorage(), options.storageProbeMs ?? 500);
+    broker.probeTimer.unref();
     return broker;
   }
 
   async close(): Promise<void> {
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     if (this.retentionTimer) clearInterval(this.retentionTimer);
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.stall.close();
     await this.metadata.close();
   }
 
@@ -106,7 +168,9 @@ export class Broker {
   async deleteTopic(name: string): Promise<void> {
     const { topicId, partitions } = await this.metadata.deleteTopic(name);
     for (const meta of partitions) {
-      this.partitions.delete(partitionKey(topicId, meta.partition));
+      const key = partitionKey(topicId, meta.partition);
+      this.partitions.get(key)?.failWaiters(new BrokerError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${name}' was deleted`));
+      this.partitions.delete(key);
       for (const segment of meta.segments) await this.storage.free(segment.segmentId).catch(() => undefined);
     }
   }
@@ -143,9 +207,10 @@ export class Broker {
   /** Reserves space and offsets for one batch, rolling the segment when it does not fit. */
   stage(runtime: PartitionRuntime, req: { lengthBytes: number; recordCount: number; producerKey: string }): Promise<StageGrant> {
     return runtime.serial(async () => {
+      this.checkServing(runtime);
       const segmentDataBytesMax = segmentDataBytesMaxOf(this.metadata.topicSegmentBytes(runtime.topicId));
       for (let attempt = 0; attempt < 3; attempt++) {
-        const result = runtime.state.stage({ ...req, nowMs: Date.now(), segmentDataBytesMax });
+        const result = runtime.state.stage({ ...req, nowMs: this.now(), segmentDataBytesMax });
         if (result.kind === 'granted') return result.grant;
         await this.roll(runtime, result);
       }
@@ -158,8 +223,22 @@ export class Broker {
    * A stage whose bytes fail the check is given up (its range is skipped, so
    * the partition goes on) and the call fails with CORRUPT_MESSAGE.
    */
-  complete(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<bigint> {
+  async complete(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<bigint> {
+    const waits = await this.completeStages(runtime, stages);
+    // Outside the partition's queue: the stages before these must get their turn to commit.
+    await Promise.all(waits);
+    return runtime.state.highWatermark();
+  }
+
+  /**
+   * Inside the queue: completes the stages; returns a wait for each one that
+   * is written but still behind an older stage in flight — acknowledging it
+   * before the published watermark covers it would acknowledge bytes a
+   * storage failure can still take away.
+   */
+  private completeStages(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<Promise<void>[]> {
     return runtime.serial(async () => {
+      this.checkServing(runtime);
       let failure: unknown;
       for (const s of stages) {
         const grant = runtime.state.pendingGrant(s.stageId);
@@ -173,17 +252,19 @@ export class Broker {
               `${runtime.topicName}-${runtime.partition} stage ${s.stageId}`,
             );
           } catch (err) {
+            // Only bytes found wrong give the stage up; a node that did not answer fences the partition.
+            if (!(err instanceof StorageError && err.code === 'INVALID_BATCH')) throw this.fence(runtime, `verify failed: ${(err as Error).message}`);
             failure ??= err;
             await this.applyAdvance(runtime, runtime.state.abort(s.stageId));
             continue;
           }
         }
-        const advance = runtime.state.complete(s.stageId, { maxTimestamp: s.maxTimestamp, nowMs: Date.now() });
+        const advance = runtime.state.complete(s.stageId, { maxTimestamp: s.maxTimestamp, nowMs: this.now() });
         await this.applyAdvance(runtime, advance);
         if (grant) this.options.onCommitted?.(runtime.topicName, grant.lengthBytes, grant.recordCount);
       }
       if (failure !== undefined) throw failure;
-      return runtime.state.highWatermark();
+      return stages.filter((s) => runtime.state.stageStatus(s.stageId) === 'completed').map((s) => runtime.awaitCommitted(s.stageId));
     });
   }
 
@@ -192,11 +273,12 @@ export class Broker {
   /** `neededBytes`: the batch the producer is about to write, so a new segment has room for it. */
   acquireExclusive(runtime: PartitionRuntime, producerKey: string, roll: boolean, neededBytes = 0) {
     return runtime.serial(async () => {
+      this.checkServing(runtime);
       const segmentBytes = this.metadata.topicSegmentBytes(runtime.topicId);
       if (neededBytes > segmentDataBytesMaxOf(segmentBytes)) throw batchTooLarge(neededBytes, segmentBytes);
-      if (roll) await this.roll(runtime, runtime.state.rollExclusive(producerKey, Date.now(), neededBytes));
+      if (roll) await this.roll(runtime, runtime.state.rollExclusive(producerKey, this.now(), neededBytes));
       for (let attempt = 0; attempt < 3; attempt++) {
-        const result = runtime.state.acquireExclusive(producerKey, Date.now(), neededBytes);
+        const result = runtime.state.acquireExclusive(producerKey, this.now(), neededBytes);
         if (result.kind === 'acquired') return result;
         await this.roll(runtime, result);
       }
@@ -210,6 +292,7 @@ export class Broker {
     range: { segmentId: number; position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint },
   ): Promise<bigint> {
     return runtime.serial(async () => {
+      this.checkServing(runtime);
       await this.storage.verify(
         range.segmentId,
         range.position,
@@ -217,7 +300,7 @@ export class Broker {
         { baseOffset: range.baseOffset, recordCount: range.recordCount, verifyCrc: this.options.verifyCrc },
         `${runtime.topicName}-${runtime.partition} exclusive commit`,
       );
-      const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: Date.now() });
+      const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: this.now() });
       await this.applyAdvance(runtime, advance);
       this.options.onCommitted?.(runtime.topicName, range.lengthBytes, range.recordCount);
       return runtime.state.highWatermark();
@@ -308,22 +391,198 @@ export class Broker {
     }
   }
 
-  /** Fills skipped ranges, makes the new watermark durable, then tells subscribers. */
+  /**
+   * Fills skipped ranges, makes the new watermark durable, then shows it to
+   * readers and tells subscribers. Any failure fences the partition: what
+   * the storage node holds is then known only from its headers.
+   */
   private async applyAdvance(runtime: PartitionRuntime, advance: CommitAdvance): Promise<void> {
     if (!advance.advanced) return;
-    for (const skip of advance.skipped) {
-      if (skip.lengthBytes === 0) continue;
-      await this.storage.writeSkipMarker(skip.segmentId, skip.position, buildSkipMarker(skip.lengthBytes, skip.baseOffset, skip.offsetCount));
+    try {
+      for (const skip of advance.skipped) {
+        if (skip.lengthBytes === 0) continue;
+        await this.storage.writeSkipMarker(skip.segmentId, skip.position, buildSkipMarker(skip.lengthBytes, skip.baseOffset, skip.offsetCount));
+      }
+      for (const moved of advance.segments) {
+        const info = runtime.state.segmentInfo(moved.segmentId);
+        await this.storage.commit(moved.segmentId, {
+          commitPosition: moved.commitPosition,
+          endOffset: moved.endOffset,
+          maxTimestamp: info?.maxTimestamp ?? -1n,
+        });
+      }
+    } catch (err) {
+      throw this.fence(runtime, `storage commit failed: ${(err as Error).message}`);
     }
-    for (const moved of advance.segments) {
-      const info = runtime.state.segmentInfo(moved.segmentId);
-      await this.storage.commit(moved.segmentId, {
-        commitPosition: moved.commitPosition,
-        endOffset: moved.endOffset,
-        maxTimestamp: info?.maxTimestamp ?? -1n,
+    runtime.state.publish(advance);
+    runtime.committed(advance.committedStageIds);
+    this.options.onAdvance?.(runtime, advance);
+  }
+
+  // -- storage failures --
+
+  /** The time for lease decisions, after crediting leases with any stall of this process. */
+  private now(): number {
+    return this.stall.check();
+  }
+
+  private creditStall(stalledMs: number): void {
+    // Short stalls are common on a busy host: credited, but not worth a line each.
+    if (stalledMs >= STALL_LOGGED_MS) this.options.log?.(`the broker was stalled for ${stalledMs} ms (paused or starved); leases are extended by that much`);
+    for (const runtime of this.partitions.values()) runtime.state.extendLeases(stalledMs);
+  }
+
+  /** Refuses writes to a fenced partition with a retriable error. */
+  private checkServing(runtime: PartitionRuntime): void {
+    if (runtime.storageFence !== undefined) {
+      throw new BrokerError(
+        'KAFKA_STORAGE_ERROR',
+        `${runtime.topicName}-${runtime.partition} is fenced (${runtime.storageFence}); it serves again once rebuilt from the storage node`,
+      );
+    }
+  }
+
+  /** Fences a partition; returns the error its callers get. */
+  private fence(runtime: PartitionRuntime, reason: string): BrokerError {
+    const error = new BrokerError('KAFKA_STORAGE_ERROR', `${runtime.topicName}-${runtime.partition}: ${reason}; the producer retries`);
+    if (runtime.storageFence === undefined) {
+      runtime.storageFence = reason;
+      runtime.storageFenceBootId = this.storageBootId;
+      this.options.log?.(`${runtime.topicName}-${runtime.partition} fenced: ${reason}`);
+    }
+    runtime.failWaiters(error);
+    return error;
+  }
+
+  /**
+   * Probes the storage node: while it does not answer every partition is
+   * fenced; once it does, fenced partitions are rebuilt from its headers. A
+   * new boot id (the node restarted) voids every segment key handed out.
+   */
+  async watchStorage(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      let bootId: string;
+      try {
+        bootId = await this.storage.probe();
+      } catch (err) {
+        if (this.storageReachable) this.options.log?.(`the storage node does not answer (${(err as Error).message}); writes are refused until it does`);
+        this.storageReachable = false;
+        for (const runtime of this.partitions.values()) this.fence(runtime, 'the storage node does not answer');
+        return;
+      }
+      this.storageReachable = true;
+      if (bootId !== this.storageBootId) {
+        this.options.log?.('the storage node restarted: every partition is rebuilt from its segment headers');
+        for (const runtime of this.partitions.values()) this.fence(runtime, 'the storage node restarted');
+        this.storageBootId = bootId;
+        this.options.onStorageRestart?.();
+      }
+      const fenced = [...this.partitions.values()].filter((r) => r.storageFence !== undefined);
+      if (fenced.length > 0) await this.rebuild(fenced);
+    } finally {
+      this.probing = false;
+    }
+  }
+
+  private async rebuild(runtimes: PartitionRuntime[]): Promise<void> {
+    let headers: Map<number, SegmentDescriptor>;
+    let damage: StorageDamage;
+    try {
+      headers = new Map((await this.storage.describe()).map((s) => [s.segmentId, s]));
+      damage = await this.storage.damage();
+    } catch (err) {
+      this.options.log?.(`reading the storage node's segment headers failed (${(err as Error).message}); trying again`);
+      return;
+    }
+    for (const runtime of runtimes) {
+      try {
+        await runtime.serial(() => this.rebuildPartition(runtime, headers, damage));
+        // A commit whose reply was lost may have landed: its producers' windows come from the data.
+        await this.rescanProducers(runtime, 2);
+      } catch (err) {
+        this.options.log?.(`rebuilding ${runtime.topicName}-${runtime.partition} failed (${(err as Error).message}); trying again`);
+      }
+    }
+  }
+
+  /** Inside runtime.serial: a new PartitionState from the durable segment headers. */
+  private async rebuildPartition(runtime: PartitionRuntime, headers: Map<number, SegmentDescriptor>, damage: StorageDamage): Promise<void> {
+    if (runtime.storageFence === undefined || this.partitions.get(runtime.key) !== runtime) return;
+    const meta = this.metadata.describeTopic(runtime.topicName).partitions.find((p) => p.partition === runtime.partition);
+    if (!meta) return;
+    const old = runtime.state;
+    const { segments, fenced } = await this.joinSegments(runtime.topicName, meta, headers, damage);
+    // A node that kept running may still receive a late put of a dropped stage
+    // into its open segment: seal that at its durable end, so new stages go elsewhere.
+    const last = segments[segments.length - 1];
+    const mayReceiveLatePuts = runtime.storageFenceBootId === this.storageBootId && (old.inFlightStageCount() > 0 || !old.isPublished() || old.exclusiveOwner(Date.now()) !== null);
+    if (last && !last.sealed && mayReceiveLatePuts) {
+      await this.metadata.sealSegment(runtime.topicName, runtime.partition, last.segmentId);
+      await this.storage.seal(last.segmentId, last.commitPosition);
+      last.sealed = true;
+    }
+    runtime.state = new PartitionState(
+      { topicId: runtime.topicId, partition: runtime.partition, topicName: runtime.topicName, segments, logStartOffset: meta.logStartOffset, fenced },
+      { leaseTimeoutMs: this.options.leaseTimeoutMs, firstStageId: old.nextStageIdToGrant() },
+    );
+    runtime.storageFence = undefined;
+    const before = old.highWatermark();
+    const after = runtime.state.highWatermark();
+    const lost = after < before ? ` — ${before - after} offsets readers saw are not on the storage node` : '';
+    this.options.log?.(`${runtime.topicName}-${runtime.partition} rebuilt from the storage node at high watermark ${after} (readers saw ${before})${lost}`);
+    if (last && after > before) {
+      // A commit the node made before its reply was lost: readers learn of it now.
+      const info = runtime.state.segmentInfo(last.segmentId)!;
+      this.options.onAdvance?.(runtime, {
+        advanced: true,
+        segments: [{ segmentId: info.segmentId, commitPosition: info.commitPosition, endOffset: info.endOffset }],
+        committedStageIds: [],
+        skipped: [],
       });
     }
-    this.options.onAdvance?.(runtime, advance);
+  }
+
+  /**
+   * A partition's segments as the metadata lists them, with watermarks from
+   * the storage headers, and its fenced ranges: what the storage node's
+   * recovery found damaged, and every segment whose header is unreadable
+   * (fenced as a whole, never forgotten: its offsets run to the next
+   * segment's base, or, for the last one, to an upper bound — every record
+   * takes at least one byte of the data area — so none is handed out again).
+   */
+  private async joinSegments(
+    topicName: string,
+    meta: TopicDescription['partitions'][number],
+    stored: Map<number, SegmentDescriptor>,
+    damage: StorageDamage,
+  ): Promise<{ segments: SegmentInfo[]; fenced: FencedRange[] }> {
+    const segments: SegmentInfo[] = [];
+    const fenced: FencedRange[] = [];
+    for (const [i, seg] of meta.segments.entries()) {
+      const header = stored.get(seg.segmentId);
+      if (!header) {
+        const next = meta.segments[i + 1];
+        const endOffset = next ? next.baseOffset : seg.baseOffset + BigInt(seg.dataCapacityBytes);
+        const reason = `segment ${seg.segmentId} is missing from storage (its header is unreadable)`;
+        this.options.log?.(
+          `CORRUPT: ${topicName}-${meta.partition}: ${reason}; offsets [${seg.baseOffset}, ${endOffset}) are fenced: readers get CORRUPT_MESSAGE there, new offsets start at ${endOffset} or later`,
+        );
+        fenced.push({ segmentId: seg.segmentId, lost: true, startPosition: 0, endPosition: 0, baseOffset: seg.baseOffset, endOffset, reason });
+        // Nothing is written there again; the next segment starts past its bound.
+        if (!seg.sealed) await this.metadata.sealSegment(topicName, meta.partition, seg.segmentId);
+        continue;
+      }
+      segments.push(toSegmentInfo(header, seg.sealed));
+      for (const d of damage.ranges.filter((r) => r.segmentId === seg.segmentId)) {
+        this.options.log?.(
+          `CORRUPT: ${topicName}-${meta.partition} offsets [${d.baseOffset}, ${d.endOffset}) (segment ${d.segmentId} bytes [${d.startPosition}, ${d.endPosition})) are fenced: ${d.reason}`,
+        );
+        fenced.push({ segmentId: d.segmentId, lost: false, startPosition: d.startPosition, endPosition: d.endPosition, baseOffset: d.baseOffset, endOffset: d.endOffset, reason: d.reason });
+      }
+    }
+    return { segments, fenced };
   }
 
   /**
@@ -336,7 +595,7 @@ export class Broker {
     for (const runtime of this.partitions.values()) {
       // Not topicById: it copies every partition of the topic, for each of its partitions.
       const config = this.metadata.topicConfig(runtime.topicId);
-      if (!config) continue;
+      if (!config || runtime.storageFence !== undefined) continue;
       const policy = { nowMs, retentionMs: Number(config['retention.ms']), retentionBytes: Number(config['retention.bytes']) };
       freed += await runtime.serial(() => this.freeLeading(runtime, runtime.state.retentionCandidates(policy))).catch((err: Error) => {
         this.options.log?.(`retention on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`);
@@ -378,12 +637,12 @@ export class Broker {
   }
 
   private expireLeases(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const runtime of this.partitions.values()) {
       const due = runtime.state.nextLeaseExpiryMs();
-      if (due === null || due > now) continue;
+      if (due === null || due > now || runtime.storageFence !== undefined) continue;
       void runtime
-        .serial(async () => this.applyAdvance(runtime, runtime.state.expireLeases(Date.now())))
+        .serial(async () => (runtime.storageFence === undefined ? this.applyAdvance(runtime, runtime.state.expireLeases(this.now())) : undefined))
         .catch((err: Error) => this.options.log?.(`lease expiry on ${runtime.topicName}-${runtime.partition} failed: ${err.message}`));
     }
   }
@@ -463,31 +722,8 @@ export class Broker {
     for (const summary of this.metadata.listTopics()) {
       const topic = this.metadata.describeTopic(summary.name);
       for (const meta of topic.partitions) {
-        const segments: SegmentInfo[] = [];
-        const fenced: FencedRange[] = [];
-        for (const [i, seg] of meta.segments.entries()) {
-          const header = stored.get(seg.segmentId);
-          if (!header) {
-            const next = meta.segments[i + 1];
-            const endOffset = next ? next.baseOffset : seg.baseOffset + BigInt(seg.dataCapacityBytes);
-            const reason = `segment ${seg.segmentId} is missing from storage (its header is unreadable)`;
-            this.options.log?.(
-              `CORRUPT: ${topic.name}-${meta.partition}: ${reason}; offsets [${seg.baseOffset}, ${endOffset}) are fenced: readers get CORRUPT_MESSAGE there, new offsets start at ${endOffset} or later`,
-            );
-            fenced.push({ segmentId: seg.segmentId, lost: true, startPosition: 0, endPosition: 0, baseOffset: seg.baseOffset, endOffset, reason });
-            // Nothing is written there again; the next segment starts past its bound.
-            if (!seg.sealed) await this.metadata.sealSegment(topic.name, meta.partition, seg.segmentId);
-            continue;
-          }
-          referenced.add(seg.segmentId);
-          segments.push(toSegmentInfo(header, seg.sealed));
-          for (const d of damage.ranges.filter((r) => r.segmentId === seg.segmentId)) {
-            this.options.log?.(
-              `CORRUPT: ${topic.name}-${meta.partition} offsets [${d.baseOffset}, ${d.endOffset}) (segment ${d.segmentId} bytes [${d.startPosition}, ${d.endPosition})) are fenced: ${d.reason}`,
-            );
-            fenced.push({ segmentId: d.segmentId, lost: false, startPosition: d.startPosition, endPosition: d.endPosition, baseOffset: d.baseOffset, endOffset: d.endOffset, reason: d.reason });
-          }
-        }
+        const { segments, fenced } = await this.joinSegments(topic.name, meta, stored, damage);
+        for (const s of segments) referenced.add(s.segmentId);
         this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset, fenced);
       }
     }

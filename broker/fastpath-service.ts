@@ -91,6 +91,14 @@ export class FastPathService {
     }
   }
 
+  /**
+   * The storage node restarted: every key handed out is void. Each session gets
+   * fresh keys with its next grants (clients replace a key they are given anew).
+   */
+  storageRestarted(): void {
+    for (const session of this.sessions.values()) session.keysGiven.clear();
+  }
+
   /** Announces a new segment (with its read key) to the partition's subscribers. */
   async segmentAdded(runtime: PartitionRuntime, segment: SegmentInfo): Promise<void> {
     const subs = this.subscribers.get(runtime.key);

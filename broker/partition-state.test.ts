@@ -11,6 +11,30 @@ import {
 
 const LEASE_MS = 1000;
 
+/**
+ * A partition whose every advance is published at once, as the broker does
+ * once the storage node has committed it: the tests below are about ordering,
+ * not durability (the publish step has tests of its own).
+ */
+class AutoPublished extends PartitionState {
+  override complete(stageId: number, done: { maxTimestamp: bigint; nowMs: number }): CommitAdvance {
+    return this.published(super.complete(stageId, done));
+  }
+  override abort(stageId: number): CommitAdvance {
+    return this.published(super.abort(stageId));
+  }
+  override expireLeases(nowMs: number): CommitAdvance {
+    return this.published(super.expireLeases(nowMs));
+  }
+  override commitExclusive(producerKey: string, range: Parameters<PartitionState['commitExclusive']>[1]): CommitAdvance {
+    return this.published(super.commitExclusive(producerKey, range));
+  }
+  private published(advance: CommitAdvance): CommitAdvance {
+    this.publish(advance);
+    return advance;
+  }
+}
+
 function emptySegment(segmentId: number, baseOffset: bigint, dataCapacityBytes = 1 << 20): SegmentInfo {
   return {
     segmentId,
@@ -25,7 +49,7 @@ function emptySegment(segmentId: number, baseOffset: bigint, dataCapacityBytes =
 }
 
 function freshPartition(options: Partial<PartitionStateOptions> = {}, capacityBytes = 1 << 20): PartitionState {
-  const state = new PartitionState(
+  const state = new AutoPublished(
     { topicId: 7, partition: 0, topicName: 'orders', segments: [emptySegment(1, 0n, capacityBytes)] },
     { leaseTimeoutMs: LEASE_MS, ...options },
   );
@@ -161,7 +185,7 @@ describe('PartitionState shared staging', () => {
   });
 
   test('with no segment at all the first stage asks for one at offset 0', () => {
-    const state = new PartitionState({ topicId: 1, partition: 0, segments: [] }, { leaseTimeoutMs: LEASE_MS });
+    const state = new AutoPublished({ topicId: 1, partition: 0, segments: [] }, { leaseTimeoutMs: LEASE_MS });
     expect(state.stage({ lengthBytes: 1, recordCount: 1, producerKey: 'p', nowMs: 0 })).toEqual({
       kind: 'need-segment',
       baseOffset: 0n,
@@ -334,7 +358,7 @@ describe('PartitionState exclusive mode', () => {
   });
 
   test('acquiring a partition without an open segment asks for one', () => {
-    const state = new PartitionState({ topicId: 1, partition: 3, segments: [] }, { leaseTimeoutMs: LEASE_MS });
+    const state = new AutoPublished({ topicId: 1, partition: 3, segments: [] }, { leaseTimeoutMs: LEASE_MS });
     expect(state.acquireExclusive('alpha', 0)).toEqual({ kind: 'need-segment', baseOffset: 0n, neededBytes: 0 });
     state.addSegment(emptySegment(5, 0n));
     expect(state.acquireExclusive('alpha', 1)).toMatchObject({ kind: 'acquired', segmentId: 5, position: 0 });
@@ -424,7 +448,7 @@ describe('PartitionState recovery and retention', () => {
       { segmentId: 12, baseOffset: 170n, dataCapacityBytes: 1000, startPosition: 0, commitPosition: 950, endOffset: 250n, sealed: false, maxTimestamp: 3000n },
       { segmentId: 13, baseOffset: 260n, dataCapacityBytes: 1000, startPosition: 0, commitPosition: 100, endOffset: 270n, sealed: false, maxTimestamp: 4000n },
     ];
-    return new PartitionState({ topicId: 2, partition: 1, segments }, { leaseTimeoutMs: LEASE_MS });
+    return new AutoPublished({ topicId: 2, partition: 1, segments }, { leaseTimeoutMs: LEASE_MS });
   }
 
   test('a recovered partition resumes at its last commit and treats a crash gap as skipped', () => {
@@ -476,7 +500,7 @@ describe('PartitionState recovery and retention', () => {
 
   test('a recovered partition keeps the log start its metadata recorded', () => {
     const segments = [...recovered().segments()];
-    const state = new PartitionState({ topicId: 2, partition: 1, segments, logStartOffset: 100n }, { leaseTimeoutMs: LEASE_MS });
+    const state = new AutoPublished({ topicId: 2, partition: 1, segments, logStartOffset: 100n }, { leaseTimeoutMs: LEASE_MS });
     expect(state.logStartOffset()).toBe(100n);
     expect(state.locate(99n)).toBe('below-start');
   });
@@ -495,8 +519,68 @@ describe('PartitionState recovery and retention', () => {
   test('overlapping recovered segments are refused', () => {
     const seg = (id: number, base: bigint, end: bigint): SegmentInfo => ({ ...emptySegment(id, base), commitPosition: 10, endOffset: end, sealed: true });
     expect(
-      caught(() => new PartitionState({ topicId: 1, partition: 0, segments: [seg(1, 0n, 10n), seg(2, 5n, 12n)] }, { leaseTimeoutMs: 1 })).code,
+      caught(() => new AutoPublished({ topicId: 1, partition: 0, segments: [seg(1, 0n, 10n), seg(2, 5n, 12n)] }, { leaseTimeoutMs: 1 })).code,
     ).toBe('INVALID_REQUEST');
+  });
+});
+
+describe('PartitionState publishing, rebuilding and stalls', () => {
+  function plain(): PartitionState {
+    return new PartitionState({ topicId: 7, partition: 0, topicName: 'orders', segments: [emptySegment(1, 0n)] }, { leaseTimeoutMs: LEASE_MS });
+  }
+
+  test('readers see a commit only once it is published (made durable on the storage node)', () => {
+    const state = plain();
+    const a = grantOf(state, { lengthBytes: 100, recordCount: 2 });
+    const advance = state.complete(a.stageId, { maxTimestamp: 5n, nowMs: 1 });
+    expect(advance.advanced).toBe(true);
+    expect(state.highWatermark()).toBe(0n);
+    expect(state.locate(0n)).toBe('at-end');
+    expect(state.segmentInfo(1)).toMatchObject({ commitPosition: 0, endOffset: 0n });
+    expect(state.segments()[0]).toMatchObject({ commitPosition: 0, endOffset: 0n });
+    expect(state.offsetForTimestamp(0n)).toBeNull();
+    expect(state.isPublished()).toBe(false);
+    state.publish(advance);
+    expect(state.highWatermark()).toBe(2n);
+    expect(state.locate(0n)).toEqual({ segmentId: 1, position: 0 });
+    expect(state.segmentInfo(1)).toMatchObject({ commitPosition: 100, endOffset: 2n });
+    expect(state.isPublished()).toBe(true);
+  });
+
+  test('a sealed segment whose last commit is not yet published is not fully committed', () => {
+    const state = new PartitionState({ topicId: 7, partition: 0, segments: [emptySegment(1, 0n, 100)] }, { leaseTimeoutMs: LEASE_MS });
+    const a = grantOf(state, { lengthBytes: 80 });
+    expect(state.stage({ lengthBytes: 80, recordCount: 1, producerKey: 'p', nowMs: 0 }).kind).toBe('need-segment');
+    const advance = state.complete(a.stageId, { maxTimestamp: 0n, nowMs: 1 });
+    expect(state.isFullyCommitted(1)).toBe(false);
+    state.publish(advance);
+    expect(state.isFullyCommitted(1)).toBe(true);
+  });
+
+  test('a rebuilt partition never reuses a stage id, and a commit of a dropped stage is refused as retriable', () => {
+    const before = plain();
+    const dropped = grantOf(before, { lengthBytes: 100 });
+    const rebuilt = new PartitionState(
+      { topicId: 7, partition: 0, topicName: 'orders', segments: [emptySegment(1, 0n)] },
+      { leaseTimeoutMs: LEASE_MS, firstStageId: before.nextStageIdToGrant() },
+    );
+    const fresh = grantOf(rebuilt, { lengthBytes: 100 });
+    expect(fresh.stageId).toBeGreaterThan(dropped.stageId);
+    // The dropped stage's offsets and bytes are handed out again: nothing of it was acknowledged or shown.
+    expect(fresh.baseOffset).toBe(dropped.baseOffset);
+    const refused = caught(() => rebuilt.complete(dropped.stageId, { maxTimestamp: 0n, nowMs: 1 }));
+    expect(refused.code).toBe('LEASE_EXPIRED');
+    expect(refused.retriable).toBe(true);
+  });
+
+  test('leases extended by a stall of the broker outlive it, and expire after it as before', () => {
+    const state = new AutoPublished({ topicId: 7, partition: 0, segments: [emptySegment(1, 0n)] }, { leaseTimeoutMs: LEASE_MS });
+    const a = grantOf(state, { lengthBytes: 100, nowMs: 0 });
+    state.extendLeases(5000);
+    expect(state.expireLeases(LEASE_MS + 4000).skipped).toEqual([]);
+    expect(state.complete(a.stageId, { maxTimestamp: 0n, nowMs: LEASE_MS + 4500 }).committedStageIds).toEqual([a.stageId]);
+    const b = grantOf(state, { lengthBytes: 100, nowMs: 6000 });
+    expect(state.expireLeases(6000 + LEASE_MS).skipped.map((r) => r.baseOffset)).toEqual([b.baseOffset]);
   });
 });
 
@@ -510,7 +594,7 @@ describe('PartitionState with fenced ranges', () => {
   }
 
   function recoveredWith(segments: SegmentInfo[], fenced: { segmentId: number; lost: boolean; startPosition: number; endPosition: number; baseOffset: bigint; endOffset: bigint; reason: string }[]): PartitionState {
-    return new PartitionState({ topicId: 7, partition: 0, topicName: 'orders', segments, fenced }, { leaseTimeoutMs: LEASE_MS });
+    return new AutoPublished({ topicId: 7, partition: 0, topicName: 'orders', segments, fenced }, { leaseTimeoutMs: LEASE_MS });
   }
 
   test('locate refuses offsets inside a damaged range with CORRUPT_MESSAGE and starts readers past it at its end', () => {

@@ -23,6 +23,12 @@
 // plus one batch. Segments recovered after a restart are indexed only at their
 // start (the broker never reads payload), so the first scan there is longer.
 //
+// Published watermark. The watermark moves in two steps: `complete` (and the
+// other resolving calls) advance it here, the broker makes the advance durable
+// on the storage node, and only then calls `publish`. Everything a reader sees
+// (`highWatermark`, `locate`, `segments`, `segmentInfo`) stops at the published
+// watermark, so no reader ever sees bytes the storage node has not committed.
+//
 // Fenced ranges. Committed bytes that failed their check at the storage
 // node's recovery, or a whole segment whose header is unreadable, stay in the
 // log as fenced ranges: `locate` refuses offsets inside one (CORRUPT_MESSAGE),
@@ -128,6 +134,13 @@ export interface PartitionStateOptions {
   indexIntervalBytes?: number;
   /** Stages reserved but not yet covered by the watermark. */
   maxInFlightStages?: number;
+  /**
+   * First stage id to hand out. A partition rebuilt after a storage failure
+   * continues its predecessor's numbering: a stage id is never reused, and a
+   * commit for a stage below it that this state never granted is refused as
+   * retriable (LEASE_EXPIRED): its producer stages again.
+   */
+  firstStageId?: number;
 }
 
 export interface RecoveredPartition {
@@ -251,7 +264,10 @@ interface Stage {
 }
 
 interface Segment {
+  /** As resolved here; may run ahead of `published` until the broker publishes. */
   info: SegmentInfo;
+  /** What readers see: made durable on the storage node. */
+  published: { commitPosition: number; endOffset: bigint };
   /** End of the last reserved byte range; the seal point once sealed. */
   reservedEnd: number;
   /** Stages in this segment not yet covered by the watermark. */
@@ -288,11 +304,15 @@ export class PartitionState {
   private queueHead = 0;
   private readonly stagesById = new Map<number, Stage>();
   private readonly resolved = new Map<number, 'committed' | 'skipped'>();
-  private nextStageId = 1;
+  private nextStageId: number;
+  /** Stage ids below this were granted by an earlier state of this partition. */
+  private readonly firstStageId: number;
   /** Next offset to hand out. */
   private nextReserveOffset: bigint;
-  /** Next offset after the committed prefix: the high watermark. */
+  /** Next offset after the resolved prefix. */
   private watermarkOffset: bigint;
+  /** Next offset after the published prefix: the high watermark readers see. */
+  private publishedOffset: bigint;
   /** Offset below which segments were freed by retention. */
   private freedUpToOffset: bigint;
   private readonly index: IndexEntry[] = [];
@@ -314,6 +334,9 @@ export class PartitionState {
     }
     this.maxInFlightStages = options.maxInFlightStages ?? DEFAULT_MAX_IN_FLIGHT_STAGES;
     requirePositiveInteger(this.maxInFlightStages, 'maxInFlightStages');
+    this.firstStageId = options.firstStageId ?? 1;
+    requirePositiveInteger(this.firstStageId, 'firstStageId');
+    this.nextStageId = this.firstStageId;
 
     // Empty segments can share a base offset with their successor; an open one sorts last.
     const sorted = [...recovered.segments].sort(
@@ -337,6 +360,7 @@ export class PartitionState {
       this.nextReserveOffset = lostEnd;
     }
     this.watermarkOffset = this.nextReserveOffset;
+    this.publishedOffset = this.watermarkOffset;
     // A reader that seeks past a damaged range starts at the first batch after it.
     for (const f of this.fenced) {
       const segment = f.lost ? undefined : this.segmentsById.get(f.segmentId);
@@ -354,6 +378,7 @@ export class PartitionState {
     if (this.segmentsById.has(info.segmentId)) throw invalid(`${this.label}: segment ${info.segmentId} recovered twice`);
     const segment: Segment = {
       info: { ...info, sealed: info.sealed || !isLast },
+      published: { commitPosition: info.commitPosition, endOffset: info.endOffset },
       reservedEnd: info.commitPosition,
       inFlightStages: 0,
       skipped: [],
@@ -442,6 +467,12 @@ export class PartitionState {
       const resolution = this.resolved.get(stageId);
       if (resolution === 'committed') return emptyAdvance();
       if (resolution === 'skipped') throw this.leaseExpired(stageId);
+      if (stageId < this.firstStageId) {
+        throw new PartitionError(
+          'LEASE_EXPIRED',
+          `${this.label}: stage ${stageId} was dropped when the partition was rebuilt from the storage node; stage the batch again`,
+        );
+      }
       throw new PartitionError('UNKNOWN_STAGE', `${this.label} has no stage ${stageId}`);
     }
     if (stage.status === 'skipped') throw this.leaseExpired(stageId);
@@ -450,6 +481,18 @@ export class PartitionState {
     stage.status = 'completed';
     stage.maxTimestamp = done.maxTimestamp;
     return this.advance();
+  }
+
+  /**
+   * Where a stage stands: 'pending' (granted, not written) or 'completed'
+   * (written, behind an older stage still pending) are not yet covered by the
+   * watermark; 'committed' and 'skipped' are; 'unknown' was never granted or
+   * is long forgotten.
+   */
+  stageStatus(stageId: number): StageStatus | 'committed' | 'unknown' {
+    const stage = this.stagesById.get(stageId);
+    if (stage) return stage.status;
+    return this.resolved.get(stageId) ?? 'unknown';
   }
 
   /** The grant of a stage still waiting for its commit, if any. */
@@ -478,6 +521,24 @@ export class PartitionState {
       if (stage.status === 'pending' && nowMs >= stage.grant.leaseExpiresAtMs) stage.status = 'skipped';
     }
     return this.advance();
+  }
+
+  /**
+   * Gives every running lease `byMs` more: the broker itself was stalled (a
+   * pause, a long GC) for that long, so producers could not have been heard.
+   */
+  extendLeases(byMs: number): void {
+    if (!Number.isFinite(byMs) || byMs <= 0) return;
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const stage = this.queue[i];
+      if (stage.status === 'pending') stage.grant.leaseExpiresAtMs += byMs;
+    }
+    if (this.exclusive) this.exclusive.leaseExpiresAtMs += byMs;
+  }
+
+  /** The id the next stage will get; a rebuilt state starts from it. */
+  nextStageIdToGrant(): number {
+    return this.nextStageId;
   }
 
   /** Earliest lease expiry among incomplete stages, for scheduling `expireLeases`. */
@@ -627,6 +688,7 @@ export class PartitionState {
     if (this.segmentList.length === 0) this.freedUpToOffset = maxOf(this.freedUpToOffset, info.baseOffset);
     this.pushSegment({
       info: { ...info },
+      published: { commitPosition: info.commitPosition, endOffset: info.endOffset },
       reservedEnd: info.startPosition,
       inFlightStages: 0,
       skipped: [],
@@ -639,19 +701,40 @@ export class PartitionState {
     this.segmentsById.set(segment.info.segmentId, segment);
   }
 
+  /** Every segment as readers see it (published watermarks). */
   segments(): readonly SegmentInfo[] {
-    return this.segmentList.map((s) => ({ ...s.info }));
+    return this.segmentList.map(publishedInfo);
   }
 
-  /** One segment as it is now (a copy), without copying the whole list; undefined once freed. */
   /** The data capacity of the newest segment (the open one, or the one just sealed); undefined with none. */
   lastSegmentCapacityBytes(): number | undefined {
     return this.lastSegment()?.info.dataCapacityBytes;
   }
 
+  /** One segment as readers see it now (a copy), without copying the whole list; undefined once freed. */
   segmentInfo(segmentId: number): SegmentInfo | undefined {
     const segment = this.segmentsById.get(segmentId);
-    return segment && { ...segment.info };
+    return segment && publishedInfo(segment);
+  }
+
+  /**
+   * Shows readers the watermark of `advance`, once the broker has made it
+   * durable on the storage node. Advances are published in the order they
+   * were made.
+   */
+  publish(advance: CommitAdvance): void {
+    for (const moved of advance.segments) {
+      const segment = this.segmentsById.get(moved.segmentId);
+      if (segment && moved.endOffset >= segment.published.endOffset) {
+        segment.published = { commitPosition: moved.commitPosition, endOffset: moved.endOffset };
+      }
+      if (moved.endOffset > this.publishedOffset) this.publishedOffset = moved.endOffset;
+    }
+  }
+
+  /** Whether readers see everything resolved here. */
+  isPublished(): boolean {
+    return this.publishedOffset === this.watermarkOffset;
   }
 
   /** Ranges in a segment that hold no records: a reader steps over their bytes. */
@@ -888,9 +971,9 @@ export class PartitionState {
 
   // ---- Reading -----------------------------------------------------------
 
-  /** Next offset after the committed prefix. */
+  /** Next offset after the committed (published) prefix. */
   highWatermark(): bigint {
-    return this.watermarkOffset;
+    return this.publishedOffset;
   }
 
   logStartOffset(): bigint {
@@ -939,7 +1022,8 @@ export class PartitionState {
       else lo = mid + 1;
     }
     const entry = this.index[lo];
-    return entry ? { offset: entry.offset, segmentId: entry.segmentId, position: entry.position } : null;
+    // An entry past the published watermark is not readable yet.
+    return entry && entry.offset < this.publishedOffset ? { offset: entry.offset, segmentId: entry.segmentId, position: entry.position } : null;
   }
 
   // ---- Fenced ranges -------------------------------------------------------
@@ -1038,7 +1122,11 @@ export class PartitionState {
 }
 
 function isFullyCommitted(segment: Segment): boolean {
-  return segment.info.sealed && segment.inFlightStages === 0;
+  return segment.info.sealed && segment.inFlightStages === 0 && segment.published.commitPosition === segment.info.commitPosition;
+}
+
+function publishedInfo(segment: Segment): SegmentInfo {
+  return { ...segment.info, commitPosition: segment.published.commitPosition, endOffset: segment.published.endOffset };
 }
 
 function segmentBytes(segment: Segment): number {

@@ -26,6 +26,11 @@ export interface StorageBackend {
   segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer>;
   /** Checks written bytes before they are committed; throws a StorageError (INVALID_BATCH) naming the fault. */
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void>;
+  /**
+   * Asks the node whether it is there; resolves to its boot id, which changes
+   * on every start of its process (its segment keys change with it).
+   */
+  probe(): Promise<string>;
   damage(): Promise<StorageDamage>;
   /** Overwrites exactly one fenced range with a skip marker (the operator's command). */
   skipFencedRange(segmentId: number, startPosition: number): Promise<FencedRange>;
@@ -81,6 +86,11 @@ export class EmbeddedStorage implements StorageBackend {
     this.node.verify(segmentId, position, lengthBytes, expected, where);
   }
 
+  /** The node lives and dies with this process. */
+  async probe(): Promise<string> {
+    return 'embedded';
+  }
+
   async damage(): Promise<StorageDamage> {
     return { ranges: this.node.store.fencedRanges(), unreadableSlots: this.node.store.recovery.segmentsLost };
   }
@@ -98,7 +108,11 @@ export class EmbeddedStorage implements StorageBackend {
   }
 }
 
-/** A storage node in another process. Keys are cached: they do not change while a segment lives. */
+/**
+ * A storage node in another process. Keys are cached: they do not change
+ * while a segment lives and the node's process runs; a restart of the node
+ * (a new boot id seen by `probe`) empties the cache. gRPC reconnects by itself.
+ */
 export class RemoteStorage implements StorageBackend {
   private readonly keys = new Map<string, Buffer>();
 
@@ -106,12 +120,22 @@ export class RemoteStorage implements StorageBackend {
     private readonly client: StorageClient,
     readonly nodeId: string,
     readonly fastpathAddress: string,
+    private bootId: string,
   ) {}
 
   static async connect(address: string): Promise<RemoteStorage> {
     const client = new StorageClient(address);
     const info = await client.info();
-    return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress);
+    return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress, info.bootId);
+  }
+
+  async probe(): Promise<string> {
+    const info = await this.client.info();
+    if (info.bootId !== this.bootId) {
+      this.keys.clear();
+      this.bootId = info.bootId;
+    }
+    return info.bootId;
   }
 
   allocate(request: AllocateRequest): Promise<SegmentDescriptor> {

@@ -85,6 +85,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     segmentBytesDefault: config.segmentSize,
     onAdvance: (runtime, advance) => service?.advanced(runtime, advance),
     onSegment: (runtime, segment) => void service?.segmentAdded(runtime, segment),
+    onStorageRestart: () => service?.storageRestarted(),
     log,
   });
   opened = broker;

@@ -16,7 +16,10 @@ export class FetcherPool {
     private readonly connection: Connection,
     private readonly maxOpen: number,
     private readonly log: (message: string) => void,
-  ) {}
+  ) {
+    // A new broker session holds none of the readers' subscriptions: open them afresh on demand.
+    connection.on('reconnected', () => void this.closeAll());
+  }
 
   get(topic: string, topicId: number, partition: number): Promise<PartitionFetcher> {
     const key = `${topicId}:${partition}`;

@@ -58,6 +58,8 @@ interface PartitionReader {
   buffer: Buffer;
   reading: boolean;
   again: boolean;
+  /** A resubscription from its position is under way. */
+  resubscribing?: boolean;
   /** The fence this reader stopped at and reported, so it is reported once, not on every commit. */
   stoppedAt?: string;
   /** The running drain, awaited before the view closes (its keys must outlive its gets). */
@@ -75,12 +77,24 @@ interface Subscription {
   partitions?: number[];
 }
 
+/** The storage node or the broker went away (not bad data, which is reported). */
+function isConnectionLoss(err: unknown): boolean {
+  return err instanceof RdmqError && (err.errorCode === KAFKA_STORAGE_ERROR || err.errorCode === REQUEST_TIMED_OUT);
+}
+
+const KAFKA_STORAGE_ERROR = 56;
+const REQUEST_TIMED_OUT = 7;
+
+/** How often, and how far apart, a partition is resubscribed after the connection came back. */
+const RESUBSCRIBE_ATTEMPTS_MAX = 100;
+const RESUBSCRIBE_DELAY_MS = 200;
+
 export class Consumer {
   private readonly subscriptions: Subscription[] = [];
   private readonly readers = new Map<string, PartitionReader>();
   private readonly seeks = new Map<string, bigint>();
-  /** Per partition, the last re-subscription asked for: seeks run one after another, in order. */
-  private readonly resubscribing = new Map<string, Promise<void>>();
+  /** Per partition, the last seek asked for: seeks run one after another, in order. */
+  private readonly seeksInFlight = new Map<string, Promise<void>>();
   private readonly maxBytesPerRead: number;
   private handlers: RunOptions = {};
   private running = false;
@@ -93,6 +107,36 @@ export class Consumer {
   ) {
     this.maxBytesPerRead = options.maxBytesPerRead ?? 8 * 1024 * 1024;
     this.initialBufferBytes = Math.min(this.maxBytesPerRead, 1 << 20);
+  }
+
+  private readonly onReconnected = (): void => void this.resubscribeAll();
+
+  /** A new broker session has none of the old subscriptions: each partition resumes at its next offset. */
+  private async resubscribeAll(): Promise<void> {
+    if (!this.running) return;
+    await Promise.all([...this.readers.values()].map((reader) => this.resubscribe(reader)));
+  }
+
+  /** Replaces `reader` by a subscription from its next offset, retrying while the cluster is coming back. */
+  private async resubscribe(reader: PartitionReader): Promise<void> {
+    if (reader.resubscribing) return;
+    reader.resubscribing = true;
+    try {
+      for (let attempt = 0; this.running && !reader.retired; attempt++) {
+        try {
+          await this.subscribePartition(reader.view.topic, reader.view.partition, reader.nextOffset.toString(), reader);
+          return;
+        } catch (err) {
+          if (!(err instanceof RdmqError && err.retriable) || attempt >= RESUBSCRIBE_ATTEMPTS_MAX) {
+            this.failure?.(err as Error);
+            return;
+          }
+          await new Promise((resolve) => setTimeout(resolve, RESUBSCRIBE_DELAY_MS));
+        }
+      }
+    } finally {
+      reader.resubscribing = false;
+    }
   }
 
   /**
@@ -123,13 +167,13 @@ export class Consumer {
     const key = `${s.topic}:${s.partition}`;
     this.seeks.set(key, offset);
     if (!this.running) return;
-    const previous = this.resubscribing.get(key) ?? Promise.resolve();
+    const previous = this.seeksInFlight.get(key) ?? Promise.resolve();
     const next = previous
       .then(() => (this.running ? this.subscribePartition(s.topic, s.partition, offset.toString()) : undefined))
       .catch((err: Error) => this.failure?.(err));
-    this.resubscribing.set(key, next);
+    this.seeksInFlight.set(key, next);
     void next.finally(() => {
-      if (this.resubscribing.get(key) === next) this.resubscribing.delete(key);
+      if (this.seeksInFlight.get(key) === next) this.seeksInFlight.delete(key);
     });
   }
 
@@ -139,6 +183,8 @@ export class Consumer {
     this.handlers = handlers;
     this.failure = onError;
     this.running = true;
+    this.connection.off('reconnected', this.onReconnected);
+    this.connection.on('reconnected', this.onReconnected);
     for (const sub of this.subscriptions) {
       const topic = await this.connection.describeTopic(sub.topic);
       const missing = (sub.partitions ?? []).filter((p) => !topic.partitions.some((tp) => tp.partition === p));
@@ -154,7 +200,8 @@ export class Consumer {
   /** Stops delivering; resolves once every read in flight is done (so not from inside a handler, which it would wait for). */
   async stop(): Promise<void> {
     this.running = false;
-    await Promise.all([...this.resubscribing.values()]);
+    this.connection.off('reconnected', this.onReconnected);
+    await Promise.all([...this.seeksInFlight.values()]);
     for (const r of this.readers.values()) await this.retire(r);
     this.readers.clear();
   }
@@ -166,9 +213,11 @@ export class Consumer {
     await reader.view.close();
   }
 
-  private async subscribePartition(topic: string, partition: number, from: string): Promise<void> {
+  /** Subscribes a partition from `from`; with `replacing`, only if that reader is still the partition's. */
+  private async subscribePartition(topic: string, partition: number, from: string, replacing?: PartitionReader): Promise<void> {
     const key = `${topic}:${partition}`;
     const old = this.readers.get(key);
+    if (replacing && old !== replacing) return;
     if (old) {
       this.readers.delete(key);
       await this.retire(old);
@@ -215,6 +264,11 @@ export class Consumer {
     reader.draining = this.drain(reader)
       .catch((err: Error) => {
         if (reader.retired) return;
+        // The storage node or broker went away: read on from the next offset once the cluster is back.
+        if (isConnectionLoss(err)) {
+          setTimeout(() => void this.resubscribe(reader), RESUBSCRIBE_DELAY_MS);
+          return;
+        }
         // Reading the same bytes again gives the same answer: wait for a seek rather than try on every push.
         if ((err instanceof RdmqError && err.errorCode === CORRUPT_MESSAGE) || err instanceof RecordBatchError) reader.corrupt = true;
         this.failure?.(err);
@@ -305,6 +359,7 @@ export class Consumer {
         }
       }
       reader.position += split.bytesConsumed;
+      if (reader.retired) return;
       if (messages.length > 0) {
         reader.nextOffset = BigInt(messages[messages.length - 1].offset) + 1n;
         await this.deliver(reader, messages);

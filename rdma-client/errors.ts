@@ -1,6 +1,6 @@
 // The SDK's one error type: a Kafka error code where the broker gave one, and
 // `retriable` read from the code, never from the message text.
-const RETRIABLE_CODES = new Set([2, 5, 6, 7, 14, 15, 16, 19, 20]);
+const RETRIABLE_CODES = new Set([2, 5, 6, 7, 14, 15, 16, 19, 20, 56]);
 const NAMES: Record<number, string> = {
   [-1]: 'UNKNOWN_SERVER_ERROR',
   1: 'OFFSET_OUT_OF_RANGE',
@@ -9,6 +9,7 @@ const NAMES: Record<number, string> = {
   10: 'MESSAGE_TOO_LARGE',
   36: 'TOPIC_ALREADY_EXISTS',
   42: 'INVALID_REQUEST',
+  56: 'KAFKA_STORAGE_ERROR',
 };
 
 export class RdmqError extends Error {

@@ -136,7 +136,7 @@ export class PartitionView {
     if (this.closed) throw new RdmqError(`the view of ${this.topic}-${this.partition} is closed`, -1, 'CLOSED', false);
     this.readsInFlight++;
     try {
-      await this.connection.dataEndpoint.get(into, this.connection.segmentKey(segment.segmentId, 'read'), position);
+      await this.connection.get(into, this.connection.segmentKey(segment.segmentId, 'read'), position);
     } finally {
       if (--this.readsInFlight === 0) this.readsDone?.();
     }

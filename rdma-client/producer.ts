@@ -61,6 +61,8 @@ export interface RecordMetadata {
 interface PendingCommit {
   stageId: number;
   maxTimestamp: bigint;
+  /** The connection's generation when the batch was put: the flush before the commit must cover the put. */
+  generation: number;
   done: { resolve(hw: bigint): void; reject(err: Error): void };
 }
 
@@ -127,7 +129,19 @@ export class Producer {
     this.commitEveryBatches = Math.max(1, Math.floor(options.commitEveryBatches ?? 1));
     this.commitDelayUs = Math.max(0, options.commitDelayUs ?? 0);
     this.staging = new Semaphore(Math.max(1, Math.floor(options.stagingDepth ?? 8)));
+    connection.on('reconnected', this.dropCursors);
   }
+
+  /**
+   * The connection was re-established: exclusive ownership ended with the old
+   * broker session, so each cursor is dropped (the next write acquires
+   * again) and its written, uncommitted ranges fail retriably.
+   */
+  private readonly dropCursors = (): void => {
+    const err = new RdmqError('the fast-path connection was re-established; exclusive ownership must be acquired again', 56, 'KAFKA_STORAGE_ERROR', true);
+    for (const cursor of this.cursors.values()) for (const r of cursor.uncommitted.splice(0)) r.done.reject(err);
+    this.cursors.clear();
+  };
 
   /** Sends messages; resolves once every batch is committed. */
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
@@ -171,6 +185,7 @@ export class Producer {
 
   /** Commits whatever is waiting and releases exclusive partitions. */
   async disconnect(): Promise<void> {
+    this.connection.off('reconnected', this.dropCursors);
     await Promise.all([...this.sharedPending.keys()].map((key) => this.flushShared(key)));
     await Promise.all([...this.cursors.keys()].map((key) => this.flushExclusive(key)));
     for (const key of this.cursors.keys()) {
@@ -197,11 +212,14 @@ export class Producer {
     );
     const grant = decodeStageReply(reply.header);
     if (grant.errorCode !== 0) throw new RdmqError(`stage on ${topic.name}-${partition} failed: ${reply.payload.toString()}`, grant.errorCode);
+    const generation = this.connection.generation;
     const key = this.connection.segmentKey(grant.segmentId, 'read-write', reply.payload);
     setBaseOffset(batch, 0, grant.baseOffset);
-    await this.connection.dataEndpoint.put(batch, key, grant.position);
+    await this.connection.put(batch, key, grant.position);
     const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
-    await new Promise<bigint>((resolve, reject) => this.queueShared(topic.topicId, partition, { stageId: grant.stageId, maxTimestamp, done: { resolve, reject } }));
+    await new Promise<bigint>((resolve, reject) =>
+      this.queueShared(topic.topicId, partition, { stageId: grant.stageId, maxTimestamp, generation, done: { resolve, reject } }),
+    );
     return grant.baseOffset;
   }
 
@@ -224,8 +242,9 @@ export class Producer {
     entry.timer = undefined;
     const commits = entry.commits.splice(0);
     try {
-      // Every put before this flush is complete at the storage node before the broker hears of it.
-      await this.connection.dataEndpoint.flush();
+      // Every put before this flush is complete at the storage node before the broker hears of it;
+      // a put made on an endpoint since replaced cannot be flushed, so its commit fails (retriable).
+      for (const generation of new Set(commits.map((c) => c.generation))) await this.connection.flush(generation);
       const reply = await this.connection.request(FastPathMessage.COMMIT, (reqId) =>
         encodeCommit({ reqId, topicId: entry.topicId, partition: entry.partition, stages: commits.map((c) => ({ stageId: c.stageId, maxTimestamp: c.maxTimestamp })) }),
       );
@@ -259,7 +278,8 @@ export class Producer {
       return { cursor, ...at };
     });
     setBaseOffset(batch, 0, placed.baseOffset);
-    const put = (async () => this.connection.dataEndpoint.put(batch, this.connection.segmentKey(placed.segmentId, 'read-write'), placed.position))();
+    // Async, so a missing key fails this put's promise rather than throwing past the cursor.
+    const put = (async () => this.connection.put(batch, this.connection.segmentKey(placed.segmentId, 'read-write'), placed.position))();
     placed.cursor.puts.add(put);
     try {
       await put;
@@ -360,7 +380,7 @@ export class Producer {
       for (const r of ranges) r.done.reject(err as Error);
     };
     try {
-      await this.connection.dataEndpoint.flush();
+      await this.connection.flush();
     } catch (err) {
       fail(err);
       return none;

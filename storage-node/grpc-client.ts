@@ -44,6 +44,9 @@ export class StorageClient {
     const Service = storageService();
     this.client = new Service(address, grpc.credentials.createInsecure(), {
       'grpc.max_send_message_length': options.maxSendMessageBytes ?? -1,
+      // A restarted node is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 2000,
       // A producer scan of a segment written by many producers can pass gRPC's 4 MiB default.
       'grpc.max_receive_message_length': -1,
     });
@@ -96,9 +99,9 @@ export class StorageClient {
     return usageFromWire(await this.call<WireUsageResponse>('Usage', {}));
   }
 
-  async info(): Promise<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: number }> {
-    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string }>('Info', {});
-    return { nodeUuid: r.nodeUuid, fastpathAddress: r.fastpathAddress, segmentSizeBytes: Number(r.segmentSizeBytes) };
+  async info(): Promise<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: number; bootId: string }> {
+    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string; bootId: string }>('Info', {});
+    return { nodeUuid: r.nodeUuid, fastpathAddress: r.fastpathAddress, segmentSizeBytes: Number(r.segmentSizeBytes), bootId: r.bootId };
   }
 
   async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {

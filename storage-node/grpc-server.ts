@@ -1,6 +1,7 @@
 // Serves a SegmentStore over gRPC (rdmq.storage.v1.StorageNode). Every
 // handler is synchronous over the store, so calls never interleave.
 import * as grpc from '@grpc/grpc-js';
+import { randomUUID } from 'crypto';
 import type { SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
 import type { StorageNode } from './storage-node';
@@ -51,6 +52,7 @@ function unary<Req, Res>(handle: (request: Req) => Res): grpc.handleUnaryCall<Re
 }
 
 export async function startStorageGrpcServer(store: SegmentStore, options: StorageGrpcServerOptions): Promise<StorageGrpcServer> {
+  const bootId = randomUUID();
   const server = new grpc.Server({
     // A skip marker fills at most one segment's data area.
     'grpc.max_receive_message_length': store.maxDataCapacityBytes + MESSAGE_OVERHEAD_BYTES,
@@ -101,6 +103,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       nodeUuid: store.superblock.nodeUuid,
       fastpathAddress: withNode().fastpathAddress,
       segmentSizeBytes: String(store.segmentSizeBytes),
+      bootId,
     })),
     SegmentKey: unary((r: { segmentId: string; readOnly: boolean }) => ({ packedKey: withNode().segmentKey(id(r.segmentId), r.readOnly ? 'read' : 'read-write') })),
     Verify: unary((r: { segmentId: string; position: number; lengthBytes: number; baseOffset: string; recordCount: number; verifyCrc: boolean; where: string }) => {

@@ -35,7 +35,7 @@ const STORAGE_ERRORS: Record<StorageErrorCode, ErrorTraits> = {
   UNSUPPORTED_VERSION: { retriable: false },
   CLOSED: { retriable: false },
   // The storage node's process is unreachable (gRPC transport): try again.
-  UNAVAILABLE: { retriable: true },
+  UNAVAILABLE: { retriable: true, kafkaErrorName: 'KAFKA_STORAGE_ERROR', kafkaErrorCode: 56 },
   INTERNAL: { retriable: false, kafkaErrorName: 'UNKNOWN_SERVER_ERROR', kafkaErrorCode: -1 },
 };
 
