@@ -162,11 +162,12 @@ describe('a full region', () => {
       const kafka = new Kafka({ clientId: 'full', brokers: [`127.0.0.1:${cluster.kafkaPort}`], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
       const admin = kafka.admin();
       await admin.connect();
-      await admin.createTopics({ topics: [{ topic: 'filler', numPartitions: 8 }] });
+      // A 4 MiB region holds 63 one-slot (64 KiB) segments after its superblock.
+      await admin.createTopics({ topics: [{ topic: 'filler', numPartitions: 64 }] });
       const producer = kafka.producer({ retry: { retries: 0 } });
       await producer.connect();
       // One record per partition takes one segment each, until the region has none left.
-      const filled = await Promise.allSettled(Array.from({ length: 8 }, (_, partition) => producer.send({ topic: 'filler', messages: [{ value: 'x', partition }] })));
+      const filled = await Promise.allSettled(Array.from({ length: 64 }, (_, partition) => producer.send({ topic: 'filler', messages: [{ value: 'x', partition }] })));
       expect(filled.some((r) => r.status === 'rejected')).toBe(true);
 
       const startedAt = Date.now();
