@@ -64,8 +64,8 @@ export interface Round {
   fault: FaultKind;
   /** How long the role was down (kill: until restarted) or paused. */
   faultMs: number;
-  /** Per door, ms from the end of the fault until its producer acked again; undefined = stalled. */
-  recoveredMs: { kafka?: number; sdk?: number };
+  /** Per flow (each door's producers and consumers), ms from the end of the fault until it moved again; undefined = stalled. */
+  recoveredMs: Partial<Record<'kafka' | 'sdk' | 'kafka-reads' | 'sdk-reads', number>>;
 }
 
 export interface PhaseResult {
@@ -142,7 +142,7 @@ class Client {
 class Workload {
   readonly clients: Client[] = [];
   /** Acked and read counts of clients that have been replaced. */
-  private readonly retired = { kafka: 0, sdk: 0, reads: 0 };
+  private readonly retired = { kafka: 0, sdk: 0, 'kafka-reads': 0, 'sdk-reads': 0 };
   readonly unexpectedExits: string[] = [];
   private incarnations = new Map<string, number>();
 
@@ -185,7 +185,14 @@ class Workload {
   private retire(c: Client): void {
     if (c.settings.kind === 'kafka-producer') this.retired.kafka += c.progress.acked;
     if (c.settings.kind === 'sdk-producer') this.retired.sdk += c.progress.acked;
-    this.retired.reads += c.progress.reads;
+    if (c.settings.kind === 'kafka-consumer') this.retired['kafka-reads'] += c.progress.reads;
+    if (c.settings.kind === 'sdk-consumer') this.retired['sdk-reads'] += c.progress.reads;
+  }
+
+  count(flow: Flow): number {
+    if (flow === 'kafka' || flow === 'sdk') return this.acked(flow);
+    const kind = flow === 'kafka-reads' ? 'kafka-consumer' : 'sdk-consumer';
+    return this.retired[flow] + this.clients.filter((c) => c.settings.kind === kind).reduce((n, c) => n + c.progress.reads, 0);
   }
 
   acked(door: 'kafka' | 'sdk'): number {
@@ -206,16 +213,24 @@ class Workload {
   }
 }
 
-/** Waits until each door's producers acked something past `since`; returns ms per door (undefined: stalled). */
-async function waitForProgress(workload: Workload, since: { kafka: number; sdk: number }, timeoutMs: number): Promise<{ kafka?: number; sdk?: number }> {
+type Flow = 'kafka' | 'sdk' | 'kafka-reads' | 'sdk-reads';
+const FLOWS: Flow[] = ['kafka', 'sdk', 'kafka-reads', 'sdk-reads'];
+
+/** Waits until each flow (producers acking, consumers reading, per door) moved past where it is now; ms per flow, undefined = stalled. */
+async function waitForProgress(workload: Workload, timeoutMs: number): Promise<Partial<Record<Flow, number>>> {
+  const since = Object.fromEntries(FLOWS.map((f) => [f, workload.count(f)])) as Record<Flow, number>;
   const started = Date.now();
-  const out: { kafka?: number; sdk?: number } = {};
+  const out: Partial<Record<Flow, number>> = {};
   while (Date.now() - started < timeoutMs) {
-    for (const door of ['kafka', 'sdk'] as const) if (out[door] === undefined && workload.acked(door) > since[door]) out[door] = Date.now() - started;
-    if (out.kafka !== undefined && out.sdk !== undefined) break;
+    for (const f of FLOWS) if (out[f] === undefined && workload.count(f) > since[f]) out[f] = Date.now() - started;
+    if (FLOWS.every((f) => out[f] !== undefined)) break;
     await sleep(100);
   }
   return out;
+}
+
+function flowName(f: Flow): string {
+  return f === 'kafka' || f === 'sdk' ? `the ${f} door's producer acked` : `the ${f.replace('-reads', '')} door's consumers read`;
 }
 
 async function createTopic(control: string, partitions: number): Promise<void> {
@@ -249,9 +264,10 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
     workload.start('sdk-producer', 'sp');
     for (let i = 0; i < options.kafkaConsumers; i++) workload.start('kafka-consumer', `kc${i}`);
     workload.start('sdk-consumer', 'sc');
-    const first = await waitForProgress(workload, { kafka: 0, sdk: 0 }, 60_000);
-    if (first.kafka === undefined || first.sdk === undefined) throw new Error(`the workload never got going: ${workload.lastErrors()}`);
-    log(`[${kind}] cluster up (${topology.roleNames.join(', ')}), both doors producing; ${rounds} rounds within ${seconds} s`);
+    const first = await waitForProgress(workload, 60_000);
+    const idle = FLOWS.filter((f) => first[f] === undefined);
+    if (idle.length > 0) throw new Error(`the workload never got going (${idle.join(', ')}): ${workload.lastErrors()}`);
+    log(`[${kind}] cluster up (${topology.roleNames.join(', ')}), both doors producing and consuming; ${rounds} rounds within ${seconds} s`);
 
     const deadline = phaseStart + seconds * 1000;
     const roles = topology.roleNames;
@@ -284,15 +300,15 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
         await sleep(faultMs);
         topology.resume(role);
       }
-      const recoveredMs = await waitForProgress(workload, { kafka: workload.acked('kafka'), sdk: workload.acked('sdk') }, options.recoveryTimeoutMs);
+      const recoveredMs = await waitForProgress(workload, options.recoveryTimeoutMs);
       const round: Round = { topology: kind, n, role, fault, faultMs, recoveredMs };
       done.push(round);
       const show = (ms?: number): string => (ms === undefined ? 'STALLED' : `${(ms / 1000).toFixed(1)} s`);
-      for (const door of ['kafka', 'sdk'] as const) {
-        if (recoveredMs[door] === undefined) stalls.push(`[${kind}] round ${n} (${fault} ${role}): the ${door} door acked nothing for ${options.recoveryTimeoutMs} ms after the fault (${workload.lastErrors()})`);
+      for (const f of FLOWS) {
+        if (recoveredMs[f] === undefined) stalls.push(`[${kind}] round ${n} (${fault} ${role}): ${flowName(f)} nothing for ${options.recoveryTimeoutMs} ms after the fault (${workload.lastErrors()})`);
       }
       log(
-        `[${kind} ${n}/${rounds}] ${fault} ${role} ${faultMs} ms; acked again after: kafka ${show(recoveredMs.kafka)}, sdk ${show(recoveredMs.sdk)}; ` +
+        `[${kind} ${n}/${rounds}] ${fault} ${role} ${faultMs} ms; moving again after: ${FLOWS.map((f) => `${f} ${show(recoveredMs[f])}`).join(', ')}; ` +
           `acked so far kafka ${workload.acked('kafka')} sdk ${workload.acked('sdk')}`,
       );
       await sleep(500 + Math.floor(random() * 1500));
@@ -300,8 +316,8 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
 
     // Wind down: everything up, the load stopped, then a clean restart so the read sees what is stored.
     for (const role of roles) if (topology.died(role)) await topology.start(role);
-    const end = await waitForProgress(workload, { kafka: workload.acked('kafka'), sdk: workload.acked('sdk') }, options.recoveryTimeoutMs);
-    for (const door of ['kafka', 'sdk'] as const) if (end[door] === undefined) stalls.push(`[${kind}] at the end: the ${door} door acked nothing for ${options.recoveryTimeoutMs} ms`);
+    const end = await waitForProgress(workload, options.recoveryTimeoutMs);
+    for (const f of FLOWS) if (end[f] === undefined) stalls.push(`[${kind}] at the end: ${flowName(f)} nothing for ${options.recoveryTimeoutMs} ms`);
     loadSeconds = (Date.now() - phaseStart) / 1000;
     await workload.stop(['kafka-producer', 'sdk-producer'], 60_000);
     await sleep(2000); // consumers read the tail

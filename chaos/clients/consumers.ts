@@ -68,6 +68,8 @@ export async function runKafkaConsumer(rt: ClientRuntime): Promise<void> {
           } catch (err) {
             rt.history.append({ f: 'commit', type: 'fail', process: s.name, group: s.group, partition, offset, error: String((err as Error)?.message ?? err).slice(0, 200), timeMs: nowMs() });
             rt.error(err);
+            // kafkajs acts on a failed commit as on a failed autoCommit: an unknown member or a rebalance rejoins the group.
+            throw err;
           }
         },
       });

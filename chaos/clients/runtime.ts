@@ -60,6 +60,8 @@ export class ClientRuntime {
   error(err: unknown): void {
     this.progress.errors++;
     this.progress.lastError = String((err as Error)?.message ?? err).slice(0, 300);
+    // The client's log (its stderr) keeps every error, for a reader of a failed run.
+    process.stderr.write(`${new Date().toISOString()} ${this.progress.lastError}\n`);
   }
 
   private stop(): void {
