@@ -1,5 +1,5 @@
 // npm run chaos [-- --rounds N --seconds S --seed X --faults kill,pause --topology start,apart ...]
-// Prints a line per round and a one-line summary; exits 1 on any anomaly or stall.
+// Prints a line per round and a one-line summary; exits 1 on any anomaly, stall or final-read error.
 import * as os from 'os';
 import * as path from 'path';
 import { parseArgs } from 'util';

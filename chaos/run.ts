@@ -406,10 +406,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const acked = phases.reduce((n, p) => n + p.acked.kafka + p.acked.sdk, 0);
   const seconds = phases.reduce((n, p) => n + p.seconds, 0);
   const stored = phases.reduce((n, p) => n + p.result.stats.storedRecords, 0);
-  const valid = anomalies === 0 && stalls === 0;
+  const failed = phases.reduce((n, p) => n + p.result.stats.failed + p.result.stats.indeterminate, 0);
+  const failedVisible = phases.reduce((n, p) => n + p.result.stats.failedVisible + p.result.stats.indeterminateVisible, 0);
+  const readErrors = phases.reduce((n, p) => n + p.readErrors.length, 0);
+  // A final read that could not finish proves nothing either way: it fails the run too.
+  const valid = anomalies === 0 && stalls === 0 && readErrors === 0;
   const summary =
     `chaos ${valid ? 'PASSED' : 'FAILED'}: seed ${options.seed}, ${rounds} rounds (${phases.map((p) => `${p.topology} ${p.rounds.length}`).join(', ')}), ` +
-    `${acked} acked (${Math.round(acked / Math.max(1, seconds))}/s held), ${stored} stored, ${anomalies} anomalies (${ANOMALY_KINDS.map((k) => `${k} ${counts[k]}`).join(', ')}), ${stalls} stalls`;
+    `${acked} acked (${Math.round(acked / Math.max(1, seconds))}/s held), ${failed} failed or unanswered (${failedVisible} of them visible, allowed), ${stored} stored, ${anomalies} anomalies (${ANOMALY_KINDS.map((k) => `${k} ${counts[k]}`).join(', ')}), ${stalls} stalls, ${readErrors} final-read errors`;
   const historyFile = path.join(options.outDir, 'chaos-result.json');
   fs.writeFileSync(historyFile, JSON.stringify({ options: { ...options, log: undefined }, valid, summary, phases }, null, 1));
   return { valid, seed: options.seed, phases, summary, historyFile };
