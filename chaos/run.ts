@@ -337,11 +337,11 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
     try {
       const sdk = await readThroughSdk(topology.control, TOPIC, 120_000);
       reads.push(sdk.read);
-      readErrors.push(...sdk.errors);
+      for (const e of sdk.errors) readErrors.push(e);
       const complete = new Map([...lastRecordOffsets(sdk.read)].filter(([p]) => sdk.read.partitions.find((x) => x.partition === p)?.complete));
       const kafka = await readThroughKafka(topology.kafka, TOPIC, complete, 120_000);
       reads.push(kafka.read);
-      readErrors.push(...kafka.errors);
+      for (const e of kafka.errors) readErrors.push(e);
     } catch (err) {
       readErrors.push(`final read failed: ${(err as Error).message}`);
     }
@@ -350,10 +350,15 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
     await topology.stopAll();
     if (!options.keepData) fs.rmSync(dataDir, { recursive: true, force: true });
   }
-  const ops: Op[] = [];
-  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.jsonl'))) ops.push(...readHistory(path.join(dir, file)));
+  // Concatenated, not spread: a history holds far more ops than a call has room for arguments.
+  const ops: Op[] = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .flatMap((file) => readHistory(path.join(dir, file)));
   // A partition no door could read is unreadable, not lost: give the checker an incomplete read of it.
   if (reads.length === 0) reads.push({ door: 'sdk', partitions: Array.from({ length: options.partitions }, (_, partition) => ({ partition, complete: false, logStartOffset: 0, highWatermark: 0, records: [] })) });
+  // The final reads are kept beside the histories, so the check can be run again on them.
+  fs.writeFileSync(path.join(dir, 'final-reads.json'), JSON.stringify(reads));
   const result = check(ops, reads);
   return {
     topology: kind,

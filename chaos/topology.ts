@@ -24,12 +24,29 @@ const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
 const START_ATTEMPTS = 20;
 const START_RETRY_MS = 500;
 
+/**
+ * Ports below the kernel's ephemeral range (32768 and up on Linux), so that
+ * while a role is down no other process's port-0 listener or outgoing
+ * connection takes its port, and its clients never reach a stranger.
+ */
+const FIXED_PORT_MIN = 20_000;
+const FIXED_PORT_SPAN = 12_000;
+const taken = new Set<number>();
+
 async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  for (;;) {
+    const port = FIXED_PORT_MIN + Math.floor(Math.random() * FIXED_PORT_SPAN);
+    if (taken.has(port)) continue;
+    const server = net.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!free) continue;
+    await new Promise((resolve) => server.close(resolve));
+    taken.add(port);
+    return port;
+  }
 }
 
 interface Role {
