@@ -62,6 +62,8 @@ export interface Round {
   n: number;
   role: RoleName;
   fault: FaultKind;
+  /** Wall-clock ms when the fault began, to line the round up with the histories. */
+  startedAtMs: number;
   /** How long the role was down (kill: until restarted) or paused. */
   faultMs: number;
   /** Per flow (each door's producers and consumers), ms from the end of the fault until it moved again; undefined = stalled. */
@@ -285,6 +287,7 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
       const role = cycle.shift()!;
       const fault = options.faults[Math.floor(random() * options.faults.length)];
       let faultMs: number;
+      const startedAtMs = Date.now();
       if (fault === 'kill') {
         const downMs = Math.floor(random() * 1000);
         const t0 = Date.now();
@@ -302,7 +305,7 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
         topology.resume(role);
       }
       const recoveredMs = await waitForProgress(workload, options.recoveryTimeoutMs);
-      const round: Round = { topology: kind, n, role, fault, faultMs, recoveredMs };
+      const round: Round = { topology: kind, n, role, fault, startedAtMs, faultMs, recoveredMs };
       done.push(round);
       const show = (ms?: number): string => (ms === undefined ? 'STALLED' : `${(ms / 1000).toFixed(1)} s`);
       for (const f of FLOWS) {
