@@ -1,0 +1,169 @@
+// The cluster under test, as an operator runs it: `rdmq start` alone, or the
+// roles apart (`rdmq storage`, `rdmq broker --storage`, `rdmq gateway
+// --control`), all on loopback with data on /dev/shm at durability flush.
+// Every port is fixed for the whole run, so a role restarted on the same data
+// directory comes back where its peers and clients look for it.
+import * as fs from 'fs';
+import * as net from 'net';
+import * as path from 'path';
+import { RunningRole, startRole } from '../bench/cluster';
+
+export type TopologyKind = 'start' | 'apart';
+export type RoleName = 'start' | 'storage' | 'broker' | 'gateway';
+
+export interface TopologyOptions {
+  kind: TopologyKind;
+  dataDir: string;
+  logDir: string;
+  regionSize: string;
+  segmentSize: string;
+  leaseTimeoutMs: number;
+}
+
+const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
+const START_ATTEMPTS = 20;
+const START_RETRY_MS = 500;
+
+/**
+ * Ports below the kernel's ephemeral range (32768 and up on Linux), so that
+ * while a role is down no other process's port-0 listener or outgoing
+ * connection takes its port, and its clients never reach a stranger.
+ */
+const FIXED_PORT_MIN = 20_000;
+const FIXED_PORT_SPAN = 12_000;
+const taken = new Set<number>();
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = FIXED_PORT_MIN + Math.floor(Math.random() * FIXED_PORT_SPAN);
+    if (taken.has(port)) continue;
+    const server = net.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!free) continue;
+    await new Promise((resolve) => server.close(resolve));
+    taken.add(port);
+    return port;
+  }
+}
+
+interface Role {
+  name: RoleName;
+  args: string[];
+  running?: RunningRole<unknown>;
+  paused: boolean;
+  starts: number;
+}
+
+export class Topology {
+  private readonly roles = new Map<RoleName, Role>();
+  /** Where Kafka clients bootstrap: the gateway of `rdmq start`, or the `rdmq gateway` apart. */
+  kafka = '';
+  /** The broker's control address, for the SDK. */
+  control = '';
+
+  private constructor(readonly options: TopologyOptions) {}
+
+  static async create(options: TopologyOptions): Promise<Topology> {
+    const t = new Topology(options);
+    const o = options;
+    const at = async (): Promise<string> => `127.0.0.1:${await freePort()}`;
+    const common = ['--durability', 'flush', '--region-size', o.regionSize, '--segment-size', o.segmentSize, '--lease-timeout-ms', String(o.leaseTimeoutMs), '--retention-check-ms', '600000'];
+    if (o.kind === 'start') {
+      const [control, fastpath, kafka, metrics] = [await at(), await at(), await at(), await at()];
+      t.add('start', ['start', '--data', path.join(o.dataDir, 'start'), '--control', control, '--fastpath', fastpath, '--kafka', kafka, '--metrics', metrics, ...common]);
+      t.kafka = kafka;
+      t.control = control;
+    } else {
+      const storageControl = await at();
+      const brokerControl = await at();
+      t.add('storage', ['storage', '--data', path.join(o.dataDir, 'storage'), '--control', storageControl, '--fastpath', await at(), '--metrics', await at(), ...common]);
+      t.add('broker', [
+        'broker', '--data', path.join(o.dataDir, 'broker'), '--storage', storageControl, '--control', brokerControl,
+        '--fastpath', await at(), '--kafka', await at(), '--metrics', await at(), ...common,
+      ]);
+      const kafka = await at();
+      t.add('gateway', ['gateway', '--control', brokerControl, '--kafka', kafka, '--metrics', await at(), '--node-id', '1']);
+      t.kafka = kafka;
+      t.control = brokerControl;
+    }
+    return t;
+  }
+
+  private add(name: RoleName, args: string[]): void {
+    this.roles.set(name, { name, args, paused: false, starts: 0 });
+  }
+
+  get roleNames(): RoleName[] {
+    return [...this.roles.keys()];
+  }
+
+  async startAll(): Promise<void> {
+    for (const name of this.roles.keys()) await this.start(name);
+  }
+
+  /** Starts a role (again, on its data directory); retries while its ports are still held. */
+  async start(name: RoleName): Promise<void> {
+    const role = this.roles.get(name)!;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+      try {
+        const running = await startRole<unknown>([MAIN, ...role.args]);
+        role.starts++;
+        const log = fs.createWriteStream(path.join(this.options.logDir, `${name}.log`), { flags: 'a' });
+        log.write(`--- start ${role.starts} (pid ${running.child.pid}) ${new Date().toISOString()}\n`);
+        log.write(running.stderr());
+        running.child.stderr!.pipe(log);
+        role.running = running;
+        role.paused = false;
+        return;
+      } catch (err) {
+        lastError = err;
+        await new Promise((resolve) => setTimeout(resolve, START_RETRY_MS));
+      }
+    }
+    throw new Error(`rdmq ${name} did not start again after ${START_ATTEMPTS} attempts: ${(lastError as Error)?.message}`);
+  }
+
+  /** SIGKILL, and waits for the exit. */
+  async kill(name: RoleName): Promise<void> {
+    const role = this.roles.get(name)!;
+    await role.running?.signal('SIGKILL');
+    role.running = undefined;
+    role.paused = false;
+  }
+
+  pause(name: RoleName): void {
+    const role = this.roles.get(name)!;
+    role.running?.child.kill('SIGSTOP');
+    role.paused = true;
+  }
+
+  resume(name: RoleName): void {
+    const role = this.roles.get(name)!;
+    role.running?.child.kill('SIGCONT');
+    role.paused = false;
+  }
+
+  /** True if the role's process exited without being told to. */
+  died(name: RoleName): boolean {
+    const child = this.roles.get(name)!.running?.child;
+    return child !== undefined && (child.exitCode !== null || child.signalCode !== null);
+  }
+
+  /** SIGTERM every role (resumed first), gateway before broker before storage. */
+  async stopAll(): Promise<void> {
+    for (const name of [...this.roles.keys()].reverse()) {
+      const role = this.roles.get(name)!;
+      if (role.paused) this.resume(name);
+      const running = role.running;
+      if (!running) continue;
+      const killer = setTimeout(() => running.child.kill('SIGKILL'), 15_000);
+      await running.signal('SIGTERM');
+      clearTimeout(killer);
+      role.running = undefined;
+    }
+  }
+}
