@@ -281,7 +281,11 @@ describe('corrupt committed data after a restart (one sealed segment, the open o
     expect(open.sealed).toBe(false);
     const headerPage = store.dataRange(open.segmentId).regionOffset - SEGMENT_HEADER_PAGE_BYTES;
     const slot = (headerPage - store.geometry.slotsOffset) / store.geometry.slotSizeBytes;
-    const lostBytes = open.dataCapacityBytes + SEGMENT_HEADER_PAGE_BYTES; // the slots it spans
+    // Storage cannot know the size of a segment whose header is gone: it keeps the
+    // slots up to the last one holding its bytes; the never-written tail after them is free.
+    const slotBytes = store.geometry.slotSizeBytes;
+    const keptSlots = Math.ceil((SEGMENT_HEADER_PAGE_BYTES + open.writePosition) / slotBytes);
+    const tailBytes = open.dataCapacityBytes + SEGMENT_HEADER_PAGE_BYTES - keptSlots * slotBytes;
     const before = store.usage();
     store.close();
     const fd = fs.openSync(regionPath, 'r+');
@@ -291,7 +295,8 @@ describe('corrupt committed data after a restart (one sealed segment, the open o
     cluster = await startCluster(options);
     const lostEnd = open.baseOffset + BigInt(open.dataCapacityBytes); // the bound: every record takes at least one byte
     const lostBase = Number(open.baseOffset);
-    expect(cluster.stderr()).toContain(`CORRUPT segment header: the segment at slot ${slot} is unreadable`);
+    const where = keptSlots === 1 ? `slot ${slot}` : `slots ${slot}..${slot + keptSlots - 1}`;
+    expect(cluster.stderr()).toContain(`CORRUPT segment header: the segment at ${where} is unreadable`);
     expect(cluster.stderr()).toContain(`segment ${open.segmentId} is missing from storage (its header is unreadable); offsets [${lostBase}, ${lostEnd}) are fenced`);
     const status = await rdmq(['status', '--control', cluster.control]);
     expect(status.stdout).toContain(`${topic}-0 offsets [${lostBase}, ${lostEnd}) segment ${open.segmentId} whole segment (header unreadable)`);
@@ -305,12 +310,27 @@ describe('corrupt committed data after a restart (one sealed segment, the open o
     expect(BigInt(sent.baseOffset!)).toBe(lostEnd);
     const metrics = await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/rdmq_storage_unreadable_segments\{role="start"\} 1/);
-    // The lost slots are neither free nor allocated: the new segment came out of the free pool, not out of them.
+    // The kept slots stay out of the free pool (counted as allocated); the new segment came out of the free pool.
     const gauge = (name: string): number => Number(new RegExp(`${name}\\{role="start"\\} (\\d+)`).exec(metrics)![1]);
-    const newSegmentBytes = gauge('rdmq_storage_allocated_bytes') - (before.allocatedBytes - lostBytes);
+    const newSegmentBytes = gauge('rdmq_storage_allocated_bytes') - (before.allocatedBytes - tailBytes);
     expect(newSegmentBytes).toBeGreaterThan(0);
-    expect(gauge('rdmq_storage_free_bytes')).toBe(before.freeBytes - newSegmentBytes);
+    expect(gauge('rdmq_storage_free_bytes')).toBe(before.freeBytes + tailBytes - newSegmentBytes);
     expect(gauge('rdmq_storage_segments')).toBe(before.segments); // one lost, one new
+
+    // And in the region: the kept run is still there, whole, and no segment overlaps it.
+    await cluster.stop({ keepData: true });
+    cluster = undefined;
+    const after = openStore(dataDir);
+    try {
+      expect(after.recovery.segmentsLost).toEqual([expect.objectContaining({ index: slot, slotCount: keptSlots })]);
+      for (const s of after.describe()) {
+        const first = (after.dataRange(s.segmentId).regionOffset - SEGMENT_HEADER_PAGE_BYTES - after.geometry.slotsOffset) / slotBytes;
+        const last = first + (s.dataCapacityBytes + SEGMENT_HEADER_PAGE_BYTES) / slotBytes - 1;
+        expect(last < slot || first >= slot + keptSlots).toBe(true);
+      }
+    } finally {
+      after.close();
+    }
   }, 60_000);
 });
 
