@@ -555,7 +555,7 @@ describe('PartitionState with fenced ranges', () => {
     const state = withFences([lost], [sealedSegment]);
     expect(state.highWatermark()).toBe(30n + BigInt(1 << 20));
     const result = state.stage({ lengthBytes: 100, recordCount: 1, producerKey: 'p', nowMs: 0 });
-    expect(result).toEqual({ kind: 'need-segment', baseOffset: 30n + BigInt(1 << 20) });
+    expect(result).toEqual({ kind: 'need-segment', baseOffset: 30n + BigInt(1 << 20), neededBytes: 100 });
     expect(() => state.locate(31n)).toThrow(expect.objectContaining({ code: 'CORRUPT_RANGE' }));
   });
 });
