@@ -1,5 +1,5 @@
 // Corruption is loud, never silent: bytes flipped inside committed records of
-// the region file (one sealed segment, one open) and inside the metadata log,
+// the region file (one sealed segment, the open one) and inside the metadata log,
 // with `rdmq start` stopped, then a restart on the same data. Nothing
 // acknowledged is cut, no offset is handed out twice, readers get an error at
 // the damaged range and read around it, and only an operator's command
@@ -10,12 +10,16 @@ import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClusterOptions, ClusterProcess, startCluster } from '../bench/cluster';
 import { Rdmq } from '../rdma-client';
-import { SegmentStore } from '../storage-node';
+import { SEGMENT_HEADER_PAGE_BYTES, SegmentDescriptor, SegmentStore } from '../storage-node';
 
 const MAIN = path.join(__dirname, 'main.js');
 const RECORD_BYTES = 1000;
 const RECORDS_PER_SEND = 50;
-const SENDS = 25; // 20 batches fill the first 1 MiB segment, 5 go to the second (open) one
+// A partition's segments start at one 64 KiB slot and double up to segment.bytes
+// (1 MiB here): 25 batches of ~51 KB fill segments of 1, 2, 4 and 9 batches,
+// and the open 1 MiB one holds the rest.
+const SENDS = 25;
+const GEOMETRY = { regionSizeBytes: 64 * 1024 * 1024, segmentSizeBytes: 1024 * 1024 };
 
 function rdmq(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -73,26 +77,51 @@ interface Flip {
   /** Bytes of the damaged batch in its segment. */
   startPosition: number;
   endPosition: number;
+  /** Offsets of the damaged batch: [baseOffset, endOffset). */
+  baseOffset: number;
+  endOffset: number;
+  /** Batches committed in the segment. */
+  batchCount: number;
+}
+
+function openStore(dataDir: string): SegmentStore {
+  return SegmentStore.open({ path: path.join(dataDir, 'region'), ...GEOMETRY, durability: 'flush', logger: { warn: () => undefined } });
+}
+
+/** Start positions of a segment's committed batches (every send is one batch of RECORDS_PER_SEND records). */
+function batchPositions(store: SegmentStore, segment: SegmentDescriptor): number[] {
+  const positions: number[] = [];
+  for (let position = segment.startPosition; position < segment.commitPosition; position += 12 + store.read(segment.segmentId, position, 61).readInt32BE(8)) {
+    positions.push(position);
+  }
+  return positions;
 }
 
 /**
- * Flips 3 bytes inside the `batchIndex`-th batch of the `segmentIndex`-th
- * segment, straight in the region file (rdmq start is stopped).
+ * Flips 3 bytes inside the `batchIndex`-th batch of the segment `pick`
+ * chooses, straight in the region file (rdmq start is stopped).
  */
-function flipInsideBatch(dataDir: string, options: { regionSizeBytes: number; segmentSizeBytes: number }, segmentIndex: number, batchIndex: number): Flip {
+function flipInsideBatch(dataDir: string, pick: (segments: SegmentDescriptor[]) => SegmentDescriptor, batchIndex: number): Flip {
   const regionPath = path.join(dataDir, 'region');
-  const store = SegmentStore.open({ path: regionPath, ...options, durability: 'flush', logger: { warn: () => undefined } });
+  const store = openStore(dataDir);
   let target: { regionOffset: number } & Flip;
   try {
-    const segment = store.describe()[segmentIndex];
-    let position = segment.startPosition;
-    for (let i = 0; i < batchIndex; i++) position += 12 + store.read(segment.segmentId, position, 61).readInt32BE(8);
-    const sizeBytes = 12 + store.read(segment.segmentId, position, 61).readInt32BE(8);
+    const segment = pick(store.describe());
+    const positions = batchPositions(store, segment);
+    // Each batch holds RECORDS_PER_SEND offsets, so the damaged batch's offsets follow from its index.
+    expect(Number(segment.endOffset - segment.baseOffset)).toBe(positions.length * RECORDS_PER_SEND);
+    expect(positions.length).toBeGreaterThan(batchIndex + 1); // records on both sides of the range in this segment
+    const position = positions[batchIndex];
+    const end = batchIndex + 1 < positions.length ? positions[batchIndex + 1] : segment.commitPosition;
+    const baseOffset = Number(segment.baseOffset) + batchIndex * RECORDS_PER_SEND;
     target = {
       segmentId: segment.segmentId,
       sealed: segment.sealed,
       startPosition: position,
-      endPosition: position + sizeBytes,
+      endPosition: end,
+      baseOffset,
+      endOffset: baseOffset + RECORDS_PER_SEND,
+      batchCount: positions.length,
       regionOffset: store.dataRange(segment.segmentId).regionOffset + position,
     };
   } finally {
@@ -112,7 +141,7 @@ function flipInsideBatch(dataDir: string, options: { regionSizeBytes: number; se
   return flip;
 }
 
-describe('corrupt committed data after a restart (one sealed segment, one open)', () => {
+describe('corrupt committed data after a restart (one sealed segment, the open one)', () => {
   const topic = 'fenced';
   const acked = SENDS * RECORDS_PER_SEND;
   let dataDir: string;
@@ -141,9 +170,15 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
     } finally {
       await first.stop({ keepData: true });
     }
-    const geometry = { regionSizeBytes: 64 * 1024 * 1024, segmentSizeBytes: 1024 * 1024 };
-    sealedFlip = flipInsideBatch(dataDir, geometry, 0, 3); // offsets 150..199
-    openFlip = flipInsideBatch(dataDir, geometry, 1, 1); // offsets 1050..1099
+    // The sealed segment with the most batches (the one before the open one), and the open (last) one.
+    const largestSealed = (segments: SegmentDescriptor[]): SegmentDescriptor =>
+      segments.filter((s) => s.sealed).reduce((a, b) => (b.endOffset - b.baseOffset > a.endOffset - a.baseOffset ? b : a));
+    const openOne = (segments: SegmentDescriptor[]): SegmentDescriptor => {
+      expect(segments.filter((s) => !s.sealed)).toEqual([segments[segments.length - 1]]);
+      return segments[segments.length - 1];
+    };
+    sealedFlip = flipInsideBatch(dataDir, largestSealed, 1);
+    openFlip = flipInsideBatch(dataDir, openOne, 1);
     cluster = await startCluster(options);
   }, 60_000);
 
@@ -156,8 +191,10 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
     expect(sealedFlip.sealed).toBe(true);
     expect(openFlip.sealed).toBe(false);
     const log = cluster!.stderr();
-    expect(log).toContain(`segment ${sealedFlip.segmentId} bytes [${sealedFlip.startPosition}, ${sealedFlip.endPosition}) offsets [150, 200) fail their check`);
-    expect(log).toContain(`segment ${openFlip.segmentId} bytes [${openFlip.startPosition}, ${openFlip.endPosition}) offsets [1050, 1100) fail their check`);
+    expect(sealedFlip.baseOffset).toBeGreaterThan(0);
+    expect(openFlip.baseOffset).toBeGreaterThan(sealedFlip.endOffset);
+    expect(log).toContain(`segment ${sealedFlip.segmentId} bytes [${sealedFlip.startPosition}, ${sealedFlip.endPosition}) offsets [${sealedFlip.baseOffset}, ${sealedFlip.endOffset}) fail their check`);
+    expect(log).toContain(`segment ${openFlip.segmentId} bytes [${openFlip.startPosition}, ${openFlip.endPosition}) offsets [${openFlip.baseOffset}, ${openFlip.endOffset}) fail their check`);
     expect(log.match(/CORRUPT committed data/g)).toHaveLength(2);
     const admin = kafkaAt(cluster!.kafkaPort).admin();
     await admin.connect();
@@ -169,8 +206,9 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
     const status = await rdmq(['status', '--control', cluster!.control]);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain('CORRUPT: 2 fenced range(s)');
-    expect(status.stdout).toContain(`${topic}-0 offsets [150, 200) segment ${sealedFlip.segmentId} bytes [${sealedFlip.startPosition}, ${sealedFlip.endPosition})`);
-    expect(status.stdout).toContain(`${topic}-0 offsets [1050, 1100) segment ${openFlip.segmentId} bytes [${openFlip.startPosition}, ${openFlip.endPosition})`);
+    for (const f of [sealedFlip, openFlip]) {
+      expect(status.stdout).toContain(`${topic}-0 offsets [${f.baseOffset}, ${f.endOffset}) segment ${f.segmentId} bytes [${f.startPosition}, ${f.endPosition})`);
+    }
     const metrics = await (await fetch(`http://127.0.0.1:${cluster!.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/rdmq_storage_fenced_ranges\{role="start"\} 2/);
     expect(metrics).toMatch(/rdmq_partition_fenced_ranges\{topic="fenced",partition="0",role="start"\} 2/);
@@ -179,9 +217,9 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
   it('gives Kafka readers the records before a range, then CORRUPT_MESSAGE, and the records after it when they seek past', async () => {
     // kcat: librdkafka without a group; it calls CORRUPT_MESSAGE "Invalid message".
     const corrupt = expect.stringContaining('Broker: Invalid message');
-    expect(await readWithKcat(cluster!.kafkaPort, topic, 0, Infinity)).toEqual({ offsets: range(0, 150), error: corrupt });
-    expect(await readWithKcat(cluster!.kafkaPort, topic, 200, Infinity)).toEqual({ offsets: range(200, 1050), error: corrupt });
-    expect(await readWithKcat(cluster!.kafkaPort, topic, 1100, acked - 1100)).toEqual({ offsets: range(1100, acked) });
+    expect(await readWithKcat(cluster!.kafkaPort, topic, 0, Infinity)).toEqual({ offsets: range(0, sealedFlip.baseOffset), error: corrupt });
+    expect(await readWithKcat(cluster!.kafkaPort, topic, sealedFlip.endOffset, Infinity)).toEqual({ offsets: range(sealedFlip.endOffset, openFlip.baseOffset), error: corrupt });
+    expect(await readWithKcat(cluster!.kafkaPort, topic, openFlip.endOffset, acked - openFlip.endOffset)).toEqual({ offsets: range(openFlip.endOffset, acked) });
   });
 
   it('gives an SDK consumer the records before a range, then a CORRUPT_MESSAGE error', async () => {
@@ -193,8 +231,8 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
       sdk.run({ eachMessage: ({ message }) => void offsets.push(Number(message.offset)) }, resolve).catch(reject);
     });
     await sdk.disconnect();
-    expect(offsets).toEqual(range(0, 150));
-    expect(error).toMatchObject({ errorCode: 2, type: 'CORRUPT_MESSAGE', message: expect.stringContaining('offsets [150, 200)') });
+    expect(offsets).toEqual(range(0, sealedFlip.baseOffset));
+    expect(error).toMatchObject({ errorCode: 2, type: 'CORRUPT_MESSAGE', message: expect.stringContaining(`offsets [${sealedFlip.baseOffset}, ${sealedFlip.endOffset})`) });
   });
 
   it('hands new records offsets after the old end: none is handed out twice', async () => {
@@ -211,7 +249,7 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
       expect(skip).toMatchObject({ code: 0, stdout: expect.stringContaining(`segment ${flip.segmentId} bytes [${flip.startPosition}, ${flip.endPosition}): a skip marker now covers them`) });
     }
     expect((await rdmq(['corruption', 'list', '--control', cluster!.control])).stdout).toBe('no fenced ranges\n');
-    const expected = [...range(0, 150), ...range(200, 1050), ...range(1100, acked + 10)];
+    const expected = [...range(0, sealedFlip.baseOffset), ...range(sealedFlip.endOffset, openFlip.baseOffset), ...range(openFlip.endOffset, acked + 10)];
     expect(await readWithKcat(cluster!.kafkaPort, topic, 0, expected.length)).toEqual({ offsets: expected });
     const sdk = new Rdmq({ control: cluster!.control }).consumer();
     await sdk.connect();
@@ -237,24 +275,34 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
     await cluster!.stop({ keepData: true });
     cluster = undefined;
     const regionPath = path.join(dataDir, 'region');
-    const store = SegmentStore.open({ path: regionPath, regionSizeBytes: 64 * 1024 * 1024, segmentSizeBytes: 1024 * 1024, durability: 'flush', logger: { warn: () => undefined } });
-    const open = store.describe()[1];
-    const headerPage = store.dataRange(open.segmentId).regionOffset - 4096;
-    const freeBefore = store.usage().freeBytes;
+    const store = openStore(dataDir);
+    const segments = store.describe();
+    const open = segments[segments.length - 1];
+    expect(open.sealed).toBe(false);
+    const headerPage = store.dataRange(open.segmentId).regionOffset - SEGMENT_HEADER_PAGE_BYTES;
+    const slot = (headerPage - store.geometry.slotsOffset) / store.geometry.slotSizeBytes;
+    // Storage cannot know the size of a segment whose header is gone: it keeps the
+    // slots up to the last one holding its bytes; the never-written tail after them is free.
+    const slotBytes = store.geometry.slotSizeBytes;
+    const keptSlots = Math.ceil((SEGMENT_HEADER_PAGE_BYTES + open.writePosition) / slotBytes);
+    const tailBytes = open.dataCapacityBytes + SEGMENT_HEADER_PAGE_BYTES - keptSlots * slotBytes;
+    const before = store.usage();
     store.close();
     const fd = fs.openSync(regionPath, 'r+');
     for (const at of [headerPage + 20, headerPage + 128 + 20]) fs.writeSync(fd, Buffer.from([0xde, 0xad]), 0, 2, at); // both copies
     fs.closeSync(fd);
 
     cluster = await startCluster(options);
-    const lostEnd = 1000n + BigInt(1024 * 1024 - 4096); // the bound: every record takes at least one byte
-    expect(cluster.stderr()).toMatch(/CORRUPT segment header: the segment at index 1 is unreadable/);
-    expect(cluster.stderr()).toContain(`segment ${open.segmentId} is missing from storage (its header is unreadable); offsets [1000, ${lostEnd}) are fenced`);
+    const lostEnd = open.baseOffset + BigInt(open.dataCapacityBytes); // the bound: every record takes at least one byte
+    const lostBase = Number(open.baseOffset);
+    const where = keptSlots === 1 ? `slot ${slot}` : `slots ${slot}..${slot + keptSlots - 1}`;
+    expect(cluster.stderr()).toContain(`CORRUPT segment header: the segment at ${where} is unreadable`);
+    expect(cluster.stderr()).toContain(`segment ${open.segmentId} is missing from storage (its header is unreadable); offsets [${lostBase}, ${lostEnd}) are fenced`);
     const status = await rdmq(['status', '--control', cluster.control]);
-    expect(status.stdout).toContain(`${topic}-0 offsets [1000, ${lostEnd}) segment ${open.segmentId} whole segment (header unreadable)`);
-    expect(status.stdout).toMatch(/storage slot 1: neither header copy is valid/);
+    expect(status.stdout).toContain(`${topic}-0 offsets [${lostBase}, ${lostEnd}) segment ${open.segmentId} whole segment (header unreadable)`);
+    expect(status.stdout).toContain(`storage slot ${slot}: neither header copy is valid`);
     const corrupt = expect.stringContaining('Broker: Invalid message');
-    expect(await readWithKcat(cluster.kafkaPort, topic, 990, Infinity)).toEqual({ offsets: range(990, 1000), error: corrupt });
+    expect(await readWithKcat(cluster.kafkaPort, topic, lostBase - 10, Infinity)).toEqual({ offsets: range(lostBase - 10, lostBase), error: corrupt });
     const producer = kafkaAt(cluster.kafkaPort).producer();
     await producer.connect();
     const [sent] = await producer.send({ topic, messages: [{ value: 'after-lost' }], acks: -1 });
@@ -262,7 +310,27 @@ describe('corrupt committed data after a restart (one sealed segment, one open)'
     expect(BigInt(sent.baseOffset!)).toBe(lostEnd);
     const metrics = await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/rdmq_storage_unreadable_segments\{role="start"\} 1/);
-    expect(metrics).toMatch(new RegExp(`rdmq_storage_segments_free\\{role="start"\\} ${freeBefore - 1}`));
+    // The kept slots stay out of the free pool (counted as allocated); the new segment came out of the free pool.
+    const gauge = (name: string): number => Number(new RegExp(`${name}\\{role="start"\\} (\\d+)`).exec(metrics)![1]);
+    const newSegmentBytes = gauge('rdmq_storage_allocated_bytes') - (before.allocatedBytes - tailBytes);
+    expect(newSegmentBytes).toBeGreaterThan(0);
+    expect(gauge('rdmq_storage_free_bytes')).toBe(before.freeBytes + tailBytes - newSegmentBytes);
+    expect(gauge('rdmq_storage_segments')).toBe(before.segments); // one lost, one new
+
+    // And in the region: the kept run is still there, whole, and no segment overlaps it.
+    await cluster.stop({ keepData: true });
+    cluster = undefined;
+    const after = openStore(dataDir);
+    try {
+      expect(after.recovery.segmentsLost).toEqual([expect.objectContaining({ index: slot, slotCount: keptSlots })]);
+      for (const s of after.describe()) {
+        const first = (after.dataRange(s.segmentId).regionOffset - SEGMENT_HEADER_PAGE_BYTES - after.geometry.slotsOffset) / slotBytes;
+        const last = first + (s.dataCapacityBytes + SEGMENT_HEADER_PAGE_BYTES) / slotBytes - 1;
+        expect(last < slot || first >= slot + keptSlots).toBe(true);
+      }
+    } finally {
+      after.close();
+    }
   }, 60_000);
 });
 

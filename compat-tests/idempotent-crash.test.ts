@@ -82,8 +82,15 @@ async function rolesApart(): Promise<Target> {
   return {
     bootstrap: gateway.kafka,
     crash: async () => {
+      const rejoins = (): number => gateway.stderr().split('joined again').length;
+      const before = rejoins();
       await broker.signal('SIGKILL');
       broker = await startBroker();
+      // The gateway rejoins on its own backoff; until then it closes Kafka connections, and a reader with -e gives up.
+      for (const deadline = Date.now() + 20_000; rejoins() === before; ) {
+        if (Date.now() > deadline) throw new Error(`the gateway did not join the restarted broker:\n${gateway.stderr()}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     },
     close: async () => {
       await gateway.stop();

@@ -216,6 +216,25 @@ describe('variable-size segments', () => {
     }
   });
 
+  it('keeps a lost segment whole across slot boundaries that read as zero, but frees its never-written tail', () => {
+    const r = region();
+    const store = r.open();
+    const doomed = allocate(store, 8 * SLOT - HEADER_PAGE);
+    const firstSlotOffset = store.dataRange(doomed.segmentId).regionOffset - HEADER_PAGE;
+    // Its bytes reach into slot 4; the boundary of slot 2 is zero (a skip marker's padding does that) with data after it.
+    store.region.bytes(firstSlotOffset, 4 * SLOT + 100).fill(0x5a);
+    store.region.bytes(firstSlotOffset + 2 * SLOT, 1000).fill(0);
+    store.close();
+
+    const reopened = r.open();
+    expect(reopened.recovery.segmentsLost).toEqual([{ index: 0, slotCount: 5, segmentId: undefined, reason: expect.stringMatching(/neither header copy/) }]);
+    expect(r.warnings).toEqual([expect.stringMatching(/the segment at slots 0\.\.4 is unreadable/)]);
+    expect(reopened.usage().freeBytes).toBe((SLOT_COUNT - 5) * SLOT);
+    // A new segment the size of the lost one goes past the kept run.
+    const next = allocate(reopened, 8 * SLOT - HEADER_PAGE);
+    expect(reopened.dataRange(next.segmentId).regionOffset - HEADER_PAGE).toBeGreaterThanOrEqual(firstSlotOffset + 5 * SLOT);
+  });
+
   it('opens clean after a crash at every step of a free, finishing the free when its FREE header was written', () => {
     for (let failAt = 0; ; failAt++) {
       const r = region();

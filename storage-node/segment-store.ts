@@ -31,8 +31,9 @@
 // of a sparse region stay holes); for each segment take the newest valid
 // header copy (see layout.ts); a slot with non-zero bytes but no valid copy
 // (or one that makes no sense) is unreadable: reported (one warning per run of
-// such slots) and kept out of the free pool, so nothing overwrites what may
-// still be recovered from it; the broker fences the offsets of a segment it
+// such slots, which goes on over later slots with a zero boundary but not
+// zero throughout: the lost segment's data) and kept out of the free pool, so
+// nothing overwrites what may still be recovered from it; the broker fences the offsets of a segment it
 // knows but storage lost. Known limit: a segment whose two header copies are
 // both destroyed exposes its data area to the walk, where bytes a producer
 // forged at a slot boundary could pass for a header.
@@ -608,6 +609,10 @@ export class SegmentStore {
       const read = readSegmentHeader(headers.at(index));
       if (read.kind !== 'valid') {
         if (read.kind === 'corrupt') lost.add(index, 'neither header copy is valid (CRC, magic or version)');
+        // Inside a lost segment a boundary can be zero (a skip marker's padding,
+        // a record's zeros) with its data going on after it: such a slot stays
+        // in the run; only a slot that is zero throughout holds nothing to keep.
+        else if (lost.open && !headers.slotIsZero(index)) lost.add(index, 'no header: the data area of the unreadable segment before it');
         else lost.end();
         index++;
         continue;
@@ -861,6 +866,13 @@ class SlotHeaderReader {
     return this.bytes;
   }
 
+  /** The whole slot reads as zero (holes of a sparse region do). Only asked right after a lost slot. */
+  slotIsZero(index: number): boolean {
+    const slot = Buffer.alloc(this.geometry.slotSizeBytes);
+    const read = fs.readSync(this.fd, slot, 0, slot.length, slotOffset(this.geometry, index));
+    return isZero(slot.subarray(0, read));
+  }
+
   close(): void {
     fs.closeSync(this.fd);
   }
@@ -881,6 +893,10 @@ class LostRuns {
   private run: LostRun | undefined;
 
   constructor(private readonly report: (run: LostRun) => void) {}
+
+  get open(): boolean {
+    return this.run !== undefined;
+  }
 
   add(index: number, reason: string, segmentId?: number): void {
     if (this.run && this.run.index + this.run.slotCount === index && segmentId === undefined) {
