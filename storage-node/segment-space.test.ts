@@ -2,46 +2,19 @@
 // open rebuilds exactly the segments and the free space, and a crash at any
 // step of allocate or free leaves a region that opens clean.
 import * as fs from 'fs';
-import { SegmentStore, SegmentStoreOptions, StorageFaults } from './segment-store';
+import { SegmentStore, StorageFaults } from './segment-store';
 import { StorageError } from './storage-error';
 import { encodeSegmentHeader, encodeSuperblock, SEGMENT_HEADER_COPY_BYTES, SegmentState, SUPERBLOCK_BYTES } from './layout';
 import { buildTestBatch } from './testing/batches';
-import { removeRegionDir, tempRegionPath } from './testing/temp';
+import { removeRegionDir } from './testing/temp';
+import { closeTestRegions, forgetTestRegion, testRegion as region } from './testing/regions';
+
+afterEach(closeTestRegions);
 
 const MiB = 1024 * 1024;
 const SLOT = 64 * 1024;
 const SLOT_COUNT = 255; // a 16 MiB region less its superblock slot
 const HEADER_PAGE = 4096;
-
-const opened: SegmentStore[] = [];
-const paths: string[] = [];
-
-function region(): { path: string; warnings: string[]; open(extra?: Partial<SegmentStoreOptions>): SegmentStore } {
-  const path = tempRegionPath();
-  paths.push(path);
-  const warnings: string[] = [];
-  return {
-    path,
-    warnings,
-    open(extra = {}) {
-      const store = SegmentStore.open({
-        path,
-        regionSizeBytes: 16 * MiB,
-        segmentSizeBytes: MiB,
-        durability: 'flush',
-        logger: { warn: (m) => warnings.push(m) },
-        ...extra,
-      });
-      opened.push(store);
-      return store;
-    },
-  };
-}
-
-afterEach(() => {
-  for (const store of opened.splice(0)) store.close();
-  for (const path of paths.splice(0)) removeRegionDir(path);
-});
 
 function allocate(store: SegmentStore, dataCapacityBytes: number, partition = 0) {
   return store.allocate({ topicId: 1, partition, baseOffset: 0n, dataCapacityBytes });
@@ -207,7 +180,7 @@ describe('variable-size segments', () => {
       expect(after.describe()[0]).toMatchObject({ segmentId: neighbour.segmentId, commitPosition: 0 });
       after.close();
       removeRegionDir(r.path);
-      paths.splice(paths.indexOf(r.path), 1);
+      forgetTestRegion(r.path);
       if (failAt >= probes) {
         // The new run is clean free space (the debris is quarantined): only the header write is a crash point.
         expect(probes).toBe(1);
@@ -279,7 +252,7 @@ describe('variable-size segments', () => {
       expect(again.describe().map((d) => d.segmentId)).toEqual(ids);
       again.close();
       removeRegionDir(r.path);
-      paths.splice(paths.indexOf(r.path), 1);
+      forgetTestRegion(r.path);
       if (failAt >= probes) {
         // The FREE header, 7 forged boundaries, the first slot's header copies: 9 crash points, all tried.
         expect(probes).toBe(9);

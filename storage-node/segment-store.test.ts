@@ -1,50 +1,17 @@
 import * as fs from 'fs';
-import { SegmentStore, SegmentStoreOptions } from './segment-store';
+import { SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
 import { decodeSegmentHeaderCopy, encodeSegmentHeader, SEGMENT_COMMIT_LINE_OFFSET, segmentHeaderCopyOffset, SegmentState } from './layout';
 import { buildTestBatch, buildTestSkipMarker } from './testing/batches';
-import { removeRegionDir, tempRegionPath } from './testing/temp';
+import { closeTestRegions, testRegion as harness } from './testing/regions';
+
+afterEach(closeTestRegions);
 
 const MiB = 1024 * 1024;
 const SLOT = 64 * 1024;
 const SLOT_COUNT = 255; // (16 MiB - the superblock slot) / 64 KiB
 const SEGMENT_COUNT = 15; // segments of the default size (1 MiB = 16 slots) that fit in 255 slots
 
-interface Harness {
-  path: string;
-  warnings: string[];
-  open(extra?: Partial<SegmentStoreOptions>): SegmentStore;
-}
-
-const opened: SegmentStore[] = [];
-const paths: string[] = [];
-
-function harness(): Harness {
-  const path = tempRegionPath();
-  paths.push(path);
-  const warnings: string[] = [];
-  return {
-    path,
-    warnings,
-    open(extra = {}) {
-      const store = SegmentStore.open({
-        path,
-        regionSizeBytes: 16 * MiB,
-        segmentSizeBytes: MiB,
-        durability: 'flush',
-        logger: { warn: (m) => warnings.push(m) },
-        ...extra,
-      });
-      opened.push(store);
-      return store;
-    },
-  };
-}
-
-afterEach(() => {
-  for (const store of opened.splice(0)) store.close();
-  for (const path of paths.splice(0)) removeRegionDir(path);
-});
 
 /** What a producer's one-sided put does: write straight into the segment's data area. */
 function put(store: SegmentStore, segmentId: number, position: number, bytes: Buffer): void {

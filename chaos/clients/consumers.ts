@@ -10,10 +10,10 @@
 // position (next offset per partition), and a new session (after an error,
 // or when nothing arrives for IDLE_MS while producers run) starts from it;
 // the position handed to seek is logged as the commit of its own group.
-import { Consumer as KafkaConsumer, Kafka, logLevel } from 'kafkajs';
+import { Consumer as KafkaConsumer } from 'kafkajs';
 import { Rdmq } from '../../rdma-client';
 import { nowMs } from '../history';
-import { abandon, ClientRuntime, withTimeout } from './runtime';
+import { abandon, ClientRuntime, withTimeout, workloadKafka } from './runtime';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_MS = 4000;
@@ -21,14 +21,7 @@ const REBUILD_BACKOFF_MS = 300;
 
 export async function runKafkaConsumer(rt: ClientRuntime): Promise<void> {
   const s = rt.settings;
-  const kafka = new Kafka({
-    clientId: s.name,
-    brokers: [s.kafka],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 3000,
-    requestTimeout: 10_000,
-    retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2000 },
-  });
+  const kafka = workloadKafka(s, 10);
   let joins = 0;
   while (!rt.stopping) {
     let session = `${s.name}.j${joins}`;

@@ -3,10 +3,10 @@
 // every value. A send that throws is `fail`, one that hangs past its timeout
 // is `info`: both indeterminate. After either the client is rebuilt, as an
 // application would, and goes on.
-import { Kafka, logLevel, Producer as KafkaProducer } from 'kafkajs';
+import { Producer as KafkaProducer } from 'kafkajs';
 import { Rdmq } from '../../rdma-client';
 import { nowMs } from '../history';
-import { abandon, ClientRuntime, Pacer, TimeoutError, withTimeout } from './runtime';
+import { abandon, ClientRuntime, Pacer, TimeoutError, withTimeout, workloadKafka } from './runtime';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 /** Longer than kafkajs's own retries (8 with up to 2 s backoff) so its retries are what run out first. */
@@ -23,14 +23,7 @@ interface Door {
 
 function kafkaDoor(rt: ClientRuntime): Door {
   const s = rt.settings;
-  const kafka = new Kafka({
-    clientId: s.name,
-    brokers: [s.kafka],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 3000,
-    requestTimeout: 10_000,
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 2000 },
-  });
+  const kafka = workloadKafka(s, 8);
   let producer: KafkaProducer | undefined;
   return {
     connect: async () => {

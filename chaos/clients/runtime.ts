@@ -1,6 +1,7 @@
 // What every chaos workload client shares: its settings (JSON in argv[2]),
 // its history file, progress reports to the runner over the IPC channel, a
 // graceful stop on the runner's word, and bounded waits.
+import { Kafka, logLevel } from 'kafkajs';
 import { HistoryWriter } from '../history';
 
 export type ClientKind = 'kafka-producer' | 'kafka-consumer' | 'sdk-producer' | 'sdk-consumer';
@@ -122,4 +123,16 @@ export class Pacer {
     const ms = this.next - Date.now();
     if (ms > 0) await runtime.sleep(ms);
   }
+}
+
+/** A kafkajs client for a workload process: short timeouts, bounded retries, silent (its history is the record). */
+export function workloadKafka(settings: ClientSettings, retries: number): Kafka {
+  return new Kafka({
+    clientId: settings.name,
+    brokers: [settings.kafka],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3000,
+    requestTimeout: 10_000,
+    retry: { retries, initialRetryTime: 200, maxRetryTime: 2000 },
+  });
 }
