@@ -2,6 +2,7 @@
 // data in a fresh temporary directory, and waits for its ready line.
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
+import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
@@ -118,3 +119,30 @@ export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}):
     },
   };
 }
+
+/**
+ * A loopback port free now, for a role that is restarted at the same address.
+ * Drawn below the kernel's ephemeral range (32768 and up on Linux), so that
+ * while the role is down no other process's port-0 listener or outgoing
+ * connection takes it, and its clients never reach a stranger. A port is
+ * handed out once per process.
+ */
+export async function freeLoopbackPort(): Promise<number> {
+  for (;;) {
+    const port = FIXED_PORT_MIN + Math.floor(Math.random() * FIXED_PORT_SPAN);
+    if (portsHandedOut.has(port)) continue;
+    const server = net.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!free) continue;
+    await new Promise((resolve) => server.close(resolve));
+    portsHandedOut.add(port);
+    return port;
+  }
+}
+
+const FIXED_PORT_MIN = 20_000;
+const FIXED_PORT_SPAN = 12_000;
+const portsHandedOut = new Set<number>();

@@ -4,9 +4,8 @@
 // Every port is fixed for the whole run, so a role restarted on the same data
 // directory comes back where its peers and clients look for it.
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
-import { RunningRole, startRole } from '../bench/cluster';
+import { freeLoopbackPort, RunningRole, startRole } from '../bench/cluster';
 
 export type TopologyKind = 'start' | 'apart';
 export type RoleName = 'start' | 'storage' | 'broker' | 'gateway';
@@ -23,31 +22,6 @@ export interface TopologyOptions {
 const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
 const START_ATTEMPTS = 20;
 const START_RETRY_MS = 500;
-
-/**
- * Ports below the kernel's ephemeral range (32768 and up on Linux), so that
- * while a role is down no other process's port-0 listener or outgoing
- * connection takes its port, and its clients never reach a stranger.
- */
-const FIXED_PORT_MIN = 20_000;
-const FIXED_PORT_SPAN = 12_000;
-const taken = new Set<number>();
-
-async function freePort(): Promise<number> {
-  for (;;) {
-    const port = FIXED_PORT_MIN + Math.floor(Math.random() * FIXED_PORT_SPAN);
-    if (taken.has(port)) continue;
-    const server = net.createServer();
-    const free = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    if (!free) continue;
-    await new Promise((resolve) => server.close(resolve));
-    taken.add(port);
-    return port;
-  }
-}
 
 interface Role {
   name: RoleName;
@@ -69,7 +43,7 @@ export class Topology {
   static async create(options: TopologyOptions): Promise<Topology> {
     const t = new Topology(options);
     const o = options;
-    const at = async (): Promise<string> => `127.0.0.1:${await freePort()}`;
+    const at = async (): Promise<string> => `127.0.0.1:${await freeLoopbackPort()}`;
     const common = ['--durability', 'flush', '--region-size', o.regionSize, '--segment-size', o.segmentSize, '--lease-timeout-ms', String(o.leaseTimeoutMs), '--retention-check-ms', '600000'];
     if (o.kind === 'start') {
       const [control, fastpath, kafka, metrics] = [await at(), await at(), await at(), await at()];

@@ -8,10 +8,9 @@
 // error. The producers' state is rebuilt from the batch headers in the log.
 import { ChildProcess, execFile, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
-import { RunningRole, startCluster, startRole } from '../bench/cluster';
+import { freeLoopbackPort, RunningRole, startCluster, startRole } from '../bench/cluster';
 import { buildRecordBatch } from '../format';
 import { errorCode } from '../gateway/protocol';
 import { RawKafkaClient } from '../gateway/testing/raw-client';
@@ -35,14 +34,6 @@ interface Target {
   close(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 function freshDir(name: string): string {
   return fs.mkdtempSync(path.join('/dev/shm', `rdmq-${name}-`));
 }
@@ -50,7 +41,7 @@ function freshDir(name: string): string {
 /** `rdmq start`, restarted with the same Kafka port so clients find it again. */
 async function allInOne(): Promise<Target> {
   const dataDir = freshDir('idem-start');
-  const kafkaPort = await freePort();
+  const kafkaPort = await freeLoopbackPort();
   const start = () => startCluster({ dataDir, regionSize: '256M', segmentSize: '4M', durability: 'flush', extraArgs: ['--kafka', `127.0.0.1:${kafkaPort}`] });
   let cluster = await start();
   return {
@@ -71,7 +62,7 @@ async function rolesApart(): Promise<Target> {
   const dir = freshDir('idem-apart');
   const common = ['--region-size', '256M', '--segment-size', '4M', '--durability', 'flush', '--fastpath', '127.0.0.1:0', '--metrics', '127.0.0.1:0'];
   const storage = await startRole<{ controlPort: number }>([MAIN, 'storage', '--data', path.join(dir, 'storage'), '--control', '127.0.0.1:0', ...common]);
-  const [controlPort, kafkaPort] = [await freePort(), await freePort()];
+  const [controlPort, kafkaPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
   const startBroker = () =>
     startRole<{ controlPort: number }>([
       MAIN, 'broker', '--data', path.join(dir, 'broker'), '--storage', `127.0.0.1:${storage.ready.controlPort}`,

@@ -4,11 +4,10 @@
 // groups and offsets whichever gateway they ask.
 import { execFile } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Kafka, logLevel, Producer } from 'kafkajs';
-import { ClusterProcess, startCluster } from '../bench/cluster';
+import { ClusterProcess, freeLoopbackPort, startCluster } from '../bench/cluster';
 import { RemoteGatewayProcess, startRemoteGatewayProcess } from '../gateway/testing/remote-gateway';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
@@ -20,14 +19,6 @@ function kcat(args: string[], input?: string): Promise<string> {
     );
     if (input !== undefined) child.stdin!.end(input);
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function requestsServed(metricsPort: number, api: string): Promise<number> {
@@ -70,7 +61,7 @@ describe('several gateways against one broker', () => {
     JSON.parse(await kcat(['-b', gateway, '-L', '-J', ...(topic ? ['-t', topic] : [])])) as KcatMetadata;
 
   beforeAll(async () => {
-    controlPort = await freePort();
+    controlPort = await freeLoopbackPort();
     cluster = await start();
     a = await startRemoteGatewayProcess(cluster.control);
     b = await startRemoteGatewayProcess(cluster.control, ['--node-id', '5']);
