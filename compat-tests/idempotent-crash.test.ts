@@ -10,7 +10,8 @@ import { ChildProcess, execFile, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
-import { freeLoopbackPort, RunningRole, startCluster, startRole } from '../bench/cluster';
+import { freeLoopbackPort, startCluster } from '../bench/cluster';
+import { RolesApart } from '../cli/testing/apart';
 import { buildRecordBatch } from '../format';
 import { errorCode } from '../gateway/protocol';
 import { RawKafkaClient } from '../gateway/testing/raw-client';
@@ -19,7 +20,6 @@ import { RemoteGatewayProcess, startRemoteGatewayProcess } from '../gateway/test
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 
 const KCAT = '/usr/bin/kcat';
-const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
 const TOPIC = 'unique';
 const KILLS = 3;
 /** Producer processes still running, killed after each test whatever happened. */
@@ -59,24 +59,15 @@ async function allInOne(): Promise<Target> {
 
 /** `rdmq storage`, `rdmq broker --storage` and `rdmq gateway --control` in front; the broker is what crashes. */
 async function rolesApart(): Promise<Target> {
-  const dir = freshDir('idem-apart');
-  const common = ['--region-size', '256M', '--segment-size', '4M', '--durability', 'flush', '--fastpath', '127.0.0.1:0', '--metrics', '127.0.0.1:0'];
-  const storage = await startRole<{ controlPort: number }>([MAIN, 'storage', '--data', path.join(dir, 'storage'), '--control', '127.0.0.1:0', ...common]);
-  const [controlPort, kafkaPort] = [await freeLoopbackPort(), await freeLoopbackPort()];
-  const startBroker = () =>
-    startRole<{ controlPort: number }>([
-      MAIN, 'broker', '--data', path.join(dir, 'broker'), '--storage', `127.0.0.1:${storage.ready.controlPort}`,
-      '--control', `127.0.0.1:${controlPort}`, '--kafka', `127.0.0.1:${kafkaPort}`, ...common,
-    ]);
-  let broker: RunningRole<unknown> = await startBroker();
-  const gateway: RemoteGatewayProcess = await startRemoteGatewayProcess(`127.0.0.1:${controlPort}`);
+  const roles = await RolesApart.start({ regionSize: '256M', segmentSize: '4M', leaseTimeoutMs: 10_000 });
+  const gateway: RemoteGatewayProcess = await startRemoteGatewayProcess(roles.control);
   return {
     bootstrap: gateway.kafka,
     crash: async () => {
       const rejoins = (): number => gateway.stderr().split('joined again').length;
       const before = rejoins();
-      await broker.signal('SIGKILL');
-      broker = await startBroker();
+      await roles.broker.signal('SIGKILL');
+      await roles.startBroker();
       // The gateway rejoins on its own backoff; until then it closes Kafka connections, and a reader with -e gives up.
       for (const deadline = Date.now() + 20_000; rejoins() === before; ) {
         if (Date.now() > deadline) throw new Error(`the gateway did not join the restarted broker:\n${gateway.stderr()}`);
@@ -85,9 +76,7 @@ async function rolesApart(): Promise<Target> {
     },
     close: async () => {
       await gateway.stop();
-      await broker.signal('SIGTERM');
-      await storage.signal('SIGTERM');
-      fs.rmSync(dir, { recursive: true, force: true });
+      await roles.stop();
     },
   };
 }

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Kafka, logLevel, Producer as KafkaProducer } from 'kafkajs';
-import { RunningRole, startRole } from '../../bench/cluster';
+import { freeLoopbackPort, RunningRole, startRole } from '../../bench/cluster';
 import { decodeRecordBatch, isSkipMarker, readBatchHeader, splitBatches } from '../../format';
 import { Rdmq } from '../../rdma-client';
 
@@ -28,17 +28,23 @@ export interface ApartOptions {
 export class RolesApart {
   storage!: RunningRole<Ready>;
   broker!: RunningRole<Ready>;
-  private storageControl = '127.0.0.1:0';
-  private storageFastpath = '127.0.0.1:0';
-  private brokerPorts = { control: '127.0.0.1:0', fastpath: '127.0.0.1:0', kafka: '127.0.0.1:0' };
 
   private constructor(
     readonly dir: string,
     private readonly options: ApartOptions,
+    /** Fixed for the life of the roles, so a restarted role is found where it was. */
+    private readonly ports: { storageControl: number; storageFastpath: number; control: number; fastpath: number; kafka: number },
   ) {}
 
   static async start(options: ApartOptions = {}): Promise<RolesApart> {
-    const roles = new RolesApart(fs.mkdtempSync(path.join('/dev/shm', 'rdmq-apart-')), options);
+    const ports = {
+      storageControl: await freeLoopbackPort(),
+      storageFastpath: await freeLoopbackPort(),
+      control: await freeLoopbackPort(),
+      fastpath: await freeLoopbackPort(),
+      kafka: await freeLoopbackPort(),
+    };
+    const roles = new RolesApart(fs.mkdtempSync(path.join('/dev/shm', 'rdmq-apart-')), options, ports);
     try {
       await roles.startStorage();
       await roles.startBroker();
@@ -52,31 +58,28 @@ export class RolesApart {
   /** Starts (or restarts, on the same data and ports) the storage node. */
   async startStorage(): Promise<void> {
     this.storage = await startRole<Ready>([
-      MAIN, 'storage', '--data', path.join(this.dir, 'storage'), '--control', this.storageControl, '--fastpath', this.storageFastpath,
-      '--metrics', '127.0.0.1:0', '--durability', 'flush', '--region-size', this.options.regionSize ?? '64M', '--segment-size', this.options.segmentSize ?? '1M',
+      MAIN, 'storage', '--data', path.join(this.dir, 'storage'), '--control', `127.0.0.1:${this.ports.storageControl}`,
+      '--fastpath', `127.0.0.1:${this.ports.storageFastpath}`, '--metrics', '127.0.0.1:0', '--durability', 'flush',
+      '--region-size', this.options.regionSize ?? '64M', '--segment-size', this.options.segmentSize ?? '1M',
     ]);
-    this.storageControl = `127.0.0.1:${this.storage.ready.controlPort}`;
-    this.storageFastpath = `127.0.0.1:${this.storage.ready.fastpathPort}`;
   }
 
   /** Starts (or restarts, on the same data and ports) the broker with its Kafka gateway. */
   async startBroker(): Promise<void> {
-    const { control, fastpath, kafka } = this.brokerPorts;
+    const { storageControl, control, fastpath, kafka } = this.ports;
     this.broker = await startRole<Ready>([
-      MAIN, 'broker', '--storage', this.storageControl, '--data', path.join(this.dir, 'broker'),
-      '--control', control, '--fastpath', fastpath, '--metrics', '127.0.0.1:0', '--kafka', kafka,
+      MAIN, 'broker', '--storage', `127.0.0.1:${storageControl}`, '--data', path.join(this.dir, 'broker'),
+      '--control', `127.0.0.1:${control}`, '--fastpath', `127.0.0.1:${fastpath}`, '--metrics', '127.0.0.1:0', '--kafka', `127.0.0.1:${kafka}`,
       '--durability', 'flush', '--segment-size', this.options.segmentSize ?? '1M', '--lease-timeout-ms', String(this.options.leaseTimeoutMs ?? 1500),
     ]);
-    const ready = this.broker.ready;
-    this.brokerPorts = { control: `127.0.0.1:${ready.controlPort}`, fastpath: `127.0.0.1:${ready.fastpathPort}`, kafka: `127.0.0.1:${ready.kafkaPort}` };
   }
 
   get kafka(): string {
-    return `127.0.0.1:${this.broker.ready.kafkaPort}`;
+    return `127.0.0.1:${this.ports.kafka}`;
   }
 
   get control(): string {
-    return `127.0.0.1:${this.broker.ready.controlPort}`;
+    return `127.0.0.1:${this.ports.control}`;
   }
 
   async stop(): Promise<void> {
