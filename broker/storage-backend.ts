@@ -3,6 +3,7 @@
 // service). Segment keys pass through the broker, which hands each only to
 // the clients it granted that segment to.
 import type { ProducerScan } from '../format';
+import type { ReplicaKey } from '../format/fastpath-wire';
 import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
 
 /** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
@@ -24,6 +25,8 @@ export interface StorageBackend {
   usage(): Promise<StorageUsage>;
   /** Packed UCX key for a segment's data area. */
   segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer>;
+  /** Every copy of a segment a client is to write (all in-sync replicas) or may read, with its node's address and key. */
+  segmentKeys(segmentId: number, access: 'read' | 'read-write'): Promise<ReplicaKey[]>;
   /** Checks written bytes before they are committed; throws a StorageError (INVALID_BATCH) naming the fault. */
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void>;
   /**
@@ -80,6 +83,10 @@ export class EmbeddedStorage implements StorageBackend {
 
   async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
     return this.node.segmentKey(segmentId, access);
+  }
+
+  async segmentKeys(segmentId: number, access: 'read' | 'read-write'): Promise<ReplicaKey[]> {
+    return [{ node: this.nodeId, address: this.fastpathAddress, key: await this.segmentKey(segmentId, access) }];
   }
 
   async verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
@@ -176,6 +183,10 @@ export class RemoteStorage implements StorageBackend {
       this.keys.set(tag, key);
     }
     return key;
+  }
+
+  async segmentKeys(segmentId: number, access: 'read' | 'read-write'): Promise<ReplicaKey[]> {
+    return [{ node: this.nodeId, address: this.fastpathAddress, key: await this.segmentKey(segmentId, access) }];
   }
 
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
