@@ -130,8 +130,8 @@ export class RemoteStorage implements StorageBackend {
     private bootId: string,
   ) {}
 
-  static async connect(address: string): Promise<RemoteStorage> {
-    const client = new StorageClient(address);
+  static async connect(address: string, options: { deadlineMs?: number } = {}): Promise<RemoteStorage> {
+    const client = new StorageClient(address, options);
     const info = await client.info();
     return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress, info.bootId);
   }
@@ -169,6 +169,16 @@ export class RemoteStorage implements StorageBackend {
 
   describe(): Promise<SegmentDescriptor[]> {
     return this.client.describe();
+  }
+
+  /** Committed bytes, for a copy to another replica. */
+  readData(segmentId: number, position: number, lengthBytes: number): Promise<Buffer> {
+    return this.client.readData(segmentId, position, lengthBytes);
+  }
+
+  /** Bytes copied from another replica, past the commit position. */
+  writeData(segmentId: number, position: number, data: Buffer): Promise<void> {
+    return this.client.writeData(segmentId, position, data);
   }
 
   usage(): Promise<StorageUsage> {

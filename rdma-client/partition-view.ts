@@ -159,7 +159,7 @@ export class PartitionView {
   }
 
   private addSegment(s: SegmentAnnouncement): void {
-    if (!this.segments.has(s.segmentId)) this.connection.retainSegmentKey(s.segmentId, 'read', Buffer.from(s.key, 'base64'));
+    if (!this.segments.has(s.segmentId)) this.connection.retainSegmentKey(s.segmentId, 'read', Buffer.from(s.replicas[0].key, 'base64'));
     this.segments.set(s.segmentId, {
       segmentId: s.segmentId,
       baseOffset: BigInt(s.baseOffset),

@@ -59,6 +59,7 @@ export class StorageClient {
       partition: request.partition,
       baseOffset: request.baseOffset.toString(),
       dataCapacityBytes: request.dataCapacityBytes ?? 0,
+      segmentId: String(request.segmentId ?? 0),
     });
     return descriptorFromWire(wire);
   }
@@ -71,6 +72,14 @@ export class StorageClient {
       maxTimestamp: request.maxTimestamp.toString(),
     });
     return descriptorFromWire(wire);
+  }
+
+  async readData(segmentId: number, position: number, lengthBytes: number): Promise<Buffer> {
+    return (await this.call<{ data: Buffer }>('ReadData', { segmentId: String(segmentId), position, lengthBytes })).data;
+  }
+
+  async writeData(segmentId: number, position: number, data: Buffer): Promise<void> {
+    await this.call('WriteData', { segmentId: String(segmentId), position, data });
   }
 
   async writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {

@@ -70,6 +70,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
           partition: r.partition,
           baseOffset: parseInt64('baseOffset', r.baseOffset),
           dataCapacityBytes: r.dataCapacityBytes || undefined,
+          segmentId: r.segmentId && r.segmentId !== '0' ? id(r.segmentId) : undefined,
         }),
       ),
     ),
@@ -84,6 +85,11 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     ),
     WriteSkipMarker: unary((r: WireWriteSkipMarkerRequest) => {
       store.writeSkipMarker(id(r.segmentId), r.position, r.marker);
+      return {};
+    }),
+    ReadData: unary((r: { segmentId: string; position: number; lengthBytes: number }) => ({ data: Buffer.from(store.committedData(id(r.segmentId), r.position, r.lengthBytes)) })),
+    WriteData: unary((r: { segmentId: string; position: number; data: Buffer }) => {
+      store.writeData(id(r.segmentId), r.position, r.data);
       return {};
     }),
     Seal: unary((r: WireSealRequest) => descriptorToWire(store.seal(id(r.segmentId), { finalPosition: r.finalPosition }))),

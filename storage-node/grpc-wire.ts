@@ -58,6 +58,8 @@ export interface WireAllocateRequest {
   baseOffset: string;
   /** 0: the node's default segment size. */
   dataCapacityBytes: number;
+  /** '0': the node picks the id. */
+  segmentId?: string;
 }
 
 export interface WireCommitRequest {
