@@ -131,8 +131,8 @@ export async function startControlServer(
       return { skipped: skipped.map((f) => fencedToWire(req.topic, req.partition, f)) };
     }),
     createTopic: unary(async (call) => {
-      const req = call.request as { name: string; partitions: number; configs: Record<string, string> };
-      return describe(broker, await broker.createTopic(req.name, req.partitions || 1, req.configs));
+      const req = call.request as { name: string; partitions: number; configs: Record<string, string>; replicationFactor: number };
+      return describe(broker, await broker.createTopic(req.name, req.partitions || 1, req.configs, req.replicationFactor || undefined));
     }),
     deleteTopic: unary(async (call) => {
       await broker.deleteTopic(String(call.request.name));

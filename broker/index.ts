@@ -2,6 +2,7 @@
 export { Broker, BrokerOptions, PartitionRuntime, partitionKey } from './broker';
 export { PartitionProducers } from './producer-state';
 export { EmbeddedStorage, RemoteStorage, StorageBackend } from './storage-backend';
+export { ReplicatedStorage } from './replicated-storage';
 export { FastPathService } from './fastpath-service';
 export { startControlServer, brokerService, ClusterInfo, ERROR_METADATA_KEY } from './control-service';
 export { BrokerError, MetadataStore, TopicDescription } from './topics';

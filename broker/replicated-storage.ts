@@ -41,6 +41,8 @@ export interface ReplicaProbe {
   unavailable: Set<number>;
   /** A node restarted: segment keys handed out for it are void. */
   restarted: boolean;
+  /** Segments whose only in-sync copy is on a node that restarted (their writers need new keys). */
+  restartedOnly: Set<number>;
 }
 
 interface Node {
@@ -247,8 +249,9 @@ export class ReplicatedStorage implements StorageBackend {
    * the in-sync set of each segment another copy of which answers.
    */
   async probeReplicas(): Promise<ReplicaProbe> {
-    const report: ReplicaProbe = { shrunk: new Set(), unavailable: new Set(), restarted: false };
+    const report: ReplicaProbe = { shrunk: new Set(), unavailable: new Set(), restarted: false, restartedOnly: new Set() };
     const lost: string[] = [];
+    const restarted: string[] = [];
     await Promise.all(
       [...this.nodes].map(async ([nodeId, node]) => {
         try {
@@ -257,6 +260,7 @@ export class ReplicatedStorage implements StorageBackend {
             this.policy?.log?.(`storage node ${nodeId} restarted; its copies leave the in-sync sets that have another`);
             node.bootId = bootId;
             report.restarted = true;
+            restarted.push(nodeId);
             lost.push(nodeId);
           } else if (!node.up) {
             this.policy?.log?.(`storage node ${nodeId} answers again; its copies leave the in-sync sets that have another`);
@@ -277,6 +281,7 @@ export class ReplicatedStorage implements StorageBackend {
         report.shrunk.add(segmentId);
       }
       if (!placement.replicas.some((id) => this.nodes.get(id)!.up)) report.unavailable.add(segmentId);
+      else if (placement.replicas.every((id) => restarted.includes(id))) report.restartedOnly.add(segmentId);
     }
     if (lost.some((id) => this.nodes.get(id)!.up)) await this.retireStaleCopies();
     return report;

@@ -36,7 +36,14 @@ export const ServerConfigSchema = z
     segmentSize: size('segment size').default(64 * 1024 ** 2),
     leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
     retentionCheckMs: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
-    storage: hostPort.optional(),
+    /** The storage nodes' control addresses, comma-separated: one, or several for replication. */
+    storage: z
+      .string()
+      .transform((v) => v.split(',').map((a) => a.trim()).filter((a) => a.length > 0))
+      .pipe(z.array(hostPort).min(1, 'needs at least one HOST:PORT'))
+      .optional(),
+    /** Kafka's default.replication.factor: copies of each segment for topics created without one (at most the storage nodes). */
+    defaultReplicationFactor: z.coerce.number().int().min(1).max(255).default(1),
     /** Create an unknown topic a Kafka client's Metadata request names (Kafka: auto.create.topics.enable). */
     autoCreateTopics: z
       .preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('true'))

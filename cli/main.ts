@@ -72,6 +72,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'lease-timeout-ms': { type: 'string' },
       'retention-check-ms': { type: 'string' },
       storage: { type: 'string' },
+      'default-replication-factor': { type: 'string' },
       metrics: { type: 'string' },
       verify: { type: 'string' },
       'node-id': { type: 'string' },
@@ -95,6 +96,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       leaseTimeoutMs: values['lease-timeout-ms'],
       retentionCheckMs: values['retention-check-ms'],
       storage: values.storage,
+      defaultReplicationFactor: values['default-replication-factor'],
       metrics: values.metrics,
       verify: values.verify,
       advertisedHost: values['advertised-host'],
@@ -120,7 +122,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
   } else {
     const server =
       role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await withGateway(await startBroker(config, log), config, log);
-    const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker + Kafka gateway (storage node at ${config.storage})`;
+    const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker + Kafka gateway (storage node${config.storage!.length > 1 ? 's' : ''} at ${config.storage!.join(', ')})`;
     const kafkaPort = 'kafkaPort' in server ? server.kafkaPort : undefined;
     log(
       `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}); ` +
@@ -146,7 +148,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
 async function topics(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { control: { type: 'string' }, partitions: { type: 'string' } },
+    options: { control: { type: 'string' }, partitions: { type: 'string' }, 'replication-factor': { type: 'string' }, config: { type: 'string', multiple: true } },
     allowPositionals: true,
     strict: true,
   });
@@ -158,8 +160,15 @@ async function topics(argv: string[]): Promise<void> {
       if (!name) fail('topics create needs a topic name');
       const partitions = Number(values.partitions ?? 1);
       if (!Number.isInteger(partitions) || partitions < 1) fail(`--partitions must be a positive integer, got ${values.partitions}`);
-      await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }] });
-      process.stdout.write(`created topic ${name} with ${partitions} partition(s)\n`);
+      const replicationFactor = values['replication-factor'] === undefined ? undefined : Number(values['replication-factor']);
+      if (replicationFactor !== undefined && !(Number.isInteger(replicationFactor) && replicationFactor >= 1)) fail(`--replication-factor must be a positive integer, got ${values['replication-factor']}`);
+      const configEntries = (values.config ?? []).map((c) => {
+        const at = c.indexOf('=');
+        if (at <= 0) fail(`--config takes NAME=VALUE, got ${c}`);
+        return { name: c.slice(0, at), value: c.slice(at + 1) };
+      });
+      await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions, replicationFactor, configEntries }] });
+      process.stdout.write(`created topic ${name} with ${partitions} partition(s)${replicationFactor ? `, replication factor ${replicationFactor}` : ''}\n`);
     } else if (action === 'list') {
       for (const t of await admin.listTopics()) process.stdout.write(`${t}\n`);
     } else if (action === 'delete') {

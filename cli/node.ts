@@ -9,7 +9,7 @@ import { Transport } from '../addon';
 import { Registry } from 'prom-client';
 import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../gateway';
 import { Connection } from '../rdma-client';
-import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
+import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { gatewayLimitsOf, ServerConfig, splitHostPort } from './config';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
@@ -83,6 +83,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     verifyCrc: config.verify === 'crc',
     durability: config.durability,
     segmentBytesDefault: config.segmentSize,
+    defaultReplicationFactor: config.defaultReplicationFactor,
     onAdvance: (runtime, advance) => service?.advanced(runtime, advance),
     onSegment: (runtime, segment) => void service?.segmentAdded(runtime, segment),
     onStorageRestart: () => service?.storageRestarted(),
@@ -244,10 +245,13 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
 }
 
 export async function startBroker(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT (the storage node\'s control address)');
-  const storageAddress = config.storage;
+  if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT[,HOST:PORT...] (the storage nodes\' control addresses)');
+  const storageAddresses = config.storage;
+  if (config.defaultReplicationFactor > storageAddresses.length) {
+    throw new Error(`--default-replication-factor ${config.defaultReplicationFactor} needs as many storage nodes; --storage names ${storageAddresses.length}`);
+  }
   return ownDataDir(config, 'rdmq broker', async () => {
-    const storage = await RemoteStorage.connect(storageAddress);
+    const storage = storageAddresses.length === 1 ? await RemoteStorage.connect(storageAddresses[0]) : await ReplicatedStorage.connect(storageAddresses);
     return serveBroker(config, new Transport(), storage, log, newRegistry('broker'));
   });
 }
