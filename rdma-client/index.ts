@@ -4,7 +4,7 @@
 //   const producer = rdmq.producer({ mode: 'shared' });
 //   await producer.connect();
 //   await producer.send({ topic: 'events', messages: [{ key: 'k', value: 'v' }] });
-import { Admin } from './admin';
+import { Admin, TopicSpec } from './admin';
 import { Connection, ConnectionOptions } from './connection';
 import { Consumer, ConsumerOptions, RunOptions } from './consumer';
 import { Producer, ProducerOptions, ProducerRecord, RecordMetadata } from './producer';
@@ -70,7 +70,7 @@ export class Rdmq {
     const client = new Client(this.options, (c) => new Admin(c));
     return {
       connect: async () => void (await client.connect()),
-      createTopics: (o: { topics: { topic: string; numPartitions?: number; configEntries?: { name: string; value: string }[] }[] }) => client.get().createTopics(o),
+      createTopics: (o: { topics: TopicSpec[] }) => client.get().createTopics(o),
       deleteTopics: (o: { topics: string[] }) => client.get().deleteTopics(o),
       listTopics: () => client.get().listTopics(),
       describeTopic: (name: string) => client.get().describeTopic(name),
