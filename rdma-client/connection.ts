@@ -1,20 +1,25 @@
-// One client's link to an rdmq cluster: the broker's gRPC control plane, and
-// one UCX endpoint for the fast path (two-sided control messages to the
-// broker, one-sided puts and gets to the segments). Producers and consumers
-// created from the same client share it.
+// One client's link to an rdmq cluster: the broker's gRPC control plane, a
+// UCX endpoint to the broker for two-sided control messages, and one UCX
+// endpoint per storage node holding a copy of its segments, for one-sided
+// puts and gets (storage-links.ts; the broker's endpoint serves when a
+// storage node shares its process). Producers and consumers created from
+// the same client share it.
 //
-// When either endpoint is lost (the broker or the storage node restarted), the
-// connection re-establishes both by itself, with backoff: requests in flight
-// fail with a retriable error, keys imported on the old data endpoint are
-// dropped (grants carry fresh ones), and 'reconnected' tells producers and
-// consumers to start over from what they know (cursors, read positions). A
-// new broker endpoint is a new broker session, so its keys are all sent anew.
+// When the broker's endpoint is lost, the connection re-establishes it by
+// itself, with backoff: requests in flight fail with a retriable error, every
+// segment key is dropped (a new broker session sends them all anew), and
+// 'reconnected' tells producers and consumers to start over from what they
+// know (cursors, read positions). Losing one storage node's endpoint fails
+// only the puts and gets on it (retriable); the next use connects again.
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'events';
-import { Endpoint, RemoteKey, Transport } from '../addon';
+import { Endpoint, Transport } from '../addon';
 import { brokerService, ClusterInfo, ERROR_METADATA_KEY } from '../broker';
-import { FastPathMessage } from '../format/fastpath-wire';
+import { decodeReplicaKeys, FastPathMessage, ReplicaKey } from '../format/fastpath-wire';
 import { RdmqError } from './errors';
+import { PutReceipt, SegmentAccess, SegmentReplica, StorageLinks } from './storage-links';
+
+export { PutReceipt, SegmentAccess, SegmentReplica };
 
 export interface ConnectionOptions {
   /** Broker control address, HOST:PORT (default 127.0.0.1:7400). */
@@ -45,14 +50,10 @@ const REPLY_IDS = [FastPathMessage.STAGE_REPLY, FastPathMessage.COMMIT_REPLY, Fa
 
 export class Connection extends EventEmitter {
   private readonly pending = new Map<number, Pending>();
-  /** Keys imported on the current data endpoint, with the packed bytes they came from. */
-  private keys = new Map<string, { packed: Buffer; key: RemoteKey }>();
-  /** Which data endpoint each key was imported on: a key is used only there. */
-  private readonly keyEndpoints = new WeakMap<RemoteKey, Endpoint>();
-  /** Keys replaced by fresher ones on a live endpoint: destroyed on close, since a put may still use them. */
-  private readonly retiredKeys: RemoteKey[] = [];
-  /** Holders of each counted key (retainSegmentKey); the key is destroyed when the last lets go. */
-  private readonly keyHolders = new Map<string, number>();
+  /** Endpoints to the storage nodes and the segment keys imported on them. */
+  private readonly storage: StorageLinks;
+  /** Turns of readers that have no reader index from the broker (readerTurn). */
+  private nextReaderTurn = 0;
   private nextReqId = 1;
   private closed = false;
   private reconnecting: Promise<void> | undefined;
@@ -65,8 +66,6 @@ export class Connection extends EventEmitter {
     readonly transport: Transport,
     /** To the broker: two-sided control messages. */
     private brokerEndpoint: Endpoint,
-    /** To the storage node: one-sided puts and gets (the same endpoint when they share a process). */
-    private storageEndpoint: Endpoint,
     private clusterInfo: ClusterInfo,
     private readonly requestTimeoutMs: number,
   ) {
@@ -77,7 +76,8 @@ export class Connection extends EventEmitter {
     for (const id of [FastPathMessage.WATERMARK, FastPathMessage.SEGMENT]) {
       transport.onMessage(id, (_ep, header, payload) => this.pushHandlers.get(id)?.forEach((fn) => fn(header, payload)));
     }
-    this.watch(brokerEndpoint, storageEndpoint);
+    this.storage = new StorageLinks(transport, (address) => (address === this.clusterInfo.fastpathAddress ? this.brokerEndpoint : undefined));
+    this.watch(brokerEndpoint);
   }
 
   static async open(options: ConnectionOptions = {}): Promise<Connection> {
@@ -91,8 +91,8 @@ export class Connection extends EventEmitter {
     const cluster = await unaryCall<ClusterInfo>(control, 'getClusterInfo', {});
     const transport = new Transport();
     try {
-      const { endpoint, dataEndpoint } = await connectEndpoints(transport, cluster);
-      return new Connection(control, transport, endpoint, dataEndpoint, cluster, options.requestTimeoutMs ?? 30_000);
+      const endpoint = await connectTo(transport, cluster.fastpathAddress);
+      return new Connection(control, transport, endpoint, cluster, options.requestTimeoutMs ?? 30_000);
     } catch (err) {
       transport.close();
       control.close();
@@ -105,52 +105,88 @@ export class Connection extends EventEmitter {
     return this.brokerEndpoint;
   }
 
-  /** To the storage node: one-sided puts and gets. Replaced when re-established. */
-  get dataEndpoint(): Endpoint {
-    return this.storageEndpoint;
-  }
-
   get cluster(): ClusterInfo {
     return this.clusterInfo;
   }
 
-  /** Puts into a segment with a key imported on the current data endpoint. */
-  put(local: Uint8Array, key: RemoteKey, remoteOffset: number): Promise<void> {
-    return this.onData(key, (ep) => ep.put(local, key, remoteOffset));
+  /** The endpoint to a storage node's fast-path address (HOST:PORT), connected on first use. */
+  storageEndpoint(address: string): Promise<Endpoint> {
+    return this.storage.endpoint(address);
   }
 
-  /** Gets from a segment with a key imported on the current data endpoint. */
-  get(local: Uint8Array, key: RemoteKey, remoteOffset: number): Promise<void> {
-    return this.onData(key, (ep) => ep.get(local, key, remoteOffset));
+  /**
+   * A segment's copies. `replicaKeys` is the payload of a STAGE_REPLY or
+   * ACQUIRE_REPLY (encodeReplicaKeys; empty when this client already has
+   * them), or the copies of an announcement, and replaces the copies known;
+   * without it, the copies known.
+   */
+  segmentReplicas(segmentId: number, access: SegmentAccess, replicaKeys?: Buffer | readonly ReplicaKey[]): SegmentReplica[] {
+    const listed = Buffer.isBuffer(replicaKeys) ? (replicaKeys.length > 0 ? decodeReplicaKeys(replicaKeys) : undefined) : replicaKeys;
+    return this.storage.replicas(segmentId, access, listed);
   }
 
-  /** Resolves once every earlier put of `generation` is complete at the storage node; fails if the endpoint was replaced since. */
-  async flush(generation = this.generation): Promise<void> {
+  /**
+   * `segmentReplicas` for a holder that lets go of them again (a partition
+   * view for each segment it reads): their keys are destroyed once the last
+   * holder releases them, so a long-running reader does not keep one imported
+   * key per segment it ever read. The caller must have no get in flight with
+   * the keys when it releases.
+   */
+  retainSegmentKey(segmentId: number, access: SegmentAccess, replicas: readonly ReplicaKey[]): SegmentReplica[] {
+    return this.storage.retain(segmentId, access, replicas);
+  }
+
+  releaseSegmentKey(segmentId: number, access: SegmentAccess): void {
+    this.storage.release(segmentId, access);
+  }
+
+  /** The key of one copy of a segment, imported on its storage node's endpoint (for tests and tools). */
+  async segmentKey(replica: SegmentReplica, segmentId: number, access: SegmentAccess) {
+    return (await this.storage.key(replica, segmentId, access)).key;
+  }
+
+  /** Puts `local` into every copy listed, in parallel; settles once none is in flight (see StorageLinks.putAll). */
+  putAll(replicas: readonly SegmentReplica[], segmentId: number, local: Uint8Array, remoteOffset: number): Promise<PutReceipt[]> {
+    return this.storage.putAll(replicas, segmentId, local, remoteOffset);
+  }
+
+  /**
+   * Resolves once every put behind `receipts` is complete at its storage
+   * node; fails (retriable) if an endpoint they used was lost since, or the
+   * broker session changed since `generation` (its stages are gone).
+   */
+  async flush(receipts: readonly PutReceipt[], generation = this.generation): Promise<void> {
     if (generation !== this.generation) throw reestablished('flush');
-    try {
-      await this.storageEndpoint.flush();
-    } catch (err) {
-      throw storageUnreachable(err);
-    }
+    await this.storage.flush(receipts);
   }
 
-  private async onData(key: RemoteKey, op: (ep: Endpoint) => Promise<void>): Promise<void> {
-    const ep = this.storageEndpoint;
-    if (this.keyEndpoints.get(key) !== ep) throw reestablished('put or get');
-    try {
-      await op(ep);
-    } catch (err) {
-      throw storageUnreachable(err);
-    }
+  /** Reads from copy `preferred % n` of a segment, moving on to the next copy when one fails. */
+  get(segmentId: number, preferred: number, local: Uint8Array, remoteOffset: number): Promise<void> {
+    return this.storage.getAny(segmentId, preferred, local, remoteOffset);
   }
 
-  private watch(endpoint: Endpoint, dataEndpoint: Endpoint): void {
-    for (const ep of new Set([endpoint, dataEndpoint])) ep.once('close', (reason: string) => this.lost(ep, reason));
+  /** Bytes read so far from each storage node (by node id), for metrics and `rdmq bench`. */
+  readBytesByNode(): Map<string, number> {
+    return this.storage.readBytesByNode();
   }
 
-  /** An endpoint went away: fail what waits on it and re-establish both. */
+  /** Segment keys imported and not yet let go (for tests and metrics). */
+  get importedKeyCount(): number {
+    return this.storage.importedKeyCount;
+  }
+
+  /** A reader's turn on this connection, for readers the broker gave no reader index: they take turns over the copies. */
+  readerTurn(): number {
+    return this.nextReaderTurn++;
+  }
+
+  private watch(endpoint: Endpoint): void {
+    endpoint.once('close', (reason: string) => this.lost(endpoint, reason));
+  }
+
+  /** The broker's endpoint went away: fail what waits on it and re-establish it. */
   private lost(ep: Endpoint, reason: string): void {
-    if (this.closed || (ep !== this.brokerEndpoint && ep !== this.storageEndpoint)) return;
+    if (this.closed || ep !== this.brokerEndpoint) return;
     this.failAll(new RdmqError(`fast-path connection lost: ${reason}`, 7, 'REQUEST_TIMED_OUT', true));
     this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = undefined));
   }
@@ -161,25 +197,23 @@ export class Connection extends EventEmitter {
       if (this.closed) return;
       try {
         const cluster = await unaryCall<ClusterInfo>(this.control, 'getClusterInfo', {}, 5000);
-        const fresh = await connectEndpoints(this.transport, cluster);
+        const fresh = await connectTo(this.transport, cluster.fastpathAddress);
         if (this.closed) {
-          await fresh.endpoint.close();
-          await fresh.dataEndpoint.close();
+          await fresh.close();
           return;
         }
-        const old = [this.brokerEndpoint, this.storageEndpoint];
-        // Keys of the old data endpoint are dropped, not destroyed: their endpoint is gone.
-        this.keys = new Map();
-        this.brokerEndpoint = fresh.endpoint;
-        this.storageEndpoint = fresh.dataEndpoint;
+        const old = this.brokerEndpoint;
+        // The new broker session sends every key anew.
+        this.storage.forgetAll();
+        this.brokerEndpoint = fresh;
         this.clusterInfo = cluster;
         this.generation++;
-        this.watch(fresh.endpoint, fresh.dataEndpoint);
-        for (const ep of new Set(old)) void ep.close();
+        this.watch(fresh);
+        void old.close();
         this.emit('reconnected');
         return;
       } catch {
-        // The broker or the storage node is not back yet: try again after the delay.
+        // The broker is not back yet: try again after the delay.
       }
     }
   }
@@ -222,71 +256,12 @@ export class Connection extends EventEmitter {
     return () => set!.delete(fn);
   }
 
-  /**
-   * The imported key for a segment, importing `packed` the first time and
-   * whenever it differs from the one imported (the storage node restarted).
-   */
-  segmentKey(segmentId: number, access: 'read' | 'read-write', packed?: Buffer): RemoteKey {
-    const tag = `${segmentId}:${access}`;
-    let entry = this.keys.get(tag);
-    if (packed && packed.length > 0 && (!entry || !entry.packed.equals(packed))) {
-      if (entry) this.retiredKeys.push(entry.key);
-      const key = this.storageEndpoint.importKey(packed);
-      this.keyEndpoints.set(key, this.storageEndpoint);
-      entry = { packed: Buffer.from(packed), key };
-      this.keys.set(tag, entry);
-    }
-    if (!entry) throw new RdmqError(`no ${access} key for segment ${segmentId} on this connection; stage or subscribe again`, KAFKA_STORAGE_ERROR, 'KAFKA_STORAGE_ERROR', true);
-    return entry.key;
-  }
-
-  /**
-   * `segmentKey` for a holder that lets go of it again (a partition view for
-   * each segment it reads): the key is imported for the first holder and
-   * destroyed once the last releases it, so a long-running reader does not
-   * keep one imported key per segment it ever read. The caller must have no
-   * get in flight with the key when it releases.
-   */
-  retainSegmentKey(segmentId: number, access: 'read' | 'read-write', packed: Buffer): RemoteKey {
-    const tag = `${segmentId}:${access}`;
-    const key = this.segmentKey(segmentId, access, packed);
-    this.keyHolders.set(tag, (this.keyHolders.get(tag) ?? 0) + 1);
-    return key;
-  }
-
-  releaseSegmentKey(segmentId: number, access: 'read' | 'read-write'): void {
-    const tag = `${segmentId}:${access}`;
-    const holders = this.keyHolders.get(tag);
-    if (holders === undefined) return;
-    if (holders > 1) {
-      this.keyHolders.set(tag, holders - 1);
-      return;
-    }
-    this.keyHolders.delete(tag);
-    const entry = this.keys.get(tag);
-    this.keys.delete(tag);
-    // A key of a closed endpoint died with it.
-    if (entry && this.keyEndpoints.get(entry.key) === this.storageEndpoint && !this.storageEndpoint.closed) entry.key.destroy();
-  }
-
-  /** Imported segment keys (for tests and metrics). */
-  get importedKeyCount(): number {
-    return this.keys.size;
-  }
-
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.failAll(new RdmqError('connection closed', -1, 'CLOSED', false));
-    if (!this.storageEndpoint.closed) {
-      for (const { key } of this.keys.values()) key.destroy();
-      for (const key of this.retiredKeys) if (this.keyEndpoints.get(key) === this.storageEndpoint) key.destroy();
-    }
-    this.keys.clear();
-    this.retiredKeys.length = 0;
-    this.keyHolders.clear();
+    await this.storage.close();
     await this.brokerEndpoint.close();
-    if (this.storageEndpoint !== this.brokerEndpoint) await this.storageEndpoint.close();
     this.transport.close();
     this.control.close();
   }
@@ -310,32 +285,14 @@ export class Connection extends EventEmitter {
   }
 }
 
-/** Both endpoints for `cluster`: one to the broker, one to the storage node (the same one when they share a process). */
-async function connectEndpoints(transport: Transport, cluster: ClusterInfo): Promise<{ endpoint: Endpoint; dataEndpoint: Endpoint }> {
-  const connect = (address: string): Promise<Endpoint> => {
-    const at = address.lastIndexOf(':');
-    return transport.connect(address.slice(0, at), Number(address.slice(at + 1)));
-  };
-  const endpoint = await connect(cluster.fastpathAddress);
-  const storage = cluster.storageFastpathAddress || cluster.fastpathAddress;
-  if (storage === cluster.fastpathAddress) return { endpoint, dataEndpoint: endpoint };
-  try {
-    return { endpoint, dataEndpoint: await connect(storage) };
-  } catch (err) {
-    await endpoint.close();
-    throw err;
-  }
+function connectTo(transport: Transport, address: string): Promise<Endpoint> {
+  const at = address.lastIndexOf(':');
+  return transport.connect(address.slice(0, at), Number(address.slice(at + 1)));
 }
 
 /** Work begun on an endpoint that has since been replaced: the caller starts over (stage, subscribe) on the new one. */
 function reestablished(what: string): RdmqError {
-  return new RdmqError(`the storage connection was re-established since this ${what} began; stage or read again`, KAFKA_STORAGE_ERROR, 'KAFKA_STORAGE_ERROR', true);
-}
-
-/** A put, get or flush that failed in the transport: the storage node is gone or going. */
-function storageUnreachable(err: unknown): RdmqError {
-  if (err instanceof RdmqError) return err;
-  return new RdmqError(`storage node unreachable: ${(err as Error).message}`, KAFKA_STORAGE_ERROR, 'KAFKA_STORAGE_ERROR', true);
+  return new RdmqError(`the broker connection was re-established since this ${what} began; stage or read again`, KAFKA_STORAGE_ERROR, 'KAFKA_STORAGE_ERROR', true);
 }
 
 function unaryCall<T>(client: grpc.Client, method: string, request: object, deadlineMs = 30_000): Promise<T> {
