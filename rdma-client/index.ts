@@ -62,6 +62,8 @@ export class Rdmq {
       seek: (s: { topic: string; partition: number; offset: string | number | bigint }) => client.get().seek(s),
       run: (handlers: RunOptions, onError?: (err: Error) => void) => client.get().run(handlers, onError),
       stop: () => client.get().stop(),
+      /** Bytes read from each storage node's copies (replication spreads readers over them). */
+      readBytesByNode: () => client.get().readBytesByNode(),
       disconnect: () => client.disconnect((c) => c.stop()),
     };
   }
