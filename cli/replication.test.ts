@@ -91,6 +91,48 @@ describe('replication over several storage nodes', () => {
     expect([...(await holders(roles)).values()].some((nodes) => nodes.includes(spare))).toBe(true);
     // The kill cost some retries, not records.
     expect(writer.failures).toBeGreaterThanOrEqual(failuresBefore);
+
+    // The victim comes back: its stale copies are retired, no segment has more than three.
+    await roles.startStorage(victim);
+    await until('the returned node holds no stale copy', async () => [...(await holders(roles)).values()].every((nodes) => nodes.length === 3));
+  });
+
+  test('below min.insync.replicas producers get NOT_ENOUGH_REPLICAS, and write again once a node returns', async () => {
+    const admin = new Rdmq({ control: roles.control }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'strict', numPartitions: 1, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '3' }] }] });
+    await admin.disconnect();
+    const producer = new Rdmq({ control: roles.control }).producer();
+    await producer.connect();
+    await producer.send({ topic: 'strict', messages: [{ value: 'before' }] });
+    // Two of four nodes down: only two copies can be placed, fewer than min.insync.replicas.
+    const down = [0, 1];
+    for (const i of down) await roles.killStorage(i);
+    let refusal: unknown;
+    await until('a send is refused for want of replicas', async () => {
+      try {
+        await producer.send({ topic: 'strict', messages: [{ value: 'during' }] });
+        return false;
+      } catch (err) {
+        refusal = err;
+        return /NOT_ENOUGH_REPLICAS|min\.insync\.replicas/.test(String((err as Error).message) + String((err as { type?: string }).type));
+      }
+    });
+    expect(String((refusal as Error).message)).toMatch(/min\.insync\.replicas|storage nodes answer/);
+    for (const i of down) await roles.startStorage(i);
+    await until('a send succeeds again', async () => {
+      try {
+        await producer.send({ topic: 'strict', messages: [{ value: 'after' }] });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    await producer.disconnect();
+    const logs = await readTopic(roles.control, 'strict');
+    const values = logs.get(0)!.records.map((r) => r.value);
+    expect(values[0]).toBe('before');
+    expect(values).toContain('after');
   });
 
   test('two readers of one partition read from different copies', async () => {
