@@ -125,6 +125,11 @@ export class Connection extends EventEmitter {
     return this.storage.replicas(segmentId, access, listed);
   }
 
+  /** The copies known for a segment, with their packed keys. */
+  segmentReplicaKeys(segmentId: number, access: SegmentAccess): ReplicaKey[] {
+    return this.storage.replicaKeys(segmentId, access);
+  }
+
   /**
    * `segmentReplicas` for a holder that lets go of them again (a partition
    * view for each segment it reads): their keys are destroyed once the last

@@ -79,6 +79,11 @@ export class StorageLinks {
     return known.map(({ node, address }) => ({ node, address }));
   }
 
+  /** The copies known for a segment with their packed keys (to pass on, or to list another copy beside them). */
+  replicaKeys(segmentId: number, access: SegmentAccess): ReplicaKey[] {
+    return (this.replicaSets.get(`${segmentId}:${access}`) ?? []).map((r) => ({ ...r, key: Buffer.from(r.key) }));
+  }
+
   /** `replicas` for a holder that lets go again (`release`), so long-running readers keep no key per segment ever read. */
   retain(segmentId: number, access: SegmentAccess, replicas: readonly ReplicaKey[]): SegmentReplica[] {
     const list = this.replicas(segmentId, access, replicas);
