@@ -45,6 +45,13 @@ interface Pending {
 const RECONNECT_DELAY_MS_MIN = 100;
 const RECONNECT_DELAY_MS_MAX = 2000;
 const KAFKA_STORAGE_ERROR = 56;
+/**
+ * How long writes fail on a copy whose node was lost (its key may be of a
+ * process that is gone) before the connection asks the broker for a new
+ * session and so for every key anew; the broker normally lists the copies
+ * anew sooner (fewer in-sync replicas, or the node's new keys).
+ */
+const STALE_KEY_RENEW_MS = 3000;
 
 const REPLY_IDS = [FastPathMessage.STAGE_REPLY, FastPathMessage.COMMIT_REPLY, FastPathMessage.ACQUIRE_REPLY, FastPathMessage.SUBSCRIBE_REPLY, FastPathMessage.LOCATE_REPLY];
 
@@ -76,7 +83,13 @@ export class Connection extends EventEmitter {
     for (const id of [FastPathMessage.WATERMARK, FastPathMessage.SEGMENT]) {
       transport.onMessage(id, (_ep, header, payload) => this.pushHandlers.get(id)?.forEach((fn) => fn(header, payload)));
     }
-    this.storage = new StorageLinks(transport, (address) => (address === this.clusterInfo.fastpathAddress ? this.brokerEndpoint : undefined));
+    this.storage = new StorageLinks(
+      transport,
+      (address) => (address === this.clusterInfo.fastpathAddress ? this.brokerEndpoint : undefined),
+      (staleSinceMs) => {
+        if (Date.now() - staleSinceMs >= STALE_KEY_RENEW_MS) this.renewSession();
+      },
+    );
     this.watch(brokerEndpoint);
   }
 
@@ -123,6 +136,11 @@ export class Connection extends EventEmitter {
   segmentReplicas(segmentId: number, access: SegmentAccess, replicaKeys?: Buffer | readonly ReplicaKey[]): SegmentReplica[] {
     const listed = Buffer.isBuffer(replicaKeys) ? (replicaKeys.length > 0 ? decodeReplicaKeys(replicaKeys) : undefined) : replicaKeys;
     return this.storage.replicas(segmentId, access, listed);
+  }
+
+  /** The copies known for a segment, with their packed keys. */
+  segmentReplicaKeys(segmentId: number, access: SegmentAccess): ReplicaKey[] {
+    return this.storage.replicaKeys(segmentId, access);
   }
 
   /**
@@ -182,6 +200,15 @@ export class Connection extends EventEmitter {
 
   private watch(endpoint: Endpoint): void {
     endpoint.once('close', (reason: string) => this.lost(endpoint, reason));
+  }
+
+  /**
+   * A new broker session, which sends every segment key anew: for a write
+   * that needs the key of a storage node lost since this session got it.
+   */
+  private renewSession(): void {
+    if (this.closed || this.reconnecting) return;
+    void this.brokerEndpoint.close();
   }
 
   /** The broker's endpoint went away: fail what waits on it and re-establish it. */

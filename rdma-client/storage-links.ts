@@ -10,6 +10,13 @@
 // next use of that address connects again, after a backoff that grows while
 // the node stays unreachable. Endpoints to other nodes are untouched.
 //
+// A key listed before its node's endpoint was lost is never used again: the
+// node may have restarted, and a key of a process that is gone must not
+// reach whatever the new one has registered. Readers pass over such a copy
+// (a new subscription brings fresh keys); a write fails retriably, and when
+// the broker has not listed the copies anew a while after the loss, asks for
+// a new broker session (`onStaleWriteKey`), which sends every key anew.
+//
 // Contract: single-threaded (JS); every method may be called concurrently.
 import { Endpoint, RemoteKey, Transport } from '../addon';
 import { ReplicaKey } from '../format/fastpath-wire';
@@ -30,11 +37,17 @@ export interface PutReceipt {
 }
 
 interface Link {
+  address: string;
   endpoint: Endpoint | undefined;
   connecting: Promise<Endpoint> | undefined;
   /** No new connect before this time (ms since epoch): the node was just lost or refused. */
   retryAt: number;
   retryDelayMs: number;
+}
+
+/** A copy as the broker listed it; `staleSinceMs` once its node's endpoint was lost after the listing. */
+interface ListedCopy extends ReplicaKey {
+  staleSinceMs?: number;
 }
 
 interface ImportedKey {
@@ -50,7 +63,7 @@ const RECONNECT_DELAY_MS_MAX = 2000;
 export class StorageLinks {
   private readonly links = new Map<string, Link>();
   /** Each segment's copies as the broker last listed them, by `segment:access`. */
-  private readonly replicaSets = new Map<string, ReplicaKey[]>();
+  private readonly replicaSets = new Map<string, ListedCopy[]>();
   /** Keys imported, by `address|segment:access`; each is used only on its endpoint. */
   private readonly imported = new Map<string, ImportedKey>();
   /** Keys replaced while their endpoint lives: a put may still use them, so they are destroyed on close. */
@@ -64,6 +77,8 @@ export class StorageLinks {
     private readonly transport: Transport,
     /** The broker's endpoint when `address` is the broker's own (one process): no second endpoint to it. */
     private readonly sharedEndpoint: (address: string) => Endpoint | undefined,
+    /** A write needs a copy whose key went stale at `staleSinceMs` (the broker sends a segment's keys once per session). */
+    private readonly onStaleWriteKey: (staleSinceMs: number) => void,
   ) {}
 
   /**
@@ -77,6 +92,11 @@ export class StorageLinks {
     const known = this.replicaSets.get(tag);
     if (!known) throw new RdmqError(`no ${access} key for segment ${segmentId} on this connection; stage or subscribe again`, KAFKA_STORAGE_ERROR, 'KAFKA_STORAGE_ERROR', true);
     return known.map(({ node, address }) => ({ node, address }));
+  }
+
+  /** The copies known for a segment with their packed keys (to pass on, or to list another copy beside them). */
+  replicaKeys(segmentId: number, access: SegmentAccess): ReplicaKey[] {
+    return (this.replicaSets.get(`${segmentId}:${access}`) ?? []).filter((r) => r.staleSinceMs === undefined).map((r) => ({ node: r.node, address: r.address, key: Buffer.from(r.key) }));
   }
 
   /** `replicas` for a holder that lets go again (`release`), so long-running readers keep no key per segment ever read. */
@@ -114,6 +134,15 @@ export class StorageLinks {
     const tag = `${segmentId}:${access}`;
     const listed = this.replicaSets.get(tag)?.find((r) => r.address === replica.address);
     if (!listed) throw new RdmqError(`no ${access} key for segment ${segmentId} at ${replica.address}; stage or subscribe again`, KAFKA_STORAGE_ERROR, 'KAFKA_STORAGE_ERROR', true);
+    if (listed.staleSinceMs !== undefined) {
+      if (access === 'read-write') this.onStaleWriteKey(listed.staleSinceMs);
+      throw new RdmqError(
+        `the ${access} key of segment ${segmentId} at ${replica.address} was given before the connection to that storage node was lost; ${access === 'read' ? 'subscribe' : 'stage'} again for a fresh one`,
+        KAFKA_STORAGE_ERROR,
+        'KAFKA_STORAGE_ERROR',
+        true,
+      );
+    }
     const id = `${replica.address}|${tag}`;
     let entry = this.imported.get(id);
     if (entry && (entry.endpoint !== endpoint || !entry.packed.equals(listed.key))) {
@@ -220,7 +249,7 @@ export class StorageLinks {
     const shared = this.sharedEndpoint(address);
     if (shared) return Promise.resolve(shared);
     let link = this.links.get(address);
-    if (!link) this.links.set(address, (link = { endpoint: undefined, connecting: undefined, retryAt: 0, retryDelayMs: RECONNECT_DELAY_MS_MIN }));
+    if (!link) this.links.set(address, (link = { address, endpoint: undefined, connecting: undefined, retryAt: 0, retryDelayMs: RECONNECT_DELAY_MS_MIN }));
     if (link.endpoint && !link.endpoint.closed) return Promise.resolve(link.endpoint);
     if (link.connecting) return link.connecting;
     const waitMs = link.retryAt - Date.now();
@@ -270,6 +299,8 @@ export class StorageLinks {
     if (link.endpoint !== endpoint) return;
     link.endpoint = undefined;
     for (const [id, entry] of this.imported) if (entry.endpoint === endpoint) this.imported.delete(id);
+    const now = Date.now();
+    for (const copies of this.replicaSets.values()) for (const c of copies) if (c.address === link.address) c.staleSinceMs ??= now;
     if (!this.closed) this.backOff(link);
   }
 
