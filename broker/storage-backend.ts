@@ -123,8 +123,9 @@ export class RemoteStorage implements StorageBackend {
     private bootId: string,
   ) {}
 
-  static async connect(address: string): Promise<RemoteStorage> {
-    const client = new StorageClient(address);
+  /** `leaderEpoch`: an HA broker's term, sent with every call so the node fences older leaders. */
+  static async connect(address: string, options: { leaderEpoch?: bigint } = {}): Promise<RemoteStorage> {
+    const client = new StorageClient(address, { leaderEpoch: options.leaderEpoch });
     const info = await client.info();
     return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress, info.bootId);
   }

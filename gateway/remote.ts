@@ -22,7 +22,7 @@ import type { ApiName, RequestBody } from './protocol';
 import { FastPathParts, fastPathParts, KafkaListener, listenKafka } from './server';
 
 export interface RemoteGatewayOptions {
-  /** The broker's control address, HOST:PORT. */
+  /** The broker's control address, HOST:PORT; an HA group's as 'A,B' (the gateway follows the leader). */
   control: string;
   /** Address to listen on for Kafka clients; port 0 picks a free one. */
   host: string;
@@ -54,11 +54,14 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
   const limits = parseGatewayLimits(options.limits ?? {});
   const log = options.log ?? (() => undefined);
   const rejoinDelayMs = options.rejoinDelayMs ?? 1000;
-  const hub = new HubClient(options.control, limits.maxFrameBytes + 64 * 1024);
+  const hubMessageBytes = limits.maxFrameBytes + 64 * 1024;
   let listener: KafkaListener | undefined;
   let link: DataLink | undefined;
+  // The hub of the broker the fast-path connection found (the leader, in an HA group).
+  let hub: HubClient | undefined;
   try {
     link = await openLink(options.control, limits, log);
+    hub = new HubClient(link.connection.controlAddress, hubMessageBytes);
     listener = await listenKafka(options.host, options.port, limits);
     const self = {
       nodeId: options.nodeId,
@@ -69,7 +72,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
     let closed = false;
     let joined = await hub.join(self, lost);
     const nodeId = joined.membership.nodeId;
-    log(`gateway ${nodeId} joined the broker at ${options.control}: ${describe(joined.membership)}`);
+    log(`gateway ${nodeId} joined the broker at ${link.connection.controlAddress}: ${describe(joined.membership)}`);
 
     // The broker went (or restarted): join again under the same node id, on a new fast-path connection.
     function lost(err: Error): void {
@@ -80,18 +83,24 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
     async function rejoin(): Promise<void> {
       if (closed) return;
       const fresh = await openLink(options.control, limits, log);
-      const again = await hub.join({ ...self, nodeId }, lost).catch(async (err: Error) => {
+      const freshHub = new HubClient(fresh.connection.controlAddress, hubMessageBytes);
+      const again = await freshHub.join({ ...self, nodeId }, lost).catch(async (err: Error) => {
+        freshHub.close();
         await fresh.close();
         throw err;
       });
       if (closed) {
         again.leave();
+        freshHub.close();
         return fresh.close();
       }
       const old = link!;
+      const oldHub = hub!;
       link = fresh;
+      hub = freshHub;
       joined = again;
-      log(`gateway ${nodeId} joined again: ${describe(again.membership)}`);
+      oldHub.close();
+      log(`gateway ${nodeId} joined again at ${fresh.connection.controlAddress}: ${describe(again.membership)}`);
       void old.close().catch((e: Error) => log(`closing the old fast-path connection: ${e.message}`));
     }
 
@@ -115,7 +124,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       fetchMemory: new MemoryBudget(limits.maxFetchMemoryBytes),
       metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
     };
-    listener.serve(context, forwardingDispatcher(hub));
+    listener.serve(context, forwardingDispatcher(() => hub!));
     const serving = listener;
     return {
       port: listener.port,
@@ -129,13 +138,13 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
         joined.leave();
         await serving.close();
         await current().close();
-        hub.close();
+        hub!.close();
       },
     };
   } catch (err) {
     await listener?.close();
     await link?.close();
-    hub.close();
+    hub?.close();
     throw err;
   }
 }
@@ -146,7 +155,8 @@ interface DataLink extends FastPathParts {
 }
 
 async function openLink(control: string, limits: GatewayLimits, log: (message: string) => void): Promise<DataLink> {
-  const parts = fastPathParts(await Connection.open({ control }), limits, log);
+  // A gateway waits for an HA group's election rather than failing at once.
+  const parts = fastPathParts(await Connection.open({ control, leaderWaitMs: control.includes(',') ? 30_000 : 0 }), limits, log);
   return {
     ...parts,
     close: async () => {
@@ -157,7 +167,7 @@ async function openLink(control: string, limits: GatewayLimits, log: (message: s
 }
 
 /** The data path here; everything else, and idempotent produces, to the broker. */
-function forwardingDispatcher(hub: HubClient): Dispatcher<DataContext> {
+function forwardingDispatcher(hub: () => HubClient): Dispatcher<DataContext> {
   const local = dataHandlers as { [N in ApiName]?: Handler<N, DataContext> };
   return async (request, call) => {
     const handler = local[request.apiName] as Handler<ApiName, DataContext> | undefined;
@@ -165,7 +175,7 @@ function forwardingDispatcher(hub: HubClient): Dispatcher<DataContext> {
       return handler(request.body as never, call);
     }
     try {
-      return new EncodedResponse(await hub.forward(call.frame, call.clientHost));
+      return new EncodedResponse(await hub().forward(call.frame, call.clientHost));
     } catch (err) {
       throw new AbandonRequest((err as Error).message);
     }

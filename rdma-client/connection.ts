@@ -17,8 +17,10 @@ import { FastPathMessage } from '../format/fastpath-wire';
 import { RdmqError } from './errors';
 
 export interface ConnectionOptions {
-  /** Broker control address, HOST:PORT (default 127.0.0.1:7400). */
-  control?: string;
+  /** Broker control address, HOST:PORT (default 127.0.0.1:7400); several (an HA group) as 'A,B' or an array. */
+  control?: string | string[];
+  /** How long `open` looks for a leader among several control addresses (default 30 s). */
+  leaderWaitMs?: number;
   /** Milliseconds before a fast-path request without reply fails (default 30 s). */
   requestTimeoutMs?: number;
 }
@@ -40,6 +42,10 @@ interface Pending {
 const RECONNECT_DELAY_MS_MIN = 100;
 const RECONNECT_DELAY_MS_MAX = 2000;
 const KAFKA_STORAGE_ERROR = 56;
+const NOT_LEADER_OR_FOLLOWER = 6;
+const LEADER_WAIT_MS_DEFAULT = 30_000;
+/** Set by a standby broker on its NOT_LEADER answers: the leader's control address, when known. */
+export const LEADER_METADATA_KEY = 'rdmq-leader';
 
 const REPLY_IDS = [FastPathMessage.STAGE_REPLY, FastPathMessage.COMMIT_REPLY, FastPathMessage.ACQUIRE_REPLY, FastPathMessage.SUBSCRIBE_REPLY, FastPathMessage.LOCATE_REPLY];
 
@@ -61,7 +67,9 @@ export class Connection extends EventEmitter {
   generation = 0;
 
   private constructor(
-    readonly control: grpc.Client,
+    private controlClient: grpc.Client,
+    private controlAt: string,
+    private readonly controlAddresses: string[],
     readonly transport: Transport,
     /** To the broker: two-sided control messages. */
     private brokerEndpoint: Endpoint,
@@ -81,23 +89,27 @@ export class Connection extends EventEmitter {
   }
 
   static async open(options: ConnectionOptions = {}): Promise<Connection> {
-    const address = options.control ?? '127.0.0.1:7400';
-    const Client = brokerService();
-    // A restarted broker is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
-    const control = new Client(address, grpc.credentials.createInsecure(), {
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 2000,
-    });
-    const cluster = await unaryCall<ClusterInfo>(control, 'getClusterInfo', {});
+    const addresses = parseControlAddresses(options.control);
+    const leader = await findLeader(addresses, options.leaderWaitMs ?? (addresses.length > 1 ? LEADER_WAIT_MS_DEFAULT : 0));
     const transport = new Transport();
     try {
-      const { endpoint, dataEndpoint } = await connectEndpoints(transport, cluster);
-      return new Connection(control, transport, endpoint, dataEndpoint, cluster, options.requestTimeoutMs ?? 30_000);
+      const { endpoint, dataEndpoint } = await connectEndpoints(transport, leader.cluster);
+      return new Connection(leader.client, leader.address, addresses, transport, endpoint, dataEndpoint, leader.cluster, options.requestTimeoutMs ?? 30_000);
     } catch (err) {
       transport.close();
-      control.close();
+      leader.client.close();
       throw err;
     }
+  }
+
+  /** The gRPC client of the broker's control plane (the leader's, in an HA group). Replaced when the leader changes. */
+  get control(): grpc.Client {
+    return this.controlClient;
+  }
+
+  /** The control address of the broker this connection uses now. */
+  get controlAddress(): string {
+    return this.controlAt;
   }
 
   /** To the broker: two-sided control messages. Replaced when re-established. */
@@ -160,12 +172,22 @@ export class Connection extends EventEmitter {
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       if (this.closed) return;
       try {
-        const cluster = await unaryCall<ClusterInfo>(this.control, 'getClusterInfo', {}, 5000);
-        const fresh = await connectEndpoints(this.transport, cluster);
+        const leader = await findLeaderOnce(this.controlAddresses, this.controlAt, this.controlClient);
+        const cluster = leader.cluster;
+        const fresh = await connectEndpoints(this.transport, cluster).catch((err: Error) => {
+          if (leader.client !== this.controlClient) leader.client.close();
+          throw err;
+        });
         if (this.closed) {
           await fresh.endpoint.close();
           await fresh.dataEndpoint.close();
+          if (leader.client !== this.controlClient) leader.client.close();
           return;
+        }
+        if (leader.client !== this.controlClient) {
+          this.controlClient.close();
+          this.controlClient = leader.client;
+          this.controlAt = leader.address;
         }
         const old = [this.brokerEndpoint, this.storageEndpoint];
         // Keys of the old data endpoint are dropped, not destroyed: their endpoint is gone.
@@ -184,9 +206,15 @@ export class Connection extends EventEmitter {
     }
   }
 
-  /** Calls a unary method of the broker's gRPC service. */
+  /** Calls a unary method of the broker's gRPC service; a NOT_LEADER answer sends the connection to find the leader. */
   call<T>(method: string, request: object): Promise<T> {
-    return unaryCall<T>(this.control, method, request);
+    return unaryCall<T>(this.controlClient, method, request).catch((err: unknown) => {
+      if (err instanceof RdmqError && err.type === 'NOT_LEADER' && !this.closed) {
+        this.failAll(new RdmqError('the broker is no longer the leader', NOT_LEADER_OR_FOLLOWER, 'NOT_LEADER', true));
+        this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = undefined));
+      }
+      throw err;
+    });
   }
 
   describeTopic(name: string): Promise<TopicInfo> {
@@ -344,11 +372,77 @@ function unaryCall<T>(client: grpc.Client, method: string, request: object, dead
     fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err, value) => {
       if (err) {
         const name = err.metadata?.get(ERROR_METADATA_KEY)[0];
-        const code = name === 'UNKNOWN_TOPIC_OR_PARTITION' ? 3 : name === 'TOPIC_ALREADY_EXISTS' ? 36 : err.code === grpc.status.UNAVAILABLE ? 15 : -1;
-        reject(new RdmqError(err.details || err.message, code, name ? String(name) : undefined, err.code === grpc.status.UNAVAILABLE));
+        const code =
+          name === 'UNKNOWN_TOPIC_OR_PARTITION' ? 3 : name === 'TOPIC_ALREADY_EXISTS' ? 36 : name === 'NOT_LEADER' ? NOT_LEADER_OR_FOLLOWER : err.code === grpc.status.UNAVAILABLE ? 15 : -1;
+        const failure = new RdmqError(err.details || err.message, code, name ? String(name) : undefined, err.code === grpc.status.UNAVAILABLE);
+        const leader = err.metadata?.get(LEADER_METADATA_KEY)[0];
+        if (leader) (failure as RdmqError & { leader?: string }).leader = String(leader);
+        reject(failure);
       } else {
         resolve(value as T);
       }
     });
   });
+}
+
+/** 'A,B', ['A', 'B'] or nothing (the local default) as a list of HOST:PORT. */
+export function parseControlAddresses(control: string | string[] | undefined): string[] {
+  const list = (Array.isArray(control) ? control : (control ?? '127.0.0.1:7400').split(',')).map((a) => a.trim()).filter((a) => a.length > 0);
+  if (list.length === 0) throw new RdmqError(`no broker control address in ${JSON.stringify(control)}`, -1, 'INVALID_CONFIG', false);
+  return [...new Set(list)];
+}
+
+function newControlClient(address: string): grpc.Client {
+  const Client = brokerService();
+  // A restarted broker is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
+  return new Client(address, grpc.credentials.createInsecure(), {
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 2000,
+  });
+}
+
+interface FoundLeader {
+  address: string;
+  client: grpc.Client;
+  cluster: ClusterInfo;
+}
+
+/**
+ * Asks each control address (the current one first, reusing its client)
+ * until one answers as the leader; a NOT_LEADER answer naming the leader
+ * sends the next question there. Throws the last error when none leads.
+ */
+async function findLeaderOnce(addresses: string[], current?: string, currentClient?: grpc.Client): Promise<FoundLeader> {
+  const queue = current ? [current, ...addresses.filter((a) => a !== current)] : [...addresses];
+  const asked = new Set<string>();
+  let lastError: unknown;
+  while (queue.length > 0) {
+    const address = queue.shift()!;
+    if (asked.has(address)) continue;
+    asked.add(address);
+    const client = address === current && currentClient ? currentClient : newControlClient(address);
+    try {
+      const cluster = await unaryCall<ClusterInfo>(client, 'getClusterInfo', {}, addresses.length > 1 ? 3000 : 5000);
+      return { address, client, cluster };
+    } catch (err) {
+      if (client !== currentClient) client.close();
+      lastError = err;
+      const leader = (err as { leader?: string }).leader;
+      if (leader && !asked.has(leader)) queue.unshift(leader);
+    }
+  }
+  throw lastError;
+}
+
+/** findLeaderOnce, again with backoff for up to `waitMs` (an election may be under way). */
+async function findLeader(addresses: string[], waitMs: number): Promise<FoundLeader> {
+  const deadline = Date.now() + waitMs;
+  for (let delayMs = RECONNECT_DELAY_MS_MIN; ; delayMs = Math.min(delayMs * 2, RECONNECT_DELAY_MS_MAX)) {
+    try {
+      return await findLeaderOnce(addresses);
+    } catch (err) {
+      if (Date.now() + delayMs > deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
 }
