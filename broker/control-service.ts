@@ -154,6 +154,14 @@ export async function startControlServer(
   );
   return {
     port,
-    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Open calls (a gateway's Join) get a moment to end, then are cut.
+        const force = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
   };
 }

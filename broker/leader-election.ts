@@ -48,6 +48,8 @@ const DEADLINE_CHECK_MS = 50;
 
 export class LeaderElection extends EventEmitter {
   private closed = false;
+  /** No campaign before this time (after resigning, so another broker gets its turn). */
+  private holdOffUntilMs = 0;
   private lease: Lease | undefined;
   private leaseId: string | undefined;
   /** Until when (local clock) this broker's lease is certainly alive. */
@@ -93,6 +95,15 @@ export class LeaderElection extends EventEmitter {
     await lease?.revoke().catch(() => undefined);
   }
 
+  /** Gives up this term (its broker could not serve): revokes the lease and waits `holdOffMs` before campaigning again. */
+  async resign(holdOffMs: number): Promise<void> {
+    this.holdOffUntilMs = Date.now() + holdOffMs;
+    const lease = this.lease;
+    this.dropLease();
+    this.depose('resigned');
+    await lease?.revoke().catch(() => undefined);
+  }
+
   private schedulePoll(delayMs: number): void {
     if (this.closed) return;
     clearTimeout(this.pollTimer);
@@ -110,7 +121,7 @@ export class LeaderElection extends EventEmitter {
         this.depose(holder ? `broker ${holder.brokerId} leads now (epoch ${holder.epoch})` : 'the leader key is gone (the lease expired)');
       }
       this.known = holder;
-      if (holder || this.term || !this.leaseId || this.closed) return;
+      if (holder || this.term || !this.leaseId || this.closed || Date.now() < this.holdOffUntilMs) return;
       await this.campaign();
     } catch (err) {
       // etcd did not answer: the deadline check steps a leader down once its lease may have expired.
