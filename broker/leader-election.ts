@@ -38,6 +38,12 @@ export interface LeaderElectionOptions {
   leaseTtlS?: number;
   /** How often standbys look at the leader key (default 250 ms). */
   pollMs?: number;
+  /**
+   * Fault injection for tests: a leader that never notices its term ended
+   * (as if its clock stood still), to show that the storage nodes and etcd
+   * refuse a deposed leader on their own.
+   */
+  faultIgnoreDeposition?: boolean;
   log?: (message: string) => void;
 }
 
@@ -50,6 +56,7 @@ export class LeaderElection extends EventEmitter {
   private closed = false;
   /** No campaign before this time (after resigning, so another broker gets its turn). */
   private holdOffUntilMs = 0;
+  private deposedIgnored = false;
   private lease: Lease | undefined;
   private leaseId: string | undefined;
   /** Until when (local clock) this broker's lease is certainly alive. */
@@ -207,6 +214,11 @@ export class LeaderElection extends EventEmitter {
   private depose(reason: string): void {
     const term = this.term;
     if (!term) return;
+    if (this.options.faultIgnoreDeposition && !this.closed) {
+      if (!this.deposedIgnored) this.options.log?.(`FAULT INJECTED: not stepping down although ${reason}; the storage nodes and etcd must refuse this broker`);
+      this.deposedIgnored = true;
+      return;
+    }
     this.term = undefined;
     this.options.log?.(`stepped down as leader (epoch ${term.epoch}): ${reason}`);
     this.emit('deposed', reason);

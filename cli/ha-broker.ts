@@ -87,6 +87,7 @@ class HaBroker {
       control: this.controlAddress,
       leaseTtlS: config.etcdLeaseTtl,
       log,
+      faultIgnoreDeposition: process.env.RDMQ_FAULT_IGNORE_DEPOSITION === '1',
     });
   }
 

@@ -70,21 +70,52 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       rack: options.rack ?? null,
     };
     let closed = false;
-    let joined = await hub.join(self, lost);
+    // Each join has a generation: only the current one's end means the broker is lost.
+    let generation = 0;
+    let rejoining = false;
+    let joined = await hub.join(self, lostOf(0));
     const nodeId = joined.membership.nodeId;
     log(`gateway ${nodeId} joined the broker at ${link.connection.controlAddress}: ${describe(joined.membership)}`);
+    followLeader(link, 0);
 
-    // The broker went (or restarted): join again under the same node id, on a new fast-path connection.
-    function lost(err: Error): void {
-      if (closed) return;
-      log(`gateway ${joined.membership.nodeId} lost the broker (${err.message}); joining again in ${rejoinDelayMs} ms`);
-      setTimeout(() => void rejoin().catch(lost), rejoinDelayMs).unref();
+    function lostOf(joinGeneration: number): (err: Error) => void {
+      return (err) => {
+        if (joinGeneration === generation) lost(err);
+      };
     }
+
+    // The broker went (or restarted, or an HA group's leader moved): join again under the same node id, on a new fast-path connection.
+    function lost(err: Error): void {
+      if (closed || rejoining) return;
+      rejoining = true;
+      log(`gateway ${joined.membership.nodeId} lost the broker (${err.message}); joining again in ${rejoinDelayMs} ms`);
+      setTimeout(
+        () =>
+          void rejoin().then(
+            () => (rejoining = false),
+            (e: Error) => {
+              rejoining = false;
+              lost(e);
+            },
+          ),
+        rejoinDelayMs,
+      ).unref();
+    }
+
+    /** The fast-path connection found a new leader by itself: the hub's membership must move there too. */
+    function followLeader(l: DataLink, joinGeneration: number): void {
+      const joinedAt = l.connection.controlAddress;
+      l.connection.on('reconnected', () => {
+        if (joinGeneration === generation && l.connection.controlAddress !== joinedAt) lost(new Error(`the leader is now at ${l.connection.controlAddress}`));
+      });
+    }
+
     async function rejoin(): Promise<void> {
       if (closed) return;
       const fresh = await openLink(options.control, limits, log);
       const freshHub = new HubClient(fresh.connection.controlAddress, hubMessageBytes);
-      const again = await freshHub.join({ ...self, nodeId }, lost).catch(async (err: Error) => {
+      const freshGeneration = generation + 1;
+      const again = await freshHub.join({ ...self, nodeId }, lostOf(freshGeneration)).catch(async (err: Error) => {
         freshHub.close();
         await fresh.close();
         throw err;
@@ -96,10 +127,14 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       }
       const old = link!;
       const oldHub = hub!;
+      const oldJoin = joined;
+      generation = freshGeneration;
       link = fresh;
       hub = freshHub;
       joined = again;
+      oldJoin.leave();
       oldHub.close();
+      followLeader(fresh, freshGeneration);
       log(`gateway ${nodeId} joined again at ${fresh.connection.controlAddress}: ${describe(again.membership)}`);
       void old.close().catch((e: Error) => log(`closing the old fast-path connection: ${e.message}`));
     }

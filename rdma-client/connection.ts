@@ -44,6 +44,15 @@ const RECONNECT_DELAY_MS_MAX = 2000;
 const KAFKA_STORAGE_ERROR = 56;
 const NOT_LEADER_OR_FOLLOWER = 6;
 const LEADER_WAIT_MS_DEFAULT = 30_000;
+/**
+ * With several control addresses the leader is asked every second whether it
+ * still leads: a leader that was paused or cut off keeps its connections open
+ * but answers nothing, and its clients must go to the next one by themselves.
+ * Two missed answers in a row (or a NOT_LEADER) start the search.
+ */
+const LEADER_CHECK_MS = 1000;
+const LEADER_CHECK_DEADLINE_MS = 1500;
+const LEADER_CHECK_MISSES_MAX = 2;
 /** Set by a standby broker on its NOT_LEADER answers: the leader's control address, when known. */
 export const LEADER_METADATA_KEY = 'rdmq-leader';
 
@@ -65,6 +74,9 @@ export class Connection extends EventEmitter {
   private pushHandlers = new Map<number, Set<(header: Buffer, payload: Buffer) => void>>();
   /** Counts re-established endpoints: work begun under an older generation cannot be finished. */
   generation = 0;
+  private leaderCheck: NodeJS.Timeout | undefined;
+  private leaderChecking = false;
+  private leaderMisses = 0;
 
   private constructor(
     private controlClient: grpc.Client,
@@ -86,6 +98,33 @@ export class Connection extends EventEmitter {
       transport.onMessage(id, (_ep, header, payload) => this.pushHandlers.get(id)?.forEach((fn) => fn(header, payload)));
     }
     this.watch(brokerEndpoint, storageEndpoint);
+    if (controlAddresses.length > 1) {
+      this.leaderCheck = setInterval(() => void this.checkLeader(), LEADER_CHECK_MS);
+      this.leaderCheck.unref();
+    }
+  }
+
+  /** Asks the broker whether it still leads; starts the search for the leader when it does not answer or says no. */
+  private async checkLeader(): Promise<void> {
+    if (this.leaderChecking || this.reconnecting || this.closed) return;
+    this.leaderChecking = true;
+    try {
+      await unaryCall<ClusterInfo>(this.controlClient, 'getClusterInfo', {}, LEADER_CHECK_DEADLINE_MS);
+      this.leaderMisses = 0;
+    } catch (err) {
+      const deposed = err instanceof RdmqError && err.type === 'NOT_LEADER';
+      if (++this.leaderMisses >= LEADER_CHECK_MISSES_MAX || deposed) this.followLeader(deposed ? 'the broker is no longer the leader' : `the leader at ${this.controlAt} does not answer`);
+    } finally {
+      this.leaderChecking = false;
+    }
+  }
+
+  /** Fails what waits on the current broker and finds the leader anew. */
+  private followLeader(reason: string): void {
+    if (this.closed || this.reconnecting) return;
+    this.leaderMisses = 0;
+    this.failAll(new RdmqError(`${reason}; finding the leader`, NOT_LEADER_OR_FOLLOWER, 'NOT_LEADER', true));
+    this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = undefined));
   }
 
   static async open(options: ConnectionOptions = {}): Promise<Connection> {
@@ -209,10 +248,7 @@ export class Connection extends EventEmitter {
   /** Calls a unary method of the broker's gRPC service; a NOT_LEADER answer sends the connection to find the leader. */
   call<T>(method: string, request: object): Promise<T> {
     return unaryCall<T>(this.controlClient, method, request).catch((err: unknown) => {
-      if (err instanceof RdmqError && err.type === 'NOT_LEADER' && !this.closed) {
-        this.failAll(new RdmqError('the broker is no longer the leader', NOT_LEADER_OR_FOLLOWER, 'NOT_LEADER', true));
-        this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = undefined));
-      }
+      if (err instanceof RdmqError && err.type === 'NOT_LEADER') this.followLeader('the broker is no longer the leader');
       throw err;
     });
   }
@@ -305,6 +341,7 @@ export class Connection extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.leaderCheck);
     this.failAll(new RdmqError('connection closed', -1, 'CLOSED', false));
     if (!this.storageEndpoint.closed) {
       for (const { key } of this.keys.values()) key.destroy();
@@ -422,7 +459,7 @@ async function findLeaderOnce(addresses: string[], current?: string, currentClie
     asked.add(address);
     const client = address === current && currentClient ? currentClient : newControlClient(address);
     try {
-      const cluster = await unaryCall<ClusterInfo>(client, 'getClusterInfo', {}, addresses.length > 1 ? 3000 : 5000);
+      const cluster = await unaryCall<ClusterInfo>(client, 'getClusterInfo', {}, addresses.length > 1 ? 2000 : 5000);
       return { address, client, cluster };
     } catch (err) {
       if (client !== currentClient) client.close();

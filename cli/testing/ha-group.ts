@@ -45,7 +45,8 @@ export class HaGroup {
     },
   ) {}
 
-  static async start(options: HaGroupOptions = {}): Promise<HaGroup> {
+  /** `firstBrokerEnv`: the environment of broker 0, the first leader (fault injection). */
+  static async start(options: HaGroupOptions = {}, firstBrokerEnv: NodeJS.ProcessEnv = {}): Promise<HaGroup> {
     const port = freeLoopbackPort;
     const ports = {
       etcdClient: await port(),
@@ -65,7 +66,7 @@ export class HaGroup {
         '--fastpath', `127.0.0.1:${ports.storageFastpath}`, '--metrics', '127.0.0.1:0', '--durability', 'flush',
         '--region-size', '64M', '--segment-size', '1M',
       ]);
-      await group.startBroker(0);
+      await group.startBroker(0, firstBrokerEnv);
       await group.waitForLeader();
       await group.startBroker(1);
       group.gateway = await startRole<Ready>([MAIN, 'gateway', '--control', group.control, '--kafka', `127.0.0.1:${ports.gatewayKafka}`, '--metrics', '127.0.0.1:0']);
@@ -124,14 +125,18 @@ export class HaGroup {
     await exited;
   }
 
-  /** Starts (or restarts) broker `i` (0 or 1). */
-  async startBroker(i: number): Promise<void> {
+  /** Starts (or restarts) broker `i` (0 or 1); `env` for fault injection. */
+  async startBroker(i: number, env: NodeJS.ProcessEnv = {}): Promise<void> {
     this.brokers[i] = await startRole<Ready>([
       MAIN, 'broker', '--etcd', this.etcdUrl, '--etcd-prefix', PREFIX, '--etcd-lease-ttl', String(this.options.etcdLeaseTtlS ?? 2),
       '--storage', `127.0.0.1:${this.ports.storageControl}`, '--data', path.join(this.dir, `broker${i}`),
       '--control', `127.0.0.1:${this.ports.control[i]}`, '--fastpath', `127.0.0.1:${this.ports.fastpath[i]}`, '--kafka', `127.0.0.1:${this.ports.kafka[i]}`,
       '--metrics', '127.0.0.1:0', '--durability', 'flush', '--segment-size', '1M', '--lease-timeout-ms', String(this.options.leaseTimeoutMs ?? 1500),
-    ]);
+    ], env);
+  }
+
+  controlOf(i: number): string {
+    return `127.0.0.1:${this.ports.control[i]}`;
   }
 
   /** The leader as etcd names it: its index and epoch, or undefined. */
