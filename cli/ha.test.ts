@@ -176,7 +176,7 @@ describe('an HA broker group on etcd', () => {
 
     await group.startEtcd();
     const restartedAt = Date.now();
-    const next = await group.waitForLeader();
+    const next = await group.waitForLeader(undefined, old.epoch);
     const serveAgainMs = Date.now() - restartedAt;
     await within(writer.acks(200), 30_000, 'acks after etcd returned');
     await writer.stop();

@@ -149,12 +149,12 @@ export class HaGroup {
     return record.epoch ? { index, epoch: record.epoch } : undefined;
   }
 
-  /** Waits until a broker other than `not` leads and serves (its log says so); returns its index and the ms waited. */
-  async waitForLeader(not?: number, timeoutMs = 20_000): Promise<{ index: number; epoch: string; waitedMs: number }> {
+  /** Waits until a broker other than `not` leads in a term after `afterEpoch` and serves (its log says so); returns its index and the ms waited. */
+  async waitForLeader(not?: number, afterEpoch = '0', timeoutMs = 20_000): Promise<{ index: number; epoch: string; waitedMs: number }> {
     const started = Date.now();
     for (;;) {
       const leader = await this.leader().catch(() => undefined);
-      if (leader && leader.index !== not && leader.index >= 0) {
+      if (leader && leader.index !== not && leader.index >= 0 && BigInt(leader.epoch) > BigInt(afterEpoch)) {
         const broker = this.brokers[leader.index];
         if (broker && broker.stderr().includes(`serving as leader (epoch ${leader.epoch})`)) return { ...leader, waitedMs: Date.now() - started };
       }
