@@ -12,7 +12,8 @@
 // change the metadata any more — no split brain. An append also requires its
 // sequence key to be new, so two writers can never interleave records.
 // Appends of one event-loop turn share one transaction (at most
-// TXN_RECORDS_MAX records, etcd's limit on operations per transaction).
+// TXN_RECORDS_MAX records, below etcd's limit of operations per transaction,
+// and TXN_BYTES_MAX bytes, below its request size limit).
 //
 // The new leader replays snapshot + records in sequence order on takeover;
 // a gap is an error. After `snapshotEveryRecords` records the state is written
@@ -24,6 +25,8 @@ import type { Etcd3 } from 'etcd3';
 import { decodePayload, encodePayload, MetadataLogOptions, MetadataSink } from './metadata-log';
 
 const TXN_RECORDS_MAX = 100;
+/** Bytes of records per transaction, below etcd's default request limit of 1.5 MiB. */
+const TXN_BYTES_MAX = 1024 * 1024;
 /** Below etcd's default request limit of 1.5 MiB, with room for the keys. */
 const RECORD_BYTES_MAX = 1024 * 1024;
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
@@ -176,7 +179,7 @@ export class EtcdMetadataLog<S, R extends object> implements MetadataSink<S, R> 
     this.flushQueued = false;
     while (this.pending.length > 0) {
       if (this.failure) return this.fail(this.failure, []);
-      const batch = this.pending.splice(0, TXN_RECORDS_MAX);
+      const batch = this.pending.splice(0, batchLength(this.pending));
       const first = this.appliedSequence + 1;
       const keys = keysOf(this.options.prefix);
       const { client } = this.options;
@@ -261,6 +264,14 @@ export class EtcdMetadataLog<S, R extends object> implements MetadataSink<S, R> 
     this.pending = [];
     if (first) this.options.onFailure?.(this.failure);
   }
+}
+
+/** How many of the first pending records go in one transaction (at least one). */
+function batchLength(pending: { bytes: Buffer }[]): number {
+  let bytes = 0;
+  let n = 0;
+  while (n < pending.length && n < TXN_RECORDS_MAX && (n === 0 || bytes + pending[n].bytes.length <= TXN_BYTES_MAX)) bytes += pending[n++].bytes.length;
+  return n;
 }
 
 function keysOf(prefix: string) {

@@ -2,15 +2,12 @@
 // /usr/bin/etcd, data in /dev/shm), `rdmq storage`, two `rdmq broker --etcd`
 // and `rdmq gateway --control A,B`. Ports are fixed for the group's life, so
 // a restarted or resumed member is found where it was.
-import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { Etcd3 } from 'etcd3';
-import { freeLoopbackPort, RunningRole, startRole } from '../../bench/cluster';
+import { freeLoopbackPort, RunningEtcd, RunningRole, startEtcd, startRole } from '../../bench/cluster';
 
 const MAIN = path.join(__dirname, '..', 'main.js');
-export const ETCD_BINARY = '/usr/bin/etcd';
 const PREFIX = '/rdmq-test';
 
 interface Ready {
@@ -24,7 +21,7 @@ export interface HaGroupOptions {
 }
 
 export class HaGroup {
-  etcd: ChildProcess | undefined;
+  etcd: RunningEtcd | undefined;
   storage!: RunningRole<Ready>;
   readonly brokers: (RunningRole<Ready> | undefined)[] = [undefined, undefined];
   gateway!: RunningRole<Ready>;
@@ -93,36 +90,13 @@ export class HaGroup {
 
   /** Starts (or restarts, on its data and ports) etcd. */
   async startEtcd(): Promise<void> {
-    const { etcdClient, etcdPeer } = this.ports;
-    const peer = `http://127.0.0.1:${etcdPeer}`;
-    const child = spawn(
-      ETCD_BINARY,
-      [
-        '--name', 'test', '--data-dir', path.join(this.dir, 'etcd'), '--listen-client-urls', this.etcdUrl, '--advertise-client-urls', this.etcdUrl,
-        '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `test=${peer}`, '--log-level', 'error',
-        '--listen-metrics-urls', '',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-8192)));
-    this.etcd = child;
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`etcd exited (${child.exitCode}): ${stderr}`);
-      if (await accepts(etcdClient)) break;
-      if (Date.now() > deadline) throw new Error(`etcd did not listen on ${etcdClient}: ${stderr}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    this.etcd = await startEtcd(path.join(this.dir, 'etcd'), { client: this.ports.etcdClient, peer: this.ports.etcdPeer });
   }
 
   async stopEtcd(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.etcd;
+    const etcd = this.etcd;
     this.etcd = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    await exited;
+    await etcd?.stop(signal);
   }
 
   /** Starts (or restarts) broker `i` (0 or 1); `env` for fault injection. */
@@ -174,15 +148,4 @@ export class HaGroup {
     await this.stopEtcd();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
