@@ -244,7 +244,7 @@ class HaBroker {
 }
 
 /** A port just released (the leader's or standby's server closed) may take a moment to bind again. */
-async function bindWithRetry<T>(bind: () => Promise<T>, attempts = 20): Promise<T> {
+async function bindWithRetry<T>(bind: () => Promise<T>, attempts = 50): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await bind();
