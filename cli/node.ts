@@ -233,7 +233,7 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
   const node = new StorageNode(openStore(config, log), transport);
   const fast = await listenFastPath(transport, config);
   node.fastpathAddress = fast.address;
-  const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node, log });
+  const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node, log, epochFile: path.join(config.data, 'leader-epoch') });
   const registry = newRegistry('storage');
   registerStorageMetrics(registry, () => node.store);
   const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));

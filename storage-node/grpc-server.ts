@@ -29,6 +29,8 @@ export interface StorageGrpcServerOptions {
   /** The node's UCX side; without it Info, SegmentKey and Verify answer UNAVAILABLE. */
   node?: StorageNode;
   log?: (message: string) => void;
+  /** Where the highest broker leader epoch seen is kept across restarts (storage-node/leader-epoch.ts). */
+  epochFile?: string;
 }
 
 export interface StorageGrpcServer {
@@ -65,7 +67,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     'grpc.max_receive_message_length': store.maxDataCapacityBytes + MESSAGE_OVERHEAD_BYTES,
   });
   const id = (s: string) => parseSafeInteger('segmentId', s);
-  const fence = new LeaderEpochFence(options.log);
+  const fence = new LeaderEpochFence(options.log, options.epochFile);
   const withNode = (): StorageNode => {
     if (!options.node) throw new StorageError('UNAVAILABLE', 'this storage server has no fast-path transport');
     return options.node;

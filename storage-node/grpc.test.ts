@@ -147,6 +147,26 @@ describe('storage gRPC service', () => {
     }
   });
 
+  it('keeps the highest leader epoch across a restart of the server (epochFile), so a restarted node still refuses the older leader', async () => {
+    const epochFile = `${path}.leader-epoch`;
+    client.close();
+    await server.close();
+    server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0, epochFile });
+    const newLeader = new StorageClient(`127.0.0.1:${server.port}`, { leaderEpoch: 9n });
+    await newLeader.describe();
+    newLeader.close();
+    await server.close();
+    server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0, epochFile });
+    client = new StorageClient(`127.0.0.1:${server.port}`);
+    const oldLeader = new StorageClient(`127.0.0.1:${server.port}`, { leaderEpoch: 7n });
+    try {
+      expect(server.fence.highestEpoch).toBe(9n);
+      expect((await rejection(oldLeader.allocate({ topicId: 1, partition: 0, baseOffset: 0n }))).code).toBe('FENCED');
+    } finally {
+      oldLeader.close();
+    }
+  });
+
   it('rethrows the store\'s errors with their codes, messages and retriable flags', async () => {
     const unknown = await rejection(client.get(404));
     expect(unknown).toMatchObject({ code: 'UNKNOWN_SEGMENT', retriable: false, message: 'segment 404 is not allocated on this storage node' });

@@ -7,8 +7,10 @@
 // allocate, seal or free any more. A single broker without etcd sends no
 // epoch and is never fenced.
 //
-// The highest epoch lives in memory: a restarted node learns it again from
-// the leader's next call (its probe runs every half second).
+// The highest epoch is written to `epochFile` (fsync'd, then renamed) before
+// the call that raised it is answered, so a restarted node still refuses the
+// older leaders it refused before.
+import * as fs from 'fs';
 import * as grpc from '@grpc/grpc-js';
 import { StorageError } from './storage-error';
 
@@ -19,7 +21,17 @@ export class LeaderEpochFence {
   /** Mutating calls refused (for tests and logs). */
   refused = 0;
 
-  constructor(private readonly log?: (message: string) => void) {}
+  constructor(
+    private readonly log?: (message: string) => void,
+    /** Where the highest epoch survives a restart; in memory only when not given. */
+    private readonly epochFile?: string,
+  ) {
+    if (epochFile && fs.existsSync(epochFile)) {
+      const text = fs.readFileSync(epochFile, 'utf8').trim();
+      if (!/^\d{1,19}$/.test(text)) throw new StorageError('CORRUPT_REGION', `${epochFile} holds ${JSON.stringify(text)}, not a leader epoch; remove it only if no older broker can still run`);
+      this.highest = BigInt(text);
+    }
+  }
 
   get highestEpoch(): bigint | undefined {
     return this.highest;
@@ -28,7 +40,18 @@ export class LeaderEpochFence {
   /** Any call: a higher epoch claims the node. */
   observe(epoch: bigint | undefined): void {
     if (epoch === undefined || (this.highest !== undefined && epoch <= this.highest)) return;
-    if (this.highest !== undefined) this.log?.(`leader epoch ${epoch} claimed this storage node (was ${this.highest}); calls with an older epoch are refused`);
+    if (this.epochFile) {
+      const temp = `${this.epochFile}.tmp`;
+      const fd = fs.openSync(temp, 'w');
+      try {
+        fs.writeSync(fd, `${epoch}\n`);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(temp, this.epochFile);
+    }
+    this.log?.(`leader epoch ${epoch} claimed this storage node${this.highest === undefined ? '' : ` (was ${this.highest})`}; calls with an older epoch are refused`);
     this.highest = epoch;
   }
 
