@@ -62,6 +62,8 @@ class HaBroker {
   /** Transitions (leader ↔ standby) run one at a time, in order. */
   private transitions: Promise<unknown> = Promise.resolve();
   private leader: { node: RunningNode; storage: RemoteStorage; metadata?: EtcdMetadataLog<unknown, object>; epoch: string } | undefined;
+  /** The epoch whose term ended; its control server refuses every call from then on, while it closes. */
+  private endedEpoch: string | undefined;
   private standby: { server: StandbyControlServer; gateway?: RunningRemoteGateway; stopped: boolean; starting?: Promise<void> } | undefined;
   private closed = false;
 
@@ -129,6 +131,7 @@ class HaBroker {
       storage = await RemoteStorage.connect(this.config.storage!, { leaderEpoch: BigInt(term.epoch) });
       const node = await serveBroker(this.config, new Transport(), storage, this.log, newRegistry('broker'), {
         sealOpenSegmentsOnOpen: true,
+        deposed: () => (this.endedEpoch === term.epoch || this.election.currentTerm?.epoch !== term.epoch ? { leader: this.knownLeaderControl() } : undefined),
         openMetadataSink: async (options) => {
           metadata = (await EtcdMetadataLog.open({
             ...options,
@@ -159,6 +162,7 @@ class HaBroker {
   /** Writes of this term are refused from now on: the storage client is closed and the metadata log fails. */
   private fenceLeader(reason: string): void {
     if (!this.leader) return;
+    this.endedEpoch = this.leader.epoch;
     this.leader.metadata?.depose(`this broker stepped down: ${reason}`);
     this.leader.storage.close();
   }

@@ -75,8 +75,9 @@ export async function serveBroker(
   storage: StorageBackend,
   log: Log,
   registry: Registry,
-  extra: Pick<BrokerOptions, 'openMetadataSink' | 'sealOpenSegmentsOnOpen'> = {},
+  extra: Pick<BrokerOptions, 'openMetadataSink' | 'sealOpenSegmentsOnOpen'> & { deposed?: () => { leader?: string } | undefined } = {},
 ): Promise<RunningNode> {
+  const { deposed, ...brokerExtra } = extra;
   let service: FastPathService | undefined;
   let opened: Broker | undefined;
   const metrics = new BrokerMetrics(registry, () => opened);
@@ -94,7 +95,7 @@ export async function serveBroker(
     onSegment: (runtime, segment) => void service?.segmentAdded(runtime, segment),
     onStorageRestart: () => service?.storageRestarted(),
     log,
-    ...extra,
+    ...brokerExtra,
   });
   opened = broker;
   service = new FastPathService(broker, transport, log, metrics);
@@ -116,6 +117,7 @@ export async function serveBroker(
       gateways: () => hub.registry.nodes(),
       services: [hub.service()],
       maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX,
+      deposed,
     },
   );
   return {

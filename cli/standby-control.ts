@@ -3,9 +3,8 @@
 // retriable NOT_LEADER (gRPC UNAVAILABLE) naming the leader's control address
 // when it is known, so clients and gateways given several addresses go there.
 import * as grpc from '@grpc/grpc-js';
-import { brokerService, ERROR_METADATA_KEY } from '../broker';
+import { brokerService, notLeaderError } from '../broker';
 import { hubService } from '../gateway';
-import { LEADER_METADATA_KEY } from '../rdma-client';
 
 export interface StandbyControlServer {
   port: number;
@@ -14,14 +13,7 @@ export interface StandbyControlServer {
 
 export async function startStandbyControlServer(address: { host: string; port: number }, leader: () => string | undefined): Promise<StandbyControlServer> {
   const server = new grpc.Server();
-  const refusal = (): grpc.ServiceError => {
-    const at = leader();
-    const metadata = new grpc.Metadata();
-    metadata.set(ERROR_METADATA_KEY, 'NOT_LEADER');
-    if (at) metadata.set(LEADER_METADATA_KEY, at);
-    const message = at ? `this broker is a standby; the leader is at ${at}` : 'this broker is a standby and no leader is known yet (an election is under way); retry';
-    return Object.assign(new Error(message), { code: grpc.status.UNAVAILABLE, details: message, metadata });
-  };
+  const refusal = (): grpc.ServiceError => notLeaderError(leader());
   for (const service of [brokerService().service, hubService().service]) {
     const implementation: grpc.UntypedServiceImplementation = {};
     for (const [name, method] of Object.entries(service)) {

@@ -12,7 +12,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'events';
 import { Endpoint, RemoteKey, Transport } from '../addon';
-import { brokerService, ClusterInfo, ERROR_METADATA_KEY } from '../broker';
+import { brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY } from '../broker';
 import { FastPathMessage } from '../format/fastpath-wire';
 import { RdmqError } from './errors';
 
@@ -53,8 +53,6 @@ const LEADER_WAIT_MS_DEFAULT = 30_000;
 const LEADER_CHECK_MS = 1000;
 const LEADER_CHECK_DEADLINE_MS = 1500;
 const LEADER_CHECK_MISSES_MAX = 2;
-/** Set by a standby broker on its NOT_LEADER answers: the leader's control address, when known. */
-export const LEADER_METADATA_KEY = 'rdmq-leader';
 
 const REPLY_IDS = [FastPathMessage.STAGE_REPLY, FastPathMessage.COMMIT_REPLY, FastPathMessage.ACQUIRE_REPLY, FastPathMessage.SUBSCRIBE_REPLY, FastPathMessage.LOCATE_REPLY];
 
