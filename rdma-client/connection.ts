@@ -51,7 +51,7 @@ const LEADER_WAIT_MS_DEFAULT = 30_000;
  * Two missed answers in a row (or a NOT_LEADER) start the search.
  */
 const LEADER_CHECK_MS = 1000;
-const LEADER_CHECK_DEADLINE_MS = 1500;
+const LEADER_CHECK_DEADLINE_MS = 2500;
 const LEADER_CHECK_MISSES_MAX = 2;
 
 const REPLY_IDS = [FastPathMessage.STAGE_REPLY, FastPathMessage.COMMIT_REPLY, FastPathMessage.ACQUIRE_REPLY, FastPathMessage.SUBSCRIBE_REPLY, FastPathMessage.LOCATE_REPLY];
@@ -457,7 +457,8 @@ async function findLeaderOnce(addresses: string[], current?: string, currentClie
     asked.add(address);
     const client = address === current && currentClient ? currentClient : newControlClient(address);
     try {
-      const cluster = await unaryCall<ClusterInfo>(client, 'getClusterInfo', {}, addresses.length > 1 ? 2000 : 5000);
+      // One address: as long as any call (a busy broker still answers); several: a dead one must not hold up the search.
+      const cluster = await unaryCall<ClusterInfo>(client, 'getClusterInfo', {}, addresses.length > 1 ? 5000 : 30_000);
       return { address, client, cluster };
     } catch (err) {
       if (client !== currentClient) client.close();
