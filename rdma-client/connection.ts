@@ -447,7 +447,7 @@ interface FoundLeader {
  * until one answers as the leader; a NOT_LEADER answer naming the leader
  * sends the next question there. Throws the last error when none leads.
  */
-async function findLeaderOnce(addresses: string[], current?: string, currentClient?: grpc.Client): Promise<FoundLeader> {
+async function findLeaderOnce(addresses: string[], current?: string, currentClient?: grpc.Client, deadlineMs = 5000): Promise<FoundLeader> {
   const queue = current ? [current, ...addresses.filter((a) => a !== current)] : [...addresses];
   const asked = new Set<string>();
   let lastError: unknown;
@@ -457,8 +457,7 @@ async function findLeaderOnce(addresses: string[], current?: string, currentClie
     asked.add(address);
     const client = address === current && currentClient ? currentClient : newControlClient(address);
     try {
-      // One address: as long as any call (a busy broker still answers); several: a dead one must not hold up the search.
-      const cluster = await unaryCall<ClusterInfo>(client, 'getClusterInfo', {}, addresses.length > 1 ? 5000 : 30_000);
+      const cluster = await unaryCall<ClusterInfo>(client, 'getClusterInfo', {}, deadlineMs);
       return { address, client, cluster };
     } catch (err) {
       if (client !== currentClient) client.close();
@@ -475,7 +474,8 @@ async function findLeader(addresses: string[], waitMs: number): Promise<FoundLea
   const deadline = Date.now() + waitMs;
   for (let delayMs = RECONNECT_DELAY_MS_MIN; ; delayMs = Math.min(delayMs * 2, RECONNECT_DELAY_MS_MAX)) {
     try {
-      return await findLeaderOnce(addresses);
+      // One address: as long as any call when opening (a busy broker still answers); several: a dead one must not hold up the search.
+      return await findLeaderOnce(addresses, undefined, undefined, addresses.length > 1 ? 5000 : 30_000);
     } catch (err) {
       if (Date.now() + delayMs > deadline) throw err;
     }
