@@ -22,7 +22,7 @@ import { batchTooLarge, nextSegmentDataBytes, segmentDataBytesMax as segmentData
 import { ReplicatedStorage } from './replicated-storage';
 import { StallDetector } from './stall-detector';
 import { StorageBackend, StorageDamage } from './storage-backend';
-import { BrokerError, MetadataStore, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
+import { BrokerError, MetadataStore, MetadataStoreOptions, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
 
 export type Durability = 'none' | 'flush' | 'sync';
 
@@ -47,6 +47,14 @@ export interface BrokerOptions {
   storageProbeMs?: number;
   /** Kafka's default.replication.factor: copies of each segment for a topic created without one (default 1). */
   defaultReplicationFactor?: number;
+  /** Where metadata records go instead of the file log in the metadata directory (an HA broker's etcd log). */
+  openMetadataSink?: MetadataStoreOptions['openSink'];
+  /**
+   * Seal every partition's open segment at its durable end when opening: a
+   * leader taking over from another broker, whose producers may still put
+   * into the segments it granted, writes new batches to new segments only.
+   */
+  sealOpenSegmentsOnOpen?: boolean;
   log?: (message: string) => void;
 }
 
@@ -141,6 +149,7 @@ export class Broker {
       fsync: options.durability === 'sync',
       warn: options.log,
       topicConfigDefaults: topicDefaultsFor(options.segmentBytesDefault),
+      openSink: options.openMetadataSink,
     });
     const broker = new Broker(metadata, storage, options);
     if (storage instanceof ReplicatedStorage) await broker.attachReplicas(storage);
@@ -807,6 +816,12 @@ export class Broker {
       for (const meta of topic.partitions) {
         const { segments, fenced } = await this.joinSegments(topic.name, meta, stored, damage);
         for (const s of segments) referenced.add(s.segmentId);
+        const last = segments[segments.length - 1];
+        if (this.options.sealOpenSegmentsOnOpen && last && !last.sealed) {
+          await this.metadata.sealSegment(topic.name, meta.partition, last.segmentId);
+          if (!stored.get(last.segmentId)?.sealed) await this.storage.seal(last.segmentId, last.commitPosition);
+          last.sealed = true;
+        }
         this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset, fenced);
       }
     }

@@ -10,6 +10,17 @@ import { BrokerError, TopicDescription } from './topics';
 
 export const BROKER_PROTO_PATH = path.join(__dirname, '..', '..', 'broker', 'broker.proto');
 export const ERROR_METADATA_KEY = 'rdmq-error';
+/** On a NOT_LEADER answer (an HA group's standby or deposed leader): the leader's control address, when known. */
+export const LEADER_METADATA_KEY = 'rdmq-leader';
+
+/** The retriable refusal of a broker that does not lead its HA group, naming the leader when known. */
+export function notLeaderError(leader: string | undefined): grpc.ServiceError {
+  const metadata = new grpc.Metadata();
+  metadata.set(ERROR_METADATA_KEY, 'NOT_LEADER');
+  if (leader) metadata.set(LEADER_METADATA_KEY, leader);
+  const message = leader ? `this broker does not lead its group; the leader is at ${leader}` : 'this broker does not lead its group and no leader is known yet (an election is under way); retry';
+  return Object.assign(new Error(message), { code: grpc.status.UNAVAILABLE, details: message, metadata });
+}
 
 let loaded: grpc.ServiceClientConstructor | undefined;
 
@@ -92,6 +103,25 @@ export interface ControlServerOptions {
   gateways?: () => readonly { nodeId: number; host: string; port: number }[];
   /** Largest request message (default 4 MiB; forwarded Kafka produces need their frame size). */
   maxReceiveMessageBytes?: number;
+  /** An HA leader's check: once it returns a value the term is over and every call is refused NOT_LEADER (naming `leader`). */
+  deposed?: () => { leader?: string } | undefined;
+}
+
+function refusedOnceDeposed(
+  deposed: ControlServerOptions['deposed'],
+  handlers: Record<string, grpc.handleUnaryCall<Record<string, unknown>, unknown>>,
+): grpc.UntypedServiceImplementation {
+  if (!deposed) return handlers;
+  return Object.fromEntries(
+    Object.entries(handlers).map(([name, handle]) => [
+      name,
+      ((call, callback) => {
+        const over = deposed();
+        if (over) callback(notLeaderError(over.leader));
+        else handle(call, callback);
+      }) as grpc.handleUnaryCall<Record<string, unknown>, unknown>,
+    ]),
+  );
 }
 
 export async function startControlServer(
@@ -104,7 +134,7 @@ export async function startControlServer(
   const clients = options.clients ?? (() => 0);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024 });
   for (const extra of options.services ?? []) server.addService(extra.definition, extra.implementation);
-  server.addService(brokerService().service, {
+  server.addService(brokerService().service, refusedOnceDeposed(options.deposed, {
     getClusterInfo: unary(() => info),
     getStatus: unary(async () => {
       const usage = await broker.storage.usage();
@@ -148,12 +178,20 @@ export async function startControlServer(
       if (!/^-?\d+$/.test(req.spec)) throw new BrokerError('INVALID_REQUEST', `offset spec "${req.spec}" must be earliest, latest or a timestamp in ms`);
       return { offset: (state.offsetForTimestamp(BigInt(req.spec)) ?? -1n).toString() };
     }),
-  });
+  }));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${address.host}:${address.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
   return {
     port,
-    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Open calls (a gateway's Join) get a moment to end, then are cut.
+        const force = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
   };
 }

@@ -64,10 +64,11 @@ export class ReplicatedStorage implements StorageBackend {
 
   private constructor(private readonly nodes: Map<string, Node>) {}
 
-  static async connect(addresses: string[]): Promise<ReplicatedStorage> {
+  /** `leaderEpoch`: an HA broker's term, sent with every call so each node fences older leaders. */
+  static async connect(addresses: string[], options: { leaderEpoch?: bigint } = {}): Promise<ReplicatedStorage> {
     const nodes = new Map<string, Node>();
     for (const address of addresses) {
-      const storage = await RemoteStorage.connect(address, { deadlineMs: NODE_DEADLINE_MS });
+      const storage = await RemoteStorage.connect(address, { deadlineMs: NODE_DEADLINE_MS, leaderEpoch: options.leaderEpoch });
       if (nodes.has(storage.nodeId)) throw new Error(`storage nodes ${address} and another share node id ${storage.nodeId}: each needs its own region`);
       nodes.set(storage.nodeId, { storage, up: true, bootId: await storage.probe() });
     }

@@ -130,8 +130,9 @@ export class RemoteStorage implements StorageBackend {
     private bootId: string,
   ) {}
 
-  static async connect(address: string, options: { deadlineMs?: number } = {}): Promise<RemoteStorage> {
-    const client = new StorageClient(address, options);
+  /** `leaderEpoch`: an HA broker's term, sent with every call so the node fences older leaders. */
+  static async connect(address: string, options: { leaderEpoch?: bigint; deadlineMs?: number } = {}): Promise<RemoteStorage> {
+    const client = new StorageClient(address, { leaderEpoch: options.leaderEpoch, deadlineMs: options.deadlineMs });
     const info = await client.info();
     return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress, info.bootId);
   }

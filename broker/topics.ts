@@ -8,7 +8,7 @@
 // the storage node's segment headers, from which PartitionState is rebuilt.
 import { z } from 'zod';
 import type { ProducerBatch } from '../format';
-import { MetadataLog } from './metadata-log';
+import { MetadataLog, MetadataLogOptions, MetadataSink } from './metadata-log';
 
 // ---- Errors ----------------------------------------------------------------
 
@@ -417,6 +417,8 @@ export interface MetadataStoreOptions {
   /** Topic configs of this broker where a topic sets none (segment.bytes: the --segment-size). */
   topicConfigDefaults?: Partial<TopicConfig>;
   warn?: (message: string) => void;
+  /** Where the records go: the file log in `dir` when not given (an HA broker passes its etcd log). */
+  openSink?: (options: MetadataLogOptions<MetadataState, MetadataRecord>) => Promise<MetadataSink<MetadataState, MetadataRecord>>;
 }
 
 export interface TopicSummary {
@@ -483,7 +485,7 @@ export class MetadataStore {
   readonly topicConfigDefaults: Readonly<TopicConfig>;
 
   private constructor(
-    private readonly log: MetadataLog<MetadataState, MetadataRecord>,
+    private readonly log: MetadataSink<MetadataState, MetadataRecord>,
     private readonly projected: MetadataState,
     options: MetadataStoreOptions,
   ) {
@@ -497,13 +499,14 @@ export class MetadataStore {
   }
 
   static async open(dir: string, options: MetadataStoreOptions): Promise<MetadataStore> {
-    const log = await MetadataLog.open<MetadataState, MetadataRecord>(dir, {
+    const logOptions: MetadataLogOptions<MetadataState, MetadataRecord> = {
       fsync: options.fsync,
       snapshotEveryRecords: options.snapshotEveryRecords,
       initialState: initialMetadataState,
       reduce: applyMetadataRecord,
       warn: options.warn,
-    });
+    };
+    const log = options.openSink ? await options.openSink(logOptions) : await MetadataLog.open<MetadataState, MetadataRecord>(dir, logOptions);
     return new MetadataStore(log, structuredClone(log.state), options);
   }
 

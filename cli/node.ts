@@ -9,7 +9,7 @@ import { Transport } from '../addon';
 import { Registry } from 'prom-client';
 import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../gateway';
 import { Connection } from '../rdma-client';
-import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend } from '../broker';
+import { Broker, BrokerMetrics, BrokerOptions, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { gatewayLimitsOf, ServerConfig, splitHostPort } from './config';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
@@ -68,8 +68,16 @@ function advertisedHost(config: ServerConfig, listenHost: string): string {
   return config.advertisedHost ?? advertisable(listenHost);
 }
 
-/** Broker and its fast-path service on `transport`, using `storage`. */
-async function serveBroker(config: ServerConfig, transport: Transport, storage: StorageBackend, log: Log, registry: Registry): Promise<RunningNode> {
+/** Broker and its fast-path service on `transport`, using `storage`; `extra` adds broker options (an HA leader's etcd metadata). */
+export async function serveBroker(
+  config: ServerConfig,
+  transport: Transport,
+  storage: StorageBackend,
+  log: Log,
+  registry: Registry,
+  extra: Pick<BrokerOptions, 'openMetadataSink' | 'sealOpenSegmentsOnOpen'> & { deposed?: () => { leader?: string } | undefined } = {},
+): Promise<RunningNode> {
+  const { deposed, ...brokerExtra } = extra;
   let service: FastPathService | undefined;
   let opened: Broker | undefined;
   const metrics = new BrokerMetrics(registry, () => opened);
@@ -88,6 +96,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     onSegment: (runtime, segment) => void service?.segmentAdded(runtime, segment),
     onStorageRestart: () => service?.storageRestarted(),
     log,
+    ...brokerExtra,
   });
   opened = broker;
   service = new FastPathService(broker, transport, log, metrics);
@@ -109,6 +118,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
       gateways: () => hub.registry.nodes(),
       services: [hub.service()],
       maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX,
+      deposed,
     },
   );
   return {
@@ -156,7 +166,7 @@ export async function startNode(config: ServerConfig, log: Log = () => undefined
  * when what it started is closed), so no second process opens the same
  * region or metadata log; throws DataDirLockedError naming the holder.
  */
-async function ownDataDir<T extends { close(): Promise<void> }>(config: ServerConfig, command: string, start: () => Promise<T>): Promise<T> {
+export async function ownDataDir<T extends { close(): Promise<void> }>(config: ServerConfig, command: string, start: () => Promise<T>): Promise<T> {
   const lock: DataDirLock = lockDataDir(config.data, command);
   let started: T;
   try {
@@ -226,7 +236,7 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
   const node = new StorageNode(openStore(config, log), transport);
   const fast = await listenFastPath(transport, config);
   node.fastpathAddress = fast.address;
-  const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node });
+  const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node, log, epochFile: path.join(config.data, 'leader-epoch') });
   const registry = newRegistry('storage');
   registerStorageMetrics(registry, () => node.store);
   const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));

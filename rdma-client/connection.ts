@@ -14,7 +14,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'events';
 import { Endpoint, Transport } from '../addon';
-import { brokerService, ClusterInfo, ERROR_METADATA_KEY } from '../broker';
+import { brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY } from '../broker';
 import { decodeReplicaKeys, FastPathMessage, ReplicaKey } from '../format/fastpath-wire';
 import { RdmqError } from './errors';
 import { PutReceipt, SegmentAccess, SegmentReplica, StorageLinks } from './storage-links';
@@ -22,8 +22,10 @@ import { PutReceipt, SegmentAccess, SegmentReplica, StorageLinks } from './stora
 export { PutReceipt, SegmentAccess, SegmentReplica };
 
 export interface ConnectionOptions {
-  /** Broker control address, HOST:PORT (default 127.0.0.1:7400). */
-  control?: string;
+  /** Broker control address, HOST:PORT (default 127.0.0.1:7400); several (an HA group) as 'A,B' or an array. */
+  control?: string | string[];
+  /** How long `open` looks for a leader among several control addresses (default 30 s). */
+  leaderWaitMs?: number;
   /** Milliseconds before a fast-path request without reply fails (default 30 s). */
   requestTimeoutMs?: number;
 }
@@ -45,6 +47,17 @@ interface Pending {
 const RECONNECT_DELAY_MS_MIN = 100;
 const RECONNECT_DELAY_MS_MAX = 2000;
 const KAFKA_STORAGE_ERROR = 56;
+const NOT_LEADER_OR_FOLLOWER = 6;
+const LEADER_WAIT_MS_DEFAULT = 30_000;
+/**
+ * With several control addresses the leader is asked every second whether it
+ * still leads: a leader that was paused or cut off keeps its connections open
+ * but answers nothing, and its clients must go to the next one by themselves.
+ * Two missed answers in a row (or a NOT_LEADER) start the search.
+ */
+const LEADER_CHECK_MS = 1000;
+const LEADER_CHECK_DEADLINE_MS = 2500;
+const LEADER_CHECK_MISSES_MAX = 2;
 /**
  * How long writes fail on a copy whose node was lost (its key may be of a
  * process that is gone) before the connection asks the broker for a new
@@ -67,9 +80,14 @@ export class Connection extends EventEmitter {
   private pushHandlers = new Map<number, Set<(header: Buffer, payload: Buffer) => void>>();
   /** Counts re-established endpoints: work begun under an older generation cannot be finished. */
   generation = 0;
+  private leaderCheck: NodeJS.Timeout | undefined;
+  private leaderChecking = false;
+  private leaderMisses = 0;
 
   private constructor(
-    readonly control: grpc.Client,
+    private controlClient: grpc.Client,
+    private controlAt: string,
+    private readonly controlAddresses: string[],
     readonly transport: Transport,
     /** To the broker: two-sided control messages. */
     private brokerEndpoint: Endpoint,
@@ -91,26 +109,57 @@ export class Connection extends EventEmitter {
       },
     );
     this.watch(brokerEndpoint);
+    if (controlAddresses.length > 1) {
+      this.leaderCheck = setInterval(() => void this.checkLeader(), LEADER_CHECK_MS);
+      this.leaderCheck.unref();
+    }
+  }
+
+  /** Asks the broker whether it still leads; starts the search for the leader when it does not answer or says no. */
+  private async checkLeader(): Promise<void> {
+    if (this.leaderChecking || this.reconnecting || this.closed) return;
+    this.leaderChecking = true;
+    try {
+      await unaryCall<ClusterInfo>(this.controlClient, 'getClusterInfo', {}, LEADER_CHECK_DEADLINE_MS);
+      this.leaderMisses = 0;
+    } catch (err) {
+      const deposed = err instanceof RdmqError && err.type === 'NOT_LEADER';
+      if (++this.leaderMisses >= LEADER_CHECK_MISSES_MAX || deposed) this.followLeader(deposed ? 'the broker is no longer the leader' : `the leader at ${this.controlAt} does not answer`);
+    } finally {
+      this.leaderChecking = false;
+    }
+  }
+
+  /** Fails what waits on the current broker and finds the leader anew. */
+  private followLeader(reason: string): void {
+    if (this.closed || this.reconnecting) return;
+    this.leaderMisses = 0;
+    this.failAll(new RdmqError(`${reason}; finding the leader`, NOT_LEADER_OR_FOLLOWER, 'NOT_LEADER', true));
+    this.reconnecting ??= this.reconnect().finally(() => (this.reconnecting = undefined));
   }
 
   static async open(options: ConnectionOptions = {}): Promise<Connection> {
-    const address = options.control ?? '127.0.0.1:7400';
-    const Client = brokerService();
-    // A restarted broker is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
-    const control = new Client(address, grpc.credentials.createInsecure(), {
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 2000,
-    });
-    const cluster = await unaryCall<ClusterInfo>(control, 'getClusterInfo', {});
+    const addresses = parseControlAddresses(options.control);
+    const leader = await findLeader(addresses, options.leaderWaitMs ?? (addresses.length > 1 ? LEADER_WAIT_MS_DEFAULT : 0));
     const transport = new Transport();
     try {
-      const endpoint = await connectTo(transport, cluster.fastpathAddress);
-      return new Connection(control, transport, endpoint, cluster, options.requestTimeoutMs ?? 30_000);
+      const endpoint = await connectTo(transport, leader.cluster.fastpathAddress);
+      return new Connection(leader.client, leader.address, addresses, transport, endpoint, leader.cluster, options.requestTimeoutMs ?? 30_000);
     } catch (err) {
       transport.close();
-      control.close();
+      leader.client.close();
       throw err;
     }
+  }
+
+  /** The gRPC client of the broker's control plane (the leader's, in an HA group). Replaced when the leader changes. */
+  get control(): grpc.Client {
+    return this.controlClient;
+  }
+
+  /** The control address of the broker this connection uses now. */
+  get controlAddress(): string {
+    return this.controlAt;
   }
 
   /** To the broker: two-sided control messages. Replaced when re-established. */
@@ -223,11 +272,21 @@ export class Connection extends EventEmitter {
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       if (this.closed) return;
       try {
-        const cluster = await unaryCall<ClusterInfo>(this.control, 'getClusterInfo', {}, 5000);
-        const fresh = await connectTo(this.transport, cluster.fastpathAddress);
+        const leader = await findLeaderOnce(this.controlAddresses, this.controlAt, this.controlClient);
+        const cluster = leader.cluster;
+        const fresh = await connectTo(this.transport, cluster.fastpathAddress).catch((err: Error) => {
+          if (leader.client !== this.controlClient) leader.client.close();
+          throw err;
+        });
         if (this.closed) {
           await fresh.close();
+          if (leader.client !== this.controlClient) leader.client.close();
           return;
+        }
+        if (leader.client !== this.controlClient) {
+          this.controlClient.close();
+          this.controlClient = leader.client;
+          this.controlAt = leader.address;
         }
         const old = this.brokerEndpoint;
         // The new broker session sends every key anew.
@@ -245,9 +304,12 @@ export class Connection extends EventEmitter {
     }
   }
 
-  /** Calls a unary method of the broker's gRPC service. */
+  /** Calls a unary method of the broker's gRPC service; a NOT_LEADER answer sends the connection to find the leader. */
   call<T>(method: string, request: object): Promise<T> {
-    return unaryCall<T>(this.control, method, request);
+    return unaryCall<T>(this.controlClient, method, request).catch((err: unknown) => {
+      if (err instanceof RdmqError && err.type === 'NOT_LEADER') this.followLeader('the broker is no longer the leader');
+      throw err;
+    });
   }
 
   describeTopic(name: string): Promise<TopicInfo> {
@@ -286,11 +348,12 @@ export class Connection extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.leaderCheck);
     this.failAll(new RdmqError('connection closed', -1, 'CLOSED', false));
     await this.storage.close();
     await this.brokerEndpoint.close();
     this.transport.close();
-    this.control.close();
+    this.controlClient.close();
   }
 
   private onReply(header: Buffer, payload: Buffer): void {
@@ -328,11 +391,78 @@ function unaryCall<T>(client: grpc.Client, method: string, request: object, dead
     fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err, value) => {
       if (err) {
         const name = err.metadata?.get(ERROR_METADATA_KEY)[0];
-        const code = name === 'UNKNOWN_TOPIC_OR_PARTITION' ? 3 : name === 'TOPIC_ALREADY_EXISTS' ? 36 : err.code === grpc.status.UNAVAILABLE ? 15 : -1;
-        reject(new RdmqError(err.details || err.message, code, name ? String(name) : undefined, err.code === grpc.status.UNAVAILABLE));
+        const code =
+          name === 'UNKNOWN_TOPIC_OR_PARTITION' ? 3 : name === 'TOPIC_ALREADY_EXISTS' ? 36 : name === 'NOT_LEADER' ? NOT_LEADER_OR_FOLLOWER : err.code === grpc.status.UNAVAILABLE ? 15 : -1;
+        const failure = new RdmqError(err.details || err.message, code, name ? String(name) : undefined, err.code === grpc.status.UNAVAILABLE);
+        const leader = err.metadata?.get(LEADER_METADATA_KEY)[0];
+        if (leader) (failure as RdmqError & { leader?: string }).leader = String(leader);
+        reject(failure);
       } else {
         resolve(value as T);
       }
     });
   });
+}
+
+/** 'A,B', ['A', 'B'] or nothing (the local default) as a list of HOST:PORT. */
+export function parseControlAddresses(control: string | string[] | undefined): string[] {
+  const list = (Array.isArray(control) ? control : (control ?? '127.0.0.1:7400').split(',')).map((a) => a.trim()).filter((a) => a.length > 0);
+  if (list.length === 0) throw new RdmqError(`no broker control address in ${JSON.stringify(control)}`, -1, 'INVALID_CONFIG', false);
+  return [...new Set(list)];
+}
+
+function newControlClient(address: string): grpc.Client {
+  const Client = brokerService();
+  // A restarted broker is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
+  return new Client(address, grpc.credentials.createInsecure(), {
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 2000,
+  });
+}
+
+interface FoundLeader {
+  address: string;
+  client: grpc.Client;
+  cluster: ClusterInfo;
+}
+
+/**
+ * Asks each control address (the current one first, reusing its client)
+ * until one answers as the leader; a NOT_LEADER answer naming the leader
+ * sends the next question there. Throws the last error when none leads.
+ */
+async function findLeaderOnce(addresses: string[], current?: string, currentClient?: grpc.Client, deadlineMs = 5000): Promise<FoundLeader> {
+  const queue = current ? [current, ...addresses.filter((a) => a !== current)] : [...addresses];
+  const asked = new Set<string>();
+  let lastError: unknown;
+  while (queue.length > 0) {
+    const address = queue.shift()!;
+    if (asked.has(address)) continue;
+    asked.add(address);
+    const client = address === current && currentClient ? currentClient : newControlClient(address);
+    try {
+      const cluster = await unaryCall<ClusterInfo>(client, 'getClusterInfo', {}, deadlineMs);
+      return { address, client, cluster };
+    } catch (err) {
+      if (client !== currentClient) client.close();
+      lastError = err;
+      const leader = (err as { leader?: string }).leader;
+      if (leader && !asked.has(leader)) queue.unshift(leader);
+    }
+  }
+  throw lastError;
+}
+
+/** findLeaderOnce, again with backoff for up to `waitMs` (an election may be under way). */
+async function findLeader(addresses: string[], waitMs: number): Promise<FoundLeader> {
+  const deadline = Date.now() + waitMs;
+  for (let delayMs = RECONNECT_DELAY_MS_MIN; ; delayMs = Math.min(delayMs * 2, RECONNECT_DELAY_MS_MAX)) {
+    try {
+      // One address: as long as any call when opening (a busy broker still answers); several: a dead one must not hold up the search.
+      return await findLeaderOnce(addresses, undefined, undefined, addresses.length > 1 ? 5000 : 30_000);
+    } catch (err) {
+      if (Date.now() + delayMs > deadline) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
 }

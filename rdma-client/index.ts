@@ -11,6 +11,7 @@ import { Producer, ProducerOptions, ProducerRecord, RecordMetadata } from './pro
 
 export { Admin, Connection, ConnectionOptions, Consumer, ConsumerOptions, Producer, ProducerOptions, ProducerRecord, RecordMetadata, RunOptions };
 export { RdmqError } from './errors';
+export { parseControlAddresses } from './connection';
 export { murmur2 } from './partitioner';
 export { PartitionFetcher, FetchResult } from './fetcher';
 export { PartitionView, SegmentView } from './partition-view';

@@ -247,6 +247,7 @@ const STATUS_OF: Record<StorageErrorCode, grpc.status> = {
   CORRUPT_REGION: grpc.status.DATA_LOSS,
   CLOSED: grpc.status.UNAVAILABLE,
   UNAVAILABLE: grpc.status.UNAVAILABLE,
+  FENCED: grpc.status.FAILED_PRECONDITION,
   INTERNAL: grpc.status.INTERNAL,
 };
 
