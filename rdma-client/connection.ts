@@ -88,7 +88,14 @@ export class Connection extends EventEmitter {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 2000,
     });
-    const cluster = await unaryCall<ClusterInfo>(control, 'getClusterInfo', {});
+    let cluster: ClusterInfo;
+    try {
+      cluster = await unaryCall<ClusterInfo>(control, 'getClusterInfo', {});
+    } catch (err) {
+      control.close();
+      if ((err as RdmqError).retriable) throw new RdmqError(`no rdmq broker answers at ${address} (is rdmq running there?)`, 15, 'COORDINATOR_NOT_AVAILABLE', true);
+      throw err;
+    }
     const transport = new Transport();
     try {
       const { endpoint, dataEndpoint } = await connectEndpoints(transport, cluster);
