@@ -4,6 +4,7 @@
 import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'rdmq');
@@ -103,6 +104,82 @@ describe('rdmq usage', () => {
       const { statuses, stderr } = await pipeline(`${BIN} status --control ${cluster.control} | true`);
       expect(statuses[0]).toBe(0);
       expect(stderr).toBe('');
+    });
+
+    it('produce --key-separator/--header/--partition writes Kafka keys and headers that consume --print-key/--print-headers and kcat read back', async () => {
+      const control = ['--control', cluster.control];
+      expect((await rdmq(['topics', 'create', 'keyed', '--partitions', '3', ...control])).code).toBe(0);
+      const input = Array.from({ length: 10 }, (_, i) => `k${i}:v${i}`).join('\n') + '\nno separator\n';
+      const produced = await rdmq(['produce', 'keyed', '--key-separator', ':', '--header', 'trace=abc', '--header', 'app=cli', '--partition', '2', ...control], input);
+      expect(produced).toMatchObject({ code: 0, stderr: 'produced 11 message(s) to keyed\n' });
+      expect((await rdmq(['topics', 'describe', 'keyed', ...control])).stdout).toMatch(/partition 0: offsets 0\.\.0,[^\n]*\n  partition 1: offsets 0\.\.0,[^\n]*\n  partition 2: offsets 0\.\.11,/);
+      const consumed = await rdmq(['consume', 'keyed', '--partition', '2', '--offset', 'earliest', '--print-key', '--print-headers', '--max-messages', '11', ...control]);
+      expect(consumed.stdout.split('\n').slice(0, 3)).toEqual(['trace=abc,app=cli\tk0\tv0', 'trace=abc,app=cli\tk1\tv1', 'trace=abc,app=cli\tk2\tv2']);
+      expect(consumed.stdout.split('\n')[10]).toBe('trace=abc,app=cli\t\tno separator');
+      // The same records as a Kafka client sees them: key, headers and value are Kafka's own fields.
+      const kcat = await new Promise<string>((resolve, reject) =>
+        execFile('/usr/bin/kcat', ['-b', `127.0.0.1:${cluster.kafkaPort}`, '-C', '-t', 'keyed', '-p', '2', '-o', '0', '-c', '2', '-e', '-f', '%k|%h|%s\n'], (err, out) => (err ? reject(err) : resolve(out))),
+      );
+      expect(kcat).toBe('k0|trace=abc,app=cli|v0\nk1|trace=abc,app=cli|v1\n');
+    });
+
+    it('consume --offset N --partition P starts at offset N; --offset N without --partition is refused', async () => {
+      const control = ['--control', cluster.control];
+      expect((await rdmq(['topics', 'create', 'numbered', '--partitions', '2', ...control])).code).toBe(0);
+      const input = Array.from({ length: 20 }, (_, i) => `m${i}`).join('\n') + '\n';
+      expect((await rdmq(['produce', 'numbered', '--partition', '1', ...control], input)).code).toBe(0);
+      const fromFive = await rdmq(['consume', 'numbered', '--partition', '1', '--offset', '5', '--max-messages', '3', ...control]);
+      expect(fromFive).toMatchObject({ code: 0, stdout: 'm5\nm6\nm7\n' });
+      expect(await rdmq(['consume', 'numbered', '--offset', '5', ...control])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--offset N needs --partition P/) });
+      // A fixed --key sends every line to the one partition the key hashes to.
+      expect((await rdmq(['produce', 'numbered', '--key', 'same', ...control], 'a\nb\nc\n')).code).toBe(0);
+      const described = (await rdmq(['topics', 'describe', 'numbered', ...control])).stdout;
+      const grown = [...described.matchAll(/partition (\d): offsets 0\.\.(\d+)/g)].map((m) => Number(m[2]));
+      expect([grown[0], grown[1] - 20].sort()).toEqual([0, 3]);
+    });
+
+    it('topics alter adds partitions (never removes them), topics create on an existing topic changes nothing and says so', async () => {
+      const control = ['--control', cluster.control];
+      expect((await rdmq(['topics', 'create', 'growing', '--partitions', '3', ...control])).code).toBe(0);
+      expect(await rdmq(['topics', 'create', 'growing', '--partitions', '5', ...control])).toMatchObject({
+        code: 2,
+        stderr: 'rdmq: topic growing already exists with 3 partition(s); nothing changed (more partitions: rdmq topics alter growing --partitions N)\n',
+      });
+      expect(await rdmq(['topics', 'alter', 'growing', '--partitions', '5', ...control])).toMatchObject({ code: 0, stdout: 'topic growing now has 5 partition(s)\n' });
+      expect((await rdmq(['topics', 'describe', 'growing', ...control])).stdout).toMatch(/partition 4: /);
+      const shrink = await rdmq(['topics', 'alter', 'growing', '--partitions', '2', ...control]);
+      expect(shrink.code).toBe(2);
+      expect(shrink.stderr).toMatch(/growing/);
+      expect((await rdmq(['topics', 'describe', 'growing', ...control])).stdout).toMatch(/partition 4: /);
+    });
+
+    it('topics config --set/--delete changes the configs Kafka clients describe', async () => {
+      const control = ['--control', cluster.control];
+      expect((await rdmq(['topics', 'create', 'configured', ...control])).code).toBe(0);
+      const set = await rdmq(['topics', 'config', 'configured', '--set', 'retention.ms=60000', '--set', 'max.message.bytes=2000000', ...control]);
+      expect(set.code).toBe(0);
+      expect(set.stdout).toMatch(/^retention\.ms=60000$/m);
+      expect(set.stdout).toMatch(/^max\.message\.bytes=2000000$/m);
+      const kafka = new Kafka({ brokers: [`127.0.0.1:${cluster.kafkaPort}`], logLevel: logLevel.NOTHING });
+      const admin = kafka.admin();
+      await admin.connect();
+      const described = async (): Promise<Record<string, string>> => {
+        const { resources } = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: 'configured' }], includeSynonyms: false });
+        return Object.fromEntries(resources[0].configEntries.map((e) => [e.configName, e.configValue]));
+      };
+      try {
+        expect(await described()).toMatchObject({ 'retention.ms': '60000', 'max.message.bytes': '2000000' });
+        const reset = await rdmq(['topics', 'config', 'configured', '--delete', 'retention.ms', ...control]);
+        expect(reset.code).toBe(0);
+        expect((await described())['retention.ms']).not.toBe('60000');
+        expect((await described())['max.message.bytes']).toBe('2000000');
+        const bad = await rdmq(['topics', 'config', 'configured', '--set', 'no.such.config=1', ...control]);
+        expect(bad.code).toBe(2);
+        expect(bad.stderr).toMatch(/no\.such\.config/);
+        expect(await rdmq(['topics', 'config', 'configured', '--set', 'novalue', ...control])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--set takes KEY=VALUE, got "novalue"/) });
+      } finally {
+        await admin.disconnect();
+      }
     });
 
     it('rdmq consume | head -3 ends quietly once head has its lines', async () => {
