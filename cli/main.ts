@@ -146,8 +146,8 @@ async function serve(role: Role, argv: string[]): Promise<void> {
     strict: true,
   });
   if (values['node-id'] !== undefined && role !== 'gateway') fail('--node-id is an option of rdmq gateway');
-  const { loadServerConfig } = await import('./config');
-  const { startAll, startBroker, startGatewayNode, startStorage, withGateway } = await import('./node');
+  const { loadServerConfig, ROLE_DEFAULTS } = await import('./config');
+  const { startAll, startBroker, startGatewayNode, startStorage } = await import('./node');
   const config = loadServerConfig(
     {
       data: values.data,
@@ -168,6 +168,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       maxFetchMemoryBytes: values['max-fetch-memory-bytes'],
     },
     values.config,
+    { roleDefaults: ROLE_DEFAULTS[role], dataSizes: role !== 'gateway' },
   );
   const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
   let node: { close(): Promise<void> };
@@ -184,7 +185,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
     ready = { ready: true, kafkaPort: gateway.kafkaPort, metricsPort: gateway.metricsPort, nodeId: gateway.nodeId };
   } else {
     const server =
-      role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await withGateway(await startBroker(config, log), config, log);
+      role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await startBroker(config, log);
     const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker + Kafka gateway (storage node at ${config.storage})`;
     const kafkaPort = 'kafkaPort' in server ? server.kafkaPort : undefined;
     log(

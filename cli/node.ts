@@ -11,7 +11,7 @@ import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../g
 import { Connection } from '../rdma-client';
 import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
-import { gatewayLimitsOf, ServerConfig, splitHostPort } from './config';
+import { gatewayLimitsOf, ServerConfig, splitHostPort, writeStoredSettings } from './config';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
 import { newRegistry, startMetricsServer } from './metrics-server';
 
@@ -59,7 +59,7 @@ function openStore(config: ServerConfig, log: Log): SegmentStore {
 /** Listens for fast-path connections; `address` is what clients are told (advertised host, bound port). */
 async function listenFastPath(transport: Transport, config: ServerConfig): Promise<{ port: number; address: string }> {
   const { host, port } = splitHostPort(config.fastpath);
-  const bound = await transport.listen(host, port);
+  const bound = await listening('fastpath', config.fastpath, () => transport.listen(host, port));
   return { port: bound, address: `${advertisedHost(config, host)}:${bound}` };
 }
 
@@ -91,9 +91,9 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
   opened = broker;
   service = new FastPathService(broker, transport, log, metrics);
   const fast = await listenFastPath(transport, config);
-  const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
+  const metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
   const hub = new GatewayHub(log);
-  const control = await startControlServer(
+  const control = await listening('control', config.control, () => startControlServer(
     broker,
     {
       clusterId: storage.nodeId,
@@ -109,7 +109,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
       services: [hub.service()],
       maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX,
     },
-  );
+  ));
   return {
     registry,
     controlPort: control.port,
@@ -131,23 +131,52 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
 /** Largest forwarded Kafka request: the gateways' frame bound (Kafka's socket.request.max.bytes) and room for the envelope. */
 const FORWARDED_FRAME_BYTES_MAX = 100 * 1024 * 1024 + 64 * 1024;
 
+/** Where a listener cannot bind: one line naming the address and the flag that chose it. */
+export class ListenError extends Error {
+  readonly code = 'ERR_LISTEN';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ListenError';
+  }
+}
+
+/** Runs the listen `--flag` asked for; a taken or unusable address becomes a ListenError (gRPC, UCX and net each word it their own way). */
+async function listening<T>(flag: string, address: string, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (err) {
+    const text = `${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`;
+    const reason = /EADDRINUSE|address already in use|busy/i.test(text)
+      ? 'address in use'
+      : /EADDRNOTAVAIL|cannot assign requested address/i.test(text)
+        ? 'no such address on this host'
+        : /EACCES|permission denied/i.test(text)
+          ? 'permission denied'
+          : undefined;
+    if (reason === undefined) throw err;
+    throw new ListenError(`cannot listen on ${address} for --${flag}: ${reason}`);
+  }
+}
+
 function hostAndPort(address: string): [string, number] {
   const { host, port } = splitHostPort(address);
   return [host, port];
 }
 
 export async function startNode(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  return ownDataDir(config, 'rdmq start', async () => {
-    const transport = new Transport();
-    const node = new StorageNode(openStore(config, log), transport);
-    // One transport serves both roles: the storage node's memory is reached at the broker's address.
-    const storage = new EmbeddedStorage(node);
-    const registry = newRegistry('start');
-    registerStorageMetrics(registry, () => node.store);
-    const running = await serveBroker(config, transport, storage, log, registry);
-    node.fastpathAddress = `${advertisedHost(config, splitHostPort(config.fastpath).host)}:${running.fastpathPort}`;
-    return running;
-  });
+  return ownDataDir(config, 'rdmq start', () => serveNode(config, log));
+}
+
+async function serveNode(config: ServerConfig, log: Log): Promise<RunningNode> {
+  const transport = new Transport();
+  const node = new StorageNode(openStore(config, log), transport);
+  // One transport serves both roles: the storage node's memory is reached at the broker's address.
+  const storage = new EmbeddedStorage(node);
+  const registry = newRegistry('start');
+  registerStorageMetrics(registry, () => node.store);
+  const running = await serveBroker(config, transport, storage, log, registry);
+  node.fastpathAddress = `${advertisedHost(config, splitHostPort(config.fastpath).host)}:${running.fastpathPort}`;
+  return running;
 }
 
 /**
@@ -160,8 +189,9 @@ async function ownDataDir<T extends { close(): Promise<void> }>(config: ServerCo
   let started: T;
   try {
     started = await start();
+    writeStoredSettings(config);
   } catch (err) {
-    lock.release();
+    lock.discardCreated();
     throw err;
   }
   return {
@@ -182,15 +212,39 @@ async function ownDataDir<T extends { close(): Promise<void> }>(config: ServerCo
  * goes through stage, put and commit like any SDK producer's.
  */
 export async function startAll(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  return withGateway(await startNode(config, log), config, log);
+  return ownDataDir(config, 'rdmq start', async () => withGateway(await serveNode(config, log), config, log));
 }
 
-/** Runs the Kafka gateway beside a broker in this process (it needs the broker's metadata and groups). */
-export async function withGateway(node: RunningNode, config: ServerConfig, log: Log): Promise<RunningNode> {
-  const connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
+/** Runs the Kafka gateway beside a broker in this process (it needs the broker's metadata and groups); closes the node if the gateway cannot start. */
+async function withGateway(node: RunningNode, config: ServerConfig, log: Log): Promise<RunningNode> {
+  let connection: Connection | undefined;
   const groups = new GroupCoordinator();
+  let gateway: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
+    gateway = await gatewayFor(node, config, connection, groups, log);
+  } catch (err) {
+    groups.close();
+    await connection?.close();
+    await node.close();
+    throw err;
+  }
+  const opened = connection;
+  return {
+    ...node,
+    kafkaPort: gateway.port,
+    close: async () => {
+      await gateway.close();
+      groups.close();
+      await opened.close();
+      await node.close();
+    },
+  };
+}
+
+async function gatewayFor(node: RunningNode, config: ServerConfig, connection: Connection, groups: GroupCoordinator, log: Log): Promise<Awaited<ReturnType<typeof startGateway>>> {
   const kafka = splitHostPort(config.kafka);
-  const gateway = await startGateway({
+  const gateway = await listening('kafka', config.kafka, () => startGateway({
     host: kafka.host,
     port: kafka.port,
     advertisedHost: advertisedHost(config, kafka.host),
@@ -202,18 +256,9 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
     limits: gatewayLimitsOf(config),
     log,
     metrics: node.registry,
-  });
+  }));
   node.hub.attach(gateway.context);
-  return {
-    ...node,
-    kafkaPort: gateway.port,
-    close: async () => {
-      await gateway.close();
-      groups.close();
-      await connection.close();
-      await node.close();
-    },
-  };
+  return gateway;
 }
 
 export async function startStorage(config: ServerConfig, log: Log = () => undefined): Promise<RunningStorage> {
@@ -225,10 +270,10 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
   const node = new StorageNode(openStore(config, log), transport);
   const fast = await listenFastPath(transport, config);
   node.fastpathAddress = fast.address;
-  const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node });
+  const control = await listening('control', config.control, () => startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node }));
   const registry = newRegistry('storage');
   registerStorageMetrics(registry, () => node.store);
-  const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
+  const metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
   return {
     controlPort: control.port,
     fastpathPort: fast.port,
@@ -243,12 +288,13 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
   };
 }
 
+/** `rdmq broker`: the broker and its Kafka gateway, using the storage node at --storage. */
 export async function startBroker(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT (the storage node\'s control address)');
+  if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT (the storage node\'s control address; rdmq storage listens on 127.0.0.1:7410 unless told)');
   const storageAddress = config.storage;
   return ownDataDir(config, 'rdmq broker', async () => {
     const storage = await RemoteStorage.connect(storageAddress);
-    return serveBroker(config, new Transport(), storage, log, newRegistry('broker'));
+    return withGateway(await serveBroker(config, new Transport(), storage, log, newRegistry('broker')), config, log);
   });
 }
 
@@ -256,7 +302,7 @@ export async function startBroker(config: ServerConfig, log: Log = () => undefin
 export async function startGatewayNode(config: ServerConfig, options: { nodeId?: number } = {}, log: Log = () => undefined): Promise<RunningGatewayNode> {
   const registry = newRegistry('gateway');
   const kafka = splitHostPort(config.kafka);
-  const gateway = await startRemoteGateway({
+  const gateway = await listening('kafka', config.kafka, () => startRemoteGateway({
     control: config.control,
     host: kafka.host,
     port: kafka.port,
@@ -265,10 +311,10 @@ export async function startGatewayNode(config: ServerConfig, options: { nodeId?:
     limits: gatewayLimitsOf(config),
     log,
     metrics: registry,
-  });
+  }));
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>>;
   try {
-    metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
+    metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
   } catch (err) {
     await gateway.close();
     throw err;
