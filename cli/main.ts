@@ -2,12 +2,12 @@
 //
 //   rdmq start [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--durability none|flush|sync] ...
 //   rdmq gateway --control HOST:PORT --kafka HOST:PORT  one more Kafka gateway for a broker
-//   rdmq topics create|list|delete|describe [NAME] [--partitions N] [--control HOST:PORT]
+//   rdmq topics create|list|delete|describe|alter|config [NAME] [--partitions N] [--set k=v] [--control HOST:PORT]
 //   rdmq status [--json] [--control HOST:PORT]          the cluster at a glance
 //   rdmq corruption list|skip ...                      fenced (corrupt) ranges and the operator's decision on them
 //   rdmq metadata check|truncate --data DIR ...        the broker's metadata log, offline
-//   rdmq produce TOPIC [--mode shared|exclusive]      (one message per stdin line)
-//   rdmq consume TOPIC [--from-beginning] [--max-messages N]
+//   rdmq produce TOPIC [--key K] [--header K=V] [--partition P]   (one message per stdin line)
+//   rdmq consume TOPIC [--offset earliest|latest|N] [--partition P] [--max-messages N]
 //   rdmq bench ...                                     (see `rdmq bench --help`)
 import * as fs from 'fs';
 import * as path from 'path';
@@ -37,11 +37,16 @@ const SERVER_OPTIONS = `[--config FILE] [--data DIR] [--control HOST:PORT] [--fa
 const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise<void>; help?: () => Promise<void> }> = {
   start: {
     usage: `rdmq start ${SERVER_OPTIONS}
-                                                    storage node, broker and Kafka gateway in one process`,
+                                                    storage node, broker and Kafka gateway in one process; defaults:
+                                                    --data ./data --control 127.0.0.1:7400 --fastpath 127.0.0.1:7401
+                                                    --kafka 127.0.0.1:9092 --metrics 127.0.0.1:9464 --region-size 4G
+                                                    --segment-size 64M (both stored with the data at the first start)`,
     run: (argv) => serve('start', argv),
   },
   storage: {
-    usage: `rdmq storage [start's options]                   the storage node alone (--control is its gRPC address)`,
+    usage: `rdmq storage [start's options]                   the storage node alone (--control is its gRPC address); its
+                                                    defaults: --control 127.0.0.1:7410 --fastpath 127.0.0.1:7411
+                                                    --metrics 127.0.0.1:9465, so it runs beside a broker on one host`,
     run: (argv) => serve('storage', argv),
   },
   broker: {
@@ -51,7 +56,8 @@ const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise
   gateway: {
     usage: `rdmq gateway --control HOST:PORT [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
              [--max-buffered-request-bytes SIZE] [--max-fetch-memory-bytes SIZE]
-                                                    one more Kafka gateway for that broker (listed in Metadata while it runs)`,
+                                                    one more Kafka gateway for that broker (listed in Metadata while it runs);
+                                                    its defaults: --kafka 127.0.0.1:9093 --metrics 127.0.0.1:9466`,
     run: (argv) => serve('gateway', argv),
   },
   topics: {
