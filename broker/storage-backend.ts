@@ -3,7 +3,7 @@
 // service). Segment keys pass through the broker, which hands each only to
 // the clients it granted that segment to.
 import type { ProducerScan } from '../format';
-import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
+import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageError, StorageNode, StorageUsage } from '../storage-node';
 
 /** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
 export interface StorageDamage {
@@ -125,7 +125,14 @@ export class RemoteStorage implements StorageBackend {
 
   static async connect(address: string): Promise<RemoteStorage> {
     const client = new StorageClient(address);
-    const info = await client.info();
+    let info: Awaited<ReturnType<StorageClient['info']>>;
+    try {
+      info = await client.info();
+    } catch (err) {
+      client.close();
+      if ((err as { code?: string }).code === 'UNAVAILABLE') throw new StorageError('UNAVAILABLE', `no rdmq storage node answers at ${address} (is rdmq storage running there?)`);
+      throw err;
+    }
     return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress, info.bootId);
   }
 

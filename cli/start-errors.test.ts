@@ -46,6 +46,19 @@ describe('rdmq start that cannot start', () => {
     expect(await rdmq(args as string[], 15_000)).toMatchObject({ code: 2, stderr: message });
   });
 
+  it('a broker or gateway that finds nothing at its --storage or --control says what it looked for, and leaves no data behind', async () => {
+    const data = path.join(dir, 'lonely-broker');
+    expect(await rdmq(['broker', '--storage', '127.0.0.1:1', '--data', data, '--region-size', '64M', '--segment-size', '4M', ...ANY_PORTS])).toMatchObject({
+      code: 2,
+      stderr: 'rdmq: no rdmq storage node answers at 127.0.0.1:1 (is rdmq storage running there?)\n',
+    });
+    expect(fs.existsSync(data)).toBe(false);
+    expect(await rdmq(['gateway', '--control', '127.0.0.1:1', '--kafka', '127.0.0.1:0', '--metrics', '127.0.0.1:0'])).toMatchObject({
+      code: 2,
+      stderr: 'rdmq: no rdmq broker answers at 127.0.0.1:1 (is rdmq running there?)\n',
+    });
+  });
+
   it('--data naming a file (or a path through one) says it is a file', async () => {
     const file = path.join(dir, 'a-file');
     fs.writeFileSync(file, 'not a directory');
