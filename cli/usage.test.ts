@@ -153,9 +153,10 @@ describe('rdmq usage', () => {
       expect((await rdmq(['topics', 'describe', 'growing', ...control])).stdout).toMatch(/partition 4: /);
     });
 
-    it('topics config --set/--delete changes the configs Kafka clients describe', async () => {
+    it('topics create --config, and topics config --set/--delete, change the configs Kafka clients describe', async () => {
       const control = ['--control', cluster.control];
-      expect((await rdmq(['topics', 'create', 'configured', ...control])).code).toBe(0);
+      expect((await rdmq(['topics', 'create', 'configured', '--config', 'retention.ms=120000', ...control])).code).toBe(0);
+      expect((await rdmq(['topics', 'config', 'configured', ...control])).stdout).toMatch(/^retention\.ms=120000$/m);
       const set = await rdmq(['topics', 'config', 'configured', '--set', 'retention.ms=60000', '--set', 'max.message.bytes=2000000', ...control]);
       expect(set.code).toBe(0);
       expect(set.stdout).toMatch(/^retention\.ms=60000$/m);
