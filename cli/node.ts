@@ -188,8 +188,9 @@ async function ownDataDir<T extends { close(): Promise<void> }>(config: ServerCo
   const lock: DataDirLock = lockDataDir(config.data, command);
   let started: T;
   try {
-    started = await start();
+    // Before starting: a failed first start discards it with everything else it created.
     writeStoredSettings(config);
+    started = await start();
   } catch (err) {
     lock.discardCreated();
     throw err;
