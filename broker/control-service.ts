@@ -164,6 +164,16 @@ export async function startControlServer(
       const req = call.request as { name: string; partitions: number; configs: Record<string, string>; replicationFactor: number };
       return describe(broker, await broker.createTopic(req.name, req.partitions || 1, req.configs, req.replicationFactor || undefined));
     }),
+    createPartitions: unary(async (call) => {
+      const req = call.request as { name: string; totalPartitions: number };
+      return describe(broker, await broker.addPartitions(req.name, req.totalPartitions));
+    }),
+    alterTopicConfigs: unary(async (call) => {
+      const req = call.request as { name: string; set: Record<string, string>; delete: string[] };
+      const changes: Record<string, string | null> = { ...req.set };
+      for (const key of req.delete ?? []) changes[key] = null;
+      return describe(broker, await broker.metadata.alterConfigs(req.name, changes));
+    }),
     deleteTopic: unary(async (call) => {
       await broker.deleteTopic(String(call.request.name));
       return {};

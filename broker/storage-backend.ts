@@ -4,7 +4,7 @@
 // the clients it granted that segment to.
 import type { ProducerScan } from '../format';
 import type { ReplicaKey } from '../format/fastpath-wire';
-import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
+import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageError, StorageNode, StorageUsage } from '../storage-node';
 
 /** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
 export interface StorageDamage {
@@ -133,7 +133,14 @@ export class RemoteStorage implements StorageBackend {
   /** `leaderEpoch`: an HA broker's term, sent with every call so the node fences older leaders. */
   static async connect(address: string, options: { leaderEpoch?: bigint; deadlineMs?: number } = {}): Promise<RemoteStorage> {
     const client = new StorageClient(address, { leaderEpoch: options.leaderEpoch, deadlineMs: options.deadlineMs });
-    const info = await client.info();
+    let info: Awaited<ReturnType<StorageClient['info']>>;
+    try {
+      info = await client.info();
+    } catch (err) {
+      client.close();
+      if ((err as { code?: string }).code === 'UNAVAILABLE') throw new StorageError('UNAVAILABLE', `no rdmq storage node answers at ${address} (is rdmq storage running there?)`);
+      throw err;
+    }
     return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress, info.bootId);
   }
 

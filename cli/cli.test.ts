@@ -40,7 +40,7 @@ describe('rdmq CLI', () => {
     [['start', '--control', 'nohost'], /bad value for --control: must be HOST:PORT/],
     [['start', '--segment-size', '10000'], /segment size must be a multiple of 4096/],
     [['start', '--region-size', 'lots'], /"lots" is not a size/],
-    [['start', '--no-such-flag'], /Unknown option '--no-such-flag'/],
+    [['start', '--no-such-flag'], /unknown option '--no-such-flag' \(see rdmq start --help\)/],
     [['frobnicate'], /unknown command "frobnicate"/],
     [['broker'], /rdmq broker needs --storage HOST:PORT/],
     [['broker', '--storage', '127.0.0.1:1', '--etcd', 'localhost:2379'], /bad value for --etcd: must be http:\/\/HOST:PORT/],

@@ -3,7 +3,8 @@
 // allowed, never a stack trace.
 import * as fs from 'fs';
 import { z } from 'zod';
-import { parseSize } from '../bench/sizes';
+import * as path from 'path';
+import { formatSize, parseSize } from '../bench/sizes';
 import { SEGMENT_SIZE_BYTES_MAX } from '../storage-node';
 import { parseGatewayLimits } from '../gateway';
 
@@ -18,7 +19,8 @@ const size = (label: string) =>
     try {
       return parseSize(v);
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `${label} ${(err as Error).message}` });
+      // parseSize says `size "0" must be ...`: name which size instead.
+      ctx.addIssue({ code: 'custom', message: `${label} ${(err as Error).message.replace(/^size /, '')}` });
       return z.NEVER;
     }
   });
@@ -107,25 +109,116 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `bad value for ${flag}: ${issue.message}`;
 }
 
-/** Merges a config file (if any) under the flags and validates the result. */
-export function loadServerConfig(flags: Record<string, unknown>, configFile?: string): ServerConfig {
-  let fromFile: Record<string, unknown> = {};
-  if (configFile !== undefined) {
-    try {
-      fromFile = JSON.parse(fs.readFileSync(configFile, 'utf8')) as Record<string, unknown>;
-    } catch (err) {
-      throw new ConfigError(`cannot read config file ${configFile}: ${(err as Error).message}`);
+/** A config file's keys as the flags spell them (region-size) or camelCase (regionSize); both mean the same setting. */
+function settingsOfFile(configFile: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${configFile}: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${configFile} must hold a JSON object of settings`);
+  const settings: Record<string, unknown> = {};
+  const spelled: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    const camel = key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    if (camel in settings) throw new ConfigError(`config file ${configFile} sets ${spelled[camel]} and ${key}: the same setting twice`);
+    settings[camel] = value;
+    spelled[camel] = key;
+  }
+  return settings;
+}
+
+/**
+ * Where each role listens unless told: `rdmq start` takes the well-known
+ * ports; the roles run apart take their own, so a storage node, a broker and
+ * a gateway started on one host with no address flags do not clash.
+ */
+export const ROLE_DEFAULTS: Record<'start' | 'storage' | 'broker' | 'gateway', Record<string, string>> = {
+  start: {},
+  storage: { control: '127.0.0.1:7410', fastpath: '127.0.0.1:7411', metrics: '127.0.0.1:9465' },
+  broker: {},
+  gateway: { kafka: '127.0.0.1:9093', metrics: '127.0.0.1:9466' },
+};
+
+/**
+ * The sizes a data directory was first started with, kept beside its data:
+ * a region cannot change size, and a restart should not need to repeat them.
+ */
+const STORED_SETTINGS_FILE = 'settings.json';
+const STORED_KEYS = [
+  ['regionSize', '--region-size'],
+  ['segmentSize', '--segment-size'],
+] as const;
+
+function readStoredSettings(dataDir: string): { regionSize: number; segmentSize: number } | undefined {
+  const file = path.join(dataDir, STORED_SETTINGS_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw new ConfigError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const stored = z.object({ regionSize: z.number().int().positive(), segmentSize: z.number().int().positive() }).safeParse(json);
+  if (!stored.success) throw new ConfigError(`${file} is damaged (it holds the sizes the data directory was created with): ${text.slice(0, 200)}`);
+  return stored.data;
+}
+
+/** Records the sizes with the data on the first start that succeeds (written whole: a temporary file renamed). */
+export function writeStoredSettings(config: ServerConfig): void {
+  const file = path.join(config.data, STORED_SETTINGS_FILE);
+  if (fs.existsSync(file)) return;
+  const text = JSON.stringify({ regionSize: config.regionSize, segmentSize: config.segmentSize }) + '\n';
+  fs.writeFileSync(`${file}.tmp`, text, { flush: true });
+  fs.renameSync(`${file}.tmp`, file);
+}
+
+/** The stored sizes where none was given; a given one that differs is refused, naming both. */
+function withStoredSizes(config: ServerConfig, given: Record<string, unknown>): ServerConfig {
+  const stored = readStoredSettings(config.data);
+  if (!stored) return config;
+  const result = { ...config };
+  for (const [key, flag] of STORED_KEYS) {
+    if (!(key in given)) result[key] = stored[key];
+    else if (config[key] !== stored[key]) {
+      throw new ConfigError(
+        `${flag} ${formatSize(config[key])} differs from the ${formatSize(stored[key])} the data directory ${config.data} was created with; ` +
+          `leave ${flag} out (the stored size is used) or start on another --data`,
+      );
     }
   }
+  return result;
+}
+
+/**
+ * Merges a config file (if any) under the flags, the role's defaults under
+ * both, and validates the result. With `dataSizes`, the region and segment
+ * sizes stored with the data fill in for flags not given.
+ */
+export function loadServerConfig(
+  flags: Record<string, unknown>,
+  configFile?: string,
+  options: { roleDefaults?: Record<string, string>; dataSizes?: boolean } = {},
+): ServerConfig {
+  const fromFile = configFile === undefined ? {} : settingsOfFile(configFile);
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
-  const result = ServerConfigSchema.safeParse({ ...fromFile, ...defined });
-  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue).join('; '));
+  const given = { ...fromFile, ...defined };
+  const parsed = ServerConfigSchema.safeParse({ ...options.roleDefaults, ...given });
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map(describeIssue).join('; '));
+  const config = options.dataSizes ? withStoredSizes(parsed.data, given) : parsed.data;
   try {
-    parseGatewayLimits(gatewayLimitsOf(result.data));
+    parseGatewayLimits(gatewayLimitsOf(config));
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  return result.data;
+  return config;
 }
 
 export function splitHostPort(address: string): { host: string; port: number } {

@@ -33,15 +33,61 @@ export class DataDirLockedError extends Error {
   }
 }
 
+/** --data names something that is not, or cannot become, a directory. */
+export class DataDirError extends Error {
+  readonly code = 'ERR_DATA_DIR';
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataDirError';
+  }
+}
+
 export interface DataDirLock {
   readonly dataDir: string;
   /** Gives the directory up (closing the descriptor drops the lock). Idempotent. */
   release(): void;
+  /**
+   * After a start that failed: gives the directory up and removes what this
+   * process created in it since it locked it (the directory itself if it
+   * made it), so a failed first start leaves no region file behind. What
+   * was there before is never touched.
+   */
+  discardCreated(): void;
+}
+
+/**
+ * Creates `dataDir` and its missing parents one level at a time and returns
+ * the topmost one it created. Not `mkdir -p`: Node's recursive mkdir spins
+ * forever where a parent exists but refuses new entries (/proc), and says a
+ * bare EEXIST where a file is in the way.
+ */
+function makeDataDir(dataDir: string): string | undefined {
+  const missing: string[] = [];
+  let at = path.resolve(dataDir);
+  while (!fs.existsSync(at)) {
+    missing.unshift(at);
+    const parent = path.dirname(at);
+    if (parent === at) break;
+    at = parent;
+  }
+  if (fs.existsSync(at) && !fs.statSync(at).isDirectory()) {
+    throw new DataDirError(at === path.resolve(dataDir) ? `--data ${dataDir} is a file, not a directory` : `--data ${dataDir}: ${at} is a file, not a directory`);
+  }
+  for (const dir of missing) {
+    try {
+      fs.mkdirSync(dir);
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? `${path.dirname(dir)} takes no new directories` : (err as Error).message;
+      throw new DataDirError(`cannot create data directory ${dataDir}: ${reason}`);
+    }
+  }
+  return missing[0];
 }
 
 /** Creates `dataDir` if needed and locks it for this process, or throws DataDirLockedError naming the holder. */
 export function lockDataDir(dataDir: string, command: string): DataDirLock {
-  fs.mkdirSync(dataDir, { recursive: true });
+  const createdDir = makeDataDir(dataDir);
+  const entriesBefore = new Set(fs.readdirSync(dataDir));
   const file = path.join(dataDir, LOCK_FILE_NAME);
   let fd: number;
   try {
@@ -55,14 +101,33 @@ export function lockDataDir(dataDir: string, command: string): DataDirLock {
   fs.ftruncateSync(fd, 0);
   fs.writeSync(fd, text, 0);
   let held = true;
+  const release = (): void => {
+    if (!held) return;
+    held = false;
+    fs.closeSync(fd);
+  };
   return {
     dataDir,
-    release() {
-      if (!held) return;
-      held = false;
-      fs.closeSync(fd);
+    release,
+    discardCreated() {
+      // Listed while still holding the lock: no other rdmq process wrote here meanwhile.
+      const created = createdDir ? [dataDir] : fs.readdirSync(dataDir).filter((e) => !entriesBefore.has(e)).map((e) => path.join(dataDir, e));
+      release();
+      for (const entry of created) fs.rmSync(entry, { recursive: true, force: true });
+      if (createdDir) removeEmptyParents(path.resolve(dataDir), createdDir);
     },
   };
+}
+
+/** Removes the parents of `dir` this process created (up to `topmost`), while empty: another process may have started using one. */
+function removeEmptyParents(dir: string, topmost: string): void {
+  for (let at = path.dirname(dir); at.length >= topmost.length && at !== path.dirname(at); at = path.dirname(at)) {
+    try {
+      fs.rmdirSync(at);
+    } catch {
+      return;
+    }
+  }
 }
 
 /** The holder a lock file names; undefined while it is being written or when it is not ours. */

@@ -2,58 +2,129 @@
 //
 //   rdmq start [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--durability none|flush|sync] ...
 //   rdmq gateway --control HOST:PORT --kafka HOST:PORT  one more Kafka gateway for a broker
-//   rdmq topics create|list|delete|describe [NAME] [--partitions N] [--control HOST:PORT]
+//   rdmq topics create|list|delete|describe|alter|config [NAME] [--partitions N] [--set k=v] [--control HOST:PORT]
 //   rdmq status [--json] [--control HOST:PORT]          the cluster at a glance
 //   rdmq corruption list|skip ...                      fenced (corrupt) ranges and the operator's decision on them
 //   rdmq metadata check|truncate --data DIR ...        the broker's metadata log, offline
-//   rdmq produce TOPIC [--mode shared|exclusive]      (one message per stdin line)
-//   rdmq consume TOPIC [--from-beginning] [--max-messages N]
+//   rdmq produce TOPIC [--key K] [--header K=V] [--partition P]   (one message per stdin line)
+//   rdmq consume TOPIC [--offset earliest|latest|N] [--partition P] [--max-messages N]
 //   rdmq bench ...                                     (see `rdmq bench --help`)
+import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import { parseArgs } from 'util';
 import { humanBytes, renderTable } from '../bench/sizes';
-import { Rdmq } from '../rdma-client';
-import { Connection } from '../rdma-client/connection';
-import { checkMetadataLog, truncateMetadataLog } from '../broker';
-import { ConfigError, loadServerConfig } from './config';
-import { startAll, startBroker, startGatewayNode, startStorage, withGateway } from './node';
-import { startHaBroker } from './ha-broker';
+import type { ConsumedMessage } from '../rdma-client/consumer';
+import type { Message } from '../rdma-client/producer';
 
-const USAGE = `usage:
-  rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
-             [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE (default segment.bytes)] [--lease-timeout-ms MS]
-             [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
-             [--advertised-host HOST]      the host clients are told for the fast path and Kafka (default: the listen host)
-             [--auto-create-topics true|false]   create topics Kafka clients ask for (default true)
-             [--max-buffered-request-bytes SIZE]  Kafka request bytes held at once over all connections (default 256M,
-                                                  no less than the 100M frame bound); reading stops there
-             [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)
-  rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
-  rdmq broker --storage HOST:PORT [same options]     the broker and Kafka gateway, using that storage node
+// Each command loads the roles it uses when it runs: help, usage errors and
+// the version answer at once, without loading gRPC, UCX and the Kafka codec.
+const client = () => import('../rdma-client');
+
+const SERVER_OPTIONS = `[--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
+           [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE (default segment.bytes)] [--lease-timeout-ms MS]
+           [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
+           [--advertised-host HOST]      the host clients are told for the fast path and Kafka (default: the listen host)
+           [--auto-create-topics true|false]   create topics Kafka clients ask for (default true)
+           [--max-buffered-request-bytes SIZE]  Kafka request bytes held at once over all connections (default 256M,
+                                                no less than the 100M frame bound); reading stops there
+           [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)`;
+
+/**
+ * Every subcommand: its usage (printed by `rdmq CMD --help`, `rdmq help CMD`
+ * and after a usage error) and what runs it. A new subcommand is one entry.
+ */
+const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise<void>; help?: () => Promise<void> }> = {
+  start: {
+    usage: `rdmq start ${SERVER_OPTIONS}
+                                                    storage node, broker and Kafka gateway in one process; defaults:
+                                                    --data ./data --control 127.0.0.1:7400 --fastpath 127.0.0.1:7401
+                                                    --kafka 127.0.0.1:9092 --metrics 127.0.0.1:9464 --region-size 4G
+                                                    --segment-size 64M (both stored with the data at the first start)`,
+    run: (argv) => serve('start', argv),
+  },
+  storage: {
+    usage: `rdmq storage [start's options]                   the storage node alone (--control is its gRPC address); its
+                                                    defaults: --control 127.0.0.1:7410 --fastpath 127.0.0.1:7411
+                                                    --metrics 127.0.0.1:9465, so it runs beside a broker on one host`,
+    run: (argv) => serve('storage', argv),
+  },
+  broker: {
+    usage: `rdmq broker --storage HOST:PORT[,HOST:PORT...] [start's options]
+                                                    the broker and Kafka gateway, using those storage nodes
+        [--default-replication-factor R]            copies of each segment for topics created without a replication
+                                                    factor (default 1; at most the storage nodes)
         [--etcd http://HOST:PORT[,...]] [--etcd-prefix /rdmq] [--etcd-lease-ttl SECONDS]
                                                     one broker of an HA group: leader elected through etcd, metadata in
-                                                    etcd; a standby takes over within a few seconds of the leader's loss
-  rdmq gateway --control HOST:PORT[,HOST:PORT...] [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
-               [--max-buffered-request-bytes SIZE] [--max-fetch-memory-bytes SIZE]
-                                                    one more Kafka gateway for that broker (listed in Metadata while it runs)
-  rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
-  rdmq status [--json] [--control HOST:PORT]          the cluster at a glance (fenced ranges included)
-  rdmq corruption list [--control HOST:PORT]          committed ranges that failed their check at recovery (fenced:
+                                                    etcd; a standby takes over within a few seconds of the leader's loss`,
+    run: (argv) => serve('broker', argv),
+  },
+  gateway: {
+    usage: `rdmq gateway --control HOST:PORT[,HOST:PORT...] [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
+             [--max-buffered-request-bytes SIZE] [--max-fetch-memory-bytes SIZE]
+                                                    one more Kafka gateway for that broker (listed in Metadata while it runs);
+                                                    its defaults: --kafka 127.0.0.1:9093 --metrics 127.0.0.1:9466`,
+    run: (argv) => serve('gateway', argv),
+  },
+  topics: {
+    usage: `rdmq topics create NAME [--partitions N] [--replication-factor R] [--config k=v ...] | list | delete NAME | describe NAME
+            | alter NAME --partitions N           more partitions (never fewer)
+            | config NAME [--set k=v ...] [--delete k ...]   change topic configs (none given: print them)
+            [--control HOST:PORT]`,
+    run: (argv) => topics(argv),
+  },
+  status: {
+    usage: `rdmq status [--json] [--control HOST:PORT]          the cluster at a glance (fenced ranges included)`,
+    run: (argv) => status(argv),
+  },
+  corruption: {
+    usage: `rdmq corruption list [--control HOST:PORT]          committed ranges that failed their check at recovery (fenced:
                                                     readers get CORRUPT_MESSAGE there; nothing was cut)
-  rdmq corruption skip --topic T --partition P --segment S [--position BYTE] [--control HOST:PORT]
+rdmq corruption skip --topic T --partition P --segment S [--position BYTE] [--control HOST:PORT]
                                                     replaces the fenced ranges of segment S (or the one at BYTE) with a
                                                     skip marker over exactly their offsets: readers step over them and
-                                                    offsets stay contiguous; their records are gone for good
-  rdmq metadata check --data DIR                      reads the broker's metadata log, says whether it is intact
-  rdmq metadata truncate --data DIR --at BYTE         cuts the log at a corrupt record (the broker refuses to start on
-                                                    one); the records from there on are lost; a copy is kept beside it
-  rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
-  rdmq consume TOPIC [--from-beginning] [--max-messages N] [--control HOST:PORT]
-  rdmq bench --target fastpath [...]      (rdmq bench --help)`;
+                                                    offsets stay contiguous; their records are gone for good`,
+    run: (argv) => corruption(argv),
+  },
+  metadata: {
+    usage: `rdmq metadata check --data DIR                      reads the broker's metadata log, says whether it is intact
+rdmq metadata truncate --data DIR --at BYTE         cuts the log at a corrupt record (the broker refuses to start on
+                                                    one); the records from there on are lost; a copy is kept beside it`,
+    run: (argv) => metadata(argv),
+  },
+  produce: {
+    usage: `rdmq produce TOPIC [--key KEY | --key-separator SEP] [--header K=V ...] [--partition P]
+             [--mode shared|exclusive] [--control HOST:PORT]
+                                                    one message per stdin line; with --key-separator, a line's text
+                                                    before SEP is its key (lines without SEP have no key)`,
+    run: (argv) => produce(argv),
+  },
+  consume: {
+    usage: `rdmq consume TOPIC [--from-beginning | --offset earliest|latest|N] [--partition P[,P...]] [--max-messages N]
+             [--print-key] [--print-headers] [--control HOST:PORT]
+                                                    one message per line: [headers TAB] [key TAB] value; --offset N
+                                                    needs --partition (offsets are per partition); default: latest`,
+    run: (argv) => consume(argv),
+  },
+  bench: {
+    usage: `rdmq bench --target fastpath [...]                 (rdmq bench --help)`,
+    run: async (argv) => (await import('../bench/bench')).runBench(argv),
+    help: async () => (await import('../bench/bench')).runBench(['--help']),
+  },
+};
+
+const indent = (text: string): string => text.replace(/^/gm, '  ');
+const USAGE = `usage:\n${Object.values(COMMANDS).map((c) => indent(c.usage)).join('\n')}
+  rdmq help [COMMAND] | rdmq COMMAND --help | rdmq --version`;
 
 function fail(message: string): never {
   process.stderr.write(`rdmq: ${message}\n`);
+  process.exit(2);
+}
+
+/** A subcommand called without what it needs to do anything: its usage, as a usage error. */
+function usageOf(command: string): never {
+  process.stderr.write(`usage:\n${indent(COMMANDS[command].usage)}\n`);
   process.exit(2);
 }
 
@@ -93,6 +164,9 @@ async function serve(role: Role, argv: string[]): Promise<void> {
   if (values['node-id'] !== undefined && role !== 'gateway') fail('--node-id is an option of rdmq gateway');
   if (role !== 'broker' && (values.etcd ?? values['etcd-prefix'] ?? values['etcd-lease-ttl']) !== undefined) fail('--etcd, --etcd-prefix and --etcd-lease-ttl are options of rdmq broker');
   if (role !== 'gateway' && values.control?.includes(',')) fail(`--control of rdmq ${role} is the one address it listens on; a list is for rdmq gateway`);
+  const { loadServerConfig, ROLE_DEFAULTS } = await import('./config');
+  const { startAll, startBroker, startGatewayNode, startStorage } = await import('./node');
+  const { startHaBroker } = await import('./ha-broker');
   const config = loadServerConfig(
     {
       data: values.data,
@@ -117,6 +191,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       etcdLeaseTtl: values['etcd-lease-ttl'],
     },
     values.config,
+    { roleDefaults: ROLE_DEFAULTS[role], dataSizes: role !== 'gateway' },
   );
   const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
   let node: { close(): Promise<void> };
@@ -141,7 +216,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
     ready = { ready: true, controlPort: broker.controlPort, fastpathPort: broker.fastpathPort, metricsPort: broker.metricsPort, kafkaPort: broker.kafkaPort, ha: true };
   } else {
     const server =
-      role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await withGateway(await startBroker(config, log), config, log);
+      role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await startBroker(config, log);
     const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker + Kafka gateway (storage node${config.storage!.length > 1 ? 's' : ''} at ${config.storage!.join(', ')})`;
     const kafkaPort = 'kafkaPort' in server ? server.kafkaPort : undefined;
     log(
@@ -165,45 +240,80 @@ async function serve(role: Role, argv: string[]): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
 }
 
+/** `k=v` pairs of a repeated option, e.g. --set retention.ms=60000 or --header trace=abc. */
+function keyValues(option: string, pairs: string[] | undefined): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const at = pair.indexOf('=');
+    if (at <= 0) usageError(`--${option} takes KEY=VALUE, got "${pair}"`);
+    result[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return result;
+}
+
+function positiveInteger(option: string, text: string | undefined): number {
+  const n = Number(text);
+  if (text === undefined || !/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) usageError(`--${option} must be a positive integer, got ${text ?? 'nothing'}`);
+  return n;
+}
+
+function nonNegativeInteger(option: string, text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) usageError(`--${option} must be a non-negative integer, got ${text}`);
+  return n;
+}
+
+const TOPICS_ACTIONS = ['create', 'list', 'delete', 'describe', 'alter', 'config'];
+
 async function topics(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { control: { type: 'string' }, partitions: { type: 'string' }, 'replication-factor': { type: 'string' }, config: { type: 'string', multiple: true } },
+    options: {
+      control: { type: 'string' },
+      partitions: { type: 'string' },
+      'replication-factor': { type: 'string' },
+      config: { type: 'string', multiple: true },
+      set: { type: 'string', multiple: true },
+      delete: { type: 'string', multiple: true },
+    },
     allowPositionals: true,
     strict: true,
   });
   const [action, name] = positionals;
-  const admin = new Rdmq({ control: values.control }).admin();
+  if (action === undefined) usageOf('topics');
+  if (!TOPICS_ACTIONS.includes(action)) usageError(`unknown action "${action}"; allowed: ${TOPICS_ACTIONS.join(', ')}`);
+  if (action !== 'list' && !name) usageError(`topics ${action} needs a topic name`);
+  const admin = new (await client()).Rdmq({ control: values.control }).admin();
   await admin.connect();
   try {
     if (action === 'create') {
-      if (!name) fail('topics create needs a topic name');
-      const partitions = Number(values.partitions ?? 1);
-      if (!Number.isInteger(partitions) || partitions < 1) fail(`--partitions must be a positive integer, got ${values.partitions}`);
-      const replicationFactor = values['replication-factor'] === undefined ? undefined : Number(values['replication-factor']);
-      if (replicationFactor !== undefined && !(Number.isInteger(replicationFactor) && replicationFactor >= 1)) fail(`--replication-factor must be a positive integer, got ${values['replication-factor']}`);
-      const configEntries = (values.config ?? []).map((c) => {
-        const at = c.indexOf('=');
-        if (at <= 0) fail(`--config takes NAME=VALUE, got ${c}`);
-        return { name: c.slice(0, at), value: c.slice(at + 1) };
-      });
-      await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions, replicationFactor, configEntries }] });
+      const partitions = values.partitions === undefined ? 1 : positiveInteger('partitions', values.partitions);
+      const configEntries = Object.entries(keyValues('config', values.config)).map(([k, v]) => ({ name: k, value: v }));
+      const replicationFactor = values['replication-factor'] === undefined ? undefined : positiveInteger('replication-factor', values['replication-factor']);
+      if (!(await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions, replicationFactor, configEntries }] }))) {
+        const existing = await admin.describeTopic(name);
+        fail(`topic ${name} already exists with ${existing.partitions.length} partition(s); nothing changed (more partitions: rdmq topics alter ${name} --partitions N)`);
+      }
       process.stdout.write(`created topic ${name} with ${partitions} partition(s)${replicationFactor ? `, replication factor ${replicationFactor}` : ''}\n`);
     } else if (action === 'list') {
       for (const t of await admin.listTopics()) process.stdout.write(`${t}\n`);
     } else if (action === 'delete') {
-      if (!name) fail('topics delete needs a topic name');
       await admin.deleteTopics({ topics: [name] });
       process.stdout.write(`deleted topic ${name}\n`);
     } else if (action === 'describe') {
-      if (!name) fail('topics describe needs a topic name');
       const t = await admin.describeTopic(name);
       process.stdout.write(`topic ${t.name} (id ${t.topicId})\n`);
       for (const p of t.partitions) {
         process.stdout.write(`  partition ${p.partition}: offsets ${p.logStartOffset}..${p.highWatermark}, ${p.segments} segment(s), ${p.committedBytes} bytes\n`);
       }
+    } else if (action === 'alter') {
+      const partitions = positiveInteger('partitions', values.partitions);
+      await admin.createPartitions({ topicPartitions: [{ topic: name, count: partitions }] });
+      process.stdout.write(`topic ${name} now has ${partitions} partition(s)\n`);
     } else {
-      fail(`unknown topics action "${action ?? ''}"; allowed: create, list, delete, describe`);
+      const set = keyValues('set', values.set);
+      const configs = values.set || values.delete ? await admin.alterTopicConfigs(name, { set, reset: values.delete }) : (await admin.describeTopic(name)).configs;
+      for (const [k, v] of Object.entries(configs).sort(([x], [y]) => (x < y ? -1 : 1))) process.stdout.write(`${k}=${v}\n`);
     }
   } finally {
     await admin.disconnect();
@@ -213,14 +323,35 @@ async function topics(argv: string[]): Promise<void> {
 async function produce(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { control: { type: 'string' }, mode: { type: 'string' } },
+    options: {
+      control: { type: 'string' },
+      mode: { type: 'string' },
+      key: { type: 'string' },
+      'key-separator': { type: 'string' },
+      header: { type: 'string', multiple: true },
+      partition: { type: 'string' },
+    },
     allowPositionals: true,
     strict: true,
   });
-  const topic = positionals[0] ?? fail('produce needs a topic');
+  const topic = positionals[0] ?? usageOf('produce');
   const mode = values.mode ?? 'shared';
-  if (mode !== 'shared' && mode !== 'exclusive') fail(`--mode must be shared or exclusive, got ${mode}`);
-  const producer = new Rdmq({ control: values.control }).producer({ mode });
+  if (mode !== 'shared' && mode !== 'exclusive') usageError(`--mode must be shared or exclusive, got ${mode}`);
+  if (values.key !== undefined && values['key-separator'] !== undefined) usageError('--key and --key-separator exclude each other');
+  if (values['key-separator'] === '') usageError('--key-separator must not be empty');
+  const headers = keyValues('header', values.header);
+  const partition = values.partition === undefined ? undefined : nonNegativeInteger('partition', values.partition);
+  const separator = values['key-separator'];
+  const message = (line: string): Message => {
+    let key: string | undefined = values.key;
+    let value = line;
+    if (separator !== undefined) {
+      const at = line.indexOf(separator);
+      if (at >= 0) [key, value] = [line.slice(0, at), line.slice(at + separator.length)];
+    }
+    return { key, value, headers, partition };
+  };
+  const producer = new (await client()).Rdmq({ control: values.control }).producer({ mode });
   await producer.connect();
   let count = 0;
   const lines = readline.createInterface({ input: process.stdin });
@@ -229,7 +360,7 @@ async function produce(argv: string[]): Promise<void> {
     if (pending.length === 0) return;
     const batch = pending;
     pending = [];
-    await producer.send({ topic, messages: batch.map((value) => ({ value })) });
+    await producer.send({ topic, messages: batch.map(message) });
     count += batch.length;
   };
   for await (const line of lines) {
@@ -244,16 +375,36 @@ async function produce(argv: string[]): Promise<void> {
 async function consume(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { control: { type: 'string' }, 'from-beginning': { type: 'boolean' }, 'max-messages': { type: 'string' } },
+    options: {
+      control: { type: 'string' },
+      'from-beginning': { type: 'boolean' },
+      'max-messages': { type: 'string' },
+      partition: { type: 'string', multiple: true },
+      offset: { type: 'string' },
+      'print-key': { type: 'boolean' },
+      'print-headers': { type: 'boolean' },
+    },
     allowPositionals: true,
     strict: true,
   });
-  const topic = positionals[0] ?? fail('consume needs a topic');
-  const max = values['max-messages'] === undefined ? Infinity : Number(values['max-messages']);
-  if (!(max > 0)) fail(`--max-messages must be a positive number, got ${values['max-messages']}`);
-  const consumer = new Rdmq({ control: values.control }).consumer();
+  const topic = positionals[0] ?? usageOf('consume');
+  const max = values['max-messages'] === undefined ? Infinity : positiveInteger('max-messages', values['max-messages']);
+  const partitions = values.partition?.flatMap((p) => p.split(',')).map((p) => nonNegativeInteger('partition', p));
+  const offset = values.offset ?? (values['from-beginning'] ? 'earliest' : 'latest');
+  if (values.offset !== undefined && values['from-beginning']) usageError('--from-beginning and --offset exclude each other (--from-beginning is --offset earliest)');
+  const at = offset === 'earliest' || offset === 'latest' ? undefined : nonNegativeInteger('offset', offset);
+  if (at !== undefined && partitions === undefined) usageError('--offset N needs --partition P (offsets are per partition)');
+  const consumer = new (await client()).Rdmq({ control: values.control }).consumer();
   await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: values['from-beginning'] === true });
+  await consumer.subscribe({ topic, fromBeginning: offset === 'earliest', partitions });
+  if (at !== undefined) for (const partition of partitions ?? []) consumer.seek({ topic, partition, offset: at });
+  const show = (m: ConsumedMessage): string => {
+    const fields: string[] = [];
+    if (values['print-headers']) fields.push(Object.entries(m.headers).map(([k, v]) => `${k}=${v?.toString() ?? ''}`).join(','));
+    if (values['print-key']) fields.push(m.key?.toString() ?? '');
+    fields.push(m.value?.toString() ?? '');
+    return fields.join('\t');
+  };
   let seen = 0;
   await new Promise<void>((resolve, reject) => {
     void consumer
@@ -261,7 +412,7 @@ async function consume(argv: string[]): Promise<void> {
         {
           eachMessage: ({ message }) => {
             if (seen >= max) return;
-            process.stdout.write(`${message.value?.toString() ?? ''}\n`);
+            process.stdout.write(`${show(message)}\n`);
             if (++seen >= max) resolve();
           },
         },
@@ -275,7 +426,7 @@ async function consume(argv: string[]): Promise<void> {
 
 async function status(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { control: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
-  const connection = await Connection.open({ control: values.control });
+  const connection = await (await client()).Connection.open({ control: values.control });
   try {
     const s = await connection.call<ClusterStatus>('getStatus', {});
     if (values.json) {
@@ -327,13 +478,14 @@ async function corruption(argv: string[]): Promise<void> {
     strict: true,
   });
   const [action] = positionals;
+  if (action === undefined) usageOf('corruption');
   if (action !== 'list' && action !== 'skip') fail(`unknown corruption action "${action ?? ''}"; allowed: list, skip`);
   const integer = (name: string, text: string | undefined): number => {
     const n = Number(text);
     if (text === undefined || !/^\d+$/.test(text) || !Number.isSafeInteger(n)) fail(`corruption skip needs --${name} as a non-negative integer, got ${text ?? 'nothing'}`);
     return n;
   };
-  const connection = await Connection.open({ control: values.control });
+  const connection = await (await client()).Connection.open({ control: values.control });
   try {
     if (action === 'list') {
       const s = await connection.call<ClusterStatus>('getStatus', {});
@@ -359,7 +511,9 @@ async function corruption(argv: string[]): Promise<void> {
 async function metadata(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args: argv, options: { data: { type: 'string' }, at: { type: 'string' } }, allowPositionals: true, strict: true });
   const [action] = positionals;
+  if (action === undefined) usageOf('metadata');
   const dir = path.join(values.data ?? fail(`metadata ${action ?? ''} needs --data DIR (the data directory of rdmq start or rdmq broker)`), 'meta');
+  const { checkMetadataLog, truncateMetadataLog } = await import('../broker');
   if (action === 'check') {
     const found = await checkMetadataLog(dir);
     process.stdout.write(`${found.message}\n`);
@@ -387,41 +541,59 @@ interface ClusterStatus {
   storageUnreadableSlots: string[];
 }
 
-async function main(): Promise<void> {
-  const [command, ...rest] = process.argv.slice(2);
-  switch (command) {
-    case 'start':
-    case 'storage':
-    case 'broker':
-    case 'gateway':
-      return serve(command, rest);
-    case 'topics':
-      return topics(rest);
-    case 'status':
-      return status(rest);
-    case 'corruption':
-      return corruption(rest);
-    case 'metadata':
-      return metadata(rest);
-    case 'produce':
-      return produce(rest);
-    case 'consume':
-      return consume(rest);
-    case 'bench': {
-      const { runBench } = await import('../bench/bench');
-      return runBench(rest);
-    }
-    case undefined:
-    case 'help':
-    case '--help':
-      process.stdout.write(`${USAGE}\n`);
-      return;
-    default:
-      fail(`unknown command "${command}"\n${USAGE}`);
-  }
+/** The subcommand running now, named in usage errors. */
+let running: string | undefined;
+
+/** A usage error: one line naming what was wrong and where the usage is. */
+function usageError(message: string): never {
+  fail(running ? `${running}: ${message} (see rdmq ${running} --help)` : `${message} (see rdmq --help)`);
 }
 
+function version(): string {
+  return (JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+const asksForHelp = (argv: string[]): boolean => {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '--help' || a === '-h');
+};
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === undefined) {
+    process.stderr.write(`${USAGE}\n`);
+    process.exit(2);
+  }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`rdmq ${version()}\n`);
+    return;
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
+    const about = rest[0] === undefined ? undefined : COMMANDS[rest[0]];
+    if (rest[0] !== undefined && !about) fail(`unknown command "${rest[0]}"; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    if (about?.help) return about.help();
+    process.stdout.write(`${about ? `usage:\n${indent(about.usage)}` : USAGE}\n`);
+    return;
+  }
+  const entry = Object.prototype.hasOwnProperty.call(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!entry) fail(`unknown command "${command}"; commands: ${Object.keys(COMMANDS).join(', ')} (see rdmq --help)`);
+  running = command;
+  if (asksForHelp(rest)) {
+    if (entry.help) return entry.help();
+    process.stdout.write(`usage:\n${indent(entry.usage)}\n`);
+    return;
+  }
+  return entry.run(rest);
+}
+
+/** Output cut short by the reader (`rdmq status | head`) is a normal end, not an error. */
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main().catch((err: Error & { code?: string }) => {
-  if (err instanceof ConfigError || err.name === 'TypeError' && err.code?.startsWith('ERR_PARSE_ARGS')) fail(err.message);
+  if (err.name === 'TypeError' && err.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') usageError(`unknown option ${/'[^']*'/.exec(err.message)?.[0] ?? err.message}`);
+  if (err.name === 'TypeError' && err.code?.startsWith('ERR_PARSE_ARGS')) usageError(err.message.split('\n')[0]);
   fail(err.message);
 });

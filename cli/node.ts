@@ -11,7 +11,7 @@ import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../g
 import { Connection } from '../rdma-client';
 import { Broker, BrokerMetrics, BrokerOptions, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
-import { gatewayLimitsOf, ServerConfig, splitHostPort } from './config';
+import { gatewayLimitsOf, ServerConfig, splitHostPort, writeStoredSettings } from './config';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
 import { newRegistry, startMetricsServer } from './metrics-server';
 
@@ -59,7 +59,7 @@ function openStore(config: ServerConfig, log: Log): SegmentStore {
 /** Listens for fast-path connections; `address` is what clients are told (advertised host, bound port). */
 async function listenFastPath(transport: Transport, config: ServerConfig): Promise<{ port: number; address: string }> {
   const { host, port } = splitHostPort(config.fastpath);
-  const bound = await transport.listen(host, port);
+  const bound = await listening('fastpath', config.fastpath, () => transport.listen(host, port));
   return { port: bound, address: `${advertisedHost(config, host)}:${bound}` };
 }
 
@@ -101,9 +101,9 @@ export async function serveBroker(
   opened = broker;
   service = new FastPathService(broker, transport, log, metrics);
   const fast = await listenFastPath(transport, config);
-  const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
+  const metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
   const hub = new GatewayHub(log);
-  const control = await startControlServer(
+  const control = await listening('control', config.control, () => startControlServer(
     broker,
     {
       clusterId: storage.nodeId,
@@ -120,7 +120,7 @@ export async function serveBroker(
       maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX,
       deposed,
     },
-  );
+  ));
   return {
     registry,
     controlPort: control.port,
@@ -142,23 +142,52 @@ export async function serveBroker(
 /** Largest forwarded Kafka request: the gateways' frame bound (Kafka's socket.request.max.bytes) and room for the envelope. */
 const FORWARDED_FRAME_BYTES_MAX = 100 * 1024 * 1024 + 64 * 1024;
 
+/** Where a listener cannot bind: one line naming the address and the flag that chose it. */
+export class ListenError extends Error {
+  readonly code = 'ERR_LISTEN';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ListenError';
+  }
+}
+
+/** Runs the listen `--flag` asked for; a taken or unusable address becomes a ListenError (gRPC, UCX and net each word it their own way). */
+async function listening<T>(flag: string, address: string, listen: () => Promise<T>): Promise<T> {
+  try {
+    return await listen();
+  } catch (err) {
+    const text = `${(err as NodeJS.ErrnoException).code ?? ''} ${(err as Error).message}`;
+    const reason = /EADDRINUSE|address already in use|busy/i.test(text)
+      ? 'address in use'
+      : /EADDRNOTAVAIL|cannot assign requested address/i.test(text)
+        ? 'no such address on this host'
+        : /EACCES|permission denied/i.test(text)
+          ? 'permission denied'
+          : undefined;
+    if (reason === undefined) throw err;
+    throw new ListenError(`cannot listen on ${address} for --${flag}: ${reason}`);
+  }
+}
+
 function hostAndPort(address: string): [string, number] {
   const { host, port } = splitHostPort(address);
   return [host, port];
 }
 
 export async function startNode(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  return ownDataDir(config, 'rdmq start', async () => {
-    const transport = new Transport();
-    const node = new StorageNode(openStore(config, log), transport);
-    // One transport serves both roles: the storage node's memory is reached at the broker's address.
-    const storage = new EmbeddedStorage(node);
-    const registry = newRegistry('start');
-    registerStorageMetrics(registry, () => node.store);
-    const running = await serveBroker(config, transport, storage, log, registry);
-    node.fastpathAddress = `${advertisedHost(config, splitHostPort(config.fastpath).host)}:${running.fastpathPort}`;
-    return running;
-  });
+  return ownDataDir(config, 'rdmq start', () => serveNode(config, log));
+}
+
+async function serveNode(config: ServerConfig, log: Log): Promise<RunningNode> {
+  const transport = new Transport();
+  const node = new StorageNode(openStore(config, log), transport);
+  // One transport serves both roles: the storage node's memory is reached at the broker's address.
+  const storage = new EmbeddedStorage(node);
+  const registry = newRegistry('start');
+  registerStorageMetrics(registry, () => node.store);
+  const running = await serveBroker(config, transport, storage, log, registry);
+  node.fastpathAddress = `${advertisedHost(config, splitHostPort(config.fastpath).host)}:${running.fastpathPort}`;
+  return running;
 }
 
 /**
@@ -170,9 +199,11 @@ export async function ownDataDir<T extends { close(): Promise<void> }>(config: S
   const lock: DataDirLock = lockDataDir(config.data, command);
   let started: T;
   try {
+    // Before starting: a failed first start discards it with everything else it created.
+    writeStoredSettings(config);
     started = await start();
   } catch (err) {
-    lock.release();
+    lock.discardCreated();
     throw err;
   }
   return {
@@ -193,15 +224,39 @@ export async function ownDataDir<T extends { close(): Promise<void> }>(config: S
  * goes through stage, put and commit like any SDK producer's.
  */
 export async function startAll(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  return withGateway(await startNode(config, log), config, log);
+  return ownDataDir(config, 'rdmq start', async () => withGateway(await serveNode(config, log), config, log));
 }
 
-/** Runs the Kafka gateway beside a broker in this process (it needs the broker's metadata and groups). */
+/** Runs the Kafka gateway beside a broker in this process (it needs the broker's metadata and groups); closes the node if the gateway cannot start. */
 export async function withGateway(node: RunningNode, config: ServerConfig, log: Log): Promise<RunningNode> {
-  const connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
+  let connection: Connection | undefined;
   const groups = new GroupCoordinator();
+  let gateway: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
+    gateway = await gatewayFor(node, config, connection, groups, log);
+  } catch (err) {
+    groups.close();
+    await connection?.close();
+    await node.close();
+    throw err;
+  }
+  const opened = connection;
+  return {
+    ...node,
+    kafkaPort: gateway.port,
+    close: async () => {
+      await gateway.close();
+      groups.close();
+      await opened.close();
+      await node.close();
+    },
+  };
+}
+
+async function gatewayFor(node: RunningNode, config: ServerConfig, connection: Connection, groups: GroupCoordinator, log: Log): Promise<Awaited<ReturnType<typeof startGateway>>> {
   const kafka = splitHostPort(config.kafka);
-  const gateway = await startGateway({
+  const gateway = await listening('kafka', config.kafka, () => startGateway({
     host: kafka.host,
     port: kafka.port,
     advertisedHost: advertisedHost(config, kafka.host),
@@ -213,18 +268,9 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
     limits: gatewayLimitsOf(config),
     log,
     metrics: node.registry,
-  });
+  }));
   node.hub.attach(gateway.context);
-  return {
-    ...node,
-    kafkaPort: gateway.port,
-    close: async () => {
-      await gateway.close();
-      groups.close();
-      await connection.close();
-      await node.close();
-    },
-  };
+  return gateway;
 }
 
 export async function startStorage(config: ServerConfig, log: Log = () => undefined): Promise<RunningStorage> {
@@ -236,10 +282,10 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
   const node = new StorageNode(openStore(config, log), transport);
   const fast = await listenFastPath(transport, config);
   node.fastpathAddress = fast.address;
-  const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node, log, epochFile: path.join(config.data, 'leader-epoch') });
+  const control = await listening('control', config.control, () => startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node, log, epochFile: path.join(config.data, 'leader-epoch') }));
   const registry = newRegistry('storage');
   registerStorageMetrics(registry, () => node.store);
-  const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
+  const metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
   return {
     controlPort: control.port,
     fastpathPort: fast.port,
@@ -254,15 +300,16 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
   };
 }
 
+/** `rdmq broker`: the broker and its Kafka gateway, using the storage node at --storage. */
 export async function startBroker(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT[,HOST:PORT...] (the storage nodes\' control addresses)');
+  if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT[,HOST:PORT...] (the storage nodes\' control addresses; rdmq storage listens on 127.0.0.1:7410 unless told)');
   const storageAddresses = config.storage;
   if (config.defaultReplicationFactor > storageAddresses.length) {
     throw new Error(`--default-replication-factor ${config.defaultReplicationFactor} needs as many storage nodes; --storage names ${storageAddresses.length}`);
   }
   return ownDataDir(config, 'rdmq broker', async () => {
     const storage = storageAddresses.length === 1 ? await RemoteStorage.connect(storageAddresses[0]) : await ReplicatedStorage.connect(storageAddresses);
-    return serveBroker(config, new Transport(), storage, log, newRegistry('broker'));
+    return withGateway(await serveBroker(config, new Transport(), storage, log, newRegistry('broker')), config, log);
   });
 }
 
@@ -270,7 +317,7 @@ export async function startBroker(config: ServerConfig, log: Log = () => undefin
 export async function startGatewayNode(config: ServerConfig, options: { nodeId?: number } = {}, log: Log = () => undefined): Promise<RunningGatewayNode> {
   const registry = newRegistry('gateway');
   const kafka = splitHostPort(config.kafka);
-  const gateway = await startRemoteGateway({
+  const gateway = await listening('kafka', config.kafka, () => startRemoteGateway({
     control: config.control,
     host: kafka.host,
     port: kafka.port,
@@ -279,10 +326,10 @@ export async function startGatewayNode(config: ServerConfig, options: { nodeId?:
     limits: gatewayLimitsOf(config),
     log,
     metrics: registry,
-  });
+  }));
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>>;
   try {
-    metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
+    metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
   } catch (err) {
     await gateway.close();
     throw err;

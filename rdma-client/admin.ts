@@ -31,6 +31,17 @@ export class Admin {
     return allCreated;
   }
 
+  /** Grows each topic to `count` partitions (never fewer), as kafkajs's createPartitions. */
+  async createPartitions(options: { topicPartitions: { topic: string; count: number }[] }): Promise<void> {
+    for (const t of options.topicPartitions) await this.connection.call('createPartitions', { name: t.topic, totalPartitions: t.count });
+  }
+
+  /** Sets config overrides (`set`) and resets others to the broker's default (`reset`); the topic's configs after. */
+  async alterTopicConfigs(topic: string, changes: { set?: Record<string, string>; reset?: string[] }): Promise<Record<string, string>> {
+    const reply = await this.connection.call<TopicInfo>('alterTopicConfigs', { name: topic, set: changes.set ?? {}, delete: changes.reset ?? [] });
+    return reply.configs;
+  }
+
   async deleteTopics(options: { topics: string[] }): Promise<void> {
     for (const name of options.topics) await this.connection.call('deleteTopic', { name });
   }

@@ -140,7 +140,12 @@ export class Connection extends EventEmitter {
 
   static async open(options: ConnectionOptions = {}): Promise<Connection> {
     const addresses = parseControlAddresses(options.control);
-    const leader = await findLeader(addresses, options.leaderWaitMs ?? (addresses.length > 1 ? LEADER_WAIT_MS_DEFAULT : 0));
+    const leader = await findLeader(addresses, options.leaderWaitMs ?? (addresses.length > 1 ? LEADER_WAIT_MS_DEFAULT : 0)).catch((err: unknown) => {
+      if (err instanceof RdmqError && err.retriable && err.type !== 'NOT_LEADER') {
+        throw new RdmqError(`no rdmq broker answers at ${addresses.join(', ')} (is rdmq running there?)`, 15, 'COORDINATOR_NOT_AVAILABLE', true);
+      }
+      throw err;
+    });
     const transport = new Transport();
     try {
       const endpoint = await connectTo(transport, leader.cluster.fastpathAddress);

@@ -74,6 +74,8 @@ export class Rdmq {
     return {
       connect: async () => void (await client.connect()),
       createTopics: (o: { topics: TopicSpec[] }) => client.get().createTopics(o),
+      createPartitions: (o: { topicPartitions: { topic: string; count: number }[] }) => client.get().createPartitions(o),
+      alterTopicConfigs: (topic: string, changes: { set?: Record<string, string>; reset?: string[] }) => client.get().alterTopicConfigs(topic, changes),
       deleteTopics: (o: { topics: string[] }) => client.get().deleteTopics(o),
       listTopics: () => client.get().listTopics(),
       describeTopic: (name: string) => client.get().describeTopic(name),
