@@ -26,6 +26,8 @@ export interface RunningNode {
   broker: Broker;
   /** Where gateways of their own join and forward to. */
   hub: GatewayHub;
+  /** Consumer groups, one coordinator for the Kafka gateway and the SDK (control plane). */
+  groups: GroupCoordinator;
   close(): Promise<void>;
 }
 
@@ -93,6 +95,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
   const fast = await listenFastPath(transport, config);
   const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
   const hub = new GatewayHub(log);
+  const groups = new GroupCoordinator();
   const control = await startControlServer(
     broker,
     {
@@ -108,6 +111,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
       gateways: () => hub.registry.nodes(),
       services: [hub.service()],
       maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX,
+      groups: () => groups,
     },
   );
   return {
@@ -117,8 +121,10 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     metricsPort: metricsServer.port,
     broker,
     hub,
+    groups,
     close: async () => {
       hub.close();
+      groups.close();
       await metricsServer.close();
       await control.close();
       await broker.close();
@@ -188,7 +194,7 @@ export async function startAll(config: ServerConfig, log: Log = () => undefined)
 /** Runs the Kafka gateway beside a broker in this process (it needs the broker's metadata and groups). */
 export async function withGateway(node: RunningNode, config: ServerConfig, log: Log): Promise<RunningNode> {
   const connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
-  const groups = new GroupCoordinator();
+  const groups = node.groups;
   const kafka = splitHostPort(config.kafka);
   const gateway = await startGateway({
     host: kafka.host,
@@ -209,7 +215,6 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
     kafkaPort: gateway.port,
     close: async () => {
       await gateway.close();
-      groups.close();
       await connection.close();
       await node.close();
     },

@@ -184,9 +184,9 @@ export class Connection extends EventEmitter {
     }
   }
 
-  /** Calls a unary method of the broker's gRPC service. */
-  call<T>(method: string, request: object): Promise<T> {
-    return unaryCall<T>(this.control, method, request);
+  /** Calls a unary method of the broker's gRPC service (deadline 30 s unless given). */
+  call<T>(method: string, request: object, deadlineMs?: number): Promise<T> {
+    return unaryCall<T>(this.control, method, request, deadlineMs);
   }
 
   describeTopic(name: string): Promise<TopicInfo> {

@@ -1,0 +1,126 @@
+// One consumer group, two doors: a fast-path SDK member and a kafkajs member
+// against the real `rdmq start` split a multi-partition topic between them,
+// and each resumes exactly where the other's committed offsets say when the
+// other leaves. Every record is read exactly once over the whole story; a
+// member that ignored the other's commits would read from the beginning
+// (both start fromBeginning) and the duplicates would show.
+import { Consumer as KafkaConsumer, Kafka, logLevel } from 'kafkajs';
+import { ClusterProcess, startCluster } from '../bench/cluster';
+import { Rdmq } from '../rdma-client';
+
+const TOPIC = 'shared-orders';
+const PARTITIONS = 4;
+const GROUP = 'two-doors';
+const PER_PHASE = 200;
+
+async function waitFor(what: string, done: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('a fast-path consumer group member and a kafkajs member in one group', () => {
+  let cluster: ClusterProcess;
+  let kafka: Kafka;
+  const reads: { value: string; by: string; partition: number }[] = [];
+  const kafkajsConsumers: KafkaConsumer[] = [];
+  const sdkConsumers: { disconnect(): Promise<void> }[] = [];
+  /** kafkajs's assignment of TOPIC in its latest generation. */
+  let kafkajsAssignment: number[] = [];
+
+  beforeAll(async () => {
+    cluster = await startCluster({ regionSize: '256M', segmentSize: '4M' });
+    kafka = new Kafka({ clientId: 'groups-test', brokers: [`127.0.0.1:${cluster.kafkaPort}`], logLevel: logLevel.NOTHING });
+    const admin = new Rdmq({ control: cluster.control }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: PARTITIONS }] });
+    await admin.disconnect();
+  });
+  afterAll(async () => {
+    for (const c of kafkajsConsumers) await c.disconnect().catch(() => undefined);
+    for (const c of sdkConsumers) await c.disconnect().catch(() => undefined);
+    await cluster?.stop();
+  });
+
+  async function produce(phase: string): Promise<void> {
+    const producer = new Rdmq({ control: cluster.control }).producer();
+    await producer.connect();
+    const messages = Array.from({ length: PER_PHASE }, (_, i) => ({ value: `${phase}-${i}`, partition: i % PARTITIONS }));
+    await producer.send({ topic: TOPIC, messages });
+    await producer.disconnect();
+  }
+
+  async function startKafkajs(name: string): Promise<KafkaConsumer> {
+    const consumer = kafka.consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 500 });
+    kafkajsConsumers.push(consumer);
+    consumer.on(consumer.events.GROUP_JOIN, (e) => (kafkajsAssignment = [...(e.payload.memberAssignment[TOPIC] ?? [])].sort()));
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ partition, message }) => void reads.push({ value: message.value!.toString(), by: name, partition }) });
+    return consumer;
+  }
+
+  function sdkMember(name: string) {
+    const consumer = new Rdmq({ control: cluster.control }).consumer({ groupId: GROUP, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, clientId: name });
+    const errors: Error[] = [];
+    sdkConsumers.push(consumer);
+    return {
+      consumer,
+      errors,
+      start: async () => {
+        await consumer.connect();
+        await consumer.subscribe({ topics: [TOPIC], fromBeginning: true });
+        await consumer.run({ eachMessage: async ({ partition, message }) => void reads.push({ value: message.value!.toString(), by: name, partition }) }, (err) => errors.push(err));
+      },
+    };
+  }
+
+  function readOnce(count: number): void {
+    const seen = new Map<string, number>();
+    for (const r of reads) seen.set(r.value, (seen.get(r.value) ?? 0) + 1);
+    const twice = [...seen].filter(([, n]) => n > 1).map(([v]) => v);
+    expect(twice).toEqual([]);
+    expect(seen.size).toBe(count);
+  }
+
+  it('share the partitions, and each resumes at the offsets the other committed', async () => {
+    const kafkajs = await startKafkajs('kafkajs');
+    const sdk = sdkMember('sdk');
+    await sdk.start();
+    // One generation with both: the partitions split between them, each once.
+    const sdkAssignment = () => sdk.consumer.assignment().flatMap((a) => a.partitions);
+    await waitFor('a generation that splits the partitions', () => {
+      const both = [...sdkAssignment(), ...kafkajsAssignment].sort();
+      return sdkAssignment().length > 0 && kafkajsAssignment.length > 0 && both.join() === '0,1,2,3';
+    });
+    await produce('first');
+    await waitFor('the first 200 records', () => new Set(reads.map((r) => r.value)).size >= PER_PHASE);
+    const byMember = (name: string) => [...new Set(reads.filter((r) => r.by === name).map((r) => r.partition))].sort();
+    expect(byMember('sdk')).toEqual(sdkAssignment());
+    expect(byMember('kafkajs')).toEqual(kafkajsAssignment);
+    readOnce(PER_PHASE);
+
+    // The SDK member leaves (committing what it read): kafkajs takes its partitions from those commits.
+    await sdk.consumer.disconnect();
+    await produce('second');
+    await waitFor('the second 200 records at kafkajs', () => reads.filter((r) => r.value.startsWith('second-')).length >= PER_PHASE);
+    expect(new Set(reads.filter((r) => r.value.startsWith('second-')).map((r) => r.by))).toEqual(new Set(['kafkajs']));
+    readOnce(2 * PER_PHASE);
+
+    // kafkajs leaves (committing): a new SDK member resumes from kafkajs's commits on every partition.
+    await kafkajs.disconnect();
+    const next = sdkMember('sdk-2');
+    await next.start();
+    expect(next.consumer.assignment()).toEqual([{ topic: TOPIC, partitions: [0, 1, 2, 3] }]);
+    await produce('third');
+    await waitFor('the third 200 records at the second SDK member', () => reads.filter((r) => r.value.startsWith('third-')).length >= PER_PHASE);
+    // A little longer: anything read twice would arrive now.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(new Set(reads.filter((r) => r.value.startsWith('third-')).map((r) => r.by))).toEqual(new Set(['sdk-2']));
+    readOnce(3 * PER_PHASE);
+    await next.consumer.disconnect();
+    expect([...sdk.errors, ...next.errors]).toEqual([]);
+  }, 60_000);
+});
