@@ -123,4 +123,20 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
     await next.consumer.disconnect();
     expect([...sdk.errors, ...next.errors]).toEqual([]);
   }, 60_000);
+
+  it('refuses a group id the coordinator cannot hold, or a session timeout it does not allow, with the Kafka error', async () => {
+    const consumer = new Rdmq({ control: cluster.control }).consumer({ groupId: 'g'.repeat(300), sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500 });
+    sdkConsumers.push(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topic: TOPIC });
+    await expect(consumer.run({ eachMessage: () => undefined }, () => undefined)).rejects.toMatchObject({ type: 'INVALID_GROUP_ID', errorCode: 24 });
+    await consumer.disconnect();
+    // A session timeout below the coordinator's minimum is refused the same way, before joining.
+    const impatient = new Rdmq({ control: cluster.control }).consumer({ groupId: 'impatient', sessionTimeoutMs: 1000, heartbeatIntervalMs: 100 });
+    sdkConsumers.push(impatient);
+    await impatient.connect();
+    await impatient.subscribe({ topic: TOPIC });
+    await expect(impatient.run({ eachMessage: () => undefined }, () => undefined)).rejects.toMatchObject({ type: 'INVALID_SESSION_TIMEOUT', errorCode: 26 });
+    await impatient.disconnect();
+  });
 });
