@@ -7,6 +7,7 @@
 import { Consumer as KafkaConsumer, Kafka, logLevel } from 'kafkajs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { Rdmq } from '../rdma-client';
+import { spawnScript } from '../rdma-client/testing/processes';
 
 const TOPIC = 'shared-orders';
 const PARTITIONS = 4;
@@ -139,4 +140,49 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
     await expect(impatient.run({ eachMessage: () => undefined }, () => undefined)).rejects.toMatchObject({ type: 'INVALID_SESSION_TIMEOUT', errorCode: 26 });
     await impatient.disconnect();
   });
+
+  it('a fast-path member SIGKILLed mid-stream: kafkajs takes its partitions from its last commits, nothing skipped, little read again', async () => {
+    const topic = 'crash-orders';
+    const group = 'survivors';
+    const admin = new Rdmq({ control: cluster.control }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }] });
+    await admin.disconnect();
+    const producer = new Rdmq({ control: cluster.control }).producer();
+    await producer.connect();
+    const total = 400;
+    await producer.send({ topic, messages: Array.from({ length: total }, (_, i) => ({ value: `crash-${i}`, partition: i % PARTITIONS })) });
+    await producer.disconnect();
+
+    const member = spawnScript<{ partition?: number; offset?: string; value?: string; assigned?: number[] }>('group-member.js', [
+      '--control', cluster.control, '--topic', topic, '--group', group, '--handle-ms', '10',
+    ]);
+    try {
+      await member.waitFor((l) => l.assigned !== undefined);
+      await waitFor('the member to handle 100 records', () => member.lines.filter((l) => l.value).length >= 100);
+      member.child.kill('SIGKILL');
+      await member.exited;
+    } finally {
+      member.child.kill('SIGKILL');
+    }
+    const bySdk = member.lines.filter((l) => l.value).map((l) => l.value!);
+
+    const byKafkajs: string[] = [];
+    const survivor = kafka.consumer({ groupId: group, sessionTimeout: 10_000, heartbeatInterval: 500 });
+    kafkajsConsumers.push(survivor);
+    await survivor.connect();
+    await survivor.subscribe({ topic, fromBeginning: true });
+    await survivor.run({ eachMessage: async ({ message }) => void byKafkajs.push(message.value!.toString()) });
+    // The dead member's session (6 s) runs out; then kafkajs owns every partition.
+    await waitFor('every record read', () => new Set([...bySdk, ...byKafkajs]).size >= total, 45_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await survivor.disconnect();
+
+    expect(new Set([...bySdk, ...byKafkajs]).size).toBe(total);
+    expect(byKafkajs.length).toBe(new Set(byKafkajs).size);
+    // Read again: only what the member handled after its last commit landed, not everything it handled.
+    const again = byKafkajs.filter((v) => bySdk.includes(v));
+    expect(bySdk.length).toBeGreaterThanOrEqual(100);
+    expect(again.length).toBeLessThanOrEqual(4 * PARTITIONS);
+  }, 90_000);
 });
