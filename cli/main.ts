@@ -45,7 +45,7 @@ const USAGE = `usage:
   rdmq metadata truncate --data DIR --at BYTE         cuts the log at a corrupt record (the broker refuses to start on
                                                     one); the records from there on are lost; a copy is kept beside it
   rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
-  rdmq consume TOPIC [--from-beginning] [--max-messages N] [--control HOST:PORT]
+  rdmq consume TOPIC [--from-beginning] [--max-messages N] [--group GROUP] [--control HOST:PORT]
   rdmq bench --target fastpath [...]      (rdmq bench --help)`;
 
 function fail(message: string): never {
@@ -215,14 +215,17 @@ async function produce(argv: string[]): Promise<void> {
 async function consume(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { control: { type: 'string' }, 'from-beginning': { type: 'boolean' }, 'max-messages': { type: 'string' } },
+    options: { control: { type: 'string' }, 'from-beginning': { type: 'boolean' }, 'max-messages': { type: 'string' }, group: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
   const topic = positionals[0] ?? fail('consume needs a topic');
   const max = values['max-messages'] === undefined ? Infinity : Number(values['max-messages']);
   if (!(max > 0)) fail(`--max-messages must be a positive number, got ${values['max-messages']}`);
-  const consumer = new Rdmq({ control: values.control }).consumer();
+  if (values.group === '') fail('--group needs a group id');
+  const rdmq = new Rdmq({ control: values.control });
+  // In a group: the group's share of the partitions, from its committed offsets; what is printed is committed.
+  const consumer = values.group !== undefined ? rdmq.consumer({ groupId: values.group }) : rdmq.consumer();
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: values['from-beginning'] === true });
   let seen = 0;
@@ -231,12 +234,13 @@ async function consume(argv: string[]): Promise<void> {
       .run(
         {
           eachMessage: ({ message }) => {
-            if (seen >= max) return;
+            // Refused, not dropped: a group commits only what its handler finished, so the next reader gets it.
+            if (seen >= max) throw new Error('past --max-messages');
             process.stdout.write(`${message.value?.toString() ?? ''}\n`);
             if (++seen >= max) resolve();
           },
         },
-        reject,
+        (err) => (seen >= max ? undefined : reject(err)),
       )
       .catch(reject);
     process.once('SIGINT', () => resolve());

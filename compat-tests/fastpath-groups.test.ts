@@ -4,6 +4,9 @@
 // other leaves. Every record is read exactly once over the whole story; a
 // member that ignored the other's commits would read from the beginning
 // (both start fromBeginning) and the duplicates would show.
+import { execFile } from 'child_process';
+import * as path from 'path';
+import { promisify } from 'util';
 import { Consumer as KafkaConsumer, Kafka, logLevel } from 'kafkajs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { Rdmq } from '../rdma-client';
@@ -185,4 +188,27 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
     expect(bySdk.length).toBeGreaterThanOrEqual(100);
     expect(again.length).toBeLessThanOrEqual(4 * PARTITIONS);
   }, 90_000);
+
+  it('`rdmq consume --group` reads the group\'s share from its committed offsets and commits only what it printed', async () => {
+    const topic = 'cli-orders';
+    const admin = new Rdmq({ control: cluster.control }).admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
+    await admin.disconnect();
+    const producer = new Rdmq({ control: cluster.control }).producer();
+    await producer.connect();
+    await producer.send({ topic, messages: Array.from({ length: 100 }, (_, i) => ({ value: `cli-${i}`, partition: i % 2 })) });
+    await producer.disconnect();
+    const consume = async (max: number): Promise<string[]> => {
+      const main = path.join(__dirname, '..', 'cli', 'main.js');
+      const args = [main, 'consume', topic, '--group', 'cli-readers', '--from-beginning', '--max-messages', String(max), '--control', cluster.control];
+      const { stdout } = await promisify(execFile)(process.execPath, args, { timeout: 30_000 });
+      return stdout.split('\n').filter((l) => l !== '');
+    };
+    const first = await consume(60);
+    const second = await consume(40);
+    expect(first).toHaveLength(60);
+    expect(second).toHaveLength(40);
+    expect(new Set([...first, ...second]).size).toBe(100);
+  }, 60_000);
 });
