@@ -157,7 +157,7 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
     await producer.send({ topic, messages: Array.from({ length: total }, (_, i) => ({ value: `crash-${i}`, partition: i % PARTITIONS })) });
     await producer.disconnect();
 
-    const member = spawnScript<{ partition?: number; offset?: string; value?: string; assigned?: number[] }>('group-member.js', [
+    const member = spawnScript<{ partition?: number; offset?: string; value?: string; assigned?: number[]; error?: string }>('group-member.js', [
       '--control', cluster.control, '--topic', topic, '--group', group, '--handle-ms', '10',
     ]);
     try {
@@ -187,6 +187,8 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
     const again = byKafkajs.filter((v) => bySdk.includes(v));
     expect(bySdk.length).toBeGreaterThanOrEqual(100);
     expect(again.length).toBeLessThanOrEqual(4 * PARTITIONS);
+    // Its commits all landed, the first ones too (made while it was still subscribing its partitions).
+    expect(member.lines.filter((l) => l.error)).toEqual([]);
   }, 90_000);
 
   it('`rdmq consume --group` reads the group\'s share from its committed offsets and commits only what it printed', async () => {

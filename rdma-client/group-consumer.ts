@@ -72,6 +72,8 @@ export class GroupConsumer {
   private fromBeginning = false;
   private memberId = '';
   private generation: Generation | undefined;
+  /** The generation whose assignment is read now; commits carry it (set before the first record is delivered). */
+  private generationId = -1;
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -205,6 +207,7 @@ export class GroupConsumer {
         }
         if (!generation) continue;
         failures = 0;
+        this.generationId = generation.generationId;
         const reader = await this.read(generation.assignment, handlers);
         this.generation = { ...generation, reader };
         first.resolve();
@@ -213,6 +216,7 @@ export class GroupConsumer {
         await reader.stop();
         if (this.settings.autoCommit) await this.commitResolved().catch((err: Error) => this.failure(err));
         this.generation = undefined;
+        this.generationId = -1;
       }
     } finally {
       await this.generation?.reader.stop();
@@ -333,7 +337,7 @@ export class GroupConsumer {
   }
 
   private async commit(offsets: { topic: string; partition: number; offset: bigint }[]): Promise<void> {
-    const generationId = this.generation?.generationId ?? -1;
+    const generationId = this.generationId;
     const reply = await this.connection.call<{ error: string; offsets: { topic: string; partition: number; error: string }[] }>('commitOffsets', {
       groupId: this.settings.groupId,
       generationId,

@@ -2,7 +2,8 @@
 // TOPIC from the beginning and prints one line per handled record,
 //   {"partition": p, "offset": "n", "value": "..."}
 // after a delay of --handle-ms each (so it is mid-stream when killed), and
-// {"assigned": [partitions]} once its first assignment is being read.
+// {"assigned": [partitions]} once its first assignment is being read, and
+// {"error": message} for each error run() reports.
 import { parseArgs } from 'util';
 import { Rdmq } from '..';
 
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
         process.stdout.write(`${JSON.stringify({ partition, offset: message.offset, value: message.value?.toString() })}\n`);
       },
     },
-    (err) => process.stderr.write(`group member: ${err.message}\n`),
+    (err) => process.stdout.write(`${JSON.stringify({ error: err.message })}\n`),
   );
   process.stdout.write(`${JSON.stringify({ assigned: consumer.assignment().flatMap((a) => a.partitions) })}\n`);
 }
