@@ -1,7 +1,8 @@
 // One consumer group, two doors: a fast-path SDK member and a kafkajs member
 // against the real `rdmq start` split a multi-partition topic between them,
 // and each resumes exactly where the other's committed offsets say when the
-// other leaves. Every record is read exactly once over the whole story; a
+// other leaves, whichever of them leads the group (computes the assignment).
+// Every record is read exactly once over the whole story; a
 // member that ignored the other's commits would read from the beginning
 // (both start fromBeginning) and the duplicates would show.
 import { execFile } from 'child_process';
@@ -33,6 +34,8 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
   const sdkConsumers: { disconnect(): Promise<void> }[] = [];
   /** kafkajs's assignment of TOPIC in its latest generation. */
   let kafkajsAssignment: number[] = [];
+  /** Whether kafkajs led its latest generation (computed everyone's assignment). */
+  let kafkajsLeads = false;
 
   beforeAll(async () => {
     cluster = await startCluster({ regionSize: '256M', segmentSize: '4M' });
@@ -59,7 +62,10 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
   async function startKafkajs(name: string): Promise<KafkaConsumer> {
     const consumer = kafka.consumer({ groupId: GROUP, sessionTimeout: 10_000, heartbeatInterval: 500 });
     kafkajsConsumers.push(consumer);
-    consumer.on(consumer.events.GROUP_JOIN, (e) => (kafkajsAssignment = [...(e.payload.memberAssignment[TOPIC] ?? [])].sort()));
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      kafkajsAssignment = [...(e.payload.memberAssignment[TOPIC] ?? [])].sort();
+      kafkajsLeads = e.payload.isLeader;
+    });
     await consumer.connect();
     await consumer.subscribe({ topic: TOPIC, fromBeginning: true });
     await consumer.run({ eachMessage: async ({ partition, message }) => void reads.push({ value: message.value!.toString(), by: name, partition }) });
@@ -90,15 +96,26 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
   }
 
   it('share the partitions, and each resumes at the offsets the other committed', async () => {
-    const kafkajs = await startKafkajs('kafkajs');
+    // The SDK member joins first and leads: it assigns kafkajs its share.
     const sdk = sdkMember('sdk');
-    await sdk.start();
+    const sdkStarted = sdk.start();
+    const admin = kafka.admin();
+    await admin.connect();
+    const deadline = Date.now() + 30_000;
+    while ((await admin.describeGroups([GROUP])).groups[0].members.length === 0) {
+      if (Date.now() > deadline) throw new Error('the SDK member never joined');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await admin.disconnect();
+    const kafkajs = await startKafkajs('kafkajs');
+    await sdkStarted;
     // One generation with both: the partitions split between them, each once.
     const sdkAssignment = () => sdk.consumer.assignment().flatMap((a) => a.partitions);
     await waitFor('a generation that splits the partitions', () => {
       const both = [...sdkAssignment(), ...kafkajsAssignment].sort();
       return sdkAssignment().length > 0 && kafkajsAssignment.length > 0 && both.join() === '0,1,2,3';
     });
+    expect(kafkajsLeads).toBe(false);
     await produce('first');
     await waitFor('the first 200 records', () => new Set(reads.map((r) => r.value)).size >= PER_PHASE);
     const byMember = (name: string) => [...new Set(reads.filter((r) => r.by === name).map((r) => r.partition))].sort();
@@ -113,11 +130,18 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
     expect(new Set(reads.filter((r) => r.value.startsWith('second-')).map((r) => r.by))).toEqual(new Set(['kafkajs']));
     readOnce(2 * PER_PHASE);
 
-    // kafkajs leaves (committing): a new SDK member resumes from kafkajs's commits on every partition.
-    await kafkajs.disconnect();
+    // A new SDK member joins; kafkajs leads now and assigns it its share.
     const next = sdkMember('sdk-2');
     await next.start();
-    expect(next.consumer.assignment()).toEqual([{ topic: TOPIC, partitions: [0, 1, 2, 3] }]);
+    const nextAssignment = () => next.consumer.assignment().flatMap((a) => a.partitions);
+    await waitFor('a generation that splits the partitions again', () => {
+      const both = [...nextAssignment(), ...kafkajsAssignment].sort();
+      return nextAssignment().length > 0 && kafkajsAssignment.length > 0 && both.join() === '0,1,2,3';
+    });
+    expect(kafkajsLeads).toBe(true);
+    // kafkajs leaves (committing): the SDK member resumes from kafkajs's commits on every partition.
+    await kafkajs.disconnect();
+    await waitFor('the SDK member to own every partition', () => nextAssignment().join() === '0,1,2,3');
     await produce('third');
     await waitFor('the third 200 records at the second SDK member', () => reads.filter((r) => r.value.startsWith('third-')).length >= PER_PHASE);
     // A little longer: anything read twice would arrive now.
