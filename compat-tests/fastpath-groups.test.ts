@@ -237,4 +237,55 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
     expect(second).toHaveLength(40);
     expect(new Set([...first, ...second]).size).toBe(100);
   }, 60_000);
+
+  it('SDK members reading raw batches and decoded batches commit where the next one resumes', async () => {
+    const topic = 'raw-orders';
+    const group = 'raw-then-decoded';
+    const rdmq = new Rdmq({ control: cluster.control });
+    const admin = rdmq.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 2 }] });
+    await admin.disconnect();
+    const send = async (from: number, count: number) => {
+      const producer = rdmq.producer();
+      await producer.connect();
+      // Several batches per partition, so a raw read may hold more than one.
+      for (let i = from; i < from + count; i += 10) {
+        await producer.send({ topic, messages: Array.from({ length: 10 }, (_, j) => ({ value: `raw-${i + j}`, partition: (i / 10) % 2 })) });
+      }
+      await producer.disconnect();
+    };
+    await send(0, 100);
+    const member = () => {
+      const consumer = rdmq.consumer({ groupId: group, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500 });
+      sdkConsumers.push(consumer);
+      return consumer;
+    };
+    let rawRecords = 0;
+    const raw = member();
+    await raw.connect();
+    await raw.subscribe({ topic, fromBeginning: true });
+    await raw.run({ eachRawBatch: ({ bytes }) => void (rawRecords += countRecords(bytes)) });
+    await waitFor('100 records as raw batches', () => rawRecords >= 100);
+    await raw.disconnect();
+    expect(rawRecords).toBe(100);
+
+    await send(100, 50);
+    const values: string[] = [];
+    const decoded = member();
+    await decoded.connect();
+    await decoded.subscribe({ topic, fromBeginning: true });
+    await decoded.run({ eachBatch: ({ batch }) => void values.push(...batch.messages.map((m) => m.value!.toString())) });
+    await waitFor('the 50 new records', () => values.length >= 50);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await decoded.disconnect();
+    expect(values.sort()).toEqual(Array.from({ length: 50 }, (_, i) => `raw-${100 + i}`).sort());
+  }, 60_000);
 });
+
+/** Records in complete v2 record batches: each batch's record count (bytes 57..61 of its header). */
+function countRecords(bytes: Buffer): number {
+  let count = 0;
+  for (let at = 0; at + 61 <= bytes.length; at += 12 + bytes.readInt32BE(at + 8)) count += bytes.readInt32BE(at + 57);
+  return count;
+}
