@@ -157,7 +157,10 @@ describe('a fast-path consumer group member and a kafkajs member in one group', 
     sdkConsumers.push(consumer);
     await consumer.connect();
     await consumer.subscribe({ topic: TOPIC });
-    await expect(consumer.run({ eachMessage: () => undefined }, () => undefined)).rejects.toMatchObject({ type: 'INVALID_GROUP_ID', errorCode: 24 });
+    const reported: Error[] = [];
+    await expect(consumer.run({ eachMessage: () => undefined }, (err) => reported.push(err))).rejects.toMatchObject({ type: 'INVALID_GROUP_ID', errorCode: 24 });
+    // Once: run() rejects with it, onError does not get it again.
+    expect(reported).toEqual([]);
     await consumer.disconnect();
     // A session timeout below the coordinator's minimum is refused the same way, before joining.
     const impatient = new Rdmq({ control: cluster.control }).consumer({ groupId: 'impatient', sessionTimeoutMs: 1000, heartbeatIntervalMs: 100 });

@@ -127,12 +127,15 @@ export class GroupConsumer {
     if (onError) this.failure = onError;
     this.running = true;
     const tracked = this.tracking(handlers);
+    let reading = false;
     let first!: { resolve(): void; reject(err: Error): void };
     const started = new Promise<void>((resolve, reject) => (first = { resolve, reject }));
-    this.loop = this.membership(tracked, first).catch((err: Error) => {
+    const onFirstAssignment = { resolve: () => ((reading = true), first.resolve()) };
+    this.loop = this.membership(tracked, onFirstAssignment).catch((err: Error) => {
       this.running = false;
-      first.reject(err);
-      this.failure(err);
+      // Before the first assignment run() rejects with it; after, it goes to onError.
+      if (reading) this.failure(err);
+      else first.reject(err);
     });
     await started;
   }
@@ -214,7 +217,8 @@ export class GroupConsumer {
         await this.heartbeatUntilRebalance(generation.generationId);
         // Give the partitions up: no handler runs past here, then what they finished is committed.
         await reader.stop();
-        if (this.settings.autoCommit) await this.commitResolved().catch((err: Error) => this.failure(err));
+        // A failed commit was reported by commitResolved; the next owner reads those records again.
+        if (this.settings.autoCommit) await this.commitResolved().catch(() => undefined);
         this.generation = undefined;
         this.generationId = -1;
       }
