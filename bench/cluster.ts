@@ -146,3 +146,59 @@ export async function freeLoopbackPort(): Promise<number> {
 const FIXED_PORT_MIN = 20_000;
 const FIXED_PORT_SPAN = 12_000;
 const portsHandedOut = new Set<number>();
+
+export const ETCD_BINARY = '/usr/bin/etcd';
+
+export interface RunningEtcd {
+  url: string;
+  child: ChildProcess;
+  /** Sends `signal` (default SIGKILL) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * A one-member etcd for an HA broker group (Debian's etcd-server), data in
+ * `dataDir` (use /dev/shm), on fixed loopback ports so a restart on the same
+ * data is found where it was. Resolves once it accepts connections.
+ */
+export async function startEtcd(dataDir: string, ports: { client: number; peer: number }): Promise<RunningEtcd> {
+  const url = `http://127.0.0.1:${ports.client}`;
+  const peer = `http://127.0.0.1:${ports.peer}`;
+  const child = spawn(
+    ETCD_BINARY,
+    [
+      '--name', 'rdmq', '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url,
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `rdmq=${peer}`,
+      '--log-level', 'error', '--listen-metrics-urls', '',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-8192)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`etcd exited (${child.exitCode}): ${stderr}`);
+    if (await accepts(ports.client)) return { url, child, stop };
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`etcd did not listen on ${ports.client} within 15 s: ${stderr}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}

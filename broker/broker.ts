@@ -19,9 +19,10 @@ import { SegmentDescriptor, StorageError } from '../storage-node';
 import { CommitAdvance, FencedRange, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
 import { PartitionProducers } from './producer-state';
 import { batchTooLarge, nextSegmentDataBytes, segmentDataBytesMax as segmentDataBytesMaxOf } from './segment-sizing';
+import { ReplicatedStorage } from './replicated-storage';
 import { StallDetector } from './stall-detector';
 import { StorageBackend, StorageDamage } from './storage-backend';
-import { BrokerError, MetadataStore, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
+import { BrokerError, MetadataStore, MetadataStoreOptions, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
 
 export type Durability = 'none' | 'flush' | 'sync';
 
@@ -44,6 +45,16 @@ export interface BrokerOptions {
   onStorageRestart?: () => void;
   /** How often the storage node is probed (default 500 ms). */
   storageProbeMs?: number;
+  /** Kafka's default.replication.factor: copies of each segment for a topic created without one (default 1). */
+  defaultReplicationFactor?: number;
+  /** Where metadata records go instead of the file log in the metadata directory (an HA broker's etcd log). */
+  openMetadataSink?: MetadataStoreOptions['openSink'];
+  /**
+   * Seal every partition's open segment at its durable end when opening: a
+   * leader taking over from another broker, whose producers may still put
+   * into the segments it granted, writes new batches to new segments only.
+   */
+  sealOpenSegmentsOnOpen?: boolean;
   log?: (message: string) => void;
 }
 
@@ -59,6 +70,8 @@ export class PartitionRuntime {
   storageFence: string | undefined;
   /** The storage node's boot id when the partition was fenced. */
   storageFenceBootId: string | undefined;
+  /** The open segment lost a copy: the rebuild seals it, so new writes go to a segment with every copy. */
+  sealOnRebuild = false;
   /** Commits waiting for their stage to be covered by the published watermark. */
   private readonly committedWaiters = new Map<number, { resolve(): void; reject(err: Error): void }[]>();
   /** Idempotent producers' windows, rebuilt from the committed batches when the partition is opened. */
@@ -136,8 +149,10 @@ export class Broker {
       fsync: options.durability === 'sync',
       warn: options.log,
       topicConfigDefaults: topicDefaultsFor(options.segmentBytesDefault),
+      openSink: options.openMetadataSink,
     });
     const broker = new Broker(metadata, storage, options);
+    if (storage instanceof ReplicatedStorage) await broker.attachReplicas(storage);
     broker.storageBootId = await storage.probe();
     await broker.recover();
     broker.leaseTimer = setInterval(() => broker.expireLeases(), Math.max(5, Math.floor(options.leaseTimeoutMs / 4)));
@@ -159,8 +174,14 @@ export class Broker {
 
   // -- topics --
 
-  async createTopic(name: string, partitions: number, configs: Record<string, string> = {}): Promise<TopicDescription> {
-    const topic = await this.metadata.createTopic(name, partitions, configs);
+  /** `replicationFactor`: copies of each segment on distinct storage nodes (-1 or absent: the broker's default). */
+  async createTopic(name: string, partitions: number, configs: Record<string, string> = {}, replicationFactor?: number): Promise<TopicDescription> {
+    const factor = replicationFactor === undefined || replicationFactor === -1 ? (this.options.defaultReplicationFactor ?? 1) : replicationFactor;
+    const nodes = this.storage instanceof ReplicatedStorage ? this.storage.nodeStates().length : 1;
+    if (factor > nodes) {
+      throw new BrokerError('INVALID_REPLICATION_FACTOR', `replication factor ${factor} is larger than the ${nodes} storage node(s) of this cluster`);
+    }
+    const topic = await this.metadata.createTopic(name, partitions, configs, factor);
     for (let p = 0; p < partitions; p++) this.addRuntime(topic.name, topic.topicId, p, []);
     return topic;
   }
@@ -362,9 +383,11 @@ export class Broker {
       }
     }
     const segment = await this.allocateSegment(runtime, need);
+    const replicas = this.storage instanceof ReplicatedStorage ? this.storage.replicasOf(segment.segmentId) : undefined;
     await this.metadata.addSegment(runtime.topicName, runtime.partition, {
+      replicas,
       segmentId: segment.segmentId,
-      storageNodeId: this.storage.nodeId,
+      storageNodeId: replicas?.[0] ?? this.storage.nodeId,
       baseOffset: segment.baseOffset,
       dataCapacityBytes: segment.dataCapacityBytes,
     });
@@ -463,6 +486,10 @@ export class Broker {
     if (this.probing) return;
     this.probing = true;
     try {
+      if (this.storage instanceof ReplicatedStorage) {
+        await this.watchReplicas(this.storage);
+        return;
+      }
       let bootId: string;
       try {
         bootId = await this.storage.probe();
@@ -484,6 +511,69 @@ export class Broker {
     } finally {
       this.probing = false;
     }
+  }
+
+  // -- replication --
+
+  /** The policy the replicated storage asks, and the in-sync sets the metadata holds. */
+  private async attachReplicas(storage: ReplicatedStorage): Promise<void> {
+    const placements: { segmentId: number; topicId: number; replicas: string[] }[] = [];
+    for (const summary of this.metadata.listTopics()) {
+      const topic = this.metadata.describeTopic(summary.name);
+      for (const p of topic.partitions) {
+        for (const s of p.segments) placements.push({ segmentId: s.segmentId, topicId: topic.topicId, replicas: s.replicas ?? [s.storageNodeId] });
+      }
+    }
+    await storage.attach(
+      {
+        replicationFactorOf: (topicId) => this.metadata.topicReplicationFactor(topicId),
+        minInsyncOf: (topicId) => Number(this.metadata.topicConfig(topicId)?.['min.insync.replicas'] ?? 1),
+        onReplicasChanged: (segmentId, replicas) => this.replicasChanged(segmentId, replicas),
+        log: this.options.log,
+      },
+      placements,
+    );
+  }
+
+  /** Persists a segment's new in-sync set; an open segment that lost a copy is sealed by a rebuild, so writes go on with every copy. */
+  private async replicasChanged(segmentId: number, replicas: string[]): Promise<void> {
+    const runtime = this.allPartitions().find((r) => r.state.segmentInfo(segmentId) !== undefined);
+    if (!runtime) return;
+    await this.metadata.setSegmentReplicas(runtime.topicName, runtime.partition, segmentId, replicas);
+    const segments = runtime.state.segments();
+    const open = segments[segments.length - 1];
+    if (open && open.segmentId === segmentId && !open.sealed && replicas.length < this.metadata.topicReplicationFactor(runtime.topicId)) {
+      // After the current operation: a commit that just succeeded on the copies left still answers its producer.
+      setImmediate(() => {
+        runtime.sealOnRebuild = true;
+        this.fence(runtime, `segment ${segmentId} lost a copy (in sync on ${replicas.join(', ')})`);
+      });
+    }
+  }
+
+  /**
+   * One probe of every storage node: partitions with a segment no copy of
+   * which answers are fenced until one does; fenced partitions whose copies
+   * answer are rebuilt from them; sealed segments short of copies are copied.
+   */
+  private async watchReplicas(storage: ReplicatedStorage): Promise<void> {
+    const report = await storage.probeReplicas();
+    if (report.restarted) this.options.onStorageRestart?.();
+    for (const runtime of this.partitions.values()) {
+      const ids = runtime.state.segments().map((s) => s.segmentId);
+      const gone = ids.find((id) => report.unavailable.has(id));
+      if (gone !== undefined) this.fence(runtime, `no copy of segment ${gone} answers`);
+      else if (ids.some((id) => report.restartedOnly.has(id))) this.fence(runtime, 'the storage node holding its only copy restarted');
+    }
+    const fenced = [...this.partitions.values()].filter(
+      (r) => r.storageFence !== undefined && !r.state.segments().some((s) => report.unavailable.has(s.segmentId)),
+    );
+    if (fenced.length > 0) await this.rebuild(fenced);
+    await storage.reReplicate((segmentId) => {
+      const runtime = this.allPartitions().find((r) => r.state.segmentInfo(segmentId) !== undefined);
+      const info = runtime?.state.segmentInfo(segmentId);
+      return info !== undefined && info.sealed && runtime!.state.isFullyCommitted(segmentId);
+    });
   }
 
   private async rebuild(runtimes: PartitionRuntime[]): Promise<void> {
@@ -517,7 +607,8 @@ export class Broker {
     // A node that kept running may still receive a late put of a dropped stage
     // into its open segment: seal that at its durable end, so new stages go elsewhere.
     const last = segments[segments.length - 1];
-    const mayReceiveLatePuts = runtime.storageFenceBootId === this.storageBootId && (old.inFlightStageCount() > 0 || !old.isPublished() || old.exclusiveOwner(Date.now()) !== null);
+    const mayReceiveLatePuts =
+      runtime.sealOnRebuild || (runtime.storageFenceBootId === this.storageBootId && (old.inFlightStageCount() > 0 || !old.isPublished() || old.exclusiveOwner(Date.now()) !== null));
     if (last && !last.sealed && mayReceiveLatePuts) {
       await this.metadata.sealSegment(runtime.topicName, runtime.partition, last.segmentId);
       await this.storage.seal(last.segmentId, last.commitPosition);
@@ -528,6 +619,7 @@ export class Broker {
       { leaseTimeoutMs: this.options.leaseTimeoutMs, firstStageId: old.nextStageIdToGrant() },
     );
     runtime.storageFence = undefined;
+    runtime.sealOnRebuild = false;
     const before = old.highWatermark();
     const after = runtime.state.highWatermark();
     const lost = after < before ? ` — ${before - after} offsets readers saw are not on the storage node` : '';
@@ -724,6 +816,12 @@ export class Broker {
       for (const meta of topic.partitions) {
         const { segments, fenced } = await this.joinSegments(topic.name, meta, stored, damage);
         for (const s of segments) referenced.add(s.segmentId);
+        const last = segments[segments.length - 1];
+        if (this.options.sealOpenSegmentsOnOpen && last && !last.sealed) {
+          await this.metadata.sealSegment(topic.name, meta.partition, last.segmentId);
+          if (!stored.get(last.segmentId)?.sealed) await this.storage.seal(last.segmentId, last.commitPosition);
+          last.sealed = true;
+        }
         this.addRuntime(topic.name, topic.topicId, meta.partition, segments, meta.logStartOffset, fenced);
       }
     }

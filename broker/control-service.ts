@@ -12,6 +12,17 @@ import { BrokerError, TopicDescription } from './topics';
 
 export const BROKER_PROTO_PATH = path.join(__dirname, '..', '..', 'broker', 'broker.proto');
 export const ERROR_METADATA_KEY = 'rdmq-error';
+/** On a NOT_LEADER answer (an HA group's standby or deposed leader): the leader's control address, when known. */
+export const LEADER_METADATA_KEY = 'rdmq-leader';
+
+/** The retriable refusal of a broker that does not lead its HA group, naming the leader when known. */
+export function notLeaderError(leader: string | undefined): grpc.ServiceError {
+  const metadata = new grpc.Metadata();
+  metadata.set(ERROR_METADATA_KEY, 'NOT_LEADER');
+  if (leader) metadata.set(LEADER_METADATA_KEY, leader);
+  const message = leader ? `this broker does not lead its group; the leader is at ${leader}` : 'this broker does not lead its group and no leader is known yet (an election is under way); retry';
+  return Object.assign(new Error(message), { code: grpc.status.UNAVAILABLE, details: message, metadata });
+}
 
 let loaded: grpc.ServiceClientConstructor | undefined;
 
@@ -96,6 +107,25 @@ export interface ControlServerOptions {
   maxReceiveMessageBytes?: number;
   /** The consumer-group coordinator the Kafka gateway uses too, for the SDK's groups (undefined: COORDINATOR_NOT_AVAILABLE). */
   groups?: () => GroupCoordinator | undefined;
+  /** An HA leader's check: once it returns a value the term is over and every call is refused NOT_LEADER (naming `leader`). */
+  deposed?: () => { leader?: string } | undefined;
+}
+
+function refusedOnceDeposed(
+  deposed: ControlServerOptions['deposed'],
+  handlers: Record<string, grpc.handleUnaryCall<Record<string, unknown>, unknown>>,
+): grpc.UntypedServiceImplementation {
+  if (!deposed) return handlers;
+  return Object.fromEntries(
+    Object.entries(handlers).map(([name, handle]) => [
+      name,
+      ((call, callback) => {
+        const over = deposed();
+        if (over) callback(notLeaderError(over.leader));
+        else handle(call, callback);
+      }) as grpc.handleUnaryCall<Record<string, unknown>, unknown>,
+    ]),
+  );
 }
 
 export async function startControlServer(
@@ -109,7 +139,7 @@ export async function startControlServer(
   const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024 });
   for (const extra of options.services ?? []) server.addService(extra.definition, extra.implementation);
   const groupCalls = groupControlHandlers(broker, options.groups ?? (() => undefined));
-  server.addService(brokerService().service, {
+  server.addService(brokerService().service, refusedOnceDeposed(options.deposed, {
     ...Object.fromEntries(Object.entries(groupCalls).map(([name, handler]) => [name, unary(handler)])),
     getClusterInfo: unary(() => info),
     getStatus: unary(async () => {
@@ -137,8 +167,8 @@ export async function startControlServer(
       return { skipped: skipped.map((f) => fencedToWire(req.topic, req.partition, f)) };
     }),
     createTopic: unary(async (call) => {
-      const req = call.request as { name: string; partitions: number; configs: Record<string, string> };
-      return describe(broker, await broker.createTopic(req.name, req.partitions || 1, req.configs));
+      const req = call.request as { name: string; partitions: number; configs: Record<string, string>; replicationFactor: number };
+      return describe(broker, await broker.createTopic(req.name, req.partitions || 1, req.configs, req.replicationFactor || undefined));
     }),
     deleteTopic: unary(async (call) => {
       await broker.deleteTopic(String(call.request.name));
@@ -154,12 +184,20 @@ export async function startControlServer(
       if (!/^-?\d+$/.test(req.spec)) throw new BrokerError('INVALID_REQUEST', `offset spec "${req.spec}" must be earliest, latest or a timestamp in ms`);
       return { offset: (state.offsetForTimestamp(BigInt(req.spec)) ?? -1n).toString() };
     }),
-  });
+  }));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${address.host}:${address.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
   return {
     port,
-    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        // Open calls (a gateway's Join) get a moment to end, then are cut.
+        const force = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
   };
 }

@@ -10,6 +10,7 @@ import {
   decodeStage,
   encodeCommitReply,
   encodeJson,
+  encodeReplicaKeys,
   encodeStageReply,
   encodeWatermark,
   FastPathMessage,
@@ -49,6 +50,8 @@ function parseOffset(text: string): bigint {
 export class FastPathService {
   private readonly sessions = new Map<Endpoint, Session>();
   private readonly subscribers = new Map<string, Set<Endpoint>>();
+  /** Subscriptions ever made per partition: the next reader's index (readerIndex). */
+  private readonly readersSeen = new Map<string, number>();
   private nextSession = 1;
 
   constructor(
@@ -162,14 +165,14 @@ export class FastPathService {
     return s;
   }
 
-  /** The segment's key, once per endpoint and access; empty when already given. */
+  /** The segment's replica keys (encodeReplicaKeys), once per endpoint and access; empty when already given. */
   private async keyFor(ep: Endpoint, segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
     const session = this.session(ep);
     const tag = `${segmentId}:${access}`;
     if (session.keysGiven.has(tag)) return Buffer.alloc(0);
-    const key = await this.broker.storage.segmentKey(segmentId, access);
+    const keys = encodeReplicaKeys(await this.broker.storage.segmentKeys(segmentId, access));
     session.keysGiven.add(tag);
-    return key;
+    return keys;
   }
 
   private async onStage(ep: Endpoint, header: Buffer): Promise<void> {
@@ -299,6 +302,7 @@ export class FastPathService {
         startPosition: start?.position ?? 0,
         highWatermark: state.highWatermark().toString(),
         segments,
+        readerIndex: this.nextReaderIndex(runtime.key),
       };
     } catch (err) {
       reply = { error: this.counted(err) };
@@ -331,6 +335,13 @@ export class FastPathService {
     this.session(ep).subscriptions.delete(key);
   }
 
+  /** Readers of a partition take turns, so each prefers a different copy of its segments. */
+  private nextReaderIndex(partitionKey: string): number {
+    const index = this.readersSeen.get(partitionKey) ?? 0;
+    this.readersSeen.set(partitionKey, index + 1);
+    return index;
+  }
+
   /** Announcements of every segment from `firstSegmentId` on, including any added while keys were fetched. */
   private async announceFrom(runtime: PartitionRuntime, firstSegmentId: number): Promise<SegmentAnnouncement[]> {
     const announced = new Map<number, SegmentAnnouncement>();
@@ -343,7 +354,7 @@ export class FastPathService {
   }
 
   private async announce(runtime: PartitionRuntime, segment: SegmentInfo): Promise<SegmentAnnouncement> {
-    const key = await this.broker.storage.segmentKey(segment.segmentId, 'read');
+    const replicas = await this.broker.storage.segmentKeys(segment.segmentId, 'read');
     // Positions as they are now, after the wait for the key, not as they were before it.
     const s = runtime.state.segmentInfo(segment.segmentId) ?? segment;
     return {
@@ -356,7 +367,7 @@ export class FastPathService {
       endOffset: s.endOffset.toString(),
       sealed: s.sealed && runtime.state.isFullyCommitted(s.segmentId),
       dataCapacityBytes: s.dataCapacityBytes,
-      key: key.toString('base64'),
+      replicas: replicas.map((r) => ({ node: r.node, address: r.address, key: r.key.toString('base64') })),
       fenced: runtime.state.fencesOf(s.segmentId).map((f) => ({ ...f, baseOffset: f.baseOffset.toString(), endOffset: f.endOffset.toString() })),
     };
   }

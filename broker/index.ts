@@ -2,8 +2,9 @@
 export { Broker, BrokerOptions, PartitionRuntime, partitionKey } from './broker';
 export { PartitionProducers } from './producer-state';
 export { EmbeddedStorage, RemoteStorage, StorageBackend } from './storage-backend';
+export { ReplicatedStorage } from './replicated-storage';
 export { FastPathService } from './fastpath-service';
-export { startControlServer, brokerService, ClusterInfo, ERROR_METADATA_KEY } from './control-service';
+export { startControlServer, brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY, notLeaderError } from './control-service';
 export { BrokerError, MetadataStore, TopicDescription } from './topics';
 export { PartitionError } from './partition-state';
 export { BrokerMetrics } from './metrics';

@@ -82,6 +82,18 @@ export interface MetadataLogStats {
   tornTailBytes: number;
 }
 
+/**
+ * Where MetadataStore keeps its records: this file log (one broker), or
+ * the etcd log of an HA group (etcd-metadata-log.ts). Appends apply to
+ * `state` in order, once durable.
+ */
+export interface MetadataSink<S, R> {
+  readonly state: S;
+  append(record: R): Promise<void>;
+  snapshot(): Promise<void>;
+  close(): Promise<void>;
+}
+
 interface PendingAppend<R> {
   record: R;
   frame: Buffer;
@@ -89,7 +101,7 @@ interface PendingAppend<R> {
   reject: (err: unknown) => void;
 }
 
-export class MetadataLog<S, R extends object> {
+export class MetadataLog<S, R extends object> implements MetadataSink<S, R> {
   private failure: MetadataLogError | null = null;
   private closed = false;
   private pending: PendingAppend<R>[] = [];

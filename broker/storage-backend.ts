@@ -3,6 +3,7 @@
 // service). Segment keys pass through the broker, which hands each only to
 // the clients it granted that segment to.
 import type { ProducerScan } from '../format';
+import type { ReplicaKey } from '../format/fastpath-wire';
 import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageNode, StorageUsage } from '../storage-node';
 
 /** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
@@ -24,6 +25,8 @@ export interface StorageBackend {
   usage(): Promise<StorageUsage>;
   /** Packed UCX key for a segment's data area. */
   segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer>;
+  /** Every copy of a segment a client is to write (all in-sync replicas) or may read, with its node's address and key. */
+  segmentKeys(segmentId: number, access: 'read' | 'read-write'): Promise<ReplicaKey[]>;
   /** Checks written bytes before they are committed; throws a StorageError (INVALID_BATCH) naming the fault. */
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void>;
   /**
@@ -82,6 +85,10 @@ export class EmbeddedStorage implements StorageBackend {
     return this.node.segmentKey(segmentId, access);
   }
 
+  async segmentKeys(segmentId: number, access: 'read' | 'read-write'): Promise<ReplicaKey[]> {
+    return [{ node: this.nodeId, address: this.fastpathAddress, key: await this.segmentKey(segmentId, access) }];
+  }
+
   async verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
     this.node.verify(segmentId, position, lengthBytes, expected, where);
   }
@@ -123,8 +130,9 @@ export class RemoteStorage implements StorageBackend {
     private bootId: string,
   ) {}
 
-  static async connect(address: string): Promise<RemoteStorage> {
-    const client = new StorageClient(address);
+  /** `leaderEpoch`: an HA broker's term, sent with every call so the node fences older leaders. */
+  static async connect(address: string, options: { leaderEpoch?: bigint; deadlineMs?: number } = {}): Promise<RemoteStorage> {
+    const client = new StorageClient(address, { leaderEpoch: options.leaderEpoch, deadlineMs: options.deadlineMs });
     const info = await client.info();
     return new RemoteStorage(client, info.nodeUuid, info.fastpathAddress, info.bootId);
   }
@@ -164,6 +172,16 @@ export class RemoteStorage implements StorageBackend {
     return this.client.describe();
   }
 
+  /** Committed bytes, for a copy to another replica. */
+  readData(segmentId: number, position: number, lengthBytes: number): Promise<Buffer> {
+    return this.client.readData(segmentId, position, lengthBytes);
+  }
+
+  /** Bytes copied from another replica, past the commit position. */
+  writeData(segmentId: number, position: number, data: Buffer): Promise<void> {
+    return this.client.writeData(segmentId, position, data);
+  }
+
   usage(): Promise<StorageUsage> {
     return this.client.usage();
   }
@@ -176,6 +194,10 @@ export class RemoteStorage implements StorageBackend {
       this.keys.set(tag, key);
     }
     return key;
+  }
+
+  async segmentKeys(segmentId: number, access: 'read' | 'read-write'): Promise<ReplicaKey[]> {
+    return [{ node: this.nodeId, address: this.fastpathAddress, key: await this.segmentKey(segmentId, access) }];
   }
 
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {

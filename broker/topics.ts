@@ -8,7 +8,7 @@
 // the storage node's segment headers, from which PartitionState is rebuilt.
 import { z } from 'zod';
 import type { ProducerBatch } from '../format';
-import { MetadataLog } from './metadata-log';
+import { MetadataLog, MetadataLogOptions, MetadataSink } from './metadata-log';
 
 // ---- Errors ----------------------------------------------------------------
 
@@ -30,6 +30,8 @@ export const KAFKA_ERRORS = {
   OUT_OF_ORDER_SEQUENCE_NUMBER: { code: 45, retriable: false },
   DUPLICATE_SEQUENCE_NUMBER: { code: 46, retriable: false },
   INVALID_PRODUCER_EPOCH: { code: 47, retriable: false },
+  NOT_ENOUGH_REPLICAS: { code: 19, retriable: true },
+  INVALID_REPLICATION_FACTOR: { code: 38, retriable: false },
   KAFKA_STORAGE_ERROR: { code: 56, retriable: true },
   UNKNOWN_PRODUCER_ID: { code: 59, retriable: false },
   GROUP_ID_NOT_FOUND: { code: 69, retriable: false },
@@ -61,6 +63,8 @@ export interface TopicConfig {
   'segment.bytes': number;
   'max.message.bytes': number;
   'cleanup.policy': 'delete';
+  /** Copies that must hold a write before it is acknowledged; fewer in sync and producers get NOT_ENOUGH_REPLICAS. */
+  'min.insync.replicas': number;
 }
 
 export type TopicConfigName = keyof TopicConfig;
@@ -75,6 +79,7 @@ export const TOPIC_CONFIG_DEFAULTS: Readonly<TopicConfig> = {
   'segment.bytes': 64 * 1024 * 1024,
   'max.message.bytes': 1048588,
   'cleanup.policy': 'delete',
+  'min.insync.replicas': 1,
 };
 
 const MAX_INT32 = 2 ** 31 - 1;
@@ -95,6 +100,7 @@ const TOPIC_CONFIG_SCHEMAS: Record<TopicConfigName, { schema: z.ZodType<unknown>
   'segment.bytes': { schema: integerConfig(SEGMENT_BYTES_MIN, MAX_INT32), allowed: `an integer number of bytes from ${SEGMENT_BYTES_MIN} to ${MAX_INT32}` },
   'max.message.bytes': { schema: integerConfig(0, MAX_INT32), allowed: `an integer number of bytes from 0 to ${MAX_INT32}` },
   'cleanup.policy': { schema: z.literal('delete'), allowed: "'delete' (log compaction is not supported)" },
+  'min.insync.replicas': { schema: integerConfig(1, 255), allowed: 'an integer from 1 to 255 (at most the replication factor)' },
 };
 
 const TOPIC_CONFIG_NAMES = Object.keys(TOPIC_CONFIG_SCHEMAS) as TopicConfigName[];
@@ -159,6 +165,8 @@ export interface SegmentMeta {
   baseOffset: bigint;
   dataCapacityBytes: number;
   sealed: boolean;
+  /** The storage nodes holding it in sync (replication); absent: only storageNodeId. */
+  replicas?: string[];
 }
 
 export interface PartitionMeta {
@@ -174,6 +182,8 @@ export interface TopicMeta {
   name: string;
   configOverrides: Partial<TopicConfig>;
   partitions: PartitionMeta[];
+  /** Copies of each segment on distinct storage nodes; absent: 1. */
+  replicationFactor?: number;
 }
 
 export interface CommittedOffset {
@@ -232,11 +242,12 @@ export interface OffsetCommitEntry {
 }
 
 export type MetadataRecord =
-  | { type: 'TopicCreated'; topicId: number; name: string; partitions: number; configOverrides: Partial<TopicConfig> }
+  | { type: 'TopicCreated'; topicId: number; name: string; partitions: number; configOverrides: Partial<TopicConfig>; replicationFactor?: number }
   | { type: 'TopicDeleted'; topicId: number }
   | { type: 'PartitionsAdded'; topicId: number; totalPartitions: number }
   | { type: 'TopicConfigChanged'; topicId: number; configOverrides: Partial<TopicConfig> }
-  | { type: 'SegmentAdded'; topicId: number; partition: number; segmentId: number; storageNodeId: string; baseOffset: bigint; dataCapacityBytes: number }
+  | { type: 'SegmentAdded'; topicId: number; partition: number; segmentId: number; storageNodeId: string; baseOffset: bigint; dataCapacityBytes: number; replicas?: string[] }
+  | { type: 'SegmentReplicasChanged'; topicId: number; partition: number; segmentId: number; replicas: string[] }
   | { type: 'SegmentSealed'; topicId: number; partition: number; segmentId: number }
   | { type: 'SegmentFreed'; topicId: number; partition: number; segmentId: number; nextOffset: bigint }
   | { type: 'LogStartMoved'; topicId: number; partition: number; offset: bigint }
@@ -266,6 +277,7 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
         name: record.name,
         configOverrides: { ...record.configOverrides },
         partitions: Array.from({ length: record.partitions }, (_, partition) => emptyPartition(partition)),
+        ...(record.replicationFactor !== undefined && record.replicationFactor > 1 ? { replicationFactor: record.replicationFactor } : {}),
       });
       state.topicIdsByName.set(record.name, record.topicId);
       state.nextTopicId = Math.max(state.nextTopicId, record.topicId + 1);
@@ -298,6 +310,7 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
         baseOffset: record.baseOffset,
         dataCapacityBytes: record.dataCapacityBytes,
         sealed: false,
+        ...(record.replicas ? { replicas: [...record.replicas] } : {}),
       });
       state.segmentOwners.set(segmentOwnerKey(record.storageNodeId, record.segmentId), {
         topicId: record.topicId,
@@ -305,6 +318,9 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
       });
       break;
     }
+    case 'SegmentReplicasChanged':
+      segmentById(state, record.topicId, record.partition, record.segmentId).replicas = [...record.replicas];
+      break;
     case 'SegmentSealed':
       segmentById(state, record.topicId, record.partition, record.segmentId).sealed = true;
       break;
@@ -401,6 +417,8 @@ export interface MetadataStoreOptions {
   /** Topic configs of this broker where a topic sets none (segment.bytes: the --segment-size). */
   topicConfigDefaults?: Partial<TopicConfig>;
   warn?: (message: string) => void;
+  /** Where the records go: the file log in `dir` when not given (an HA broker passes its etcd log). */
+  openSink?: (options: MetadataLogOptions<MetadataState, MetadataRecord>) => Promise<MetadataSink<MetadataState, MetadataRecord>>;
 }
 
 export interface TopicSummary {
@@ -416,6 +434,7 @@ export interface TopicDescription {
   /** Configs set on this topic (the rest are defaults). */
   configOverrides: Partial<TopicConfig>;
   partitions: PartitionMeta[];
+  replicationFactor: number;
 }
 
 export interface OffsetCommitRequest {
@@ -466,7 +485,7 @@ export class MetadataStore {
   readonly topicConfigDefaults: Readonly<TopicConfig>;
 
   private constructor(
-    private readonly log: MetadataLog<MetadataState, MetadataRecord>,
+    private readonly log: MetadataSink<MetadataState, MetadataRecord>,
     private readonly projected: MetadataState,
     options: MetadataStoreOptions,
   ) {
@@ -480,13 +499,14 @@ export class MetadataStore {
   }
 
   static async open(dir: string, options: MetadataStoreOptions): Promise<MetadataStore> {
-    const log = await MetadataLog.open<MetadataState, MetadataRecord>(dir, {
+    const logOptions: MetadataLogOptions<MetadataState, MetadataRecord> = {
       fsync: options.fsync,
       snapshotEveryRecords: options.snapshotEveryRecords,
       initialState: initialMetadataState,
       reduce: applyMetadataRecord,
       warn: options.warn,
-    });
+    };
+    const log = options.openSink ? await options.openSink(logOptions) : await MetadataLog.open<MetadataState, MetadataRecord>(dir, logOptions);
     return new MetadataStore(log, structuredClone(log.state), options);
   }
 
@@ -505,7 +525,7 @@ export class MetadataStore {
 
   // -- Topics --
 
-  async createTopic(name: string, partitions: number, configs: TopicConfigInput = {}): Promise<TopicDescription> {
+  async createTopic(name: string, partitions: number, configs: TopicConfigInput = {}, replicationFactor = 1): Promise<TopicDescription> {
     validateTopicName(name);
     const s = this.projected;
     if (s.topicIdsByName.has(name)) throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic '${name}' already exists`);
@@ -519,7 +539,14 @@ export class MetadataStore {
     }
     const configOverrides = parseTopicConfigs(configs);
     checkConfigConsistency(effectiveTopicConfig(configOverrides, this.topicConfigDefaults));
-    await this.commit({ type: 'TopicCreated', topicId: s.nextTopicId, name, partitions, configOverrides });
+    if (!Number.isInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > 255) {
+      throw new BrokerError('INVALID_REPLICATION_FACTOR', `replication factor ${replicationFactor} must be an integer from 1 to 255`);
+    }
+    const minInsync = effectiveTopicConfig(configOverrides, this.topicConfigDefaults)['min.insync.replicas'];
+    if (minInsync > replicationFactor) {
+      throw new BrokerError('INVALID_CONFIG', `min.insync.replicas ${minInsync} exceeds the replication factor ${replicationFactor}: no write could ever be acknowledged`);
+    }
+    await this.commit({ type: 'TopicCreated', topicId: s.nextTopicId, name, partitions, configOverrides, ...(replicationFactor > 1 ? { replicationFactor } : {}) });
     return this.describeTopic(name);
   }
 
@@ -572,7 +599,13 @@ export class MetadataStore {
       configs: effectiveTopicConfig(topic.configOverrides, this.topicConfigDefaults),
       configOverrides: { ...topic.configOverrides },
       partitions: structuredClone(topic.partitions),
+      replicationFactor: topic.replicationFactor ?? 1,
     };
+  }
+
+  /** The topic's replication factor by id (1 for a topic unknown here). */
+  topicReplicationFactor(topicId: number): number {
+    return this.state.topics.get(topicId)?.replicationFactor ?? 1;
   }
 
   /** The topic's id, without copying its description; throws UNKNOWN_TOPIC_OR_PARTITION. */
@@ -601,7 +634,7 @@ export class MetadataStore {
   async addSegment(
     name: string,
     partition: number,
-    segment: { segmentId: number; storageNodeId: string; baseOffset: bigint; dataCapacityBytes: number },
+    segment: { segmentId: number; storageNodeId: string; baseOffset: bigint; dataCapacityBytes: number; replicas?: string[] },
   ): Promise<void> {
     const topic = this.projectedTopic(name);
     const meta = this.projectedPartition(topic, partition);
@@ -638,7 +671,16 @@ export class MetadataStore {
       storageNodeId: segment.storageNodeId,
       baseOffset: segment.baseOffset,
       dataCapacityBytes: segment.dataCapacityBytes,
+      ...(segment.replicas && segment.replicas.length > 0 ? { replicas: [...segment.replicas] } : {}),
     });
+  }
+
+  /** A segment's new in-sync set of storage nodes (replication). */
+  async setSegmentReplicas(name: string, partition: number, segmentId: number, replicas: string[]): Promise<void> {
+    const topic = this.projectedTopic(name);
+    this.projectedSegment(topic, partition, segmentId);
+    if (replicas.length === 0) throw new BrokerError('INVALID_REQUEST', `segment ${segmentId} must keep at least one replica`);
+    await this.commit({ type: 'SegmentReplicasChanged', topicId: topic.topicId, partition, segmentId, replicas: [...replicas] });
   }
 
   /** Seals a segment (idempotent). */

@@ -6,7 +6,7 @@ import { parseArgs } from 'util';
 import { CHAOS_DEFAULTS, FaultKind, runChaos } from './run';
 import type { TopologyKind } from './topology';
 
-const USAGE = `usage: npm run chaos -- [--rounds N] [--seconds S] [--seed N] [--faults kill,pause] [--topology start,apart]
+const USAGE = `usage: npm run chaos -- [--rounds N] [--seconds S] [--seed N] [--faults kill,pause] [--topology start,apart,ha]
                         [--rate RECORDS_PER_S_PER_PRODUCER] [--kafka-consumers N] [--lease-timeout-ms MS]
                         [--recovery-timeout-ms MS] [--partitions N] [--out DIR] [--keep-data]`;
 
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     seconds: positiveInt('seconds', values.seconds, d.seconds),
     seed,
     faults: list<FaultKind>('faults', values.faults, ['kill', 'pause'], d.faults),
-    topologies: list<TopologyKind>('topology', values.topology, ['start', 'apart'], d.topologies),
+    topologies: list<TopologyKind>('topology', values.topology, ['start', 'apart', 'ha'], d.topologies),
     recordsPerSecond: positiveInt('rate', values.rate, d.recordsPerSecond),
     kafkaConsumers: positiveInt('kafka-consumers', values['kafka-consumers'], d.kafkaConsumers),
     leaseTimeoutMs: positiveInt('lease-timeout-ms', values['lease-timeout-ms'], d.leaseTimeoutMs),

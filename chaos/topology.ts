@@ -1,14 +1,16 @@
-// The cluster under test, as an operator runs it: `rdmq start` alone, or the
+// The cluster under test, as an operator runs it: `rdmq start` alone, the
 // roles apart (`rdmq storage`, `rdmq broker --storage`, `rdmq gateway
-// --control`), all on loopback with data on /dev/shm at durability flush.
+// --control`), or an HA group (etcd, `rdmq storage`, two `rdmq broker
+// --etcd`, `rdmq gateway --control A,B`; etcd itself is not faulted), all on
+// loopback with data on /dev/shm at durability flush.
 // Every port is fixed for the whole run, so a role restarted on the same data
 // directory comes back where its peers and clients look for it.
 import * as fs from 'fs';
 import * as path from 'path';
-import { freeLoopbackPort, RunningRole, startRole } from '../bench/cluster';
+import { freeLoopbackPort, RunningEtcd, RunningRole, startEtcd, startRole } from '../bench/cluster';
 
-export type TopologyKind = 'start' | 'apart';
-export type RoleName = 'start' | 'storage' | 'broker' | 'gateway';
+export type TopologyKind = 'start' | 'apart' | 'ha';
+export type RoleName = 'start' | 'storage' | 'broker' | 'broker2' | 'gateway';
 
 export interface TopologyOptions {
   kind: TopologyKind;
@@ -35,8 +37,10 @@ export class Topology {
   private readonly roles = new Map<RoleName, Role>();
   /** Where Kafka clients bootstrap: the gateway of `rdmq start`, or the `rdmq gateway` apart. */
   kafka = '';
-  /** The broker's control address, for the SDK. */
+  /** The broker's control address, for the SDK (both brokers' for an HA group). */
   control = '';
+  /** The HA group's etcd: started first, stopped last, never faulted. */
+  private etcd: { dataDir: string; ports: { client: number; peer: number }; running?: RunningEtcd } | undefined;
 
   private constructor(readonly options: TopologyOptions) {}
 
@@ -50,6 +54,22 @@ export class Topology {
       t.add('start', ['start', '--data', path.join(o.dataDir, 'start'), '--control', control, '--fastpath', fastpath, '--kafka', kafka, '--metrics', metrics, ...common]);
       t.kafka = kafka;
       t.control = control;
+    } else if (o.kind === 'ha') {
+      const ports = { client: await freeLoopbackPort(), peer: await freeLoopbackPort() };
+      t.etcd = { dataDir: path.join(o.dataDir, 'etcd'), ports };
+      const storageControl = await at();
+      const controls = [await at(), await at()];
+      t.add('storage', ['storage', '--data', path.join(o.dataDir, 'storage'), '--control', storageControl, '--fastpath', await at(), '--metrics', await at(), ...common]);
+      for (const [i, name] of (['broker', 'broker2'] as const).entries()) {
+        t.add(name, [
+          'broker', '--etcd', `http://127.0.0.1:${ports.client}`, '--etcd-lease-ttl', '2', '--data', path.join(o.dataDir, name), '--storage', storageControl,
+          '--control', controls[i], '--fastpath', await at(), '--kafka', await at(), '--metrics', await at(), ...common,
+        ]);
+      }
+      const kafka = await at();
+      t.add('gateway', ['gateway', '--control', controls.join(','), '--kafka', kafka, '--metrics', await at(), '--node-id', '1']);
+      t.kafka = kafka;
+      t.control = controls.join(',');
     } else {
       const storageControl = await at();
       const brokerControl = await at();
@@ -75,6 +95,7 @@ export class Topology {
   }
 
   async startAll(): Promise<void> {
+    if (this.etcd && !this.etcd.running) this.etcd.running = await startEtcd(this.etcd.dataDir, this.etcd.ports);
     for (const name of this.roles.keys()) await this.start(name);
   }
 
@@ -139,5 +160,7 @@ export class Topology {
       clearTimeout(killer);
       role.running = undefined;
     }
+    await this.etcd?.running?.stop('SIGTERM');
+    if (this.etcd) this.etcd.running = undefined;
   }
 }

@@ -23,10 +23,27 @@ const size = (label: string) =>
     }
   });
 
+/** Several HOST:PORT, comma-separated (a gateway's view of an HA broker group). */
+const hostPortList = z
+  .string()
+  .refine((v) => v.split(',').every((a) => hostPort.safeParse(a.trim()).success), 'must be HOST:PORT or a comma-separated list of them, e.g. 127.0.0.1:7400,127.0.0.1:7500');
+
+const etcdUrls = z
+  .string()
+  .transform((v) => v.split(',').map((u) => u.trim()).filter((u) => u.length > 0))
+  .refine((urls) => urls.length > 0 && urls.every((u) => /^https?:\/\/[^\s/:]+:\d{1,5}\/?$/.test(u)), 'must be http://HOST:PORT or a comma-separated list of them');
+
 export const ServerConfigSchema = z
   .object({
     data: z.string().min(1).default('./data'),
-    control: hostPort.default('127.0.0.1:7400'),
+    /** The control address to listen on; for `rdmq gateway`, the broker's (an HA group's: A,B). */
+    control: hostPortList.default('127.0.0.1:7400'),
+    /** etcd endpoints: `rdmq broker` joins the HA broker group kept there (leader election, metadata). */
+    etcd: etcdUrls.optional(),
+    /** Key prefix of the broker group in etcd. */
+    etcdPrefix: z.string().regex(/^\/[\w./-]*$/, 'must start with / and hold only letters, digits and . _ - /').default('/rdmq'),
+    /** Seconds a leader's etcd lease lives without renewal: a dead leader is replaced after about this long. */
+    etcdLeaseTtl: z.coerce.number().int().min(1).max(60).default(3),
     fastpath: hostPort.default('127.0.0.1:7401'),
     kafka: hostPort.default('127.0.0.1:9092'),
     metrics: hostPort.default('127.0.0.1:9464'),
@@ -36,7 +53,14 @@ export const ServerConfigSchema = z
     segmentSize: size('segment size').default(64 * 1024 ** 2),
     leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
     retentionCheckMs: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
-    storage: hostPort.optional(),
+    /** The storage nodes' control addresses, comma-separated: one, or several for replication. */
+    storage: z
+      .string()
+      .transform((v) => v.split(',').map((a) => a.trim()).filter((a) => a.length > 0))
+      .pipe(z.array(hostPort).min(1, 'needs at least one HOST:PORT'))
+      .optional(),
+    /** Kafka's default.replication.factor: copies of each segment for topics created without one (at most the storage nodes). */
+    defaultReplicationFactor: z.coerce.number().int().min(1).max(255).default(1),
     /** Create an unknown topic a Kafka client's Metadata request names (Kafka: auto.create.topics.enable). */
     autoCreateTopics: z
       .preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('true'))

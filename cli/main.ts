@@ -18,6 +18,7 @@ import { Connection } from '../rdma-client/connection';
 import { checkMetadataLog, truncateMetadataLog } from '../broker';
 import { ConfigError, loadServerConfig } from './config';
 import { startAll, startBroker, startGatewayNode, startStorage, withGateway } from './node';
+import { startHaBroker } from './ha-broker';
 
 const USAGE = `usage:
   rdmq start [--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
@@ -30,7 +31,10 @@ const USAGE = `usage:
              [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
   rdmq broker --storage HOST:PORT [same options]     the broker and Kafka gateway, using that storage node
-  rdmq gateway --control HOST:PORT [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
+        [--etcd http://HOST:PORT[,...]] [--etcd-prefix /rdmq] [--etcd-lease-ttl SECONDS]
+                                                    one broker of an HA group: leader elected through etcd, metadata in
+                                                    etcd; a standby takes over within a few seconds of the leader's loss
+  rdmq gateway --control HOST:PORT[,HOST:PORT...] [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
                [--max-buffered-request-bytes SIZE] [--max-fetch-memory-bytes SIZE]
                                                     one more Kafka gateway for that broker (listed in Metadata while it runs)
   rdmq topics create NAME [--partitions N] | list | delete NAME | describe NAME   [--control HOST:PORT]
@@ -72,6 +76,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'lease-timeout-ms': { type: 'string' },
       'retention-check-ms': { type: 'string' },
       storage: { type: 'string' },
+      'default-replication-factor': { type: 'string' },
       metrics: { type: 'string' },
       verify: { type: 'string' },
       'node-id': { type: 'string' },
@@ -79,10 +84,15 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'auto-create-topics': { type: 'string' },
       'max-buffered-request-bytes': { type: 'string' },
       'max-fetch-memory-bytes': { type: 'string' },
+      etcd: { type: 'string' },
+      'etcd-prefix': { type: 'string' },
+      'etcd-lease-ttl': { type: 'string' },
     },
     strict: true,
   });
   if (values['node-id'] !== undefined && role !== 'gateway') fail('--node-id is an option of rdmq gateway');
+  if (role !== 'broker' && (values.etcd ?? values['etcd-prefix'] ?? values['etcd-lease-ttl']) !== undefined) fail('--etcd, --etcd-prefix and --etcd-lease-ttl are options of rdmq broker');
+  if (role !== 'gateway' && values.control?.includes(',')) fail(`--control of rdmq ${role} is the one address it listens on; a list is for rdmq gateway`);
   const config = loadServerConfig(
     {
       data: values.data,
@@ -95,12 +105,16 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       leaseTimeoutMs: values['lease-timeout-ms'],
       retentionCheckMs: values['retention-check-ms'],
       storage: values.storage,
+      defaultReplicationFactor: values['default-replication-factor'],
       metrics: values.metrics,
       verify: values.verify,
       advertisedHost: values['advertised-host'],
       autoCreateTopics: values['auto-create-topics'],
       maxBufferedRequestBytes: values['max-buffered-request-bytes'],
       maxFetchMemoryBytes: values['max-fetch-memory-bytes'],
+      etcd: values.etcd,
+      etcdPrefix: values['etcd-prefix'],
+      etcdLeaseTtl: values['etcd-lease-ttl'],
     },
     values.config,
   );
@@ -117,10 +131,18 @@ async function serve(role: Role, argv: string[]): Promise<void> {
     );
     node = gateway;
     ready = { ready: true, kafkaPort: gateway.kafkaPort, metricsPort: gateway.metricsPort, nodeId: gateway.nodeId };
+  } else if (role === 'broker' && config.etcd) {
+    const broker = await startHaBroker(config, log);
+    log(
+      `rdmq broker: one of the HA group in etcd ${config.etcd.join(',')} (prefix ${config.etcdPrefix}, lease ${config.etcdLeaseTtl} s), storage node at ${config.storage}; ` +
+        `control gRPC on ${host(config.control)}:${broker.controlPort}, Kafka on ${host(config.kafka)}:${broker.kafkaPort}; standby until elected`,
+    );
+    node = broker;
+    ready = { ready: true, controlPort: broker.controlPort, fastpathPort: broker.fastpathPort, metricsPort: broker.metricsPort, kafkaPort: broker.kafkaPort, ha: true };
   } else {
     const server =
       role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await withGateway(await startBroker(config, log), config, log);
-    const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker + Kafka gateway (storage node at ${config.storage})`;
+    const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker + Kafka gateway (storage node${config.storage!.length > 1 ? 's' : ''} at ${config.storage!.join(', ')})`;
     const kafkaPort = 'kafkaPort' in server ? server.kafkaPort : undefined;
     log(
       `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}); ` +
@@ -146,7 +168,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
 async function topics(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { control: { type: 'string' }, partitions: { type: 'string' } },
+    options: { control: { type: 'string' }, partitions: { type: 'string' }, 'replication-factor': { type: 'string' }, config: { type: 'string', multiple: true } },
     allowPositionals: true,
     strict: true,
   });
@@ -158,8 +180,15 @@ async function topics(argv: string[]): Promise<void> {
       if (!name) fail('topics create needs a topic name');
       const partitions = Number(values.partitions ?? 1);
       if (!Number.isInteger(partitions) || partitions < 1) fail(`--partitions must be a positive integer, got ${values.partitions}`);
-      await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }] });
-      process.stdout.write(`created topic ${name} with ${partitions} partition(s)\n`);
+      const replicationFactor = values['replication-factor'] === undefined ? undefined : Number(values['replication-factor']);
+      if (replicationFactor !== undefined && !(Number.isInteger(replicationFactor) && replicationFactor >= 1)) fail(`--replication-factor must be a positive integer, got ${values['replication-factor']}`);
+      const configEntries = (values.config ?? []).map((c) => {
+        const at = c.indexOf('=');
+        if (at <= 0) fail(`--config takes NAME=VALUE, got ${c}`);
+        return { name: c.slice(0, at), value: c.slice(at + 1) };
+      });
+      await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions, replicationFactor, configEntries }] });
+      process.stdout.write(`created topic ${name} with ${partitions} partition(s)${replicationFactor ? `, replication factor ${replicationFactor}` : ''}\n`);
     } else if (action === 'list') {
       for (const t of await admin.listTopics()) process.stdout.write(`${t}\n`);
     } else if (action === 'delete') {

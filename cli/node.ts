@@ -9,7 +9,7 @@ import { Transport } from '../addon';
 import { Registry } from 'prom-client';
 import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../gateway';
 import { Connection } from '../rdma-client';
-import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
+import { Broker, BrokerMetrics, BrokerOptions, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { gatewayLimitsOf, ServerConfig, splitHostPort } from './config';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
@@ -70,8 +70,16 @@ function advertisedHost(config: ServerConfig, listenHost: string): string {
   return config.advertisedHost ?? advertisable(listenHost);
 }
 
-/** Broker and its fast-path service on `transport`, using `storage`. */
-async function serveBroker(config: ServerConfig, transport: Transport, storage: StorageBackend, log: Log, registry: Registry): Promise<RunningNode> {
+/** Broker and its fast-path service on `transport`, using `storage`; `extra` adds broker options (an HA leader's etcd metadata). */
+export async function serveBroker(
+  config: ServerConfig,
+  transport: Transport,
+  storage: StorageBackend,
+  log: Log,
+  registry: Registry,
+  extra: Pick<BrokerOptions, 'openMetadataSink' | 'sealOpenSegmentsOnOpen'> & { deposed?: () => { leader?: string } | undefined } = {},
+): Promise<RunningNode> {
+  const { deposed, ...brokerExtra } = extra;
   let service: FastPathService | undefined;
   let opened: Broker | undefined;
   const metrics = new BrokerMetrics(registry, () => opened);
@@ -85,10 +93,12 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
     verifyCrc: config.verify === 'crc',
     durability: config.durability,
     segmentBytesDefault: config.segmentSize,
+    defaultReplicationFactor: config.defaultReplicationFactor,
     onAdvance: (runtime, advance) => service?.advanced(runtime, advance),
     onSegment: (runtime, segment) => void service?.segmentAdded(runtime, segment),
     onStorageRestart: () => service?.storageRestarted(),
     log,
+    ...brokerExtra,
   });
   opened = broker;
   service = new FastPathService(broker, transport, log, metrics);
@@ -112,6 +122,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
       services: [hub.service()],
       maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX,
       groups: () => groups,
+      deposed,
     },
   );
   return {
@@ -161,7 +172,7 @@ export async function startNode(config: ServerConfig, log: Log = () => undefined
  * when what it started is closed), so no second process opens the same
  * region or metadata log; throws DataDirLockedError naming the holder.
  */
-async function ownDataDir<T extends { close(): Promise<void> }>(config: ServerConfig, command: string, start: () => Promise<T>): Promise<T> {
+export async function ownDataDir<T extends { close(): Promise<void> }>(config: ServerConfig, command: string, start: () => Promise<T>): Promise<T> {
   const lock: DataDirLock = lockDataDir(config.data, command);
   let started: T;
   try {
@@ -230,7 +241,7 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
   const node = new StorageNode(openStore(config, log), transport);
   const fast = await listenFastPath(transport, config);
   node.fastpathAddress = fast.address;
-  const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node });
+  const control = await startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node, log, epochFile: path.join(config.data, 'leader-epoch') });
   const registry = newRegistry('storage');
   registerStorageMetrics(registry, () => node.store);
   const metricsServer = await startMetricsServer(registry, ...hostAndPort(config.metrics));
@@ -249,10 +260,13 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
 }
 
 export async function startBroker(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT (the storage node\'s control address)');
-  const storageAddress = config.storage;
+  if (!config.storage) throw new Error('rdmq broker needs --storage HOST:PORT[,HOST:PORT...] (the storage nodes\' control addresses)');
+  const storageAddresses = config.storage;
+  if (config.defaultReplicationFactor > storageAddresses.length) {
+    throw new Error(`--default-replication-factor ${config.defaultReplicationFactor} needs as many storage nodes; --storage names ${storageAddresses.length}`);
+  }
   return ownDataDir(config, 'rdmq broker', async () => {
-    const storage = await RemoteStorage.connect(storageAddress);
+    const storage = storageAddresses.length === 1 ? await RemoteStorage.connect(storageAddresses[0]) : await ReplicatedStorage.connect(storageAddresses);
     return serveBroker(config, new Transport(), storage, log, newRegistry('broker'));
   });
 }

@@ -60,7 +60,7 @@ export function decodeStage(b: Buffer): StageRequest {
 }
 
 // STAGE_REPLY: reqId u32, errorCode i16, pad u16, stageId u32, segmentId u32, position u32, pad u32, baseOffset i64
-// payload: the segment's packed write key when this client has not had it yet, or the error text.
+// payload: the segment's replica keys (encodeReplicaKeys) when this client has not had them yet, or the error text.
 export interface StageReply {
   reqId: number;
   errorCode: number;
@@ -233,8 +233,8 @@ export interface SegmentAnnouncement {
   endOffset: string;
   sealed: boolean;
   dataCapacityBytes: number;
-  /** Packed read-only key, base64. */
-  key: string;
+  /** Where the segment's copies are and their packed read-only keys (base64); the reader picks one. */
+  replicas: ReplicaAnnouncement[];
   /** Ranges a reader must not read (corrupt at recovery): it reports CORRUPT_MESSAGE there. Absent when none. */
   fenced?: { startPosition: number; endPosition: number; baseOffset: string; endOffset: string }[];
 }
@@ -250,6 +250,67 @@ export interface SubscribeReplyBody {
   startPosition?: number;
   highWatermark?: string;
   segments?: SegmentAnnouncement[];
+  /**
+   * This reader's place among the partition's readers: it prefers replica
+   * `readerIndex % replicas.length` of each segment, so readers of one
+   * partition spread over its copies (the "balance" policy).
+   */
+  readerIndex?: number;
+}
+
+/** One copy of a segment in an announcement: the storage node and its packed key, base64. */
+export interface ReplicaAnnouncement {
+  node: string;
+  /** The storage node's fast-path (UCX) address, HOST:PORT. */
+  address: string;
+  key: string;
+}
+
+/** One copy of a segment a producer writes: the storage node, its UCX address and packed key. */
+export interface ReplicaKey {
+  node: string;
+  address: string;
+  key: Buffer;
+}
+
+// Replica keys, the binary payload of STAGE_REPLY and ACQUIRE_REPLY: u8 count,
+// then per copy: u16 nodeLength, node (UTF-8), u16 addressLength, address,
+// u32 keyLength, packed key. An empty payload: the client already holds them.
+// A producer puts every batch to every copy listed.
+export function encodeReplicaKeys(replicas: readonly ReplicaKey[]): Buffer {
+  if (replicas.length === 0 || replicas.length > 255) throw new WireError(`a segment has 1 to 255 replicas, not ${replicas.length}`);
+  const parts: Buffer[] = [Buffer.from([replicas.length])];
+  for (const r of replicas) {
+    const node = Buffer.from(r.node, 'utf8');
+    const address = Buffer.from(r.address, 'utf8');
+    const lengths = Buffer.allocUnsafe(8);
+    lengths.writeUInt16LE(node.length, 0);
+    lengths.writeUInt16LE(address.length, 2);
+    lengths.writeUInt32LE(r.key.length, 4);
+    parts.push(lengths.subarray(0, 2), node, lengths.subarray(2, 4), address, lengths.subarray(4, 8), r.key);
+  }
+  return Buffer.concat(parts);
+}
+
+export function decodeReplicaKeys(b: Buffer): ReplicaKey[] {
+  need(b, 1, 'replica keys');
+  const count = b.readUInt8(0);
+  const replicas: ReplicaKey[] = [];
+  let at = 1;
+  const take = (bytes: number): Buffer => {
+    need(b, at + bytes, 'replica keys');
+    const part = b.subarray(at, at + bytes);
+    at += bytes;
+    return part;
+  };
+  for (let i = 0; i < count; i++) {
+    const node = take(take(2).readUInt16LE(0)).toString('utf8');
+    const address = take(take(2).readUInt16LE(0)).toString('utf8');
+    const key = Buffer.from(take(take(4).readUInt32LE(0)));
+    replicas.push({ node, address, key });
+  }
+  if (count === 0 || at !== b.length) throw new WireError(`replica keys: ${count} entries in ${b.length} bytes do not parse exactly`);
+  return replicas;
 }
 
 // JSON messages: header = reqId u32 + UTF-8 JSON; bigint fields travel as strings.

@@ -18,7 +18,7 @@ export const GATEWAY_PROTO_PATH = path.join(__dirname, '..', '..', 'gateway', 'g
 
 let loaded: grpc.ServiceClientConstructor | undefined;
 
-function hubService(): grpc.ServiceClientConstructor {
+export function hubService(): grpc.ServiceClientConstructor {
   if (!loaded) {
     const definition = protoLoader.loadSync(GATEWAY_PROTO_PATH, { keepCase: false, longs: String, enums: String, defaults: true });
     const pkg = grpc.loadPackageDefinition(definition) as unknown as { rdmq: { gateway: { v1: { GatewayHub: grpc.ServiceClientConstructor } } } };

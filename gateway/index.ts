@@ -7,5 +7,5 @@
 export { startGateway, GatewayOptions, RunningGateway } from './server';
 export { GatewayLimits, GatewayLimitsInput, GatewayLimitsSchema, parseGatewayLimits } from './config';
 export { advertisable, GatewayNode, GatewayRegistry, Leadership, leadershipOver, staticLeadership } from './leadership';
-export { GatewayHub, HubClient } from './hub';
+export { GatewayHub, HubClient, hubService } from './hub';
 export { startRemoteGateway, RemoteGatewayOptions, RunningRemoteGateway } from './remote';

@@ -22,7 +22,7 @@ import type { ApiName, RequestBody } from './protocol';
 import { FastPathParts, fastPathParts, KafkaListener, listenKafka } from './server';
 
 export interface RemoteGatewayOptions {
-  /** The broker's control address, HOST:PORT. */
+  /** The broker's control address, HOST:PORT; an HA group's as 'A,B' (the gateway follows the leader). */
   control: string;
   /** Address to listen on for Kafka clients; port 0 picks a free one. */
   host: string;
@@ -54,11 +54,14 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
   const limits = parseGatewayLimits(options.limits ?? {});
   const log = options.log ?? (() => undefined);
   const rejoinDelayMs = options.rejoinDelayMs ?? 1000;
-  const hub = new HubClient(options.control, limits.maxFrameBytes + 64 * 1024);
+  const hubMessageBytes = limits.maxFrameBytes + 64 * 1024;
   let listener: KafkaListener | undefined;
   let link: DataLink | undefined;
+  // The hub of the broker the fast-path connection found (the leader, in an HA group).
+  let hub: HubClient | undefined;
   try {
     link = await openLink(options.control, limits, log);
+    hub = new HubClient(link.connection.controlAddress, hubMessageBytes);
     listener = await listenKafka(options.host, options.port, limits);
     const self = {
       nodeId: options.nodeId,
@@ -67,31 +70,72 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       rack: options.rack ?? null,
     };
     let closed = false;
-    let joined = await hub.join(self, lost);
+    // Each join has a generation: only the current one's end means the broker is lost.
+    let generation = 0;
+    let rejoining = false;
+    let joined = await hub.join(self, lostOf(0));
     const nodeId = joined.membership.nodeId;
-    log(`gateway ${nodeId} joined the broker at ${options.control}: ${describe(joined.membership)}`);
+    log(`gateway ${nodeId} joined the broker at ${link.connection.controlAddress}: ${describe(joined.membership)}`);
+    followLeader(link, 0);
 
-    // The broker went (or restarted): join again under the same node id, on a new fast-path connection.
-    function lost(err: Error): void {
-      if (closed) return;
-      log(`gateway ${joined.membership.nodeId} lost the broker (${err.message}); joining again in ${rejoinDelayMs} ms`);
-      setTimeout(() => void rejoin().catch(lost), rejoinDelayMs).unref();
+    function lostOf(joinGeneration: number): (err: Error) => void {
+      return (err) => {
+        if (joinGeneration === generation) lost(err);
+      };
     }
+
+    // The broker went (or restarted, or an HA group's leader moved): join again under the same node id, on a new fast-path connection.
+    function lost(err: Error): void {
+      if (closed || rejoining) return;
+      rejoining = true;
+      log(`gateway ${joined.membership.nodeId} lost the broker (${err.message}); joining again in ${rejoinDelayMs} ms`);
+      setTimeout(
+        () =>
+          void rejoin().then(
+            () => (rejoining = false),
+            (e: Error) => {
+              rejoining = false;
+              lost(e);
+            },
+          ),
+        rejoinDelayMs,
+      ).unref();
+    }
+
+    /** The fast-path connection found a new leader by itself: the hub's membership must move there too. */
+    function followLeader(l: DataLink, joinGeneration: number): void {
+      const joinedAt = l.connection.controlAddress;
+      l.connection.on('reconnected', () => {
+        if (joinGeneration === generation && l.connection.controlAddress !== joinedAt) lost(new Error(`the leader is now at ${l.connection.controlAddress}`));
+      });
+    }
+
     async function rejoin(): Promise<void> {
       if (closed) return;
       const fresh = await openLink(options.control, limits, log);
-      const again = await hub.join({ ...self, nodeId }, lost).catch(async (err: Error) => {
+      const freshHub = new HubClient(fresh.connection.controlAddress, hubMessageBytes);
+      const freshGeneration = generation + 1;
+      const again = await freshHub.join({ ...self, nodeId }, lostOf(freshGeneration)).catch(async (err: Error) => {
+        freshHub.close();
         await fresh.close();
         throw err;
       });
       if (closed) {
         again.leave();
+        freshHub.close();
         return fresh.close();
       }
       const old = link!;
+      const oldHub = hub!;
+      const oldJoin = joined;
+      generation = freshGeneration;
       link = fresh;
+      hub = freshHub;
       joined = again;
-      log(`gateway ${nodeId} joined again: ${describe(again.membership)}`);
+      oldJoin.leave();
+      oldHub.close();
+      followLeader(fresh, freshGeneration);
+      log(`gateway ${nodeId} joined again at ${fresh.connection.controlAddress}: ${describe(again.membership)}`);
       void old.close().catch((e: Error) => log(`closing the old fast-path connection: ${e.message}`));
     }
 
@@ -115,7 +159,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       fetchMemory: new MemoryBudget(limits.maxFetchMemoryBytes),
       metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
     };
-    listener.serve(context, forwardingDispatcher(hub));
+    listener.serve(context, forwardingDispatcher(() => hub!));
     const serving = listener;
     return {
       port: listener.port,
@@ -129,13 +173,13 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
         joined.leave();
         await serving.close();
         await current().close();
-        hub.close();
+        hub!.close();
       },
     };
   } catch (err) {
     await listener?.close();
     await link?.close();
-    hub.close();
+    hub?.close();
     throw err;
   }
 }
@@ -146,7 +190,8 @@ interface DataLink extends FastPathParts {
 }
 
 async function openLink(control: string, limits: GatewayLimits, log: (message: string) => void): Promise<DataLink> {
-  const parts = fastPathParts(await Connection.open({ control }), limits, log);
+  // A gateway waits for an HA group's election rather than failing at once.
+  const parts = fastPathParts(await Connection.open({ control, leaderWaitMs: control.includes(',') ? 30_000 : 0 }), limits, log);
   return {
     ...parts,
     close: async () => {
@@ -157,7 +202,7 @@ async function openLink(control: string, limits: GatewayLimits, log: (message: s
 }
 
 /** The data path here; everything else, and idempotent produces, to the broker. */
-function forwardingDispatcher(hub: HubClient): Dispatcher<DataContext> {
+function forwardingDispatcher(hub: () => HubClient): Dispatcher<DataContext> {
   const local = dataHandlers as { [N in ApiName]?: Handler<N, DataContext> };
   return async (request, call) => {
     const handler = local[request.apiName] as Handler<ApiName, DataContext> | undefined;
@@ -165,7 +210,7 @@ function forwardingDispatcher(hub: HubClient): Dispatcher<DataContext> {
       return handler(request.body as never, call);
     }
     try {
-      return new EncodedResponse(await hub.forward(call.frame, call.clientHost));
+      return new EncodedResponse(await hub().forward(call.frame, call.clientHost));
     } catch (err) {
       throw new AbandonRequest((err as Error).message);
     }

@@ -4,6 +4,8 @@ import { Connection, TopicInfo } from './connection';
 export interface TopicSpec {
   topic: string;
   numPartitions?: number;
+  /** Copies of each segment on distinct storage nodes (default: the broker's default.replication.factor). */
+  replicationFactor?: number;
   configEntries?: { name: string; value: string }[];
 }
 
@@ -18,6 +20,7 @@ export class Admin {
         await this.connection.call('createTopic', {
           name: t.topic,
           partitions: t.numPartitions ?? 1,
+          replicationFactor: t.replicationFactor ?? 0,
           configs: Object.fromEntries((t.configEntries ?? []).map((c) => [c.name, c.value])),
         });
       } catch (err) {

@@ -139,6 +139,11 @@ export class Consumer {
     }
   }
 
+  /** Bytes this consumer's connection read from each storage node (by node id): how its reads spread over the copies. */
+  readBytesByNode(): Map<string, number> {
+    return this.connection.readBytesByNode();
+  }
+
   /**
    * Reads `topic` from run() on. `partitions` splits a topic between consumers
    * by hand (the fast path has no group coordinator): each reads only those.

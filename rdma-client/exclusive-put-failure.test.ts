@@ -16,8 +16,9 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-function failNthPut(connection: Connection, n: number): void {
-  const endpoint = connection.dataEndpoint as unknown as { put: (...args: unknown[]) => Promise<void> };
+async function failNthPut(connection: Connection, n: number): Promise<void> {
+  // The storage node's endpoint (in `rdmq start` the broker's own).
+  const endpoint = (await connection.storageEndpoint(connection.cluster.storageFastpathAddress)) as unknown as { put: (...args: unknown[]) => Promise<void> };
   const real = endpoint.put.bind(endpoint);
   let calls = 0;
   endpoint.put = (...args: unknown[]) => (++calls === n ? Promise.reject(new AddonError('ERR_PEER_UNREACHABLE', 'injected put failure')) : real(...args));
@@ -57,7 +58,7 @@ it('a failed put fails its send and the sends past it, never hangs, and the prod
   try {
     await connection.call('createTopic', { name: 'holes', partitions: 1, configs: {} });
     const producer = new Producer(connection, { mode: 'exclusive', stagingDepth: 8 });
-    failNthPut(connection, 10);
+    await failNthPut(connection, 10);
     const first = await Promise.race([
       Promise.allSettled(Array.from({ length: 30 }, (_, i) => producer.send({ topic: 'holes', messages: [{ value: `a-${i}`, partition: 0 }] }))),
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('a send hung after a failed put')), 20_000)),

@@ -274,8 +274,8 @@ describe('fast path', () => {
       expect(grant.errorCode).toBe(0);
       setBaseOffset(batch, 0, grant.baseOffset);
       batch[batch.length - 1] ^= 0xff; // a flipped bit inside the CRC's range
-      await connection.dataEndpoint.put(batch, connection.segmentKey(grant.segmentId, 'read-write', payload), grant.position);
-      await connection.dataEndpoint.flush();
+      const replicas = connection.segmentReplicas(grant.segmentId, 'read-write', payload);
+      await connection.flush(await connection.putAll(replicas, grant.segmentId, batch, grant.position));
       const reply = await connection.request(FastPathMessage.COMMIT, (reqId) =>
         encodeCommit({ reqId, topicId, partition: 0, stages: [{ stageId: grant.stageId, maxTimestamp: -1n }] }),
       );

@@ -3,7 +3,9 @@
 // straight from the storage node with one-sided gets. The broker is asked
 // only where an offset starts (LOCATE) when the fetcher has not seen it
 // already; sequential readers continue from the position the last fetch
-// ended at.
+// ended at. One fetcher serves every Kafka consumer of a partition at a
+// gateway, so each fetch takes the connection's next reader turn: fetches
+// spread over a segment's copies instead of all reading the same one.
 import { isSkipMarker, readBatchHeader, splitBatches } from '../format';
 import { decodeJson, encodeJson, FastPathMessage } from '../format/fastpath-wire';
 import { Connection } from './connection';
@@ -57,6 +59,7 @@ export class PartitionFetcher {
     const out: Buffer[] = [];
     let outBytes = 0;
     let nextOffset = offset;
+    const preferred = this.connection.readerTurn();
     while (outBytes < maxBytes || out.length === 0) {
       const segment: SegmentView | undefined = view.segments.get(at.segmentId);
       if (!segment) break;
@@ -75,7 +78,7 @@ export class PartitionFetcher {
       const available = readLimit(segment, at.position) - at.position;
       let want = Math.min(available, Math.max(MIN_READ_BYTES, maxBytes - outBytes));
       let bytes = Buffer.allocUnsafe(want);
-      await view.read(segment, at.position, bytes);
+      await view.read(segment, at.position, bytes, preferred);
       let split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
       if (split.batches.length === 0) {
         // The next batch is larger than what is left of maxBytes. Kafka
@@ -84,7 +87,7 @@ export class PartitionFetcher {
         if (out.length > 0) break;
         want = Math.min(available, 12 + bytes.readInt32BE(8));
         bytes = Buffer.allocUnsafe(want);
-        await view.read(segment, at.position, bytes);
+        await view.read(segment, at.position, bytes, preferred);
         split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
         if (split.batches.length === 0) throw new RdmqError(`corrupt batch in ${this.topic}-${this.partition} segment ${segment.segmentId} at ${at.position}`, 2);
       }

@@ -5,7 +5,7 @@
 //   await producer.connect();
 //   await producer.send({ topic: 'events', messages: [{ key: 'k', value: 'v' }] });
 //   const consumer = rdmq.consumer({ groupId: 'readers' });   // a member of a consumer group
-import { Admin } from './admin';
+import { Admin, TopicSpec } from './admin';
 import { Connection, ConnectionOptions } from './connection';
 import { Consumer, ConsumerOptions, RunOptions } from './consumer';
 import { GroupConsumer, GroupConsumerOptions, TopicPartitionOffset } from './group-consumer';
@@ -15,6 +15,7 @@ export { Admin, Connection, ConnectionOptions, Consumer, ConsumerOptions, Produc
 export { GroupConsumer, GroupConsumerOptions, TopicPartitionOffset };
 export { ConsumedMessage, EachBatchPayload, EachMessagePayload, EachRawBatchPayload } from './consumer';
 export { RdmqError } from './errors';
+export { parseControlAddresses } from './connection';
 export { murmur2 } from './partitioner';
 export { PartitionFetcher, FetchResult } from './fetcher';
 export { PartitionView, SegmentView } from './partition-view';
@@ -52,6 +53,8 @@ export interface ConsumerClient {
   seek(s: { topic: string; partition: number; offset: string | number | bigint }): void;
   run(handlers: RunOptions, onError?: (err: Error) => void): Promise<void>;
   stop(): Promise<void>;
+  /** Bytes read from each storage node's copies (replication spreads readers over them). */
+  readBytesByNode(): Map<string, number>;
   disconnect(): Promise<void>;
 }
 
@@ -93,6 +96,8 @@ export class Rdmq {
       seek: (s: { topic: string; partition: number; offset: string | number | bigint }) => client.get().seek(s),
       run: (handlers: RunOptions, onError?: (err: Error) => void) => client.get().run(handlers, onError),
       stop: () => client.get().stop(),
+      /** Bytes read from each storage node's copies (replication spreads readers over them). */
+      readBytesByNode: () => client.get().readBytesByNode(),
       disconnect: () => client.disconnect((c) => c.stop()),
     };
   }
@@ -114,7 +119,7 @@ export class Rdmq {
     const client = new Client(this.options, (c) => new Admin(c));
     return {
       connect: async () => void (await client.connect()),
-      createTopics: (o: { topics: { topic: string; numPartitions?: number; configEntries?: { name: string; value: string }[] }[] }) => client.get().createTopics(o),
+      createTopics: (o: { topics: TopicSpec[] }) => client.get().createTopics(o),
       deleteTopics: (o: { topics: string[] }) => client.get().deleteTopics(o),
       listTopics: () => client.get().listTopics(),
       describeTopic: (name: string) => client.get().describeTopic(name),

@@ -1,9 +1,11 @@
 // A client's live view of one partition: its segments (with read keys
 // imported), their commit watermarks and the high watermark, kept current by
 // the broker's pushes after one SUBSCRIBE. Consumers and fetchers read
-// committed bytes with one-sided gets using this view.
+// committed bytes with one-sided gets using this view, each from the copy of
+// a segment its reader index points at (so readers of a partition spread
+// over the copies), moving on to the next copy when one fails.
 import { decodeJson, decodeWatermark, encodeJson, FastPathMessage, SegmentAnnouncement, SubscribeReplyBody } from '../format/fastpath-wire';
-import { Connection } from './connection';
+import { Connection, SegmentReplica } from './connection';
 import { RdmqError } from './errors';
 
 export interface SegmentView {
@@ -14,6 +16,8 @@ export interface SegmentView {
   endOffset: bigint;
   sealed: boolean;
   dataCapacityBytes: number;
+  /** The segment's copies, as the broker last announced them. */
+  replicas: SegmentReplica[];
   /** Ranges whose bytes failed their check at the storage node's recovery: readers stop there with CORRUPT_MESSAGE. */
   fenced: FenceView[];
 }
@@ -55,13 +59,15 @@ export function corruptRangeError(topic: string, partition: number, segment: Seg
   );
 }
 
-type SubscribeReply = Required<Omit<SubscribeReplyBody, 'error'>> & Pick<SubscribeReplyBody, 'error'>;
+type SubscribeReply = Required<Omit<SubscribeReplyBody, 'error' | 'readerIndex'>> & Pick<SubscribeReplyBody, 'error' | 'readerIndex'>;
 
 export class PartitionView {
   readonly segments = new Map<number, SegmentView>();
   highWatermark: bigint;
   /** Where the subscription asked to start. */
   readonly start: { offset: bigint; segmentId: number; position: number };
+  /** This reader's place among the partition's readers: it reads copy `readerIndex % n` of each segment first. */
+  readonly readerIndex: number;
   private readonly listeners = new Set<() => void>();
   private readonly unsubscribePush: (() => void)[];
   /** Gets in flight; a segment's key is released only once none can use it. */
@@ -78,6 +84,8 @@ export class PartitionView {
   ) {
     this.highWatermark = BigInt(reply.highWatermark);
     this.start = { offset: BigInt(reply.startOffset), segmentId: reply.startSegmentId, position: reply.startPosition };
+    // A broker that gives no index (an older one): readers on this connection take turns.
+    this.readerIndex = reply.readerIndex ?? connection.readerTurn();
     for (const s of reply.segments) this.addSegment(s);
     this.unsubscribePush = [
       connection.onPush(FastPathMessage.WATERMARK, (header) => this.onWatermark(header)),
@@ -131,12 +139,16 @@ export class PartitionView {
     return segment.sealed || next.commitPosition > next.startPosition ? next : undefined;
   }
 
-  /** Reads committed bytes with a one-sided get into `into`. */
-  async read(segment: SegmentView, position: number, into: Buffer): Promise<void> {
+  /**
+   * Reads committed bytes with a one-sided get into `into`, from copy
+   * `preferred % n` of the segment (default: this reader's index), or the
+   * next copies when that one fails.
+   */
+  async read(segment: SegmentView, position: number, into: Buffer, preferred = this.readerIndex): Promise<void> {
     if (this.closed) throw new RdmqError(`the view of ${this.topic}-${this.partition} is closed`, -1, 'CLOSED', false);
     this.readsInFlight++;
     try {
-      await this.connection.get(into, this.connection.segmentKey(segment.segmentId, 'read'), position);
+      await this.connection.get(segment.segmentId, preferred, into, position);
     } finally {
       if (--this.readsInFlight === 0) this.readsDone?.();
     }
@@ -159,7 +171,11 @@ export class PartitionView {
   }
 
   private addSegment(s: SegmentAnnouncement): void {
-    if (!this.segments.has(s.segmentId)) this.connection.retainSegmentKey(s.segmentId, 'read', Buffer.from(s.key, 'base64'));
+    const listed = (s.replicas ?? []).map((r) => ({ node: r.node, address: r.address, key: Buffer.from(r.key, 'base64') }));
+    // Retained once per segment; a later announcement (copies added or lost) updates the copies.
+    const replicas = this.segments.has(s.segmentId)
+      ? this.connection.segmentReplicas(s.segmentId, 'read', listed)
+      : this.connection.retainSegmentKey(s.segmentId, 'read', listed);
     this.segments.set(s.segmentId, {
       segmentId: s.segmentId,
       baseOffset: BigInt(s.baseOffset),
@@ -168,6 +184,7 @@ export class PartitionView {
       endOffset: BigInt(s.endOffset),
       sealed: s.sealed,
       dataCapacityBytes: s.dataCapacityBytes,
+      replicas,
       fenced: (s.fenced ?? []).map((f) => ({ startPosition: f.startPosition, endPosition: f.endPosition, baseOffset: BigInt(f.baseOffset), endOffset: BigInt(f.endOffset) })),
     });
   }

@@ -1,8 +1,11 @@
 // The fast-path producer. A send builds one Kafka record batch per partition,
 // gets a place for it (shared mode: a STAGE grant from the broker; exclusive
 // mode: its own next position in a segment it owns), writes it with a
-// one-sided put straight into the segment, and commits. It resolves only
-// when the broker reports the batch committed at the cluster's durability.
+// one-sided put straight into the segment — into every copy the broker lists
+// (its in-sync replicas), in parallel — and commits once every put is flushed.
+// It resolves only when the broker reports the batch committed at the
+// cluster's durability. A put that fails on any copy fails the attempt with a
+// retriable error; the stage, never committed, is left to the broker's lease.
 //
 // Commit batching: commits are sent every `commitEveryBatches` batches or
 // after `commitDelayUs`, whichever comes first, so one flush and one control
@@ -20,7 +23,7 @@ import {
   encodeStage,
   FastPathMessage,
 } from '../format/fastpath-wire';
-import { Connection, TopicInfo } from './connection';
+import { Connection, PutReceipt, TopicInfo } from './connection';
 import { RdmqError } from './errors';
 import { DefaultPartitioner } from './partitioner';
 
@@ -63,6 +66,8 @@ interface PendingCommit {
   maxTimestamp: bigint;
   /** The connection's generation when the batch was put: the flush before the commit must cover the put. */
   generation: number;
+  /** The endpoints the batch was put on, flushed before the commit. */
+  receipts: PutReceipt[];
   done: { resolve(hw: bigint): void; reject(err: Error): void };
 }
 
@@ -76,7 +81,7 @@ interface ExclusiveCursor {
   /** Puts issued into this segment and not yet complete. */
   puts: Set<Promise<void>>;
   /** Written, not yet committed ranges; may complete out of order. */
-  uncommitted: { position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint; done: PendingCommit['done'] }[];
+  uncommitted: { position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint; receipts: PutReceipt[]; done: PendingCommit['done'] }[];
   /** Set once a put into this segment failed: nothing past the first hole (`holeAt`) can be committed from this cursor. */
   broken?: Error;
   holeAt?: number;
@@ -213,12 +218,12 @@ export class Producer {
     const grant = decodeStageReply(reply.header);
     if (grant.errorCode !== 0) throw new RdmqError(`stage on ${topic.name}-${partition} failed: ${reply.payload.toString()}`, grant.errorCode);
     const generation = this.connection.generation;
-    const key = this.connection.segmentKey(grant.segmentId, 'read-write', reply.payload);
+    const replicas = this.connection.segmentReplicas(grant.segmentId, 'read-write', reply.payload);
     setBaseOffset(batch, 0, grant.baseOffset);
-    await this.connection.put(batch, key, grant.position);
+    const receipts = await this.connection.putAll(replicas, grant.segmentId, batch, grant.position);
     const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
     await new Promise<bigint>((resolve, reject) =>
-      this.queueShared(topic.topicId, partition, { stageId: grant.stageId, maxTimestamp, generation, done: { resolve, reject } }),
+      this.queueShared(topic.topicId, partition, { stageId: grant.stageId, maxTimestamp, generation, receipts, done: { resolve, reject } }),
     );
     return grant.baseOffset;
   }
@@ -242,9 +247,11 @@ export class Producer {
     entry.timer = undefined;
     const commits = entry.commits.splice(0);
     try {
-      // Every put before this flush is complete at the storage node before the broker hears of it;
-      // a put made on an endpoint since replaced cannot be flushed, so its commit fails (retriable).
-      for (const generation of new Set(commits.map((c) => c.generation))) await this.connection.flush(generation);
+      // Every put is complete at every copy before the broker hears of it; a put made on an
+      // endpoint since lost, or in an earlier broker session, cannot be flushed: its commit fails (retriable).
+      for (const generation of new Set(commits.map((c) => c.generation))) {
+        await this.connection.flush(commits.filter((c) => c.generation === generation).flatMap((c) => c.receipts), generation);
+      }
       const reply = await this.connection.request(FastPathMessage.COMMIT, (reqId) =>
         encodeCommit({ reqId, topicId: entry.topicId, partition: entry.partition, stages: commits.map((c) => ({ stageId: c.stageId, maxTimestamp: c.maxTimestamp })) }),
       );
@@ -278,8 +285,11 @@ export class Producer {
       return { cursor, ...at };
     });
     setBaseOffset(batch, 0, placed.baseOffset);
+    let receipts: PutReceipt[] = [];
     // Async, so a missing key fails this put's promise rather than throwing past the cursor.
-    const put = (async () => this.connection.put(batch, this.connection.segmentKey(placed.segmentId, 'read-write'), placed.position))();
+    const put = (async () => {
+      receipts = await this.connection.putAll(this.connection.segmentReplicas(placed.segmentId, 'read-write'), placed.segmentId, batch, placed.position);
+    })();
     placed.cursor.puts.add(put);
     try {
       await put;
@@ -293,7 +303,7 @@ export class Producer {
     if (placed.cursor.holeAt !== undefined && placed.position > placed.cursor.holeAt) throw strandedError(placed.baseOffset, placed.cursor);
     const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
     await new Promise<bigint>((resolve, reject) => {
-      placed.cursor.uncommitted.push({ position: placed.position, lengthBytes: batch.length, baseOffset: placed.baseOffset, recordCount, maxTimestamp, done: { resolve, reject } });
+      placed.cursor.uncommitted.push({ position: placed.position, lengthBytes: batch.length, baseOffset: placed.baseOffset, recordCount, maxTimestamp, receipts, done: { resolve, reject } });
       if (placed.cursor.uncommitted.length >= this.commitEveryBatches || this.commitDelayUs === 0) void this.flushExclusive(key);
       else setTimeout(() => void this.flushExclusive(key), Math.max(1, Math.round(this.commitDelayUs / 1000)));
     });
@@ -338,7 +348,7 @@ export class Producer {
       'ACQUIRE_REPLY',
     );
     if (body.error) throw new RdmqError(`exclusive producer on ${topic.name}-${partition}: ${body.error.message}`, body.error.errorCode);
-    this.connection.segmentKey(body.segmentId, 'read-write', reply.payload);
+    this.connection.segmentReplicas(body.segmentId, 'read-write', reply.payload);
     const cursor: ExclusiveCursor = { segmentId: body.segmentId, position: body.position, nextOffset: BigInt(body.nextOffset), capacity: body.dataCapacityBytes, committedEnd: body.position, puts: new Set(), uncommitted: [] };
     this.cursors.set(`${topic.topicId}:${partition}`, cursor);
     return cursor;
@@ -380,7 +390,7 @@ export class Producer {
       for (const r of ranges) r.done.reject(err as Error);
     };
     try {
-      await this.connection.flush();
+      await this.connection.flush(ranges.flatMap((r) => r.receipts));
     } catch (err) {
       fail(err);
       return none;

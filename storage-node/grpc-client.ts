@@ -18,12 +18,15 @@ import {
   WireProducerScan,
   WireUsageResponse,
 } from './grpc-wire';
+import { LEADER_EPOCH_METADATA_KEY } from './leader-epoch';
 
 export interface StorageClientOptions {
   /** Per call. Default 10 s. */
   deadlineMs?: number;
   /** Largest skip marker the client sends. Default 2 GiB (the segment size limit). */
   maxSendMessageBytes?: number;
+  /** Sent with every call when set: the leadership epoch of an HA broker (storage-node/leader-epoch.ts). */
+  leaderEpoch?: bigint;
 }
 
 const DEADLINE_MS_DEFAULT = 10_000;
@@ -38,6 +41,7 @@ type UnaryMethod = (
 export class StorageClient {
   private readonly client: grpc.Client;
   private readonly deadlineMs: number;
+  private readonly leaderEpoch: bigint | undefined;
 
   /** `address` is host:port. */
   constructor(address: string, options: StorageClientOptions = {}) {
@@ -51,6 +55,7 @@ export class StorageClient {
       'grpc.max_receive_message_length': -1,
     });
     this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
+    this.leaderEpoch = options.leaderEpoch;
   }
 
   async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
@@ -59,6 +64,7 @@ export class StorageClient {
       partition: request.partition,
       baseOffset: request.baseOffset.toString(),
       dataCapacityBytes: request.dataCapacityBytes ?? 0,
+      segmentId: String(request.segmentId ?? 0),
     });
     return descriptorFromWire(wire);
   }
@@ -71,6 +77,14 @@ export class StorageClient {
       maxTimestamp: request.maxTimestamp.toString(),
     });
     return descriptorFromWire(wire);
+  }
+
+  async readData(segmentId: number, position: number, lengthBytes: number): Promise<Buffer> {
+    return (await this.call<{ data: Buffer }>('ReadData', { segmentId: String(segmentId), position, lengthBytes })).data;
+  }
+
+  async writeData(segmentId: number, position: number, data: Buffer): Promise<void> {
+    await this.call('WriteData', { segmentId: String(segmentId), position, data });
   }
 
   async writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {
@@ -150,7 +164,9 @@ export class StorageClient {
   private call<Res>(method: string, request: object): Promise<Res> {
     const fn = (this.client as unknown as Record<string, UnaryMethod>)[method];
     return new Promise<Res>((resolve, reject) => {
-      fn.call(this.client, request, new grpc.Metadata(), { deadline: Date.now() + this.deadlineMs }, (err, response) => {
+      const metadata = new grpc.Metadata();
+      if (this.leaderEpoch !== undefined) metadata.set(LEADER_EPOCH_METADATA_KEY, this.leaderEpoch.toString());
+      fn.call(this.client, request, metadata, { deadline: Date.now() + this.deadlineMs }, (err, response) => {
         if (err) reject(fromServiceError(err));
         else resolve(response as Res);
       });

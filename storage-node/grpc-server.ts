@@ -2,6 +2,7 @@
 // handler is synchronous over the store, so calls never interleave.
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'crypto';
+import { epochOf, LeaderEpochFence } from './leader-epoch';
 import type { SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
 import type { StorageNode } from './storage-node';
@@ -27,16 +28,24 @@ export interface StorageGrpcServerOptions {
   port: number;
   /** The node's UCX side; without it Info, SegmentKey and Verify answer UNAVAILABLE. */
   node?: StorageNode;
+  log?: (message: string) => void;
+  /** Where the highest broker leader epoch seen is kept across restarts (storage-node/leader-epoch.ts). */
+  epochFile?: string;
 }
 
 export interface StorageGrpcServer {
   port: number;
+  /** The highest broker leader epoch seen, and the mutating calls refused for an older one. */
+  fence: LeaderEpochFence;
   close(): Promise<void>;
 }
 
 const SHUTDOWN_GRACE_MS = 2000;
 /** Room beside the largest skip marker (one segment's data area) for the rest of the message. */
 const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
+
+/** Calls that change the node: refused for a deposed broker's epoch. */
+const MUTATING_METHODS = new Set(['Allocate', 'Commit', 'WriteSkipMarker', 'Seal', 'Free', 'SkipFencedRange']);
 
 function unary<Req, Res>(handle: (request: Req) => Res): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
@@ -58,11 +67,12 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     'grpc.max_receive_message_length': store.maxDataCapacityBytes + MESSAGE_OVERHEAD_BYTES,
   });
   const id = (s: string) => parseSafeInteger('segmentId', s);
+  const fence = new LeaderEpochFence(options.log, options.epochFile);
   const withNode = (): StorageNode => {
     if (!options.node) throw new StorageError('UNAVAILABLE', 'this storage server has no fast-path transport');
     return options.node;
   };
-  server.addService(storageService().service, {
+  server.addService(storageService().service, fenced(fence, {
     Allocate: unary((r: WireAllocateRequest) =>
       descriptorToWire(
         (options.node ?? store).allocate({
@@ -70,6 +80,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
           partition: r.partition,
           baseOffset: parseInt64('baseOffset', r.baseOffset),
           dataCapacityBytes: r.dataCapacityBytes || undefined,
+          segmentId: r.segmentId && r.segmentId !== '0' ? id(r.segmentId) : undefined,
         }),
       ),
     ),
@@ -84,6 +95,11 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     ),
     WriteSkipMarker: unary((r: WireWriteSkipMarkerRequest) => {
       store.writeSkipMarker(id(r.segmentId), r.position, r.marker);
+      return {};
+    }),
+    ReadData: unary((r: { segmentId: string; position: number; lengthBytes: number }) => ({ data: Buffer.from(store.committedData(id(r.segmentId), r.position, r.lengthBytes)) })),
+    WriteData: unary((r: { segmentId: string; position: number; data: Buffer }) => {
+      store.writeData(id(r.segmentId), r.position, r.data);
       return {};
     }),
     Seal: unary((r: WireSealRequest) => descriptorToWire(store.seal(id(r.segmentId), { finalPosition: r.finalPosition }))),
@@ -111,13 +127,14 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       return {};
     }),
     ScanProducers: unary((r: WireSegmentIdRequest) => producerScanToWire(store.scanProducers(id(r.segmentId)))),
-  });
+  }));
   const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
   });
   return {
     port,
+    fence,
     close: () =>
       new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
@@ -127,4 +144,24 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
         });
       }),
   };
+}
+
+/** Checks the caller's leader epoch before each handler runs (mutating calls of a deposed broker are refused). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function fenced(fence: LeaderEpochFence, handlers: Record<string, grpc.handleUnaryCall<any, unknown>>): grpc.UntypedServiceImplementation {
+  const wrapped: grpc.UntypedServiceImplementation = {};
+  for (const [method, handle] of Object.entries(handlers)) {
+    wrapped[method] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      try {
+        const epoch = epochOf(call.metadata);
+        if (MUTATING_METHODS.has(method)) fence.admit(epoch, method);
+        else fence.observe(epoch);
+      } catch (err) {
+        callback(toServiceError(err));
+        return;
+      }
+      handle(call, callback);
+    }) as grpc.handleUnaryCall<unknown, unknown>;
+  }
+  return wrapped;
 }

@@ -58,6 +58,8 @@ export interface WireAllocateRequest {
   baseOffset: string;
   /** 0: the node's default segment size. */
   dataCapacityBytes: number;
+  /** '0': the node picks the id. */
+  segmentId?: string;
 }
 
 export interface WireCommitRequest {
@@ -245,6 +247,7 @@ const STATUS_OF: Record<StorageErrorCode, grpc.status> = {
   CORRUPT_REGION: grpc.status.DATA_LOSS,
   CLOSED: grpc.status.UNAVAILABLE,
   UNAVAILABLE: grpc.status.UNAVAILABLE,
+  FENCED: grpc.status.FAILED_PRECONDITION,
   INTERNAL: grpc.status.INTERNAL,
 };
 

@@ -121,6 +121,52 @@ describe('storage gRPC service', () => {
     expect((await client.describe()).map((d) => d.segmentId)).toEqual([other.segmentId]);
   });
 
+  it('fences a deposed broker: once a newer leader epoch claimed the node, mutating calls with an older epoch (or none) are refused FENCED, reads still answer', async () => {
+    const address = `127.0.0.1:${server.port}`;
+    const oldLeader = new StorageClient(address, { leaderEpoch: 7n });
+    const newLeader = new StorageClient(address, { leaderEpoch: 9n });
+    try {
+      const id = (await oldLeader.allocate({ topicId: 1, partition: 0, baseOffset: 0n })).segmentId;
+      put(id, 0, buildTestBatch({ baseOffset: 0n, recordCount: 1, sizeBytes: 200 }));
+      // The new leader's first call, a read, claims the node.
+      await newLeader.info().catch(() => undefined);
+      const refused = await rejection(oldLeader.commit(id, { commitPosition: 200, endOffset: 1n, maxTimestamp: 0n }));
+      expect(refused).toMatchObject({ code: 'FENCED', retriable: true, kafkaErrorName: 'NOT_LEADER_OR_FOLLOWER' });
+      expect(refused.message).toMatch(/carries leader epoch 7, but a newer leader \(epoch 9\)/);
+      for (const call of [() => oldLeader.allocate({ topicId: 1, partition: 1, baseOffset: 0n }), () => oldLeader.seal(id, { finalPosition: 0 }), () => oldLeader.free(id), () => client.free(id)]) {
+        expect((await rejection(call())).code).toBe('FENCED');
+      }
+      expect(store.get(id).commitPosition).toBe(0);
+      expect((await oldLeader.describe()).map((d) => d.segmentId)).toEqual([id]);
+      expect((await newLeader.commit(id, { commitPosition: 200, endOffset: 1n, maxTimestamp: 0n })).commitPosition).toBe(200);
+      expect(server.fence.refused).toBe(5);
+      expect(server.fence.highestEpoch).toBe(9n);
+    } finally {
+      oldLeader.close();
+      newLeader.close();
+    }
+  });
+
+  it('keeps the highest leader epoch across a restart of the server (epochFile), so a restarted node still refuses the older leader', async () => {
+    const epochFile = `${path}.leader-epoch`;
+    client.close();
+    await server.close();
+    server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0, epochFile });
+    const newLeader = new StorageClient(`127.0.0.1:${server.port}`, { leaderEpoch: 9n });
+    await newLeader.describe();
+    newLeader.close();
+    await server.close();
+    server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0, epochFile });
+    client = new StorageClient(`127.0.0.1:${server.port}`);
+    const oldLeader = new StorageClient(`127.0.0.1:${server.port}`, { leaderEpoch: 7n });
+    try {
+      expect(server.fence.highestEpoch).toBe(9n);
+      expect((await rejection(oldLeader.allocate({ topicId: 1, partition: 0, baseOffset: 0n }))).code).toBe('FENCED');
+    } finally {
+      oldLeader.close();
+    }
+  });
+
   it('rethrows the store\'s errors with their codes, messages and retriable flags', async () => {
     const unknown = await rejection(client.get(404));
     expect(unknown).toMatchObject({ code: 'UNKNOWN_SEGMENT', retriable: false, message: 'segment 404 is not allocated on this storage node' });

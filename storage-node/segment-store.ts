@@ -180,6 +180,8 @@ export interface AllocateRequest {
   baseOffset: bigint;
   /** The data area wanted; rounded up to whole slots. Default: a segment of the store's segmentSizeBytes. */
   dataCapacityBytes?: number;
+  /** The id to give the segment (a replica carries the same id on every node); default: the next of this node's. */
+  segmentId?: number;
 }
 
 export interface RecoveryReport {
@@ -306,7 +308,7 @@ export class SegmentStore {
     if (firstSlot === undefined) throw this.storageFull(slotCount);
     const slot: Slot = { index: firstSlot, slotCount, sequence: 0 };
     try {
-      const segmentId = this.takeSegmentId();
+      const segmentId = this.takeSegmentId(request.segmentId);
       this.clearSlots(slot, segmentId, firstSlot, 'allocate');
       this.writeHeader(slot, segmentId, 'allocate', {
         state: SegmentState.OPEN,
@@ -535,6 +537,31 @@ export class SegmentStore {
    * The view is cut from the segment's cached one, so checking a batch
    * allocates nothing the GC must account for.
    */
+  /** Committed bytes of a segment, for a copy to another replica. */
+  committedData(segmentId: number, position: number, length: number): Buffer {
+    const header = this.slotOf(segmentId).header!;
+    if (position < header.startPosition || position + length > header.commitPosition) {
+      throw new StorageError('INVALID_POSITION', `range [${position}, +${length}) of segment ${segmentId} is not within its committed bytes [${header.startPosition}, ${header.commitPosition})`);
+    }
+    return this.written(segmentId, position, length);
+  }
+
+  /**
+   * Bytes copied from another replica, written past the commit position like
+   * a producer's put; they count once a commit covers them.
+   */
+  writeData(segmentId: number, position: number, bytes: Buffer): void {
+    this.checkOpen();
+    const slot = this.slotOf(segmentId);
+    const header = slot.header!;
+    const limit = this.writeLimit(slot);
+    if (!Number.isInteger(position) || position < header.commitPosition || position + bytes.length > limit) {
+      throw new StorageError('INVALID_POSITION', `copy [${position}, +${bytes.length}) of segment ${segmentId} must lie between its commit position ${header.commitPosition} and ${this.limitName(header, limit)}`);
+    }
+    bytes.copy(this.dataView(slot), position);
+    this.persistData(slot, segmentId, position, bytes.length);
+  }
+
   written(segmentId: number, position: number, length: number): Buffer {
     this.checkOpen();
     const slot = this.slotOf(segmentId);
@@ -737,9 +764,14 @@ export class SegmentStore {
   }
 
   /** Takes the next segment id and makes the counter durable before anything uses the id. */
-  private takeSegmentId(): number {
-    const segmentId = this.idCounter.nextSegmentId;
-    const next = { sequence: this.idCounter.sequence + 1, nextSegmentId: segmentId + 1 };
+  /** `wanted`: an id chosen elsewhere (a replica's), refused when this node holds it; the counter moves past it. */
+  private takeSegmentId(wanted?: number): number {
+    if (wanted !== undefined) {
+      requireU32('segmentId', wanted);
+      if (this.segmentsById.has(wanted)) throw new StorageError('INVALID_ARGUMENT', `segment ${wanted} already exists on this node`);
+    }
+    const segmentId = wanted ?? this.idCounter.nextSegmentId;
+    const next = { sequence: this.idCounter.sequence + 1, nextSegmentId: Math.max(this.idCounter.nextSegmentId, segmentId + 1) };
     const offset = idCounterCopyOffset(next.sequence);
     encodeIdCounter(next).copy(this.mapped.bytes(offset, 64));
     this.persist(offset, 64);

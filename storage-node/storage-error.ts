@@ -14,6 +14,7 @@ export type StorageErrorCode =
   | 'UNSUPPORTED_VERSION'
   | 'CLOSED'
   | 'UNAVAILABLE'
+  | 'FENCED'
   | 'INTERNAL';
 
 interface ErrorTraits {
@@ -36,6 +37,8 @@ const STORAGE_ERRORS: Record<StorageErrorCode, ErrorTraits> = {
   CLOSED: { retriable: false },
   // The storage node's process is unreachable (gRPC transport): try again.
   UNAVAILABLE: { retriable: true, kafkaErrorName: 'KAFKA_STORAGE_ERROR', kafkaErrorCode: 56 },
+  // A broker whose leadership epoch is older than one the node has seen: it was deposed. Clients retry at the new leader.
+  FENCED: { retriable: true, kafkaErrorName: 'NOT_LEADER_OR_FOLLOWER', kafkaErrorCode: 6 },
   INTERNAL: { retriable: false, kafkaErrorName: 'UNKNOWN_SERVER_ERROR', kafkaErrorCode: -1 },
 };
 

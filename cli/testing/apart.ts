@@ -110,9 +110,9 @@ export class Writer {
     private readonly partitions: number,
   ) {}
 
-  /** `loops` Kafka producers through the gateway at `kafka`; their values start with `prefix`. */
-  async kafka(kafka: string, loops: number, prefix = 'k'): Promise<this> {
-    const client = new Kafka({ clientId: 'writer', brokers: [kafka], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  /** `loops` Kafka producers through the gateway at `kafka` (or bootstrapped on several); their values start with `prefix`. */
+  async kafka(kafka: string | string[], loops: number, prefix = 'k'): Promise<this> {
+    const client = new Kafka({ clientId: 'writer', brokers: Array.isArray(kafka) ? kafka : [kafka], logLevel: logLevel.NOTHING, retry: { retries: 0 } });
     const producer: KafkaProducer = client.producer({ retry: { retries: 0 }, allowAutoTopicCreation: false });
     await producer.connect();
     this.closers.push(() => producer.disconnect());

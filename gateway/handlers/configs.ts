@@ -20,6 +20,7 @@ const CONFIG_TYPES: Record<TopicConfigName, { type: number; documentation: strin
   'segment.bytes': { type: 3, documentation: 'Size of the storage segments of this topic.' },
   'max.message.bytes': { type: 3, documentation: 'Largest record batch a producer may write, in bytes.' },
   'cleanup.policy': { type: 7, documentation: "Only 'delete' (retention) is supported; there is no log compaction." },
+  'min.insync.replicas': { type: 3, documentation: 'Copies that must hold a write before it is acknowledged; with fewer in sync, producers get NOT_ENOUGH_REPLICAS.' },
 };
 
 export interface ConfigEntry {

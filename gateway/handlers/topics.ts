@@ -32,7 +32,7 @@ async function createOne(gw: GatewayContext, t: CreateTopicRequest, validateOnly
     return created(t.name, ZERO_UUID, plan.partitions, effectiveTopicConfig(plan.configs, gw.broker.metadata.topicConfigDefaults), plan.configs);
   }
   try {
-    const topic = await gw.broker.createTopic(t.name, plan.partitions, plan.configStrings);
+    const topic = await gw.broker.createTopic(t.name, plan.partitions, plan.configStrings, t.assignments.length > 0 ? undefined : t.replicationFactor);
     return created(topic.name, topicUuid(topic.topicId), plan.partitions, topic.configs, topic.configOverrides);
   } catch (err) {
     return failedTopic(t.name, toKafkaError(err));
@@ -62,13 +62,9 @@ function planTopic(
   if (!Number.isInteger(partitions) || partitions < 1 || partitions > max) {
     return { error: kafkaError('INVALID_PARTITIONS', `partition count must be 1..${max}, got ${partitions}`) };
   }
-  if (t.replicationFactor !== -1 && t.replicationFactor !== 1 && t.assignments.length === 0) {
-    return {
-      error: kafkaError(
-        'INVALID_REPLICATION_FACTOR',
-        `replication factor ${t.replicationFactor} is larger than the 1 replica each partition has here; use 1 or -1 (rdmq replicates on its storage nodes)`,
-      ),
-    };
+  // The replication factor counts copies on storage nodes (the broker checks it against them); -1: the broker's default.
+  if (t.replicationFactor !== -1 && (!Number.isInteger(t.replicationFactor) || t.replicationFactor < 1)) {
+    return { error: kafkaError('INVALID_REPLICATION_FACTOR', `replication factor must be -1 (the default) or at least 1, got ${t.replicationFactor}`) };
   }
   const configStrings: Record<string, string> = {};
   for (const c of t.configs) {

@@ -16,8 +16,8 @@ async function main(): Promise<void> {
   const grant = decodeStageReply(reply.header);
   if (grant.errorCode !== 0) throw new Error(reply.payload.toString());
   setBaseOffset(batch, 0, grant.baseOffset);
-  await connection.dataEndpoint.put(batch, connection.segmentKey(grant.segmentId, 'read-write', reply.payload), grant.position);
-  await connection.dataEndpoint.flush();
+  const replicas = connection.segmentReplicas(grant.segmentId, 'read-write', reply.payload);
+  await connection.flush(await connection.putAll(replicas, grant.segmentId, batch, grant.position));
   process.stdout.write(JSON.stringify({ staged: true, baseOffset: grant.baseOffset.toString() }) + '\n');
   setInterval(() => undefined, 1 << 30);
 }
