@@ -5,6 +5,8 @@ import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Broker } from './broker';
+import { GroupCoordinator } from './group-coordinator';
+import { groupControlHandlers } from './group-control';
 import { FencedRange } from './partition-state';
 import { BrokerError, TopicDescription } from './topics';
 
@@ -103,6 +105,8 @@ export interface ControlServerOptions {
   gateways?: () => readonly { nodeId: number; host: string; port: number }[];
   /** Largest request message (default 4 MiB; forwarded Kafka produces need their frame size). */
   maxReceiveMessageBytes?: number;
+  /** The consumer-group coordinator the Kafka gateway uses too, for the SDK's groups (undefined: COORDINATOR_NOT_AVAILABLE). */
+  groups?: () => GroupCoordinator | undefined;
   /** An HA leader's check: once it returns a value the term is over and every call is refused NOT_LEADER (naming `leader`). */
   deposed?: () => { leader?: string } | undefined;
 }
@@ -134,7 +138,9 @@ export async function startControlServer(
   const clients = options.clients ?? (() => 0);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024 });
   for (const extra of options.services ?? []) server.addService(extra.definition, extra.implementation);
+  const groupCalls = groupControlHandlers(broker, options.groups ?? (() => undefined));
   server.addService(brokerService().service, refusedOnceDeposed(options.deposed, {
+    ...Object.fromEntries(Object.entries(groupCalls).map(([name, handler]) => [name, unary(handler)])),
     getClusterInfo: unary(() => info),
     getStatus: unary(async () => {
       const usage = await broker.storage.usage();

@@ -101,9 +101,11 @@ rdmq metadata truncate --data DIR --at BYTE         cuts the log at a corrupt re
   },
   consume: {
     usage: `rdmq consume TOPIC [--from-beginning | --offset earliest|latest|N] [--partition P[,P...]] [--max-messages N]
-             [--print-key] [--print-headers] [--control HOST:PORT]
+             [--print-key] [--print-headers] [--group GROUP] [--control HOST:PORT]
                                                     one message per line: [headers TAB] [key TAB] value; --offset N
-                                                    needs --partition (offsets are per partition); default: latest`,
+                                                    needs --partition (offsets are per partition); default: latest;
+                                                    --group: the group's share of the partitions from its committed
+                                                    offsets, committing what it printed`,
     run: (argv) => consume(argv),
   },
   bench: {
@@ -383,6 +385,7 @@ async function consume(argv: string[]): Promise<void> {
       offset: { type: 'string' },
       'print-key': { type: 'boolean' },
       'print-headers': { type: 'boolean' },
+      group: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -394,10 +397,14 @@ async function consume(argv: string[]): Promise<void> {
   if (values.offset !== undefined && values['from-beginning']) usageError('--from-beginning and --offset exclude each other (--from-beginning is --offset earliest)');
   const at = offset === 'earliest' || offset === 'latest' ? undefined : nonNegativeInteger('offset', offset);
   if (at !== undefined && partitions === undefined) usageError('--offset N needs --partition P (offsets are per partition)');
-  const consumer = new (await client()).Rdmq({ control: values.control }).consumer();
+  if (values.group === '') usageError('--group needs a group id');
+  if (values.group !== undefined && (values.offset !== undefined || partitions !== undefined)) usageError('--group reads from the group\'s committed offsets and its share of the partitions: no --offset or --partition');
+  const rdmq = new (await client()).Rdmq({ control: values.control });
+  // In a group: the group's share of the partitions, from its committed offsets; what is printed is committed.
+  const consumer = values.group !== undefined ? rdmq.consumer({ groupId: values.group }) : rdmq.consumer();
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: offset === 'earliest', partitions });
-  if (at !== undefined) for (const partition of partitions ?? []) consumer.seek({ topic, partition, offset: at });
+  if (at !== undefined && 'seek' in consumer) for (const partition of partitions ?? []) consumer.seek({ topic, partition, offset: at });
   const show = (m: ConsumedMessage): string => {
     const fields: string[] = [];
     if (values['print-headers']) fields.push(Object.entries(m.headers).map(([k, v]) => `${k}=${v?.toString() ?? ''}`).join(','));
@@ -411,12 +418,13 @@ async function consume(argv: string[]): Promise<void> {
       .run(
         {
           eachMessage: ({ message }) => {
-            if (seen >= max) return;
+            // Refused, not dropped: a group commits only what its handler finished, so the next reader gets it.
+            if (seen >= max) throw new Error('past --max-messages');
             process.stdout.write(`${show(message)}\n`);
             if (++seen >= max) resolve();
           },
         },
-        reject,
+        (err) => (seen >= max ? undefined : reject(err)),
       )
       .catch(reject);
     process.once('SIGINT', () => resolve());

@@ -26,6 +26,8 @@ export interface RunningNode {
   broker: Broker;
   /** Where gateways of their own join and forward to. */
   hub: GatewayHub;
+  /** Consumer groups, one coordinator for the Kafka gateway and the SDK (control plane). */
+  groups: GroupCoordinator;
   close(): Promise<void>;
 }
 
@@ -103,6 +105,7 @@ export async function serveBroker(
   const fast = await listenFastPath(transport, config);
   const metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
   const hub = new GatewayHub(log);
+  const groups = new GroupCoordinator();
   const control = await listening('control', config.control, () => startControlServer(
     broker,
     {
@@ -118,6 +121,7 @@ export async function serveBroker(
       gateways: () => hub.registry.nodes(),
       services: [hub.service()],
       maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX,
+      groups: () => groups,
       deposed,
     },
   ));
@@ -128,8 +132,10 @@ export async function serveBroker(
     metricsPort: metricsServer.port,
     broker,
     hub,
+    groups,
     close: async () => {
       hub.close();
+      groups.close();
       await metricsServer.close();
       await control.close();
       await broker.close();
@@ -230,13 +236,11 @@ export async function startAll(config: ServerConfig, log: Log = () => undefined)
 /** Runs the Kafka gateway beside a broker in this process (it needs the broker's metadata and groups); closes the node if the gateway cannot start. */
 export async function withGateway(node: RunningNode, config: ServerConfig, log: Log): Promise<RunningNode> {
   let connection: Connection | undefined;
-  const groups = new GroupCoordinator();
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
     connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
-    gateway = await gatewayFor(node, config, connection, groups, log);
+    gateway = await gatewayFor(node, config, connection, node.groups, log);
   } catch (err) {
-    groups.close();
     await connection?.close();
     await node.close();
     throw err;
@@ -247,8 +251,7 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
     kafkaPort: gateway.port,
     close: async () => {
       await gateway.close();
-      groups.close();
-      await opened.close();
+        await opened.close();
       await node.close();
     },
   };

@@ -309,9 +309,9 @@ export class Connection extends EventEmitter {
     }
   }
 
-  /** Calls a unary method of the broker's gRPC service; a NOT_LEADER answer sends the connection to find the leader. */
-  call<T>(method: string, request: object): Promise<T> {
-    return unaryCall<T>(this.controlClient, method, request).catch((err: unknown) => {
+  /** Calls a unary method of the broker's gRPC service (deadline 30 s unless given); a NOT_LEADER answer sends the connection to find the leader. */
+  call<T>(method: string, request: object, deadlineMs?: number): Promise<T> {
+    return unaryCall<T>(this.controlClient, method, request, deadlineMs).catch((err: unknown) => {
       if (err instanceof RdmqError && err.type === 'NOT_LEADER') this.followLeader('the broker is no longer the leader');
       throw err;
     });

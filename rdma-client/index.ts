@@ -4,12 +4,16 @@
 //   const producer = rdmq.producer({ mode: 'shared' });
 //   await producer.connect();
 //   await producer.send({ topic: 'events', messages: [{ key: 'k', value: 'v' }] });
+//   const consumer = rdmq.consumer({ groupId: 'readers' });   // a member of a consumer group
 import { Admin, TopicSpec } from './admin';
 import { Connection, ConnectionOptions } from './connection';
 import { Consumer, ConsumerOptions, RunOptions } from './consumer';
+import { GroupConsumer, GroupConsumerOptions, TopicPartitionOffset } from './group-consumer';
 import { Producer, ProducerOptions, ProducerRecord, RecordMetadata } from './producer';
 
 export { Admin, Connection, ConnectionOptions, Consumer, ConsumerOptions, Producer, ProducerOptions, ProducerRecord, RecordMetadata, RunOptions };
+export { GroupConsumer, GroupConsumerOptions, TopicPartitionOffset };
+export { ConsumedMessage, EachBatchPayload, EachMessagePayload, EachRawBatchPayload } from './consumer';
 export { RdmqError } from './errors';
 export { parseControlAddresses } from './connection';
 export { murmur2 } from './partitioner';
@@ -43,6 +47,31 @@ class Client<T> {
   }
 }
 
+export interface ConsumerClient {
+  connect(): Promise<void>;
+  subscribe(s: { topic: string; fromBeginning?: boolean; partitions?: number[] }): Promise<void>;
+  seek(s: { topic: string; partition: number; offset: string | number | bigint }): void;
+  run(handlers: RunOptions, onError?: (err: Error) => void): Promise<void>;
+  stop(): Promise<void>;
+  /** Bytes read from each storage node's copies (replication spreads readers over them). */
+  readBytesByNode(): Map<string, number>;
+  disconnect(): Promise<void>;
+}
+
+export interface GroupConsumerClient {
+  connect(): Promise<void>;
+  /** The group's topics: `topic` or `topics`; fromBeginning is where a partition without a committed offset starts. */
+  subscribe(s: { topic?: string; topics?: string[]; fromBeginning?: boolean }): Promise<void>;
+  /** Joins the group; resolves once the first assignment is being read. */
+  run(handlers: RunOptions, onError?: (err: Error) => void): Promise<void>;
+  commitOffsets(offsets: TopicPartitionOffset[]): Promise<void>;
+  /** The partitions this member reads now. */
+  assignment(): { topic: string; partitions: number[] }[];
+  /** Stops reading, commits what was handled and leaves the group. */
+  stop(): Promise<void>;
+  disconnect(): Promise<void>;
+}
+
 export class Rdmq {
   constructor(private readonly options: ConnectionOptions = {}) {}
 
@@ -55,7 +84,11 @@ export class Rdmq {
     };
   }
 
-  consumer(options: ConsumerOptions = {}) {
+  /** With a groupId, a member of that consumer group (shared with Kafka clients of the group); without, a consumer of the partitions it names. */
+  consumer(options: GroupConsumerOptions): GroupConsumerClient;
+  consumer(options?: ConsumerOptions): ConsumerClient;
+  consumer(options: ConsumerOptions | GroupConsumerOptions = {}): ConsumerClient | GroupConsumerClient {
+    if ('groupId' in options && options.groupId !== undefined) return this.groupConsumer(options);
     const client = new Client(this.options, (c) => new Consumer(c, options));
     return {
       connect: async () => void (await client.connect()),
@@ -65,6 +98,19 @@ export class Rdmq {
       stop: () => client.get().stop(),
       /** Bytes read from each storage node's copies (replication spreads readers over them). */
       readBytesByNode: () => client.get().readBytesByNode(),
+      disconnect: () => client.disconnect((c) => c.stop()),
+    };
+  }
+
+  private groupConsumer(options: GroupConsumerOptions): GroupConsumerClient {
+    const client = new Client(this.options, (c) => new GroupConsumer(c, options));
+    return {
+      connect: async () => void (await client.connect()),
+      subscribe: (s) => client.get().subscribe(s),
+      run: (handlers, onError) => client.get().run(handlers, onError),
+      commitOffsets: (offsets) => client.get().commitOffsets(offsets),
+      assignment: () => client.get().assignment(),
+      stop: () => client.get().stop(),
       disconnect: () => client.disconnect((c) => c.stop()),
     };
   }
