@@ -1,12 +1,20 @@
 // Produce: each partition's record batch is checked without decompressing it
 // (size, magic, CRC32C, record count and, uncompressed, the record framing),
 // then written byte for byte through the fast path (stage → put → commit) and
-// acknowledged once committed. Compressed batches pass through untouched.
+// acknowledged once committed. Compressed batches pass through untouched but
+// for a MaxTimestamp the client left unset (see stampMaxTimestamp).
 //
 // acks=1 and acks=-1 both answer after the commit: the commit is the only
 // point at which a record is both durable at the configured level and
 // visible, so there is nothing weaker to acknowledge. acks=0 sends nothing.
-import { RecordBatchHeader, setPartitionLeaderEpoch, validateBatch } from '../../format';
+import {
+  headerMaxTimestampPlausible,
+  maxRecordTimestamp,
+  RecordBatchHeader,
+  rewriteMaxTimestamp,
+  setPartitionLeaderEpoch,
+  validateBatch,
+} from '../../format';
 import { ResponseInput } from '../protocol';
 import { CatalogTopic } from '../catalog';
 import { DataContext, Handler, NO_RESPONSE } from '../context';
@@ -49,6 +57,11 @@ async function producePartition(gw: DataContext, topicName: string, partition: n
   const checked = checkBatch(records, topic);
   if ('error' in checked) return failed(partition, checked.error);
   const { batch, header } = checked;
+  try {
+    await stampMaxTimestamp(batch, header);
+  } catch (err) {
+    return failed(partition, toKafkaError(err));
+  }
   // Outside the CRC: Kafka's leader stamps its epoch here too.
   setPartitionLeaderEpoch(batch, 0, LEADER_EPOCH);
   const info: TopicInfo = { name: topic.name, topicId: topic.topicId, partitions: [], configs: {} };
@@ -102,6 +115,22 @@ export function checkBatch(records: Buffer | null, topic: CatalogTopic): { batch
   if (header.isControl) return { error: kafkaError('INVALID_RECORD', 'clients may not write control batches') };
   if (header.isTransactional) return { error: kafkaError('INVALID_TXN_STATE', 'transactional batches are not supported by this gateway') };
   return { batch: records, header };
+}
+
+/**
+ * Makes the header's MaxTimestamp the records' true maximum, as Kafka's log
+ * does: the broker indexes timestamps by it and ListOffsets skips batches by
+ * it. Uncompressed records are walked every time (one pass over bytes already
+ * in memory); a compressed batch is decompressed only when its claim is
+ * certainly wrong (below its first timestamp, as sarama's -1), since
+ * decompressing every batch would cost the gateway its compressed throughput.
+ */
+async function stampMaxTimestamp(batch: Buffer, header: RecordBatchHeader): Promise<void> {
+  if (header.compression !== 'none' && headerMaxTimestampPlausible(header)) return;
+  const maxTimestamp = await maxRecordTimestamp(batch, 0, header);
+  if (maxTimestamp === header.maxTimestamp) return;
+  rewriteMaxTimestamp(batch, 0, header, maxTimestamp, false);
+  header.maxTimestamp = maxTimestamp;
 }
 
 function failed(partition: number, error: KafkaErrorValue): PartitionResponse {
