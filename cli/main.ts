@@ -158,7 +158,11 @@ async function topics(argv: string[]): Promise<void> {
       if (!name) fail('topics create needs a topic name');
       const partitions = Number(values.partitions ?? 1);
       if (!Number.isInteger(partitions) || partitions < 1) fail(`--partitions must be a positive integer, got ${values.partitions}`);
-      await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }] });
+      const created = await admin.createTopics({ topics: [{ topic: name, numPartitions: partitions }] });
+      if (!created) {
+        const existing = await admin.describeTopic(name);
+        fail(`TOPIC_ALREADY_EXISTS: topic ${name} already exists with ${existing.partitions.length} partition(s); nothing was changed`);
+      }
       process.stdout.write(`created topic ${name} with ${partitions} partition(s)\n`);
     } else if (action === 'list') {
       for (const t of await admin.listTopics()) process.stdout.write(`${t}\n`);
