@@ -9,6 +9,7 @@ export { PartitionError } from './partition-state';
 export { BrokerMetrics } from './metrics';
 export { checkMetadataLog, truncateMetadataLog } from './metadata-log';
 export {
+  batchSizeError,
   effectiveTopicConfig,
   MAX_PRODUCER_EPOCH,
   parseTopicConfigs,

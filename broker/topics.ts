@@ -132,6 +132,17 @@ function checkConfigConsistency(config: TopicConfig): void {
   }
 }
 
+/**
+ * The topic rule every door applies to a produced batch, the Kafka gateway
+ * and the fast path alike: a batch (BaseOffset through its last record byte)
+ * may be at most max.message.bytes. Null when it fits.
+ */
+export function batchSizeError(topicName: string, config: Pick<TopicConfig, 'max.message.bytes'>, batchBytes: number): BrokerError | null {
+  const max = config['max.message.bytes'];
+  if (batchBytes <= max) return null;
+  return new BrokerError('MESSAGE_TOO_LARGE', `a ${batchBytes}-byte record batch exceeds topic '${topicName}' max.message.bytes ${max}`);
+}
+
 // ---- Names -----------------------------------------------------------------
 
 export const MAX_TOPIC_NAME_LENGTH = 249;
@@ -145,6 +156,9 @@ export function validateTopicName(name: string): void {
   if (name.length > MAX_TOPIC_NAME_LENGTH) throw illegal(`it is ${name.length} characters long, the limit is ${MAX_TOPIC_NAME_LENGTH}`);
   if (!LEGAL_TOPIC_NAME.test(name)) throw illegal("it may contain only ASCII letters, digits, '.', '_' and '-'");
 }
+
+/** Names Kafka reserves for its own state (offsets, transactions, KRaft metadata); Kafka refuses to create them too. */
+export const INTERNAL_TOPIC_NAMES: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state', '__cluster_metadata']);
 
 /** Kafka treats '.' and '_' as the same in metric names, so 'a.b' and 'a_b' cannot both exist. */
 function collisionKey(name: string): string {
@@ -203,6 +217,12 @@ export interface MetadataState {
   segmentOwners: Map<string, { topicId: number; partition: number }>;
   /** group → topic name → partition → committed offset. */
   groups: Map<string, Map<string, Map<number, CommittedOffset>>>;
+  /**
+   * group → its protocol type ('consumer', 'connect', ...) as of its last
+   * commit by a member, so ListGroups says it after a restart. Absent in
+   * snapshots written before it existed.
+   */
+  groupProtocolTypes?: Map<string, string>;
   nextProducerId: bigint;
   producers: Map<bigint, ProducerState>;
 }
@@ -240,7 +260,7 @@ export type MetadataRecord =
   | { type: 'SegmentSealed'; topicId: number; partition: number; segmentId: number }
   | { type: 'SegmentFreed'; topicId: number; partition: number; segmentId: number; nextOffset: bigint }
   | { type: 'LogStartMoved'; topicId: number; partition: number; offset: bigint }
-  | { type: 'OffsetCommitted'; groupId: string; offsets: OffsetCommitEntry[]; commitTimestampMs: number }
+  | { type: 'OffsetCommitted'; groupId: string; offsets: OffsetCommitEntry[]; commitTimestampMs: number; protocolType?: string }
   | { type: 'GroupDeleted'; groupId: string }
   | { type: 'ProducerIdAllocated'; producerId: bigint; epoch: number }
   | { type: 'ProducerEpochBumped'; producerId: bigint; epoch: number }
@@ -278,7 +298,10 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
       state.topicIdsByName.delete(topic.name);
       for (const [groupId, topics] of state.groups) {
         topics.delete(topic.name);
-        if (topics.size === 0) state.groups.delete(groupId);
+        if (topics.size === 0) {
+          state.groups.delete(groupId);
+          state.groupProtocolTypes?.delete(groupId);
+        }
       }
       break;
     }
@@ -335,10 +358,12 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
           commitTimestampMs: record.commitTimestampMs,
         });
       }
+      if (record.protocolType) (state.groupProtocolTypes ??= new Map()).set(record.groupId, record.protocolType);
       break;
     }
     case 'GroupDeleted':
       state.groups.delete(record.groupId);
+      state.groupProtocolTypes?.delete(record.groupId);
       break;
     case 'ProducerIdAllocated':
       state.producers.set(record.producerId, { producerId: record.producerId, epoch: record.epoch });
@@ -507,6 +532,9 @@ export class MetadataStore {
 
   async createTopic(name: string, partitions: number, configs: TopicConfigInput = {}): Promise<TopicDescription> {
     validateTopicName(name);
+    if (INTERNAL_TOPIC_NAMES.has(name)) {
+      throw new BrokerError('INVALID_REQUEST', `creation of internal topic ${name} is prohibited: it is Kafka's internal topic, and rdmq keeps that state in its metadata log`);
+    }
     const s = this.projected;
     if (s.topicIdsByName.has(name)) throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic '${name}' already exists`);
     const collides = [...s.topicIdsByName.keys()].find((other) => collisionKey(other) === collisionKey(name));
@@ -686,7 +714,7 @@ export class MetadataStore {
   // -- Consumer group offsets --
 
   /** Commits offsets; each partition gets its own result, as in Kafka's OffsetCommit. */
-  async commitOffsets(groupId: string, offsets: OffsetCommitRequest[], nowMs = Date.now()): Promise<OffsetCommitResult[]> {
+  async commitOffsets(groupId: string, offsets: OffsetCommitRequest[], nowMs = Date.now(), protocolType: string | null = null): Promise<OffsetCommitResult[]> {
     this.checkGroupId(groupId);
     if (offsets.length > this.limits.maxOffsetsPerCommit) {
       throw new BrokerError('INVALID_REQUEST', `an offset commit may name at most ${this.limits.maxOffsetsPerCommit} partitions, got ${offsets.length}`);
@@ -699,7 +727,13 @@ export class MetadataStore {
       }
       return { topic: o.topic, partition: o.partition, error };
     });
-    if (accepted.length > 0) await this.commit({ type: 'OffsetCommitted', groupId, offsets: accepted, commitTimestampMs: nowMs });
+    if (accepted.length > 0) {
+      const known = this.projected.groupProtocolTypes?.get(groupId);
+      const record: MetadataRecord = { type: 'OffsetCommitted', groupId, offsets: accepted, commitTimestampMs: nowMs };
+      // Written only when it changes: one string per group, not per commit.
+      if (protocolType && protocolType !== known) record.protocolType = protocolType;
+      await this.commit(record);
+    }
     return results;
   }
 
@@ -751,6 +785,11 @@ export class MetadataStore {
 
   listGroups(): string[] {
     return [...this.state.groups.keys()].sort();
+  }
+
+  /** The protocol type a group last committed under ('' when only simple commits were made). */
+  groupProtocolType(groupId: string): string {
+    return this.state.groupProtocolTypes?.get(groupId) ?? '';
   }
 
   // -- Idempotent producers --

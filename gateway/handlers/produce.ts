@@ -15,6 +15,7 @@ import {
   setPartitionLeaderEpoch,
   validateBatch,
 } from '../../format';
+import { batchSizeError } from '../../broker';
 import { ResponseInput } from '../protocol';
 import { CatalogTopic } from '../catalog';
 import { DataContext, Handler, NO_RESPONSE } from '../context';
@@ -96,6 +97,8 @@ export function checkBatch(records: Buffer | null, topic: CatalogTopic): { batch
   if (records === null || records.length === 0) {
     return { error: kafkaError('INVALID_RECORD', 'a produce request must carry exactly one record batch per partition, got none') };
   }
+  const tooLarge = batchSizeError(topic.name, topic.config, records.length);
+  if (tooLarge) return { error: toKafkaError(tooLarge) };
   let header: RecordBatchHeader;
   try {
     header = validateBatch(records, 0, { batchBytesMax: topic.config['max.message.bytes'] });
