@@ -19,3 +19,4 @@ export {
   validateTopicName,
 } from './topics';
 export { GroupCoordinator, GROUP_ERRORS, GroupErrorName } from './group-coordinator';
+export { kafkaClusterId } from './cluster-id';

@@ -9,7 +9,7 @@ import { Transport } from '../addon';
 import { Registry } from 'prom-client';
 import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../gateway';
 import { Connection } from '../rdma-client';
-import { Broker, BrokerMetrics, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
+import { Broker, BrokerMetrics, kafkaClusterId, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { gatewayLimitsOf, ServerConfig, splitHostPort } from './config';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
@@ -96,7 +96,7 @@ async function serveBroker(config: ServerConfig, transport: Transport, storage: 
   const control = await startControlServer(
     broker,
     {
-      clusterId: storage.nodeId,
+      clusterId: kafkaClusterId(storage.nodeId),
       fastpathAddress: fast.address,
       storageFastpathAddress: storage.fastpathAddress || fast.address,
       durability: config.durability,
