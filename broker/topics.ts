@@ -53,6 +53,11 @@ export class BrokerError extends Error {
 
 // ---- Topic configs ---------------------------------------------------------
 
+/**
+ * Kafka's common topic configs. Each is honoured, stored for a feature that
+ * reads it, accepted where rdmq already does what any value asks (noted), or
+ * limited to the values rdmq honours; the `allowed` text says which and why.
+ */
 export interface TopicConfig {
   /** -1: keep forever. */
   'retention.ms': number;
@@ -61,13 +66,41 @@ export interface TopicConfig {
   'segment.bytes': number;
   'max.message.bytes': number;
   'cleanup.policy': 'delete';
+  /** Stored and validated; replication (issue 11) honours it. */
+  'min.insync.replicas': number;
+  'unclean.leader.election.enable': boolean;
+  'compression.type': 'producer';
+  /** LogAppendTime: the Kafka gateway stamps each batch with its append time. */
+  'message.timestamp.type': 'CreateTime' | 'LogAppendTime';
+  /** Ignored by Kafka 3.0+ as by rdmq, which writes record batch v2 only. */
+  'message.format.version': string;
+  'message.downconversion.enable': boolean;
+  'message.timestamp.difference.max.ms': string;
+  'message.timestamp.before.max.ms': string;
+  'message.timestamp.after.max.ms': string;
+  'segment.ms': string;
+  'segment.jitter.ms': number;
+  'segment.index.bytes': number;
+  'index.interval.bytes': number;
+  'flush.messages': string;
+  'flush.ms': string;
+  'file.delete.delay.ms': number;
+  preallocate: boolean;
+  'delete.retention.ms': number;
+  'min.compaction.lag.ms': number;
+  'max.compaction.lag.ms': string;
+  'min.cleanable.dirty.ratio': number;
 }
 
 export type TopicConfigName = keyof TopicConfig;
 
+/** Kafka's Long.MAX_VALUE, the default of the "no limit" configs. */
+const LONG_MAX = '9223372036854775807';
+
 /**
- * Defaults of a broker started without settings; `segment.bytes` follows the
- * broker's --segment-size (Kafka's log.segment.bytes), see MetadataStoreOptions.
+ * Defaults of a broker started without settings (Kafka's, where rdmq has the
+ * feature); `segment.bytes` follows the broker's --segment-size (Kafka's
+ * log.segment.bytes), see MetadataStoreOptions.
  */
 export const TOPIC_CONFIG_DEFAULTS: Readonly<TopicConfig> = {
   'retention.ms': 7 * 24 * 60 * 60 * 1000,
@@ -75,6 +108,27 @@ export const TOPIC_CONFIG_DEFAULTS: Readonly<TopicConfig> = {
   'segment.bytes': 64 * 1024 * 1024,
   'max.message.bytes': 1048588,
   'cleanup.policy': 'delete',
+  'min.insync.replicas': 1,
+  'unclean.leader.election.enable': false,
+  'compression.type': 'producer',
+  'message.timestamp.type': 'CreateTime',
+  'message.format.version': '3.0-IV1',
+  'message.downconversion.enable': true,
+  'message.timestamp.difference.max.ms': LONG_MAX,
+  'message.timestamp.before.max.ms': LONG_MAX,
+  'message.timestamp.after.max.ms': LONG_MAX,
+  'segment.ms': String(7 * 24 * 60 * 60 * 1000),
+  'segment.jitter.ms': 0,
+  'segment.index.bytes': 10 * 1024 * 1024,
+  'index.interval.bytes': 4096,
+  'flush.messages': LONG_MAX,
+  'flush.ms': LONG_MAX,
+  'file.delete.delay.ms': 60_000,
+  preallocate: false,
+  'delete.retention.ms': 24 * 60 * 60 * 1000,
+  'min.compaction.lag.ms': 0,
+  'max.compaction.lag.ms': LONG_MAX,
+  'min.cleanable.dirty.ratio': 0.5,
 };
 
 const MAX_INT32 = 2 ** 31 - 1;
@@ -88,18 +142,69 @@ function integerConfig(min: number, max: number) {
     .pipe(z.number().int().min(min).max(max));
 }
 
+/** Exactly one (64-bit) value, kept as its decimal string: the one rdmq honours. */
+function onlyLong(value: string) {
+  return z
+    .union([z.number(), z.bigint(), z.string().regex(/^\s*-?\d+\s*$/)])
+    .transform((v) => BigInt(typeof v === 'string' ? v.trim() : v).toString())
+    .pipe(z.literal(value));
+}
+
+const booleanConfig = z
+  .union([z.boolean(), z.enum(['true', 'false', 'TRUE', 'FALSE', 'True', 'False'])])
+  .transform((v) => (typeof v === 'boolean' ? v : v.toLowerCase() === 'true'));
+
+const NOT_COMPACTED = 'rdmq has no log compaction (cleanup.policy is delete), so this compaction setting has no effect';
+
 // What each config accepts, checked by zod and explained by `allowed`.
 const TOPIC_CONFIG_SCHEMAS: Record<TopicConfigName, { schema: z.ZodType<unknown>; allowed: string }> = {
   'retention.ms': { schema: integerConfig(-1, Number.MAX_SAFE_INTEGER), allowed: 'an integer number of milliseconds ≥ -1 (-1 keeps data forever)' },
   'retention.bytes': { schema: integerConfig(-1, Number.MAX_SAFE_INTEGER), allowed: 'an integer number of bytes ≥ -1 (-1 means no limit)' },
   'segment.bytes': { schema: integerConfig(SEGMENT_BYTES_MIN, MAX_INT32), allowed: `an integer number of bytes from ${SEGMENT_BYTES_MIN} to ${MAX_INT32}` },
   'max.message.bytes': { schema: integerConfig(0, MAX_INT32), allowed: `an integer number of bytes from 0 to ${MAX_INT32}` },
-  'cleanup.policy': { schema: z.literal('delete'), allowed: "'delete' (log compaction is not supported)" },
+  'cleanup.policy': { schema: z.literal('delete'), allowed: "'delete': rdmq has no log compaction, so 'compact' cannot be honoured" },
+  'min.insync.replicas': { schema: integerConfig(1, MAX_INT32), allowed: `an integer from 1 to ${MAX_INT32} (replicas that must hold a batch before acks=all answers)` },
+  'unclean.leader.election.enable': { schema: booleanConfig, allowed: 'true or false (rdmq elects no leaders among replicas; stored)' },
+  'compression.type': {
+    schema: z.literal('producer'),
+    allowed: "'producer': rdmq stores batches exactly as producers compressed them and does not recompress",
+  },
+  'message.timestamp.type': { schema: z.enum(['CreateTime', 'LogAppendTime']), allowed: "'CreateTime' or 'LogAppendTime'" },
+  'message.format.version': {
+    schema: z.string().regex(/^\d+\.\d+(\.\d+)?(-IV\d+)?$/),
+    allowed: "a Kafka version such as '0.10.0', '2.8-IV0' or '3.0-IV1' (ignored, as by Kafka 3.0+: rdmq writes record batch v2 only)",
+  },
+  'message.downconversion.enable': { schema: booleanConfig, allowed: 'true or false (no effect: rdmq serves Fetch v4+, which needs no down-conversion)' },
+  'message.timestamp.difference.max.ms': { schema: onlyLong(LONG_MAX), allowed: `${LONG_MAX}: rdmq does not bound record timestamps` },
+  'message.timestamp.before.max.ms': { schema: onlyLong(LONG_MAX), allowed: `${LONG_MAX}: rdmq does not bound record timestamps` },
+  'message.timestamp.after.max.ms': { schema: onlyLong(LONG_MAX), allowed: `${LONG_MAX}: rdmq does not bound record timestamps` },
+  'segment.ms': { schema: onlyLong(String(7 * 24 * 60 * 60 * 1000)), allowed: `${7 * 24 * 60 * 60 * 1000} (Kafka's default): rdmq rolls segments by size only` },
+  'segment.jitter.ms': { schema: integerConfig(0, Number.MAX_SAFE_INTEGER), allowed: 'an integer number of milliseconds ≥ 0 (no effect: rdmq rolls segments by size)' },
+  'segment.index.bytes': { schema: integerConfig(4, MAX_INT32), allowed: `an integer number of bytes from 4 to ${MAX_INT32} (no effect: the broker's offset index lives in memory)` },
+  'index.interval.bytes': { schema: integerConfig(0, MAX_INT32), allowed: `an integer number of bytes from 0 to ${MAX_INT32} (no effect: the broker's index interval is its own setting)` },
+  'flush.messages': { schema: onlyLong(LONG_MAX), allowed: `${LONG_MAX}: rdmq persists every commit as the broker's --durability says, not per topic` },
+  'flush.ms': { schema: onlyLong(LONG_MAX), allowed: `${LONG_MAX}: rdmq persists every commit as the broker's --durability says, not per topic` },
+  'file.delete.delay.ms': { schema: integerConfig(0, Number.MAX_SAFE_INTEGER), allowed: 'an integer number of milliseconds ≥ 0 (no effect: freed segments are slots in one region, not files)' },
+  preallocate: { schema: booleanConfig, allowed: 'true or false (no effect: every segment is preallocated in the region)' },
+  'delete.retention.ms': { schema: integerConfig(0, Number.MAX_SAFE_INTEGER), allowed: `an integer number of milliseconds ≥ 0 (${NOT_COMPACTED})` },
+  'min.compaction.lag.ms': { schema: integerConfig(0, Number.MAX_SAFE_INTEGER), allowed: `an integer number of milliseconds ≥ 0 (${NOT_COMPACTED})` },
+  'max.compaction.lag.ms': {
+    schema: z
+      .union([z.number(), z.bigint(), z.string().regex(/^\s*\d+\s*$/)])
+      .transform((v) => BigInt(typeof v === 'string' ? v.trim() : v))
+      .refine((v) => v >= 1n && v <= BigInt(LONG_MAX))
+      .transform((v) => v.toString()),
+    allowed: `an integer number of milliseconds from 1 to ${LONG_MAX} (${NOT_COMPACTED})`,
+  },
+  'min.cleanable.dirty.ratio': {
+    schema: z.union([z.number(), z.string().regex(/^\s*\d*\.?\d+\s*$/)]).transform((v) => Number(v)).pipe(z.number().min(0).max(1)),
+    allowed: `a number from 0 to 1 (${NOT_COMPACTED})`,
+  },
 };
 
 const TOPIC_CONFIG_NAMES = Object.keys(TOPIC_CONFIG_SCHEMAS) as TopicConfigName[];
 
-export type TopicConfigInput = Record<string, string | number | bigint | null | undefined>;
+export type TopicConfigInput = Record<string, string | number | bigint | boolean | null | undefined>;
 
 /** Validates config overrides (strings as on the Kafka wire, or numbers). */
 export function parseTopicConfigs(input: TopicConfigInput): Partial<TopicConfig> {

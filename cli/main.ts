@@ -28,6 +28,7 @@ const USAGE = `usage:
              [--max-buffered-request-bytes SIZE]  Kafka request bytes held at once over all connections (default 256M,
                                                   no less than the 100M frame bound); reading stops there
              [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)
+             [--num-partitions N]                 partitions of a topic auto-created for a Kafka client (default 1)
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
   rdmq broker --storage HOST:PORT [same options]     the broker and Kafka gateway, using that storage node
   rdmq gateway --control HOST:PORT [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
@@ -79,6 +80,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'auto-create-topics': { type: 'string' },
       'max-buffered-request-bytes': { type: 'string' },
       'max-fetch-memory-bytes': { type: 'string' },
+      'num-partitions': { type: 'string' },
     },
     strict: true,
   });
@@ -101,6 +103,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       autoCreateTopics: values['auto-create-topics'],
       maxBufferedRequestBytes: values['max-buffered-request-bytes'],
       maxFetchMemoryBytes: values['max-fetch-memory-bytes'],
+      numPartitions: values['num-partitions'],
     },
     values.config,
   );

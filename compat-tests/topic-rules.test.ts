@@ -5,6 +5,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
+import { errorCode } from '../gateway/protocol';
+import { RawKafkaClient } from '../gateway/testing/raw-client';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
@@ -24,7 +26,7 @@ describe('topic rules through rdmq start', () => {
   let kafka: Kafka;
   const control = () => ['--control', cluster.control];
   const start = async (): Promise<void> => {
-    cluster = await startCluster({ dataDir, regionSize: '256M' });
+    cluster = await startCluster({ dataDir, regionSize: '256M', extraArgs: ['--num-partitions', '4'] });
     kafka = new Kafka({ clientId: 'topic-rules', brokers: [`127.0.0.1:${cluster.kafkaPort}`], logLevel: logLevel.NOTHING, retry: { retries: 2 } });
   };
 
@@ -85,7 +87,102 @@ describe('topic rules through rdmq start', () => {
     }
   }, 60_000);
 
-  it("a group that committed lists with protocol type 'consumer' after a restart", async () => {
+  it('a topic a Kafka client auto-creates gets --num-partitions partitions', async () => {
+    const producer = kafka.producer({ allowAutoTopicCreation: true });
+    await producer.connect();
+    try {
+      await producer.send({ topic: 'auto-made', messages: [{ value: 'hello' }] });
+    } finally {
+      await producer.disconnect();
+    }
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const [topic] = (await admin.fetchTopicMetadata({ topics: ['auto-made'] })).topics;
+      expect(topic.partitions).toHaveLength(4);
+    } finally {
+      await admin.disconnect();
+    }
+  }, 30_000);
+
+  it("accepts Kafka's common topic configs it honours or for which it is honest to, and refuses the others with the reason", async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    const raw = await RawKafkaClient.connect(`127.0.0.1:${cluster.kafkaPort}`);
+    try {
+      const accepted = {
+        'min.insync.replicas': '2',
+        'message.format.version': '0.10.0',
+        'message.timestamp.type': 'CreateTime',
+        'compression.type': 'producer',
+        'cleanup.policy': 'delete',
+        'retention.ms': '3600000',
+        'retention.bytes': '1073741824',
+        'segment.bytes': '4194304',
+        'file.delete.delay.ms': '1000',
+        'flush.messages': '9223372036854775807',
+        preallocate: 'true',
+        'delete.retention.ms': '1000',
+        'min.cleanable.dirty.ratio': '0.3',
+      };
+      await admin.createTopics({ topics: [{ topic: 'configured', configEntries: Object.entries(accepted).map(([name, value]) => ({ name, value })) }] });
+      const described = await admin.describeConfigs({ resources: [{ type: 2, name: 'configured' }], includeSynonyms: false });
+      const values = Object.fromEntries(described.resources[0].configEntries.map((e) => [e.configName, e.configValue]));
+      expect(values).toMatchObject(accepted);
+      // librdkafka's own test suite sets message.format.version through AlterConfigs.
+      await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2, name: 'configured', configEntries: [{ name: 'message.format.version', value: '2.8-IV0' }] }] });
+
+      for (const [name, value, reason] of [
+        ['cleanup.policy', 'compact', /no log compaction/],
+        ['compression.type', 'gzip', /does not recompress/],
+        ['min.insync.replicas', '0', /from 1/],
+        ['flush.messages', '1', /--durability/],
+        ['segment.ms', '1000', /by size only/],
+        ['message.timestamp.type', 'Sometime', /LogAppendTime/],
+        ['no.such.config', '1', /unknown topic config/],
+      ] as const) {
+        // kafkajs drops the error message; the raw request shows what a client that reads it gets.
+        const topic = `refused-${name.replace(/\./g, '-')}`;
+        const answer = await raw.request('CreateTopics', 5, {
+          topics: [{ name: topic, numPartitions: 1, replicationFactor: 1, assignments: [], configs: [{ name, value }] }],
+          timeoutMs: 5000,
+          validateOnly: false,
+        });
+        expect({ name, errorCode: answer.topics[0].errorCode }).toEqual({ name, errorCode: errorCode('INVALID_CONFIG') });
+        expect(answer.topics[0].errorMessage).toMatch(reason);
+      }
+      expect((await admin.listTopics()).filter((t) => t.startsWith('refused-'))).toEqual([]);
+    } finally {
+      raw.close();
+      await admin.disconnect();
+    }
+  }, 30_000);
+
+  it('message.timestamp.type=LogAppendTime stamps each batch with its append time, and ListOffsets finds it by that time', async () => {
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: 'appended', numPartitions: 1, configEntries: [{ name: 'message.timestamp.type', value: 'LogAppendTime' }] }] });
+    const producer = kafka.producer();
+    await producer.connect();
+    const before = Date.now();
+    const [ack] = await producer.send({ topic: 'appended', messages: [{ value: 'old', timestamp: '1000' }, { value: 'older', timestamp: '500' }] });
+    const after = Date.now();
+    await producer.disconnect();
+    expect(Number(ack.logAppendTime)).toBeGreaterThanOrEqual(before);
+    const consumer = kafka.consumer({ groupId: 'appended-reader' });
+    await consumer.connect();
+    await consumer.subscribe({ topic: 'appended', fromBeginning: true });
+    const stamps: number[] = [];
+    await new Promise<void>((resolve) => {
+      void consumer.run({ eachMessage: async ({ message }) => void (stamps.push(Number(message.timestamp)) === 2 && resolve()) });
+    });
+    await consumer.disconnect();
+    for (const t of stamps) expect(t).toBeGreaterThanOrEqual(before), expect(t).toBeLessThanOrEqual(after);
+    expect(await admin.fetchTopicOffsetsByTimestamp('appended', 2000)).toEqual([{ partition: 0, offset: '0' }]);
+    await admin.disconnect();
+  }, 30_000);
+
+  it("a group that committed lists with protocol type 'consumer' after a restart, and the cluster id keeps its Kafka format", async () => {
     const admin = kafka.admin();
     await admin.connect();
     await admin.createTopics({ topics: [{ topic: 'grouped', numPartitions: 1 }] });
@@ -102,6 +199,10 @@ describe('topic rules through rdmq start', () => {
       void consumer.run({ eachMessage: async () => void (++seen === 2 && resolve()) });
     });
     await consumer.disconnect(); // commits
+    const before = kafka.admin();
+    await before.connect();
+    const { clusterId } = await before.describeCluster();
+    await before.disconnect();
     await cluster.stop({ keepData: true });
     await start();
     const after = kafka.admin();
@@ -111,6 +212,9 @@ describe('topic rules through rdmq start', () => {
       expect(groups).toContainEqual({ groupId: 'survivors', protocolType: 'consumer' });
       const [described] = (await after.describeGroups(['survivors'])).groups;
       expect(described).toEqual(expect.objectContaining({ groupId: 'survivors', state: 'Empty', protocolType: 'consumer' }));
+      // Kafka's cluster id format (22 characters of URL-safe base64), the same after the restart.
+      expect(clusterId).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect((await after.describeCluster()).clusterId).toBe(clusterId);
     } finally {
       await after.disconnect();
     }

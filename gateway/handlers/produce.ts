@@ -58,8 +58,10 @@ async function producePartition(gw: DataContext, topicName: string, partition: n
   const checked = checkBatch(records, topic);
   if ('error' in checked) return failed(partition, checked.error);
   const { batch, header } = checked;
+  let logAppendTimeMs = -1n;
   try {
-    await stampMaxTimestamp(batch, header);
+    if (topic.config['message.timestamp.type'] === 'LogAppendTime') logAppendTimeMs = stampLogAppendTime(batch, header);
+    else await stampMaxTimestamp(batch, header);
   } catch (err) {
     return failed(partition, toKafkaError(err));
   }
@@ -83,7 +85,7 @@ async function producePartition(gw: DataContext, topicName: string, partition: n
     } else {
       baseOffset = await write();
     }
-    return { index: partition, errorCode: 0, baseOffset, logAppendTimeMs: -1n, logStartOffset: gw.catalog.logStartOffset(topic, partition) };
+    return { index: partition, errorCode: 0, baseOffset, logAppendTimeMs, logStartOffset: gw.catalog.logStartOffset(topic, partition) };
   } catch (err) {
     const error = toKafkaError(err);
     if (error.name === 'UNKNOWN_TOPIC_OR_PARTITION') gw.catalog.invalidate(topicName);
@@ -134,6 +136,19 @@ async function stampMaxTimestamp(batch: Buffer, header: RecordBatchHeader): Prom
   if (maxTimestamp === header.maxTimestamp) return;
   rewriteMaxTimestamp(batch, 0, header, maxTimestamp, false);
   header.maxTimestamp = maxTimestamp;
+}
+
+/**
+ * message.timestamp.type=LogAppendTime, as Kafka's log does it: the batch
+ * becomes a log-append-time batch whose MaxTimestamp, the time of this append,
+ * is every record's timestamp. Returns that time for the response.
+ */
+function stampLogAppendTime(batch: Buffer, header: RecordBatchHeader): bigint {
+  const now = BigInt(Date.now());
+  rewriteMaxTimestamp(batch, 0, header, now, true);
+  header.maxTimestamp = now;
+  header.timestampType = 'log-append';
+  return now;
 }
 
 function failed(partition: number, error: KafkaErrorValue): PartitionResponse {
