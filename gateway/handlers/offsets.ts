@@ -10,6 +10,8 @@ import { LEADER_EPOCH } from './metadata';
 
 const LATEST = -1n;
 const EARLIEST = -2n;
+/** KIP-405 (v8+): the earliest offset on local storage, which is every offset here. */
+const EARLIEST_LOCAL = -4n;
 /** KIP-734: the record with the largest timestamp. */
 const MAX_TIMESTAMP = -3n;
 const SCAN_STEP_BYTES = 1024 * 1024;
@@ -40,7 +42,7 @@ async function listPartitionOffset(gw: GatewayContext, topicName: string, partit
   const state = found.runtime.state;
   const answer = (offset: bigint, ts = -1n): ListOffsetsPartition => ({ partitionIndex: partition, errorCode: 0, timestamp: ts, offset, leaderEpoch: LEADER_EPOCH });
   if (timestamp === LATEST) return answer(state.highWatermark());
-  if (timestamp === EARLIEST) return answer(state.logStartOffset());
+  if (timestamp === EARLIEST || timestamp === EARLIEST_LOCAL) return answer(state.logStartOffset());
   try {
     const hit = timestamp === MAX_TIMESTAMP ? await maxTimestampRecord(gw, found.topic, partition, found.runtime) : await recordAtTimestamp(gw, found.topic, partition, found.runtime, timestamp);
     return hit ? answer(hit.offset, hit.timestamp) : answer(-1n);
