@@ -129,6 +129,11 @@ describe('MetadataStore topics', () => {
     expect(store.listTopics()).toEqual([]);
   });
 
+  test('every default, written as DescribeConfigs shows it, is accepted back (tools that alter with everything they described)', () => {
+    const described = Object.fromEntries(Object.entries(TOPIC_CONFIG_DEFAULTS).map(([name, value]) => [name, String(value)]));
+    expect(parseTopicConfigs(described)).toEqual(TOPIC_CONFIG_DEFAULTS);
+  });
+
   test('alterConfigs sets, resets and replaces overrides and validates the result', async () => {
     const store = await openStore();
     await store.createTopic('t', 1, { 'retention.ms': 1000 });
