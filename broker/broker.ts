@@ -22,7 +22,7 @@ import { batchTooLarge, nextSegmentDataBytes, segmentDataBytesMax as segmentData
 import { ReplicatedStorage } from './replicated-storage';
 import { StallDetector } from './stall-detector';
 import { StorageBackend, StorageDamage } from './storage-backend';
-import { BrokerError, MetadataStore, MetadataStoreOptions, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
+import { batchSizeError, BrokerError, MetadataStore, MetadataStoreOptions, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
 
 export type Durability = 'none' | 'flush' | 'sync';
 
@@ -229,6 +229,7 @@ export class Broker {
   stage(runtime: PartitionRuntime, req: { lengthBytes: number; recordCount: number; producerKey: string }): Promise<StageGrant> {
     return runtime.serial(async () => {
       this.checkServing(runtime);
+      this.checkBatchSize(runtime, req.lengthBytes);
       const segmentDataBytesMax = segmentDataBytesMaxOf(this.metadata.topicSegmentBytes(runtime.topicId));
       for (let attempt = 0; attempt < 3; attempt++) {
         const result = runtime.state.stage({ ...req, nowMs: this.now(), segmentDataBytesMax });
@@ -289,6 +290,13 @@ export class Broker {
     });
   }
 
+  /** The topic's max.message.bytes, checked here because no client is trusted to apply it. */
+  private checkBatchSize(runtime: PartitionRuntime, batchBytes: number): void {
+    const config = this.metadata.topicConfig(runtime.topicId);
+    const error = config && batchSizeError(runtime.topicName, config, batchBytes);
+    if (error) throw error;
+  }
+
   // -- exclusive-mode producers --
 
   /** `neededBytes`: the batch the producer is about to write, so a new segment has room for it. */
@@ -296,6 +304,7 @@ export class Broker {
     return runtime.serial(async () => {
       this.checkServing(runtime);
       const segmentBytes = this.metadata.topicSegmentBytes(runtime.topicId);
+      if (neededBytes > 0) this.checkBatchSize(runtime, neededBytes);
       if (neededBytes > segmentDataBytesMaxOf(segmentBytes)) throw batchTooLarge(neededBytes, segmentBytes);
       if (roll) await this.roll(runtime, runtime.state.rollExclusive(producerKey, this.now(), neededBytes));
       for (let attempt = 0; attempt < 3; attempt++) {
@@ -318,7 +327,13 @@ export class Broker {
         range.segmentId,
         range.position,
         range.lengthBytes,
-        { baseOffset: range.baseOffset, recordCount: range.recordCount, verifyCrc: this.options.verifyCrc },
+        {
+          baseOffset: range.baseOffset,
+          recordCount: range.recordCount,
+          verifyCrc: this.options.verifyCrc,
+          // An exclusive producer places its own batches: the one place the broker sees each of their sizes.
+          batchBytesMax: this.metadata.topicConfig(runtime.topicId)?.['max.message.bytes'],
+        },
         `${runtime.topicName}-${runtime.partition} exclusive commit`,
       );
       const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: this.now() });

@@ -10,6 +10,7 @@ export { PartitionError } from './partition-state';
 export { BrokerMetrics } from './metrics';
 export { checkMetadataLog, truncateMetadataLog } from './metadata-log';
 export {
+  batchSizeError,
   effectiveTopicConfig,
   MAX_PRODUCER_EPOCH,
   parseTopicConfigs,
@@ -19,3 +20,4 @@ export {
   validateTopicName,
 } from './topics';
 export { GroupCoordinator, GROUP_ERRORS, GroupErrorName } from './group-coordinator';
+export { kafkaClusterId } from './cluster-id';

@@ -1011,6 +1011,12 @@ export class PartitionState {
     return found ? found.offset : null;
   }
 
+  /** The largest batch maxTimestamp committed so far (null: none indexed yet). */
+  maxTimestampIndexed(): bigint | null {
+    const last = this.index[this.index.length - 1];
+    return last && last.maxTimestampSoFar > MIN_TIMESTAMP ? last.maxTimestampSoFar : null;
+  }
+
   /** Like `offsetForTimestamp`, with where a reader starts scanning. */
   locateTimestamp(ts: bigint): { offset: bigint; segmentId: number; position: number } | null {
     // maxTimestampSoFar is non-decreasing: binary search the first entry reaching ts.

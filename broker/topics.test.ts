@@ -116,8 +116,10 @@ describe('MetadataStore topics', () => {
     await expectError(store.createTopic('t', 1, { 'retention.ms': 'soon' }), 'INVALID_CONFIG', /invalid value "soon" for topic config retention.ms: must be an integer number of milliseconds ≥ -1/);
     await expectError(store.createTopic('t', 1, { 'retention.bytes': -2 }), 'INVALID_CONFIG', /retention.bytes/);
     await expectError(store.createTopic('t', 1, { 'segment.bytes': '100' }), 'INVALID_CONFIG', /segment.bytes: must be an integer number of bytes from 65536/);
-    await expectError(store.createTopic('t', 1, { 'cleanup.policy': 'compact' }), 'INVALID_CONFIG', /cleanup.policy: must be 'delete' \(log compaction is not supported\)/);
-    await expectError(store.createTopic('t', 1, { 'compression.type': 'lz4' }), 'INVALID_CONFIG', /unknown topic config 'compression.type'; supported: retention.ms, retention.bytes/);
+    await expectError(store.createTopic('t', 1, { 'cleanup.policy': 'compact' }), 'INVALID_CONFIG', /cleanup.policy: must be 'delete': rdmq has no log compaction/);
+    await expectError(store.createTopic('t', 1, { 'compression.type': 'lz4' }), 'INVALID_CONFIG', /compression.type: must be 'producer': rdmq stores batches exactly as producers compressed them/);
+    await expectError(store.createTopic('t', 1, { 'min.insync.replicas': 0 }), 'INVALID_CONFIG', /min.insync.replicas: must be an integer from 1/);
+    await expectError(store.createTopic('t', 1, { 'local.retention.ms': 5 }), 'INVALID_CONFIG', /unknown topic config 'local.retention.ms'; supported: retention.ms, retention.bytes/);
     await expectError(
       store.createTopic('t', 1, { 'segment.bytes': 1048576, 'max.message.bytes': 2097152 }),
       'INVALID_CONFIG',
@@ -125,6 +127,11 @@ describe('MetadataStore topics', () => {
     );
     expect(parseTopicConfigs({ 'retention.ms': -1, 'retention.bytes': 10n })).toEqual({ 'retention.ms': -1, 'retention.bytes': 10 });
     expect(store.listTopics()).toEqual([]);
+  });
+
+  test('every default, written as DescribeConfigs shows it, is accepted back (tools that alter with everything they described)', () => {
+    const described = Object.fromEntries(Object.entries(TOPIC_CONFIG_DEFAULTS).map(([name, value]) => [name, String(value)]));
+    expect(parseTopicConfigs(described)).toEqual(TOPIC_CONFIG_DEFAULTS);
   });
 
   test('alterConfigs sets, resets and replaces overrides and validates the result', async () => {

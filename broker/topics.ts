@@ -55,6 +55,11 @@ export class BrokerError extends Error {
 
 // ---- Topic configs ---------------------------------------------------------
 
+/**
+ * Kafka's common topic configs. Each is honoured, stored for a feature that
+ * reads it, accepted where rdmq already does what any value asks (noted), or
+ * limited to the values rdmq honours; the `allowed` text says which and why.
+ */
 export interface TopicConfig {
   /** -1: keep forever. */
   'retention.ms': number;
@@ -65,13 +70,39 @@ export interface TopicConfig {
   'cleanup.policy': 'delete';
   /** Copies that must hold a write before it is acknowledged; fewer in sync and producers get NOT_ENOUGH_REPLICAS. */
   'min.insync.replicas': number;
+  'unclean.leader.election.enable': boolean;
+  'compression.type': 'producer';
+  /** LogAppendTime: the Kafka gateway stamps each batch with its append time. */
+  'message.timestamp.type': 'CreateTime' | 'LogAppendTime';
+  /** Ignored by Kafka 3.0+ as by rdmq, which writes record batch v2 only. */
+  'message.format.version': string;
+  'message.downconversion.enable': boolean;
+  'message.timestamp.difference.max.ms': string;
+  'message.timestamp.before.max.ms': string;
+  'message.timestamp.after.max.ms': string;
+  'segment.ms': string;
+  'segment.jitter.ms': number;
+  'segment.index.bytes': number;
+  'index.interval.bytes': number;
+  'flush.messages': string;
+  'flush.ms': string;
+  'file.delete.delay.ms': number;
+  preallocate: boolean;
+  'delete.retention.ms': number;
+  'min.compaction.lag.ms': number;
+  'max.compaction.lag.ms': string;
+  'min.cleanable.dirty.ratio': number;
 }
 
 export type TopicConfigName = keyof TopicConfig;
 
+/** Kafka's Long.MAX_VALUE, the default of the "no limit" configs. */
+const LONG_MAX = '9223372036854775807';
+
 /**
- * Defaults of a broker started without settings; `segment.bytes` follows the
- * broker's --segment-size (Kafka's log.segment.bytes), see MetadataStoreOptions.
+ * Defaults of a broker started without settings (Kafka's, where rdmq has the
+ * feature); `segment.bytes` follows the broker's --segment-size (Kafka's
+ * log.segment.bytes), see MetadataStoreOptions.
  */
 export const TOPIC_CONFIG_DEFAULTS: Readonly<TopicConfig> = {
   'retention.ms': 7 * 24 * 60 * 60 * 1000,
@@ -80,6 +111,26 @@ export const TOPIC_CONFIG_DEFAULTS: Readonly<TopicConfig> = {
   'max.message.bytes': 1048588,
   'cleanup.policy': 'delete',
   'min.insync.replicas': 1,
+  'unclean.leader.election.enable': false,
+  'compression.type': 'producer',
+  'message.timestamp.type': 'CreateTime',
+  'message.format.version': '3.0-IV1',
+  'message.downconversion.enable': true,
+  'message.timestamp.difference.max.ms': LONG_MAX,
+  'message.timestamp.before.max.ms': LONG_MAX,
+  'message.timestamp.after.max.ms': LONG_MAX,
+  'segment.ms': String(7 * 24 * 60 * 60 * 1000),
+  'segment.jitter.ms': 0,
+  'segment.index.bytes': 10 * 1024 * 1024,
+  'index.interval.bytes': 4096,
+  'flush.messages': LONG_MAX,
+  'flush.ms': LONG_MAX,
+  'file.delete.delay.ms': 60_000,
+  preallocate: false,
+  'delete.retention.ms': 24 * 60 * 60 * 1000,
+  'min.compaction.lag.ms': 0,
+  'max.compaction.lag.ms': LONG_MAX,
+  'min.cleanable.dirty.ratio': 0.5,
 };
 
 const MAX_INT32 = 2 ** 31 - 1;
@@ -93,19 +144,69 @@ function integerConfig(min: number, max: number) {
     .pipe(z.number().int().min(min).max(max));
 }
 
+/** Exactly one (64-bit) value, kept as its decimal string: the one rdmq honours. */
+function onlyLong(value: string) {
+  return z
+    .union([z.number(), z.bigint(), z.string().regex(/^\s*-?\d+\s*$/)])
+    .transform((v) => BigInt(typeof v === 'string' ? v.trim() : v).toString())
+    .pipe(z.literal(value));
+}
+
+const booleanConfig = z
+  .union([z.boolean(), z.enum(['true', 'false', 'TRUE', 'FALSE', 'True', 'False'])])
+  .transform((v) => (typeof v === 'boolean' ? v : v.toLowerCase() === 'true'));
+
+const NOT_COMPACTED = 'rdmq has no log compaction (cleanup.policy is delete), so this compaction setting has no effect';
+
 // What each config accepts, checked by zod and explained by `allowed`.
 const TOPIC_CONFIG_SCHEMAS: Record<TopicConfigName, { schema: z.ZodType<unknown>; allowed: string }> = {
   'retention.ms': { schema: integerConfig(-1, Number.MAX_SAFE_INTEGER), allowed: 'an integer number of milliseconds ≥ -1 (-1 keeps data forever)' },
   'retention.bytes': { schema: integerConfig(-1, Number.MAX_SAFE_INTEGER), allowed: 'an integer number of bytes ≥ -1 (-1 means no limit)' },
   'segment.bytes': { schema: integerConfig(SEGMENT_BYTES_MIN, MAX_INT32), allowed: `an integer number of bytes from ${SEGMENT_BYTES_MIN} to ${MAX_INT32}` },
   'max.message.bytes': { schema: integerConfig(0, MAX_INT32), allowed: `an integer number of bytes from 0 to ${MAX_INT32}` },
-  'cleanup.policy': { schema: z.literal('delete'), allowed: "'delete' (log compaction is not supported)" },
-  'min.insync.replicas': { schema: integerConfig(1, 255), allowed: 'an integer from 1 to 255 (at most the replication factor)' },
+  'cleanup.policy': { schema: z.literal('delete'), allowed: "'delete': rdmq has no log compaction, so 'compact' cannot be honoured" },
+  'min.insync.replicas': { schema: integerConfig(1, MAX_INT32), allowed: `an integer from 1 to ${MAX_INT32} (copies that must hold a write before it is acknowledged; at most the replication factor)` },
+  'unclean.leader.election.enable': { schema: booleanConfig, allowed: 'true or false (rdmq elects no leaders among replicas; stored)' },
+  'compression.type': {
+    schema: z.literal('producer'),
+    allowed: "'producer': rdmq stores batches exactly as producers compressed them and does not recompress",
+  },
+  'message.timestamp.type': { schema: z.enum(['CreateTime', 'LogAppendTime']), allowed: "'CreateTime' or 'LogAppendTime'" },
+  'message.format.version': {
+    schema: z.string().regex(/^\d+\.\d+(\.\d+)?(-IV\d+)?$/),
+    allowed: "a Kafka version such as '0.10.0', '2.8-IV0' or '3.0-IV1' (ignored, as by Kafka 3.0+: rdmq writes record batch v2 only)",
+  },
+  'message.downconversion.enable': { schema: booleanConfig, allowed: 'true or false (no effect: rdmq serves Fetch v4+, which needs no down-conversion)' },
+  'message.timestamp.difference.max.ms': { schema: onlyLong(LONG_MAX), allowed: `${LONG_MAX}: rdmq does not bound record timestamps` },
+  'message.timestamp.before.max.ms': { schema: onlyLong(LONG_MAX), allowed: `${LONG_MAX}: rdmq does not bound record timestamps` },
+  'message.timestamp.after.max.ms': { schema: onlyLong(LONG_MAX), allowed: `${LONG_MAX}: rdmq does not bound record timestamps` },
+  'segment.ms': { schema: onlyLong(String(7 * 24 * 60 * 60 * 1000)), allowed: `${7 * 24 * 60 * 60 * 1000} (Kafka's default): rdmq rolls segments by size only` },
+  'segment.jitter.ms': { schema: integerConfig(0, Number.MAX_SAFE_INTEGER), allowed: 'an integer number of milliseconds ≥ 0 (no effect: rdmq rolls segments by size)' },
+  'segment.index.bytes': { schema: integerConfig(4, MAX_INT32), allowed: `an integer number of bytes from 4 to ${MAX_INT32} (no effect: the broker's offset index lives in memory)` },
+  'index.interval.bytes': { schema: integerConfig(0, MAX_INT32), allowed: `an integer number of bytes from 0 to ${MAX_INT32} (no effect: the broker's index interval is its own setting)` },
+  'flush.messages': { schema: onlyLong(LONG_MAX), allowed: `${LONG_MAX}: rdmq persists every commit as the broker's --durability says, not per topic` },
+  'flush.ms': { schema: onlyLong(LONG_MAX), allowed: `${LONG_MAX}: rdmq persists every commit as the broker's --durability says, not per topic` },
+  'file.delete.delay.ms': { schema: integerConfig(0, Number.MAX_SAFE_INTEGER), allowed: 'an integer number of milliseconds ≥ 0 (no effect: freed segments are slots in one region, not files)' },
+  preallocate: { schema: booleanConfig, allowed: 'true or false (no effect: every segment is preallocated in the region)' },
+  'delete.retention.ms': { schema: integerConfig(0, Number.MAX_SAFE_INTEGER), allowed: `an integer number of milliseconds ≥ 0 (${NOT_COMPACTED})` },
+  'min.compaction.lag.ms': { schema: integerConfig(0, Number.MAX_SAFE_INTEGER), allowed: `an integer number of milliseconds ≥ 0 (${NOT_COMPACTED})` },
+  'max.compaction.lag.ms': {
+    schema: z
+      .union([z.number(), z.bigint(), z.string().regex(/^\s*\d+\s*$/)])
+      .transform((v) => BigInt(typeof v === 'string' ? v.trim() : v))
+      .refine((v) => v >= 1n && v <= BigInt(LONG_MAX))
+      .transform((v) => v.toString()),
+    allowed: `an integer number of milliseconds from 1 to ${LONG_MAX} (${NOT_COMPACTED})`,
+  },
+  'min.cleanable.dirty.ratio': {
+    schema: z.union([z.number(), z.string().regex(/^\s*\d*\.?\d+\s*$/)]).transform((v) => Number(v)).pipe(z.number().min(0).max(1)),
+    allowed: `a number from 0 to 1 (${NOT_COMPACTED})`,
+  },
 };
 
 const TOPIC_CONFIG_NAMES = Object.keys(TOPIC_CONFIG_SCHEMAS) as TopicConfigName[];
 
-export type TopicConfigInput = Record<string, string | number | bigint | null | undefined>;
+export type TopicConfigInput = Record<string, string | number | bigint | boolean | null | undefined>;
 
 /** Validates config overrides (strings as on the Kafka wire, or numbers). */
 export function parseTopicConfigs(input: TopicConfigInput): Partial<TopicConfig> {
@@ -138,6 +239,17 @@ function checkConfigConsistency(config: TopicConfig): void {
   }
 }
 
+/**
+ * The topic rule every door applies to a produced batch, the Kafka gateway
+ * and the fast path alike: a batch (BaseOffset through its last record byte)
+ * may be at most max.message.bytes. Null when it fits.
+ */
+export function batchSizeError(topicName: string, config: Pick<TopicConfig, 'max.message.bytes'>, batchBytes: number): BrokerError | null {
+  const max = config['max.message.bytes'];
+  if (batchBytes <= max) return null;
+  return new BrokerError('MESSAGE_TOO_LARGE', `a ${batchBytes}-byte record batch exceeds topic '${topicName}' max.message.bytes ${max}`);
+}
+
 // ---- Names -----------------------------------------------------------------
 
 export const MAX_TOPIC_NAME_LENGTH = 249;
@@ -151,6 +263,9 @@ export function validateTopicName(name: string): void {
   if (name.length > MAX_TOPIC_NAME_LENGTH) throw illegal(`it is ${name.length} characters long, the limit is ${MAX_TOPIC_NAME_LENGTH}`);
   if (!LEGAL_TOPIC_NAME.test(name)) throw illegal("it may contain only ASCII letters, digits, '.', '_' and '-'");
 }
+
+/** Names Kafka reserves for its own state (offsets, transactions, KRaft metadata); Kafka refuses to create them too. */
+export const INTERNAL_TOPIC_NAMES: ReadonlySet<string> = new Set(['__consumer_offsets', '__transaction_state', '__cluster_metadata']);
 
 /** Kafka treats '.' and '_' as the same in metric names, so 'a.b' and 'a_b' cannot both exist. */
 function collisionKey(name: string): string {
@@ -213,6 +328,12 @@ export interface MetadataState {
   segmentOwners: Map<string, { topicId: number; partition: number }>;
   /** group → topic name → partition → committed offset. */
   groups: Map<string, Map<string, Map<number, CommittedOffset>>>;
+  /**
+   * group → its protocol type ('consumer', 'connect', ...) as of its last
+   * commit by a member, so ListGroups says it after a restart. Absent in
+   * snapshots written before it existed.
+   */
+  groupProtocolTypes?: Map<string, string>;
   nextProducerId: bigint;
   producers: Map<bigint, ProducerState>;
 }
@@ -251,7 +372,7 @@ export type MetadataRecord =
   | { type: 'SegmentSealed'; topicId: number; partition: number; segmentId: number }
   | { type: 'SegmentFreed'; topicId: number; partition: number; segmentId: number; nextOffset: bigint }
   | { type: 'LogStartMoved'; topicId: number; partition: number; offset: bigint }
-  | { type: 'OffsetCommitted'; groupId: string; offsets: OffsetCommitEntry[]; commitTimestampMs: number }
+  | { type: 'OffsetCommitted'; groupId: string; offsets: OffsetCommitEntry[]; commitTimestampMs: number; protocolType?: string }
   | { type: 'GroupDeleted'; groupId: string }
   | { type: 'ProducerIdAllocated'; producerId: bigint; epoch: number }
   | { type: 'ProducerEpochBumped'; producerId: bigint; epoch: number }
@@ -290,7 +411,10 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
       state.topicIdsByName.delete(topic.name);
       for (const [groupId, topics] of state.groups) {
         topics.delete(topic.name);
-        if (topics.size === 0) state.groups.delete(groupId);
+        if (topics.size === 0) {
+          state.groups.delete(groupId);
+          state.groupProtocolTypes?.delete(groupId);
+        }
       }
       break;
     }
@@ -351,10 +475,12 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
           commitTimestampMs: record.commitTimestampMs,
         });
       }
+      if (record.protocolType) (state.groupProtocolTypes ??= new Map()).set(record.groupId, record.protocolType);
       break;
     }
     case 'GroupDeleted':
       state.groups.delete(record.groupId);
+      state.groupProtocolTypes?.delete(record.groupId);
       break;
     case 'ProducerIdAllocated':
       state.producers.set(record.producerId, { producerId: record.producerId, epoch: record.epoch });
@@ -527,6 +653,9 @@ export class MetadataStore {
 
   async createTopic(name: string, partitions: number, configs: TopicConfigInput = {}, replicationFactor = 1): Promise<TopicDescription> {
     validateTopicName(name);
+    if (INTERNAL_TOPIC_NAMES.has(name)) {
+      throw new BrokerError('INVALID_REQUEST', `creation of internal topic ${name} is prohibited: it is Kafka's internal topic, and rdmq keeps that state in its metadata log`);
+    }
     const s = this.projected;
     if (s.topicIdsByName.has(name)) throw new BrokerError('TOPIC_ALREADY_EXISTS', `topic '${name}' already exists`);
     const collides = [...s.topicIdsByName.keys()].find((other) => collisionKey(other) === collisionKey(name));
@@ -728,7 +857,7 @@ export class MetadataStore {
   // -- Consumer group offsets --
 
   /** Commits offsets; each partition gets its own result, as in Kafka's OffsetCommit. */
-  async commitOffsets(groupId: string, offsets: OffsetCommitRequest[], nowMs = Date.now()): Promise<OffsetCommitResult[]> {
+  async commitOffsets(groupId: string, offsets: OffsetCommitRequest[], nowMs = Date.now(), protocolType: string | null = null): Promise<OffsetCommitResult[]> {
     this.checkGroupId(groupId);
     if (offsets.length > this.limits.maxOffsetsPerCommit) {
       throw new BrokerError('INVALID_REQUEST', `an offset commit may name at most ${this.limits.maxOffsetsPerCommit} partitions, got ${offsets.length}`);
@@ -741,7 +870,13 @@ export class MetadataStore {
       }
       return { topic: o.topic, partition: o.partition, error };
     });
-    if (accepted.length > 0) await this.commit({ type: 'OffsetCommitted', groupId, offsets: accepted, commitTimestampMs: nowMs });
+    if (accepted.length > 0) {
+      const known = this.projected.groupProtocolTypes?.get(groupId);
+      const record: MetadataRecord = { type: 'OffsetCommitted', groupId, offsets: accepted, commitTimestampMs: nowMs };
+      // Written only when it changes: one string per group, not per commit.
+      if (protocolType && protocolType !== known) record.protocolType = protocolType;
+      await this.commit(record);
+    }
     return results;
   }
 
@@ -793,6 +928,11 @@ export class MetadataStore {
 
   listGroups(): string[] {
     return [...this.state.groups.keys()].sort();
+  }
+
+  /** The protocol type a group last committed under ('' when only simple commits were made). */
+  groupProtocolType(groupId: string): string {
+    return this.state.groupProtocolTypes?.get(groupId) ?? '';
   }
 
   // -- Idempotent producers --

@@ -73,6 +73,8 @@ export const ServerConfigSchema = z
     maxBufferedRequestBytes: size('max buffered request bytes').optional(),
     /** Kafka Fetch response bytes the gateway holds at once across connections (gateway limit maxFetchMemoryBytes, default 256M). */
     maxFetchMemoryBytes: size('max fetch memory bytes').optional(),
+    /** Partitions of a topic a Kafka client's Metadata request creates (Kafka: num.partitions; gateway limit defaultPartitions, default 1). */
+    numPartitions: z.coerce.number().int().min(1).max(10_000).optional(),
   })
   .strict()
   .refine((c) => c.segmentSize % 4096 === 0 && c.segmentSize >= 64 * 1024 && c.segmentSize <= SEGMENT_SIZE_BYTES_MAX, {
@@ -84,8 +86,9 @@ export const ServerConfigSchema = z
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 
 /** The gateway limits set on the command line; the gateway's own defaults (gateway/config.ts) fill the rest. */
-export function gatewayLimitsOf(config: ServerConfig): { maxBufferedRequestBytes?: number; maxFetchMemoryBytes?: number } {
-  const limits: { maxBufferedRequestBytes?: number; maxFetchMemoryBytes?: number } = {};
+export function gatewayLimitsOf(config: ServerConfig): { maxBufferedRequestBytes?: number; maxFetchMemoryBytes?: number; defaultPartitions?: number } {
+  const limits: { maxBufferedRequestBytes?: number; maxFetchMemoryBytes?: number; defaultPartitions?: number } = {};
+  if (config.numPartitions !== undefined) limits.defaultPartitions = config.numPartitions;
   if (config.maxBufferedRequestBytes !== undefined) limits.maxBufferedRequestBytes = config.maxBufferedRequestBytes;
   if (config.maxFetchMemoryBytes !== undefined) limits.maxFetchMemoryBytes = config.maxFetchMemoryBytes;
   return limits;

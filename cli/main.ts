@@ -28,7 +28,8 @@ const SERVER_OPTIONS = `[--config FILE] [--data DIR] [--control HOST:PORT] [--fa
            [--auto-create-topics true|false]   create topics Kafka clients ask for (default true)
            [--max-buffered-request-bytes SIZE]  Kafka request bytes held at once over all connections (default 256M,
                                                 no less than the 100M frame bound); reading stops there
-           [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)`;
+           [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)
+           [--num-partitions N]                 partitions of a topic auto-created for a Kafka client (default 1)`;
 
 /**
  * Every subcommand: its usage (printed by `rdmq CMD --help`, `rdmq help CMD`
@@ -160,6 +161,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       etcd: { type: 'string' },
       'etcd-prefix': { type: 'string' },
       'etcd-lease-ttl': { type: 'string' },
+      'num-partitions': { type: 'string' },
     },
     strict: true,
   });
@@ -191,6 +193,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       etcd: values.etcd,
       etcdPrefix: values['etcd-prefix'],
       etcdLeaseTtl: values['etcd-lease-ttl'],
+      numPartitions: values['num-partitions'],
     },
     values.config,
     { roleDefaults: ROLE_DEFAULTS[role], dataSizes: role !== 'gateway' },

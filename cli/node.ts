@@ -9,7 +9,7 @@ import { Transport } from '../addon';
 import { Registry } from 'prom-client';
 import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../gateway';
 import { Connection } from '../rdma-client';
-import { Broker, BrokerMetrics, BrokerOptions, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend } from '../broker';
+import { Broker, BrokerMetrics, BrokerOptions, kafkaClusterId, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend } from '../broker';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { gatewayLimitsOf, ServerConfig, splitHostPort, writeStoredSettings } from './config';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
@@ -109,7 +109,7 @@ export async function serveBroker(
   const control = await listening('control', config.control, () => startControlServer(
     broker,
     {
-      clusterId: storage.nodeId,
+      clusterId: kafkaClusterId(storage.nodeId),
       fastpathAddress: fast.address,
       storageFastpathAddress: storage.fastpathAddress || fast.address,
       durability: config.durability,

@@ -40,3 +40,4 @@ export {
   mergeProducerWindows,
   scanProducerWindows,
 } from './producer-windows';
+export { NO_TIMESTAMP, headerMaxTimestampPlausible, maxRecordTimestamp, rewriteMaxTimestamp } from './batch-timestamps';

@@ -247,3 +247,17 @@ export function skipRecord(cursor: ByteCursor): number {
     cursor.end = outerEnd;
   }
 }
+
+/** One record's timestamp delta; the cursor moves past the whole record. */
+export function readRecordTimestampDelta(cursor: ByteCursor): bigint {
+  const outerEnd = cursor.end;
+  const bodyEnd = enterRecordBody(cursor);
+  try {
+    readAttributes(cursor);
+    const timestampDelta = readVarlong(cursor);
+    cursor.pos = bodyEnd;
+    return timestampDelta;
+  } finally {
+    cursor.end = outerEnd;
+  }
+}

@@ -8,7 +8,7 @@ import { Broker } from '../broker';
 import { Connection, PartitionFetcher } from '../rdma-client';
 import type { TopicInfo } from '../rdma-client/connection';
 import { KafkaError } from './protocol';
-import { effectiveTopicConfig, findPartition, findTopic, parseTopicConfigs, TopicConfig } from './broker-view';
+import { effectiveTopicConfig, findPartition, findTopic, findTopicById, parseTopicConfigs, TopicConfig } from './broker-view';
 
 export interface CatalogTopic {
   name: string;
@@ -35,6 +35,8 @@ export interface TopicCatalog {
   offsetsFor(topic: CatalogTopic, partition: number, offset: bigint, reader: () => Promise<PartitionFetcher>): Promise<PartitionOffsets>;
   /** The fast path says the topic is gone or changed: look it up afresh next time. */
   invalidate(name: string): void;
+  /** The name of the topic with this id (Fetch v13+ names topics by id); undefined when none has it. */
+  nameOf(topicId: number): Promise<string | undefined>;
 }
 
 /** The broker's own state, in its process. */
@@ -56,6 +58,10 @@ export class BrokerCatalog implements TopicCatalog {
   }
 
   invalidate(): void {}
+
+  async nameOf(topicId: number): Promise<string | undefined> {
+    return findTopicById(this.broker, topicId)?.name;
+  }
 }
 
 interface CachedTopic extends CatalogTopic {
@@ -111,6 +117,14 @@ export class RemoteCatalog implements TopicCatalog {
 
   invalidate(name: string): void {
     this.topics.delete(name);
+  }
+
+  async nameOf(topicId: number): Promise<string | undefined> {
+    const cached = (): string | undefined => [...this.topics.values()].find((t) => t.topicId === topicId)?.name;
+    const name = cached();
+    if (name !== undefined || Date.now() - this.fetchedAt < this.minRefreshIntervalMs) return name;
+    await this.refresh();
+    return cached();
   }
 
   /** Fetches every topic; concurrent callers share one request. */

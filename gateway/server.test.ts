@@ -187,10 +187,14 @@ describe('Kafka gateway, byte for byte', () => {
 
     expect((await produce('exactly-once', await batch(0, 9, ['gap']))).errorCode).toBe(errorCode('OUT_OF_ORDER_SEQUENCE_NUMBER'));
 
-    const bumped = await client.request('InitProducerId', 4, { transactionalId: null, transactionTimeoutMs: 60000, producerId, producerEpoch: 0 });
-    expect(bumped).toMatchObject({ errorCode: 0, producerId, producerEpoch: 1 });
-    expect((await produce('exactly-once', await batch(0, 5, ['zombie']))).errorCode).toBe(errorCode('INVALID_PRODUCER_EPOCH'));
-    expect(await produce('exactly-once', await batch(1, 0, ['new epoch']))).toMatchObject({ errorCode: 0, baseOffset: 5n });
+    // Without a transactional id Kafka ignores the id and epoch named and hands out a new id at epoch 0.
+    for (const named of [{ producerId, producerEpoch: 0 }, { producerId: 0n, producerEpoch: 0 }, { producerId: 999n, producerEpoch: 7 }]) {
+      const again = await client.request('InitProducerId', 4, { transactionalId: null, transactionTimeoutMs: 60000, ...named });
+      expect(again).toMatchObject({ errorCode: 0, producerEpoch: 0 });
+      expect(again.producerId).not.toBe(producerId);
+    }
+    expect((await produce('exactly-once', await batch(1, 5, ['unknown epoch']))).errorCode).not.toBe(0);
+    expect(await produce('exactly-once', await batch(0, 5, ['same producer goes on']))).toMatchObject({ errorCode: 0, baseOffset: 5n });
     expect(await highWatermark('exactly-once')).toBe(6n);
   });
 

@@ -12,6 +12,8 @@ export interface ExpectedBatches {
   recordCount: number;
   /** Check each batch's CRC32C (default true). */
   verifyCrc?: boolean;
+  /** Largest batch allowed (the topic's max.message.bytes); unchecked when absent. */
+  batchBytesMax?: number;
 }
 
 export function checkStoredBatches(bytes: Buffer, expected: ExpectedBatches, where: string): void {
@@ -31,6 +33,9 @@ export function checkStoredBatches(bytes: Buffer, expected: ExpectedBatches, whe
     const size = LOG_OVERHEAD + header.batchLength;
     if (header.batchLength < RECORD_BATCH_OVERHEAD - LOG_OVERHEAD || at + size > bytes.length) {
       throw new StorageError('INVALID_BATCH', `${where}: batch at byte ${at} claims ${size} bytes but ${bytes.length - at} were written`);
+    }
+    if (expected.batchBytesMax !== undefined && size > expected.batchBytesMax) {
+      throw new StorageError('INVALID_BATCH', `${where}: batch at offset ${header.baseOffset} is ${size} bytes, over the topic's max.message.bytes ${expected.batchBytesMax}`);
     }
     if (header.baseOffset !== nextOffset) {
       throw new StorageError('INVALID_BATCH', `${where}: batch at byte ${at} has base offset ${header.baseOffset}, the broker assigned ${nextOffset}`);

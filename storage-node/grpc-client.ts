@@ -127,7 +127,7 @@ export class StorageClient {
     segmentId: number,
     position: number,
     lengthBytes: number,
-    expected: { baseOffset: bigint; recordCount: number; verifyCrc?: boolean },
+    expected: { baseOffset: bigint; recordCount: number; verifyCrc?: boolean; batchBytesMax?: number },
     where: string,
   ): Promise<void> {
     await this.call('Verify', {
@@ -137,6 +137,7 @@ export class StorageClient {
       baseOffset: expected.baseOffset.toString(),
       recordCount: expected.recordCount,
       verifyCrc: expected.verifyCrc !== false,
+      batchBytesMax: expected.batchBytesMax ?? 0,
       where,
     });
   }

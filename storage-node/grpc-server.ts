@@ -122,8 +122,9 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       bootId,
     })),
     SegmentKey: unary((r: { segmentId: string; readOnly: boolean }) => ({ packedKey: withNode().segmentKey(id(r.segmentId), r.readOnly ? 'read' : 'read-write') })),
-    Verify: unary((r: { segmentId: string; position: number; lengthBytes: number; baseOffset: string; recordCount: number; verifyCrc: boolean; where: string }) => {
-      withNode().verify(id(r.segmentId), r.position, r.lengthBytes, { baseOffset: parseInt64('baseOffset', r.baseOffset), recordCount: r.recordCount, verifyCrc: r.verifyCrc }, r.where);
+    Verify: unary((r: { segmentId: string; position: number; lengthBytes: number; baseOffset: string; recordCount: number; verifyCrc: boolean; where: string; batchBytesMax?: number }) => {
+      const expected = { baseOffset: parseInt64('baseOffset', r.baseOffset), recordCount: r.recordCount, verifyCrc: r.verifyCrc, batchBytesMax: r.batchBytesMax || undefined };
+      withNode().verify(id(r.segmentId), r.position, r.lengthBytes, expected, r.where);
       return {};
     }),
     ScanProducers: unary((r: WireSegmentIdRequest) => producerScanToWire(store.scanProducers(id(r.segmentId)))),

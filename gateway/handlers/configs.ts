@@ -14,13 +14,42 @@ const SOURCE_DEFAULT = 5;
 const OP_SET = 0;
 const OP_DELETE = 1;
 
+// Kafka's ConfigType codes.
+const BOOLEAN = 1;
+const STRING = 2;
+const INT = 3;
+const LONG = 5;
+const DOUBLE = 6;
+const LIST = 7;
+const NO_COMPACTION = 'No effect: rdmq has no log compaction.';
+
 const CONFIG_TYPES: Record<TopicConfigName, { type: number; documentation: string }> = {
-  'retention.ms': { type: 5, documentation: 'How long a record is kept before its segment may be freed; -1 keeps it forever.' },
-  'retention.bytes': { type: 5, documentation: 'Largest size of a partition before its oldest segments are freed; -1 means no limit.' },
-  'segment.bytes': { type: 3, documentation: 'Size of the storage segments of this topic.' },
-  'max.message.bytes': { type: 3, documentation: 'Largest record batch a producer may write, in bytes.' },
-  'cleanup.policy': { type: 7, documentation: "Only 'delete' (retention) is supported; there is no log compaction." },
-  'min.insync.replicas': { type: 3, documentation: 'Copies that must hold a write before it is acknowledged; with fewer in sync, producers get NOT_ENOUGH_REPLICAS.' },
+  'retention.ms': { type: LONG, documentation: 'How long a record is kept before its segment may be freed; -1 keeps it forever.' },
+  'retention.bytes': { type: LONG, documentation: 'Largest size of a partition before its oldest segments are freed; -1 means no limit.' },
+  'segment.bytes': { type: INT, documentation: 'Size of the storage segments of this topic.' },
+  'max.message.bytes': { type: INT, documentation: 'Largest record batch a producer may write, in bytes, through Kafka and the fast path.' },
+  'cleanup.policy': { type: LIST, documentation: "Only 'delete' (retention) is supported; there is no log compaction." },
+  'min.insync.replicas': { type: INT, documentation: 'Copies that must hold a write before it is acknowledged; with fewer in sync, producers get NOT_ENOUGH_REPLICAS.' },
+  'unclean.leader.election.enable': { type: BOOLEAN, documentation: 'Stored; rdmq elects no leaders among replicas.' },
+  'compression.type': { type: STRING, documentation: "Only 'producer': batches are stored as producers compressed them." },
+  'message.timestamp.type': { type: STRING, documentation: 'CreateTime keeps producer timestamps; LogAppendTime stamps batches written through Kafka with the append time.' },
+  'message.format.version': { type: STRING, documentation: 'Ignored, as by Kafka 3.0+: rdmq writes record batch v2 only.' },
+  'message.downconversion.enable': { type: BOOLEAN, documentation: 'No effect: rdmq serves Fetch v4+, which needs no down-conversion.' },
+  'message.timestamp.difference.max.ms': { type: LONG, documentation: 'Only the default: record timestamps are not bounded.' },
+  'message.timestamp.before.max.ms': { type: LONG, documentation: 'Only the default: record timestamps are not bounded.' },
+  'message.timestamp.after.max.ms': { type: LONG, documentation: 'Only the default: record timestamps are not bounded.' },
+  'segment.ms': { type: LONG, documentation: 'Only the default: segments roll by size.' },
+  'segment.jitter.ms': { type: LONG, documentation: 'No effect: segments roll by size.' },
+  'segment.index.bytes': { type: INT, documentation: "No effect: the broker's offset index lives in memory." },
+  'index.interval.bytes': { type: INT, documentation: "No effect: the broker's index interval is its own setting." },
+  'flush.messages': { type: LONG, documentation: "Only the default: commits are persisted as the broker's --durability says." },
+  'flush.ms': { type: LONG, documentation: "Only the default: commits are persisted as the broker's --durability says." },
+  'file.delete.delay.ms': { type: LONG, documentation: 'No effect: freed segments are slots in one region, not files.' },
+  preallocate: { type: BOOLEAN, documentation: 'No effect: every segment is preallocated in the region.' },
+  'delete.retention.ms': { type: LONG, documentation: NO_COMPACTION },
+  'min.compaction.lag.ms': { type: LONG, documentation: NO_COMPACTION },
+  'max.compaction.lag.ms': { type: LONG, documentation: NO_COMPACTION },
+  'min.cleanable.dirty.ratio': { type: DOUBLE, documentation: NO_COMPACTION },
 };
 
 export interface ConfigEntry {

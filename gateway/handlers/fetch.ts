@@ -13,6 +13,7 @@
 import { splitBatches } from '../../format';
 import { PartitionFetcher } from '../../rdma-client';
 import { errorCode, RequestBody, ResponseInput } from '../protocol';
+import { topicIdFromUuid } from '../broker-view';
 import { DataContext, Handler, RequestContext } from '../context';
 import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
 
@@ -20,6 +21,10 @@ type FetchPartitionResponse = NonNullable<NonNullable<ResponseInput<'Fetch'>['re
 
 interface Wanted {
   topic: string;
+  /** As the request named it (v13+), echoed in the response. */
+  topicId: Buffer;
+  /** v13+: no topic has the id asked for. */
+  unknownTopicId?: boolean;
   partition: number;
   fetchOffset: bigint;
   partitionMaxBytes: number;
@@ -42,8 +47,17 @@ export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
   if (body.sessionId !== 0) {
     return { throttleTimeMs: 0, errorCode: errorCode('FETCH_SESSION_ID_NOT_FOUND'), sessionId: 0, responses: [] };
   }
-  const wanted: Wanted[] = body.topics.flatMap((t) =>
-    t.partitions.map((p) => ({ topic: t.topic, partition: p.partition, fetchOffset: p.fetchOffset, partitionMaxBytes: p.partitionMaxBytes })),
+  const byId = call.apiVersion >= 13;
+  const names = await Promise.all(body.topics.map((t) => (byId ? topicNameOf(gw, t.topicId) : Promise.resolve(t.topic))));
+  const wanted: Wanted[] = body.topics.flatMap((t, i) =>
+    t.partitions.map((p) => ({
+      topic: names[i] ?? '',
+      topicId: t.topicId,
+      unknownTopicId: names[i] === undefined,
+      partition: p.partition,
+      fetchOffset: p.fetchOffset,
+      partitionMaxBytes: p.partitionMaxBytes,
+    })),
   );
   const waitMs = Math.min(Math.max(body.maxWaitMs, 0), gw.limits.maxFetchWaitMs);
   const deadline = Date.now() + waitMs;
@@ -124,6 +138,7 @@ async function readAll(gw: DataContext, wanted: Wanted[], maxBytes: number, read
 
 async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, readCommitted: boolean): Promise<Read & { partitionLimit: number }> {
   const done = (response: FetchPartitionResponse, bytes = 0, waitAt?: Read['waitAt']) => ({ response, bytes, waitAt, partitionLimit: limitBytes });
+  if (w.unknownTopicId) return done(failed(w.partition, kafkaError('UNKNOWN_TOPIC_ID', `no topic has id ${w.topicId.toString('hex')}`)));
   const topic = await gw.catalog.lookup(w.topic, w.partition);
   if (!topic) {
     return done(failed(w.partition, kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${w.topic}' partition ${w.partition} does not exist`)));
@@ -203,13 +218,19 @@ function failed(partition: number, error: KafkaErrorValue): FetchPartitionRespon
 
 /** Back into the request's topic → partitions shape, in request order. */
 function group(wanted: Wanted[], reads: Read[]): NonNullable<ResponseInput<'Fetch'>['responses']> {
-  const out: { topic: string; partitions: FetchPartitionResponse[] }[] = [];
+  const out: { topic: string; topicId: Buffer; partitions: FetchPartitionResponse[] }[] = [];
   wanted.forEach((w, i) => {
     const last = out[out.length - 1];
-    if (last && last.topic === w.topic) last.partitions.push(reads[i].response);
-    else out.push({ topic: w.topic, partitions: [reads[i].response] });
+    if (last && last.topic === w.topic && last.topicId.equals(w.topicId)) last.partitions.push(reads[i].response);
+    else out.push({ topic: w.topic, topicId: w.topicId, partitions: [reads[i].response] });
   });
   return out;
+}
+
+/** The topic a Fetch v13+ names by id; undefined when no topic has it. */
+async function topicNameOf(gw: DataContext, uuid: Buffer): Promise<string | undefined> {
+  const id = topicIdFromUuid(uuid);
+  return id === undefined ? undefined : gw.catalog.nameOf(id);
 }
 
 export type FetchRequest = RequestBody<'Fetch'>;

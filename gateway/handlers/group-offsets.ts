@@ -24,7 +24,8 @@ export const offsetCommit: Handler<'OffsetCommit'> = async (body, call) => {
     })),
   );
   try {
-    const results = await gw.broker.metadata.commitOffsets(body.groupId, entries);
+    const protocolType = memberId ? gw.groups.describeGroups([body.groupId])[0]?.protocolType || null : null;
+    const results = await gw.broker.metadata.commitOffsets(body.groupId, entries, Date.now(), protocolType);
     const codes = new Map(results.map((r) => [`${r.topic}\u0000${r.partition}`, r.error ? r.error.kafkaErrorCode : 0]));
     return {
       throttleTimeMs: 0,

@@ -115,7 +115,7 @@ export const describeGroups: Handler<'DescribeGroups'> = (body, call) => {
       groupId: g.groupId,
       // A group known only by its committed offsets is Empty, as in Kafka.
       groupState: g.state === 'Dead' && withOffsets.has(g.groupId) ? 'Empty' : g.state,
-      protocolType: g.protocolType,
+      protocolType: g.state === 'Dead' && withOffsets.has(g.groupId) ? gw.broker.metadata.groupProtocolType(g.groupId) : g.protocolType,
       protocolData: g.protocolData,
       members: g.members.map((m) => ({
         memberId: m.memberId,
@@ -138,7 +138,7 @@ export const listGroups: Handler<'ListGroups'> = (body, call) => {
   const wantEmpty = body.statesFilter.length === 0 || body.statesFilter.some((s) => s.toLowerCase() === 'empty');
   if (wantEmpty) {
     for (const groupId of gw.broker.metadata.listGroups()) {
-      if (!known.has(groupId)) listed.push({ groupId, protocolType: '', groupState: 'Empty' });
+      if (!known.has(groupId)) listed.push({ groupId, protocolType: gw.broker.metadata.groupProtocolType(groupId), groupState: 'Empty' });
     }
   }
   return { throttleTimeMs: 0, errorCode: 0, groups: listed };

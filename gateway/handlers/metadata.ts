@@ -90,12 +90,13 @@ function describeTopic(gw: GatewayContext, topic: TopicRef): MetadataTopic {
   };
 }
 
-export const describeCluster: Handler<'DescribeCluster'> = (_body, call) => {
+export const describeCluster: Handler<'DescribeCluster'> = (body, call) => {
   const gw = call.gateway;
   return {
     throttleTimeMs: 0,
     errorCode: 0,
     errorMessage: null,
+    endpointType: body.endpointType,
     clusterId: gw.clusterId,
     controllerId: gw.leadership.controller().nodeId,
     brokers: gw.leadership.nodes().map((n) => ({ brokerId: n.nodeId, host: n.host, port: n.port, rack: n.rack })),

@@ -1,6 +1,6 @@
 // ListOffsets, OffsetForLeaderEpoch and DeleteRecords: where a partition's
 // log starts and ends, and which offset a timestamp falls on.
-import { decodeRecordBatch, splitBatches } from '../../format';
+import { decodeRecordBatch, headerMaxTimestampPlausible, splitBatches } from '../../format';
 import { PartitionRuntime } from '../../broker';
 import { ResponseInput } from '../protocol';
 import { findPartition, findTopic, TopicRef } from '../broker-view';
@@ -10,6 +10,8 @@ import { LEADER_EPOCH } from './metadata';
 
 const LATEST = -1n;
 const EARLIEST = -2n;
+/** KIP-405 (v8+): the earliest offset on local storage, which is every offset here. */
+const EARLIEST_LOCAL = -4n;
 /** KIP-734: the record with the largest timestamp. */
 const MAX_TIMESTAMP = -3n;
 const SCAN_STEP_BYTES = 1024 * 1024;
@@ -40,7 +42,7 @@ async function listPartitionOffset(gw: GatewayContext, topicName: string, partit
   const state = found.runtime.state;
   const answer = (offset: bigint, ts = -1n): ListOffsetsPartition => ({ partitionIndex: partition, errorCode: 0, timestamp: ts, offset, leaderEpoch: LEADER_EPOCH });
   if (timestamp === LATEST) return answer(state.highWatermark());
-  if (timestamp === EARLIEST) return answer(state.logStartOffset());
+  if (timestamp === EARLIEST || timestamp === EARLIEST_LOCAL) return answer(state.logStartOffset());
   try {
     const hit = timestamp === MAX_TIMESTAMP ? await maxTimestampRecord(gw, found.topic, partition, found.runtime) : await recordAtTimestamp(gw, found.topic, partition, found.runtime, timestamp);
     return hit ? answer(hit.offset, hit.timestamp) : answer(-1n);
@@ -51,9 +53,12 @@ async function listPartitionOffset(gw: GatewayContext, topicName: string, partit
 }
 
 /**
- * The first record with timestamp ≥ `ts`: the broker's sparse index gives a
- * batch at or before it, then batch headers (their max timestamps) are
- * scanned and the one batch that holds it decoded.
+ * The first record with timestamp ≥ `ts`, as Kafka answers. The broker's
+ * sparse index names the one index interval where the first batch reaching
+ * `ts` lies; from there batches are read in order and the first record that
+ * reaches `ts` wins. A batch is skipped by its header only when the header's
+ * MaxTimestamp is plausible (batches stored before the gateway rewrote unset
+ * ones, or put by a fast-path client, are decoded instead).
  */
 async function recordAtTimestamp(
   gw: GatewayContext,
@@ -61,38 +66,37 @@ async function recordAtTimestamp(
   partition: number,
   runtime: PartitionRuntime,
   ts: bigint,
-): Promise<{ offset: bigint; timestamp: bigint } | null> {
+): Promise<TimestampHit | null> {
   if (ts < 0n) throw kafkaErrorThrowable('INVALID_REQUEST', `timestamp ${ts} is not -1 (latest), -2 (earliest), -3 (max timestamp) or ≥ 0`);
   const start = runtime.state.offsetForTimestamp(ts);
   if (start === null) return null;
-  let found: { offset: bigint; timestamp: bigint } | null = null;
-  await scanBatches(gw, topic, partition, runtime, start > runtime.state.logStartOffset() ? start : runtime.state.logStartOffset(), async (bytes, span, header, from) => {
-    if (header.maxTimestamp < ts) return true;
+  let found: TimestampHit | null = null;
+  const from = start > runtime.state.logStartOffset() ? start : runtime.state.logStartOffset();
+  const ended = await scanBatches(gw, topic, partition, runtime, from, async (bytes, span, header, next) => {
+    if (headerMaxTimestampPlausible(header) && header.maxTimestamp < ts) return true;
     const decoded = await decodeRecordBatch(bytes, span.offset, { limits: { batchBytesMax: 0x7fffffff } });
-    const record = decoded.records.find((r) => r.offset >= from && r.timestamp >= ts);
-    if (record) {
-      found = { offset: record.offset, timestamp: record.timestamp };
-      return false;
-    }
-    return true;
+    const record = decoded.records.find((r) => r.offset >= next && r.timestamp >= ts);
+    if (!record) return true;
+    found = { offset: record.offset, timestamp: record.timestamp };
+    return false;
   });
+  if (!found && ended === 'bound') throw scanBoundReached(gw, topic.name, partition, from, `timestamp ${ts}`);
   return found;
 }
 
-/** The record with the largest timestamp (the first of equals), by scanning the whole log within the scan bound. */
-async function maxTimestampRecord(gw: GatewayContext, topic: TopicRef, partition: number, runtime: PartitionRuntime): Promise<{ offset: bigint; timestamp: bigint } | null> {
-  let best: { batchBytes: Buffer; maxTimestamp: bigint } | null = null;
-  await scanBatches(gw, topic, partition, runtime, runtime.state.logStartOffset(), async (bytes, span, header) => {
-    if (header.recordCount > 0 && (!best || header.maxTimestamp > best.maxTimestamp)) {
-      best = { batchBytes: Buffer.from(bytes.subarray(span.offset, span.offset + span.length)), maxTimestamp: header.maxTimestamp };
-    }
-    return true;
-  });
-  if (!best) return null;
-  const { batchBytes, maxTimestamp } = best as { batchBytes: Buffer; maxTimestamp: bigint };
-  const decoded = await decodeRecordBatch(batchBytes, 0, { limits: { batchBytesMax: 0x7fffffff } });
-  const record = decoded.records.find((r) => r.timestamp === maxTimestamp) ?? decoded.records[decoded.records.length - 1];
-  return record ? { offset: record.offset, timestamp: record.timestamp } : null;
+/**
+ * The record with the largest timestamp (the first of equals): the index knows
+ * the largest batch maxTimestamp, so this is the first record reaching it.
+ */
+async function maxTimestampRecord(gw: GatewayContext, topic: TopicRef, partition: number, runtime: PartitionRuntime): Promise<TimestampHit | null> {
+  const max = runtime.state.maxTimestampIndexed();
+  if (max === null || max < 0n) return null;
+  return recordAtTimestamp(gw, topic, partition, runtime, max);
+}
+
+interface TimestampHit {
+  offset: bigint;
+  timestamp: bigint;
 }
 
 type BatchVisitor = (
@@ -102,24 +106,50 @@ type BatchVisitor = (
   from: bigint,
 ) => Promise<boolean>;
 
-/** Visits stored batches from `from` up to the high watermark, within maxTimestampScanBytes; the visitor returns false to stop. */
-async function scanBatches(gw: GatewayContext, topic: TopicRef, partition: number, runtime: PartitionRuntime, from: bigint, visit: BatchVisitor): Promise<void> {
+/**
+ * Visits stored batches from `from` up to the high watermark, within
+ * maxTimestampScanBytes; the visitor returns false to stop. Says why it ended:
+ * 'stopped' by the visitor, 'end' of the log, or the scan 'bound'.
+ */
+async function scanBatches(
+  gw: GatewayContext,
+  topic: TopicRef,
+  partition: number,
+  runtime: PartitionRuntime,
+  from: bigint,
+  visit: BatchVisitor,
+): Promise<'stopped' | 'end' | 'bound'> {
   const fetcher = await gw.fetchers.get(topic.name, topic.topicId, partition);
   let offset = from;
   let scanned = 0;
-  while (offset < runtime.state.highWatermark() && scanned < gw.limits.maxTimestampScanBytes) {
+  while (offset < runtime.state.highWatermark()) {
+    if (scanned >= gw.limits.maxTimestampScanBytes) return 'bound';
     const { records } = await fetcher.fetch(offset, SCAN_STEP_BYTES);
-    if (records.length === 0) return;
+    if (records.length === 0) return 'end';
     scanned += records.length;
     const next = offset;
     for (const span of splitBatches(records, { batchBytesMax: 0x7fffffff }).batches) {
       const last = span.header.baseOffset + BigInt(span.header.lastOffsetDelta);
       if (last < next) continue;
-      if (!(await visit(records, span, span.header, next))) return;
+      if (!(await visit(records, span, span.header, next))) return 'stopped';
       offset = last + 1n;
     }
-    if (offset === next) return;
+    if (offset === next) return 'end';
   }
+  return 'end';
+}
+
+/**
+ * A lookup that read maxTimestampScanBytes without an answer: the index
+ * pointed at the wrong place (batches whose header lied), so neither an offset
+ * nor "none" would be true. Fails the partition instead, and says so in the log.
+ */
+function scanBoundReached(gw: GatewayContext, topicName: string, partition: number, from: bigint, what: string): Error {
+  const message =
+    `ListOffsets for ${what} on ${topicName}-${partition} read ${gw.limits.maxTimestampScanBytes} bytes from offset ${from} ` +
+    `(limits.maxTimestampScanBytes) without finding it; raise the limit or look the offset up by fetching`;
+  gw.log(message);
+  return kafkaErrorThrowable('UNKNOWN_SERVER_ERROR', message);
 }
 
 function kafkaErrorThrowable(name: string, message: string): Error {

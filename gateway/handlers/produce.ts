@@ -1,12 +1,21 @@
 // Produce: each partition's record batch is checked without decompressing it
 // (size, magic, CRC32C, record count and, uncompressed, the record framing),
 // then written byte for byte through the fast path (stage → put → commit) and
-// acknowledged once committed. Compressed batches pass through untouched.
+// acknowledged once committed. Compressed batches pass through untouched but
+// for a MaxTimestamp the client left unset (see stampMaxTimestamp).
 //
 // acks=1 and acks=-1 both answer after the commit: the commit is the only
 // point at which a record is both durable at the configured level and
 // visible, so there is nothing weaker to acknowledge. acks=0 sends nothing.
-import { RecordBatchHeader, setPartitionLeaderEpoch, validateBatch } from '../../format';
+import {
+  headerMaxTimestampPlausible,
+  maxRecordTimestamp,
+  RecordBatchHeader,
+  rewriteMaxTimestamp,
+  setPartitionLeaderEpoch,
+  validateBatch,
+} from '../../format';
+import { batchSizeError } from '../../broker';
 import { ResponseInput } from '../protocol';
 import { CatalogTopic } from '../catalog';
 import { DataContext, Handler, NO_RESPONSE } from '../context';
@@ -49,6 +58,13 @@ async function producePartition(gw: DataContext, topicName: string, partition: n
   const checked = checkBatch(records, topic);
   if ('error' in checked) return failed(partition, checked.error);
   const { batch, header } = checked;
+  let logAppendTimeMs = -1n;
+  try {
+    if (topic.config['message.timestamp.type'] === 'LogAppendTime') logAppendTimeMs = stampLogAppendTime(batch, header);
+    else await stampMaxTimestamp(batch, header);
+  } catch (err) {
+    return failed(partition, toKafkaError(err));
+  }
   // Outside the CRC: Kafka's leader stamps its epoch here too.
   setPartitionLeaderEpoch(batch, 0, LEADER_EPOCH);
   const info: TopicInfo = { name: topic.name, topicId: topic.topicId, partitions: [], configs: {} };
@@ -69,7 +85,7 @@ async function producePartition(gw: DataContext, topicName: string, partition: n
     } else {
       baseOffset = await write();
     }
-    return { index: partition, errorCode: 0, baseOffset, logAppendTimeMs: -1n, logStartOffset: gw.catalog.logStartOffset(topic, partition) };
+    return { index: partition, errorCode: 0, baseOffset, logAppendTimeMs, logStartOffset: gw.catalog.logStartOffset(topic, partition) };
   } catch (err) {
     const error = toKafkaError(err);
     if (error.name === 'UNKNOWN_TOPIC_OR_PARTITION') gw.catalog.invalidate(topicName);
@@ -83,6 +99,8 @@ export function checkBatch(records: Buffer | null, topic: CatalogTopic): { batch
   if (records === null || records.length === 0) {
     return { error: kafkaError('INVALID_RECORD', 'a produce request must carry exactly one record batch per partition, got none') };
   }
+  const tooLarge = batchSizeError(topic.name, topic.config, records.length);
+  if (tooLarge) return { error: toKafkaError(tooLarge) };
   let header: RecordBatchHeader;
   try {
     header = validateBatch(records, 0, { batchBytesMax: topic.config['max.message.bytes'] });
@@ -102,6 +120,35 @@ export function checkBatch(records: Buffer | null, topic: CatalogTopic): { batch
   if (header.isControl) return { error: kafkaError('INVALID_RECORD', 'clients may not write control batches') };
   if (header.isTransactional) return { error: kafkaError('INVALID_TXN_STATE', 'transactional batches are not supported by this gateway') };
   return { batch: records, header };
+}
+
+/**
+ * Makes the header's MaxTimestamp the records' true maximum, as Kafka's log
+ * does: the broker indexes timestamps by it and ListOffsets skips batches by
+ * it. Uncompressed records are walked every time (one pass over bytes already
+ * in memory); a compressed batch is decompressed only when its claim is
+ * certainly wrong (below its first timestamp, as sarama's -1), since
+ * decompressing every batch would cost the gateway its compressed throughput.
+ */
+async function stampMaxTimestamp(batch: Buffer, header: RecordBatchHeader): Promise<void> {
+  if (header.compression !== 'none' && headerMaxTimestampPlausible(header)) return;
+  const maxTimestamp = await maxRecordTimestamp(batch, 0, header);
+  if (maxTimestamp === header.maxTimestamp) return;
+  rewriteMaxTimestamp(batch, 0, header, maxTimestamp, false);
+  header.maxTimestamp = maxTimestamp;
+}
+
+/**
+ * message.timestamp.type=LogAppendTime, as Kafka's log does it: the batch
+ * becomes a log-append-time batch whose MaxTimestamp, the time of this append,
+ * is every record's timestamp. Returns that time for the response.
+ */
+function stampLogAppendTime(batch: Buffer, header: RecordBatchHeader): bigint {
+  const now = BigInt(Date.now());
+  rewriteMaxTimestamp(batch, 0, header, now, true);
+  header.maxTimestamp = now;
+  header.timestampType = 'log-append';
+  return now;
 }
 
 function failed(partition: number, error: KafkaErrorValue): PartitionResponse {

@@ -1,5 +1,4 @@
-// InitProducerId for idempotent producers: a new producer id, or (v3+) the
-// next epoch of the caller's own id, which fences its older incarnation.
+// InitProducerId for idempotent producers: always a new producer id at epoch 0.
 // Transactional ids need a transaction coordinator, which rdmq does not have.
 import { Handler } from '../context';
 import { kafkaError, toKafkaError } from '../errors';
@@ -14,15 +13,10 @@ export const initProducerId: Handler<'InitProducerId'> = async (body, call) => {
     return fail('TRANSACTIONAL_ID_AUTHORIZATION_FAILED', `transactional id '${body.transactionalId}': transactions are not supported by this gateway`);
   }
   try {
-    if (body.producerId >= 0n) {
-      const current = metadata.state.producers.get(body.producerId);
-      if (!current) return fail('UNKNOWN_PRODUCER_ID', `producer id ${body.producerId} is unknown`);
-      if (current.epoch !== body.producerEpoch) {
-        return fail(call.apiVersion >= 4 ? 'PRODUCER_FENCED' : 'INVALID_PRODUCER_EPOCH', `producer ${body.producerId} epoch ${body.producerEpoch} is not the current epoch ${current.epoch}`);
-      }
-      const bumped = await metadata.bumpProducerEpoch(body.producerId);
-      return { throttleTimeMs: 0, errorCode: 0, producerId: bumped.producerId, producerEpoch: bumped.epoch };
-    }
+    // Like Kafka without a transactional id: producerId/epoch in the request
+    // are ignored (clients such as @platformatic/kafka send 0/0 on a fresh
+    // start) and every call gets a new producer id at epoch 0. Bumping the
+    // named id's epoch instead would fence whoever owns that id.
     const allocated = await metadata.allocateProducerId();
     return { throttleTimeMs: 0, errorCode: 0, producerId: allocated.producerId, producerEpoch: allocated.epoch };
   } catch (err) {

@@ -145,7 +145,7 @@ describe('the generic codec', () => {
       b.writeInt16BE(-1, 8);
       return b;
     };
-    for (const [key, version] of [[0, 2], [0, 10], [18, 4], [1, 13], [999, 0], [-1, 0]]) {
+    for (const [key, version] of [[0, 2], [0, 11], [18, 4], [1, 17], [999, 0], [-1, 0]]) {
       let err: unknown;
       try {
         decodeRequest(header(key, version));
@@ -197,8 +197,10 @@ describe('the generic codec', () => {
     const byKey = new Map(supportedApiVersions.map((v) => [v.apiKey, [v.minVersion, v.maxVersion]]));
     expect(byKey.get(18)).toEqual([0, 3]);
     expect(byKey.get(3)).toEqual([0, 12]);
-    expect(byKey.get(0)).toEqual([3, 9]);
-    expect(byKey.get(1)).toEqual([4, 12]);
+    expect(byKey.get(0)).toEqual([3, 10]);
+    expect(byKey.get(2)).toEqual([1, 8]);
+    expect(byKey.get(60)).toEqual([0, 1]);
+    expect(byKey.get(1)).toEqual([4, 16]);
     expect(byKey.get(9)).toEqual([0, 8]);
     expect(supportedApiVersions).toHaveLength(28);
   });

@@ -139,7 +139,7 @@ describe('kafkajs requests', () => {
     if (req.apiName !== 'Fetch') throw new Error('expected Fetch');
     expect(req.body).toMatchObject({ maxWaitMs: 500, minBytes: 1, maxBytes: 1048576, isolationLevel: 1, sessionId: 7, sessionEpoch: 2, rackId: 'rack-a' });
     expect(req.body.topics[0].partitions[0]).toMatchObject({ partition: 0, fetchOffset: 17n, currentLeaderEpoch: 3, partitionMaxBytes: 1048576 });
-    expect(req.body.forgottenTopicsData).toEqual([{ topic: 'old', partitions: [3, 4] }]);
+    expect(req.body.forgottenTopicsData).toEqual([{ topic: 'old', topicId: Buffer.alloc(16), partitions: [3, 4] }]);
   });
 
   test('a kafkajs metadata v4 request for all topics is a null topic list', async () => {

@@ -1,10 +1,11 @@
-// ListOffsets: api key 2, v1–7, flexible from v6.
+// ListOffsets: api key 2, v1–8, flexible from v6. v8 (KIP-405) adds timestamp
+// -4, the earliest offset on local storage: all of rdmq's storage is local.
 import { defineApi, f, arrayOf, struct, RequestOf, ResponseOf, ResponseInputOf } from '../schema';
 
 export const listOffsetsApi = defineApi({
   apiKey: 2,
   name: 'ListOffsets',
-  versions: '1-7',
+  versions: '1-8',
   flexible: '6+',
   request: [
     f('replicaId', 'int32', '0+'),
