@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import { z } from 'zod';
 import { parseSize } from '../bench/sizes';
 import { SEGMENT_SIZE_BYTES_MAX } from '../storage-node';
-import { parseGatewayLimits } from '../gateway';
+import { GatewayLimitsSchema, parseGatewayLimits } from '../gateway';
 
 const hostPort = z
   .string()
@@ -22,6 +22,22 @@ const size = (label: string) =>
       return z.NEVER;
     }
   });
+
+/** Every gateway limit (gateway/config.ts) is a setting of its own, --max-frame-bytes for maxFrameBytes; the gateway's defaults apply when unset. */
+const GATEWAY_LIMIT_KEYS = Object.keys(GatewayLimitsSchema.shape) as (keyof typeof GatewayLimitsSchema.shape)[];
+
+function gatewayLimitSettings() {
+  const words = (key: string): string => key.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
+  return Object.fromEntries(
+    GATEWAY_LIMIT_KEYS.map((key) => [key, (key.endsWith('Bytes') ? size(words(key)) : z.coerce.number().int()).optional()]),
+  ) as unknown as Record<(typeof GATEWAY_LIMIT_KEYS)[number], z.ZodOptional<z.ZodType<number, unknown>>>;
+}
+
+/** The flag of a setting, as typed: regionSize is --region-size. */
+export const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** The command-line flags of the gateway limits, for parseArgs. */
+export const GATEWAY_LIMIT_FLAGS = GATEWAY_LIMIT_KEYS.map((key) => flagOf(key).slice(2));
 
 export const ServerConfigSchema = z
   .object({
@@ -43,10 +59,7 @@ export const ServerConfigSchema = z
       .transform((v) => v === 'true'),
     /** The host other machines reach this process at, told to clients for the fast path and Kafka (Kafka: advertised.listeners); the listen host when not set. */
     advertisedHost: z.string().regex(/^[^:\s]+$/, 'must be a host name or IPv4 address, without a port').optional(),
-    /** Kafka request bytes the gateway holds at once across connections (gateway limit maxBufferedRequestBytes, default 256M). */
-    maxBufferedRequestBytes: size('max buffered request bytes').optional(),
-    /** Kafka Fetch response bytes the gateway holds at once across connections (gateway limit maxFetchMemoryBytes, default 256M). */
-    maxFetchMemoryBytes: size('max fetch memory bytes').optional(),
+    ...gatewayLimitSettings(),
   })
   .strict()
   .refine((c) => c.segmentSize % 4096 === 0 && c.segmentSize >= 64 * 1024 && c.segmentSize <= SEGMENT_SIZE_BYTES_MAX, {
@@ -57,12 +70,9 @@ export const ServerConfigSchema = z
 
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 
-/** The gateway limits set on the command line; the gateway's own defaults (gateway/config.ts) fill the rest. */
-export function gatewayLimitsOf(config: ServerConfig): { maxBufferedRequestBytes?: number; maxFetchMemoryBytes?: number } {
-  const limits: { maxBufferedRequestBytes?: number; maxFetchMemoryBytes?: number } = {};
-  if (config.maxBufferedRequestBytes !== undefined) limits.maxBufferedRequestBytes = config.maxBufferedRequestBytes;
-  if (config.maxFetchMemoryBytes !== undefined) limits.maxFetchMemoryBytes = config.maxFetchMemoryBytes;
-  return limits;
+/** The gateway limits set on the command line or in the config file; the gateway's own defaults (gateway/config.ts) fill the rest. */
+export function gatewayLimitsOf(config: ServerConfig): Partial<Record<(typeof GATEWAY_LIMIT_KEYS)[number], number>> {
+  return Object.fromEntries(GATEWAY_LIMIT_KEYS.filter((key) => config[key] !== undefined).map((key) => [key, config[key]]));
 }
 
 export class ConfigError extends Error {
@@ -73,9 +83,7 @@ export class ConfigError extends Error {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  const key = String(issue.path[0] ?? '');
-  // The flag as typed: regionSize is --region-size.
-  const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const flag = flagOf(String(issue.path[0] ?? ''));
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `bad value for ${flag}: allowed values are ${(issue.values as unknown[]).join(', ')}`;
   }

@@ -16,7 +16,7 @@ import { humanBytes, renderTable } from '../bench/sizes';
 import { Rdmq } from '../rdma-client';
 import { Connection } from '../rdma-client/connection';
 import { checkMetadataLog, truncateMetadataLog } from '../broker';
-import { ConfigError, loadServerConfig } from './config';
+import { ConfigError, GATEWAY_LIMIT_FLAGS, loadServerConfig } from './config';
 import { startAll, startBroker, startGatewayNode, startStorage, withGateway } from './node';
 
 const USAGE = `usage:
@@ -28,6 +28,8 @@ const USAGE = `usage:
              [--max-buffered-request-bytes SIZE]  Kafka request bytes held at once over all connections (default 256M,
                                                   no less than the 100M frame bound); reading stops there
              [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)
+             [--max-frame-bytes SIZE] [--idle-timeout-ms MS] ...  every gateway limit of gateway/config.ts, by its name
+                                                  in kebab case (socket.request.max.bytes, connections.max.idle.ms, ...)
   rdmq storage [same options]                       the storage node alone (--control is its gRPC address)
   rdmq broker --storage HOST:PORT [same options]     the broker and Kafka gateway, using that storage node
   rdmq gateway --control HOST:PORT [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
@@ -47,6 +49,8 @@ const USAGE = `usage:
   rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
   rdmq consume TOPIC [--from-beginning] [--max-messages N] [--control HOST:PORT]
   rdmq bench --target fastpath [...]      (rdmq bench --help)`;
+
+const camelCase = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 function fail(message: string): never {
   process.stderr.write(`rdmq: ${message}\n`);
@@ -77,8 +81,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'node-id': { type: 'string' },
       'advertised-host': { type: 'string' },
       'auto-create-topics': { type: 'string' },
-      'max-buffered-request-bytes': { type: 'string' },
-      'max-fetch-memory-bytes': { type: 'string' },
+      ...Object.fromEntries(GATEWAY_LIMIT_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
     },
     strict: true,
   });
@@ -99,8 +102,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       verify: values.verify,
       advertisedHost: values['advertised-host'],
       autoCreateTopics: values['auto-create-topics'],
-      maxBufferedRequestBytes: values['max-buffered-request-bytes'],
-      maxFetchMemoryBytes: values['max-fetch-memory-bytes'],
+      ...Object.fromEntries(GATEWAY_LIMIT_FLAGS.map((flag) => [camelCase(flag), (values as Record<string, unknown>)[flag]])),
     },
     values.config,
   );
