@@ -115,10 +115,14 @@ function describeShape(points: ResultPoint[]): string {
 
 const SIZE_LABEL = "datum.value >= 1048576 ? datum.value / 1048576 + ' MiB' : datum.value >= 1024 ? datum.value / 1024 + ' KiB' : datum.value + ' B'";
 
-/** Log x over the measured batch sizes; one size alone sits in the middle of a range twice as wide each way, so its marks are not a lone dot on the edge. */
+/**
+ * Log x over the measured batch sizes, with room beyond the first and last
+ * so their markers and labels are not cut at the edges; one size alone sits
+ * in the middle of a range twice as wide each way.
+ */
 function batchAxis(batches: number[]) {
   const ticks = [...new Set(batches)].sort((a, b) => a - b);
-  const domain = ticks.length === 1 ? [ticks[0] / 2, ticks[0] * 2] : [ticks[0], ticks[ticks.length - 1]];
+  const domain = ticks.length === 1 ? [ticks[0] / 2, ticks[0] * 2] : [ticks[0] / 1.4, ticks[ticks.length - 1] * 1.4];
   return { field: 'batch', type: 'quantitative', scale: { type: 'log', base: 2, domain }, title: 'record batch size (bytes, log scale)', axis: { values: ticks, labelExpr: SIZE_LABEL } };
 }
 
@@ -176,7 +180,9 @@ async function drawThroughput(dir: string, runs: Run[]): Promise<string[]> {
     const x = batchAxis(batches);
     // Log scale: kafkajs at tens of MB/s and memcpy at ~10 GB/s both stay readable.
     const y = { field: 'mbps', type: 'quantitative', scale: { type: 'log' }, title: 'throughput (MB/s, log scale)', axis: { values: logTicks([...measured, ...limits].map((r) => r.mbps)) } };
-    const shape = { field: 'variant', type: 'nominal', title: 'workload', legend: { orient: 'bottom', direction: 'vertical', labelLimit: 0 } };
+    // The workload legend only when there is a choice to tell apart, beside the series legend.
+    const variants = new Set(measured.map((r) => r.variant)).size;
+    const shape = { field: 'variant', type: 'nominal', title: 'workload', legend: variants > 1 ? { orient: 'right', direction: 'vertical', labelLimit: 0 } : null };
     const file = path.join(dir, `${side}-throughput`);
     await render(
       {
@@ -244,10 +250,10 @@ function tracesToDraw(runs: Run[]): { trace: LatencyTrace; row: TraceRow }[] {
   return all.filter(({ trace, row }) => trace.kind === 'e2e' || trace.workload !== 'e2e' || !producerOnly.has(`${row.series}|${row.batchBytes}`));
 }
 
-/** Doors measured without a latency trace, e.g. kcat, which reports no per-record acknowledgement. */
-function doorsWithoutLatency(runs: Run[], traces: { row: TraceRow }[]): string[] {
-  const traced = new Set(traces.map(({ row }) => row.base));
-  const doors = runs.flatMap(({ results }) => results.points.map((p) => seriesName(p.target, p.client, p.mode)));
+/** Doors measured without a latency trace of `kind`, e.g. kcat, which reports no per-record acknowledgement. */
+function doorsWithoutLatency(runs: Run[], traces: { trace: LatencyTrace; row: TraceRow }[], kind?: LatencyKind): string[] {
+  const traced = new Set(traces.filter(({ trace }) => kind === undefined || (trace.kind ?? 'publish') === kind).map(({ row }) => row.base));
+  const doors = runs.flatMap(({ results }) => results.points.filter((p) => kind !== 'e2e' || p.workload === 'e2e').map((p) => seriesName(p.target, p.client, p.mode)));
   return [...new Set(doors)].filter((d) => !traced.has(d));
 }
 
@@ -269,19 +275,21 @@ function nothingToDraw(title: string, reason: string) {
   };
 }
 
-function noLatencyNote(doors: string[]): string {
-  if (doors.length === 0) return '';
-  const kcat = doors.filter((d) => d.endsWith('(kcat)'));
-  const others = doors.filter((d) => !d.endsWith('(kcat)'));
+/** Says which doors are missing from the latency plots, and why. */
+function noLatencyNote(runs: Run[], traces: { trace: LatencyTrace; row: TraceRow }[]): string {
+  const none = doorsWithoutLatency(runs, traces);
+  const noPublish = doorsWithoutLatency(runs, traces, 'publish').filter((d) => !none.includes(d));
+  const isKcat = (d: string): boolean => d.endsWith('(kcat)');
   return [
-    kcat.length > 0 ? `kcat reports no per-record latency: ${kcat.join(', ')} not drawn` : '',
-    others.length > 0 ? `no latency trace for ${others.join(', ')}` : '',
+    none.some(isKcat) ? `kcat reports no per-record latency: ${none.filter(isKcat).join(', ')} not drawn` : '',
+    none.some((d) => !isKcat(d)) ? `no latency trace for ${none.filter((d) => !isKcat(d)).join(', ')}` : '',
+    noPublish.some(isKcat) ? `kcat reports no per-record acknowledgement: ${noPublish.filter(isKcat).join(', ')} has end-to-end latency only` : '',
   ].filter((s) => s !== '').join('; ');
 }
 
 async function drawLatency(dir: string, runs: Run[]): Promise<string[]> {
   const traces = tracesToDraw(runs);
-  const note = noLatencyNote(doorsWithoutLatency(runs, traces));
+  const note = noLatencyNote(runs, traces);
   const styles = styleSeries(traces.map(({ row }) => ({ name: row.series, base: row.base, limit: false })));
   const overTime = traces.flatMap(({ trace, row }) => trace.overTime.map(([ms, us]) => ({ ...row, seconds: ms / 1000, us: Math.max(1, us) })));
   const byPercentile = traces.flatMap(({ trace, row }) => trace.cdf.filter(([p]) => p <= NINES_SHOWN_PERCENTILE).map(([p, us]) => ({ ...row, nines: nines(p), percentile: p, us: Math.max(1, us) })));
@@ -290,7 +298,7 @@ async function drawLatency(dir: string, runs: Run[]): Promise<string[]> {
     column: { field: 'kind', type: 'nominal', title: null, sort: Object.values(KIND_TITLES), header: { labelFontSize: 13, labelFontWeight: 'bold' } },
     row: { field: 'batch', type: 'nominal', title: null, sort: { field: 'batchBytes' }, header: { labelFontSize: 13 } },
   };
-  const y = { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'latency (µs, log scale)' };
+  const y = { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'latency (µs, log scale)', axis: { values: logTicks([...overTime, ...byPercentile].map((r) => r.us)) } };
   const { color } = seriesEncoding(styles, 'door');
   const subtitle = (text: string): string[] => (note ? [text, note] : [text]);
   const overTimeFile = path.join(dir, 'latency-over-time');
@@ -370,14 +378,13 @@ export function comparisonRows(runs: Run[]): ComparisonRow[] {
       for (const p of gateway) push(door, 'rdmq', p);
       for (const p of kafka.filter((k) => k.client === client)) push(door, 'Apache Kafka', p);
     }
-    const fast = points.filter((p) => p.target === 'fastpath' && p.mode === 'shared');
-    if (fast.length > 0) {
-      const door = 'rdmq fast path vs Kafka (its best client)';
-      for (const p of fast) push(door, 'rdmq', p);
-      for (const batch of [...new Set(kafka.map((p) => p.batchSize))]) {
-        const best = Math.max(...kafka.filter((p) => p.batchSize === batch).map((p) => value(p) ?? 0));
-        if (best > 0) rows.push({ door, side, who: 'Apache Kafka', batch, mbps: best });
-      }
+    // The fast path has no Kafka twin: set its best mode against Kafka's best client, batch size by batch size.
+    const best = (of: ResultPoint[], batch: number): number => Math.max(0, ...of.filter((p) => p.batchSize === batch).map((p) => value(p) ?? 0));
+    const fast = points.filter((p) => p.target === 'fastpath');
+    const door = 'rdmq fast path vs Kafka (its best client)';
+    for (const batch of [...new Set(fast.map((p) => p.batchSize))].sort((a, b) => a - b)) {
+      if (best(fast, batch) > 0) rows.push({ door, side, who: 'rdmq', batch, mbps: best(fast, batch) });
+      if (best(kafka, batch) > 0) rows.push({ door, side, who: 'Apache Kafka', batch, mbps: best(kafka, batch) });
     }
   }
   return rows;
