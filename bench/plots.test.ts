@@ -65,7 +65,8 @@ function seriesLegend(svg: string): LegendEntry[] {
   return entries;
 }
 
-const texts = (svg: string): string[] => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]);
+/** Every line of text drawn (a text of several lines is drawn as tspans). */
+const texts = (svg: string): string[] => [...svg.matchAll(/<(text|tspan)[^>]*>([^<]+)</g)].map((m) => m[2]);
 
 describe('benchmark plots', () => {
   const dirs: string[] = [];

@@ -263,20 +263,21 @@ const NINES_LABELS = "datum.value == 0 ? '0%' : datum.value == 1 ? '90%' : datum
 /** Beyond 99.99% a run of seconds has a handful of samples: the table gives the max. */
 const NINES_SHOWN_PERCENTILE = 99.99;
 
-/** A plot with nothing to draw says why, instead of an empty canvas. */
-function nothingToDraw(title: string, reason: string) {
+/** A plot with nothing to draw says why, instead of an empty canvas: one line per reason. */
+function nothingToDraw(title: string, reasons: string[]) {
   return {
     width: 600,
-    height: 120,
+    height: 40 + 20 * reasons.length,
+    view: { stroke: null },
     title: { text: title },
-    data: { values: [{ reason }] },
-    mark: { type: 'text', fontSize: 14, align: 'center', baseline: 'middle' },
-    encoding: { text: { field: 'reason' }, x: { value: 300 }, y: { value: 60 } },
+    data: { values: [{ reasons }] },
+    mark: { type: 'text', fontSize: 14, align: 'center', baseline: 'middle', lineHeight: 20 },
+    encoding: { text: { field: 'reasons' }, x: { value: 300 }, y: { value: 20 + 10 * reasons.length } },
   };
 }
 
 /** Says which doors are missing from the latency plots, and why. */
-function noLatencyNote(runs: Run[], traces: { trace: LatencyTrace; row: TraceRow }[]): string {
+function noLatencyNotes(runs: Run[], traces: { trace: LatencyTrace; row: TraceRow }[]): string[] {
   const none = doorsWithoutLatency(runs, traces);
   const noPublish = doorsWithoutLatency(runs, traces, 'publish').filter((d) => !none.includes(d));
   const isKcat = (d: string): boolean => d.endsWith('(kcat)');
@@ -284,12 +285,12 @@ function noLatencyNote(runs: Run[], traces: { trace: LatencyTrace; row: TraceRow
     none.some(isKcat) ? `kcat reports no per-record latency: ${none.filter(isKcat).join(', ')} not drawn` : '',
     none.some((d) => !isKcat(d)) ? `no latency trace for ${none.filter((d) => !isKcat(d)).join(', ')}` : '',
     noPublish.some(isKcat) ? `kcat reports no per-record acknowledgement: ${noPublish.filter(isKcat).join(', ')} has end-to-end latency only` : '',
-  ].filter((s) => s !== '').join('; ');
+  ].filter((s) => s !== '');
 }
 
 async function drawLatency(dir: string, runs: Run[]): Promise<string[]> {
   const traces = tracesToDraw(runs);
-  const note = noLatencyNote(runs, traces);
+  const notes = noLatencyNotes(runs, traces);
   const styles = styleSeries(traces.map(({ row }) => ({ name: row.series, base: row.base, limit: false })));
   const overTime = traces.flatMap(({ trace, row }) => trace.overTime.map(([ms, us]) => ({ ...row, seconds: ms / 1000, us: Math.max(1, us) })));
   const byPercentile = traces.flatMap(({ trace, row }) => trace.cdf.filter(([p]) => p <= NINES_SHOWN_PERCENTILE).map(([p, us]) => ({ ...row, nines: nines(p), percentile: p, us: Math.max(1, us) })));
@@ -300,11 +301,12 @@ async function drawLatency(dir: string, runs: Run[]): Promise<string[]> {
   };
   const y = { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'latency (µs, log scale)', axis: { values: logTicks([...overTime, ...byPercentile].map((r) => r.us)) } };
   const { color } = seriesEncoding(styles, 'door');
-  const subtitle = (text: string): string[] => (note ? [text, note] : [text]);
+  const subtitle = (text: string): string[] => [text, ...notes];
+  const nothing = notes.length > 0 ? notes : ['no latency was measured'];
   const overTimeFile = path.join(dir, 'latency-over-time');
   await render(
     traces.length === 0
-      ? nothingToDraw('Latency over time', note || 'no latency was measured')
+      ? nothingToDraw('Latency over time', nothing)
       : {
           title: { text: 'Latency over time', subtitle: subtitle('each point the worst of its time bucket') },
           data: { values: overTime },
@@ -322,7 +324,7 @@ async function drawLatency(dir: string, runs: Run[]): Promise<string[]> {
   const cdfFile = path.join(dir, 'latency-cdf');
   await render(
     traces.length === 0
-      ? nothingToDraw('Latency by percentile', note || 'no latency was measured')
+      ? nothingToDraw('Latency by percentile', nothing)
       : {
           title: { text: 'Latency by percentile (HDR histogram)', subtitle: subtitle('x: percentile on a scale of nines; the max is in the table') },
           data: { values: byPercentile },
