@@ -41,6 +41,7 @@ describe('rdmq CLI', () => {
     [['start', '--auto-create-topics', 'maybe'], /bad value for --auto-create-topics: allowed values are true, false/],
     [['start', '--max-buffered-request-bytes', '10M'], /maxBufferedRequestBytes must be at least maxFrameBytes/],
     [['start', '--max-fetch-memory-bytes', 'plenty'], /bad value for --max-fetch-memory-bytes: max fetch memory bytes "plenty" is not a size/],
+    [['start', '--idle-timeout-ms', '5'], /bad value for --idle-timeout-ms: Too small: expected number to be >=100/],
   ])('rejects %j with one clear line and no stack trace', async (args, message) => {
     const { code, stderr } = await rdmq(args as string[]);
     expect(code).toBe(2);

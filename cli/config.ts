@@ -107,7 +107,8 @@ export function loadServerConfig(flags: Record<string, unknown>, configFile?: st
   try {
     parseGatewayLimits(gatewayLimitsOf(result.data));
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    // "gateway limit maxFrameBytes: ..." names the flag the user typed.
+    throw new ConfigError((err as Error).message.replace(/gateway limit (\w+):/g, (_, key: string) => `bad value for ${flagOf(key)}:`));
   }
   return result.data;
 }
