@@ -130,12 +130,22 @@ export function textTable(points: ResultPoint[]): string {
   return renderTable(header, points.map(tableRow));
 }
 
-/** results.json, results.md and the plots. */
+/** What each plot shows, for results.md. */
+const PLOT_TITLES: Record<string, string> = {
+  'producer-throughput': 'producer throughput',
+  'consumer-throughput': 'consumer throughput',
+  'latency-over-time': 'latency over time',
+  'latency-cdf': 'latency by percentile',
+  'compare-kafka': 'rdmq vs Apache Kafka',
+};
+
+/** results.json, the plots and results.md (which shows the plots drawn); returns the plots' paths without extension. */
 export async function writeResults(dir: string, results: BenchResults): Promise<string[]> {
   fs.mkdirSync(dir, { recursive: true });
   // Indented for people, but each [x, y] pair of a series on one line: a third of the size.
   const json = JSON.stringify(results, null, 2).replace(/\[\s+(-?[\d.e+-]+),\s+(-?[\d.e+-]+)\s+\]/g, '[$1, $2]');
   fs.writeFileSync(path.join(dir, 'results.json'), json + '\n');
+  const plots = await drawPlots(dir, [{ results }]);
   fs.writeFileSync(
     path.join(dir, 'results.md'),
     `# rdmq bench, ${results.startedAt}\n\n${results.machine.cpus} CPUs, ${(results.machine.memoryBytes / 1024 ** 3).toFixed(0)} GiB, Node ${results.machine.node}.\n` +
@@ -143,10 +153,10 @@ export async function writeResults(dir: string, results: BenchResults): Promise<
       `Workloads: produce+consume = producers alone, then consumers alone over what they wrote; e2e = both at once, end-to-end latency = consumer receive time minus produce time.\n` +
       `Latency percentiles come from HDR histograms (3 significant digits). CPU s per GB count the bytes produced plus consumed; the client side includes kcat's processes.\n\n` +
       markdownTable(results.points) +
-      `\n![producer throughput](producer-throughput.png)\n![consumer throughput](consumer-throughput.png)\n![latency over time](latency-over-time.png)\n![latency by percentile](latency-cdf.png)\n` +
-      (results.points.some((p) => p.target === 'kafka') ? `![rdmq vs Apache Kafka](compare-kafka.png)\n` : ''),
+      '\n' +
+      plots.map((file) => `![${PLOT_TITLES[path.basename(file)] ?? path.basename(file)}](${path.basename(file)}.png)\n`).join(''),
   );
-  return drawPlots(dir, [{ results }]);
+  return plots;
 }
 
 /** `rdmq bench report DIR [DIR…]`: redraws saved runs, side by side when there are several. */
