@@ -8,6 +8,7 @@
 // Each run also measures this machine's limits (memcpy into a region; TCP
 // loopback between two processes) and reports every figure against them.
 import * as fs from 'fs';
+import * as path from 'path';
 import * as os from 'os';
 import { parseArgs } from 'util';
 import { ClusterProcess, startCluster } from './cluster';
@@ -201,8 +202,8 @@ export async function runBench(argv: string[]): Promise<void> {
   process.stdout.write(textTable(results.points) + '\n');
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(results.points.map(({ cpuSecondsPerGB: _cpu, ...point }) => point), null, 2) + '\n');
   if (values.out) {
-    await writeResults(values.out, results);
-    process.stdout.write(`results in ${values.out}: results.json, results.md, producer-throughput, consumer-throughput, latency-over-time, latency-cdf (.png, .svg)\n`);
+    const plots = await writeResults(values.out, results);
+    process.stdout.write(`results in ${values.out}: results.json, results.md, ${plots.map((f) => path.basename(f)).join(', ')} (.png, .svg)\n`);
   }
   if (failures.length > 0) throw new Error(`${failures.length} point(s) failed:\n  ${failures.join('\n  ')}`);
 }

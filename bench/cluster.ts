@@ -1,5 +1,6 @@
 // Starts `rdmq start` in its own process for a benchmark or a test, with its
-// data in a fresh temporary directory, and waits for its ready line.
+// data in a fresh temporary directory, and waits for its ready line. The one
+// way tests and benchmarks spawn an rdmq role (startRole) and wait for it.
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
@@ -13,10 +14,14 @@ export interface ClusterProcess {
   control: string;
   fastpathPort: number;
   metricsPort: number;
-  /** The Kafka gateway's port, when rdmq start runs one. */
-  kafkaPort?: number;
+  /** The Kafka gateway's port. */
+  kafkaPort: number;
+  /** The Kafka bootstrap address, 127.0.0.1:kafkaPort. */
+  kafka: string;
   /** Its log (stderr) so far, the last 64 KiB. */
   stderr(): string;
+  /** Every log line that reports a handler failure or a crash, since it started (kept whole). */
+  failures(): string[];
   /** SIGTERM and wait; removes the data unless keepData. */
   stop(options?: { keepData?: boolean }): Promise<void>;
   kill(): Promise<void>;
@@ -29,7 +34,12 @@ export interface ClusterOptions {
   segmentSize?: string;
   leaseTimeoutMs?: number;
   retentionCheckMs?: number;
+  autoCreateTopics?: boolean;
+  /** Gateway limits (gateway/config.ts), each passed as its flag: { maxFrameBytes: 1 << 20 } is --max-frame-bytes 1048576. */
+  gatewayLimits?: Record<string, number>;
   env?: NodeJS.ProcessEnv;
+  /** V8 flags for the process, e.g. ['--max-old-space-size=512']. */
+  nodeFlags?: string[];
   extraArgs?: string[];
 }
 
@@ -51,9 +61,11 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     '--segment-size', options.segmentSize ?? '16M',
     '--lease-timeout-ms', String(options.leaseTimeoutMs ?? 2000),
     '--retention-check-ms', String(options.retentionCheckMs ?? 5000),
+    ...(options.autoCreateTopics === undefined ? [] : ['--auto-create-topics', String(options.autoCreateTopics)]),
+    ...Object.entries(options.gatewayLimits ?? {}).flatMap(([key, value]) => [`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(value)]),
     ...(options.extraArgs ?? []),
   ];
-  const role = await startRole<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number }>(args, options.env);
+  const role = await startRole<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number }>(args, options.env, options.nodeFlags);
   const { child, ready } = role;
   let stopping = false;
   child.once('exit', (code, signal) => {
@@ -69,8 +81,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     control: `127.0.0.1:${ready.controlPort}`,
     fastpathPort: ready.fastpathPort,
     metricsPort: ready.metricsPort,
-    kafkaPort: ready.kafkaPort,
+    kafkaPort: ready.kafkaPort!,
+    kafka: `127.0.0.1:${ready.kafkaPort}`,
     stderr: role.stderr,
+    failures: role.failures,
     stop: async (o = {}) => {
       stopping = true;
       await role.signal('SIGTERM');
@@ -89,6 +103,8 @@ export interface RunningRole<T> {
   ready: T;
   /** Its stderr so far (the last 64 KiB). */
   stderr(): string;
+  /** Every stderr line that reports a handler failure or a crash (kept whole, the first 1000). */
+  failures(): string[];
   /** Sends `name` (unless it has exited) and waits for the exit. */
   signal(name: NodeJS.Signals): Promise<void>;
 }
@@ -98,11 +114,15 @@ export interface RunningRole<T> {
  * waits for its ready line, a JSON object on stdout; rejects with its stderr
  * if it exits first.
  */
-export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningRole<T>> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): Promise<RunningRole<T>> {
+  const child = spawn(process.execPath, [...nodeFlags, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  const failures: string[] = [];
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-65536);
+  });
+  readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+    if (FAILURE_LINE.test(line) && failures.length < 1000) failures.push(line);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = await new Promise<T>((resolve, reject) => {
@@ -113,12 +133,16 @@ export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}):
     child,
     ready,
     stderr: () => stderr,
+    failures: () => [...failures],
     signal: async (name) => {
       if (child.exitCode === null && child.signalCode === null) child.kill(name);
       await exited;
     },
   };
 }
+
+/** A request handler that threw (the gateway logs it and closes that connection) or an uncaught exception. */
+const FAILURE_LINE = /failed, closing the connection|TypeError|RangeError|ReferenceError|Uncaught/;
 
 /**
  * A loopback port free now, for a role that is restarted at the same address.

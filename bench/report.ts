@@ -1,12 +1,10 @@
 // Benchmark results on disk: results.json (the measured points, the limits
 // measured in the same run, latency histograms and series), results.md (a
-// table) and plots as SVG and PNG — throughput against batch size per target
-// (log x, like the poster's figures), and publish and end-to-end latency over
-// time and by percentile, one panel per batch size. Plots are drawn with
-// Vega-Lite and rasterised with resvg.
+// table) and the plots (plots.ts) as SVG and PNG.
 import * as fs from 'fs';
 import * as path from 'path';
-import { formatSize, parseSize, renderTable } from './sizes';
+import { drawPlots, runLabels, seriesName } from './plots';
+import { formatSize, renderTable } from './sizes';
 import { LatencySummary } from './latency';
 import { Workload } from './workload';
 
@@ -81,9 +79,7 @@ export function thin(series: [number, number][], max = 2000): [number, number][]
   return out;
 }
 
-export function seriesName(target: string, client: string, mode: string): string {
-  return target === 'fastpath' ? `fastpath (${mode})` : `${target} (${client})`;
-}
+export { seriesName };
 
 const pct = (a: number | undefined, b: number | undefined): string => (a !== undefined && b ? `${((a / b) * 100).toFixed(0)}%` : '-');
 const mbps = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(0));
@@ -134,182 +130,22 @@ export function textTable(points: ResultPoint[]): string {
   return renderTable(header, points.map(tableRow));
 }
 
-// vega and vega-lite ship as ES modules only; load them without TypeScript
-// turning the import into require().
-const importEsm = new Function('specifier', 'return import(specifier)') as (s: string) => Promise<unknown>;
-
-async function render(spec: object, file: string): Promise<void> {
-  const vega = (await importEsm('vega')) as { View: new (runtime: unknown, opts: object) => { toSVG(): Promise<string> }; parse(spec: object): unknown };
-  const vl = (await importEsm('vega-lite')) as { compile(spec: object): { spec: object } };
-  const { Resvg } = await import('@resvg/resvg-js');
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
-  const svg = await view.toSVG();
-  fs.writeFileSync(`${file}.svg`, svg);
-  fs.writeFileSync(`${file}.png`, new Resvg(svg, { background: 'white', font: { loadSystemFonts: true }, fitTo: { mode: 'zoom', value: 2 } }).render().asPng());
-}
-
-function seriesLabel(p: ResultPoint, runLabel?: string): string {
-  const extras = [p.workload === 'e2e' ? 'e2e' : undefined, (p.consumers ?? 1) > 1 ? `${p.consumers} consumers` : undefined].filter((e) => e !== undefined);
-  const base = `${seriesName(p.target, p.client, p.mode)}${extras.length > 0 ? `, ${extras.join(', ')}` : ''}`;
-  return runLabel ? `${base} — ${runLabel}` : base;
-}
-
-/** "1 partition, 1 producer, 1 consumer" when every point agrees; ranges otherwise. */
-function describeShape(points: ResultPoint[]): string {
-  const part = (values: number[], noun: string): string => {
-    const lo = Math.min(...values);
-    const hi = Math.max(...values);
-    return lo === hi ? `${lo} ${noun}${lo === 1 ? '' : 's'}` : `${lo}–${hi} ${noun}s`;
-  };
-  if (points.length === 0) return '';
-  return [part(points.map((p) => p.partitions ?? 1), 'partition'), part(points.map((p) => p.producers ?? 1), 'producer'), part(points.map((p) => p.consumers ?? 1), 'consumer')].join(', ');
-}
-
-// tableau20: a comparison of runs easily has more than ten series.
-const COLOR = (title: string) => ({ field: 'series', type: 'nominal', title, scale: { scheme: 'tableau20' }, legend: { labelLimit: 400, orient: 'bottom', columns: 2 } });
-
-async function drawThroughput(dir: string, runs: { label?: string; results: BenchResults }[]): Promise<string[]> {
-  const points = runs.flatMap(({ label, results }) => results.points.map((p) => ({ p, label })));
-  // Each run measured its own limits: one dashed line per limit and run.
-  const limitName = (name: string, label?: string): string => `${name} (limit)${label ? ` — ${label}` : ''}`;
-  const limits = points.flatMap(({ p, label }) => [
-    { series: limitName('memcpy into the region', label), batch: p.batchSize, mbps: p.memcpyMBps },
-    ...(p.tcpLoopbackMBps ? [{ series: limitName('TCP loopback', label), batch: p.batchSize, mbps: p.tcpLoopbackMBps }] : []),
-    ...(p.kcatCeilingMBps ? [{ series: limitName('kcat into a server that stores nothing', label), batch: p.batchSize, mbps: p.kcatCeilingMBps, producerOnly: true }] : []),
-  ]);
-  const written: string[] = [];
-  for (const side of ['producer', 'consumer'] as const) {
-    const measured = points.flatMap(({ p, label }) => {
-      const value = side === 'producer' ? p.producerMBps : p.consumerMBps;
-      return value === undefined ? [] : [{ series: seriesLabel(p, label), batch: p.batchSize, mbps: value }];
-    });
-    // Ticks at the measured batch sizes, so every point's size is labelled (the last one too).
-    const ticks = [...new Set(points.map(({ p }) => p.batchSize))].sort((a, b) => a - b);
-    const x = { field: 'batch', type: 'quantitative', scale: { type: 'log', base: 2 }, title: 'record batch size (bytes, log scale)', axis: { values: ticks, labelExpr: "datum.value >= 1048576 ? datum.value / 1048576 + ' MiB' : datum.value >= 1024 ? datum.value / 1024 + ' KiB' : datum.value + ' B'" } };
-    // Log scale: kafkajs at tens of MB/s and memcpy at ~10 GB/s both stay readable.
-    const y = { field: 'mbps', type: 'quantitative', scale: { type: 'log' }, title: 'throughput (MB/s, log scale)' };
-    const file = path.join(dir, `${side}-throughput`);
-    await render(
-      {
-        width: 560,
-        height: 320,
-        title: { text: `${side === 'producer' ? 'Producer' : 'Consumer'} throughput by batch size`, subtitle: `${describeShape(points.map(({ p }) => p))}; dashed: this machine's limits` },
-        layer: [
-          { data: { values: measured }, mark: { type: 'line', point: true }, encoding: { x, y, color: COLOR('target') } },
-          { data: { values: side === 'producer' ? limits : limits.filter((l) => !('producerOnly' in l)) }, mark: { type: 'line', strokeDash: [4, 4] }, encoding: { x, y, color: COLOR('target') } },
-        ],
-      },
-      file,
-    );
-    written.push(file);
-  }
-  return written;
-}
-
-const KIND_TITLES: Record<LatencyKind, string> = {
-  publish: 'publish: send → acknowledged',
-  e2e: 'end to end: produce → consumer receives',
+/** What each plot shows, for results.md. */
+const PLOT_TITLES: Record<string, string> = {
+  'producer-throughput': 'producer throughput',
+  'consumer-throughput': 'consumer throughput',
+  'latency-over-time': 'latency over time',
+  'latency-cdf': 'latency by percentile',
+  'compare-kafka': 'rdmq vs Apache Kafka',
 };
 
-interface TraceRow {
-  series: string;
-  batch: string;
-  batchBytes: number;
-  kind: string;
-}
-
-/** Trace metadata, also for results written before traces carried it ("fastpath 1M"). */
-function traceRow(t: LatencyTrace, runLabel?: string): TraceRow {
-  const words = t.label.split(' ');
-  let batchBytes = t.batchSize;
-  if (batchBytes === undefined) {
-    try {
-      batchBytes = parseSize(words[words.length - 1]);
-    } catch {
-      batchBytes = 0;
-    }
-  }
-  const series = t.series ?? (t.batchSize === undefined ? words.slice(0, -1).join(' ') : t.label);
-  return { series: runLabel ? `${series} — ${runLabel}` : series, batch: batchBytes ? `batch ${formatSize(batchBytes)}` : 'batch ?', batchBytes, kind: KIND_TITLES[t.kind ?? 'publish'] };
-}
-
-/**
- * The traces to draw: every end-to-end trace, and the publish latency of the
- * producer-only phase; publish latency measured during an e2e run only where
- * no producer-only phase was measured for the same series and batch.
- */
-function tracesToDraw(runs: { label?: string; results: BenchResults }[]): { trace: LatencyTrace; row: TraceRow }[] {
-  const all = runs.flatMap(({ label, results }) => results.latency.map((trace) => ({ trace, row: traceRow(trace, label) })));
-  const producerOnly = new Set(all.filter(({ trace }) => (trace.kind ?? 'publish') === 'publish' && trace.workload !== 'e2e').map(({ row }) => `${row.series}|${row.batchBytes}`));
-  return all.filter(({ trace, row }) => trace.kind === 'e2e' || trace.workload !== 'e2e' || !producerOnly.has(`${row.series}|${row.batchBytes}`));
-}
-
-/** Percentile p as "nines" (-log10(1 - p)): 90% is 1, 99% is 2, 99.9% is 3, so the tail gets room. */
-const nines = (percentile: number): number => -Math.log10(1 - percentile / 100);
-const NINES_LABELS = "datum.value == 0 ? '0%' : datum.value == 1 ? '90%' : datum.value == 2 ? '99%' : datum.value == 3 ? '99.9%' : datum.value == 4 ? '99.99%' : ''";
-/** Beyond 99.99% a run of seconds has a handful of samples: the table gives the max. */
-const NINES_SHOWN_PERCENTILE = 99.99;
-
-async function drawLatency(dir: string, runs: { label?: string; results: BenchResults }[]): Promise<string[]> {
-  const traces = tracesToDraw(runs);
-  const overTime = traces.flatMap(({ trace, row }) => trace.overTime.map(([ms, us]) => ({ ...row, seconds: ms / 1000, us: Math.max(1, us) })));
-  const byPercentile = traces.flatMap(({ trace, row }) => trace.cdf.filter(([p]) => p <= NINES_SHOWN_PERCENTILE).map(([p, us]) => ({ ...row, nines: nines(p), percentile: p, us: Math.max(1, us) })));
-  // One column per kind of latency, one row per batch size: few lines per panel.
-  const facet = {
-    column: { field: 'kind', type: 'nominal', title: null, sort: Object.values(KIND_TITLES), header: { labelFontSize: 13, labelFontWeight: 'bold' } },
-    row: { field: 'batch', type: 'nominal', title: null, sort: { field: 'batchBytes' }, header: { labelFontSize: 13 } },
-  };
-  const y = { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'latency (µs, log scale)' };
-  const overTimeFile = path.join(dir, 'latency-over-time');
-  await render(
-    {
-      title: { text: 'Latency over time', subtitle: 'each point the worst of its time bucket' },
-      data: { values: overTime },
-      facet,
-      spec: {
-        width: 320,
-        height: 170,
-        mark: { type: 'line', strokeWidth: 1 },
-        encoding: { x: { field: 'seconds', type: 'quantitative', title: 'time since the first send (s)' }, y, color: COLOR('target') },
-      },
-      resolve: { scale: { x: 'independent' } },
-    },
-    overTimeFile,
-  );
-  const cdfFile = path.join(dir, 'latency-cdf');
-  await render(
-    {
-      title: { text: 'Latency by percentile (HDR histogram)', subtitle: 'x: percentile on a scale of nines; the max is in the table' },
-      data: { values: byPercentile },
-      facet,
-      spec: {
-        width: 320,
-        height: 170,
-        mark: { type: 'line' },
-        encoding: {
-          x: { field: 'nines', type: 'quantitative', title: 'percentile', scale: { domain: [0, 4] }, axis: { values: [0, 1, 2, 3, 4], labelExpr: NINES_LABELS, labelOverlap: false } },
-          y,
-          color: COLOR('target'),
-          tooltip: [{ field: 'percentile' }, { field: 'us' }],
-        },
-      },
-    },
-    cdfFile,
-  );
-  return [overTimeFile, cdfFile];
-}
-
-/** Draws every plot for one or more runs into `dir`. */
-export async function drawPlots(dir: string, runs: { label?: string; results: BenchResults }[]): Promise<string[]> {
-  return [...(await drawThroughput(dir, runs)), ...(await drawLatency(dir, runs))];
-}
-
-/** results.json, results.md and the plots. */
-export async function writeResults(dir: string, results: BenchResults): Promise<void> {
+/** results.json, the plots and results.md (which shows the plots drawn); returns the plots' paths without extension. */
+export async function writeResults(dir: string, results: BenchResults): Promise<string[]> {
   fs.mkdirSync(dir, { recursive: true });
   // Indented for people, but each [x, y] pair of a series on one line: a third of the size.
   const json = JSON.stringify(results, null, 2).replace(/\[\s+(-?[\d.e+-]+),\s+(-?[\d.e+-]+)\s+\]/g, '[$1, $2]');
   fs.writeFileSync(path.join(dir, 'results.json'), json + '\n');
+  const plots = await drawPlots(dir, [{ results }]);
   fs.writeFileSync(
     path.join(dir, 'results.md'),
     `# rdmq bench, ${results.startedAt}\n\n${results.machine.cpus} CPUs, ${(results.machine.memoryBytes / 1024 ** 3).toFixed(0)} GiB, Node ${results.machine.node}.\n` +
@@ -317,15 +153,18 @@ export async function writeResults(dir: string, results: BenchResults): Promise<
       `Workloads: produce+consume = producers alone, then consumers alone over what they wrote; e2e = both at once, end-to-end latency = consumer receive time minus produce time.\n` +
       `Latency percentiles come from HDR histograms (3 significant digits). CPU s per GB count the bytes produced plus consumed; the client side includes kcat's processes.\n\n` +
       markdownTable(results.points) +
-      `\n![producer throughput](producer-throughput.png)\n![consumer throughput](consumer-throughput.png)\n![latency over time](latency-over-time.png)\n![latency by percentile](latency-cdf.png)\n`,
+      '\n' +
+      plots.map((file) => `![${PLOT_TITLES[path.basename(file)] ?? path.basename(file)}](${path.basename(file)}.png)\n`).join(''),
   );
-  await drawPlots(dir, [{ results }]);
+  return plots;
 }
 
 /** `rdmq bench report DIR [DIR…]`: redraws saved runs, side by side when there are several. */
 export async function reportCommand(dirs: string[], out?: string): Promise<void> {
   if (dirs.length === 0) throw new Error('bench report needs at least one results directory');
-  const runs = dirs.map((dir) => ({ label: dirs.length > 1 ? path.basename(path.resolve(dir)) : undefined, results: JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as BenchResults }));
+  const saved = dirs.map((dir) => JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as BenchResults);
+  const labels = runLabels(dirs, saved);
+  const runs = saved.map((results, i) => ({ label: dirs.length > 1 ? labels[i] : undefined, results }));
   const target = out ?? dirs[0];
   fs.mkdirSync(target, { recursive: true });
   const files = await drawPlots(target, runs);

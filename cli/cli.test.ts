@@ -1,8 +1,8 @@
-import { ChildProcess, execFile, spawn } from 'child_process';
+import { ChildProcess, execFile } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as readline from 'readline';
 import { promisify } from 'util';
+import { startRole } from '../bench/cluster';
 
 const run = promisify(execFile);
 const MAIN = path.join(__dirname, 'main.js');
@@ -18,12 +18,7 @@ function rdmq(args: string[], input?: string): Promise<{ code: number; stdout: s
 
 /** Starts a server role and resolves once it printed its ready line. */
 async function serve(args: string[]): Promise<{ child: ChildProcess; controlPort: number; kafkaPort?: number }> {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    readline.createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`rdmq ${args[0]} exited with ${code}`)));
-  });
-  const ready = JSON.parse(line) as { controlPort: number; kafkaPort?: number };
+  const { child, ready } = await startRole<{ controlPort: number; kafkaPort?: number }>([MAIN, ...args]);
   return { child, controlPort: ready.controlPort, kafkaPort: ready.kafkaPort };
 }
 
@@ -50,6 +45,7 @@ describe('rdmq CLI', () => {
     [['start', '--auto-create-topics', 'maybe'], /bad value for --auto-create-topics: allowed values are true, false/],
     [['start', '--max-buffered-request-bytes', '10M'], /maxBufferedRequestBytes must be at least maxFrameBytes/],
     [['start', '--max-fetch-memory-bytes', 'plenty'], /bad value for --max-fetch-memory-bytes: max fetch memory bytes "plenty" is not a size/],
+    [['start', '--idle-timeout-ms', '5'], /bad value for --idle-timeout-ms: Too small: expected number to be >=100/],
   ])('rejects %j with one clear line and no stack trace', async (args, message) => {
     const { code, stderr } = await rdmq(args as string[]);
     expect(code).toBe(2);

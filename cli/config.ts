@@ -6,7 +6,7 @@ import { z } from 'zod';
 import * as path from 'path';
 import { formatSize, parseSize } from '../bench/sizes';
 import { SEGMENT_SIZE_BYTES_MAX } from '../storage-node';
-import { parseGatewayLimits } from '../gateway';
+import { GatewayLimitsSchema, parseGatewayLimits } from '../gateway';
 
 const hostPort = z
   .string()
@@ -34,6 +34,22 @@ const etcdUrls = z
   .string()
   .transform((v) => v.split(',').map((u) => u.trim()).filter((u) => u.length > 0))
   .refine((urls) => urls.length > 0 && urls.every((u) => /^https?:\/\/[^\s/:]+:\d{1,5}\/?$/.test(u)), 'must be http://HOST:PORT or a comma-separated list of them');
+
+/** Every gateway limit (gateway/config.ts) is a setting of its own, --max-frame-bytes for maxFrameBytes; the gateway's defaults apply when unset. */
+const GATEWAY_LIMIT_KEYS = Object.keys(GatewayLimitsSchema.shape) as (keyof typeof GatewayLimitsSchema.shape)[];
+
+function gatewayLimitSettings() {
+  const words = (key: string): string => key.replace(/[A-Z]/g, (c) => ` ${c.toLowerCase()}`);
+  return Object.fromEntries(
+    GATEWAY_LIMIT_KEYS.map((key) => [key, (key.endsWith('Bytes') ? size(words(key)) : z.coerce.number().int()).optional()]),
+  ) as unknown as Record<(typeof GATEWAY_LIMIT_KEYS)[number], z.ZodOptional<z.ZodType<number, unknown>>>;
+}
+
+/** The flag of a setting, as typed: regionSize is --region-size. */
+export const flagOf = (key: string): string => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/** The command-line flags of the gateway limits, for parseArgs. */
+export const GATEWAY_LIMIT_FLAGS = GATEWAY_LIMIT_KEYS.map((key) => flagOf(key).slice(2));
 
 export const ServerConfigSchema = z
   .object({
@@ -69,11 +85,8 @@ export const ServerConfigSchema = z
       .transform((v) => v === 'true'),
     /** The host other machines reach this process at, told to clients for the fast path and Kafka (Kafka: advertised.listeners); the listen host when not set. */
     advertisedHost: z.string().regex(/^[^:\s]+$/, 'must be a host name or IPv4 address, without a port').optional(),
-    /** Kafka request bytes the gateway holds at once across connections (gateway limit maxBufferedRequestBytes, default 256M). */
-    maxBufferedRequestBytes: size('max buffered request bytes').optional(),
-    /** Kafka Fetch response bytes the gateway holds at once across connections (gateway limit maxFetchMemoryBytes, default 256M). */
-    maxFetchMemoryBytes: size('max fetch memory bytes').optional(),
-    /** Partitions of a topic a Kafka client's Metadata request creates (Kafka: num.partitions; gateway limit defaultPartitions, default 1). */
+    ...gatewayLimitSettings(),
+    /** Partitions of a topic a Kafka client's Metadata request creates (Kafka: num.partitions; the gateway limit defaultPartitions). */
     numPartitions: z.coerce.number().int().min(1).max(10_000).optional(),
   })
   .strict()
@@ -85,12 +98,13 @@ export const ServerConfigSchema = z
 
 export type ServerConfig = z.infer<typeof ServerConfigSchema>;
 
-/** The gateway limits set on the command line; the gateway's own defaults (gateway/config.ts) fill the rest. */
-export function gatewayLimitsOf(config: ServerConfig): { maxBufferedRequestBytes?: number; maxFetchMemoryBytes?: number; defaultPartitions?: number } {
-  const limits: { maxBufferedRequestBytes?: number; maxFetchMemoryBytes?: number; defaultPartitions?: number } = {};
+/** The gateway limits set on the command line or in the config file; the gateway's own defaults (gateway/config.ts) fill the rest. */
+export function gatewayLimitsOf(config: ServerConfig): Partial<Record<(typeof GATEWAY_LIMIT_KEYS)[number], number>> {
+  const limits: Partial<Record<(typeof GATEWAY_LIMIT_KEYS)[number], number>> = Object.fromEntries(
+    GATEWAY_LIMIT_KEYS.filter((key) => config[key] !== undefined).map((key) => [key, config[key]]),
+  );
+  // --num-partitions is Kafka's name for the gateway's defaultPartitions.
   if (config.numPartitions !== undefined) limits.defaultPartitions = config.numPartitions;
-  if (config.maxBufferedRequestBytes !== undefined) limits.maxBufferedRequestBytes = config.maxBufferedRequestBytes;
-  if (config.maxFetchMemoryBytes !== undefined) limits.maxFetchMemoryBytes = config.maxFetchMemoryBytes;
   return limits;
 }
 
@@ -102,9 +116,7 @@ export class ConfigError extends Error {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
-  const key = String(issue.path[0] ?? '');
-  // The flag as typed: regionSize is --region-size.
-  const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const flag = flagOf(String(issue.path[0] ?? ''));
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `bad value for ${flag}: allowed values are ${(issue.values as unknown[]).join(', ')}`;
   }
@@ -219,7 +231,8 @@ export function loadServerConfig(
   try {
     parseGatewayLimits(gatewayLimitsOf(config));
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    // "gateway limit maxFrameBytes: ..." names the flag the user typed.
+    throw new ConfigError((err as Error).message.replace(/gateway limit (\w+):/g, (_, key: string) => `bad value for ${flagOf(key)}:`));
   }
   return config;
 }

@@ -29,7 +29,9 @@ const SERVER_OPTIONS = `[--config FILE] [--data DIR] [--control HOST:PORT] [--fa
            [--max-buffered-request-bytes SIZE]  Kafka request bytes held at once over all connections (default 256M,
                                                 no less than the 100M frame bound); reading stops there
            [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)
-           [--num-partitions N]                 partitions of a topic auto-created for a Kafka client (default 1)`;
+           [--num-partitions N]                 partitions of a topic auto-created for a Kafka client (default 1)
+           [--max-frame-bytes SIZE] [--idle-timeout-ms MS] ...  every gateway limit of gateway/config.ts, by its name
+                                                in kebab case (socket.request.max.bytes, connections.max.idle.ms, ...)`;
 
 /**
  * Every subcommand: its usage (printed by `rdmq CMD --help`, `rdmq help CMD`
@@ -120,6 +122,8 @@ const indent = (text: string): string => text.replace(/^/gm, '  ');
 const USAGE = `usage:\n${Object.values(COMMANDS).map((c) => indent(c.usage)).join('\n')}
   rdmq help [COMMAND] | rdmq COMMAND --help | rdmq --version`;
 
+const camelCase = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
 function fail(message: string): never {
   process.stderr.write(`rdmq: ${message}\n`);
   process.exit(2);
@@ -136,6 +140,7 @@ const log = (message: string): void => void process.stderr.write(`${new Date().t
 type Role = 'start' | 'storage' | 'broker' | 'gateway';
 
 async function serve(role: Role, argv: string[]): Promise<void> {
+  const { GATEWAY_LIMIT_FLAGS } = await import('./config');
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -156,12 +161,11 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'node-id': { type: 'string' },
       'advertised-host': { type: 'string' },
       'auto-create-topics': { type: 'string' },
-      'max-buffered-request-bytes': { type: 'string' },
-      'max-fetch-memory-bytes': { type: 'string' },
       etcd: { type: 'string' },
       'etcd-prefix': { type: 'string' },
       'etcd-lease-ttl': { type: 'string' },
       'num-partitions': { type: 'string' },
+      ...Object.fromEntries(GATEWAY_LIMIT_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
     },
     strict: true,
   });
@@ -188,12 +192,11 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       verify: values.verify,
       advertisedHost: values['advertised-host'],
       autoCreateTopics: values['auto-create-topics'],
-      maxBufferedRequestBytes: values['max-buffered-request-bytes'],
-      maxFetchMemoryBytes: values['max-fetch-memory-bytes'],
       etcd: values.etcd,
       etcdPrefix: values['etcd-prefix'],
       etcdLeaseTtl: values['etcd-lease-ttl'],
       numPartitions: values['num-partitions'],
+      ...Object.fromEntries(GATEWAY_LIMIT_FLAGS.map((flag) => [camelCase(flag), (values as Record<string, unknown>)[flag]])),
     },
     values.config,
     { roleDefaults: ROLE_DEFAULTS[role], dataSizes: role !== 'gateway' },

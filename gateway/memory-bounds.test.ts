@@ -8,7 +8,6 @@ import * as net from 'net';
 import { buildRecordBatch } from '../format';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { apiKeys, encodeRequest } from './protocol';
-import { startGatewayProcess } from './testing/cluster';
 import { RawKafkaClient } from './testing/raw-client';
 
 const MiB = 1024 * 1024;
@@ -89,7 +88,7 @@ describe('gateway memory bounds', () => {
   }, 120_000);
 
   it('a sender that stalls inside a frame holds its share only until frameReceiveTimeoutMs; the clients queued behind it then go on', async () => {
-    const gateway = await startGatewayProcess({ limits: { maxFrameBytes: 8 * MiB, maxBufferedRequestBytes: 8 * MiB, frameReceiveTimeoutMs: 1500 } });
+    const gateway = await startCluster({ regionSize: '256M', gatewayLimits: { maxFrameBytes: 8 * MiB, maxBufferedRequestBytes: 8 * MiB, frameReceiveTimeoutMs: 1500 } });
     const stalled = await RawKafkaClient.connect(gateway.kafka);
     const waiting = await RawKafkaClient.connect(gateway.kafka);
     const small = await RawKafkaClient.connect(gateway.kafka);
@@ -119,7 +118,7 @@ describe('gateway memory bounds', () => {
   }, 60_000);
 
   it('Fetch responses not yet written hold their share of maxFetchMemoryBytes: a consumer that stops reading delays others\' data rather than grow the gateway\'s memory, and is closed after responseWriteTimeoutMs', async () => {
-    const gateway = await startGatewayProcess({ limits: { maxFetchResponseBytes: 8 * MiB, maxFetchMemoryBytes: 8 * MiB, responseWriteTimeoutMs: 4000 } });
+    const gateway = await startCluster({ regionSize: '256M', gatewayLimits: { maxFetchResponseBytes: 8 * MiB, maxFetchMemoryBytes: 8 * MiB, responseWriteTimeoutMs: 4000 } });
     const client = await RawKafkaClient.connect(gateway.kafka);
     let stuck: net.Socket | undefined;
     try {
