@@ -96,10 +96,13 @@ export interface RunningRole<T> {
 /**
  * Spawns a Node script (`args[0]`, e.g. the rdmq CLI, then its arguments) and
  * waits for its ready line, a JSON object on stdout; rejects with its stderr
- * if it exits first.
+ * if it exits first. `options.prefix` is a command line that execs node in
+ * the end (e.g. `ip netns exec NS`).
  */
-export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunningRole<T>> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}, options: { prefix?: string[] } = {}): Promise<RunningRole<T>> {
+  // A prefix runs node through other commands that exec it (ip netns exec, setpriv), so the pid stays the role's.
+  const [command, ...commandArgs] = [...(options.prefix ?? []), process.execPath, ...args];
+  const child = spawn(command, commandArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-65536);

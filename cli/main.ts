@@ -8,6 +8,7 @@
 //   rdmq metadata check|truncate --data DIR ...        the broker's metadata log, offline
 //   rdmq produce TOPIC [--mode shared|exclusive]      (one message per stdin line)
 //   rdmq consume TOPIC [--from-beginning] [--max-messages N]
+//   rdmq cluster start|status|stop|restart-member     a local multi-process cluster (cli/cluster.ts)
 //   rdmq bench ...                                     (see `rdmq bench --help`)
 import * as path from 'path';
 import * as readline from 'readline';
@@ -46,6 +47,7 @@ const USAGE = `usage:
                                                     one); the records from there on are lost; a copy is kept beside it
   rdmq produce TOPIC [--mode shared|exclusive] [--control HOST:PORT]    lines from stdin
   rdmq consume TOPIC [--from-beginning] [--max-messages N] [--control HOST:PORT]
+  rdmq cluster start|status|stop|restart-member ...   a local multi-process cluster (rdmq cluster --help)
   rdmq bench --target fastpath [...]      (rdmq bench --help)`;
 
 function fail(message: string): never {
@@ -378,6 +380,10 @@ async function main(): Promise<void> {
       return produce(rest);
     case 'consume':
       return consume(rest);
+    case 'cluster': {
+      const { clusterCommand } = await import('./cluster-command');
+      return clusterCommand(rest);
+    }
     case 'bench': {
       const { runBench } = await import('../bench/bench');
       return runBench(rest);
