@@ -68,6 +68,11 @@ const PORT = { control: 0, fastpath: 1, metrics: 2, kafka: 3 } as const;
 export const NETNS_SUBNET = '10.213.0';
 export const NETNS_HOST_ADDRESS = `${NETNS_SUBNET}.1`;
 export const NETNS_PREFIX = 'rdmq-ns';
+/** The bridge on the host's side: the device host-side UCX clients reach the namespaces on. */
+export const NETNS_BRIDGE = 'rdmqbr0';
+
+/** UCX settings for a fast-path client in the host's namespace talking to members in namespaces: TCP over the bridge. */
+export const NETNS_CLIENT_UCX_ENV = { UCX_TLS: 'tcp', UCX_NET_DEVICES: NETNS_BRIDGE } as const;
 
 export class ClusterPlanError extends Error {
   readonly code = 'INVALID_CLUSTER_SPEC';

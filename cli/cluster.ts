@@ -15,7 +15,7 @@ import * as net from 'net';
 import * as path from 'path';
 import * as readline from 'readline';
 import { RunningRole, startRole } from '../bench/cluster';
-import { ClusterPlan, ClusterSpec, MemberPlan, planCluster } from './cluster-plan';
+import { ClusterPlan, ClusterSpec, MemberPlan, NETNS_CLIENT_UCX_ENV, planCluster } from './cluster-plan';
 
 const MAIN = path.join(__dirname, 'main.js');
 const NETNS_SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'netns.sh');
@@ -97,7 +97,11 @@ export class LocalCluster {
     }
     const cluster = new LocalCluster(plan, log);
     try {
-      if (spec.netns) netnsUp(plan.members.filter((m) => m.netns).length);
+      if (spec.netns) {
+        netnsUp(plan.members.filter((m) => m.netns).length);
+        // The launcher's own readiness probe is a fast-path client too (the addon is not loaded yet).
+        Object.assign(process.env, NETNS_CLIENT_UCX_ENV);
+      }
       for (const m of cluster.members) await cluster.startMember(m);
       await waitUntilServing(plan, readyTimeoutMs);
       cluster.writeState(true);
@@ -136,7 +140,8 @@ export class LocalCluster {
     if (p.dataDir) fs.mkdirSync(p.dataDir, { recursive: true });
     const prefix = [...(p.netns ? ['ip', 'netns', 'exec', p.netns] : []), ...pdeathsigPrefix()];
     // Between namespaces UCX must not try shared memory or CMA: TCP only (unless the operator chose).
-    const env: NodeJS.ProcessEnv = p.netns && process.env.UCX_TLS === undefined ? { UCX_TLS: 'tcp' } : {};
+    // eth0 is the namespace's veth: never its own loopback, which peers elsewhere would take for theirs.
+    const env: NodeJS.ProcessEnv = p.netns ? { UCX_TLS: process.env.UCX_TLS ?? 'tcp', UCX_NET_DEVICES: 'eth0' } : {};
     const logFile = fs.createWriteStream(m.state.log, { flags: 'a' });
     logFile.write(`--- ${p.name} start ${m.state.starts + 1} ${new Date().toISOString()}\n`);
     let running: RunningRole<unknown>;
