@@ -8,7 +8,7 @@ import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
 import { Rdmq } from '../rdma-client';
 import { readTopic } from './testing/apart';
-import { ClusterRun, freeBasePort, runCli, waitUntilGone } from './testing/cluster-run';
+import { ClusterRun, freeBasePort, runCli, waitUntilGone } from '../bench/local-cluster';
 import { planCluster } from './cluster-plan';
 import { startEtcdMember } from './cluster';
 

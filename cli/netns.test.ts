@@ -11,7 +11,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Transport } from '../addon';
 import { Rdmq } from '../rdma-client';
 import { readTopic } from './testing/apart';
-import { ClusterRun, waitUntilGone } from './testing/cluster-run';
+import { ClusterRun, waitUntilGone } from '../bench/local-cluster';
 import { NETNS_CLIENT_UCX_ENV, NETNS_PREFIX } from './cluster-plan';
 
 const NETNS_SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'netns.sh');

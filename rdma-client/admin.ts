@@ -4,6 +4,8 @@ import { Connection, TopicInfo } from './connection';
 export interface TopicSpec {
   topic: string;
   numPartitions?: number;
+  /** Storage nodes holding each segment (kafkajs's name); unset = the broker's default. */
+  replicationFactor?: number;
   configEntries?: { name: string; value: string }[];
 }
 
@@ -18,6 +20,7 @@ export class Admin {
         await this.connection.call('createTopic', {
           name: t.topic,
           partitions: t.numPartitions ?? 1,
+          ...(t.replicationFactor === undefined ? {} : { replicationFactor: t.replicationFactor }),
           configs: Object.fromEntries((t.configEntries ?? []).map((c) => [c.name, c.value])),
         });
       } catch (err) {

@@ -119,9 +119,19 @@ export class Connection extends EventEmitter {
     return this.onData(key, (ep) => ep.put(local, key, remoteOffset));
   }
 
+  /**
+   * Bytes read with one-sided gets, per storage node (replica) they came from.
+   * A storage node never sees a one-sided read, so the reader counts them
+   * (rdmq bench reports them per replica). With replication, the key is the
+   * replica the read went to.
+   */
+  readonly readBytesByReplica = new Map<string, number>();
+
   /** Gets from a segment with a key imported on the current data endpoint. */
-  get(local: Uint8Array, key: RemoteKey, remoteOffset: number): Promise<void> {
-    return this.onData(key, (ep) => ep.get(local, key, remoteOffset));
+  async get(local: Uint8Array, key: RemoteKey, remoteOffset: number): Promise<void> {
+    await this.onData(key, (ep) => ep.get(local, key, remoteOffset));
+    const replica = this.clusterInfo.storageFastpathAddress;
+    this.readBytesByReplica.set(replica, (this.readBytesByReplica.get(replica) ?? 0) + local.byteLength);
   }
 
   /** Resolves once every earlier put of `generation` is complete at the storage node; fails if the endpoint was replaced since. */

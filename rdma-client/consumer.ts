@@ -198,6 +198,11 @@ export class Consumer {
   }
 
   /** Stops delivering; resolves once every read in flight is done (so not from inside a handler, which it would wait for). */
+  /** Bytes this consumer read, per replica (storage node fast-path address) they came from. */
+  readBytesByReplica(): Map<string, number> {
+    return new Map(this.connection.readBytesByReplica);
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     this.connection.off('reconnected', this.onReconnected);

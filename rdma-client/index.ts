@@ -4,7 +4,7 @@
 //   const producer = rdmq.producer({ mode: 'shared' });
 //   await producer.connect();
 //   await producer.send({ topic: 'events', messages: [{ key: 'k', value: 'v' }] });
-import { Admin } from './admin';
+import { Admin, TopicSpec } from './admin';
 import { Connection, ConnectionOptions } from './connection';
 import { Consumer, ConsumerOptions, RunOptions } from './consumer';
 import { Producer, ProducerOptions, ProducerRecord, RecordMetadata } from './producer';
@@ -62,6 +62,7 @@ export class Rdmq {
       seek: (s: { topic: string; partition: number; offset: string | number | bigint }) => client.get().seek(s),
       run: (handlers: RunOptions, onError?: (err: Error) => void) => client.get().run(handlers, onError),
       stop: () => client.get().stop(),
+      readBytesByReplica: () => client.get().readBytesByReplica(),
       disconnect: () => client.disconnect((c) => c.stop()),
     };
   }
@@ -70,7 +71,7 @@ export class Rdmq {
     const client = new Client(this.options, (c) => new Admin(c));
     return {
       connect: async () => void (await client.connect()),
-      createTopics: (o: { topics: { topic: string; numPartitions?: number; configEntries?: { name: string; value: string }[] }[] }) => client.get().createTopics(o),
+      createTopics: (o: { topics: TopicSpec[] }) => client.get().createTopics(o),
       deleteTopics: (o: { topics: string[] }) => client.get().deleteTopics(o),
       listTopics: () => client.get().listTopics(),
       describeTopic: (name: string) => client.get().describeTopic(name),

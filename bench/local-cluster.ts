@@ -1,15 +1,17 @@
 // `rdmq cluster start` run the way an operator runs it — the real CLI in a
-// process of its own — for tests, the chaos topology and the bench: waits
-// for its bootstrap and control lines, reads its state file, stops it.
+// process of its own — for the bench (several storage nodes, network
+// namespaces), the chaos topology and tests: waits for its bootstrap and
+// control lines, reads its state file, stops it.
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
+import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
-import type { ClusterState } from '../cluster';
-import { DEFAULT_BASE_PORT } from '../cluster-plan';
+import type { ClusterState } from '../cli/cluster';
+import { DEFAULT_BASE_PORT, NETNS_CLIENT_UCX_ENV } from '../cli/cluster-plan';
 
-const MAIN = path.join(__dirname, '..', 'main.js');
+const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
 
 export interface ClusterRunOptions {
   storageNodes?: number;
@@ -146,4 +148,57 @@ export async function waitUntilGone(pids: number[], timeoutMs = 20_000): Promise
     if (Date.now() > deadline) throw new Error(`still running after ${timeoutMs} ms: ${pids.filter(alive).join(', ')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+export interface BenchCluster {
+  control: string;
+  kafka: string;
+  /** broker-0 and gateway-0, whose CPU the bench reports as the server's. */
+  brokerPid?: number;
+  gatewayPid?: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * The bench's own cluster when it needs more than `rdmq start`: N storage
+ * nodes, one broker, one gateway, optionally each in a network namespace
+ * (then this process's UCX goes over TCP on the bridge too).
+ */
+export async function startBenchCluster(o: {
+  storageNodes: number;
+  replicationFactor?: number;
+  netns: boolean;
+  regionSize: string;
+  segmentSize: string;
+  durability: string;
+}): Promise<BenchCluster> {
+  if (o.netns) Object.assign(process.env, NETNS_CLIENT_UCX_ENV);
+  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
+  const dataDir = fs.mkdtempSync(path.join(base, 'rdmq-bench-cluster-'));
+  let run: ClusterRun;
+  try {
+    run = await ClusterRun.start({
+      dataDir,
+      storageNodes: o.storageNodes,
+      replicationFactor: o.replicationFactor,
+      netns: o.netns,
+      regionSize: o.regionSize,
+      segmentSize: o.segmentSize,
+      extraArgs: ['--durability', o.durability],
+      readyTimeoutMs: 120_000,
+    });
+  } catch (err) {
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    control: run.control.join(','),
+    kafka: run.bootstrap[0],
+    brokerPid: run.member('broker-0').pid,
+    gatewayPid: run.member('gateway-0').pid,
+    stop: async () => {
+      await run.signal('SIGTERM');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
