@@ -1,14 +1,41 @@
-// The cluster under test, as an operator runs it: `rdmq start` alone, or the
+// The cluster under test, as an operator runs it: `rdmq start` alone, the
 // roles apart (`rdmq storage`, `rdmq broker --storage`, `rdmq gateway
-// --control`), all on loopback with data on /dev/shm at durability flush.
+// --control`), or `rdmq cluster start` (chaos/cluster-topology.ts), all on
+// loopback with data on /dev/shm at durability flush.
 // Every port is fixed for the whole run, so a role restarted on the same data
 // directory comes back where its peers and clients look for it.
 import * as fs from 'fs';
 import * as path from 'path';
 import { freeLoopbackPort, RunningRole, startRole } from '../bench/cluster';
+import { ClusterShape, ClusterTopology } from './cluster-topology';
 
-export type TopologyKind = 'start' | 'apart';
-export type RoleName = 'start' | 'storage' | 'broker' | 'gateway';
+export type TopologyKind = 'start' | 'apart' | 'cluster';
+/** A role of `rdmq start` or the roles apart, or a member of `rdmq cluster` (storage-0, broker-leader, gateway-1, ...). */
+export type RoleName = 'start' | 'storage' | 'broker' | 'gateway' | `${'storage' | 'broker' | 'gateway'}-${number}` | 'broker-leader';
+
+/** What the chaos run needs of a topology: its addresses, and faults dealt to one role at a time. */
+export interface ChaosTopology {
+  /** Where Kafka clients bootstrap (comma-separated when several). */
+  readonly kafka: string;
+  /** The brokers' control address(es), for the SDK. */
+  readonly control: string;
+  readonly roleNames: RoleName[];
+  startAll(): Promise<void>;
+  /** Starts a role again, on its data directory and ports. */
+  start(name: RoleName): Promise<void>;
+  /** SIGKILL, and waits for the exit. */
+  kill(name: RoleName): Promise<void>;
+  pause(name: RoleName): void;
+  resume(name: RoleName): void;
+  /** True if the role's process exited without being told to. */
+  died(name: RoleName): boolean;
+  stopAll(): Promise<void>;
+}
+
+export async function createTopology(options: TopologyOptions, shape?: ClusterShape): Promise<ChaosTopology> {
+  if (options.kind === 'cluster') return ClusterTopology.create(options, shape);
+  return Topology.create(options);
+}
 
 export interface TopologyOptions {
   kind: TopologyKind;
@@ -31,7 +58,7 @@ interface Role {
   starts: number;
 }
 
-export class Topology {
+export class Topology implements ChaosTopology {
   private readonly roles = new Map<RoleName, Role>();
   /** Where Kafka clients bootstrap: the gateway of `rdmq start`, or the `rdmq gateway` apart. */
   kafka = '';
@@ -50,7 +77,7 @@ export class Topology {
       t.add('start', ['start', '--data', path.join(o.dataDir, 'start'), '--control', control, '--fastpath', fastpath, '--kafka', kafka, '--metrics', metrics, ...common]);
       t.kafka = kafka;
       t.control = control;
-    } else {
+    } else if (o.kind === 'apart') {
       const storageControl = await at();
       const brokerControl = await at();
       t.add('storage', ['storage', '--data', path.join(o.dataDir, 'storage'), '--control', storageControl, '--fastpath', await at(), '--metrics', await at(), ...common]);

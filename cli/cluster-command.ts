@@ -8,7 +8,7 @@ import { ClusterPlanError, ClusterSpec, DEFAULT_BASE_PORT, planCluster } from '.
 export const CLUSTER_USAGE = `usage:
   rdmq cluster start [--storage-nodes N] [--brokers M] [--gateways G] [--data DIR] [--base-port P]
                      [--replication-factor R] [--region-size SIZE] [--segment-size SIZE] [--durability none|flush|sync]
-                     [--netns] [--dry-run] [--ready-timeout-ms MS]
+                     [--lease-timeout-ms MS] [--netns] [--dry-run] [--ready-timeout-ms MS]
       a local cluster, every member a process of its own (defaults: 1 storage node, 1 broker, 1 gateway,
       data in ./rdmq-cluster, ports from 19000: etcd P+0/P+1, storage-K P+100+10K, broker-K P+200+10K,
       gateway-K P+300+10K with +0 control, +1 fast path, +2 metrics, +3 Kafka); etcd when M > 1;
@@ -71,6 +71,7 @@ async function start(argv: string[]): Promise<void> {
       netns: { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       'ready-timeout-ms': { type: 'string' },
+      'lease-timeout-ms': { type: 'string' },
     },
     strict: true,
   });
@@ -88,6 +89,7 @@ async function start(argv: string[]): Promise<void> {
     durability: durability as ClusterSpec['durability'],
     netns: values.netns === true,
     host: '127.0.0.1',
+    leaseTimeoutMs: integer('lease-timeout-ms', values['lease-timeout-ms'], undefined),
   };
   if (values['dry-run']) {
     const plan = planCluster(spec);

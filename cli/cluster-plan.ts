@@ -28,6 +28,8 @@ export interface ClusterSpec {
   regionSize: string;
   segmentSize: string;
   durability: 'none' | 'flush' | 'sync';
+  /** The brokers' producer lease (--lease-timeout-ms); unset = rdmq's default. */
+  leaseTimeoutMs?: number;
   /** Run each member in a network namespace of its own (scripts/netns.sh). */
   netns: boolean;
   /** The loopback host members listen on without namespaces. */
@@ -156,6 +158,7 @@ export function planCluster(spec: ClusterSpec): ClusterPlan {
         ...(spec.storageNodes > 1 ? ['--default-replication-factor', String(replicationFactor)] : []),
         '--control', addresses.control, '--fastpath', addresses.fastpath, '--metrics', addresses.metrics, '--kafka', addresses.kafka,
         '--advertised-host', host, ...common,
+        ...(spec.leaseTimeoutMs === undefined ? [] : ['--lease-timeout-ms', String(spec.leaseTimeoutMs)]),
       ],
     });
   }
