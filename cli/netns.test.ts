@@ -62,7 +62,7 @@ describe('the roles in network namespaces of their own', () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('moves data between storage node, broker and gateway over UCX on TCP, through both doors, and removes the namespaces when stopped', async () => {
+  it('moves data between storage node, broker and gateway over UCX on TCP, through both doors, and removes the namespaces on rdmq cluster stop', async () => {
     dir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-netns-test-'));
     run = await ClusterRun.start({ dataDir: dir, netns: true, gateways: 1 });
     const storage = run.member('storage-0');
@@ -140,8 +140,10 @@ describe('the roles in network namespaces of their own', () => {
     await consumer.disconnect();
     expect(viaKafka.sort()).toEqual([...written].sort());
 
+    // `rdmq cluster stop` ends the launcher, which stops every member and removes the namespaces.
     const pids = run.state.members.map((m) => m.pid!);
-    await run.signal('SIGTERM');
+    expect(await run.cli('stop')).toContain(`stopped the cluster in ${dir}`);
+    await run.signal('SIGTERM'); // returns at once: the launcher is gone
     expect(run.exitCode).toBe(0);
     await waitUntilGone(pids, 5000);
     expect(namespaces()).toEqual([]);

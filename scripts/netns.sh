@@ -8,6 +8,7 @@
 #   scripts/netns.sh down     removes every rdmq-ns* namespace and the bridge
 #   scripts/netns.sh list     the namespaces and their addresses
 #
+# RDMQ_NETNS_MTU sets the links' MTU (default 1500, an ordinary Ethernet).
 # Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN). `up` is idempotent. Run a
 # command in one: ip netns exec rdmq-ns0 CMD. The names and subnet are the
 # ones cli/cluster-plan.ts assumes (NETNS_PREFIX, NETNS_SUBNET).
@@ -17,6 +18,7 @@ PREFIX=rdmq-ns
 BRIDGE=rdmqbr0
 SUBNET=10.213.0
 MAX=50
+MTU=${RDMQ_NETNS_MTU:-1500}
 
 die() { echo "netns.sh: $*" >&2; exit 2; }
 
@@ -27,7 +29,7 @@ up() {
     ip link add "$BRIDGE" type bridge
     ip addr add "$SUBNET.1/24" dev "$BRIDGE"
   fi
-  ip link set "$BRIDGE" up
+  ip link set "$BRIDGE" mtu "$MTU" up
   # Bridged frames must not be filtered by iptables (br_netfilter), or namespaces cannot talk.
   if [[ -w /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables; fi
   for ((i = 0; i < n; i++)); do
@@ -41,8 +43,8 @@ up() {
       ip link set "$veth" master "$BRIDGE"
       ip netns exec "$ns" ip addr add "$SUBNET.$((10 + i))/24" dev eth0
     fi
-    ip link set "$veth" up
-    ip netns exec "$ns" ip link set eth0 up
+    ip link set "$veth" mtu "$MTU" up
+    ip netns exec "$ns" ip link set eth0 mtu "$MTU" up
   done
 }
 
