@@ -3,8 +3,10 @@
 // one base port), faults dealt to single members — storage nodes, brokers,
 // gateways — by pid: SIGKILL then `rdmq cluster restart-member`, or
 // SIGSTOP/SIGCONT. A member the launcher reports down without a fault of
-// ours "died". With several brokers a kill of "broker-leader" goes to the
-// broker that leads at that moment.
+// ours "died". The roles are the members by name, so with several brokers
+// each is faulted in turn, the leader among them; "broker-leader" (the one
+// that leads at that moment) is a name faults may use once brokers elect a
+// leader on etcd — until then it is broker-0 (see resolve).
 import * as fs from 'fs';
 import * as path from 'path';
 import { ClusterRun, freeBasePort, runCli } from '../bench/local-cluster';
