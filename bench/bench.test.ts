@@ -97,8 +97,11 @@ describe('rdmq bench', () => {
     expect(points.map((p) => [p.batchSize, p.workload])).toEqual([[8192, 'produce+consume'], [8192, 'e2e'], [1 << 20, 'produce+consume'], [1 << 20, 'e2e']]);
     for (const p of points) {
       expect(Object.keys(p).sort()).toEqual(
-        ['batchSize', 'client', 'consumerMBps', 'consumers', 'latencyUs', 'memcpyMBps', 'mode', 'partitions', 'producerMBps', 'producers', 'records', 'target', 'workload', ...(p.workload === 'e2e' ? ['e2eLatencyUs'] : [])].sort(),
+        ['batchSize', 'client', 'consumerMBps', 'consumers', 'latencyUs', 'memcpyMBps', 'mode', 'partitions', 'producerMBps', 'producers', 'readBytesByReplica', 'records', 'target', 'workload', ...(p.workload === 'e2e' ? ['e2eLatencyUs'] : [])].sort(),
       );
+      // One storage node: every byte the consumers read came from it.
+      expect(Object.keys(p.readBytesByReplica!)).toHaveLength(1);
+      expect(Object.values(p.readBytesByReplica!)[0]).toBeGreaterThan(0);
       expect(p).toMatchObject({ target: 'fastpath', client: 'rdmq-sdk', partitions: 2, producers: 2, consumers: 2 });
       expectOrdered(p.latencyUs);
       expectEveryRecordOnce(p);

@@ -12,13 +12,14 @@ import * as path from 'path';
 import * as os from 'os';
 import { parseArgs } from 'util';
 import { ClusterProcess, startCluster } from './cluster';
+import { BenchCluster, startBenchCluster } from './local-cluster';
 import { Door } from './door';
 import { FastPathDoor } from './fastpath-target';
 import { KafkaClient, openKafkaDoor } from './kafka-target';
 import { LatencyRecorder, LatencySummary } from './latency';
 import { measureKcatCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
 import { BenchResults, LatencyKind, LatencyTrace, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
-import { formatSize, parseSize } from './sizes';
+import { formatSize, humanBytes, parseSize } from './sizes';
 import { MeasuredPoint, parseWorkloads, runWorkload } from './workload';
 
 const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
@@ -42,6 +43,10 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --producers N            fast path: producers, each with its own connection (default 1; exclusive mode needs N <= partitions)
   --commit-every N         fast path: commit after N batches (default 1)
   --commit-delay-us US     fast path: ... or after US microseconds (default 0)
+  --storage-nodes N        for the started rdmq: N storage nodes (default 1; above 1 the bench runs rdmq cluster start)
+  --replication R          replication factor of the benchmark topics, rdmq's and Kafka's (default: the broker's; Kafka 1)
+  --netns                  for the started rdmq: each member in a network namespace of its own (root), UCX over TCP
+                           between them instead of shared memory (rdmq cluster start --netns)
   --durability LEVEL       for the started rdmq: none|flush|sync (default flush)
   --verify crc|framing     for the started rdmq: check each committed batch's CRC32C, or its framing only (default crc)
   --max-seconds S          cap on each producer phase (default 20)
@@ -93,6 +98,9 @@ export async function runBench(argv: string[]): Promise<void> {
       'commit-every': { type: 'string' },
       'commit-delay-us': { type: 'string' },
       durability: { type: 'string' },
+      'storage-nodes': { type: 'string' },
+      replication: { type: 'string' },
+      netns: { type: 'boolean' },
       verify: { type: 'string' },
       'max-seconds': { type: 'string' },
       json: { type: 'string' },
@@ -128,17 +136,38 @@ export async function runBench(argv: string[]): Promise<void> {
     consumers: Math.max(1, nonNegativeInt('consumers', values.consumers, 1)),
   };
 
+  const storageNodes = Math.max(1, nonNegativeInt('storage-nodes', values['storage-nodes'], 1));
+  const replicationFactor = values.replication === undefined ? undefined : Math.max(1, nonNegativeInt('replication', values.replication, 1));
+  if (replicationFactor !== undefined && values.control === undefined && replicationFactor > storageNodes) {
+    throw new Error(`--replication ${replicationFactor} needs at least that many storage nodes (--storage-nodes ${storageNodes})`);
+  }
+  const netns = values.netns === true;
+  if (netns && values.control !== undefined) throw new Error('--netns starts its own rdmq; it does not go with --control');
+  const placement = { storageNodes: values.control === undefined ? storageNodes : undefined, replicationFactor, netns: netns || undefined };
+
   let cluster: ClusterProcess | undefined;
+  let local: BenchCluster | undefined;
   let control = values.control;
   let gatewayAddress = values.kafka;
+  let serverPids: { fastpath?: number; gateway?: number } = {};
   const needRdmq = targets.includes('fastpath') || (targets.includes('gateway') && !gatewayAddress);
-  if (needRdmq && control === undefined) {
+  if (needRdmq && control === undefined && (storageNodes > 1 || netns)) {
+    // Several storage nodes, or members in namespaces: the roles apart, as rdmq cluster start runs them.
+    const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
+    const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
+    process.stderr.write(`starting rdmq cluster (${storageNodes} storage node(s)${netns ? ', each member in a network namespace' : ''}, region ${formatSize(region)} each) ...\n`);
+    local = await startBenchCluster({ storageNodes, replicationFactor, netns, regionSize: String(region), segmentSize: String(segment), durability });
+    control = local.control;
+    gatewayAddress ??= local.kafka;
+    serverPids = { fastpath: local.brokerPid, gateway: local.gatewayPid };
+  } else if (needRdmq && control === undefined) {
     // Room for one point at a time (each point's topic is deleted after it) plus open segments.
     const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
     const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
     process.stderr.write(`starting rdmq (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
     cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), extraArgs: values.verify ? ['--verify', values.verify] : [] });
     control = cluster.control;
+    serverPids = { fastpath: cluster.child.pid, gateway: cluster.child.pid };
     if (targets.includes('gateway') && !gatewayAddress) {
       if (!cluster.kafkaPort) throw new Error('the started rdmq has no Kafka gateway');
       gatewayAddress = `127.0.0.1:${cluster.kafkaPort}`;
@@ -167,10 +196,10 @@ export async function runBench(argv: string[]): Promise<void> {
         continue;
       }
       if (process.stderr.isTTY) process.stderr.write('\n');
-      results.points.push(resultPoint(point, limits, measured));
+      results.points.push({ ...resultPoint(point, limits, measured), ...(point.target === 'kafka' ? { replicationFactor } : placement) });
       results.latency.push(...latencyTraces(point, measured));
       warnUnlessExactlyOnce(label, measured);
-      process.stderr.write(`${label}:${summaryLine(measured)}\n`);
+      process.stderr.write(`${label}:${summaryLine(measured)}${replicaLine(measured)}\n`);
     }
   };
   try {
@@ -180,24 +209,25 @@ export async function runBench(argv: string[]): Promise<void> {
       const limits: Limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
       if (needsTcp && clients.includes('kcat')) limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
       if (targets.includes('fastpath')) {
-        await measure(cluster?.child.pid, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, ...shape }, limits, fastBytes, () =>
-          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, ...fastOptions, ...shape }),
+        await measure(serverPids.fastpath, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, ...shape }, limits, fastBytes, () =>
+          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, replicationFactor, ...fastOptions, ...shape }),
         );
       }
       for (const target of targets.filter((t) => t !== 'fastpath')) {
         const bootstrap = target === 'kafka' ? values.bootstrap! : gatewayAddress!;
-        const serverPid = target === 'gateway' ? cluster?.child.pid : undefined;
+        const serverPid = target === 'gateway' ? serverPids.gateway : undefined;
         for (const client of clients) {
           // The Kafka doors run one producer.
           const kafkaShape = { ...shape, producers: 1 };
           await measure(serverPid, { target, mode: `acks=${acks}`, client, batchSize: batchBytes, ...kafkaShape }, limits, kafkaBytes, () =>
-            openKafkaDoor({ bootstrap, client, batchBytes, recordBytes, acks, partitions: shape.partitions, consumers: shape.consumers }),
+            openKafkaDoor({ bootstrap, client, batchBytes, recordBytes, acks, partitions: shape.partitions, consumers: shape.consumers, replicationFactor }),
           );
         }
       }
     }
   } finally {
     await cluster?.stop();
+    await local?.stop();
   }
   process.stdout.write(textTable(results.points) + '\n');
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(results.points.map(({ cpuSecondsPerGB: _cpu, ...point }) => point), null, 2) + '\n');
@@ -224,6 +254,7 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
     records: { produced: m.producedRecords, consumed: m.consumed?.records, duplicates: m.consumed?.duplicates, missing: m.consumed?.missing },
     ...limits,
     ...(point.client === 'kcat' ? {} : { kcatCeilingMBps: undefined }),
+    ...(m.readBytesByReplica ? { readBytesByReplica: m.readBytesByReplica } : {}),
     cpuSecondsPerGB: { client: m.cpu.client / gb, server: m.cpu.server / gb, ...(point.client === 'kcat' ? { clientChildren: m.cpu.clientChildren / gb } : {}) },
   };
 }
@@ -245,6 +276,16 @@ function summaryLine(m: MeasuredPoint): string {
   const mbps = (v: number | undefined, side: string): string => (v === undefined ? '' : ` ${v.toFixed(0)} MB/s ${side}`);
   const e2e = m.e2e && m.e2e.count > 0 ? `, e2e p50 ${m.e2e.summary().p50} µs` : '';
   return `${mbps(m.producerMBps, 'produce')}${mbps(m.consumerMBps, 'consume')}${e2e}`;
+}
+
+/** The consumers' read bytes per replica, when they read from more than one or the cluster has several storage nodes. */
+function replicaLine(m: MeasuredPoint): string {
+  const by = m.readBytesByReplica;
+  if (!by || Object.keys(by).length === 0) return '';
+  const total = Object.values(by).reduce((a, b) => a + b, 0);
+  return `; read per replica: ${Object.entries(by)
+    .map(([replica, bytes]) => `${replica} ${humanBytes(bytes)} (${((bytes / Math.max(1, total)) * 100).toFixed(0)}%)`)
+    .join(', ')}`;
 }
 
 /** A benchmark that lost or repeated records would report a figure for work it did not do: say so loudly. */

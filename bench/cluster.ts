@@ -65,7 +65,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...Object.entries(options.gatewayLimits ?? {}).flatMap(([key, value]) => [`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(value)]),
     ...(options.extraArgs ?? []),
   ];
-  const role = await startRole<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number }>(args, options.env, options.nodeFlags);
+  const role = await startRole<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number }>(args, options.env, { nodeFlags: options.nodeFlags });
   const { child, ready } = role;
   let stopping = false;
   child.once('exit', (code, signal) => {
@@ -112,10 +112,13 @@ export interface RunningRole<T> {
 /**
  * Spawns a Node script (`args[0]`, e.g. the rdmq CLI, then its arguments) and
  * waits for its ready line, a JSON object on stdout; rejects with its stderr
- * if it exits first.
+ * if it exits first. `options.prefix` is a command line that execs node in
+ * the end (e.g. `ip netns exec NS`).
  */
-export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []): Promise<RunningRole<T>> {
-  const child = spawn(process.execPath, [...nodeFlags, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startRole<T>(args: string[], env: NodeJS.ProcessEnv = {}, options: { prefix?: string[]; nodeFlags?: string[] } = {}): Promise<RunningRole<T>> {
+  // A prefix runs node through other commands that exec it (ip netns exec, setpriv), so the pid stays the role's.
+  const [command, ...commandArgs] = [...(options.prefix ?? []), process.execPath, ...(options.nodeFlags ?? []), ...args];
+  const child = spawn(command, commandArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   const failures: string[] = [];
   child.stderr!.on('data', (chunk: Buffer) => {

@@ -52,6 +52,8 @@ export interface RunningConsumers {
   readyAt: bigint;
   /** Stops every consumer and waits for it (for kcat, until its process has exited). */
   stop(): Promise<void>;
+  /** Bytes the consumers read per replica they read from (the fast path counts its one-sided gets; Kafka clients cannot tell). */
+  readBytesByReplica?(): Record<string, number>;
 }
 
 export interface Door {

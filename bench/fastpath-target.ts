@@ -23,6 +23,8 @@ export interface FastPathDoorOptions {
   producers: number;
   /** Consumers, each with its own connection and its share of the partitions. */
   consumers: number;
+  /** The topic's replication factor; unset = the broker's default. */
+  replicationFactor?: number;
 }
 
 /** A consumer's largest single read. */
@@ -53,7 +55,7 @@ export class FastPathDoor implements Door {
     const admin = new Rdmq({ control: o.control }).admin();
     await admin.connect();
     const topic = `bench-${o.batchBytes}-${Date.now()}`;
-    await admin.createTopics({ topics: [{ topic, numPartitions: o.partitions }] });
+    await admin.createTopics({ topics: [{ topic, numPartitions: o.partitions, replicationFactor: o.replicationFactor }] });
     return new FastPathDoor(o, topic, admin);
   }
 
@@ -115,7 +117,12 @@ export class FastPathDoor implements Door {
         await consumer.subscribe({ topic: this.topic, fromBeginning: true, partitions: assignments[i] });
         await consumer.run({ eachRawBatch: ({ partition, bytes }) => deliver(run, partition, bytes) }, (err) => run.ledger.fail(err));
       }
-      return { readyAt, stop };
+      const readBytesByReplica = (): Record<string, number> => {
+        const total: Record<string, number> = {};
+        for (const c of consumers) for (const [replica, bytes] of c.readBytesByNode()) total[replica] = (total[replica] ?? 0) + bytes;
+        return total;
+      };
+      return { readyAt, stop, readBytesByReplica };
     } catch (err) {
       await stop();
       throw err;

@@ -19,11 +19,13 @@ export interface KafkaDoorOptions {
   partitions: number;
   /** kafkajs and kcat: members of one consumer group, which splits the partitions between them. */
   consumers: number;
+  /** The topic's replication factor (default 1). */
+  replicationFactor?: number;
 }
 
 /** Creates the benchmark topic and returns the door of `o.client` onto it. */
 export async function openKafkaDoor(o: KafkaDoorOptions): Promise<Door> {
-  const kafka = new Kafka({ clientId: 'rdmq-bench', brokers: [o.bootstrap], logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({ clientId: 'rdmq-bench', brokers: o.bootstrap.split(','), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   const topic = `bench-${o.client}-${o.batchBytes}-${Date.now()}`;
@@ -33,7 +35,7 @@ export async function openKafkaDoor(o: KafkaDoorOptions): Promise<Door> {
         {
           topic,
           numPartitions: o.partitions,
-          replicationFactor: 1,
+          replicationFactor: o.replicationFactor ?? 1,
           configEntries: [
             { name: 'max.message.bytes', value: String(Math.max(o.batchBytes * 2, 1 << 20)) },
             { name: 'segment.bytes', value: String(Math.max(64 << 20, 4 * o.batchBytes)) },

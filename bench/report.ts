@@ -38,6 +38,13 @@ export interface ResultPoint {
    * the rdmq server.
    */
   cpuSecondsPerGB?: { client: number; server: number; clientChildren?: number };
+  /** Where the started cluster's topic lived: storage nodes and replication factor (absent: one node, no replication). */
+  storageNodes?: number;
+  replicationFactor?: number;
+  /** Bytes the fast-path consumers read per replica (storage node fast-path address). */
+  readBytesByReplica?: Record<string, number>;
+  /** The started cluster ran its members in network namespaces (UCX over TCP on veth pairs). */
+  netns?: boolean;
 }
 
 export type LatencyKind = 'publish' | 'e2e';

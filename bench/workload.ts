@@ -50,6 +50,8 @@ export interface MeasuredPoint {
   publish: LatencyRecorder;
   e2e?: LatencyRecorder;
   cpu: CpuSeconds;
+  /** The consumers' bytes per replica (storage node) they read from, where the door can tell. */
+  readBytesByReplica?: Record<string, number>;
 }
 
 const IDLE_MS_DEFAULT = 30_000;
@@ -81,12 +83,14 @@ async function runPhases(door: Door, workload: Exclude<Workload, 'e2e'>, cpu: Cp
   const producerMBps = workload === 'consume' ? undefined : produced.bytes / produced.seconds / 1e6;
   if (workload === 'produce') return { workload, producerMBps, movedBytes: produced.bytes, producedRecords: produced.records, publish };
   const ledger = new ConsumptionLedger((bytes) => o.onProgress?.(Math.min(o.totalBytes, produced.bytes) + Math.min(bytes, o.totalBytes), progressTotal));
+  let readBytesByReplica: Record<string, number> | undefined;
   const seconds = await cpu.measure(async () => {
     const consumers = await door.startConsumers({ ledger, clock, live: false });
     try {
       await ledger.reach(produced.bytes, o.idleMs ?? IDLE_MS_DEFAULT);
       return Number(process.hrtime.bigint() - consumers.readyAt) / 1e9;
     } finally {
+      readBytesByReplica = consumers.readBytesByReplica?.();
       await consumers.stop();
     }
   });
@@ -99,6 +103,7 @@ async function runPhases(door: Door, workload: Exclude<Workload, 'e2e'>, cpu: Cp
     producedRecords: produced.records,
     consumed,
     publish,
+    readBytesByReplica,
   };
 }
 
@@ -116,6 +121,7 @@ async function runEndToEnd(door: Door, cpu: CpuMeter, o: WorkloadOptions): Promi
       await ledger.reach(produced.bytes, o.idleMs ?? IDLE_MS_DEFAULT);
       const seconds = clock.msSinceStart() / 1e3;
       const consumed = ledger.snapshot();
+      const readBytesByReplica = consumers.readBytesByReplica?.();
       return {
         workload: 'e2e' as const,
         producerMBps: produced.bytes / produced.seconds / 1e6,
@@ -125,6 +131,7 @@ async function runEndToEnd(door: Door, cpu: CpuMeter, o: WorkloadOptions): Promi
         consumed,
         publish,
         e2e,
+        readBytesByReplica,
       };
     } finally {
       await consumers.stop();

@@ -5,8 +5,11 @@ import * as path from 'path';
 import { parseArgs } from 'util';
 import { CHAOS_DEFAULTS, FaultKind, runChaos } from './run';
 import type { TopologyKind } from './topology';
+import { CLUSTER_SHAPE_DEFAULT } from './cluster-topology';
 
-const USAGE = `usage: npm run chaos -- [--rounds N] [--seconds S] [--seed N] [--faults kill,pause] [--topology start,apart,ha]
+const USAGE = `usage: npm run chaos -- [--rounds N] [--seconds S] [--seed N] [--faults kill,pause] [--topology start,apart,ha,cluster]
+                        [--storage-nodes N] [--brokers M] [--gateways G]   (the cluster topology: rdmq cluster start; default 1, 1, 2)
+                        [--roles PREFIX,...]   deal faults only to these roles (e.g. gateway, storage, broker)
                         [--rate RECORDS_PER_S_PER_PRODUCER] [--kafka-consumers N] [--lease-timeout-ms MS]
                         [--recovery-timeout-ms MS] [--partitions N] [--out DIR] [--keep-data]`;
 
@@ -38,6 +41,10 @@ async function main(): Promise<void> {
       seed: { type: 'string' },
       faults: { type: 'string' },
       topology: { type: 'string' },
+      'storage-nodes': { type: 'string' },
+      brokers: { type: 'string' },
+      gateways: { type: 'string' },
+      roles: { type: 'string' },
       rate: { type: 'string' },
       'kafka-consumers': { type: 'string' },
       'lease-timeout-ms': { type: 'string' },
@@ -62,7 +69,13 @@ async function main(): Promise<void> {
     seconds: positiveInt('seconds', values.seconds, d.seconds),
     seed,
     faults: list<FaultKind>('faults', values.faults, ['kill', 'pause'], d.faults),
-    topologies: list<TopologyKind>('topology', values.topology, ['start', 'apart', 'ha'], d.topologies),
+    topologies: list<TopologyKind>('topology', values.topology, ['start', 'apart', 'ha', 'cluster'], d.topologies),
+    cluster: {
+      storageNodes: positiveInt('storage-nodes', values['storage-nodes'], CLUSTER_SHAPE_DEFAULT.storageNodes),
+      brokers: positiveInt('brokers', values.brokers, CLUSTER_SHAPE_DEFAULT.brokers),
+      gateways: positiveInt('gateways', values.gateways, CLUSTER_SHAPE_DEFAULT.gateways),
+    },
+    faultRoles: values.roles === undefined ? undefined : values.roles.split(',').map((r) => r.trim()).filter((r) => r !== ''),
     recordsPerSecond: positiveInt('rate', values.rate, d.recordsPerSecond),
     kafkaConsumers: positiveInt('kafka-consumers', values['kafka-consumers'], d.kafkaConsumers),
     leaseTimeoutMs: positiveInt('lease-timeout-ms', values['lease-timeout-ms'], d.leaseTimeoutMs),

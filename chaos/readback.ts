@@ -92,7 +92,7 @@ export async function readThroughSdk(control: string, topic: string, timeoutMs: 
 export async function readThroughKafka(bootstrap: string, topic: string, lastRecordOffsets: Map<number, number>, timeoutMs: number): Promise<ReadbackResult> {
   const deadline = Date.now() + timeoutMs;
   const errors: string[] = [];
-  const kafka = new Kafka({ clientId: 'chaos-readback', brokers: [bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+  const kafka = new Kafka({ clientId: 'chaos-readback', brokers: bootstrap.split(','), logLevel: logLevel.NOTHING, retry: { retries: 10 } });
   const admin = kafka.admin();
   await withTimeout(admin.connect(), 15_000, 'kafka admin connect');
   const offsets = await withTimeout(admin.fetchTopicOffsets(topic), 15_000, 'kafka fetchTopicOffsets');

@@ -12,7 +12,8 @@ import { ANOMALY_KINDS, AnomalyKind, check, CheckResult, FinalRead, summaryLine 
 import { abandon, ClientKind, ClientSettings, Progress, withTimeout } from './clients/runtime';
 import { Op, readHistory } from './history';
 import { lastRecordOffsets, readThroughKafka, readThroughSdk } from './readback';
-import { RoleName, Topology, TopologyKind } from './topology';
+import { ClusterShape, CLUSTER_SHAPE_DEFAULT } from './cluster-topology';
+import { ChaosTopology, createTopology, RoleName, TopologyKind } from './topology';
 
 export type FaultKind = 'kill' | 'pause';
 
@@ -34,6 +35,10 @@ export interface ChaosOptions {
   segmentSize: string;
   partitions: number;
   keepData: boolean;
+  /** The members of the "cluster" topology (default 1 storage node, 1 broker, 2 gateways). */
+  cluster?: ClusterShape;
+  /** Deal faults only to roles whose name starts with one of these (e.g. "gateway"); default every role. */
+  faultRoles?: string[];
   log: (line: string) => void;
 }
 
@@ -149,7 +154,7 @@ class Workload {
   private incarnations = new Map<string, number>();
 
   constructor(
-    private readonly topology: Topology,
+    private readonly topology: ChaosTopology,
     private readonly dir: string,
     private readonly options: ChaosOptions,
   ) {}
@@ -251,7 +256,10 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
   fs.mkdirSync(dir, { recursive: true });
   const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   const dataDir = fs.mkdtempSync(path.join(base, `rdmq-chaos-${kind}-`));
-  const topology = await Topology.create({ kind, dataDir, logDir: dir, regionSize: options.regionSize, segmentSize: options.segmentSize, leaseTimeoutMs: options.leaseTimeoutMs });
+  const topology = await createTopology(
+    { kind, dataDir, logDir: dir, regionSize: options.regionSize, segmentSize: options.segmentSize, leaseTimeoutMs: options.leaseTimeoutMs },
+    options.cluster,
+  );
   const workload = new Workload(topology, dir, options);
   const stalls: string[] = [];
   const done: Round[] = [];
@@ -273,10 +281,10 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
 
     // The time bound counts from the first fault; every role gets at least one round.
     const deadline = Date.now() + seconds * 1000;
-    const roles = topology.roleNames;
+    const roles = faultedRoles(topology.roleNames, options.faultRoles);
     let cycle: RoleName[] = [];
-    for (let n = 1; n <= rounds && (n <= topology.roleNames.length || Date.now() < deadline); n++) {
-      for (const role of roles) {
+    for (let n = 1; n <= rounds && (n <= roles.length || Date.now() < deadline); n++) {
+      for (const role of topology.roleNames) {
         if (topology.died(role)) {
           stalls.push(`[${kind}] rdmq ${role} exited by itself before round ${n}`);
           await topology.start(role);
@@ -327,7 +335,7 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
     }
 
     // Wind down: everything up, the load stopped, then a clean restart so the read sees what is stored.
-    for (const role of roles) if (topology.died(role)) await topology.start(role);
+    for (const role of topology.roleNames) if (topology.died(role)) await topology.start(role);
     const end = await waitForProgress(workload, options.recoveryTimeoutMs);
     for (const f of FLOWS) if (end[f] === undefined) stalls.push(`[${kind}] at the end: ${flowName(f)} nothing for ${options.recoveryTimeoutMs} ms`);
     loadSeconds = (Date.now() - phaseStart) / 1000;
@@ -375,6 +383,14 @@ async function runPhase(kind: TopologyKind, rounds: number, seconds: number, ran
   };
 }
 
+/** The roles faults go to: every role, or those whose name starts with one of `prefixes`. */
+function faultedRoles(all: RoleName[], prefixes: string[] | undefined): RoleName[] {
+  if (!prefixes) return all;
+  const roles = all.filter((r) => prefixes.some((p) => r.startsWith(p)));
+  if (roles.length === 0) throw new Error(`no role matches ${prefixes.join(', ')} (roles: ${all.join(', ')})`);
+  return roles;
+}
+
 function totals(phases: PhaseResult[]): Record<AnomalyKind, number> {
   const counts = Object.fromEntries(ANOMALY_KINDS.map((k) => [k, 0])) as Record<AnomalyKind, number>;
   for (const p of phases) for (const k of ANOMALY_KINDS) counts[k] += p.result.counts[k];
@@ -394,7 +410,8 @@ export function phaseLine(p: PhaseResult): string {
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const random = seededRandom(options.seed);
   fs.mkdirSync(options.outDir, { recursive: true });
-  const roleCount = (k: TopologyKind): number => (k === 'start' ? 1 : 3);
+  const shape = options.cluster ?? CLUSTER_SHAPE_DEFAULT;
+  const roleCount = (k: TopologyKind): number => (k === 'start' ? 1 : k === 'apart' ? 3 : shape.storageNodes + shape.brokers + shape.gateways);
   const allRoles = options.topologies.reduce((n, k) => n + roleCount(k), 0);
   const phases: PhaseResult[] = [];
   options.log(`chaos: seed ${options.seed}, ${options.rounds} rounds within ${options.seconds} s over ${options.topologies.join(' and ')}; history in ${options.outDir}`);

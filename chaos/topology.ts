@@ -1,16 +1,43 @@
 // The cluster under test, as an operator runs it: `rdmq start` alone, the
 // roles apart (`rdmq storage`, `rdmq broker --storage`, `rdmq gateway
-// --control`), or an HA group (etcd, `rdmq storage`, two `rdmq broker
-// --etcd`, `rdmq gateway --control A,B`; etcd itself is not faulted), all on
+// --control`), an HA group (etcd, `rdmq storage`, two `rdmq broker
+// --etcd`, `rdmq gateway --control A,B`; etcd itself is not faulted), or
+// `rdmq cluster start` (chaos/cluster-topology.ts), all on
 // loopback with data on /dev/shm at durability flush.
 // Every port is fixed for the whole run, so a role restarted on the same data
 // directory comes back where its peers and clients look for it.
 import * as fs from 'fs';
 import * as path from 'path';
 import { freeLoopbackPort, RunningEtcd, RunningRole, startEtcd, startRole } from '../bench/cluster';
+import { ClusterShape, ClusterTopology } from './cluster-topology';
 
-export type TopologyKind = 'start' | 'apart' | 'ha';
-export type RoleName = 'start' | 'storage' | 'broker' | 'broker2' | 'gateway';
+export type TopologyKind = 'start' | 'apart' | 'ha' | 'cluster';
+/** A role of `rdmq start` or the roles apart, or a member of `rdmq cluster` (storage-0, broker-leader, gateway-1, ...). */
+export type RoleName = 'start' | 'storage' | 'broker' | 'broker2' | 'gateway' | `${'storage' | 'broker' | 'gateway'}-${number}` | 'broker-leader';
+
+/** What the chaos run needs of a topology: its addresses, and faults dealt to one role at a time. */
+export interface ChaosTopology {
+  /** Where Kafka clients bootstrap (comma-separated when several). */
+  readonly kafka: string;
+  /** The brokers' control address(es), for the SDK. */
+  readonly control: string;
+  readonly roleNames: RoleName[];
+  startAll(): Promise<void>;
+  /** Starts a role again, on its data directory and ports. */
+  start(name: RoleName): Promise<void>;
+  /** SIGKILL, and waits for the exit. */
+  kill(name: RoleName): Promise<void>;
+  pause(name: RoleName): void;
+  resume(name: RoleName): void;
+  /** True if the role's process exited without being told to. */
+  died(name: RoleName): boolean;
+  stopAll(): Promise<void>;
+}
+
+export async function createTopology(options: TopologyOptions, shape?: ClusterShape): Promise<ChaosTopology> {
+  if (options.kind === 'cluster') return ClusterTopology.create(options, shape);
+  return Topology.create(options);
+}
 
 export interface TopologyOptions {
   kind: TopologyKind;
@@ -33,7 +60,7 @@ interface Role {
   starts: number;
 }
 
-export class Topology {
+export class Topology implements ChaosTopology {
   private readonly roles = new Map<RoleName, Role>();
   /** Where Kafka clients bootstrap: the gateway of `rdmq start`, or the `rdmq gateway` apart. */
   kafka = '';

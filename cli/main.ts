@@ -8,6 +8,7 @@
 //   rdmq metadata check|truncate --data DIR ...        the broker's metadata log, offline
 //   rdmq produce TOPIC [--key K] [--header K=V] [--partition P]   (one message per stdin line)
 //   rdmq consume TOPIC [--offset earliest|latest|N] [--partition P] [--max-messages N]
+//   rdmq cluster start|status|stop|restart-member     a local multi-process cluster (cli/cluster.ts)
 //   rdmq bench ...                                     (see `rdmq bench --help`)
 import * as fs from 'fs';
 import * as path from 'path';
@@ -110,6 +111,11 @@ rdmq metadata truncate --data DIR --at BYTE         cuts the log at a corrupt re
                                                     --group: the group's share of the partitions from its committed
                                                     offsets, committing what it printed`,
     run: (argv) => consume(argv),
+  },
+  cluster: {
+    usage: `rdmq cluster start|status|stop|restart-member ...   a local multi-process cluster (rdmq cluster --help)`,
+    run: async (argv) => (await import('./cluster-command')).clusterCommand(argv),
+    help: async () => (await import('./cluster-command')).clusterCommand(['--help']),
   },
   bench: {
     usage: `rdmq bench --target fastpath [...]                 (rdmq bench --help)`,

@@ -20,7 +20,7 @@ export class Admin {
         await this.connection.call('createTopic', {
           name: t.topic,
           partitions: t.numPartitions ?? 1,
-          replicationFactor: t.replicationFactor ?? 0,
+          ...(t.replicationFactor === undefined ? {} : { replicationFactor: t.replicationFactor }),
           configs: Object.fromEntries((t.configEntries ?? []).map((c) => [c.name, c.value])),
         });
       } catch (err) {

@@ -129,7 +129,7 @@ export class Pacer {
 export function workloadKafka(settings: ClientSettings, retries: number): Kafka {
   return new Kafka({
     clientId: settings.name,
-    brokers: [settings.kafka],
+    brokers: settings.kafka.split(','),
     logLevel: logLevel.NOTHING,
     connectionTimeout: 3000,
     requestTimeout: 10_000,
