@@ -13,7 +13,7 @@
 // only the puts and gets on it (retriable); the next use connects again.
 import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'events';
-import { Endpoint, Transport } from '../addon';
+import { Endpoint, RemoteKey, Transport } from '../addon';
 import { brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY } from '../broker';
 import { decodeReplicaKeys, FastPathMessage, ReplicaKey } from '../format/fastpath-wire';
 import { RdmqError } from './errors';
@@ -213,7 +213,7 @@ export class Connection extends EventEmitter {
   }
 
   /** The key of one copy of a segment, imported on its storage node's endpoint (for tests and tools). */
-  async segmentKey(replica: SegmentReplica, segmentId: number, access: SegmentAccess) {
+  async segmentKey(replica: SegmentReplica, segmentId: number, access: SegmentAccess): Promise<RemoteKey> {
     return (await this.storage.key(replica, segmentId, access)).key;
   }
 

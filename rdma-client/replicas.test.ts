@@ -120,6 +120,22 @@ it('a producer puts every batch to every copy listed; readers read the copy thei
     expect(values).toEqual(sent);
     expect(connection.readBytesByNode()).toEqual(new Map([[nodeA, length], [infoB.nodeUuid, length]]));
 
+    // Two readers of the partition get consecutive reader indexes from the broker, so each prefers another copy.
+    const second = await PartitionView.subscribe(connection, 'two-copies', 0, 'earliest');
+    try {
+      expect(second.readerIndex).toBe(view.readerIndex + 1);
+      connection.segmentReplicas(segmentId, 'read', [...connection.segmentReplicaKeys(segmentId, 'read').filter((r) => r.node === nodeA), await copyB('read')]);
+      const byIndex = [nodeA, infoB.nodeUuid];
+      for (const reader of [view, second]) {
+        const before = connection.readBytesByNode().get(byIndex[reader.readerIndex % 2])!;
+        await reader.read(reader.segments.get(segmentId)!, first.end, Buffer.alloc(length));
+        expect(connection.readBytesByNode().get(byIndex[reader.readerIndex % 2])).toBe(before + length);
+      }
+      expect(connection.readBytesByNode()).toEqual(new Map([[nodeA, 2 * length], [infoB.nodeUuid, 2 * length]]));
+    } finally {
+      await second.close();
+    }
+
     // A copy whose node is unreachable is passed over for the next one.
     const gone: ReplicaKey = { node: 'gone', address: `127.0.0.1:${await freeLoopbackPort()}`, key: Buffer.from([1, 2, 3]) };
     const readKeysA = connection.segmentReplicaKeys(segmentId, 'read').filter((r) => r.node === nodeA);
@@ -127,13 +143,13 @@ it('a producer puts every batch to every copy listed; readers read the copy thei
     const again = Buffer.alloc(length);
     await view.read(segment, first.end, again, 0);
     expect(again.equals(fromA)).toBe(true);
-    expect(connection.readBytesByNode().get(nodeA)).toBe(2 * length);
+    expect(connection.readBytesByNode().get(nodeA)).toBe(3 * length);
     expect(connection.readBytesByNode().has('gone')).toBe(false);
 
     // B first, then A; B dies: reads go on from A, writes listing B fail retriably, the broker connection stays.
     connection.segmentReplicas(segmentId, 'read', [await copyB('read'), ...readKeysA]);
     await view.read(segment, first.end, again, 0);
-    expect(connection.readBytesByNode().get(infoB.nodeUuid)).toBe(2 * length);
+    expect(connection.readBytesByNode().get(infoB.nodeUuid)).toBe(3 * length);
     const endpointB = await connection.storageEndpoint(infoB.fastpathAddress);
     const lostB = new Promise((resolve) => endpointB.once('close', resolve));
     await nodeB.signal('SIGKILL');
@@ -141,8 +157,8 @@ it('a producer puts every batch to every copy listed; readers read the copy thei
     again.fill(0);
     await view.read(segment, first.end, again, 0);
     expect(again.equals(fromA)).toBe(true);
-    expect(connection.readBytesByNode().get(nodeA)).toBe(3 * length);
-    expect(connection.readBytesByNode().get(infoB.nodeUuid)).toBe(2 * length);
+    expect(connection.readBytesByNode().get(nodeA)).toBe(4 * length);
+    expect(connection.readBytesByNode().get(infoB.nodeUuid)).toBe(3 * length);
 
     const producer = new Producer(connection);
     const failed = await producer.send({ topic: 'two-copies', messages: [{ value: 'to a dead copy', partition: 0 }] }).catch((err: unknown) => err);
@@ -162,11 +178,11 @@ it('a producer puts every batch to every copy listed; readers read the copy thei
     await startNodeB();
     await until(() => connection.storageEndpoint(infoB.fastpathAddress).then(() => true, () => false), 'node B reachable again');
     await view.read(segment, first.end, again, 0);
-    expect(connection.readBytesByNode().get(nodeA)).toBe(4 * length);
-    expect(connection.readBytesByNode().get(infoB.nodeUuid)).toBe(2 * length);
+    expect(connection.readBytesByNode().get(nodeA)).toBe(5 * length);
+    expect(connection.readBytesByNode().get(infoB.nodeUuid)).toBe(3 * length);
     connection.segmentReplicas(segmentId, 'read', [await copyB('read'), ...readKeysA]);
     await view.read(segment, first.end, again, 0);
-    expect(connection.readBytesByNode().get(infoB.nodeUuid)).toBe(3 * length);
+    expect(connection.readBytesByNode().get(infoB.nodeUuid)).toBe(4 * length);
     expect(reconnects).toBe(0);
   } finally {
     await view?.close();
