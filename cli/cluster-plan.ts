@@ -65,6 +65,8 @@ export interface ClusterPlan {
 export const MAX_MEMBERS_PER_ROLE = 10;
 export const DEFAULT_BASE_PORT = 19000;
 const BLOCK = { storage: 100, broker: 200, gateway: 300 } as const;
+/** Node ids of the cluster's `rdmq gateway` members: clear of the ids the brokers' own gateways take. */
+const GATEWAY_NODE_ID_BASE = 100;
 const PORT = { control: 0, fastpath: 1, metrics: 2, kafka: 3 } as const;
 /** The first address of the namespaces' subnet; the host side of the bridge is .1 (scripts/netns.sh). */
 export const NETNS_SUBNET = '10.213.0';
@@ -174,8 +176,8 @@ export function planCluster(spec: ClusterSpec): ClusterPlan {
     const dataDir = path.join(spec.dataDir, name);
     members.push({
       name, role: 'gateway', dataDir, netns, host, addresses,
-      // Node 0 is the broker's own Kafka gateway; these are 1..G.
-      args: ['gateway', '--data', dataDir, '--control', controls.join(','), '--kafka', addresses.kafka, '--metrics', addresses.metrics, '--advertised-host', host, '--node-id', String(k + 1)],
+      // The brokers' own Kafka gateways take the lowest free ids (the leader's 0, each standby's the next); these are 100 + k.
+      args: ['gateway', '--data', dataDir, '--control', controls.join(','), '--kafka', addresses.kafka, '--metrics', addresses.metrics, '--advertised-host', host, '--node-id', String(GATEWAY_NODE_ID_BASE + k)],
     });
   }
   return { spec, members, bootstrap: spec.gateways > 0 ? gatewayKafka : brokerKafka, control: controls, etcd };
