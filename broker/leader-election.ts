@@ -64,7 +64,6 @@ export class LeaderElection extends EventEmitter {
   private term: LeaderRecord | undefined;
   private known: LeaderRecord | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
-  private keepaliveTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private readonly ttlS: number;
   readonly leaderKey: string;
@@ -95,7 +94,6 @@ export class LeaderElection extends EventEmitter {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.pollTimer);
-    clearTimeout(this.keepaliveTimer);
     clearInterval(this.deadlineTimer);
     if (this.term) this.depose('this broker is shutting down');
     const lease = this.lease;
