@@ -119,7 +119,7 @@ export class FastPathDoor implements Door {
       }
       const readBytesByReplica = (): Record<string, number> => {
         const total: Record<string, number> = {};
-        for (const c of consumers) for (const [replica, bytes] of c.readBytesByNode()) total[replica] = (total[replica] ?? 0) + bytes;
+        for (const c of consumers) for (const [replica, bytes] of c.readBytesByAddress()) total[replica] = (total[replica] ?? 0) + bytes;
         return total;
       };
       return { readyAt, stop, readBytesByReplica };
