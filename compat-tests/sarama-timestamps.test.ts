@@ -4,26 +4,17 @@
 // deltas, so the answer must come from the records. The Go side is
 // compat-tests/go/timestamps.go, built with Debian's Go toolchain and packaged
 // sources (no network).
-import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ClusterProcess, startCluster } from '../bench/cluster';
+import { buildGoProgram, run } from './testing/go';
 
-const SOURCE = path.join(__dirname, '..', '..', 'compat-tests', 'go', 'timestamps.go');
 
 interface Timestamps {
   sent: { partition: number; offset: number; timestamp: number; codec: string }[];
   asked: Record<string, number>;
   answers: Record<string, Record<string, number>>;
-}
-
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile(file, args, { timeout: timeoutMs, env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${path.basename(file)} ${args.join(' ')} failed: ${err.message}\n${stderr}`)) : resolve(stdout),
-    ),
-  );
 }
 
 /** What Apache Kafka answers: the first offset whose record timestamp is ≥ ts, or -1. */
@@ -35,15 +26,10 @@ function kafkaAnswer(sent: Timestamps['sent'], partition: number, ts: number): n
 describe('sarama (Go) ListOffsets by timestamp against rdmq start', () => {
   let cluster: ClusterProcess;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rdmq-sarama-ts-'));
-  const binary = path.join(dir, 'timestamps');
+  let binary: string;
 
   beforeAll(async () => {
-    await run('/usr/bin/go', ['build', '-o', binary, SOURCE], {
-      GO111MODULE: 'off',
-      GOPATH: '/usr/share/gocode',
-      GOCACHE: path.join(os.tmpdir(), 'rdmq-gocache'),
-      GOFLAGS: '',
-    });
+    binary = await buildGoProgram('timestamps', dir);
     cluster = await startCluster({ regionSize: '256M' });
   }, 240_000);
 

@@ -2,13 +2,12 @@
 // rdmq's Kafka gateway: cluster admin, an idempotent producer with snappy and
 // zstd, a consumer group that commits. The Go side is compat-tests/go/roundtrip.go,
 // built here with Debian's Go toolchain and packaged sources (no network).
-import { execFile } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { ClusterProcess, startCluster } from '../bench/cluster';
+import { buildGoProgram, run } from './testing/go';
 
-const SOURCE = path.join(__dirname, '..', '..', 'compat-tests', 'go', 'roundtrip.go');
 
 interface Roundtrip {
   listed: boolean;
@@ -17,27 +16,13 @@ interface Roundtrip {
   committed: Record<string, number>;
 }
 
-function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 120_000): Promise<string> {
-  return new Promise((resolve, reject) =>
-    execFile(file, args, { timeout: timeoutMs, env: { ...process.env, ...env }, maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${path.basename(file)} ${args.join(' ')} failed: ${err.message}\n${stderr}`)) : resolve(stdout),
-    ),
-  );
-}
-
 describe('sarama (Go) against the rdmq gateway', () => {
   let gateway: ClusterProcess;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rdmq-sarama-'));
-  const binary = path.join(dir, 'roundtrip');
+  let binary: string;
 
   beforeAll(async () => {
-    // GOPATH mode over Debian's packaged sources; the build cache outlives the test so later runs are quick.
-    await run('/usr/bin/go', ['build', '-o', binary, SOURCE], {
-      GO111MODULE: 'off',
-      GOPATH: '/usr/share/gocode',
-      GOCACHE: path.join(os.tmpdir(), 'rdmq-gocache'),
-      GOFLAGS: '',
-    });
+    binary = await buildGoProgram('roundtrip', dir);
     gateway = await startCluster({ regionSize: '256M' });
   }, 240_000);
 
