@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { promisify } from 'util';
-import { NETNS_PREFIX } from '../cli/cluster-plan';
+import { NETNS_PREFIX, netnsSlot } from '../cli/cluster-plan';
 import { BenchResults } from './report';
 
 const run = promisify(execFile);
@@ -39,12 +39,14 @@ describe('rdmq bench on a cluster of its own', () => {
         expect(p.netns).toBe(true);
         expect(p.records!.consumed).toBe(p.records!.produced);
       }
-      // One storage node (the SDK names it by its node id): every byte read came from it.
+      // The storage node is the first member, in the first namespace: every byte read came from it, over the veth.
+      const storage = netnsSlot(0).address;
       const replicas = Object.keys(fast.readBytesByReplica ?? {});
       expect(replicas).toHaveLength(1);
+      expect(replicas[0].startsWith(`${storage}:`)).toBe(true);
       // At least every record's value bytes (the bench may stop producing at --max-seconds, before 16M).
       expect(fast.readBytesByReplica![replicas[0]]).toBeGreaterThanOrEqual(fast.records!.consumed! * 1024);
-      expect(stderr).toMatch(new RegExp(`read per replica: ${replicas[0]} [\\d.]+ [KM]iB \\(100%\\)`));
+      expect(stderr).toMatch(new RegExp(`read per replica: ${storage.replace(/\./g, '\\.')}:\\d+ [\\d.]+ [KM]iB \\(100%\\)`));
       expect(namespaces()).toEqual([]);
     } finally {
       fs.rmSync(out, { recursive: true, force: true });

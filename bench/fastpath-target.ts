@@ -129,7 +129,7 @@ export class FastPathDoor implements Door {
       }
       const sum = (of: typeof consumers): Record<string, number> => {
         const total: Record<string, number> = {};
-        for (const c of of) for (const [replica, bytes] of c.readBytesByNode()) total[replica] = (total[replica] ?? 0) + bytes;
+        for (const c of of) for (const [replica, bytes] of c.readBytesByAddress()) total[replica] = (total[replica] ?? 0) + bytes;
         return total;
       };
       const readBytesByReplicaPerReader = (): Record<string, number>[] =>

@@ -159,7 +159,8 @@ export class EtcdMetadataLog<S, R extends object> implements MetadataSink<S, R> 
 
   /** Refuses further appends at once (the broker lost its leadership); pending ones fail. */
   depose(reason: string): void {
-    this.fail(new EtcdMetadataLogError('NOT_LEADER', reason), []);
+    // The broker knows already: onFailure is for failures it learns of here.
+    this.fail(new EtcdMetadataLogError('NOT_LEADER', reason), [], false);
   }
 
   async close(): Promise<void> {
@@ -256,8 +257,8 @@ export class EtcdMetadataLog<S, R extends object> implements MetadataSink<S, R> 
     }
   }
 
-  private fail(error: EtcdMetadataLogError, batch: Pending<R>[]): void {
-    const first = this.failure === null;
+  private fail(error: EtcdMetadataLogError, batch: Pending<R>[], notify = true): void {
+    const first = this.failure === null && notify;
     this.failure ??= error;
     for (const p of batch) p.reject(this.failure);
     for (const p of this.pending) p.reject(this.failure);

@@ -8,7 +8,9 @@ export { startControlServer, brokerService, ClusterInfo, ERROR_METADATA_KEY, LEA
 export { BrokerError, MetadataStore, TopicDescription } from './topics';
 export { PartitionError } from './partition-state';
 export { BrokerMetrics } from './metrics';
-export { checkMetadataLog, truncateMetadataLog } from './metadata-log';
+export { checkMetadataLog, truncateMetadataLog, MetadataSink } from './metadata-log';
+export { EtcdMetadataLog, EtcdMetadataLogError, EtcdMetadataLogOptions } from './etcd-metadata-log';
+export { LeaderElection, LeaderElectionOptions, LeaderRecord } from './leader-election';
 export {
   batchSizeError,
   effectiveTopicConfig,

@@ -19,7 +19,7 @@
 // once when that term ends; a deposed broker campaigns again by itself.
 // Not safe to start twice.
 import { EventEmitter } from 'events';
-import type { Etcd3, Lease } from 'etcd3';
+import { Etcd3, EtcdLeaseInvalidError, Lease } from 'etcd3';
 
 export interface LeaderRecord {
   brokerId: string;
@@ -64,7 +64,6 @@ export class LeaderElection extends EventEmitter {
   private term: LeaderRecord | undefined;
   private known: LeaderRecord | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
-  private keepaliveTimer: NodeJS.Timeout | undefined;
   private deadlineTimer: NodeJS.Timeout | undefined;
   private readonly ttlS: number;
   readonly leaderKey: string;
@@ -95,7 +94,6 @@ export class LeaderElection extends EventEmitter {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.pollTimer);
-    clearTimeout(this.keepaliveTimer);
     clearInterval(this.deadlineTimer);
     if (this.term) this.depose('this broker is shutting down');
     const lease = this.lease;
@@ -132,6 +130,10 @@ export class LeaderElection extends EventEmitter {
       if (holder || this.term || !this.leaseId || this.closed || Date.now() < this.holdOffUntilMs) return;
       await this.campaign();
     } catch (err) {
+      // A lease etcd no longer knows (this process was paused past its TTL): the next poll grants a new one.
+      if (err instanceof EtcdLeaseInvalidError) this.dropLease();
+      // A standby whose lease may have expired meanwhile starts over with a new one too.
+      else if (!this.term && Date.now() >= this.leaseValidUntilMs) this.dropLease();
       // etcd did not answer: the deadline check steps a leader down once its lease may have expired.
       this.known = undefined;
       if (!this.term) this.options.log?.(`etcd: ${(err as Error).message}; trying again`);
@@ -182,7 +184,7 @@ export class LeaderElection extends EventEmitter {
     try {
       ttlS = Number((await this.lease.keepaliveOnce()).TTL);
     } catch (err) {
-      if ((err as Error).name !== 'EtcdLeaseInvalidError') throw err;
+      if (!(err instanceof EtcdLeaseInvalidError)) throw err;
       ttlS = 0;
     }
     if (ttlS <= 0) {

@@ -671,10 +671,6 @@ export class MetadataStore {
     if (!Number.isInteger(replicationFactor) || replicationFactor < 1 || replicationFactor > 255) {
       throw new BrokerError('INVALID_REPLICATION_FACTOR', `replication factor ${replicationFactor} must be an integer from 1 to 255`);
     }
-    const minInsync = effectiveTopicConfig(configOverrides, this.topicConfigDefaults)['min.insync.replicas'];
-    if (minInsync > replicationFactor) {
-      throw new BrokerError('INVALID_CONFIG', `min.insync.replicas ${minInsync} exceeds the replication factor ${replicationFactor}: no write could ever be acknowledged`);
-    }
     await this.commit({ type: 'TopicCreated', topicId: s.nextTopicId, name, partitions, configOverrides, ...(replicationFactor > 1 ? { replicationFactor } : {}) });
     return this.describeTopic(name);
   }

@@ -12,6 +12,7 @@ describe('npm run chaos, briefly', () => {
     const lines: string[] = [];
     const result = await runChaos({
       ...CHAOS_DEFAULTS,
+      topologies: ['start', 'apart'],
       rounds: 4,
       seconds: 90,
       seed: 20261201,

@@ -20,7 +20,8 @@ export interface ClusterShape {
   gateways: number;
 }
 
-export const CLUSTER_SHAPE_DEFAULT: ClusterShape = { storageNodes: 1, brokers: 1, gateways: 2 };
+/** Replication factor 3 over three storage nodes, two brokers on etcd, two gateways (issue 11's acceptance shape). */
+export const CLUSTER_SHAPE_DEFAULT: ClusterShape = { storageNodes: 3, brokers: 2, gateways: 2 };
 
 export class ClusterTopology implements ChaosTopology {
   kafka = '';

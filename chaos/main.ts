@@ -8,7 +8,7 @@ import type { TopologyKind } from './topology';
 import { CLUSTER_SHAPE_DEFAULT } from './cluster-topology';
 
 const USAGE = `usage: npm run chaos -- [--rounds N] [--seconds S] [--seed N] [--faults kill,pause] [--topology start,apart,ha,cluster]
-                        [--storage-nodes N] [--brokers M] [--gateways G]   (the cluster topology: rdmq cluster start; default 1, 1, 2)
+                        [--storage-nodes N] [--brokers M] [--gateways G]   (the cluster topology: rdmq cluster start; default 3, 2, 2)
                         [--roles PREFIX,...]   deal faults only to these roles (e.g. gateway, storage, broker)
                         [--rate RECORDS_PER_S_PER_PRODUCER] [--kafka-consumers N] [--lease-timeout-ms MS]
                         [--recovery-timeout-ms MS] [--partitions N] [--out DIR] [--keep-data]`;

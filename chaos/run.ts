@@ -43,10 +43,10 @@ export interface ChaosOptions {
 }
 
 export const CHAOS_DEFAULTS: Omit<ChaosOptions, 'seed' | 'outDir' | 'log'> = {
-  rounds: 120,
-  seconds: 2400,
+  rounds: 150,
+  seconds: 3000,
   faults: ['kill', 'pause'],
-  topologies: ['start', 'apart'],
+  topologies: ['start', 'apart', 'cluster'],
   recordsPerSecond: 200,
   kafkaConsumers: 2,
   leaseTimeoutMs: 1500,
@@ -411,7 +411,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const random = seededRandom(options.seed);
   fs.mkdirSync(options.outDir, { recursive: true });
   const shape = options.cluster ?? CLUSTER_SHAPE_DEFAULT;
-  const roleCount = (k: TopologyKind): number => (k === 'start' ? 1 : k === 'apart' ? 3 : shape.storageNodes + shape.brokers + shape.gateways);
+  const roleCount = (k: TopologyKind): number => (k === 'start' ? 1 : k === 'apart' ? 3 : k === 'ha' ? 4 : shape.storageNodes + shape.brokers + shape.gateways);
   const allRoles = options.topologies.reduce((n, k) => n + roleCount(k), 0);
   const phases: PhaseResult[] = [];
   options.log(`chaos: seed ${options.seed}, ${options.rounds} rounds within ${options.seconds} s over ${options.topologies.join(' and ')}; history in ${options.outDir}`);

@@ -94,7 +94,8 @@ export class Topology implements ChaosTopology {
         ]);
       }
       const kafka = await at();
-      t.add('gateway', ['gateway', '--control', controls.join(','), '--kafka', kafka, '--metrics', await at(), '--node-id', '1']);
+      // Not 1: the standby broker's own gateway takes the lowest free id at the leader.
+      t.add('gateway', ['gateway', '--control', controls.join(','), '--kafka', kafka, '--metrics', await at(), '--node-id', '100']);
       t.kafka = kafka;
       t.control = controls.join(',');
     } else {

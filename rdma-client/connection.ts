@@ -242,6 +242,11 @@ export class Connection extends EventEmitter {
     return this.storage.readBytesByNode();
   }
 
+  /** Bytes read so far from each storage node, by its fast-path address. */
+  readBytesByAddress(): Map<string, number> {
+    return this.storage.readBytesByAddress();
+  }
+
   /** Segment keys imported and not yet let go (for tests and metrics). */
   get importedKeyCount(): number {
     return this.storage.importedKeyCount;

@@ -144,6 +144,10 @@ export class Consumer {
     return this.connection.readBytesByNode();
   }
 
+  readBytesByAddress(): Map<string, number> {
+    return this.connection.readBytesByAddress();
+  }
+
   /**
    * Reads `topic` from run() on. `partitions` splits a topic between consumers
    * by hand (the fast path has no group coordinator): each reads only those.

@@ -55,6 +55,8 @@ export interface ConsumerClient {
   stop(): Promise<void>;
   /** Bytes read from each storage node's copies (replication spreads readers over them). */
   readBytesByNode(): Map<string, number>;
+  /** The same, by each storage node's fast-path address. */
+  readBytesByAddress(): Map<string, number>;
   disconnect(): Promise<void>;
 }
 
@@ -98,6 +100,7 @@ export class Rdmq {
       stop: () => client.get().stop(),
       /** Bytes read from each storage node's copies (replication spreads readers over them). */
       readBytesByNode: () => client.get().readBytesByNode(),
+      readBytesByAddress: () => client.get().readBytesByAddress(),
       disconnect: () => client.disconnect((c) => c.stop()),
     };
   }

@@ -71,6 +71,7 @@ export class StorageLinks {
   /** Holders of each counted replica set (retain); its keys are destroyed when the last lets go. */
   private readonly holders = new Map<string, number>();
   private readonly readBytes = new Map<string, number>();
+  private readonly readBytesAt = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -211,6 +212,7 @@ export class StorageLinks {
       throw unreachable(replica, err);
     }
     this.readBytes.set(replica.node, (this.readBytes.get(replica.node) ?? 0) + local.length);
+    this.readBytesAt.set(replica.address, (this.readBytesAt.get(replica.address) ?? 0) + local.length);
   }
 
   /**
@@ -241,6 +243,11 @@ export class StorageLinks {
   /** Bytes read so far from each storage node, by node id. */
   readBytesByNode(): Map<string, number> {
     return new Map(this.readBytes);
+  }
+
+  /** The same, by each storage node's fast-path address (HOST:PORT), the name an operator knows it by. */
+  readBytesByAddress(): Map<string, number> {
+    return new Map(this.readBytesAt);
   }
 
   /** The endpoint to a storage address, connecting on first use and after a loss (not before its backoff ends). */
