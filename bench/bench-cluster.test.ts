@@ -53,6 +53,45 @@ describe('rdmq bench on a cluster of its own', () => {
     }
   }, 180_000);
 
+  it('--fanout 2 on one RF 3 partition: each reader delivers every record once, and the two read mostly from different storage nodes', async () => {
+    const json = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rdmq-bench-fanout-')), 'points.json');
+    try {
+      const { stderr } = await run(
+        process.execPath,
+        [MAIN, 'bench', '--storage-nodes', '3', '--replication', '3', '--fanout', '2', '--workload', 'consume', '--batch-sizes', '64K', '--bytes', '8M', '--max-seconds', '5', '--json', json],
+        { timeout: 100_000 },
+      );
+      expect(stderr).not.toMatch(/WARNING|FAILED/);
+      const [point] = JSON.parse(fs.readFileSync(json, 'utf8')) as BenchResults['points'];
+      expect(point.fanout).toBe(2);
+      expect(point.replicationFactor).toBe(3);
+      const records = point.records!;
+      expect(records.produced).toBeGreaterThan(0);
+      expect(records.consumedByReader).toEqual([records.produced, records.produced]);
+      expect(records.consumed).toBe(2 * records.produced);
+      expect([records.duplicates, records.missing]).toEqual([0, 0]);
+      // Each reader read at least every value byte, most of it from one node, and not the other reader's node.
+      const mainNode = (bytes: Record<string, number>): string => {
+        const total = Object.values(bytes).reduce((a, b) => a + b, 0);
+        expect(total).toBeGreaterThanOrEqual(records.produced * 1024);
+        const [node, most] = Object.entries(bytes).sort(([, a], [, b]) => b - a)[0];
+        expect(most / total).toBeGreaterThan(0.8);
+        return node;
+      };
+      const [first, second] = point.readBytesByReader!.map(mainNode);
+      expect(first).not.toBe(second);
+      const total = Object.values(point.readBytesByReplica!).reduce((a, b) => a + b, 0);
+      expect(Object.values(point.readBytesByReplica!).filter((bytes) => bytes > 0.3 * total).length).toBeGreaterThanOrEqual(2);
+      expect(stderr).toMatch(/reader 0: .*; reader 1: /);
+    } finally {
+      fs.rmSync(path.dirname(json), { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('refuses --fanout for Kafka clients, which would need consumer groups of their own', async () => {
+    await expect(run(process.execPath, [MAIN, 'bench', '--fanout', '2', '--target', 'gateway'])).rejects.toThrow(/--fanout is for --target fastpath only/);
+  });
+
   it('refuses a replication factor above its storage nodes, saying which', async () => {
     await expect(run(process.execPath, [MAIN, 'bench', '--storage-nodes', '2', '--replication', '3', '--target', 'fastpath'])).rejects.toThrow(
       /--replication 3 needs at least that many storage nodes \(--storage-nodes 2\)/,

@@ -38,6 +38,9 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --partitions N           partitions of the benchmark topic (default 1)
   --consumers N            consumers sharing the partitions (default 1): fast path, a share each (partitions i, i+N, ...);
                            kafkajs and kcat, members of one consumer group
+  --fanout N               fast path: N independent readers, each reading every partition in full (like N consumer
+                           groups; each of --consumers consumers), each delivering every record once (default 1);
+                           with replication each reader prefers another copy: read bytes per replica and per reader
   --mode exclusive|shared  fast-path producer mode (default exclusive)
   --staging-depth N        fast path: batches between stage and commit at once (default 8)
   --producers N            fast path: producers, each with its own connection (default 1; exclusive mode needs N <= partitions)
@@ -95,6 +98,7 @@ export async function runBench(argv: string[]): Promise<void> {
       partitions: { type: 'string' },
       producers: { type: 'string' },
       consumers: { type: 'string' },
+      fanout: { type: 'string' },
       'commit-every': { type: 'string' },
       'commit-delay-us': { type: 'string' },
       durability: { type: 'string' },
@@ -135,6 +139,8 @@ export async function runBench(argv: string[]): Promise<void> {
     producers: Math.max(1, nonNegativeInt('producers', values.producers, 1)),
     consumers: Math.max(1, nonNegativeInt('consumers', values.consumers, 1)),
   };
+  const fanout = Math.max(1, nonNegativeInt('fanout', values.fanout, 1));
+  if (fanout > 1 && targets.some((t) => t !== 'fastpath')) throw new Error('--fanout is for --target fastpath only (Kafka clients: run several consumer groups)');
 
   const storageNodes = Math.max(1, nonNegativeInt('storage-nodes', values['storage-nodes'], 1));
   const replicationFactor = values.replication === undefined ? undefined : Math.max(1, nonNegativeInt('replication', values.replication, 1));
@@ -209,8 +215,9 @@ export async function runBench(argv: string[]): Promise<void> {
       const limits: Limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
       if (needsTcp && clients.includes('kcat')) limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
       if (targets.includes('fastpath')) {
-        await measure(serverPids.fastpath, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, ...shape }, limits, fastBytes, () =>
-          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, replicationFactor, ...fastOptions, ...shape }),
+        const fastShape = { ...shape, ...(fanout > 1 ? { fanout } : {}) };
+        await measure(serverPids.fastpath, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, ...fastShape }, limits, fastBytes, () =>
+          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, replicationFactor, ...fastOptions, ...fastShape }),
         );
       }
       for (const target of targets.filter((t) => t !== 'fastpath')) {
@@ -238,7 +245,7 @@ export async function runBench(argv: string[]): Promise<void> {
   if (failures.length > 0) throw new Error(`${failures.length} point(s) failed:\n  ${failures.join('\n  ')}`);
 }
 
-type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers'>;
+type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers' | 'fanout'>;
 type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps'>;
 
 function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): ResultPoint {
@@ -251,10 +258,17 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
     consumerMBps: m.consumerMBps,
     latencyUs: summary(m.publish),
     e2eLatencyUs: summary(m.e2e),
-    records: { produced: m.producedRecords, consumed: m.consumed?.records, duplicates: m.consumed?.duplicates, missing: m.consumed?.missing },
+    records: {
+      produced: m.producedRecords,
+      consumed: m.consumed?.records,
+      duplicates: m.consumed?.duplicates,
+      missing: m.consumed?.missing,
+      ...(m.consumed?.recordsByReader ? { consumedByReader: m.consumed.recordsByReader } : {}),
+    },
     ...limits,
     ...(point.client === 'kcat' ? {} : { kcatCeilingMBps: undefined }),
     ...(m.readBytesByReplica ? { readBytesByReplica: m.readBytesByReplica } : {}),
+    ...(m.readBytesByReader ? { readBytesByReader: m.readBytesByReader } : {}),
     cpuSecondsPerGB: { client: m.cpu.client / gb, server: m.cpu.server / gb, ...(point.client === 'kcat' ? { clientChildren: m.cpu.clientChildren / gb } : {}) },
   };
 }
@@ -262,7 +276,8 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
 /** The publish and end-to-end latency of a point, for the plots (and the whole histograms, for later). */
 function latencyTraces(point: PointShape, m: MeasuredPoint): LatencyTrace[] {
   const base = seriesName(point.target, point.client, point.mode);
-  const series = (point.consumers ?? 1) > 1 ? `${base}, ${point.consumers} consumers` : base;
+  const consumersSeries = (point.consumers ?? 1) > 1 ? `${base}, ${point.consumers} consumers` : base;
+  const series = (point.fanout ?? 1) > 1 ? `${consumersSeries}, fanout ${point.fanout}` : consumersSeries;
   const traces: LatencyTrace[] = [];
   for (const [kind, recorder] of [['publish', m.publish], ['e2e', m.e2e]] as [LatencyKind, LatencyRecorder | undefined][]) {
     if (!recorder || recorder.count === 0) continue;
@@ -278,22 +293,31 @@ function summaryLine(m: MeasuredPoint): string {
   return `${mbps(m.producerMBps, 'produce')}${mbps(m.consumerMBps, 'consume')}${e2e}`;
 }
 
-/** The consumers' read bytes per replica, when they read from more than one or the cluster has several storage nodes. */
+/** The consumers' read bytes per replica, and per independent reader when there are several (--fanout). */
 function replicaLine(m: MeasuredPoint): string {
+  const share = (by: Record<string, number>): string => {
+    const total = Object.values(by).reduce((a, b) => a + b, 0);
+    return Object.entries(by)
+      .map(([replica, bytes]) => `${replica} ${humanBytes(bytes)} (${((bytes / Math.max(1, total)) * 100).toFixed(0)}%)`)
+      .join(', ');
+  };
   const by = m.readBytesByReplica;
   if (!by || Object.keys(by).length === 0) return '';
-  const total = Object.values(by).reduce((a, b) => a + b, 0);
-  return `; read per replica: ${Object.entries(by)
-    .map(([replica, bytes]) => `${replica} ${humanBytes(bytes)} (${((bytes / Math.max(1, total)) * 100).toFixed(0)}%)`)
-    .join(', ')}`;
+  const perReader = (m.readBytesByReader ?? []).map((r, i) => `; reader ${i}: ${share(r)}`).join('');
+  return `; read per replica: ${share(by)}${perReader}`;
 }
 
 /** A benchmark that lost or repeated records would report a figure for work it did not do: say so loudly. */
 function warnUnlessExactlyOnce(label: string, m: MeasuredPoint): void {
   const consumed = m.consumed;
   if (!consumed) return;
+  const readers = m.readers ?? 1;
+  const byReader = consumed.recordsByReader ?? [];
   const problems = [
-    consumed.records !== m.producedRecords ? `consumers delivered ${consumed.records} records of ${m.producedRecords} produced` : '',
+    readers === 1 && consumed.records !== m.producedRecords ? `consumers delivered ${consumed.records} records of ${m.producedRecords} produced` : '',
+    ...Array.from({ length: readers > 1 ? readers : 0 }, (_, r) =>
+      byReader[r] !== m.producedRecords ? `reader ${r} delivered ${byReader[r] ?? 0} records of ${m.producedRecords} produced` : '',
+    ),
     consumed.duplicates ? `${consumed.duplicates} delivered twice` : '',
     consumed.missing ? `${consumed.missing} skipped` : '',
   ].filter((p) => p !== '');

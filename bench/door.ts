@@ -54,6 +54,10 @@ export interface RunningConsumers {
   stop(): Promise<void>;
   /** Bytes the consumers read per replica they read from (the fast path counts its one-sided gets; Kafka clients cannot tell). */
   readBytesByReplica?(): Record<string, number>;
+  /** The same, one entry per independent reader (when there are several). */
+  readBytesByReplicaPerReader?(): Record<string, number>[];
+  /** Independent readers, each delivering every record once (rdmq bench --fanout; default 1). */
+  readers?: number;
 }
 
 export interface Door {

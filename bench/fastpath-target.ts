@@ -3,7 +3,10 @@
 // flight), consumers pull committed bytes with one-sided gets and look at
 // them as raw batches, without decoding records. The fast path has no group
 // coordinator, so N consumers split the partitions by hand, as a Kafka group
-// would: consumer i reads partitions i, i+N, i+2N, ...
+// would: consumer i reads partitions i, i+N, i+2N, ... With fanout F there are
+// F such readers, each reading every partition in full (like F consumer
+// groups); the broker gives each subscriber of a partition the next reader
+// index, so with replication they read different copies.
 import { batchSizeBytes, buildRecordBatch, LOG_OVERHEAD, peekFirstRecord, readBatchHeader, writeBatchCrc } from '../format';
 import { Connection, Producer, ProducerOptions, Rdmq } from '../rdma-client';
 import { ConsumeRun, Door, Produced, ProduceRun, RunningConsumers } from './door';
@@ -23,6 +26,8 @@ export interface FastPathDoorOptions {
   producers: number;
   /** Consumers, each with its own connection and its share of the partitions. */
   consumers: number;
+  /** Independent readers, each made of `consumers` consumers and reading every partition (default 1). */
+  fanout?: number;
   /** The topic's replication factor; unset = the broker's default. */
   replicationFactor?: number;
 }
@@ -106,23 +111,30 @@ export class FastPathDoor implements Door {
 
   async startConsumers(run: ConsumeRun): Promise<RunningConsumers> {
     const o = this.o;
+    const readers = Math.max(1, o.fanout ?? 1);
     // More consumers than partitions leaves the rest with nothing to read, as in a Kafka group.
     const assignments = Array.from({ length: Math.min(o.consumers, o.partitions) }, (_, i) => partitionsOf(i, o.consumers, o.partitions));
-    const consumers = assignments.map(() => new Rdmq({ control: o.control }).consumer({ maxBytesPerRead: READ_BYTES_MAX }));
+    const members = Array.from({ length: readers }, (_, reader) => assignments.map((partitions) => ({ reader, partitions })));
+    // Reader by reader, so that reader r takes reader index r of every partition (its preferred copy).
+    const subscriptions = members.flat();
+    const consumers = subscriptions.map(() => new Rdmq({ control: o.control }).consumer({ maxBytesPerRead: READ_BYTES_MAX }));
     const stop = async (): Promise<void> => void (await Promise.all(consumers.map((c) => c.disconnect())));
     try {
       await Promise.all(consumers.map((c) => c.connect()));
       const readyAt = process.hrtime.bigint();
       for (const [i, consumer] of consumers.entries()) {
-        await consumer.subscribe({ topic: this.topic, fromBeginning: true, partitions: assignments[i] });
-        await consumer.run({ eachRawBatch: ({ partition, bytes }) => deliver(run, partition, bytes) }, (err) => run.ledger.fail(err));
+        const { reader, partitions } = subscriptions[i];
+        await consumer.subscribe({ topic: this.topic, fromBeginning: true, partitions });
+        await consumer.run({ eachRawBatch: ({ partition, bytes }) => deliver(run, partition, bytes, reader) }, (err) => run.ledger.fail(err));
       }
-      const readBytesByReplica = (): Record<string, number> => {
+      const sum = (of: typeof consumers): Record<string, number> => {
         const total: Record<string, number> = {};
-        for (const c of consumers) for (const [replica, bytes] of c.readBytesByAddress()) total[replica] = (total[replica] ?? 0) + bytes;
+        for (const c of of) for (const [replica, bytes] of c.readBytesByAddress()) total[replica] = (total[replica] ?? 0) + bytes;
         return total;
       };
-      return { readyAt, stop, readBytesByReplica };
+      const readBytesByReplicaPerReader = (): Record<string, number>[] =>
+        Array.from({ length: readers }, (_, r) => sum(consumers.filter((_c, i) => subscriptions[i].reader === r)));
+      return { readyAt, stop, readBytesByReplica: () => sum(consumers), readBytesByReplicaPerReader, readers };
     } catch (err) {
       await stop();
       throw err;
@@ -142,13 +154,13 @@ function firstValueOffset(batch: Buffer): number {
   return value.byteOffset - batch.byteOffset;
 }
 
-/** Counts each batch of a raw read in the ledger, and its end-to-end latency if it carries a stamp. */
-function deliver(run: ConsumeRun, partition: number, bytes: Buffer): void {
+/** Counts each batch of a raw read in the ledger (for reader `reader`), and its end-to-end latency if it carries a stamp. */
+function deliver(run: ConsumeRun, partition: number, bytes: Buffer, reader: number): void {
   const receivedMs = run.e2e ? wallClockMs() : 0;
   for (let at = 0; at < bytes.length; ) {
     const header = readBatchHeader(bytes, at);
     const size = batchSizeBytes(header);
-    run.ledger.add(partition, header.baseOffset, header.recordCount, size);
+    run.ledger.add(partition, header.baseOffset, header.recordCount, size, reader);
     if (run.e2e) {
       const stamp = readStamp(peekFirstRecord(bytes, at, header)?.value);
       if (stamp !== undefined) run.e2e.record((receivedMs - stamp) * 1e3, run.clock.msSinceStart());

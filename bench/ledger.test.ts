@@ -35,3 +35,23 @@ describe('the consumption ledger', () => {
     await expect(idle.reach(100, 50)).rejects.toThrow(/read 10 of 100 bytes \(next offset by partition: 0 at 1\), then nothing for/);
   });
 });
+
+describe('the consumption ledger with independent readers (--fanout)', () => {
+  it('counts each reader apart: the same offsets from two readers are no duplicates, a repeat within one reader is', () => {
+    const ledger = new ConsumptionLedger();
+    ledger.add(0, 0n, 10, 100, 0);
+    ledger.add(0, 0n, 10, 100, 1);
+    ledger.add(0, 10n, 10, 100, 1);
+    expect(ledger.snapshot()).toEqual({ bytes: 300, records: 30, duplicates: 0, missing: 0, recordsByReader: [10, 20] });
+    ledger.add(0, 5n, 5, 50, 1); // reader 1 again at 5..9
+    ledger.add(0, 12n, 3, 30, 0); // reader 0 skips 10, 11
+    expect(ledger.snapshot()).toMatchObject({ duplicates: 5, missing: 2, recordsByReader: [13, 25] });
+  });
+
+  it('says where each reader stopped when nothing arrives', async () => {
+    const ledger = new ConsumptionLedger();
+    ledger.add(0, 0n, 1, 10, 0);
+    ledger.add(0, 0n, 2, 20, 1);
+    await expect(ledger.reach(100, 50)).rejects.toThrow(/read 30 of 100 bytes \(next offset by partition, reader 0: 0 at 1; reader 1: 0 at 2\)/);
+  });
+});

@@ -1,7 +1,9 @@
 // What the consumers of one run delivered, counted per partition by offset,
 // so a run can show that every record was read exactly once between all its
 // consumers (none twice, none skipped), and can wait until they have read
-// what was produced. Pure bookkeeping: the clients feed it.
+// what was produced. Independent readers (rdmq bench --fanout: each reads
+// every partition, like separate consumer groups) are counted apart, so each
+// must deliver every record once. Pure bookkeeping: the clients feed it.
 
 export interface ConsumedCounts {
   bytes: number;
@@ -10,11 +12,15 @@ export interface ConsumedCounts {
   duplicates?: number;
   /** Records skipped: offsets jumped past the next expected one (only for clients that show offsets). */
   missing?: number;
+  /** Records each independent reader delivered (only when there are several). */
+  recordsByReader?: number[];
 }
 
-/** Shared by all consumers of one run; each partition is read by one consumer at a time. */
+/** Shared by all consumers of one run; each partition is read by one consumer of each reader at a time. */
 export class ConsumptionLedger {
-  private readonly nextOffset = new Map<number, bigint>();
+  /** Next expected offset by reader, then partition. */
+  private readonly nextOffset = new Map<number, Map<number, bigint>>();
+  private readonly recordsByReader: number[] = [];
   private readonly counts = { bytes: 0, records: 0, duplicates: 0, missing: 0 };
   private target: { bytes: number; resolve: () => void } | undefined;
   private failure: Error | undefined;
@@ -24,13 +30,16 @@ export class ConsumptionLedger {
 
   constructor(private readonly onProgress?: (bytes: number) => void) {}
 
-  /** Records `records` records from `baseOffset` on in `partition`, carrying `bytes`. */
-  add(partition: number, baseOffset: bigint, records: number, bytes: number): void {
-    const next = this.nextOffset.get(partition) ?? 0n;
+  /** Records `records` records from `baseOffset` on in `partition`, carrying `bytes`, delivered by independent reader `reader`. */
+  add(partition: number, baseOffset: bigint, records: number, bytes: number, reader = 0): void {
+    let offsets = this.nextOffset.get(reader);
+    if (!offsets) this.nextOffset.set(reader, (offsets = new Map()));
+    const next = offsets.get(partition) ?? 0n;
     const end = baseOffset + BigInt(records);
     if (baseOffset < next) this.counts.duplicates += Number((end < next ? end : next) - baseOffset);
     else if (baseOffset > next) this.counts.missing += Number(baseOffset - next);
-    if (end > next) this.nextOffset.set(partition, end);
+    if (end > next) offsets.set(partition, end);
+    this.recordsByReader[reader] = (this.recordsByReader[reader] ?? 0) + records;
     this.addUnordered(records, bytes);
   }
 
@@ -49,14 +58,19 @@ export class ConsumptionLedger {
 
   snapshot(): ConsumedCounts {
     const { bytes, records, duplicates, missing } = this.counts;
-    return this.nextOffset.size > 0 ? { bytes, records, duplicates, missing } : { bytes, records };
+    if (this.nextOffset.size === 0) return { bytes, records };
+    if (this.nextOffset.size === 1 && this.nextOffset.has(0)) return { bytes, records, duplicates, missing };
+    return { bytes, records, duplicates, missing, recordsByReader: Array.from(this.recordsByReader, (r) => r ?? 0) };
   }
 
-  /** " (next offset by partition: 0 at 512, 1 at 0)", where offsets are known. */
+  /** " (next offset by partition: 0 at 512, 1 at 0)", per reader when there are several, where offsets are known. */
   private describeOffsets(): string {
     if (this.nextOffset.size === 0) return '';
-    const parts = [...this.nextOffset].sort(([a], [b]) => a - b).map(([p, next]) => `${p} at ${next}`);
-    return ` (next offset by partition: ${parts.join(', ')})`;
+    const partitions = (offsets: Map<number, bigint>): string =>
+      [...offsets].sort(([a], [b]) => a - b).map(([p, next]) => `${p} at ${next}`).join(', ');
+    if (this.nextOffset.size === 1 && this.nextOffset.has(0)) return ` (next offset by partition: ${partitions(this.nextOffset.get(0)!)})`;
+    const readers = [...this.nextOffset].sort(([a], [b]) => a - b).map(([r, offsets]) => `reader ${r}: ${partitions(offsets)}`);
+    return ` (next offset by partition, ${readers.join('; ')})`;
   }
 
   /** A consumer failed: whoever waits in reach() hears of it. */

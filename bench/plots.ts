@@ -95,9 +95,10 @@ async function render(spec: object, file: string): Promise<void> {
 }
 
 /** The workload a point or trace was measured in, for the point shape: a produce+consume run and an e2e run of one door are two lines. */
-function variantOf(p: { workload?: string; consumers?: number }): string {
+function variantOf(p: { workload?: string; consumers?: number; fanout?: number }): string {
   const workload = p.workload === 'e2e' ? 'e2e (produce and consume at once)' : p.workload === undefined || p.workload === 'produce+consume' ? 'produce, then consume' : p.workload;
-  return (p.consumers ?? 1) > 1 ? `${workload}, ${p.consumers} consumers` : workload;
+  const consumers = (p.consumers ?? 1) > 1 ? `${workload}, ${p.consumers} consumers` : workload;
+  return (p.fanout ?? 1) > 1 ? `${consumers}, fanout ${p.fanout}` : consumers;
 }
 
 const withRun = (name: string, runLabel?: string): string => (runLabel ? `${name} — ${runLabel}` : name);
@@ -235,7 +236,7 @@ function traceRow(t: LatencyTrace, runLabel?: string): TraceRow {
     }
   }
   const series = t.series ?? (t.batchSize === undefined ? words.slice(0, -1).join(' ') : t.label);
-  const base = series.replace(/, \d+ consumers$/, '');
+  const base = series.replace(/(, \d+ consumers)?(, fanout \d+)?$/, '');
   return { series: withRun(series, runLabel), base, batch: batchBytes ? `batch ${formatSize(batchBytes)}` : 'batch ?', batchBytes, kind: KIND_TITLES[t.kind ?? 'publish'] };
 }
 
@@ -364,7 +365,7 @@ interface ComparisonRow {
  * client that did best at each batch size.
  */
 export function comparisonRows(runs: Run[]): ComparisonRow[] {
-  const points = runs.flatMap(({ results }) => results.points).filter((p) => (p.workload ?? 'produce+consume') === 'produce+consume' && (p.consumers ?? 1) === 1);
+  const points = runs.flatMap(({ results }) => results.points).filter((p) => (p.workload ?? 'produce+consume') === 'produce+consume' && (p.consumers ?? 1) === 1 && (p.fanout ?? 1) === 1);
   const kafka = points.filter((p) => p.target === 'kafka');
   if (kafka.length === 0) return [];
   const rows: ComparisonRow[] = [];

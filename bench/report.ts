@@ -18,6 +18,8 @@ export interface ResultPoint {
   partitions?: number;
   producers?: number;
   consumers?: number;
+  /** Independent fast-path readers, each reading every partition (--fanout; absent: 1). consumerMBps counts them all. */
+  fanout?: number;
   /** Absent when the workload has no measured producer phase (consume). */
   producerMBps?: number;
   /** Absent when the workload has no consumer phase (produce). */
@@ -27,7 +29,7 @@ export interface ResultPoint {
   /** End-to-end latency, produce until a consumer receives (e2e workload). */
   e2eLatencyUs?: LatencySummary;
   /** What was produced and what the consumers delivered between them (duplicates, missing: when offsets are visible). */
-  records?: { produced: number; consumed?: number; duplicates?: number; missing?: number };
+  records?: { produced: number; consumed?: number; duplicates?: number; missing?: number; consumedByReader?: number[] };
   memcpyMBps: number;
   tcpLoopbackMBps?: number;
   /** kcat's produce rate into a server that stores nothing (kcat points): the client's own ceiling here. */
@@ -43,6 +45,8 @@ export interface ResultPoint {
   replicationFactor?: number;
   /** Bytes the fast-path consumers read per replica (storage node fast-path address). */
   readBytesByReplica?: Record<string, number>;
+  /** The same per independent reader (--fanout above 1). */
+  readBytesByReader?: Record<string, number>[];
   /** The started cluster ran its members in network namespaces (UCX over TCP on veth pairs). */
   netns?: boolean;
 }
@@ -91,7 +95,7 @@ export { seriesName };
 const pct = (a: number | undefined, b: number | undefined): string => (a !== undefined && b ? `${((a / b) * 100).toFixed(0)}%` : '-');
 const mbps = (v: number | undefined): string => (v === undefined ? '-' : v.toFixed(0));
 const latency = (l: LatencySummary | undefined): string => (l ? [l.p50, l.p99, l.p999, l.max].map((v) => v.toFixed(0)).join(' / ') : '-');
-const shape = (p: ResultPoint): string => `${p.producers ?? 1} / ${p.consumers ?? 1} / ${p.partitions ?? 1}`;
+const shape = (p: ResultPoint): string => `${p.producers ?? 1} / ${p.consumers ?? 1}${(p.fanout ?? 1) > 1 ? ` ×${p.fanout} readers` : ''} / ${p.partitions ?? 1}`;
 
 /** The fast path is bounded by memcpy, a Kafka-protocol door by TCP loopback. */
 function limitOf(p: ResultPoint): { mbps: number | undefined; name: string } {

@@ -6,7 +6,7 @@
 //                    a consumer's receive time minus the record's produce time
 // CPU is counted over the measured phases only.
 import { CpuMeter, CpuSeconds } from './cpu';
-import { Door, Produced, RunClock } from './door';
+import { Door, Produced, RunClock, RunningConsumers } from './door';
 import { LatencyRecorder } from './latency';
 import { ConsumedCounts, ConsumptionLedger } from './ledger';
 
@@ -52,6 +52,10 @@ export interface MeasuredPoint {
   cpu: CpuSeconds;
   /** The consumers' bytes per replica (storage node) they read from, where the door can tell. */
   readBytesByReplica?: Record<string, number>;
+  /** The same per independent reader, when there are several (--fanout). */
+  readBytesByReader?: Record<string, number>[];
+  /** Independent readers, each of which delivered every record once (consumed counts all of them). */
+  readers?: number;
 }
 
 const IDLE_MS_DEFAULT = 30_000;
@@ -83,14 +87,15 @@ async function runPhases(door: Door, workload: Exclude<Workload, 'e2e'>, cpu: Cp
   const producerMBps = workload === 'consume' ? undefined : produced.bytes / produced.seconds / 1e6;
   if (workload === 'produce') return { workload, producerMBps, movedBytes: produced.bytes, producedRecords: produced.records, publish };
   const ledger = new ConsumptionLedger((bytes) => o.onProgress?.(Math.min(o.totalBytes, produced.bytes) + Math.min(bytes, o.totalBytes), progressTotal));
-  let readBytesByReplica: Record<string, number> | undefined;
+  let replicas: Pick<MeasuredPoint, 'readBytesByReplica' | 'readBytesByReader' | 'readers'> = {};
   const seconds = await cpu.measure(async () => {
     const consumers = await door.startConsumers({ ledger, clock, live: false });
     try {
-      await ledger.reach(produced.bytes, o.idleMs ?? IDLE_MS_DEFAULT);
+      // Each independent reader delivers everything once.
+      await ledger.reach(produced.bytes * (consumers.readers ?? 1), o.idleMs ?? IDLE_MS_DEFAULT);
       return Number(process.hrtime.bigint() - consumers.readyAt) / 1e9;
     } finally {
-      readBytesByReplica = consumers.readBytesByReplica?.();
+      replicas = replicaCounts(consumers);
       await consumers.stop();
     }
   });
@@ -103,7 +108,15 @@ async function runPhases(door: Door, workload: Exclude<Workload, 'e2e'>, cpu: Cp
     producedRecords: produced.records,
     consumed,
     publish,
-    readBytesByReplica,
+    ...replicas,
+  };
+}
+
+function replicaCounts(consumers: RunningConsumers): Pick<MeasuredPoint, 'readBytesByReplica' | 'readBytesByReader' | 'readers'> {
+  const readers = consumers.readers ?? 1;
+  return {
+    readBytesByReplica: consumers.readBytesByReplica?.(),
+    ...(readers > 1 ? { readers, readBytesByReader: consumers.readBytesByReplicaPerReader?.() } : {}),
   };
 }
 
@@ -118,10 +131,9 @@ async function runEndToEnd(door: Door, cpu: CpuMeter, o: WorkloadOptions): Promi
     const consumers = await door.startConsumers({ ledger, clock, live: true, e2e });
     try {
       const produced = await door.produce(produceRun(o, clock, publish, true, o.totalBytes));
-      await ledger.reach(produced.bytes, o.idleMs ?? IDLE_MS_DEFAULT);
+      await ledger.reach(produced.bytes * (consumers.readers ?? 1), o.idleMs ?? IDLE_MS_DEFAULT);
       const seconds = clock.msSinceStart() / 1e3;
       const consumed = ledger.snapshot();
-      const readBytesByReplica = consumers.readBytesByReplica?.();
       return {
         workload: 'e2e' as const,
         producerMBps: produced.bytes / produced.seconds / 1e6,
@@ -131,7 +143,7 @@ async function runEndToEnd(door: Door, cpu: CpuMeter, o: WorkloadOptions): Promi
         consumed,
         publish,
         e2e,
-        readBytesByReplica,
+        ...replicaCounts(consumers),
       };
     } finally {
       await consumers.stop();
