@@ -76,7 +76,7 @@ export const NETNS_PREFIX = 'rdmq-ns';
 export const NETNS_BRIDGE = 'rdmqbr0';
 
 /** UCX settings for a fast-path client in the host's namespace talking to members in namespaces: TCP over the bridge. */
-export const NETNS_CLIENT_UCX_ENV = { UCX_TLS: 'tcp', UCX_NET_DEVICES: NETNS_BRIDGE } as const;
+export const NETNS_CLIENT_UCX_ENV = { UCX_TLS: 'tcp', UCX_NET_DEVICES: NETNS_BRIDGE, RDMQ_DIRECT_CMA: '0' } as const;
 
 export class ClusterPlanError extends Error {
   readonly code = 'INVALID_CLUSTER_SPEC';
