@@ -37,8 +37,8 @@ export interface BrokerOptions {
   onAdvance?: (partition: PartitionRuntime, advance: CommitAdvance) => void;
   /** Called with the bytes and records of every commit (metrics). */
   onCommitted?: (topic: string, bytes: number, records: number) => void;
-  /** Called when a partition gets a new segment, or a segment's fenced ranges change. */
-  onSegment?: (partition: PartitionRuntime, segment: SegmentInfo) => void;
+  /** Called when a partition gets a new segment, a segment's fenced ranges change, or its copies change; resolves once subscribers were told. */
+  onSegment?: (partition: PartitionRuntime, segment: SegmentInfo) => Promise<void> | void;
   /** segment.bytes of a topic that sets none (Kafka's log.segment.bytes; default 64 MiB). */
   segmentBytesDefault?: number;
   /** Called when the storage node restarted: the segment keys handed out so far are void. */
@@ -555,6 +555,10 @@ export class Broker {
     const runtime = this.allPartitions().find((r) => r.state.segmentInfo(segmentId) !== undefined);
     if (!runtime) return;
     await this.metadata.setSegmentReplicas(runtime.topicName, runtime.partition, segmentId, replicas);
+    // Readers learn the copies left before anything more is published: a copy out of the set may miss
+    // what is written from now on (a skip marker over an expired stage, say), so no reader may read it there.
+    const info = runtime.state.segmentInfo(segmentId);
+    if (info) await this.options.onSegment?.(runtime, info);
     const segments = runtime.state.segments();
     const open = segments[segments.length - 1];
     if (open && open.segmentId === segmentId && !open.sealed && replicas.length < this.metadata.topicReplicationFactor(runtime.topicId)) {

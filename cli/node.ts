@@ -95,7 +95,7 @@ export async function serveBroker(
     segmentBytesDefault: config.segmentSize,
     defaultReplicationFactor: config.defaultReplicationFactor,
     onAdvance: (runtime, advance) => service?.advanced(runtime, advance),
-    onSegment: (runtime, segment) => void service?.segmentAdded(runtime, segment),
+    onSegment: (runtime, segment) => service?.segmentAdded(runtime, segment),
     onStorageRestart: () => service?.storageRestarted(),
     log,
     ...brokerExtra,
