@@ -544,6 +544,13 @@ export class Broker {
         replicationFactorOf: (topicId) => this.metadata.topicReplicationFactor(topicId),
         minInsyncOf: (topicId) => Number(this.metadata.topicConfig(topicId)?.['min.insync.replicas'] ?? 1),
         onReplicasChanged: (segmentId, replicas) => this.replicasChanged(segmentId, replicas),
+        // Readers learn the copies left before anything more is published: a copy out of the set may miss
+        // what is written from now on (a skip marker over an expired stage, say), so no reader may read it there.
+        announceReplicas: async (segmentId) => {
+          const runtime = this.allPartitions().find((r) => r.state.segmentInfo(segmentId) !== undefined);
+          const info = runtime?.state.segmentInfo(segmentId);
+          if (runtime && info) await this.options.onSegment?.(runtime, info);
+        },
         log: this.options.log,
       },
       placements,
@@ -555,10 +562,6 @@ export class Broker {
     const runtime = this.allPartitions().find((r) => r.state.segmentInfo(segmentId) !== undefined);
     if (!runtime) return;
     await this.metadata.setSegmentReplicas(runtime.topicName, runtime.partition, segmentId, replicas);
-    // Readers learn the copies left before anything more is published: a copy out of the set may miss
-    // what is written from now on (a skip marker over an expired stage, say), so no reader may read it there.
-    const info = runtime.state.segmentInfo(segmentId);
-    if (info) await this.options.onSegment?.(runtime, info);
     const segments = runtime.state.segments();
     const open = segments[segments.length - 1];
     if (open && open.segmentId === segmentId && !open.sealed && replicas.length < this.metadata.topicReplicationFactor(runtime.topicId)) {

@@ -30,6 +30,8 @@ export interface ReplicaPolicy {
   minInsyncOf(topicId: number): number;
   /** Persists a segment's new in-sync set; resolves once durable. */
   onReplicasChanged(segmentId: number, replicas: string[]): Promise<void>;
+  /** Tells the segment's readers its copies now (after the new set took effect); resolves once they were told. */
+  announceReplicas?(segmentId: number): Promise<void>;
   log?(message: string): void;
 }
 
@@ -176,6 +178,9 @@ export class ReplicatedStorage implements StorageBackend {
     const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     if (good.length === 0) throw failures.find((e) => e instanceof StorageError && e.code === 'INVALID_BATCH') ?? failures[0];
     const bad = placement.replicas.filter((id) => !good.includes(id));
+    bad.forEach((id, i) => {
+      if (isUnreachable(failures[i])) this.nodes.get(id)!.up = false;
+    });
     await this.shrink(segmentId, bad, `${where}: ${bad.join(', ')} lack the batch (${String((failures[0] as Error)?.message ?? failures[0])})`);
   }
 
@@ -368,6 +373,7 @@ export class ReplicatedStorage implements StorageBackend {
     const replicas = [...placement.replicas, targetId];
     await this.policyOrThrow().onReplicasChanged(segmentId, replicas);
     placement.replicas = replicas;
+    await this.policy?.announceReplicas?.(segmentId);
     this.policy?.log?.(`segment ${segmentId}: copied ${header.commitPosition - header.startPosition} bytes from ${sourceId} to ${targetId}; in sync on ${replicas.join(', ')}`);
   }
 
@@ -380,6 +386,8 @@ export class ReplicatedStorage implements StorageBackend {
     await this.policyOrThrow().onReplicasChanged(segmentId, replicas);
     placement.replicas = replicas;
     this.policy?.log?.(`segment ${segmentId} in sync on ${replicas.join(', ')} only: ${reason}`);
+    // Before anything more is published: a copy out of the set may miss what is written from now on.
+    await this.policy?.announceReplicas?.(segmentId);
   }
 
   /**
