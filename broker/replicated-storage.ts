@@ -191,9 +191,17 @@ export class ReplicatedStorage implements StorageBackend {
     );
   }
 
-  /** One descriptor per segment: from the in-sync copy that answers with the most committed (the others hold those bytes too, verified before any commit). */
+  /**
+   * One descriptor per segment: from the in-sync copy that answers with the
+   * most committed. The others hold those bytes too (verified on every copy
+   * before any commit), but their headers may lag (a broker died between the
+   * copies' commits): they are committed up to it here, so the durable end
+   * never depends on which copies answer next time; a copy that refuses
+   * leaves the set.
+   */
   async describe(): Promise<SegmentDescriptor[]> {
     const best = new Map<number, SegmentDescriptor>();
+    const lagging: { segmentId: number; nodeId: string; commitPosition: number }[] = [];
     for (const [nodeId, node] of this.nodes) {
       if (!node.up) continue;
       let segments: SegmentDescriptor[];
@@ -208,6 +216,17 @@ export class ReplicatedStorage implements StorageBackend {
         if (placement && !placement.replicas.includes(nodeId)) continue;
         const known = best.get(s.segmentId);
         if (!known || s.commitPosition > known.commitPosition) best.set(s.segmentId, s);
+        if (placement) lagging.push({ segmentId: s.segmentId, nodeId, commitPosition: s.commitPosition });
+      }
+    }
+    for (const copy of lagging) {
+      const top = best.get(copy.segmentId)!;
+      if (copy.commitPosition >= top.commitPosition) continue;
+      try {
+        await this.nodes.get(copy.nodeId)!.storage.commit(copy.segmentId, { commitPosition: top.commitPosition, endOffset: top.endOffset, maxTimestamp: top.maxTimestamp });
+        this.policy?.log?.(`segment ${copy.segmentId}: the copy on ${copy.nodeId} committed up to ${top.commitPosition} like the others (it was at ${copy.commitPosition})`);
+      } catch (err) {
+        await this.shrink(copy.segmentId, [copy.nodeId], `its header could not catch up (${(err as Error).message})`);
       }
     }
     return [...best.values()];
