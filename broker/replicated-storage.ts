@@ -202,6 +202,7 @@ export class ReplicatedStorage implements StorageBackend {
   async describe(): Promise<SegmentDescriptor[]> {
     const best = new Map<number, SegmentDescriptor>();
     const lagging: { segmentId: number; nodeId: string; commitPosition: number }[] = [];
+    const answered = new Set<string>();
     for (const [nodeId, node] of this.nodes) {
       if (!node.up) continue;
       let segments: SegmentDescriptor[];
@@ -211,6 +212,7 @@ export class ReplicatedStorage implements StorageBackend {
         if (isUnreachable(err)) node.up = false;
         continue;
       }
+      answered.add(nodeId);
       for (const s of segments) {
         const placement = this.placements.get(s.segmentId);
         if (placement && !placement.replicas.includes(nodeId)) continue;
@@ -219,6 +221,11 @@ export class ReplicatedStorage implements StorageBackend {
         if (placement) lagging.push({ segmentId: s.segmentId, nodeId, commitPosition: s.commitPosition });
       }
     }
+    // A segment missing here is taken for one whose header is unreadable and
+    // fenced as lost: only say so when every in-sync copy answered without it,
+    // never because its copies were down or paused while we asked.
+    const unseen = [...this.placements].filter(([id, p]) => !best.has(id) && p.replicas.some((nodeId) => !answered.has(nodeId))).map(([id]) => id);
+    if (unseen.length > 0) throw new StorageError('UNAVAILABLE', `segments ${unseen.slice(0, 5).join(', ')} have in-sync copies that did not answer`);
     for (const copy of lagging) {
       const top = best.get(copy.segmentId)!;
       if (copy.commitPosition >= top.commitPosition) continue;

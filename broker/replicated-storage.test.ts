@@ -1,0 +1,62 @@
+// The broker's view of replicated segments, against real `rdmq storage`
+// processes. A segment whose in-sync copies do not answer while the broker
+// reads the headers is not the same as a segment whose header is gone: the
+// first must make the read fail (the broker tries again), never come back as
+// a list without that segment — the broker fences a missing segment as lost
+// and starts the partition's next offsets past its whole capacity
+// (`npm run chaos`, cluster topology: offsets jumped by a million after a
+// storage node was paused during a rebuild).
+import * as fs from 'fs';
+import * as path from 'path';
+import { RunningRole, startRole } from '../bench/cluster';
+import { StorageError } from '../storage-node';
+import { ReplicatedStorage } from './replicated-storage';
+
+jest.setTimeout(60_000);
+
+const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
+
+describe('ReplicatedStorage.describe', () => {
+  const dir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-replicated-describe-'));
+  const nodes: RunningRole<{ controlPort: number }>[] = [];
+  let storage: ReplicatedStorage | undefined;
+
+  beforeAll(async () => {
+    for (const i of [0, 1]) {
+      nodes.push(
+        await startRole([
+          MAIN, 'storage', '--data', path.join(dir, `storage-${i}`), '--control', '127.0.0.1:0', '--fastpath', '127.0.0.1:0',
+          '--metrics', '127.0.0.1:0', '--region-size', '32M', '--segment-size', '1M',
+        ]),
+      );
+    }
+  });
+
+  afterAll(async () => {
+    for (const n of nodes) n.child.kill('SIGCONT');
+    storage?.close();
+    await Promise.all(nodes.map((n) => n.signal('SIGKILL')));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('fails while a segment’s only in-sync copy does not answer, and lists it once the copy answers again', async () => {
+    storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));
+    await storage.attach({ replicationFactorOf: () => 1, minInsyncOf: () => 1, onReplicasChanged: async () => undefined }, []);
+    const segment = await storage.allocate({ topicId: 1, partition: 0, baseOffset: 0n });
+    expect((await storage.describe()).map((s) => s.segmentId)).toEqual([segment.segmentId]);
+
+    const [holderId] = storage.replicasOf(segment.segmentId);
+    const holder = nodes[storage.nodeStates().findIndex((n) => n.nodeId === holderId)];
+    holder.child.kill('SIGSTOP');
+    try {
+      const read = storage.describe();
+      await expect(read).rejects.toBeInstanceOf(StorageError);
+      await expect(read).rejects.toHaveProperty('code', 'UNAVAILABLE');
+      await expect(read).rejects.toThrow(`segments ${segment.segmentId} have in-sync copies that did not answer`);
+    } finally {
+      holder.child.kill('SIGCONT');
+    }
+    await storage.probeReplicas();
+    expect((await storage.describe()).map((s) => s.segmentId)).toEqual([segment.segmentId]);
+  });
+});
