@@ -46,8 +46,7 @@ export const CHAOS_DEFAULTS: Omit<ChaosOptions, 'seed' | 'outDir' | 'log'> = {
   rounds: 120,
   seconds: 2400,
   faults: ['kill', 'pause'],
-  // 'cluster' (replication and broker HA) runs with --topology cluster; it joins the default run once it finds nothing (issue 11).
-  topologies: ['start', 'apart'],
+  topologies: ['start', 'apart', 'cluster'],
   recordsPerSecond: 200,
   kafkaConsumers: 2,
   leaseTimeoutMs: 1500,
