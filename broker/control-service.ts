@@ -88,7 +88,7 @@ function fencedToWire(topic: string, partition: number, f: FencedRange): object 
 
 type Handler = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>) => Promise<unknown> | unknown;
 
-function unary(fn: Handler): grpc.handleUnaryCall<Record<string, unknown>, unknown> {
+export function unary(fn: Handler): grpc.handleUnaryCall<Record<string, unknown>, unknown> {
   return (call, callback) => {
     Promise.resolve()
       .then(() => fn(call))
@@ -111,7 +111,7 @@ export interface ControlServerOptions {
   deposed?: () => { leader?: string } | undefined;
 }
 
-function refusedOnceDeposed(
+export function refusedOnceDeposed(
   deposed: ControlServerOptions['deposed'],
   handlers: Record<string, grpc.handleUnaryCall<Record<string, unknown>, unknown>>,
 ): grpc.UntypedServiceImplementation {
