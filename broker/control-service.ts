@@ -41,6 +41,8 @@ export interface ClusterInfo {
   durability: string;
   segmentSizeBytes: number;
   storageFastpathAddress: string;
+  /** --require-authentication: SDK sessions must authenticate first. */
+  authenticationRequired?: boolean;
 }
 
 const STATUS_BY_ERROR: Record<string, grpc.status> = {
