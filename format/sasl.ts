@@ -223,7 +223,9 @@ class ScramServer implements SaslServer {
     if (proofAt < 0) throw new SaslError(SASL_AUTHENTICATION_FAILED, 'Invalid SCRAM client final message: no proof');
     const withoutProof = text.slice(0, proofAt);
     const attrs = attributes(withoutProof);
-    if (attrs.get('r') !== this.nonce) throw new SaslError(SASL_AUTHENTICATION_FAILED, 'Invalid SCRAM client final message: nonce does not match');
+    // Kafka accepts a nonce that ends with the server's (some librdkafka versions put the client nonce before the whole
+    // server nonce); the proof covers the message as sent, so nothing is weakened.
+    if (!(attrs.get('r') ?? '').endsWith(this.nonce)) throw new SaslError(SASL_AUTHENTICATION_FAILED, 'Invalid SCRAM client final message: nonce does not match');
     const credential = this.credential!;
     const proof = Buffer.from(text.slice(proofAt + 3), 'base64');
     const m = this.mechanism;

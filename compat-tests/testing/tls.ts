@@ -1,0 +1,84 @@
+// Shared helpers of the security tests: test certificates made with the
+// openssl CLI in a temporary directory (a CA, a server certificate for
+// 127.0.0.1/localhost, a client certificate per CN), users created with
+// `rdmq users`, and the SASL/TLS options of kafkajs and kcat.
+import { execFile, execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export interface TestCertificates {
+  dir: string;
+  caCert: string;
+  serverCert: string;
+  serverKey: string;
+  /** A client certificate signed by the CA, subject CN=`clientName`. */
+  clientCert: string;
+  clientKey: string;
+  clientName: string;
+  /** Removes the directory. */
+  remove(): void;
+}
+
+const openssl = (dir: string, args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+
+/** A throwaway CA with one server and one client certificate (EC P-256: quick to make). */
+export function makeCertificates(clientName = 'alice'): TestCertificates {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rdmq-tls-'));
+  const key = (name: string) => openssl(dir, ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', name]);
+  key('ca.key');
+  openssl(dir, ['req', '-x509', '-new', '-key', 'ca.key', '-subj', '/CN=rdmq-test-ca', '-days', '2', '-out', 'ca.pem']);
+  const signed = (name: string, subject: string, extensions: string) => {
+    key(`${name}.key`);
+    openssl(dir, ['req', '-new', '-key', `${name}.key`, '-subj', subject, '-out', `${name}.csr`]);
+    fs.writeFileSync(path.join(dir, `${name}.ext`), extensions);
+    openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
+  };
+  signed('server', '/CN=localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  signed('client', `/CN=${clientName}`, 'extendedKeyUsage=clientAuth\n');
+  const at = (name: string) => path.join(dir, name);
+  return {
+    dir,
+    caCert: at('ca.pem'),
+    serverCert: at('server.pem'),
+    serverKey: at('server.key'),
+    clientCert: at('client.pem'),
+    clientKey: at('client.key'),
+    clientName,
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The server flags of a TLS listener with these certificates. */
+export function tlsFlags(certs: TestCertificates, clientAuth?: 'requested' | 'required'): string[] {
+  return ['--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, ...(clientAuth ? ['--tls-ca', certs.caCert, '--tls-client-auth', clientAuth] : [])];
+}
+
+const MAIN = path.join(__dirname, '..', '..', 'cli', 'main.js');
+
+/** Runs the rdmq CLI; resolves with its output and exit code (never rejects on a non-zero exit). */
+export function rdmq(args: string[], input?: string, timeoutMs = 20_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [MAIN, ...args], { timeout: timeoutMs }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+/** `rdmq users create`; throws with its stderr when it fails. */
+export async function createUser(control: string, user: string, password: string, extra: string[] = []): Promise<void> {
+  const run = await rdmq(['users', 'create', user, '--password', password, '--control', control, ...extra]);
+  if (run.code !== 0) throw new Error(`rdmq users create ${user} failed (${run.code}): ${run.stderr}`);
+}
+
+/** kcat's options for a SASL_SSL (or SASL_PLAINTEXT without `ca`) listener. */
+export function kcatSasl(mechanism: string, user: string, password: string, ca?: string): string[] {
+  return [
+    '-X', `security.protocol=${ca ? 'SASL_SSL' : 'SASL_PLAINTEXT'}`,
+    '-X', `sasl.mechanisms=${mechanism}`,
+    '-X', `sasl.username=${user}`,
+    '-X', `sasl.password=${password}`,
+    ...(ca ? ['-X', `ssl.ca.location=${ca}`] : []),
+  ];
+}
