@@ -82,3 +82,66 @@ export function kcatSasl(mechanism: string, user: string, password: string, ca?:
     ...(ca ? ['-X', `ssl.ca.location=${ca}`] : []),
   ];
 }
+
+/**
+ * A Kafka connection speaking raw frames through the gateway's own codec:
+ * for what kafkajs cannot send (Describe/AlterUserScramCredentials) and for
+ * exact error codes. Requests go one at a time.
+ */
+export class RawKafka {
+  private buffered = Buffer.alloc(0);
+  private waiting: { resolve(frame: Buffer): void; reject(err: Error): void } | undefined;
+  private nextCorrelationId = 1;
+  /** Resolves when the server closes the connection. */
+  readonly closed: Promise<void>;
+
+  private constructor(private readonly socket: import('net').Socket) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.waiting?.reject(new Error('the server closed the connection'));
+        this.waiting = undefined;
+        resolve();
+      }),
+    );
+    socket.on('error', () => undefined);
+  }
+
+  static connect(address: string, tlsOptions?: import('tls').ConnectionOptions): Promise<RawKafka> {
+    const at = address.lastIndexOf(':');
+    const host = address.slice(0, at);
+    const port = Number(address.slice(at + 1));
+    return new Promise((resolve, reject) => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const socket: import('net').Socket = tlsOptions ? require('tls').connect({ host, port, ...tlsOptions }) : require('net').connect(port, host);
+      socket.once(tlsOptions ? 'secureConnect' : 'connect', () => resolve(new RawKafka(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Sends one request; resolves with the decoded response body, rejects when the connection closes first. */
+  async call<T = Record<string, unknown>>(apiName: string, apiVersion: number, body: object): Promise<T> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const protocol = require('../../gateway/protocol') as typeof import('../../gateway/protocol');
+    const apiKey = (protocol.apiKeys as Record<string, number>)[apiName];
+    const correlationId = this.nextCorrelationId++;
+    const frame = new Promise<Buffer>((resolve, reject) => (this.waiting = { resolve, reject }));
+    this.socket.write(protocol.encodeRequest({ apiKey, apiVersion, correlationId, clientId: 'rdmq-test' }, body));
+    return protocol.decodeResponse(apiKey, apiVersion, await frame).body as T;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffered = Buffer.concat([this.buffered, chunk]);
+    if (this.buffered.length < 4) return;
+    const size = this.buffered.readInt32BE(0);
+    if (this.buffered.length < 4 + size) return;
+    const frame = this.buffered.subarray(4, 4 + size);
+    this.buffered = this.buffered.subarray(4 + size);
+    this.waiting?.resolve(frame);
+    this.waiting = undefined;
+  }
+}
