@@ -8,12 +8,13 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Kafka, logLevel, SASLOptions } from 'kafkajs';
-import { ClusterProcess, startCluster } from '../bench/cluster';
+import { ClusterProcess, startCluster, startRole } from '../bench/cluster';
 import { saltedPassword } from '../format/sasl';
 import { Rdmq } from '../rdma-client';
 import { createUser, kcatSasl, makeCertificates, RawKafka, rdmq, TestCertificates, tlsFlags } from './testing/tls';
 
 const KCAT = '/usr/bin/kcat';
+const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
 const SASL_AUTHENTICATION_FAILED = 58;
 
 function kcat(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -217,6 +218,26 @@ describe('listeners, TLS and SASL on rdmq start', () => {
     const produced = await rdmq(['produce', 'sdk-cli', '--control', cluster.control, '--user', 'alice', '--password', 'wrong', '--mechanism', 'SCRAM-SHA-256'], 'x\n');
     expect(produced.code).not.toBe(0);
     expect(produced.stderr).toMatch(/authentication of alice \(SCRAM-SHA-256\) failed/);
+  });
+
+  it('rdmq gateway checks logins with credentials fetched from the broker, and tells each listener\'s addresses', async () => {
+    const gateway = await startRole<{ kafkaPorts: Record<string, number> }>([
+      MAIN, 'gateway', '--control', cluster.control, '--metrics', '127.0.0.1:0', '--listeners', 'SASL_PLAINTEXT://127.0.0.1:0',
+    ]);
+    try {
+      const remote = `127.0.0.1:${gateway.ready.kafkaPorts.SASL_PLAINTEXT}`;
+      const auth = kcatSasl('SCRAM-SHA-256', 'alice', 'alice-secret');
+      expect((await kcat(['-b', remote, ...auth, '-P', '-t', 'via-gateway', '-p', '0'], 'g1\ng2\n')).code).toBe(0);
+      const read = await kcat(['-b', remote, ...auth, '-C', '-t', 'via-gateway', '-o', 'beginning', '-e', '-f', '%s\n']);
+      expect(read.stdout.trim().split('\n')).toEqual(['g1', 'g2']);
+      const meta = JSON.parse((await kcat(['-b', remote, ...auth, '-L', '-J'])).stdout) as { brokers: { name: string }[] };
+      expect(meta.brokers.map((b) => b.name).sort()).toEqual([saslPlain, remote].sort());
+      const refused = await kcat(['-b', remote, ...kcatSasl('PLAIN', 'alice', 'wrong'), '-L']);
+      expect(refused.stderr).toMatch(/invalid credentials with SASL mechanism PLAIN/);
+      expect(gateway.stderr()).toMatch(/closing Kafka connection from .* \(User:ANONYMOUS, listener SASL_PLAINTEXT\): SASL\/PLAIN authentication failed/);
+    } finally {
+      await gateway.signal('SIGTERM');
+    }
   });
 
   it('users survive a broker restart: the same password still logs in, over Kafka and `rdmq users list`', async () => {
