@@ -140,8 +140,9 @@ export interface SaslServer {
   step(response: Buffer): Promise<SaslStep>;
 }
 
-export function saslServer(mechanism: SaslMechanism, lookup: CredentialLookup): SaslServer {
-  return mechanism === 'PLAIN' ? new PlainServer(lookup) : new ScramServer(mechanism, lookup);
+/** `serverNonce` fixes the server's part of the nonce (RFC test vectors); random otherwise. */
+export function saslServer(mechanism: SaslMechanism, lookup: CredentialLookup, options: { serverNonce?: string } = {}): SaslServer {
+  return mechanism === 'PLAIN' ? new PlainServer(lookup) : new ScramServer(mechanism, lookup, options.serverNonce);
 }
 
 const failed = (m: SaslMechanism): SaslError =>
@@ -184,6 +185,7 @@ class ScramServer implements SaslServer {
   constructor(
     readonly mechanism: ScramMechanism,
     private readonly lookup: CredentialLookup,
+    private readonly serverNonce = randomBytes(24).toString('base64url'),
   ) {}
 
   async step(response: Buffer): Promise<SaslStep> {
@@ -211,7 +213,7 @@ class ScramServer implements SaslServer {
     if (!credential) throw failed(this.mechanism);
     this.user = user;
     this.credential = credential;
-    this.nonce = clientNonce + randomBytes(24).toString('base64url');
+    this.nonce = clientNonce + this.serverNonce;
     this.serverFirst = `r=${this.nonce},s=${credential.salt.toString('base64')},i=${credential.iterations}`;
     this.state = 'final';
     return { done: false, challenge: Buffer.from(this.serverFirst) };
@@ -247,8 +249,9 @@ export interface SaslClient {
   step(challenge: Buffer): Buffer | null;
 }
 
-export function saslClient(mechanism: SaslMechanism, user: string, password: string): SaslClient {
-  return mechanism === 'PLAIN' ? plainClient(user, password) : new ScramClient(mechanism, user, password);
+/** `clientNonce` fixes the client's nonce (RFC test vectors); random otherwise. */
+export function saslClient(mechanism: SaslMechanism, user: string, password: string, options: { clientNonce?: string } = {}): SaslClient {
+  return mechanism === 'PLAIN' ? plainClient(user, password) : new ScramClient(mechanism, user, password, options.clientNonce);
 }
 
 function plainClient(user: string, password: string): SaslClient {
@@ -256,7 +259,6 @@ function plainClient(user: string, password: string): SaslClient {
 }
 
 class ScramClient implements SaslClient {
-  private readonly clientNonce = randomBytes(24).toString('base64url');
   private clientFirstBare = '';
   private serverSignature: Buffer | undefined;
 
@@ -264,6 +266,7 @@ class ScramClient implements SaslClient {
     private readonly mechanism: ScramMechanism,
     private readonly user: string,
     private readonly password: string,
+    private readonly clientNonce = randomBytes(24).toString('base64url'),
   ) {}
 
   start(): Buffer {
