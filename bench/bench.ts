@@ -37,8 +37,9 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --bytes SIZE             bytes to produce per batch size (default 2G fast path, 256M Kafka clients)
   --record-size SIZE       value bytes per record (default 1K; at least 24 for e2e)
   --acks N                 Kafka acks for gateway/kafka targets (default -1)
-  --security plaintext|sasl_ssl  for --target gateway on the started rdmq: the Kafka clients go through a SASL_SSL
-                           listener (TLS, SCRAM-SHA-512 user made for the run) instead of PLAINTEXT (default plaintext)
+  --security plaintext|sasl_ssl  for the started rdmq: Kafka clients go through a SASL_SSL listener (TLS, a
+                           SCRAM-SHA-512 user made for the run) instead of PLAINTEXT, and fast-path clients
+                           authenticate as that user (default plaintext)
   --partitions N           partitions of the benchmark topic (default 1)
   --consumers N            consumers sharing the partitions (default 1): fast path, a share each (partitions i, i+N, ...);
                            kafkajs and kcat, members of one consumer group
@@ -233,8 +234,8 @@ export async function runBench(argv: string[]): Promise<void> {
       if (needsTcp && clients.includes('kcat')) limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
       if (targets.includes('fastpath')) {
         const fastShape = { ...shape, ...(fanout > 1 ? { fanout } : {}) };
-        await measure(serverPids.fastpath, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, ...fastShape }, limits, fastBytes, () =>
-          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, replicationFactor, ...fastOptions, ...fastShape }),
+        await measure(serverPids.fastpath, { target: 'fastpath', mode: security ? `${mode} sasl` : mode, client: 'rdmq-sdk', batchSize: batchBytes, ...fastShape }, limits, fastBytes, () =>
+          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, replicationFactor, ...fastOptions, ...fastShape, ...(security ? { sasl: { mechanism: 'scram-sha-512' as const, username: security.username, password: security.password } } : {}) }),
         );
       }
       for (const target of targets.filter((t) => t !== 'fastpath')) {
