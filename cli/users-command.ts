@@ -51,6 +51,7 @@ export async function usersCommand(argv: string[], write: (line: string) => void
     strict: true,
   });
   const [action, ...names] = positionals;
+  if (action === undefined) throw new UsageError(`users needs an action:\n${USERS_USAGE}`);
   if (!['create', 'alter', 'delete', 'list'].includes(action ?? '')) throw new UsageError(`unknown action "${action ?? ''}"; allowed: create, alter, delete, list`);
   if (action !== 'list' && names.length !== 1) throw new UsageError(`users ${action} needs one user name`);
   const mechanisms = values.mechanism ? [parseScramMechanism(values.mechanism)] : [...SCRAM_MECHANISMS];

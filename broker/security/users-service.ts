@@ -73,7 +73,10 @@ export interface UserOutcome {
 export class UsersClient {
   private readonly client: grpc.Client;
 
-  constructor(address: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
+  constructor(
+    private readonly address: string,
+    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+  ) {
     const Client = usersService();
     this.client = new Client(address, credentials);
   }
@@ -84,6 +87,7 @@ export class UsersClient {
       fn(request, { deadline: Date.now() + deadlineMs }, (err, reply) => {
         if (!err) return resolve(reply!);
         const name = err.metadata?.get('rdmq-error')?.[0];
+        if (err.code === grpc.status.UNAVAILABLE && !name) return reject(new Error(`no rdmq broker answers at ${this.address} (is rdmq running there?): ${err.details || err.message}`));
         reject(name ? new BrokerError(String(name) as BrokerError['code'], err.details || err.message) : new Error(err.details || err.message));
       });
     });
