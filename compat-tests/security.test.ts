@@ -278,6 +278,15 @@ describe('mutual TLS and --require-authentication', () => {
     expect(await roundtrip(carol, 'mtls-topic', ['m1', 'm2'])).toEqual(['m1', 'm2']);
   });
 
+  it('a verified client certificate makes the connection User:<CN>, as the gateway logs it', async () => {
+    const tlsOptions = { ca: fs.readFileSync(certs.caCert), cert: fs.readFileSync(certs.clientCert), key: fs.readFileSync(certs.clientKey), servername: 'localhost' };
+    const raw = await RawKafka.connect(ssl, tlsOptions);
+    const answer = await raw.call<{ errorCode: number }>('SaslAuthenticate', 2, { authBytes: Buffer.from('x') });
+    expect(answer.errorCode).toBe(34);
+    await raw.closed;
+    expect(cluster.stderr()).toMatch(/closing Kafka connection from .* \(User:carol, listener SSL\): SASL is not enabled on listener SSL/);
+  });
+
   it('refuses an SDK client that does not authenticate, with a clear error, and serves one that does', async () => {
     const anonymous = new Rdmq({ control: cluster.control }).producer();
     await expect(anonymous.connect()).rejects.toThrow(/requires authentication/);
