@@ -7,6 +7,7 @@
 // the poster; --workload e2e runs both at once and measures end-to-end latency.
 // Each run also measures this machine's limits (memcpy into a region; TCP
 // loopback between two processes) and reports every figure against them.
+import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as os from 'os';
@@ -15,7 +16,8 @@ import { ClusterProcess, startCluster } from './cluster';
 import { BenchCluster, startBenchCluster } from './local-cluster';
 import { Door } from './door';
 import { FastPathDoor } from './fastpath-target';
-import { KafkaClient, openKafkaDoor } from './kafka-target';
+import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
+import { createUser, makeCertificates, TestCertificates, tlsFlags } from '../compat-tests/testing/tls';
 import { LatencyRecorder, LatencySummary } from './latency';
 import { measureKcatCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
 import { BenchResults, LatencyKind, LatencyTrace, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
@@ -35,6 +37,9 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --bytes SIZE             bytes to produce per batch size (default 2G fast path, 256M Kafka clients)
   --record-size SIZE       value bytes per record (default 1K; at least 24 for e2e)
   --acks N                 Kafka acks for gateway/kafka targets (default -1)
+  --security plaintext|sasl_ssl  for the started rdmq: Kafka clients go through a SASL_SSL listener (TLS, a
+                           SCRAM-SHA-512 user made for the run) instead of PLAINTEXT, and fast-path clients
+                           authenticate as that user (default plaintext)
   --partitions N           partitions of the benchmark topic (default 1)
   --consumers N            consumers sharing the partitions (default 1): fast path, a share each (partitions i, i+N, ...);
                            kafkajs and kcat, members of one consumer group
@@ -93,6 +98,7 @@ export async function runBench(argv: string[]): Promise<void> {
       bytes: { type: 'string' },
       'record-size': { type: 'string' },
       acks: { type: 'string' },
+      security: { type: 'string' },
       mode: { type: 'string' },
       'staging-depth': { type: 'string' },
       partitions: { type: 'string' },
@@ -157,6 +163,11 @@ export async function runBench(argv: string[]): Promise<void> {
   let gatewayAddress = values.kafka;
   let serverPids: { fastpath?: number; gateway?: number } = {};
   const needRdmq = targets.includes('fastpath') || (targets.includes('gateway') && !gatewayAddress);
+  const securityName = values.security ?? 'plaintext';
+  if (securityName !== 'plaintext' && securityName !== 'sasl_ssl') throw new Error(`--security must be plaintext or sasl_ssl, got ${securityName}`);
+  if (securityName === 'sasl_ssl' && (!needRdmq || control !== undefined || storageNodes > 1 || netns)) throw new Error('--security sasl_ssl is for the rdmq the bench starts itself (one process, no --control/--kafka/--storage-nodes/--netns)');
+  let certs: TestCertificates | undefined;
+  let security: KafkaSecurity | undefined;
   if (needRdmq && control === undefined && (storageNodes > 1 || netns)) {
     // Several storage nodes, or members in namespaces: the roles apart, as rdmq cluster start runs them.
     const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
@@ -171,12 +182,19 @@ export async function runBench(argv: string[]): Promise<void> {
     const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
     const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
     process.stderr.write(`starting rdmq (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
-    cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), extraArgs: values.verify ? ['--verify', values.verify] : [] });
+    if (securityName === 'sasl_ssl') certs = makeCertificates('bench');
+    const listeners = certs ? ['--listeners', 'PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0', ...tlsFlags(certs)] : [];
+    cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), extraArgs: [...(values.verify ? ['--verify', values.verify] : []), ...listeners] });
     control = cluster.control;
     serverPids = { fastpath: cluster.child.pid, gateway: cluster.child.pid };
     if (targets.includes('gateway') && !gatewayAddress) {
       if (!cluster.kafkaPort) throw new Error('the started rdmq has no Kafka gateway');
       gatewayAddress = `127.0.0.1:${cluster.kafkaPort}`;
+    }
+    if (certs) {
+      security = { caFile: certs.caCert, mechanism: 'SCRAM-SHA-512', username: 'bench', password: randomBytes(12).toString('hex') };
+      await createUser(cluster.control, security.username, security.password, ['--mechanism', security.mechanism]);
+      gatewayAddress = `127.0.0.1:${cluster.kafkaPorts.SASL_SSL}`;
     }
   }
 
@@ -216,8 +234,8 @@ export async function runBench(argv: string[]): Promise<void> {
       if (needsTcp && clients.includes('kcat')) limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
       if (targets.includes('fastpath')) {
         const fastShape = { ...shape, ...(fanout > 1 ? { fanout } : {}) };
-        await measure(serverPids.fastpath, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, ...fastShape }, limits, fastBytes, () =>
-          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, replicationFactor, ...fastOptions, ...fastShape }),
+        await measure(serverPids.fastpath, { target: 'fastpath', mode: security ? `${mode} sasl` : mode, client: 'rdmq-sdk', batchSize: batchBytes, ...fastShape }, limits, fastBytes, () =>
+          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, replicationFactor, ...fastOptions, ...fastShape, ...(security ? { sasl: { mechanism: 'scram-sha-512' as const, username: security.username, password: security.password } } : {}) }),
         );
       }
       for (const target of targets.filter((t) => t !== 'fastpath')) {
@@ -226,8 +244,8 @@ export async function runBench(argv: string[]): Promise<void> {
         for (const client of clients) {
           // The Kafka doors run one producer.
           const kafkaShape = { ...shape, producers: 1 };
-          await measure(serverPid, { target, mode: `acks=${acks}`, client, batchSize: batchBytes, ...kafkaShape }, limits, kafkaBytes, () =>
-            openKafkaDoor({ bootstrap, client, batchBytes, recordBytes, acks, partitions: shape.partitions, consumers: shape.consumers, replicationFactor }),
+          await measure(serverPid, { target, mode: `acks=${acks}${security ? ' sasl_ssl' : ''}`, client, batchSize: batchBytes, ...kafkaShape }, limits, kafkaBytes, () =>
+            openKafkaDoor({ bootstrap, client, batchBytes, recordBytes, acks, partitions: shape.partitions, consumers: shape.consumers, replicationFactor, security }),
           );
         }
       }
@@ -235,6 +253,7 @@ export async function runBench(argv: string[]): Promise<void> {
   } finally {
     await cluster?.stop();
     await local?.stop();
+    certs?.remove();
   }
   process.stdout.write(textTable(results.points) + '\n');
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(results.points.map(({ cpuSecondsPerGB: _cpu, ...point }) => point), null, 2) + '\n');

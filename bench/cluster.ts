@@ -18,6 +18,8 @@ export interface ClusterProcess {
   kafkaPort: number;
   /** The Kafka bootstrap address, 127.0.0.1:kafkaPort. */
   kafka: string;
+  /** Each Kafka listener's port, by listener name (--listeners). */
+  kafkaPorts: Record<string, number>;
   /** Its log (stderr) so far, the last 64 KiB. */
   stderr(): string;
   /** Every log line that reports a handler failure or a crash, since it started (kept whole). */
@@ -65,7 +67,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...Object.entries(options.gatewayLimits ?? {}).flatMap(([key, value]) => [`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(value)]),
     ...(options.extraArgs ?? []),
   ];
-  const role = await startRole<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number }>(args, options.env, { nodeFlags: options.nodeFlags });
+  const role = await startRole<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number; kafkaPorts?: Record<string, number> }>(args, options.env, { nodeFlags: options.nodeFlags });
   const { child, ready } = role;
   let stopping = false;
   child.once('exit', (code, signal) => {
@@ -83,6 +85,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     metricsPort: ready.metricsPort,
     kafkaPort: ready.kafkaPort!,
     kafka: `127.0.0.1:${ready.kafkaPort}`,
+    kafkaPorts: ready.kafkaPorts ?? {},
     stderr: role.stderr,
     failures: role.failures,
     stop: async (o = {}) => {

@@ -8,12 +8,14 @@
 // groups); the broker gives each subscriber of a partition the next reader
 // index, so with replication they read different copies.
 import { batchSizeBytes, buildRecordBatch, LOG_OVERHEAD, peekFirstRecord, readBatchHeader, writeBatchCrc } from '../format';
-import { Connection, Producer, ProducerOptions, Rdmq } from '../rdma-client';
+import { Connection, Producer, ProducerOptions, Rdmq, SaslOptions } from '../rdma-client';
 import { ConsumeRun, Door, Produced, ProduceRun, RunningConsumers } from './door';
 import { readStamp, STAMP_BYTES, wallClockMs, writeStamp } from './e2e-stamp';
 
 export interface FastPathDoorOptions {
   control: string;
+  /** Authenticate every connection as this user (--security sasl_ssl); anonymous when absent. */
+  sasl?: SaslOptions;
   batchBytes: number;
   recordBytes: number;
   mode: NonNullable<ProducerOptions['mode']>;
@@ -57,7 +59,7 @@ export class FastPathDoor implements Door {
   ) {}
 
   static async open(o: FastPathDoorOptions): Promise<FastPathDoor> {
-    const admin = new Rdmq({ control: o.control }).admin();
+    const admin = new Rdmq({ control: o.control, sasl: o.sasl }).admin();
     await admin.connect();
     const topic = `bench-${o.batchBytes}-${Date.now()}`;
     await admin.createTopics({ topics: [{ topic, numPartitions: o.partitions, replicationFactor: o.replicationFactor }] });
@@ -66,7 +68,7 @@ export class FastPathDoor implements Door {
 
   async produce(run: ProduceRun): Promise<Produced> {
     const o = this.o;
-    const connections = await Promise.all(Array.from({ length: o.producers }, () => Connection.open({ control: o.control })));
+    const connections = await Promise.all(Array.from({ length: o.producers }, () => Connection.open({ control: o.control, sasl: o.sasl })));
     const producers = connections.map(
       (c) => new Producer(c, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs }),
     );
@@ -117,7 +119,7 @@ export class FastPathDoor implements Door {
     const members = Array.from({ length: readers }, (_, reader) => assignments.map((partitions) => ({ reader, partitions })));
     // Reader by reader, so that reader r takes reader index r of every partition (its preferred copy).
     const subscriptions = members.flat();
-    const consumers = subscriptions.map(() => new Rdmq({ control: o.control }).consumer({ maxBytesPerRead: READ_BYTES_MAX }));
+    const consumers = subscriptions.map(() => new Rdmq({ control: o.control, sasl: o.sasl }).consumer({ maxBytesPerRead: READ_BYTES_MAX }));
     const stop = async (): Promise<void> => void (await Promise.all(consumers.map((c) => c.disconnect())));
     try {
       await Promise.all(consumers.map((c) => c.connect()));

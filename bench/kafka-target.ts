@@ -2,7 +2,8 @@
 // by a real client: kafkajs in this process or kcat (librdkafka) as child
 // processes. The benchmark topic is created and deleted with kafkajs's admin
 // for both, so both see the same topic settings.
-import { Kafka, logLevel } from 'kafkajs';
+import * as fs from 'fs';
+import { Kafka, logLevel, SASLOptions } from 'kafkajs';
 import { Door } from './door';
 import { KafkajsDoor } from './kafkajs-door';
 import { KcatDoor } from './kcat-door';
@@ -21,11 +22,34 @@ export interface KafkaDoorOptions {
   consumers: number;
   /** The topic's replication factor (default 1). */
   replicationFactor?: number;
+  /** SASL_SSL: the CA that signed the gateway's certificate and a SCRAM user; plaintext when absent. */
+  security?: KafkaSecurity;
 }
+
+export interface KafkaSecurity {
+  caFile: string;
+  mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+  username: string;
+  password: string;
+}
+
 
 /** Creates the benchmark topic and returns the door of `o.client` onto it. */
 export async function openKafkaDoor(o: KafkaDoorOptions): Promise<Door> {
-  const kafka = new Kafka({ clientId: 'rdmq-bench', brokers: o.bootstrap.split(','), logLevel: logLevel.NOTHING });
+  const s = o.security;
+  const kafka = new Kafka({
+    clientId: 'rdmq-bench',
+    brokers: o.bootstrap.split(','),
+    logLevel: logLevel.NOTHING,
+    ...(s
+      ? {
+          ssl: { ca: [fs.readFileSync(s.caFile)] },
+          sasl: (s.mechanism === 'SCRAM-SHA-256'
+            ? { mechanism: 'scram-sha-256', username: s.username, password: s.password }
+            : { mechanism: 'scram-sha-512', username: s.username, password: s.password }) as SASLOptions,
+        }
+      : {}),
+  });
   const admin = kafka.admin();
   await admin.connect();
   const topic = `bench-${o.client}-${o.batchBytes}-${Date.now()}`;

@@ -12,7 +12,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as readline from 'readline';
 import { ConsumeRun, Door, Produced, ProduceRun, RunningConsumers } from './door';
 import { TEXT_STAMP_BYTES, TextStampScanner, wallClockMs, writeTextStamp } from './e2e-stamp';
-import type { KafkaDoorOptions } from './kafka-target';
+import type { KafkaDoorOptions, KafkaSecurity } from './kafka-target';
 
 /** Bytes written to kcat's stdin at once. */
 const CHUNK_BYTES = 1 << 20;
@@ -52,7 +52,7 @@ export class KcatDoor implements Door {
     // other doors keep a few batches in flight; otherwise the figure would be the queue's length.
     const queueKiB = e2e ? Math.max(1024, Math.ceil((E2E_QUEUED_BATCHES * o.batchBytes) / 1024)) : 2097151;
     const recordsPerBatch = Math.min(1_000_000, Math.max(10_000, Math.ceil(o.batchBytes / o.recordBytes)));
-    return ['-P', '-t', this.topic, ...partition, '-b', o.bootstrap, '-X', `batch.size=${o.batchBytes}`, '-X', `batch.num.messages=${recordsPerBatch}`, '-X', 'linger.ms=20', '-X', `message.max.bytes=${Math.max(o.batchBytes * 2, 1 << 20)}`, '-X', `queue.buffering.max.kbytes=${queueKiB}`, '-X', `acks=${o.acks}`];
+    return ['-P', '-t', this.topic, ...partition, '-b', o.bootstrap, ...kcatSecurityArgs(o.security), '-X', `batch.size=${o.batchBytes}`, '-X', `batch.num.messages=${recordsPerBatch}`, '-X', 'linger.ms=20', '-X', `message.max.bytes=${Math.max(o.batchBytes * 2, 1 << 20)}`, '-X', `queue.buffering.max.kbytes=${queueKiB}`, '-X', `acks=${o.acks}`];
   }
 
   async produce(run: ProduceRun): Promise<Produced> {
@@ -93,7 +93,7 @@ export class KcatDoor implements Door {
 
   async startConsumers(run: ConsumeRun): Promise<RunningConsumers> {
     const o = this.o;
-    const common = ['-b', o.bootstrap, '-f', '%s\\n', '-X', 'fetch.max.bytes=67108864', '-X', `receive.message.max.bytes=${(64 << 20) + (1 << 20)}`];
+    const common = ['-b', o.bootstrap, ...kcatSecurityArgs(o.security), '-f', '%s\\n', '-X', 'fetch.max.bytes=67108864', '-X', `receive.message.max.bytes=${(64 << 20) + (1 << 20)}`];
     // A filled topic: read it to its end and exit (-e), which flushes stdout. Live: write each
     // record out at once (-u), or stdio would hold the last ones in its buffer; that halves
     // kcat's consumer throughput (~180 → ~100 MB/s of 1 KiB records here), so e2e only.
@@ -224,4 +224,10 @@ function watchStatus(child: ChildProcess, topic: string, on: StatusHandlers): vo
   child.once('exit', (code, signal) => {
     if (code !== 0 && signal !== 'SIGTERM') on.onError(new Error(`kcat consumer exited with ${code ?? signal}:${tail}`));
   });
+}
+
+/** kcat's -X options for `security`. */
+export function kcatSecurityArgs(security: KafkaSecurity | undefined): string[] {
+  if (!security) return [];
+  return ['-X', 'security.protocol=SASL_SSL', '-X', `sasl.mechanisms=${security.mechanism}`, '-X', `sasl.username=${security.username}`, '-X', `sasl.password=${security.password}`, '-X', `ssl.ca.location=${security.caFile}`];
 }

@@ -14,6 +14,7 @@
 // the partition is rebuilt from its segment headers — the durable end — and
 // stages in flight are dropped, so their producers stage again; offsets above
 // the durable end were never acknowledged nor shown, and are handed out anew.
+import { UserStore } from './security/credentials';
 import { buildSkipMarker } from '../format';
 import { SegmentDescriptor, StorageError } from '../storage-node';
 import { CommitAdvance, FencedRange, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
@@ -134,12 +135,15 @@ export class Broker {
   private storageBootId = '';
   private storageReachable = true;
   private readonly stall: StallDetector;
+  /** The SCRAM users of the Kafka door and the fast path. */
+  readonly users: UserStore;
 
   private constructor(
     readonly metadata: MetadataStore,
     readonly storage: StorageBackend,
     private readonly options: BrokerOptions,
   ) {
+    this.users = new UserStore(metadata);
     this.stall = new StallDetector(STALL_TICK_MS, STALL_TOLERANCE_MS, (stalledMs) => this.creditStall(stalledMs));
   }
 

@@ -41,6 +41,8 @@ export interface ClusterInfo {
   durability: string;
   segmentSizeBytes: number;
   storageFastpathAddress: string;
+  /** --require-authentication: SDK sessions must authenticate first. */
+  authenticationRequired?: boolean;
 }
 
 const STATUS_BY_ERROR: Record<string, grpc.status> = {
@@ -88,7 +90,7 @@ function fencedToWire(topic: string, partition: number, f: FencedRange): object 
 
 type Handler = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>) => Promise<unknown> | unknown;
 
-function unary(fn: Handler): grpc.handleUnaryCall<Record<string, unknown>, unknown> {
+export function unary(fn: Handler): grpc.handleUnaryCall<Record<string, unknown>, unknown> {
   return (call, callback) => {
     Promise.resolve()
       .then(() => fn(call))
@@ -111,7 +113,7 @@ export interface ControlServerOptions {
   deposed?: () => { leader?: string } | undefined;
 }
 
-function refusedOnceDeposed(
+export function refusedOnceDeposed(
   deposed: ControlServerOptions['deposed'],
   handlers: Record<string, grpc.handleUnaryCall<Record<string, unknown>, unknown>>,
 ): grpc.UntypedServiceImplementation {

@@ -22,6 +22,7 @@ import {
 import { Broker, PartitionRuntime } from './broker';
 import { BrokerMetrics } from './metrics';
 import { CommitAdvance, SegmentInfo } from './partition-state';
+import { FastPathAuthenticator, SessionIdentity } from './security/fastpath-auth';
 
 const MESSAGE_NAMES = new Map<number, string>(Object.entries(FastPathMessage).map(([name, id]) => [id, name]));
 
@@ -35,7 +36,7 @@ export function errorReply(err: unknown): { errorCode: number; message: string }
   return { errorCode: typeof e.kafkaErrorCode === 'number' ? e.kafkaErrorCode : KAFKA_UNKNOWN_SERVER_ERROR, message: e.message ?? String(err) };
 }
 
-interface Session {
+interface Session extends SessionIdentity {
   producerKey: string;
   keysGiven: Set<string>;
   subscriptions: Set<string>;
@@ -59,8 +60,11 @@ export class FastPathService {
     private readonly transport: Transport,
     private readonly log: (message: string) => void = () => undefined,
     private readonly metrics?: BrokerMetrics,
+    /** Who SDK sessions are (SASL with the broker's users); anonymous, and nothing required, when not given. */
+    readonly authenticator = new FastPathAuthenticator({ requireAuthentication: false, credentials: async () => undefined, log }),
   ) {
     transport.on('connection', (ep: Endpoint) => this.open(ep));
+    this.handle(FastPathMessage.AUTHENTICATE, (ep, header) => this.authenticator.onAuthenticate(ep, header, this.session(ep)));
     this.handle(FastPathMessage.STAGE, (ep, header) => this.onStage(ep, header));
     this.handle(FastPathMessage.COMMIT, (ep, header) => this.onCommit(ep, header));
     this.handle(FastPathMessage.ACQUIRE, (ep, header) => this.onAcquire(ep, header));
@@ -113,6 +117,7 @@ export class FastPathService {
   private handle(id: number, fn: (ep: Endpoint, header: Buffer, payload: Buffer) => Promise<void>): void {
     const name = MESSAGE_NAMES.get(id) ?? String(id);
     this.transport.onMessage(id, (ep, header, payload) => {
+      if (!this.authenticator.admits(ep, this.session(ep), id)) return;
       const end = this.metrics?.fastPathLatency.startTimer({ message: name });
       fn(ep, header, payload).then(
         () => {
@@ -136,7 +141,13 @@ export class FastPathService {
   }
 
   private open(ep: Endpoint): void {
-    const session: Session = { producerKey: `fastpath-${this.nextSession++}`, keysGiven: new Set(), subscriptions: new Set(), exclusive: new Set() };
+    const session: Session = {
+      ...FastPathAuthenticator.anonymous(),
+      producerKey: `fastpath-${this.nextSession++}`,
+      keysGiven: new Set(),
+      subscriptions: new Set(),
+      exclusive: new Set(),
+    };
     this.sessions.set(ep, session);
     ep.once('close', () => this.closeSession(ep, session));
   }

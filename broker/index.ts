@@ -23,3 +23,5 @@ export {
 } from './topics';
 export { GroupCoordinator, GROUP_ERRORS, GroupErrorName } from './group-coordinator';
 export { kafkaClusterId } from './cluster-id';
+export { UserStore, UserDescription, ScramUpsertion, ScramDeletion, CredentialRecord } from './security/credentials';
+export { usersServiceOf, usersService, UsersClient, UserOutcome, CachedCredentials } from './security/users-service';

@@ -6,6 +6,7 @@
 //
 // Commit watermarks are not here: they change on every produce and live in
 // the storage node's segment headers, from which PartitionState is rebuilt.
+import { applyCredentialRecord, CredentialRecord, CredentialState, isCredentialRecord } from './security/credentials';
 import { z } from 'zod';
 import type { ProducerBatch } from '../format';
 import { MetadataLog, MetadataLogOptions, MetadataSink } from './metadata-log';
@@ -35,6 +36,11 @@ export const KAFKA_ERRORS = {
   KAFKA_STORAGE_ERROR: { code: 56, retriable: true },
   UNKNOWN_PRODUCER_ID: { code: 59, retriable: false },
   GROUP_ID_NOT_FOUND: { code: 69, retriable: false },
+  // Users (security/credentials.ts)
+  UNSUPPORTED_SASL_MECHANISM: { code: 33, retriable: false },
+  RESOURCE_NOT_FOUND: { code: 91, retriable: false },
+  DUPLICATE_RESOURCE: { code: 92, retriable: false },
+  UNACCEPTABLE_CREDENTIAL: { code: 93, retriable: false },
 } as const;
 
 export type KafkaErrorName = keyof typeof KAFKA_ERRORS;
@@ -336,6 +342,8 @@ export interface MetadataState {
   groupProtocolTypes?: Map<string, string>;
   nextProducerId: bigint;
   producers: Map<bigint, ProducerState>;
+  /** SCRAM users (security/credentials.ts); absent in snapshots written before users existed. */
+  scramCredentials?: CredentialState;
 }
 
 export const MAX_PRODUCER_EPOCH = 32767;
@@ -377,7 +385,8 @@ export type MetadataRecord =
   | { type: 'ProducerIdAllocated'; producerId: bigint; epoch: number }
   | { type: 'ProducerEpochBumped'; producerId: bigint; epoch: number }
   /** No longer written (producer state is rebuilt from the log's batch headers); replayed from older logs for the epoch only. */
-  | { type: 'ProducerStateUpdated'; producerId: bigint; epoch: number; topicId: number; partition: number; batch: ProducerBatch };
+  | { type: 'ProducerStateUpdated'; producerId: bigint; epoch: number; topicId: number; partition: number; batch: ProducerBatch }
+  | CredentialRecord;
 
 
 function segmentOwnerKey(storageNodeId: string, segmentId: number): string {
@@ -391,6 +400,10 @@ function segmentOwnerKey(storageNodeId: string, segmentId: number): string {
  * bug, not user input, and throws.
  */
 export function applyMetadataRecord(state: MetadataState, record: MetadataRecord): MetadataState {
+  if (isCredentialRecord(record)) {
+    applyCredentialRecord(state, record);
+    return state;
+  }
   switch (record.type) {
     case 'TopicCreated': {
       state.topics.set(record.topicId, {
@@ -643,6 +656,16 @@ export class MetadataStore {
 
   close(): Promise<void> {
     return this.log.close();
+  }
+
+  // -- Users: security/credentials.ts validates against `projectedState` and appends --
+
+  get projectedState(): Readonly<MetadataState> {
+    return this.projected;
+  }
+
+  appendCredentialRecord(record: CredentialRecord): Promise<void> {
+    return this.commit(record);
   }
 
   snapshot(): Promise<void> {

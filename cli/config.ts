@@ -88,6 +88,19 @@ export const ServerConfigSchema = z
     ...gatewayLimitSettings(),
     /** Partitions of a topic a Kafka client's Metadata request creates (Kafka: num.partitions; the gateway limit defaultPartitions). */
     numPartitions: z.coerce.number().int().min(1).max(10_000).optional(),
+    // Security › Identity (cli/security-config.ts): Kafka's listeners, TLS from PEM files, SASL.
+    /** NAME://HOST:PORT,...; replaces --kafka. */
+    listeners: z.string().optional(),
+    advertisedListeners: z.string().optional(),
+    listenerSecurityProtocolMap: z.string().optional(),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    tlsCa: z.string().min(1).optional(),
+    tlsClientAuth: z.enum(['none', 'requested', 'required']).default('none'),
+    /** Refuse fast-path sessions and Kafka listeners that do not authenticate. */
+    requireAuthentication: z
+      .preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('false'))
+      .transform((v) => v === 'true'),
   })
   .strict()
   .refine((c) => c.segmentSize % 4096 === 0 && c.segmentSize >= 64 * 1024 && c.segmentSize <= SEGMENT_SIZE_BYTES_MAX, {

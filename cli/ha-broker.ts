@@ -27,6 +27,7 @@ import { gatewayLimitsOf, ServerConfig, splitHostPort } from './config';
 import { newRegistry } from './metrics-server';
 import { ownDataDir, RunningNode, serveBroker, withGateway } from './node';
 import { startStandbyControlServer, StandbyControlServer } from './standby-control';
+import { kafkaListenersOf } from './security-config';
 
 type Log = (message: string) => void;
 
@@ -210,6 +211,7 @@ class HaBroker {
             host: kafka.host,
             port: kafka.port,
             advertisedHost: this.config.advertisedHost ?? advertisable(kafka.host),
+            listeners: kafkaListenersOf(this.config),
             limits: gatewayLimitsOf(this.config),
             log: this.log,
           });

@@ -31,6 +31,11 @@ const SERVER_OPTIONS = `[--config FILE] [--data DIR] [--control HOST:PORT] [--fa
                                                 no less than the 100M frame bound); reading stops there
            [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)
            [--num-partitions N]                 partitions of a topic auto-created for a Kafka client (default 1)
+           [--listeners NAME://HOST:PORT,...]   Kafka listeners (replace --kafka), NAME a security protocol (PLAINTEXT, SSL,
+                                                SASL_PLAINTEXT, SASL_SSL) or mapped by --listener-security-protocol-map N:P,...
+           [--advertised-listeners NAME://HOST:PORT,...]  what Metadata tells clients of each listener
+           [--tls-cert PEM --tls-key PEM [--tls-ca PEM] [--tls-client-auth none|requested|required]]  TLS listeners
+           [--require-authentication]           refuse unauthenticated SDK sessions; every Kafka listener must authenticate
            [--max-frame-bytes SIZE] [--idle-timeout-ms MS] ...  every gateway limit of gateway/config.ts, by its name
                                                 in kebab case (socket.request.max.bytes, connections.max.idle.ms, ...)`;
 
@@ -65,6 +70,8 @@ const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise
   },
   gateway: {
     usage: `rdmq gateway --control HOST:PORT[,HOST:PORT...] [--kafka HOST:PORT] [--node-id N] [--metrics HOST:PORT] [--advertised-host HOST]
+             [--listeners ...] [--advertised-listeners ...] [--tls-cert PEM --tls-key PEM [--tls-ca PEM] [--tls-client-auth ...]]
+                                                    (as rdmq start: several listeners, TLS, SASL checked with the broker's users)
              [--max-buffered-request-bytes SIZE] [--max-fetch-memory-bytes SIZE]
                                                     one more Kafka gateway for that broker (listed in Metadata while it runs);
                                                     its defaults: --kafka 127.0.0.1:9093 --metrics 127.0.0.1:9466`,
@@ -99,6 +106,7 @@ rdmq metadata truncate --data DIR --at BYTE         cuts the log at a corrupt re
   produce: {
     usage: `rdmq produce TOPIC [--key KEY | --key-separator SEP] [--header K=V ...] [--partition P]
              [--mode shared|exclusive] [--control HOST:PORT]
+             [--user NAME (--password PW | --password-file FILE|-) [--mechanism PLAIN|SCRAM-SHA-256|SCRAM-SHA-512]]
                                                     one message per stdin line; with --key-separator, a line's text
                                                     before SEP is its key (lines without SEP have no key)`,
     run: (argv) => produce(argv),
@@ -106,11 +114,21 @@ rdmq metadata truncate --data DIR --at BYTE         cuts the log at a corrupt re
   consume: {
     usage: `rdmq consume TOPIC [--from-beginning | --offset earliest|latest|N] [--partition P[,P...]] [--max-messages N]
              [--print-key] [--print-headers] [--group GROUP] [--control HOST:PORT]
+             [--user NAME (--password PW | --password-file FILE|-) [--mechanism ...]]  authenticate (default SCRAM-SHA-512)
                                                     one message per line: [headers TAB] [key TAB] value; --offset N
                                                     needs --partition (offsets are per partition); default: latest;
                                                     --group: the group's share of the partitions from its committed
                                                     offsets, committing what it printed`,
     run: (argv) => consume(argv),
+  },
+  users: {
+    usage: `rdmq users create|alter|delete|list [NAME] [--password PW | --password-file FILE|-] [--mechanism SCRAM-SHA-256|SCRAM-SHA-512]
+             [--iterations N] [--control HOST:PORT]  SCRAM users of the Kafka door and the SDK (rdmq users --help)`,
+    run: async (argv) => {
+      const { usersCommand, UsageError } = await import('./users-command');
+      await usersCommand(argv, (line) => process.stdout.write(`${line}\n`)).catch((err: Error) => (err instanceof UsageError ? usageError(err.message) : Promise.reject(err)));
+    },
+    help: async () => void process.stdout.write(`usage:\n${indent((await import('./users-command')).USERS_USAGE)}\n`),
   },
   cluster: {
     usage: `rdmq cluster start|status|stop|restart-member ...   a local multi-process cluster (rdmq cluster --help)`,
@@ -171,6 +189,14 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'etcd-prefix': { type: 'string' },
       'etcd-lease-ttl': { type: 'string' },
       'num-partitions': { type: 'string' },
+      listeners: { type: 'string' },
+      'advertised-listeners': { type: 'string' },
+      'listener-security-protocol-map': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'tls-client-auth': { type: 'string' },
+      'require-authentication': { type: 'boolean' },
       ...Object.fromEntries(GATEWAY_LIMIT_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
     },
     strict: true,
@@ -202,11 +228,21 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       etcdPrefix: values['etcd-prefix'],
       etcdLeaseTtl: values['etcd-lease-ttl'],
       numPartitions: values['num-partitions'],
+      listeners: values.listeners,
+      advertisedListeners: values['advertised-listeners'],
+      listenerSecurityProtocolMap: values['listener-security-protocol-map'],
+      tlsCert: values['tls-cert'],
+      tlsKey: values['tls-key'],
+      tlsCa: values['tls-ca'],
+      tlsClientAuth: values['tls-client-auth'],
+      requireAuthentication: values['require-authentication'],
       ...Object.fromEntries(GATEWAY_LIMIT_FLAGS.map((flag) => [camelCase(flag), (values as Record<string, unknown>)[flag]])),
     },
     values.config,
     { roleDefaults: ROLE_DEFAULTS[role], dataSizes: role !== 'gateway' },
   );
+  // Listeners and TLS files are checked before anything starts: a bad certificate path is one line, nothing opened.
+  if (role !== 'storage') (await import('./security-config')).kafkaListenersOf(config);
   const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
   let node: { close(): Promise<void> };
   let ready: object;
@@ -219,7 +255,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
         `metrics on http://${host(config.metrics)}:${gateway.metricsPort}/metrics`,
     );
     node = gateway;
-    ready = { ready: true, kafkaPort: gateway.kafkaPort, metricsPort: gateway.metricsPort, nodeId: gateway.nodeId };
+    ready = { ready: true, kafkaPort: gateway.kafkaPort, kafkaPorts: gateway.kafkaPorts, metricsPort: gateway.metricsPort, nodeId: gateway.nodeId };
   } else if (role === 'broker' && config.etcd) {
     const broker = await startHaBroker(config, log);
     log(
@@ -233,6 +269,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       role === 'start' ? await startAll(config, log) : role === 'storage' ? await startStorage(config, log) : await startBroker(config, log);
     const what = role === 'start' ? 'storage node + broker + Kafka gateway' : role === 'storage' ? 'storage node' : `broker + Kafka gateway (storage node${config.storage!.length > 1 ? 's' : ''} at ${config.storage!.join(', ')})`;
     const kafkaPort = 'kafkaPort' in server ? server.kafkaPort : undefined;
+    const kafkaPorts = 'kafkaPorts' in server ? server.kafkaPorts : undefined;
     log(
       `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}); ` +
         `control gRPC on ${host(config.control)}:${server.controlPort}, fast path (UCX) on ${host(config.fastpath)}:${server.fastpathPort}, ` +
@@ -240,7 +277,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
         (kafkaPort ? `, Kafka on ${host(config.kafka)}:${kafkaPort}` : ''),
     );
     node = server;
-    ready = { ready: true, controlPort: server.controlPort, fastpathPort: server.fastpathPort, metricsPort: server.metricsPort, kafkaPort };
+    ready = { ready: true, controlPort: server.controlPort, fastpathPort: server.fastpathPort, metricsPort: server.metricsPort, kafkaPort, kafkaPorts };
   }
   process.stdout.write(JSON.stringify(ready) + '\n');
   const shutdown = (signal: string): void => {
@@ -275,6 +312,33 @@ function nonNegativeInteger(option: string, text: string): number {
   const n = Number(text);
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) usageError(`--${option} must be a non-negative integer, got ${text}`);
   return n;
+}
+
+/** How `rdmq produce` and `rdmq consume` authenticate (the users of `rdmq users`). */
+const SASL_FLAGS = {
+  user: { type: 'string' },
+  password: { type: 'string' },
+  'password-file': { type: 'string' },
+  mechanism: { type: 'string' },
+} as const;
+
+async function saslOf(values: { user?: string; password?: string; 'password-file'?: string; mechanism?: string }) {
+  const given = values.password ?? values['password-file'] ?? values.mechanism;
+  if (values.user === undefined) {
+    if (given !== undefined) usageError('--password, --password-file and --mechanism go with --user');
+    return undefined;
+  }
+  const { readPassword, UsageError } = await import('./users-command');
+  let password: string | undefined;
+  try {
+    password = readPassword(values.password, values['password-file']);
+  } catch (err) {
+    usageError(err instanceof UsageError ? err.message : String(err));
+  }
+  if (!password) usageError('--user needs --password or --password-file (- for stdin)');
+  const mechanism = (values.mechanism ?? 'scram-sha-512').toLowerCase();
+  if (mechanism !== 'plain' && mechanism !== 'scram-sha-256' && mechanism !== 'scram-sha-512') usageError(`--mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got ${values.mechanism}`);
+  return { mechanism, username: values.user, password } as const;
 }
 
 const TOPICS_ACTIONS = ['create', 'list', 'delete', 'describe', 'alter', 'config'];
@@ -344,6 +408,7 @@ async function produce(argv: string[]): Promise<void> {
       'key-separator': { type: 'string' },
       header: { type: 'string', multiple: true },
       partition: { type: 'string' },
+      ...SASL_FLAGS,
     },
     allowPositionals: true,
     strict: true,
@@ -365,7 +430,7 @@ async function produce(argv: string[]): Promise<void> {
     }
     return { key, value, headers, partition };
   };
-  const producer = new (await client()).Rdmq({ control: values.control }).producer({ mode });
+  const producer = new (await client()).Rdmq({ control: values.control, sasl: await saslOf(values) }).producer({ mode });
   await producer.connect();
   let count = 0;
   const lines = readline.createInterface({ input: process.stdin });
@@ -398,6 +463,7 @@ async function consume(argv: string[]): Promise<void> {
       'print-key': { type: 'boolean' },
       'print-headers': { type: 'boolean' },
       group: { type: 'string' },
+      ...SASL_FLAGS,
     },
     allowPositionals: true,
     strict: true,
@@ -411,7 +477,7 @@ async function consume(argv: string[]): Promise<void> {
   if (at !== undefined && partitions === undefined) usageError('--offset N needs --partition P (offsets are per partition)');
   if (values.group === '') usageError('--group needs a group id');
   if (values.group !== undefined && (values.offset !== undefined || partitions !== undefined)) usageError('--group reads from the group\'s committed offsets and its share of the partitions: no --offset or --partition');
-  const rdmq = new (await client()).Rdmq({ control: values.control });
+  const rdmq = new (await client()).Rdmq({ control: values.control, sasl: await saslOf(values) });
   // In a group: the group's share of the partitions, from its committed offsets; what is printed is committed.
   const consumer = values.group !== undefined ? rdmq.consumer({ groupId: values.group }) : rdmq.consumer();
   await consumer.connect();

@@ -9,7 +9,9 @@ import { Transport } from '../addon';
 import { Registry } from 'prom-client';
 import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../gateway';
 import { Connection } from '../rdma-client';
-import { Broker, BrokerMetrics, BrokerOptions, kafkaClusterId, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend } from '../broker';
+import { Broker, BrokerMetrics, BrokerOptions, kafkaClusterId, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend, usersServiceOf } from '../broker';
+import { kafkaListenersOf } from './security-config';
+import { FastPathAuthenticator } from '../broker/security/fastpath-auth';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { gatewayLimitsOf, ServerConfig, splitHostPort, writeStoredSettings } from './config';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
@@ -23,16 +25,22 @@ export interface RunningNode {
   metricsPort: number;
   /** Set when the node runs the Kafka gateway too (rdmq start). */
   kafkaPort?: number;
+  /** Each Kafka listener's bound port, by name (with kafkaPort). */
+  kafkaPorts?: Record<string, number>;
   broker: Broker;
   /** Where gateways of their own join and forward to. */
   hub: GatewayHub;
   /** Consumer groups, one coordinator for the Kafka gateway and the SDK (control plane). */
   groups: GroupCoordinator;
+  /** What this process's own gateway presents to its broker's fast path as a cluster member. */
+  clusterToken: Buffer;
   close(): Promise<void>;
 }
 
 export interface RunningGatewayNode {
   kafkaPort: number;
+  /** Each Kafka listener's bound port, by name. */
+  kafkaPorts: Record<string, number>;
   metricsPort: number;
   nodeId: number;
   close(): Promise<void>;
@@ -101,7 +109,12 @@ export async function serveBroker(
     ...brokerExtra,
   });
   opened = broker;
-  service = new FastPathService(broker, transport, log, metrics);
+  const authenticator = new FastPathAuthenticator({
+    requireAuthentication: config.requireAuthentication,
+    credentials: (user, mechanism) => Promise.resolve(broker.users.lookup(user, mechanism)),
+    log,
+  });
+  service = new FastPathService(broker, transport, log, metrics, authenticator);
   const fast = await listenFastPath(transport, config);
   const metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
   const hub = new GatewayHub(log);
@@ -114,12 +127,13 @@ export async function serveBroker(
       storageFastpathAddress: storage.fastpathAddress || fast.address,
       durability: config.durability,
       segmentSizeBytes: config.segmentSize,
+      authenticationRequired: config.requireAuthentication,
     },
     splitHostPort(config.control),
     {
       clients: () => service?.clientCount ?? 0,
       gateways: () => hub.registry.nodes(),
-      services: [hub.service()],
+      services: [hub.service(), usersServiceOf(broker, deposed)],
       maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX,
       groups: () => groups,
       deposed,
@@ -133,6 +147,7 @@ export async function serveBroker(
     broker,
     hub,
     groups,
+    clusterToken: authenticator.clusterToken,
     close: async () => {
       hub.close();
       groups.close();
@@ -238,7 +253,7 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
   let connection: Connection | undefined;
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
-    connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}` });
+    connection = await Connection.open({ control: `${splitHostPort(config.control).host}:${node.controlPort}`, clusterToken: node.clusterToken });
     gateway = await gatewayFor(node, config, connection, node.groups, log);
   } catch (err) {
     await connection?.close();
@@ -249,6 +264,7 @@ export async function withGateway(node: RunningNode, config: ServerConfig, log: 
   return {
     ...node,
     kafkaPort: gateway.port,
+    kafkaPorts: gateway.ports,
     close: async () => {
       await gateway.close();
         await opened.close();
@@ -263,6 +279,8 @@ async function gatewayFor(node: RunningNode, config: ServerConfig, connection: C
     host: kafka.host,
     port: kafka.port,
     advertisedHost: advertisedHost(config, kafka.host),
+    listeners: kafkaListenersOf(config),
+    credentials: (user, mechanism) => Promise.resolve(node.broker.users.lookup(user, mechanism)),
     broker: node.broker,
     groups,
     connection,
@@ -325,6 +343,7 @@ export async function startGatewayNode(config: ServerConfig, options: { nodeId?:
     host: kafka.host,
     port: kafka.port,
     advertisedHost: advertisedHost(config, kafka.host),
+    listeners: kafkaListenersOf(config),
     nodeId: options.nodeId,
     limits: gatewayLimitsOf(config),
     log,
@@ -339,6 +358,7 @@ export async function startGatewayNode(config: ServerConfig, options: { nodeId?:
   }
   return {
     kafkaPort: gateway.port,
+    kafkaPorts: gateway.ports,
     metricsPort: metricsServer.port,
     nodeId: gateway.nodeId,
     close: async () => {

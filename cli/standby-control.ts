@@ -3,7 +3,7 @@
 // retriable NOT_LEADER (gRPC UNAVAILABLE) naming the leader's control address
 // when it is known, so clients and gateways given several addresses go there.
 import * as grpc from '@grpc/grpc-js';
-import { brokerService, notLeaderError } from '../broker';
+import { brokerService, notLeaderError, usersService } from '../broker';
 import { hubService } from '../gateway';
 
 export interface StandbyControlServer {
@@ -14,7 +14,7 @@ export interface StandbyControlServer {
 export async function startStandbyControlServer(address: { host: string; port: number }, leader: () => string | undefined): Promise<StandbyControlServer> {
   const server = new grpc.Server();
   const refusal = (): grpc.ServiceError => notLeaderError(leader());
-  for (const service of [brokerService().service, hubService().service]) {
+  for (const service of [brokerService().service, hubService().service, usersService().service]) {
     const implementation: grpc.UntypedServiceImplementation = {};
     for (const [name, method] of Object.entries(service)) {
       implementation[name] = method.responseStream

@@ -21,6 +21,9 @@ export const FastPathMessage = {
   RELEASE: 32,
   LOCATE: 33,
   LOCATE_REPLY: 34,
+  // SASL exchange of an SDK session (broker/security/fastpath-auth.ts): JSON both ways.
+  AUTHENTICATE: 35,
+  AUTHENTICATE_REPLY: 36,
 } as const;
 
 export class WireError extends Error {
@@ -329,4 +332,21 @@ export function decodeJson<T>(b: Buffer, what: string): { reqId: number; body: T
   } catch (err) {
     throw new WireError(`${what} message carries malformed JSON: ${(err as Error).message}`);
   }
+}
+
+/** AUTHENTICATE (JSON): one client message of a SASL exchange. */
+export interface AuthenticateBody {
+  mechanism: string;
+  /** base64 */
+  authBytes: string;
+}
+
+/** AUTHENTICATE_REPLY (JSON): the server's answer; `done` once the session is authenticated as `principal`. */
+export interface AuthenticateReplyBody {
+  errorCode: number;
+  message: string;
+  /** base64 */
+  authBytes: string;
+  done: boolean;
+  principal: string;
 }

@@ -24,6 +24,7 @@ import { AbandonRequest, DataContext, Dispatcher, RequestContext } from './conte
 import { decodeFrame, encodeAnswer } from './dispatch';
 import { FrameBufferPool } from './frame-buffers';
 import { MemoryBudget } from './memory-budget';
+import { KafkaSession } from './security/session';
 
 interface Slot {
   /** Encoded response; [] for none; null while the handler runs. */
@@ -68,6 +69,8 @@ export class ClientConnection<C extends DataContext = DataContext> {
     private readonly dispatch: Dispatcher<C>,
     private readonly onClose: (c: ClientConnection<C>) => void,
     private readonly memory: SharedRequestMemory,
+    /** The listener this connection came in on and its principal. */
+    readonly session: KafkaSession = new KafkaSession('PLAINTEXT', 'PLAINTEXT'),
   ) {
     const limits = gateway.limits;
     this.splitter = new FrameSplitter(limits.maxFrameBytes, (size) => this.allocateFrame(size));
@@ -189,6 +192,10 @@ export class ClientConnection<C extends DataContext = DataContext> {
     } catch (err) {
       return this.reject(err);
     }
+    if (!this.session.allows(request.header.apiKey)) {
+      // Kafka closes a SASL listener's connection that sends anything else before authenticating.
+      return this.reject(new Error(`${request.apiName} before SASL authentication on listener ${this.session.listenerName} (${this.session.principal})`));
+    }
     const slot: Slot = { chunks: null, afterWrite: [] };
     this.slots.push(slot);
     this.inFlight++;
@@ -199,6 +206,7 @@ export class ClientConnection<C extends DataContext = DataContext> {
       apiVersion: request.header.apiVersion,
       clientHost: this.socket.remoteAddress ?? '',
       frame,
+      session: this.session,
       afterWrite: (release) => this.holdUntilWritten(slot, release),
     };
     const answered = this.gateway.metrics?.begin(request.apiName);
@@ -206,6 +214,8 @@ export class ClientConnection<C extends DataContext = DataContext> {
       .then((answer) => {
         answered?.(answer);
         slot.chunks = encodeAnswer(request, answer);
+        // A refused SASL exchange: its answer is the last thing the client gets.
+        if (this.session.closeAfterResponse) this.holdUntilWritten(slot, () => this.close());
         // Produce has copied its records into the log (or forwarded them) and its response holds no view of them.
         if (request.header.apiKey === apiKeys.Produce) this.memory.frameBuffers.release(frame);
       })

@@ -16,6 +16,8 @@ import { GatewayLimits } from './config';
 import { FetcherPool } from './fetchers';
 import { IdempotentAppender } from './idempotence';
 import { Leadership } from './leadership';
+import type { CredentialLookup } from '../format/sasl';
+import type { KafkaSession } from './security/session';
 import { MemoryBudget } from './memory-budget';
 import { GatewayMetrics } from './metrics';
 
@@ -34,6 +36,8 @@ export interface DataContext {
   readonly idempotence?: IdempotentAppender;
   /** Bytes of Fetch responses read and not yet written to their sockets, across every connection (limits.maxFetchMemoryBytes). */
   readonly fetchMemory: MemoryBudget;
+  /** The broker's SCRAM users, for SASL logins; absent: every login fails. */
+  readonly credentials?: CredentialLookup;
 }
 
 export interface GatewayContext extends DataContext {
@@ -52,6 +56,8 @@ export interface RequestContext<C extends DataContext = GatewayContext> {
   readonly clientHost: string;
   /** The request frame as received (header and body), for forwarding it whole. */
   readonly frame: Buffer;
+  /** The connection's listener and principal (`session.principal`: `User:<name>` or `User:ANONYMOUS`). */
+  readonly session: KafkaSession;
   /**
    * Runs `release` once this request's response has been handed to the
    * kernel, or its connection closed: for memory held by the response. Absent

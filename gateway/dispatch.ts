@@ -2,7 +2,10 @@
 // compile error, so ApiVersions never advertises an API nobody answers.
 import { apiKeys, ApiName, decodeRequest, DecodedRequest, encodeResponse, encodeResponseChunks, ProtocolError } from './protocol';
 import { Answer, DataContext, EncodedResponse, GatewayContext, Handler, NO_RESPONSE, RequestContext } from './context';
-import { apiVersions, apiVersionsBody, saslAuthenticate, saslHandshake } from './handlers/api-versions';
+import { apiVersions, apiVersionsBody } from './handlers/api-versions';
+import { KafkaSession } from './security/session';
+import { saslAuthenticate, saslHandshake } from './handlers/sasl';
+import { alterUserScramCredentials, describeUserScramCredentials } from './handlers/users';
 import { alterConfigs, describeConfigs, incrementalAlterConfigs } from './handlers/configs';
 import { fetch } from './handlers/fetch';
 import { offsetCommit, offsetDelete, offsetFetch } from './handlers/group-offsets';
@@ -42,6 +45,8 @@ const handlers: { [N in ApiName]: Handler<N> } = {
   IncrementalAlterConfigs: incrementalAlterConfigs,
   OffsetDelete: offsetDelete,
   DescribeCluster: describeCluster,
+  DescribeUserScramCredentials: describeUserScramCredentials,
+  AlterUserScramCredentials: alterUserScramCredentials,
 };
 
 /** Runs the request's handler; resolves to the response body, or NO_RESPONSE. */
@@ -84,12 +89,12 @@ export function encodeAnswer(request: DecodedRequest, answer: Answer): Buffer[] 
 }
 
 /** Answers one whole request frame with the in-process broker's gateway (a forwarded request). */
-export async function answerFrame(gateway: GatewayContext, frame: Buffer, clientHost: string): Promise<Buffer[]> {
+export async function answerFrame(gateway: GatewayContext, frame: Buffer, clientHost: string, session = KafkaSession.forwarded('PLAINTEXT', '')): Promise<Buffer[]> {
   const decoded = decodeFrame(frame, gateway.limits.maxArrayLength);
   if ('answer' in decoded) return decoded.answer;
   const { request } = decoded;
   const answered = gateway.metrics?.begin(request.apiName);
-  const answer = await dispatch(request, { gateway, header: request.header, apiVersion: request.header.apiVersion, clientHost, frame });
+  const answer = await dispatch(request, { gateway, header: request.header, apiVersion: request.header.apiVersion, clientHost, frame, session });
   answered?.(answer);
   return encodeAnswer(request, answer);
 }

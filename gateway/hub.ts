@@ -13,6 +13,7 @@ import { GatewayContext } from './context';
 import { answerFrame } from './dispatch';
 import { GatewayNode, GatewayRegistry, NodeIdTakenError } from './leadership';
 import { ProtocolError } from './protocol';
+import { KafkaSession } from './security/session';
 
 export const GATEWAY_PROTO_PATH = path.join(__dirname, '..', '..', 'gateway', 'gateway.proto');
 
@@ -32,10 +33,17 @@ interface NodeMessage {
   host: string;
   port: number;
   rack: string;
+  listeners?: { name: string; host: string; port: number }[];
 }
 
-const toMessage = (n: GatewayNode): NodeMessage => ({ nodeId: n.nodeId, host: n.host, port: n.port, rack: n.rack ?? '' });
-const fromMessage = (n: NodeMessage): GatewayNode => ({ nodeId: n.nodeId, host: n.host, port: n.port, rack: n.rack || null });
+const toMessage = (n: GatewayNode): NodeMessage => ({ nodeId: n.nodeId, host: n.host, port: n.port, rack: n.rack ?? '', listeners: n.listeners ?? [] });
+const fromMessage = (n: NodeMessage): GatewayNode => ({
+  nodeId: n.nodeId,
+  host: n.host,
+  port: n.port,
+  rack: n.rack || null,
+  ...(n.listeners && n.listeners.length > 0 ? { listeners: n.listeners } : {}),
+});
 
 function serviceError(code: grpc.status, message: string): grpc.ServiceError {
   return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
@@ -59,8 +67,8 @@ export class GatewayHub {
       definition: hubService().service,
       implementation: {
         join: (call: grpc.ServerWritableStream<{ node: NodeMessage | null }, unknown>) => this.join(call),
-        forward: (call: grpc.ServerUnaryCall<{ frame: Buffer; clientHost: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
-          this.forward(call.request.frame, call.request.clientHost, callback),
+        forward: (call: grpc.ServerUnaryCall<{ frame: Buffer; clientHost: string; principal: string; listener: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+          this.forward(call.request.frame, call.request.clientHost, KafkaSession.forwarded(call.request.listener || 'PLAINTEXT', call.request.principal), callback),
       },
     };
   }
@@ -76,7 +84,8 @@ export class GatewayHub {
     let entry: ReturnType<GatewayRegistry['add']>;
     try {
       if (!wanted) throw new RangeError('Join needs the gateway node');
-      entry = this.registry.add({ nodeId: wanted.nodeId < 0 ? undefined : wanted.nodeId, host: wanted.host, port: wanted.port, rack: wanted.rack || null });
+      const { nodeId, ...rest } = fromMessage(wanted);
+      entry = this.registry.add({ ...rest, nodeId: nodeId < 0 ? undefined : nodeId });
     } catch (err) {
       const message = (err as Error).message;
       this.log(`gateway refused: ${message}`);
@@ -101,10 +110,10 @@ export class GatewayHub {
     call.on('finish', leave);
   }
 
-  private forward(frame: Buffer, clientHost: string, callback: grpc.sendUnaryData<unknown>): void {
+  private forward(frame: Buffer, clientHost: string, session: KafkaSession, callback: grpc.sendUnaryData<unknown>): void {
     const core = this.core;
     if (!core) return callback(serviceError(grpc.status.UNAVAILABLE, 'the broker\'s gateway is not running yet'));
-    answerFrame(core, frame, clientHost).then(
+    answerFrame(core, frame, clientHost, session).then(
       (chunks) => callback(null, { chunks }),
       (err: Error) => {
         const malformed = err instanceof ProtocolError;
@@ -156,9 +165,10 @@ export class HubClient {
   }
 
   /** Sends one Kafka request frame to the broker's gateway; resolves with the response bytes. */
-  forward(frame: Buffer, clientHost: string): Promise<Buffer[]> {
+  forward(frame: Buffer, clientHost: string, session: { principal: string; listenerName: string }): Promise<Buffer[]> {
     return new Promise((resolve, reject) => {
-      (this.client as unknown as { forward(req: object, cb: grpc.requestCallback<{ chunks: Buffer[] }>): void }).forward({ frame, clientHost }, (err, reply) =>
+      const request = { frame, clientHost, principal: session.principal, listener: session.listenerName };
+      (this.client as unknown as { forward(req: object, cb: grpc.requestCallback<{ chunks: Buffer[] }>): void }).forward(request, (err, reply) =>
         err ? reject(new Error(`forwarding to the broker: ${err.details || err.message}`)) : resolve(reply!.chunks),
       );
     });

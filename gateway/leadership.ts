@@ -13,6 +13,14 @@ export interface GatewayNode {
   host: string;
   port: number;
   rack: string | null;
+  /** Each Kafka listener's advertised address (several listeners); host/port are the first's. */
+  listeners?: { name: string; host: string; port: number }[];
+}
+
+/** Where a client that came in on `listenerName` reaches `node`: that listener's address, else the node's. */
+export function addressOf(node: GatewayNode, listenerName: string): { host: string; port: number } {
+  const listener = node.listeners?.find((l) => l.name === listenerName);
+  return listener ? { host: listener.host, port: listener.port } : { host: node.host, port: node.port };
 }
 
 export interface Leadership {
@@ -94,7 +102,7 @@ export class GatewayRegistry {
       const other = this.byId.get(nodeId)!;
       throw new NodeIdTakenError(`gateway node id ${nodeId} is taken by the gateway at ${other.host}:${other.port}`);
     }
-    const registered: GatewayNode = { nodeId, host: node.host, port: node.port, rack: node.rack };
+    const registered: GatewayNode = { nodeId, host: node.host, port: node.port, rack: node.rack, ...(node.listeners ? { listeners: node.listeners.map((l) => ({ ...l })) } : {}) };
     this.byId.set(nodeId, registered);
     this.changed();
     let removed = false;

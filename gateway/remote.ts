@@ -17,16 +17,20 @@ import { GatewayMetrics } from './metrics';
 import { AbandonRequest, DataContext, Dispatcher, EncodedResponse, Handler } from './context';
 import { dataHandlers } from './dispatch';
 import { HubClient, Membership } from './hub';
-import { advertisable } from './leadership';
 import type { ApiName, RequestBody } from './protocol';
-import { FastPathParts, fastPathParts, KafkaListener, listenKafka } from './server';
+import { FastPathParts, fastPathParts, KafkaListenerOptions, KafkaListeners, listenAll } from './server';
+import { CachedCredentials, UsersClient } from '../broker';
 
 export interface RemoteGatewayOptions {
   /** The broker's control address, HOST:PORT; an HA group's as 'A,B' (the gateway follows the leader). */
   control: string;
-  /** Address to listen on for Kafka clients; port 0 picks a free one. */
+  /** Address to listen on for Kafka clients; port 0 picks a free one. Ignored when `listeners` is given. */
   host: string;
   port: number;
+  /** Several listeners; one PLAINTEXT listener on host:port when not given. */
+  listeners?: KafkaListenerOptions[];
+  /** How long a credential fetched from the broker is used for new SASL logins (ms; default 5000). */
+  credentialTtlMs?: number;
   /** Host clients are told to connect to; defaults to `host` (loopback for a wildcard). */
   advertisedHost?: string;
   advertisedPort?: number;
@@ -44,6 +48,8 @@ export interface RemoteGatewayOptions {
 
 export interface RunningRemoteGateway {
   port: number;
+  /** Each listener's bound port, by name. */
+  ports: Record<string, number>;
   nodeId: number;
   readonly connectionCount: number;
   /** Leaves the cluster, closes Kafka connections, readers and the fast-path connection. */
@@ -55,19 +61,23 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
   const log = options.log ?? (() => undefined);
   const rejoinDelayMs = options.rejoinDelayMs ?? 1000;
   const hubMessageBytes = limits.maxFrameBytes + 64 * 1024;
-  let listener: KafkaListener | undefined;
+  let listener: KafkaListeners | undefined;
+  let users: { address: string; client: UsersClient } | undefined;
   let link: DataLink | undefined;
   // The hub of the broker the fast-path connection found (the leader, in an HA group).
   let hub: HubClient | undefined;
   try {
     link = await openLink(options.control, limits, log);
     hub = new HubClient(link.connection.controlAddress, hubMessageBytes);
-    listener = await listenKafka(options.host, options.port, limits);
+    const specs = options.listeners ?? [{ name: 'PLAINTEXT', protocol: 'PLAINTEXT' as const, host: options.host, port: options.port, advertisedHost: options.advertisedHost, advertisedPort: options.advertisedPort }];
+    listener = await listenAll(specs, limits, log);
+    const advertised = listener.advertised(specs);
     const self = {
       nodeId: options.nodeId,
-      host: options.advertisedHost ?? advertisable(options.host),
-      port: options.advertisedPort ?? listener.port,
+      host: advertised[0].host,
+      port: advertised[0].port,
       rack: options.rack ?? null,
+      listeners: advertised,
     };
     let closed = false;
     // Each join has a generation: only the current one's end means the broker is lost.
@@ -158,11 +168,23 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       log,
       fetchMemory: new MemoryBudget(limits.maxFetchMemoryBytes),
       metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
+      credentials: (user, mechanism) => credentials.lookup(user, mechanism),
     };
+    // Logins are checked here with credentials fetched from the leader's Users service, kept a few seconds.
+    const usersAt = (): UsersClient => {
+      const address = current().connection.controlAddress;
+      if (users?.address !== address) {
+        users?.client.close();
+        users = { address, client: new UsersClient(address) };
+      }
+      return users.client;
+    };
+    const credentials = new CachedCredentials((user, mechanism) => usersAt().credential(user, mechanism), options.credentialTtlMs ?? 5000);
     listener.serve(context, forwardingDispatcher(() => hub!));
     const serving = listener;
     return {
       port: listener.port,
+      ports: listener.ports,
       nodeId,
       get connectionCount() {
         return serving.connectionCount;
@@ -174,6 +196,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
         await serving.close();
         await current().close();
         hub!.close();
+        users?.client.close();
       },
     };
   } catch (err) {
@@ -210,7 +233,7 @@ function forwardingDispatcher(hub: () => HubClient): Dispatcher<DataContext> {
       return handler(request.body as never, call);
     }
     try {
-      return new EncodedResponse(await hub().forward(call.frame, call.clientHost));
+      return new EncodedResponse(await hub().forward(call.frame, call.clientHost, call.session));
     } catch (err) {
       throw new AbandonRequest((err as Error).message);
     }

@@ -5,6 +5,8 @@
 // that gateways of their own forward to the broker (hub.ts).
 import { Registry } from 'prom-client';
 import * as net from 'net';
+import * as tls from 'tls';
+import type { CredentialLookup } from '../format/sasl';
 import { Broker } from '../broker';
 import { Connection, Producer } from '../rdma-client';
 import type { GroupCoordinator } from './broker-view';
@@ -19,11 +21,30 @@ import { IdempotentAppender } from './idempotence';
 import { advertisable, GatewayRegistry } from './leadership';
 import { MemoryBudget } from './memory-budget';
 import { GatewayMetrics } from './metrics';
+import { ListenerAddress, SecurityProtocol, usesTls } from './security/listeners';
+import { KafkaSession } from './security/session';
+
+/** One Kafka listener (Kafka's listeners / advertised.listeners): where, with what security, and what clients are told. */
+export interface KafkaListenerOptions {
+  name: string;
+  protocol: SecurityProtocol;
+  host: string;
+  /** 0 picks a free one. */
+  port: number;
+  advertisedHost?: string;
+  advertisedPort?: number;
+  /** TLS (certificate, key, CA, client auth) of an SSL or SASL_SSL listener. */
+  tls?: tls.TlsOptions;
+}
 
 export interface GatewayOptions {
-  /** Address to listen on; port 0 picks a free one. */
+  /** Address to listen on; port 0 picks a free one. Ignored when `listeners` is given. */
   host: string;
   port: number;
+  /** Several listeners; one PLAINTEXT listener on host:port when not given. */
+  listeners?: KafkaListenerOptions[];
+  /** The broker's SCRAM users, for SASL listeners. */
+  credentials?: CredentialLookup;
   /** Host clients are told to connect to (Metadata, FindCoordinator); defaults to `host`. */
   advertisedHost?: string;
   /** Port clients are told; defaults to the bound port. */
@@ -45,8 +66,10 @@ export interface GatewayOptions {
 }
 
 export interface RunningGateway {
-  /** The bound port. */
+  /** The bound port (of the first listener). */
   port: number;
+  /** Each listener's bound port, by name. */
+  ports: Record<string, number>;
   /** Open Kafka connections. */
   readonly connectionCount: number;
   /** What the handlers are given; answers forwarded requests too. */
@@ -58,16 +81,13 @@ export interface RunningGateway {
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const limits = parseGatewayLimits(options.limits ?? {});
   const log = options.log ?? (() => undefined);
-  const listener = await listenKafka(options.host, options.port, limits);
+  const specs = options.listeners ?? [{ name: 'PLAINTEXT', protocol: 'PLAINTEXT' as const, host: options.host, port: options.port, advertisedHost: options.advertisedHost, advertisedPort: options.advertisedPort }];
+  const listener = await listenAll(specs, limits, log);
   const registry = options.registry ?? new GatewayRegistry();
   let registered: ReturnType<GatewayRegistry['add']>;
   try {
-    registered = registry.add({
-      nodeId: options.nodeId ?? 0,
-      host: options.advertisedHost ?? advertisable(options.host),
-      port: options.advertisedPort ?? listener.port,
-      rack: null,
-    });
+    const advertised = listener.advertised(specs);
+    registered = registry.add({ nodeId: options.nodeId ?? 0, host: advertised[0].host, port: advertised[0].port, rack: null, listeners: advertised });
   } catch (err) {
     await listener.close();
     throw err;
@@ -86,10 +106,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     idempotence: new IdempotentAppender(options.broker, log),
     leadership: registry.leadership,
     autoCreateTopics: options.autoCreateTopics ?? true,
+    credentials: options.credentials,
   };
   listener.serve(context, dispatch);
   return {
     port: listener.port,
+    ports: listener.ports,
     context,
     get connectionCount() {
       return listener.connectionCount;
@@ -124,10 +146,64 @@ export interface KafkaListener {
   close(): Promise<void>;
 }
 
+/** Every listener of a gateway, served and closed as one. */
+export interface KafkaListeners extends KafkaListener {
+  ports: Record<string, number>;
+  /** Each listener's address as clients are told it (advertised, or bound: loopback for a wildcard). */
+  advertised(specs: KafkaListenerOptions[]): ListenerAddress[];
+}
+
+/** Binds every listener (closing those bound when one fails). */
+export async function listenAll(specs: KafkaListenerOptions[], limits: GatewayLimits, log: (message: string) => void): Promise<KafkaListeners> {
+  const bound: KafkaListener[] = [];
+  try {
+    for (const spec of specs) bound.push(await listenKafka(spec.host, spec.port, limits, spec, log, bound[0]?.requestMemory));
+  } catch (err) {
+    await Promise.all(bound.map((l) => l.close()));
+    throw err;
+  }
+  const ports = Object.fromEntries(specs.map((s, i) => [s.name, bound[i].port]));
+  return {
+    port: bound[0].port,
+    ports,
+    get connectionCount() {
+      return bound.reduce((sum, l) => sum + l.connectionCount, 0);
+    },
+    requestMemory: bound[0].requestMemory,
+    serve: (context, dispatch) => bound.forEach((l) => l.serve(context, dispatch)),
+    close: async () => void (await Promise.all(bound.map((l) => l.close()))),
+    advertised: (list) => list.map((s, i) => ({ name: s.name, host: s.advertisedHost ?? advertisable(s.host), port: s.advertisedPort ?? bound[i].port })),
+  };
+}
+
+/** The principal of a verified client certificate: `User:` + its subject's CN (mutual TLS). */
+function certificatePrincipal(socket: net.Socket): string | undefined {
+  if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return undefined;
+  const cn = socket.getPeerCertificate()?.subject?.CN;
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  return name ? `User:${name}` : undefined;
+}
+
 /** Binds the Kafka port; connections are served once `serve` is called. */
-export async function listenKafka(host: string, port: number, limits: GatewayLimits): Promise<KafkaListener> {
-  const server = net.createServer({ pauseOnConnect: true });
+export async function listenKafka(
+  host: string,
+  port: number,
+  limits: GatewayLimits,
+  security: Pick<KafkaListenerOptions, 'name' | 'protocol' | 'tls'> = { name: 'PLAINTEXT', protocol: 'PLAINTEXT' },
+  log: (message: string) => void = () => undefined,
+  /** Shared with the gateway's other listeners: one bound on request bytes for all of them. */
+  sharedMemory?: SharedRequestMemory,
+): Promise<KafkaListener> {
+  const secure = usesTls(security.protocol);
+  if (secure && !security.tls) throw new Error(`listener ${security.name} (${security.protocol}) needs a TLS certificate and key`);
+  // A TLS socket is handed over once its handshake is done (pausing it before would stall the handshake).
+  const server: net.Server = secure ? tls.createServer(security.tls!) : net.createServer({ pauseOnConnect: true });
   server.maxConnections = limits.maxConnections;
+  if (secure) {
+    server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) =>
+      log(`TLS handshake from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'} on listener ${security.name} failed (User:ANONYMOUS): ${err.message}`),
+    );
+  }
   const bound = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -136,13 +212,16 @@ export async function listenKafka(host: string, port: number, limits: GatewayLim
     });
   });
   const clients = new Set<ClientConnection<DataContext>>();
-  const requestMemory: SharedRequestMemory = {
+  const requestMemory: SharedRequestMemory = sharedMemory ?? {
     budget: new MemoryBudget(limits.maxBufferedRequestBytes),
     frameBuffers: new FrameBufferPool(limits.frameBufferPoolBytes),
   };
   const waiting: net.Socket[] = [];
-  let onConnection = (socket: net.Socket): void => void waiting.push(socket);
-  server.on('connection', (socket) => onConnection(socket));
+  let onConnection = (socket: net.Socket): void => {
+    socket.pause();
+    waiting.push(socket);
+  };
+  server.on(secure ? 'secureConnection' : 'connection', (socket: net.Socket) => onConnection(socket));
   let closing: Promise<void> | undefined;
   return {
     port: bound,
@@ -153,10 +232,11 @@ export async function listenKafka(host: string, port: number, limits: GatewayLim
     serve<C extends DataContext>(context: C, dispatch: Dispatcher<C>) {
       server.on('error', (err) => context.log(`Kafka gateway server error: ${err.message}`));
       onConnection = (socket) => {
+        const session = new KafkaSession(security.name, security.protocol, certificatePrincipal(socket));
         const client = new ClientConnection(socket, context, dispatch, (c) => {
           clients.delete(c as unknown as ClientConnection<DataContext>);
           context.metrics?.connections.set(clients.size);
-        }, requestMemory);
+        }, requestMemory, session);
         clients.add(client as unknown as ClientConnection<DataContext>);
         context.metrics?.connections.set(clients.size);
         socket.resume();

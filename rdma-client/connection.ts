@@ -15,7 +15,8 @@ import * as grpc from '@grpc/grpc-js';
 import { EventEmitter } from 'events';
 import { Endpoint, RemoteKey, Transport } from '../addon';
 import { brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY } from '../broker';
-import { decodeReplicaKeys, FastPathMessage, ReplicaKey } from '../format/fastpath-wire';
+import { AuthenticateReplyBody, decodeJson, decodeReplicaKeys, encodeJson, FastPathMessage, ReplicaKey } from '../format/fastpath-wire';
+import { authenticate, AuthenticationOptions, SaslOptions } from './authentication';
 import { RdmqError } from './errors';
 import { PutReceipt, SegmentAccess, SegmentReplica, StorageLinks } from './storage-links';
 
@@ -28,6 +29,10 @@ export interface ConnectionOptions {
   leaderWaitMs?: number;
   /** Milliseconds before a fast-path request without reply fails (default 30 s). */
   requestTimeoutMs?: number;
+  /** Authenticate as a user (the Kafka door's users) before anything else; anonymous (User:ANONYMOUS) when absent. */
+  sasl?: SaslOptions;
+  /** A cluster member's token instead of a user (the gateway in the broker's process). */
+  clusterToken?: Buffer;
 }
 
 export interface TopicInfo {
@@ -66,7 +71,14 @@ const LEADER_CHECK_MISSES_MAX = 2;
  */
 const STALE_KEY_RENEW_MS = 3000;
 
-const REPLY_IDS = [FastPathMessage.STAGE_REPLY, FastPathMessage.COMMIT_REPLY, FastPathMessage.ACQUIRE_REPLY, FastPathMessage.SUBSCRIBE_REPLY, FastPathMessage.LOCATE_REPLY];
+const REPLY_IDS = [
+  FastPathMessage.STAGE_REPLY,
+  FastPathMessage.COMMIT_REPLY,
+  FastPathMessage.ACQUIRE_REPLY,
+  FastPathMessage.SUBSCRIBE_REPLY,
+  FastPathMessage.LOCATE_REPLY,
+  FastPathMessage.AUTHENTICATE_REPLY,
+];
 
 export class Connection extends EventEmitter {
   private readonly pending = new Map<number, Pending>();
@@ -83,6 +95,8 @@ export class Connection extends EventEmitter {
   private leaderCheck: NodeJS.Timeout | undefined;
   private leaderChecking = false;
   private leaderMisses = 0;
+  /** Who the broker knows this connection as (User:<name>, User:ANONYMOUS). */
+  principal = 'User:ANONYMOUS';
 
   private constructor(
     private controlClient: grpc.Client,
@@ -93,6 +107,7 @@ export class Connection extends EventEmitter {
     private brokerEndpoint: Endpoint,
     private clusterInfo: ClusterInfo,
     private readonly requestTimeoutMs: number,
+    private readonly identity: AuthenticationOptions = {},
   ) {
     super();
     // Every producer, consumer and reader pool on this connection listens for 'reconnected'.
@@ -149,7 +164,15 @@ export class Connection extends EventEmitter {
     const transport = new Transport();
     try {
       const endpoint = await connectTo(transport, leader.cluster.fastpathAddress);
-      return new Connection(leader.client, leader.address, addresses, transport, endpoint, leader.cluster, options.requestTimeoutMs ?? 30_000);
+      const identity = { sasl: options.sasl, clusterToken: options.clusterToken };
+      const connection = new Connection(leader.client, leader.address, addresses, transport, endpoint, leader.cluster, options.requestTimeoutMs ?? 30_000, identity);
+      try {
+        await connection.authenticateOn(endpoint);
+      } catch (err) {
+        await connection.close();
+        throw err;
+      }
+      return connection;
     } catch (err) {
       transport.close();
       leader.client.close();
@@ -288,6 +311,14 @@ export class Connection extends EventEmitter {
           if (leader.client !== this.controlClient) leader.client.close();
           throw err;
         });
+        if (!this.closed) {
+          // A new broker session is anonymous until it authenticates again.
+          await this.authenticateOn(fresh, cluster).catch(async (err: Error) => {
+            await fresh.close();
+            if (leader.client !== this.controlClient) leader.client.close();
+            throw err;
+          });
+        }
         if (this.closed) {
           await fresh.close();
           if (leader.client !== this.controlClient) leader.client.close();
@@ -326,12 +357,25 @@ export class Connection extends EventEmitter {
     return this.call<TopicInfo>('describeTopic', { name });
   }
 
+  /** The SASL exchange (or cluster token) on a new broker endpoint, before anything else is sent on it. */
+  private async authenticateOn(endpoint: Endpoint, cluster: ClusterInfo = this.clusterInfo): Promise<void> {
+    const send = async (mechanism: string, authBytes: Buffer): Promise<AuthenticateReplyBody> => {
+      const reply = await this.requestOn(endpoint, FastPathMessage.AUTHENTICATE, (reqId) => encodeJson(reqId, { mechanism, authBytes: authBytes.toString('base64') }));
+      return decodeJson<AuthenticateReplyBody>(reply.header, 'AUTHENTICATE_REPLY').body;
+    };
+    this.principal = await authenticate(send, this.identity, cluster.authenticationRequired === true);
+  }
+
   /** Sends a fast-path request whose header starts with the u32 request id `build` is given. */
   request(id: number, build: (reqId: number) => Buffer, payload?: Buffer): Promise<{ header: Buffer; payload: Buffer }> {
     if (this.closed) return Promise.reject(new RdmqError('connection is closed', -1, 'CLOSED', false));
     if (this.reconnecting) {
       return Promise.reject(new RdmqError('the fast-path connection is being re-established; retry', KAFKA_STORAGE_ERROR, 'KAFKA_STORAGE_ERROR', true));
     }
+    return this.requestOn(this.brokerEndpoint, id, build, payload);
+  }
+
+  private requestOn(endpoint: Endpoint, id: number, build: (reqId: number) => Buffer, payload?: Buffer): Promise<{ header: Buffer; payload: Buffer }> {
     const reqId = this.nextReqId;
     this.nextReqId = this.nextReqId >= 0xffffffff ? 1 : this.nextReqId + 1;
     return new Promise((resolve, reject) => {
@@ -340,7 +384,7 @@ export class Connection extends EventEmitter {
         reject(new RdmqError(`no reply to fast-path request ${reqId} within ${this.requestTimeoutMs} ms`, 7));
       }, this.requestTimeoutMs);
       this.pending.set(reqId, { resolve, reject, timer });
-      this.brokerEndpoint.send(id, build(reqId), payload).catch((err: Error) => {
+      endpoint.send(id, build(reqId), payload).catch((err: Error) => {
         clearTimeout(timer);
         this.pending.delete(reqId);
         reject(new RdmqError(`fast-path request failed: ${err.message}`, 7, 'REQUEST_TIMED_OUT', true));

@@ -15,6 +15,7 @@ export { Admin, Connection, ConnectionOptions, Consumer, ConsumerOptions, Produc
 export { GroupConsumer, GroupConsumerOptions, TopicPartitionOffset };
 export { ConsumedMessage, EachBatchPayload, EachMessagePayload, EachRawBatchPayload } from './consumer';
 export { RdmqError } from './errors';
+export { SaslOptions } from './authentication';
 export { parseControlAddresses } from './connection';
 export { murmur2 } from './partitioner';
 export { PartitionFetcher, FetchResult } from './fetcher';

@@ -1,6 +1,5 @@
-// ApiVersions: exactly what the codec describes, nothing more. SaslHandshake
-// and SaslAuthenticate answer that no mechanism is enabled.
-import { errorCode, supportedApiVersions } from '../protocol';
+// ApiVersions: exactly what the codec describes, nothing more.
+import { supportedApiVersions } from '../protocol';
 import { DataContext, Handler } from '../context';
 
 export function apiVersionsBody(error = 0) {
@@ -12,14 +11,3 @@ export function apiVersionsBody(error = 0) {
 }
 
 export const apiVersions: Handler<'ApiVersions', DataContext> = () => apiVersionsBody();
-
-export const saslHandshake: Handler<'SaslHandshake', DataContext> = () => ({
-  errorCode: errorCode('UNSUPPORTED_SASL_MECHANISM'),
-  mechanisms: [],
-});
-
-export const saslAuthenticate: Handler<'SaslAuthenticate', DataContext> = () => ({
-  errorCode: errorCode('ILLEGAL_SASL_STATE'),
-  errorMessage: 'SASL is not enabled on this gateway',
-  authBytes: Buffer.alloc(0),
-});

@@ -6,6 +6,7 @@ import { errorCode } from '../protocol';
 import { GROUP_ERRORS, GroupErrorName } from '../broker-view';
 import { Handler } from '../context';
 import { kafkaError } from '../errors';
+import { addressOf } from '../leadership';
 
 const KEY_TYPE_GROUP = 0;
 
@@ -21,7 +22,7 @@ export const findCoordinator: Handler<'FindCoordinator'> = (body, call) => {
       return { key, nodeId: -1, host: '', port: -1, errorCode: e.code, errorMessage: e.message };
     }
     const node = gw.leadership.groupCoordinator(key);
-    return { key, nodeId: node.nodeId, host: node.host, port: node.port, errorCode: 0, errorMessage: null };
+    return { key, nodeId: node.nodeId, ...addressOf(node, call.session.listenerName), errorCode: 0, errorMessage: null };
   };
   if (call.apiVersion >= 4) return { throttleTimeMs: 0, coordinators: body.coordinatorKeys.map(answer) };
   const one = answer(body.key);

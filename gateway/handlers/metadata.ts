@@ -7,6 +7,7 @@ import { errorCode, ResponseInput } from '../protocol';
 import { findTopic, findTopicById, TopicRef, topicIdFromUuid, topicUuid, validateTopicName, ZERO_UUID } from '../broker-view';
 import { GatewayContext, Handler } from '../context';
 import { toKafkaError } from '../errors';
+import { addressOf } from '../leadership';
 
 /** Leader epoch of every partition: there is no leader election, so it never changes. */
 export const LEADER_EPOCH = 0;
@@ -31,7 +32,7 @@ export const metadata: Handler<'Metadata'> = async (body, call) => {
   const nodes = gw.leadership.nodes();
   return {
     throttleTimeMs: 0,
-    brokers: nodes.map((n) => ({ nodeId: n.nodeId, host: n.host, port: n.port, rack: n.rack })),
+    brokers: nodes.map((n) => ({ nodeId: n.nodeId, ...addressOf(n, call.session.listenerName), rack: n.rack })),
     clusterId: gw.clusterId,
     controllerId: gw.leadership.controller().nodeId,
     topics,
@@ -99,6 +100,6 @@ export const describeCluster: Handler<'DescribeCluster'> = (body, call) => {
     endpointType: body.endpointType,
     clusterId: gw.clusterId,
     controllerId: gw.leadership.controller().nodeId,
-    brokers: gw.leadership.nodes().map((n) => ({ brokerId: n.nodeId, host: n.host, port: n.port, rack: n.rack })),
+    brokers: gw.leadership.nodes().map((n) => ({ brokerId: n.nodeId, ...addressOf(n, call.session.listenerName), rack: n.rack })),
   };
 };

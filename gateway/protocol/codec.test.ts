@@ -202,6 +202,8 @@ describe('the generic codec', () => {
     expect(byKey.get(60)).toEqual([0, 1]);
     expect(byKey.get(1)).toEqual([4, 16]);
     expect(byKey.get(9)).toEqual([0, 8]);
-    expect(supportedApiVersions).toHaveLength(28);
+    expect(byKey.get(50)).toEqual([0, 0]);
+    expect(byKey.get(51)).toEqual([0, 0]);
+    expect(supportedApiVersions).toHaveLength(30);
   });
 });

@@ -1,5 +1,6 @@
 // Every API this gateway speaks. ApiVersions advertises exactly this list.
 import { alterConfigsApi } from './alterConfigs';
+import { alterUserScramCredentialsApi } from './alterUserScramCredentials';
 import { apiVersionsApi } from './apiVersions';
 import { createPartitionsApi } from './createPartitions';
 import { createTopicsApi } from './createTopics';
@@ -9,6 +10,7 @@ import { deleteTopicsApi } from './deleteTopics';
 import { describeClusterApi } from './describeCluster';
 import { describeConfigsApi } from './describeConfigs';
 import { describeGroupsApi } from './describeGroups';
+import { describeUserScramCredentialsApi } from './describeUserScramCredentials';
 import { fetchApi } from './fetch';
 import { findCoordinatorApi } from './findCoordinator';
 import { heartbeatApi } from './heartbeat';
@@ -30,6 +32,7 @@ import { syncGroupApi } from './syncGroup';
 
 export const allApis = [
   alterConfigsApi,
+  alterUserScramCredentialsApi,
   apiVersionsApi,
   createPartitionsApi,
   createTopicsApi,
@@ -39,6 +42,7 @@ export const allApis = [
   describeClusterApi,
   describeConfigsApi,
   describeGroupsApi,
+  describeUserScramCredentialsApi,
   fetchApi,
   findCoordinatorApi,
   heartbeatApi,
@@ -60,6 +64,7 @@ export const allApis = [
 ] as const;
 
 export * from './alterConfigs';
+export * from './alterUserScramCredentials';
 export * from './apiVersions';
 export * from './createPartitions';
 export * from './createTopics';
@@ -69,6 +74,7 @@ export * from './deleteTopics';
 export * from './describeCluster';
 export * from './describeConfigs';
 export * from './describeGroups';
+export * from './describeUserScramCredentials';
 export * from './fetch';
 export * from './findCoordinator';
 export * from './heartbeat';
