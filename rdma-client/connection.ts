@@ -12,6 +12,7 @@
 // know (cursors, read positions). Losing one storage node's endpoint fails
 // only the puts and gets on it (retriable); the next use connects again.
 import * as grpc from '@grpc/grpc-js';
+import { channelCredentials, memberClientOptions } from '../control-plane';
 import { EventEmitter } from 'events';
 import { Endpoint, RemoteKey, Transport } from '../addon';
 import { brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY } from '../broker';
@@ -424,7 +425,8 @@ export function parseControlAddresses(control: string | string[] | undefined): s
 function newControlClient(address: string): grpc.Client {
   const Client = brokerService();
   // A restarted broker is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
-  return new Client(address, grpc.credentials.createInsecure(), {
+  return new Client(address, channelCredentials(), {
+    ...memberClientOptions(),
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 2000,
   });

@@ -1,0 +1,100 @@
+// How each rdmq process sets up its control plane from its flags: the
+// cluster secret it proves membership with, TLS for gRPC, the refusal of an
+// unauthenticated listener off loopback, and UCX kept to the bound device.
+import * as fs from 'fs';
+import {
+  checkListenPlan,
+  configureControlPlane,
+  ControlTls,
+  dataDirSecretFile,
+  ensureClusterSecret,
+  isLoopbackHost,
+  readClusterSecret,
+  restrictUcxToHost,
+  userSecretFile,
+} from '../control-plane';
+import { ConfigError, ServerConfig } from './config';
+
+export type ServerRole = 'start' | 'storage' | 'broker' | 'gateway';
+
+function readPem(flag: string, file: string | undefined): Buffer | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return fs.readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`cannot read --${flag} ${file}: ${(err as Error).message}`);
+  }
+}
+
+function controlTls(files: { controlTlsCa?: string; controlTlsCert?: string; controlTlsKey?: string }): ControlTls | undefined {
+  if ((files.controlTlsCert === undefined) !== (files.controlTlsKey === undefined)) throw new ConfigError('--control-tls-cert and --control-tls-key go together');
+  const tls = { ca: readPem('control-tls-ca', files.controlTlsCa), cert: readPem('control-tls-cert', files.controlTlsCert), key: readPem('control-tls-key', files.controlTlsKey) };
+  return tls.ca || tls.cert ? tls : undefined;
+}
+
+function secretOf(file: string): Buffer {
+  try {
+    return readClusterSecret(file);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
+const hostOf = (address: string): string => address.slice(0, address.lastIndexOf(':'));
+
+/** Whether wt-auth's Kafka-door authentication settings (SASL or TLS listeners) are set; any such key counts. */
+function kafkaDoorAuthenticated(config: ServerConfig): boolean {
+  return Object.entries(config).some(([key, value]) => /^(sasl|kafkaTls|listeners|kafkaSasl)/i.test(key) && value !== undefined && value !== false && value !== '');
+}
+
+/** The addresses the role's UCX transport talks to besides its own: peers it must still reach when UCX is kept to one device. */
+function ucxPeers(role: ServerRole, config: ServerConfig): string[] {
+  if (role === 'broker') return (config.storage ?? []).map(hostOf);
+  if (role === 'gateway') return [hostOf(config.kafka), ...config.control.split(',').map((a) => hostOf(a.trim()))];
+  return [];
+}
+
+/**
+ * Sets this server process's control plane up before it listens: refuses an
+ * unauthenticated bind off loopback (unless --allow-insecure), keeps UCX to
+ * the fast-path device, and configures TLS and the secret (`rdmq start`'s own
+ * secret is adopted later, inside its data directory's lock: useDataDirSecret).
+ */
+export function setUpServerControlPlane(role: ServerRole, config: ServerConfig): void {
+  const tls = controlTls(config);
+  if (tls?.cert && !tls.ca && role !== 'storage') throw new ConfigError(`rdmq ${role} with --control-tls-cert needs --control-tls-ca too: it verifies the other members with it`);
+  const listeners: Record<string, string> =
+    role === 'gateway' ? { kafka: config.kafka, metrics: config.metrics } : { control: config.control, fastpath: config.fastpath, metrics: config.metrics, ...(role === 'storage' ? {} : { kafka: config.kafka }) };
+  checkListenPlan({
+    listeners,
+    controlTls: Boolean(tls?.cert || (role === 'gateway' && tls?.ca)),
+    clusterSecret: config.clusterSecretFile !== undefined || role === 'start',
+    kafkaAuthenticated: kafkaDoorAuthenticated(config),
+    allowInsecure: config.allowInsecure,
+  });
+  const ucxHost = role === 'gateway' ? hostOf(config.kafka) : hostOf(config.fastpath);
+  const peers = ucxPeers(role, config);
+  // On loopback UCX stays on lo only when every peer is on loopback too.
+  if (!isLoopbackHost(ucxHost) || peers.every(isLoopbackHost)) restrictUcxToHost(ucxHost);
+  const secretFile = config.clusterSecretFile ?? (role === 'start' ? undefined : userSecretFile());
+  const clusterSecret = secretFile === undefined ? undefined : config.clusterSecretFile !== undefined ? secretOf(secretFile) : ensureClusterSecret(secretFile);
+  configureControlPlane({ clusterSecret, tls });
+}
+
+/** `rdmq start`: the secret beside its data (created, mode 0600, on the first start) unless --cluster-secret-file names one. */
+export function useDataDirSecret(config: ServerConfig): void {
+  if (config.clusterSecretFile !== undefined) return;
+  configureControlPlane({ clusterSecret: ensureClusterSecret(dataDirSecretFile(config.data)), tls: controlTls(config) });
+}
+
+/**
+ * A CLI command that calls the control plane: the secret from
+ * --cluster-secret-file, RDMQ_CLUSTER_SECRET_FILE, ./data's (rdmq start's
+ * default) or the user's (roles apart), whichever is found first.
+ */
+export function setUpClientControlPlane(values: { 'cluster-secret-file'?: string; 'control-tls-ca'?: string; 'control-tls-cert'?: string; 'control-tls-key'?: string }): void {
+  const tls = controlTls({ controlTlsCa: values['control-tls-ca'] ?? process.env.RDMQ_CONTROL_TLS_CA, controlTlsCert: values['control-tls-cert'], controlTlsKey: values['control-tls-key'] });
+  const named = values['cluster-secret-file'] ?? process.env.RDMQ_CLUSTER_SECRET_FILE;
+  const found = named ?? [dataDirSecretFile('./data'), userSecretFile()].find((f) => fs.existsSync(f));
+  configureControlPlane({ clusterSecret: found === undefined ? undefined : secretOf(found), tls });
+}
