@@ -18,6 +18,8 @@ export interface ClusterProcess {
   kafkaPort: number;
   /** The Kafka bootstrap address, 127.0.0.1:kafkaPort. */
   kafka: string;
+  /** The secret `rdmq start` made beside its data: other members (a gateway of its own, the CLI) pass it as --cluster-secret-file. */
+  clusterSecretFile: string;
   /** Its log (stderr) so far, the last 64 KiB. */
   stderr(): string;
   /** Every log line that reports a handler failure or a crash, since it started (kept whole). */
@@ -83,6 +85,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     metricsPort: ready.metricsPort,
     kafkaPort: ready.kafkaPort!,
     kafka: `127.0.0.1:${ready.kafkaPort}`,
+    clusterSecretFile: path.join(dataDir, 'cluster-secret'),
     stderr: role.stderr,
     failures: role.failures,
     stop: async (o = {}) => {
