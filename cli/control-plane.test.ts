@@ -12,7 +12,8 @@ import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClusterProcess, RunningRole, startCluster, startRole } from '../bench/cluster';
-import { readClusterSecret } from '../control-plane';
+import { configureControlPlane, readClusterSecret } from '../control-plane';
+import { Connection } from '../rdma-client';
 import { callOnce, deleteTopicsFrame, listeningAddresses, makeCertificates, PROTO, strangerClient } from './testing/stranger';
 
 const MAIN = path.join(__dirname, 'main.js');
@@ -80,6 +81,14 @@ function joinOnce(client: grpc.Client, node: { nodeId: number; host: string; por
     });
     stream.on('error', (error: grpc.ServiceError) => resolve({ error }));
   });
+}
+
+async function eventually(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${condition.toString()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 /** This host's first address off loopback, for binding tests. */
@@ -165,6 +174,18 @@ describe('rdmq start: the control plane refuses a stranger', () => {
   it('the CLI of an operator with the secret file works', () => {
     const out = execFileSync(process.execPath, [MAIN, 'topics', 'list', '--control', cluster.control, '--cluster-secret-file', cluster.clusterSecretFile], { encoding: 'utf8' });
     expect(out.split('\n')).toContain('victim');
+  });
+
+  it('its own gateway proves membership on the fast path; a client with another secret stays a stranger there', async () => {
+    expect(cluster.stderr()).not.toMatch(/is not a cluster member/);
+    configureControlPlane({ clusterSecret: randomBytes(32) });
+    try {
+      const connection = await Connection.open({ control: cluster.control });
+      await connection.close();
+    } finally {
+      configureControlPlane({});
+    }
+    await eventually(() => /fast-path client .* is not a cluster member: the cluster proof does not match/.test(cluster.stderr()));
   });
 
   it('listens only on 127.0.0.1, UCX\'s own listeners included', () => {

@@ -35,3 +35,11 @@ export function proofRefusal(secret: Buffer | undefined, method: string, proof: 
   if (!timingSafeEqual(Buffer.from(given, 'hex'), mac(secret, method, timeMs, nonce))) return 'the cluster proof does not match this cluster\'s secret';
   return undefined;
 }
+
+/**
+ * What a fast-path proof is bound to: the connection, by both sides' ids for
+ * it, so a proof seen on one connection proves nothing on another.
+ */
+export function fastPathMemberMethod(brokerConnectionId: number, clientConnectionId: number): string {
+  return `fastpath/MEMBER/${brokerConnectionId}/${clientConnectionId}`;
+}

@@ -21,6 +21,8 @@ export const FastPathMessage = {
   RELEASE: 32,
   LOCATE: 33,
   LOCATE_REPLY: 34,
+  /** A cluster member's proof (control-plane/): JSON { proof }, no reply; sent first on a connection. */
+  MEMBER: 35,
 } as const;
 
 export class WireError extends Error {

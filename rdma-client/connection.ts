@@ -12,11 +12,11 @@
 // know (cursors, read positions). Losing one storage node's endpoint fails
 // only the puts and gets on it (retriable); the next use connects again.
 import * as grpc from '@grpc/grpc-js';
-import { channelCredentials, memberClientOptions } from '../control-plane';
+import { channelCredentials, controlPlaneSecurity, fastPathMemberMethod, memberClientOptions, proveMembership } from '../control-plane';
 import { EventEmitter } from 'events';
 import { Endpoint, RemoteKey, Transport } from '../addon';
 import { brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY } from '../broker';
-import { decodeReplicaKeys, FastPathMessage, ReplicaKey } from '../format/fastpath-wire';
+import { decodeReplicaKeys, encodeJson, FastPathMessage, ReplicaKey } from '../format/fastpath-wire';
 import { RdmqError } from './errors';
 import { PutReceipt, SegmentAccess, SegmentReplica, StorageLinks } from './storage-links';
 
@@ -386,9 +386,16 @@ export class Connection extends EventEmitter {
   }
 }
 
-function connectTo(transport: Transport, address: string): Promise<Endpoint> {
+async function connectTo(transport: Transport, address: string): Promise<Endpoint> {
   const at = address.lastIndexOf(':');
-  return transport.connect(address.slice(0, at), Number(address.slice(at + 1)));
+  const endpoint = await transport.connect(address.slice(0, at), Number(address.slice(at + 1)));
+  // A member (a gateway, the CLI) proves the cluster secret first on the connection: the broker then trusts it as the cluster.
+  const secret = controlPlaneSecurity().clusterSecret;
+  if (secret) {
+    const proof = proveMembership(secret, fastPathMemberMethod(endpoint.remoteId, endpoint.localId));
+    await endpoint.send(FastPathMessage.MEMBER, encodeJson(0, { proof }));
+  }
+  return endpoint;
 }
 
 /** Work begun on an endpoint that has since been replaced: the caller starts over (stage, subscribe) on the new one. */
