@@ -42,9 +42,18 @@ function secretOf(file: string): Buffer {
 
 const hostOf = (address: string): string => address.slice(0, address.lastIndexOf(':'));
 
-/** Whether wt-auth's Kafka-door authentication settings (SASL or TLS listeners) are set; any such key counts. */
+/**
+ * Whether the Kafka door authenticates its clients, judged from the settings
+ * the Kafka door's own authentication adds (SASL mechanisms, TLS files, or a
+ * listener list naming SASL_ or SSL protocols). Conservative: a setting it
+ * does not recognise counts as unauthenticated.
+ */
 function kafkaDoorAuthenticated(config: ServerConfig): boolean {
-  return Object.entries(config).some(([key, value]) => /^(sasl|kafkaTls|listeners|kafkaSasl)/i.test(key) && value !== undefined && value !== false && value !== '');
+  return Object.entries(config).some(([key, value]) => {
+    if (value === undefined || value === false || value === '' || key.startsWith('controlTls')) return false;
+    if (/listeners/i.test(key)) return /SASL_|SSL/.test(JSON.stringify(value));
+    return /sasl|tls|ssl/i.test(key);
+  });
 }
 
 /** The addresses the role's UCX transport talks to besides its own: peers it must still reach when UCX is kept to one device. */
