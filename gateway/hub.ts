@@ -82,6 +82,8 @@ export class GatewayHub {
         ? (await joinAddressRefusal(wanted.host, call.getPeer())) ??
           (this.registry.nodes().some((n) => n.host === wanted.host && n.port === wanted.port) ? `a live gateway is registered at ${wanted.host}:${wanted.port}` : undefined)
         : undefined;
+    // The caller may have gone while its host was looked up: registering it now would leave a gateway nobody removes.
+    if (call.cancelled) return;
     if (refusal) {
       this.log(`gateway refused (from ${call.getPeer()}): ${refusal}`);
       call.emit('error', serviceError(isClusterMember(call.metadata) ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, refusal));
