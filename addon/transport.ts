@@ -93,7 +93,7 @@ export class Endpoint extends EventEmitter {
     /** Our id for this connection; the peer stamps it on messages to us. */
     readonly localId: number,
     /** The peer's id for this connection; we stamp it on messages to the peer. */
-    private readonly remoteId: number,
+    readonly remoteId: number,
     readonly remoteAddress: string,
     /** The largest active-message payload the peer accepts (it drops larger ones unanswered). */
     readonly peerMaxAmPayloadBytes: number,

@@ -193,7 +193,7 @@ export async function runBench(argv: string[]): Promise<void> {
     }
     if (certs) {
       security = { caFile: certs.caCert, mechanism: 'SCRAM-SHA-512', username: 'bench', password: randomBytes(12).toString('hex') };
-      await createUser(cluster.control, security.username, security.password, ['--mechanism', security.mechanism]);
+      await createUser(cluster, security.username, security.password, ['--mechanism', security.mechanism]);
       gatewayAddress = `127.0.0.1:${cluster.kafkaPorts.SASL_SSL}`;
     }
   }

@@ -20,6 +20,8 @@ export interface ClusterProcess {
   kafka: string;
   /** Each Kafka listener's port, by listener name (--listeners). */
   kafkaPorts: Record<string, number>;
+  /** The secret `rdmq start` made beside its data: other members (a gateway of its own, the CLI) pass it as --cluster-secret-file. */
+  clusterSecretFile: string;
   /** Its log (stderr) so far, the last 64 KiB. */
   stderr(): string;
   /** Every log line that reports a handler failure or a crash, since it started (kept whole). */
@@ -86,6 +88,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     kafkaPort: ready.kafkaPort!,
     kafka: `127.0.0.1:${ready.kafkaPort}`,
     kafkaPorts: ready.kafkaPorts ?? {},
+    clusterSecretFile: path.join(dataDir, 'cluster-secret'),
     stderr: role.stderr,
     failures: role.failures,
     stop: async (o = {}) => {

@@ -68,6 +68,19 @@ describe('docker files', () => {
     }
   });
 
+  it.each(['compose.yml', 'compose.rdma.yml'])('every rdmq member in %s proves the cluster secret over TLS, from the files the pki service makes', (file) => {
+    const commands = [...serviceCommands(fs.readFileSync(path.join(DOCKER, file), 'utf8'))].filter(([, c]) => ['storage', 'broker', 'gateway'].includes(c[0]));
+    expect(commands.length).toBe(7);
+    const flag = (command: string[], name: string): string | undefined => (command.includes(name) ? command[command.indexOf(name) + 1] : undefined);
+    const made = fs.readFileSync(path.join(DOCKER, 'make-pki.sh'), 'utf8');
+    for (const [, c] of commands) {
+      expect(flag(c, '--cluster-secret-file')).toBe('/pki/cluster-secret');
+      expect(flag(c, '--control-tls-ca')).toBe('/pki/ca.pem');
+      if (c[0] !== 'gateway') expect([flag(c, '--control-tls-cert'), flag(c, '--control-tls-key')]).toEqual(['/pki/member.pem', '/pki/member.key']);
+    }
+    for (const output of ['cluster-secret', 'ca.pem', 'member.pem', 'member.key']) expect(made).toContain(output);
+  });
+
   it('the Dockerfile uses known instructions, existing sources and defined stages', () => {
     const text = fs.readFileSync(path.join(DOCKER, 'Dockerfile'), 'utf8');
     const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));

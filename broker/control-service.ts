@@ -4,6 +4,7 @@
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { membershipInterceptor, serverCredentials } from '../control-plane';
 import { Broker } from './broker';
 import { GroupCoordinator } from './group-coordinator';
 import { groupControlHandlers } from './group-control';
@@ -12,6 +13,11 @@ import { BrokerError, TopicDescription } from './topics';
 
 export const BROKER_PROTO_PATH = path.join(__dirname, '..', '..', 'broker', 'broker.proto');
 export const ERROR_METADATA_KEY = 'rdmq-error';
+/**
+ * Only cluster members join or forward as gateways (gateway.proto), and only
+ * they read or change users: GetCredential hands out StoredKey and ServerKey.
+ */
+const MEMBERS_ONLY_SERVICES = ['/rdmq.gateway.v1.GatewayHub/', '/rdmq.broker.v1.Users/'];
 /** On a NOT_LEADER answer (an HA group's standby or deposed leader): the leader's control address, when known. */
 export const LEADER_METADATA_KEY = 'rdmq-leader';
 
@@ -111,6 +117,8 @@ export interface ControlServerOptions {
   groups?: () => GroupCoordinator | undefined;
   /** An HA leader's check: once it returns a value the term is over and every call is refused NOT_LEADER (naming `leader`). */
   deposed?: () => { leader?: string } | undefined;
+  /** Where refused calls are reported. */
+  log?: (message: string) => void;
 }
 
 export function refusedOnceDeposed(
@@ -138,7 +146,11 @@ export async function startControlServer(
 ): Promise<{ port: number; close(): Promise<void> }> {
   const startedAt = Date.now();
   const clients = options.clients ?? (() => 0);
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024 });
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
+    // Joining as a gateway and forwarding Kafka requests are for cluster members; other calls are marked when a member makes them.
+    interceptors: [membershipInterceptor((method) => MEMBERS_ONLY_SERVICES.some((service) => method.startsWith(service)), options.log)],
+  });
   for (const extra of options.services ?? []) server.addService(extra.definition, extra.implementation);
   const groupCalls = groupControlHandlers(broker, options.groups ?? (() => undefined));
   server.addService(brokerService().service, refusedOnceDeposed(options.deposed, {
@@ -198,7 +210,7 @@ export async function startControlServer(
     }),
   }));
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${address.host}:${address.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    server.bindAsync(`${address.host}:${address.port}`, serverCredentials(), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
   return {
     port,

@@ -19,6 +19,7 @@ import {
   SubscribeReplyBody,
   WireError,
 } from '../format/fastpath-wire';
+import { controlPlaneSecurity, fastPathMemberMethod, proofRefusal } from '../control-plane';
 import { Broker, PartitionRuntime } from './broker';
 import { BrokerMetrics } from './metrics';
 import { CommitAdvance, SegmentInfo } from './partition-state';
@@ -73,6 +74,20 @@ export class FastPathService {
     this.handle(FastPathMessage.SUBSCRIBE, (ep, header) => this.onSubscribe(ep, header));
     this.handle(FastPathMessage.UNSUBSCRIBE, (ep, header) => this.onUnsubscribe(ep, header));
     this.handle(FastPathMessage.LOCATE, (ep, header) => this.onLocate(ep, header));
+    this.handle(FastPathMessage.MEMBER, (ep, header) => this.onMember(ep, header));
+  }
+
+  /** Whether the client on `ep` proved it is a member of the cluster. */
+  isClusterMember(ep: Endpoint): boolean {
+    return this.sessions.get(ep)?.clusterMember ?? false;
+  }
+
+  /** A client's proof of the cluster secret, bound to this connection; a bad one is logged and leaves the session a stranger's. */
+  private async onMember(ep: Endpoint, header: Buffer): Promise<void> {
+    const { body } = decodeJson<{ proof?: string }>(header, 'MEMBER');
+    const refusal = proofRefusal(controlPlaneSecurity().clusterSecret, fastPathMemberMethod(ep.localId, ep.remoteId), typeof body.proof === 'string' ? body.proof : undefined);
+    if (refusal) this.log(`fast-path client ${ep.remoteAddress} is not a cluster member: ${refusal}`);
+    this.session(ep).clusterMember = refusal === undefined;
   }
 
   /** Fast-path clients connected now. */
@@ -143,6 +158,7 @@ export class FastPathService {
   private open(ep: Endpoint): void {
     const session: Session = {
       ...FastPathAuthenticator.anonymous(),
+      clusterMember: false,
       producerKey: `fastpath-${this.nextSession++}`,
       keysGiven: new Set(),
       subscriptions: new Set(),

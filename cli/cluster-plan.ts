@@ -87,6 +87,11 @@ export function netnsSlot(i: number): { netns: string; address: string } {
   return { netns: `${NETNS_PREFIX}${i}`, address: `${NETNS_SUBNET}.${10 + i}` };
 }
 
+/** The secret of a local cluster, beside its members' data (made by `rdmq cluster start`). */
+export function clusterSecretFileOf(dataDir: string): string {
+  return path.join(dataDir, 'cluster-secret');
+}
+
 export function planCluster(spec: ClusterSpec): ClusterPlan {
   validate(spec);
   const P = spec.basePort;
@@ -98,7 +103,10 @@ export function planCluster(spec: ClusterSpec): ClusterPlan {
     return { host: address, netns };
   };
   const at = (host: string, port: number): string => `${host}:${port}`;
-  const common = ['--durability', spec.durability, '--segment-size', spec.segmentSize];
+  // Every member proves the secret `rdmq cluster start` made for this cluster. Namespaces put members off loopback
+  // on a bridge private to this host: plaintext gRPC there is allowed on purpose (no certificates to hand out).
+  const membership = ['--cluster-secret-file', clusterSecretFileOf(spec.dataDir), ...(spec.netns ? ['--allow-insecure'] : [])];
+  const common = ['--durability', spec.durability, '--segment-size', spec.segmentSize, ...membership];
 
   let etcd: string[] = [];
   if (spec.brokers > 1) {
@@ -177,7 +185,7 @@ export function planCluster(spec: ClusterSpec): ClusterPlan {
     members.push({
       name, role: 'gateway', dataDir, netns, host, addresses,
       // The brokers' own Kafka gateways take the lowest free ids (the leader's 0, each standby's the next); these are 100 + k.
-      args: ['gateway', '--data', dataDir, '--control', controls.join(','), '--kafka', addresses.kafka, '--metrics', addresses.metrics, '--advertised-host', host, '--node-id', String(GATEWAY_NODE_ID_BASE + k)],
+      args: ['gateway', '--data', dataDir, '--control', controls.join(','), '--kafka', addresses.kafka, '--metrics', addresses.metrics, '--advertised-host', host, '--node-id', String(GATEWAY_NODE_ID_BASE + k), ...membership],
     });
   }
   return { spec, members, bootstrap: spec.gateways > 0 ? gatewayKafka : brokerKafka, control: controls, etcd };

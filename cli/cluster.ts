@@ -15,7 +15,8 @@ import * as net from 'net';
 import * as path from 'path';
 import * as readline from 'readline';
 import { RunningRole, startRole } from '../bench/cluster';
-import { ClusterPlan, ClusterSpec, MemberPlan, NETNS_CLIENT_UCX_ENV, planCluster } from './cluster-plan';
+import { ensureClusterSecret } from '../control-plane';
+import { ClusterPlan, clusterSecretFileOf, ClusterSpec, MemberPlan, NETNS_CLIENT_UCX_ENV, planCluster } from './cluster-plan';
 
 const MAIN = path.join(__dirname, 'main.js');
 const NETNS_SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'netns.sh');
@@ -91,6 +92,7 @@ export class LocalCluster {
   static async start(spec: ClusterSpec, log: Log, readyTimeoutMs = 60_000): Promise<LocalCluster> {
     const plan = planCluster(spec);
     fs.mkdirSync(spec.dataDir, { recursive: true });
+    ensureClusterSecret(clusterSecretFileOf(spec.dataDir));
     const previous = readState(spec.dataDir);
     if (previous && isAlive(previous.launcherPid) && previous.launcherPid !== process.pid) {
       throw new ClusterError('CLUSTER_RUNNING', `a cluster already runs on ${spec.dataDir} (launcher pid ${previous.launcherPid}); rdmq cluster stop --data ${spec.dataDir}`);

@@ -101,6 +101,12 @@ export const ServerConfigSchema = z
     requireAuthentication: z
       .preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('false'))
       .transform((v) => v === 'true'),
+    /** The control plane (cli/control-plane-setup.ts): the cluster's secret, gRPC TLS, and consent to listen off loopback unauthenticated. */
+    clusterSecretFile: z.string().min(1).optional(),
+    controlTlsCert: z.string().min(1).optional(),
+    controlTlsKey: z.string().min(1).optional(),
+    controlTlsCa: z.string().min(1).optional(),
+    allowInsecure: z.preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('false')).transform((v) => v === 'true'),
   })
   .strict()
   .refine((c) => c.segmentSize % 4096 === 0 && c.segmentSize >= 64 * 1024 && c.segmentSize <= SEGMENT_SIZE_BYTES_MAX, {

@@ -22,6 +22,20 @@ import type { Message } from '../rdma-client/producer';
 // the version answer at once, without loading gRPC, UCX and the Kafka codec.
 const client = () => import('../rdma-client');
 
+/** The flags of every command that calls the control plane (cli/control-plane-setup.ts). */
+const CONTROL_FLAGS = {
+  'cluster-secret-file': { type: 'string' },
+  'control-tls-ca': { type: 'string' },
+  'control-tls-cert': { type: 'string' },
+  'control-tls-key': { type: 'string' },
+} as const;
+
+/** The SDK, with this process's control plane set up from the command's flags first. */
+async function controlClient(values: Record<string, unknown>): ReturnType<typeof client> {
+  (await import('./control-plane-setup')).setUpClientControlPlane(values);
+  return client();
+}
+
 const SERVER_OPTIONS = `[--config FILE] [--data DIR] [--control HOST:PORT] [--fastpath HOST:PORT] [--kafka HOST:PORT]
            [--durability none|flush|sync] [--region-size SIZE] [--segment-size SIZE (default segment.bytes)] [--lease-timeout-ms MS]
            [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
@@ -37,7 +51,11 @@ const SERVER_OPTIONS = `[--config FILE] [--data DIR] [--control HOST:PORT] [--fa
            [--tls-cert PEM --tls-key PEM [--tls-ca PEM] [--tls-client-auth none|requested|required]]  TLS listeners
            [--require-authentication]           refuse unauthenticated SDK sessions; every Kafka listener must authenticate
            [--max-frame-bytes SIZE] [--idle-timeout-ms MS] ...  every gateway limit of gateway/config.ts, by its name
-                                                in kebab case (socket.request.max.bytes, connections.max.idle.ms, ...)`;
+                                                in kebab case (socket.request.max.bytes, connections.max.idle.ms, ...)
+           [--cluster-secret-file F]            the cluster's secret (default: rdmq start's DATA/cluster-secret, made on
+                                                its first start; roles apart on loopback: ~/.rdmq/cluster-secret)
+           [--control-tls-cert PEM --control-tls-key PEM --control-tls-ca PEM]   gRPC over TLS between roles
+           [--allow-insecure]                   listen off loopback without TLS + secret (and an unauthenticated Kafka door)`;
 
 /**
  * Every subcommand: its usage (printed by `rdmq CMD --help`, `rdmq help CMD`
@@ -139,8 +157,13 @@ rdmq metadata truncate --data DIR --at BYTE         cuts the log at a corrupt re
     usage: `rdmq bench --target fastpath [...]                 (rdmq bench --help)`,
     run: async (argv) => (await import('../bench/bench')).runBench(argv),
     help: async () => (await import('../bench/bench')).runBench(['--help']),
-  },
-};
+  },};
+
+/** Every command that calls the control plane takes these too (README: Security, control plane). */
+const CONTROL_FLAGS_USAGE = `
+            [--cluster-secret-file F]               the cluster's secret (default: ./data/cluster-secret, then ~/.rdmq/cluster-secret)
+            [--control-tls-ca PEM [--control-tls-cert PEM --control-tls-key PEM]]   the broker's gRPC over TLS`;
+for (const name of ['topics', 'status', 'corruption', 'produce', 'consume']) COMMANDS[name].usage += CONTROL_FLAGS_USAGE;
 
 const indent = (text: string): string => text.replace(/^/gm, '  ');
 const USAGE = `usage:\n${Object.values(COMMANDS).map((c) => indent(c.usage)).join('\n')}
@@ -165,12 +188,14 @@ type Role = 'start' | 'storage' | 'broker' | 'gateway';
 
 async function serve(role: Role, argv: string[]): Promise<void> {
   const { GATEWAY_LIMIT_FLAGS } = await import('./config');
+  const { setUpServerControlPlane } = await import('./control-plane-setup');
   const { values } = parseArgs({
     args: argv,
     options: {
       config: { type: 'string' },
       data: { type: 'string' },
       control: { type: 'string' },
+      ...CONTROL_FLAGS,
       fastpath: { type: 'string' },
       kafka: { type: 'string' },
       durability: { type: 'string' },
@@ -197,6 +222,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'tls-ca': { type: 'string' },
       'tls-client-auth': { type: 'string' },
       'require-authentication': { type: 'boolean' },
+      'allow-insecure': { type: 'boolean' },
       ...Object.fromEntries(GATEWAY_LIMIT_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
     },
     strict: true,
@@ -236,6 +262,11 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       tlsCa: values['tls-ca'],
       tlsClientAuth: values['tls-client-auth'],
       requireAuthentication: values['require-authentication'],
+      clusterSecretFile: values['cluster-secret-file'],
+      controlTlsCert: values['control-tls-cert'],
+      controlTlsKey: values['control-tls-key'],
+      controlTlsCa: values['control-tls-ca'],
+      allowInsecure: values['allow-insecure'],
       ...Object.fromEntries(GATEWAY_LIMIT_FLAGS.map((flag) => [camelCase(flag), (values as Record<string, unknown>)[flag]])),
     },
     values.config,
@@ -243,6 +274,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
   );
   // Listeners and TLS files are checked before anything starts: a bad certificate path is one line, nothing opened.
   if (role !== 'storage') (await import('./security-config')).kafkaListenersOf(config);
+  setUpServerControlPlane(role, config);
   const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
   let node: { close(): Promise<void> };
   let ready: object;
@@ -348,6 +380,7 @@ async function topics(argv: string[]): Promise<void> {
     args: argv,
     options: {
       control: { type: 'string' },
+      ...CONTROL_FLAGS,
       partitions: { type: 'string' },
       'replication-factor': { type: 'string' },
       config: { type: 'string', multiple: true },
@@ -361,7 +394,7 @@ async function topics(argv: string[]): Promise<void> {
   if (action === undefined) usageOf('topics');
   if (!TOPICS_ACTIONS.includes(action)) usageError(`unknown action "${action}"; allowed: ${TOPICS_ACTIONS.join(', ')}`);
   if (action !== 'list' && !name) usageError(`topics ${action} needs a topic name`);
-  const admin = new (await client()).Rdmq({ control: values.control }).admin();
+  const admin = new (await controlClient(values)).Rdmq({ control: values.control }).admin();
   await admin.connect();
   try {
     if (action === 'create') {
@@ -403,6 +436,7 @@ async function produce(argv: string[]): Promise<void> {
     args: argv,
     options: {
       control: { type: 'string' },
+      ...CONTROL_FLAGS,
       mode: { type: 'string' },
       key: { type: 'string' },
       'key-separator': { type: 'string' },
@@ -430,7 +464,7 @@ async function produce(argv: string[]): Promise<void> {
     }
     return { key, value, headers, partition };
   };
-  const producer = new (await client()).Rdmq({ control: values.control, sasl: await saslOf(values) }).producer({ mode });
+  const producer = new (await controlClient(values)).Rdmq({ control: values.control, sasl: await saslOf(values) }).producer({ mode });
   await producer.connect();
   let count = 0;
   const lines = readline.createInterface({ input: process.stdin });
@@ -456,6 +490,7 @@ async function consume(argv: string[]): Promise<void> {
     args: argv,
     options: {
       control: { type: 'string' },
+      ...CONTROL_FLAGS,
       'from-beginning': { type: 'boolean' },
       'max-messages': { type: 'string' },
       partition: { type: 'string', multiple: true },
@@ -477,7 +512,7 @@ async function consume(argv: string[]): Promise<void> {
   if (at !== undefined && partitions === undefined) usageError('--offset N needs --partition P (offsets are per partition)');
   if (values.group === '') usageError('--group needs a group id');
   if (values.group !== undefined && (values.offset !== undefined || partitions !== undefined)) usageError('--group reads from the group\'s committed offsets and its share of the partitions: no --offset or --partition');
-  const rdmq = new (await client()).Rdmq({ control: values.control, sasl: await saslOf(values) });
+  const rdmq = new (await controlClient(values)).Rdmq({ control: values.control, sasl: await saslOf(values) });
   // In a group: the group's share of the partitions, from its committed offsets; what is printed is committed.
   const consumer = values.group !== undefined ? rdmq.consumer({ groupId: values.group }) : rdmq.consumer();
   await consumer.connect();
@@ -511,8 +546,8 @@ async function consume(argv: string[]): Promise<void> {
 }
 
 async function status(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { control: { type: 'string' }, json: { type: 'boolean' } }, strict: true });
-  const connection = await (await client()).Connection.open({ control: values.control });
+  const { values } = parseArgs({ args: argv, options: { control: { type: 'string' }, json: { type: 'boolean' }, ...CONTROL_FLAGS }, strict: true });
+  const connection = await (await controlClient(values)).Connection.open({ control: values.control });
   try {
     const s = await connection.call<ClusterStatus>('getStatus', {});
     if (values.json) {
@@ -559,7 +594,7 @@ function describeDamage(ranges: FencedRangeStatus[], unreadableSlots: string[]):
 async function corruption(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { control: { type: 'string' }, topic: { type: 'string' }, partition: { type: 'string' }, segment: { type: 'string' }, position: { type: 'string' } },
+    options: { control: { type: 'string' }, ...CONTROL_FLAGS, topic: { type: 'string' }, partition: { type: 'string' }, segment: { type: 'string' }, position: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
@@ -571,7 +606,7 @@ async function corruption(argv: string[]): Promise<void> {
     if (text === undefined || !/^\d+$/.test(text) || !Number.isSafeInteger(n)) fail(`corruption skip needs --${name} as a non-negative integer, got ${text ?? 'nothing'}`);
     return n;
   };
-  const connection = await (await client()).Connection.open({ control: values.control });
+  const connection = await (await controlClient(values)).Connection.open({ control: values.control });
   try {
     if (action === 'list') {
       const s = await connection.call<ClusterStatus>('getStatus', {});

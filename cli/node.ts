@@ -14,6 +14,7 @@ import { kafkaListenersOf } from './security-config';
 import { FastPathAuthenticator } from '../broker/security/fastpath-auth';
 import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { gatewayLimitsOf, ServerConfig, splitHostPort, writeStoredSettings } from './config';
+import { useDataDirSecret } from './control-plane-setup';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
 import { newRegistry, startMetricsServer } from './metrics-server';
 
@@ -137,6 +138,7 @@ export async function serveBroker(
       maxReceiveMessageBytes: FORWARDED_FRAME_BYTES_MAX,
       groups: () => groups,
       deposed,
+      log,
     },
   ));
   return {
@@ -245,7 +247,10 @@ export async function ownDataDir<T extends { close(): Promise<void> }>(config: S
  * goes through stage, put and commit like any SDK producer's.
  */
 export async function startAll(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  return ownDataDir(config, 'rdmq start', async () => withGateway(await serveNode(config, log), config, log));
+  return ownDataDir(config, 'rdmq start', async () => {
+    useDataDirSecret(config);
+    return withGateway(await serveNode(config, log), config, log);
+  });
 }
 
 /** Runs the Kafka gateway beside a broker in this process (it needs the broker's metadata and groups); closes the node if the gateway cannot start. */

@@ -4,6 +4,7 @@
 // when it is known, so clients and gateways given several addresses go there.
 import * as grpc from '@grpc/grpc-js';
 import { brokerService, notLeaderError, usersService } from '../broker';
+import { serverCredentials } from '../control-plane';
 import { hubService } from '../gateway';
 
 export interface StandbyControlServer {
@@ -24,7 +25,7 @@ export async function startStandbyControlServer(address: { host: string; port: n
     server.addService(service, implementation);
   }
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${address.host}:${address.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    server.bindAsync(`${address.host}:${address.port}`, serverCredentials(), (err, bound) => (err ? reject(err) : resolve(bound))),
   );
   return {
     port,

@@ -46,6 +46,10 @@ export async function usersCommand(argv: string[], write: (line: string) => void
       'password-file': { type: 'string' },
       mechanism: { type: 'string' },
       iterations: { type: 'string' },
+      'cluster-secret-file': { type: 'string' },
+      'control-tls-ca': { type: 'string' },
+      'control-tls-cert': { type: 'string' },
+      'control-tls-key': { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -55,6 +59,8 @@ export async function usersCommand(argv: string[], write: (line: string) => void
   if (!['create', 'alter', 'delete', 'list'].includes(action ?? '')) throw new UsageError(`unknown action "${action ?? ''}"; allowed: create, alter, delete, list`);
   if (action !== 'list' && names.length !== 1) throw new UsageError(`users ${action} needs one user name`);
   const mechanisms = values.mechanism ? [parseScramMechanism(values.mechanism)] : [...SCRAM_MECHANISMS];
+  // Users are the cluster's to manage: the call proves the cluster secret (the Users service serves members only).
+  (await import('./control-plane-setup')).setUpClientControlPlane(values);
   const client = new UsersClient(values.control ?? '127.0.0.1:7400');
   try {
     if (action === 'list') {

@@ -56,6 +56,7 @@ describe('several gateways against one broker', () => {
   let a: RemoteGatewayProcess;
   let b: RemoteGatewayProcess;
   const producers: Producer[] = [];
+  const member = (): string[] => ['--cluster-secret-file', cluster.clusterSecretFile];
   const start = () => startCluster({ dataDir, extraArgs: ['--control', `127.0.0.1:${controlPort}`] });
   const metadata = async (gateway: string, topic?: string): Promise<KcatMetadata> =>
     JSON.parse(await kcat(['-b', gateway, '-L', '-J', ...(topic ? ['-t', topic] : [])])) as KcatMetadata;
@@ -63,8 +64,8 @@ describe('several gateways against one broker', () => {
   beforeAll(async () => {
     controlPort = await freeLoopbackPort();
     cluster = await start();
-    a = await startRemoteGatewayProcess(cluster.control);
-    b = await startRemoteGatewayProcess(cluster.control, ['--node-id', '5']);
+    a = await startRemoteGatewayProcess(cluster.control, member());
+    b = await startRemoteGatewayProcess(cluster.control, [...member(), '--node-id', '5']);
   });
 
   afterAll(async () => {
@@ -150,11 +151,11 @@ describe('several gateways against one broker', () => {
   }, 60_000);
 
   it('refuses a second gateway with a node id that is in use', async () => {
-    await expect(startRemoteGatewayProcess(cluster.control, ['--node-id', '5'])).rejects.toThrow(/node id 5 is taken/);
+    await expect(startRemoteGatewayProcess(cluster.control, [...member(), '--node-id', '5'])).rejects.toThrow(/node id 5 is taken/);
   });
 
   it('a gateway on all interfaces tells clients the host it was given (--advertised-host)', async () => {
-    const c = await startRemoteGatewayProcess(cluster.control, ['--kafka', '0.0.0.0:0', '--advertised-host', 'localhost']);
+    const c = await startRemoteGatewayProcess(cluster.control, [...member(), '--kafka', '0.0.0.0:0', '--advertised-host', 'localhost', '--allow-insecure']);
     try {
       const port = c.kafka.split(':')[1];
       const view = await metadata(`127.0.0.1:${port}`);

@@ -88,7 +88,7 @@ describe('listeners, TLS and SASL on rdmq start', () => {
     certs = makeCertificates();
     dataDir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'rdmq-security-'));
     await start();
-    await createUser(cluster.control, 'alice', 'alice-secret');
+    await createUser(cluster, 'alice', 'alice-secret');
   }, 60_000);
 
   afterAll(async () => {
@@ -199,7 +199,7 @@ describe('listeners, TLS and SASL on rdmq start', () => {
     const asBob = kcatSasl('SCRAM-SHA-512', 'bob', 'bob-secret', certs.caCert);
     expect((await kcat(['-b', saslSsl, ...asBob, '-L'])).code).toBe(0);
     await raw.call('AlterUserScramCredentials', 0, { deletions: [{ name: 'bob', mechanism: 2 }], upsertions: [] });
-    expect((await rdmq(['users', 'list', '--control', cluster.control])).stdout).not.toMatch(/^bob/m);
+    expect((await rdmq(['users', 'list', '--control', cluster.control, '--cluster-secret-file', cluster.clusterSecretFile])).stdout).not.toMatch(/^bob/m);
     expect((await kcat(['-b', saslSsl, ...asBob, '-L'])).code).not.toBe(0);
     raw.close();
   });
@@ -243,7 +243,7 @@ describe('listeners, TLS and SASL on rdmq start', () => {
   it('users survive a broker restart: the same password still logs in, over Kafka and `rdmq users list`', async () => {
     await cluster.stop({ keepData: true });
     await start();
-    expect((await rdmq(['users', 'list', '--control', cluster.control])).stdout).toMatch(/^alice\tSCRAM-SHA-256 \(iterations 8192\), SCRAM-SHA-512/m);
+    expect((await rdmq(['users', 'list', '--control', cluster.control, '--cluster-secret-file', cluster.clusterSecretFile])).stdout).toMatch(/^alice\tSCRAM-SHA-256 \(iterations 8192\), SCRAM-SHA-512/m);
     const read = await kcat(['-b', saslSsl, ...kcatSasl('SCRAM-SHA-256', 'alice', 'alice-secret', certs.caCert), '-C', '-t', 'kcat-scram', '-o', 'beginning', '-e', '-f', '%s\n']);
     expect(read.stdout.trim().split('\n')).toHaveLength(30);
   });
@@ -290,7 +290,7 @@ describe('mutual TLS and --require-authentication', () => {
   it('refuses an SDK client that does not authenticate, with a clear error, and serves one that does', async () => {
     const anonymous = new Rdmq({ control: cluster.control }).producer();
     await expect(anonymous.connect()).rejects.toThrow(/requires authentication/);
-    await createUser(cluster.control, 'dave', 'dave-secret', ['--mechanism', 'SCRAM-SHA-512']);
+    await createUser(cluster, 'dave', 'dave-secret', ['--mechanism', 'SCRAM-SHA-512']);
     const dave = new Rdmq({ control: cluster.control, sasl: { mechanism: 'scram-sha-512', username: 'dave', password: 'dave-secret' } }).producer();
     await dave.connect();
     await dave.send({ topic: 'mtls-topic', messages: [{ value: 'from dave' }] });

@@ -24,6 +24,8 @@ export const FastPathMessage = {
   // SASL exchange of an SDK session (broker/security/fastpath-auth.ts): JSON both ways.
   AUTHENTICATE: 35,
   AUTHENTICATE_REPLY: 36,
+  /** A cluster member's proof (control-plane/): JSON { proof }, no reply; sent first on a connection. */
+  MEMBER: 37,
 } as const;
 
 export class WireError extends Error {

@@ -9,7 +9,9 @@
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { channelCredentials, isClusterMember, memberClientOptions } from '../control-plane';
 import { GatewayContext } from './context';
+import { joinAddressRefusal } from './join-address';
 import { answerFrame } from './dispatch';
 import { GatewayNode, GatewayRegistry, NodeIdTakenError } from './leadership';
 import { ProtocolError } from './protocol';
@@ -66,9 +68,9 @@ export class GatewayHub {
     return {
       definition: hubService().service,
       implementation: {
-        join: (call: grpc.ServerWritableStream<{ node: NodeMessage | null }, unknown>) => this.join(call),
+        join: (call: grpc.ServerWritableStream<{ node: NodeMessage | null }, unknown>) => void this.join(call),
         forward: (call: grpc.ServerUnaryCall<{ frame: Buffer; clientHost: string; principal: string; listener: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
-          this.forward(call.request.frame, call.request.clientHost, KafkaSession.forwarded(call.request.listener || 'PLAINTEXT', call.request.principal), callback),
+          this.forward(call.request.frame, call.request.clientHost, KafkaSession.forwarded(call.request.listener || 'PLAINTEXT', call.request.principal), callback, isClusterMember(call.metadata)),
       },
     };
   }
@@ -79,8 +81,22 @@ export class GatewayHub {
     this.joined.clear();
   }
 
-  private join(call: grpc.ServerWritableStream<{ node: NodeMessage | null }, unknown>): void {
+  /** Only a cluster member joins, only at its own address, never at a live gateway's (the hub's interceptor checked the proof already). */
+  private async join(call: grpc.ServerWritableStream<{ node: NodeMessage | null }, unknown>): Promise<void> {
     const wanted = call.request.node;
+    const refusal = !isClusterMember(call.metadata)
+      ? 'Join is for members of the cluster only (no valid cluster proof)'
+      : wanted
+        ? (await joinAddressRefusal(wanted.host, call.getPeer())) ??
+          (this.registry.nodes().some((n) => n.host === wanted.host && n.port === wanted.port) ? `a live gateway is registered at ${wanted.host}:${wanted.port}` : undefined)
+        : undefined;
+    // The caller may have gone while its host was looked up: registering it now would leave a gateway nobody removes.
+    if (call.cancelled) return;
+    if (refusal) {
+      this.log(`gateway refused (from ${call.getPeer()}): ${refusal}`);
+      call.emit('error', serviceError(isClusterMember(call.metadata) ? grpc.status.PERMISSION_DENIED : grpc.status.UNAUTHENTICATED, refusal));
+      return;
+    }
     let entry: ReturnType<GatewayRegistry['add']>;
     try {
       if (!wanted) throw new RangeError('Join needs the gateway node');
@@ -110,7 +126,9 @@ export class GatewayHub {
     call.on('finish', leave);
   }
 
-  private forward(frame: Buffer, clientHost: string, session: KafkaSession, callback: grpc.sendUnaryData<unknown>): void {
+  private forward(frame: Buffer, clientHost: string, session: KafkaSession, callback: grpc.sendUnaryData<unknown>, member: boolean): void {
+    // The broker's gateway answers as the cluster itself: only a member's frames (its own clients' were checked at its door).
+    if (!member) return callback(serviceError(grpc.status.UNAUTHENTICATED, 'Forward is for members of the cluster only (no valid cluster proof)'));
     const core = this.core;
     if (!core) return callback(serviceError(grpc.status.UNAVAILABLE, 'the broker\'s gateway is not running yet'));
     answerFrame(core, frame, clientHost, session).then(
@@ -135,7 +153,8 @@ export class HubClient {
 
   constructor(address: string, maxMessageBytes: number) {
     const Client = hubService();
-    this.client = new Client(address, grpc.credentials.createInsecure(), {
+    this.client = new Client(address, channelCredentials(), {
+      ...memberClientOptions(),
       'grpc.max_send_message_length': maxMessageBytes,
       'grpc.max_receive_message_length': maxMessageBytes,
     });

@@ -12,6 +12,7 @@
 // know (cursors, read positions). Losing one storage node's endpoint fails
 // only the puts and gets on it (retriable); the next use connects again.
 import * as grpc from '@grpc/grpc-js';
+import { channelCredentials, controlPlaneSecurity, fastPathMemberMethod, memberClientOptions, proveMembership } from '../control-plane';
 import { EventEmitter } from 'events';
 import { Endpoint, RemoteKey, Transport } from '../addon';
 import { brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY } from '../broker';
@@ -363,7 +364,9 @@ export class Connection extends EventEmitter {
       const reply = await this.requestOn(endpoint, FastPathMessage.AUTHENTICATE, (reqId) => encodeJson(reqId, { mechanism, authBytes: authBytes.toString('base64') }));
       return decodeJson<AuthenticateReplyBody>(reply.header, 'AUTHENTICATE_REPLY').body;
     };
-    this.principal = await authenticate(send, this.identity, cluster.authenticationRequired === true);
+    // A process holding the cluster secret proved it with MEMBER (connectTo): the broker admits it without SASL.
+    const member = controlPlaneSecurity().clusterSecret !== undefined;
+    this.principal = await authenticate(send, this.identity, cluster.authenticationRequired === true && !member);
   }
 
   /** Sends a fast-path request whose header starts with the u32 request id `build` is given. */
@@ -429,9 +432,16 @@ export class Connection extends EventEmitter {
   }
 }
 
-function connectTo(transport: Transport, address: string): Promise<Endpoint> {
+async function connectTo(transport: Transport, address: string): Promise<Endpoint> {
   const at = address.lastIndexOf(':');
-  return transport.connect(address.slice(0, at), Number(address.slice(at + 1)));
+  const endpoint = await transport.connect(address.slice(0, at), Number(address.slice(at + 1)));
+  // A member (a gateway, the CLI) proves the cluster secret first on the connection: the broker then trusts it as the cluster.
+  const secret = controlPlaneSecurity().clusterSecret;
+  if (secret) {
+    const proof = proveMembership(secret, fastPathMemberMethod(endpoint.remoteId, endpoint.localId));
+    await endpoint.send(FastPathMessage.MEMBER, encodeJson(0, { proof }));
+  }
+  return endpoint;
 }
 
 /** Work begun on an endpoint that has since been replaced: the caller starts over (stage, subscribe) on the new one. */
@@ -468,7 +478,8 @@ export function parseControlAddresses(control: string | string[] | undefined): s
 function newControlClient(address: string): grpc.Client {
   const Client = brokerService();
   // A restarted broker is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
-  return new Client(address, grpc.credentials.createInsecure(), {
+  return new Client(address, channelCredentials(), {
+    ...memberClientOptions(),
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 2000,
   });

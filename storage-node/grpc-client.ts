@@ -3,6 +3,7 @@
 // carrying the server's code; transport failures are 'UNAVAILABLE' (retriable
 // — but a retried allocate may leave an orphan segment for retention to find).
 import * as grpc from '@grpc/grpc-js';
+import { channelCredentials, memberClientOptions } from '../control-plane';
 import type { ProducerScan } from '../format';
 import type { AllocateRequest, CommitRequest, FencedRange, RecoveryReport, SegmentDescriptor, StorageUsage } from './segment-store';
 import {
@@ -46,7 +47,8 @@ export class StorageClient {
   /** `address` is host:port. */
   constructor(address: string, options: StorageClientOptions = {}) {
     const Service = storageService();
-    this.client = new Service(address, grpc.credentials.createInsecure(), {
+    this.client = new Service(address, channelCredentials(), {
+      ...memberClientOptions(),
       'grpc.max_send_message_length': options.maxSendMessageBytes ?? -1,
       // A restarted node is found again within a couple of seconds, not after gRPC's default backoff of up to 2 minutes.
       'grpc.initial_reconnect_backoff_ms': 100,

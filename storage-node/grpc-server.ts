@@ -2,6 +2,7 @@
 // handler is synchronous over the store, so calls never interleave.
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'crypto';
+import { membershipInterceptor, serverCredentials } from '../control-plane';
 import { epochOf, LeaderEpochFence } from './leader-epoch';
 import type { SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
@@ -65,6 +66,8 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
   const server = new grpc.Server({
     // A skip marker fills at most one segment's data area.
     'grpc.max_receive_message_length': store.maxDataCapacityBytes + MESSAGE_OVERHEAD_BYTES,
+    // Every call is the broker's: nobody else may allocate, key, read, free or describe segments.
+    interceptors: [membershipInterceptor(() => true, options.log)],
   });
   const id = (s: string) => parseSafeInteger('segmentId', s);
   const fence = new LeaderEpochFence(options.log, options.epochFile);
@@ -131,7 +134,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
   }));
   const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
+    server.bindAsync(address, serverCredentials(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
   });
   return {
     port,

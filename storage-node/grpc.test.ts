@@ -1,4 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'crypto';
+import { configureControlPlane, memberClientOptions } from '../control-plane';
 import { SegmentStore, startStorageGrpcServer, StorageClient, StorageError, StorageGrpcServer } from '.';
 import { grpcStatusOf } from './grpc-wire';
 import { STORAGE_ERROR_CODES } from './storage-error';
@@ -12,6 +14,9 @@ let path: string;
 let store: SegmentStore;
 let server: StorageGrpcServer;
 let client: StorageClient;
+
+// The node serves the broker only: this process holds the cluster secret, as a broker would.
+beforeAll(() => configureControlPlane({ clusterSecret: randomBytes(32) }));
 
 beforeEach(async () => {
   path = tempRegionPath();
@@ -197,7 +202,7 @@ describe('storage gRPC service', () => {
     for (const code of STORAGE_ERROR_CODES) expect(grpcStatusOf(code)).not.toBe(grpc.status.OK);
 
     // A raw gRPC client sees the status and the code in the trailing metadata.
-    const raw = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure());
+    const raw = new grpc.Client(`127.0.0.1:${server.port}`, grpc.credentials.createInsecure(), memberClientOptions());
     const status = await new Promise<grpc.ServiceError>((resolve) => {
       raw.makeUnaryRequest(
         '/rdmq.storage.v1.StorageNode/Free',

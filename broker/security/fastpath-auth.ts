@@ -46,7 +46,8 @@ export class FastPathAuthenticator {
 
   /** Whether a message may be served; if not, the endpoint is closed (once) with a log line. */
   admits(ep: Endpoint, identity: SessionIdentity, messageId: number): boolean {
-    if (!this.options.requireAuthentication || messageId === FastPathMessage.AUTHENTICATE) return true;
+    // A member proves the cluster secret with MEMBER (control-plane/) instead of a SASL exchange.
+    if (!this.options.requireAuthentication || messageId === FastPathMessage.AUTHENTICATE || messageId === FastPathMessage.MEMBER) return true;
     if (identity.principal !== ANONYMOUS_PRINCIPAL || identity.clusterMember) return true;
     this.options.log(`closing fast-path session from ${ep.remoteAddress} (${identity.principal}): message ${messageId} before authenticating (--require-authentication)`);
     void ep.close().catch(() => undefined);

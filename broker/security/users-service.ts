@@ -3,6 +3,7 @@
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { channelCredentials, memberClientOptions } from '../../control-plane';
 import { ScramCredential, ScramMechanism } from '../../format/sasl';
 import type { Broker } from '../broker';
 import { refusedOnceDeposed, unary } from '../control-service';
@@ -75,10 +76,11 @@ export class UsersClient {
 
   constructor(
     private readonly address: string,
-    credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
+    credentials: grpc.ChannelCredentials = channelCredentials(),
   ) {
     const Client = usersService();
-    this.client = new Client(address, credentials);
+    // Members only (broker/control-service.ts): every call carries the cluster proof.
+    this.client = new Client(address, credentials, memberClientOptions());
   }
 
   private call<T>(method: string, request: object, deadlineMs = 10_000): Promise<T> {

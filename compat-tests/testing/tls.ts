@@ -67,8 +67,9 @@ export function rdmq(args: string[], input?: string, timeoutMs = 20_000): Promis
 }
 
 /** `rdmq users create`; throws with its stderr when it fails. */
-export async function createUser(control: string, user: string, password: string, extra: string[] = []): Promise<void> {
-  const run = await rdmq(['users', 'create', user, '--password', password, '--control', control, ...extra]);
+/** Creates a user through `rdmq users`, proving the cluster secret of `rdmq start` (the Users service serves members only). */
+export async function createUser(cluster: { control: string; clusterSecretFile: string }, user: string, password: string, extra: string[] = []): Promise<void> {
+  const run = await rdmq(['users', 'create', user, '--password', password, '--control', cluster.control, '--cluster-secret-file', cluster.clusterSecretFile, ...extra]);
   if (run.code !== 0) throw new Error(`rdmq users create ${user} failed (${run.code}): ${run.stderr}`);
 }
 
