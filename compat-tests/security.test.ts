@@ -222,7 +222,7 @@ describe('listeners, TLS and SASL on rdmq start', () => {
 
   it('rdmq gateway checks logins with credentials fetched from the broker, and tells each listener\'s addresses', async () => {
     const gateway = await startRole<{ kafkaPorts: Record<string, number> }>([
-      MAIN, 'gateway', '--control', cluster.control, '--metrics', '127.0.0.1:0', '--listeners', 'SASL_PLAINTEXT://127.0.0.1:0',
+      MAIN, 'gateway', '--control', cluster.control, '--metrics', '127.0.0.1:0', '--listeners', 'SASL_PLAINTEXT://127.0.0.1:0', '--cluster-secret-file', cluster.clusterSecretFile,
     ]);
     try {
       const remote = `127.0.0.1:${gateway.ready.kafkaPorts.SASL_PLAINTEXT}`;

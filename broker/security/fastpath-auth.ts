@@ -72,13 +72,14 @@ export class FastPathAuthenticator {
   }
 
   private async step(identity: SessionIdentity, body: AuthenticateBody): Promise<AuthenticateReplyBody> {
-    if (identity.principal !== ANONYMOUS_PRINCIPAL || identity.clusterMember) throw new SaslError(SASL_AUTHENTICATION_FAILED, `this session is already authenticated as ${identity.principal}`);
     const authBytes = Buffer.from(String(body.authBytes ?? ''), 'base64');
-    if (body.mechanism === CLUSTER_TOKEN_MECHANISM) {
+    // The in-process gateway's token; it may already have proved the cluster secret with MEMBER too.
+    if (body.mechanism === CLUSTER_TOKEN_MECHANISM && identity.principal === ANONYMOUS_PRINCIPAL) {
       if (authBytes.length !== this.clusterToken.length || !timingSafeEqual(authBytes, this.clusterToken)) throw new SaslError(SASL_AUTHENTICATION_FAILED, 'wrong cluster token');
       identity.clusterMember = true;
       return { errorCode: 0, message: '', authBytes: '', done: true, principal: identity.principal };
     }
+    if (identity.principal !== ANONYMOUS_PRINCIPAL || identity.clusterMember) throw new SaslError(SASL_AUTHENTICATION_FAILED, `this session is already authenticated as ${identity.principal}`);
     const mechanism = SASL_MECHANISMS.find((m) => m === body.mechanism) as SaslMechanism | undefined;
     if (!mechanism) throw new SaslError(SASL_AUTHENTICATION_FAILED, `unsupported SASL mechanism "${String(body.mechanism).slice(0, 64)}"; allowed: ${SASL_MECHANISMS.join(', ')}`);
     if (identity.sasl && identity.sasl.mechanism !== mechanism) throw new SaslError(SASL_AUTHENTICATION_FAILED, 'the mechanism changed during the exchange');
