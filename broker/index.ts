@@ -23,3 +23,5 @@ export {
 } from './topics';
 export { GroupCoordinator, GROUP_ERRORS, GroupErrorName } from './group-coordinator';
 export { kafkaClusterId } from './cluster-id';
+export * from './security/acls';
+export { aclSnapshot, createAcls, deleteAcls, listAcls } from './security/acl-store';

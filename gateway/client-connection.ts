@@ -61,6 +61,8 @@ export class ClientConnection<C extends DataContext = DataContext> {
   /** Releases of responses not yet written, run at the latest when the connection closes. */
   private readonly unwritten = new Set<() => void>();
   readonly peer: string;
+  /** Who the client authenticated as (set after SASL or mTLS); absent: User:ANONYMOUS. */
+  principal?: string;
 
   constructor(
     private readonly socket: net.Socket,
@@ -198,6 +200,7 @@ export class ClientConnection<C extends DataContext = DataContext> {
       header: request.header,
       apiVersion: request.header.apiVersion,
       clientHost: this.socket.remoteAddress ?? '',
+      principal: this.principal,
       frame,
       afterWrite: (release) => this.holdUntilWritten(slot, release),
     };

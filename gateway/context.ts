@@ -12,6 +12,7 @@ import { Connection, Producer } from '../rdma-client';
 import type { ApiName, DecodedRequest, RequestBody, RequestHeader, ResponseInput } from './protocol';
 import type { GroupCoordinator } from './broker-view';
 import type { TopicCatalog } from './catalog';
+import type { AclDecider } from './authorization';
 import { GatewayLimits } from './config';
 import { FetcherPool } from './fetchers';
 import { IdempotentAppender } from './idempotence';
@@ -34,6 +35,8 @@ export interface DataContext {
   readonly idempotence?: IdempotentAppender;
   /** Bytes of Fetch responses read and not yet written to their sockets, across every connection (limits.maxFetchMemoryBytes). */
   readonly fetchMemory: MemoryBudget;
+  /** ACL decisions (authorization.ts); absent: everything is allowed. */
+  readonly acls?: AclDecider;
 }
 
 export interface GatewayContext extends DataContext {
@@ -50,6 +53,8 @@ export interface RequestContext<C extends DataContext = GatewayContext> {
   readonly apiVersion: number;
   /** The client's address, as Kafka reports it in DescribeGroups. */
   readonly clientHost: string;
+  /** Who the client authenticated as (Kafka's `User:name`); absent: `User:ANONYMOUS`. */
+  readonly principal?: string;
   /** The request frame as received (header and body), for forwarding it whole. */
   readonly frame: Buffer;
   /**

@@ -3,6 +3,7 @@
 import { apiKeys, ApiName, decodeRequest, DecodedRequest, encodeResponse, encodeResponseChunks, ProtocolError } from './protocol';
 import { Answer, DataContext, EncodedResponse, GatewayContext, Handler, NO_RESPONSE, RequestContext } from './context';
 import { apiVersions, apiVersionsBody, saslAuthenticate, saslHandshake } from './handlers/api-versions';
+import { createAcls, deleteAcls, describeAcls } from './handlers/acls';
 import { alterConfigs, describeConfigs, incrementalAlterConfigs } from './handlers/configs';
 import { fetch } from './handlers/fetch';
 import { offsetCommit, offsetDelete, offsetFetch } from './handlers/group-offsets';
@@ -42,6 +43,9 @@ const handlers: { [N in ApiName]: Handler<N> } = {
   IncrementalAlterConfigs: incrementalAlterConfigs,
   OffsetDelete: offsetDelete,
   DescribeCluster: describeCluster,
+  DescribeAcls: describeAcls,
+  CreateAcls: createAcls,
+  DeleteAcls: deleteAcls,
 };
 
 /** Runs the request's handler; resolves to the response body, or NO_RESPONSE. */
@@ -84,12 +88,12 @@ export function encodeAnswer(request: DecodedRequest, answer: Answer): Buffer[] 
 }
 
 /** Answers one whole request frame with the in-process broker's gateway (a forwarded request). */
-export async function answerFrame(gateway: GatewayContext, frame: Buffer, clientHost: string): Promise<Buffer[]> {
+export async function answerFrame(gateway: GatewayContext, frame: Buffer, clientHost: string, principal?: string): Promise<Buffer[]> {
   const decoded = decodeFrame(frame, gateway.limits.maxArrayLength);
   if ('answer' in decoded) return decoded.answer;
   const { request } = decoded;
   const answered = gateway.metrics?.begin(request.apiName);
-  const answer = await dispatch(request, { gateway, header: request.header, apiVersion: request.header.apiVersion, clientHost, frame });
+  const answer = await dispatch(request, { gateway, header: request.header, apiVersion: request.header.apiVersion, clientHost, principal, frame });
   answered?.(answer);
   return encodeAnswer(request, answer);
 }

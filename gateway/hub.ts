@@ -59,8 +59,8 @@ export class GatewayHub {
       definition: hubService().service,
       implementation: {
         join: (call: grpc.ServerWritableStream<{ node: NodeMessage | null }, unknown>) => this.join(call),
-        forward: (call: grpc.ServerUnaryCall<{ frame: Buffer; clientHost: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
-          this.forward(call.request.frame, call.request.clientHost, callback),
+        forward: (call: grpc.ServerUnaryCall<{ frame: Buffer; clientHost: string; principal: string }, unknown>, callback: grpc.sendUnaryData<unknown>) =>
+          this.forward(call.request.frame, call.request.clientHost, call.request.principal || undefined, callback),
       },
     };
   }
@@ -101,10 +101,10 @@ export class GatewayHub {
     call.on('finish', leave);
   }
 
-  private forward(frame: Buffer, clientHost: string, callback: grpc.sendUnaryData<unknown>): void {
+  private forward(frame: Buffer, clientHost: string, principal: string | undefined, callback: grpc.sendUnaryData<unknown>): void {
     const core = this.core;
     if (!core) return callback(serviceError(grpc.status.UNAVAILABLE, 'the broker\'s gateway is not running yet'));
-    answerFrame(core, frame, clientHost).then(
+    answerFrame(core, frame, clientHost, principal).then(
       (chunks) => callback(null, { chunks }),
       (err: Error) => {
         const malformed = err instanceof ProtocolError;
@@ -156,9 +156,10 @@ export class HubClient {
   }
 
   /** Sends one Kafka request frame to the broker's gateway; resolves with the response bytes. */
-  forward(frame: Buffer, clientHost: string): Promise<Buffer[]> {
+  /** `principal`: whom the gateway's client authenticated as (absent: User:ANONYMOUS); the broker's gateway authorizes it. */
+  forward(frame: Buffer, clientHost: string, principal?: string): Promise<Buffer[]> {
     return new Promise((resolve, reject) => {
-      (this.client as unknown as { forward(req: object, cb: grpc.requestCallback<{ chunks: Buffer[] }>): void }).forward({ frame, clientHost }, (err, reply) =>
+      (this.client as unknown as { forward(req: object, cb: grpc.requestCallback<{ chunks: Buffer[] }>): void }).forward({ frame, clientHost, principal: principal ?? '' }, (err, reply) =>
         err ? reject(new Error(`forwarding to the broker: ${err.details || err.message}`)) : resolve(reply!.chunks),
       );
     });

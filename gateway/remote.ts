@@ -210,7 +210,7 @@ function forwardingDispatcher(hub: () => HubClient): Dispatcher<DataContext> {
       return handler(request.body as never, call);
     }
     try {
-      return new EncodedResponse(await hub().forward(call.frame, call.clientHost));
+      return new EncodedResponse(await hub().forward(call.frame, call.clientHost, call.principal));
     } catch (err) {
       throw new AbandonRequest((err as Error).message);
     }

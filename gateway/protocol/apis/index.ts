@@ -1,11 +1,14 @@
 // Every API this gateway speaks. ApiVersions advertises exactly this list.
 import { alterConfigsApi } from './alterConfigs';
 import { apiVersionsApi } from './apiVersions';
+import { createAclsApi } from './createAcls';
 import { createPartitionsApi } from './createPartitions';
 import { createTopicsApi } from './createTopics';
+import { deleteAclsApi } from './deleteAcls';
 import { deleteGroupsApi } from './deleteGroups';
 import { deleteRecordsApi } from './deleteRecords';
 import { deleteTopicsApi } from './deleteTopics';
+import { describeAclsApi } from './describeAcls';
 import { describeClusterApi } from './describeCluster';
 import { describeConfigsApi } from './describeConfigs';
 import { describeGroupsApi } from './describeGroups';
@@ -31,11 +34,14 @@ import { syncGroupApi } from './syncGroup';
 export const allApis = [
   alterConfigsApi,
   apiVersionsApi,
+  createAclsApi,
   createPartitionsApi,
   createTopicsApi,
+  deleteAclsApi,
   deleteGroupsApi,
   deleteRecordsApi,
   deleteTopicsApi,
+  describeAclsApi,
   describeClusterApi,
   describeConfigsApi,
   describeGroupsApi,
@@ -61,11 +67,14 @@ export const allApis = [
 
 export * from './alterConfigs';
 export * from './apiVersions';
+export * from './createAcls';
 export * from './createPartitions';
 export * from './createTopics';
+export * from './deleteAcls';
 export * from './deleteGroups';
 export * from './deleteRecords';
 export * from './deleteTopics';
+export * from './describeAcls';
 export * from './describeCluster';
 export * from './describeConfigs';
 export * from './describeGroups';
