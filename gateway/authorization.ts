@@ -9,6 +9,7 @@ import type { KafkaErrorValue } from './errors';
 /** Decides authorization requests: the broker's Authorizer in its own process, a cache of its ACLs in a gateway of its own (acl-cache.ts). */
 export interface AclDecider {
   authorize(request: AuthorizationRequest): boolean;
+  authorizeAny(request: Omit<AuthorizationRequest, 'resourceName'>): boolean;
 }
 
 /** Whoever the connection authenticated as (wt-auth sets it after SASL or mTLS); anonymous until then. */
@@ -25,6 +26,13 @@ export function allowed(call: RequestContext<DataContext>, operation: AclOperati
 export const allowedOnTopic = (call: RequestContext<DataContext>, operation: AclOperation, topic: string): boolean => allowed(call, operation, 'TOPIC', topic);
 export const allowedOnGroup = (call: RequestContext<DataContext>, operation: AclOperation, group: string): boolean => allowed(call, operation, 'GROUP', group);
 export const allowedOnCluster = (call: RequestContext<DataContext>, operation: AclOperation): boolean => allowed(call, operation, 'CLUSTER', CLUSTER_RESOURCE_NAME);
+
+/** Kafka 2.8+: an idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic. */
+export function allowedIdempotentWrite(call: RequestContext<DataContext>): boolean {
+  const acls = call.gateway.acls;
+  if (!acls) return true;
+  return allowedOnCluster(call, 'IDEMPOTENT_WRITE') || acls.authorizeAny({ principal: principalOf(call), host: aclHost(call.clientHost), operation: 'WRITE', resourceType: 'TOPIC' });
+}
 
 const ERROR_NAMES: Record<AclResourceType, string> = {
   TOPIC: 'TOPIC_AUTHORIZATION_FAILED',

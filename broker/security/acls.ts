@@ -326,6 +326,23 @@ export class Authorizer {
     return mine.some((b) => b.permission === 'ALLOW' && allowing.includes(b.operation));
   }
 
+  /**
+   * Whether the principal may do the operation on some resource of the type
+   * (Kafka's authorizeByResourceType, used for idempotent producers): an
+   * ALLOW for it not cancelled by a DENY on every resource ('*'). With
+   * allowEveryoneIfNoAclFound, some resource may have no bindings at all, so
+   * the answer is yes.
+   */
+  authorizeAny(request: Omit<AuthorizationRequest, 'resourceName'>): boolean {
+    if (this.superUsers.has(request.principal) || this.allowEveryoneIfNoAclFound) return true;
+    const mine = this.bindingsOf(request.resourceType).filter(
+      (b) => (b.principal === request.principal || b.principal === 'User:*') && (b.host === WILDCARD || b.host === request.host),
+    );
+    const ops = [request.operation, 'ALL'];
+    if (mine.some((b) => b.permission === 'DENY' && b.patternType === 'LITERAL' && b.resourceName === WILDCARD && ops.includes(b.operation))) return false;
+    return mine.some((b) => b.permission === 'ALLOW' && ops.includes(b.operation));
+  }
+
   /** Throws AuthorizationError (with the resource type's Kafka code) unless allowed. */
   check(request: AuthorizationRequest): void {
     if (!this.authorize(request)) throw new AuthorizationError(request.principal, request.operation, request.resourceType, request.resourceName);
