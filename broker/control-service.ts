@@ -7,8 +7,10 @@ import * as protoLoader from '@grpc/proto-loader';
 import { Broker } from './broker';
 import { GroupCoordinator } from './group-coordinator';
 import { groupControlHandlers } from './group-control';
+import { aclControlHandlers } from './security/acl-control';
 import { FencedRange } from './partition-state';
 import { BrokerError, TopicDescription } from './topics';
+import { AclError } from './security/acls';
 
 export const BROKER_PROTO_PATH = path.join(__dirname, '..', '..', 'broker', 'broker.proto');
 export const ERROR_METADATA_KEY = 'rdmq-error';
@@ -54,7 +56,7 @@ const STATUS_BY_ERROR: Record<string, grpc.status> = {
 };
 
 function toServiceError(err: unknown): grpc.ServiceError {
-  const name = err instanceof BrokerError ? err.code : 'UNKNOWN_SERVER_ERROR';
+  const name = err instanceof BrokerError ? err.code : err instanceof AclError ? 'INVALID_REQUEST' : 'UNKNOWN_SERVER_ERROR';
   const metadata = new grpc.Metadata();
   metadata.set(ERROR_METADATA_KEY, String(name));
   return Object.assign(new Error((err as Error).message), {
@@ -141,6 +143,7 @@ export async function startControlServer(
   const groupCalls = groupControlHandlers(broker, options.groups ?? (() => undefined));
   server.addService(brokerService().service, refusedOnceDeposed(options.deposed, {
     ...Object.fromEntries(Object.entries(groupCalls).map(([name, handler]) => [name, unary(handler)])),
+    ...Object.fromEntries(Object.entries(aclControlHandlers(() => broker.metadata, () => broker.authorizer)).map(([name, handler]) => [name, unary(handler)])),
     getClusterInfo: unary(() => info),
     getStatus: unary(async () => {
       const usage = await broker.storage.usage();

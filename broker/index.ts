@@ -25,3 +25,4 @@ export { GroupCoordinator, GROUP_ERRORS, GroupErrorName } from './group-coordina
 export { kafkaClusterId } from './cluster-id';
 export * from './security/acls';
 export { aclSnapshot, createAcls, deleteAcls, listAcls } from './security/acl-store';
+export { bindingFromWire as bindingFromWireAcl, filterFromWire as aclFilterFromWire } from './security/acl-control';

@@ -10,6 +10,7 @@
 import { Registry } from 'prom-client';
 import { PRODUCER_ID_OFFSET, RECORD_BATCH_OVERHEAD } from '../format';
 import { Connection } from '../rdma-client';
+import { RemoteAcls } from './acl-cache';
 import { RemoteCatalog } from './catalog';
 import { GatewayLimits, GatewayLimitsInput, parseGatewayLimits } from './config';
 import { MemoryBudget } from './memory-budget';
@@ -36,6 +37,8 @@ export interface RemoteGatewayOptions {
   limits?: GatewayLimitsInput;
   /** How old the cached topic list may get before it is fetched again (ms). */
   metadataMaxAgeMs?: number;
+  /** How often the broker's ACLs are checked for changes (ms; acl-cache.ts). */
+  aclRefreshMs?: number;
   /** How soon to try again after losing the broker (ms). */
   rejoinDelayMs?: number;
   log?: (message: string) => void;
@@ -59,6 +62,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
   let link: DataLink | undefined;
   // The hub of the broker the fast-path connection found (the leader, in an HA group).
   let hub: HubClient | undefined;
+  let acls: RemoteAcls | undefined;
   try {
     link = await openLink(options.control, limits, log);
     hub = new HubClient(link.connection.controlAddress, hubMessageBytes);
@@ -141,6 +145,8 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
 
     // Handlers read the link through the context on every request, so a new link takes over at once.
     const current = (): DataLink => link!;
+    acls = new RemoteAcls(() => current().connection, options.aclRefreshMs ?? 500, log);
+    await acls.start();
     const context: DataContext = {
       get connection() {
         return current().connection;
@@ -158,6 +164,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       log,
       fetchMemory: new MemoryBudget(limits.maxFetchMemoryBytes),
       metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
+      acls,
     };
     listener.serve(context, forwardingDispatcher(() => hub!));
     const serving = listener;
@@ -171,12 +178,14 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
         if (closed) return;
         closed = true;
         joined.leave();
+        acls!.close();
         await serving.close();
         await current().close();
         hub!.close();
       },
     };
   } catch (err) {
+    acls?.close();
     await listener?.close();
     await link?.close();
     hub?.close();

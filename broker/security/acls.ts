@@ -303,6 +303,8 @@ const IMPLIED_BY: Partial<Record<AclOperation, readonly AclOperation[]>> = {
 export class Authorizer {
   private readonly superUsers: ReadonlySet<string>;
   readonly allowEveryoneIfNoAclFound: boolean;
+  /** As given, for gateways that decide with the same settings. */
+  readonly options: Required<AuthorizerOptions>;
   private indexedVersion = -1;
   private byType = new Map<AclResourceType, AclBinding[]>();
 
@@ -312,6 +314,7 @@ export class Authorizer {
   ) {
     this.superUsers = new Set(options.superUsers ?? []);
     this.allowEveryoneIfNoAclFound = options.allowEveryoneIfNoAclFound ?? true;
+    this.options = { superUsers: [...this.superUsers], allowEveryoneIfNoAclFound: this.allowEveryoneIfNoAclFound };
   }
 
   authorize(request: AuthorizationRequest): boolean {
