@@ -21,6 +21,7 @@ import {
 } from '../format/fastpath-wire';
 import { Broker, PartitionRuntime } from './broker';
 import { BrokerMetrics } from './metrics';
+import { aclHost, ANONYMOUS_PRINCIPAL } from './security/acls';
 import { CommitAdvance, SegmentInfo } from './partition-state';
 
 const MESSAGE_NAMES = new Map<number, string>(Object.entries(FastPathMessage).map(([name, id]) => [id, name]));
@@ -36,6 +37,10 @@ export function errorReply(err: unknown): { errorCode: number; message: string }
 }
 
 interface Session {
+  /** Whom the client authenticated as (set by authentication); absent: User:ANONYMOUS. */
+  principal?: string;
+  /** A gateway joined with the cluster's secret: it checked its own clients, so it is not ACL-checked here. */
+  clusterMember?: boolean;
   producerKey: string;
   keysGiven: Set<string>;
   subscriptions: Set<string>;
@@ -165,6 +170,13 @@ export class FastPathService {
     return s;
   }
 
+  /** Throws AuthorizationError (TOPIC_AUTHORIZATION_FAILED) unless the session's principal may do this on the topic. */
+  private authorize(ep: Endpoint, operation: 'READ' | 'WRITE', topic: string): void {
+    const session = this.session(ep);
+    if (session.clusterMember) return;
+    this.broker.authorizer.check({ principal: session.principal ?? ANONYMOUS_PRINCIPAL, host: aclHost(ep.remoteAddress.slice(0, Math.max(ep.remoteAddress.lastIndexOf(':'), 0))), operation, resourceType: 'TOPIC', resourceName: topic });
+  }
+
   /** The segment's replica keys (encodeReplicaKeys), once per endpoint and access; empty when already given. */
   private async keyFor(ep: Endpoint, segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
     const session = this.session(ep);
@@ -181,6 +193,7 @@ export class FastPathService {
       const req = decodeStage(header);
       reqId = req.reqId;
       const runtime = this.broker.partition(req.topicId, req.partition);
+      this.authorize(ep, 'WRITE', runtime.topicName);
       const grant = await this.broker.stage(runtime, {
         lengthBytes: req.lengthBytes,
         recordCount: req.recordCount,
@@ -219,6 +232,7 @@ export class FastPathService {
     const { reqId, body } = decodeJson<{ topicId: number; partition: number; roll?: boolean; neededBytes?: number }>(header, 'ACQUIRE');
     try {
       const runtime = this.broker.partition(body.topicId, body.partition);
+      this.authorize(ep, 'WRITE', runtime.topicName);
       const session = this.session(ep);
       const neededBytes = Number.isSafeInteger(body.neededBytes) && body.neededBytes! > 0 ? body.neededBytes! : 0;
       const grant = await this.broker.acquireExclusive(runtime, session.producerKey, body.roll === true, neededBytes);
@@ -269,6 +283,7 @@ export class FastPathService {
     let reply: SubscribeReplyBody;
     try {
       const runtime = this.broker.partitionByName(String(body.topic), Number(body.partition));
+      this.authorize(ep, 'READ', runtime.topicName);
       const state = runtime.state;
       const startOffset = body.from === 'earliest' ? state.logStartOffset() : body.from === 'latest' ? state.highWatermark() : parseOffset(body.from);
       const all = state.segments();
@@ -315,7 +330,9 @@ export class FastPathService {
     const { reqId, body } = decodeJson<{ topic: string; partition: number; offset: string }>(header, 'LOCATE');
     let reply: object;
     try {
-      const state = this.broker.partitionByName(String(body.topic), Number(body.partition)).state;
+      const runtime = this.broker.partitionByName(String(body.topic), Number(body.partition));
+      this.authorize(ep, 'READ', runtime.topicName);
+      const state = runtime.state;
       const found = state.locate(parseOffset(String(body.offset)));
       reply = {
         logStartOffset: state.logStartOffset().toString(),
