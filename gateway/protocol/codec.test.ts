@@ -202,6 +202,8 @@ describe('the generic codec', () => {
     expect(byKey.get(60)).toEqual([0, 1]);
     expect(byKey.get(1)).toEqual([4, 16]);
     expect(byKey.get(9)).toEqual([0, 8]);
-    expect(supportedApiVersions).toHaveLength(28);
+    // DescribeAcls, CreateAcls, DeleteAcls.
+    expect([29, 30, 31].map((key) => byKey.get(key))).toEqual([[0, 3], [0, 3], [0, 3]]);
+    expect(supportedApiVersions).toHaveLength(31);
   });
 });
