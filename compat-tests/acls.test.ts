@@ -16,6 +16,9 @@ import {
 } from 'kafkajs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { AuthorizationError, Rdmq } from '../rdma-client';
+import { buildRecordBatch } from '../format';
+import { RawKafkaClient } from '../gateway/testing/raw-client';
+import { RemoteGatewayProcess, startRemoteGatewayProcess } from '../gateway/testing/remote-gateway';
 
 const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
 const KCAT = '/usr/bin/kcat';
@@ -290,5 +293,60 @@ describe('ACLs with allow.everyone.if.no.acl.found off: only what an ACL allows'
     } finally {
       await admin.disconnect();
     }
+  });
+});
+
+describe('ACLs at a gateway of its own (`rdmq gateway`)', () => {
+  let cluster: ClusterProcess;
+  let gateway: RemoteGatewayProcess;
+  let client: RawKafkaClient;
+  beforeAll(async () => {
+    cluster = await startCluster({ regionSize: '256M', segmentSize: '4M' });
+    gateway = await startRemoteGatewayProcess(cluster.control);
+    client = await RawKafkaClient.connect(gateway.kafka);
+  });
+  afterAll(async () => {
+    client?.close();
+    await gateway?.stop();
+    await cluster?.stop();
+  });
+
+  const produceCode = async (topic: string): Promise<number> => {
+    const records = await buildRecordBatch({ records: [{ key: null, value: Buffer.from('v') }] });
+    const produced = await client.request('Produce', 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] });
+    return produced.responses[0].partitionResponses[0].errorCode as number;
+  };
+  const fetchCode = async (topic: string): Promise<number> => {
+    const fetched = await client.request('Fetch', 12, {
+      replicaId: -1, maxWaitMs: 0, minBytes: 1, maxBytes: 1 << 20, isolationLevel: 0, sessionId: 0, sessionEpoch: -1,
+      topics: [{ topic, topicId: Buffer.alloc(16), partitions: [{ partition: 0, currentLeaderEpoch: -1, fetchOffset: 0n, lastFetchedEpoch: -1, logStartOffset: -1n, partitionMaxBytes: 1 << 20 }] }],
+      forgottenTopicsData: [], rackId: '',
+    });
+    return fetched.responses[0].partitions[0].errorCode as number;
+  };
+  /** Waits until `probe` answers `code`; returns how long that took. */
+  const until = async (probe: () => Promise<number>, code: number): Promise<number> => {
+    const started = Date.now();
+    for (;;) {
+      if ((await probe()) === code) return Date.now() - started;
+      if (Date.now() - started > 5000) throw new Error(`still not ${code} after 5 s`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  it('decides Produce and Fetch with the broker\'s ACLs, which it polls: a new DENY and its removal take effect within about half a second', async () => {
+    await rdmq(cluster, ['topics', 'create', 'remote']);
+    expect(await produceCode('remote')).toBe(0);
+    expect(await fetchCode('remote')).toBe(0);
+    await rdmq(cluster, ['acls', 'add', '--deny-principal', ANONYMOUS, '--operation', 'write', '--topic', 'remote']);
+    expect(await until(() => produceCode('remote'), 29)).toBeLessThan(2000);
+    // The topic has an ACL now and none allows READ.
+    expect(await fetchCode('remote')).toBe(29);
+    // Metadata is forwarded: the broker's gateway decides it as the same principal.
+    const metadata = await client.request('Metadata', 9, { topics: [{ name: 'remote' }], allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+    expect(metadata.topics[0].errorCode).toBe(29);
+    await rdmq(cluster, ['acls', 'remove', '--topic', 'remote']);
+    expect(await until(() => produceCode('remote'), 0)).toBeLessThan(2000);
+    expect(await fetchCode('remote')).toBe(0);
   });
 });
