@@ -5,8 +5,19 @@
 // calls are not ACL-checked themselves.
 import type * as grpc from '@grpc/grpc-js';
 import type { MetadataStore } from '../topics';
-import { AclBinding, AclFilter, Authorizer, parseEnumName } from './acls';
+import { AclBinding, AclFilter, ANONYMOUS_PRINCIPAL, Authorizer, parseEnumName } from './acls';
 import { aclSnapshot, createAcls, deleteAcls, listAcls } from './acl-store';
+
+/**
+ * Who makes a control-plane call, for the calls that act for a client (the
+ * SDK's group calls). The control plane's authentication (issue 12's other
+ * parts) sets `principal` on the call, or `clusterMember` for callers holding
+ * the cluster's secret; until then every caller is User:ANONYMOUS.
+ */
+export function callerOf(call: grpc.ServerUnaryCall<unknown, unknown>): { principal: string; clusterMember: boolean } {
+  const marked = call as unknown as { principal?: string; clusterMember?: boolean };
+  return { principal: marked.principal ?? ANONYMOUS_PRINCIPAL, clusterMember: marked.clusterMember === true };
+}
 
 type Handler = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>) => Promise<unknown> | unknown;
 
