@@ -34,8 +34,8 @@ function run(command: string, args: string[], input?: string, timeoutMs = 30_000
 }
 
 async function rdmq(cluster: ClusterProcess, args: string[]): Promise<string> {
-  const result = await run(process.execPath, [MAIN, ...args, '--control', cluster.control]);
-  if (result.code !== 0) throw new Error(`rdmq ${args.join(' ')} failed (${result.code}): ${result.stderr}`);
+  const result = await run(process.execPath, [MAIN, ...args, '--control', cluster.control], undefined, 60_000);
+  if (result.code !== 0) throw new Error(`rdmq ${args.join(' ')} failed (${result.code}): ${result.stderr}${result.stdout}`);
   return result.stdout;
 }
 
