@@ -114,6 +114,9 @@ export const deleteTopics: Handler<'DeleteTopics'> = async (body, call) => {
     call.apiVersion >= 6 ? body.topics.map((t) => ({ name: t.name, topicId: t.topicId })) : body.topicNames.map((name) => ({ name, topicId: ZERO_UUID }));
   const responses = await Promise.all(
     wanted.map(async (w) => {
+      // Refused before looked up, so a principal that may not delete a name does not learn whether it exists.
+      const deniedByName = w.name !== null ? refusal(call, 'DELETE', 'TOPIC', w.name) : null;
+      if (deniedByName) return { name: w.name, topicId: w.topicId, errorCode: deniedByName.code, errorMessage: deniedByName.message };
       const topic = w.name !== null ? findTopic(gw.broker, w.name) : lookupById(gw, w.topicId);
       if (!topic) {
         const error = w.name !== null ? kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${w.name}' does not exist`) : kafkaError('UNKNOWN_TOPIC_ID');
