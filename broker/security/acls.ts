@@ -289,6 +289,9 @@ export interface AuthorizerOptions {
   allowEveryoneIfNoAclFound?: boolean;
 }
 
+/** Decisions remembered per bindings version; past this many the memory starts over. */
+const DECISIONS_CACHED_MAX = 10_000;
+
 /** ALLOWs of these imply the key's operation too (DENYs imply nothing). */
 const IMPLIED_BY: Partial<Record<AclOperation, readonly AclOperation[]>> = {
   DESCRIBE: ['DESCRIBE', 'READ', 'WRITE', 'DELETE', 'ALTER', 'ALL'],
@@ -307,6 +310,7 @@ export class Authorizer {
   readonly options: Required<AuthorizerOptions>;
   private indexedVersion = -1;
   private byType = new Map<AclResourceType, AclBinding[]>();
+  private readonly decisions = new Map<string, boolean>();
 
   constructor(
     private readonly source: () => { version: number; bindings: Iterable<AclBinding> },
@@ -319,6 +323,18 @@ export class Authorizer {
 
   authorize(request: AuthorizationRequest): boolean {
     if (this.superUsers.has(request.principal)) return true;
+    // Every stage of the fast path asks: decisions are remembered until the bindings change.
+    this.bindingsOf(request.resourceType);
+    const key = `${request.operation}\u0000${request.resourceType}\u0000${request.resourceName}\u0000${request.principal}\u0000${request.host}`;
+    const known = this.decisions.get(key);
+    if (known !== undefined) return known;
+    const decision = this.decide(request);
+    if (this.decisions.size >= DECISIONS_CACHED_MAX) this.decisions.clear();
+    this.decisions.set(key, decision);
+    return decision;
+  }
+
+  private decide(request: AuthorizationRequest): boolean {
     const applicable = this.bindingsOf(request.resourceType).filter((b) => patternApplies(b, request.resourceName));
     if (applicable.length === 0) return this.allowEveryoneIfNoAclFound;
     const mine = applicable.filter(
@@ -362,6 +378,7 @@ export class Authorizer {
       }
       this.byType = byType;
       this.indexedVersion = current.version;
+      this.decisions.clear();
     }
     return this.byType.get(type) ?? [];
   }
