@@ -2,6 +2,9 @@
 // records' life in the metadata log, reopened from disk.
 import * as fs from 'fs';
 import * as path from 'path';
+import { Etcd3 } from 'etcd3';
+import { freeLoopbackPort, startEtcd } from '../../bench/cluster';
+import { EtcdMetadataLog } from '../etcd-metadata-log';
 import { MetadataStore } from '../topics';
 import { AclBinding, AclError, AuthorizationRequest, Authorizer, AuthorizerOptions, filterMatches, MATCH_ALL_ACLS } from './acls';
 import { createAcls, deleteAcls, listAcls } from './acl-store';
@@ -106,4 +109,38 @@ describe('ACLs in the metadata log', () => {
     expect(listAcls(store, MATCH_ALL_ACLS).map((b) => b.resourceType)).toEqual(['CLUSTER']);
     await store.close();
   });
+});
+
+describe('ACLs of an HA broker group', () => {
+  it('reach etcd with the rest of the metadata: the next leader decides with the same bindings', async () => {
+    const dir = fs.mkdtempSync('/dev/shm/rdmq-acls-etcd-');
+    const etcd = await startEtcd(path.join(dir, 'etcd'), { client: await freeLoopbackPort(), peer: await freeLoopbackPort() });
+    const client = new Etcd3({ hosts: etcd.url });
+    try {
+      const leaderKey = '/acl-test/leader';
+      const openAsLeader = async (): Promise<MetadataStore> => {
+        await client.delete().key(leaderKey);
+        await client.put(leaderKey).value('test');
+        const epoch = String((await client.get(leaderKey).exec()).kvs[0].create_revision);
+        return MetadataStore.open(path.join(dir, 'unused'), {
+          fsync: false,
+          openSink: (o) => EtcdMetadataLog.open({ ...o, client, prefix: '/acl-test', leaderKey, epoch, warn: () => undefined }),
+        });
+      };
+      const first = await openAsLeader();
+      await createAcls(first, [binding({ resourceName: 'orders-', patternType: 'PREFIXED' }), binding({ resourceName: 'orders-secret', permission: 'DENY' })]);
+      await first.close();
+
+      const next = await openAsLeader();
+      const decide = new Authorizer(() => ({ version: next.acls.version, bindings: next.acls.bindings.values() }), { allowEveryoneIfNoAclFound: false });
+      const request = { principal: 'User:alice', host: '10.0.0.1', operation: 'READ' as const, resourceType: 'TOPIC' as const };
+      expect(decide.authorize({ ...request, resourceName: 'orders-eu' })).toBe(true);
+      expect(decide.authorize({ ...request, resourceName: 'orders-secret' })).toBe(false);
+      await next.close();
+    } finally {
+      client.close();
+      await etcd.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
