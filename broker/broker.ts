@@ -23,6 +23,7 @@ import { batchTooLarge, nextSegmentDataBytes, segmentDataBytesMax as segmentData
 import { ReplicatedStorage } from './replicated-storage';
 import { StallDetector } from './stall-detector';
 import { StorageBackend, StorageDamage } from './storage-backend';
+import { Authorizer, AuthorizerOptions } from './security/acls';
 import { batchSizeError, BrokerError, MetadataStore, MetadataStoreOptions, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
 
 export type Durability = 'none' | 'flush' | 'sync';
@@ -56,6 +57,8 @@ export interface BrokerOptions {
    * into the segments it granted, writes new batches to new segments only.
    */
   sealOpenSegmentsOnOpen?: boolean;
+  /** super.users and allow.everyone.if.no.acl.found (security/acls.ts). */
+  acls?: AuthorizerOptions;
   log?: (message: string) => void;
 }
 
@@ -137,6 +140,8 @@ export class Broker {
   private readonly stall: StallDetector;
   /** The SCRAM users of the Kafka door and the fast path. */
   readonly users: UserStore;
+  /** ACL decisions over the durable bindings. */
+  readonly authorizer: Authorizer;
 
   private constructor(
     readonly metadata: MetadataStore,
@@ -145,6 +150,7 @@ export class Broker {
   ) {
     this.users = new UserStore(metadata);
     this.stall = new StallDetector(STALL_TICK_MS, STALL_TOLERANCE_MS, (stalledMs) => this.creditStall(stalledMs));
+    this.authorizer = new Authorizer(() => ({ version: metadata.acls.version, bindings: metadata.acls.bindings.values() }), options.acls);
   }
 
   /** Opens the metadata log, reads segment headers from storage and rebuilds every partition. */

@@ -4,12 +4,14 @@
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { membershipInterceptor, serverCredentials } from '../control-plane';
+import { isClusterMember, membershipInterceptor, serverCredentials } from '../control-plane';
 import { Broker } from './broker';
 import { GroupCoordinator } from './group-coordinator';
 import { groupControlHandlers } from './group-control';
+import { aclControlHandlers } from './security/acl-control';
 import { FencedRange } from './partition-state';
 import { BrokerError, TopicDescription } from './topics';
+import { AclError, aclHost, AclOperation, AclResourceType, ANONYMOUS_PRINCIPAL, CLUSTER_RESOURCE_NAME } from './security/acls';
 
 export const BROKER_PROTO_PATH = path.join(__dirname, '..', '..', 'broker', 'broker.proto');
 export const ERROR_METADATA_KEY = 'rdmq-error';
@@ -18,6 +20,8 @@ export const ERROR_METADATA_KEY = 'rdmq-error';
  * they read or change users: GetCredential hands out StoredKey and ServerKey.
  */
 const MEMBERS_ONLY_SERVICES = ['/rdmq.gateway.v1.GatewayHub/', '/rdmq.broker.v1.Users/'];
+/** ACLs are managed and read (by gateways, for their cache) by members only: `rdmq acls` proves the secret. */
+const MEMBERS_ONLY_METHODS = ['CreateAcls', 'DescribeAcls', 'DeleteAcls', 'GetAcls'].map((m) => `/rdmq.broker.v1.Broker/${m}`);
 /** On a NOT_LEADER answer (an HA group's standby or deposed leader): the leader's control address, when known. */
 export const LEADER_METADATA_KEY = 'rdmq-leader';
 
@@ -62,7 +66,7 @@ const STATUS_BY_ERROR: Record<string, grpc.status> = {
 };
 
 function toServiceError(err: unknown): grpc.ServiceError {
-  const name = err instanceof BrokerError ? err.code : 'UNKNOWN_SERVER_ERROR';
+  const name = err instanceof BrokerError ? err.code : err instanceof AclError ? 'INVALID_REQUEST' : 'UNKNOWN_SERVER_ERROR';
   const metadata = new grpc.Metadata();
   metadata.set(ERROR_METADATA_KEY, String(name));
   return Object.assign(new Error((err as Error).message), {
@@ -149,12 +153,19 @@ export async function startControlServer(
   const server = new grpc.Server({
     'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? 4 * 1024 * 1024,
     // Joining as a gateway and forwarding Kafka requests are for cluster members; other calls are marked when a member makes them.
-    interceptors: [membershipInterceptor((method) => MEMBERS_ONLY_SERVICES.some((service) => method.startsWith(service)), options.log)],
+    interceptors: [membershipInterceptor((method) => MEMBERS_ONLY_SERVICES.some((service) => method.startsWith(service)) || MEMBERS_ONLY_METHODS.includes(method), options.log)],
   });
   for (const extra of options.services ?? []) server.addService(extra.definition, extra.implementation);
   const groupCalls = groupControlHandlers(broker, options.groups ?? (() => undefined));
+  // The SDK's admin calls: a member is the cluster itself; anyone else is User:ANONYMOUS, authorized as the Kafka door authorizes the same request.
+  const allows = (call: grpc.ServerUnaryCall<unknown, unknown>, operation: AclOperation, resourceType: AclResourceType, resourceName: string): boolean =>
+    isClusterMember(call.metadata) || broker.authorizer.authorize({ principal: ANONYMOUS_PRINCIPAL, host: aclHost(peerHost(call)), operation, resourceType, resourceName });
+  const mayDo = (call: grpc.ServerUnaryCall<unknown, unknown>, operation: AclOperation, resourceType: AclResourceType, resourceName: string): void => {
+    if (!allows(call, operation, resourceType, resourceName)) broker.authorizer.check({ principal: ANONYMOUS_PRINCIPAL, host: aclHost(peerHost(call)), operation, resourceType, resourceName });
+  };
   server.addService(brokerService().service, refusedOnceDeposed(options.deposed, {
     ...Object.fromEntries(Object.entries(groupCalls).map(([name, handler]) => [name, unary(handler)])),
+    ...Object.fromEntries(Object.entries(aclControlHandlers(() => broker.metadata, () => broker.authorizer)).map(([name, handler]) => [name, unary(handler)])),
     getClusterInfo: unary(() => info),
     getStatus: unary(async () => {
       const usage = await broker.storage.usage();
@@ -175,6 +186,7 @@ export async function startControlServer(
     }),
     skipFencedRanges: unary(async (call) => {
       const req = call.request as { topic: string; partition: number; segmentId: string; startPosition: number };
+      mayDo(call, 'ALTER', 'CLUSTER', CLUSTER_RESOURCE_NAME);
       const segmentId = Number(req.segmentId);
       if (!Number.isSafeInteger(segmentId) || segmentId < 0) throw new BrokerError('INVALID_REQUEST', `segment id "${req.segmentId}" must be a non-negative integer`);
       const skipped = await broker.skipFencedRanges(req.topic, req.partition, segmentId, req.startPosition >= 0 ? req.startPosition : undefined);
@@ -182,19 +194,23 @@ export async function startControlServer(
     }),
     createTopic: unary(async (call) => {
       const req = call.request as { name: string; partitions: number; configs: Record<string, string>; replicationFactor: number };
+      if (!allows(call, 'CREATE', 'CLUSTER', CLUSTER_RESOURCE_NAME)) mayDo(call, 'CREATE', 'TOPIC', req.name);
       return describe(broker, await broker.createTopic(req.name, req.partitions || 1, req.configs, req.replicationFactor || undefined));
     }),
     createPartitions: unary(async (call) => {
       const req = call.request as { name: string; totalPartitions: number };
+      mayDo(call, 'ALTER', 'TOPIC', req.name);
       return describe(broker, await broker.addPartitions(req.name, req.totalPartitions));
     }),
     alterTopicConfigs: unary(async (call) => {
       const req = call.request as { name: string; set: Record<string, string>; delete: string[] };
+      mayDo(call, 'ALTER_CONFIGS', 'TOPIC', req.name);
       const changes: Record<string, string | null> = { ...req.set };
       for (const key of req.delete ?? []) changes[key] = null;
       return describe(broker, await broker.metadata.alterConfigs(req.name, changes));
     }),
     deleteTopic: unary(async (call) => {
+      mayDo(call, 'DELETE', 'TOPIC', String(call.request.name));
       await broker.deleteTopic(String(call.request.name));
       return {};
     }),
@@ -224,4 +240,10 @@ export async function startControlServer(
         });
       }),
   };
+}
+
+/** The caller's IP address, from gRPC's peer string (ipv4:1.2.3.4:5, ipv6:[::1]:5). */
+function peerHost(call: grpc.ServerUnaryCall<unknown, unknown>): string {
+  const peer = call.getPeer().replace(/^ipv[46]:/, '');
+  return peer.slice(0, Math.max(peer.lastIndexOf(':'), 0)).replace(/^\[|\]$/g, '');
 }

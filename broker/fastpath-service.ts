@@ -22,6 +22,7 @@ import {
 import { controlPlaneSecurity, fastPathMemberMethod, proofRefusal } from '../control-plane';
 import { Broker, PartitionRuntime } from './broker';
 import { BrokerMetrics } from './metrics';
+import { aclHost, ANONYMOUS_PRINCIPAL } from './security/acls';
 import { CommitAdvance, SegmentInfo } from './partition-state';
 import { FastPathAuthenticator, SessionIdentity } from './security/fastpath-auth';
 
@@ -192,6 +193,13 @@ export class FastPathService {
     return s;
   }
 
+  /** Throws AuthorizationError (TOPIC_AUTHORIZATION_FAILED) unless the session's principal may do this on the topic. */
+  private authorize(ep: Endpoint, operation: 'READ' | 'WRITE', topic: string): void {
+    const session = this.session(ep);
+    if (session.clusterMember) return;
+    this.broker.authorizer.check({ principal: session.principal ?? ANONYMOUS_PRINCIPAL, host: aclHost(ep.remoteAddress.slice(0, Math.max(ep.remoteAddress.lastIndexOf(':'), 0))), operation, resourceType: 'TOPIC', resourceName: topic });
+  }
+
   /** The segment's replica keys (encodeReplicaKeys), once per endpoint and access; empty when already given. */
   private async keyFor(ep: Endpoint, segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
     const session = this.session(ep);
@@ -208,6 +216,7 @@ export class FastPathService {
       const req = decodeStage(header);
       reqId = req.reqId;
       const runtime = this.broker.partition(req.topicId, req.partition);
+      this.authorize(ep, 'WRITE', runtime.topicName);
       const grant = await this.broker.stage(runtime, {
         lengthBytes: req.lengthBytes,
         recordCount: req.recordCount,
@@ -246,6 +255,7 @@ export class FastPathService {
     const { reqId, body } = decodeJson<{ topicId: number; partition: number; roll?: boolean; neededBytes?: number }>(header, 'ACQUIRE');
     try {
       const runtime = this.broker.partition(body.topicId, body.partition);
+      this.authorize(ep, 'WRITE', runtime.topicName);
       const session = this.session(ep);
       const neededBytes = Number.isSafeInteger(body.neededBytes) && body.neededBytes! > 0 ? body.neededBytes! : 0;
       const grant = await this.broker.acquireExclusive(runtime, session.producerKey, body.roll === true, neededBytes);
@@ -296,6 +306,7 @@ export class FastPathService {
     let reply: SubscribeReplyBody;
     try {
       const runtime = this.broker.partitionByName(String(body.topic), Number(body.partition));
+      this.authorize(ep, 'READ', runtime.topicName);
       const state = runtime.state;
       const startOffset = body.from === 'earliest' ? state.logStartOffset() : body.from === 'latest' ? state.highWatermark() : parseOffset(body.from);
       const all = state.segments();
@@ -342,7 +353,9 @@ export class FastPathService {
     const { reqId, body } = decodeJson<{ topic: string; partition: number; offset: string }>(header, 'LOCATE');
     let reply: object;
     try {
-      const state = this.broker.partitionByName(String(body.topic), Number(body.partition)).state;
+      const runtime = this.broker.partitionByName(String(body.topic), Number(body.partition));
+      this.authorize(ep, 'READ', runtime.topicName);
+      const state = runtime.state;
       const found = state.locate(parseOffset(String(body.offset)));
       reply = {
         logStartOffset: state.logStartOffset().toString(),

@@ -7,6 +7,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { Broker } from './broker';
 import { GroupCoordinator, GroupErrorName } from './group-coordinator';
 import { BrokerError } from './topics';
+import { aclHost, AclOperation } from './security/acls';
+import { callerOf } from './security/acl-control';
 
 type Handler = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>) => Promise<unknown> | unknown;
 
@@ -28,6 +30,12 @@ function clientHost(call: grpc.ServerUnaryCall<unknown, unknown>): string {
 /** The handlers, by gRPC method name; `groups` is undefined while the coordinator is not running. */
 export function groupControlHandlers(broker: Broker, groups: () => GroupCoordinator | undefined): Record<string, Handler> {
   const coordinator = (): GroupCoordinator | { error: GroupErrorName } => groups() ?? { error: 'COORDINATOR_NOT_AVAILABLE' };
+  /** Whether the caller may do `operation` on the group or topic (Kafka's rules for the same calls at the Kafka door). */
+  const allowed = (call: grpc.ServerUnaryCall<unknown, unknown>, operation: AclOperation, resourceType: 'GROUP' | 'TOPIC', resourceName: string): boolean => {
+    const caller = callerOf(call);
+    return caller.clusterMember || broker.authorizer.authorize({ principal: caller.principal, host: aclHost(clientHost(call)), operation, resourceType, resourceName });
+  };
+  const REFUSED = 'GROUP_AUTHORIZATION_FAILED' as const;
   return {
     joinGroup: async (call) => {
       const req = call.request as {
@@ -39,7 +47,7 @@ export function groupControlHandlers(broker: Broker, groups: () => GroupCoordina
         sessionTimeoutMs: number;
         rebalanceTimeoutMs: number;
       };
-      const c = coordinator();
+      const c = allowed(call, 'READ', 'GROUP', req.groupId) ? coordinator() : { error: REFUSED };
       if (!(c instanceof GroupCoordinator)) return { ...c, generationId: -1, protocolName: '', leaderId: '', memberId: req.memberId, members: [] };
       const result = await c.joinGroup({
         groupId: req.groupId,
@@ -62,7 +70,7 @@ export function groupControlHandlers(broker: Broker, groups: () => GroupCoordina
     },
     syncGroup: async (call) => {
       const req = call.request as { groupId: string; generationId: number; memberId: string; assignments: { memberId: string; assignment: Buffer }[] };
-      const c = coordinator();
+      const c = allowed(call, 'READ', 'GROUP', req.groupId) ? coordinator() : { error: REFUSED };
       if (!(c instanceof GroupCoordinator)) return { ...c, assignment: Buffer.alloc(0) };
       const result = await c.syncGroup({
         groupId: req.groupId,
@@ -74,12 +82,12 @@ export function groupControlHandlers(broker: Broker, groups: () => GroupCoordina
     },
     heartbeat: (call) => {
       const req = call.request as { groupId: string; generationId: number; memberId: string };
-      const c = coordinator();
+      const c = allowed(call, 'READ', 'GROUP', req.groupId) ? coordinator() : { error: REFUSED };
       return c instanceof GroupCoordinator ? { error: c.heartbeat(req).error } : c;
     },
     leaveGroup: (call) => {
       const req = call.request as { groupId: string; memberId: string };
-      const c = coordinator();
+      const c = allowed(call, 'READ', 'GROUP', req.groupId) ? coordinator() : { error: REFUSED };
       if (!(c instanceof GroupCoordinator)) return c;
       const result = c.leaveGroup({ groupId: req.groupId, members: [{ memberId: req.memberId }] });
       return { error: result.error !== 'NONE' ? result.error : (result.members[0]?.error ?? 'NONE') };
@@ -87,8 +95,13 @@ export function groupControlHandlers(broker: Broker, groups: () => GroupCoordina
     commitOffsets: async (call) => {
       const req = call.request as { groupId: string; generationId: number; memberId: string; offsets: PartitionOffsetMessage[] };
       if (req.offsets.length > OFFSETS_PER_CALL_MAX) throw new BrokerError('INVALID_REQUEST', `an offset commit may name at most ${OFFSETS_PER_CALL_MAX} partitions, got ${req.offsets.length}`);
-      const c = coordinator();
+      const c = allowed(call, 'READ', 'GROUP', req.groupId) ? coordinator() : { error: REFUSED };
       if (!(c instanceof GroupCoordinator)) return { ...c, offsets: [] };
+      // Kafka's rule: each topic needs READ; a commit naming one the caller may not read is refused, naming those partitions.
+      const unreadable = req.offsets.filter((o) => !allowed(call, 'READ', 'TOPIC', o.topic));
+      if (unreadable.length > 0) {
+        return { error: 'NONE', offsets: unreadable.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: '', error: 'TOPIC_AUTHORIZATION_FAILED' })) };
+      }
       const denied = c.validateCommit(req.groupId, req.memberId, req.generationId);
       if (denied) return { error: denied, offsets: [] };
       const entries = req.offsets.map((o) => {
@@ -103,6 +116,8 @@ export function groupControlHandlers(broker: Broker, groups: () => GroupCoordina
     },
     fetchOffsets: (call) => {
       const req = call.request as { groupId: string; topics: { topic: string; partitions: number[] }[] };
+      // The response has no error field: a group the caller may not describe has no offsets for it (it cannot join the group either).
+      if (!allowed(call, 'DESCRIBE', 'GROUP', req.groupId)) return { offsets: [] };
       const fetched = broker.metadata.fetchOffsets(req.groupId, req.topics.map((t) => ({ topic: t.topic, partitions: t.partitions.length > 0 ? t.partitions : undefined })));
       return { offsets: fetched.map((f) => ({ topic: f.topic, partition: f.partition, offset: f.offset.toString(), metadata: f.metadata ?? '', error: 'NONE' })) };
     },

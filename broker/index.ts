@@ -25,3 +25,6 @@ export { GroupCoordinator, GROUP_ERRORS, GroupErrorName } from './group-coordina
 export { kafkaClusterId } from './cluster-id';
 export { UserStore, UserDescription, ScramUpsertion, ScramDeletion, CredentialRecord } from './security/credentials';
 export { usersServiceOf, usersService, UsersClient, UserOutcome, CachedCredentials } from './security/users-service';
+export * from './security/acls';
+export { aclSnapshot, createAcls, deleteAcls, listAcls } from './security/acl-store';
+export { bindingFromWire as bindingFromWireAcl, filterFromWire as aclFilterFromWire } from './security/acl-control';

@@ -10,6 +10,7 @@ import { applyCredentialRecord, CredentialRecord, CredentialState, isCredentialR
 import { z } from 'zod';
 import type { ProducerBatch } from '../format';
 import { MetadataLog, MetadataLogOptions, MetadataSink } from './metadata-log';
+import { AclRecord, AclState, applyAclRecord, initialAclState } from './security/acls';
 
 // ---- Errors ----------------------------------------------------------------
 
@@ -344,6 +345,8 @@ export interface MetadataState {
   producers: Map<bigint, ProducerState>;
   /** SCRAM users (security/credentials.ts); absent in snapshots written before users existed. */
   scramCredentials?: CredentialState;
+  /** ACL bindings (security/acls.ts); absent in snapshots written before ACLs existed. */
+  acls?: AclState;
 }
 
 export const MAX_PRODUCER_EPOCH = 32767;
@@ -386,7 +389,8 @@ export type MetadataRecord =
   | { type: 'ProducerEpochBumped'; producerId: bigint; epoch: number }
   /** No longer written (producer state is rebuilt from the log's batch headers); replayed from older logs for the epoch only. */
   | { type: 'ProducerStateUpdated'; producerId: bigint; epoch: number; topicId: number; partition: number; batch: ProducerBatch }
-  | CredentialRecord;
+  | CredentialRecord
+  | AclRecord;
 
 
 function segmentOwnerKey(storageNodeId: string, segmentId: number): string {
@@ -507,6 +511,10 @@ export function applyMetadataRecord(state: MetadataState, record: MetadataRecord
       if (record.epoch > producer.epoch) producer.epoch = record.epoch;
       break;
     }
+    case 'AclsCreated':
+    case 'AclsDeleted':
+      applyAclRecord((state.acls ??= initialAclState()), record);
+      break;
     default: {
       const unknown: never = record;
       throw new Error(`unknown metadata record ${JSON.stringify((unknown as { type?: unknown }).type)}`);
@@ -607,6 +615,7 @@ const DEFAULT_LIMITS = {
 };
 
 const MAX_GROUP_ID_LENGTH = 255;
+const EMPTY_ACLS: Readonly<AclState> = initialAclState();
 const MAX_STORAGE_NODE_ID_LENGTH = 255;
 
 /**
@@ -990,6 +999,24 @@ export class MetadataStore {
       adopted++;
     }
     return adopted;
+  }
+
+  // -- ACLs (security/acls.ts builds the records) --
+
+  /** The durable ACL bindings. */
+  get acls(): Readonly<AclState> {
+    return this.state.acls ?? EMPTY_ACLS;
+  }
+
+  /**
+   * Appends the ACL record `build` makes from the bindings as they will be
+   * once every record on its way is durable (null: nothing changes).
+   */
+  async changeAcls<T>(build: (projected: Readonly<AclState>) => { record: AclRecord | null; result: T }): Promise<T> {
+    if (this.failure) throw this.failure;
+    const { record, result } = build(this.projected.acls ?? EMPTY_ACLS);
+    if (record) await this.commit(record);
+    return result;
   }
 
   private async commit(record: MetadataRecord): Promise<void> {

@@ -46,6 +46,9 @@ describe('rdmq CLI', () => {
     [['start', '--max-buffered-request-bytes', '10M'], /maxBufferedRequestBytes must be at least maxFrameBytes/],
     [['start', '--max-fetch-memory-bytes', 'plenty'], /bad value for --max-fetch-memory-bytes: max fetch memory bytes "plenty" is not a size/],
     [['start', '--idle-timeout-ms', '5'], /bad value for --idle-timeout-ms: Too small: expected number to be >=100/],
+    [['start', '--super-users', 'alice'], /bad value for --super-users: each must be a principal such as 'User:admin'/],
+    [['start', '--allow-everyone-if-no-acl-found', 'maybe'], /bad value for --allow-everyone-if-no-acl-found: allowed values are true, false/],
+    [['acls', 'grant'], /the action must be one of add, remove, list, got grant/],
   ])('rejects %j with one clear line and no stack trace', async (args, message) => {
     const { code, stderr } = await rdmq(args as string[]);
     expect(code).toBe(2);

@@ -83,6 +83,16 @@ export const ServerConfigSchema = z
     autoCreateTopics: z
       .preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('true'))
       .transform((v) => v === 'true'),
+    /** Kafka's super.users: principals (User:NAME) allowed everything, comma-separated. */
+    superUsers: z
+      .string()
+      .transform((v) => v.split(',').map((p) => p.trim()).filter((p) => p.length > 0))
+      .pipe(z.array(z.string().regex(/^[A-Za-z][\w-]*:.+$/, "each must be a principal such as 'User:admin'")))
+      .default([]),
+    /** Kafka's allow.everyone.if.no.acl.found: a resource without any ACL is open to everyone (default true, so `rdmq start` works with no set-up). */
+    allowEveryoneIfNoAclFound: z
+      .preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('true'))
+      .transform((v) => v === 'true'),
     /** The host other machines reach this process at, told to clients for the fast path and Kafka (Kafka: advertised.listeners); the listen host when not set. */
     advertisedHost: z.string().regex(/^[^:\s]+$/, 'must be a host name or IPv4 address, without a port').optional(),
     ...gatewayLimitSettings(),

@@ -50,6 +50,8 @@ const SERVER_OPTIONS = `[--config FILE] [--data DIR] [--control HOST:PORT] [--fa
            [--advertised-listeners NAME://HOST:PORT,...]  what Metadata tells clients of each listener
            [--tls-cert PEM --tls-key PEM [--tls-ca PEM] [--tls-client-auth none|requested|required]]  TLS listeners
            [--require-authentication]           refuse unauthenticated SDK sessions; every Kafka listener must authenticate
+           [--super-users User:A,User:B]        principals allowed everything (Kafka: super.users)
+           [--allow-everyone-if-no-acl-found true|false]  a resource with no ACL at all is open to everyone (default true)
            [--max-frame-bytes SIZE] [--idle-timeout-ms MS] ...  every gateway limit of gateway/config.ts, by its name
                                                 in kebab case (socket.request.max.bytes, connections.max.idle.ms, ...)
            [--cluster-secret-file F]            the cluster's secret (default: rdmq start's DATA/cluster-secret, made on
@@ -101,6 +103,17 @@ const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise
             | config NAME [--set k=v ...] [--delete k ...]   change topic configs (none given: print them)
             [--control HOST:PORT]`,
     run: (argv) => topics(argv),
+  },
+  acls: {
+    usage: `rdmq acls add|remove|list (--allow-principal P | --deny-principal P ...) [--allow-host H | --deny-host H]
+             [--operation OP ...] (--topic T | --group G | --transactional-id ID | --cluster)
+             [--resource-pattern-type literal|prefixed|match|any] [--control HOST:PORT]
+                                                    Kafka-like ACLs: principals are User:NAME or User:*; operations
+                                                    all, read, write, create, delete, alter, describe, cluster-action,
+                                                    describe-configs, alter-configs, idempotent-write; add takes
+                                                    literal (default) or prefixed; remove and list match like Kafka
+                                                    (no resource or principal given: every one)`,
+    run: async (argv) => (await import('./acls-command')).aclsCommand(argv, usageError),
   },
   status: {
     usage: `rdmq status [--json] [--control HOST:PORT]          the cluster at a glance (fenced ranges included)`,
@@ -223,6 +236,8 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'tls-client-auth': { type: 'string' },
       'require-authentication': { type: 'boolean' },
       'allow-insecure': { type: 'boolean' },
+      'super-users': { type: 'string' },
+      'allow-everyone-if-no-acl-found': { type: 'string' },
       ...Object.fromEntries(GATEWAY_LIMIT_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
     },
     strict: true,
@@ -267,6 +282,8 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       controlTlsKey: values['control-tls-key'],
       controlTlsCa: values['control-tls-ca'],
       allowInsecure: values['allow-insecure'],
+      superUsers: values['super-users'],
+      allowEveryoneIfNoAclFound: values['allow-everyone-if-no-acl-found'],
       ...Object.fromEntries(GATEWAY_LIMIT_FLAGS.map((flag) => [camelCase(flag), (values as Record<string, unknown>)[flag]])),
     },
     values.config,

@@ -103,6 +103,7 @@ export async function serveBroker(
     durability: config.durability,
     segmentBytesDefault: config.segmentSize,
     defaultReplicationFactor: config.defaultReplicationFactor,
+    acls: { superUsers: config.superUsers, allowEveryoneIfNoAclFound: config.allowEveryoneIfNoAclFound },
     onAdvance: (runtime, advance) => service?.advanced(runtime, advance),
     onSegment: (runtime, segment) => service?.segmentAdded(runtime, segment),
     onStorageRestart: () => service?.storageRestarted(),

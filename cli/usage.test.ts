@@ -8,7 +8,7 @@ import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'rdmq');
-const SUBCOMMANDS = ['start', 'storage', 'broker', 'gateway', 'topics', 'status', 'corruption', 'metadata', 'produce', 'consume', 'cluster'];
+const SUBCOMMANDS = ['start', 'storage', 'broker', 'gateway', 'topics', 'acls', 'status', 'corruption', 'metadata', 'produce', 'consume', 'cluster'];
 
 function rdmq(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

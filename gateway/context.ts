@@ -12,6 +12,7 @@ import { Connection, Producer } from '../rdma-client';
 import type { ApiName, DecodedRequest, RequestBody, RequestHeader, ResponseInput } from './protocol';
 import type { GroupCoordinator } from './broker-view';
 import type { TopicCatalog } from './catalog';
+import type { AclDecider } from './authorization';
 import { GatewayLimits } from './config';
 import { FetcherPool } from './fetchers';
 import { IdempotentAppender } from './idempotence';
@@ -38,6 +39,8 @@ export interface DataContext {
   readonly fetchMemory: MemoryBudget;
   /** The broker's SCRAM users, for SASL logins; absent: every login fails. */
   readonly credentials?: CredentialLookup;
+  /** ACL decisions (authorization.ts); absent: everything is allowed. */
+  readonly acls?: AclDecider;
 }
 
 export interface GatewayContext extends DataContext {

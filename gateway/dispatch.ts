@@ -6,6 +6,7 @@ import { apiVersions, apiVersionsBody } from './handlers/api-versions';
 import { KafkaSession } from './security/session';
 import { saslAuthenticate, saslHandshake } from './handlers/sasl';
 import { alterUserScramCredentials, describeUserScramCredentials } from './handlers/users';
+import { createAcls, deleteAcls, describeAcls } from './handlers/acls';
 import { alterConfigs, describeConfigs, incrementalAlterConfigs } from './handlers/configs';
 import { fetch } from './handlers/fetch';
 import { offsetCommit, offsetDelete, offsetFetch } from './handlers/group-offsets';
@@ -47,6 +48,9 @@ const handlers: { [N in ApiName]: Handler<N> } = {
   DescribeCluster: describeCluster,
   DescribeUserScramCredentials: describeUserScramCredentials,
   AlterUserScramCredentials: alterUserScramCredentials,
+  DescribeAcls: describeAcls,
+  CreateAcls: createAcls,
+  DeleteAcls: deleteAcls,
 };
 
 /** Runs the request's handler; resolves to the response body, or NO_RESPONSE. */

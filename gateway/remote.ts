@@ -10,6 +10,7 @@
 import { Registry } from 'prom-client';
 import { PRODUCER_ID_OFFSET, RECORD_BATCH_OVERHEAD } from '../format';
 import { Connection } from '../rdma-client';
+import { RemoteAcls } from './acl-cache';
 import { RemoteCatalog } from './catalog';
 import { GatewayLimits, GatewayLimitsInput, parseGatewayLimits } from './config';
 import { MemoryBudget } from './memory-budget';
@@ -40,6 +41,8 @@ export interface RemoteGatewayOptions {
   limits?: GatewayLimitsInput;
   /** How old the cached topic list may get before it is fetched again (ms). */
   metadataMaxAgeMs?: number;
+  /** How often the broker's ACLs are checked for changes (ms; acl-cache.ts). */
+  aclRefreshMs?: number;
   /** How soon to try again after losing the broker (ms). */
   rejoinDelayMs?: number;
   log?: (message: string) => void;
@@ -66,6 +69,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
   let link: DataLink | undefined;
   // The hub of the broker the fast-path connection found (the leader, in an HA group).
   let hub: HubClient | undefined;
+  let acls: RemoteAcls | undefined;
   try {
     link = await openLink(options.control, limits, log);
     hub = new HubClient(link.connection.controlAddress, hubMessageBytes);
@@ -151,6 +155,8 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
 
     // Handlers read the link through the context on every request, so a new link takes over at once.
     const current = (): DataLink => link!;
+    acls = new RemoteAcls(() => current().connection, options.aclRefreshMs ?? 500, log);
+    await acls.start();
     const context: DataContext = {
       get connection() {
         return current().connection;
@@ -169,6 +175,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       fetchMemory: new MemoryBudget(limits.maxFetchMemoryBytes),
       metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
       credentials: (user, mechanism) => credentials.lookup(user, mechanism),
+      acls,
     };
     // Logins are checked here with credentials fetched from the leader's Users service, kept a few seconds.
     const usersAt = (): UsersClient => {
@@ -193,6 +200,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
         if (closed) return;
         closed = true;
         joined.leave();
+        acls!.close();
         await serving.close();
         await current().close();
         hub!.close();
@@ -200,6 +208,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       },
     };
   } catch (err) {
+    acls?.close();
     await listener?.close();
     await link?.close();
     hub?.close();

@@ -101,6 +101,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     fetchMemory: new MemoryBudget(limits.maxFetchMemoryBytes),
     metrics: options.metrics ? new GatewayMetrics(options.metrics) : undefined,
     catalog: new BrokerCatalog(options.broker),
+    acls: options.broker.authorizer,
     broker: options.broker,
     groups: options.groups,
     idempotence: new IdempotentAppender(options.broker, log),

@@ -9,7 +9,7 @@
 import { isSkipMarker, readBatchHeader, splitBatches } from '../format';
 import { decodeJson, encodeJson, FastPathMessage } from '../format/fastpath-wire';
 import { Connection } from './connection';
-import { RdmqError } from './errors';
+import { RdmqError, replyError } from './errors';
 import { corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } from './partition-view';
 
 const OFFSET_OUT_OF_RANGE = 1;
@@ -157,7 +157,7 @@ export class PartitionFetcher {
       reply.header,
       'LOCATE_REPLY',
     );
-    if (body.error) throw new RdmqError(body.error.message, body.error.errorCode);
+    if (body.error) throw replyError(body.error.message, body.error.errorCode, { operation: 'READ', resource: this.topic });
     this.logStart = BigInt(body.logStartOffset);
     if (body.where === 'found') return { segmentId: body.segmentId!, position: body.position! };
     if (body.where === 'at-end') return undefined;

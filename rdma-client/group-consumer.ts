@@ -26,7 +26,7 @@ import {
   encodeSubscription,
   ROUND_ROBIN_PROTOCOLS,
 } from './consumer-protocol';
-import { RdmqError } from './errors';
+import { AuthorizationError, RdmqError } from './errors';
 
 export interface GroupConsumerOptions extends ConsumerOptions {
   groupId: string;
@@ -56,8 +56,9 @@ const REJOIN_DELAY_MS = 200;
 /** Failed joins in a row before run() gives up (about a minute at REJOIN_DELAY_MS growing to 2 s). */
 const JOIN_ATTEMPTS_MAX = 40;
 
-function groupError(what: string, name: GroupErrorName | string): RdmqError {
+function groupError(what: string, name: GroupErrorName | string, groupId = ''): RdmqError {
   const known = GROUP_ERRORS[name as GroupErrorName];
+  if (name === 'GROUP_AUTHORIZATION_FAILED') return new AuthorizationError(`${what}: ${name}`, known.code, 'READ', groupId);
   return new RdmqError(`${what}: ${name}`, known?.code ?? -1, name, known?.retriable ?? false);
 }
 
@@ -248,7 +249,7 @@ export class GroupConsumer {
     }
     if (joined.error === 'REBALANCE_IN_PROGRESS') return undefined;
     if (joined.error === 'COORDINATOR_NOT_AVAILABLE') throw new RdmqError('the group coordinator is not available', COORDINATOR_NOT_AVAILABLE, 'COORDINATOR_NOT_AVAILABLE', true);
-    if (joined.error !== 'NONE') throw groupError(`joining group '${groupId}'`, joined.error);
+    if (joined.error !== 'NONE') throw groupError(`joining group '${groupId}'`, joined.error, groupId);
     this.memberId = joined.memberId;
     let assignments: { memberId: string; assignment: Buffer }[] = [];
     if (joined.leaderId === joined.memberId) assignments = await this.assign(joined.members);
@@ -259,7 +260,7 @@ export class GroupConsumer {
     );
     if (synced.error === 'UNKNOWN_MEMBER_ID') this.memberId = '';
     if (synced.error === 'REBALANCE_IN_PROGRESS' || synced.error === 'ILLEGAL_GENERATION' || synced.error === 'UNKNOWN_MEMBER_ID') return undefined;
-    if (synced.error !== 'NONE') throw groupError(`syncing group '${groupId}'`, synced.error);
+    if (synced.error !== 'NONE') throw groupError(`syncing group '${groupId}'`, synced.error, groupId);
     return { generationId: joined.generationId, assignment: decodeAssignment(Buffer.from(synced.assignment)) };
   }
 
@@ -348,7 +349,7 @@ export class GroupConsumer {
       memberId: generationId < 0 ? '' : this.memberId,
       offsets: offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset.toString(), metadata: '' })),
     });
-    if (reply.error !== 'NONE') throw groupError(`committing offsets of group '${this.settings.groupId}'`, reply.error);
+    if (reply.error !== 'NONE') throw groupError(`committing offsets of group '${this.settings.groupId}'`, reply.error, this.settings.groupId);
     const failed = reply.offsets.find((o) => o.error !== 'NONE');
     if (failed) throw groupError(`committing ${failed.topic}-${failed.partition} for group '${this.settings.groupId}'`, failed.error);
     for (const o of offsets) this.committed.set(`${o.topic}:${o.partition}`, o.offset);

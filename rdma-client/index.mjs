@@ -4,5 +4,5 @@
 // index.ts (rdma-client/package.test.ts checks they match).
 import sdk from '../dist/rdma-client/index.js';
 
-export const { Admin, Connection, Consumer, GroupConsumer, PartitionFetcher, PartitionView, Producer, Rdmq, RdmqError, murmur2, parseControlAddresses } = sdk;
+export const { Admin, AuthorizationError, Connection, Consumer, GroupConsumer, PartitionFetcher, PartitionView, Producer, Rdmq, RdmqError, murmur2, parseControlAddresses } = sdk;
 export default sdk;

@@ -14,7 +14,7 @@ import { Producer, ProducerOptions, ProducerRecord, RecordMetadata } from './pro
 export { Admin, Connection, ConnectionOptions, Consumer, ConsumerOptions, Producer, ProducerOptions, ProducerRecord, RecordMetadata, RunOptions };
 export { GroupConsumer, GroupConsumerOptions, TopicPartitionOffset };
 export { ConsumedMessage, EachBatchPayload, EachMessagePayload, EachRawBatchPayload } from './consumer';
-export { RdmqError } from './errors';
+export { AuthorizationError, RdmqError } from './errors';
 export { SaslOptions } from './authentication';
 export { parseControlAddresses } from './connection';
 export { murmur2 } from './partitioner';

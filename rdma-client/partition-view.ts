@@ -6,7 +6,7 @@
 // over the copies), moving on to the next copy when one fails.
 import { decodeJson, decodeWatermark, encodeJson, FastPathMessage, SegmentAnnouncement, SubscribeReplyBody } from '../format/fastpath-wire';
 import { Connection, SegmentReplica } from './connection';
-import { RdmqError } from './errors';
+import { RdmqError, replyError } from './errors';
 
 export interface SegmentView {
   segmentId: number;
@@ -103,7 +103,7 @@ export class PartitionView {
     try {
       const reply = await connection.request(FastPathMessage.SUBSCRIBE, (reqId) => encodeJson(reqId, { topic, partition, from }));
       const { body } = decodeJson<SubscribeReply>(reply.header, 'SUBSCRIBE_REPLY');
-      if (body.error) throw new RdmqError(`subscribe to ${topic}-${partition} from ${from}: ${body.error.message}`, body.error.errorCode);
+      if (body.error) throw replyError(`subscribe to ${topic}-${partition} from ${from}: ${body.error.message}`, body.error.errorCode, { operation: 'READ', resource: topic });
       const view = new PartitionView(connection, topic, body.topicId, partition, body);
       held.replay(view);
       return view;

@@ -24,7 +24,7 @@ import {
   FastPathMessage,
 } from '../format/fastpath-wire';
 import { Connection, PutReceipt, TopicInfo } from './connection';
-import { RdmqError } from './errors';
+import { RdmqError, replyError } from './errors';
 import { DefaultPartitioner } from './partitioner';
 
 export type ProducerMode = 'shared' | 'exclusive';
@@ -216,7 +216,7 @@ export class Producer {
       encodeStage({ reqId, topicId: topic.topicId, partition, lengthBytes: batch.length, recordCount }),
     );
     const grant = decodeStageReply(reply.header);
-    if (grant.errorCode !== 0) throw new RdmqError(`stage on ${topic.name}-${partition} failed: ${reply.payload.toString()}`, grant.errorCode);
+    if (grant.errorCode !== 0) throw replyError(`stage on ${topic.name}-${partition} failed: ${reply.payload.toString()}`, grant.errorCode, { operation: 'WRITE', resource: topic.name });
     const generation = this.connection.generation;
     const replicas = this.connection.segmentReplicas(grant.segmentId, 'read-write', reply.payload);
     setBaseOffset(batch, 0, grant.baseOffset);
@@ -347,7 +347,7 @@ export class Producer {
       reply.header,
       'ACQUIRE_REPLY',
     );
-    if (body.error) throw new RdmqError(`exclusive producer on ${topic.name}-${partition}: ${body.error.message}`, body.error.errorCode);
+    if (body.error) throw replyError(`exclusive producer on ${topic.name}-${partition}: ${body.error.message}`, body.error.errorCode, { operation: 'WRITE', resource: topic.name });
     this.connection.segmentReplicas(body.segmentId, 'read-write', reply.payload);
     const cursor: ExclusiveCursor = { segmentId: body.segmentId, position: body.position, nextOffset: BigInt(body.nextOffset), capacity: body.dataCapacityBytes, committedEnd: body.position, puts: new Set(), uncommitted: [] };
     this.cursors.set(`${topic.topicId}:${partition}`, cursor);

@@ -15,6 +15,7 @@ export const GROUP_ERRORS = {
   UNKNOWN_MEMBER_ID: { code: 25, retriable: false },
   INVALID_SESSION_TIMEOUT: { code: 26, retriable: false },
   REBALANCE_IN_PROGRESS: { code: 27, retriable: false },
+  GROUP_AUTHORIZATION_FAILED: { code: 30, retriable: false },
   INVALID_REQUEST: { code: 42, retriable: false },
   NON_EMPTY_GROUP: { code: 68, retriable: false },
   GROUP_ID_NOT_FOUND: { code: 69, retriable: false },

@@ -3,7 +3,8 @@
 // Broker resources describe as empty and cannot be altered here.
 import { ResponseInput } from '../protocol';
 import { effectiveTopicConfig, findTopic, parseTopicConfigs, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicConfigName } from '../broker-view';
-import { GatewayContext, Handler } from '../context';
+import { refusal } from '../authorization';
+import { GatewayContext, Handler, RequestContext } from '../context';
 import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
 
 // Kafka's ConfigResource.Type, ConfigSource and ConfigType codes.
@@ -98,6 +99,9 @@ export const describeConfigs: Handler<'DescribeConfigs'> = (body, call) => {
     throttleTimeMs: 0,
     results: body.resources.map((r) => {
       const base = { resourceType: r.resourceType, resourceName: r.resourceName };
+      // A broker's configs are the cluster's to describe; a topic's its own.
+      const denied = r.resourceType === RESOURCE_BROKER ? refusal(call, 'DESCRIBE_CONFIGS', 'CLUSTER', 'kafka-cluster') : r.resourceType === RESOURCE_TOPIC ? refusal(call, 'DESCRIBE_CONFIGS', 'TOPIC', r.resourceName) : null;
+      if (denied) return { ...base, errorCode: denied.code, errorMessage: denied.message, configs: [] };
       if (r.resourceType === RESOURCE_BROKER) return { ...base, errorCode: 0, errorMessage: null, configs: [] };
       if (r.resourceType !== RESOURCE_TOPIC) {
         const e = kafkaError('INVALID_REQUEST', `resource type ${r.resourceType} is not supported; only topics (2) and brokers (4)`);
@@ -148,7 +152,7 @@ export function plannedOverrides(
 }
 
 async function alterTopic(
-  gw: GatewayContext,
+  call: RequestContext,
   resource: { resourceType: number; resourceName: string },
   changes: Record<string, string | null> | KafkaErrorValue,
   replace: boolean,
@@ -159,7 +163,10 @@ async function alterTopic(
   if (resource.resourceType !== RESOURCE_TOPIC) {
     return fail(kafkaError('INVALID_REQUEST', `only topic configs (resource type 2) can be altered through the gateway, not resource type ${resource.resourceType}`));
   }
+  const denied = refusal(call, 'ALTER_CONFIGS', 'TOPIC', resource.resourceName);
+  if (denied) return fail(denied);
   if ('code' in changes) return fail(changes as KafkaErrorValue);
+  const gw = call.gateway;
   const topic = findTopic(gw.broker, resource.resourceName);
   if (!topic) return fail(kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${resource.resourceName}' does not exist`));
   try {
@@ -175,14 +182,14 @@ export const alterConfigs: Handler<'AlterConfigs'> = async (body, call) => ({
   throttleTimeMs: 0,
   responses: await Promise.all(
     body.resources.map((r) =>
-      alterTopic(call.gateway, r, Object.fromEntries(r.configs.map((c) => [c.name, c.value])), true, body.validateOnly),
+      alterTopic(call, r, Object.fromEntries(r.configs.map((c) => [c.name, c.value])), true, body.validateOnly),
     ),
   ),
 });
 
 export const incrementalAlterConfigs: Handler<'IncrementalAlterConfigs'> = async (body, call) => ({
   throttleTimeMs: 0,
-  responses: await Promise.all(body.resources.map((r) => alterTopic(call.gateway, r, incrementalChanges(r.configs), false, body.validateOnly))),
+  responses: await Promise.all(body.resources.map((r) => alterTopic(call, r, incrementalChanges(r.configs), false, body.validateOnly))),
 });
 
 function incrementalChanges(configs: { name: string; configOperation: number; value: string | null }[]): Record<string, string | null> | KafkaErrorValue {

@@ -14,6 +14,7 @@ import { splitBatches } from '../../format';
 import { PartitionFetcher } from '../../rdma-client';
 import { errorCode, RequestBody, ResponseInput } from '../protocol';
 import { topicIdFromUuid } from '../broker-view';
+import { refusal } from '../authorization';
 import { DataContext, Handler, RequestContext } from '../context';
 import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
 
@@ -25,6 +26,8 @@ interface Wanted {
   topicId: Buffer;
   /** v13+: no topic has the id asked for. */
   unknownTopicId?: boolean;
+  /** The principal may not READ the topic. */
+  denied?: KafkaErrorValue;
   partition: number;
   fetchOffset: bigint;
   partitionMaxBytes: number;
@@ -54,6 +57,7 @@ export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
       topic: names[i] ?? '',
       topicId: t.topicId,
       unknownTopicId: names[i] === undefined,
+      denied: names[i] === undefined ? undefined : (refusal(call, 'READ', 'TOPIC', names[i]!) ?? undefined),
       partition: p.partition,
       fetchOffset: p.fetchOffset,
       partitionMaxBytes: p.partitionMaxBytes,
@@ -139,6 +143,7 @@ async function readAll(gw: DataContext, wanted: Wanted[], maxBytes: number, read
 async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, readCommitted: boolean): Promise<Read & { partitionLimit: number }> {
   const done = (response: FetchPartitionResponse, bytes = 0, waitAt?: Read['waitAt']) => ({ response, bytes, waitAt, partitionLimit: limitBytes });
   if (w.unknownTopicId) return done(failed(w.partition, kafkaError('UNKNOWN_TOPIC_ID', `no topic has id ${w.topicId.toString('hex')}`)));
+  if (w.denied) return done(failed(w.partition, w.denied));
   const topic = await gw.catalog.lookup(w.topic, w.partition);
   if (!topic) {
     return done(failed(w.partition, kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${w.topic}' partition ${w.partition} does not exist`)));

@@ -3,7 +3,8 @@
 // the offsets durably.
 import { errorCode } from '../protocol';
 import { findPartition, findTopic, GROUP_ERRORS } from '../broker-view';
-import { GatewayContext, Handler } from '../context';
+import { allowedOnTopic, refusal } from '../authorization';
+import { GatewayContext, Handler, RequestContext } from '../context';
 import { kafkaError, toKafkaError } from '../errors';
 
 export const offsetCommit: Handler<'OffsetCommit'> = async (body, call) => {
@@ -14,7 +15,14 @@ export const offsetCommit: Handler<'OffsetCommit'> = async (body, call) => {
   const everyPartition = (code: number) =>
     body.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) }));
   if (denied) return { throttleTimeMs: 0, topics: everyPartition(GROUP_ERRORS[denied].code) };
-  const entries = body.topics.flatMap((t) =>
+  const groupDenied = refusal(call, 'READ', 'GROUP', body.groupId);
+  if (groupDenied) return { throttleTimeMs: 0, topics: everyPartition(groupDenied.code) };
+  // Partitions of topics the principal may not READ are answered TOPIC_AUTHORIZATION_FAILED; the rest are committed.
+  const topicDenied = new Map(body.topics.flatMap((t) => {
+    const refused = refusal(call, 'READ', 'TOPIC', t.name);
+    return refused ? [[t.name, refused.code] as const] : [];
+  }));
+  const entries = body.topics.filter((t) => !topicDenied.has(t.name)).flatMap((t) =>
     t.partitions.map((p) => ({
       topic: t.name,
       partition: p.partitionIndex,
@@ -31,7 +39,7 @@ export const offsetCommit: Handler<'OffsetCommit'> = async (body, call) => {
       throttleTimeMs: 0,
       topics: body.topics.map((t) => ({
         name: t.name,
-        partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: codes.get(`${t.name}\u0000${p.partitionIndex}`) ?? 0 })),
+        partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: topicDenied.get(t.name) ?? codes.get(`${t.name}\u0000${p.partitionIndex}`) ?? 0 })),
       })),
     };
   } catch (err) {
@@ -58,8 +66,14 @@ interface FetchedTopic {
   partitions: { partitionIndex: number; committedOffset: bigint; committedLeaderEpoch: number; metadata: string | null; errorCode: number }[];
 }
 
-function fetchGroupOffsets(gw: GatewayContext, groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null): FetchedTopic[] {
-  const fetched = gw.broker.metadata.fetchOffsets(groupId, topics?.map((t) => ({ topic: t.name, partitions: t.partitionIndexes })));
+/** A group's offsets on the topics the principal may DESCRIBE (Kafka's rule); a named topic it may not is answered TOPIC_AUTHORIZATION_FAILED. */
+function fetchGroupOffsets(call: RequestContext, groupId: string, topics: { name: string; partitionIndexes: number[] }[] | null): FetchedTopic[] {
+  const gw = call.gateway;
+  const refusedTopics = (topics ?? []).filter((t) => !allowedOnTopic(call, 'DESCRIBE', t.name));
+  const permitted = topics?.filter((t) => !refusedTopics.includes(t));
+  const fetched = gw.broker.metadata
+    .fetchOffsets(groupId, permitted?.map((t) => ({ topic: t.name, partitions: t.partitionIndexes })))
+    .filter((f) => topics !== null || allowedOnTopic(call, 'DESCRIBE', f.topic));
   const byTopic = new Map<string, FetchedTopic>();
   // Requested topics keep their order, and appear even when nothing was committed.
   for (const t of topics ?? []) byTopic.set(t.name, { name: t.name, partitions: [] });
@@ -74,18 +88,29 @@ function fetchGroupOffsets(gw: GatewayContext, groupId: string, topics: { name: 
       errorCode: 0,
     });
   }
+  for (const t of refusedTopics) {
+    const refused = refusal(call, 'DESCRIBE', 'TOPIC', t.name)!;
+    byTopic.set(t.name, {
+      name: t.name,
+      partitions: t.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1n, committedLeaderEpoch: -1, metadata: '', errorCode: refused.code })),
+    });
+  }
   return [...byTopic.values()];
 }
 
 export const offsetFetch: Handler<'OffsetFetch'> = (body, call) => {
-  const gw = call.gateway;
   if (call.apiVersion >= 8) {
     return {
       throttleTimeMs: 0,
-      groups: body.groups.map((g) => ({ groupId: g.groupId, topics: fetchGroupOffsets(gw, g.groupId, g.topics), errorCode: 0 })),
+      groups: body.groups.map((g) => {
+        const denied = refusal(call, 'DESCRIBE', 'GROUP', g.groupId);
+        return denied ? { groupId: g.groupId, topics: [], errorCode: denied.code } : { groupId: g.groupId, topics: fetchGroupOffsets(call, g.groupId, g.topics), errorCode: 0 };
+      }),
     };
   }
-  return { throttleTimeMs: 0, topics: fetchGroupOffsets(gw, body.groupId, body.topics), errorCode: 0 };
+  const denied = refusal(call, 'DESCRIBE', 'GROUP', body.groupId);
+  if (denied) return { throttleTimeMs: 0, topics: [], errorCode: denied.code };
+  return { throttleTimeMs: 0, topics: fetchGroupOffsets(call, body.groupId, body.topics), errorCode: 0 };
 };
 
 /**
@@ -95,6 +120,10 @@ export const offsetFetch: Handler<'OffsetFetch'> = (body, call) => {
  */
 export const offsetDelete: Handler<'OffsetDelete'> = async (body, call) => {
   const gw = call.gateway;
+  const groupDenied = refusal(call, 'DELETE', 'GROUP', body.groupId);
+  if (groupDenied) return { errorCode: groupDenied.code, throttleTimeMs: 0, topics: [] };
+  const readDenied = body.topics.find((t) => !allowedOnTopic(call, 'READ', t.name));
+  if (readDenied) return { errorCode: refusal(call, 'READ', 'TOPIC', readDenied.name)!.code, throttleTimeMs: 0, topics: [] };
   const state = gw.groups.describeGroups([body.groupId])[0];
   const committed = gw.broker.metadata.fetchOffsets(body.groupId);
   const perPartition = (code: number) =>

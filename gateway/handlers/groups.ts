@@ -4,6 +4,7 @@
 // it and error names onto codes.
 import { errorCode } from '../protocol';
 import { GROUP_ERRORS, GroupErrorName } from '../broker-view';
+import { allowedOnCluster, allowedOnGroup, refusal } from '../authorization';
 import { Handler } from '../context';
 import { kafkaError } from '../errors';
 import { addressOf } from '../leadership';
@@ -21,6 +22,8 @@ export const findCoordinator: Handler<'FindCoordinator'> = (body, call) => {
       const e = kafkaError('INVALID_REQUEST', `coordinator key type ${body.keyType} is not supported: this gateway has no transaction coordinator`);
       return { key, nodeId: -1, host: '', port: -1, errorCode: e.code, errorMessage: e.message };
     }
+    const denied = refusal(call, 'DESCRIBE', 'GROUP', key);
+    if (denied) return { key, nodeId: -1, host: '', port: -1, errorCode: denied.code, errorMessage: denied.message };
     const node = gw.leadership.groupCoordinator(key);
     return { key, nodeId: node.nodeId, ...addressOf(node, call.session.listenerName), errorCode: 0, errorMessage: null };
   };
@@ -30,6 +33,11 @@ export const findCoordinator: Handler<'FindCoordinator'> = (body, call) => {
 };
 
 export const joinGroup: Handler<'JoinGroup'> = async (body, call) => {
+  const denied = refusal(call, 'READ', 'GROUP', body.groupId);
+  if (denied) {
+    const protocolName = call.apiVersion >= 7 ? null : '';
+    return { throttleTimeMs: 0, errorCode: denied.code, generationId: -1, protocolType: null, protocolName, leader: '', skipAssignment: false, memberId: body.memberId, members: [] };
+  }
   const result = await call.gateway.groups.joinGroup({
     groupId: body.groupId,
     memberId: body.memberId,
@@ -59,6 +67,8 @@ export const joinGroup: Handler<'JoinGroup'> = async (body, call) => {
 };
 
 export const syncGroup: Handler<'SyncGroup'> = async (body, call) => {
+  const denied = refusal(call, 'READ', 'GROUP', body.groupId);
+  if (denied) return { throttleTimeMs: 0, errorCode: denied.code, protocolType: null, protocolName: null, assignment: Buffer.alloc(0) };
   const result = await call.gateway.groups.syncGroup({
     groupId: body.groupId,
     generationId: body.generationId,
@@ -79,6 +89,8 @@ export const syncGroup: Handler<'SyncGroup'> = async (body, call) => {
 };
 
 export const heartbeat: Handler<'Heartbeat'> = (body, call) => {
+  const denied = refusal(call, 'READ', 'GROUP', body.groupId);
+  if (denied) return { throttleTimeMs: 0, errorCode: denied.code };
   const result = call.gateway.groups.heartbeat({
     groupId: body.groupId,
     generationId: body.generationId,
@@ -89,6 +101,8 @@ export const heartbeat: Handler<'Heartbeat'> = (body, call) => {
 };
 
 export const leaveGroup: Handler<'LeaveGroup'> = (body, call) => {
+  const denied = refusal(call, 'READ', 'GROUP', body.groupId);
+  if (denied) return { throttleTimeMs: 0, errorCode: denied.code, members: [] };
   const members =
     call.apiVersion >= 3
       ? body.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, reason: m.reason }))
@@ -111,7 +125,10 @@ export const describeGroups: Handler<'DescribeGroups'> = (body, call) => {
   const withOffsets = new Set(gw.broker.metadata.listGroups());
   return {
     throttleTimeMs: 0,
-    groups: gw.groups.describeGroups(body.groups).map((g) => ({
+    groups: gw.groups.describeGroups(body.groups).map((g) => {
+      const denied = refusal(call, 'DESCRIBE', 'GROUP', g.groupId);
+      if (denied) return { errorCode: denied.code, groupId: g.groupId, groupState: '', protocolType: '', protocolData: '', members: [] };
+      return {
       errorCode: code(g.error),
       groupId: g.groupId,
       // A group known only by its committed offsets is Empty, as in Kafka.
@@ -126,7 +143,8 @@ export const describeGroups: Handler<'DescribeGroups'> = (body, call) => {
         memberMetadata: m.metadata,
         memberAssignment: m.assignment,
       })),
-    })),
+      };
+    }),
   };
 };
 
@@ -142,13 +160,20 @@ export const listGroups: Handler<'ListGroups'> = (body, call) => {
       if (!known.has(groupId)) listed.push({ groupId, protocolType: gw.broker.metadata.groupProtocolType(groupId), groupState: 'Empty' });
     }
   }
-  return { throttleTimeMs: 0, errorCode: 0, groups: listed };
+  // Kafka lists every group to DESCRIBE on the cluster, else the groups the principal may DESCRIBE.
+  const visible = allowedOnCluster(call, 'DESCRIBE') ? listed : listed.filter((g) => allowedOnGroup(call, 'DESCRIBE', g.groupId));
+  return { throttleTimeMs: 0, errorCode: 0, groups: visible };
 };
 
 export const deleteGroups: Handler<'DeleteGroups'> = async (body, call) => {
   const gw = call.gateway;
+  const refused = body.groupsNames.flatMap((groupId) => {
+    const denied = refusal(call, 'DELETE', 'GROUP', groupId);
+    return denied ? [{ groupId, errorCode: denied.code }] : [];
+  });
+  const permitted = body.groupsNames.filter((groupId) => !refused.some((r) => r.groupId === groupId));
   const results = await Promise.all(
-    gw.groups.deleteGroups(body.groupsNames).map(async (r) => {
+    gw.groups.deleteGroups(permitted).map(async (r) => {
       if (r.error !== 'NONE' && r.error !== 'GROUP_ID_NOT_FOUND') return { groupId: r.groupId, errorCode: code(r.error) };
       // Committed offsets may exist for a group the coordinator never saw (simple commits).
       const hasOffsets = gw.broker.metadata.listGroups().includes(r.groupId);
@@ -161,5 +186,5 @@ export const deleteGroups: Handler<'DeleteGroups'> = async (body, call) => {
       }
     }),
   );
-  return { throttleTimeMs: 0, results };
+  return { throttleTimeMs: 0, results: [...refused, ...results] };
 };

@@ -5,7 +5,8 @@
 import { Broker, BrokerError } from '../../broker';
 import { errorCode, ResponseInput } from '../protocol';
 import { findTopic, findTopicById, TopicRef, topicIdFromUuid, topicUuid, validateTopicName, ZERO_UUID } from '../broker-view';
-import { GatewayContext, Handler } from '../context';
+import { allowedOnCluster, allowedOnTopic, refusal } from '../authorization';
+import { GatewayContext, Handler, RequestContext } from '../context';
 import { toKafkaError } from '../errors';
 import { addressOf } from '../leadership';
 
@@ -19,15 +20,16 @@ export const metadata: Handler<'Metadata'> = async (body, call) => {
   const everything = body.topics === null || (call.apiVersion === 0 && body.topics.length === 0);
   let topics: MetadataTopic[];
   if (everything) {
+    // Only the topics the principal may DESCRIBE are listed (Kafka's rule).
     topics = gw.broker.metadata.listTopics().flatMap((t) => {
-      const ref = findTopic(gw.broker, t.name);
+      const ref = allowedOnTopic(call, 'DESCRIBE', t.name) ? findTopic(gw.broker, t.name) : undefined;
       return ref ? [describeTopic(gw, ref)] : [];
     });
   } else {
     const allowCreate = gw.autoCreateTopics && body.allowAutoTopicCreation;
     // Before v12 a topic's name in the response is not nullable.
     const unnamed = call.apiVersion >= 12 ? null : '';
-    topics = await Promise.all(body.topics!.map((t) => lookup(gw, t.name, t.topicId, allowCreate, unnamed)));
+    topics = await Promise.all(body.topics!.map((t) => lookup(call, t.name, t.topicId, allowCreate, unnamed)));
   }
   const nodes = gw.leadership.nodes();
   return {
@@ -39,11 +41,16 @@ export const metadata: Handler<'Metadata'> = async (body, call) => {
   };
 };
 
-async function lookup(gw: GatewayContext, name: string | null, topicId: Buffer, allowCreate: boolean, unnamed: string | null): Promise<MetadataTopic> {
+async function lookup(call: RequestContext, name: string | null, topicId: Buffer, allowCreate: boolean, unnamed: string | null): Promise<MetadataTopic> {
+  const gw = call.gateway;
   if (name === null) {
     const ref = findTopicByUuid(gw.broker, topicId);
+    if (ref && !allowedOnTopic(call, 'DESCRIBE', ref.name)) return { errorCode: errorCode('TOPIC_AUTHORIZATION_FAILED'), name: unnamed, topicId, partitions: [] };
     return ref ? describeTopic(gw, ref) : { errorCode: errorCode('UNKNOWN_TOPIC_ID'), name: unnamed, topicId, partitions: [] };
   }
+  // A topic the principal may not DESCRIBE is refused whether it exists or not, so its existence is not revealed.
+  const denied = refusal(call, 'DESCRIBE', 'TOPIC', name);
+  if (denied) return { errorCode: denied.code, name, topicId: ZERO_UUID, partitions: [] };
   const found = findTopic(gw.broker, name);
   if (found) return describeTopic(gw, found);
   try {
@@ -52,6 +59,9 @@ async function lookup(gw: GatewayContext, name: string | null, topicId: Buffer, 
     return { errorCode: errorCode('INVALID_TOPIC_EXCEPTION'), name, topicId: ZERO_UUID, partitions: [] };
   }
   if (!allowCreate) return { errorCode: errorCode('UNKNOWN_TOPIC_OR_PARTITION'), name, topicId: ZERO_UUID, partitions: [] };
+  if (!allowedOnCluster(call, 'CREATE') && !allowedOnTopic(call, 'CREATE', name)) {
+    return { errorCode: errorCode('TOPIC_AUTHORIZATION_FAILED'), name, topicId: ZERO_UUID, partitions: [] };
+  }
   try {
     await gw.broker.createTopic(name, gw.limits.defaultPartitions);
     gw.log(`auto-created topic '${name}' with ${gw.limits.defaultPartitions} partition(s)`);
@@ -93,6 +103,10 @@ function describeTopic(gw: GatewayContext, topic: TopicRef): MetadataTopic {
 
 export const describeCluster: Handler<'DescribeCluster'> = (body, call) => {
   const gw = call.gateway;
+  const denied = refusal(call, 'DESCRIBE', 'CLUSTER', 'kafka-cluster');
+  if (denied) {
+    return { throttleTimeMs: 0, errorCode: denied.code, errorMessage: denied.message, endpointType: body.endpointType, clusterId: gw.clusterId, controllerId: -1, brokers: [] };
+  }
   return {
     throttleTimeMs: 0,
     errorCode: 0,

@@ -4,6 +4,7 @@ import { decodeRecordBatch, headerMaxTimestampPlausible, splitBatches } from '..
 import { PartitionRuntime } from '../../broker';
 import { ResponseInput } from '../protocol';
 import { findPartition, findTopic, TopicRef } from '../broker-view';
+import { refusal } from '../authorization';
 import { GatewayContext, Handler } from '../context';
 import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
 import { LEADER_EPOCH } from './metadata';
@@ -30,7 +31,12 @@ export const listOffsets: Handler<'ListOffsets'> = async (body, call) => {
   const topics = await Promise.all(
     body.topics.map(async (t) => ({
       name: t.name,
-      partitions: await Promise.all(t.partitions.map((p) => listPartitionOffset(gw, t.name, p.partitionIndex, p.timestamp))),
+      partitions: await Promise.all(
+        t.partitions.map((p) => {
+          const denied = refusal(call, 'DESCRIBE', 'TOPIC', t.name);
+          return denied ? { partitionIndex: p.partitionIndex, errorCode: denied.code, timestamp: -1n, offset: -1n } : listPartitionOffset(gw, t.name, p.partitionIndex, p.timestamp);
+        }),
+      ),
     })),
   );
   return { throttleTimeMs: 0, topics };
@@ -164,6 +170,8 @@ export const offsetForLeaderEpoch: Handler<'OffsetForLeaderEpoch'> = (body, call
     topics: body.topics.map((t) => ({
       topic: t.topic,
       partitions: t.partitions.map((p) => {
+        const denied = refusal(call, 'DESCRIBE', 'TOPIC', t.topic);
+        if (denied) return { errorCode: denied.code, partition: p.partition, leaderEpoch: -1, endOffset: -1n };
         const found = locatePartition(gw, t.topic, p.partition);
         if ('code' in found) return { errorCode: found.code, partition: p.partition, leaderEpoch: -1, endOffset: -1n };
         // One epoch for the partition's whole life: every epoch up to it ends at the log end.
@@ -191,6 +199,8 @@ export const deleteRecords: Handler<'DeleteRecords'> = async (body, call) => {
         name: t.name,
         partitions: await Promise.all(
           t.partitions.map(async (p) => {
+            const denied = refusal(call, 'DELETE', 'TOPIC', t.name);
+            if (denied) return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: denied.code };
             const found = locatePartition(gw, t.name, p.partitionIndex);
             if ('code' in found) return { partitionIndex: p.partitionIndex, lowWatermark: -1n, errorCode: found.code };
             const target = p.offset === -1n ? found.runtime.state.highWatermark() : p.offset;

@@ -18,6 +18,7 @@ import {
 import { batchSizeError } from '../../broker';
 import { ResponseInput } from '../protocol';
 import { CatalogTopic } from '../catalog';
+import { refusal } from '../authorization';
 import { DataContext, Handler, NO_RESPONSE } from '../context';
 import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
 import { LEADER_EPOCH } from './metadata';
@@ -32,7 +33,10 @@ export const produce: Handler<'Produce', DataContext> = async (body, call) => {
     body.topicData.map(async (t) => ({
       name: t.name,
       partitionResponses: await Promise.all(
-        t.partitionData.map((p) => (requestError ? failed(p.index, requestError) : producePartition(gw, t.name, p.index, p.records))),
+        t.partitionData.map((p) => {
+          const error = requestError ?? refusal(call, 'WRITE', 'TOPIC', t.name);
+          return error ? failed(p.index, error) : producePartition(gw, t.name, p.index, p.records);
+        }),
       ),
     })),
   );

@@ -1,5 +1,6 @@
 // InitProducerId for idempotent producers: always a new producer id at epoch 0.
 // Transactional ids need a transaction coordinator, which rdmq does not have.
+import { allowedIdempotentWrite, principalOf, refusal } from '../authorization';
 import { Handler } from '../context';
 import { kafkaError, toKafkaError } from '../errors';
 
@@ -10,7 +11,12 @@ export const initProducerId: Handler<'InitProducerId'> = async (body, call) => {
     return { throttleTimeMs: 0, errorCode: kafkaError(name, message).code, producerId: -1n, producerEpoch: -1 };
   };
   if (body.transactionalId !== null) {
+    const denied = refusal(call, 'WRITE', 'TRANSACTIONAL_ID', body.transactionalId);
+    if (denied) return fail(denied.name, denied.message);
     return fail('TRANSACTIONAL_ID_AUTHORIZATION_FAILED', `transactional id '${body.transactionalId}': transactions are not supported by this gateway`);
+  }
+  if (!allowedIdempotentWrite(call)) {
+    return fail('CLUSTER_AUTHORIZATION_FAILED', `${principalOf(call)} may not write idempotently: it needs IDEMPOTENT_WRITE on the cluster or WRITE on a topic`);
   }
   try {
     // Like Kafka without a transactional id: producerId/epoch in the request

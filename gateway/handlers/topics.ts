@@ -3,6 +3,7 @@
 // each partition); rdmq's own durability is the storage node's business.
 import { ResponseInput } from '../protocol';
 import { findTopic, findTopicById, parseTopicConfigs, effectiveTopicConfig, topicIdFromUuid, topicUuid, validateTopicName, ZERO_UUID, TopicConfig } from '../broker-view';
+import { allowedOnCluster, allowedOnTopic, refusal } from '../authorization';
 import { GatewayContext, Handler } from '../context';
 import { kafkaError, KafkaErrorValue, toKafkaError } from '../errors';
 import { describeTopicConfigEntries } from './configs';
@@ -18,7 +19,10 @@ export const createTopics: Handler<'CreateTopics'> = async (body, call) => {
     body.topics.map((t) =>
       (seen.get(t.name) ?? 0) > 1
         ? failedTopic(t.name, kafkaError('INVALID_REQUEST', `topic '${t.name}' appears more than once in the request`))
-        : createOne(gw, t, body.validateOnly),
+        : // Kafka: CREATE on the cluster, or on the topic.
+          !allowedOnCluster(call, 'CREATE') && !allowedOnTopic(call, 'CREATE', t.name)
+          ? failedTopic(t.name, refusal(call, 'CREATE', 'TOPIC', t.name)!)
+          : createOne(gw, t, body.validateOnly),
     ),
   );
   return { throttleTimeMs: 0, topics };
@@ -110,11 +114,16 @@ export const deleteTopics: Handler<'DeleteTopics'> = async (body, call) => {
     call.apiVersion >= 6 ? body.topics.map((t) => ({ name: t.name, topicId: t.topicId })) : body.topicNames.map((name) => ({ name, topicId: ZERO_UUID }));
   const responses = await Promise.all(
     wanted.map(async (w) => {
+      // Refused before looked up, so a principal that may not delete a name does not learn whether it exists.
+      const deniedByName = w.name !== null ? refusal(call, 'DELETE', 'TOPIC', w.name) : null;
+      if (deniedByName) return { name: w.name, topicId: w.topicId, errorCode: deniedByName.code, errorMessage: deniedByName.message };
       const topic = w.name !== null ? findTopic(gw.broker, w.name) : lookupById(gw, w.topicId);
       if (!topic) {
         const error = w.name !== null ? kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${w.name}' does not exist`) : kafkaError('UNKNOWN_TOPIC_ID');
         return { name: w.name, topicId: w.topicId, errorCode: error.code, errorMessage: error.message };
       }
+      const denied = refusal(call, 'DELETE', 'TOPIC', topic.name);
+      if (denied) return { name: w.name, topicId: w.topicId, errorCode: denied.code, errorMessage: denied.message };
       try {
         await gw.broker.deleteTopic(topic.name);
         gw.fetchers.drop(topic.topicId);
@@ -138,6 +147,8 @@ export const createPartitions: Handler<'CreatePartitions'> = async (body, call) 
   const results = await Promise.all(
     body.topics.map(async (t) => {
       const fail = (error: KafkaErrorValue) => ({ name: t.name, errorCode: error.code, errorMessage: error.message });
+      const denied = refusal(call, 'ALTER', 'TOPIC', t.name);
+      if (denied) return fail(denied);
       const topic = findTopic(gw.broker, t.name);
       if (!topic) return fail(kafkaError('UNKNOWN_TOPIC_OR_PARTITION', `topic '${t.name}' does not exist`));
       const max = gw.limits.maxPartitionsPerTopic;

@@ -204,6 +204,8 @@ describe('the generic codec', () => {
     expect(byKey.get(9)).toEqual([0, 8]);
     expect(byKey.get(50)).toEqual([0, 0]);
     expect(byKey.get(51)).toEqual([0, 0]);
-    expect(supportedApiVersions).toHaveLength(30);
+    // DescribeAcls, CreateAcls, DeleteAcls.
+    expect([29, 30, 31].map((key) => byKey.get(key))).toEqual([[0, 3], [0, 3], [0, 3]]);
+    expect(supportedApiVersions).toHaveLength(33);
   });
 });

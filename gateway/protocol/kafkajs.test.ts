@@ -97,6 +97,19 @@ const requestArgs: Record<string, unknown> = {
   listGroups: undefined,
   describeGroups: { groupIds: ['group-1', 'group-2'] },
   deleteGroups: ['group-1', 'group-2'],
+  createAcls: {
+    creations: [
+      { resourceType: 2, resourceName: 'orders', resourcePatternType: 3, principal: 'User:alice', host: '*', operation: 3, permissionType: 3 },
+      { resourceType: 3, resourceName: 'billing-', resourcePatternType: 4, principal: 'User:*', host: '10.0.0.1', operation: 2, permissionType: 2 },
+    ],
+  },
+  describeAcls: { resourceType: 1, resourceName: null, resourcePatternType: 2, principal: 'User:alice', host: null, operation: 1, permissionType: 1 },
+  deleteAcls: {
+    filters: [
+      { resourceType: 2, resourceName: 'orders', resourcePatternType: 1, principal: null, host: null, operation: 1, permissionType: 3 },
+      { resourceType: 4, resourceName: 'kafka-cluster', resourcePatternType: 3, principal: 'User:ops', host: '*', operation: 7, permissionType: 3 },
+    ],
+  },
   saslHandshake: { mechanism: 'PLAIN' },
   saslAuthenticate: { authBytes: Buffer.from([0, 0, 0, 10, 0, 117, 115, 101, 114, 0, 112, 97, 115, 115]) },
 };

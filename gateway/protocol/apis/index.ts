@@ -2,11 +2,14 @@
 import { alterConfigsApi } from './alterConfigs';
 import { alterUserScramCredentialsApi } from './alterUserScramCredentials';
 import { apiVersionsApi } from './apiVersions';
+import { createAclsApi } from './createAcls';
 import { createPartitionsApi } from './createPartitions';
 import { createTopicsApi } from './createTopics';
+import { deleteAclsApi } from './deleteAcls';
 import { deleteGroupsApi } from './deleteGroups';
 import { deleteRecordsApi } from './deleteRecords';
 import { deleteTopicsApi } from './deleteTopics';
+import { describeAclsApi } from './describeAcls';
 import { describeClusterApi } from './describeCluster';
 import { describeConfigsApi } from './describeConfigs';
 import { describeGroupsApi } from './describeGroups';
@@ -34,11 +37,14 @@ export const allApis = [
   alterConfigsApi,
   alterUserScramCredentialsApi,
   apiVersionsApi,
+  createAclsApi,
   createPartitionsApi,
   createTopicsApi,
+  deleteAclsApi,
   deleteGroupsApi,
   deleteRecordsApi,
   deleteTopicsApi,
+  describeAclsApi,
   describeClusterApi,
   describeConfigsApi,
   describeGroupsApi,
@@ -66,11 +72,14 @@ export const allApis = [
 export * from './alterConfigs';
 export * from './alterUserScramCredentials';
 export * from './apiVersions';
+export * from './createAcls';
 export * from './createPartitions';
 export * from './createTopics';
+export * from './deleteAcls';
 export * from './deleteGroups';
 export * from './deleteRecords';
 export * from './deleteTopics';
+export * from './describeAcls';
 export * from './describeCluster';
 export * from './describeConfigs';
 export * from './describeGroups';
