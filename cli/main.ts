@@ -176,7 +176,7 @@ rdmq metadata truncate --data DIR --at BYTE         cuts the log at a corrupt re
 const CONTROL_FLAGS_USAGE = `
             [--cluster-secret-file F]               the cluster's secret (default: ./data/cluster-secret, then ~/.rdmq/cluster-secret)
             [--control-tls-ca PEM [--control-tls-cert PEM --control-tls-key PEM]]   the broker's gRPC over TLS`;
-for (const name of ['topics', 'status', 'corruption', 'produce', 'consume']) COMMANDS[name].usage += CONTROL_FLAGS_USAGE;
+for (const name of ['topics', 'status', 'corruption', 'produce', 'consume', 'acls', 'users']) COMMANDS[name].usage += CONTROL_FLAGS_USAGE;
 
 const indent = (text: string): string => text.replace(/^/gm, '  ');
 const USAGE = `usage:\n${Object.values(COMMANDS).map((c) => indent(c.usage)).join('\n')}

@@ -19,6 +19,7 @@ import { AuthorizationError, Rdmq } from '../rdma-client';
 import { buildRecordBatch } from '../format';
 import { RawKafkaClient } from '../gateway/testing/raw-client';
 import { RemoteGatewayProcess, startRemoteGatewayProcess } from '../gateway/testing/remote-gateway';
+import { createUser } from './testing/tls';
 
 const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
 const KCAT = '/usr/bin/kcat';
@@ -34,7 +35,8 @@ function run(command: string, args: string[], input?: string, timeoutMs = 30_000
 }
 
 async function rdmq(cluster: ClusterProcess, args: string[]): Promise<string> {
-  const result = await run(process.execPath, [MAIN, ...args, '--control', cluster.control], undefined, 60_000);
+  // The operator's CLI proves the secret of this rdmq start: it manages ACLs and topics as a member of the cluster.
+  const result = await run(process.execPath, [MAIN, ...args, '--control', cluster.control, '--cluster-secret-file', cluster.clusterSecretFile], undefined, 60_000);
   if (result.code !== 0) throw new Error(`rdmq ${args.join(' ')} failed (${result.code}): ${result.stderr}${result.stdout}`);
   return result.stdout;
 }
@@ -324,7 +326,7 @@ describe('ACLs at a gateway of its own (`rdmq gateway`)', () => {
   let client: RawKafkaClient;
   beforeAll(async () => {
     cluster = await startCluster({ regionSize: '256M', segmentSize: '4M' });
-    gateway = await startRemoteGatewayProcess(cluster.control);
+    gateway = await startRemoteGatewayProcess(cluster.control, ['--cluster-secret-file', cluster.clusterSecretFile]);
     client = await RawKafkaClient.connect(gateway.kafka);
   });
   afterAll(async () => {
@@ -370,5 +372,66 @@ describe('ACLs at a gateway of its own (`rdmq gateway`)', () => {
     await rdmq(cluster, ['acls', 'remove', '--topic', 'remote']);
     expect(await until(() => produceCode('remote'), 0)).toBeLessThan(2000);
     expect(await fetchCode('remote')).toBe(0);
+  });
+});
+
+describe('ACLs name the users of SASL logins, on both doors', () => {
+  let cluster: ClusterProcess;
+  let sasl: string;
+  beforeAll(async () => {
+    cluster = await startCluster({
+      regionSize: '256M',
+      segmentSize: '4M',
+      extraArgs: ['--listeners', 'SASL_PLAINTEXT://127.0.0.1:0', '--allow-everyone-if-no-acl-found', 'false'],
+    });
+    sasl = `127.0.0.1:${cluster.kafkaPorts.SASL_PLAINTEXT}`;
+    await createUser(cluster, 'alice', 'alice-secret');
+    await createUser(cluster, 'bob', 'bob-secret');
+    await rdmq(cluster, ['topics', 'create', 'payments']);
+    await rdmq(cluster, ['acls', 'add', '--allow-principal', 'User:alice', '--operation', 'write', '--operation', 'describe', '--topic', 'payments']);
+  });
+  afterAll(async () => {
+    const dataDir = cluster?.dataDir;
+    await cluster?.stop();
+    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const loggedIn = (username: string): Kafka =>
+    new Kafka({ clientId: username, brokers: [sasl], sasl: { mechanism: 'scram-sha-512', username, password: `${username}-secret` }, logLevel: logLevel.NOTHING, retry: { retries: 1, initialRetryTime: 100 } });
+
+  it('alice, allowed WRITE on the topic, produces through the Kafka door and the fast path; bob, logged in as well, is refused on both', async () => {
+    const alice = loggedIn('alice').producer();
+    await alice.connect();
+    await alice.send({ topic: 'payments', messages: [{ value: 'from alice' }] });
+    await alice.disconnect();
+    const bob = loggedIn('bob').producer();
+    await bob.connect();
+    await expect(bob.send({ topic: 'payments', messages: [{ value: 'from bob' }] })).rejects.toThrow(/Topic authorization failed/);
+    await bob.disconnect();
+
+    for (const [username, allowed] of [['alice', true], ['bob', false]] as const) {
+      const rdmqClient = new Rdmq({ control: cluster.control, sasl: { mechanism: 'scram-sha-512', username, password: `${username}-secret` } });
+      const producer = rdmqClient.producer();
+      await producer.connect();
+      try {
+        const sent = producer.send({ topic: 'payments', messages: [{ value: `fast from ${username}` }] });
+        if (allowed) await sent;
+        else await expect(sent).rejects.toMatchObject({ errorCode: 29, operation: 'WRITE', resource: 'payments' });
+      } finally {
+        await producer.disconnect();
+      }
+    }
+  });
+
+  it('a caller without the cluster secret cannot change ACLs or, as User:ANONYMOUS, create topics over the control plane', async () => {
+    const stranger = path.join(cluster.dataDir, 'not-the-secret');
+    fs.writeFileSync(stranger, 'ab'.repeat(32), { mode: 0o600 });
+    const grant = await run(process.execPath, [MAIN, 'acls', 'add', '--allow-principal', 'User:bob', '--operation', 'all', '--topic', 'payments', '--control', cluster.control, '--cluster-secret-file', stranger]);
+    expect(grant.code).not.toBe(0);
+    expect(grant.stderr + grant.stdout).toMatch(/members of the cluster only/);
+    const create = await run(process.execPath, [MAIN, 'topics', 'create', 'sneaky', '--control', cluster.control, '--cluster-secret-file', stranger]);
+    expect(create.code).not.toBe(0);
+    expect(create.stderr + create.stdout).toMatch(/User:ANONYMOUS is not authorized to CREATE topic 'sneaky'/);
+    expect(await rdmq(cluster, ['topics', 'list'])).not.toMatch(/sneaky/);
   });
 });
