@@ -181,11 +181,19 @@ function hostAndPort(address: string): [string, number] {
 }
 
 export async function startNode(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  return ownDataDir(config, 'rdmq start', () => serveNode(config, log));
+  return ownDataDir(config, 'rdmq start', async () => sayNotes(await serveNode(config, log), log));
 }
 
-async function serveNode(config: ServerConfig, log: Log): Promise<RunningNode> {
-  protectStorage(log);
+/** What the node says about its storage once everything listens (a start that fails says only why). */
+type WithStorageNotes<T> = T & { storageNotes: string[] };
+
+function sayNotes<T extends { storageNotes: string[] }>(started: T, log: Log): T {
+  for (const note of started.storageNotes) log(note);
+  return started;
+}
+
+async function serveNode(config: ServerConfig, log: Log): Promise<WithStorageNotes<RunningNode>> {
+  const protectedNote = protectStorage();
   const transport = new Transport();
   const node = new StorageNode(openStore(config, log), { transport });
   // Clients reach the storage node's segments through its data service, beside the broker's fast-path address.
@@ -203,6 +211,7 @@ async function serveNode(config: ServerConfig, log: Log): Promise<RunningNode> {
   }
   return {
     ...running,
+    storageNotes: [protectedNote, data.note],
     close: async () => {
       await data.close();
       await running.close();
@@ -215,22 +224,21 @@ async function serveNode(config: ServerConfig, log: Log): Promise<RunningNode> {
  * ptrace it or reach it with CMA, and its UCX contexts leave out the
  * transports that do not enforce memory keys (addon protectStorageProcess).
  */
-function protectStorage(log: Log): void {
+function protectStorage(): string {
   const leftOut = protectStorageProcess();
-  log(`storage memory protected: this process is not dumpable (no ptrace or CMA by other processes); UCX transports left out: ${leftOut}`);
+  return `storage memory protected: this process is not dumpable (no ptrace or CMA by other processes); UCX transports left out: ${leftOut}`;
 }
 
 /** The storage node's checked data path on the --fastpath host (`port` 0: a free one); sets the address clients are told. */
-async function serveStorageData(node: StorageNode, config: ServerConfig, port: number, log: Log): Promise<{ port: number; close(): Promise<void> }> {
+async function serveStorageData(node: StorageNode, config: ServerConfig, port: number, log: Log): Promise<{ port: number; note: string; close(): Promise<void> }> {
   const { host } = splitHostPort(config.fastpath);
   const data = await listening('fastpath', `${host}:${port}`, () => startDataService(node, host, port, log));
   node.fastpathAddress = `${advertisedHost(config, host)}:${data.port}`;
-  log(
+  const note =
     node.mode === 'verbs'
       ? `storage fast path: verbs (one-sided puts and gets checked by the NIC: one registration per segment with exactly the granted access); data service at ${node.fastpathAddress}`
-      : `storage fast path: checked (every put and get goes through this node's grant check at ${node.fastpathAddress}; its memory is registered for no remote access)`,
-  );
-  return data;
+      : `storage fast path: checked (every put and get goes through this node's grant check at ${node.fastpathAddress}; its memory is registered for no remote access)`;
+  return { port: data.port, note, close: () => data.close() };
 }
 
 /**
@@ -267,7 +275,10 @@ export async function ownDataDir<T extends { close(): Promise<void> }>(config: S
  * goes through stage, put and commit like any SDK producer's.
  */
 export async function startAll(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  return ownDataDir(config, 'rdmq start', async () => withGateway(await serveNode(config, log), config, log));
+  return ownDataDir(config, 'rdmq start', async () => {
+    const node = await serveNode(config, log);
+    return sayNotes({ ...(await withGateway(node, config, log)), storageNotes: node.storageNotes }, log);
+  });
 }
 
 /** Runs the Kafka gateway beside a broker in this process (it needs the broker's metadata and groups); closes the node if the gateway cannot start. */
@@ -318,7 +329,7 @@ export async function startStorage(config: ServerConfig, log: Log = () => undefi
 }
 
 async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStorage> {
-  protectStorage(log);
+  const protectedNote = protectStorage();
   const transport = new Transport();
   const node = new StorageNode(openStore(config, log), { transport });
   const data = await serveStorageData(node, config, splitHostPort(config.fastpath).port, log);
@@ -327,6 +338,8 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
   registerStorageMetrics(registry, () => node.store);
   registerFastPathMetrics(registry, node);
   const metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
+  log(protectedNote);
+  log(data.note);
   return {
     controlPort: control.port,
     fastpathPort: data.port,
