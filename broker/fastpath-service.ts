@@ -22,6 +22,7 @@ import {
 import { Broker, PartitionRuntime } from './broker';
 import { BrokerMetrics } from './metrics';
 import { CommitAdvance, SegmentInfo } from './partition-state';
+import { markPublish, publishId, publishTraceOn } from '../format/publish-trace';
 
 const MESSAGE_NAMES = new Map<number, string>(Object.entries(FastPathMessage).map(([name, id]) => [id, name]));
 
@@ -244,9 +245,13 @@ export class FastPathService {
     try {
       const req: CommitRangeRequest = decodeCommitRange(header);
       reqId = req.reqId;
+      const traceId = publishTraceOn ? publishId(req.topicId, req.partition, req.baseOffset) : '';
+      if (publishTraceOn) markPublish('broker-received', traceId);
       const runtime = this.broker.partition(req.topicId, req.partition);
       const highWatermark = await this.broker.commitRange(runtime, this.session(ep).producerKey, req);
+      if (publishTraceOn) markPublish('broker-committed', traceId);
       await ep.send(FastPathMessage.COMMIT_REPLY, encodeCommitReply({ reqId, errorCode: 0, highWatermark }));
+      if (publishTraceOn) markPublish('broker-replied', traceId);
     } catch (err) {
       await this.replyCommitError(ep, reqId, err);
     }

@@ -18,6 +18,7 @@ import { brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY } f
 import { decodeReplicaKeys, FastPathMessage, ReplicaKey } from '../format/fastpath-wire';
 import { RdmqError } from './errors';
 import { PutReceipt, SegmentAccess, SegmentReplica, StorageLinks } from './storage-links';
+import { markPublish, publishTraceOn } from '../format/publish-trace';
 
 export { PutReceipt, SegmentAccess, SegmentReplica };
 
@@ -367,6 +368,7 @@ export class Connection extends EventEmitter {
   }
 
   private onReply(header: Buffer, payload: Buffer): void {
+    if (publishTraceOn) markPublish('reply-arrived');
     if (header.length < 4) return;
     const reqId = header.readUInt32LE(0);
     const pending = this.pending.get(reqId);
