@@ -11,10 +11,10 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as os from 'os';
 import { parseArgs } from 'util';
-import { ClusterProcess, startCluster } from './cluster';
-import { BenchCluster, startBenchCluster } from './local-cluster';
+import { startBenchCluster } from './local-cluster';
+import { Layout, parseLayouts, startLayout } from './layouts';
 import { Door } from './door';
-import { FastPathDoor } from './fastpath-target';
+import { FastPathApi, fastPathClient, FastPathDoor } from './fastpath-target';
 import { KafkaClient, openKafkaDoor } from './kafka-target';
 import { LatencyRecorder, LatencySummary } from './latency';
 import { measureKcatCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
@@ -109,6 +109,11 @@ export async function runBench(argv: string[]): Promise<void> {
       'max-seconds': { type: 'string' },
       json: { type: 'string' },
       out: { type: 'string' },
+      layout: { type: 'string', multiple: true },
+      api: { type: 'string', multiple: true },
+      breakdown: { type: 'boolean' },
+      publishes: { type: 'string' },
+      'client-defaults': { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -151,34 +156,15 @@ export async function runBench(argv: string[]): Promise<void> {
   if (netns && values.control !== undefined) throw new Error('--netns starts its own rdmq; it does not go with --control');
   const placement = { storageNodes: values.control === undefined ? storageNodes : undefined, replicationFactor, netns: netns || undefined };
 
-  let cluster: ClusterProcess | undefined;
-  let local: BenchCluster | undefined;
-  let control = values.control;
-  let gatewayAddress = values.kafka;
-  let serverPids: { fastpath?: number; gateway?: number } = {};
-  const needRdmq = targets.includes('fastpath') || (targets.includes('gateway') && !gatewayAddress);
-  if (needRdmq && control === undefined && (storageNodes > 1 || netns)) {
-    // Several storage nodes, or members in namespaces: the roles apart, as rdmq cluster start runs them.
-    const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
-    const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
-    process.stderr.write(`starting rdmq cluster (${storageNodes} storage node(s)${netns ? ', each member in a network namespace' : ''}, region ${formatSize(region)} each) ...\n`);
-    local = await startBenchCluster({ storageNodes, replicationFactor, netns, regionSize: String(region), segmentSize: String(segment), durability });
-    control = local.control;
-    gatewayAddress ??= local.kafka;
-    serverPids = { fastpath: local.brokerPid, gateway: local.gatewayPid };
-  } else if (needRdmq && control === undefined) {
-    // Room for one point at a time (each point's topic is deleted after it) plus open segments.
-    const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
-    const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
-    process.stderr.write(`starting rdmq (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
-    cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), extraArgs: values.verify ? ['--verify', values.verify] : [] });
-    control = cluster.control;
-    serverPids = { fastpath: cluster.child.pid, gateway: cluster.child.pid };
-    if (targets.includes('gateway') && !gatewayAddress) {
-      if (!cluster.kafkaPort) throw new Error('the started rdmq has no Kafka gateway');
-      gatewayAddress = `127.0.0.1:${cluster.kafkaPort}`;
-    }
+  const layouts = parseLayouts(values.layout);
+  const apis = parseApis(values.api);
+  if (values.layout !== undefined && (values.control !== undefined || storageNodes > 1 || netns)) {
+    throw new Error('--layout is for the rdmq the bench starts with one storage node (not with --control, --storage-nodes above 1 or --netns)');
   }
+  // Room for one point at a time (each point's topic is deleted after it) plus open segments.
+  const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
+  const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
+  const needRdmq = targets.includes('fastpath') || (targets.includes('gateway') && !values.kafka);
 
   const results: BenchResults = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, points: [], latency: [] };
   const fastOptions = {
@@ -188,9 +174,9 @@ export async function runBench(argv: string[]): Promise<void> {
   };
   const failures: string[] = [];
   /** Runs every workload of one door and batch size, each on a fresh topic, and records the points. */
-  const measure = async (serverPid: number | undefined, point: PointShape, limits: Limits, totalBytes: number, open: () => Promise<Door>): Promise<void> => {
+  const measure = async (serverPid: number | number[] | undefined, point: PointShape, limits: Limits, totalBytes: number, open: () => Promise<Door>): Promise<void> => {
     for (const workload of workloads) {
-      const label = `${seriesName(point.target, point.client, point.mode)} ${formatSize(point.batchSize).padStart(4)} ${workload}`;
+      const label = `${seriesName(point.target, point.client, point.mode, point.layout)} ${formatSize(point.batchSize).padStart(4)} ${workload}`;
       let measured: MeasuredPoint;
       try {
         const door = await open();
@@ -208,34 +194,60 @@ export async function runBench(argv: string[]): Promise<void> {
       process.stderr.write(`${label}:${summaryLine(measured)}${replicaLine(measured)}\n`);
     }
   };
-  try {
+  /** One sweep of every batch size and door against one rdmq (and Kafka, when asked). */
+  const sweep = async (server: { control?: string; gateway?: string; serverPids: { fastpath?: number | number[]; gateway?: number | number[] }; layout?: Layout }, withKafka: boolean): Promise<void> => {
     for (const batchBytes of sizes) {
       const memcpyMBps = measureMemcpyMBps(batchBytes);
       const needsTcp = targets.some((t) => t !== 'fastpath');
       const limits: Limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
       if (needsTcp && clients.includes('kcat')) limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
+      const layout = server.layout ? { layout: server.layout } : {};
       if (targets.includes('fastpath')) {
         const fastShape = { ...shape, ...(fanout > 1 ? { fanout } : {}) };
-        await measure(serverPids.fastpath, { target: 'fastpath', mode, client: 'rdmq-sdk', batchSize: batchBytes, ...fastShape }, limits, fastBytes, () =>
-          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, replicationFactor, ...fastOptions, ...fastShape }),
-        );
+        for (const api of apis) {
+          await measure(server.serverPids.fastpath, { target: 'fastpath', mode, client: fastPathClient(api), batchSize: batchBytes, ...fastShape, ...layout }, limits, fastBytes, () =>
+            FastPathDoor.open({ control: server.control!, batchBytes, recordBytes, mode, replicationFactor, api, ...fastOptions, ...fastShape }),
+          );
+        }
       }
-      for (const target of targets.filter((t) => t !== 'fastpath')) {
-        const bootstrap = target === 'kafka' ? values.bootstrap! : gatewayAddress!;
-        const serverPid = target === 'gateway' ? serverPids.gateway : undefined;
+      for (const target of targets.filter((t) => t !== 'fastpath' && (withKafka || t !== 'kafka'))) {
+        const bootstrap = target === 'kafka' ? values.bootstrap! : server.gateway!;
+        const serverPid = target === 'gateway' ? server.serverPids.gateway : undefined;
         for (const client of clients) {
           // The Kafka doors run one producer.
           const kafkaShape = { ...shape, producers: 1 };
-          await measure(serverPid, { target, mode: `acks=${acks}`, client, batchSize: batchBytes, ...kafkaShape }, limits, kafkaBytes, () =>
+          await measure(serverPid, { target, mode: `acks=${acks}`, client, batchSize: batchBytes, ...kafkaShape, ...(target === 'kafka' ? {} : layout) }, limits, kafkaBytes, () =>
             openKafkaDoor({ bootstrap, client, batchBytes, recordBytes, acks, partitions: shape.partitions, consumers: shape.consumers, replicationFactor }),
           );
         }
       }
     }
-  } finally {
-    await cluster?.stop();
-    await local?.stop();
+  };
+
+  if (needRdmq && values.control === undefined && (storageNodes > 1 || netns)) {
+    // Several storage nodes, or members in namespaces: the roles apart, as rdmq cluster start runs them.
+    process.stderr.write(`starting rdmq cluster (${storageNodes} storage node(s)${netns ? ', each member in a network namespace' : ''}, region ${formatSize(region)} each) ...\n`);
+    const local = await startBenchCluster({ storageNodes, replicationFactor, netns, regionSize: String(region), segmentSize: String(segment), durability });
+    try {
+      await sweep({ control: local.control, gateway: values.kafka ?? local.kafka, serverPids: { fastpath: local.brokerPid, gateway: local.gatewayPid } }, true);
+    } finally {
+      await local.stop();
+    }
+  } else if (needRdmq && values.control === undefined) {
+    for (const [i, layout] of layouts.entries()) {
+      process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'} (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
+      const started = await startLayout(layout, { durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), verify: values.verify });
+      try {
+        // Kafka (--target kafka) is measured once, with the first layout.
+        await sweep({ control: started.control, gateway: values.kafka ?? started.kafka, serverPids: started.serverPids, layout: layouts.length > 1 || layout !== 'start' ? layout : undefined }, i === 0);
+      } finally {
+        await started.stop();
+      }
+    }
+  } else {
+    await sweep({ control: values.control, gateway: values.kafka, serverPids: {} }, true);
   }
+
   process.stdout.write(textTable(results.points) + '\n');
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(results.points.map(({ cpuSecondsPerGB: _cpu, ...point }) => point), null, 2) + '\n');
   if (values.out) {
@@ -245,7 +257,15 @@ export async function runBench(argv: string[]): Promise<void> {
   if (failures.length > 0) throw new Error(`${failures.length} point(s) failed:\n  ${failures.join('\n  ')}`);
 }
 
-type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers' | 'fanout'>;
+type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers' | 'fanout' | 'layout'>;
+/** `--api raw,records` (repeatable, comma-separated): the fast-path rows to measure; default both. */
+function parseApis(words: string[] | undefined): FastPathApi[] {
+  const given = (words ?? ['raw,records']).flatMap((w) => w.split(',')).map((w) => w.trim()).filter((w) => w !== '');
+  for (const w of given) if (w !== 'raw' && w !== 'records') throw new Error(`unknown --api ${w}; allowed: raw (producer.write, eachRawBatch), records (send, eachMessage)`);
+  if (given.length === 0) throw new Error('--api needs a value: raw, records or raw,records');
+  return [...new Set(given)] as FastPathApi[];
+}
+
 type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps'>;
 
 function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): ResultPoint {
@@ -275,7 +295,7 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
 
 /** The publish and end-to-end latency of a point, for the plots (and the whole histograms, for later). */
 function latencyTraces(point: PointShape, m: MeasuredPoint): LatencyTrace[] {
-  const base = seriesName(point.target, point.client, point.mode);
+  const base = seriesName(point.target, point.client, point.mode, point.layout);
   const consumersSeries = (point.consumers ?? 1) > 1 ? `${base}, ${point.consumers} consumers` : base;
   const series = (point.fanout ?? 1) > 1 ? `${consumersSeries}, fanout ${point.fanout}` : consumersSeries;
   const traces: LatencyTrace[] = [];

@@ -17,8 +17,10 @@ export interface Run {
   results: BenchResults;
 }
 
-export function seriesName(target: string, client: string, mode: string): string {
-  return target === 'fastpath' ? `fastpath (${mode})` : `${target} (${client})`;
+export function seriesName(target: string, client: string, mode: string, layout?: string): string {
+  // Older results name the fast path's one client 'rdmq-sdk'; newer ones tell raw batches from send()/eachMessage.
+  const door = target === 'fastpath' ? (client === 'rdmq-sdk' ? `fastpath (${mode})` : `fastpath ${client} (${mode})`) : `${target} (${client})`;
+  return layout ? `${door}, ${layout}` : door;
 }
 
 const LIMIT_NAMES = {
@@ -157,7 +159,7 @@ async function drawThroughput(dir: string, runs: Run[]): Promise<string[]> {
     for (const { p, label } of points) {
       const value = side === 'producer' ? p.producerMBps : p.consumerMBps;
       if (value === undefined) continue;
-      const base = seriesName(p.target, p.client, p.mode);
+      const base = seriesName(p.target, p.client, p.mode, p.layout);
       series.push({ name: withRun(base, label), base, limit: false });
       measured.push({ series: withRun(base, label), variant: variantOf(p), batch: p.batchSize, mbps: value });
     }
@@ -254,7 +256,7 @@ function tracesToDraw(runs: Run[]): { trace: LatencyTrace; row: TraceRow }[] {
 /** Doors measured without a latency trace of `kind`, e.g. kcat, which reports no per-record acknowledgement. */
 function doorsWithoutLatency(runs: Run[], traces: { trace: LatencyTrace; row: TraceRow }[], kind?: LatencyKind): string[] {
   const traced = new Set(traces.filter(({ trace }) => kind === undefined || (trace.kind ?? 'publish') === kind).map(({ row }) => row.base));
-  const doors = runs.flatMap(({ results }) => results.points.filter((p) => kind !== 'e2e' || p.workload === 'e2e').map((p) => seriesName(p.target, p.client, p.mode)));
+  const doors = runs.flatMap(({ results }) => results.points.filter((p) => kind !== 'e2e' || p.workload === 'e2e').map((p) => seriesName(p.target, p.client, p.mode, p.layout)));
   return [...new Set(doors)].filter((d) => !traced.has(d));
 }
 
