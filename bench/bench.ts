@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as os from 'os';
 import { parseArgs } from 'util';
+import { BreakdownResult, breakdownTable, brokerTraceSetup, measureBreakdown } from './breakdown';
 import { startBenchCluster } from './local-cluster';
 import { Layout, parseLayouts, startLayout } from './layouts';
 import { Door } from './door';
@@ -157,6 +158,21 @@ export async function runBench(argv: string[]): Promise<void> {
   const placement = { storageNodes: values.control === undefined ? storageNodes : undefined, replicationFactor, netns: netns || undefined };
 
   const layouts = parseLayouts(values.layout);
+  if (values.breakdown && values['client-defaults']) throw new Error('--breakdown and --client-defaults are separate runs; give one');
+  if (values.breakdown) {
+    return runBreakdown({
+      control: values.control,
+      layouts,
+      batchBytes: values['batch-sizes'] === undefined ? 8192 : sizes[0],
+      recordBytes,
+      publishes: Math.max(1, nonNegativeInt('publishes', values.publishes, 1000)),
+      durability: durability as 'none' | 'flush' | 'sync',
+      verify: values.verify,
+      json: values.json,
+      out: values.out,
+    });
+  }
+
   const apis = parseApis(values.api);
   if (values.layout !== undefined && (values.control !== undefined || storageNodes > 1 || netns)) {
     throw new Error('--layout is for the rdmq the bench starts with one storage node (not with --control, --storage-nodes above 1 or --netns)');
@@ -255,6 +271,50 @@ export async function runBench(argv: string[]): Promise<void> {
     process.stdout.write(`results in ${values.out}: results.json, results.md, ${plots.map((f) => path.basename(f)).join(', ')} (.png, .svg)\n`);
   }
   if (failures.length > 0) throw new Error(`${failures.length} point(s) failed:\n  ${failures.join('\n  ')}`);
+}
+
+/** `--breakdown`: per-stage latency of one publish, for each layout (or the given rdmq), one table and JSON. */
+async function runBreakdown(o: {
+  control?: string;
+  layouts: Layout[];
+  batchBytes: number;
+  recordBytes: number;
+  publishes: number;
+  durability: 'none' | 'flush' | 'sync';
+  verify?: string;
+  json?: string;
+  out?: string;
+}): Promise<void> {
+  const results: BreakdownResult[] = [];
+  const measureOne = (control: string, layout?: Layout, brokerTraceFile?: string): Promise<BreakdownResult> =>
+    measureBreakdown({ control, layout, brokerTraceFile, batchBytes: o.batchBytes, recordBytes: o.recordBytes, publishes: o.publishes });
+  if (o.control !== undefined) {
+    results.push(await measureOne(o.control));
+  } else {
+    for (const layout of o.layouts) {
+      const trace = brokerTraceSetup();
+      process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'}, with publish tracing; ${o.publishes} publishes of ${formatSize(o.batchBytes)} ...\n`);
+      try {
+        const started = await startLayout(layout, { durability: o.durability, regionSize: '256M', segmentSize: '16M', verify: o.verify, env: trace.env });
+        try {
+          results.push(await measureOne(started.control, layout, trace.file));
+        } finally {
+          await started.stop();
+        }
+      } finally {
+        trace.remove();
+      }
+    }
+  }
+  process.stdout.write(breakdownTable(results) + '\n');
+  const json = JSON.stringify({ startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, node: process.version }, breakdown: results }, null, 2) + '\n';
+  if (o.json) fs.writeFileSync(o.json, json);
+  if (o.out) {
+    fs.mkdirSync(o.out, { recursive: true });
+    fs.writeFileSync(path.join(o.out, 'breakdown.json'), json);
+    fs.writeFileSync(path.join(o.out, 'breakdown.md'), `# rdmq bench --breakdown\n\n${breakdownTable(results, true)}`);
+    process.stdout.write(`results in ${o.out}: breakdown.json, breakdown.md\n`);
+  }
 }
 
 type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers' | 'fanout' | 'layout'>;

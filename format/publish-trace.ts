@@ -9,7 +9,14 @@
 // until taken (the client, which is the bench itself).
 import * as fs from 'fs';
 
-export const publishTraceOn = process.env.RDMQ_PUBLISH_TRACE === '1';
+// `let`, not const: the bench turns tracing on in its own process after loading (a live binding; still one branch).
+export let publishTraceOn = process.env.RDMQ_PUBLISH_TRACE === '1';
+
+/** Turns the marks on in this process (rdmq bench --breakdown, for its own client). */
+export function enablePublishTrace(on = true): void {
+  publishTraceOn = on;
+  if (!on) marks.splice(0);
+}
 
 export interface PublishMark {
   stage: string;
