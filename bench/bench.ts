@@ -11,6 +11,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as os from 'os';
 import { parseArgs } from 'util';
+import { ClientDefaultsRow, clientDefaultsTable, DefaultsClient, measureClientDefaults, parseDefaultsClients } from './client-defaults';
 import { BreakdownResult, breakdownTable, brokerTraceSetup, measureBreakdown } from './breakdown';
 import { startBenchCluster } from './local-cluster';
 import { Layout, parseLayouts, startLayout } from './layouts';
@@ -127,7 +128,7 @@ export async function runBench(argv: string[]): Promise<void> {
   for (const t of targets) if (!['fastpath', 'gateway', 'kafka'].includes(t)) throw new Error(`unknown --target ${t}; allowed: fastpath, gateway, kafka`);
   if (targets.includes('kafka') && !values.bootstrap) throw new Error('--target kafka needs --bootstrap HOST:PORT');
   const clients = (values.client ?? ['kafkajs', 'kcat']) as KafkaClient[];
-  for (const c of clients) if (c !== 'kafkajs' && c !== 'kcat') throw new Error(`unknown --client ${c}; allowed: kafkajs, kcat`);
+  if (!values['client-defaults']) for (const c of clients) if (c !== 'kafkajs' && c !== 'kcat') throw new Error(`unknown --client ${c}; allowed: kafkajs, kcat`);
   const workloads = parseWorkloads(values.workload);
   const sizes = (values['batch-sizes'] ?? '8K,64K,1M,8M').split(',').map(parseSize);
   const recordBytes = parseSize(values['record-size'] ?? '1K');
@@ -159,6 +160,21 @@ export async function runBench(argv: string[]): Promise<void> {
 
   const layouts = parseLayouts(values.layout);
   if (values.breakdown && values['client-defaults']) throw new Error('--breakdown and --client-defaults are separate runs; give one');
+  if (values['client-defaults']) {
+    return runClientDefaults({
+      control: values.control,
+      gateway: values.kafka,
+      kafka: values.bootstrap,
+      layouts,
+      clients: parseDefaultsClients(values.client),
+      bytes: parseSize(values.bytes ?? '200M'),
+      recordBytes,
+      durability: durability as 'none' | 'flush' | 'sync',
+      verify: values.verify,
+      json: values.json,
+      out: values.out,
+    });
+  }
   if (values.breakdown) {
     return runBreakdown({
       control: values.control,
@@ -271,6 +287,62 @@ export async function runBench(argv: string[]): Promise<void> {
     process.stdout.write(`results in ${values.out}: results.json, results.md, ${plots.map((f) => path.basename(f)).join(', ')} (.png, .svg)\n`);
   }
   if (failures.length > 0) throw new Error(`${failures.length} point(s) failed:\n  ${failures.join('\n  ')}`);
+}
+
+/**
+ * `--client-defaults`: each client at its defaults against the rdmq the bench
+ * starts (each layout) or is given, and against Kafka when one is given
+ * (--bootstrap HOST:PORT).
+ */
+async function runClientDefaults(o: {
+  control?: string;
+  gateway?: string;
+  kafka?: string;
+  layouts: Layout[];
+  clients: DefaultsClient[];
+  bytes: number;
+  recordBytes: number;
+  durability: 'none' | 'flush' | 'sync';
+  verify?: string;
+  json?: string;
+  out?: string;
+}): Promise<void> {
+  const rows: ClientDefaultsRow[] = [];
+  const options = { clients: o.clients, bytes: o.bytes, recordBytes: o.recordBytes };
+  if (o.control !== undefined || o.gateway !== undefined) {
+    if (o.gateway === undefined) throw new Error('--client-defaults with --control needs the gateway too: --kafka HOST:PORT');
+    rows.push(...(await measureClientDefaults({ name: 'rdmq (given)', bootstrap: o.gateway, control: o.control }, options)));
+  } else {
+    // Each client's topic is deleted after it: room for one at a time.
+    const segment = 64 << 20;
+    const region = Math.ceil((o.bytes * 1.3 + 4 * segment) / segment) * segment + 8192;
+    for (const layout of o.layouts) {
+      process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'} (region ${formatSize(region)}); ${formatSize(o.bytes)} per client ...\n`);
+      const started = await startLayout(layout, { durability: o.durability, regionSize: String(region), segmentSize: String(segment), verify: o.verify });
+      try {
+        rows.push(
+          ...(await measureClientDefaults(
+            { name: `rdmq ${layout}`, bootstrap: started.kafka, control: started.control, serverPids: started.serverPids.gateway, metrics: started.gatewayMetrics },
+            options,
+          )),
+        );
+      } finally {
+        await started.stop();
+      }
+    }
+  }
+  if (o.kafka) rows.push(...(await measureClientDefaults({ name: 'kafka', bootstrap: o.kafka }, options)));
+  process.stdout.write(clientDefaultsTable(rows) + '\n');
+  const json = JSON.stringify({ startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, node: process.version }, clientDefaults: rows }, null, 2) + '\n';
+  if (o.json) fs.writeFileSync(o.json, json);
+  if (o.out) {
+    fs.mkdirSync(o.out, { recursive: true });
+    fs.writeFileSync(path.join(o.out, 'client-defaults.json'), json);
+    fs.writeFileSync(path.join(o.out, 'client-defaults.md'), `# rdmq bench --client-defaults\n\n${clientDefaultsTable(rows, true)}`);
+    process.stdout.write(`results in ${o.out}: client-defaults.json, client-defaults.md\n`);
+  }
+  const failed = rows.filter((r) => r.error);
+  if (failed.length > 0) throw new Error(`${failed.length} client(s) failed: ${failed.map((r) => `${r.server} ${r.client}: ${r.error}`).join('; ')}`);
 }
 
 /** `--breakdown`: per-stage latency of one publish, for each layout (or the given rdmq), one table and JSON. */

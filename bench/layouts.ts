@@ -30,6 +30,8 @@ export interface StartedLayout {
   control: string;
   /** The Kafka gateway the bench's Kafka clients use. */
   kafka: string;
+  /** The gateway's metrics address (host:port). */
+  gatewayMetrics: string;
   /** The server's processes for each door: their CPU is the server's. */
   serverPids: { fastpath: number[]; gateway: number[] };
   stop(): Promise<void>;
@@ -47,7 +49,14 @@ export async function startLayout(layout: Layout, o: LayoutOptions): Promise<Sta
   if (layout === 'start') {
     const cluster = await startCluster({ durability: o.durability, regionSize: o.regionSize, segmentSize: o.segmentSize, env: o.env, extraArgs: o.verify ? ['--verify', o.verify] : [] });
     const pid = cluster.child.pid!;
-    return { layout, control: cluster.control, kafka: cluster.kafka, serverPids: { fastpath: [pid], gateway: [pid] }, stop: () => cluster.stop() };
+    return {
+      layout,
+      control: cluster.control,
+      kafka: cluster.kafka,
+      gatewayMetrics: `127.0.0.1:${cluster.metricsPort}`,
+      serverPids: { fastpath: [pid], gateway: [pid] },
+      stop: () => cluster.stop(),
+    };
   }
   return startRolesApart(o);
 }
@@ -56,6 +65,7 @@ interface Ready {
   controlPort: number;
   fastpathPort: number;
   kafkaPort?: number;
+  metricsPort: number;
 }
 
 const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
@@ -87,7 +97,14 @@ async function startRolesApart(o: LayoutOptions): Promise<StartedLayout> {
     const gateway = await startRole<Ready>([MAIN, 'gateway', '--control', control, '--kafka', loopback, '--metrics', loopback], o.env);
     started.push(gateway);
     const [s, b, g] = [storage.child.pid!, broker.child.pid!, gateway.child.pid!];
-    return { layout: 'apart', control, kafka: `127.0.0.1:${gateway.ready.kafkaPort}`, serverPids: { fastpath: [s, b], gateway: [s, b, g] }, stop };
+    return {
+      layout: 'apart',
+      control,
+      kafka: `127.0.0.1:${gateway.ready.kafkaPort}`,
+      gatewayMetrics: `127.0.0.1:${gateway.ready.metricsPort}`,
+      serverPids: { fastpath: [s, b], gateway: [s, b, g] },
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
