@@ -55,8 +55,19 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --durability LEVEL       for the started rdmq: none|flush|sync (default flush)
   --verify crc|framing     for the started rdmq: check each committed batch's CRC32C, or its framing only (default crc)
   --max-seconds S          cap on each producer phase (default 20)
+  --api LIST               fast-path rows (comma-separated; default raw,records): raw = "sdk raw batches" (producer.write
+                           of one prebuilt batch, eachRawBatch); records = "sdk send/eachMessage" (send() of records:
+                           encoding, CRC, partitioning; eachMessage: decoding)
+  --layout LIST            the rdmq the bench starts (comma-separated; default start): start = rdmq start (one process);
+                           apart = rdmq storage + rdmq broker + rdmq gateway (as docker compose runs them); both: one table
+  --breakdown              instead of the sweep: per-stage latency (p50/p99/mean) of --publishes N publishes (default 1000)
+                           of one batch (the first --batch-sizes, default 8K) through send(), traced in the client and in
+                           the broker (hooks off unless RDMQ_PUBLISH_TRACE=1; the bench turns them on for the rdmq it starts)
+  --client-defaults        instead of the sweep: kcat, kafkajs, kafka-python, sarama (--client to choose) at their defaults,
+                           acks=all, produce --bytes (default 200M) of --record-size records, then read them back; MB/s,
+                           CPU per GB and the gateway's requests per phase; also against Kafka when --bootstrap is given
   --json FILE              the measured points as JSON
-  --out DIR                results.json, results.md and plots (PNG and SVG)
+  --out DIR                results.json, results.md and plots (PNG and SVG); breakdown.* or client-defaults.* for those modes
 rdmq bench report DIR [DIR...] [--out DIR]   redraw and compare saved runs`;
 
 function progressBar(label: string): (done: number, total: number) => void {
