@@ -4,7 +4,7 @@
 // `recordBytes` records into a fresh one-partition topic, then reads them back:
 //   kcat          -P from a file of lines (librdkafka's defaults), -C -c N
 //   kafkajs       send() of 512 KiB of messages at a time, awaited; a group's eachMessage
-//   kafka-python  send() per record, flush(); KafkaConsumer iterated (Debian's python3-kafka)
+//   kafka-python  send() per record, flush() every MiB; KafkaConsumer iterated (Debian's python3-kafka)
 //   sarama        AsyncProducer fed every record, closed; ConsumePartition (Debian's sarama)
 // Beside MB/s it reports what the gateway saw per phase, from its metrics:
 // requests by API and their mean handling time, so per-request costs show.
