@@ -12,7 +12,8 @@ import * as path from 'path';
 import * as os from 'os';
 import { parseArgs } from 'util';
 import { ClientDefaultsRow, clientDefaultsTable, DefaultsClient, measureClientDefaults, parseDefaultsClients } from './client-defaults';
-import { BreakdownResult, breakdownTable, brokerTraceSetup, measureBreakdown } from './breakdown';
+import { BreakdownResult, breakdownTable, brokerTraceSetup, measureBreakdown, STAGES } from './breakdown';
+import { drawBreakdown } from './plots';
 import { startBenchCluster } from './local-cluster';
 import { Layout, parseLayouts, startLayout } from './layouts';
 import { Door } from './door';
@@ -138,7 +139,7 @@ export async function runBench(argv: string[]): Promise<void> {
   const targets = values.target ?? ['fastpath'];
   for (const t of targets) if (!['fastpath', 'gateway', 'kafka'].includes(t)) throw new Error(`unknown --target ${t}; allowed: fastpath, gateway, kafka`);
   if (targets.includes('kafka') && !values.bootstrap) throw new Error('--target kafka needs --bootstrap HOST:PORT');
-  const clients = (values.client ?? ['kafkajs', 'kcat']) as KafkaClient[];
+  const clients = (values.client ?? ['kafkajs', 'kcat']).flatMap((c) => c.split(',')).map((c) => c.trim()) as KafkaClient[];
   if (!values['client-defaults']) for (const c of clients) if (c !== 'kafkajs' && c !== 'kcat') throw new Error(`unknown --client ${c}; allowed: kafkajs, kcat`);
   const workloads = parseWorkloads(values.workload);
   const sizes = (values['batch-sizes'] ?? '8K,64K,1M,8M').split(',').map(parseSize);
@@ -395,8 +396,10 @@ async function runBreakdown(o: {
   if (o.out) {
     fs.mkdirSync(o.out, { recursive: true });
     fs.writeFileSync(path.join(o.out, 'breakdown.json'), json);
-    fs.writeFileSync(path.join(o.out, 'breakdown.md'), `# rdmq bench --breakdown\n\n${breakdownTable(results, true)}`);
-    process.stdout.write(`results in ${o.out}: breakdown.json, breakdown.md\n`);
+    const plots = await drawBreakdown(o.out, results, [...STAGES.map((stage) => stage.name), 'commit round trip (broker unseen)']);
+    const images = plots.map((file) => `![${path.basename(file)}](${path.basename(file)}.png)\n`).join('');
+    fs.writeFileSync(path.join(o.out, 'breakdown.md'), `# rdmq bench --breakdown\n\n${breakdownTable(results, true)}\n${images}`);
+    process.stdout.write(`results in ${o.out}: breakdown.json, breakdown.md, ${plots.map((f) => path.basename(f)).join(', ')} (.png, .svg)\n`);
   }
 }
 
