@@ -73,6 +73,7 @@ describe('rdmq bench modes', () => {
     expect(Math.abs(sum - total)).toBeLessThan(total * 0.001 + 1);
     expect(stdout).toMatch(/broker: persist \+ commit/);
     expect(fs.readFileSync(path.join(out, 'breakdown.md'), 'utf8')).toMatch(/\| broker: verify \| broker \|/);
+    for (const plot of ['breakdown-stacked', 'breakdown-percentiles']) expect(fs.statSync(path.join(out, `${plot}.png`)).size).toBeGreaterThan(1000);
   }, 70_000);
 
   it('publish tracing is off unless asked: a process without RDMQ_PUBLISH_TRACE takes no marks', async () => {
