@@ -103,6 +103,7 @@ describe('rdmq bench modes', () => {
       expect(row.produce!.requests!.Produce.count).toBeGreaterThan(0);
       expect(row.consume!.requests!.Fetch.count).toBeGreaterThan(0);
       expect(row.produce!.cpuSecondsPerGB.server).toBeGreaterThan(0);
+      expect(row.produce!.serverCpuUsPerRequest).toBeGreaterThan(0);
     }
     // kafka-python's default batch.size (16 KiB) takes many more Produce requests than sarama's (1 MB).
     const produces = (client: string) => clientDefaults.find((r) => r.client === client)!.produce!.requests!.Produce.count;

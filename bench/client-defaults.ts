@@ -37,6 +37,8 @@ export interface PhaseResult {
   cpuSecondsPerGB: { client: number; server?: number };
   /** Kafka requests the gateway served in the phase, by API, with their mean handling time (absent against Kafka). */
   requests?: Record<string, { count: number; meanUs: number }>;
+  /** The server's CPU per request of the phase's main API (Produce, Fetch): its per-request cost, fixed part and bytes together. */
+  serverCpuUsPerRequest?: number;
 }
 
 export interface ClientDefaultsRow {
@@ -80,8 +82,8 @@ export async function measureClientDefaults(
       try {
         await createTopic(server, topic);
         const runner = await clientRunner(client, work, o.recordBytes, records, o.timeoutMs ?? 600_000);
-        row.produce = await phase(server, () => runner.produce(server.bootstrap, topic));
-        row.consume = await phase(server, () => runner.consume(server.bootstrap, topic));
+        row.produce = await phase(server, 'Produce', () => runner.produce(server.bootstrap, topic));
+        row.consume = await phase(server, 'Fetch', () => runner.consume(server.bootstrap, topic));
         if (row.consume.records !== records) throw new Error(`read ${row.consume.records} of ${records} records back`);
       } catch (err) {
         row.error = (err as Error).message.split('\n')[0];
@@ -97,19 +99,22 @@ export async function measureClientDefaults(
   return rows;
 }
 
-async function phase(server: DefaultsServer, run: () => Promise<ClientRun>): Promise<PhaseResult> {
+async function phase(server: DefaultsServer, api: 'Produce' | 'Fetch', run: () => Promise<ClientRun>): Promise<PhaseResult> {
   const cpu = new CpuMeter(server.serverPids);
   const before = server.metrics ? await gatewayRequests(server.metrics) : undefined;
   const result = await cpu.measure(run);
   const after = server.metrics ? await gatewayRequests(server.metrics) : undefined;
   const gb = result.bytes / 1e9;
   const seconds = cpu.seconds;
+  const requests = before && after ? requestDelta(before, after) : undefined;
+  const count = requests?.[api]?.count ?? 0;
   return {
     mbps: result.bytes / result.seconds / 1e6,
     records: result.records,
     seconds: result.seconds,
     cpuSecondsPerGB: { client: seconds.client / gb, ...(server.serverPids ? { server: seconds.server / gb } : {}) },
-    ...(before && after ? { requests: requestDelta(before, after) } : {}),
+    ...(requests ? { requests } : {}),
+    ...(server.serverPids && count > 0 ? { serverCpuUsPerRequest: Math.round((seconds.server / count) * 1e6) } : {}),
   };
 }
 
@@ -311,8 +316,12 @@ const cpu = (p: PhaseResult | undefined): string => (p ? `${p.cpuSecondsPerGB.cl
 
 /** One table: a row per server and client. */
 export function clientDefaultsTable(rows: ClientDefaultsRow[], markdown = false): string {
-  const header = ['server', 'client', 'produce MB/s', 'consume MB/s', 'Produce requests × mean handling', 'Fetch requests × mean handling', 'CPU s/GB produce client / server', 'CPU s/GB consume client / server', 'error'];
-  const body = rows.map((r) => [r.server, r.client, mbps(r.produce), mbps(r.consume), requestsText(r.produce, 'Produce'), requestsText(r.consume, 'Fetch'), cpu(r.produce), cpu(r.consume), r.error ?? '']);
+  const header = [
+    'server', 'client', 'produce MB/s', 'consume MB/s', 'Produce requests × mean handling', 'Fetch requests × mean handling',
+    'server CPU µs per Produce / Fetch', 'CPU s/GB produce client / server', 'CPU s/GB consume client / server', 'error',
+  ];
+  const perRequest = (r: ClientDefaultsRow): string => `${r.produce?.serverCpuUsPerRequest ?? '-'} / ${r.consume?.serverCpuUsPerRequest ?? '-'}`;
+  const body = rows.map((r) => [r.server, r.client, mbps(r.produce), mbps(r.consume), requestsText(r.produce, 'Produce'), requestsText(r.consume, 'Fetch'), perRequest(r), cpu(r.produce), cpu(r.consume), r.error ?? '']);
   const title = rows.length > 0 ? `records of ${formatSize(rows[0].recordBytes)}, acks=all, each client at its defaults` : '';
   if (!markdown) return `${title}\n${renderTable(header, body)}`;
   return [`${title}\n`, `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n';
