@@ -29,7 +29,7 @@ describe('rdmq bench on a cluster of its own', () => {
     try {
       const { stderr } = await run(
         process.execPath,
-        [MAIN, 'bench', '--netns', '--target', 'fastpath', '--target', 'gateway', '--client', 'kafkajs', '--batch-sizes', '64K', '--bytes', '16M', '--max-seconds', '3', '--out', out],
+        [MAIN, 'bench', '--netns', '--api', 'raw', '--target', 'fastpath', '--target', 'gateway', '--client', 'kafkajs', '--batch-sizes', '64K', '--bytes', '16M', '--max-seconds', '3', '--out', out],
         { timeout: 150_000 },
       );
       const results = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
@@ -58,7 +58,7 @@ describe('rdmq bench on a cluster of its own', () => {
     try {
       const { stderr } = await run(
         process.execPath,
-        [MAIN, 'bench', '--storage-nodes', '3', '--replication', '3', '--fanout', '2', '--workload', 'consume', '--batch-sizes', '64K', '--bytes', '8M', '--max-seconds', '5', '--json', json],
+        [MAIN, 'bench', '--storage-nodes', '3', '--replication', '3', '--api', 'raw', '--fanout', '2', '--workload', 'consume', '--batch-sizes', '64K', '--bytes', '8M', '--max-seconds', '5', '--json', json],
         { timeout: 100_000 },
       );
       expect(stderr).not.toMatch(/WARNING|FAILED/);

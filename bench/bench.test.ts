@@ -90,7 +90,7 @@ describe('rdmq bench', () => {
     const json = path.join(os.tmpdir(), `rdmq-bench-${process.pid}.json`);
     await run(
       process.execPath,
-      [MAIN, 'bench', '--target', 'fastpath', '--control', cluster.control, '--workload', 'produce,consume,e2e', '--partitions', '2', '--producers', '2', '--consumers', '2', '--batch-sizes', '8K,1M', '--bytes', '4M', '--max-seconds', '3', '--json', json],
+      [MAIN, 'bench', '--target', 'fastpath', '--api', 'raw', '--control', cluster.control, '--workload', 'produce,consume,e2e', '--partitions', '2', '--producers', '2', '--consumers', '2', '--batch-sizes', '8K,1M', '--bytes', '4M', '--max-seconds', '3', '--json', json],
       { timeout: 120_000 },
     );
     const points = JSON.parse(fs.readFileSync(json, 'utf8')) as ResultPoint[];
@@ -102,7 +102,7 @@ describe('rdmq bench', () => {
       // One storage node: every byte the consumers read came from it.
       expect(Object.keys(p.readBytesByReplica!)).toHaveLength(1);
       expect(Object.values(p.readBytesByReplica!)[0]).toBeGreaterThan(0);
-      expect(p).toMatchObject({ target: 'fastpath', client: 'rdmq-sdk', partitions: 2, producers: 2, consumers: 2 });
+      expect(p).toMatchObject({ target: 'fastpath', client: 'sdk raw batches', partitions: 2, producers: 2, consumers: 2 });
       expectOrdered(p.latencyUs);
       expectEveryRecordOnce(p);
     }

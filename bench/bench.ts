@@ -12,10 +12,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as os from 'os';
 import { parseArgs } from 'util';
-import { ClusterProcess, startCluster } from './cluster';
-import { BenchCluster, startBenchCluster } from './local-cluster';
+import { ClientDefaultsRow, clientDefaultsTable, DefaultsClient, measureClientDefaults, parseDefaultsClients } from './client-defaults';
+import { BreakdownResult, breakdownTable, brokerTraceSetup, measureBreakdown, STAGES } from './breakdown';
+import { drawBreakdown } from './plots';
+import { startBenchCluster } from './local-cluster';
+import { Layout, parseLayouts, startLayout } from './layouts';
 import { Door } from './door';
-import { FastPathDoor } from './fastpath-target';
+import { FastPathApi, fastPathClient, FastPathDoor } from './fastpath-target';
 import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
 import { createUser, makeCertificates, TestCertificates, tlsFlags } from '../compat-tests/testing/tls';
 import { LatencyRecorder, LatencySummary } from './latency';
@@ -58,8 +61,19 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --durability LEVEL       for the started rdmq: none|flush|sync (default flush)
   --verify crc|framing     for the started rdmq: check each committed batch's CRC32C, or its framing only (default crc)
   --max-seconds S          cap on each producer phase (default 20)
+  --api LIST               fast-path rows (comma-separated; default raw,records): raw = "sdk raw batches" (producer.write
+                           of one prebuilt batch, eachRawBatch); records = "sdk send/eachMessage" (send() of records:
+                           encoding, CRC, partitioning; eachMessage: decoding)
+  --layout LIST            the rdmq the bench starts (comma-separated; default start): start = rdmq start (one process);
+                           apart = rdmq storage + rdmq broker + rdmq gateway (as docker compose runs them); both: one table
+  --breakdown              instead of the sweep: per-stage latency (p50/p99/mean) of --publishes N publishes (default 1000)
+                           of one batch (the first --batch-sizes, default 8K) through send(), traced in the client and in
+                           the broker (hooks off unless RDMQ_PUBLISH_TRACE=1; the bench turns them on for the rdmq it starts)
+  --client-defaults        instead of the sweep: kcat, kafkajs, kafka-python, sarama (--client to choose) at their defaults,
+                           acks=all, produce --bytes (default 200M) of --record-size records, then read them back; MB/s,
+                           CPU per GB and the gateway's requests per phase; also against Kafka when --bootstrap is given
   --json FILE              the measured points as JSON
-  --out DIR                results.json, results.md and plots (PNG and SVG)
+  --out DIR                results.json, results.md and plots (PNG and SVG); breakdown.* or client-defaults.* for those modes
 rdmq bench report DIR [DIR...] [--out DIR]   redraw and compare saved runs`;
 
 function progressBar(label: string): (done: number, total: number) => void {
@@ -115,6 +129,11 @@ export async function runBench(argv: string[]): Promise<void> {
       'max-seconds': { type: 'string' },
       json: { type: 'string' },
       out: { type: 'string' },
+      layout: { type: 'string', multiple: true },
+      api: { type: 'string', multiple: true },
+      breakdown: { type: 'boolean' },
+      publishes: { type: 'string' },
+      'client-defaults': { type: 'boolean' },
       help: { type: 'boolean' },
     },
     strict: true,
@@ -126,8 +145,8 @@ export async function runBench(argv: string[]): Promise<void> {
   const targets = values.target ?? ['fastpath'];
   for (const t of targets) if (!['fastpath', 'gateway', 'kafka'].includes(t)) throw new Error(`unknown --target ${t}; allowed: fastpath, gateway, kafka`);
   if (targets.includes('kafka') && !values.bootstrap) throw new Error('--target kafka needs --bootstrap HOST:PORT');
-  const clients = (values.client ?? ['kafkajs', 'kcat']) as KafkaClient[];
-  for (const c of clients) if (c !== 'kafkajs' && c !== 'kcat') throw new Error(`unknown --client ${c}; allowed: kafkajs, kcat`);
+  const clients = (values.client ?? ['kafkajs', 'kcat']).flatMap((c) => c.split(',')).map((c) => c.trim()) as KafkaClient[];
+  if (!values['client-defaults']) for (const c of clients) if (c !== 'kafkajs' && c !== 'kcat') throw new Error(`unknown --client ${c}; allowed: kafkajs, kcat`);
   const workloads = parseWorkloads(values.workload);
   const sizes = (values['batch-sizes'] ?? '8K,64K,1M,8M').split(',').map(parseSize);
   const recordBytes = parseSize(values['record-size'] ?? '1K');
@@ -157,45 +176,50 @@ export async function runBench(argv: string[]): Promise<void> {
   if (netns && values.control !== undefined) throw new Error('--netns starts its own rdmq; it does not go with --control');
   const placement = { storageNodes: values.control === undefined ? storageNodes : undefined, replicationFactor, netns: netns || undefined };
 
-  let cluster: ClusterProcess | undefined;
-  let local: BenchCluster | undefined;
-  let control = values.control;
-  let gatewayAddress = values.kafka;
-  let serverPids: { fastpath?: number; gateway?: number } = {};
-  const needRdmq = targets.includes('fastpath') || (targets.includes('gateway') && !gatewayAddress);
+  const layouts = parseLayouts(values.layout);
+  if (values.breakdown && values['client-defaults']) throw new Error('--breakdown and --client-defaults are separate runs; give one');
+  if (values['client-defaults']) {
+    return runClientDefaults({
+      control: values.control,
+      gateway: values.kafka,
+      kafka: values.bootstrap,
+      layouts,
+      clients: parseDefaultsClients(values.client),
+      bytes: parseSize(values.bytes ?? '200M'),
+      recordBytes,
+      durability: durability as 'none' | 'flush' | 'sync',
+      verify: values.verify,
+      json: values.json,
+      out: values.out,
+    });
+  }
+  if (values.breakdown) {
+    return runBreakdown({
+      control: values.control,
+      layouts,
+      batchBytes: values['batch-sizes'] === undefined ? 8192 : sizes[0],
+      recordBytes,
+      publishes: Math.max(1, nonNegativeInt('publishes', values.publishes, 1000)),
+      durability: durability as 'none' | 'flush' | 'sync',
+      verify: values.verify,
+      json: values.json,
+      out: values.out,
+    });
+  }
+
+  const apis = parseApis(values.api);
+  if (values.layout !== undefined && (values.control !== undefined || storageNodes > 1 || netns)) {
+    throw new Error('--layout is for the rdmq the bench starts with one storage node (not with --control, --storage-nodes above 1 or --netns)');
+  }
+  // Room for one point at a time (each point's topic is deleted after it) plus open segments.
+  const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
+  const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
+  const needRdmq = targets.includes('fastpath') || (targets.includes('gateway') && !values.kafka);
   const securityName = values.security ?? 'plaintext';
   if (securityName !== 'plaintext' && securityName !== 'sasl_ssl') throw new Error(`--security must be plaintext or sasl_ssl, got ${securityName}`);
-  if (securityName === 'sasl_ssl' && (!needRdmq || control !== undefined || storageNodes > 1 || netns)) throw new Error('--security sasl_ssl is for the rdmq the bench starts itself (one process, no --control/--kafka/--storage-nodes/--netns)');
-  let certs: TestCertificates | undefined;
-  let security: KafkaSecurity | undefined;
-  if (needRdmq && control === undefined && (storageNodes > 1 || netns)) {
-    // Several storage nodes, or members in namespaces: the roles apart, as rdmq cluster start runs them.
-    const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
-    const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
-    process.stderr.write(`starting rdmq cluster (${storageNodes} storage node(s)${netns ? ', each member in a network namespace' : ''}, region ${formatSize(region)} each) ...\n`);
-    local = await startBenchCluster({ storageNodes, replicationFactor, netns, regionSize: String(region), segmentSize: String(segment), durability });
-    control = local.control;
-    gatewayAddress ??= local.kafka;
-    serverPids = { fastpath: local.brokerPid, gateway: local.gatewayPid };
-  } else if (needRdmq && control === undefined) {
-    // Room for one point at a time (each point's topic is deleted after it) plus open segments.
-    const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
-    const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
-    process.stderr.write(`starting rdmq (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
-    if (securityName === 'sasl_ssl') certs = makeCertificates('bench');
-    const listeners = certs ? ['--listeners', 'PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0', ...tlsFlags(certs)] : [];
-    cluster = await startCluster({ durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), extraArgs: [...(values.verify ? ['--verify', values.verify] : []), ...listeners] });
-    control = cluster.control;
-    serverPids = { fastpath: cluster.child.pid, gateway: cluster.child.pid };
-    if (targets.includes('gateway') && !gatewayAddress) {
-      if (!cluster.kafkaPort) throw new Error('the started rdmq has no Kafka gateway');
-      gatewayAddress = `127.0.0.1:${cluster.kafkaPort}`;
-    }
-    if (certs) {
-      security = { caFile: certs.caCert, mechanism: 'SCRAM-SHA-512', username: 'bench', password: randomBytes(12).toString('hex') };
-      await createUser(cluster, security.username, security.password, ['--mechanism', security.mechanism]);
-      gatewayAddress = `127.0.0.1:${cluster.kafkaPorts.SASL_SSL}`;
-    }
+  const sasl = securityName === 'sasl_ssl';
+  if (sasl && (!needRdmq || values.control !== undefined || storageNodes > 1 || netns || layouts.some((l) => l !== 'start'))) {
+    throw new Error('--security sasl_ssl is for the rdmq start the bench starts itself (no --control/--kafka/--storage-nodes/--netns, layout start)');
   }
 
   const results: BenchResults = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, points: [], latency: [] };
@@ -206,9 +230,9 @@ export async function runBench(argv: string[]): Promise<void> {
   };
   const failures: string[] = [];
   /** Runs every workload of one door and batch size, each on a fresh topic, and records the points. */
-  const measure = async (serverPid: number | undefined, point: PointShape, limits: Limits, totalBytes: number, open: () => Promise<Door>): Promise<void> => {
+  const measure = async (serverPid: number | number[] | undefined, point: PointShape, limits: Limits, totalBytes: number, open: () => Promise<Door>): Promise<void> => {
     for (const workload of workloads) {
-      const label = `${seriesName(point.target, point.client, point.mode)} ${formatSize(point.batchSize).padStart(4)} ${workload}`;
+      const label = `${seriesName(point.target, point.client, point.mode, point.layout)} ${formatSize(point.batchSize).padStart(4)} ${workload}`;
       let measured: MeasuredPoint;
       try {
         const door = await open();
@@ -226,35 +250,71 @@ export async function runBench(argv: string[]): Promise<void> {
       process.stderr.write(`${label}:${summaryLine(measured)}${replicaLine(measured)}\n`);
     }
   };
-  try {
+  /** One sweep of every batch size and door against one rdmq (and Kafka, when asked). */
+  const sweep = async (server: { control?: string; gateway?: string; serverPids: { fastpath?: number | number[]; gateway?: number | number[] }; layout?: Layout; security?: KafkaSecurity }, withKafka: boolean): Promise<void> => {
     for (const batchBytes of sizes) {
       const memcpyMBps = measureMemcpyMBps(batchBytes);
       const needsTcp = targets.some((t) => t !== 'fastpath');
       const limits: Limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
       if (needsTcp && clients.includes('kcat')) limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
+      const layout = server.layout ? { layout: server.layout } : {};
       if (targets.includes('fastpath')) {
         const fastShape = { ...shape, ...(fanout > 1 ? { fanout } : {}) };
-        await measure(serverPids.fastpath, { target: 'fastpath', mode: security ? `${mode} sasl` : mode, client: 'rdmq-sdk', batchSize: batchBytes, ...fastShape }, limits, fastBytes, () =>
-          FastPathDoor.open({ control: control!, batchBytes, recordBytes, mode, replicationFactor, ...fastOptions, ...fastShape, ...(security ? { sasl: { mechanism: 'scram-sha-512' as const, username: security.username, password: security.password } } : {}) }),
-        );
+        for (const api of apis) {
+          await measure(server.serverPids.fastpath, { target: 'fastpath', mode: server.security ? `${mode} sasl` : mode, client: fastPathClient(api), batchSize: batchBytes, ...fastShape, ...layout }, limits, fastBytes, () =>
+            FastPathDoor.open({ control: server.control!, batchBytes, recordBytes, mode, replicationFactor, api, ...fastOptions, ...fastShape, ...(server.security ? { sasl: { mechanism: 'scram-sha-512' as const, username: server.security.username, password: server.security.password } } : {}) }),
+          );
+        }
       }
-      for (const target of targets.filter((t) => t !== 'fastpath')) {
-        const bootstrap = target === 'kafka' ? values.bootstrap! : gatewayAddress!;
-        const serverPid = target === 'gateway' ? serverPids.gateway : undefined;
+      for (const target of targets.filter((t) => t !== 'fastpath' && (withKafka || t !== 'kafka'))) {
+        const bootstrap = target === 'kafka' ? values.bootstrap! : server.gateway!;
+        const serverPid = target === 'gateway' ? server.serverPids.gateway : undefined;
         for (const client of clients) {
           // The Kafka doors run one producer.
           const kafkaShape = { ...shape, producers: 1 };
-          await measure(serverPid, { target, mode: `acks=${acks}${security ? ' sasl_ssl' : ''}`, client, batchSize: batchBytes, ...kafkaShape }, limits, kafkaBytes, () =>
-            openKafkaDoor({ bootstrap, client, batchBytes, recordBytes, acks, partitions: shape.partitions, consumers: shape.consumers, replicationFactor, security }),
+          await measure(serverPid, { target, mode: `acks=${acks}${server.security ? ' sasl_ssl' : ''}`, client, batchSize: batchBytes, ...kafkaShape, ...(target === 'kafka' ? {} : layout) }, limits, kafkaBytes, () =>
+            openKafkaDoor({ bootstrap, client, batchBytes, recordBytes, acks, partitions: shape.partitions, consumers: shape.consumers, replicationFactor, security: target === 'kafka' ? undefined : server.security }),
           );
         }
       }
     }
-  } finally {
-    await cluster?.stop();
-    await local?.stop();
-    certs?.remove();
+  };
+
+  if (needRdmq && values.control === undefined && (storageNodes > 1 || netns)) {
+    // Several storage nodes, or members in namespaces: the roles apart, as rdmq cluster start runs them.
+    process.stderr.write(`starting rdmq cluster (${storageNodes} storage node(s)${netns ? ', each member in a network namespace' : ''}, region ${formatSize(region)} each) ...\n`);
+    const local = await startBenchCluster({ storageNodes, replicationFactor, netns, regionSize: String(region), segmentSize: String(segment), durability });
+    try {
+      await sweep({ control: local.control, gateway: values.kafka ?? local.kafka, serverPids: { fastpath: local.brokerPid, gateway: local.gatewayPid } }, true);
+    } finally {
+      await local.stop();
+    }
+  } else if (needRdmq && values.control === undefined) {
+    for (const [i, layout] of layouts.entries()) {
+      process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'} (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
+      // --security sasl_ssl: a SASL_SSL listener beside PLAINTEXT with throwaway certificates, and a SCRAM user for the Kafka clients and the SDK.
+      const certs: TestCertificates | undefined = sasl ? makeCertificates('bench') : undefined;
+      const startArgs = certs ? ['--listeners', 'PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0', ...tlsFlags(certs)] : [];
+      const started = await startLayout(layout, { durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), verify: values.verify, startArgs });
+      try {
+        let security: KafkaSecurity | undefined;
+        let gateway = values.kafka ?? started.kafka;
+        if (certs) {
+          security = { caFile: certs.caCert, mechanism: 'SCRAM-SHA-512', username: 'bench', password: randomBytes(12).toString('hex') };
+          await createUser({ control: started.control, clusterSecretFile: started.clusterSecretFile! }, security.username, security.password, ['--mechanism', security.mechanism]);
+          gateway = `127.0.0.1:${started.kafkaPorts!.SASL_SSL}`;
+        }
+        // Kafka (--target kafka) is measured once, with the first layout.
+        await sweep({ control: started.control, gateway, serverPids: started.serverPids, layout: layouts.length > 1 || layout !== 'start' ? layout : undefined, security }, i === 0);
+      } finally {
+        await started.stop();
+        certs?.remove();
+      }
+    }
+  } else {
+    await sweep({ control: values.control, gateway: values.kafka, serverPids: {} }, true);
   }
+
   process.stdout.write(textTable(results.points) + '\n');
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(results.points.map(({ cpuSecondsPerGB: _cpu, ...point }) => point), null, 2) + '\n');
   if (values.out) {
@@ -264,7 +324,117 @@ export async function runBench(argv: string[]): Promise<void> {
   if (failures.length > 0) throw new Error(`${failures.length} point(s) failed:\n  ${failures.join('\n  ')}`);
 }
 
-type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers' | 'fanout'>;
+/**
+ * `--client-defaults`: each client at its defaults against the rdmq the bench
+ * starts (each layout) or is given, and against Kafka when one is given
+ * (--bootstrap HOST:PORT).
+ */
+async function runClientDefaults(o: {
+  control?: string;
+  gateway?: string;
+  kafka?: string;
+  layouts: Layout[];
+  clients: DefaultsClient[];
+  bytes: number;
+  recordBytes: number;
+  durability: 'none' | 'flush' | 'sync';
+  verify?: string;
+  json?: string;
+  out?: string;
+}): Promise<void> {
+  const rows: ClientDefaultsRow[] = [];
+  const options = { clients: o.clients, bytes: o.bytes, recordBytes: o.recordBytes };
+  if (o.control !== undefined || o.gateway !== undefined) {
+    if (o.gateway === undefined) throw new Error('--client-defaults with --control needs the gateway too: --kafka HOST:PORT');
+    rows.push(...(await measureClientDefaults({ name: 'rdmq (given)', bootstrap: o.gateway, control: o.control }, options)));
+  } else {
+    // Each client's topic is deleted after it: room for one at a time.
+    const segment = 64 << 20;
+    const region = Math.ceil((o.bytes * 1.3 + 4 * segment) / segment) * segment + 8192;
+    for (const layout of o.layouts) {
+      process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'} (region ${formatSize(region)}); ${formatSize(o.bytes)} per client ...\n`);
+      const started = await startLayout(layout, { durability: o.durability, regionSize: String(region), segmentSize: String(segment), verify: o.verify });
+      try {
+        rows.push(
+          ...(await measureClientDefaults(
+            { name: `rdmq ${layout}`, bootstrap: started.kafka, control: started.control, serverPids: started.serverPids.gateway, metrics: started.gatewayMetrics },
+            options,
+          )),
+        );
+      } finally {
+        await started.stop();
+      }
+    }
+  }
+  if (o.kafka) rows.push(...(await measureClientDefaults({ name: 'kafka', bootstrap: o.kafka }, options)));
+  process.stdout.write(clientDefaultsTable(rows) + '\n');
+  const json = JSON.stringify({ startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, node: process.version }, clientDefaults: rows }, null, 2) + '\n';
+  if (o.json) fs.writeFileSync(o.json, json);
+  if (o.out) {
+    fs.mkdirSync(o.out, { recursive: true });
+    fs.writeFileSync(path.join(o.out, 'client-defaults.json'), json);
+    fs.writeFileSync(path.join(o.out, 'client-defaults.md'), `# rdmq bench --client-defaults\n\n${clientDefaultsTable(rows, true)}`);
+    process.stdout.write(`results in ${o.out}: client-defaults.json, client-defaults.md\n`);
+  }
+  const failed = rows.filter((r) => r.error);
+  if (failed.length > 0) throw new Error(`${failed.length} client(s) failed: ${failed.map((r) => `${r.server} ${r.client}: ${r.error}`).join('; ')}`);
+}
+
+/** `--breakdown`: per-stage latency of one publish, for each layout (or the given rdmq), one table and JSON. */
+async function runBreakdown(o: {
+  control?: string;
+  layouts: Layout[];
+  batchBytes: number;
+  recordBytes: number;
+  publishes: number;
+  durability: 'none' | 'flush' | 'sync';
+  verify?: string;
+  json?: string;
+  out?: string;
+}): Promise<void> {
+  const results: BreakdownResult[] = [];
+  const measureOne = (control: string, layout?: Layout, brokerTraceFile?: string): Promise<BreakdownResult> =>
+    measureBreakdown({ control, layout, brokerTraceFile, batchBytes: o.batchBytes, recordBytes: o.recordBytes, publishes: o.publishes });
+  if (o.control !== undefined) {
+    results.push(await measureOne(o.control));
+  } else {
+    for (const layout of o.layouts) {
+      const trace = brokerTraceSetup();
+      process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'}, with publish tracing; ${o.publishes} publishes of ${formatSize(o.batchBytes)} ...\n`);
+      try {
+        const started = await startLayout(layout, { durability: o.durability, regionSize: '256M', segmentSize: '16M', verify: o.verify, env: trace.env });
+        try {
+          results.push(await measureOne(started.control, layout, trace.file));
+        } finally {
+          await started.stop();
+        }
+      } finally {
+        trace.remove();
+      }
+    }
+  }
+  process.stdout.write(breakdownTable(results) + '\n');
+  const json = JSON.stringify({ startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, node: process.version }, breakdown: results }, null, 2) + '\n';
+  if (o.json) fs.writeFileSync(o.json, json);
+  if (o.out) {
+    fs.mkdirSync(o.out, { recursive: true });
+    fs.writeFileSync(path.join(o.out, 'breakdown.json'), json);
+    const plots = await drawBreakdown(o.out, results, [...STAGES.map((stage) => stage.name), 'commit round trip (broker unseen)']);
+    const images = plots.map((file) => `![${path.basename(file)}](${path.basename(file)}.png)\n`).join('');
+    fs.writeFileSync(path.join(o.out, 'breakdown.md'), `# rdmq bench --breakdown\n\n${breakdownTable(results, true)}\n${images}`);
+    process.stdout.write(`results in ${o.out}: breakdown.json, breakdown.md, ${plots.map((f) => path.basename(f)).join(', ')} (.png, .svg)\n`);
+  }
+}
+
+type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers' | 'fanout' | 'layout'>;
+/** `--api raw,records` (repeatable, comma-separated): the fast-path rows to measure; default both. */
+function parseApis(words: string[] | undefined): FastPathApi[] {
+  const given = (words ?? ['raw,records']).flatMap((w) => w.split(',')).map((w) => w.trim()).filter((w) => w !== '');
+  for (const w of given) if (w !== 'raw' && w !== 'records') throw new Error(`unknown --api ${w}; allowed: raw (producer.write, eachRawBatch), records (send, eachMessage)`);
+  if (given.length === 0) throw new Error('--api needs a value: raw, records or raw,records');
+  return [...new Set(given)] as FastPathApi[];
+}
+
 type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps'>;
 
 function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): ResultPoint {
@@ -294,7 +464,7 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
 
 /** The publish and end-to-end latency of a point, for the plots (and the whole histograms, for later). */
 function latencyTraces(point: PointShape, m: MeasuredPoint): LatencyTrace[] {
-  const base = seriesName(point.target, point.client, point.mode);
+  const base = seriesName(point.target, point.client, point.mode, point.layout);
   const consumersSeries = (point.consumers ?? 1) > 1 ? `${base}, ${point.consumers} consumers` : base;
   const series = (point.fanout ?? 1) > 1 ? `${consumersSeries}, fanout ${point.fanout}` : consumersSeries;
   const traces: LatencyTrace[] = [];

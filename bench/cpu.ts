@@ -59,19 +59,25 @@ export interface CpuSeconds {
 export class CpuMeter {
   private readonly totals: CpuSeconds = { client: 0, clientChildren: 0, server: 0 };
 
-  constructor(private readonly serverPid: number | undefined) {}
+  /** `serverPids`: the server's processes (one for rdmq start; storage node, broker and gateway apart). */
+  constructor(private readonly serverPids: number | number[] | undefined) {}
+
+  private serverSeconds(): number {
+    const pids = this.serverPids === undefined ? [] : Array.isArray(this.serverPids) ? this.serverPids : [this.serverPids];
+    return pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+  }
 
   async measure<T>(fn: () => Promise<T>): Promise<T> {
     const own0 = ownCpuSeconds();
     const children0 = reapedChildrenCpuSeconds();
-    const server0 = processCpuSeconds(this.serverPid);
+    const server0 = this.serverSeconds();
     try {
       return await fn();
     } finally {
       const children = reapedChildrenCpuSeconds() - children0;
       this.totals.clientChildren += children;
       this.totals.client += ownCpuSeconds() - own0 + children;
-      this.totals.server += processCpuSeconds(this.serverPid) - server0;
+      this.totals.server += this.serverSeconds() - server0;
     }
   }
 

@@ -1,14 +1,18 @@
-// The fast-path SDK as a door. Producers write one prebuilt record batch
-// over and over (each producer its own connection, `stagingDepth` batches in
-// flight), consumers pull committed bytes with one-sided gets and look at
-// them as raw batches, without decoding records. The fast path has no group
+// The fast-path SDK as a door, through either of two APIs:
+//   raw      "raw batches": producers write one prebuilt record batch over and
+//            over with producer.write, consumers look at committed bytes with
+//            eachRawBatch, without decoding records (the transport's ceiling);
+//   records  what applications run: producer.send() of records (encoding,
+//            CRC, partitioning each time) and eachMessage (decoding).
+// Each producer has its own connection and `stagingDepth` sends in flight;
+// consumers pull committed bytes with one-sided gets. The fast path has no group
 // coordinator, so N consumers split the partitions by hand, as a Kafka group
 // would: consumer i reads partitions i, i+N, i+2N, ... With fanout F there are
 // F such readers, each reading every partition in full (like F consumer
 // groups); the broker gives each subscriber of a partition the next reader
 // index, so with replication they read different copies.
 import { batchSizeBytes, buildRecordBatch, LOG_OVERHEAD, peekFirstRecord, readBatchHeader, writeBatchCrc } from '../format';
-import { Connection, Producer, ProducerOptions, Rdmq, SaslOptions } from '../rdma-client';
+import { ConsumedMessage, Connection, EachMessagePayload, EachRawBatchPayload, Producer, ProducerOptions, Rdmq, SaslOptions } from '../rdma-client';
 import { ConsumeRun, Door, Produced, ProduceRun, RunningConsumers } from './door';
 import { readStamp, STAMP_BYTES, wallClockMs, writeStamp } from './e2e-stamp';
 
@@ -32,16 +36,30 @@ export interface FastPathDoorOptions {
   fanout?: number;
   /** The topic's replication factor; unset = the broker's default. */
   replicationFactor?: number;
+  /** Raw batches (default) or records through send() and eachMessage. */
+  api?: FastPathApi;
+}
+
+export type FastPathApi = 'raw' | 'records';
+
+/** The client column of a fast-path row. */
+export function fastPathClient(api: FastPathApi): string {
+  return api === 'raw' ? 'sdk raw batches' : 'sdk send/eachMessage';
 }
 
 /** A consumer's largest single read. */
 const READ_BYTES_MAX = 16 * 1024 * 1024;
 
+/** How many `recordBytes` values make a record batch of about `batchBytes` (61 bytes of batch header, ~12 per record). */
+export function recordsShape(batchBytes: number, recordBytes: number): { recordsPerSend: number; valueBytes: number } {
+  const valueBytes = Math.max(1, Math.min(recordBytes, batchBytes - 80));
+  return { valueBytes, recordsPerSend: Math.max(1, Math.floor((batchBytes - 61) / (valueBytes + 12))) };
+}
+
 /** One record batch of about `batchBytes`, made of `recordBytes`-sized values. */
 export async function makeBatch(batchBytes: number, recordBytes: number): Promise<{ batch: Buffer; records: number }> {
-  const value = Math.max(1, Math.min(recordBytes, batchBytes - 80));
-  const count = Math.max(1, Math.floor((batchBytes - 61) / (value + 12)));
-  const payload = Buffer.alloc(value, 0x62);
+  const { recordsPerSend: count, valueBytes } = recordsShape(batchBytes, recordBytes);
+  const payload = Buffer.alloc(valueBytes, 0x62);
   const batch = await buildRecordBatch({ records: Array.from({ length: count }, () => ({ key: null, value: payload })) });
   return { batch, records: count };
 }
@@ -67,6 +85,7 @@ export class FastPathDoor implements Door {
   }
 
   async produce(run: ProduceRun): Promise<Produced> {
+    if (this.o.api === 'records') return this.produceRecords(run);
     const o = this.o;
     const connections = await Promise.all(Array.from({ length: o.producers }, () => Connection.open({ control: o.control, sasl: o.sasl })));
     const producers = connections.map(
@@ -111,6 +130,57 @@ export class FastPathDoor implements Door {
     }
   }
 
+  /**
+   * Each lane sends records with producer.send(), as an application does:
+   * `recordsPerSend` fresh message objects per call, encoded into a batch by
+   * the SDK. Counts value bytes (what the consumers count too). With one
+   * partition the SDK's partitioner chooses it; with several, each lane names
+   * one its producer owns (exclusive mode needs one writer per partition).
+   */
+  private async produceRecords(run: ProduceRun): Promise<Produced> {
+    const o = this.o;
+    const connections = await Promise.all(Array.from({ length: o.producers }, () => Connection.open({ control: o.control })));
+    const producers = connections.map(
+      (c) => new Producer(c, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs }),
+    );
+    try {
+      await producers[0].topic(this.topic);
+      const { recordsPerSend, valueBytes } = recordsShape(o.batchBytes, o.recordBytes);
+      const value = Buffer.alloc(valueBytes, 0x62);
+      if (run.stamp && valueBytes < STAMP_BYTES) throw new Error(`end-to-end stamps need records of at least ${STAMP_BYTES} bytes (--record-size)`);
+      let bytes = 0;
+      let records = 0;
+      run.clock.start();
+      const start = process.hrtime.bigint();
+      const lane = async (producer: Producer, p: number, l: number): Promise<void> => {
+        const owned = partitionsOf(p, o.producers, o.partitions);
+        const partition = o.partitions === 1 ? undefined : owned.length > 0 ? owned[l % owned.length] : p % o.partitions;
+        while (bytes < run.totalBytes && process.hrtime.bigint() < run.deadline) {
+          bytes += recordsPerSend * valueBytes;
+          records += recordsPerSend;
+          const messages = Array.from({ length: recordsPerSend }, () => ({ value, partition }));
+          if (run.stamp) {
+            const stamped = Buffer.from(value);
+            writeStamp(stamped, wallClockMs());
+            messages[0] = { value: stamped, partition };
+          }
+          const t0 = process.hrtime.bigint();
+          await producer.send({ topic: this.topic, messages });
+          const t1 = process.hrtime.bigint();
+          run.publish.record(Number(t1 - t0) / 1e3, run.clock.msSinceStart(t1));
+          run.onProgress?.(bytes);
+        }
+      };
+      const lanes = Math.max(1, o.stagingDepth);
+      await Promise.all(producers.flatMap((producer, p) => Array.from({ length: lanes }, (_, l) => lane(producer, p, l))));
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      await Promise.all(producers.map((p) => p.disconnect()));
+      return { bytes, records, seconds };
+    } finally {
+      await Promise.all(connections.map((c) => c.close()));
+    }
+  }
+
   async startConsumers(run: ConsumeRun): Promise<RunningConsumers> {
     const o = this.o;
     const readers = Math.max(1, o.fanout ?? 1);
@@ -127,7 +197,11 @@ export class FastPathDoor implements Door {
       for (const [i, consumer] of consumers.entries()) {
         const { reader, partitions } = subscriptions[i];
         await consumer.subscribe({ topic: this.topic, fromBeginning: true, partitions });
-        await consumer.run({ eachRawBatch: ({ partition, bytes }) => deliver(run, partition, bytes, reader) }, (err) => run.ledger.fail(err));
+        const handlers =
+          o.api === 'records'
+            ? { eachMessage: ({ partition, message }: EachMessagePayload) => deliverMessage(run, partition, message, reader) }
+            : { eachRawBatch: ({ partition, bytes }: EachRawBatchPayload) => deliver(run, partition, bytes, reader) };
+        await consumer.run(handlers, (err) => run.ledger.fail(err));
       }
       const sum = (of: typeof consumers): Record<string, number> => {
         const total: Record<string, number> = {};
@@ -154,6 +228,15 @@ function firstValueOffset(batch: Buffer): number {
   const value = peekFirstRecord(batch)?.value;
   if (!value || value.length < STAMP_BYTES) throw new Error(`end-to-end stamps need records of at least ${STAMP_BYTES} bytes (--record-size)`);
   return value.byteOffset - batch.byteOffset;
+}
+
+/** Counts one decoded record in the ledger (its value bytes), and its end-to-end latency if it carries a stamp. */
+function deliverMessage(run: ConsumeRun, partition: number, message: ConsumedMessage, reader: number): void {
+  run.ledger.add(partition, BigInt(message.offset), 1, message.value?.length ?? 0, reader);
+  if (run.e2e) {
+    const stamp = readStamp(message.value);
+    if (stamp !== undefined) run.e2e.record((wallClockMs() - stamp) * 1e3, run.clock.msSinceStart());
+  }
 }
 
 /** Counts each batch of a raw read in the ledger (for reader `reader`), and its end-to-end latency if it carries a stamp. */

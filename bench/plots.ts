@@ -17,8 +17,10 @@ export interface Run {
   results: BenchResults;
 }
 
-export function seriesName(target: string, client: string, mode: string): string {
-  return target === 'fastpath' ? `fastpath (${mode})` : `${target} (${client})`;
+export function seriesName(target: string, client: string, mode: string, layout?: string): string {
+  // Older results name the fast path's one client 'rdmq-sdk'; newer ones tell raw batches from send()/eachMessage.
+  const door = target === 'fastpath' ? (client === 'rdmq-sdk' ? `fastpath (${mode})` : `fastpath ${client} (${mode})`) : `${target} (${client})`;
+  return layout ? `${door}, ${layout}` : door;
 }
 
 const LIMIT_NAMES = {
@@ -157,7 +159,7 @@ async function drawThroughput(dir: string, runs: Run[]): Promise<string[]> {
     for (const { p, label } of points) {
       const value = side === 'producer' ? p.producerMBps : p.consumerMBps;
       if (value === undefined) continue;
-      const base = seriesName(p.target, p.client, p.mode);
+      const base = seriesName(p.target, p.client, p.mode, p.layout);
       series.push({ name: withRun(base, label), base, limit: false });
       measured.push({ series: withRun(base, label), variant: variantOf(p), batch: p.batchSize, mbps: value });
     }
@@ -254,7 +256,7 @@ function tracesToDraw(runs: Run[]): { trace: LatencyTrace; row: TraceRow }[] {
 /** Doors measured without a latency trace of `kind`, e.g. kcat, which reports no per-record acknowledgement. */
 function doorsWithoutLatency(runs: Run[], traces: { trace: LatencyTrace; row: TraceRow }[], kind?: LatencyKind): string[] {
   const traced = new Set(traces.filter(({ trace }) => kind === undefined || (trace.kind ?? 'publish') === kind).map(({ row }) => row.base));
-  const doors = runs.flatMap(({ results }) => results.points.filter((p) => kind !== 'e2e' || p.workload === 'e2e').map((p) => seriesName(p.target, p.client, p.mode)));
+  const doors = runs.flatMap(({ results }) => results.points.filter((p) => kind !== 'e2e' || p.workload === 'e2e').map((p) => seriesName(p.target, p.client, p.mode, p.layout)));
   return [...new Set(doors)].filter((d) => !traced.has(d));
 }
 
@@ -463,4 +465,62 @@ export function runLabels(dirs: string[], results: BenchResults[]): string[] {
   });
   // The same folder given twice still draws as two runs.
   return labels.map((l, i) => (labels.indexOf(l) === i ? l : `${l} #${i + 1}`));
+}
+
+/**
+ * rdmq bench --breakdown: one stacked bar per layout, a segment per stage at
+ * its mean (the stages follow one another, so the means add up to the whole
+ * publish), in publish order; and each stage's p50 and p99 side by side.
+ */
+export async function drawBreakdown(
+  dir: string,
+  results: { layout?: string; batchBytes: number; stages: { name: string; where: string; meanUs: number; p50Us: number; p99Us: number }[] }[],
+  stageOrder: string[],
+): Promise<string[]> {
+  const label = (r: { layout?: string }): string => r.layout ?? 'given rdmq';
+  const rows = results.flatMap((r) =>
+    r.stages.filter((s) => stageOrder.includes(s.name)).map((s) => ({ layout: label(r), stage: s.name, order: stageOrder.indexOf(s.name), mean: s.meanUs, p50: s.p50Us, p99: s.p99Us })),
+  );
+  const title = `Where one ${formatSize(results[0]?.batchBytes ?? 8192)} publish spends its time`;
+  const stacked = path.join(dir, 'breakdown-stacked');
+  await render(
+    {
+      title,
+      width: 640,
+      height: 40 * Math.max(1, results.length),
+      data: { values: rows },
+      mark: 'bar',
+      encoding: {
+        y: { field: 'layout', type: 'nominal', title: null },
+        x: { field: 'mean', type: 'quantitative', stack: 'zero', title: 'mean µs per publish (stages in order)' },
+        color: { field: 'stage', type: 'nominal', sort: stageOrder, scale: { scheme: 'tableau20' }, legend: { labelLimit: 400, columns: 1 } },
+        order: { field: 'order', type: 'quantitative' },
+        tooltip: [{ field: 'stage' }, { field: 'mean', format: '.1f' }],
+      },
+    },
+    stacked,
+  );
+  const percentiles = path.join(dir, 'breakdown-percentiles');
+  const long = rows.flatMap((r) => [
+    { ...r, percentile: 'p50', us: Math.max(0.1, r.p50) },
+    { ...r, percentile: 'p99', us: Math.max(0.1, r.p99) },
+  ]);
+  await render(
+    {
+      title: `${title}: p50 and p99 per stage`,
+      data: { values: long },
+      // Points, not bars: a bar on a log axis has no zero to start from.
+      mark: { type: 'point', filled: true, size: 90 },
+      width: 520,
+      encoding: {
+        y: { field: 'stage', type: 'nominal', sort: stageOrder, title: null, axis: { labelLimit: 400 } },
+        x: { field: 'us', type: 'quantitative', scale: { type: 'log' }, title: 'µs (log)' },
+        shape: { field: 'percentile', type: 'nominal' },
+        color: { field: 'percentile', type: 'nominal', scale: { range: ['#4c78a8', '#e45756'] } },
+        row: { field: 'layout', type: 'nominal', title: null },
+      },
+    },
+    percentiles,
+  );
+  return [stacked, percentiles];
 }

@@ -40,6 +40,8 @@ export interface ResultPoint {
    * the rdmq server.
    */
   cpuSecondsPerGB?: { client: number; server: number; clientChildren?: number };
+  /** How the started rdmq ran: 'start' (one process) or 'apart' (storage, broker, gateway); absent: start, or a given --control. */
+  layout?: 'start' | 'apart';
   /** Where the started cluster's topic lived: storage nodes and replication factor (absent: one node, no replication). */
   storageNodes?: number;
   replicationFactor?: number;
@@ -112,6 +114,7 @@ function cpu(p: ResultPoint): string {
 function tableRow(p: ResultPoint): string[] {
   const limit = limitOf(p);
   return [
+    p.layout ?? '-',
     p.target,
     p.client,
     p.workload ?? 'produce+consume',
@@ -130,14 +133,14 @@ function tableRow(p: ResultPoint): string[] {
   ];
 }
 
-const HEADER = ['target', 'client', 'workload', 'mode', 'batch', 'prod / cons / parts', 'producer MB/s', 'consumer MB/s', 'limit MB/s', 'producer / limit', 'consumer / limit', 'producer / kcat ceiling MB/s', 'publish µs p50 / p99 / p99.9 / max', 'e2e µs p50 / p99 / p99.9 / max', 'CPU s per GB client / server'];
+const HEADER = ['layout', 'target', 'client', 'workload', 'mode', 'batch', 'prod / cons / parts', 'producer MB/s', 'consumer MB/s', 'limit MB/s', 'producer / limit', 'consumer / limit', 'producer / kcat ceiling MB/s', 'publish µs p50 / p99 / p99.9 / max', 'e2e µs p50 / p99 / p99.9 / max', 'CPU s per GB client / server'];
 
 export function markdownTable(points: ResultPoint[]): string {
   return [`| ${HEADER.join(' | ')} |`, `|${HEADER.map(() => '---').join('|')}|`, ...points.map((p) => `| ${tableRow(p).join(' | ')} |`)].join('\n') + '\n';
 }
 
 export function textTable(points: ResultPoint[]): string {
-  const header = ['target', 'client', 'workload', 'mode', 'batch', 'P/C/parts', 'prod MB/s', 'cons MB/s', 'limit MB/s', 'prod/limit', 'cons/limit', 'prod/kcat ceiling', 'publish us p50/p99/p99.9/max', 'e2e us p50/p99/p99.9/max', 'CPU s/GB client/server'];
+  const header = ['layout', 'target', 'client', 'workload', 'mode', 'batch', 'P/C/parts', 'prod MB/s', 'cons MB/s', 'limit MB/s', 'prod/limit', 'cons/limit', 'prod/kcat ceiling', 'publish us p50/p99/p99.9/max', 'e2e us p50/p99/p99.9/max', 'CPU s/GB client/server'];
   return renderTable(header, points.map(tableRow));
 }
 
@@ -162,7 +165,8 @@ export async function writeResults(dir: string, results: BenchResults): Promise<
     `# rdmq bench, ${results.startedAt}\n\n${results.machine.cpus} CPUs, ${(results.machine.memoryBytes / 1024 ** 3).toFixed(0)} GiB, Node ${results.machine.node}.\n` +
       `Limits measured in the same run: single-thread memcpy into a /dev/shm region (fast path) and TCP loopback between two processes (Kafka protocol).\n` +
       `Workloads: produce+consume = producers alone, then consumers alone over what they wrote; e2e = both at once, end-to-end latency = consumer receive time minus produce time.\n` +
-      `Latency percentiles come from HDR histograms (3 significant digits). CPU s per GB count the bytes produced plus consumed; the client side includes kcat's processes.\n\n` +
+      `Latency percentiles come from HDR histograms (3 significant digits). CPU s per GB count the bytes produced plus consumed; the client side includes kcat's processes; the server side is every rdmq process (apart: storage node and broker, plus the gateway for gateway rows).\n` +
+      `Fast-path clients: "sdk raw batches" = producer.write of one prebuilt batch and eachRawBatch (batch bytes); "sdk send/eachMessage" = send() of records and eachMessage (value bytes).\n\n` +
       markdownTable(results.points) +
       '\n' +
       plots.map((file) => `![${PLOT_TITLES[path.basename(file)] ?? path.basename(file)}](${path.basename(file)}.png)\n`).join(''),

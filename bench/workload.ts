@@ -33,7 +33,8 @@ export function parseWorkloads(words: string[] | undefined): Workload[] {
 export interface WorkloadOptions {
   totalBytes: number;
   maxSeconds: number;
-  serverPid: number | undefined;
+  /** The server's processes, whose CPU is the server's. */
+  serverPid: number | number[] | undefined;
   /** Consumers that deliver nothing for this long fail the point (default 30 s). */
   idleMs?: number;
   onProgress?: (done: number, total: number) => void;

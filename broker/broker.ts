@@ -25,6 +25,7 @@ import { StallDetector } from './stall-detector';
 import { StorageBackend, StorageDamage } from './storage-backend';
 import { Authorizer, AuthorizerOptions } from './security/acls';
 import { batchSizeError, BrokerError, MetadataStore, MetadataStoreOptions, TOPIC_CONFIG_DEFAULTS, TopicConfig, TopicDescription } from './topics';
+import { markPublish, publishId, publishTraceOn } from '../format/publish-trace';
 
 export type Durability = 'none' | 'flush' | 'sync';
 
@@ -331,7 +332,9 @@ export class Broker {
     producerKey: string,
     range: { segmentId: number; position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint },
   ): Promise<bigint> {
+    const traceId = publishTraceOn ? publishId(runtime.topicId, runtime.partition, range.baseOffset) : '';
     return runtime.serial(async () => {
+      if (publishTraceOn) markPublish('broker-serial', traceId);
       this.checkServing(runtime);
       await this.storage.verify(
         range.segmentId,
@@ -346,8 +349,10 @@ export class Broker {
         },
         `${runtime.topicName}-${runtime.partition} exclusive commit`,
       );
+      if (publishTraceOn) markPublish('broker-verified', traceId);
       const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: this.now() });
       await this.applyAdvance(runtime, advance);
+      if (publishTraceOn) markPublish('broker-persisted', traceId);
       this.options.onCommitted?.(runtime.topicName, range.lengthBytes, range.recordCount);
       return runtime.state.highWatermark();
     });

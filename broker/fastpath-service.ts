@@ -26,6 +26,7 @@ import { BrokerMetrics } from './metrics';
 import { aclHost, ANONYMOUS_PRINCIPAL } from './security/acls';
 import { CommitAdvance, SegmentInfo } from './partition-state';
 import { FastPathAuthenticator, SessionIdentity } from './security/fastpath-auth';
+import { markPublish, publishId, publishTraceOn } from '../format/publish-trace';
 
 const MESSAGE_NAMES = new Map<number, string>(Object.entries(FastPathMessage).map(([name, id]) => [id, name]));
 
@@ -297,9 +298,13 @@ export class FastPathService {
     try {
       const req: CommitRangeRequest = decodeCommitRange(header);
       reqId = req.reqId;
+      const traceId = publishTraceOn ? publishId(req.topicId, req.partition, req.baseOffset) : '';
+      if (publishTraceOn) markPublish('broker-received', traceId);
       const runtime = this.broker.partition(req.topicId, req.partition);
       const highWatermark = await this.broker.commitRange(runtime, this.session(ep).producerKey, req);
+      if (publishTraceOn) markPublish('broker-committed', traceId);
       await ep.send(FastPathMessage.COMMIT_REPLY, encodeCommitReply({ reqId, errorCode: 0, highWatermark }));
+      if (publishTraceOn) markPublish('broker-replied', traceId);
     } catch (err) {
       await this.replyCommitError(ep, reqId, err);
     }

@@ -21,6 +21,7 @@ import { AuthenticateReplyBody, decodeJson, decodeReplicaKeys, encodeJson, FastP
 import { authenticate, AuthenticationOptions, SaslOptions } from './authentication';
 import { RdmqError } from './errors';
 import { PutReceipt, SegmentAccess, SegmentReplica, StorageLinks } from './storage-links';
+import { markPublish, publishTraceOn } from '../format/publish-trace';
 
 export { PutReceipt, SegmentAccess, SegmentReplica };
 
@@ -413,6 +414,7 @@ export class Connection extends EventEmitter {
   }
 
   private onReply(header: Buffer, payload: Buffer): void {
+    if (publishTraceOn) markPublish('reply-arrived');
     if (header.length < 4) return;
     const reqId = header.readUInt32LE(0);
     const pending = this.pending.get(reqId);

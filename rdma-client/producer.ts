@@ -23,6 +23,7 @@ import {
   encodeStage,
   FastPathMessage,
 } from '../format/fastpath-wire';
+import { markPublish, publishId, publishTraceOn } from '../format/publish-trace';
 import { Connection, PutReceipt, TopicInfo } from './connection';
 import { RdmqError, replyError } from './errors';
 import { DefaultPartitioner } from './partitioner';
@@ -171,6 +172,7 @@ export class Producer {
     const results = await Promise.all(
       [...byPartition].map(async ([partition, records]) => {
         const batch = await buildRecordBatch({ records, compression: record.compression });
+        if (publishTraceOn) markPublish('encoded');
         const baseOffset = await this.write(topic, partition, batch, records.length);
         return { topicName: topic.name, partition, errorCode: 0, baseOffset: baseOffset.toString() };
       }),
@@ -217,10 +219,12 @@ export class Producer {
     );
     const grant = decodeStageReply(reply.header);
     if (grant.errorCode !== 0) throw replyError(`stage on ${topic.name}-${partition} failed: ${reply.payload.toString()}`, grant.errorCode, { operation: 'WRITE', resource: topic.name });
+    if (publishTraceOn) markPublish('placed', publishId(topic.topicId, partition, grant.baseOffset));
     const generation = this.connection.generation;
     const replicas = this.connection.segmentReplicas(grant.segmentId, 'read-write', reply.payload);
     setBaseOffset(batch, 0, grant.baseOffset);
     const receipts = await this.connection.putAll(replicas, grant.segmentId, batch, grant.position);
+    if (publishTraceOn) markPublish('put-done', publishId(topic.topicId, partition, grant.baseOffset));
     const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
     await new Promise<bigint>((resolve, reject) =>
       this.queueShared(topic.topicId, partition, { stageId: grant.stageId, maxTimestamp, generation, receipts, done: { resolve, reject } }),
@@ -249,12 +253,17 @@ export class Producer {
     try {
       // Every put is complete at every copy before the broker hears of it; a put made on an
       // endpoint since lost, or in an earlier broker session, cannot be flushed: its commit fails (retriable).
+      if (publishTraceOn) markPublish('flush-start');
       for (const generation of new Set(commits.map((c) => c.generation))) {
         await this.connection.flush(commits.filter((c) => c.generation === generation).flatMap((c) => c.receipts), generation);
       }
-      const reply = await this.connection.request(FastPathMessage.COMMIT, (reqId) =>
+      if (publishTraceOn) markPublish('flush-done');
+      const replied = this.connection.request(FastPathMessage.COMMIT, (reqId) =>
         encodeCommit({ reqId, topicId: entry.topicId, partition: entry.partition, stages: commits.map((c) => ({ stageId: c.stageId, maxTimestamp: c.maxTimestamp })) }),
       );
+      if (publishTraceOn) markPublish('commit-sent');
+      const reply = await replied;
+      if (publishTraceOn) markPublish('commit-replied');
       const result = decodeCommitReply(reply.header);
       if (result.errorCode !== 0) throw new RdmqError(`commit failed: ${reply.payload.toString()}`, result.errorCode);
       for (const c of commits) c.done.resolve(result.highWatermark);
@@ -284,6 +293,7 @@ export class Producer {
       cursor.nextOffset += BigInt(recordCount);
       return { cursor, ...at };
     });
+    if (publishTraceOn) markPublish('placed', publishId(topic.topicId, partition, placed.baseOffset));
     setBaseOffset(batch, 0, placed.baseOffset);
     let receipts: PutReceipt[] = [];
     // Async, so a missing key fails this put's promise rather than throwing past the cursor.
@@ -299,6 +309,7 @@ export class Producer {
       throw err;
     }
     placed.cursor.puts.delete(put);
+    if (publishTraceOn) markPublish('put-done', publishId(topic.topicId, partition, placed.baseOffset));
     // Another put failed: a range past its hole can never be committed.
     if (placed.cursor.holeAt !== undefined && placed.position > placed.cursor.holeAt) throw strandedError(placed.baseOffset, placed.cursor);
     const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
@@ -389,13 +400,16 @@ export class Producer {
     const fail = (err: unknown): void => {
       for (const r of ranges) r.done.reject(err as Error);
     };
+    const first = ranges[0];
+    const traceId = publishTraceOn ? publishId(topicId, partition, first.baseOffset) : '';
+    if (publishTraceOn) markPublish('flush-start', traceId);
     try {
       await this.connection.flush(ranges.flatMap((r) => r.receipts));
     } catch (err) {
       fail(err);
       return none;
     }
-    const first = ranges[0];
+    if (publishTraceOn) markPublish('flush-done', traceId);
     const last = ranges[ranges.length - 1];
     const reply = this.connection
       .request(FastPathMessage.COMMIT_RANGE, (reqId) =>
@@ -412,11 +426,13 @@ export class Producer {
         }),
       )
       .then((reply) => {
+        if (publishTraceOn) markPublish('commit-replied', traceId);
         const result = decodeCommitReply(reply.header);
         if (result.errorCode !== 0) throw new RdmqError(`commit failed: ${reply.payload.toString()}`, result.errorCode);
         for (const r of ranges) r.done.resolve(result.highWatermark);
       })
       .catch(fail);
+    if (publishTraceOn) markPublish('commit-sent', traceId);
     return { reply };
   }
 }

@@ -14,9 +14,13 @@ export function run(file: string, args: string[], env: NodeJS.ProcessEnv = {}, t
 }
 
 /** Builds compat-tests/go/NAME.go into `dir`; returns the binary's path. */
-export async function buildGoProgram(name: string, dir: string): Promise<string> {
-  const source = path.join(__dirname, '..', '..', '..', 'compat-tests', 'go', `${name}.go`);
-  const binary = path.join(dir, name);
+export function buildGoProgram(name: string, dir: string): Promise<string> {
+  return buildGoSource(path.join(__dirname, '..', '..', '..', 'compat-tests', 'go', `${name}.go`), dir);
+}
+
+/** Builds one Go source file (package main, standard library and Debian's packaged sources) into `dir`; returns the binary's path. */
+export async function buildGoSource(source: string, dir: string): Promise<string> {
+  const binary = path.join(dir, path.basename(source, '.go'));
   // GOPATH mode over Debian's packaged sources; the build cache outlives the test so later runs are quick.
   await run('/usr/bin/go', ['build', '-o', binary, source], {
     GO111MODULE: 'off',

@@ -1,0 +1,113 @@
+// rdmq bench's measurement modes, each run tiny against the rdmq it starts
+// (rdmq start, and the roles apart): the rows users run beside raw batches,
+// the per-stage latency breakdown of a publish, and each client at its
+// defaults. They check what is reported and that it adds up, never how fast.
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { promisify } from 'util';
+import type { BreakdownResult } from './breakdown';
+import { STAGES } from './breakdown';
+import type { ClientDefaultsRow } from './client-defaults';
+import { BenchResults } from './report';
+
+const run = promisify(execFile);
+const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
+
+let out: string;
+beforeEach(() => {
+  out = fs.mkdtempSync(path.join(os.tmpdir(), 'rdmq-bench-modes-'));
+});
+afterEach(() => {
+  fs.rmSync(out, { recursive: true, force: true });
+});
+
+describe('rdmq bench modes', () => {
+  it('measures send()/eachMessage beside raw batches under rdmq start and the roles apart, each with its memcpy ratio and CPU per GB', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [MAIN, 'bench', '--target', 'fastpath', '--layout', 'start,apart', '--batch-sizes', '64K', '--bytes', '2M', '--max-seconds', '3', '--out', out],
+      { timeout: 100_000 },
+    );
+    const { points } = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
+    expect(points.map((p) => [p.layout, p.client])).toEqual([
+      ['start', 'sdk raw batches'],
+      ['start', 'sdk send/eachMessage'],
+      ['apart', 'sdk raw batches'],
+      ['apart', 'sdk send/eachMessage'],
+    ]);
+    for (const p of points) {
+      expect(p.producerMBps).toBeGreaterThan(0);
+      expect(p.consumerMBps).toBeGreaterThan(0);
+      expect(p.memcpyMBps).toBeGreaterThan(0);
+      expect(p.records!.consumed).toBe(p.records!.produced);
+      expect([p.records!.duplicates, p.records!.missing]).toEqual([0, 0]);
+      // The client's CPU is this bench's own; the server's, every rdmq process's (apart: storage node and broker).
+      expect(p.cpuSecondsPerGB!.client).toBeGreaterThan(0);
+      expect(p.cpuSecondsPerGB!.server).toBeGreaterThan(0);
+    }
+    // send() of 1 KiB records: 2 MiB of values is at least 2048 records (whole sends of 63).
+    expect(points.find((p) => p.client === 'sdk send/eachMessage')!.records!.produced % 63).toBe(0);
+    expect(points.find((p) => p.client === 'sdk send/eachMessage')!.records!.produced).toBeGreaterThanOrEqual(2048);
+    expect(stdout).toMatch(/apart\s+fastpath\s+sdk send\/eachMessage\s+produce\+consume/);
+    expect(stdout).toMatch(/start\s+fastpath\s+sdk raw batches/);
+  }, 110_000);
+
+  it('--breakdown traces every publish in the client and the broker: the stages add up to the whole publish', async () => {
+    const { stdout } = await run(process.execPath, [MAIN, 'bench', '--breakdown', '--publishes', '60', '--out', out], { timeout: 60_000 });
+    const { breakdown } = JSON.parse(fs.readFileSync(path.join(out, 'breakdown.json'), 'utf8')) as { breakdown: BreakdownResult[] };
+    expect(breakdown).toHaveLength(1);
+    const [result] = breakdown;
+    expect(result).toMatchObject({ layout: 'start', batchBytes: 8192, publishes: 60, joined: 60 });
+    const stage = (name: string) => result.stages.find((s) => s.name === name)!;
+    for (const spec of STAGES) {
+      const s = stage(spec.name);
+      expect(s.count).toBe(60);
+      expect(s.p50Us).toBeGreaterThanOrEqual(0);
+      expect(s.p50Us).toBeLessThanOrEqual(s.p99Us);
+    }
+    // Each stage ends where the next begins: their means add up to the publish's.
+    const sum = STAGES.reduce((total, spec) => total + stage(spec.name).meanUs, 0);
+    const total = stage('total: send() → resolved').meanUs;
+    expect(Math.abs(sum - total)).toBeLessThan(total * 0.001 + 1);
+    expect(stdout).toMatch(/broker: persist \+ commit/);
+    expect(fs.readFileSync(path.join(out, 'breakdown.md'), 'utf8')).toMatch(/\| broker: verify \| broker \|/);
+    for (const plot of ['breakdown-stacked', 'breakdown-percentiles']) expect(fs.statSync(path.join(out, `${plot}.png`)).size).toBeGreaterThan(1000);
+  }, 70_000);
+
+  it('publish tracing is off unless asked: a process without RDMQ_PUBLISH_TRACE takes no marks', async () => {
+    const trace = path.join(__dirname, '..', 'format', 'publish-trace.js');
+    const script = `const t = require(${JSON.stringify(trace)}); if (t.publishTraceOn) t.markPublish('x'); process.stdout.write(JSON.stringify([t.publishTraceOn, t.takePublishMarks().length]));`;
+    const env = { ...process.env };
+    delete env.RDMQ_PUBLISH_TRACE;
+    expect(JSON.parse((await run(process.execPath, ['-e', script], { env })).stdout)).toEqual([false, 0]);
+    expect(JSON.parse((await run(process.execPath, ['-e', script], { env: { ...env, RDMQ_PUBLISH_TRACE: '1' } })).stdout)).toEqual([true, 1]);
+  });
+
+  it('--client-defaults runs kcat, kafkajs, kafka-python and sarama at their defaults, and reads every record back, with the gateway requests each needed', async () => {
+    const { stdout } = await run(process.execPath, [MAIN, 'bench', '--client-defaults', '--bytes', '2M', '--out', out], { timeout: 150_000 });
+    const { clientDefaults } = JSON.parse(fs.readFileSync(path.join(out, 'client-defaults.json'), 'utf8')) as { clientDefaults: ClientDefaultsRow[] };
+    expect(clientDefaults.map((r) => [r.server, r.client])).toEqual([
+      ['rdmq start', 'kcat'],
+      ['rdmq start', 'kafkajs'],
+      ['rdmq start', 'kafka-python'],
+      ['rdmq start', 'sarama'],
+    ]);
+    for (const row of clientDefaults) {
+      expect(row.error).toBeUndefined();
+      expect(row.produce!.records).toBe(2048);
+      expect(row.consume!.records).toBe(2048);
+      expect(row.produce!.mbps).toBeGreaterThan(0);
+      expect(row.consume!.mbps).toBeGreaterThan(0);
+      expect(row.produce!.requests!.Produce.count).toBeGreaterThan(0);
+      expect(row.consume!.requests!.Fetch.count).toBeGreaterThan(0);
+      expect(row.produce!.cpuSecondsPerGB.server).toBeGreaterThan(0);
+      expect(row.produce!.serverCpuUsPerRequest).toBeGreaterThan(0);
+    }
+    // kafka-python's default batch.size (16 KiB) takes many more Produce requests than sarama's (1 MB).
+    const produces = (client: string) => clientDefaults.find((r) => r.client === client)!.produce!.requests!.Produce.count;
+    expect(produces('kafka-python')).toBeGreaterThan(produces('sarama'));
+    expect(stdout).toMatch(/rdmq start\s+kafka-python/);
+  }, 160_000);
+});
