@@ -3,6 +3,7 @@
 // add builds every combination of principal × host × operation × resource;
 // remove and list match like Kafka's filters.
 import { parseArgs } from 'util';
+import { CONTROL_FLAGS } from './control-flags';
 
 const ACTIONS = ['add', 'remove', 'list'];
 
@@ -32,10 +33,7 @@ export async function aclsCommand(argv: string[], usageError: (message: string) 
       cluster: { type: 'boolean' },
       'resource-pattern-type': { type: 'string' },
       principal: { type: 'string' },
-      'cluster-secret-file': { type: 'string' },
-      'control-tls-ca': { type: 'string' },
-      'control-tls-cert': { type: 'string' },
-      'control-tls-key': { type: 'string' },
+      ...CONTROL_FLAGS,
     },
     allowPositionals: true,
     strict: true,

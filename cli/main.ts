@@ -17,18 +17,11 @@ import { parseArgs } from 'util';
 import { humanBytes, renderTable } from '../bench/sizes';
 import type { ConsumedMessage } from '../rdma-client/consumer';
 import type { Message } from '../rdma-client/producer';
+import { CONTROL_FLAGS } from './control-flags';
 
 // Each command loads the roles it uses when it runs: help, usage errors and
 // the version answer at once, without loading gRPC, UCX and the Kafka codec.
 const client = () => import('../rdma-client');
-
-/** The flags of every command that calls the control plane (cli/control-plane-setup.ts). */
-const CONTROL_FLAGS = {
-  'cluster-secret-file': { type: 'string' },
-  'control-tls-ca': { type: 'string' },
-  'control-tls-cert': { type: 'string' },
-  'control-tls-key': { type: 'string' },
-} as const;
 
 /** The SDK, with this process's control plane set up from the command's flags first. */
 async function controlClient(values: Record<string, unknown>): ReturnType<typeof client> {

@@ -7,6 +7,7 @@ import { randomBytes } from 'crypto';
 import { parseArgs } from 'util';
 import { UsersClient } from '../broker';
 import { SCRAM_ITERATIONS_DEFAULT, SCRAM_MECHANISMS, saltedPassword, ScramMechanism, checkIterations, isScramMechanism } from '../format/sasl';
+import { CONTROL_FLAGS } from './control-flags';
 
 export const USERS_USAGE = `rdmq users create|alter NAME (--password PW | --password-file FILE|-) [--mechanism SCRAM-SHA-256|SCRAM-SHA-512]
              [--iterations N] [--control HOST:PORT]
@@ -46,10 +47,7 @@ export async function usersCommand(argv: string[], write: (line: string) => void
       'password-file': { type: 'string' },
       mechanism: { type: 'string' },
       iterations: { type: 'string' },
-      'cluster-secret-file': { type: 'string' },
-      'control-tls-ca': { type: 'string' },
-      'control-tls-cert': { type: 'string' },
-      'control-tls-key': { type: 'string' },
+      ...CONTROL_FLAGS,
     },
     allowPositionals: true,
     strict: true,
