@@ -9,6 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RunningRole, startRole } from '../bench/cluster';
+import { configureControlPlane, ensureClusterSecret } from '../control-plane';
 import { StorageError } from '../storage-node';
 import { ReplicatedStorage } from './replicated-storage';
 
@@ -21,12 +22,16 @@ describe('ReplicatedStorage.describe', () => {
   const nodes: RunningRole<{ controlPort: number }>[] = [];
   let storage: ReplicatedStorage | undefined;
 
+  const secretFile = path.join(dir, 'cluster-secret');
+
   beforeAll(async () => {
+    // The storage nodes serve members of the cluster only: this process proves their secret, as a broker does.
+    configureControlPlane({ clusterSecret: ensureClusterSecret(secretFile) });
     for (const i of [0, 1]) {
       nodes.push(
         await startRole([
           MAIN, 'storage', '--data', path.join(dir, `storage-${i}`), '--control', '127.0.0.1:0', '--fastpath', '127.0.0.1:0',
-          '--metrics', '127.0.0.1:0', '--region-size', '32M', '--segment-size', '1M',
+          '--metrics', '127.0.0.1:0', '--region-size', '32M', '--segment-size', '1M', '--cluster-secret-file', secretFile,
         ]),
       );
     }

@@ -9,6 +9,7 @@ import { freeLoopbackPort, RunningRole, startRole } from '../bench/cluster';
 import { RolesApart } from '../cli/testing/apart';
 import { buildRecordBatch, decodeRecordBatch, readBatchHeader, setBaseOffset, splitBatches } from '../format';
 import { decodeCommitReply, decodeReplicaKeys, decodeStageReply, encodeCommit, encodeStage, FastPathMessage, ReplicaKey } from '../format/fastpath-wire';
+import { configureControlPlane, ensureClusterSecret, userSecretFile } from '../control-plane';
 import { StorageClient } from '../storage-node';
 import { Connection } from './connection';
 import { RdmqError } from './errors';
@@ -30,6 +31,8 @@ async function startNodeB(): Promise<void> {
 }
 
 beforeAll(async () => {
+  // Roles apart on loopback share the user's secret (~/.rdmq/cluster-secret); this process asks node B directly, so it proves it too.
+  configureControlPlane({ clusterSecret: ensureClusterSecret(userSecretFile()) });
   roles = await RolesApart.start({ segmentSize: '1M', leaseTimeoutMs: 1000 });
   dirB = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-node-b-'));
   portsB.control = await freeLoopbackPort();

@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { freeLoopbackPort, RunningRole, startRole } from '../../bench/cluster';
+import { configureControlPlane, ensureClusterSecret } from '../../control-plane';
 import { SegmentDescriptor, StorageClient } from '../../storage-node';
 
 const MAIN = path.join(__dirname, '..', 'main.js');
@@ -36,6 +37,8 @@ export class ReplicatedRoles {
     for (let i = 0; i < options.storageNodes; i++) storage.push({ control: await freeLoopbackPort(), fastpath: await freeLoopbackPort() });
     const ports = { storage, control: await freeLoopbackPort(), fastpath: await freeLoopbackPort(), kafka: await freeLoopbackPort() };
     const roles = new ReplicatedRoles(fs.mkdtempSync(path.join('/dev/shm', 'rdmq-replicated-')), options, ports);
+    // The roles share a secret of their own; this process proves it too (segmentsByNode asks the storage nodes directly).
+    configureControlPlane({ clusterSecret: ensureClusterSecret(roles.secretFile) });
     try {
       for (let i = 0; i < options.storageNodes; i++) await roles.startStorage(i);
       await roles.startBroker();
@@ -46,13 +49,17 @@ export class ReplicatedRoles {
     return roles;
   }
 
+  get secretFile(): string {
+    return path.join(this.dir, 'cluster-secret');
+  }
+
   /** Starts (or restarts, on its data and ports) storage node `i`. */
   async startStorage(i: number): Promise<void> {
     const { control, fastpath } = this.ports.storage[i];
     this.storages[i] = await startRole<Ready>([
       MAIN, 'storage', '--data', path.join(this.dir, `storage-${i}`), '--control', `127.0.0.1:${control}`,
       '--fastpath', `127.0.0.1:${fastpath}`, '--metrics', '127.0.0.1:0', '--durability', 'flush',
-      '--region-size', '64M', '--segment-size', this.options.segmentSize ?? '1M',
+      '--region-size', '64M', '--segment-size', this.options.segmentSize ?? '1M', '--cluster-secret-file', this.secretFile,
     ]);
   }
 
@@ -63,6 +70,7 @@ export class ReplicatedRoles {
       '--data', path.join(this.dir, 'broker'), '--control', `127.0.0.1:${control}`, '--fastpath', `127.0.0.1:${fastpath}`,
       '--metrics', '127.0.0.1:0', '--kafka', `127.0.0.1:${kafka}`, '--durability', 'flush',
       '--segment-size', this.options.segmentSize ?? '1M', '--lease-timeout-ms', String(this.options.leaseTimeoutMs ?? 1500),
+      '--cluster-secret-file', this.secretFile,
     ]);
   }
 
