@@ -160,8 +160,9 @@ export async function startControlServer(
   // The SDK's admin calls: a member is the cluster itself; anyone else is User:ANONYMOUS, authorized as the Kafka door authorizes the same request.
   const allows = (call: grpc.ServerUnaryCall<unknown, unknown>, operation: AclOperation, resourceType: AclResourceType, resourceName: string): boolean =>
     isClusterMember(call.metadata) || broker.authorizer.authorize({ principal: ANONYMOUS_PRINCIPAL, host: aclHost(peerHost(call)), operation, resourceType, resourceName });
+  /** Throws AuthorizationError (Kafka's code for the resource type) unless `allows`. */
   const mayDo = (call: grpc.ServerUnaryCall<unknown, unknown>, operation: AclOperation, resourceType: AclResourceType, resourceName: string): void => {
-    if (!allows(call, operation, resourceType, resourceName)) broker.authorizer.check({ principal: ANONYMOUS_PRINCIPAL, host: aclHost(peerHost(call)), operation, resourceType, resourceName });
+    if (!isClusterMember(call.metadata)) broker.authorizer.check({ principal: ANONYMOUS_PRINCIPAL, host: aclHost(peerHost(call)), operation, resourceType, resourceName });
   };
   server.addService(brokerService().service, refusedOnceDeposed(options.deposed, {
     ...Object.fromEntries(Object.entries(groupCalls).map(([name, handler]) => [name, unary(handler)])),
