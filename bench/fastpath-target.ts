@@ -69,6 +69,9 @@ export function partitionsOf(index: number, consumers: number, partitions: numbe
   return Array.from({ length: partitions }, (_, p) => p).filter((p) => p % consumers === index);
 }
 
+/** A lane of producer `p` (number `l`): each call prepares one send and says what it carries. */
+type LaneFactory = (producer: Producer, p: number, l: number) => () => { bytes: number; records: number; send: () => Promise<unknown> };
+
 export class FastPathDoor implements Door {
   private constructor(
     private readonly o: FastPathDoorOptions,
@@ -85,49 +88,28 @@ export class FastPathDoor implements Door {
   }
 
   async produce(run: ProduceRun): Promise<Produced> {
-    if (this.o.api === 'records') return this.produceRecords(run);
     const o = this.o;
-    const connections = await Promise.all(Array.from({ length: o.producers }, () => Connection.open({ control: o.control, sasl: o.sasl })));
-    const producers = connections.map(
-      (c) => new Producer(c, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs }),
-    );
-    try {
+    if (o.api === 'records') return this.produceRecords(run);
+    return this.runLanes(run, async (producers) => {
       const topic = await producers[0].topic(this.topic);
       const template = await makeBatch(o.batchBytes, o.recordBytes);
       const valueAt = run.stamp ? firstValueOffset(template.batch) : -1;
-      let bytes = 0;
-      let records = 0;
-      run.clock.start();
-      const start = process.hrtime.bigint();
-      const lane = async (producer: Producer, p: number, l: number): Promise<void> => {
+      return (producer, p, l) => {
         // One buffer per lane: a buffer is patched (base offset, stamp) for each write, so lanes must not share.
         const buffer = Buffer.from(template.batch);
         // Producer p owns partitions p, p+producers, ... (one owner each, as exclusive mode needs);
         // with more producers than partitions they share.
         const owned = partitionsOf(p, o.producers, o.partitions);
         const partition = owned.length > 0 ? owned[l % owned.length] : p % o.partitions;
-        while (bytes < run.totalBytes && process.hrtime.bigint() < run.deadline) {
-          bytes += buffer.length;
-          records += template.records;
+        return () => {
           if (valueAt >= 0) {
             writeStamp(buffer.subarray(valueAt), wallClockMs());
             writeBatchCrc(buffer, 0, buffer.length - LOG_OVERHEAD);
           }
-          const t0 = process.hrtime.bigint();
-          await producer.write(topic, partition, buffer, template.records);
-          const t1 = process.hrtime.bigint();
-          run.publish.record(Number(t1 - t0) / 1e3, run.clock.msSinceStart(t1));
-          run.onProgress?.(bytes);
-        }
+          return { bytes: buffer.length, records: template.records, send: () => producer.write(topic, partition, buffer, template.records) };
+        };
       };
-      const lanes = Math.max(1, o.stagingDepth);
-      await Promise.all(producers.flatMap((producer, p) => Array.from({ length: lanes }, (_, l) => lane(producer, p, l))));
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      await Promise.all(producers.map((p) => p.disconnect()));
-      return { bytes, records, seconds };
-    } finally {
-      await Promise.all(connections.map((c) => c.close()));
-    }
+    });
   }
 
   /**
@@ -137,35 +119,56 @@ export class FastPathDoor implements Door {
    * partition the SDK's partitioner chooses it; with several, each lane names
    * one its producer owns (exclusive mode needs one writer per partition).
    */
-  private async produceRecords(run: ProduceRun): Promise<Produced> {
+  private produceRecords(run: ProduceRun): Promise<Produced> {
     const o = this.o;
-    const connections = await Promise.all(Array.from({ length: o.producers }, () => Connection.open({ control: o.control })));
-    const producers = connections.map(
-      (c) => new Producer(c, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs }),
-    );
-    try {
+    return this.runLanes(run, async (producers) => {
       await producers[0].topic(this.topic);
       const { recordsPerSend, valueBytes } = recordsShape(o.batchBytes, o.recordBytes);
       const value = Buffer.alloc(valueBytes, 0x62);
       if (run.stamp && valueBytes < STAMP_BYTES) throw new Error(`end-to-end stamps need records of at least ${STAMP_BYTES} bytes (--record-size)`);
-      let bytes = 0;
-      let records = 0;
-      run.clock.start();
-      const start = process.hrtime.bigint();
-      const lane = async (producer: Producer, p: number, l: number): Promise<void> => {
+      return (producer, p, l) => {
         const owned = partitionsOf(p, o.producers, o.partitions);
         const partition = o.partitions === 1 ? undefined : owned.length > 0 ? owned[l % owned.length] : p % o.partitions;
-        while (bytes < run.totalBytes && process.hrtime.bigint() < run.deadline) {
-          bytes += recordsPerSend * valueBytes;
-          records += recordsPerSend;
+        return () => {
           const messages = Array.from({ length: recordsPerSend }, () => ({ value, partition }));
           if (run.stamp) {
             const stamped = Buffer.from(value);
             writeStamp(stamped, wallClockMs());
             messages[0] = { value: stamped, partition };
           }
+          return { bytes: recordsPerSend * valueBytes, records: recordsPerSend, send: () => producer.send({ topic: this.topic, messages }) };
+        };
+      };
+    });
+  }
+
+  /**
+   * The producing both APIs share: `o.producers` producers (a connection
+   * each), `stagingDepth` lanes per producer, each lane sending what its
+   * `next` prepares until the run's bytes or deadline; every send timed.
+   * `prepare` runs once the producers are connected, before the clock starts.
+   */
+  private async runLanes(run: ProduceRun, prepare: (producers: Producer[]) => Promise<LaneFactory>): Promise<Produced> {
+    const o = this.o;
+    const connections = await Promise.all(Array.from({ length: o.producers }, () => Connection.open({ control: o.control, sasl: o.sasl })));
+    const producers = connections.map(
+      (c) => new Producer(c, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs }),
+    );
+    try {
+      const laneOf = await prepare(producers);
+      let bytes = 0;
+      let records = 0;
+      run.clock.start();
+      const start = process.hrtime.bigint();
+      const lane = async (producer: Producer, p: number, l: number): Promise<void> => {
+        const next = laneOf(producer, p, l);
+        while (bytes < run.totalBytes && process.hrtime.bigint() < run.deadline) {
+          const sending = next();
+          // Counted before the send, so the other lanes see the total include it.
+          bytes += sending.bytes;
+          records += sending.records;
           const t0 = process.hrtime.bigint();
-          await producer.send({ topic: this.topic, messages });
+          await sending.send();
           const t1 = process.hrtime.bigint();
           run.publish.record(Number(t1 - t0) / 1e3, run.clock.msSinceStart(t1));
           run.onProgress?.(bytes);
