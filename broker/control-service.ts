@@ -3,8 +3,7 @@
 // `rdmq-error` metadata so clients can rethrow the same error.
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { isClusterMember, membershipInterceptor, serverCredentials } from '../control-plane';
+import { isClusterMember, membershipInterceptor, serverCredentials, protoService } from '../control-plane';
 import { Broker } from './broker';
 import { GroupCoordinator } from './group-coordinator';
 import { groupControlHandlers } from './group-control';
@@ -34,15 +33,8 @@ export function notLeaderError(leader: string | undefined): grpc.ServiceError {
   return Object.assign(new Error(message), { code: grpc.status.UNAVAILABLE, details: message, metadata });
 }
 
-let loaded: grpc.ServiceClientConstructor | undefined;
-
 export function brokerService(): grpc.ServiceClientConstructor {
-  if (!loaded) {
-    const definition = protoLoader.loadSync(BROKER_PROTO_PATH, { keepCase: false, longs: String, enums: String, defaults: true });
-    const pkg = grpc.loadPackageDefinition(definition) as unknown as { rdmq: { broker: { v1: { Broker: grpc.ServiceClientConstructor } } } };
-    loaded = pkg.rdmq.broker.v1.Broker;
-  }
-  return loaded;
+  return protoService(BROKER_PROTO_PATH, 'rdmq.broker.v1.Broker');
 }
 
 export interface ClusterInfo {

@@ -13,4 +13,5 @@ export {
   membershipInterceptor,
   serverCredentials,
 } from './grpc-security';
+export { protoService } from './proto-service';
 export { checkListenPlan, deviceOf, InsecureListenError, isLoopbackHost, ListenPlan, restrictUcxToHost } from './listen-policy';

@@ -8,8 +8,7 @@
 // forward.
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { channelCredentials, isClusterMember, memberClientOptions } from '../control-plane';
+import { channelCredentials, isClusterMember, memberClientOptions, protoService } from '../control-plane';
 import { GatewayContext } from './context';
 import { joinAddressRefusal } from './join-address';
 import { answerFrame } from './dispatch';
@@ -19,15 +18,8 @@ import { KafkaSession } from './security/session';
 
 export const GATEWAY_PROTO_PATH = path.join(__dirname, '..', '..', 'gateway', 'gateway.proto');
 
-let loaded: grpc.ServiceClientConstructor | undefined;
-
 export function hubService(): grpc.ServiceClientConstructor {
-  if (!loaded) {
-    const definition = protoLoader.loadSync(GATEWAY_PROTO_PATH, { keepCase: false, longs: String, enums: String, defaults: true });
-    const pkg = grpc.loadPackageDefinition(definition) as unknown as { rdmq: { gateway: { v1: { GatewayHub: grpc.ServiceClientConstructor } } } };
-    loaded = pkg.rdmq.gateway.v1.GatewayHub;
-  }
-  return loaded;
+  return protoService(GATEWAY_PROTO_PATH, 'rdmq.gateway.v1.GatewayHub');
 }
 
 interface NodeMessage {

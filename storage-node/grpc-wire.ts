@@ -3,7 +3,7 @@
 // mapping of StorageError codes to gRPC status codes.
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { protoService } from '../control-plane';
 import type { ProducerScan } from '../format';
 import type { FencedRange, SegmentDescriptor, StorageUsage } from './segment-store';
 import { isStorageErrorCode, StorageError, StorageErrorCode } from './storage-error';
@@ -12,24 +12,9 @@ import { isStorageErrorCode, StorageError, StorageErrorCode } from './storage-er
 export const STORAGE_PROTO_PATH = path.join(__dirname, '..', '..', 'storage-node', 'storage.proto');
 export const ERROR_CODE_METADATA_KEY = 'rdmq-storage-error-code';
 
-let loaded: grpc.ServiceClientConstructor | undefined;
-
 /** The StorageNode service constructor (its `.service` is the server-side definition). */
 export function storageService(): grpc.ServiceClientConstructor {
-  if (!loaded) {
-    const definition = protoLoader.loadSync(STORAGE_PROTO_PATH, {
-      keepCase: false,
-      longs: String,
-      enums: String,
-      defaults: true,
-      oneofs: true,
-    });
-    const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-      rdmq: { storage: { v1: { StorageNode: grpc.ServiceClientConstructor } } };
-    };
-    loaded = pkg.rdmq.storage.v1.StorageNode;
-  }
-  return loaded;
+  return protoService(STORAGE_PROTO_PATH, 'rdmq.storage.v1.StorageNode', { oneofs: true });
 }
 
 // ---- wire messages (as proto-loader decodes them: camelCase, 64-bit as strings) ----

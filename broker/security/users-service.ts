@@ -2,8 +2,7 @@
 // gateways of their own (which fetch credentials to check SASL logins).
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { channelCredentials, memberClientOptions } from '../../control-plane';
+import { channelCredentials, memberClientOptions, protoService } from '../../control-plane';
 import { ScramCredential, ScramMechanism } from '../../format/sasl';
 import type { Broker } from '../broker';
 import { refusedOnceDeposed, unary } from '../control-service';
@@ -12,15 +11,8 @@ import { parseMechanism, ScramDeletion, ScramUpsertion, UserDescription } from '
 
 export const USERS_PROTO_PATH = path.join(__dirname, '..', '..', '..', 'broker', 'security', 'users.proto');
 
-let loaded: grpc.ServiceClientConstructor | undefined;
-
 export function usersService(): grpc.ServiceClientConstructor {
-  if (!loaded) {
-    const definition = protoLoader.loadSync(USERS_PROTO_PATH, { keepCase: false, longs: String, enums: String, defaults: true });
-    const pkg = grpc.loadPackageDefinition(definition) as unknown as { rdmq: { broker: { v1: { Users: grpc.ServiceClientConstructor } } } };
-    loaded = pkg.rdmq.broker.v1.Users;
-  }
-  return loaded;
+  return protoService(USERS_PROTO_PATH, 'rdmq.broker.v1.Users');
 }
 
 interface UserResultMessage {

@@ -6,8 +6,7 @@ import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { PROOF_METADATA_KEY, proveMembership } from '../../control-plane';
+import { PROOF_METADATA_KEY, proveMembership, protoService } from '../../control-plane';
 
 const ROOT = path.join(__dirname, '..', '..', '..');
 export const PROTO = {
@@ -25,10 +24,7 @@ export interface StrangerOptions {
 
 /** A client of `service` (e.g. 'rdmq.storage.v1.StorageNode') built from the .proto file, as a stranger would. */
 export function strangerClient(protoFile: string, service: string, address: string, options: StrangerOptions = {}): grpc.Client {
-  const definition = protoLoader.loadSync(protoFile, { keepCase: false, longs: String, enums: String, defaults: true });
-  let node: unknown = grpc.loadPackageDefinition(definition);
-  for (const part of service.split('.')) node = (node as Record<string, unknown>)[part];
-  const Client = node as grpc.ServiceClientConstructor;
+  const Client = protoService(protoFile, service);
   const interceptor: grpc.Interceptor = (o, next) =>
     new grpc.InterceptingCall(next(o), {
       start: (metadata, listener, go) => {
