@@ -5,8 +5,8 @@ import { promisify } from 'util';
 const run = promisify(execFile);
 
 describe('addon lifecycle', () => {
-  it('keeps RSS flat while regions and endpoints are opened and closed 1,000 times', async () => {
-    const { stdout } = await run(process.execPath, ['--expose-gc', path.join(__dirname, 'testing', 'churn.js'), '1000'], {
+  it('keeps RSS flat while regions and endpoints are opened and closed 2,000 times', async () => {
+    const { stdout } = await run(process.execPath, ['--expose-gc', path.join(__dirname, 'testing', 'churn.js'), '2000'], {
       timeout: 120_000,
     });
     const { rssAfterWarmup, rssAtEnd } = JSON.parse(stdout) as { rssAfterWarmup: number; rssAtEnd: number };
