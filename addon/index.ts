@@ -11,3 +11,13 @@ import { native } from './native';
 export function ucxVersion(): string {
   return native().ucxVersion();
 }
+
+/**
+ * Call once, before any Transport is created, in a process that holds a
+ * storage node's memory: no same-user process may ptrace it or reach it with
+ * CMA any more (PR_SET_DUMPABLE 0), and UCX leaves out its transports that do
+ * not enforce memory keys (tcp, cma). Returns the transports left out.
+ */
+export function protectStorageProcess(): string {
+  return native().protectProcess();
+}

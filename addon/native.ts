@@ -62,6 +62,7 @@ export interface NativeTransport {
   setHandlers(handlers: NativeTransportHandlers): void;
   progress(): void;
   stats(): { outstandingOps: number; endpoints: number; registrations: number };
+  memoryDomains(): string;
   close(): void;
 }
 
@@ -69,6 +70,8 @@ export interface NativeModule {
   Region: new (path: string, sizeBytes: number, create: boolean) => NativeRegion;
   Transport: new (options: { maxAmPayloadBytes?: number; peerErrorHandling?: boolean }) => NativeTransport;
   ucxVersion(): string;
+  /** PR_SET_DUMPABLE 0 and no key-less UCX transports from now on; returns the transports left out. */
+  protectProcess(): string;
   crc32c(bytes: Uint8Array, initial: number): number;
   /** Opens (creating) `path` and takes an exclusive flock on it; returns the descriptor (closing it releases the lock). */
   lockFileExclusive(path: string): number;

@@ -284,6 +284,11 @@ export class Transport extends EventEmitter {
     return { ...this.native.stats(), connections: this.byLocalId.size };
   }
 
+  /** UCX's description of this context's memory domains and transports (e.g. names an ib md where verbs is in use). */
+  memoryDomains(): string {
+    return nativeCall(() => this.native.memoryDomains());
+  }
+
   /** Closes every endpoint, the listener and the UCX worker. */
   close(): void {
     if (this.closedFlag) return;

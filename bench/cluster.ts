@@ -45,6 +45,8 @@ export interface ClusterOptions {
   /** V8 flags for the process, e.g. ['--max-old-space-size=512']. */
   nodeFlags?: string[];
   extraArgs?: string[];
+  /** Commands that exec node in the end, e.g. ['setpriv', '--reuid=65534', ...] to run it as another user. */
+  prefix?: string[];
 }
 
 const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
@@ -69,7 +71,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...Object.entries(options.gatewayLimits ?? {}).flatMap(([key, value]) => [`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(value)]),
     ...(options.extraArgs ?? []),
   ];
-  const role = await startRole<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number; kafkaPorts?: Record<string, number> }>(args, options.env, { nodeFlags: options.nodeFlags });
+  const role = await startRole<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number; kafkaPorts?: Record<string, number> }>(args, options.env, { nodeFlags: options.nodeFlags, prefix: options.prefix });
   const { child, ready } = role;
   let stopping = false;
   child.once('exit', (code, signal) => {

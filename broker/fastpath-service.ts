@@ -14,6 +14,7 @@ import {
   encodeStageReply,
   encodeWatermark,
   FastPathMessage,
+  ReplicaKey,
   SegmentAnnouncement,
   SubscribeBody,
   SubscribeReplyBody,
@@ -127,7 +128,7 @@ export class FastPathService {
   async segmentAdded(runtime: PartitionRuntime, segment: SegmentInfo): Promise<void> {
     const subs = this.subscribers.get(runtime.key);
     if (!subs || subs.size === 0) return;
-    const body = await this.announce(runtime, segment);
+    const body = await this.announce(runtime, segment, undefined);
     for (const ep of subs) void ep.send(FastPathMessage.SEGMENT, encodeJson(0, body)).catch(() => undefined);
   }
 
@@ -201,14 +202,29 @@ export class FastPathService {
     this.broker.authorizer.check({ principal: session.principal ?? ANONYMOUS_PRINCIPAL, host: aclHost(ep.remoteAddress.slice(0, Math.max(ep.remoteAddress.lastIndexOf(':'), 0))), operation, resourceType: 'TOPIC', resourceName: topic });
   }
 
-  /** The segment's replica keys (encodeReplicaKeys), once per endpoint and access; empty when already given. */
-  private async keyFor(ep: Endpoint, segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
+  /** The segment's replica grants (encodeReplicaKeys), once per endpoint and access; empty when already given. */
+  private async keyFor(ep: Endpoint, runtime: PartitionRuntime, segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
     const session = this.session(ep);
     const tag = `${segmentId}:${access}`;
     if (session.keysGiven.has(tag)) return Buffer.alloc(0);
-    const keys = encodeReplicaKeys(await this.broker.storage.segmentKeys(segmentId, access));
+    const keys = encodeReplicaKeys(await this.grantSegment(session, runtime, segmentId, access));
     session.keysGiven.add(tag);
     return keys;
+  }
+
+  /**
+   * THE place where the broker decides that a client gets access to a
+   * segment: write for a producer's stage or exclusive acquire, read for a
+   * subscription. What it returns (one grant per copy, signed by the storage
+   * node holding it) is the only way a client's puts and gets get past that
+   * node's check. An authorization check (ACLs on the session's principal)
+   * goes in front of the storage call here. `session` is undefined for a push
+   * to a partition's subscribers, each of whom was granted read at subscribe.
+   */
+  private grantSegment(session: Session | undefined, runtime: PartitionRuntime, segmentId: number, access: 'read' | 'read-write'): Promise<ReplicaKey[]> {
+    void session;
+    void runtime;
+    return this.broker.storage.segmentKeys(segmentId, access);
   }
 
   private async onStage(ep: Endpoint, header: Buffer): Promise<void> {
@@ -223,7 +239,7 @@ export class FastPathService {
         recordCount: req.recordCount,
         producerKey: this.session(ep).producerKey,
       });
-      const key = await this.keyFor(ep, grant.segmentId, 'read-write');
+      const key = await this.keyFor(ep, runtime, grant.segmentId, 'read-write');
       await ep.send(
         FastPathMessage.STAGE_REPLY,
         encodeStageReply({ reqId, errorCode: 0, stageId: grant.stageId, segmentId: grant.segmentId, position: grant.position, baseOffset: grant.baseOffset }),
@@ -261,7 +277,7 @@ export class FastPathService {
       const neededBytes = Number.isSafeInteger(body.neededBytes) && body.neededBytes! > 0 ? body.neededBytes! : 0;
       const grant = await this.broker.acquireExclusive(runtime, session.producerKey, body.roll === true, neededBytes);
       session.exclusive.add(runtime.key);
-      const key = await this.keyFor(ep, grant.segmentId, 'read-write');
+      const key = await this.keyFor(ep, runtime, grant.segmentId, 'read-write');
       await ep.send(
         FastPathMessage.ACQUIRE_REPLY,
         encodeJson(reqId, {
@@ -331,7 +347,7 @@ export class FastPathService {
       subs.add(ep);
       let segments: SegmentAnnouncement[];
       try {
-        segments = start === undefined ? [] : await this.announceFrom(runtime, start.segmentId);
+        segments = start === undefined ? [] : await this.announceFrom(runtime, start.segmentId, session);
       } catch (err) {
         subs.delete(ep);
         session.subscriptions.delete(runtime.key);
@@ -388,18 +404,18 @@ export class FastPathService {
   }
 
   /** Announcements of every segment from `firstSegmentId` on, including any added while keys were fetched. */
-  private async announceFrom(runtime: PartitionRuntime, firstSegmentId: number): Promise<SegmentAnnouncement[]> {
+  private async announceFrom(runtime: PartitionRuntime, firstSegmentId: number, session: Session): Promise<SegmentAnnouncement[]> {
     const announced = new Map<number, SegmentAnnouncement>();
     for (;;) {
       const pending = runtime.state.segments().filter((s) => s.segmentId >= firstSegmentId && !announced.has(s.segmentId));
       if (pending.length === 0) break;
-      for (const a of await Promise.all(pending.map((s) => this.announce(runtime, s)))) announced.set(a.segmentId, a);
+      for (const a of await Promise.all(pending.map((s) => this.announce(runtime, s, session)))) announced.set(a.segmentId, a);
     }
     return [...announced.values()].sort((a, b) => a.segmentId - b.segmentId);
   }
 
-  private async announce(runtime: PartitionRuntime, segment: SegmentInfo): Promise<SegmentAnnouncement> {
-    const replicas = await this.broker.storage.segmentKeys(segment.segmentId, 'read');
+  private async announce(runtime: PartitionRuntime, segment: SegmentInfo, session: Session | undefined): Promise<SegmentAnnouncement> {
+    const replicas = await this.grantSegment(session, runtime, segment.segmentId, 'read');
     // Positions as they are now, after the wait for the key, not as they were before it.
     const s = runtime.state.segmentInfo(segment.segmentId) ?? segment;
     return {

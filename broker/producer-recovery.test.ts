@@ -20,7 +20,7 @@ describe('idempotent producer state after a broker restart', () => {
 
   const open = async (): Promise<Broker> => {
     const store = SegmentStore.open({ path: path.join(dir, 'region'), regionSizeBytes: 16 << 20, segmentSizeBytes: 1 << 20, durability: 'flush' });
-    broker = await Broker.open(path.join(dir, 'meta'), new EmbeddedStorage(new StorageNode(store, transport)), { leaseTimeoutMs: 5000, durability: 'flush' });
+    broker = await Broker.open(path.join(dir, 'meta'), new EmbeddedStorage(new StorageNode(store)), { leaseTimeoutMs: 5000, durability: 'flush' });
     return broker;
   };
   const close = async (): Promise<void> => {

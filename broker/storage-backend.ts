@@ -62,11 +62,11 @@ export class EmbeddedStorage implements StorageBackend {
   }
 
   async writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {
-    this.node.store.writeSkipMarker(segmentId, position, bytes);
+    this.node.writeSkipMarker(segmentId, position, bytes);
   }
 
   async seal(segmentId: number, finalPosition: number): Promise<SegmentDescriptor> {
-    return this.node.store.seal(segmentId, { finalPosition });
+    return this.node.seal(segmentId, finalPosition);
   }
 
   async free(segmentId: number): Promise<void> {

@@ -77,13 +77,14 @@ describe('the roles in network namespaces of their own', () => {
       expect(env).toEqual(expect.arrayContaining(['UCX_TLS=tcp', 'UCX_NET_DEVICES=eth0']));
     }
 
-    // What UCX picks from the broker's namespace to the storage node's fast path: with the members' settings
+    // What UCX picks from the gateway's namespace to the broker's fast path: with the members' settings
     // TCP on the veth only; with UCX's defaults it would be shared memory despite the namespaces.
-    const fastpath = storage.addresses.fastpath!;
-    const asMember = lanesFrom(broker.netns!, { UCX_TLS: 'tcp', UCX_NET_DEVICES: 'eth0' }, fastpath);
+    // (The storage node's fast path is its checked data service, plain TCP: UCX carries no data to it.)
+    const fastpath = broker.addresses.fastpath!;
+    const asMember = lanesFrom(gateway.netns!, { UCX_TLS: 'tcp', UCX_NET_DEVICES: 'eth0' }, fastpath);
     expect(asMember).toEqual(['tcp/eth0.0']);
-    const withDefaults = lanesFrom(broker.netns!, { UCX_TLS: 'all', UCX_NET_DEVICES: 'all' }, fastpath);
-    expect(withDefaults.every((l) => l.startsWith('tcp/'))).toBe(true); // the storage node offers TCP only
+    const withDefaults = lanesFrom(gateway.netns!, { UCX_TLS: 'all', UCX_NET_DEVICES: 'all' }, fastpath);
+    expect(withDefaults.every((l) => l.startsWith('tcp/'))).toBe(true); // the broker offers TCP only
     // And this process's own endpoint (the SDK's side) runs over the bridge.
     const transport = new Transport();
     const [host, port] = [fastpath.slice(0, fastpath.lastIndexOf(':')), Number(fastpath.slice(fastpath.lastIndexOf(':') + 1))];

@@ -5,14 +5,14 @@
 //   withGateway   the Kafka gateway beside a broker, in its process (start, broker);
 //   startGatewayNode  `rdmq gateway`: a Kafka gateway of its own, joined to a broker.
 import * as path from 'path';
-import { Transport } from '../addon';
+import { protectStorageProcess, Transport } from '../addon';
 import { Registry } from 'prom-client';
 import { advertisable, GatewayHub, startGateway, startRemoteGateway } from '../gateway';
 import { Connection } from '../rdma-client';
 import { Broker, BrokerMetrics, BrokerOptions, kafkaClusterId, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend, usersServiceOf } from '../broker';
 import { kafkaListenersOf } from './security-config';
 import { FastPathAuthenticator } from '../broker/security/fastpath-auth';
-import { registerStorageMetrics, SegmentStore, startStorageGrpcServer, StorageNode } from '../storage-node';
+import { registerFastPathMetrics, registerStorageMetrics, SegmentStore, startDataService, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { gatewayLimitsOf, ServerConfig, splitHostPort, writeStoredSettings } from './config';
 import { useDataDirSecret } from './control-plane-setup';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
@@ -199,19 +199,64 @@ function hostAndPort(address: string): [string, number] {
 }
 
 export async function startNode(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
-  return ownDataDir(config, 'rdmq start', () => serveNode(config, log));
+  return ownDataDir(config, 'rdmq start', async () => sayNotes(await serveNode(config, log), log));
 }
 
-async function serveNode(config: ServerConfig, log: Log): Promise<RunningNode> {
+/** What the node says about its storage once everything listens (a start that fails says only why). */
+type WithStorageNotes<T> = T & { storageNotes: string[] };
+
+function sayNotes<T extends { storageNotes: string[] }>(started: T, log: Log): T {
+  for (const note of started.storageNotes) log(note);
+  return started;
+}
+
+async function serveNode(config: ServerConfig, log: Log): Promise<WithStorageNotes<RunningNode>> {
+  const protectedNote = protectStorage();
   const transport = new Transport();
-  const node = new StorageNode(openStore(config, log), transport);
-  // One transport serves both roles: the storage node's memory is reached at the broker's address.
+  const node = new StorageNode(openStore(config, log), { transport });
+  // Clients reach the storage node's segments through its data service, beside the broker's fast-path address.
+  const data = await serveStorageData(node, config, 0, log);
   const storage = new EmbeddedStorage(node);
   const registry = newRegistry('start');
   registerStorageMetrics(registry, () => node.store);
-  const running = await serveBroker(config, transport, storage, log, registry);
-  node.fastpathAddress = `${advertisedHost(config, splitHostPort(config.fastpath).host)}:${running.fastpathPort}`;
-  return running;
+  registerFastPathMetrics(registry, node);
+  let running: RunningNode;
+  try {
+    running = await serveBroker(config, transport, storage, log, registry);
+  } catch (err) {
+    await data.close();
+    throw err;
+  }
+  return {
+    ...running,
+    storageNotes: [protectedNote, data.note],
+    close: async () => {
+      await data.close();
+      await running.close();
+    },
+  };
+}
+
+/**
+ * This process holds a storage node's region: no same-user process may
+ * ptrace it or reach it with CMA, and its UCX contexts leave out the
+ * transports that do not enforce memory keys (addon protectStorageProcess).
+ */
+function protectStorage(): string {
+  const leftOut = protectStorageProcess();
+  return `storage memory protected: this process is not dumpable (no ptrace or CMA by other processes); UCX transports left out: ${leftOut}`;
+}
+
+/** The storage node's checked data path on the --fastpath host (`port` 0: a free one); sets the address clients are told. */
+async function serveStorageData(node: StorageNode, config: ServerConfig, port: number, log: Log): Promise<{ port: number; note: string; close(): Promise<void> }> {
+  const { host } = splitHostPort(config.fastpath);
+  const data = await listening('fastpath', `${host}:${port}`, () => startDataService(node, host, port, log));
+  node.fastpathAddress = `${advertisedHost(config, host)}:${data.port}`;
+  const note =
+    node.mode === 'verbs'
+      ? `storage fast path: verbs (one-sided puts and gets checked by the NIC: one registration per segment with exactly the granted access); data service at ${node.fastpathAddress}`
+      : `storage fast path: checked (every put and get goes through this node's grant check at ${node.fastpathAddress}; its memory is registered for no remote access)`;
+  return { port: data.port, note, close: () => data.close() };
 }
 
 /**
@@ -250,7 +295,8 @@ export async function ownDataDir<T extends { close(): Promise<void> }>(config: S
 export async function startAll(config: ServerConfig, log: Log = () => undefined): Promise<RunningNode> {
   return ownDataDir(config, 'rdmq start', async () => {
     useDataDirSecret(config);
-    return withGateway(await serveNode(config, log), config, log);
+    const node = await serveNode(config, log);
+    return sayNotes({ ...(await withGateway(node, config, log)), storageNotes: node.storageNotes }, log);
   });
 }
 
@@ -305,22 +351,26 @@ export async function startStorage(config: ServerConfig, log: Log = () => undefi
 }
 
 async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStorage> {
+  const protectedNote = protectStorage();
   const transport = new Transport();
-  const node = new StorageNode(openStore(config, log), transport);
-  const fast = await listenFastPath(transport, config);
-  node.fastpathAddress = fast.address;
+  const node = new StorageNode(openStore(config, log), { transport });
+  const data = await serveStorageData(node, config, splitHostPort(config.fastpath).port, log);
   const control = await listening('control', config.control, () => startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node, log, epochFile: path.join(config.data, 'leader-epoch') }));
   const registry = newRegistry('storage');
   registerStorageMetrics(registry, () => node.store);
+  registerFastPathMetrics(registry, node);
   const metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
+  log(protectedNote);
+  log(data.note);
   return {
     controlPort: control.port,
-    fastpathPort: fast.port,
+    fastpathPort: data.port,
     metricsPort: metricsServer.port,
     node,
     close: async () => {
       await metricsServer.close();
       await control.close();
+      await data.close();
       transport.close();
       node.close();
     },

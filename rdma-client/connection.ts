@@ -14,7 +14,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { channelCredentials, controlPlaneSecurity, fastPathMemberMethod, memberClientOptions, proveMembership } from '../control-plane';
 import { EventEmitter } from 'events';
-import { Endpoint, RemoteKey, Transport } from '../addon';
+import { Endpoint, Transport } from '../addon';
+import { DataLink } from './data-link';
 import { brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY } from '../broker';
 import { AuthenticateReplyBody, decodeJson, decodeReplicaKeys, encodeJson, FastPathMessage, ReplicaKey } from '../format/fastpath-wire';
 import { authenticate, AuthenticationOptions, SaslOptions } from './authentication';
@@ -119,8 +120,6 @@ export class Connection extends EventEmitter {
       transport.onMessage(id, (_ep, header, payload) => this.pushHandlers.get(id)?.forEach((fn) => fn(header, payload)));
     }
     this.storage = new StorageLinks(
-      transport,
-      (address) => (address === this.clusterInfo.fastpathAddress ? this.brokerEndpoint : undefined),
       (staleSinceMs) => {
         if (Date.now() - staleSinceMs >= STALE_KEY_RENEW_MS) this.renewSession();
       },
@@ -201,8 +200,8 @@ export class Connection extends EventEmitter {
     return this.clusterInfo;
   }
 
-  /** The endpoint to a storage node's fast-path address (HOST:PORT), connected on first use. */
-  storageEndpoint(address: string): Promise<Endpoint> {
+  /** The data link to a storage node's fast-path address (HOST:PORT), connected on first use. */
+  storageEndpoint(address: string): Promise<DataLink> {
     return this.storage.endpoint(address);
   }
 
@@ -237,8 +236,8 @@ export class Connection extends EventEmitter {
     this.storage.release(segmentId, access);
   }
 
-  /** The key of one copy of a segment, imported on its storage node's endpoint (for tests and tools). */
-  async segmentKey(replica: SegmentReplica, segmentId: number, access: SegmentAccess): Promise<RemoteKey> {
+  /** The grant of one copy of a segment (for tests and tools). */
+  async segmentKey(replica: SegmentReplica, segmentId: number, access: SegmentAccess): Promise<Buffer> {
     return (await this.storage.key(replica, segmentId, access)).key;
   }
 

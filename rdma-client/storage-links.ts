@@ -1,11 +1,11 @@
 // A client's links to the storage nodes that hold its segments' copies: one
-// UCX endpoint per storage address, connected on first use, and the keys of
-// each segment's replicas imported on the endpoint of their address.
+// data connection (data-link.ts) per storage address, connected on first use,
+// and the grants of each segment's replicas, used on the link of their address.
 //
-// The broker lists a segment's replicas (node, address, packed key) once per
-// segment and access; the list is kept here by (segment, access) and each
-// key is imported lazily on its node's endpoint, cached by (address,
-// segment, access). Losing one storage node's endpoint fails only the puts
+// The broker lists a segment's replicas (node, address, grant) once per
+// segment and access; the list is kept here by (segment, access). A grant is
+// opaque here: the storage node checks it on every put and get, so nothing
+// this client does with it can reach more than the broker granted. Losing one storage node's endpoint fails only the puts
 // and gets waiting on it (retriable) and drops the keys imported there; the
 // next use of that address connects again, after a backoff that grows while
 // the node stays unreachable. Endpoints to other nodes are untouched.
@@ -18,8 +18,8 @@
 // a new broker session (`onStaleWriteKey`), which sends every key anew.
 //
 // Contract: single-threaded (JS); every method may be called concurrently.
-import { Endpoint, RemoteKey, Transport } from '../addon';
 import { ReplicaKey } from '../format/fastpath-wire';
+import { DataLink, DataRefusedError } from './data-link';
 import { RdmqError } from './errors';
 
 export type SegmentAccess = 'read' | 'read-write';
@@ -33,13 +33,13 @@ export interface SegmentReplica {
 /** Where a put went: its completion at the storage node is confirmed by flushing this endpoint. */
 export interface PutReceipt {
   replica: SegmentReplica;
-  endpoint: Endpoint;
+  endpoint: DataLink;
 }
 
 interface Link {
   address: string;
-  endpoint: Endpoint | undefined;
-  connecting: Promise<Endpoint> | undefined;
+  endpoint: DataLink | undefined;
+  connecting: Promise<DataLink> | undefined;
   /** No new connect before this time (ms since epoch): the node was just lost or refused. */
   retryAt: number;
   retryDelayMs: number;
@@ -52,8 +52,8 @@ interface ListedCopy extends ReplicaKey {
 
 interface ImportedKey {
   packed: Buffer;
-  key: RemoteKey;
-  endpoint: Endpoint;
+  key: Buffer;
+  endpoint: DataLink;
 }
 
 const KAFKA_STORAGE_ERROR = 56;
@@ -75,9 +75,6 @@ export class StorageLinks {
   private closed = false;
 
   constructor(
-    private readonly transport: Transport,
-    /** The broker's endpoint when `address` is the broker's own (one process): no second endpoint to it. */
-    private readonly sharedEndpoint: (address: string) => Endpoint | undefined,
     /** A write needs a copy whose key went stale at `staleSinceMs` (the broker sends a segment's keys once per session). */
     private readonly onStaleWriteKey: (staleSinceMs: number) => void,
   ) {}
@@ -130,7 +127,7 @@ export class StorageLinks {
   }
 
   /** The key of `replica`'s copy of a segment, imported on its endpoint. */
-  async key(replica: SegmentReplica, segmentId: number, access: SegmentAccess): Promise<{ key: RemoteKey; endpoint: Endpoint }> {
+  async key(replica: SegmentReplica, segmentId: number, access: SegmentAccess): Promise<{ key: Buffer; endpoint: DataLink }> {
     const endpoint = await this.endpoint(replica.address);
     const tag = `${segmentId}:${access}`;
     const listed = this.replicaSets.get(tag)?.find((r) => r.address === replica.address);
@@ -152,11 +149,7 @@ export class StorageLinks {
       entry = undefined;
     }
     if (!entry) {
-      try {
-        entry = { packed: listed.key, key: endpoint.importKey(listed.key), endpoint };
-      } catch (err) {
-        throw unreachable(replica, err);
-      }
+      entry = { packed: listed.key, key: listed.key, endpoint };
       this.imported.set(id, entry);
     }
     return entry;
@@ -166,7 +159,7 @@ export class StorageLinks {
   async put(replica: SegmentReplica, segmentId: number, local: Uint8Array, remoteOffset: number): Promise<PutReceipt> {
     const { key, endpoint } = await this.key(replica, segmentId, 'read-write');
     try {
-      await endpoint.put(local, key, remoteOffset);
+      await endpoint.put(key, remoteOffset, local);
     } catch (err) {
       throw unreachable(replica, err);
     }
@@ -187,7 +180,7 @@ export class StorageLinks {
 
   /** Resolves once every put behind `receipts` is complete at its storage node; fails if an endpoint was lost since. */
   async flush(receipts: readonly PutReceipt[]): Promise<void> {
-    const endpoints = new Map<Endpoint, SegmentReplica>();
+    const endpoints = new Map<DataLink, SegmentReplica>();
     for (const r of receipts) endpoints.set(r.endpoint, r.replica);
     await Promise.all(
       [...endpoints].map(async ([endpoint, replica]) => {
@@ -207,7 +200,7 @@ export class StorageLinks {
   async get(replica: SegmentReplica, segmentId: number, local: Uint8Array, remoteOffset: number): Promise<void> {
     const { key, endpoint } = await this.key(replica, segmentId, 'read');
     try {
-      await endpoint.get(local, key, remoteOffset);
+      await endpoint.get(key, remoteOffset, local);
     } catch (err) {
       throw unreachable(replica, err);
     }
@@ -251,10 +244,8 @@ export class StorageLinks {
   }
 
   /** The endpoint to a storage address, connecting on first use and after a loss (not before its backoff ends). */
-  endpoint(address: string): Promise<Endpoint> {
+  endpoint(address: string): Promise<DataLink> {
     if (this.closed) return Promise.reject(new RdmqError('connection is closed', -1, 'CLOSED', false));
-    const shared = this.sharedEndpoint(address);
-    if (shared) return Promise.resolve(shared);
     let link = this.links.get(address);
     if (!link) this.links.set(address, (link = { address, endpoint: undefined, connecting: undefined, retryAt: 0, retryDelayMs: RECONNECT_DELAY_MS_MIN }));
     if (link.endpoint && !link.endpoint.closed) return Promise.resolve(link.endpoint);
@@ -271,7 +262,6 @@ export class StorageLinks {
   /** Destroys the keys of live endpoints and closes every storage endpoint (not a shared one). */
   async close(): Promise<void> {
     this.closed = true;
-    for (const entry of [...this.imported.values(), ...this.retired]) if (!entry.endpoint.closed) entry.key.destroy();
     this.imported.clear();
     this.retired.length = 0;
     this.replicaSets.clear();
@@ -281,11 +271,10 @@ export class StorageLinks {
     this.links.clear();
   }
 
-  private async connect(address: string, link: Link): Promise<Endpoint> {
-    let endpoint: Endpoint;
+  private async connect(address: string, link: Link): Promise<DataLink> {
+    let endpoint: DataLink;
     try {
-      const at = address.lastIndexOf(':');
-      endpoint = await this.transport.connect(address.slice(0, at), Number(address.slice(at + 1)));
+      endpoint = await DataLink.connect(address);
     } catch (err) {
       this.backOff(link);
       throw new RdmqError(`storage node at ${address} is unreachable: ${(err as Error).message}`, KAFKA_STORAGE_ERROR, 'KAFKA_STORAGE_ERROR', true);
@@ -302,7 +291,7 @@ export class StorageLinks {
   }
 
   /** A storage endpoint went away: its keys died with it; the next use reconnects after the backoff. */
-  private lost(link: Link, endpoint: Endpoint): void {
+  private lost(link: Link, endpoint: DataLink): void {
     if (link.endpoint !== endpoint) return;
     link.endpoint = undefined;
     for (const [id, entry] of this.imported) if (entry.endpoint === endpoint) this.imported.delete(id);
@@ -336,12 +325,22 @@ export class StorageLinks {
     const entry = this.imported.get(id);
     if (!entry) return;
     this.imported.delete(id);
-    if (!entry.endpoint.closed) entry.key.destroy();
   }
 }
 
-/** A put, get, flush or key import that failed in the transport: that storage node is gone or going. */
+const KAFKA_TOPIC_AUTHORIZATION_FAILED = 29;
+
+/**
+ * A put, get or flush that failed: refused by the storage node (outside the
+ * grant: never retried; a grant revoked or not valid any more: stage or
+ * subscribe again), or lost in the transport (that storage node is gone or going).
+ */
 function unreachable(replica: SegmentReplica, err: unknown): RdmqError {
   if (err instanceof RdmqError) return err;
+  if (err instanceof DataRefusedError) {
+    const message = `storage node ${replica.node} at ${replica.address} refused: ${err.code}: ${err.message}`;
+    if (err.code === 'ACCESS_DENIED') return new RdmqError(message, KAFKA_TOPIC_AUTHORIZATION_FAILED, 'TOPIC_AUTHORIZATION_FAILED', false);
+    return new RdmqError(message, KAFKA_STORAGE_ERROR, 'KAFKA_STORAGE_ERROR', true);
+  }
   return new RdmqError(`storage node ${replica.node} at ${replica.address} unreachable: ${(err as Error).message}`, KAFKA_STORAGE_ERROR, 'KAFKA_STORAGE_ERROR', true);
 }

@@ -71,6 +71,8 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
   });
   const id = (s: string) => parseSafeInteger('segmentId', s);
   const fence = new LeaderEpochFence(options.log, options.epochFile);
+  // Grants carry the leader epoch they were issued under; a newer leader's claim voids the older ones.
+  if (options.node) options.node.leaderEpoch = () => fence.highestEpoch ?? 0n;
   const withNode = (): StorageNode => {
     if (!options.node) throw new StorageError('UNAVAILABLE', 'this storage server has no fast-path transport');
     return options.node;
@@ -89,7 +91,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     ),
     Commit: unary((r: WireCommitRequest) =>
       descriptorToWire(
-        store.commit(id(r.segmentId), {
+        (options.node ?? store).commit(id(r.segmentId), {
           commitPosition: r.commitPosition,
           endOffset: parseInt64('endOffset', r.endOffset),
           maxTimestamp: parseInt64('maxTimestamp', r.maxTimestamp),
@@ -97,7 +99,8 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       ),
     ),
     WriteSkipMarker: unary((r: WireWriteSkipMarkerRequest) => {
-      store.writeSkipMarker(id(r.segmentId), r.position, r.marker);
+      // Through the node: it fences the range against the late put of the producer whose stage was skipped.
+      (options.node ?? store).writeSkipMarker(id(r.segmentId), r.position, r.marker);
       return {};
     }),
     ReadData: unary((r: { segmentId: string; position: number; lengthBytes: number }) => ({ data: Buffer.from(store.committedData(id(r.segmentId), r.position, r.lengthBytes)) })),
@@ -105,7 +108,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       store.writeData(id(r.segmentId), r.position, r.data);
       return {};
     }),
-    Seal: unary((r: WireSealRequest) => descriptorToWire(store.seal(id(r.segmentId), { finalPosition: r.finalPosition }))),
+    Seal: unary((r: WireSealRequest) => descriptorToWire(options.node ? options.node.seal(id(r.segmentId), r.finalPosition) : store.seal(id(r.segmentId), { finalPosition: r.finalPosition }))),
     Free: unary((r: WireSegmentIdRequest) => {
       (options.node ?? store).free(id(r.segmentId));
       return {};

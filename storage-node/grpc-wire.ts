@@ -233,6 +233,9 @@ const STATUS_OF: Record<StorageErrorCode, grpc.status> = {
   CLOSED: grpc.status.UNAVAILABLE,
   UNAVAILABLE: grpc.status.UNAVAILABLE,
   FENCED: grpc.status.FAILED_PRECONDITION,
+  GRANT_INVALID: grpc.status.PERMISSION_DENIED,
+  ACCESS_DENIED: grpc.status.PERMISSION_DENIED,
+  GRANT_REVOKED: grpc.status.PERMISSION_DENIED,
   INTERNAL: grpc.status.INTERNAL,
 };
 

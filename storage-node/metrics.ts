@@ -1,6 +1,7 @@
 // The storage node's Prometheus metrics, read from the store at scrape time.
 import { Gauge, Registry } from 'prom-client';
 import { SegmentStore } from './segment-store';
+import type { StorageNode } from './storage-node';
 
 export function registerStorageMetrics(registry: Registry, store: () => SegmentStore | undefined): void {
   const gauge = (name: string, help: string, value: (s: SegmentStore) => number): void => {
@@ -21,4 +22,26 @@ export function registerStorageMetrics(registry: Registry, store: () => SegmentS
   gauge('rdmq_storage_allocated_bytes', 'Bytes of allocated segments', (s) => s.usage().allocatedBytes);
   gauge('rdmq_storage_fenced_ranges', 'Committed ranges that failed their check at recovery and are fenced until an operator skips them', (s) => s.fencedRanges().length);
   gauge('rdmq_storage_unreadable_segments', 'Segment slots whose header is unreadable, kept out of the free pool', (s) => s.recovery.segmentsLost.length);
+}
+
+/** How fast-path clients reach this node ('checked' or 'verbs', value 1) and the accesses it refused, by reason. */
+export function registerFastPathMetrics(registry: Registry, node: StorageNode): void {
+  new Gauge({
+    name: 'rdmq_storage_fastpath_mode',
+    help: "How fast-path clients reach this node's segments: checked (every put and get through the node's grant check) or verbs (one-sided, per-segment NIC registrations)",
+    labelNames: ['mode'],
+    registers: [registry],
+    collect() {
+      this.set({ mode: node.mode }, 1);
+    },
+  });
+  new Gauge({
+    name: 'rdmq_storage_grant_refusals',
+    help: 'Fast-path accesses refused: invalid (signature), denied (access or bounds), revoked (freed, sealed, committed over, skipped, older leader epoch)',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, count] of Object.entries(node.refusals)) this.set({ reason }, count);
+    },
+  });
 }

@@ -15,6 +15,9 @@ export type StorageErrorCode =
   | 'CLOSED'
   | 'UNAVAILABLE'
   | 'FENCED'
+  | 'GRANT_INVALID'
+  | 'ACCESS_DENIED'
+  | 'GRANT_REVOKED'
   | 'INTERNAL';
 
 interface ErrorTraits {
@@ -39,6 +42,12 @@ const STORAGE_ERRORS: Record<StorageErrorCode, ErrorTraits> = {
   UNAVAILABLE: { retriable: true, kafkaErrorName: 'KAFKA_STORAGE_ERROR', kafkaErrorCode: 56 },
   // A broker whose leadership epoch is older than one the node has seen: it was deposed. Clients retry at the new leader.
   FENCED: { retriable: true, kafkaErrorName: 'NOT_LEADER_OR_FOLLOWER', kafkaErrorCode: 6 },
+  // Fast-path grants (grant.ts). A grant the node cannot verify was forged or altered, or is from before the node's restart: stage or subscribe again for a fresh one.
+  GRANT_INVALID: { retriable: true, kafkaErrorName: 'KAFKA_STORAGE_ERROR', kafkaErrorCode: 56 },
+  // Outside what the grant allows (a write with a read grant, bytes beyond its bounds, another segment): never retried.
+  ACCESS_DENIED: { retriable: false, kafkaErrorName: 'TOPIC_AUTHORIZATION_FAILED', kafkaErrorCode: 29 },
+  // The broker took back what the grant allowed (segment freed, sealed, committed over, or a stage skipped): stage again.
+  GRANT_REVOKED: { retriable: true, kafkaErrorName: 'KAFKA_STORAGE_ERROR', kafkaErrorCode: 56 },
   INTERNAL: { retriable: false, kafkaErrorName: 'UNKNOWN_SERVER_ERROR', kafkaErrorCode: -1 },
 };
 

@@ -1,30 +1,56 @@
-// A storage node: the SegmentStore plus the UCX registration of every
-// segment's data area. Each segment is registered twice: read-write (its key
-// goes only to producers the broker granted a stage in it) and read-only (for
-// consumers). Keys are handed out by the broker, never by the node itself.
-import { MemoryRegistration, Transport } from '../addon';
+// A storage node: the SegmentStore plus what fast-path clients may do with
+// its segments. Clients hold grants (grant.ts) the node signed and the broker
+// handed out; every access is checked here, where the client cannot change
+// anything, before a byte lands in or leaves the region:
+//   - the grant's signature (forged, altered, or from before a restart);
+//   - its access (a read grant never writes) and byte bounds;
+//   - the segment is still there (freed: revoked) and, for a write, the
+//     range lies at or above the commit line, below a sealed segment's final
+//     position, and outside every range the broker filled with a skip marker
+//     (a stage it gave up on: the producer's late put is revoked).
+// A grant of a deposed broker's leader epoch is refused once a newer leader
+// claimed the node. On this host no client writes into the node's address
+// space: data moves through the node's data service (data-service.ts), and
+// the process is not dumpable (cli/node.ts calls protectStorageProcess).
+import type { Transport } from '../addon';
 import type { ProducerScan } from '../format';
 import { checkStoredBatches, ExpectedBatches } from './batch-check';
+import { GrantAccess, GrantSigner } from './grant';
 import { AllocateRequest, CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
+import { fastPathModeOf, FastPathMode, VerbsRegistrations } from './verbs-registrations';
 
-export type SegmentAccess = 'read' | 'read-write';
+export type SegmentAccess = GrantAccess;
 
-interface Registrations {
-  readWrite: MemoryRegistration;
-  read: MemoryRegistration;
+export interface StorageNodeOptions {
+  /** The node's UCX transport, when it has one: used for one-sided access only where it is RDMA (verbs-registrations.ts). */
+  transport?: Transport;
+  /** The highest broker leader epoch seen (grants of older epochs are refused); 0 without HA. */
+  leaderEpoch?: () => bigint;
 }
 
+/** Accesses refused, by reason: for /metrics and tests. */
+export type RefusalCounts = Record<'invalid' | 'denied' | 'revoked', number>;
+
 export class StorageNode {
-  private readonly registrations = new Map<number, Registrations>();
+  private readonly signer = new GrantSigner();
+  /** Ranges the broker filled with skip markers, per open segment: no write may land there any more. */
+  private readonly skipped = new Map<number, Array<[number, number]>>();
+  private readonly verbs: VerbsRegistrations | undefined;
+  readonly mode: FastPathMode;
+  readonly refusals: RefusalCounts = { invalid: 0, denied: 0, revoked: 0 };
+  leaderEpoch: () => bigint;
 
   constructor(
     readonly store: SegmentStore,
-    private readonly transport: Transport,
-    /** Where clients reach this node's memory (UCX bootstrap HOST:PORT). */
+    options: StorageNodeOptions = {},
+    /** Where clients reach this node's data (data service HOST:PORT). */
     public fastpathAddress = '',
   ) {
-    for (const segment of store.describe()) this.register(segment.segmentId);
+    this.leaderEpoch = options.leaderEpoch ?? (() => 0n);
+    this.mode = fastPathModeOf(options.transport);
+    this.verbs = this.mode === 'verbs' && options.transport ? new VerbsRegistrations(store, options.transport) : undefined;
+    for (const segment of store.describe()) this.verbs?.add(segment.segmentId, segment.sealed);
   }
 
   get nodeId(): string {
@@ -33,28 +59,80 @@ export class StorageNode {
 
   allocate(request: AllocateRequest): SegmentDescriptor {
     const segment = this.store.allocate(request);
-    this.register(segment.segmentId);
+    this.verbs?.add(segment.segmentId, false);
     return segment;
   }
 
   commit(segmentId: number, request: CommitRequest): SegmentDescriptor {
-    return this.store.commit(segmentId, request);
+    const segment = this.store.commit(segmentId, request);
+    // Everything below the commit line is closed to writes already; drop the fences it covers.
+    const fences = this.skipped.get(segmentId);
+    if (fences) {
+      const open = fences.filter(([, end]) => end > segment.commitPosition);
+      if (open.length === 0) this.skipped.delete(segmentId);
+      else this.skipped.set(segmentId, open);
+    }
+    return segment;
+  }
+
+  /** The broker gave up on a stage: fill it, and fence it against the producer's late put. */
+  writeSkipMarker(segmentId: number, position: number, bytes: Buffer): void {
+    // Fenced first: from here on no put may land in the range, whatever happens to the write.
+    let fences = this.skipped.get(segmentId);
+    if (!fences) this.skipped.set(segmentId, (fences = []));
+    fences.push([position, position + bytes.length]);
+    this.store.writeSkipMarker(segmentId, position, bytes);
+  }
+
+  seal(segmentId: number, finalPosition: number): SegmentDescriptor {
+    const segment = this.store.seal(segmentId, { finalPosition });
+    this.verbs?.sealed(segmentId);
+    return segment;
   }
 
   free(segmentId: number): void {
-    const regs = this.registrations.get(segmentId);
-    if (regs) {
-      regs.readWrite.deregister();
-      regs.read.deregister();
-      this.registrations.delete(segmentId);
-    }
+    this.verbs?.remove(segmentId);
+    this.skipped.delete(segmentId);
     this.store.free(segmentId);
   }
 
+  /**
+   * The grant for a segment's whole data area with `access`: what the broker
+   * hands a client it decided may have it. On verbs the grant is followed by
+   * the segment's own UCX key of exactly that access.
+   */
   segmentKey(segmentId: number, access: SegmentAccess): Buffer {
-    const regs = this.registrations.get(segmentId);
-    if (!regs) throw new StorageError('UNKNOWN_SEGMENT', `segment ${segmentId} is not registered on storage node ${this.nodeId}`);
-    return (access === 'read' ? regs.read : regs.readWrite).packedKey();
+    if (!this.store.has(segmentId)) throw new StorageError('UNKNOWN_SEGMENT', `segment ${segmentId} is not allocated on storage node ${this.nodeId}`);
+    const { lengthBytes } = this.store.dataRange(segmentId);
+    const grant = this.signer.sign({ segmentId, access, startPosition: 0, endPosition: lengthBytes, leaderEpoch: this.leaderEpoch() });
+    const rkey = this.verbs?.packedKey(segmentId, access);
+    return rkey ? Buffer.concat([grant, rkey]) : grant;
+  }
+
+  /**
+   * The region bytes a put under `grantBytes` may write, [position, +length);
+   * throws GRANT_INVALID, ACCESS_DENIED or GRANT_REVOKED naming what is wrong.
+   */
+  writableRange(grantBytes: Buffer, position: number, lengthBytes: number): Buffer {
+    const { segmentId, segment } = this.admit(grantBytes, 'read-write', position, lengthBytes);
+    if (position < segment.commitPosition) {
+      return this.refuse('revoked', 'GRANT_REVOKED', `write [${position}, +${lengthBytes}) of segment ${segmentId} is below its commit line ${segment.commitPosition}: committed bytes are never overwritten`);
+    }
+    if (segment.sealed && position + lengthBytes > segment.writePosition) {
+      return this.refuse('revoked', 'GRANT_REVOKED', `segment ${segmentId} is sealed at ${segment.writePosition}; write [${position}, +${lengthBytes}) goes beyond it`);
+    }
+    for (const [start, end] of this.skipped.get(segmentId) ?? []) {
+      if (position < end && position + lengthBytes > start) {
+        return this.refuse('revoked', 'GRANT_REVOKED', `write [${position}, +${lengthBytes}) of segment ${segmentId} overlaps [${start}, ${end}), a stage the broker skipped (its lease ran out)`);
+      }
+    }
+    return this.store.written(segmentId, position, lengthBytes);
+  }
+
+  /** The region bytes a get under `grantBytes` may read (a view, no copy). */
+  readableRange(grantBytes: Buffer, position: number, lengthBytes: number): Buffer {
+    const { segmentId } = this.admit(grantBytes, 'read', position, lengthBytes);
+    return this.store.written(segmentId, position, lengthBytes);
   }
 
   /** Checks bytes a producer wrote (not yet committed) before the broker commits them. */
@@ -67,20 +145,37 @@ export class StorageNode {
   }
 
   close(): void {
-    for (const regs of this.registrations.values()) {
-      regs.readWrite.deregister();
-      regs.read.deregister();
-    }
-    this.registrations.clear();
+    this.verbs?.close();
     this.store.close();
   }
 
-  private register(segmentId: number): void {
-    const range = this.store.dataRange(segmentId);
-    const region = this.store.region;
-    this.registrations.set(segmentId, {
-      readWrite: this.transport.register(region, range.regionOffset, range.lengthBytes, 'read-write'),
-      read: this.transport.register(region, range.regionOffset, range.lengthBytes, 'read'),
-    });
+  /** Signature, epoch, access, bounds and the segment's existence; a write grant also reads. */
+  private admit(grantBytes: Buffer, wanted: SegmentAccess, position: number, lengthBytes: number): { segmentId: number; segment: SegmentDescriptor } {
+    let grant;
+    try {
+      grant = this.signer.verify(grantBytes);
+    } catch (err) {
+      this.refusals.invalid++;
+      throw err;
+    }
+    const epoch = this.leaderEpoch();
+    if (grant.leaderEpoch < epoch) {
+      return this.refuse('revoked', 'GRANT_REVOKED', `grant of leader epoch ${grant.leaderEpoch} is void: leader epoch ${epoch} has claimed this storage node`);
+    }
+    if (wanted === 'read-write' && grant.access !== 'read-write') {
+      return this.refuse('denied', 'ACCESS_DENIED', `write refused: the grant for segment ${grant.segmentId} is read-only`);
+    }
+    if (!Number.isSafeInteger(position) || position < grant.startPosition || lengthBytes > grant.endPosition - position) {
+      return this.refuse('denied', 'ACCESS_DENIED', `[${position}, +${lengthBytes}) is outside the grant's bytes [${grant.startPosition}, ${grant.endPosition}) of segment ${grant.segmentId}`);
+    }
+    if (!this.store.has(grant.segmentId)) {
+      return this.refuse('revoked', 'GRANT_REVOKED', `segment ${grant.segmentId} was freed; its grants are void`);
+    }
+    return { segmentId: grant.segmentId, segment: this.store.get(grant.segmentId) };
+  }
+
+  private refuse(kind: keyof RefusalCounts, code: 'ACCESS_DENIED' | 'GRANT_REVOKED', message: string): never {
+    this.refusals[kind]++;
+    throw new StorageError(code, message);
   }
 }

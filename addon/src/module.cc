@@ -31,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("MemoryRegistration", registration);
   exports.Set("RemoteKey", remoteKey);
   exports.Set("ucxVersion", Napi::Function::New(env, UcxVersion));
+  exports.Set("protectProcess", Napi::Function::New(env, ProtectProcess));
   exports.Set("crc32c", Napi::Function::New(env, Crc32cBinding));
   exports.Set("lockFileExclusive", Napi::Function::New(env, LockFileExclusive));
   exports.Set("crc32cHardware", Napi::Boolean::New(env, Crc32cHasHardware()));

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <cerrno>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -16,63 +17,23 @@ namespace rdmq {
 namespace {
 
 constexpr uint32_t kKeyMagic = 0x4b4d4452;  // "RDMK"
-constexpr uint32_t kKeyVersion = 2;
-constexpr size_t kBootIdBytes = 36;
-// magic, version, address, length, rkey length, access, pad[3], pid, boot id
-constexpr size_t kKeyHeaderBytes = 4 + 4 + 8 + 8 + 4 + 4 + 4 + kBootIdBytes;
+// Version 3 dropped the owner's pid and boot id: clients no longer copy into
+// the owner's memory with CMA (see ProtectProcess), so they have no use for them.
+constexpr uint32_t kKeyVersion = 3;
+// magic, version, address, length, rkey length, access, pad[3]
+constexpr size_t kKeyHeaderBytes = 4 + 4 + 8 + 8 + 4 + 4;
 constexpr size_t kKeyAccessOffset = 28;
-constexpr size_t kKeyPidOffset = 32;
-constexpr size_t kKeyBootIdOffset = 36;
 
-// Which kernel and pid namespace this process lives in: the host's boot id
-// with its last 16 characters replaced by the pid namespace's inode number.
-// Two processes with the same identity share a kernel and a pid namespace, so
-// a peer's pid names a process this one can reach with CMA (containers on one
-// host share the boot id but not, as a rule, the pid namespace).
-const std::string& BootId() {
-  static const std::string id = [] {
-    std::string text(kBootIdBytes, '\0');
-    FILE* f = fopen("/proc/sys/kernel/random/boot_id", "r");
-    if (f != nullptr) {
-      size_t got = fread(&text[0], 1, kBootIdBytes, f);
-      fclose(f);
-      if (got != kBootIdBytes) text.assign(kBootIdBytes, '\0');
-    }
-    struct stat ns;
-    if (text[0] == '\0' || stat("/proc/self/ns/pid", &ns) != 0) return std::string(kBootIdBytes, '\0');
-    char inode[17];
-    snprintf(inode, sizeof(inode), "%016llx", static_cast<unsigned long long>(ns.st_ino));
-    text.replace(kBootIdBytes - 16, 16, inode, 16);
-    return text;
-  }();
-  return id;
-}
-
-// UCX 1.13 cannot use its CMA transport for ucp_put/ucp_get (only for
-// rendezvous): on one host a put is emulated in software over the shared-
-// memory active-message FIFO, which needs the target process to wake up and
-// copy every fragment. For keys from a process on this host rdmq copies with
-// CMA itself (process_vm_writev/readv), as UCX's cma transport would; UCX
-// keeps every other path (verbs and TCP between hosts). RDMQ_DIRECT_CMA=0
-// turns this off. A key of this very process (the Kafka gateway writing into
-// the storage node it runs beside) needs no kernel at all: when the range is
-// inside one of our open Regions and already in memory (the storage node
-// faults each segment in when it allocates it), the copy is a memcpy on the
-// JS thread, cheaper than handing a 1 MiB batch to the thread pool: its
-// wake-ups, and the kernel pinning every page for CMA, cost on top of the copy.
 constexpr int kDrainRoundsMax = 64;
 constexpr size_t kAmHeaderMaxBytes = 2048;
 constexpr int kProgressCallsMax = 4096;
-constexpr uint64_t kParallelCopyMinBytes = 256 * 1024;
-constexpr uint64_t kParallelCopyPartBytes = 256 * 1024;
-constexpr uint64_t kParallelCopyMaxParts = 4;
-
-// Read at each key import, so a process can choose per connection.
-bool DirectCmaEnabled() {
-  const char* v = getenv("RDMQ_DIRECT_CMA");
-  return v == nullptr || strcmp(v, "0") != 0;
-}
 constexpr uint16_t kMaxAmId = 255;
+
+// Set once by ProtectProcess; read by every Transport created afterwards.
+bool gStorageProcess = false;
+// UCX transports that do not enforce memory keys: left out of every UCX
+// context in a process that holds a storage node's memory.
+constexpr const char* kTransportsWithoutKeyEnforcement = "^tcp,cma";
 
 std::string StatusText(ucs_status_t status) { return ucs_status_string(status); }
 
@@ -184,6 +145,7 @@ Napi::Function Transport::Init(Napi::Env env) {
                                         InstanceMethod("setHandlers", &Transport::SetHandlers),
                                         InstanceMethod("progress", &Transport::Progress),
                                         InstanceMethod("stats", &Transport::Stats),
+                                        InstanceMethod("memoryDomains", &Transport::MemoryDomains),
                                         InstanceMethod("close", &Transport::Close),
                                         InstanceMethod("workerAddress", &Transport::WorkerAddress),
                                         InstanceMethod("connectAddress", &Transport::ConnectAddress),
@@ -205,6 +167,13 @@ Transport::Transport(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Transpor
   ucp_config_t* config = nullptr;
   ucs_status_t status = ucp_config_read(nullptr, nullptr, &config);
   if (status != UCS_OK) throw StatusError(env, "ucp_config_read", status);
+  if (gStorageProcess) {
+    status = ucp_config_modify(config, "TLS", kTransportsWithoutKeyEnforcement);
+    if (status != UCS_OK) {
+      ucp_config_release(config);
+      throw StatusError(env, "ucp_config_modify(TLS)", status);
+    }
+  }
   ucp_params_t params{};
   params.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_MT_WORKERS_SHARED;
   params.features = UCP_FEATURE_RMA | UCP_FEATURE_AM | UCP_FEATURE_WAKEUP;
@@ -514,6 +483,31 @@ Napi::Value Transport::Stats(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// memoryDomains() -> string: UCX's description of this context (its memory
+// domains and transports), so the storage node can tell whether its region is
+// reached over RDMA (an ib memory domain) where the NIC enforces keys.
+Napi::Value Transport::MemoryDomains(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  char* text = nullptr;
+  size_t size = 0;
+  FILE* stream = open_memstream(&text, &size);
+  if (stream == nullptr) Throw(env, "ERR_UCX", "open_memstream failed");
+  ucp_context_print_info(context_, stream);
+  ucp_worker_print_info(worker_, stream);
+  fclose(stream);
+  std::string out(text, size);
+  free(text);
+  return Napi::String::New(env, out);
+}
+
+Napi::Value ProtectProcess(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) Throw(env, "ERR_PROTECT", std::string("prctl(PR_SET_DUMPABLE, 0) failed: ") + strerror(errno));
+  gStorageProcess = true;
+  return Napi::String::New(env, kTransportsWithoutKeyEnforcement + 1);
+}
+
 Napi::Value Transport::Progress(const Napi::CallbackInfo& info) {
   Drain();
   return info.Env().Undefined();
@@ -619,36 +613,6 @@ Napi::Value Endpoint::Rma(const Napi::CallbackInfo& info, bool isPut) {
     Throw(env, "ERR_ACCESS_DENIED", "put: remote key grants read-only access");
   }
   Transport* t = state_->transport;
-  uint64_t remote = rk->address() + remoteOffset;
-  if (rk->direct() && rk->pid() == static_cast<uint32_t>(getpid()) && IsCopyableInOpenRegion(remote, length)) {
-    void* there = reinterpret_cast<void*>(remote);
-    if (isPut) {
-      memcpy(there, local.Data(), length);
-    } else {
-      memcpy(local.Data(), there, length);
-    }
-    return Track(t, new Op(t, env, name), nullptr);
-  }
-  if (rk->direct() && length >= kParallelCopyMinBytes) {
-    Op* op = new Op(t, env, name);
-    op->keepAlive.push_back(Napi::Persistent(Napi::Value(local)));
-    op->keepAlive.push_back(Napi::Persistent(info[1]));
-    // The copy finishes on a pool thread whatever happens to the connection:
-    // the transport it settles through must not be collected meanwhile.
-    op->keepAlive.push_back(Napi::Persistent(Napi::Value(t->Value())));
-    op->keepAlive.push_back(Napi::Persistent(info.This()));
-    return StartParallelCopy(t, op, rk->pid(), isPut, local.Data(), rk->address() + remoteOffset, length);
-  }
-  if (rk->direct() && length > 0) {
-    int err = DirectCopy(rk->pid(), isPut, local.Data(), rk->address() + remoteOffset, length);
-    if (err == 0) {
-      Op* done = new Op(t, env, name);
-      return Track(t, done, nullptr);
-    }
-    if (err == ESRCH) Throw(env, "ERR_PEER_UNREACHABLE", std::string(name) + ": the process that owns the memory is gone");
-    // Not permitted here (another PID namespace, ptrace policy): use UCX from now on.
-    rk->disableDirect();
-  }
   Op* op = new Op(t, env, name);
   op->keepAlive.push_back(Napi::Persistent(Napi::Value(local)));
   op->keepAlive.push_back(Napi::Persistent(info[1]));
@@ -661,89 +625,6 @@ Napi::Value Endpoint::Rma(const Napi::CallbackInfo& info, bool isPut) {
   ucs_status_ptr_t r = isPut ? ucp_put_nbx(state_->ep, buf, length, raddr, rk->rkey(), &param)
                              : ucp_get_nbx(state_->ep, buf, length, raddr, rk->rkey(), &param);
   return Track(t, op, r, state_);
-}
-
-// Copies between this process and `pid` with CMA; 0 or an errno.
-int DirectCopy(uint32_t pid, bool isPut, void* local, uint64_t remote, uint64_t length) {
-  uint64_t done = 0;
-  while (done < length) {
-    iovec l{static_cast<uint8_t*>(local) + done, static_cast<size_t>(length - done)};
-    iovec r{reinterpret_cast<void*>(remote + done), static_cast<size_t>(length - done)};
-    ssize_t n = isPut ? process_vm_writev(static_cast<pid_t>(pid), &l, 1, &r, 1, 0)
-                      : process_vm_readv(static_cast<pid_t>(pid), &l, 1, &r, 1, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return EFAULT;
-    done += static_cast<uint64_t>(n);
-  }
-  return 0;
-}
-
-// A large CMA copy is split across libuv's thread pool: the JS thread stays
-// free, and like the engines of an RDMA NIC the parts run in parallel.
-struct ParallelCopy {
-  Transport* transport;
-  Op* op;
-  uint32_t pid;
-  bool isPut;
-  int parts;
-  int pending;
-  int error = 0;
-};
-
-struct CopyPart {
-  uv_work_t work;
-  ParallelCopy* copy;
-  uint8_t* local;
-  uint64_t remote;
-  uint64_t length;
-  int error = 0;
-};
-
-Napi::Value StartParallelCopy(Transport* t, Op* op, uint32_t pid, bool isPut, void* local, uint64_t remote, uint64_t length) {
-  Napi::Promise promise = op->deferred.Promise();
-  int parts = static_cast<int>(std::min<uint64_t>(kParallelCopyMaxParts, (length + kParallelCopyPartBytes - 1) / kParallelCopyPartBytes));
-  auto* copy = new ParallelCopy{t, op, pid, isPut, parts, parts};
-  uint64_t per = (length + parts - 1) / parts;
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(t->env(), &loop);
-  for (int i = 0; i < parts; i++) {
-    uint64_t start = per * i;
-    auto* part = new CopyPart{};
-    part->work.data = part;
-    part->copy = copy;
-    part->local = static_cast<uint8_t*>(local) + start;
-    part->remote = remote + start;
-    part->length = std::min(per, length - start);
-    uv_queue_work(
-        loop, &part->work,
-        [](uv_work_t* w) {
-          auto* pt = static_cast<CopyPart*>(w->data);
-          pt->error = DirectCopy(pt->copy->pid, pt->copy->isPut, pt->local, pt->remote, pt->length);
-        },
-        [](uv_work_t* w, int) {
-          auto* pt = static_cast<CopyPart*>(w->data);
-          ParallelCopy* c = pt->copy;
-          if (pt->error != 0 && c->error == 0) c->error = pt->error;
-          delete pt;
-          if (--c->pending > 0) return;
-          Napi::Env env = c->transport->env();
-          Napi::HandleScope scope(env);
-          Napi::CallbackScope cbScope(env, c->transport->asyncContext());
-          if (c->error == 0) {
-            c->transport->Settle(c->op, UCS_OK);
-          } else {
-            c->op->deferred.Reject(MakeError(env, c->error == ESRCH ? "ERR_PEER_UNREACHABLE" : "ERR_UCX",
-                                             std::string(c->isPut ? "put" : "get") + " by CMA failed: " + strerror(c->error))
-                                       .Value());
-            delete c->op;
-          }
-          delete c;
-        });
-  }
-  return promise;
 }
 
 Napi::Value Endpoint::Put(const Napi::CallbackInfo& info) { return Rma(info, true); }
@@ -943,7 +824,7 @@ void MemoryRegistration::Release() {
 }
 
 // packedKey() -> Buffer: [magic u32][version u32][address u64][length u64][rkeyLength u32]
-//                        [access u8, pad 3][pid u32][boot id, 36 bytes][rkey]
+//                        [access u8, pad 3][rkey]
 Napi::Value MemoryRegistration::PackedKey(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (memh_ == nullptr) Throw(env, "ERR_DEREGISTERED", "memory registration has been released");
@@ -961,9 +842,6 @@ Napi::Value MemoryRegistration::PackedKey(const Napi::CallbackInfo& info) {
   memcpy(p + 24, &rlen, 4);
   memset(p + kKeyAccessOffset, 0, 4);
   p[kKeyAccessOffset] = writable_ ? 1 : 0;
-  uint32_t pid = static_cast<uint32_t>(getpid());
-  memcpy(p + kKeyPidOffset, &pid, 4);
-  memcpy(p + kKeyBootIdOffset, BootId().data(), kBootIdBytes);
   memcpy(p + kKeyHeaderBytes, rkeyBuf, rkeySize);
   ucp_rkey_buffer_release(rkeyBuf);
   return out;
@@ -1012,9 +890,6 @@ RemoteKey::RemoteKey(const Napi::CallbackInfo& info) : Napi::ObjectWrap<RemoteKe
   if (rlen == 0 || kKeyHeaderBytes + rlen != n) Throw(env, "ERR_BAD_REMOTE_KEY", "remote key is truncated or has trailing bytes");
   if (length_ == 0 || address_ + length_ < address_) Throw(env, "ERR_BAD_REMOTE_KEY", "remote key describes an invalid range");
   writable_ = p[kKeyAccessOffset] == 1;
-  memcpy(&pid_, p + kKeyPidOffset, 4);
-  direct_ = DirectCmaEnabled() && memcmp(p + kKeyBootIdOffset, BootId().data(), kBootIdBytes) == 0 &&
-            BootId()[0] != '\0';
   ucs_status_t status = ucp_ep_rkey_unpack(st->ep, p + kKeyHeaderBytes, &rkey_);
   if (status != UCS_OK) {
     rkey_ = nullptr;

@@ -78,9 +78,13 @@ struct AmRndvRecv {
   Event event;
 };
 
-struct Op;
-int DirectCopy(uint32_t pid, bool isPut, void* local, uint64_t remote, uint64_t length);
-Napi::Value StartParallelCopy(Transport* t, Op* op, uint32_t pid, bool isPut, void* local, uint64_t remote, uint64_t length);
+// Makes this process one that holds a storage node's memory: no other
+// process of the same user may ptrace it or reach it with CMA
+// (PR_SET_DUMPABLE 0), and every UCX context created afterwards leaves out
+// the transports that do not enforce memory keys (tcp writes a put to any
+// address its peer names; cma is ptrace access to the whole process).
+// Returns the transports left out.
+Napi::Value ProtectProcess(const Napi::CallbackInfo& info);
 
 class Transport : public Napi::ObjectWrap<Transport> {
  public:
@@ -121,6 +125,7 @@ class Transport : public Napi::ObjectWrap<Transport> {
   Napi::Value ConnectAddress(const Napi::CallbackInfo& info);
   Napi::Value Progress(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value MemoryDomains(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
@@ -213,9 +218,6 @@ class RemoteKey : public Napi::ObjectWrap<RemoteKey> {
   uint64_t length() const { return length_; }
   EpState* endpoint() const { return ep_; }
   bool writable() const { return writable_; }
-  bool direct() const { return direct_; }
-  uint32_t pid() const { return pid_; }
-  void disableDirect() { direct_ = false; }
 
  private:
   Napi::Value Destroy(const Napi::CallbackInfo& info);
@@ -226,8 +228,6 @@ class RemoteKey : public Napi::ObjectWrap<RemoteKey> {
   uint64_t address_ = 0;
   uint64_t length_ = 0;
   bool writable_ = false;
-  bool direct_ = false;
-  uint32_t pid_ = 0;
 };
 
 }  // namespace rdmq
