@@ -9,15 +9,17 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RunningRole, startRole } from '../bench/cluster';
+import { buildRecordBatch } from '../format/batch-builder';
 import { configureControlPlane, ensureClusterSecret } from '../control-plane';
 import { StorageError } from '../storage-node';
 import { ReplicatedStorage } from './replicated-storage';
+import { RemoteStorage } from './storage-backend';
 
 jest.setTimeout(60_000);
 
 const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
 
-describe('ReplicatedStorage.describe', () => {
+describe('ReplicatedStorage against real storage nodes', () => {
   const dir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-replicated-describe-'));
   const nodes: RunningRole<{ controlPort: number }>[] = [];
   let storage: ReplicatedStorage | undefined;
@@ -63,5 +65,34 @@ describe('ReplicatedStorage.describe', () => {
     }
     await storage.probeReplicas();
     expect((await storage.describe()).map((s) => s.segmentId)).toEqual([segment.segmentId]);
+  });
+
+  test('a sealed segment copied to another node takes only its committed bytes there', async () => {
+    // Every fenced partition seals a segment with little in it; copies at full capacity filled regions under chaos.
+    storage?.close();
+    storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));
+    let copies = 1;
+    await storage.attach({ replicationFactorOf: () => copies, minInsyncOf: () => 1, onReplicasChanged: async () => undefined }, []);
+    const segment = await storage.allocate({ topicId: 2, partition: 0, baseOffset: 0n });
+    const direct = await Promise.all(nodes.map((n) => RemoteStorage.connect(`127.0.0.1:${n.ready.controlPort}`)));
+    try {
+      const [sourceId] = storage.replicasOf(segment.segmentId);
+      const byId = new Map(storage.nodeStates().map((n, i) => [n.nodeId, direct[i]]));
+      const batch = await buildRecordBatch({ records: [{ key: null, value: 'x'.repeat(300) }], baseOffset: 0n });
+      await byId.get(sourceId)!.writeData(segment.segmentId, 0, batch);
+      await storage.commit(segment.segmentId, { commitPosition: batch.length, endOffset: 1n, maxTimestamp: 0n });
+      await storage.seal(segment.segmentId, batch.length);
+
+      copies = 2;
+      expect(await storage.reReplicate(() => true)).toBe(1);
+      const [, copyId] = storage.replicasOf(segment.segmentId);
+      const held = async (id: string) => (await byId.get(id)!.describe()).find((s) => s.segmentId === segment.segmentId)!;
+      expect((await held(sourceId)).dataCapacityBytes).toBeGreaterThan(512 * 1024);
+      const copy = await held(copyId);
+      expect(copy.dataCapacityBytes).toBeLessThan(64 * 1024);
+      expect(copy).toMatchObject({ sealed: true, commitPosition: batch.length, endOffset: 1n });
+    } finally {
+      for (const d of direct) d.close();
+    }
   });
 });

@@ -383,7 +383,9 @@ export class ReplicatedStorage implements StorageBackend {
     const header = (await source.describe()).find((s) => s.segmentId === segmentId);
     if (!header || !header.sealed) return;
     await target.free(segmentId).catch(() => undefined);
-    await target.allocate({ topicId: header.topicId, partition: header.partition, baseOffset: header.baseOffset, dataCapacityBytes: header.dataCapacityBytes, segmentId });
+    // Sealed: nothing is written past its commit position, so the copy takes only that much room.
+    const dataCapacityBytes = Math.max(header.commitPosition, 1);
+    await target.allocate({ topicId: header.topicId, partition: header.partition, baseOffset: header.baseOffset, dataCapacityBytes, segmentId });
     for (let at = header.startPosition; at < header.commitPosition; at += COPY_CHUNK_BYTES) {
       const length = Math.min(COPY_CHUNK_BYTES, header.commitPosition - at);
       await target.writeData(segmentId, at, await source.readData(segmentId, at, length));

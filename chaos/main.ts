@@ -11,7 +11,7 @@ const USAGE = `usage: npm run chaos -- [--rounds N] [--seconds S] [--seed N] [--
                         [--storage-nodes N] [--brokers M] [--gateways G]   (the cluster topology: rdmq cluster start; default 3, 2, 2)
                         [--roles PREFIX,...]   deal faults only to these roles (e.g. gateway, storage, broker)
                         [--rate RECORDS_PER_S_PER_PRODUCER] [--kafka-consumers N] [--lease-timeout-ms MS]
-                        [--recovery-timeout-ms MS] [--partitions N] [--out DIR] [--keep-data]`;
+                        [--recovery-timeout-ms MS] [--partitions N] [--region-size SIZE] [--segment-size SIZE] [--out DIR] [--keep-data]`;
 
 function fail(message: string): never {
   process.stderr.write(`chaos: ${message}\n${USAGE}\n`);
@@ -33,6 +33,13 @@ function list<T extends string>(name: string, value: string | undefined, allowed
   return [...new Set(items)];
 }
 
+/** A size as the roles take it (e.g. 256M, 1G); they check it themselves. */
+function size(name: string, value: string | undefined, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (!/^\d+[KMGkmg]?$/.test(value)) fail(`--${name} takes a size such as 256M or 1G, got ${value}`);
+  return value;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -50,6 +57,8 @@ async function main(): Promise<void> {
       'lease-timeout-ms': { type: 'string' },
       'recovery-timeout-ms': { type: 'string' },
       partitions: { type: 'string' },
+      'region-size': { type: 'string' },
+      'segment-size': { type: 'string' },
       out: { type: 'string' },
       'keep-data': { type: 'boolean' },
       help: { type: 'boolean' },
@@ -81,6 +90,8 @@ async function main(): Promise<void> {
     leaseTimeoutMs: positiveInt('lease-timeout-ms', values['lease-timeout-ms'], d.leaseTimeoutMs),
     recoveryTimeoutMs: positiveInt('recovery-timeout-ms', values['recovery-timeout-ms'], d.recoveryTimeoutMs),
     partitions: positiveInt('partitions', values.partitions, d.partitions),
+    regionSize: size('region-size', values['region-size'], d.regionSize),
+    segmentSize: size('segment-size', values['segment-size'], d.segmentSize),
     outDir: values.out ?? path.join(os.tmpdir(), `rdmq-chaos-${new Date().toISOString().replace(/[:.]/g, '-')}`),
     keepData: values['keep-data'] === true,
     log: (line) => process.stdout.write(`${line}\n`),
