@@ -4,6 +4,8 @@ module.exports = {
   roots: ['<rootDir>/dist'],
   testMatch: ['**/*.test.js'],
   testEnvironment: 'node',
+  // UCX's settings into the real environment before any test loads UCX (addon/testing/jest-ucx-env.ts).
+  globalSetup: '<rootDir>/dist/addon/testing/jest-ucx-env.js',
   testTimeout: 120000,
   maxWorkers: 2,
   verbose: true,

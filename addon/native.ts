@@ -7,16 +7,8 @@
 // compiler and hangs at exit), and its fatal-signal handler competes with
 // Node's own. rdmq registers its memory explicitly, so it needs neither.
 import * as path from 'path';
+import { applyUcxDefaults } from './ucx-env';
 
-const UCX_DEFAULTS: Record<string, string> = {
-  UCX_MEM_EVENTS: 'no',
-  UCX_MEM_MALLOC_HOOKS: 'no',
-  UCX_MEM_MMAP_HOOK_MODE: 'none',
-  UCX_MEM_CUDA_HOOK_MODE: 'none',
-  UCX_HANDLE_ERRORS: 'none',
-  UCX_ERROR_SIGNALS: '',
-  UCX_WARN_UNUSED_ENV_VARS: 'n',
-};
 
 export interface NativeRegion {
   readonly size: number;
@@ -83,9 +75,7 @@ let loaded: NativeModule | undefined;
 
 export function native(): NativeModule {
   if (loaded === undefined) {
-    for (const [name, value] of Object.entries(UCX_DEFAULTS)) {
-      if (process.env[name] === undefined) process.env[name] = value;
-    }
+    applyUcxDefaults();
     // dist/addon/native.js -> <root>/build/Release
     const file = path.join(__dirname, '..', '..', 'build', 'Release', 'rdmq_native.node');
     // eslint-disable-next-line @typescript-eslint/no-require-imports
