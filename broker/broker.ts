@@ -336,22 +336,37 @@ export class Broker {
     return runtime.serial(async () => {
       if (publishTraceOn) markPublish('broker-serial', traceId);
       this.checkServing(runtime);
-      await this.storage.verify(
-        range.segmentId,
-        range.position,
-        range.lengthBytes,
-        {
+      const nowMs = this.now();
+      const planned = runtime.state.planExclusiveCommit(producerKey, { ...range, nowMs });
+      if (publishTraceOn) markPublish('broker-verified', traceId);
+      // One step on storage: the node checks the written range and commits only what passes.
+      const check = {
+        position: range.position,
+        lengthBytes: range.lengthBytes,
+        expected: {
           baseOffset: range.baseOffset,
           recordCount: range.recordCount,
           verifyCrc: this.options.verifyCrc,
           // An exclusive producer places its own batches: the one place the broker sees each of their sizes.
           batchBytesMax: this.metadata.topicConfig(runtime.topicId)?.['max.message.bytes'],
         },
-        `${runtime.topicName}-${runtime.partition} exclusive commit`,
-      );
-      if (publishTraceOn) markPublish('broker-verified', traceId);
-      const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: this.now() });
-      await this.applyAdvance(runtime, advance);
+        where: `${runtime.topicName}-${runtime.partition} exclusive commit`,
+      };
+      try {
+        await this.storage.commitChecked(range.segmentId, planned, check);
+      } catch (err) {
+        // Bytes found wrong were not committed: the producer is refused and the partition goes on.
+        if (err instanceof StorageError && err.code === 'INVALID_BATCH') throw err;
+        throw this.fence(runtime, `storage commit failed: ${(err as Error).message}`);
+      }
+      let advance: CommitAdvance;
+      try {
+        advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs });
+      } catch (err) {
+        // Storage holds a commit the state refused now (the lease went while it was made): its headers are the truth.
+        throw this.fence(runtime, `exclusive commit changed under the storage commit: ${(err as Error).message}`);
+      }
+      this.publishAdvance(runtime, advance);
       if (publishTraceOn) markPublish('broker-persisted', traceId);
       this.options.onCommitted?.(runtime.topicName, range.lengthBytes, range.recordCount);
       return runtime.state.highWatermark();
@@ -467,6 +482,11 @@ export class Broker {
     } catch (err) {
       throw this.fence(runtime, `storage commit failed: ${(err as Error).message}`);
     }
+    this.publishAdvance(runtime, advance);
+  }
+
+  /** Shows a watermark storage holds durably to readers and tells subscribers. */
+  private publishAdvance(runtime: PartitionRuntime, advance: CommitAdvance): void {
     runtime.state.publish(advance);
     runtime.committed(advance.committedStageIds);
     this.options.onAdvance?.(runtime, advance);

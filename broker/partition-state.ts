@@ -891,6 +891,36 @@ export class PartitionState {
    * segment's start) with the next offset.
    */
   commitExclusive(producerKey: string, range: ExclusiveCommit): CommitAdvance {
+    const open = this.exclusiveCommitSegment(producerKey, range);
+    const info = open.info;
+    this.exclusive = { producerKey, leaseExpiresAtMs: range.nowMs + this.exclusiveLeaseTimeoutMs };
+    this.commitRange(open, range.position, range.lengthBytes, range.baseOffset, range.recordCount, range.maxTimestamp);
+    open.reservedEnd = info.commitPosition;
+    this.nextReserveOffset = info.endOffset;
+    return {
+      advanced: true,
+      segments: [{ segmentId: info.segmentId, commitPosition: info.commitPosition, endOffset: info.endOffset }],
+      committedStageIds: [],
+      skipped: [],
+    };
+  }
+
+  /**
+   * The segment watermark `commitExclusive` would reach, checked like it
+   * but changing nothing: the broker commits it on storage first.
+   */
+  planExclusiveCommit(producerKey: string, range: ExclusiveCommit): SegmentWatermark & { maxTimestamp: bigint } {
+    const info = this.exclusiveCommitSegment(producerKey, range).info;
+    return {
+      segmentId: info.segmentId,
+      commitPosition: range.position + range.lengthBytes,
+      endOffset: range.baseOffset + BigInt(range.recordCount),
+      maxTimestamp: range.maxTimestamp > info.maxTimestamp ? range.maxTimestamp : info.maxTimestamp,
+    };
+  }
+
+  /** The open segment an exclusive commit of `range` lands in; throws when the range may not be committed. */
+  private exclusiveCommitSegment(producerKey: string, range: ExclusiveCommit): Segment {
     requirePositiveInteger(range.lengthBytes, 'lengthBytes');
     requirePositiveInteger(range.recordCount, 'recordCount');
     requireTime(range.nowMs);
@@ -919,16 +949,7 @@ export class PartitionState {
         `${this.label}: range of ${range.lengthBytes} bytes at position ${range.position} ends past segment capacity of ${info.dataCapacityBytes}`,
       );
     }
-    this.exclusive = { producerKey, leaseExpiresAtMs: range.nowMs + this.exclusiveLeaseTimeoutMs };
-    this.commitRange(open, range.position, range.lengthBytes, range.baseOffset, range.recordCount, range.maxTimestamp);
-    open.reservedEnd = info.commitPosition;
-    this.nextReserveOffset = info.endOffset;
-    return {
-      advanced: true,
-      segments: [{ segmentId: info.segmentId, commitPosition: info.commitPosition, endOffset: info.endOffset }],
-      committedStageIds: [],
-      skipped: [],
-    };
+    return open;
   }
 
   exclusiveOwner(nowMs: number): string | null {
