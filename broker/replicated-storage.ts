@@ -162,7 +162,9 @@ export class ReplicatedStorage implements StorageBackend {
    * node's commit stream, batched with that node's other commits). As with
    * verify then commit: a copy that lacks the bytes while another has them,
    * or does not answer, leaves the set; when no copy passes the check, its
-   * error is the answer and no copy committed.
+   * error is the answer and no copy committed. Steps of one partition may be
+   * in flight together: each node applies them in order, and a step after a
+   * refused one fails there (it does not continue the commit line).
    */
   async commitChecked(segmentId: number, request: CommitRequest, check: RangeCheck): Promise<SegmentDescriptor> {
     const placement = this.placementOf(segmentId);
@@ -176,7 +178,8 @@ export class ReplicatedStorage implements StorageBackend {
       for (const id of failed) {
         const err = (results[replicas.indexOf(id)] as PromiseRejectedResult).reason;
         if (isUnreachable(err)) this.nodes.get(id)!.up = false;
-        else if (!isInvalidBatch(err)) throw err;
+        // Lacks these bytes, or an earlier batch of the same producer (its commit line is behind): out of sync.
+        else if (!isInvalidBatch(err) && !(err instanceof StorageError && err.code === 'INVALID_POSITION')) throw err;
       }
       await this.shrink(segmentId, failed, `${check.where}: ${failed.join(', ')} did not commit (${String((failures[0] as Error)?.message ?? failures[0])})`);
     }

@@ -4,7 +4,7 @@
 // the clients it granted that segment to.
 import type { ProducerScan } from '../format';
 import type { ReplicaKey } from '../format/fastpath-wire';
-import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RangeCheck, RecoveryReport, SegmentDescriptor, StorageClient, StorageError, StorageNode, StorageUsage } from '../storage-node';
+import { AllocateRequest, applyCommitStep, CommitRequest, ExpectedBatches, FencedRange, RangeCheck, RecoveryReport, SegmentDescriptor, StorageClient, StorageError, StorageNode, StorageUsage } from '../storage-node';
 
 /** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
 export interface StorageDamage {
@@ -68,8 +68,7 @@ export class EmbeddedStorage implements StorageBackend {
   }
 
   async commitChecked(segmentId: number, request: CommitRequest, check: RangeCheck): Promise<SegmentDescriptor> {
-    this.node.verify(segmentId, check.position, check.lengthBytes, check.expected, check.where);
-    return this.node.commit(segmentId, request);
+    return applyCommitStep(this.node, segmentId, { check, commit: request })!;
   }
 
   async writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {

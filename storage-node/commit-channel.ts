@@ -104,27 +104,48 @@ export function serveCommits(target: () => CommitTarget, fence: LeaderEpochFence
 function applyEntry(target: CommitTarget, entry: WireCommitEntry): WireCommitResult {
   try {
     const segmentId = parseSafeInteger('segmentId', entry.segmentId);
-    const check = entry.check;
-    if (check) {
-      const expected: ExpectedBatches = {
-        baseOffset: parseInt64('baseOffset', check.baseOffset),
-        recordCount: check.recordCount,
-        verifyCrc: check.verifyCrc,
-        batchBytesMax: check.batchBytesMax || undefined,
-      };
-      checkStoredBatches(target.store.written(segmentId, check.position, check.lengthBytes), expected, check.where);
-    }
-    const commit = entry.commit;
-    if (!commit) return { segment: null, errorCode: '', errorMessage: '' };
-    const segment = target.commit(segmentId, {
-      commitPosition: commit.commitPosition,
-      endOffset: parseInt64('endOffset', commit.endOffset),
-      maxTimestamp: parseInt64('maxTimestamp', commit.maxTimestamp),
-    });
-    return { segment: descriptorToWire(segment), errorCode: '', errorMessage: '' };
+    const check = entry.check && {
+      position: entry.check.position,
+      lengthBytes: entry.check.lengthBytes,
+      expected: {
+        baseOffset: parseInt64('baseOffset', entry.check.baseOffset),
+        recordCount: entry.check.recordCount,
+        verifyCrc: entry.check.verifyCrc,
+        batchBytesMax: entry.check.batchBytesMax || undefined,
+      },
+      where: entry.check.where,
+    };
+    const commit = entry.commit && {
+      commitPosition: entry.commit.commitPosition,
+      endOffset: parseInt64('endOffset', entry.commit.endOffset),
+      maxTimestamp: parseInt64('maxTimestamp', entry.commit.maxTimestamp),
+    };
+    const segment = applyCommitStep(target, segmentId, { check: check ?? undefined, commit: commit ?? undefined });
+    return { segment: segment ? descriptorToWire(segment) : null, errorCode: '', errorMessage: '' };
   } catch (err) {
     return failed(err);
   }
+}
+
+/**
+ * One step on the node: the check, then the commit. A checked commit
+ * commits exactly the range it checked, starting at the commit line: when
+ * an earlier step of the same producer failed, the later ones (already on
+ * their way) fail too instead of committing over the refused bytes.
+ */
+export function applyCommitStep(target: CommitTarget, segmentId: number, step: { check?: RangeCheck; commit?: CommitRequest }): SegmentDescriptor | undefined {
+  const { check, commit } = step;
+  if (check && commit) {
+    const line = target.store.get(segmentId).commitPosition;
+    if (check.position !== line || check.position + check.lengthBytes !== commit.commitPosition) {
+      throw new StorageError(
+        'INVALID_POSITION',
+        `${check.where}: a checked commit of [${check.position}, +${check.lengthBytes}) to ${commit.commitPosition} does not continue segment ${segmentId}'s commit line ${line}`,
+      );
+    }
+  }
+  if (check) checkStoredBatches(target.store.written(segmentId, check.position, check.lengthBytes), check.expected, check.where);
+  return commit ? target.commit(segmentId, commit) : undefined;
 }
 
 function failed(err: unknown): WireCommitResult {
@@ -156,6 +177,8 @@ export class CommitChannel {
   private nextSequence = 1;
   private flushScheduled = false;
   private closed = false;
+  /** Messages and entries sent, and streams opened, since this channel was made (metrics, tests). */
+  readonly sent = { messages: 0, entries: 0, streams: 0 };
 
   constructor(
     private readonly open: (metadata: grpc.Metadata) => CommitStream,
@@ -193,6 +216,8 @@ export class CommitChannel {
       const timer = setTimeout(() => this.timedOut(stream, sequence), this.deadlineMs);
       this.inFlight.set(sequence, { pending, timer });
       stream.write({ sequence, entries: pending.map((p) => p.entry) });
+      this.sent.messages++;
+      this.sent.entries += pending.length;
     }
   }
 
@@ -200,8 +225,9 @@ export class CommitChannel {
     if (this.stream) return this.stream;
     const stream = this.open(this.metadata());
     this.stream = stream;
+    this.sent.streams++;
     stream.on('data', (reply: WireCommitReply) => this.answered(reply));
-    stream.on('error', (err: grpc.ServiceError) => this.broken(stream, fromServiceError(err)));
+    stream.on('error', (err: grpc.ServiceError) => this.broken(stream, streamError(err)));
     stream.on('end', () => this.broken(stream, new StorageError('UNAVAILABLE', 'the storage node closed the commit stream')));
     return stream;
   }
@@ -241,6 +267,17 @@ export class CommitChannel {
     this.stream?.cancel();
     this.stream = undefined;
   }
+}
+
+/**
+ * Why a stream ended. Application errors come per entry, so a status is the
+ * node's refusal of the stream itself (not a member, a bad epoch header, a
+ * node without the method) or, for anything else, a transport failure: the
+ * node is unreachable, as a unary call's UNAVAILABLE says.
+ */
+function streamError(err: grpc.ServiceError): StorageError {
+  if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.INVALID_ARGUMENT || err.code === grpc.status.UNIMPLEMENTED) return fromServiceError(err);
+  return new StorageError('UNAVAILABLE', `storage node unreachable: the commit stream broke (${err.details || grpc.status[err.code]})`);
 }
 
 function checkToWire(check: RangeCheck): WireRangeCheck {

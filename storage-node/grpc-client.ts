@@ -74,6 +74,11 @@ export class StorageClient {
     return this.commits.submit(segmentId, step);
   }
 
+  /** Messages and entries sent over the commit stream, and streams opened. */
+  commitStreamStats(): { messages: number; entries: number; streams: number } {
+    return { ...this.commits.sent };
+  }
+
   async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
     const wire = await this.call<WireSegmentDescriptor>('Allocate', {
       topicId: request.topicId,
