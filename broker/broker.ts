@@ -81,6 +81,16 @@ interface QueuedExclusiveCommit {
   reject(err: Error): void;
 }
 
+/** A shared stage's written bytes, checked before the partition's queue: `error` when they failed. */
+interface StageCheck {
+  grant: StageGrant;
+  error?: unknown;
+}
+
+function sameGrant(a: StageGrant, b: StageGrant): boolean {
+  return a.segmentId === b.segmentId && a.position === b.position && a.lengthBytes === b.lengthBytes && a.baseOffset === b.baseOffset && a.recordCount === b.recordCount;
+}
+
 /** Exclusive commits of one partition made in one turn at most (each is one storage step; all go at once). */
 const EXCLUSIVE_COMMITS_PER_TURN_MAX = 256;
 
@@ -280,10 +290,44 @@ export class Broker {
    * the partition goes on) and the call fails with CORRUPT_MESSAGE.
    */
   async complete(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<bigint> {
-    const waits = await this.completeStages(runtime, stages);
+    const checked = await this.checkStages(runtime, stages);
+    const waits = await this.completeStages(runtime, stages, checked);
     // Outside the partition's queue: the stages before these must get their turn to commit.
     await Promise.all(waits);
     return runtime.state.highWatermark();
+  }
+
+  /**
+   * Before the partition's queue: checks the written bytes of each stage at
+   * once (read-only on the node; several stages and partitions share one
+   * message of the commit stream), so the queue holds the commit only. A
+   * stage's outcome counts only for the grant it was checked for.
+   */
+  private async checkStages(runtime: PartitionRuntime, stages: { stageId: number }[]): Promise<Map<number, StageCheck>> {
+    const checked = new Map<number, StageCheck>();
+    await Promise.all(
+      stages.map(async ({ stageId }) => {
+        const grant = runtime.state.pendingGrant(stageId);
+        if (!grant) return;
+        try {
+          await this.verifyStage(runtime, stageId, grant);
+          checked.set(stageId, { grant });
+        } catch (error) {
+          checked.set(stageId, { grant, error });
+        }
+      }),
+    );
+    return checked;
+  }
+
+  private verifyStage(runtime: PartitionRuntime, stageId: number, grant: StageGrant): Promise<void> {
+    return this.storage.verify(
+      grant.segmentId,
+      grant.position,
+      grant.lengthBytes,
+      { baseOffset: grant.baseOffset, recordCount: grant.recordCount, verifyCrc: this.options.verifyCrc },
+      `${runtime.topicName}-${runtime.partition} stage ${stageId}`,
+    );
   }
 
   /**
@@ -292,7 +336,7 @@ export class Broker {
    * before the published watermark covers it would acknowledge bytes a
    * storage failure can still take away.
    */
-  private completeStages(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<Promise<void>[]> {
+  private completeStages(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[], checked: Map<number, StageCheck>): Promise<Promise<void>[]> {
     return runtime.serial(async () => {
       this.checkServing(runtime);
       let failure: unknown;
@@ -300,13 +344,13 @@ export class Broker {
         const grant = runtime.state.pendingGrant(s.stageId);
         if (grant) {
           try {
-            await this.storage.verify(
-              grant.segmentId,
-              grant.position,
-              grant.lengthBytes,
-              { baseOffset: grant.baseOffset, recordCount: grant.recordCount, verifyCrc: this.options.verifyCrc },
-              `${runtime.topicName}-${runtime.partition} stage ${s.stageId}`,
-            );
+            const check = checked.get(s.stageId);
+            // Checked for this very grant before the queue, or now.
+            if (check && sameGrant(check.grant, grant)) {
+              if (check.error !== undefined) throw check.error;
+            } else {
+              await this.verifyStage(runtime, s.stageId, grant);
+            }
           } catch (err) {
             // Only bytes found wrong give the stage up; a node that did not answer fences the partition.
             if (!(err instanceof StorageError && err.code === 'INVALID_BATCH')) throw this.fence(runtime, `verify failed: ${(err as Error).message}`);

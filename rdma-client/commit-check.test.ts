@@ -1,9 +1,10 @@
-// An exclusive producer with many commits in flight, one of whose batches is
-// corrupt, against `rdmq start` and against the roles run apart (where the
-// broker checks and commits over the storage node's commit stream, several
-// commits of a partition in one step): the corrupt batch is refused before
-// it is acknowledged, no batch behind it is committed over it, every
-// acknowledged record is read once at its offset, and the partition goes on.
+// Producers with many commits in flight, one of whose batches is corrupt,
+// against `rdmq start` and against the roles run apart (where the broker
+// checks and commits over the storage node's commit stream: an exclusive
+// producer's commits of one partition together, each in one step; shared
+// stages checked before the partition's queue). The corrupt batch is refused
+// before it is acknowledged, nothing is committed over it, every acknowledged
+// record is read once at its offset, and the partition goes on.
 import { buildRecordBatch } from '../format';
 import { Layout, startLayout, StartedLayout } from '../bench/layouts';
 import { Connection } from './connection';
@@ -39,7 +40,7 @@ async function readAll(control: string, topic: string, count: number): Promise<{
   return seen;
 }
 
-describe.each<Layout>(['start', 'apart'])('exclusive commits checked by storage (%s)', (layout) => {
+describe.each<Layout>(['start', 'apart'])('commits checked by storage (%s)', (layout) => {
   let started: StartedLayout;
   beforeAll(async () => {
     started = await startLayout(layout, { durability: 'flush', regionSize: '64M', segmentSize: '1M' });
@@ -48,7 +49,7 @@ describe.each<Layout>(['start', 'apart'])('exclusive commits checked by storage 
     await started?.stop();
   });
 
-  it('a corrupt batch among commits in flight is refused, nothing behind it is committed over it, every acknowledged record is read once', async () => {
+  it('a corrupt batch among an exclusive producer\'s commits in flight is refused, nothing behind it is committed over it, every acknowledged record is read once', async () => {
     const connection = await Connection.open({ control: started.control });
     try {
       await connection.call('createTopic', { name: 'checked', partitions: 1, configs: {} });
@@ -79,6 +80,32 @@ describe.each<Layout>(['start', 'apart'])('exclusive commits checked by storage 
       expect(read).toHaveLength(acked.size);
       expect(new Map(read.map((r) => [r.value, r.offset]))).toEqual(acked);
       expect(read.map((r) => r.offset)).toEqual(read.map((_, i) => BigInt(i)));
+    } finally {
+      await connection.close();
+    }
+  }, 60_000);
+
+  it('a corrupt batch among a shared producer\'s stages in flight is refused and skipped; every other batch is acknowledged and read once', async () => {
+    const connection = await Connection.open({ control: started.control });
+    try {
+      await connection.call('createTopic', { name: 'checked-shared', partitions: 1, configs: {} });
+      const producer = new Producer(connection, { mode: 'shared', stagingDepth: 8 });
+      const topic = await producer.topic('checked-shared');
+      const batches = await Promise.all(Array.from({ length: 24 }, (_, i) => buildRecordBatch({ records: [{ key: null, value: `s-${i}` }] })));
+      const corrupt = 9;
+      batches[corrupt][batches[corrupt].length - 1] ^= 0xff;
+      const outcomes = await Promise.allSettled(batches.map((batch) => producer.write(topic, 0, batch, 1)));
+      const refused = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [i] : []));
+      expect(refused).toEqual([corrupt]);
+      expect(String(((outcomes[corrupt] as PromiseRejectedResult).reason as Error).message)).toMatch(/CRC32C/);
+      const acked = new Map<string, bigint>();
+      outcomes.forEach((o, i) => {
+        if (o.status === 'fulfilled') acked.set(`s-${i}`, o.value);
+      });
+      await producer.disconnect();
+      const read = await readAll(started.control, 'checked-shared', acked.size);
+      expect(read).toHaveLength(acked.size);
+      expect(new Map(read.map((r) => [r.value, r.offset]))).toEqual(acked);
     } finally {
       await connection.close();
     }
