@@ -212,7 +212,14 @@ export class CommitChannel {
     while (this.queued.length > 0) {
       const pending = this.queued.splice(0, COMMIT_ENTRIES_PER_MESSAGE_MAX);
       const sequence = String(this.nextSequence++);
-      const stream = this.ensureStream();
+      let stream: CommitStream;
+      try {
+        stream = this.ensureStream();
+      } catch (err) {
+        // The channel cannot open a stream (shut down): nothing was sent.
+        for (const p of pending) p.reject(new StorageError('UNAVAILABLE', `storage node unreachable: ${(err as Error).message}`));
+        continue;
+      }
       const timer = setTimeout(() => this.timedOut(stream, sequence), this.deadlineMs);
       this.inFlight.set(sequence, { pending, timer });
       stream.write({ sequence, entries: pending.map((p) => p.entry) });
