@@ -63,6 +63,7 @@ export class ReplicatedStorage implements StorageBackend {
   private nextSegmentId = 1;
   private policy: ReplicaPolicy | undefined;
   private copying = false;
+  private shrinks: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly nodes: Map<string, Node>) {}
 
@@ -437,7 +438,16 @@ export class ReplicatedStorage implements StorageBackend {
   }
 
   /** Drops nodes from a segment's in-sync set (never its last copy), durably first. */
-  private async shrink(segmentId: number, nodeIds: string[], reason: string): Promise<void> {
+  private shrink(segmentId: number, nodeIds: string[], reason: string): Promise<void> {
+    // One at a time, each from the set the previous one left: two at once
+    // (checks of one segment's batches are in flight together) could each
+    // put back the copy the other dropped.
+    const run = this.shrinks.then(() => this.shrinkNow(segmentId, nodeIds, reason));
+    this.shrinks = run.catch(() => undefined);
+    return run;
+  }
+
+  private async shrinkNow(segmentId: number, nodeIds: string[], reason: string): Promise<void> {
     const placement = this.placements.get(segmentId);
     if (!placement) return;
     const replicas = placement.replicas.filter((id) => !nodeIds.includes(id));
