@@ -71,8 +71,8 @@ describe('rdmq bench modes', () => {
     const sum = STAGES.reduce((total, spec) => total + stage(spec.name).meanUs, 0);
     const total = stage('total: send() → resolved').meanUs;
     expect(Math.abs(sum - total)).toBeLessThan(total * 0.001 + 1);
-    expect(stdout).toMatch(/broker: persist \+ commit/);
-    expect(fs.readFileSync(path.join(out, 'breakdown.md'), 'utf8')).toMatch(/\| broker: verify \| broker \|/);
+    expect(stdout).toMatch(/broker: storage check \+ commit/);
+    expect(fs.readFileSync(path.join(out, 'breakdown.md'), 'utf8')).toMatch(/\| broker: storage check \+ commit \| broker \|/);
     for (const plot of ['breakdown-stacked', 'breakdown-percentiles']) expect(fs.statSync(path.join(out, `${plot}.png`)).size).toBeGreaterThan(1000);
   }, 70_000);
 

@@ -17,7 +17,7 @@
 import { UserStore } from './security/credentials';
 import { buildSkipMarker } from '../format';
 import { SegmentDescriptor, StorageError } from '../storage-node';
-import { CommitAdvance, FencedRange, NeedSegment, PartitionError, PartitionState, SegmentInfo, StageGrant } from './partition-state';
+import { CommitAdvance, FencedRange, NeedSegment, PartitionError, PartitionState, PlannedCommit, SegmentInfo, StageGrant } from './partition-state';
 import { PartitionProducers } from './producer-state';
 import { batchTooLarge, nextSegmentDataBytes, segmentDataBytesMax as segmentDataBytesMaxOf } from './segment-sizing';
 import { ReplicatedStorage } from './replicated-storage';
@@ -63,6 +63,37 @@ export interface BrokerOptions {
   log?: (message: string) => void;
 }
 
+/** A range an exclusive producer wrote, to commit. */
+export interface ExclusiveRange {
+  segmentId: number;
+  position: number;
+  lengthBytes: number;
+  baseOffset: bigint;
+  recordCount: number;
+  maxTimestamp: bigint;
+}
+
+interface QueuedExclusiveCommit {
+  producerKey: string;
+  range: ExclusiveRange;
+  traceId: string;
+  resolve(highWatermark: bigint): void;
+  reject(err: Error): void;
+}
+
+/** A shared stage's written bytes, checked before the partition's queue: `error` when they failed. */
+interface StageCheck {
+  grant: StageGrant;
+  error?: unknown;
+}
+
+function sameGrant(a: StageGrant, b: StageGrant): boolean {
+  return a.segmentId === b.segmentId && a.position === b.position && a.lengthBytes === b.lengthBytes && a.baseOffset === b.baseOffset && a.recordCount === b.recordCount;
+}
+
+/** Exclusive commits of one partition made in one turn at most (each is one storage step; all go at once). */
+const EXCLUSIVE_COMMITS_PER_TURN_MAX = 256;
+
 /** How often the broker checks that it was not stalled itself, and the lateness that counts as a stall. */
 const STALL_TICK_MS = 100;
 const STALL_TOLERANCE_MS = 200;
@@ -81,6 +112,8 @@ export class PartitionRuntime {
   private readonly committedWaiters = new Map<number, { resolve(): void; reject(err: Error): void }[]>();
   /** Idempotent producers' windows, rebuilt from the committed batches when the partition is opened. */
   readonly producers = new PartitionProducers();
+  /** Exclusive commits waiting for the partition's turn (Broker.commitRange). */
+  readonly queuedCommits: QueuedExclusiveCommit[] = [];
 
   constructor(
     readonly topicName: string,
@@ -257,10 +290,44 @@ export class Broker {
    * the partition goes on) and the call fails with CORRUPT_MESSAGE.
    */
   async complete(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<bigint> {
-    const waits = await this.completeStages(runtime, stages);
+    const checked = await this.checkStages(runtime, stages);
+    const waits = await this.completeStages(runtime, stages, checked);
     // Outside the partition's queue: the stages before these must get their turn to commit.
     await Promise.all(waits);
     return runtime.state.highWatermark();
+  }
+
+  /**
+   * Before the partition's queue: checks the written bytes of each stage at
+   * once (read-only on the node; several stages and partitions share one
+   * message of the commit stream), so the queue holds the commit only. A
+   * stage's outcome counts only for the grant it was checked for.
+   */
+  private async checkStages(runtime: PartitionRuntime, stages: { stageId: number }[]): Promise<Map<number, StageCheck>> {
+    const checked = new Map<number, StageCheck>();
+    await Promise.all(
+      stages.map(async ({ stageId }) => {
+        const grant = runtime.state.pendingGrant(stageId);
+        if (!grant) return;
+        try {
+          await this.verifyStage(runtime, stageId, grant);
+          checked.set(stageId, { grant });
+        } catch (error) {
+          checked.set(stageId, { grant, error });
+        }
+      }),
+    );
+    return checked;
+  }
+
+  private verifyStage(runtime: PartitionRuntime, stageId: number, grant: StageGrant): Promise<void> {
+    return this.storage.verify(
+      grant.segmentId,
+      grant.position,
+      grant.lengthBytes,
+      { baseOffset: grant.baseOffset, recordCount: grant.recordCount, verifyCrc: this.options.verifyCrc },
+      `${runtime.topicName}-${runtime.partition} stage ${stageId}`,
+    );
   }
 
   /**
@@ -269,7 +336,7 @@ export class Broker {
    * before the published watermark covers it would acknowledge bytes a
    * storage failure can still take away.
    */
-  private completeStages(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[]): Promise<Promise<void>[]> {
+  private completeStages(runtime: PartitionRuntime, stages: { stageId: number; maxTimestamp: bigint }[], checked: Map<number, StageCheck>): Promise<Promise<void>[]> {
     return runtime.serial(async () => {
       this.checkServing(runtime);
       let failure: unknown;
@@ -277,13 +344,13 @@ export class Broker {
         const grant = runtime.state.pendingGrant(s.stageId);
         if (grant) {
           try {
-            await this.storage.verify(
-              grant.segmentId,
-              grant.position,
-              grant.lengthBytes,
-              { baseOffset: grant.baseOffset, recordCount: grant.recordCount, verifyCrc: this.options.verifyCrc },
-              `${runtime.topicName}-${runtime.partition} stage ${s.stageId}`,
-            );
+            const check = checked.get(s.stageId);
+            // Checked for this very grant before the queue, or now.
+            if (check && sameGrant(check.grant, grant)) {
+              if (check.error !== undefined) throw check.error;
+            } else {
+              await this.verifyStage(runtime, s.stageId, grant);
+            }
           } catch (err) {
             // Only bytes found wrong give the stage up; a node that did not answer fences the partition.
             if (!(err instanceof StorageError && err.code === 'INVALID_BATCH')) throw this.fence(runtime, `verify failed: ${(err as Error).message}`);
@@ -327,35 +394,113 @@ export class Broker {
     });
   }
 
-  commitRange(
-    runtime: PartitionRuntime,
-    producerKey: string,
-    range: { segmentId: number; position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint },
-  ): Promise<bigint> {
+  /**
+   * Commits a range an exclusive producer wrote; resolves to the high
+   * watermark once storage holds it. Commits that wait for the partition's
+   * turn are made together (commitExclusiveBatch): one storage step each,
+   * all sent at once.
+   */
+  commitRange(runtime: PartitionRuntime, producerKey: string, range: ExclusiveRange): Promise<bigint> {
     const traceId = publishTraceOn ? publishId(runtime.topicId, runtime.partition, range.baseOffset) : '';
-    return runtime.serial(async () => {
-      if (publishTraceOn) markPublish('broker-serial', traceId);
-      this.checkServing(runtime);
-      await this.storage.verify(
-        range.segmentId,
-        range.position,
-        range.lengthBytes,
-        {
-          baseOffset: range.baseOffset,
-          recordCount: range.recordCount,
-          verifyCrc: this.options.verifyCrc,
-          // An exclusive producer places its own batches: the one place the broker sees each of their sizes.
-          batchBytesMax: this.metadata.topicConfig(runtime.topicId)?.['max.message.bytes'],
-        },
-        `${runtime.topicName}-${runtime.partition} exclusive commit`,
-      );
-      if (publishTraceOn) markPublish('broker-verified', traceId);
-      const advance = runtime.state.commitExclusive(producerKey, { ...range, nowMs: this.now() });
-      await this.applyAdvance(runtime, advance);
-      if (publishTraceOn) markPublish('broker-persisted', traceId);
-      this.options.onCommitted?.(runtime.topicName, range.lengthBytes, range.recordCount);
-      return runtime.state.highWatermark();
+    return new Promise<bigint>((resolve, reject) => {
+      // The first to wait schedules the turn; the turn takes every commit waiting by then.
+      if (runtime.queuedCommits.push({ producerKey, range, traceId, resolve, reject }) === 1) this.scheduleExclusiveCommits(runtime);
     });
+  }
+
+  private scheduleExclusiveCommits(runtime: PartitionRuntime): void {
+    void runtime.serial(async () => {
+      const batch = runtime.queuedCommits.splice(0, EXCLUSIVE_COMMITS_PER_TURN_MAX);
+      if (runtime.queuedCommits.length > 0) this.scheduleExclusiveCommits(runtime);
+      try {
+        await this.commitExclusiveBatch(runtime, batch);
+      } catch (err) {
+        // Settled ones stay settled: this reaches only those still waiting.
+        for (const c of batch) c.reject(err as Error);
+      }
+    });
+  }
+
+  /**
+   * Inside the partition's queue. Each commit is planned against the state
+   * as its predecessors will leave it, then every one goes to storage at
+   * once (each node checks and commits them in order, and refuses a step
+   * that does not continue its commit line), then the state follows storage
+   * commit by commit. A batch whose bytes fail the check is refused (the
+   * partition goes on, as do its successors' refusals: they no longer
+   * continue the committed end); any other failure fences the partition.
+   */
+  private async commitExclusiveBatch(runtime: PartitionRuntime, batch: QueuedExclusiveCommit[]): Promise<void> {
+    if (publishTraceOn) for (const c of batch) markPublish('broker-serial', c.traceId);
+    this.checkServing(runtime);
+    const nowMs = this.now();
+    // An exclusive producer places its own batches: the one place the broker sees each of their sizes.
+    const batchBytesMax = this.metadata.topicConfig(runtime.topicId)?.['max.message.bytes'];
+    const planned: { c: QueuedExclusiveCommit; plan: PlannedCommit }[] = [];
+    for (const c of batch) {
+      try {
+        planned.push({ c, plan: runtime.state.planExclusiveCommit(c.producerKey, { ...c.range, nowMs }, planned[planned.length - 1]?.plan) });
+      } catch (err) {
+        c.reject(err as Error);
+      }
+      if (publishTraceOn) markPublish('broker-verified', c.traceId);
+    }
+    const where = `${runtime.topicName}-${runtime.partition} exclusive commit`;
+    const outcomes = await Promise.allSettled(
+      planned.map(({ c, plan }) =>
+        this.storage.commitChecked(c.range.segmentId, plan, {
+          position: c.range.position,
+          lengthBytes: c.range.lengthBytes,
+          expected: { baseOffset: c.range.baseOffset, recordCount: c.range.recordCount, verifyCrc: this.options.verifyCrc, batchBytesMax },
+          where,
+        }),
+      ),
+    );
+    let refused = false;
+    for (let i = 0; i < planned.length; i++) {
+      const { c } = planned[i];
+      const outcome = outcomes[i];
+      const failure = outcome.status === 'rejected' ? (outcome.reason as Error) : undefined;
+      if (failure instanceof StorageError && failure.code === 'INVALID_BATCH' && !refused) {
+        // Bytes found wrong were not committed: the producer is refused and the partition goes on.
+        refused = true;
+        c.reject(failure);
+        continue;
+      }
+      if (refused && failure instanceof StorageError) {
+        // Behind a refused batch: storage refused it too; the state says why (it leaves a gap).
+        c.reject(this.replanError(runtime, c, nowMs) ?? failure);
+        continue;
+      }
+      if (failure || refused) {
+        const error = this.fence(runtime, failure ? `storage commit failed: ${failure.message}` : 'storage committed a range behind a refused one');
+        for (const rest of planned.slice(i)) rest.c.reject(error);
+        return;
+      }
+      let advance: CommitAdvance;
+      try {
+        advance = runtime.state.commitExclusive(c.producerKey, { ...c.range, nowMs });
+      } catch (err) {
+        // Storage holds a commit the state refuses now (its owner changed meanwhile): the node's headers are the truth.
+        const error = this.fence(runtime, `exclusive commit changed under the storage commit: ${(err as Error).message}`);
+        for (const rest of planned.slice(i)) rest.c.reject(error);
+        return;
+      }
+      this.publishAdvance(runtime, advance);
+      if (publishTraceOn) markPublish('broker-persisted', c.traceId);
+      this.options.onCommitted?.(runtime.topicName, c.range.lengthBytes, c.range.recordCount);
+      c.resolve(runtime.state.highWatermark());
+    }
+  }
+
+  /** Why the state refuses a commit now, if it does. */
+  private replanError(runtime: PartitionRuntime, c: QueuedExclusiveCommit, nowMs: number): Error | undefined {
+    try {
+      runtime.state.planExclusiveCommit(c.producerKey, { ...c.range, nowMs });
+      return undefined;
+    } catch (err) {
+      return err as Error;
+    }
   }
 
   releaseExclusive(runtime: PartitionRuntime, producerKey: string): void {
@@ -467,6 +612,11 @@ export class Broker {
     } catch (err) {
       throw this.fence(runtime, `storage commit failed: ${(err as Error).message}`);
     }
+    this.publishAdvance(runtime, advance);
+  }
+
+  /** Shows a watermark storage holds durably to readers and tells subscribers. */
+  private publishAdvance(runtime: PartitionRuntime, advance: CommitAdvance): void {
     runtime.state.publish(advance);
     runtime.committed(advance.committedStageIds);
     this.options.onAdvance?.(runtime, advance);

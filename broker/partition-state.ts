@@ -218,6 +218,11 @@ export interface CommitAdvance {
   skipped: SkipRange[];
 }
 
+/** An exclusive commit checked against the state, to be made on storage before it is applied. */
+export interface PlannedCommit extends SegmentWatermark {
+  maxTimestamp: bigint;
+}
+
 export interface ExclusiveGrant {
   kind: 'acquired';
   segmentId: number;
@@ -891,6 +896,38 @@ export class PartitionState {
    * segment's start) with the next offset.
    */
   commitExclusive(producerKey: string, range: ExclusiveCommit): CommitAdvance {
+    const open = this.exclusiveCommitSegment(producerKey, range);
+    const info = open.info;
+    this.exclusive = { producerKey, leaseExpiresAtMs: range.nowMs + this.exclusiveLeaseTimeoutMs };
+    this.commitRange(open, range.position, range.lengthBytes, range.baseOffset, range.recordCount, range.maxTimestamp);
+    open.reservedEnd = info.commitPosition;
+    this.nextReserveOffset = info.endOffset;
+    return {
+      advanced: true,
+      segments: [{ segmentId: info.segmentId, commitPosition: info.commitPosition, endOffset: info.endOffset }],
+      committedStageIds: [],
+      skipped: [],
+    };
+  }
+
+  /**
+   * The segment watermark `commitExclusive` would reach, checked like it
+   * but changing nothing: the broker commits it on storage first. `after`:
+   * plan as if an earlier planned commit (not applied yet) had moved the line.
+   */
+  planExclusiveCommit(producerKey: string, range: ExclusiveCommit, after?: PlannedCommit): PlannedCommit {
+    const info = this.exclusiveCommitSegment(producerKey, range, after).info;
+    const maxTimestampBefore = after ? after.maxTimestamp : info.maxTimestamp;
+    return {
+      segmentId: info.segmentId,
+      commitPosition: range.position + range.lengthBytes,
+      endOffset: range.baseOffset + BigInt(range.recordCount),
+      maxTimestamp: range.maxTimestamp > maxTimestampBefore ? range.maxTimestamp : maxTimestampBefore,
+    };
+  }
+
+  /** The open segment an exclusive commit of `range` lands in; throws when the range may not be committed. */
+  private exclusiveCommitSegment(producerKey: string, range: ExclusiveCommit, after?: PlannedCommit): Segment {
     requirePositiveInteger(range.lengthBytes, 'lengthBytes');
     requirePositiveInteger(range.recordCount, 'recordCount');
     requireTime(range.nowMs);
@@ -906,11 +943,12 @@ export class PartitionState {
       );
     }
     const info = open.info;
-    if (range.position !== info.commitPosition || range.baseOffset !== info.endOffset) {
+    const line = after ?? info;
+    if (range.position !== line.commitPosition || range.baseOffset !== line.endOffset) {
       throw new PartitionError(
         'NOT_CONTIGUOUS',
         `${this.label}: commit at position ${range.position} offset ${range.baseOffset} leaves a gap or overlap; ` +
-          `segment ${info.segmentId} is committed up to position ${info.commitPosition} offset ${info.endOffset}`,
+          `segment ${info.segmentId} is committed up to position ${line.commitPosition} offset ${line.endOffset}`,
       );
     }
     if (range.position + range.lengthBytes > info.dataCapacityBytes) {
@@ -919,16 +957,7 @@ export class PartitionState {
         `${this.label}: range of ${range.lengthBytes} bytes at position ${range.position} ends past segment capacity of ${info.dataCapacityBytes}`,
       );
     }
-    this.exclusive = { producerKey, leaseExpiresAtMs: range.nowMs + this.exclusiveLeaseTimeoutMs };
-    this.commitRange(open, range.position, range.lengthBytes, range.baseOffset, range.recordCount, range.maxTimestamp);
-    open.reservedEnd = info.commitPosition;
-    this.nextReserveOffset = info.endOffset;
-    return {
-      advanced: true,
-      segments: [{ segmentId: info.segmentId, commitPosition: info.commitPosition, endOffset: info.endOffset }],
-      committedStageIds: [],
-      skipped: [],
-    };
+    return open;
   }
 
   exclusiveOwner(nowMs: number): string | null {

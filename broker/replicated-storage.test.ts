@@ -11,7 +11,8 @@ import * as path from 'path';
 import { RunningRole, startRole } from '../bench/cluster';
 import { buildRecordBatch } from '../format/batch-builder';
 import { configureControlPlane, ensureClusterSecret } from '../control-plane';
-import { StorageError } from '../storage-node';
+import { StorageClient, StorageError } from '../storage-node';
+import { buildTestBatch } from '../storage-node/testing/batches';
 import { ReplicatedStorage } from './replicated-storage';
 import { RemoteStorage } from './storage-backend';
 
@@ -93,6 +94,47 @@ describe('ReplicatedStorage against real storage nodes', () => {
       expect(copy).toMatchObject({ sealed: true, commitPosition: batch.length, endOffset: 1n });
     } finally {
       for (const d of direct) d.close();
+    }
+  });
+
+  test('a copy paused mid-commit (over its commit stream) leaves the in-sync set when another copy committed; below min.insync.replicas the commit is refused', async () => {
+    storage?.close();
+    let minInsync = 1;
+    storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));
+    await storage.attach({ replicationFactorOf: () => 2, minInsyncOf: () => minInsync, onReplicasChanged: async () => undefined }, []);
+    const clients = new Map(storage.nodeStates().map((n, i) => [n.nodeId, { node: nodes[i], client: new StorageClient(`127.0.0.1:${nodes[i].ready.controlPort}`) }]));
+    const batch = buildTestBatch({ baseOffset: 0n, recordCount: 2, sizeBytes: 300 });
+    const check = { position: 0, lengthBytes: batch.length, expected: { baseOffset: 0n, recordCount: 2 }, where: 'paused copy' };
+    const commit = { commitPosition: batch.length, endOffset: 2n, maxTimestamp: 0n };
+    /** A segment on both nodes holding the batch; the second copy's node paused. */
+    const pausedSegment = async () => {
+      const segment = await storage!.allocate({ topicId: 2, partition: 0, baseOffset: 0n });
+      const replicas = storage!.replicasOf(segment.segmentId);
+      expect(replicas).toHaveLength(2);
+      for (const id of replicas) await clients.get(id)!.client.writeData(segment.segmentId, 0, batch);
+      clients.get(replicas[1])!.node.child.kill('SIGSTOP');
+      return { segmentId: segment.segmentId, kept: replicas[0], paused: replicas[1] };
+    };
+    try {
+      const first = await pausedSegment();
+      try {
+        expect(await storage.commitChecked(first.segmentId, commit, check)).toMatchObject({ commitPosition: batch.length });
+        expect(storage.replicasOf(first.segmentId)).toEqual([first.kept]);
+      } finally {
+        clients.get(first.paused)!.node.child.kill('SIGCONT');
+      }
+      await storage.probeReplicas();
+
+      minInsync = 2;
+      const second = await pausedSegment();
+      try {
+        const refused = storage.commitChecked(second.segmentId, commit, check);
+        await expect(refused).rejects.toHaveProperty('code', 'NOT_ENOUGH_REPLICAS');
+      } finally {
+        clients.get(second.paused)!.node.child.kill('SIGCONT');
+      }
+    } finally {
+      for (const { client } of clients.values()) client.close();
     }
   });
 });

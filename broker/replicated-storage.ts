@@ -1,7 +1,7 @@
 // Several storage nodes behind one StorageBackend: each segment lives on up
 // to its topic's replication factor of nodes, under the same segment id on
 // each. Producers put every batch to every in-sync copy (the fast path hands
-// them all the keys); the broker verifies and commits on every in-sync copy,
+// them all the keys); the broker checks and commits on every in-sync copy,
 // so a watermark shown to readers is held by each of them, and readers may
 // read any copy.
 //
@@ -14,7 +14,7 @@
 // the metadata (onReplicasChanged) before it counts.
 import type { ProducerScan } from '../format';
 import type { ReplicaKey } from '../format/fastpath-wire';
-import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, SegmentDescriptor, StorageError, StorageUsage } from '../storage-node';
+import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RangeCheck, SegmentDescriptor, StorageError, StorageUsage } from '../storage-node';
 import { RemoteStorage, StorageBackend, StorageDamage } from './storage-backend';
 import { BrokerError } from './topics';
 
@@ -63,6 +63,7 @@ export class ReplicatedStorage implements StorageBackend {
   private nextSegmentId = 1;
   private policy: ReplicaPolicy | undefined;
   private copying = false;
+  private shrinks: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly nodes: Map<string, Node>) {}
 
@@ -155,6 +156,39 @@ export class ReplicatedStorage implements StorageBackend {
 
   async commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor> {
     return this.onEveryCopy(segmentId, 'commit', (s) => s.commit(segmentId, request));
+  }
+
+  /**
+   * Checks and commits on every in-sync copy, one step on each (over each
+   * node's commit stream, batched with that node's other commits). As with
+   * verify then commit: a copy that lacks the bytes while another has them,
+   * or does not answer, leaves the set; when no copy passes the check, its
+   * error is the answer and no copy committed. Steps of one partition may be
+   * in flight together: each node applies them in order, and a step after a
+   * refused one fails there (it does not continue the commit line).
+   */
+  async commitChecked(segmentId: number, request: CommitRequest, check: RangeCheck): Promise<SegmentDescriptor> {
+    const placement = this.placementOf(segmentId);
+    const replicas = [...placement.replicas];
+    const results = await Promise.allSettled(replicas.map((id) => this.nodes.get(id)!.storage.commitChecked(segmentId, request, check)));
+    const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const ok = results.find((r): r is PromiseFulfilledResult<SegmentDescriptor> => r.status === 'fulfilled');
+    if (!ok) throw failures.find(isInvalidBatch) ?? failures[0];
+    const failed = replicas.filter((_, i) => results[i].status === 'rejected');
+    if (failed.length > 0) {
+      for (const id of failed) {
+        const err = (results[replicas.indexOf(id)] as PromiseRejectedResult).reason;
+        if (isUnreachable(err)) this.nodes.get(id)!.up = false;
+        // Lacks these bytes, or an earlier batch of the same producer (its commit line is behind): out of sync.
+        else if (!isInvalidBatch(err) && !(err instanceof StorageError && err.code === 'INVALID_POSITION')) throw err;
+      }
+      await this.shrink(segmentId, failed, `${check.where}: ${failed.join(', ')} did not commit (${String((failures[0] as Error)?.message ?? failures[0])})`);
+    }
+    const minInsync = this.policyOrThrow().minInsyncOf(placement.topicId);
+    if (placement.replicas.length < minInsync) {
+      throw new BrokerError('NOT_ENOUGH_REPLICAS', `segment ${segmentId} is in sync on ${placement.replicas.length} node(s), below min.insync.replicas=${minInsync}`);
+    }
+    return ok.value;
   }
 
   async writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {
@@ -406,7 +440,16 @@ export class ReplicatedStorage implements StorageBackend {
   }
 
   /** Drops nodes from a segment's in-sync set (never its last copy), durably first. */
-  private async shrink(segmentId: number, nodeIds: string[], reason: string): Promise<void> {
+  private shrink(segmentId: number, nodeIds: string[], reason: string): Promise<void> {
+    // One at a time, each from the set the previous one left: two at once
+    // (checks of one segment's batches are in flight together) could each
+    // put back the copy the other dropped.
+    const run = this.shrinks.then(() => this.shrinkNow(segmentId, nodeIds, reason));
+    this.shrinks = run.catch(() => undefined);
+    return run;
+  }
+
+  private async shrinkNow(segmentId: number, nodeIds: string[], reason: string): Promise<void> {
     const placement = this.placements.get(segmentId);
     if (!placement) return;
     const replicas = placement.replicas.filter((id) => !nodeIds.includes(id));
@@ -483,6 +526,10 @@ export class ReplicatedStorage implements StorageBackend {
       }
     }
   }
+}
+
+function isInvalidBatch(err: unknown): boolean {
+  return err instanceof StorageError && err.code === 'INVALID_BATCH';
 }
 
 /** A failure of the node or the network rather than an answer about the data. */

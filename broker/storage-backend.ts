@@ -4,7 +4,7 @@
 // the clients it granted that segment to.
 import type { ProducerScan } from '../format';
 import type { ReplicaKey } from '../format/fastpath-wire';
-import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RecoveryReport, SegmentDescriptor, StorageClient, StorageError, StorageNode, StorageUsage } from '../storage-node';
+import { AllocateRequest, applyCommitStep, CommitRequest, ExpectedBatches, FencedRange, RangeCheck, RecoveryReport, SegmentDescriptor, StorageClient, StorageError, StorageNode, StorageUsage } from '../storage-node';
 
 /** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
 export interface StorageDamage {
@@ -18,6 +18,12 @@ export interface StorageBackend {
   readonly fastpathAddress: string;
   allocate(request: AllocateRequest): Promise<SegmentDescriptor>;
   commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor>;
+  /**
+   * Checks the written range as `verify` does and commits only when it
+   * passes, in one step on the node: a failure is the check's StorageError
+   * (INVALID_BATCH) and nothing was committed.
+   */
+  commitChecked(segmentId: number, request: CommitRequest, check: RangeCheck): Promise<SegmentDescriptor>;
   writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void>;
   seal(segmentId: number, finalPosition: number): Promise<SegmentDescriptor>;
   free(segmentId: number): Promise<void>;
@@ -59,6 +65,10 @@ export class EmbeddedStorage implements StorageBackend {
 
   async commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor> {
     return this.node.commit(segmentId, request);
+  }
+
+  async commitChecked(segmentId: number, request: CommitRequest, check: RangeCheck): Promise<SegmentDescriptor> {
+    return applyCommitStep(this.node, segmentId, { check, commit: request })!;
   }
 
   async writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {
@@ -157,8 +167,13 @@ export class RemoteStorage implements StorageBackend {
     return this.client.allocate(request);
   }
 
-  commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor> {
-    return this.client.commit(segmentId, request);
+  /** Over the node's commit stream, batched with the other commits of this moment. */
+  async commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor> {
+    return committed(await this.client.commitStep(segmentId, { commit: request }));
+  }
+
+  async commitChecked(segmentId: number, request: CommitRequest, check: RangeCheck): Promise<SegmentDescriptor> {
+    return committed(await this.client.commitStep(segmentId, { check, commit: request }));
   }
 
   writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {
@@ -207,8 +222,8 @@ export class RemoteStorage implements StorageBackend {
     return [{ node: this.nodeId, address: this.fastpathAddress, key: await this.segmentKey(segmentId, access) }];
   }
 
-  verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
-    return this.client.verify(segmentId, position, lengthBytes, expected, where);
+  async verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): Promise<void> {
+    await this.client.commitStep(segmentId, { check: { position, lengthBytes, expected, where } });
   }
 
   damage(): Promise<StorageDamage> {
@@ -226,4 +241,9 @@ export class RemoteStorage implements StorageBackend {
   close(): void {
     this.client.close();
   }
+}
+
+function committed(segment: SegmentDescriptor | undefined): SegmentDescriptor {
+  if (!segment) throw new StorageError('INTERNAL', 'the storage node answered a commit without the segment');
+  return segment;
 }

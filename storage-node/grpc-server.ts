@@ -3,6 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'crypto';
 import { membershipInterceptor, serverCredentials } from '../control-plane';
+import { serveCommits } from './commit-channel';
 import { epochOf, LeaderEpochFence } from './leader-epoch';
 import type { SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
@@ -77,7 +78,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     if (!options.node) throw new StorageError('UNAVAILABLE', 'this storage server has no fast-path transport');
     return options.node;
   };
-  server.addService(storageService().service, fenced(fence, {
+  const handlers = fenced(fence, {
     Allocate: unary((r: WireAllocateRequest) =>
       descriptorToWire(
         (options.node ?? store).allocate({
@@ -134,7 +135,10 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       return {};
     }),
     ScanProducers: unary((r: WireSegmentIdRequest) => producerScanToWire(store.scanProducers(id(r.segmentId)))),
-  }));
+  });
+  // The commit stream fences each message itself (a stream outlives the epoch it opened with).
+  handlers.Commits = serveCommits(() => ({ store, commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request) }), fence);
+  server.addService(storageService().service, handlers);
   const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, serverCredentials(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));

@@ -1,0 +1,309 @@
+// The broker's commit path to a storage node in another process: one
+// long-lived gRPC stream (rdmq.storage.v1.StorageNode/Commits) instead of a
+// unary call per check and per commit. Everything submitted in one turn of
+// the event loop (several partitions' commits, a batch's check together with
+// its commit) travels in one message and is answered by one reply, so a
+// commit costs one round trip and no per-call setup (HTTP/2 stream, cluster
+// proof, metadata) — those are paid once, when the stream opens.
+//
+// Trust: the stream is opened like every control call (the cluster proof,
+// checked by the server's membership interceptor; the leader epoch, fenced
+// per message). The node checks a range before it commits it in the same
+// entry, so bytes that fail the check are never committed. A reply that does
+// not come within the deadline, or a stream that breaks, fails every entry in
+// flight as UNAVAILABLE (the outcome on the node is unknown: the broker
+// fences the partition and rebuilds it from the node's headers, as for a
+// unary call that timed out); the next submit opens a new stream.
+import * as grpc from '@grpc/grpc-js';
+import { checkStoredBatches, ExpectedBatches } from './batch-check';
+import { descriptorFromWire, descriptorToWire, fromServiceError, parseInt64, parseSafeInteger, WireCommitRequest, WireSegmentDescriptor } from './grpc-wire';
+import { epochOf, LeaderEpochFence } from './leader-epoch';
+import type { CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
+import { isStorageErrorCode, StorageError } from './storage-error';
+
+/** Entries per message at most; more wait for the next message. */
+export const COMMIT_ENTRIES_PER_MESSAGE_MAX = 1024;
+
+/** A written range to check before its commit (what Verify checks). */
+export interface RangeCheck {
+  position: number;
+  lengthBytes: number;
+  expected: ExpectedBatches;
+  where: string;
+}
+
+interface WireRangeCheck {
+  position: number;
+  lengthBytes: number;
+  baseOffset: string;
+  recordCount: number;
+  verifyCrc: boolean;
+  batchBytesMax: number;
+  where: string;
+}
+
+interface WireCommitEntry {
+  segmentId: string;
+  check: WireRangeCheck | null;
+  commit: WireCommitRequest | null;
+}
+
+interface WireCommitResult {
+  segment: WireSegmentDescriptor | null;
+  errorCode: string;
+  errorMessage: string;
+}
+
+interface WireCommitMessage {
+  sequence: string;
+  entries: WireCommitEntry[];
+}
+
+interface WireCommitReply {
+  sequence: string;
+  results: WireCommitResult[];
+}
+
+// ---- the node's side ----
+
+/** What the Commits stream acts on: the store for checks, the node (or store) for commits. */
+export interface CommitTarget {
+  store: SegmentStore;
+  commit(segmentId: number, request: CommitRequest): SegmentDescriptor;
+}
+
+/** The Commits handler: each message's entries in order, synchronously, answered by one reply. */
+export function serveCommits(target: () => CommitTarget, fence: LeaderEpochFence): grpc.handleBidiStreamingCall<WireCommitMessage, WireCommitReply> {
+  return (call) => {
+    let epoch: bigint | undefined;
+    try {
+      epoch = epochOf(call.metadata);
+    } catch (err) {
+      const refusal = err instanceof StorageError ? err : new StorageError('INVALID_ARGUMENT', String(err));
+      call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: refusal.message });
+      return;
+    }
+    call.on('data', (message: WireCommitMessage) => {
+      let results: WireCommitResult[];
+      try {
+        // Per message: a newer leader may have claimed the node since the stream opened.
+        fence.admit(epoch, 'Commits');
+        const t = target();
+        results = message.entries.map((entry) => applyEntry(t, entry));
+      } catch (err) {
+        results = message.entries.map(() => failed(err));
+      }
+      call.write({ sequence: message.sequence, results });
+    });
+    call.on('end', () => call.end());
+    // A broker that went away: nothing to answer.
+    call.on('error', () => undefined);
+  };
+}
+
+function applyEntry(target: CommitTarget, entry: WireCommitEntry): WireCommitResult {
+  try {
+    const segmentId = parseSafeInteger('segmentId', entry.segmentId);
+    const check = entry.check && {
+      position: entry.check.position,
+      lengthBytes: entry.check.lengthBytes,
+      expected: {
+        baseOffset: parseInt64('baseOffset', entry.check.baseOffset),
+        recordCount: entry.check.recordCount,
+        verifyCrc: entry.check.verifyCrc,
+        batchBytesMax: entry.check.batchBytesMax || undefined,
+      },
+      where: entry.check.where,
+    };
+    const commit = entry.commit && {
+      commitPosition: entry.commit.commitPosition,
+      endOffset: parseInt64('endOffset', entry.commit.endOffset),
+      maxTimestamp: parseInt64('maxTimestamp', entry.commit.maxTimestamp),
+    };
+    const segment = applyCommitStep(target, segmentId, { check: check ?? undefined, commit: commit ?? undefined });
+    return { segment: segment ? descriptorToWire(segment) : null, errorCode: '', errorMessage: '' };
+  } catch (err) {
+    return failed(err);
+  }
+}
+
+/**
+ * One step on the node: the check, then the commit. A checked commit
+ * commits exactly the range it checked, starting at the commit line: when
+ * an earlier step of the same producer failed, the later ones (already on
+ * their way) fail too instead of committing over the refused bytes.
+ */
+export function applyCommitStep(target: CommitTarget, segmentId: number, step: { check?: RangeCheck; commit?: CommitRequest }): SegmentDescriptor | undefined {
+  const { check, commit } = step;
+  if (check && commit) {
+    const line = target.store.get(segmentId).commitPosition;
+    if (check.position !== line || check.position + check.lengthBytes !== commit.commitPosition) {
+      throw new StorageError(
+        'INVALID_POSITION',
+        `${check.where}: a checked commit of [${check.position}, +${check.lengthBytes}) to ${commit.commitPosition} does not continue segment ${segmentId}'s commit line ${line}`,
+      );
+    }
+  }
+  if (check) checkStoredBatches(target.store.written(segmentId, check.position, check.lengthBytes), check.expected, check.where);
+  return commit ? target.commit(segmentId, commit) : undefined;
+}
+
+function failed(err: unknown): WireCommitResult {
+  const error = err instanceof StorageError ? err : new StorageError('INTERNAL', err instanceof Error ? err.message : String(err));
+  return { segment: null, errorCode: error.code, errorMessage: error.message };
+}
+
+// ---- the broker's side ----
+
+interface Pending {
+  entry: WireCommitEntry;
+  resolve(segment: SegmentDescriptor | undefined): void;
+  reject(err: Error): void;
+}
+
+interface InFlight {
+  pending: Pending[];
+  timer: NodeJS.Timeout;
+}
+
+/** The client end of one Commits stream. */
+export type CommitStream = grpc.ClientDuplexStream<WireCommitMessage, WireCommitReply>;
+
+/** Not safe to share between processes; one per StorageClient. */
+export class CommitChannel {
+  private stream: CommitStream | undefined;
+  private queued: Pending[] = [];
+  private readonly inFlight = new Map<string, InFlight>();
+  private nextSequence = 1;
+  private flushScheduled = false;
+  private closed = false;
+  /** Messages and entries sent, and streams opened, since this channel was made (metrics, tests). */
+  readonly sent = { messages: 0, entries: 0, streams: 0 };
+
+  constructor(
+    private readonly open: (metadata: grpc.Metadata) => CommitStream,
+    private readonly metadata: () => grpc.Metadata,
+    private readonly deadlineMs: number,
+  ) {}
+
+  /** Checks the range (when given), then commits (when given); resolves to the segment after a commit. */
+  submit(segmentId: number, step: { check?: RangeCheck; commit?: CommitRequest }): Promise<SegmentDescriptor | undefined> {
+    if (this.closed) return Promise.reject(new StorageError('CLOSED', 'the storage client was closed'));
+    const entry: WireCommitEntry = { segmentId: String(segmentId), check: step.check ? checkToWire(step.check) : null, commit: step.commit ? commitToWire(step.commit) : null };
+    return new Promise((resolve, reject) => {
+      this.queued.push({ entry, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // Whatever else is submitted in this turn of the event loop goes in the same message.
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.fail(new StorageError('CLOSED', 'the storage client was closed'));
+    for (const p of this.queued) p.reject(new StorageError('CLOSED', 'the storage client was closed'));
+    this.queued = [];
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    while (this.queued.length > 0) {
+      const pending = this.queued.splice(0, COMMIT_ENTRIES_PER_MESSAGE_MAX);
+      const sequence = String(this.nextSequence++);
+      let stream: CommitStream;
+      try {
+        stream = this.ensureStream();
+      } catch (err) {
+        // The channel cannot open a stream (shut down): nothing was sent.
+        for (const p of pending) p.reject(new StorageError('UNAVAILABLE', `storage node unreachable: ${(err as Error).message}`));
+        continue;
+      }
+      const timer = setTimeout(() => this.timedOut(stream, sequence), this.deadlineMs);
+      this.inFlight.set(sequence, { pending, timer });
+      stream.write({ sequence, entries: pending.map((p) => p.entry) });
+      this.sent.messages++;
+      this.sent.entries += pending.length;
+    }
+  }
+
+  private ensureStream(): CommitStream {
+    if (this.stream) return this.stream;
+    const stream = this.open(this.metadata());
+    this.stream = stream;
+    this.sent.streams++;
+    stream.on('data', (reply: WireCommitReply) => this.answered(reply));
+    stream.on('error', (err: grpc.ServiceError) => this.broken(stream, streamError(err)));
+    stream.on('end', () => this.broken(stream, new StorageError('UNAVAILABLE', 'the storage node closed the commit stream')));
+    return stream;
+  }
+
+  private answered(reply: WireCommitReply): void {
+    const flight = this.inFlight.get(reply.sequence);
+    if (!flight) return;
+    this.inFlight.delete(reply.sequence);
+    clearTimeout(flight.timer);
+    flight.pending.forEach((p, i) => {
+      const result = reply.results[i];
+      if (!result) p.reject(new StorageError('INTERNAL', `the storage node answered ${reply.results.length} of ${flight.pending.length} commit entries`));
+      else if (result.errorCode !== '') p.reject(new StorageError(isStorageErrorCode(result.errorCode) ? result.errorCode : 'INTERNAL', result.errorMessage));
+      else p.resolve(result.segment ? descriptorFromWire(result.segment) : undefined);
+    });
+  }
+
+  private timedOut(stream: CommitStream, sequence: string): void {
+    if (!this.inFlight.has(sequence)) return;
+    this.broken(stream, new StorageError('UNAVAILABLE', `storage node unreachable: no answer to a commit within ${this.deadlineMs} ms`));
+    stream.cancel();
+  }
+
+  /** The stream is gone: what is in flight has an unknown outcome. */
+  private broken(stream: CommitStream, err: StorageError): void {
+    if (this.stream !== stream) return;
+    this.stream = undefined;
+    this.fail(err);
+  }
+
+  private fail(err: StorageError): void {
+    for (const flight of this.inFlight.values()) {
+      clearTimeout(flight.timer);
+      for (const p of flight.pending) p.reject(err);
+    }
+    this.inFlight.clear();
+    this.stream?.cancel();
+    this.stream = undefined;
+  }
+}
+
+/**
+ * Why a stream ended. Application errors come per entry, so a status is the
+ * node's refusal of the stream itself (not a member, a bad epoch header, a
+ * node without the method) or, for anything else, a transport failure: the
+ * node is unreachable, as a unary call's UNAVAILABLE says.
+ */
+function streamError(err: grpc.ServiceError): StorageError {
+  if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.INVALID_ARGUMENT || err.code === grpc.status.UNIMPLEMENTED) return fromServiceError(err);
+  return new StorageError('UNAVAILABLE', `storage node unreachable: the commit stream broke (${err.details || grpc.status[err.code]})`);
+}
+
+function checkToWire(check: RangeCheck): WireRangeCheck {
+  return {
+    position: check.position,
+    lengthBytes: check.lengthBytes,
+    baseOffset: check.expected.baseOffset.toString(),
+    recordCount: check.expected.recordCount,
+    verifyCrc: check.expected.verifyCrc !== false,
+    batchBytesMax: check.expected.batchBytesMax ?? 0,
+    where: check.where,
+  };
+}
+
+function commitToWire(request: CommitRequest): WireCommitRequest {
+  return {
+    segmentId: '0',
+    commitPosition: request.commitPosition,
+    endOffset: request.endOffset.toString(),
+    maxTimestamp: request.maxTimestamp.toString(),
+  };
+}
