@@ -1,4 +1,4 @@
-import { readBatchHeader, splitBatches } from '../format';
+import { decodeRecordBatch, readBatchHeader, splitBatches } from '../format';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { Rdmq, RdmqError } from '.';
 import { Connection } from './connection';
@@ -49,6 +49,9 @@ describe('PartitionFetcher', () => {
     expect(baseOffsets(first.records)).toEqual([0n]);
     const second = await fetcher.fetch(10n, 1);
     expect(baseOffsets(second.records)).toEqual([10n]);
+    // The batch (~100 KB) is longer than the first read (64 KiB): its start and the rest read after are one intact batch.
+    const decoded = await decodeRecordBatch(second.records, 0);
+    expect(decoded.records.map((r) => String(r.value).split(':')[0])).toEqual(Array.from({ length: 10 }, (_, i) => String(10 + i)));
   });
 
   it('stops before the batch that would take it past max bytes, and the next fetch starts there', async () => {

@@ -85,9 +85,13 @@ export class PartitionFetcher {
         // returns it only as the first batch, however large; after others
         // it waits for the next fetch.
         if (out.length > 0) break;
+        // Read only the rest of it: the bytes already read are its start.
+        const read = bytes.length;
         want = Math.min(available, 12 + bytes.readInt32BE(8));
-        bytes = Buffer.allocUnsafe(want);
-        await view.read(segment, at.position, bytes, preferred);
+        const whole = Buffer.allocUnsafe(want);
+        bytes.copy(whole, 0, 0, Math.min(read, want));
+        if (want > read) await view.read(segment, at.position + read, whole.subarray(read), preferred);
+        bytes = whole;
         split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
         if (split.batches.length === 0) throw new RdmqError(`corrupt batch in ${this.topic}-${this.partition} segment ${segment.segmentId} at ${at.position}`, 2);
       }
