@@ -65,6 +65,12 @@ export const GatewayLimitsSchema = z
      * with no records, and the client fetches again. At least `maxFetchResponseBytes`.
      */
     maxFetchMemoryBytes: z.number().int().min(64 * 1024).default(256 * MiB),
+    /**
+     * Bytes the partition readers may hold read ahead, over all of them: after
+     * a Fetch that stops before the committed end, its reader reads what
+     * follows while the client works through the answer (0: never).
+     */
+    fetchReadAheadBytes: z.number().int().min(0).default(64 * MiB),
     /** Partition readers kept open (each holds a watermark subscription); least recently used close first. */
     maxOpenFetchers: z.number().int().min(1).max(1_000_000).default(4096),
     /** Batches between stage and commit at once in the gateway's shared fast-path producer. */

@@ -136,7 +136,7 @@ export function fastPathParts(connection: Connection, limits: GatewayLimits, log
     connection,
     producer,
     produceGroups: new ProduceGroups(producer, limits.produceWritesPerPartition),
-    fetchers: new FetcherPool(connection, limits.maxOpenFetchers, log),
+    fetchers: new FetcherPool(connection, limits.maxOpenFetchers, log, limits.fetchReadAheadBytes > 0 ? new MemoryBudget(limits.fetchReadAheadBytes) : undefined),
   };
 }
 
