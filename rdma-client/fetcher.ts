@@ -124,25 +124,35 @@ export class PartitionFetcher {
       }
       let consumed = 0;
       let full = false;
+      // Adjacent batches kept from one read go out as one view of it: no concatenation.
+      let runStart = -1;
+      let runEnd = -1;
+      const endRun = (): void => {
+        if (runStart >= 0) out.push(bytes.subarray(runStart, runEnd));
+        runStart = -1;
+      };
       for (const span of split.batches) {
         const header = readBatchHeader(bytes, span.offset);
         const last = header.baseOffset + BigInt(header.lastOffsetDelta);
         if (last < offset || isSkipMarker(header)) {
+          endRun();
           consumed = span.offset + span.length;
           if (last >= nextOffset) nextOffset = last + 1n;
           continue;
         }
         // Whole batches up to maxBytes, as the gateway will send them: a batch
         // read past that would be cut from the response and read again.
-        if (out.length > 0 && outBytes + span.length > maxBytes) {
+        if (outBytes > 0 && outBytes + span.length > maxBytes) {
           full = true;
           break;
         }
         consumed = span.offset + span.length;
-        out.push(bytes.subarray(span.offset, span.offset + span.length));
+        if (runStart < 0) runStart = span.offset;
+        runEnd = consumed;
         outBytes += span.length;
         nextOffset = last + 1n;
       }
+      endRun();
       at = { segmentId: at.segmentId, position: at.position + consumed };
       if (full) break;
     }
