@@ -46,8 +46,12 @@ function countErrors(value: unknown, found: (code: number) => void, depth = 0): 
     for (const item of value) countErrors(item, found, depth + 1);
     return;
   }
-  for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
-    if (key === 'errorCode' && typeof field === 'number' && field !== 0) found(field);
-    else if (typeof field === 'object') countErrors(field, found, depth + 1);
+  // for-in, not Object.entries: this runs for every response, and builds no arrays.
+  const record = value as Record<string, unknown>;
+  for (const key in record) {
+    const field = record[key];
+    if (key === 'errorCode') {
+      if (typeof field === 'number' && field !== 0) found(field);
+    } else if (typeof field === 'object') countErrors(field, found, depth + 1);
   }
 }
