@@ -68,7 +68,8 @@ export const GatewayLimitsSchema = z
     /**
      * Bytes the partition readers may hold read ahead, over all of them: after
      * a Fetch that stops before the committed end, its reader reads what
-     * follows while the client works through the answer (0: never).
+     * follows while the client works through the answer (0, or any size
+     * below one read, e.g. `--fetch-read-ahead-bytes 1`: never).
      */
     fetchReadAheadBytes: z.number().int().min(0).default(64 * MiB),
     /** Partition readers kept open (each holds a watermark subscription); least recently used close first. */
