@@ -65,10 +65,24 @@ export const GatewayLimitsSchema = z
      * with no records, and the client fetches again. At least `maxFetchResponseBytes`.
      */
     maxFetchMemoryBytes: z.number().int().min(64 * 1024).default(256 * MiB),
+    /**
+     * Bytes the partition readers may hold read ahead, over all of them: after
+     * a Fetch that stops before the committed end, its reader reads what
+     * follows while the client works through the answer (0, or any size
+     * below one read, e.g. `--fetch-read-ahead-bytes 1`: never).
+     */
+    fetchReadAheadBytes: z.number().int().min(0).default(64 * MiB),
     /** Partition readers kept open (each holds a watermark subscription); least recently used close first. */
     maxOpenFetchers: z.number().int().min(1).max(1_000_000).default(4096),
     /** Batches between stage and commit at once in the gateway's shared fast-path producer. */
     producerStagingDepth: z.number().int().min(1).max(4096).default(64),
+    /**
+     * Writes of one partition between stage and commit at once. Produce
+     * batches that arrive for a partition while this many are in flight wait
+     * and go together as the next write (one stage, one commit, each batch
+     * its own offsets and answer), up to the topic's max.message.bytes.
+     */
+    produceWritesPerPartition: z.number().int().min(1).max(1024).default(2),
     /** ListOffsets by timestamp scans at most this many bytes past the broker's index entry. */
     maxTimestampScanBytes: z.number().int().min(64 * 1024).default(64 * MiB),
     /** Most partitions a Kafka client may give a topic (CreateTopics, CreatePartitions); the broker's own bound is 10 000. */

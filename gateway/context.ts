@@ -20,12 +20,15 @@ import { Leadership } from './leadership';
 import type { CredentialLookup } from '../format/sasl';
 import type { KafkaSession } from './security/session';
 import { MemoryBudget } from './memory-budget';
+import type { ProduceGroups } from './produce-groups';
 import { GatewayMetrics } from './metrics';
 
 export interface DataContext {
   /** The fast path, shared by every Kafka connection. */
   readonly connection: Connection;
   readonly producer: Producer;
+  /** Produce batches through `producer`, those waiting on one partition folded into one write. */
+  readonly produceGroups: ProduceGroups;
   readonly fetchers: FetcherPool;
   readonly catalog: TopicCatalog;
   readonly nodeId: number;

@@ -6,7 +6,7 @@
 //
 // Contract: single-threaded (JS); `get` may be called concurrently, and
 // concurrent calls for one partition share one open().
-import { Connection, PartitionFetcher } from '../rdma-client';
+import { Connection, PartitionFetcher, ReadAheadBudget } from '../rdma-client';
 
 export class FetcherPool {
   /** Insertion order is recency order: a hit moves the entry to the end. */
@@ -16,6 +16,8 @@ export class FetcherPool {
     private readonly connection: Connection,
     private readonly maxOpen: number,
     private readonly log: (message: string) => void,
+    /** Shared by every reader: bytes read ahead for consumers that will fetch them next. */
+    private readonly readAheadBudget?: ReadAheadBudget,
   ) {
     // A new broker session holds none of the readers' subscriptions: open them afresh on demand.
     connection.on('reconnected', () => void this.closeAll());
@@ -30,7 +32,7 @@ export class FetcherPool {
       return found;
     }
     while (this.open.size >= this.maxOpen) this.evictOldest();
-    const fetcher = new PartitionFetcher(this.connection, topic, partition);
+    const fetcher = new PartitionFetcher(this.connection, topic, partition, this.readAheadBudget);
     const opened = fetcher.open().then(() => fetcher);
     this.open.set(key, opened);
     opened.catch(() => {

@@ -164,6 +164,9 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       get producer() {
         return current().producer;
       },
+      get produceGroups() {
+        return current().produceGroups;
+      },
       get fetchers() {
         return current().fetchers;
       },
@@ -187,6 +190,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
       return users.client;
     };
     const credentials = new CachedCredentials((user, mechanism) => usersAt().credential(user, mechanism), options.credentialTtlMs ?? 5000);
+    context.metrics?.observeProduceGroups(() => current().produceGroups);
     listener.serve(context, forwardingDispatcher(() => hub!));
     const serving = listener;
     return {

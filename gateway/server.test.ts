@@ -2,7 +2,7 @@
 // against `rdmq start` in a child process. What real clients
 // cannot be made to do on purpose — retries, gaps, fenced epochs, corrupt
 // batches, pipelining, bad frames — is done here.
-import { ATTRIBUTES_OFFSET, buildRecordBatch, CRC_OFFSET, LAST_OFFSET_DELTA_OFFSET, readBatchHeader, splitBatches, writeBatchCrc, BuildRecordBatchOptions } from '../format';
+import { ATTRIBUTES_OFFSET, buildRecordBatch, CRC_OFFSET, decodeRecordBatch, LAST_OFFSET_DELTA_OFFSET, readBatchHeader, splitBatches, writeBatchCrc, BuildRecordBatchOptions } from '../format';
 import { apiKeys, decodeResponse, errorCode, supportedApiVersions } from './protocol';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { RawKafkaClient } from './testing/raw-client';
@@ -169,6 +169,52 @@ describe('Kafka gateway, byte for byte', () => {
     const ok = await produce('strict', good);
     expect(ok).toMatchObject({ errorCode: 0, baseOffset: 0n });
     expect(await highWatermark('strict')).toBe(2n);
+  });
+
+  it('pipelined produces to one partition are folded into shared writes, each with its own consecutive offsets; a bad CRC among them is refused alone', async () => {
+    await createTopic('folded');
+    const metric = async (name: string) => {
+      const text = await (await fetch(`http://127.0.0.1:${gateway.metricsPort}/metrics`)).text();
+      return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+    };
+    const [writesBefore, batchesBefore] = [await metric('rdmq_gateway_produce_writes'), await metric('rdmq_gateway_produce_batches')];
+    // 40 requests of 1–3 records each, written to the socket back to back; the 17th has a bad CRC.
+    const batches = await Promise.all(Array.from({ length: 40 }, (_, i) => batchOf(Array.from({ length: 1 + (i % 3) }, (_, r) => `r${i}.${r}`))));
+    const bad = 16;
+    batches[bad].writeUInt32BE((batches[bad].readUInt32BE(CRC_OFFSET) ^ 1) >>> 0, CRC_OFFSET);
+    const ids = batches.map((b) => client.send('Produce', 9, produceBody('folded', 0, b)));
+    type Answer = { errorCode: number; baseOffset: bigint };
+    const answerOf = (body: Record<string, any>): Answer => body.responses[0].partitionResponses[0];
+    const answers = await Promise.all(ids.map(async (id) => answerOf(decodeResponse(apiKeys.Produce, 9, await client.response(id)).body as Record<string, any>)));
+
+    expect(answers[bad].errorCode).toBe(errorCode('CORRUPT_MESSAGE'));
+    let expectedOffset = 0n;
+    const values: string[] = [];
+    batches.forEach((b, i) => {
+      if (i === bad) return;
+      expect({ i, errorCode: answers[i].errorCode, baseOffset: answers[i].baseOffset }).toEqual({ i, errorCode: 0, baseOffset: expectedOffset });
+      const count = 1 + (i % 3);
+      expectedOffset += BigInt(count);
+      values.push(...Array.from({ length: count }, (_, r) => `r${i}.${r}`));
+    });
+    expect(await highWatermark('folded')).toBe(expectedOffset);
+    // Fewer writes than batches: the waiting ones went together.
+    const writes = (await metric('rdmq_gateway_produce_writes')) - writesBefore;
+    expect((await metric('rdmq_gateway_produce_batches')) - batchesBefore).toBe(39);
+    expect(writes).toBeLessThan(39);
+
+    // Read back: every record once, in order, each batch at its acknowledged offset.
+    const res = await client.request('Fetch', 12, fetchBody('folded', 0, 0n, { maxBytes: 1 << 20 }));
+    const records = res.responses[0].partitions[0].records as Buffer;
+    const readBack: string[] = [];
+    const readOffsets: bigint[] = [];
+    for (const span of splitBatches(records).batches) {
+      const header = readBatchHeader(records, span.offset);
+      readOffsets.push(header.baseOffset);
+      readBack.push(...(await decodeRecordBatch(records, span.offset)).records.map((r) => String(r.value)));
+    }
+    expect(readOffsets).toEqual(answers.filter((_, i) => i !== bad).map((a) => a.baseOffset));
+    expect(readBack).toEqual(values);
   });
 
   it('acks=0 gets no response, yet the batch is stored', async () => {

@@ -20,6 +20,7 @@ import { FrameBufferPool } from './frame-buffers';
 import { IdempotentAppender } from './idempotence';
 import { advertisable, GatewayRegistry } from './leadership';
 import { MemoryBudget } from './memory-budget';
+import { ProduceGroups } from './produce-groups';
 import { GatewayMetrics } from './metrics';
 import { ListenerAddress, SecurityProtocol, usesTls } from './security/listeners';
 import { KafkaSession } from './security/session';
@@ -109,6 +110,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     autoCreateTopics: options.autoCreateTopics ?? true,
     credentials: options.credentials,
   };
+  context.metrics?.observeProduceGroups(() => context.produceGroups);
   listener.serve(context, dispatch);
   return {
     port: listener.port,
@@ -125,14 +127,16 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 }
 
-export type FastPathParts = Pick<DataContext, 'connection' | 'producer' | 'fetchers'>;
+export type FastPathParts = Pick<DataContext, 'connection' | 'producer' | 'produceGroups' | 'fetchers'>;
 
 /** A gateway's use of one fast-path connection: the shared producer and the partition readers. */
 export function fastPathParts(connection: Connection, limits: GatewayLimits, log: (message: string) => void): FastPathParts {
+  const producer = new Producer(connection, { mode: 'shared', stagingDepth: limits.producerStagingDepth });
   return {
     connection,
-    producer: new Producer(connection, { mode: 'shared', stagingDepth: limits.producerStagingDepth }),
-    fetchers: new FetcherPool(connection, limits.maxOpenFetchers, log),
+    producer,
+    produceGroups: new ProduceGroups(producer, limits.produceWritesPerPartition),
+    fetchers: new FetcherPool(connection, limits.maxOpenFetchers, log, limits.fetchReadAheadBytes > 0 ? new MemoryBudget(limits.fetchReadAheadBytes) : undefined),
   };
 }
 

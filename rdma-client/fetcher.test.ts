@@ -1,4 +1,4 @@
-import { readBatchHeader, splitBatches } from '../format';
+import { decodeRecordBatch, readBatchHeader, splitBatches } from '../format';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { Rdmq, RdmqError } from '.';
 import { Connection } from './connection';
@@ -49,6 +49,9 @@ describe('PartitionFetcher', () => {
     expect(baseOffsets(first.records)).toEqual([0n]);
     const second = await fetcher.fetch(10n, 1);
     expect(baseOffsets(second.records)).toEqual([10n]);
+    // The batch (~100 KB) is longer than the first read (64 KiB): its start and the rest read after are one intact batch.
+    const decoded = await decodeRecordBatch(second.records, 0);
+    expect(decoded.records.map((r) => String(r.value).split(':')[0])).toEqual(Array.from({ length: 10 }, (_, i) => String(10 + i)));
   });
 
   it('stops before the batch that would take it past max bytes, and the next fetch starts there', async () => {
@@ -57,6 +60,45 @@ describe('PartitionFetcher', () => {
     expect(first.records.length).toBeLessThanOrEqual(250_000);
     const next = await fetcher.fetch(20n, 250_000);
     expect(baseOffsets(next.records)).toEqual([20n, 30n]);
+  });
+
+  it('reads ahead within its budget: a consumer walking the partition gets the same bytes, and the budget comes back', async () => {
+    const budget = {
+      used: 0,
+      tryTake(bytes: number) {
+        if (this.used + bytes > 1 << 20) return false;
+        this.used += bytes;
+        return true;
+      },
+      give(bytes: number) {
+        this.used -= bytes;
+      },
+    };
+    // A connection of its own: closing a second view of the partition on the shared one would end its subscription.
+    const own = await Connection.open({ control: cluster.control });
+    const reader = new PartitionFetcher(own, 'fetch', 0, budget);
+    await reader.open();
+    try {
+      const values: string[] = [];
+      let offset = 0n;
+      while (offset < 300n) {
+        const got = await reader.fetch(offset, 250_000);
+        // The same bytes as a reader without read-ahead returns.
+        expect(got.records.equals((await fetcher.fetch(offset, 250_000)).records)).toBe(true);
+        for (const span of splitBatches(got.records, { batchBytesMax: 1 << 20 }).batches) {
+          const batch = await decodeRecordBatch(got.records, span.offset);
+          values.push(...batch.records.map((r) => String(r.value).split(':')[0]));
+          offset = batch.header.baseOffset + BigInt(batch.header.lastOffsetDelta) + 1n;
+        }
+        // Before the end it has read what follows; at the end there is nothing to read.
+        expect(budget.used > 0).toBe(offset < 300n);
+      }
+      expect(values).toEqual(Array.from({ length: 300 }, (_, i) => String(i)));
+    } finally {
+      await reader.close();
+      await own.close();
+    }
+    expect(budget.used).toBe(0);
   });
 
   it('returns nothing at the high watermark and OFFSET_OUT_OF_RANGE beyond it', async () => {

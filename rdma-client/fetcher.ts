@@ -28,16 +28,44 @@ interface Location {
   position: number;
 }
 
+/** Bytes the fetchers of one process may hold read ahead (the gateway's budget). */
+export interface ReadAheadBudget {
+  tryTake(bytes: number): boolean;
+  give(bytes: number): void;
+}
+
+/** The committed bytes after where the last fetch stopped, read while its consumer works through its answer. */
+interface ReadAhead {
+  segment: SegmentView;
+  position: number;
+  sizeBytes: number;
+  bytes: Promise<Buffer | undefined>;
+  expiry: NodeJS.Timeout;
+}
+
+/** A read-ahead nobody takes within this long is dropped (its consumer went away, or moved). */
+const READ_AHEAD_KEEP_MS = 2000;
+
 export class PartitionFetcher {
   private view: PartitionView | undefined;
   private logStart = 0n;
   /** Next offset → where its batch starts, remembered from earlier fetches. */
   private readonly positions = new Map<string, Location>();
+  private readAhead: ReadAhead | undefined;
 
+  /**
+   * With `readAheadBudget`, a fetch that stops before the committed end
+   * starts reading what follows (as much as it returned), so a consumer that
+   * fetches again once it has worked through the answer (kafkajs, one fetch
+   * at a time) finds its next bytes already read. Committed bytes never
+   * change, so a read-ahead is used only at exactly the segment and position
+   * it was read from, and dropped after READ_AHEAD_KEEP_MS.
+   */
   constructor(
     private readonly connection: Connection,
     readonly topic: string,
     readonly partition: number,
+    private readonly readAheadBudget?: ReadAheadBudget,
   ) {}
 
   async open(): Promise<void> {
@@ -77,46 +105,101 @@ export class PartitionFetcher {
       }
       const available = readLimit(segment, at.position) - at.position;
       let want = Math.min(available, Math.max(MIN_READ_BYTES, maxBytes - outBytes));
-      let bytes = Buffer.allocUnsafe(want);
-      await view.read(segment, at.position, bytes, preferred);
+      let bytes = await this.readAt(view, segment, at.position, want, preferred);
       let split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
       if (split.batches.length === 0) {
         // The next batch is larger than what is left of maxBytes. Kafka
         // returns it only as the first batch, however large; after others
         // it waits for the next fetch.
         if (out.length > 0) break;
+        // Read only the rest of it: the bytes already read are its start.
+        const read = bytes.length;
         want = Math.min(available, 12 + bytes.readInt32BE(8));
-        bytes = Buffer.allocUnsafe(want);
-        await view.read(segment, at.position, bytes, preferred);
+        const whole = Buffer.allocUnsafe(want);
+        bytes.copy(whole, 0, 0, Math.min(read, want));
+        if (want > read) await view.read(segment, at.position + read, whole.subarray(read), preferred);
+        bytes = whole;
         split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
         if (split.batches.length === 0) throw new RdmqError(`corrupt batch in ${this.topic}-${this.partition} segment ${segment.segmentId} at ${at.position}`, 2);
       }
       let consumed = 0;
       let full = false;
+      // Adjacent batches kept from one read go out as one view of it: no concatenation.
+      let runStart = -1;
+      let runEnd = -1;
+      const endRun = (): void => {
+        if (runStart >= 0) out.push(bytes.subarray(runStart, runEnd));
+        runStart = -1;
+      };
       for (const span of split.batches) {
         const header = readBatchHeader(bytes, span.offset);
         const last = header.baseOffset + BigInt(header.lastOffsetDelta);
         if (last < offset || isSkipMarker(header)) {
+          endRun();
           consumed = span.offset + span.length;
           if (last >= nextOffset) nextOffset = last + 1n;
           continue;
         }
         // Whole batches up to maxBytes, as the gateway will send them: a batch
         // read past that would be cut from the response and read again.
-        if (out.length > 0 && outBytes + span.length > maxBytes) {
+        if (outBytes > 0 && outBytes + span.length > maxBytes) {
           full = true;
           break;
         }
         consumed = span.offset + span.length;
-        out.push(bytes.subarray(span.offset, span.offset + span.length));
+        if (runStart < 0) runStart = span.offset;
+        runEnd = consumed;
         outBytes += span.length;
         nextOffset = last + 1n;
       }
+      endRun();
       at = { segmentId: at.segmentId, position: at.position + consumed };
       if (full) break;
     }
     this.remember(nextOffset, at);
+    if (outBytes > 0) this.startReadAhead(view, at, outBytes, preferred);
     return result(out.length === 1 ? out[0] : Buffer.concat(out, outBytes));
+  }
+
+  /** `lengthBytes` committed bytes at `position`, starting from the read-ahead when it was read from exactly there. */
+  private async readAt(view: PartitionView, segment: SegmentView, position: number, lengthBytes: number, preferred: number): Promise<Buffer> {
+    const ahead = this.readAhead;
+    let start: Buffer | undefined;
+    if (ahead && ahead.segment === segment && ahead.position === position) {
+      this.dropReadAhead();
+      start = await ahead.bytes;
+    }
+    if (start && start.length >= lengthBytes) return start.subarray(0, lengthBytes);
+    const bytes = Buffer.allocUnsafe(lengthBytes);
+    const have = start ? start.copy(bytes) : 0;
+    await view.read(segment, position + have, bytes.subarray(have), preferred);
+    return bytes;
+  }
+
+  /** Reads up to `sizeBytes` of what follows `at`, if it is committed and the budget allows. */
+  private startReadAhead(view: PartitionView, at: Location, sizeBytes: number, preferred: number): void {
+    this.dropReadAhead();
+    const segment = view.segments.get(at.segmentId);
+    if (!this.readAheadBudget || !segment || fenceAt(segment, at.position, -1n)) return;
+    const lengthBytes = Math.min(readLimit(segment, at.position) - at.position, Math.max(sizeBytes, MIN_READ_BYTES));
+    if (lengthBytes <= 0 || !this.readAheadBudget.tryTake(lengthBytes)) return;
+    const into = Buffer.allocUnsafe(lengthBytes);
+    // A failed read-ahead is only a missed chance: the fetch reads for itself.
+    const bytes = view.read(segment, at.position, into, preferred).then(
+      () => into,
+      () => undefined,
+    );
+    const expiry = setTimeout(() => this.readAhead?.expiry === expiry && this.dropReadAhead(), READ_AHEAD_KEEP_MS);
+    expiry.unref();
+    this.readAhead = { segment, position: at.position, sizeBytes: lengthBytes, bytes, expiry };
+  }
+
+  private dropReadAhead(): void {
+    const ahead = this.readAhead;
+    if (!ahead) return;
+    this.readAhead = undefined;
+    clearTimeout(ahead.expiry);
+    this.readAheadBudget?.give(ahead.sizeBytes);
   }
 
   /** Resolves when the high watermark passes `offset`, or after `timeoutMs`. */
@@ -137,6 +220,7 @@ export class PartitionFetcher {
   }
 
   async close(): Promise<void> {
+    this.dropReadAhead();
     await this.view?.close();
     this.view = undefined;
   }

@@ -9,16 +9,16 @@ import { Admin, TopicSpec } from './admin';
 import { Connection, ConnectionOptions } from './connection';
 import { Consumer, ConsumerOptions, RunOptions } from './consumer';
 import { GroupConsumer, GroupConsumerOptions, TopicPartitionOffset } from './group-consumer';
-import { Producer, ProducerOptions, ProducerRecord, RecordMetadata } from './producer';
+import { BatchToWrite, Producer, ProducerOptions, ProducerRecord, RecordMetadata } from './producer';
 
-export { Admin, Connection, ConnectionOptions, Consumer, ConsumerOptions, Producer, ProducerOptions, ProducerRecord, RecordMetadata, RunOptions };
+export { Admin, BatchToWrite, Connection, ConnectionOptions, Consumer, ConsumerOptions, Producer, ProducerOptions, ProducerRecord, RecordMetadata, RunOptions };
 export { GroupConsumer, GroupConsumerOptions, TopicPartitionOffset };
 export { ConsumedMessage, EachBatchPayload, EachMessagePayload, EachRawBatchPayload } from './consumer';
 export { AuthorizationError, RdmqError } from './errors';
 export { SaslOptions } from './authentication';
 export { parseControlAddresses } from './connection';
 export { murmur2 } from './partitioner';
-export { PartitionFetcher, FetchResult } from './fetcher';
+export { PartitionFetcher, FetchResult, ReadAheadBudget } from './fetcher';
 export { PartitionView, SegmentView } from './partition-view';
 
 /** Lazily connects on first use; each producer/consumer/admin gets its own connection. */

@@ -88,6 +88,47 @@ interface ExclusiveCursor {
   holeAt?: number;
 }
 
+export interface BatchToWrite {
+  /** One complete Kafka v2 record batch; its base offset is set before the put. */
+  batch: Buffer;
+  recordCount: number;
+}
+
+/** Batches at least this large are put from their own bytes; smaller neighbours are gathered into one put. */
+const PUT_ALONE_BYTES_MIN = 64 * 1024;
+
+/**
+ * The puts for consecutive batches: a large batch is put as it is (no copy);
+ * a run of small ones is copied into one buffer, since one put of their
+ * bytes costs less than a put (grant check, request, reply) for each.
+ */
+export function putPieces(batches: readonly Buffer[]): { offset: number; bytes: Buffer }[] {
+  const pieces: { offset: number; bytes: Buffer }[] = [];
+  let offset = 0;
+  let run: Buffer[] = [];
+  let runOffset = 0;
+  let runBytes = 0;
+  const endRun = (): void => {
+    if (run.length === 1) pieces.push({ offset: runOffset, bytes: run[0] });
+    else if (run.length > 1) pieces.push({ offset: runOffset, bytes: Buffer.concat(run, runBytes) });
+    run = [];
+    runBytes = 0;
+  };
+  for (const batch of batches) {
+    if (batch.length >= PUT_ALONE_BYTES_MIN) {
+      endRun();
+      pieces.push({ offset, bytes: batch });
+    } else {
+      if (run.length === 0) runOffset = offset;
+      run.push(batch);
+      runBytes += batch.length;
+    }
+    offset += batch.length;
+  }
+  endRun();
+  return pieces;
+}
+
 function strandedError(baseOffset: bigint, cursor: ExclusiveCursor): RdmqError {
   return new RdmqError(
     `batch at offset ${baseOffset} was not committed: the put at position ${cursor.holeAt} of segment ${cursor.segmentId} before it failed (${cursor.broken?.message ?? 'put failed'}); send it again`,
@@ -184,7 +225,26 @@ export class Producer {
   async write(topic: TopicInfo, partition: number, batch: Buffer, recordCount: number): Promise<bigint> {
     await this.staging.acquire();
     try {
-      return this.mode === 'shared' ? await this.writeShared(topic, partition, batch, recordCount) : await this.writeExclusive(topic, partition, batch, recordCount);
+      return this.mode === 'shared' ? (await this.writeShared(topic, partition, [{ batch, recordCount }]))[0] : await this.writeExclusive(topic, partition, batch, recordCount);
+    } finally {
+      this.staging.release();
+    }
+  }
+
+  /**
+   * Writes consecutive record batches of one partition, in this order, as
+   * one range: in shared mode one stage, their puts, one commit, so a
+   * group of small batches pays the broker's per-stage cost once. Resolves
+   * to each batch's base offset once all are committed; a failure fails
+   * them all (none is committed alone). The range must fit one batch's
+   * bounds (the topic's max.message.bytes): the broker stages it as one.
+   */
+  async writeBatches(topic: TopicInfo, partition: number, batches: readonly BatchToWrite[]): Promise<bigint[]> {
+    if (batches.length === 0) return [];
+    if (this.mode !== 'shared') return Promise.all(batches.map((b) => this.write(topic, partition, b.batch, b.recordCount)));
+    await this.staging.acquire();
+    try {
+      return await this.writeShared(topic, partition, batches);
     } finally {
       this.staging.release();
     }
@@ -213,23 +273,36 @@ export class Producer {
 
   // -- shared mode --
 
-  private async writeShared(topic: TopicInfo, partition: number, batch: Buffer, recordCount: number): Promise<bigint> {
-    const reply = await this.connection.request(FastPathMessage.STAGE, (reqId) =>
-      encodeStage({ reqId, topicId: topic.topicId, partition, lengthBytes: batch.length, recordCount }),
-    );
+  private async writeShared(topic: TopicInfo, partition: number, batches: readonly BatchToWrite[]): Promise<bigint[]> {
+    let lengthBytes = 0;
+    let recordCount = 0;
+    for (const b of batches) {
+      lengthBytes += b.batch.length;
+      recordCount += b.recordCount;
+    }
+    const reply = await this.connection.request(FastPathMessage.STAGE, (reqId) => encodeStage({ reqId, topicId: topic.topicId, partition, lengthBytes, recordCount }));
     const grant = decodeStageReply(reply.header);
     if (grant.errorCode !== 0) throw replyError(`stage on ${topic.name}-${partition} failed: ${reply.payload.toString()}`, grant.errorCode, { operation: 'WRITE', resource: topic.name });
     if (publishTraceOn) markPublish('placed', publishId(topic.topicId, partition, grant.baseOffset));
     const generation = this.connection.generation;
     const replicas = this.connection.segmentReplicas(grant.segmentId, 'read-write', reply.payload);
-    setBaseOffset(batch, 0, grant.baseOffset);
-    const receipts = await this.connection.putAll(replicas, grant.segmentId, batch, grant.position);
+    const baseOffsets: bigint[] = [];
+    let maxTimestamp = -1n;
+    let nextOffset = grant.baseOffset;
+    for (const b of batches) {
+      setBaseOffset(b.batch, 0, nextOffset);
+      baseOffsets.push(nextOffset);
+      nextOffset += BigInt(b.recordCount);
+      const batchMaxTimestamp = readBatchHeader(b.batch, 0).maxTimestamp;
+      if (batchMaxTimestamp > maxTimestamp) maxTimestamp = batchMaxTimestamp;
+    }
+    const puts = putPieces(batches.map((b) => b.batch)).map((piece) => this.connection.putAll(replicas, grant.segmentId, piece.bytes, grant.position + piece.offset));
+    const receipts = (await Promise.all(puts)).flat();
     if (publishTraceOn) markPublish('put-done', publishId(topic.topicId, partition, grant.baseOffset));
-    const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
     await new Promise<bigint>((resolve, reject) =>
       this.queueShared(topic.topicId, partition, { stageId: grant.stageId, maxTimestamp, generation, receipts, done: { resolve, reject } }),
     );
-    return grant.baseOffset;
+    return baseOffsets;
   }
 
   private queueShared(topicId: number, partition: number, commit: PendingCommit): void {

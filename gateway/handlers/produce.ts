@@ -72,7 +72,7 @@ async function producePartition(gw: DataContext, topicName: string, partition: n
   // Outside the CRC: Kafka's leader stamps its epoch here too.
   setPartitionLeaderEpoch(batch, 0, LEADER_EPOCH);
   const info: TopicInfo = { name: topic.name, topicId: topic.topicId, partitions: [], configs: {} };
-  const write = () => gw.producer.write(info, partition, batch, header.recordCount);
+  const write = () => gw.produceGroups.append(info, partition, batch, header.recordCount, topic.config['max.message.bytes']);
   try {
     let baseOffset: bigint;
     if (header.producerId >= 0n) {
