@@ -31,7 +31,8 @@ interface Waiting extends BatchToWrite {
 interface PartitionQueue {
   readonly topic: TopicInfo;
   readonly partition: number;
-  readonly groupBytesMax: number;
+  /** The topic's max.message.bytes as the latest batch saw it (a change applies to the next group). */
+  groupBytesMax: number;
   readonly waiting: Waiting[];
   inFlight: number;
 }
@@ -54,6 +55,7 @@ export class ProduceGroups {
     const key = `${topic.topicId}:${partition}`;
     let queue = this.queues.get(key);
     if (!queue) this.queues.set(key, (queue = { topic, partition, groupBytesMax, waiting: [], inFlight: 0 }));
+    queue.groupBytesMax = groupBytesMax;
     const added = new Promise<bigint>((resolve, reject) => queue.waiting.push({ batch, recordCount, resolve, reject }));
     this.startWrites(key, queue);
     return added;

@@ -94,6 +94,16 @@ describe('PartitionFetcher', () => {
         expect(budget.used > 0).toBe(offset < 300n);
       }
       expect(values).toEqual(Array.from({ length: 300 }, (_, i) => String(i)));
+      // Two consumers at their own places each find their read-ahead, and get the same bytes as without.
+      const a = await reader.fetch(0n, 250_000);
+      const afterFirst = budget.used;
+      const b = await reader.fetch(100n, 250_000);
+      expect(afterFirst).toBeGreaterThan(0);
+      expect(budget.used).toBeGreaterThan(afterFirst); // kept beside the first, not instead of it
+      for (const [got, next] of [[a, 20n], [b, 120n]] as const) {
+        expect(baseOffsets(got.records)[0]).toBe(next - 20n);
+        expect((await reader.fetch(next, 250_000)).records.equals((await fetcher.fetch(next, 250_000)).records)).toBe(true);
+      }
     } finally {
       await reader.close();
       await own.close();

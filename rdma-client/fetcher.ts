@@ -36,6 +36,7 @@ export interface ReadAheadBudget {
 
 /** The committed bytes after where the last fetch stopped, read while its consumer works through its answer. */
 interface ReadAhead {
+  key: string;
   segment: SegmentView;
   position: number;
   sizeBytes: number;
@@ -45,13 +46,16 @@ interface ReadAhead {
 
 /** A read-ahead nobody takes within this long is dropped (its consumer went away, or moved). */
 const READ_AHEAD_KEEP_MS = 2000;
+/** Read-aheads kept per partition: one per consumer reading it at its own place (groups, replays), the oldest dropped first. */
+const READ_AHEADS_PER_PARTITION = 4;
 
 export class PartitionFetcher {
   private view: PartitionView | undefined;
   private logStart = 0n;
   /** Next offset → where its batch starts, remembered from earlier fetches. */
   private readonly positions = new Map<string, Location>();
-  private readAhead: ReadAhead | undefined;
+  /** By `segmentId:position`, oldest first. */
+  private readonly readAheads = new Map<string, ReadAhead>();
 
   /**
    * With `readAheadBudget`, a fetch that stops before the committed end
@@ -59,7 +63,8 @@ export class PartitionFetcher {
    * fetches again once it has worked through the answer (kafkajs, one fetch
    * at a time) finds its next bytes already read. Committed bytes never
    * change, so a read-ahead is used only at exactly the segment and position
-   * it was read from, and dropped after READ_AHEAD_KEEP_MS.
+   * it was read from, and dropped after READ_AHEAD_KEEP_MS; a partition
+   * keeps READ_AHEADS_PER_PARTITION, for consumers reading it at different places.
    */
   constructor(
     private readonly connection: Connection,
@@ -163,11 +168,12 @@ export class PartitionFetcher {
 
   /** `lengthBytes` committed bytes at `position`, starting from the read-ahead when it was read from exactly there. */
   private async readAt(view: PartitionView, segment: SegmentView, position: number, lengthBytes: number, preferred: number): Promise<Buffer> {
-    const ahead = this.readAhead;
+    const ahead = this.readAheads.get(`${segment.segmentId}:${position}`);
     let start: Buffer | undefined;
-    if (ahead && ahead.segment === segment && ahead.position === position) {
-      this.dropReadAhead();
-      start = await ahead.bytes;
+    if (ahead) {
+      this.dropReadAhead(ahead);
+      // Only bytes read from this very segment (not one freed and replaced since) are this position's.
+      if (ahead.segment === segment) start = await ahead.bytes;
     }
     if (start && start.length >= lengthBytes) return start.subarray(0, lengthBytes);
     const bytes = Buffer.allocUnsafe(lengthBytes);
@@ -178,7 +184,11 @@ export class PartitionFetcher {
 
   /** Reads up to `sizeBytes` of what follows `at`, if it is committed and the budget allows. */
   private startReadAhead(view: PartitionView, at: Location, sizeBytes: number, preferred: number): void {
-    this.dropReadAhead();
+    const key = `${at.segmentId}:${at.position}`;
+    // Another consumer's fetch stopped at the same place: what it read ahead serves this one too.
+    if (this.readAheads.has(key)) return;
+    const oldest = this.readAheads.values().next().value as ReadAhead | undefined;
+    if (oldest && this.readAheads.size >= READ_AHEADS_PER_PARTITION) this.dropReadAhead(oldest);
     const segment = view.segments.get(at.segmentId);
     if (!this.readAheadBudget || !segment || fenceAt(segment, at.position, -1n)) return;
     const lengthBytes = Math.min(readLimit(segment, at.position) - at.position, Math.max(sizeBytes, MIN_READ_BYTES));
@@ -189,15 +199,14 @@ export class PartitionFetcher {
       () => into,
       () => undefined,
     );
-    const expiry = setTimeout(() => this.readAhead?.expiry === expiry && this.dropReadAhead(), READ_AHEAD_KEEP_MS);
-    expiry.unref();
-    this.readAhead = { segment, position: at.position, sizeBytes: lengthBytes, bytes, expiry };
+    const ahead: ReadAhead = { key, segment, position: at.position, sizeBytes: lengthBytes, bytes, expiry: setTimeout(() => this.dropReadAhead(ahead), READ_AHEAD_KEEP_MS) };
+    ahead.expiry.unref();
+    this.readAheads.set(key, ahead);
   }
 
-  private dropReadAhead(): void {
-    const ahead = this.readAhead;
-    if (!ahead) return;
-    this.readAhead = undefined;
+  private dropReadAhead(ahead: ReadAhead): void {
+    if (this.readAheads.get(ahead.key) !== ahead) return;
+    this.readAheads.delete(ahead.key);
     clearTimeout(ahead.expiry);
     this.readAheadBudget?.give(ahead.sizeBytes);
   }
@@ -220,7 +229,7 @@ export class PartitionFetcher {
   }
 
   async close(): Promise<void> {
-    this.dropReadAhead();
+    for (const ahead of [...this.readAheads.values()]) this.dropReadAhead(ahead);
     await this.view?.close();
     this.view = undefined;
   }
