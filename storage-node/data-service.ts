@@ -6,16 +6,34 @@
 // A refused request is answered with its error and the connection goes on; a
 // frame that cannot be read closes that connection, never the process.
 //
+// Clients on this host may connect to a Unix socket instead (mode 0600 in a
+// 0700 directory: this user only, as CMA needs anyway). There a put or get may
+// name the client's own buffer: after the same grant check, the node copies
+// between the granted range and that buffer with CMA (addon PeerProcess), in
+// the process the kernel says connected, so the client never touches the
+// node's memory and cannot aim the copy at any other process. Copies run on
+// the JS thread, like every check and every fence (skip marker, seal, free),
+// so no fence can land between a put's check and its bytes.
+//
 // Contract: single-threaded (JS); requests on one connection are served in order.
+import { randomBytes } from 'crypto';
+import * as fs from 'fs';
 import * as net from 'net';
+import * as path from 'path';
+import { PeerProcess } from '../addon';
 import { ChunkQueue } from '../format/chunk-queue';
 import {
+  CMA_PROBE_BYTES,
+  DATA_CLIENT_ADDRESS_BYTES,
   DATA_REQUEST_HEADER_BYTES,
   DataOp,
   DataRequestHeader,
   decodeDataRequestHeader,
   encodeDataError,
   encodeDataResponse,
+  encodeLocalDoor,
+  LOCAL_DOOR_TOKEN_BYTES,
+  namesClientAddress,
 } from '../format/storage-data-wire';
 import { GRANT_BYTES } from './grant';
 import { StorageError } from './storage-error';
@@ -23,10 +41,16 @@ import type { StorageNode } from './storage-node';
 
 export interface DataService {
   port: number;
-  /** Requests refused so far, and connections closed for unreadable frames. */
-  stats(): { refused: number; badFrames: number; connections: number };
+  /** The Unix socket clients on this host may use, or undefined when there is none (`localNote` says why). */
+  localSocketPath: string | undefined;
+  localNote: string;
+  /** Requests refused so far, connections closed for unreadable frames, and puts and gets copied with CMA. */
+  stats(): { refused: number; badFrames: number; connections: number; peerCopies: number };
   close(): Promise<void>;
 }
+
+/** sun_path holds 108 bytes with its terminating zero. */
+const UNIX_PATH_BYTES_MAX = 107;
 
 interface PendingPut {
   header: DataRequestHeader;
@@ -36,26 +60,70 @@ interface PendingPut {
   received: number;
 }
 
-export async function startDataService(node: StorageNode, host: string, port: number, log: (message: string) => void = () => undefined): Promise<DataService> {
+/**
+ * Serves the data path on `host:port` and, when `localDir` is given, on a
+ * Unix socket in that directory (created 0700) for clients on this host.
+ */
+export async function startDataService(node: StorageNode, host: string, port: number, log: (message: string) => void = () => undefined, localDir?: string): Promise<DataService> {
   const lengthMax = node.store.maxDataCapacityBytes;
   const sockets = new Set<net.Socket>();
+  const token = randomBytes(LOCAL_DOOR_TOKEN_BYTES);
+  let localSocketPath: string | undefined;
   let refused = 0;
   let badFrames = 0;
+  let peerCopies = 0;
 
-  const serve = (socket: net.Socket) => {
+  const serve = (socket: net.Socket, peer?: PeerProcess) => {
     sockets.add(socket);
-    socket.setNoDelay(true);
-    socket.once('close', () => sockets.delete(socket));
+    if (!peer) socket.setNoDelay(true);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      peer?.close();
+    });
     socket.on('error', () => undefined);
-    const where = `${socket.remoteAddress}:${socket.remotePort}`;
+    const where = peer ? `process ${peer.pid} (uid ${peer.uid}) on ${localSocketPath}` : `${socket.remoteAddress}:${socket.remotePort}`;
     const queue = new ChunkQueue();
     let header: DataRequestHeader | undefined;
     let put: PendingPut | undefined;
 
     const fail = (reqId: number, err: unknown): Buffer => {
       refused++;
-      const e = err instanceof StorageError ? err : new StorageError('INTERNAL', (err as Error).message);
-      return encodeDataError(reqId, e.code, e.message);
+      if (err instanceof StorageError) return encodeDataError(reqId, err.code, err.message);
+      const code = (err as { code?: unknown }).code;
+      if (code === 'ERR_COPY_DENIED') return encodeDataError(reqId, 'COPY_DENIED', (err as Error).message);
+      if (typeof code === 'string' && code.startsWith('ERR_')) return encodeDataError(reqId, 'COPY_FAILED', (err as Error).message);
+      return encodeDataError(reqId, 'INTERNAL', (err as Error).message);
+    };
+
+    /** The process that connected (the kernel's word), or a refusal: CMA exists only on the Unix socket. */
+    const connectedPeer = (): PeerProcess => {
+      if (!peer) throw new StorageError('INVALID_ARGUMENT', 'copies by address are served only on the Unix socket, to the process that connected it');
+      return peer;
+    };
+
+    const answer = (reqId: number, body: Buffer): void => {
+      socket.write(encodeDataResponse(reqId, body.length));
+      socket.write(body);
+    };
+
+    /** Serves a request that names a client buffer (the grant checked first, then the copy). */
+    const copyByAddress = (h: DataRequestHeader, grant: Buffer, clientAddress: bigint): void => {
+      try {
+        if (h.op === DataOp.CMA_PROBE) {
+          const probe = Buffer.alloc(CMA_PROBE_BYTES);
+          connectedPeer().readInto(probe, clientAddress);
+          answer(h.reqId, probe);
+          return;
+        }
+        const from = connectedPeer();
+        if (h.op === DataOp.PUT_CMA) from.readInto(node.writableRange(grant, h.position, h.lengthBytes), clientAddress);
+        else from.writeFrom(node.readableRange(grant, h.position, h.lengthBytes), clientAddress);
+        peerCopies++;
+        socket.write(encodeDataResponse(h.reqId, 0));
+      } catch (err) {
+        socket.write(fail(h.reqId, err));
+        if ((err as { code?: unknown }).code === 'ERR_PEER_GONE') throw new Error(`its process is gone: ${(err as Error).message}`);
+      }
     };
 
     const step = (): boolean => {
@@ -76,11 +144,20 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         }
         if (header.lengthBytes > lengthMax) throw new Error(`request for ${header.lengthBytes} bytes exceeds the largest segment (${lengthMax} bytes)`);
       }
-      if (queue.available < header.grantBytes) return false;
+      const trailerBytes = namesClientAddress(header.op) ? DATA_CLIENT_ADDRESS_BYTES : 0;
+      if (queue.available < header.grantBytes + trailerBytes) return false;
       const h = header;
       header = undefined;
       // A verbs key carries the grant first and the segment's UCX key after it.
       const grant = queue.take(h.grantBytes).subarray(0, GRANT_BYTES);
+      if (trailerBytes > 0) {
+        copyByAddress(h, grant, queue.take(trailerBytes).readBigUInt64LE(0));
+        return true;
+      }
+      if (h.op === DataOp.LOCAL_DOOR) {
+        answer(h.reqId, encodeLocalDoor(token, localSocketPath ?? ''));
+        return true;
+      }
       if (h.op === DataOp.PUT) {
         try {
           put = { header: h, target: node.writableRange(grant, h.position, h.lengthBytes), received: 0 };
@@ -112,7 +189,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
     });
   };
 
-  const server = net.createServer(serve);
+  const server = net.createServer((socket) => serve(socket));
   const bound = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -120,13 +197,70 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       resolve((server.address() as net.AddressInfo).port);
     });
   });
+
+  const servePeer = (socket: net.Socket) => {
+    let peer: PeerProcess | undefined;
+    try {
+      peer = new PeerProcess(socketFd(socket));
+    } catch (err) {
+      // Still served, with bytes on the socket: only copies by address need the peer's name.
+      log(`local data connection without CMA: ${(err as Error).message}`);
+    }
+    serve(socket, peer);
+  };
+  let local: net.Server | undefined;
+  let localNote = 'no Unix socket for local clients (none asked for)';
+  if (localDir) {
+    const opened = await listenLocal(localDir, servePeer);
+    local = opened.server;
+    localSocketPath = opened.socketPath;
+    localNote = opened.note;
+  }
+  const closeServer = (s: net.Server) => new Promise<void>((resolve) => s.close(() => resolve()));
   return {
     port: bound,
-    stats: () => ({ refused, badFrames, connections: sockets.size }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    localSocketPath,
+    localNote,
+    stats: () => ({ refused, badFrames, connections: sockets.size, peerCopies }),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await Promise.all([closeServer(server), local ? closeServer(local) : undefined]);
+    },
   };
+}
+
+/**
+ * Listens on `<dir>/data.sock`, in a directory only this user may enter (the
+ * socket's own mode is not checked by every kernel before connect). A stale
+ * socket of an earlier run is replaced: the caller owns the data directory.
+ */
+async function listenLocal(dir: string, serve: (socket: net.Socket) => void): Promise<{ server?: net.Server; socketPath?: string; note: string }> {
+  const socketPath = path.join(dir, 'data.sock');
+  if (Buffer.byteLength(socketPath) > UNIX_PATH_BYTES_MAX) {
+    return { note: `no Unix socket for local clients: ${socketPath} is longer than ${UNIX_PATH_BYTES_MAX} bytes (local clients use TCP)` };
+  }
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  fs.chmodSync(dir, 0o700);
+  fs.rmSync(socketPath, { force: true });
+  const server = net.createServer(serve);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  fs.chmodSync(socketPath, 0o600);
+  return { server, socketPath, note: `local clients (this user) copy with CMA through ${socketPath}` };
+}
+
+/** The descriptor of a connected socket (libuv's handle; Unix only). */
+function socketFd(socket: net.Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('the accepted socket has no descriptor');
+  return fd;
 }
