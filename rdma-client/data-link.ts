@@ -57,6 +57,13 @@ interface InFlight {
   reject(err: Error): void;
 }
 
+export interface DataLinkOptions {
+  /** false: stay on TCP even on the node's host. */
+  local?: boolean;
+  /** Smallest put or get copied by address (default 1 KiB; tests use 1 to copy everything). */
+  cmaBytesMin?: number;
+}
+
 /** How this link reaches its node. */
 export type DataLinkPath = 'tcp' | 'unix' | 'unix-cma';
 
@@ -80,6 +87,7 @@ export class DataLink extends EventEmitter {
   private copiesByAddress = false;
   /** Why the link is not copying by address ('' while it is). */
   note = '';
+  private cmaBytesMin = CMA_BYTES_MIN;
 
   private constructor(
     private readonly socket: net.Socket,
@@ -96,15 +104,16 @@ export class DataLink extends EventEmitter {
   /**
    * Connects to a node's data address; on the node's own host, moves to its
    * Unix socket and, where the kernel allows it, to copies by address.
-   * RDMQ_LOCAL_DATA=off keeps every link on TCP.
+   * RDMQ_LOCAL_DATA=off (or `local: false`) keeps the link on TCP.
    */
-  static async connect(address: string): Promise<DataLink> {
+  static async connect(address: string, options: DataLinkOptions = {}): Promise<DataLink> {
     const at = address.lastIndexOf(':');
     const host = address.slice(0, at).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(at + 1));
     const tcp = new DataLink(await openSocket({ host, port }, address, CONNECT_TIMEOUT_MS), address, false);
-    if (process.env.RDMQ_LOCAL_DATA === 'off') return tcp;
+    if (options.local === false || process.env.RDMQ_LOCAL_DATA === 'off') return tcp;
     const local = await tcp.localLink().catch(() => undefined);
+    if (local && options.cmaBytesMin !== undefined) local.cmaBytesMin = options.cmaBytesMin;
     if (!local) return tcp;
     await tcp.close();
     return local;
@@ -120,14 +129,14 @@ export class DataLink extends EventEmitter {
   }
 
   put(grant: Uint8Array, position: number, local: Uint8Array): Promise<void> {
-    if (this.copiesByAddress && local.length >= CMA_BYTES_MIN) {
+    if (this.copiesByAddress && local.length >= this.cmaBytesMin) {
       return this.request({ op: DataOp.PUT_CMA, grant, position, lengthBytes: local.length, local: null, copied: local, clientAddress: bufferAddress(local) });
     }
     return this.request({ op: DataOp.PUT, grant, position, lengthBytes: local.length, local: null, payload: local });
   }
 
   get(grant: Uint8Array, position: number, local: Uint8Array): Promise<void> {
-    if (this.copiesByAddress && local.length >= CMA_BYTES_MIN) {
+    if (this.copiesByAddress && local.length >= this.cmaBytesMin) {
       return this.request({ op: DataOp.GET_CMA, grant, position, lengthBytes: local.length, local: null, copied: local, clientAddress: bufferAddress(local) });
     }
     return this.request({ op: DataOp.GET, grant, position, lengthBytes: local.length, local });
