@@ -3,7 +3,7 @@
 // (SO_PEERCRED and the kernel's pidfd): no caller can hand it a pid, so no
 // request can make it read or write a process other than the one that
 // connected. What the copy may touch on this side is the caller's policy.
-import { nativeCall } from './errors';
+import { nativeAsync, nativeCall } from './errors';
 import { native } from './native';
 
 export interface NativePeerProcess {
@@ -11,6 +11,7 @@ export interface NativePeerProcess {
   readonly uid: number;
   readInto(target: Uint8Array, remoteAddress: bigint): void;
   writeFrom(source: Uint8Array, remoteAddress: bigint): void;
+  writeFromAsync(source: Uint8Array, remoteAddress: bigint): Promise<void>;
   close(): void;
 }
 
@@ -41,6 +42,12 @@ export class PeerProcess {
     nativeCall(() => this.handle.writeFrom(source, remoteAddress));
   }
 
+  /** The same copy on libuv's thread pool: this thread goes on meanwhile. `source` must stay valid until it settles. */
+  writeFromAsync(source: Uint8Array, remoteAddress: bigint): Promise<void> {
+    return nativeAsync(() => this.handle.writeFromAsync(source, remoteAddress));
+  }
+
+  /** Lets the process go (copies under way finish first). */
   close(): void {
     this.handle.close();
   }

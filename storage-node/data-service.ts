@@ -49,6 +49,45 @@ export interface DataService {
   close(): Promise<void>;
 }
 
+/** Gets at least this large are copied on libuv's thread pool (this thread serves the next request meanwhile). */
+const POOL_COPY_BYTES_MIN = 256 * 1024;
+
+/**
+ * A connection's answers, written in request order although a get copied on
+ * the pool finishes later than the requests after it.
+ */
+class OrderedAnswers {
+  private readonly waiting: Array<{ parts: Buffer[] | undefined }> = [];
+  private copying = 0;
+  private readonly idle: Array<() => void> = [];
+
+  constructor(private readonly socket: net.Socket) {}
+
+  send(...parts: Buffer[]): void {
+    if (this.waiting.length === 0) for (const p of parts) this.socket.write(p);
+    else this.waiting.push({ parts });
+  }
+
+  /** A place for an answer that comes later; call the function it returns once, with that answer. */
+  later(): (...parts: Buffer[]) => void {
+    const slot: { parts: Buffer[] | undefined } = { parts: undefined };
+    this.waiting.push(slot);
+    this.copying++;
+    return (...parts) => {
+      slot.parts = parts;
+      this.copying--;
+      while (this.waiting.length > 0 && this.waiting[0].parts) for (const p of this.waiting.shift()!.parts!) if (!this.socket.destroyed) this.socket.write(p);
+      if (this.copying === 0) for (const then of this.idle.splice(0)) then();
+    };
+  }
+
+  /** Runs `then` once no copy is under way. */
+  whenIdle(then: () => void): void {
+    if (this.copying === 0) then();
+    else this.idle.push(then);
+  }
+}
+
 /** sun_path holds 108 bytes with its terminating zero. */
 const UNIX_PATH_BYTES_MAX = 107;
 
@@ -67,6 +106,7 @@ interface PendingPut {
 export async function startDataService(node: StorageNode, host: string, port: number, log: (message: string) => void = () => undefined, localDir?: string): Promise<DataService> {
   const lengthMax = node.store.maxDataCapacityBytes;
   const sockets = new Set<net.Socket>();
+  const idleWaiters = new Map<net.Socket, (then: () => void) => void>();
   const token = randomBytes(LOCAL_DOOR_TOKEN_BYTES);
   let localSocketPath: string | undefined;
   let refused = 0;
@@ -78,11 +118,13 @@ export async function startDataService(node: StorageNode, host: string, port: nu
     if (!peer) socket.setNoDelay(true);
     socket.once('close', () => {
       sockets.delete(socket);
+      idleWaiters.delete(socket);
       peer?.close();
     });
     socket.on('error', () => undefined);
     const where = peer ? `process ${peer.pid} (uid ${peer.uid}) on ${localSocketPath}` : `${socket.remoteAddress}:${socket.remotePort}`;
     const queue = new ChunkQueue();
+    const answers = new OrderedAnswers(socket);
     let header: DataRequestHeader | undefined;
     let put: PendingPut | undefined;
 
@@ -101,9 +143,27 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       return peer;
     };
 
-    const answer = (reqId: number, body: Buffer): void => {
-      socket.write(encodeDataResponse(reqId, body.length));
-      socket.write(body);
+    const answer = (reqId: number, body: Buffer): void => answers.send(encodeDataResponse(reqId, body.length), body);
+
+    /**
+     * A large get copied on the thread pool, answered in its turn. The copy
+     * only reads the region; if the segment was freed meanwhile (its memory
+     * may hold another segment's bytes now) the get is refused after all.
+     */
+    const getOnPool = (from: PeerProcess, h: DataRequestHeader, grant: Buffer, source: Buffer, clientAddress: bigint): void => {
+      const done = answers.later();
+      from.writeFromAsync(source, clientAddress).then(
+        () => {
+          try {
+            node.readableRange(grant, h.position, h.lengthBytes);
+            peerCopies++;
+            done(encodeDataResponse(h.reqId, 0));
+          } catch (err) {
+            done(fail(h.reqId, err));
+          }
+        },
+        (err: unknown) => done(fail(h.reqId, err)),
+      );
     };
 
     /** Serves a request that names a client buffer (the grant checked first, then the copy). */
@@ -116,12 +176,18 @@ export async function startDataService(node: StorageNode, host: string, port: nu
           return;
         }
         const from = connectedPeer();
-        if (h.op === DataOp.PUT_CMA) from.readInto(node.writableRange(grant, h.position, h.lengthBytes), clientAddress);
-        else from.writeFrom(node.readableRange(grant, h.position, h.lengthBytes), clientAddress);
+        if (h.op === DataOp.PUT_CMA) {
+          // On this thread, between no two fences: nothing can close the range between the check and the bytes.
+          from.readInto(node.writableRange(grant, h.position, h.lengthBytes), clientAddress);
+        } else {
+          const source = node.readableRange(grant, h.position, h.lengthBytes);
+          if (source.length >= POOL_COPY_BYTES_MIN) return getOnPool(from, h, grant, source, clientAddress);
+          from.writeFrom(source, clientAddress);
+        }
         peerCopies++;
-        socket.write(encodeDataResponse(h.reqId, 0));
+        answers.send(encodeDataResponse(h.reqId, 0));
       } catch (err) {
-        socket.write(fail(h.reqId, err));
+        answers.send(fail(h.reqId, err));
         if ((err as { code?: unknown }).code === 'ERR_PEER_GONE') throw new Error(`its process is gone: ${(err as Error).message}`);
       }
     };
@@ -131,7 +197,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         const want = put.header.lengthBytes - put.received;
         put.received += queue.moveInto(put.target, put.received, want);
         if (put.received < put.header.lengthBytes) return false;
-        socket.write(put.refusal ?? encodeDataResponse(put.header.reqId, 0));
+        answers.send(put.refusal ?? encodeDataResponse(put.header.reqId, 0));
         put = undefined;
         return true;
       }
@@ -168,11 +234,10 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       }
       try {
         const bytes = node.readableRange(grant, h.position, h.lengthBytes);
-        socket.write(encodeDataResponse(h.reqId, bytes.length));
         // Copied: the region's bytes may change (a late writer's range, a freed segment reused) before the socket sends them.
-        socket.write(Buffer.from(bytes));
+        answers.send(encodeDataResponse(h.reqId, bytes.length), Buffer.from(bytes));
       } catch (err) {
-        socket.write(fail(h.reqId, err));
+        answers.send(fail(h.reqId, err));
       }
       return true;
     };
@@ -184,9 +249,13 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       } catch (err) {
         badFrames++;
         log(`storage data connection from ${where} closed: ${(err as Error).message}`);
-        socket.destroy();
+        socket.removeAllListeners('data');
+        answers.whenIdle(() => socket.destroy());
       }
     });
+    // The client's buffers are in use until its copies are answered: end (or close) only after them.
+    socket.once('end', () => answers.whenIdle(() => socket.end()));
+    idleWaiters.set(socket, (then) => answers.whenIdle(then));
   };
 
   const server = net.createServer((socket) => serve(socket));
@@ -223,7 +292,8 @@ export async function startDataService(node: StorageNode, host: string, port: nu
     localNote,
     stats: () => ({ refused, badFrames, connections: sockets.size, peerCopies }),
     close: async () => {
-      for (const s of sockets) s.destroy();
+      // Copies on the pool still read the region and write into clients: the region is unmapped only after them.
+      await Promise.all([...sockets].map((s) => new Promise<void>((resolve) => (idleWaiters.get(s) ?? ((then) => then()))(() => (s.destroy(), resolve())))));
       await Promise.all([closeServer(server), local ? closeServer(local) : undefined]);
     },
   };
@@ -246,7 +316,8 @@ async function listenLocal(dir: string, serve: (socket: net.Socket) => void): Pr
   }
   fs.chmodSync(dir, 0o700);
   fs.rmSync(socketPath, { force: true });
-  const server = net.createServer(serve);
+  // Half-open: a client's end() must not end this side while copies into it are under way.
+  const server = net.createServer({ allowHalfOpen: true }, serve);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => {

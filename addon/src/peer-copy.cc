@@ -96,6 +96,7 @@ Napi::Function PeerProcess::Init(Napi::Env env) {
                          InstanceAccessor<&PeerProcess::Uid>("uid"),
                          InstanceMethod<&PeerProcess::ReadInto>("readInto"),
                          InstanceMethod<&PeerProcess::WriteFrom>("writeFrom"),
+                         InstanceMethod<&PeerProcess::WriteFromAsync>("writeFromAsync"),
                          InstanceMethod<&PeerProcess::Close>("close"),
                      });
 }
@@ -132,36 +133,110 @@ Napi::Value PeerProcess::Uid(const Napi::CallbackInfo& info) { return Napi::Numb
 Napi::Value PeerProcess::ReadInto(const Napi::CallbackInfo& info) { return Copy(info, false); }
 Napi::Value PeerProcess::WriteFrom(const Napi::CallbackInfo& info) { return Copy(info, true); }
 
+// The pidfd stays open while copies on the pool use it.
 Napi::Value PeerProcess::Close(const Napi::CallbackInfo& info) {
-  if (pidfd_ >= 0) close(pidfd_);
-  pidfd_ = -1;
+  closing_ = true;
+  if (inFlight_ == 0 && pidfd_ >= 0) {
+    close(pidfd_);
+    pidfd_ = -1;
+  }
   return info.Env().Undefined();
 }
 
-Napi::Value PeerProcess::Copy(const Napi::CallbackInfo& info, bool intoPeer) {
+// Where a copy goes and what it checks; shared by the JS thread and the pool.
+struct CopyJob {
+  int pid;
+  int pidfd;
+  bool intoPeer;
+  uint8_t* local;
+  uint64_t remote;
+  size_t length;
+};
+
+namespace {
+
+// One pidfd check per copy, on the side where it closes the gap: before
+// writing into the peer (a pid reused by then would be written), after reading
+// from it (a pid reused during the read means the bytes may be another
+// process's: they are zeroed). 0 or an errno.
+int RunCopy(const CopyJob& job) {
+  if (job.intoPeer && PeerGone(job.pidfd) != 0) return ESRCH;
+  int err = CopyWithPeer(job.pid, job.intoPeer, job.local, job.remote, job.length);
+  if (!job.intoPeer && err == 0 && PeerGone(job.pidfd) != 0) {
+    memset(job.local, 0, job.length);
+    err = ESRCH;
+  }
+  return err;
+}
+
+std::string CopyFailure(const CopyJob& job, int err) {
+  return std::string(job.intoPeer ? "copy into" : "copy from") + " process " + std::to_string(job.pid) + " at " + Hex(job.remote) + " (+" + std::to_string(job.length) +
+         ") failed: " + strerror(err);
+}
+
+// A copy into the peer on libuv's thread pool; the buffer and this handle stay referenced until it is done.
+class CopyWorker : public Napi::AsyncWorker {
+ public:
+  CopyWorker(Napi::Env env, PeerProcess* owner, Napi::Object self, Napi::Value bytes, CopyJob job)
+      : Napi::AsyncWorker(env, "rdmq:peerCopy"), owner_(owner), deferred_(Napi::Promise::Deferred::New(env)), job_(job) {
+    self_ = Napi::Persistent(self);
+    bytes_ = Napi::Persistent(bytes);
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { err_ = RunCopy(job_); }
+  void OnOK() override {
+    owner_->CopyDone();
+    if (err_ == 0) deferred_.Resolve(Env().Undefined());
+    else deferred_.Reject(MakeError(Env(), CodeOf(err_), CopyFailure(job_, err_)).Value());
+  }
+
+ private:
+  PeerProcess* owner_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ObjectReference self_;
+  Napi::Reference<Napi::Value> bytes_;
+  CopyJob job_;
+  int err_ = 0;
+};
+
+}  // namespace
+
+CopyJob PeerProcess::Job(const Napi::CallbackInfo& info, bool intoPeer) {
   Napi::Env env = info.Env();
-  if (pidfd_ < 0) Throw(env, "ERR_PEER_GONE", "this peer process handle is closed");
+  if (pidfd_ < 0 || closing_) Throw(env, "ERR_PEER_GONE", "this peer process handle is closed");
   if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsBigInt()) Throw(env, "ERR_INVALID_ARG", "copy(bytes: Uint8Array, remoteAddress: bigint)");
   Napi::TypedArray bytes = info[0].As<Napi::TypedArray>();
   bool lossless = false;
   uint64_t remote = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
   if (!lossless || remote == 0) Throw(env, "ERR_INVALID_ARG", "remote address must be a non-zero 64-bit value");
   size_t length = bytes.ByteLength();
-  if (length == 0) return env.Undefined();
   if (remote + length < remote) Throw(env, "ERR_INVALID_ARG", "remote range wraps around the address space");
   uint8_t* local = static_cast<uint8_t*>(bytes.ArrayBuffer().Data()) + bytes.ByteOffset();
-  if (PeerGone(pidfd_) != 0) Throw(env, "ERR_PEER_GONE", "peer process " + std::to_string(pid_) + " has exited");
-  int err = CopyWithPeer(pid_, intoPeer, local, remote, length);
-  // The pid stayed the peer's through the copy only if the peer is still there now.
-  if (err == 0 && PeerGone(pidfd_) != 0) {
-    if (!intoPeer) memset(local, 0, length);  // the bytes may come from whichever process took the pid
-    err = ESRCH;
+  return CopyJob{pid_, pidfd_, intoPeer, local, remote, length};
+}
+
+Napi::Value PeerProcess::Copy(const Napi::CallbackInfo& info, bool intoPeer) {
+  CopyJob job = Job(info, intoPeer);
+  if (job.length == 0) return info.Env().Undefined();
+  int err = RunCopy(job);
+  if (err != 0) Throw(info.Env(), CodeOf(err), CopyFailure(job, err));
+  return info.Env().Undefined();
+}
+
+Napi::Value PeerProcess::WriteFromAsync(const Napi::CallbackInfo& info) {
+  CopyJob job = Job(info, true);
+  auto* worker = new CopyWorker(info.Env(), this, info.This().As<Napi::Object>(), info[0], job);
+  Napi::Promise promise = worker->Promise();
+  inFlight_++;
+  worker->Queue();
+  return promise;
+}
+
+void PeerProcess::CopyDone() {
+  if (--inFlight_ == 0 && closing_ && pidfd_ >= 0) {
+    close(pidfd_);
+    pidfd_ = -1;
   }
-  if (err != 0) {
-    Throw(env, CodeOf(err),
-          std::string(intoPeer ? "copy into" : "copy from") + " process " + std::to_string(pid_) + " at " + Hex(remote) + " (+" + std::to_string(length) + ") failed: " + strerror(err));
-  }
-  return env.Undefined();
 }
 
 Napi::Value PeerProcessPid(const Napi::CallbackInfo& info) {

@@ -4,8 +4,8 @@
 // a PeerProcess is built from an accepted socket's descriptor (SO_PEERCRED,
 // and a pidfd from SO_PEERPIDFD), never from a pid a client sent, so no
 // request can make this process read or write a third process. Every copy
-// checks first that the pidfd's process still lives (its pid is not reused);
-// a copy from a peer that is gone after the copy zeroes what it wrote.
+// checks with the pidfd that the pid is still the peer's (before writing into
+// it; after reading from it, zeroing what it read when the peer is gone).
 // Which bytes of this process may be read or written is policy, decided in
 // TypeScript before the call (StorageNode.writableRange / readableRange).
 //
@@ -15,6 +15,8 @@
 #include <napi.h>
 
 namespace rdmq {
+
+struct CopyJob;
 
 class PeerProcess : public Napi::ObjectWrap<PeerProcess> {
  public:
@@ -29,12 +31,21 @@ class PeerProcess : public Napi::ObjectWrap<PeerProcess> {
   Napi::Value ReadInto(const Napi::CallbackInfo& info);
   // writeFrom(source: Uint8Array, remoteAddress: bigint): copies source into the peer.
   Napi::Value WriteFrom(const Napi::CallbackInfo& info);
+  // writeFromAsync(source, remoteAddress): the same copy on libuv's thread pool; a Promise.
+  Napi::Value WriteFromAsync(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Copy(const Napi::CallbackInfo& info, bool intoPeer);
+  CopyJob Job(const Napi::CallbackInfo& info, bool intoPeer);
 
+ public:
+  void CopyDone();
+
+ private:
   int pid_ = -1;
   int uid_ = -1;
   int pidfd_ = -1;
+  int inFlight_ = 0;
+  bool closing_ = false;
 };
 
 // peerProcessPid(fd): the pid SO_PEERCRED names for a connected Unix socket.
