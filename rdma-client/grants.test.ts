@@ -118,10 +118,11 @@ async function expectNodeAliveAndIntact(topic: string, acknowledged: string[]): 
 }
 
 // Each attack goes over TCP (another host's path) and over the Unix socket where
-// the node copies with CMA (every size copied by address), and is refused on both.
+// the node copies with CMA (every size copied by address, or none), and is refused on each.
 const LINKS = [
   { name: 'TCP', suffix: '', options: { local: false }, path: 'tcp' },
   { name: 'the Unix socket with CMA copies', suffix: '-cma', options: { cmaBytesMin: 1 }, path: 'unix-cma' },
+  { name: 'the Unix socket carrying bytes', suffix: '-unix', options: { cmaBytesMin: Infinity }, path: 'unix-cma' },
 ] as const;
 
 describe.each(LINKS)('over $name', (kind) => {
