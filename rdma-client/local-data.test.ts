@@ -14,9 +14,9 @@ import { Connection } from './connection';
 import { Consumer } from './consumer';
 import { Producer } from './producer';
 
-/** Values of 1 KiB … 600 KiB: small copies on the node's thread, large ones on its thread pool. */
+/** Values of 1 KiB … 1000 KiB: small copies on the node's thread, large ones on its thread pool (the first read, over 2 MiB, in parts). */
 function valuesFor(topic: string): string[] {
-  return [1024, 8 * 1024, 300 * 1024, 600 * 1024, 2000].map((n, i) => `${topic}:${i}:`.padEnd(n, String.fromCharCode(97 + i)));
+  return [1024, 8 * 1024, 300 * 1024, 600 * 1024, 1000 * 1024, 900 * 1024, 2000].map((n, i) => `${topic}:${i}:`.padEnd(n, String.fromCharCode(97 + i)));
 }
 
 async function roundTrip(cluster: ClusterProcess, topic: string): Promise<{ read: string[]; path: string }> {
@@ -30,12 +30,12 @@ async function roundTrip(cluster: ClusterProcess, topic: string): Promise<{ read
     const read: string[] = [];
     await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${read.length} of 5 records of ${topic}`)), 20_000);
+      const timer = setTimeout(() => reject(new Error(`read ${read.length} of 7 records of ${topic}`)), 20_000);
       void consumer.run(
         {
           eachMessage: ({ message }) => {
             read.push(message.value!.toString());
-            if (read.length === 5) {
+            if (read.length === 7) {
               clearTimeout(timer);
               resolve();
             }

@@ -10,6 +10,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <memory>
 #include <string>
 
 #include "errors.h"
@@ -174,28 +176,38 @@ std::string CopyFailure(const CopyJob& job, int err) {
          ") failed: " + strerror(err);
 }
 
-// A copy into the peer on libuv's thread pool; the buffer and this handle stay referenced until it is done.
-class CopyWorker : public Napi::AsyncWorker {
+// A copy into the peer on libuv's thread pool, split into parts that run on
+// several pool threads at once (as an RDMA NIC's engines would); the buffer
+// and the handle stay referenced until the last part is done.
+constexpr size_t kPartBytesMin = 1 << 20;
+constexpr size_t kPartsMax = 4;
+
+struct SplitCopy {
+  PeerProcess* owner;
+  Napi::Promise::Deferred deferred;
+  Napi::ObjectReference self;
+  Napi::Reference<Napi::Value> bytes;
+  CopyJob whole;
+  size_t pending;
+  int err = 0;
+};
+
+class CopyPart : public Napi::AsyncWorker {
  public:
-  CopyWorker(Napi::Env env, PeerProcess* owner, Napi::Object self, Napi::Value bytes, CopyJob job)
-      : Napi::AsyncWorker(env, "rdmq:peerCopy"), owner_(owner), deferred_(Napi::Promise::Deferred::New(env)), job_(job) {
-    self_ = Napi::Persistent(self);
-    bytes_ = Napi::Persistent(bytes);
-  }
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override { err_ = RunCopy(job_); }
+  CopyPart(Napi::Env env, std::shared_ptr<SplitCopy> copy, CopyJob part) : Napi::AsyncWorker(env, "rdmq:peerCopy"), copy_(std::move(copy)), part_(part) {}
+  void Execute() override { err_ = RunCopy(part_); }
   void OnOK() override {
-    owner_->CopyDone();
-    if (err_ == 0) deferred_.Resolve(Env().Undefined());
-    else deferred_.Reject(MakeError(Env(), CodeOf(err_), CopyFailure(job_, err_)).Value());
+    SplitCopy& c = *copy_;
+    if (err_ != 0 && c.err == 0) c.err = err_;
+    if (--c.pending > 0) return;
+    c.owner->CopyDone();
+    if (c.err == 0) c.deferred.Resolve(Env().Undefined());
+    else c.deferred.Reject(MakeError(Env(), CodeOf(c.err), CopyFailure(c.whole, c.err)).Value());
   }
 
  private:
-  PeerProcess* owner_;
-  Napi::Promise::Deferred deferred_;
-  Napi::ObjectReference self_;
-  Napi::Reference<Napi::Value> bytes_;
-  CopyJob job_;
+  std::shared_ptr<SplitCopy> copy_;
+  CopyJob part_;
   int err_ = 0;
 };
 
@@ -224,12 +236,22 @@ Napi::Value PeerProcess::Copy(const Napi::CallbackInfo& info, bool intoPeer) {
 }
 
 Napi::Value PeerProcess::WriteFromAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   CopyJob job = Job(info, true);
-  auto* worker = new CopyWorker(info.Env(), this, info.This().As<Napi::Object>(), info[0], job);
-  Napi::Promise promise = worker->Promise();
+  size_t parts = std::max<size_t>(1, std::min(kPartsMax, job.length / kPartBytesMin));
+  auto copy = std::make_shared<SplitCopy>(SplitCopy{this, Napi::Promise::Deferred::New(env), Napi::Persistent(info.This().As<Napi::Object>()),
+                                                    Napi::Persistent(info[0]), job, parts});
+  size_t per = (job.length + parts - 1) / parts;
   inFlight_++;
-  worker->Queue();
-  return promise;
+  for (size_t i = 0; i < parts; i++) {
+    CopyJob part = job;
+    size_t start = per * i;
+    part.local += start;
+    part.remote += start;
+    part.length = std::min(per, job.length - start);
+    (new CopyPart(env, copy, part))->Queue();
+  }
+  return copy->deferred.Promise();
 }
 
 void PeerProcess::CopyDone() {
