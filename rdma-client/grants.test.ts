@@ -461,3 +461,20 @@ socket.on('data', (chunk) => {
   }
 });
 `;
+
+it('a link closed while the node may still be copying into its buffer settles that get only with the node: the bytes land, then the link ends', async () => {
+  await connection.call('createTopic', { name: 'closing', partitions: 1, configs: {} });
+  await produce('closing', ['c'.repeat(900 * 1024)]);
+  const [segment] = await readGrants('closing');
+  const link = await DataLink.connect(segment.address);
+  expect(link.path).toBe('unix-cma');
+  const landing = Buffer.alloc(segment.commitPosition);
+  // Large enough to be copied on the node's thread pool.
+  expect(landing.length).toBeGreaterThan(256 * 1024);
+  const got = link.get(segment.key, 0, landing);
+  await link.close();
+  expect(link.closed).toBe(true);
+  await got;
+  expect(landing.readUInt8(16)).toBe(2);
+  expect(landing.includes(Buffer.alloc(1024, 'c'))).toBe(true);
+});
