@@ -398,6 +398,24 @@ it("a copy by address naming another process's buffer or pid never touches that 
   expect(cluster.child.exitCode).toBeNull();
 });
 
+it('a copy by address asked over TCP is refused: only the Unix socket names its peer, by the kernel', async () => {
+  await connection.call('createTopic', { name: 'deputy-tcp', partitions: 1, configs: {} });
+  const staged = await stage('deputy-tcp', 4096);
+  const link = await DataLink.connect(staged.address, { local: false });
+  try {
+    const ask = (op: number) =>
+      (link as unknown as { request(r: object): Promise<void> }).request({ op, grant: staged.key, position: staged.position, lengthBytes: 4096, local: null, copied: Buffer.alloc(4096), clientAddress: 0x1000n });
+    for (const op of [DataOp.PUT_CMA, DataOp.GET_CMA, DataOp.CMA_PROBE]) {
+      const refused = await refusal(ask(op));
+      expect(refused.code).toBe('INVALID_ARGUMENT');
+      expect(refused.message).toMatch(/only on the Unix socket/);
+    }
+  } finally {
+    await link.close();
+  }
+  expect(cluster.child.exitCode).toBeNull();
+});
+
 /** Reads a stream line by line. */
 function lines(stream: NodeJS.ReadableStream): { next(): Promise<string> } {
   let buffered = '';
