@@ -113,8 +113,11 @@ export class DataLink extends EventEmitter {
     const tcp = new DataLink(await openSocket({ host, port }, address, CONNECT_TIMEOUT_MS), address, false);
     if (options.local === false || process.env.RDMQ_LOCAL_DATA === 'off') return tcp;
     const local = await tcp.localLink().catch(() => undefined);
-    if (local && options.cmaBytesMin !== undefined) local.cmaBytesMin = options.cmaBytesMin;
-    if (!local) return tcp;
+    if (!local) {
+      // A node that does not know LOCAL_DOOR closes the connection on it: connect again, without asking.
+      return tcp.closed ? new DataLink(await openSocket({ host, port }, address, CONNECT_TIMEOUT_MS), address, false) : tcp;
+    }
+    if (options.cmaBytesMin !== undefined) local.cmaBytesMin = options.cmaBytesMin;
     await tcp.close();
     return local;
   }
