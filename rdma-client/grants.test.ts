@@ -361,18 +361,27 @@ it("a copy by address naming another process's buffer or pid never touches that 
     const victimLines = lines(victim.stdout!);
     const [victimPid, victimAddress, secretHex] = (await victimLines.next()).split(' ');
     const secret = Buffer.from(secretHex, 'hex');
+    // The attacker is up and connected before the stages: their leases (LEASE_TIMEOUT_MS) must not run out first.
+    const socketPath = path.join(cluster.dataDir, 'local-clients', 'data.sock');
+    const attacker = spawn(process.execPath, ['-e', ATTACKER, path.join(__dirname, '..'), socketPath, victimPid, victimAddress], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const attackerLines = lines(attacker.stdout!);
+    expect(await attackerLines.next()).toBe('connected');
     const own = await stage('deputy', 4096);
     const victims = await stage('deputy', 4096);
-    const socketPath = path.join(cluster.dataDir, 'local-clients', 'data.sock');
     const requests = [
       { op: DataOp.GET_CMA, key: committed.key, position: 0, address: 'victim' },
       { op: DataOp.PUT_CMA, key: victims.key, position: victims.position, address: 'victim' },
       { op: DataOp.GET_CMA, key: committed.key, position: 0, address: 'own' },
       { op: DataOp.PUT_CMA, key: own.key, position: own.position, address: 'own' },
+      // Read back at once, on the same connection (before the stages' leases can run out): what landed where.
+      { op: DataOp.GET_CMA, key: victims.key, position: victims.position, address: 'own' },
+      { op: DataOp.GET_CMA, key: own.key, position: own.position, address: 'own' },
     ].map((r) => `${r.op}:${r.key.toString('hex')}:${r.position}:${r.address}`);
-    const attack = spawnSync(process.execPath, ['-e', ATTACKER, path.join(__dirname, '..'), socketPath, victimPid, victimAddress, ...requests], { encoding: 'utf8', timeout: 20_000 });
-    const answers = attack.stdout.trim().split('\n').map((l) => JSON.parse(l) as { ok: boolean; code?: string; ownBytes?: string });
-    expect(answers).toHaveLength(4);
+    attacker.stdin!.write(requests.join(' ') + '\n');
+    const answers: Array<{ ok: boolean; code?: string; ownBytes?: string }> = [];
+    for (let i = 0; i < requests.length; i++) answers.push(JSON.parse(await attackerLines.next()));
+    attacker.kill('SIGKILL');
+    expect(answers).toHaveLength(6);
     // Naming the victim: either refused (the address is not mapped in the attacker) or copied with the attacker itself.
     for (const a of answers.slice(0, 2)) if (!a.ok) expect(a.code).toBe('COPY_FAILED');
     // Naming its own buffer: the get brought the committed batch (magic 2), the put landed.
@@ -382,16 +391,10 @@ it("a copy by address naming another process's buffer or pid never touches that 
     // The victim's buffer is as it was, and its secret reached the region nowhere.
     victim.stdin!.write('check\n');
     expect(await victimLines.next()).toBe('intact');
-    const link = await DataLink.connect(victims.address, { local: false });
-    try {
-      const landed = Buffer.alloc(4096);
-      await link.get(victims.key, victims.position, landed);
-      expect(landed.includes(secret)).toBe(false);
-      await link.get(own.key, own.position, landed);
-      expect(landed.equals(Buffer.alloc(4096, 0x61))).toBe(true);
-    } finally {
-      await link.close();
-    }
+    expect(answers[4].ok).toBe(true);
+    expect(Buffer.from(answers[4].ownBytes!, 'hex').includes(secret)).toBe(false);
+    expect(answers[5].ok).toBe(true);
+    expect(Buffer.from(answers[5].ownBytes!, 'hex').equals(Buffer.alloc(4096, 0x61))).toBe(true);
   } finally {
     victim.kill('SIGKILL');
   }
@@ -447,15 +450,16 @@ console.log(process.pid + ' ' + bufferAddress(held) + ' ' + secret.toString('hex
 process.stdin.on('data', () => console.log(held.equals(copy) ? 'intact' : 'changed'));
 `;
 
-// Sends each request "op:grantHex:position:victim|own" for 4096 bytes on the Unix socket and prints one JSON answer per request.
+// Connects to the Unix socket; then sends each request "op:grantHex:position:victim|own" (one stdin line) for 4096 bytes and prints one JSON answer per request.
 const ATTACKER = `
-const [root, socketPath, victimPid, victimAddress, ...requests] = process.argv.slice(1);
+const [root, socketPath, victimPid, victimAddress] = process.argv.slice(1);
 const wire = require(root + '/format/storage-data-wire');
 const { bufferAddress } = require(root + '/addon');
 const net = require('net');
-const own = requests.map(() => Buffer.allocUnsafeSlow(4096).fill(0x61));
-const socket = net.connect(socketPath, () => {
-  requests.forEach((r, i) => {
+const own = [0, 1, 2, 3, 4, 5].map(() => Buffer.allocUnsafeSlow(4096).fill(0x61));
+const socket = net.connect(socketPath, () => console.log('connected'));
+process.stdin.once('data', (line) => {
+  line.toString().trim().split(' ').forEach((r, i) => {
     const [op, grantHex, position, whose] = r.split(':');
     const address = whose === 'victim' ? BigInt(victimAddress) : bufferAddress(own[i]);
     if (Number(op) === wire.DataOp.GET_CMA) own[i].fill(0);
@@ -465,7 +469,6 @@ const socket = net.connect(socketPath, () => {
   });
 });
 let pending = Buffer.alloc(0);
-let answered = 0;
 socket.on('data', (chunk) => {
   pending = Buffer.concat([pending, chunk]);
   while (pending.length >= wire.DATA_RESPONSE_HEADER_BYTES) {
@@ -474,8 +477,7 @@ socket.on('data', (chunk) => {
     const body = pending.subarray(wire.DATA_RESPONSE_HEADER_BYTES, wire.DATA_RESPONSE_HEADER_BYTES + h.bodyBytes);
     pending = pending.subarray(wire.DATA_RESPONSE_HEADER_BYTES + h.bodyBytes);
     const i = h.reqId - 1;
-    console.log(JSON.stringify(h.failed ? { ok: false, code: body.subarray(0, h.codeBytes).toString(), message: body.subarray(h.codeBytes).toString() } : { ok: true, ownBytes: own[i].subarray(0, 64).toString('hex') }));
-    if (++answered === requests.length) socket.end();
+    console.log(JSON.stringify(h.failed ? { ok: false, code: body.subarray(0, h.codeBytes).toString(), message: body.subarray(h.codeBytes).toString() } : { ok: true, ownBytes: own[i].toString('hex') }));
   }
 });
 `;

@@ -93,6 +93,7 @@ const UNIX_PATH_BYTES_MAX = 107;
 
 interface PendingPut {
   header: DataRequestHeader;
+  grant: Buffer;
   /** Where the payload goes, or null when the put was refused (its payload is read and dropped). */
   target: Buffer | null;
   refusal?: Buffer;
@@ -195,6 +196,16 @@ export async function startDataService(node: StorageNode, host: string, port: nu
     const step = (): boolean => {
       if (put) {
         const want = put.header.lengthBytes - put.received;
+        if (put.target && put.received > 0 && queue.available > 0) {
+          // The payload arrives over several events, and a fence (skip marker, seal, free) may land between them:
+          // checked again before each part, so no byte lands after one.
+          try {
+            node.writableRange(put.grant, put.header.position, put.header.lengthBytes);
+          } catch (err) {
+            put.target = null;
+            put.refusal = fail(put.header.reqId, err);
+          }
+        }
         put.received += queue.moveInto(put.target, put.received, want);
         if (put.received < put.header.lengthBytes) return false;
         answers.send(put.refusal ?? encodeDataResponse(put.header.reqId, 0));
@@ -226,9 +237,9 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       }
       if (h.op === DataOp.PUT) {
         try {
-          put = { header: h, target: node.writableRange(grant, h.position, h.lengthBytes), received: 0 };
+          put = { header: h, grant, target: node.writableRange(grant, h.position, h.lengthBytes), received: 0 };
         } catch (err) {
-          put = { header: h, target: null, refusal: fail(h.reqId, err), received: 0 };
+          put = { header: h, grant, target: null, refusal: fail(h.reqId, err), received: 0 };
         }
         return true;
       }
