@@ -196,7 +196,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
     const step = (): boolean => {
       if (put) {
         const want = put.header.lengthBytes - put.received;
-        if (put.target && put.received > 0 && queue.available > 0) {
+        if (put.target && queue.available > 0) {
           // The payload arrives over several events, and a fence (skip marker, seal, free) may land between them:
           // checked again before each part, so no byte lands after one.
           try {
