@@ -6,6 +6,7 @@
         "addon/src/crc32c.cc",
         "addon/src/file-lock.cc",
         "addon/src/module.cc",
+        "addon/src/peer-copy.cc",
         "addon/src/region.cc",
         "addon/src/transport.cc"
       ],

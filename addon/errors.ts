@@ -18,6 +18,10 @@ export type AddonErrorCode =
   | 'ERR_ACCESS_DENIED'
   | 'ERR_LOCK_OPEN'
   | 'ERR_LOCKED'
+  | 'ERR_COPY_DENIED'
+  | 'ERR_COPY_FAULT'
+  | 'ERR_COPY'
+  | 'ERR_PEER_GONE'
   | 'ERR_UCX';
 
 /** Codes after which retrying the same call (possibly on a new connection) can succeed. */

@@ -65,6 +65,10 @@ export interface NativeModule {
   /** PR_SET_DUMPABLE 0 and no key-less UCX transports from now on; returns the transports left out. */
   protectProcess(): string;
   crc32c(bytes: Uint8Array, initial: number): number;
+  PeerProcess: new (socketFd: number) => import('./peer-copy').NativePeerProcess;
+  peerProcessPid(socketFd: number): number;
+  allowPtracer(pid: number): void;
+  bufferAddress(bytes: Uint8Array): bigint;
   /** Opens (creating) `path` and takes an exclusive flock on it; returns the descriptor (closing it releases the lock). */
   lockFileExclusive(path: string): number;
   /** True when crc32c uses CPU instructions (x86-64 SSE4.2) rather than tables. */

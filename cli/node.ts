@@ -250,12 +250,14 @@ function protectStorage(): string {
 /** The storage node's checked data path on the --fastpath host (`port` 0: a free one); sets the address clients are told. */
 async function serveStorageData(node: StorageNode, config: ServerConfig, port: number, log: Log): Promise<{ port: number; note: string; close(): Promise<void> }> {
   const { host } = splitHostPort(config.fastpath);
-  const data = await listening('fastpath', `${host}:${port}`, () => startDataService(node, host, port, log));
+  // Clients on this host find the Unix socket through the data address (LOCAL_DOOR) and copy with CMA there.
+  const localDir = path.resolve(config.data, 'local-clients');
+  const data = await listening('fastpath', `${host}:${port}`, () => startDataService(node, host, port, log, localDir));
   node.fastpathAddress = `${advertisedHost(config, host)}:${data.port}`;
   const note =
     node.mode === 'verbs'
       ? `storage fast path: verbs (one-sided puts and gets checked by the NIC: one registration per segment with exactly the granted access); data service at ${node.fastpathAddress}`
-      : `storage fast path: checked (every put and get goes through this node's grant check at ${node.fastpathAddress}; its memory is registered for no remote access)`;
+      : `storage fast path: checked (every put and get goes through this node's grant check at ${node.fastpathAddress}; its memory is registered for no remote access); ${data.localNote}`;
   return { port: data.port, note, close: () => data.close() };
 }
 

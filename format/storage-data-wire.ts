@@ -4,17 +4,37 @@
 // broker handed the client; the node checks it before any byte lands in or
 // leaves its region. Requests are answered in order.
 //
-// Request:  op u8 (1 put, 2 get) | grantBytes u8 | pad u16 | reqId u32 |
-//           position u64 | lengthBytes u32 | pad u32 | grant | put: payload
+// The same service listens on a Unix socket for clients on its host. There a
+// request may name a buffer of the client's own instead of carrying bytes
+// (PUT_CMA, GET_CMA): the node checks the grant as for any put or get, then
+// copies between its region and the process the kernel says connected
+// (SO_PEERCRED), never one a request names. LOCAL_DOOR, asked on either
+// socket, answers where the Unix socket is and a token that tells the client
+// the Unix socket is the same node; CMA_PROBE (Unix only) copies 8 bytes from
+// the client to learn whether the kernel lets the node reach it.
+//
+// Request:  op u8 | grantBytes u8 | pad u16 | reqId u32 |
+//           position u64 | lengthBytes u32 | pad u32 | grant |
+//           PUT: payload; PUT_CMA, GET_CMA, CMA_PROBE: client address u64
 // Response: reqId u32 | status u8 (0 ok, 1 error) | pad u8 | codeBytes u16 |
-//           bodyBytes u32 | body (get: the bytes; error: code, then message)
+//           bodyBytes u32 | body (GET: the bytes; CMA_PROBE: the 8 bytes read;
+//           LOCAL_DOOR: token, then the socket path; error: code, then message)
 
-export const DataOp = { PUT: 1, GET: 2 } as const;
+export const DataOp = { PUT: 1, GET: 2, PUT_CMA: 3, GET_CMA: 4, LOCAL_DOOR: 5, CMA_PROBE: 6 } as const;
 export type DataOpCode = (typeof DataOp)[keyof typeof DataOp];
 
 export const DATA_REQUEST_HEADER_BYTES = 24;
 export const DATA_RESPONSE_HEADER_BYTES = 12;
 export const DATA_GRANT_BYTES_MAX = 255;
+/** The client address after the grant of PUT_CMA, GET_CMA and CMA_PROBE. */
+export const DATA_CLIENT_ADDRESS_BYTES = 8;
+export const LOCAL_DOOR_TOKEN_BYTES = 16;
+export const CMA_PROBE_BYTES = 8;
+
+/** Whether the request carries a client address after its grant. */
+export function namesClientAddress(op: DataOpCode): boolean {
+  return op === DataOp.PUT_CMA || op === DataOp.GET_CMA || op === DataOp.CMA_PROBE;
+}
 
 export interface DataRequestHeader {
   op: DataOpCode;
@@ -24,24 +44,37 @@ export interface DataRequestHeader {
   lengthBytes: number;
 }
 
-export function encodeDataRequest(op: DataOpCode, reqId: number, grant: Uint8Array, position: number, lengthBytes: number): Buffer {
+export function encodeDataRequest(op: DataOpCode, reqId: number, grant: Uint8Array, position: number, lengthBytes: number, clientAddress?: bigint): Buffer {
   if (grant.length > DATA_GRANT_BYTES_MAX) throw new RangeError(`grant of ${grant.length} bytes exceeds ${DATA_GRANT_BYTES_MAX}`);
-  const out = Buffer.alloc(DATA_REQUEST_HEADER_BYTES + grant.length);
+  if (namesClientAddress(op) !== (clientAddress !== undefined)) throw new RangeError(`op ${op} ${clientAddress === undefined ? 'needs' : 'takes no'} client address`);
+  const trailer = clientAddress === undefined ? 0 : DATA_CLIENT_ADDRESS_BYTES;
+  const out = Buffer.alloc(DATA_REQUEST_HEADER_BYTES + grant.length + trailer);
   out.writeUInt8(op, 0);
   out.writeUInt8(grant.length, 1);
   out.writeUInt32LE(reqId >>> 0, 4);
   out.writeBigUInt64LE(BigInt(position), 8);
   out.writeUInt32LE(lengthBytes, 16);
   out.set(grant, DATA_REQUEST_HEADER_BYTES);
+  if (clientAddress !== undefined) out.writeBigUInt64LE(clientAddress, DATA_REQUEST_HEADER_BYTES + grant.length);
   return out;
 }
 
 export function decodeDataRequestHeader(bytes: Buffer): DataRequestHeader {
   const op = bytes.readUInt8(0);
-  if (op !== DataOp.PUT && op !== DataOp.GET) throw new RangeError(`unknown data op ${op}`);
+  if (!Object.values(DataOp).includes(op as DataOpCode)) throw new RangeError(`unknown data op ${op}`);
   const position = bytes.readBigUInt64LE(8);
   if (position > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`position ${position} is out of range`);
-  return { op, grantBytes: bytes.readUInt8(1), reqId: bytes.readUInt32LE(4), position: Number(position), lengthBytes: bytes.readUInt32LE(16) };
+  return { op: op as DataOpCode, grantBytes: bytes.readUInt8(1), reqId: bytes.readUInt32LE(4), position: Number(position), lengthBytes: bytes.readUInt32LE(16) };
+}
+
+/** LOCAL_DOOR's answer body: the service's token, then its Unix socket path (empty: none). */
+export function encodeLocalDoor(token: Buffer, socketPath: string): Buffer {
+  return Buffer.concat([token, Buffer.from(socketPath)]);
+}
+
+export function decodeLocalDoor(body: Buffer): { token: Buffer; socketPath: string } {
+  if (body.length < LOCAL_DOOR_TOKEN_BYTES) throw new RangeError(`local door answer of ${body.length} bytes is shorter than its token`);
+  return { token: body.subarray(0, LOCAL_DOOR_TOKEN_BYTES), socketPath: body.subarray(LOCAL_DOOR_TOKEN_BYTES).toString() };
 }
 
 export function encodeDataResponse(reqId: number, bodyBytes: number): Buffer {

@@ -5,16 +5,32 @@
 // node's error code and message; a lost connection rejects everything in
 // flight and emits 'close' once.
 //
+// On the node's host the link moves to the node's Unix socket (found with
+// LOCAL_DOOR on the TCP address, and proven the same node by its token). There
+// the node copies between its region and this process's buffers itself (CMA),
+// after checking the grant; this process only names its own buffer. When the
+// kernel refuses the node that copy (Yama, other users, containers) the link
+// says why (process warning) and carries bytes on the Unix socket instead.
+// While a copy may be under way, its buffer stays referenced and its promise
+// pending: a link this side gives up on is half-closed, and in-flight
+// requests settle only once the node has answered them or closed (it copies
+// only while it serves a request, so after its close nothing lands).
+//
 // Contract: single-threaded (JS); many requests may be in flight, answered in order.
+import { randomBytes } from 'crypto';
 import { EventEmitter } from 'events';
+import * as fs from 'fs';
 import * as net from 'net';
+import { allowPtracer, bufferAddress, peerProcessPid } from '../addon';
 import { ChunkQueue } from '../format/chunk-queue';
 import {
+  CMA_PROBE_BYTES,
   DATA_RESPONSE_HEADER_BYTES,
   DataOp,
   DataOpCode,
   DataResponseHeader,
   decodeDataResponseHeader,
+  decodeLocalDoor,
   encodeDataRequest,
 } from '../format/storage-data-wire';
 
@@ -31,63 +47,102 @@ export class DataRefusedError extends Error {
 
 interface InFlight {
   reqId: number;
-  /** Where a get's bytes go. */
-  local?: Uint8Array;
+  /** Where a get's bytes go (null: the node copied them itself, or none are expected). */
+  local: Uint8Array | null;
+  /** The buffer the node copies from or into by address: referenced until the answer. */
+  copied?: Uint8Array;
+  /** A body the request expects that is not a get's bytes (LOCAL_DOOR, CMA_PROBE). */
+  reply?: (body: Buffer) => void;
   resolve(): void;
   reject(err: Error): void;
 }
 
+export interface DataLinkOptions {
+  /** false: stay on TCP even on the node's host. */
+  local?: boolean;
+  /** Smallest put or get copied by address (default 1 KiB; tests use 1 to copy everything). */
+  cmaBytesMin?: number;
+}
+
+/** How this link reaches its node. */
+export type DataLinkPath = 'tcp' | 'unix' | 'unix-cma';
+
 const CONNECT_TIMEOUT_MS = 10_000;
+const LOCAL_CONNECT_TIMEOUT_MS = 2_000;
+/** Below this a put or get carries its bytes: a copy by address saves nothing there. */
+const CMA_BYTES_MIN = 1024;
+const YAMA_PTRACE_SCOPE = '/proc/sys/kernel/yama/ptrace_scope';
+/** The storage process this one let trace it (prctl allows one at a time); 0: none. */
+let ptracerPid = 0;
 
 export class DataLink extends EventEmitter {
   private readonly inFlight: InFlight[] = [];
   private readonly queue = new ChunkQueue();
   private response: DataResponseHeader | undefined;
   private bodyReceived = 0;
-  private errorBody: Buffer | undefined;
+  private answerBody: Buffer | undefined;
   private nextReqId = 1;
   private lostReason: string | undefined;
+  /** Puts and gets name this process's buffers and the node copies (CMA). */
+  private copiesByAddress = false;
+  /** Why the link is not copying by address ('' while it is). */
+  note = '';
+  private cmaBytesMin = CMA_BYTES_MIN;
 
   private constructor(
     private readonly socket: net.Socket,
     readonly remoteAddress: string,
+    private readonly local: boolean,
   ) {
     super();
-    socket.setNoDelay(true);
+    if (!local) socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => undefined);
-    socket.once('close', () => this.lost(`connection to storage node at ${remoteAddress} closed`));
+    socket.once('close', () => this.lost(`connection to storage node at ${remoteAddress} closed`, true));
   }
 
-  static connect(address: string): Promise<DataLink> {
+  /**
+   * Connects to a node's data address; on the node's own host, moves to its
+   * Unix socket and, where the kernel allows it, to copies by address.
+   * RDMQ_LOCAL_DATA=off (or `local: false`) keeps the link on TCP.
+   */
+  static async connect(address: string, options: DataLinkOptions = {}): Promise<DataLink> {
     const at = address.lastIndexOf(':');
     const host = address.slice(0, at).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(at + 1));
-    return new Promise((resolve, reject) => {
-      const socket = net.connect({ host, port });
-      const timer = setTimeout(() => socket.destroy(new Error(`connect to ${address} timed out after ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        socket.removeAllListeners('error');
-        resolve(new DataLink(socket, address));
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-    });
+    const tcp = new DataLink(await openSocket({ host, port }, address, CONNECT_TIMEOUT_MS), address, false);
+    if (options.local === false || process.env.RDMQ_LOCAL_DATA === 'off') return tcp;
+    const local = await tcp.localLink().catch(() => undefined);
+    if (!local) {
+      // A node that does not know LOCAL_DOOR closes the connection on it: connect again, without asking.
+      return tcp.closed ? new DataLink(await openSocket({ host, port }, address, CONNECT_TIMEOUT_MS), address, false) : tcp;
+    }
+    if (options.cmaBytesMin !== undefined) local.cmaBytesMin = options.cmaBytesMin;
+    await tcp.close();
+    return local;
   }
 
   get closed(): boolean {
     return this.lostReason !== undefined;
   }
 
+  /** How this link reaches its node now. */
+  get path(): DataLinkPath {
+    return !this.local ? 'tcp' : this.copiesByAddress ? 'unix-cma' : 'unix';
+  }
+
   put(grant: Uint8Array, position: number, local: Uint8Array): Promise<void> {
-    return this.request(DataOp.PUT, grant, position, local.length, undefined, local);
+    if (this.copiesByAddress && local.length >= this.cmaBytesMin) {
+      return this.request({ op: DataOp.PUT_CMA, grant, position, lengthBytes: local.length, local: null, copied: local, clientAddress: bufferAddress(local) });
+    }
+    return this.request({ op: DataOp.PUT, grant, position, lengthBytes: local.length, local: null, payload: local });
   }
 
   get(grant: Uint8Array, position: number, local: Uint8Array): Promise<void> {
-    return this.request(DataOp.GET, grant, position, local.length, local);
+    if (this.copiesByAddress && local.length >= this.cmaBytesMin) {
+      return this.request({ op: DataOp.GET_CMA, grant, position, lengthBytes: local.length, local: null, copied: local, clientAddress: bufferAddress(local) });
+    }
+    return this.request({ op: DataOp.GET, grant, position, lengthBytes: local.length, local });
   }
 
   /** Puts are complete at the node when they resolve; nothing is left to flush. */
@@ -96,18 +151,93 @@ export class DataLink extends EventEmitter {
   }
 
   close(): Promise<void> {
-    this.lost('closed locally');
+    this.lost('closed locally', false);
     return Promise.resolve();
   }
 
-  private request(op: DataOpCode, grant: Uint8Array, position: number, lengthBytes: number, local?: Uint8Array, payload?: Uint8Array): Promise<void> {
+  /** The node's Unix socket as a link of its own, when it is on this host; undefined otherwise. */
+  private async localLink(): Promise<DataLink | undefined> {
+    const door = decodeLocalDoor(await this.ask(DataOp.LOCAL_DOOR));
+    if (door.socketPath === '') return undefined;
+    let socket: net.Socket;
+    try {
+      socket = await openSocket({ path: door.socketPath }, door.socketPath, LOCAL_CONNECT_TIMEOUT_MS);
+    } catch {
+      return undefined; // another host's node, or this user may not enter its directory
+    }
+    const local = new DataLink(socket, this.remoteAddress, true);
+    try {
+      // The same path on this host may belong to another node: only the token proves it is this one.
+      if (!decodeLocalDoor(await local.ask(DataOp.LOCAL_DOOR)).token.equals(door.token)) throw new Error('another node');
+    } catch {
+      await local.close();
+      return undefined;
+    }
+    const refused = await local.startCopies(socket);
+    if (refused) {
+      local.note = `storage node at ${this.remoteAddress}: local link without CMA (bytes on ${door.socketPath}): ${refused}`;
+      process.emitWarning(local.note);
+    }
+    return local;
+  }
+
+  /** Turns copies by address on when the node can reach this process; otherwise returns why not. */
+  private async startCopies(socket: net.Socket): Promise<string | undefined> {
+    const first = await this.probe();
+    if (!first) return undefined;
+    const storagePid = peerProcessPid((socket as unknown as { _handle: { fd: number } })._handle.fd);
+    const scope = yamaPtraceScope();
+    if (scope !== 1) return first;
+    if (ptracerPid !== 0 && ptracerPid !== storagePid) return `${first} (Yama lets one process trace this one, and it is storage process ${ptracerPid})`;
+    try {
+      allowPtracer(storagePid);
+      ptracerPid = storagePid;
+    } catch (err) {
+      return `${first}; prctl(PR_SET_PTRACER, ${storagePid}) failed: ${(err as Error).message}`;
+    }
+    return (await this.probe()) ?? undefined;
+  }
+
+  /** Asks the node to copy a few bytes from this process; undefined when that worked, else the refusal. */
+  private async probe(): Promise<string | undefined> {
+    const mark = randomBytes(CMA_PROBE_BYTES);
+    const source = Buffer.allocUnsafeSlow(CMA_PROBE_BYTES);
+    mark.copy(source);
+    try {
+      const echoed = await this.ask(DataOp.CMA_PROBE, source);
+      if (!echoed.equals(mark)) return 'the node read other bytes than this process holds';
+    } catch (err) {
+      return (err as Error).message;
+    }
+    this.copiesByAddress = true;
+    return undefined;
+  }
+
+  /** A request whose answer is a body of its own (LOCAL_DOOR; CMA_PROBE names `source`). */
+  private ask(op: DataOpCode, source?: Uint8Array): Promise<Buffer> {
+    let body: Buffer = Buffer.alloc(0);
+    const clientAddress = source ? bufferAddress(source) : undefined;
+    return this.request({ op, grant: Buffer.alloc(0), position: 0, lengthBytes: source?.length ?? 0, local: null, copied: source, clientAddress, reply: (b) => (body = b) }).then(() => body);
+  }
+
+  private request(r: {
+    op: DataOpCode;
+    grant: Uint8Array;
+    position: number;
+    lengthBytes: number;
+    local: Uint8Array | null;
+    copied?: Uint8Array;
+    clientAddress?: bigint;
+    payload?: Uint8Array;
+    reply?: (body: Buffer) => void;
+  }): Promise<void> {
     if (this.lostReason !== undefined) return Promise.reject(new Error(this.lostReason));
     const reqId = this.nextReqId;
     this.nextReqId = this.nextReqId >= 0xffffffff ? 1 : this.nextReqId + 1;
     return new Promise<void>((resolve, reject) => {
-      this.inFlight.push({ reqId, local, resolve, reject });
-      this.socket.write(encodeDataRequest(op, reqId, grant, position, lengthBytes));
-      if (payload && payload.length > 0) this.socket.write(payload);
+      this.inFlight.push({ reqId, local: r.local, copied: r.copied, reply: r.reply, resolve, reject });
+      this.socket.write(encodeDataRequest(r.op, reqId, r.grant, r.position, r.lengthBytes, r.clientAddress));
+      if (r.payload && r.payload.length > 0) this.socket.write(r.payload);
     });
   }
 
@@ -116,8 +246,9 @@ export class DataLink extends EventEmitter {
     try {
       while (this.step());
     } catch (err) {
-      this.socket.destroy();
-      this.lost(`unreadable answer from storage node at ${this.remoteAddress}: ${(err as Error).message}`);
+      this.lost(`unreadable answer from storage node at ${this.remoteAddress}: ${(err as Error).message}`, false);
+      // Nothing more from this node can be matched to a request.
+      this.socket.removeAllListeners('data');
     }
   }
 
@@ -128,31 +259,69 @@ export class DataLink extends EventEmitter {
       this.bodyReceived = 0;
       const head = this.inFlight[0];
       if (!head || head.reqId !== this.response.reqId) throw new Error(`answer to request ${this.response.reqId} was not expected`);
-      if (this.response.failed) this.errorBody = Buffer.alloc(this.response.bodyBytes);
+      if (this.response.failed || head.reply) this.answerBody = Buffer.alloc(this.response.bodyBytes);
       else if (this.response.bodyBytes !== (head.local?.length ?? 0)) throw new Error(`answer of ${this.response.bodyBytes} bytes to a request for ${head.local?.length ?? 0}`);
     }
     const r = this.response;
     const head = this.inFlight[0];
-    const target = r.failed ? this.errorBody! : head.local ?? null;
+    const target = r.failed || head.reply ? this.answerBody! : head.local;
     this.bodyReceived += this.queue.moveInto(target, this.bodyReceived, r.bodyBytes - this.bodyReceived);
     if (this.bodyReceived < r.bodyBytes) return false;
     this.inFlight.shift();
     this.response = undefined;
+    const body = this.answerBody;
+    this.answerBody = undefined;
     if (r.failed) {
-      const body = this.errorBody!;
-      this.errorBody = undefined;
-      head.reject(new DataRefusedError(body.subarray(0, r.codeBytes).toString(), body.subarray(r.codeBytes).toString()));
+      const code = body!.subarray(0, r.codeBytes).toString();
+      // The kernel stopped letting the node reach this process: carry bytes from now on.
+      if (code === 'COPY_DENIED') this.copiesByAddress = false;
+      head.reject(new DataRefusedError(code, body!.subarray(r.codeBytes).toString()));
     } else {
+      if (head.reply) head.reply(body!);
       head.resolve();
     }
     return true;
   }
 
-  private lost(reason: string): void {
+  /**
+   * The link is over (`closedByNode`: its socket closed). A link this side
+   * gives up on while the node may still copy into or out of its buffers is
+   * half-closed: its requests settle when the node answers or closes.
+   */
+  private lost(reason: string, closedByNode: boolean): void {
+    if (closedByNode || !this.inFlight.some((op) => op.copied)) {
+      this.socket.destroy();
+      for (const op of this.inFlight.splice(0)) op.reject(new Error(this.lostReason ?? reason));
+    } else {
+      this.socket.end();
+    }
     if (this.lostReason !== undefined) return;
     this.lostReason = reason;
-    this.socket.destroy();
-    for (const op of this.inFlight.splice(0)) op.reject(new Error(reason));
     this.emit('close', reason);
+  }
+}
+
+function openSocket(to: net.NetConnectOpts, what: string, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(to);
+    const timer = setTimeout(() => socket.destroy(new Error(`connect to ${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      resolve(socket);
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** Yama's ptrace_scope (0 classic, 1 restricted to descendants and PR_SET_PTRACER, 2 admin, 3 none); 0 without Yama. */
+function yamaPtraceScope(): number {
+  try {
+    return Number(fs.readFileSync(YAMA_PTRACE_SCOPE, 'utf8').trim());
+  } catch {
+    return 0;
   }
 }

@@ -4,13 +4,14 @@
 // broker replies and then misused or altered. Each attack is refused by the
 // storage node with a clear error; the node stays up and every acknowledged
 // record reads back intact.
-import { spawnSync } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Transport } from '../addon';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { buildRecordBatch, setBaseOffset } from '../format';
+import { DataOp } from '../format/storage-data-wire';
 import { decodeJson, decodeReplicaKeys, decodeStageReply, encodeJson, encodeStage, FastPathMessage, SubscribeReplyBody } from '../format/fastpath-wire';
 import { Connection } from './connection';
 import { Consumer } from './consumer';
@@ -116,154 +117,170 @@ async function expectNodeAliveAndIntact(topic: string, acknowledged: string[]): 
   expect(await readValues(topic, acknowledged.length)).toEqual(acknowledged);
 }
 
-it('a read-only grant used for a write is refused, and so is the same grant with its access byte set to read-write', async () => {
-  await connection.call('createTopic', { name: 'victim-ro', partitions: 1, configs: {} });
-  const acknowledged = ['v0', 'v1', 'v2'];
-  await produce('victim-ro', acknowledged);
-  const [segment] = await readGrants('victim-ro');
-  const link = await DataLink.connect(segment.address);
-  try {
-    const overwrite = Buffer.alloc(segment.commitPosition, 0x41);
-    const denied = await refusal(link.put(segment.key, 0, overwrite));
-    expect(denied.code).toBe('ACCESS_DENIED');
-    expect(denied.message).toMatch(/read-only/);
-    const promoted = Buffer.from(segment.key);
-    promoted.writeUInt8(2, 4); // the access byte: 1 read, 2 read-write
-    expect((await refusal(link.put(promoted, 0, overwrite))).code).toBe('GRANT_INVALID');
-    // Past the commit line too: a read grant never writes anywhere.
-    expect((await refusal(link.put(segment.key, segment.commitPosition, Buffer.alloc(64, 0x42)))).code).toBe('ACCESS_DENIED');
-  } finally {
-    await link.close();
-  }
-  await expectNodeAliveAndIntact('victim-ro', acknowledged);
-});
+// Each attack goes over TCP (another host's path) and over the Unix socket where
+// the node copies with CMA (every size copied by address, or none), and is refused on each.
+const LINKS = [
+  { name: 'TCP', suffix: '', options: { local: false }, path: 'tcp' },
+  { name: 'the Unix socket with CMA copies', suffix: '-cma', options: { cmaBytesMin: 1 }, path: 'unix-cma' },
+  { name: 'the Unix socket carrying bytes', suffix: '-unix', options: { cmaBytesMin: Infinity }, path: 'unix-cma' },
+] as const;
 
-it('a grant with a forged length, or used beyond its bounds, cannot read past its segment', async () => {
-  await connection.call('createTopic', { name: 'victim-bounds', partitions: 1, configs: {} });
-  await connection.call('createTopic', { name: 'neighbour', partitions: 1, configs: {} });
-  const acknowledged = ['b0', 'b1'];
-  await produce('victim-bounds', acknowledged);
-  await produce('neighbour', ['secret']);
-  const [segment] = await readGrants('victim-bounds');
-  const link = await DataLink.connect(segment.address);
-  try {
-    const past = Buffer.alloc(segment.dataCapacityBytes + 4096);
-    const beyond = await refusal(link.get(segment.key, 0, past));
-    expect(beyond.code).toBe('ACCESS_DENIED');
-    expect(beyond.message).toMatch(/outside the grant's bytes/);
-    expect((await refusal(link.get(segment.key, segment.dataCapacityBytes - 8, Buffer.alloc(16)))).code).toBe('ACCESS_DENIED');
-    // endPosition lives at bytes 24..31 of the grant.
-    const extended = altered(segment.key, 24, BigInt(segment.dataCapacityBytes) * 64n);
-    expect((await refusal(link.get(extended, 0, past))).code).toBe('GRANT_INVALID');
-    // Within its bounds the genuine grant still reads.
-    const head = Buffer.alloc(61);
-    await link.get(segment.key, 0, head);
-    expect(head.readUInt8(16)).toBe(2); // record batch v2 magic
-  } finally {
-    await link.close();
+describe.each(LINKS)('over $name', (kind) => {
+  async function openLink(address: string): Promise<DataLink> {
+    const link = await DataLink.connect(address, kind.options);
+    expect(link.path).toBe(kind.path);
+    return link;
   }
-  await expectNodeAliveAndIntact('victim-bounds', acknowledged);
-});
 
-it("a grant for one segment used on another segment is refused (the segment id is part of what the node signed)", async () => {
-  await connection.call('createTopic', { name: 'victim-other', partitions: 1, configs: {} });
-  await connection.call('createTopic', { name: 'own', partitions: 1, configs: {} });
-  const acknowledged = ['o0', 'o1'];
-  await produce('victim-other', acknowledged);
-  const [victim] = await readGrants('victim-other');
-  const own = await stage('own', 64);
-  const link = await DataLink.connect(own.address);
-  try {
-    // segmentId lives at bytes 8..15 of the grant.
-    const redirected = altered(own.key, 8, BigInt(victim.segmentId));
-    expect((await refusal(link.put(redirected, victim.commitPosition, Buffer.alloc(64, 0x43)))).code).toBe('GRANT_INVALID');
-    expect((await refusal(link.put(redirected, 0, Buffer.alloc(64, 0x43)))).code).toBe('GRANT_INVALID');
-    // Random bytes of the right length are no better.
-    expect((await refusal(link.put(Buffer.alloc(own.key.length, 7), 0, Buffer.alloc(8)))).code).toBe('GRANT_INVALID');
-  } finally {
-    await link.close();
-  }
-  await expectNodeAliveAndIntact('victim-other', acknowledged);
-});
-
-it('a write below the commit line is refused even with a genuine read-write grant of that very segment', async () => {
-  await connection.call('createTopic', { name: 'victim-committed', partitions: 1, configs: {} });
-  const acknowledged = ['c0', 'c1', 'c2'];
-  await produce('victim-committed', acknowledged);
-  const staged = await stage('victim-committed', 64);
-  const link = await DataLink.connect(staged.address);
-  try {
-    const below = await refusal(link.put(staged.key, 0, Buffer.alloc(64, 0x44)));
-    expect(below.code).toBe('GRANT_REVOKED');
-    expect(below.message).toMatch(/below its commit line/);
-  } finally {
-    await link.close();
-  }
-  // The stage itself is left to its lease: the broker skips it.
-  await expectNodeAliveAndIntact('victim-committed', acknowledged);
-});
-
-it("a producer's late put after the broker skipped its stage (lease ran out) is refused, and readers never see it", async () => {
-  await connection.call('createTopic', { name: 'late-put', partitions: 1, configs: {} });
-  await produce('late-put', ['before']);
-  const batch = await buildRecordBatch({ records: [{ key: null, value: 'late' }] });
-  const staged = await stage('late-put', batch.length);
-  setBaseOffset(batch, 0, staged.baseOffset);
-  // A later send is readable only once the broker skipped the stage before it.
-  await produce('late-put', ['after']);
-  expect(await readValues('late-put', 2)).toEqual(['before', 'after']);
-  const link = await DataLink.connect(staged.address);
-  try {
-    const late = await refusal(link.put(staged.key, staged.position, batch));
-    expect(late.code).toBe('GRANT_REVOKED');
-    expect(late.message).toMatch(/skipped|commit line/);
-  } finally {
-    await link.close();
-  }
-  await expectNodeAliveAndIntact('late-put', ['before', 'after']);
-});
-
-it('writes into a sealed segment past its seal, and into a freed segment, are refused with the grants once given', async () => {
-  await connection.call('createTopic', { name: 'rolled', partitions: 1, configs: {} });
-  const first = await stage('rolled', 64);
-  // Once the broker skipped that stage, the segment is fully committed, and
-  // the storage node seals it when the partition rolls past it.
-  await produce('rolled', ['small']);
-  expect(await readValues('rolled', 1)).toEqual(['small']);
-  const big = 'x'.repeat(200 * 1024);
-  await produce('rolled', Array.from({ length: 6 }, () => big));
-  const segments = await readGrants('rolled');
-  expect(segments.length).toBeGreaterThan(1);
-  const link = await DataLink.connect(first.address);
-  try {
-    const sealed = await refusal(link.put(first.key, segments[0].dataCapacityBytes - 64, Buffer.alloc(64, 0x45)));
-    expect(sealed.code).toBe('GRANT_REVOKED');
-    expect(sealed.message).toMatch(/sealed|commit line/);
-    await connection.call('deleteTopic', { name: 'rolled' });
-    let freed: DataRefusedError | undefined;
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      freed = await refusal(link.get(first.key, 0, Buffer.alloc(16))).catch(() => undefined);
-      if (freed?.code === 'GRANT_REVOKED') break;
-      await new Promise((r) => setTimeout(r, 100));
+  it('a read-only grant used for a write is refused, and so is the same grant with its access byte set to read-write', async () => {
+    await connection.call('createTopic', { name: `victim-ro${kind.suffix}`, partitions: 1, configs: {} });
+    const acknowledged = ['v0', 'v1', 'v2'];
+    await produce(`victim-ro${kind.suffix}`, acknowledged);
+    const [segment] = await readGrants(`victim-ro${kind.suffix}`);
+    const link = await openLink(segment.address);
+    try {
+      const overwrite = Buffer.alloc(segment.commitPosition, 0x41);
+      const denied = await refusal(link.put(segment.key, 0, overwrite));
+      expect(denied.code).toBe('ACCESS_DENIED');
+      expect(denied.message).toMatch(/read-only/);
+      const promoted = Buffer.from(segment.key);
+      promoted.writeUInt8(2, 4); // the access byte: 1 read, 2 read-write
+      expect((await refusal(link.put(promoted, 0, overwrite))).code).toBe('GRANT_INVALID');
+      // Past the commit line too: a read grant never writes anywhere.
+      expect((await refusal(link.put(segment.key, segment.commitPosition, Buffer.alloc(64, 0x42)))).code).toBe('ACCESS_DENIED');
+    } finally {
+      await link.close();
     }
-    expect(freed?.code).toBe('GRANT_REVOKED');
-    expect(freed?.message).toMatch(/freed/);
-    expect((await refusal(link.put(first.key, 1024, Buffer.alloc(64, 0x46)))).code).toBe('GRANT_REVOKED');
-  } finally {
-    await link.close();
-  }
-  expect(cluster.child.exitCode).toBeNull();
-});
+    await expectNodeAliveAndIntact(`victim-ro${kind.suffix}`, acknowledged);
+  });
 
-it('a frame the storage node cannot read closes only that connection', async () => {
-  const [segment] = await readGrants('victim-ro');
-  const bad = await DataLink.connect(segment.address);
-  const closed = new Promise<string>((resolve) => bad.once('close', resolve));
-  // A request header with an unknown op.
-  (bad as unknown as { socket: { write(b: Buffer): void } }).socket.write(Buffer.alloc(24, 9));
-  expect(await closed).toMatch(/closed/);
-  await expectNodeAliveAndIntact('victim-ro', ['v0', 'v1', 'v2']);
+  it('a grant with a forged length, or used beyond its bounds, cannot read past its segment', async () => {
+    await connection.call('createTopic', { name: `victim-bounds${kind.suffix}`, partitions: 1, configs: {} });
+    await connection.call('createTopic', { name: `neighbour${kind.suffix}`, partitions: 1, configs: {} });
+    const acknowledged = ['b0', 'b1'];
+    await produce(`victim-bounds${kind.suffix}`, acknowledged);
+    await produce(`neighbour${kind.suffix}`, ['secret']);
+    const [segment] = await readGrants(`victim-bounds${kind.suffix}`);
+    const link = await openLink(segment.address);
+    try {
+      const past = Buffer.alloc(segment.dataCapacityBytes + 4096);
+      const beyond = await refusal(link.get(segment.key, 0, past));
+      expect(beyond.code).toBe('ACCESS_DENIED');
+      expect(beyond.message).toMatch(/outside the grant's bytes/);
+      expect((await refusal(link.get(segment.key, segment.dataCapacityBytes - 8, Buffer.alloc(16)))).code).toBe('ACCESS_DENIED');
+      // endPosition lives at bytes 24..31 of the grant.
+      const extended = altered(segment.key, 24, BigInt(segment.dataCapacityBytes) * 64n);
+      expect((await refusal(link.get(extended, 0, past))).code).toBe('GRANT_INVALID');
+      // Within its bounds the genuine grant still reads.
+      const head = Buffer.alloc(61);
+      await link.get(segment.key, 0, head);
+      expect(head.readUInt8(16)).toBe(2); // record batch v2 magic
+    } finally {
+      await link.close();
+    }
+    await expectNodeAliveAndIntact(`victim-bounds${kind.suffix}`, acknowledged);
+  });
+
+  it("a grant for one segment used on another segment is refused (the segment id is part of what the node signed)", async () => {
+    await connection.call('createTopic', { name: `victim-other${kind.suffix}`, partitions: 1, configs: {} });
+    await connection.call('createTopic', { name: `own${kind.suffix}`, partitions: 1, configs: {} });
+    const acknowledged = ['o0', 'o1'];
+    await produce(`victim-other${kind.suffix}`, acknowledged);
+    const [victim] = await readGrants(`victim-other${kind.suffix}`);
+    const own = await stage(`own${kind.suffix}`, 64);
+    const link = await openLink(own.address);
+    try {
+      // segmentId lives at bytes 8..15 of the grant.
+      const redirected = altered(own.key, 8, BigInt(victim.segmentId));
+      expect((await refusal(link.put(redirected, victim.commitPosition, Buffer.alloc(64, 0x43)))).code).toBe('GRANT_INVALID');
+      expect((await refusal(link.put(redirected, 0, Buffer.alloc(64, 0x43)))).code).toBe('GRANT_INVALID');
+      // Random bytes of the right length are no better.
+      expect((await refusal(link.put(Buffer.alloc(own.key.length, 7), 0, Buffer.alloc(8)))).code).toBe('GRANT_INVALID');
+    } finally {
+      await link.close();
+    }
+    await expectNodeAliveAndIntact(`victim-other${kind.suffix}`, acknowledged);
+  });
+
+  it('a write below the commit line is refused even with a genuine read-write grant of that very segment', async () => {
+    await connection.call('createTopic', { name: `victim-committed${kind.suffix}`, partitions: 1, configs: {} });
+    const acknowledged = ['c0', 'c1', 'c2'];
+    await produce(`victim-committed${kind.suffix}`, acknowledged);
+    const staged = await stage(`victim-committed${kind.suffix}`, 64);
+    const link = await openLink(staged.address);
+    try {
+      const below = await refusal(link.put(staged.key, 0, Buffer.alloc(64, 0x44)));
+      expect(below.code).toBe('GRANT_REVOKED');
+      expect(below.message).toMatch(/below its commit line/);
+    } finally {
+      await link.close();
+    }
+    // The stage itself is left to its lease: the broker skips it.
+    await expectNodeAliveAndIntact(`victim-committed${kind.suffix}`, acknowledged);
+  });
+
+  it("a producer's late put after the broker skipped its stage (lease ran out) is refused, and readers never see it", async () => {
+    await connection.call('createTopic', { name: `late-put${kind.suffix}`, partitions: 1, configs: {} });
+    await produce(`late-put${kind.suffix}`, ['before']);
+    const batch = await buildRecordBatch({ records: [{ key: null, value: 'late' }] });
+    const staged = await stage(`late-put${kind.suffix}`, batch.length);
+    setBaseOffset(batch, 0, staged.baseOffset);
+    // A later send is readable only once the broker skipped the stage before it.
+    await produce(`late-put${kind.suffix}`, ['after']);
+    expect(await readValues(`late-put${kind.suffix}`, 2)).toEqual(['before', 'after']);
+    const link = await openLink(staged.address);
+    try {
+      const late = await refusal(link.put(staged.key, staged.position, batch));
+      expect(late.code).toBe('GRANT_REVOKED');
+      expect(late.message).toMatch(/skipped|commit line/);
+    } finally {
+      await link.close();
+    }
+    await expectNodeAliveAndIntact(`late-put${kind.suffix}`, ['before', 'after']);
+  });
+
+  it('writes into a sealed segment past its seal, and into a freed segment, are refused with the grants once given', async () => {
+    await connection.call('createTopic', { name: `rolled${kind.suffix}`, partitions: 1, configs: {} });
+    const first = await stage(`rolled${kind.suffix}`, 64);
+    // Once the broker skipped that stage, the segment is fully committed, and
+    // the storage node seals it when the partition rolls past it.
+    await produce(`rolled${kind.suffix}`, ['small']);
+    expect(await readValues(`rolled${kind.suffix}`, 1)).toEqual(['small']);
+    const big = 'x'.repeat(200 * 1024);
+    await produce(`rolled${kind.suffix}`, Array.from({ length: 6 }, () => big));
+    const segments = await readGrants(`rolled${kind.suffix}`);
+    expect(segments.length).toBeGreaterThan(1);
+    const link = await openLink(first.address);
+    try {
+      const sealed = await refusal(link.put(first.key, segments[0].dataCapacityBytes - 64, Buffer.alloc(64, 0x45)));
+      expect(sealed.code).toBe('GRANT_REVOKED');
+      expect(sealed.message).toMatch(/sealed|commit line/);
+      await connection.call('deleteTopic', { name: `rolled${kind.suffix}` });
+      let freed: DataRefusedError | undefined;
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        freed = await refusal(link.get(first.key, 0, Buffer.alloc(16))).catch(() => undefined);
+        if (freed?.code === 'GRANT_REVOKED') break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(freed?.code).toBe('GRANT_REVOKED');
+      expect(freed?.message).toMatch(/freed/);
+      expect((await refusal(link.put(first.key, 1024, Buffer.alloc(64, 0x46)))).code).toBe('GRANT_REVOKED');
+    } finally {
+      await link.close();
+    }
+    expect(cluster.child.exitCode).toBeNull();
+  });
+
+  it('a frame the storage node cannot read closes only that connection', async () => {
+    const [segment] = await readGrants(`victim-ro${kind.suffix}`);
+    const bad = await openLink(segment.address);
+    const closed = new Promise<string>((resolve) => bad.once('close', resolve));
+    // A request header with an unknown op.
+    (bad as unknown as { socket: { write(b: Buffer): void } }).socket.write(Buffer.alloc(24, 9));
+    expect(await closed).toMatch(/closed/);
+    await expectNodeAliveAndIntact(`victim-ro${kind.suffix}`, ['v0', 'v1', 'v2']);
+  });
 });
 
 it("the storage node's process cannot be reached over UCX's tcp or cma transports, which do not check memory keys", async () => {
@@ -328,4 +345,156 @@ const canDropPrivileges = process.getuid?.() === 0 && fs.existsSync('/usr/bin/se
     await node.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
+});
+
+// A victim process of the node's own user holds a secret; an attacker on the
+// Unix socket names the victim's buffer (and its pid, in the header's spare
+// bytes) in copies by address. The node copies only with the process the
+// kernel says connected: the victim is never read or written. The same
+// requests naming the attacker's own buffer work (the requests are sound).
+it("a copy by address naming another process's buffer or pid never touches that process (the node asks the kernel who connected)", async () => {
+  await connection.call('createTopic', { name: 'deputy', partitions: 1, configs: {} });
+  await produce('deputy', ['d'.repeat(8192)]);
+  const [committed] = await readGrants('deputy');
+  const victim = spawn(process.execPath, ['-e', VICTIM, path.join(__dirname, '..', 'addon')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const victimLines = lines(victim.stdout!);
+    const [victimPid, victimAddress, secretHex] = (await victimLines.next()).split(' ');
+    const secret = Buffer.from(secretHex, 'hex');
+    // The attacker is up and connected before the stages: their leases (LEASE_TIMEOUT_MS) must not run out first.
+    const socketPath = path.join(cluster.dataDir, 'local-clients', 'data.sock');
+    const attacker = spawn(process.execPath, ['-e', ATTACKER, path.join(__dirname, '..'), socketPath, victimPid, victimAddress], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const attackerLines = lines(attacker.stdout!);
+    expect(await attackerLines.next()).toBe('connected');
+    const own = await stage('deputy', 4096);
+    const victims = await stage('deputy', 4096);
+    const requests = [
+      { op: DataOp.GET_CMA, key: committed.key, position: 0, address: 'victim' },
+      { op: DataOp.PUT_CMA, key: victims.key, position: victims.position, address: 'victim' },
+      { op: DataOp.GET_CMA, key: committed.key, position: 0, address: 'own' },
+      { op: DataOp.PUT_CMA, key: own.key, position: own.position, address: 'own' },
+      // Read back at once, on the same connection (before the stages' leases can run out): what landed where.
+      { op: DataOp.GET_CMA, key: victims.key, position: victims.position, address: 'own' },
+      { op: DataOp.GET_CMA, key: own.key, position: own.position, address: 'own' },
+    ].map((r) => `${r.op}:${r.key.toString('hex')}:${r.position}:${r.address}`);
+    attacker.stdin!.write(requests.join(' ') + '\n');
+    const answers: Array<{ ok: boolean; code?: string; ownBytes?: string }> = [];
+    for (let i = 0; i < requests.length; i++) answers.push(JSON.parse(await attackerLines.next()));
+    attacker.kill('SIGKILL');
+    expect(answers).toHaveLength(6);
+    // Naming the victim: either refused (the address is not mapped in the attacker) or copied with the attacker itself.
+    for (const a of answers.slice(0, 2)) if (!a.ok) expect(a.code).toBe('COPY_FAILED');
+    // Naming its own buffer: the get brought the committed batch (magic 2), the put landed.
+    expect(answers[2].ok).toBe(true);
+    expect(Buffer.from(answers[2].ownBytes!, 'hex').readUInt8(16)).toBe(2);
+    expect(answers[3].ok).toBe(true);
+    // The victim's buffer is as it was, and its secret reached the region nowhere.
+    victim.stdin!.write('check\n');
+    expect(await victimLines.next()).toBe('intact');
+    expect(answers[4].ok).toBe(true);
+    expect(Buffer.from(answers[4].ownBytes!, 'hex').includes(secret)).toBe(false);
+    expect(answers[5].ok).toBe(true);
+    expect(Buffer.from(answers[5].ownBytes!, 'hex').equals(Buffer.alloc(4096, 0x61))).toBe(true);
+  } finally {
+    victim.kill('SIGKILL');
+  }
+  expect(cluster.child.exitCode).toBeNull();
+});
+
+it('a copy by address asked over TCP is refused: only the Unix socket names its peer, by the kernel', async () => {
+  await connection.call('createTopic', { name: 'deputy-tcp', partitions: 1, configs: {} });
+  const staged = await stage('deputy-tcp', 4096);
+  const link = await DataLink.connect(staged.address, { local: false });
+  try {
+    const ask = (op: number) =>
+      (link as unknown as { request(r: object): Promise<void> }).request({ op, grant: staged.key, position: staged.position, lengthBytes: 4096, local: null, copied: Buffer.alloc(4096), clientAddress: 0x1000n });
+    for (const op of [DataOp.PUT_CMA, DataOp.GET_CMA, DataOp.CMA_PROBE]) {
+      const refused = await refusal(ask(op));
+      expect(refused.code).toBe('INVALID_ARGUMENT');
+      expect(refused.message).toMatch(/only on the Unix socket/);
+    }
+  } finally {
+    await link.close();
+  }
+  expect(cluster.child.exitCode).toBeNull();
+});
+
+/** Reads a stream line by line. */
+function lines(stream: NodeJS.ReadableStream): { next(): Promise<string> } {
+  let buffered = '';
+  const waiting: Array<(line: string) => void> = [];
+  const ready: string[] = [];
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffered += chunk;
+    let at;
+    while ((at = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, at);
+      buffered = buffered.slice(at + 1);
+      const w = waiting.shift();
+      if (w) w(line);
+      else ready.push(line);
+    }
+  });
+  return { next: () => (ready.length > 0 ? Promise.resolve(ready.shift()!) : new Promise((resolve) => waiting.push(resolve))) };
+}
+
+// Holds 4 KiB of a secret pattern; prints its pid, the buffer's address and the secret; answers "check" with whether it is unchanged.
+const VICTIM = `
+const { bufferAddress } = require(process.argv[1]);
+const secret = require('crypto').randomBytes(16);
+const held = Buffer.allocUnsafeSlow(4096);
+for (let i = 0; i < 4096; i += 16) secret.copy(held, i);
+const copy = Buffer.from(held);
+console.log(process.pid + ' ' + bufferAddress(held) + ' ' + secret.toString('hex'));
+process.stdin.on('data', () => console.log(held.equals(copy) ? 'intact' : 'changed'));
+`;
+
+// Connects to the Unix socket; then sends each request "op:grantHex:position:victim|own" (one stdin line) for 4096 bytes and prints one JSON answer per request.
+const ATTACKER = `
+const [root, socketPath, victimPid, victimAddress] = process.argv.slice(1);
+const wire = require(root + '/format/storage-data-wire');
+const { bufferAddress } = require(root + '/addon');
+const net = require('net');
+const own = [0, 1, 2, 3, 4, 5].map(() => Buffer.allocUnsafeSlow(4096).fill(0x61));
+const socket = net.connect(socketPath, () => console.log('connected'));
+process.stdin.once('data', (line) => {
+  line.toString().trim().split(' ').forEach((r, i) => {
+    const [op, grantHex, position, whose] = r.split(':');
+    const address = whose === 'victim' ? BigInt(victimAddress) : bufferAddress(own[i]);
+    if (Number(op) === wire.DataOp.GET_CMA) own[i].fill(0);
+    const request = wire.encodeDataRequest(Number(op), i + 1, Buffer.from(grantHex, 'hex'), Number(position), 4096, address);
+    request.writeUInt32LE(Number(victimPid), 20); // a pid where a field could hold one: ignored
+    socket.write(request);
+  });
+});
+let pending = Buffer.alloc(0);
+socket.on('data', (chunk) => {
+  pending = Buffer.concat([pending, chunk]);
+  while (pending.length >= wire.DATA_RESPONSE_HEADER_BYTES) {
+    const h = wire.decodeDataResponseHeader(pending);
+    if (pending.length < wire.DATA_RESPONSE_HEADER_BYTES + h.bodyBytes) return;
+    const body = pending.subarray(wire.DATA_RESPONSE_HEADER_BYTES, wire.DATA_RESPONSE_HEADER_BYTES + h.bodyBytes);
+    pending = pending.subarray(wire.DATA_RESPONSE_HEADER_BYTES + h.bodyBytes);
+    const i = h.reqId - 1;
+    console.log(JSON.stringify(h.failed ? { ok: false, code: body.subarray(0, h.codeBytes).toString(), message: body.subarray(h.codeBytes).toString() } : { ok: true, ownBytes: own[i].toString('hex') }));
+  }
+});
+`;
+
+it('a link closed while the node may still be copying into its buffer settles that get only with the node: the bytes land, then the link ends', async () => {
+  await connection.call('createTopic', { name: 'closing', partitions: 1, configs: {} });
+  await produce('closing', ['c'.repeat(900 * 1024)]);
+  const [segment] = await readGrants('closing');
+  const link = await DataLink.connect(segment.address);
+  expect(link.path).toBe('unix-cma');
+  const landing = Buffer.alloc(segment.commitPosition);
+  // Large enough to be copied on the node's thread pool.
+  expect(landing.length).toBeGreaterThan(256 * 1024);
+  const got = link.get(segment.key, 0, landing);
+  await link.close();
+  expect(link.closed).toBe(true);
+  await got;
+  expect(landing.readUInt8(16)).toBe(2);
+  expect(landing.includes(Buffer.alloc(1024, 'c'))).toBe(true);
 });

@@ -6,16 +6,34 @@
 // A refused request is answered with its error and the connection goes on; a
 // frame that cannot be read closes that connection, never the process.
 //
+// Clients on this host may connect to a Unix socket instead (mode 0600 in a
+// 0700 directory: this user only, as CMA needs anyway). There a put or get may
+// name the client's own buffer: after the same grant check, the node copies
+// between the granted range and that buffer with CMA (addon PeerProcess), in
+// the process the kernel says connected, so the client never touches the
+// node's memory and cannot aim the copy at any other process. Copies run on
+// the JS thread, like every check and every fence (skip marker, seal, free),
+// so no fence can land between a put's check and its bytes.
+//
 // Contract: single-threaded (JS); requests on one connection are served in order.
+import { randomBytes } from 'crypto';
+import * as fs from 'fs';
 import * as net from 'net';
+import * as path from 'path';
+import { PeerProcess } from '../addon';
 import { ChunkQueue } from '../format/chunk-queue';
 import {
+  CMA_PROBE_BYTES,
+  DATA_CLIENT_ADDRESS_BYTES,
   DATA_REQUEST_HEADER_BYTES,
   DataOp,
   DataRequestHeader,
   decodeDataRequestHeader,
   encodeDataError,
   encodeDataResponse,
+  encodeLocalDoor,
+  LOCAL_DOOR_TOKEN_BYTES,
+  namesClientAddress,
 } from '../format/storage-data-wire';
 import { GRANT_BYTES } from './grant';
 import { StorageError } from './storage-error';
@@ -23,47 +41,174 @@ import type { StorageNode } from './storage-node';
 
 export interface DataService {
   port: number;
-  /** Requests refused so far, and connections closed for unreadable frames. */
-  stats(): { refused: number; badFrames: number; connections: number };
+  /** The Unix socket clients on this host may use, or undefined when there is none (`localNote` says why). */
+  localSocketPath: string | undefined;
+  localNote: string;
+  /** Requests refused so far, connections closed for unreadable frames, and puts and gets copied with CMA. */
+  stats(): { refused: number; badFrames: number; connections: number; peerCopies: number };
   close(): Promise<void>;
 }
 
+/** Gets at least this large are copied on libuv's thread pool (this thread serves the next request meanwhile). */
+const POOL_COPY_BYTES_MIN = 256 * 1024;
+
+/**
+ * A connection's answers, written in request order although a get copied on
+ * the pool finishes later than the requests after it.
+ */
+class OrderedAnswers {
+  private readonly waiting: Array<{ parts: Buffer[] | undefined }> = [];
+  private copying = 0;
+  private readonly idle: Array<() => void> = [];
+
+  constructor(private readonly socket: net.Socket) {}
+
+  send(...parts: Buffer[]): void {
+    if (this.waiting.length === 0) for (const p of parts) this.socket.write(p);
+    else this.waiting.push({ parts });
+  }
+
+  /** A place for an answer that comes later; call the function it returns once, with that answer. */
+  later(): (...parts: Buffer[]) => void {
+    const slot: { parts: Buffer[] | undefined } = { parts: undefined };
+    this.waiting.push(slot);
+    this.copying++;
+    return (...parts) => {
+      slot.parts = parts;
+      this.copying--;
+      while (this.waiting.length > 0 && this.waiting[0].parts) for (const p of this.waiting.shift()!.parts!) if (!this.socket.destroyed) this.socket.write(p);
+      if (this.copying === 0) for (const then of this.idle.splice(0)) then();
+    };
+  }
+
+  /** Runs `then` once no copy is under way. */
+  whenIdle(then: () => void): void {
+    if (this.copying === 0) then();
+    else this.idle.push(then);
+  }
+}
+
+/** sun_path holds 108 bytes with its terminating zero. */
+const UNIX_PATH_BYTES_MAX = 107;
+
 interface PendingPut {
   header: DataRequestHeader;
+  grant: Buffer;
   /** Where the payload goes, or null when the put was refused (its payload is read and dropped). */
   target: Buffer | null;
   refusal?: Buffer;
   received: number;
 }
 
-export async function startDataService(node: StorageNode, host: string, port: number, log: (message: string) => void = () => undefined): Promise<DataService> {
+/**
+ * Serves the data path on `host:port` and, when `localDir` is given, on a
+ * Unix socket in that directory (created 0700) for clients on this host.
+ */
+export async function startDataService(node: StorageNode, host: string, port: number, log: (message: string) => void = () => undefined, localDir?: string): Promise<DataService> {
   const lengthMax = node.store.maxDataCapacityBytes;
   const sockets = new Set<net.Socket>();
+  const idleWaiters = new Map<net.Socket, (then: () => void) => void>();
+  const token = randomBytes(LOCAL_DOOR_TOKEN_BYTES);
+  let localSocketPath: string | undefined;
   let refused = 0;
   let badFrames = 0;
+  let peerCopies = 0;
 
-  const serve = (socket: net.Socket) => {
+  const serve = (socket: net.Socket, peer?: PeerProcess) => {
     sockets.add(socket);
-    socket.setNoDelay(true);
-    socket.once('close', () => sockets.delete(socket));
+    if (!peer) socket.setNoDelay(true);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      idleWaiters.delete(socket);
+      peer?.close();
+    });
     socket.on('error', () => undefined);
-    const where = `${socket.remoteAddress}:${socket.remotePort}`;
+    const where = peer ? `process ${peer.pid} (uid ${peer.uid}) on ${localSocketPath}` : `${socket.remoteAddress}:${socket.remotePort}`;
     const queue = new ChunkQueue();
+    const answers = new OrderedAnswers(socket);
     let header: DataRequestHeader | undefined;
     let put: PendingPut | undefined;
 
     const fail = (reqId: number, err: unknown): Buffer => {
       refused++;
-      const e = err instanceof StorageError ? err : new StorageError('INTERNAL', (err as Error).message);
-      return encodeDataError(reqId, e.code, e.message);
+      if (err instanceof StorageError) return encodeDataError(reqId, err.code, err.message);
+      const code = (err as { code?: unknown }).code;
+      if (code === 'ERR_COPY_DENIED') return encodeDataError(reqId, 'COPY_DENIED', (err as Error).message);
+      if (typeof code === 'string' && code.startsWith('ERR_')) return encodeDataError(reqId, 'COPY_FAILED', (err as Error).message);
+      return encodeDataError(reqId, 'INTERNAL', (err as Error).message);
+    };
+
+    /** The process that connected (the kernel's word), or a refusal: CMA exists only on the Unix socket. */
+    const connectedPeer = (): PeerProcess => {
+      if (!peer) throw new StorageError('INVALID_ARGUMENT', 'copies by address are served only on the Unix socket, to the process that connected it');
+      return peer;
+    };
+
+    const answer = (reqId: number, body: Buffer): void => answers.send(encodeDataResponse(reqId, body.length), body);
+
+    /**
+     * A large get copied on the thread pool, answered in its turn. The copy
+     * only reads the region; if the segment was freed meanwhile (its memory
+     * may hold another segment's bytes now) the get is refused after all.
+     */
+    const getOnPool = (from: PeerProcess, h: DataRequestHeader, grant: Buffer, source: Buffer, clientAddress: bigint): void => {
+      const done = answers.later();
+      from.writeFromAsync(source, clientAddress).then(
+        () => {
+          try {
+            node.readableRange(grant, h.position, h.lengthBytes);
+            peerCopies++;
+            done(encodeDataResponse(h.reqId, 0));
+          } catch (err) {
+            done(fail(h.reqId, err));
+          }
+        },
+        (err: unknown) => done(fail(h.reqId, err)),
+      );
+    };
+
+    /** Serves a request that names a client buffer (the grant checked first, then the copy). */
+    const copyByAddress = (h: DataRequestHeader, grant: Buffer, clientAddress: bigint): void => {
+      try {
+        if (h.op === DataOp.CMA_PROBE) {
+          const probe = Buffer.alloc(CMA_PROBE_BYTES);
+          connectedPeer().readInto(probe, clientAddress);
+          answer(h.reqId, probe);
+          return;
+        }
+        const from = connectedPeer();
+        if (h.op === DataOp.PUT_CMA) {
+          // On this thread, between no two fences: nothing can close the range between the check and the bytes.
+          from.readInto(node.writableRange(grant, h.position, h.lengthBytes), clientAddress);
+        } else {
+          const source = node.readableRange(grant, h.position, h.lengthBytes);
+          if (source.length >= POOL_COPY_BYTES_MIN) return getOnPool(from, h, grant, source, clientAddress);
+          from.writeFrom(source, clientAddress);
+        }
+        peerCopies++;
+        answers.send(encodeDataResponse(h.reqId, 0));
+      } catch (err) {
+        answers.send(fail(h.reqId, err));
+        if ((err as { code?: unknown }).code === 'ERR_PEER_GONE') throw new Error(`its process is gone: ${(err as Error).message}`);
+      }
     };
 
     const step = (): boolean => {
       if (put) {
         const want = put.header.lengthBytes - put.received;
+        if (put.target && queue.available > 0) {
+          // The payload arrives over several events, and a fence (skip marker, seal, free) may land between them:
+          // checked again before each part, so no byte lands after one.
+          try {
+            node.writableRange(put.grant, put.header.position, put.header.lengthBytes);
+          } catch (err) {
+            put.target = null;
+            put.refusal = fail(put.header.reqId, err);
+          }
+        }
         put.received += queue.moveInto(put.target, put.received, want);
         if (put.received < put.header.lengthBytes) return false;
-        socket.write(put.refusal ?? encodeDataResponse(put.header.reqId, 0));
+        answers.send(put.refusal ?? encodeDataResponse(put.header.reqId, 0));
         put = undefined;
         return true;
       }
@@ -76,26 +221,34 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         }
         if (header.lengthBytes > lengthMax) throw new Error(`request for ${header.lengthBytes} bytes exceeds the largest segment (${lengthMax} bytes)`);
       }
-      if (queue.available < header.grantBytes) return false;
+      const trailerBytes = namesClientAddress(header.op) ? DATA_CLIENT_ADDRESS_BYTES : 0;
+      if (queue.available < header.grantBytes + trailerBytes) return false;
       const h = header;
       header = undefined;
       // A verbs key carries the grant first and the segment's UCX key after it.
       const grant = queue.take(h.grantBytes).subarray(0, GRANT_BYTES);
+      if (trailerBytes > 0) {
+        copyByAddress(h, grant, queue.take(trailerBytes).readBigUInt64LE(0));
+        return true;
+      }
+      if (h.op === DataOp.LOCAL_DOOR) {
+        answer(h.reqId, encodeLocalDoor(token, localSocketPath ?? ''));
+        return true;
+      }
       if (h.op === DataOp.PUT) {
         try {
-          put = { header: h, target: node.writableRange(grant, h.position, h.lengthBytes), received: 0 };
+          put = { header: h, grant, target: node.writableRange(grant, h.position, h.lengthBytes), received: 0 };
         } catch (err) {
-          put = { header: h, target: null, refusal: fail(h.reqId, err), received: 0 };
+          put = { header: h, grant, target: null, refusal: fail(h.reqId, err), received: 0 };
         }
         return true;
       }
       try {
         const bytes = node.readableRange(grant, h.position, h.lengthBytes);
-        socket.write(encodeDataResponse(h.reqId, bytes.length));
         // Copied: the region's bytes may change (a late writer's range, a freed segment reused) before the socket sends them.
-        socket.write(Buffer.from(bytes));
+        answers.send(encodeDataResponse(h.reqId, bytes.length), Buffer.from(bytes));
       } catch (err) {
-        socket.write(fail(h.reqId, err));
+        answers.send(fail(h.reqId, err));
       }
       return true;
     };
@@ -107,12 +260,16 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       } catch (err) {
         badFrames++;
         log(`storage data connection from ${where} closed: ${(err as Error).message}`);
-        socket.destroy();
+        socket.removeAllListeners('data');
+        answers.whenIdle(() => socket.destroy());
       }
     });
+    // The client's buffers are in use until its copies are answered: end (or close) only after them.
+    socket.once('end', () => answers.whenIdle(() => socket.end()));
+    idleWaiters.set(socket, (then) => answers.whenIdle(then));
   };
 
-  const server = net.createServer(serve);
+  const server = net.createServer((socket) => serve(socket));
   const bound = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -120,13 +277,72 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       resolve((server.address() as net.AddressInfo).port);
     });
   });
+
+  const servePeer = (socket: net.Socket) => {
+    let peer: PeerProcess | undefined;
+    try {
+      peer = new PeerProcess(socketFd(socket));
+    } catch (err) {
+      // Still served, with bytes on the socket: only copies by address need the peer's name.
+      log(`local data connection without CMA: ${(err as Error).message}`);
+    }
+    serve(socket, peer);
+  };
+  let local: net.Server | undefined;
+  let localNote = 'no Unix socket for local clients (none asked for)';
+  if (localDir) {
+    const opened = await listenLocal(localDir, servePeer);
+    local = opened.server;
+    localSocketPath = opened.socketPath;
+    localNote = opened.note;
+  }
+  const closeServer = (s: net.Server) => new Promise<void>((resolve) => s.close(() => resolve()));
   return {
     port: bound,
-    stats: () => ({ refused, badFrames, connections: sockets.size }),
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    localSocketPath,
+    localNote,
+    stats: () => ({ refused, badFrames, connections: sockets.size, peerCopies }),
+    close: async () => {
+      // Copies on the pool still read the region and write into clients: the region is unmapped only after them.
+      await Promise.all([...sockets].map((s) => new Promise<void>((resolve) => (idleWaiters.get(s) ?? ((then) => then()))(() => (s.destroy(), resolve())))));
+      await Promise.all([closeServer(server), local ? closeServer(local) : undefined]);
+    },
   };
+}
+
+/**
+ * Listens on `<dir>/data.sock`, in a directory only this user may enter (the
+ * socket's own mode is not checked by every kernel before connect). A stale
+ * socket of an earlier run is replaced: the caller owns the data directory.
+ */
+async function listenLocal(dir: string, serve: (socket: net.Socket) => void): Promise<{ server?: net.Server; socketPath?: string; note: string }> {
+  const socketPath = path.join(dir, 'data.sock');
+  if (Buffer.byteLength(socketPath) > UNIX_PATH_BYTES_MAX) {
+    return { note: `no Unix socket for local clients: ${socketPath} is longer than ${UNIX_PATH_BYTES_MAX} bytes (local clients use TCP)` };
+  }
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  fs.chmodSync(dir, 0o700);
+  fs.rmSync(socketPath, { force: true });
+  // Half-open: a client's end() must not end this side while copies into it are under way.
+  const server = net.createServer({ allowHalfOpen: true }, serve);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  fs.chmodSync(socketPath, 0o600);
+  return { server, socketPath, note: `local clients (this user) copy with CMA through ${socketPath}` };
+}
+
+/** The descriptor of a connected socket (libuv's handle; Unix only). */
+function socketFd(socket: net.Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('the accepted socket has no descriptor');
+  return fd;
 }

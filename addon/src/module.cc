@@ -6,6 +6,7 @@
 
 #include "crc32c.h"
 #include "file-lock.h"
+#include "peer-copy.h"
 #include "region.h"
 #include "transport.h"
 
@@ -33,6 +34,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ucxVersion", Napi::Function::New(env, UcxVersion));
   exports.Set("protectProcess", Napi::Function::New(env, ProtectProcess));
   exports.Set("crc32c", Napi::Function::New(env, Crc32cBinding));
+  exports.Set("PeerProcess", PeerProcess::Init(env));
+  exports.Set("peerProcessPid", Napi::Function::New(env, PeerProcessPid));
+  exports.Set("allowPtracer", Napi::Function::New(env, AllowPtracer));
+  exports.Set("bufferAddress", Napi::Function::New(env, BufferAddress));
   exports.Set("lockFileExclusive", Napi::Function::New(env, LockFileExclusive));
   exports.Set("crc32cHardware", Napi::Boolean::New(env, Crc32cHasHardware()));
   return exports;

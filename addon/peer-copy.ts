@@ -1,0 +1,69 @@
+// Same-host copies the kernel checks (CMA), for the storage node's local data
+// path. The storage node names its peer only by an accepted Unix socket
+// (SO_PEERCRED and the kernel's pidfd): no caller can hand it a pid, so no
+// request can make it read or write a process other than the one that
+// connected. What the copy may touch on this side is the caller's policy.
+import { nativeAsync, nativeCall } from './errors';
+import { native } from './native';
+
+export interface NativePeerProcess {
+  readonly pid: number;
+  readonly uid: number;
+  readInto(target: Uint8Array, remoteAddress: bigint): void;
+  writeFrom(source: Uint8Array, remoteAddress: bigint): void;
+  writeFromAsync(source: Uint8Array, remoteAddress: bigint): Promise<void>;
+  close(): void;
+}
+
+/** The process at the other end of an accepted Unix socket, reached by process_vm_readv / process_vm_writev. */
+export class PeerProcess {
+  private readonly handle: NativePeerProcess;
+
+  /** `socketFd`: the descriptor of an accepted, connected Unix stream socket. */
+  constructor(socketFd: number) {
+    this.handle = nativeCall(() => new (native().PeerProcess)(socketFd));
+  }
+
+  get pid(): number {
+    return this.handle.pid;
+  }
+
+  get uid(): number {
+    return this.handle.uid;
+  }
+
+  /** Copies `target.length` bytes from the peer's `remoteAddress` into `target`. */
+  readInto(target: Uint8Array, remoteAddress: bigint): void {
+    nativeCall(() => this.handle.readInto(target, remoteAddress));
+  }
+
+  /** Copies `source` into the peer at `remoteAddress`. */
+  writeFrom(source: Uint8Array, remoteAddress: bigint): void {
+    nativeCall(() => this.handle.writeFrom(source, remoteAddress));
+  }
+
+  /** The same copy on libuv's thread pool: this thread goes on meanwhile. `source` must stay valid until it settles. */
+  writeFromAsync(source: Uint8Array, remoteAddress: bigint): Promise<void> {
+    return nativeAsync(() => this.handle.writeFromAsync(source, remoteAddress));
+  }
+
+  /** Lets the process go (copies under way finish first). */
+  close(): void {
+    this.handle.close();
+  }
+}
+
+/** The pid of the process at the other end of a connected Unix socket, as the kernel recorded it. */
+export function peerProcessPid(socketFd: number): number {
+  return nativeCall(() => native().peerProcessPid(socketFd));
+}
+
+/** prctl(PR_SET_PTRACER, pid): lets `pid` reach this process with CMA under Yama ptrace_scope 1. */
+export function allowPtracer(pid: number): void {
+  nativeCall(() => native().allowPtracer(pid));
+}
+
+/** The address of `bytes`' first byte in this process (for a peer that copies with CMA). */
+export function bufferAddress(bytes: Uint8Array): bigint {
+  return nativeCall(() => native().bufferAddress(bytes));
+}

@@ -1,0 +1,286 @@
+#include "peer-copy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "errors.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef PR_SET_PTRACER
+#define PR_SET_PTRACER 0x59616d61
+#endif
+
+namespace rdmq {
+
+namespace {
+
+const char* CodeOf(int err) {
+  switch (err) {
+    case EPERM:
+    case EACCES:
+      return "ERR_COPY_DENIED";
+    case ESRCH:
+      return "ERR_PEER_GONE";
+    case EFAULT:
+      return "ERR_COPY_FAULT";
+    default:
+      return "ERR_COPY";
+  }
+}
+
+int SocketArg(const Napi::CallbackInfo& info, const char* what) {
+  if (info.Length() < 1 || !info[0].IsNumber()) Throw(info.Env(), "ERR_INVALID_ARG", std::string(what) + " needs a socket descriptor");
+  return info[0].As<Napi::Number>().Int32Value();
+}
+
+ucred PeerCredentials(Napi::Env env, int fd) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) Throw(env, "ERR_INVALID_ARG", std::string("SO_PEERCRED failed: ") + strerror(errno));
+  if (cred.pid <= 0) Throw(env, "ERR_INVALID_ARG", "the socket's peer has no process (not a connected Unix socket)");
+  return cred;
+}
+
+std::string Hex(uint64_t value) {
+  char text[24];
+  snprintf(text, sizeof(text), "0x%llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+// 0 while the pidfd's process has not been reaped (its pid still names it).
+int PeerGone(int pidfd) {
+  if (syscall(SYS_pidfd_send_signal, pidfd, 0, nullptr, 0) == 0) return 0;
+  return errno == EPERM ? 0 : ESRCH;  // EPERM: it exists, we may not signal it
+}
+
+// Copies `length` bytes between `local` here and `remote` in `pid`; 0 or an errno.
+int CopyWithPeer(int pid, bool intoPeer, uint8_t* local, uint64_t remote, size_t length) {
+  size_t done = 0;
+  while (done < length) {
+    iovec l{local + done, length - done};
+    iovec r{reinterpret_cast<void*>(remote + done), length - done};
+    ssize_t n = intoPeer ? process_vm_writev(pid, &l, 1, &r, 1, 0) : process_vm_readv(pid, &l, 1, &r, 1, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EFAULT;
+    done += static_cast<size_t>(n);
+  }
+  return 0;
+}
+
+}  // namespace
+
+Napi::Function PeerProcess::Init(Napi::Env env) {
+  return DefineClass(env, "PeerProcess",
+                     {
+                         InstanceAccessor<&PeerProcess::Pid>("pid"),
+                         InstanceAccessor<&PeerProcess::Uid>("uid"),
+                         InstanceMethod<&PeerProcess::ReadInto>("readInto"),
+                         InstanceMethod<&PeerProcess::WriteFrom>("writeFrom"),
+                         InstanceMethod<&PeerProcess::WriteFromAsync>("writeFromAsync"),
+                         InstanceMethod<&PeerProcess::Close>("close"),
+                     });
+}
+
+// new PeerProcess(fd): the process that connected the accepted Unix socket `fd`.
+PeerProcess::PeerProcess(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PeerProcess>(info) {
+  Napi::Env env = info.Env();
+  int fd = SocketArg(info, "PeerProcess");
+  ucred cred = PeerCredentials(env, fd);
+  // The pidfd the kernel took at connect time names exactly that process, even if it has exited since.
+  int pidfd = -1;
+  socklen_t len = sizeof(pidfd);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0) {
+    // Before Linux 6.5: open one now and make sure the peer still holds that pid afterwards.
+    pidfd = static_cast<int>(syscall(SYS_pidfd_open, cred.pid, 0));
+    if (pidfd < 0) Throw(env, CodeOf(errno), std::string("pidfd_open(") + std::to_string(cred.pid) + ") failed: " + strerror(errno));
+    ucred again = PeerCredentials(env, fd);
+    if (again.pid != cred.pid || PeerGone(pidfd) != 0) {
+      close(pidfd);
+      Throw(env, "ERR_PEER_GONE", "the socket's peer process exited before it could be named");
+    }
+  }
+  pid_ = cred.pid;
+  uid_ = static_cast<int>(cred.uid);
+  pidfd_ = pidfd;
+}
+
+PeerProcess::~PeerProcess() {
+  if (pidfd_ >= 0) close(pidfd_);
+}
+
+Napi::Value PeerProcess::Pid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), pid_); }
+Napi::Value PeerProcess::Uid(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), uid_); }
+Napi::Value PeerProcess::ReadInto(const Napi::CallbackInfo& info) { return Copy(info, false); }
+Napi::Value PeerProcess::WriteFrom(const Napi::CallbackInfo& info) { return Copy(info, true); }
+
+// The pidfd stays open while copies on the pool use it.
+Napi::Value PeerProcess::Close(const Napi::CallbackInfo& info) {
+  closing_ = true;
+  if (inFlight_ == 0 && pidfd_ >= 0) {
+    close(pidfd_);
+    pidfd_ = -1;
+  }
+  return info.Env().Undefined();
+}
+
+// Where a copy goes and what it checks; shared by the JS thread and the pool.
+struct CopyJob {
+  int pid;
+  int pidfd;
+  bool intoPeer;
+  uint8_t* local;
+  uint64_t remote;
+  size_t length;
+};
+
+namespace {
+
+// One pidfd check per copy, on the side where it closes the gap: before
+// writing into the peer (a pid reused by then would be written), after reading
+// from it (a pid reused during the read means the bytes may be another
+// process's: they are zeroed). 0 or an errno.
+int RunCopy(const CopyJob& job) {
+  if (job.intoPeer && PeerGone(job.pidfd) != 0) return ESRCH;
+  int err = CopyWithPeer(job.pid, job.intoPeer, job.local, job.remote, job.length);
+  if (!job.intoPeer && err == 0 && PeerGone(job.pidfd) != 0) {
+    memset(job.local, 0, job.length);
+    err = ESRCH;
+  }
+  return err;
+}
+
+std::string CopyFailure(const CopyJob& job, int err) {
+  return std::string(job.intoPeer ? "copy into" : "copy from") + " process " + std::to_string(job.pid) + " at " + Hex(job.remote) + " (+" + std::to_string(job.length) +
+         ") failed: " + strerror(err);
+}
+
+// A copy into the peer on libuv's thread pool, split into parts that run on
+// several pool threads at once (as an RDMA NIC's engines would); the buffer
+// and the handle stay referenced until the last part is done.
+constexpr size_t kPartBytesMin = 1 << 20;
+constexpr size_t kPartsMax = 4;
+
+struct SplitCopy {
+  PeerProcess* owner;
+  Napi::Promise::Deferred deferred;
+  Napi::ObjectReference self;
+  Napi::Reference<Napi::Value> bytes;
+  CopyJob whole;
+  size_t pending;
+  int err = 0;
+};
+
+class CopyPart : public Napi::AsyncWorker {
+ public:
+  CopyPart(Napi::Env env, std::shared_ptr<SplitCopy> copy, CopyJob part) : Napi::AsyncWorker(env, "rdmq:peerCopy"), copy_(std::move(copy)), part_(part) {}
+  void Execute() override { err_ = RunCopy(part_); }
+  void OnOK() override {
+    SplitCopy& c = *copy_;
+    if (err_ != 0 && c.err == 0) c.err = err_;
+    if (--c.pending > 0) return;
+    c.owner->CopyDone();
+    if (c.err == 0) c.deferred.Resolve(Env().Undefined());
+    else c.deferred.Reject(MakeError(Env(), CodeOf(c.err), CopyFailure(c.whole, c.err)).Value());
+  }
+
+ private:
+  std::shared_ptr<SplitCopy> copy_;
+  CopyJob part_;
+  int err_ = 0;
+};
+
+}  // namespace
+
+CopyJob PeerProcess::Job(const Napi::CallbackInfo& info, bool intoPeer) {
+  Napi::Env env = info.Env();
+  if (pidfd_ < 0 || closing_) Throw(env, "ERR_PEER_GONE", "this peer process handle is closed");
+  if (info.Length() < 2 || !info[0].IsTypedArray() || !info[1].IsBigInt()) Throw(env, "ERR_INVALID_ARG", "copy(bytes: Uint8Array, remoteAddress: bigint)");
+  Napi::TypedArray bytes = info[0].As<Napi::TypedArray>();
+  bool lossless = false;
+  uint64_t remote = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+  if (!lossless || remote == 0) Throw(env, "ERR_INVALID_ARG", "remote address must be a non-zero 64-bit value");
+  size_t length = bytes.ByteLength();
+  if (remote + length < remote) Throw(env, "ERR_INVALID_ARG", "remote range wraps around the address space");
+  uint8_t* local = static_cast<uint8_t*>(bytes.ArrayBuffer().Data()) + bytes.ByteOffset();
+  return CopyJob{pid_, pidfd_, intoPeer, local, remote, length};
+}
+
+Napi::Value PeerProcess::Copy(const Napi::CallbackInfo& info, bool intoPeer) {
+  CopyJob job = Job(info, intoPeer);
+  if (job.length == 0) return info.Env().Undefined();
+  int err = RunCopy(job);
+  if (err != 0) Throw(info.Env(), CodeOf(err), CopyFailure(job, err));
+  return info.Env().Undefined();
+}
+
+Napi::Value PeerProcess::WriteFromAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CopyJob job = Job(info, true);
+  size_t parts = std::max<size_t>(1, std::min(kPartsMax, job.length / kPartBytesMin));
+  auto copy = std::make_shared<SplitCopy>(SplitCopy{this, Napi::Promise::Deferred::New(env), Napi::Persistent(info.This().As<Napi::Object>()),
+                                                    Napi::Persistent(info[0]), job, parts});
+  size_t per = (job.length + parts - 1) / parts;
+  inFlight_++;
+  for (size_t i = 0; i < parts; i++) {
+    CopyJob part = job;
+    size_t start = per * i;
+    part.local += start;
+    part.remote += start;
+    part.length = std::min(per, job.length - start);
+    (new CopyPart(env, copy, part))->Queue();
+  }
+  return copy->deferred.Promise();
+}
+
+void PeerProcess::CopyDone() {
+  if (--inFlight_ == 0 && closing_ && pidfd_ >= 0) {
+    close(pidfd_);
+    pidfd_ = -1;
+  }
+}
+
+Napi::Value PeerProcessPid(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), PeerCredentials(info.Env(), SocketArg(info, "peerProcessPid")).pid);
+}
+
+Napi::Value AllowPtracer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) Throw(env, "ERR_INVALID_ARG", "allowPtracer(pid) needs a pid");
+  int pid = info[0].As<Napi::Number>().Int32Value();
+  if (pid <= 0) Throw(env, "ERR_INVALID_ARG", "allowPtracer: pid must be positive");
+  if (prctl(PR_SET_PTRACER, static_cast<unsigned long>(pid), 0, 0, 0) != 0) Throw(env, CodeOf(errno), std::string("prctl(PR_SET_PTRACER) failed: ") + strerror(errno));
+  return env.Undefined();
+}
+
+Napi::Value BufferAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) Throw(env, "ERR_INVALID_ARG", "bufferAddress(bytes: Uint8Array)");
+  Napi::TypedArray bytes = info[0].As<Napi::TypedArray>();
+  // ArrayBuffer() moves a small on-heap typed array's bytes off the heap, where the GC never moves them.
+  auto base = reinterpret_cast<uintptr_t>(bytes.ArrayBuffer().Data());
+  return Napi::BigInt::New(env, static_cast<uint64_t>(base + bytes.ByteOffset()));
+}
+
+}  // namespace rdmq
