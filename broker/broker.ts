@@ -17,7 +17,7 @@
 import { UserStore } from './security/credentials';
 import { buildSkipMarker } from '../format';
 import { SegmentDescriptor, StorageError } from '../storage-node';
-import { CommitAdvance, FencedRange, NeedSegment, PartitionError, PartitionState, PlannedCommit, SegmentInfo, StageGrant } from './partition-state';
+import { CommitAdvance, ExclusiveRange, FencedRange, NeedSegment, PartitionError, PartitionState, PlannedCommit, SegmentInfo, StageGrant } from './partition-state';
 import { PartitionProducers } from './producer-state';
 import { batchTooLarge, nextSegmentDataBytes, segmentDataBytesMax as segmentDataBytesMaxOf } from './segment-sizing';
 import { ReplicatedStorage } from './replicated-storage';
@@ -63,15 +63,7 @@ export interface BrokerOptions {
   log?: (message: string) => void;
 }
 
-/** A range an exclusive producer wrote, to commit. */
-export interface ExclusiveRange {
-  segmentId: number;
-  position: number;
-  lengthBytes: number;
-  baseOffset: bigint;
-  recordCount: number;
-  maxTimestamp: bigint;
-}
+export type { ExclusiveRange } from './partition-state';
 
 interface QueuedExclusiveCommit {
   producerKey: string;

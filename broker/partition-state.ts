@@ -232,13 +232,17 @@ export interface ExclusiveGrant {
   leaseExpiresAtMs: number;
 }
 
-export interface ExclusiveCommit {
+/** A range an exclusive producer wrote, to commit. */
+export interface ExclusiveRange {
   segmentId: number;
   position: number;
   lengthBytes: number;
   baseOffset: bigint;
   recordCount: number;
   maxTimestamp: bigint;
+}
+
+export interface ExclusiveCommit extends ExclusiveRange {
   nowMs: number;
 }
 

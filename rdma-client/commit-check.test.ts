@@ -10,35 +10,7 @@ import { Layout, startLayout, StartedLayout } from '../bench/layouts';
 import { Connection } from './connection';
 import { Consumer } from './consumer';
 import { Producer } from './producer';
-
-async function readAll(control: string, topic: string, count: number): Promise<{ offset: bigint; value: string }[]> {
-  const connection = await Connection.open({ control });
-  const consumer = new Consumer(connection);
-  const seen: { offset: bigint; value: string }[] = [];
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${seen.length} of ${count}`)), 20_000);
-      void consumer.run(
-        {
-          eachMessage: ({ message }) => {
-            seen.push({ offset: BigInt(message.offset), value: message.value!.toString() });
-            if (seen.length === count) {
-              clearTimeout(timer);
-              // Anything more would be a record that was never acknowledged.
-              setTimeout(resolve, 500);
-            }
-          },
-        },
-        reject,
-      );
-    });
-  } finally {
-    await consumer.stop();
-    await connection.close();
-  }
-  return seen;
-}
+import { readAll } from './testing/read-all';
 
 describe.each<Layout>(['start', 'apart'])('commits checked by storage (%s)', (layout) => {
   let started: StartedLayout;

@@ -7,6 +7,7 @@ import { startCluster, ClusterProcess } from '../bench/cluster';
 import { Connection } from './connection';
 import { Consumer } from './consumer';
 import { Producer } from './producer';
+import { readAll } from './testing/read-all';
 
 let cluster: ClusterProcess;
 beforeAll(async () => {
@@ -22,35 +23,6 @@ async function failNthPut(connection: Connection, n: number): Promise<void> {
   const real = endpoint.put.bind(endpoint);
   let calls = 0;
   endpoint.put = (...args: unknown[]) => (++calls === n ? Promise.reject(new AddonError('ERR_PEER_UNREACHABLE', 'injected put failure')) : real(...args));
-}
-
-async function readAll(control: string, topic: string, count: number): Promise<{ offset: bigint; value: string }[]> {
-  const connection = await Connection.open({ control });
-  const consumer = new Consumer(connection);
-  const seen: { offset: bigint; value: string }[] = [];
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${seen.length} of ${count}`)), 20_000);
-      void consumer.run(
-        {
-          eachMessage: ({ message }) => {
-            seen.push({ offset: BigInt(message.offset), value: message.value!.toString() });
-            if (seen.length === count) {
-              clearTimeout(timer);
-              // Anything more would be a record that was never acknowledged.
-              setTimeout(resolve, 500);
-            }
-          },
-        },
-        reject,
-      );
-    });
-  } finally {
-    await consumer.stop();
-    await connection.close();
-  }
-  return seen;
 }
 
 it('a failed put fails its send and the sends past it, never hangs, and the producer goes on from the committed end; nothing is acknowledged twice', async () => {
