@@ -136,9 +136,11 @@ async function produceWithKafkajs(target: Target, total: number): Promise<Produc
   let finished = false;
   const crashing = crashAt(target, [total * 0.2, total * 0.45, total * 0.7], () => acked.length, () => finished);
   let restartFailed = false;
-  crashing.catch(() => (restartFailed = true));
+  let crashesDone = false;
+  crashing.then(() => (crashesDone = true)).catch(() => (restartFailed = true));
   try {
-    for (let i = 0; i < total && !restartFailed; i += 3) {
+    // Past `total` until every kill has happened: a fast run must not finish before its last kill.
+    for (let i = 0; (i < total || !crashesDone) && !restartFailed; i += 3) {
       const values = [0, 1, 2].map((p) => `kafkajs-${i + p}`);
       try {
         await producer.send({ topic: TOPIC, acks: -1, messages: values.map((value, partition) => ({ partition, value })) });
