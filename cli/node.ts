@@ -117,11 +117,24 @@ export async function serveBroker(
     log,
   });
   service = new FastPathService(broker, transport, log, metrics, authenticator);
-  const fast = await listenFastPath(transport, config);
-  const metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
   const hub = new GatewayHub(log);
   const groups = new GroupCoordinator();
-  const control = await listening('control', config.control, () => startControlServer(
+  // A listener that cannot bind undoes what opened before it: an HA broker that
+  // fails a takeover stays a standby and must be able to take over later on the same ports.
+  const undo: Array<() => unknown> = [() => transport.close(), () => broker.close(), () => groups.close(), () => hub.close()];
+  const opening = async <T extends { close(): unknown }>(open: () => Promise<T>): Promise<T> => {
+    try {
+      const listener = await open();
+      undo.push(() => listener.close());
+      return listener;
+    } catch (err) {
+      for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+      throw err;
+    }
+  };
+  const fast = await opening(async () => ({ ...(await listenFastPath(transport, config)), close: () => undefined }));
+  const metricsServer = await opening(() => listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics))));
+  const control = await opening(() => listening('control', config.control, () => startControlServer(
     broker,
     {
       clusterId: kafkaClusterId(storage.nodeId),
@@ -141,7 +154,7 @@ export async function serveBroker(
       deposed,
       log,
     },
-  ));
+  )));
   return {
     registry,
     controlPort: control.port,

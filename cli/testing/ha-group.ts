@@ -18,6 +18,8 @@ interface Ready {
 export interface HaGroupOptions {
   leaseTimeoutMs?: number;
   etcdLeaseTtlS?: number;
+  /** Fixed metrics ports per broker (default: any free one). */
+  brokerMetricsPorts?: [number, number];
 }
 
 export class HaGroup {
@@ -105,7 +107,7 @@ export class HaGroup {
       MAIN, 'broker', '--etcd', this.etcdUrl, '--etcd-prefix', PREFIX, '--etcd-lease-ttl', String(this.options.etcdLeaseTtlS ?? 2),
       '--storage', `127.0.0.1:${this.ports.storageControl}`, '--data', path.join(this.dir, `broker${i}`),
       '--control', `127.0.0.1:${this.ports.control[i]}`, '--fastpath', `127.0.0.1:${this.ports.fastpath[i]}`, '--kafka', `127.0.0.1:${this.ports.kafka[i]}`,
-      '--metrics', '127.0.0.1:0', '--durability', 'flush', '--segment-size', '1M', '--lease-timeout-ms', String(this.options.leaseTimeoutMs ?? 1500),
+      '--metrics', `127.0.0.1:${this.options.brokerMetricsPorts?.[i] ?? 0}`, '--durability', 'flush', '--segment-size', '1M', '--lease-timeout-ms', String(this.options.leaseTimeoutMs ?? 1500),
     ], env);
   }
 
