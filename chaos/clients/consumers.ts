@@ -4,7 +4,8 @@
 // kafkajs: a member of one consumer group (all kafka-consumer clients share
 // it), autoCommit off; after each batch it commits the next offset itself so
 // the history knows exactly what was committed. Each group join starts a new
-// session: from there a partition starts again at the group's commit.
+// session: from there a partition starts again at the group's commit. A
+// consumer that reads nothing for KAFKA_IDLE_MS is rebuilt.
 //
 // SDK: the fast path has no group coordinator, so the client keeps its own
 // position (next offset per partition), and a new session (after an error,
@@ -17,6 +18,15 @@ import { abandon, ClientRuntime, withTimeout, workloadKafka } from './runtime';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_MS = 4000;
+/**
+ * A kafkajs consumer that read nothing for this long is rebuilt, as the SDK
+ * consumer is after IDLE_MS: in a chaos run (cluster, after gateways and
+ * brokers were restarted) both kafkajs consumers stopped for good with no
+ * connection open, no request in flight and no crash event, so no server
+ * could have woken them. A fresh consumer must join and read within the stall
+ * check's 15 s, so a server that does not serve is still caught.
+ */
+const KAFKA_IDLE_MS = 8000;
 const REBUILD_BACKOFF_MS = 300;
 
 export async function runKafkaConsumer(rt: ClientRuntime): Promise<void> {
@@ -66,7 +76,18 @@ export async function runKafkaConsumer(rt: ClientRuntime): Promise<void> {
           }
         },
       });
-      while (!rt.stopping && !crashed) await rt.sleep(200);
+      let reads = rt.progress.reads;
+      let lastProgressMs = Date.now();
+      while (!rt.stopping && !crashed) {
+        await rt.sleep(200);
+        if (rt.progress.reads !== reads) {
+          reads = rt.progress.reads;
+          lastProgressMs = Date.now();
+        } else if (Date.now() - lastProgressMs >= KAFKA_IDLE_MS) {
+          rt.error(new Error(`kafkajs consumer read nothing for ${KAFKA_IDLE_MS} ms: rebuilt`));
+          break;
+        }
+      }
     } catch (err) {
       rt.error(err);
     }
