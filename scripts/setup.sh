@@ -57,7 +57,7 @@ if [ ! -f "$addon" ] || [ -n "$(find addon/src binding.gyp -newer "$addon" 2>/de
 fi
 
 # TypeScript: tsc is incremental enough for a project of this size.
-if [ ! -d dist ] || [ -n "$(find addon broker bench chaos cli compat-tests format gateway rdma-client storage-node tsconfig.json \
+if [ ! -d dist ] || [ -n "$(find addon broker bench chaos cli compat-tests control-plane format gateway rdma-client storage-node tsconfig.json \
       -name '*.ts' -newer dist/.build-stamp 2>/dev/null | head -1)" ] || [ ! -f dist/.build-stamp ] \
    || [ -n "$(find . -path ./node_modules -prune -o -path ./dist -prune -o -name '*.proto' -newer dist/.build-stamp -print 2>/dev/null | head -1)" ]; then
   say "compiling TypeScript"
