@@ -22,18 +22,11 @@ import { advertisable, GatewayRegistry } from './leadership';
 import { MemoryBudget } from './memory-budget';
 import { ProduceGroups } from './produce-groups';
 import { GatewayMetrics } from './metrics';
-import { ListenerAddress, SecurityProtocol, usesTls } from './security/listeners';
+import { ListenerAddress, ListenerSpec, usesTls } from './security/listeners';
 import { KafkaSession } from './security/session';
 
 /** One Kafka listener (Kafka's listeners / advertised.listeners): where, with what security, and what clients are told. */
-export interface KafkaListenerOptions {
-  name: string;
-  protocol: SecurityProtocol;
-  host: string;
-  /** 0 picks a free one. */
-  port: number;
-  advertisedHost?: string;
-  advertisedPort?: number;
+export interface KafkaListenerOptions extends ListenerSpec {
   /** TLS (certificate, key, CA, client auth) of an SSL or SASL_SSL listener. */
   tls?: tls.TlsOptions;
 }

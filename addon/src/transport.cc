@@ -67,6 +67,20 @@ uint64_t ReadUint(const Napi::CallbackInfo& info, size_t index, const char* name
   return static_cast<uint64_t>(v);
 }
 
+// What a UCX print_info function writes, as a JS string.
+template <typename Print>
+Napi::Value PrintedByUcx(Napi::Env env, Print print) {
+  char* text = nullptr;
+  size_t size = 0;
+  FILE* stream = open_memstream(&text, &size);
+  if (stream == nullptr) Throw(env, "ERR_UCX", "open_memstream failed");
+  print(stream);
+  fclose(stream);
+  std::string out(text, size);
+  free(text);
+  return Napi::String::New(env, out);
+}
+
 Napi::Uint8Array ReadBytes(const Napi::CallbackInfo& info, size_t index, const char* name) {
   if (info.Length() <= index || !info[index].IsTypedArray() ||
       info[index].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
@@ -489,16 +503,10 @@ Napi::Value Transport::Stats(const Napi::CallbackInfo& info) {
 Napi::Value Transport::MemoryDomains(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
-  char* text = nullptr;
-  size_t size = 0;
-  FILE* stream = open_memstream(&text, &size);
-  if (stream == nullptr) Throw(env, "ERR_UCX", "open_memstream failed");
-  ucp_context_print_info(context_, stream);
-  ucp_worker_print_info(worker_, stream);
-  fclose(stream);
-  std::string out(text, size);
-  free(text);
-  return Napi::String::New(env, out);
+  return PrintedByUcx(env, [this](FILE* stream) {
+    ucp_context_print_info(context_, stream);
+    ucp_worker_print_info(worker_, stream);
+  });
 }
 
 Napi::Value ProtectProcess(const Napi::CallbackInfo& info) {
@@ -732,15 +740,7 @@ Napi::Value Endpoint::Close(const Napi::CallbackInfo& info) {
 Napi::Value Endpoint::Describe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckUsable(env);
-  char* text = nullptr;
-  size_t size = 0;
-  FILE* stream = open_memstream(&text, &size);
-  if (stream == nullptr) Throw(env, "ERR_UCX", "open_memstream failed");
-  ucp_ep_print_info(state_->ep, stream);
-  fclose(stream);
-  std::string out(text, size);
-  free(text);
-  return Napi::String::New(env, out);
+  return PrintedByUcx(env, [this](FILE* stream) { ucp_ep_print_info(state_->ep, stream); });
 }
 
 Napi::Value Endpoint::IsClosed(const Napi::CallbackInfo& info) {

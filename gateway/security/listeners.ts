@@ -20,6 +20,7 @@ export interface ListenerSpec {
   name: string;
   protocol: SecurityProtocol;
   host: string;
+  /** 0 picks a free one. */
   port: number;
   /** What Metadata tells clients of this listener; the bound address when absent. */
   advertisedHost?: string;
