@@ -9,6 +9,7 @@ import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { Rdmq } from '../rdma-client';
+import { readAll } from '../rdma-client/testing/read-all';
 
 jest.setTimeout(120_000);
 
@@ -34,25 +35,9 @@ async function fillWith(send: (value: string) => Promise<void>, prefix: string):
   return { acked, lastError: lastError! };
 }
 
-async function readAll(control: string, topic: string, expected: number): Promise<string[]> {
-  const consumer = new Rdmq({ control }).consumer({ groupId: `reader-${topic}-${Date.now()}` });
-  const values: string[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`read ${values.length} of ${expected} records of ${topic}`)), 30_000);
-    void consumer.run({
-      eachMessage: async ({ message }) => {
-        values.push(message.value!.toString());
-        if (values.length >= expected) {
-          clearTimeout(timer);
-          resolve();
-        }
-      },
-    });
-  });
-  await consumer.disconnect();
-  return values;
+/** The values of a topic's first `count` records, read back through the SDK (and anything past them). */
+async function valuesOf(control: string, topic: string, count: number): Promise<Set<string>> {
+  return new Set((await readAll(control, topic, count)).map((r) => r.value));
 }
 
 describe('a storage region that fills up', () => {
@@ -88,8 +73,8 @@ describe('a storage region that fills up', () => {
     expect(cluster.failures()).toEqual([]);
 
     // Every acknowledged record is there.
-    expect(new Set(await readAll(control, 'ballast', ballast.acked.length))).toEqual(new Set(ballast.acked));
-    if (kept.acked.length > 0) expect(new Set(await readAll(control, 'kept', kept.acked.length))).toEqual(new Set(kept.acked));
+    expect(await valuesOf(control, 'ballast', ballast.acked.length)).toEqual(new Set(ballast.acked));
+    if (kept.acked.length > 0) expect(await valuesOf(control, 'kept', kept.acked.length)).toEqual(new Set(kept.acked));
 
     // Room made: the ballast topic goes, and writes are taken again.
     await admin.deleteTopics({ topics: ['ballast'] });
@@ -110,7 +95,6 @@ describe('a storage region that fills up', () => {
     // A restart on the same region keeps all of it.
     await cluster.stop({ keepData: true });
     cluster = await startCluster({ dataDir, regionSize: '8M', segmentSize: '1M' });
-    const again = await readAll(cluster.control, 'kept', kept.acked.length + 1);
-    expect(new Set(again)).toEqual(new Set([...kept.acked, after]));
+    expect(await valuesOf(cluster.control, 'kept', kept.acked.length + 1)).toEqual(new Set([...kept.acked, after]));
   });
 });
