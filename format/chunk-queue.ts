@@ -15,8 +15,17 @@ export class ChunkQueue {
     this.total += chunk.length;
   }
 
-  /** The next `n` bytes (the caller checked `available`). */
+  /**
+   * The next `n` bytes (the caller checked `available`): a view of the chunk
+   * when they lie in one (chunks are never written after they arrive), else a copy.
+   */
   take(n: number): Buffer {
+    const first = this.chunks[0];
+    if (first && first.length - this.head >= n) {
+      const view = first.subarray(this.head, this.head + n);
+      this.moveInto(null, 0, n);
+      return view;
+    }
     const out = Buffer.allocUnsafe(n);
     this.moveInto(out, 0, n);
     return out;

@@ -48,20 +48,26 @@ export function encodeDataRequest(op: DataOpCode, reqId: number, grant: Uint8Arr
   if (grant.length > DATA_GRANT_BYTES_MAX) throw new RangeError(`grant of ${grant.length} bytes exceeds ${DATA_GRANT_BYTES_MAX}`);
   if (namesClientAddress(op) !== (clientAddress !== undefined)) throw new RangeError(`op ${op} ${clientAddress === undefined ? 'needs' : 'takes no'} client address`);
   const trailer = clientAddress === undefined ? 0 : DATA_CLIENT_ADDRESS_BYTES;
-  const out = Buffer.alloc(DATA_REQUEST_HEADER_BYTES + grant.length + trailer);
+  if (!Number.isSafeInteger(position) || position < 0) throw new RangeError(`position ${position} is not a non-negative integer`);
+  // From the pool (one allocation per request, on the put path): only the pads need zeroing.
+  const out = Buffer.allocUnsafe(DATA_REQUEST_HEADER_BYTES + grant.length + trailer);
+  out.fill(0, 0, DATA_REQUEST_HEADER_BYTES);
   out.writeUInt8(op, 0);
   out.writeUInt8(grant.length, 1);
   out.writeUInt32LE(reqId >>> 0, 4);
-  out.writeBigUInt64LE(BigInt(position), 8);
+  out.writeUInt32LE(position % 2 ** 32, 8);
+  out.writeUInt32LE(Math.floor(position / 2 ** 32), 12);
   out.writeUInt32LE(lengthBytes, 16);
   out.set(grant, DATA_REQUEST_HEADER_BYTES);
   if (clientAddress !== undefined) out.writeBigUInt64LE(clientAddress, DATA_REQUEST_HEADER_BYTES + grant.length);
   return out;
 }
 
+const DATA_OPS: ReadonlySet<number> = new Set(Object.values(DataOp));
+
 export function decodeDataRequestHeader(bytes: Buffer): DataRequestHeader {
   const op = bytes.readUInt8(0);
-  if (!Object.values(DataOp).includes(op as DataOpCode)) throw new RangeError(`unknown data op ${op}`);
+  if (!DATA_OPS.has(op)) throw new RangeError(`unknown data op ${op}`);
   const position = bytes.readBigUInt64LE(8);
   if (position > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`position ${position} is out of range`);
   return { op: op as DataOpCode, grantBytes: bytes.readUInt8(1), reqId: bytes.readUInt32LE(4), position: Number(position), lengthBytes: bytes.readUInt32LE(16) };
@@ -78,8 +84,9 @@ export function decodeLocalDoor(body: Buffer): { token: Buffer; socketPath: stri
 }
 
 export function encodeDataResponse(reqId: number, bodyBytes: number): Buffer {
-  const out = Buffer.alloc(DATA_RESPONSE_HEADER_BYTES);
+  const out = Buffer.allocUnsafe(DATA_RESPONSE_HEADER_BYTES);
   out.writeUInt32LE(reqId >>> 0, 0);
+  out.writeUInt32LE(0, 4);
   out.writeUInt32LE(bodyBytes, 8);
   return out;
 }

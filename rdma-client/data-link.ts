@@ -236,8 +236,16 @@ export class DataLink extends EventEmitter {
     this.nextReqId = this.nextReqId >= 0xffffffff ? 1 : this.nextReqId + 1;
     return new Promise<void>((resolve, reject) => {
       this.inFlight.push({ reqId, local: r.local, copied: r.copied, reply: r.reply, resolve, reject });
-      this.socket.write(encodeDataRequest(r.op, reqId, r.grant, r.position, r.lengthBytes, r.clientAddress));
-      if (r.payload && r.payload.length > 0) this.socket.write(r.payload);
+      const request = encodeDataRequest(r.op, reqId, r.grant, r.position, r.lengthBytes, r.clientAddress);
+      if (r.payload && r.payload.length > 0) {
+        // Header and payload in one writev.
+        this.socket.cork();
+        this.socket.write(request);
+        this.socket.write(r.payload);
+        this.socket.uncork();
+      } else {
+        this.socket.write(request);
+      }
     });
   }
 

@@ -272,6 +272,29 @@ describe.each(LINKS)('over $name', (kind) => {
     expect(cluster.child.exitCode).toBeNull();
   });
 
+  it('a grant this connection already used, with any one bit flipped, is refused; the genuine bytes keep working between', async () => {
+    await connection.call('createTopic', { name: `bitflip${kind.suffix}`, partitions: 1, configs: {} });
+    await produce(`bitflip${kind.suffix}`, ['f0']);
+    const [segment] = await readGrants(`bitflip${kind.suffix}`);
+    const link = await openLink(segment.address);
+    const genuine = () => link.get(segment.key, 0, Buffer.alloc(64));
+    try {
+      await genuine();
+      // All in flight at once on the one connection, each flipped grant between two genuine ones.
+      const answers = await Promise.all(
+        Array.from({ length: 56 * 8 }, (_, bit) => {
+          const flipped = Buffer.from(segment.key);
+          flipped[bit >> 3] ^= 1 << (bit & 7);
+          return Promise.all([refusal(link.get(flipped, 0, Buffer.alloc(64))).then((e) => e.code), genuine().then(() => 'read')]);
+        }),
+      );
+      expect(new Set(answers.map((a) => a.join(' ')))).toEqual(new Set(['GRANT_INVALID read']));
+    } finally {
+      await link.close();
+    }
+    await expectNodeAliveAndIntact(`bitflip${kind.suffix}`, ['f0']);
+  });
+
   it('a frame the storage node cannot read closes only that connection', async () => {
     const [segment] = await readGrants(`victim-ro${kind.suffix}`);
     const bad = await openLink(segment.address);

@@ -76,7 +76,9 @@ class OrderedAnswers {
     return (...parts) => {
       slot.parts = parts;
       this.copying--;
+      this.socket.cork();
       while (this.waiting.length > 0 && this.waiting[0].parts) for (const p of this.waiting.shift()!.parts!) if (!this.socket.destroyed) this.socket.write(p);
+      this.socket.uncork();
       if (this.copying === 0) for (const then of this.idle.splice(0)) then();
     };
   }
@@ -126,6 +128,8 @@ export async function startDataService(node: StorageNode, host: string, port: nu
     const where = peer ? `process ${peer.pid} (uid ${peer.uid}) on ${localSocketPath}` : `${socket.remoteAddress}:${socket.remotePort}`;
     const queue = new ChunkQueue();
     const answers = new OrderedAnswers(socket);
+    // Grants this connection presented and the node verified (their HMAC is not computed again).
+    const verified = node.verifiedGrants();
     let header: DataRequestHeader | undefined;
     let put: PendingPut | undefined;
 
@@ -156,7 +160,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       from.writeFromAsync(source, clientAddress).then(
         () => {
           try {
-            node.readableRange(grant, h.position, h.lengthBytes);
+            node.readableRange(grant, h.position, h.lengthBytes, verified);
             peerCopies++;
             done(encodeDataResponse(h.reqId, 0));
           } catch (err) {
@@ -179,9 +183,9 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         const from = connectedPeer();
         if (h.op === DataOp.PUT_CMA) {
           // On this thread, between no two fences: nothing can close the range between the check and the bytes.
-          from.readInto(node.writableRange(grant, h.position, h.lengthBytes), clientAddress);
+          from.readInto(node.writableRange(grant, h.position, h.lengthBytes, verified), clientAddress);
         } else {
-          const source = node.readableRange(grant, h.position, h.lengthBytes);
+          const source = node.readableRange(grant, h.position, h.lengthBytes, verified);
           if (source.length >= POOL_COPY_BYTES_MIN) return getOnPool(from, h, grant, source, clientAddress);
           from.writeFrom(source, clientAddress);
         }
@@ -200,7 +204,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
           // The payload arrives over several events, and a fence (skip marker, seal, free) may land between them:
           // checked again before each part, so no byte lands after one.
           try {
-            node.writableRange(put.grant, put.header.position, put.header.lengthBytes);
+            node.writableRange(put.grant, put.header.position, put.header.lengthBytes, verified);
           } catch (err) {
             put.target = null;
             put.refusal = fail(put.header.reqId, err);
@@ -237,14 +241,14 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       }
       if (h.op === DataOp.PUT) {
         try {
-          put = { header: h, grant, target: node.writableRange(grant, h.position, h.lengthBytes), received: 0 };
+          put = { header: h, grant, target: node.writableRange(grant, h.position, h.lengthBytes, verified), received: 0 };
         } catch (err) {
           put = { header: h, grant, target: null, refusal: fail(h.reqId, err), received: 0 };
         }
         return true;
       }
       try {
-        const bytes = node.readableRange(grant, h.position, h.lengthBytes);
+        const bytes = node.readableRange(grant, h.position, h.lengthBytes, verified);
         // Copied: the region's bytes may change (a late writer's range, a freed segment reused) before the socket sends them.
         answers.send(encodeDataResponse(h.reqId, bytes.length), Buffer.from(bytes));
       } catch (err) {
@@ -255,6 +259,8 @@ export async function startDataService(node: StorageNode, host: string, port: nu
 
     socket.on('data', (chunk: Buffer) => {
       queue.push(chunk);
+      // The answers to every request in this chunk leave in one write.
+      socket.cork();
       try {
         while (step());
       } catch (err) {
@@ -262,6 +268,8 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         log(`storage data connection from ${where} closed: ${(err as Error).message}`);
         socket.removeAllListeners('data');
         answers.whenIdle(() => socket.destroy());
+      } finally {
+        socket.uncork();
       }
     });
     // The client's buffers are in use until its copies are answered: end (or close) only after them.

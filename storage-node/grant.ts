@@ -31,9 +31,14 @@ const MAC_BYTES = 16;
 export const GRANT_BYTES = SIGNED_BYTES + MAC_BYTES;
 const ACCESS_CODES: Record<GrantAccess, number> = { read: 1, 'read-write': 2 };
 
+/** Per-epoch keys kept at most; an epoch changes only when a broker leader is elected. */
+const EPOCH_KEYS_MAX = 8;
+
 /** Signs and checks grants with one storage node's secret. */
 export class GrantSigner {
   private readonly secret: Buffer;
+  /** The key of each leader epoch seen lately: deriving it is an HMAC of its own. */
+  private readonly epochKeys = new Map<bigint, Buffer>();
 
   constructor(secret: Buffer = randomBytes(32)) {
     this.secret = secret;
@@ -74,8 +79,43 @@ export class GrantSigner {
   }
 
   private mac(signed: Buffer, leaderEpoch: bigint): Buffer {
-    const epochKey = createHmac('sha256', this.secret).update(`rdmq grant key, leader epoch ${leaderEpoch}`).digest();
-    return createHmac('sha256', epochKey).update(signed).digest().subarray(0, MAC_BYTES);
+    return createHmac('sha256', this.epochKey(leaderEpoch)).update(signed).digest().subarray(0, MAC_BYTES);
+  }
+
+  private epochKey(leaderEpoch: bigint): Buffer {
+    let key = this.epochKeys.get(leaderEpoch);
+    if (!key) {
+      key = createHmac('sha256', this.secret).update(`rdmq grant key, leader epoch ${leaderEpoch}`).digest();
+      // A forged grant may name any epoch: the map stays small whatever clients send.
+      if (this.epochKeys.size >= EPOCH_KEYS_MAX) this.epochKeys.delete(this.epochKeys.keys().next().value!);
+      this.epochKeys.set(leaderEpoch, key);
+    }
+    return key;
+  }
+}
+
+/** Grants remembered by one connection at most (a producer writes a segment or two at a time). */
+const VERIFIED_GRANTS_MAX = 8;
+
+/**
+ * Grants one connection already presented and this node verified, by their
+ * exact bytes: a request carrying bytes identical to one of them skips the
+ * HMAC, any other bytes (one bit off) are verified in full. Only the
+ * signature is remembered; epoch, access, bounds and the segment's state are
+ * the caller's to check on every request.
+ */
+export class VerifiedGrants {
+  private readonly entries: Array<{ bytes: Buffer; grant: Grant }> = [];
+
+  constructor(readonly signer: GrantSigner) {}
+
+  verify(bytes: Buffer): Grant {
+    for (const e of this.entries) if (e.bytes.equals(bytes)) return e.grant;
+    const grant = this.signer.verify(bytes);
+    // Copied: `bytes` may be a view of a socket chunk.
+    if (this.entries.length >= VERIFIED_GRANTS_MAX) this.entries.shift();
+    this.entries.push({ bytes: Buffer.from(bytes), grant: Object.freeze(grant) });
+    return grant;
   }
 }
 

@@ -25,5 +25,5 @@ export { StorageNode, SegmentAccess, StorageNodeOptions } from './storage-node';
 export { checkStoredBatches, ExpectedBatches } from './batch-check';
 export { registerStorageMetrics, registerFastPathMetrics } from './metrics';
 export { startDataService, DataService } from './data-service';
-export { GrantSigner, Grant, GrantAccess, GRANT_BYTES } from './grant';
+export { GrantSigner, Grant, GrantAccess, GRANT_BYTES, VerifiedGrants } from './grant';
 export { FastPathMode } from './verbs-registrations';

@@ -452,6 +452,8 @@ export class SegmentStore {
     slot.header = undefined;
     this.segmentsById.delete(segmentId);
     this.finishFree(slot, segmentId, 'free');
+    // Its views would reach whatever segment gets these slots next.
+    slot.headerView = slot.dataView = undefined;
     this.allocator.release({ firstSlot: slot.index, slotCount: slot.slotCount });
   }
 
