@@ -12,6 +12,7 @@ export interface NativePeerProcess {
   readInto(target: Uint8Array, remoteAddress: bigint): void;
   writeFrom(source: Uint8Array, remoteAddress: bigint): void;
   writeFromAsync(source: Uint8Array, remoteAddress: bigint): Promise<void>;
+  readIntoAsync(target: Uint8Array, remoteAddress: bigint, landed?: Int32Array, index?: number): Promise<void>;
   close(): void;
 }
 
@@ -45,6 +46,17 @@ export class PeerProcess {
   /** The same copy on libuv's thread pool: this thread goes on meanwhile. `source` must stay valid until it settles. */
   writeFromAsync(source: Uint8Array, remoteAddress: bigint): Promise<void> {
     return nativeAsync(() => this.handle.writeFromAsync(source, remoteAddress));
+  }
+
+  /**
+   * readInto on the thread pool. `landed[index]` (an Int32Array on a
+   * SharedArrayBuffer) reads 1 from this call until no byte of the copy can
+   * move any more (done or failed), then 0: set on the pool thread, so this
+   * thread may wait for it (Atomics) without running the promise's callbacks.
+   * `target` must stay valid until the promise settles.
+   */
+  readIntoAsync(target: Uint8Array, remoteAddress: bigint, landed: Int32Array, index: number): Promise<void> {
+    return nativeAsync(() => this.handle.readIntoAsync(target, remoteAddress, landed, index));
   }
 
   /** Lets the process go (copies under way finish first). */

@@ -70,6 +70,8 @@ interface WireCommitReply {
 export interface CommitTarget {
   store: SegmentStore;
   commit(segmentId: number, request: CommitRequest): SegmentDescriptor;
+  /** Waits for puts still copying into [start, end) of the segment (StorageNode.landCopies); absent: none copy off the JS thread. */
+  landCopies?(segmentId: number, start: number, end: number): void;
 }
 
 /** The Commits handler: each message's entries in order, synchronously, answered by one reply. */
@@ -144,6 +146,8 @@ export function applyCommitStep(target: CommitTarget, segmentId: number, step: {
       );
     }
   }
+  // The bytes checked are the bytes committed: no put still copying may change them after the check.
+  if (check) target.landCopies?.(segmentId, check.position, check.position + check.lengthBytes);
   if (check) checkStoredBatches(target.store.written(segmentId, check.position, check.lengthBytes), check.expected, check.where);
   return commit ? target.commit(segmentId, commit) : undefined;
 }

@@ -49,8 +49,19 @@ export interface DataService {
   close(): Promise<void>;
 }
 
-/** Gets at least this large are copied on libuv's thread pool (this thread serves the next request meanwhile). */
+/** Puts and gets at least this large are copied on libuv's thread pool (this thread serves the next request meanwhile). */
 const POOL_COPY_BYTES_MIN = 256 * 1024;
+/** How long a fence sleeps between looks at a copy it waits for (the pool thread cannot wake it). */
+const LANDED_POLL_MS = 0.02;
+
+/**
+ * Waits for a put copying on the pool: its flag (shared memory) is cleared by
+ * the pool thread when the last byte moved, so a fence on this thread can
+ * wait for the bytes while the copy's promise callbacks queue behind it.
+ */
+function waitLanded(landed: Int32Array): void {
+  while (Atomics.load(landed, 0) !== 0) Atomics.wait(landed, 0, 1, LANDED_POLL_MS);
+}
 
 /**
  * A connection's answers, written in request order although a get copied on
@@ -171,6 +182,27 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       );
     };
 
+    /**
+     * A large put copied on the thread pool, answered in its turn. The node
+     * tracks it until its bytes landed: a fence over its range waits for it
+     * (StorageNode.writeOffThread), so no byte lands after a fence.
+     */
+    const putOnPool = (from: PeerProcess, h: DataRequestHeader, grant: Buffer, clientAddress: bigint): void => {
+      const landed = new Int32Array(new SharedArrayBuffer(4));
+      const copying = node.writeOffThread(grant, h.position, h.lengthBytes, verified, (target) => ({
+        copy: { waitLanded: () => waitLanded(landed) },
+        settled: from.readIntoAsync(target, clientAddress, landed, 0),
+      }));
+      const done = answers.later();
+      copying.then(
+        () => {
+          peerCopies++;
+          done(encodeDataResponse(h.reqId, 0));
+        },
+        (err: unknown) => done(fail(h.reqId, err)),
+      );
+    };
+
     /** Serves a request that names a client buffer (the grant checked first, then the copy). */
     const copyByAddress = (h: DataRequestHeader, grant: Buffer, clientAddress: bigint): void => {
       try {
@@ -182,6 +214,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         }
         const from = connectedPeer();
         if (h.op === DataOp.PUT_CMA) {
+          if (h.lengthBytes >= POOL_COPY_BYTES_MIN) return putOnPool(from, h, grant, clientAddress);
           // On this thread, between no two fences: nothing can close the range between the check and the bytes.
           from.readInto(node.writableRange(grant, h.position, h.lengthBytes, verified), clientAddress);
         } else {

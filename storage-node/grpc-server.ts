@@ -137,7 +137,10 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     ScanProducers: unary((r: WireSegmentIdRequest) => producerScanToWire(store.scanProducers(id(r.segmentId)))),
   });
   // The commit stream fences each message itself (a stream outlives the epoch it opened with).
-  handlers.Commits = serveCommits(() => ({ store, commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request) }), fence);
+  handlers.Commits = serveCommits(
+    () => ({ store, commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request), landCopies: (segmentId, start, end) => options.node?.landCopies(segmentId, start, end) }),
+    fence,
+  );
   server.addService(storageService().service, handlers);
   const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
   const port = await new Promise<number>((resolve, reject) => {

@@ -29,6 +29,12 @@ export interface StorageNodeOptions {
   leaderEpoch?: () => bigint;
 }
 
+/** A put whose bytes move on another thread (data-service.ts copies large CMA puts on libuv's pool). */
+export interface CopyInFlight {
+  /** Blocks this thread until no byte of the copy can move any more (it runs on another thread, so it ends without this one). */
+  waitLanded(): void;
+}
+
 /** Accesses refused, by reason: for /metrics and tests. */
 export type RefusalCounts = Record<'invalid' | 'denied' | 'revoked', number>;
 
@@ -39,6 +45,8 @@ export class StorageNode {
   private readonly verbs: VerbsRegistrations | undefined;
   readonly mode: FastPathMode;
   readonly refusals: RefusalCounts = { invalid: 0, denied: 0, revoked: 0 };
+  /** Puts checked and still copying on another thread, per segment: every fence over their range waits for them first. */
+  private readonly copies = new Map<number, Set<{ start: number; end: number; copy: CopyInFlight }>>();
   leaderEpoch: () => bigint;
 
   constructor(
@@ -64,6 +72,7 @@ export class StorageNode {
   }
 
   commit(segmentId: number, request: CommitRequest): SegmentDescriptor {
+    this.landCopies(segmentId, 0, request.commitPosition);
     const segment = this.store.commit(segmentId, request);
     // Everything below the commit line is closed to writes already; drop the fences it covers.
     const fences = this.skipped.get(segmentId);
@@ -81,16 +90,21 @@ export class StorageNode {
     let fences = this.skipped.get(segmentId);
     if (!fences) this.skipped.set(segmentId, (fences = []));
     fences.push([position, position + bytes.length]);
+    // Puts checked before the fence land before the marker, never over it.
+    this.landCopies(segmentId, position, position + bytes.length);
     this.store.writeSkipMarker(segmentId, position, bytes);
   }
 
   seal(segmentId: number, finalPosition: number): SegmentDescriptor {
+    this.landCopies(segmentId);
     const segment = this.store.seal(segmentId, { finalPosition });
     this.verbs?.sealed(segmentId);
     return segment;
   }
 
   free(segmentId: number): void {
+    // No copy may write into memory that another segment may get next.
+    this.landCopies(segmentId);
     this.verbs?.remove(segmentId);
     this.skipped.delete(segmentId);
     this.store.free(segmentId);
@@ -121,6 +135,10 @@ export class StorageNode {
    * check is skipped for identical bytes; every other check runs).
    */
   writableRange(grantBytes: Buffer, position: number, lengthBytes: number, verified?: VerifiedGrants): Buffer {
+    return this.checkWrite(grantBytes, position, lengthBytes, verified).target;
+  }
+
+  private checkWrite(grantBytes: Buffer, position: number, lengthBytes: number, verified?: VerifiedGrants): { segmentId: number; target: Buffer } {
     const { segmentId, segment } = this.admit(grantBytes, 'read-write', position, lengthBytes, verified);
     if (position < segment.commitPosition) {
       return this.refuse('revoked', 'GRANT_REVOKED', `write [${position}, +${lengthBytes}) of segment ${segmentId} is below its commit line ${segment.commitPosition}: committed bytes are never overwritten`);
@@ -133,7 +151,46 @@ export class StorageNode {
         return this.refuse('revoked', 'GRANT_REVOKED', `write [${position}, +${lengthBytes}) of segment ${segmentId} overlaps [${start}, ${end}), a stage the broker skipped (its lease ran out)`);
       }
     }
-    return this.store.written(segmentId, position, lengthBytes);
+    return { segmentId, target: this.store.written(segmentId, position, lengthBytes) };
+  }
+
+  /**
+   * A put whose bytes land on another thread: checked as writableRange
+   * checks, then `start` begins the copy into the range. Until the copy has
+   * landed, every fence over its range (skip marker, seal, free, the check
+   * before a commit, the commit) waits for it before taking effect: the put
+   * lands entirely before the fence, or comes after it and is refused.
+   */
+  writeOffThread(
+    grantBytes: Buffer,
+    position: number,
+    lengthBytes: number,
+    verified: VerifiedGrants | undefined,
+    start: (target: Buffer) => { copy: CopyInFlight; settled: Promise<void> },
+  ): Promise<void> {
+    const { segmentId, target } = this.checkWrite(grantBytes, position, lengthBytes, verified);
+    const { copy, settled } = start(target);
+    let inFlight = this.copies.get(segmentId);
+    if (!inFlight) this.copies.set(segmentId, (inFlight = new Set()));
+    const entry = { start: position, end: position + lengthBytes, copy };
+    inFlight.add(entry);
+    const set = inFlight;
+    return settled.finally(() => {
+      set.delete(entry);
+      if (set.size === 0 && this.copies.get(segmentId) === set) this.copies.delete(segmentId);
+    });
+  }
+
+  /** Puts of a segment still copying on another thread (tests, metrics). */
+  copiesInFlight(segmentId: number): number {
+    return this.copies.get(segmentId)?.size ?? 0;
+  }
+
+  /** Waits until every put copying on another thread into [start, end) of the segment has landed. */
+  landCopies(segmentId: number, start = 0, end = Infinity): void {
+    const inFlight = this.copies.get(segmentId);
+    if (!inFlight) return;
+    for (const e of inFlight) if (e.start < end && e.end > start) e.copy.waitLanded();
   }
 
   /** The region bytes a get under `grantBytes` may read (a view, no copy). */
@@ -144,6 +201,7 @@ export class StorageNode {
 
   /** Checks bytes a producer wrote (not yet committed) before the broker commits them. */
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): void {
+    this.landCopies(segmentId, position, position + lengthBytes);
     checkStoredBatches(this.store.written(segmentId, position, lengthBytes), expected, where);
   }
 
@@ -152,6 +210,7 @@ export class StorageNode {
   }
 
   close(): void {
+    for (const segmentId of this.copies.keys()) this.landCopies(segmentId);
     this.verbs?.close();
     this.store.close();
   }

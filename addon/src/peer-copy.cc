@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <string>
 
@@ -99,6 +100,7 @@ Napi::Function PeerProcess::Init(Napi::Env env) {
                          InstanceMethod<&PeerProcess::ReadInto>("readInto"),
                          InstanceMethod<&PeerProcess::WriteFrom>("writeFrom"),
                          InstanceMethod<&PeerProcess::WriteFromAsync>("writeFromAsync"),
+                         InstanceMethod<&PeerProcess::ReadIntoAsync>("readIntoAsync"),
                          InstanceMethod<&PeerProcess::Close>("close"),
                      });
 }
@@ -190,12 +192,21 @@ struct SplitCopy {
   CopyJob whole;
   size_t pending;
   int err = 0;
+  // Parts whose bytes may still move, counted on the pool; at zero `landed` (an int32 in shared memory) is set to 0,
+  // so the JS thread can wait for the bytes without waiting for the completion callbacks.
+  std::atomic<size_t> moving{0};
+  int32_t* landed = nullptr;
+  Napi::Reference<Napi::Value> landedArray;
 };
 
 class CopyPart : public Napi::AsyncWorker {
  public:
   CopyPart(Napi::Env env, std::shared_ptr<SplitCopy> copy, CopyJob part) : Napi::AsyncWorker(env, "rdmq:peerCopy"), copy_(std::move(copy)), part_(part) {}
-  void Execute() override { err_ = RunCopy(part_); }
+  void Execute() override {
+    err_ = RunCopy(part_);
+    SplitCopy& c = *copy_;
+    if (c.landed && c.moving.fetch_sub(1, std::memory_order_acq_rel) == 1) __atomic_store_n(c.landed, 0, __ATOMIC_RELEASE);
+  }
   void OnOK() override {
     SplitCopy& c = *copy_;
     if (err_ != 0 && c.err == 0) c.err = err_;
@@ -235,12 +246,32 @@ Napi::Value PeerProcess::Copy(const Napi::CallbackInfo& info, bool intoPeer) {
   return info.Env().Undefined();
 }
 
-Napi::Value PeerProcess::WriteFromAsync(const Napi::CallbackInfo& info) {
+Napi::Value PeerProcess::WriteFromAsync(const Napi::CallbackInfo& info) { return CopyAsync(info, true); }
+Napi::Value PeerProcess::ReadIntoAsync(const Napi::CallbackInfo& info) { return CopyAsync(info, false); }
+
+Napi::Value PeerProcess::CopyAsync(const Napi::CallbackInfo& info, bool intoPeer) {
   Napi::Env env = info.Env();
-  CopyJob job = Job(info, true);
+  CopyJob job = Job(info, intoPeer);
+  int32_t* landed = nullptr;
+  if (info.Length() >= 4 && !info[2].IsUndefined()) {
+    if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[3].IsNumber()) {
+      Throw(env, "ERR_INVALID_ARG", "copyAsync(bytes, remoteAddress, landed?: Int32Array, index?: number)");
+    }
+    Napi::Int32Array flags = info[2].As<Napi::Int32Array>();
+    int64_t index = info[3].As<Napi::Number>().Int64Value();
+    if (index < 0 || static_cast<size_t>(index) >= flags.ElementLength()) Throw(env, "ERR_INVALID_ARG", "landed index is outside its array");
+    landed = flags.Data() + index;
+  }
   size_t parts = std::max<size_t>(1, std::min(kPartsMax, job.length / kPartBytesMin));
-  auto copy = std::make_shared<SplitCopy>(SplitCopy{this, Napi::Promise::Deferred::New(env), Napi::Persistent(info.This().As<Napi::Object>()),
+  // In place: the atomic counter cannot be moved.
+  auto copy = std::shared_ptr<SplitCopy>(new SplitCopy{this, Napi::Promise::Deferred::New(env), Napi::Persistent(info.This().As<Napi::Object>()),
                                                     Napi::Persistent(info[0]), job, parts});
+  if (landed) {
+    copy->landed = landed;
+    copy->landedArray = Napi::Persistent(info[2]);
+    copy->moving.store(parts, std::memory_order_relaxed);
+    __atomic_store_n(landed, 1, __ATOMIC_RELEASE);
+  }
   size_t per = (job.length + parts - 1) / parts;
   inFlight_++;
   for (size_t i = 0; i < parts; i++) {

@@ -33,6 +33,10 @@ class PeerProcess : public Napi::ObjectWrap<PeerProcess> {
   Napi::Value WriteFrom(const Napi::CallbackInfo& info);
   // writeFromAsync(source, remoteAddress): the same copy on libuv's thread pool; a Promise.
   Napi::Value WriteFromAsync(const Napi::CallbackInfo& info);
+  // readIntoAsync(target, remoteAddress, landed?: Int32Array, index?): readInto on the pool; a Promise. With `landed`,
+  // landed[index] is 1 from the call until the last byte moved (or the copy failed), then 0, set on the pool thread.
+  Napi::Value ReadIntoAsync(const Napi::CallbackInfo& info);
+  Napi::Value CopyAsync(const Napi::CallbackInfo& info, bool intoPeer);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Copy(const Napi::CallbackInfo& info, bool intoPeer);
   CopyJob Job(const Napi::CallbackInfo& info, bool intoPeer);
