@@ -11,9 +11,11 @@
 // name the client's own buffer: after the same grant check, the node copies
 // between the granted range and that buffer with CMA (addon PeerProcess), in
 // the process the kernel says connected, so the client never touches the
-// node's memory and cannot aim the copy at any other process. Copies run on
-// the JS thread, like every check and every fence (skip marker, seal, free),
-// so no fence can land between a put's check and its bytes.
+// node's memory and cannot aim the copy at any other process. Small copies
+// run on the JS thread, like every check and every fence (skip marker, seal,
+// free, commit). Large ones run on libuv's pool: the node tracks each put until
+// its last byte moved, and every fence over its range waits for it first
+// (StorageNode.writeOffThread), so no byte of a put lands after a fence.
 //
 // Contract: single-threaded (JS); requests on one connection are served in order.
 import { randomBytes } from 'crypto';
