@@ -54,6 +54,8 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --producers N            fast path: producers, each with its own connection (default 1; exclusive mode needs N <= partitions)
   --commit-every N         fast path: commit after N batches (default 1)
   --commit-delay-us US     fast path: ... or after US microseconds (default 0)
+  --commits-in-flight N    fast path: commits of one partition on their way at once; batches ready meanwhile
+                           go together in the next commit (default 1)
   --storage-nodes N        for the started rdmq: N storage nodes (default 1; above 1 the bench runs rdmq cluster start)
   --replication R          replication factor of the benchmark topics, rdmq's and Kafka's (default: the broker's; Kafka 1)
   --netns                  for the started rdmq: each member in a network namespace of its own (root), UCX over TCP
@@ -121,6 +123,7 @@ export async function runBench(argv: string[]): Promise<void> {
       fanout: { type: 'string' },
       'commit-every': { type: 'string' },
       'commit-delay-us': { type: 'string' },
+      'commits-in-flight': { type: 'string' },
       durability: { type: 'string' },
       'storage-nodes': { type: 'string' },
       replication: { type: 'string' },
@@ -227,6 +230,7 @@ export async function runBench(argv: string[]): Promise<void> {
     stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], 8)),
     commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
     commitDelayUs: nonNegativeInt('commit-delay-us', values['commit-delay-us'], 0),
+    commitsInFlight: Math.max(1, nonNegativeInt('commits-in-flight', values['commits-in-flight'], 1)),
   };
   const failures: string[] = [];
   /** Runs every workload of one door and batch size, each on a fresh topic, and records the points. */
