@@ -31,7 +31,7 @@ export interface TransportOptions {
 }
 
 /** The poll window when neither the option nor RDMQ_POLL_WINDOW_US says otherwise. */
-export const POLL_WINDOW_US_DEFAULT = 100;
+export const POLL_WINDOW_US_DEFAULT = 0;
 
 function pollWindowUs(option: number | undefined): number {
   const fromEnv = process.env.RDMQ_POLL_WINDOW_US;
