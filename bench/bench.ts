@@ -22,7 +22,7 @@ import { FastPathApi, fastPathClient, FastPathDoor } from './fastpath-target';
 import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
 import { createUser, makeCertificates, TestCertificates, tlsFlags } from '../compat-tests/testing/tls';
 import { LatencyRecorder, LatencySummary } from './latency';
-import { measureKcatCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
+import { measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
 import { BenchResults, LatencyKind, LatencyTrace, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
 import { formatSize, humanBytes, parseSize } from './sizes';
 import { MeasuredPoint, parseWorkloads, runWorkload } from './workload';
@@ -260,7 +260,10 @@ export async function runBench(argv: string[]): Promise<void> {
       const memcpyMBps = measureMemcpyMBps(batchBytes);
       const needsTcp = targets.some((t) => t !== 'fastpath');
       const limits: Limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
-      if (needsTcp && clients.includes('kcat')) limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
+      if (needsTcp && clients.includes('kcat')) {
+        limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
+        if (workloads.some((w) => w !== 'produce')) limits.kcatConsumeCeilingMBps = await measureKcatConsumeCeilingMBps({ batchBytes, recordBytes }, Math.max(kafkaBytes, 64 << 20));
+      }
       const layout = server.layout ? { layout: server.layout } : {};
       if (targets.includes('fastpath')) {
         const fastShape = { ...shape, ...(fanout > 1 ? { fanout } : {}) };
@@ -439,7 +442,7 @@ function parseApis(words: string[] | undefined): FastPathApi[] {
   return [...new Set(given)] as FastPathApi[];
 }
 
-type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps'>;
+type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps' | 'kcatConsumeCeilingMBps'>;
 
 function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): ResultPoint {
   const gb = m.movedBytes / 1e9;
@@ -459,7 +462,7 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
       ...(m.consumed?.recordsByReader ? { consumedByReader: m.consumed.recordsByReader } : {}),
     },
     ...limits,
-    ...(point.client === 'kcat' ? {} : { kcatCeilingMBps: undefined }),
+    ...(point.client === 'kcat' ? {} : { kcatCeilingMBps: undefined, kcatConsumeCeilingMBps: undefined }),
     ...(m.readBytesByReplica ? { readBytesByReplica: m.readBytesByReplica } : {}),
     ...(m.readBytesByReader ? { readBytesByReader: m.readBytesByReader } : {}),
     cpuSecondsPerGB: { client: m.cpu.client / gb, server: m.cpu.server / gb, ...(point.client === 'kcat' ? { clientChildren: m.cpu.clientChildren / gb } : {}) },
