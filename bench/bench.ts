@@ -55,7 +55,7 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --commit-every N         fast path: commit after N batches (default 1)
   --commit-delay-us US     fast path: ... or after US microseconds (default 0)
   --commits-in-flight N    fast path: commits of one partition on their way at once; batches ready meanwhile
-                           go together in the next commit (default 1)
+                           go together in the next commit (default 2)
   --storage-nodes N        for the started rdmq: N storage nodes (default 1; above 1 the bench runs rdmq cluster start)
   --replication R          replication factor of the benchmark topics, rdmq's and Kafka's (default: the broker's; Kafka 1)
   --netns                  for the started rdmq: each member in a network namespace of its own (root), UCX over TCP
@@ -230,7 +230,7 @@ export async function runBench(argv: string[]): Promise<void> {
     stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], 8)),
     commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
     commitDelayUs: nonNegativeInt('commit-delay-us', values['commit-delay-us'], 0),
-    commitsInFlight: Math.max(1, nonNegativeInt('commits-in-flight', values['commits-in-flight'], 1)),
+    commitsInFlight: Math.max(1, nonNegativeInt('commits-in-flight', values['commits-in-flight'], 2)),
   };
   const failures: string[] = [];
   /** Runs every workload of one door and batch size, each on a fresh topic, and records the points. */

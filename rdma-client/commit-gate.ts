@@ -14,7 +14,7 @@ export interface CommitPolicy {
   everyBatches: number;
   /** ... or once the first of them has waited this many microseconds (0: do not wait for more). */
   delayUs: number;
-  /** Commits of one partition on their way at once (default 1); batches ready meanwhile wait for the next. */
+  /** Commits of one partition on their way at once (default 2 in the producer); batches ready meanwhile wait for the next. */
   inFlightMax: number;
 }
 

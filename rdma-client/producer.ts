@@ -42,7 +42,7 @@ export interface ProducerOptions {
   commitEveryBatches?: number;
   /** ... or once the first of them has waited this many microseconds (default 0: no waiting for more batches). */
   commitDelayUs?: number;
-  /** Commits of one partition on their way to the broker at once (default 1). */
+  /** Commits of one partition on their way to the broker at once (default 2). */
   commitsInFlight?: number;
   /** Batches between stage and commit at once (default 8). */
   stagingDepth?: number;
@@ -205,7 +205,7 @@ export class Producer {
     this.commitPolicy = {
       everyBatches: Math.max(1, Math.floor(options.commitEveryBatches ?? 1)),
       delayUs: Math.max(0, options.commitDelayUs ?? 0),
-      inFlightMax: Math.max(1, Math.floor(options.commitsInFlight ?? 1)),
+      inFlightMax: Math.max(1, Math.floor(options.commitsInFlight ?? 2)),
     };
     this.staging = new Semaphore(Math.max(1, Math.floor(options.stagingDepth ?? 8)));
     connection.on('reconnected', this.dropCursors);
