@@ -60,7 +60,7 @@ export interface NativeTransport {
 
 export interface NativeModule {
   Region: new (path: string, sizeBytes: number, create: boolean) => NativeRegion;
-  Transport: new (options: { maxAmPayloadBytes?: number; peerErrorHandling?: boolean }) => NativeTransport;
+  Transport: new (options: { maxAmPayloadBytes?: number; peerErrorHandling?: boolean; pollWindowUs?: number }) => NativeTransport;
   ucxVersion(): string;
   /** PR_SET_DUMPABLE 0 and no key-less UCX transports from now on; returns the transports left out. */
   protectProcess(): string;

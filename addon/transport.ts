@@ -20,6 +20,26 @@ export interface TransportOptions {
   peerErrorHandling?: boolean;
   /** Milliseconds a connect may take, including UCX wire-up (default 10 s). */
   connectTimeoutMs?: number;
+  /**
+   * Microseconds after the last message or operation during which the worker
+   * is polled on every turn of the event loop instead of sleeping on its event
+   * fd: an answer that comes within it is seen without a wake-up, at the cost
+   * of that much busy time after each burst (default RDMQ_POLL_WINDOW_US, else
+   * POLL_WINDOW_US_DEFAULT; 0 never polls).
+   */
+  pollWindowUs?: number;
+}
+
+/** The poll window when neither the option nor RDMQ_POLL_WINDOW_US says otherwise. */
+export const POLL_WINDOW_US_DEFAULT = 0;
+
+function pollWindowUs(option: number | undefined): number {
+  const fromEnv = process.env.RDMQ_POLL_WINDOW_US;
+  const value = option ?? (fromEnv !== undefined && fromEnv !== '' ? Number(fromEnv) : POLL_WINDOW_US_DEFAULT);
+  if (!Number.isFinite(value) || value < 0 || value > 1_000_000) {
+    throw new AddonError('ERR_INVALID_ARG', `the poll window must be 0..1000000 microseconds, got ${option ?? fromEnv}`);
+  }
+  return value;
 }
 
 export type MessageHandler = (endpoint: Endpoint, header: Buffer, payload: Buffer) => void;
@@ -214,6 +234,7 @@ export class Transport extends EventEmitter {
       new (native().Transport)({
         maxAmPayloadBytes: this.maxAmPayloadBytes,
         peerErrorHandling: options.peerErrorHandling ?? false,
+        pollWindowUs: pollWindowUs(options.pollWindowUs),
       }),
     );
     this.native.setHandlers({

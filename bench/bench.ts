@@ -22,7 +22,7 @@ import { FastPathApi, fastPathClient, FastPathDoor } from './fastpath-target';
 import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
 import { createUser, makeCertificates, TestCertificates, tlsFlags } from '../compat-tests/testing/tls';
 import { LatencyRecorder, LatencySummary } from './latency';
-import { measureKcatCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
+import { measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
 import { BenchResults, LatencyKind, LatencyTrace, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
 import { formatSize, humanBytes, parseSize } from './sizes';
 import { MeasuredPoint, parseWorkloads, runWorkload } from './workload';
@@ -54,6 +54,8 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --producers N            fast path: producers, each with its own connection (default 1; exclusive mode needs N <= partitions)
   --commit-every N         fast path: commit after N batches (default 1)
   --commit-delay-us US     fast path: ... or after US microseconds (default 0)
+  --commits-in-flight N    fast path: commits of one partition on their way at once; batches ready meanwhile
+                           go together in the next commit (default 2)
   --storage-nodes N        for the started rdmq: N storage nodes (default 1; above 1 the bench runs rdmq cluster start)
   --replication R          replication factor of the benchmark topics, rdmq's and Kafka's (default: the broker's; Kafka 1)
   --netns                  for the started rdmq: each member in a network namespace of its own (root), UCX over TCP
@@ -121,6 +123,7 @@ export async function runBench(argv: string[]): Promise<void> {
       fanout: { type: 'string' },
       'commit-every': { type: 'string' },
       'commit-delay-us': { type: 'string' },
+      'commits-in-flight': { type: 'string' },
       durability: { type: 'string' },
       'storage-nodes': { type: 'string' },
       replication: { type: 'string' },
@@ -227,6 +230,7 @@ export async function runBench(argv: string[]): Promise<void> {
     stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], 8)),
     commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
     commitDelayUs: nonNegativeInt('commit-delay-us', values['commit-delay-us'], 0),
+    commitsInFlight: Math.max(1, nonNegativeInt('commits-in-flight', values['commits-in-flight'], 2)),
   };
   const failures: string[] = [];
   /** Runs every workload of one door and batch size, each on a fresh topic, and records the points. */
@@ -256,7 +260,10 @@ export async function runBench(argv: string[]): Promise<void> {
       const memcpyMBps = measureMemcpyMBps(batchBytes);
       const needsTcp = targets.some((t) => t !== 'fastpath');
       const limits: Limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
-      if (needsTcp && clients.includes('kcat')) limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
+      if (needsTcp && clients.includes('kcat')) {
+        limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
+        if (workloads.some((w) => w !== 'produce')) limits.kcatConsumeCeilingMBps = await measureKcatConsumeCeilingMBps({ batchBytes, recordBytes }, Math.max(kafkaBytes, 64 << 20));
+      }
       const layout = server.layout ? { layout: server.layout } : {};
       if (targets.includes('fastpath')) {
         const fastShape = { ...shape, ...(fanout > 1 ? { fanout } : {}) };
@@ -435,7 +442,7 @@ function parseApis(words: string[] | undefined): FastPathApi[] {
   return [...new Set(given)] as FastPathApi[];
 }
 
-type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps'>;
+type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps' | 'kcatConsumeCeilingMBps'>;
 
 function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): ResultPoint {
   const gb = m.movedBytes / 1e9;
@@ -455,7 +462,7 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
       ...(m.consumed?.recordsByReader ? { consumedByReader: m.consumed.recordsByReader } : {}),
     },
     ...limits,
-    ...(point.client === 'kcat' ? {} : { kcatCeilingMBps: undefined }),
+    ...(point.client === 'kcat' ? {} : { kcatCeilingMBps: undefined, kcatConsumeCeilingMBps: undefined }),
     ...(m.readBytesByReplica ? { readBytesByReplica: m.readBytesByReplica } : {}),
     ...(m.readBytesByReader ? { readBytesByReader: m.readBytesByReader } : {}),
     cpuSecondsPerGB: { client: m.cpu.client / gb, server: m.cpu.server / gb, ...(point.client === 'kcat' ? { clientChildren: m.cpu.clientChildren / gb } : {}) },

@@ -26,6 +26,7 @@ export interface FastPathDoorOptions {
   stagingDepth: number;
   commitEveryBatches: number;
   commitDelayUs: number;
+  commitsInFlight: number;
   /** Partitions of the benchmark topic; producers write them round-robin. */
   partitions: number;
   /** Producers, each with its own connection. */
@@ -152,7 +153,7 @@ export class FastPathDoor implements Door {
     const o = this.o;
     const connections = await Promise.all(Array.from({ length: o.producers }, () => Connection.open({ control: o.control, sasl: o.sasl })));
     const producers = connections.map(
-      (c) => new Producer(c, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs }),
+      (c) => new Producer(c, { mode: o.mode, stagingDepth: o.stagingDepth, commitEveryBatches: o.commitEveryBatches, commitDelayUs: o.commitDelayUs, commitsInFlight: o.commitsInFlight }),
     );
     try {
       const laneOf = await prepare(producers);

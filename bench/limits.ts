@@ -1,7 +1,7 @@
 // The machine's own limits, measured in the same run as the figures they
 // bound: single-thread memcpy into a region on /dev/shm, TCP loopback
-// throughput between two processes, and kcat's produce rate into a server
-// that stores nothing.
+// throughput between two processes, and kcat's produce and consume rates
+// against a server that stores nothing and serves reads from memory.
 import { fork } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
@@ -10,6 +10,7 @@ import * as path from 'path';
 import { Region } from '../addon';
 import { startRole } from './cluster';
 import { RunClock } from './door';
+import { ConsumptionLedger } from './ledger';
 import { KcatDoor } from './kcat-door';
 import { LatencyRecorder } from './latency';
 
@@ -80,6 +81,30 @@ export async function measureKcatCeilingMBps(o: { batchBytes: number; recordByte
       publish: new LatencyRecorder(),
     });
     return produced.bytes / produced.seconds / 1e6;
+  } finally {
+    await server.signal('SIGTERM');
+  }
+}
+
+/**
+ * MB/s kcat (librdkafka) consumes with the benchmark's settings from a Kafka
+ * server that answers every Fetch from batches built once in memory
+ * (null-kafka-server.ts --serve), reading `totalBytes` of `recordBytes`
+ * records in `batchBytes` batches from the beginning: the client's own
+ * consume ceiling on this machine, measured the same way as the produce one.
+ */
+export async function measureKcatConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs = 10_000): Promise<number> {
+  const server = await startRole<{ port: number }>([path.join(__dirname, 'null-kafka-server.js'), '--serve', String(o.batchBytes), String(o.recordBytes), String(totalBytes)]);
+  try {
+    const door = new KcatDoor('ceiling', { bootstrap: `127.0.0.1:${server.ready.port}`, client: 'kcat', partitions: 1, consumers: 1, acks: -1, ...o }, async () => undefined);
+    const ledger = new ConsumptionLedger();
+    const consumers = await door.startConsumers({ ledger, clock: new RunClock(), live: false });
+    try {
+      await ledger.reach(totalBytes, idleMs);
+    } finally {
+      await consumers.stop();
+    }
+    return ledger.bytes / (Number(process.hrtime.bigint() - consumers.readyAt) / 1e9) / 1e6;
   } finally {
     await server.signal('SIGTERM');
   }

@@ -3,20 +3,66 @@
 // bench measures kcat against it in the same run as the gateway, so the
 // gateway's figure can be read against the client's own ceiling.
 //
+// It also serves reads, for the same purpose on the consumer side: with
+// `--serve BATCH_BYTES RECORD_BYTES TOTAL_BYTES`, every topic holds one
+// partition of that many bytes of record batches, built once in memory before
+// it listens (records of RECORD_BYTES - 1 bytes, as kcat's producer writes
+// lines of RECORD_BYTES with their newline), answered from views of that
+// memory: ListOffsets, OffsetForLeaderEpoch and Fetch cost it no copy.
+//
 // Run as a child process: prints {"port": N} once listening; every topic asked
 // for exists with one partition led by this server. Anything but ApiVersions,
-// Metadata and Produce closes the connection.
+// Metadata, Produce, ListOffsets, OffsetForLeaderEpoch and Fetch closes the
+// connection.
 import * as net from 'net';
-import { RECORD_BATCH_OVERHEAD, RECORD_COUNT_OFFSET } from '../format';
+import { buildRecordBatch, RECORD_BATCH_OVERHEAD, RECORD_COUNT_OFFSET, setBaseOffset } from '../format';
 import { ZERO_UUID } from '../gateway/broker-view';
 import { decodeFrame, encodeAnswer } from '../gateway/dispatch';
 import { apiVersionsBody } from '../gateway/handlers/api-versions';
 import { DecodedRequest, FrameSplitter, RequestBody, ResponseInput } from '../gateway/protocol';
 
 const MAX_FRAME_BYTES = 100 << 20;
+const LATEST = -1n;
 let nextOffset = 0n;
 
-function answer(request: DecodedRequest, port: number): ResponseInput<'ApiVersions' | 'Metadata' | 'Produce'> | undefined {
+/** The one partition every topic has when reads are served: equal batches, back to back from offset 0. */
+interface ServedLog {
+  bytes: Buffer;
+  batchBytes: number;
+  recordsPerBatch: number;
+  /** The high watermark: records in the log. */
+  end: bigint;
+}
+
+let served: ServedLog | undefined;
+
+async function buildLog(batchBytes: number, recordBytes: number, totalBytes: number): Promise<ServedLog> {
+  const valueBytes = Math.max(1, recordBytes - 1);
+  // Per record: its value plus about 8 bytes of framing (length, attributes, deltas, key and header counts).
+  const recordsPerBatch = Math.max(1, Math.floor((batchBytes - RECORD_BATCH_OVERHEAD) / (valueBytes + 8)));
+  const template = await buildRecordBatch({ records: Array.from({ length: recordsPerBatch }, () => ({ key: null, value: Buffer.alloc(valueBytes, 0x78) })) });
+  const batches = Math.max(1, Math.ceil(totalBytes / (recordsPerBatch * valueBytes)));
+  const bytes = Buffer.allocUnsafe(batches * template.length);
+  for (let i = 0; i < batches; i++) {
+    template.copy(bytes, i * template.length);
+    // The base offset is outside the batch's CRC: the template's stays valid.
+    setBaseOffset(bytes, i * template.length, BigInt(i * recordsPerBatch));
+  }
+  return { bytes, batchBytes: template.length, recordsPerBatch, end: BigInt(batches * recordsPerBatch) };
+}
+
+/** Whole batches from `offset`, at least one, within `limitBytes` otherwise (KIP-74). */
+function readFrom(log: ServedLog, offset: bigint, limitBytes: number): Buffer {
+  if (offset >= log.end || offset < 0n) return Buffer.alloc(0);
+  const first = Number(offset / BigInt(log.recordsPerBatch));
+  const available = log.bytes.length / log.batchBytes - first;
+  const count = Math.min(available, Math.max(1, Math.floor(limitBytes / log.batchBytes)));
+  return log.bytes.subarray(first * log.batchBytes, (first + count) * log.batchBytes);
+}
+
+type Served = 'ApiVersions' | 'Metadata' | 'Produce' | 'ListOffsets' | 'OffsetForLeaderEpoch' | 'Fetch';
+
+function answer(request: DecodedRequest, port: number): ResponseInput<Served> | undefined {
   switch (request.apiName) {
     case 'ApiVersions':
       return apiVersionsBody();
@@ -51,6 +97,47 @@ function answer(request: DecodedRequest, port: number): ResponseInput<'ApiVersio
         })),
       };
     }
+    case 'ListOffsets': {
+      if (!served) return undefined;
+      const log = served;
+      const body = request.body as RequestBody<'ListOffsets'>;
+      return {
+        throttleTimeMs: 0,
+        topics: body.topics.map((t) => ({
+          name: t.name,
+          partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: 0, timestamp: -1n, offset: p.timestamp === LATEST ? log.end : 0n, leaderEpoch: 0 })),
+        })),
+      };
+    }
+    case 'OffsetForLeaderEpoch': {
+      if (!served) return undefined;
+      const log = served;
+      const body = request.body as RequestBody<'OffsetForLeaderEpoch'>;
+      return {
+        throttleTimeMs: 0,
+        topics: body.topics.map((t) => ({ topic: t.topic, partitions: t.partitions.map((p) => ({ errorCode: 0, partition: p.partition, leaderEpoch: 0, endOffset: log.end })) })),
+      };
+    }
+    case 'Fetch': {
+      if (!served) return undefined;
+      const log = served;
+      const body = request.body as RequestBody<'Fetch'>;
+      let left = body.maxBytes;
+      return {
+        throttleTimeMs: 0,
+        errorCode: 0,
+        sessionId: 0,
+        responses: body.topics.map((t) => ({
+          topic: t.topic,
+          topicId: t.topicId,
+          partitions: t.partitions.map((p) => {
+            const records = readFrom(log, p.fetchOffset, Math.min(p.partitionMaxBytes, Math.max(left, 0)));
+            left -= records.length;
+            return { partitionIndex: p.partition, errorCode: 0, highWatermark: log.end, lastStableOffset: log.end, logStartOffset: 0n, abortedTransactions: null, records };
+          }),
+        })),
+      };
+    }
     default:
       return undefined;
   }
@@ -79,5 +166,17 @@ const server = net.createServer((socket) => {
     }
   });
 });
-server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: (server.address() as net.AddressInfo).port }) + '\n'));
+async function main(argv: string[]): Promise<void> {
+  if (argv[0] === '--serve') {
+    const [batchBytes, recordBytes, totalBytes] = argv.slice(1, 4).map(Number);
+    if (![batchBytes, recordBytes, totalBytes].every((n) => Number.isSafeInteger(n) && n > 0)) throw new Error('usage: null-kafka-server [--serve BATCH_BYTES RECORD_BYTES TOTAL_BYTES]');
+    served = await buildLog(batchBytes, recordBytes, totalBytes);
+  }
+  server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: (server.address() as net.AddressInfo).port }) + '\n'));
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  process.stderr.write(`null-kafka-server: ${err.message}\n`);
+  process.exit(1);
+});
 process.on('SIGTERM', () => process.exit(0));

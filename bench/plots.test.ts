@@ -104,7 +104,7 @@ describe('benchmark plots', () => {
       'gateway (kcat)',
       'memcpy into the region (limit)',
       'TCP loopback (limit)',
-      'kcat into a server that stores nothing (limit)',
+      'kcat against a server that stores nothing (limit)',
     ]);
     for (const e of legend) expect([e.label, e.dash]).toEqual([e.label, e.label.endsWith('(limit)') ? '6,4' : '1,0']);
     expect(new Set(legend.map((e) => e.stroke)).size).toBe(legend.length);

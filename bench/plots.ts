@@ -26,7 +26,7 @@ export function seriesName(target: string, client: string, mode: string, layout?
 const LIMIT_NAMES = {
   memcpy: 'memcpy into the region (limit)',
   tcp: 'TCP loopback (limit)',
-  kcatCeiling: 'kcat into a server that stores nothing (limit)',
+  kcatCeiling: 'kcat against a server that stores nothing (limit)',
 } as const;
 
 /**
@@ -168,7 +168,7 @@ async function drawThroughput(dir: string, runs: Run[]): Promise<string[]> {
       const bounds: [string, number | undefined][] = [
         [LIMIT_NAMES.memcpy, p.target === 'fastpath' ? p.memcpyMBps : undefined],
         [LIMIT_NAMES.tcp, p.target !== 'fastpath' ? p.tcpLoopbackMBps : undefined],
-        [LIMIT_NAMES.kcatCeiling, side === 'producer' ? p.kcatCeilingMBps : undefined],
+        [LIMIT_NAMES.kcatCeiling, side === 'producer' ? p.kcatCeilingMBps : p.kcatConsumeCeilingMBps],
       ];
       for (const [base, mbps] of bounds) {
         if (mbps === undefined) continue;

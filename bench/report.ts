@@ -34,6 +34,8 @@ export interface ResultPoint {
   tcpLoopbackMBps?: number;
   /** kcat's produce rate into a server that stores nothing (kcat points): the client's own ceiling here. */
   kcatCeilingMBps?: number;
+  /** kcat's consume rate from a server that serves batches from memory (kcat points with a consumer phase). */
+  kcatConsumeCeilingMBps?: number;
   /**
    * CPU seconds per GB produced and consumed in the measured phases: the
    * client side (this process, plus kcat processes as `clientChildren`) and
@@ -77,6 +79,13 @@ export interface BenchResults {
   machine: { cpus: number; memoryBytes: number; node: string };
   points: ResultPoint[];
   latency: LatencyTrace[];
+}
+
+/** "68% of 106 / 85% of 120": each side's rate against kcat's own ceiling, where measured. */
+function kcatCeilings(p: ResultPoint): string {
+  const side = (mbps: number | undefined, ceiling: number | undefined): string => (ceiling === undefined ? '-' : `${pct(mbps, ceiling)} of ${ceiling.toFixed(0)}`);
+  if (p.kcatCeilingMBps === undefined && p.kcatConsumeCeilingMBps === undefined) return '-';
+  return `${side(p.producerMBps, p.kcatCeilingMBps)} / ${side(p.consumerMBps, p.kcatConsumeCeilingMBps)}`;
 }
 
 /** Keeps at most `max` evenly spaced samples of a series, always the maxima of each bucket so spikes stay visible. */
@@ -126,21 +135,21 @@ function tableRow(p: ResultPoint): string[] {
     limit.mbps === undefined ? '-' : `${limit.mbps.toFixed(0)} (${limit.name})`,
     pct(p.producerMBps, limit.mbps),
     pct(p.consumerMBps, limit.mbps),
-    p.kcatCeilingMBps === undefined ? '-' : `${pct(p.producerMBps, p.kcatCeilingMBps)} of ${p.kcatCeilingMBps.toFixed(0)}`,
+    kcatCeilings(p),
     latency(p.latencyUs),
     latency(p.e2eLatencyUs),
     cpu(p),
   ];
 }
 
-const HEADER = ['layout', 'target', 'client', 'workload', 'mode', 'batch', 'prod / cons / parts', 'producer MB/s', 'consumer MB/s', 'limit MB/s', 'producer / limit', 'consumer / limit', 'producer / kcat ceiling MB/s', 'publish µs p50 / p99 / p99.9 / max', 'e2e µs p50 / p99 / p99.9 / max', 'CPU s per GB client / server'];
+const HEADER = ['layout', 'target', 'client', 'workload', 'mode', 'batch', 'prod / cons / parts', 'producer MB/s', 'consumer MB/s', 'limit MB/s', 'producer / limit', 'consumer / limit', 'kcat ceiling MB/s: producer / consumer', 'publish µs p50 / p99 / p99.9 / max', 'e2e µs p50 / p99 / p99.9 / max', 'CPU s per GB client / server'];
 
 export function markdownTable(points: ResultPoint[]): string {
   return [`| ${HEADER.join(' | ')} |`, `|${HEADER.map(() => '---').join('|')}|`, ...points.map((p) => `| ${tableRow(p).join(' | ')} |`)].join('\n') + '\n';
 }
 
 export function textTable(points: ResultPoint[]): string {
-  const header = ['layout', 'target', 'client', 'workload', 'mode', 'batch', 'P/C/parts', 'prod MB/s', 'cons MB/s', 'limit MB/s', 'prod/limit', 'cons/limit', 'prod/kcat ceiling', 'publish us p50/p99/p99.9/max', 'e2e us p50/p99/p99.9/max', 'CPU s/GB client/server'];
+  const header = ['layout', 'target', 'client', 'workload', 'mode', 'batch', 'P/C/parts', 'prod MB/s', 'cons MB/s', 'limit MB/s', 'prod/limit', 'cons/limit', 'kcat ceiling prod/cons', 'publish us p50/p99/p99.9/max', 'e2e us p50/p99/p99.9/max', 'CPU s/GB client/server'];
   return renderTable(header, points.map(tableRow));
 }
 

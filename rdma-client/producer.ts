@@ -7,9 +7,10 @@
 // cluster's durability. A put that fails on any copy fails the attempt with a
 // retriable error; the stage, never committed, is left to the broker's lease.
 //
-// Commit batching: commits are sent every `commitEveryBatches` batches or
-// after `commitDelayUs`, whichever comes first, so one flush and one control
-// message cover several batches. Sequential staging: at most `stagingDepth`
+// Commit batching (commit-gate.ts): batches whose puts complete while a
+// commit of their partition is on its way go together in the next one, and
+// `commitEveryBatches` / `commitDelayUs` may hold a commit back for more, so
+// one flush and one control message cover several batches. Sequential staging: at most `stagingDepth`
 // batches are between stage and commit at once; the commit order is the
 // stage order, which the broker's watermark enforces.
 import { buildRecordBatch, Compression, readBatchHeader, RecordInput, setBaseOffset } from '../format';
@@ -26,16 +27,23 @@ import {
 import { markPublish, publishId, publishTraceOn } from '../format/publish-trace';
 import { Connection, PutReceipt, TopicInfo } from './connection';
 import { RdmqError, replyError } from './errors';
+import { CommitGate, CommitPolicy } from './commit-gate';
 import { DefaultPartitioner } from './partitioner';
 
 export type ProducerMode = 'shared' | 'exclusive';
 
 export interface ProducerOptions {
   mode?: ProducerMode;
-  /** Send a commit after this many written batches (default 1: commit each batch). */
+  /**
+   * Commit once this many written batches of a partition are ready (default 1).
+   * Batches that become ready while a commit is on its way go together in the
+   * next one anyway (see `commitsInFlight`).
+   */
   commitEveryBatches?: number;
-  /** ... or after this many microseconds since the first uncommitted batch (default 0). */
+  /** ... or once the first of them has waited this many microseconds (default 0: no waiting for more batches). */
   commitDelayUs?: number;
+  /** Commits of one partition on their way to the broker at once (default 2). */
+  commitsInFlight?: number;
   /** Batches between stage and commit at once (default 8). */
   stagingDepth?: number;
 }
@@ -72,6 +80,16 @@ interface PendingCommit {
   done: { resolve(hw: bigint): void; reject(err: Error): void };
 }
 
+/** A partition written in shared mode: stages whose puts are complete, waiting for their commit. */
+interface SharedPartition {
+  topicId: number;
+  partition: number;
+  commits: PendingCommit[];
+  /** Stages of this partition between their grant and the end of their puts. */
+  putsInFlight: number;
+  gate: CommitGate;
+}
+
 interface ExclusiveCursor {
   segmentId: number;
   position: number;
@@ -86,6 +104,8 @@ interface ExclusiveCursor {
   /** Set once a put into this segment failed: nothing past the first hole (`holeAt`) can be committed from this cursor. */
   broken?: Error;
   holeAt?: number;
+  /** Decides when the ready ranges go to the broker. */
+  gate: CommitGate;
 }
 
 export interface BatchToWrite {
@@ -129,6 +149,16 @@ export function putPieces(batches: readonly Buffer[]): { offset: number; bytes: 
   return pieces;
 }
 
+/** How many of a cursor's written ranges continue its committed end without a hole (what one commit may take). */
+function contiguousReady(cursor: ExclusiveCursor): number {
+  if (cursor.uncommitted.length === 0) return 0;
+  cursor.uncommitted.sort((a, b) => a.position - b.position);
+  let n = 0;
+  let end = cursor.committedEnd;
+  while (n < cursor.uncommitted.length && cursor.uncommitted[n].position === end) end += cursor.uncommitted[n++].lengthBytes;
+  return n;
+}
+
 function strandedError(baseOffset: bigint, cursor: ExclusiveCursor): RdmqError {
   return new RdmqError(
     `batch at offset ${baseOffset} was not committed: the put at position ${cursor.holeAt} of segment ${cursor.segmentId} before it failed (${cursor.broken?.message ?? 'put failed'}); send it again`,
@@ -157,12 +187,11 @@ class Semaphore {
 
 export class Producer {
   private readonly mode: ProducerMode;
-  private readonly commitEveryBatches: number;
-  private readonly commitDelayUs: number;
+  private readonly commitPolicy: CommitPolicy;
   private readonly staging: Semaphore;
   private readonly partitioner = new DefaultPartitioner();
   private readonly topics = new Map<string, TopicInfo>();
-  private readonly sharedPending = new Map<string, { topicId: number; partition: number; commits: PendingCommit[]; timer?: NodeJS.Timeout }>();
+  private readonly sharedPending = new Map<string, SharedPartition>();
   private readonly cursors = new Map<string, ExclusiveCursor>();
   private readonly cursorLocks = new Map<string, Promise<unknown>>();
   private readonly commitChains = new Map<string, Promise<unknown>>();
@@ -173,8 +202,11 @@ export class Producer {
   ) {
     this.mode = options.mode ?? 'shared';
     if (this.mode !== 'shared' && this.mode !== 'exclusive') throw new RdmqError(`producer mode must be 'shared' or 'exclusive', got ${String(this.mode)}`);
-    this.commitEveryBatches = Math.max(1, Math.floor(options.commitEveryBatches ?? 1));
-    this.commitDelayUs = Math.max(0, options.commitDelayUs ?? 0);
+    this.commitPolicy = {
+      everyBatches: Math.max(1, Math.floor(options.commitEveryBatches ?? 1)),
+      delayUs: Math.max(0, options.commitDelayUs ?? 0),
+      inFlightMax: Math.max(1, Math.floor(options.commitsInFlight ?? 2)),
+    };
     this.staging = new Semaphore(Math.max(1, Math.floor(options.stagingDepth ?? 8)));
     connection.on('reconnected', this.dropCursors);
   }
@@ -186,7 +218,10 @@ export class Producer {
    */
   private readonly dropCursors = (): void => {
     const err = new RdmqError('the fast-path connection was re-established; exclusive ownership must be acquired again', 56, 'KAFKA_STORAGE_ERROR', true);
-    for (const cursor of this.cursors.values()) for (const r of cursor.uncommitted.splice(0)) r.done.reject(err);
+    for (const cursor of this.cursors.values()) {
+      cursor.gate.close();
+      for (const r of cursor.uncommitted.splice(0)) r.done.reject(err);
+    }
     this.cursors.clear();
   };
 
@@ -259,6 +294,8 @@ export class Producer {
       const [topicId, partition] = key.split(':').map(Number);
       await this.connection.endpoint.send(FastPathMessage.RELEASE, encodeJson(0, { topicId, partition })).catch(() => undefined);
     }
+    for (const cursor of this.cursors.values()) cursor.gate.close();
+    for (const entry of this.sharedPending.values()) entry.gate.close();
     this.cursors.clear();
   }
 
@@ -296,32 +333,50 @@ export class Producer {
       const batchMaxTimestamp = readBatchHeader(b.batch, 0).maxTimestamp;
       if (batchMaxTimestamp > maxTimestamp) maxTimestamp = batchMaxTimestamp;
     }
-    const puts = putPieces(batches.map((b) => b.batch)).map((piece) => this.connection.putAll(replicas, grant.segmentId, piece.bytes, grant.position + piece.offset));
-    const receipts = (await Promise.all(puts)).flat();
+    const shared = this.sharedPartition(topic.topicId, partition);
+    shared.putsInFlight++;
+    let receipts: PutReceipt[];
+    try {
+      const puts = putPieces(batches.map((b) => b.batch)).map((piece) => this.connection.putAll(replicas, grant.segmentId, piece.bytes, grant.position + piece.offset));
+      receipts = (await Promise.all(puts)).flat();
+      shared.putsInFlight--;
+    } catch (err) {
+      shared.putsInFlight--;
+      // Stages waiting for this one to join them need not wait any more.
+      shared.gate.poke();
+      throw err;
+    }
     if (publishTraceOn) markPublish('put-done', publishId(topic.topicId, partition, grant.baseOffset));
-    await new Promise<bigint>((resolve, reject) =>
-      this.queueShared(topic.topicId, partition, { stageId: grant.stageId, maxTimestamp, generation, receipts, done: { resolve, reject } }),
-    );
+    await new Promise<bigint>((resolve, reject) => {
+      shared.commits.push({ stageId: grant.stageId, maxTimestamp, generation, receipts, done: { resolve, reject } });
+      shared.gate.poke();
+    });
     return baseOffsets;
   }
 
-  private queueShared(topicId: number, partition: number, commit: PendingCommit): void {
+  private sharedPartition(topicId: number, partition: number): SharedPartition {
     const key = `${topicId}:${partition}`;
     let entry = this.sharedPending.get(key);
-    if (!entry) this.sharedPending.set(key, (entry = { topicId, partition, commits: [] }));
-    entry.commits.push(commit);
-    if (entry.commits.length >= this.commitEveryBatches || this.commitDelayUs === 0) {
-      void this.flushShared(key);
-    } else if (!entry.timer) {
-      entry.timer = setTimeout(() => void this.flushShared(key), Math.max(1, Math.round(this.commitDelayUs / 1000)));
+    if (!entry) {
+      const created: SharedPartition = {
+        topicId,
+        partition,
+        commits: [],
+        putsInFlight: 0,
+        gate: new CommitGate(
+          this.commitPolicy,
+          () => ({ ready: created.commits.length, putsInFlight: created.putsInFlight }),
+          () => this.flushShared(key),
+        ),
+      };
+      this.sharedPending.set(key, (entry = created));
     }
+    return entry;
   }
 
   private async flushShared(key: string): Promise<void> {
     const entry = this.sharedPending.get(key);
     if (!entry || entry.commits.length === 0) return;
-    if (entry.timer) clearTimeout(entry.timer);
-    entry.timer = undefined;
     const commits = entry.commits.splice(0);
     try {
       // Every put is complete at every copy before the broker hears of it; a put made on an
@@ -388,8 +443,7 @@ export class Producer {
     const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
     await new Promise<bigint>((resolve, reject) => {
       placed.cursor.uncommitted.push({ position: placed.position, lengthBytes: batch.length, baseOffset: placed.baseOffset, recordCount, maxTimestamp, receipts, done: { resolve, reject } });
-      if (placed.cursor.uncommitted.length >= this.commitEveryBatches || this.commitDelayUs === 0) void this.flushExclusive(key);
-      else setTimeout(() => void this.flushExclusive(key), Math.max(1, Math.round(this.commitDelayUs / 1000)));
+      placed.cursor.gate.poke();
     });
     return placed.baseOffset;
   }
@@ -413,7 +467,10 @@ export class Producer {
       for (const r of cursor.uncommitted.filter((u) => u.position > holeAt)) r.done.reject(strandedError(r.baseOffset, cursor));
       cursor.uncommitted = cursor.uncommitted.filter((u) => u.position < holeAt);
       if (cursor.uncommitted.length > 0) await this.flushExclusive(key);
-      if (this.cursors.get(key) === cursor) this.cursors.delete(key);
+      if (this.cursors.get(key) === cursor) {
+        cursor.gate.close();
+        this.cursors.delete(key);
+      }
     });
   }
 
@@ -433,8 +490,23 @@ export class Producer {
     );
     if (body.error) throw replyError(`exclusive producer on ${topic.name}-${partition}: ${body.error.message}`, body.error.errorCode, { operation: 'WRITE', resource: topic.name });
     this.connection.segmentReplicas(body.segmentId, 'read-write', reply.payload);
-    const cursor: ExclusiveCursor = { segmentId: body.segmentId, position: body.position, nextOffset: BigInt(body.nextOffset), capacity: body.dataCapacityBytes, committedEnd: body.position, puts: new Set(), uncommitted: [] };
-    this.cursors.set(`${topic.topicId}:${partition}`, cursor);
+    const key = `${topic.topicId}:${partition}`;
+    const cursor: ExclusiveCursor = {
+      segmentId: body.segmentId,
+      position: body.position,
+      nextOffset: BigInt(body.nextOffset),
+      capacity: body.dataCapacityBytes,
+      committedEnd: body.position,
+      puts: new Set(),
+      uncommitted: [],
+      gate: new CommitGate(
+        this.commitPolicy,
+        () => ({ ready: contiguousReady(cursor), putsInFlight: cursor.puts.size }),
+        () => this.flushExclusive(key),
+      ),
+    };
+    this.cursors.get(key)?.gate.close();
+    this.cursors.set(key, cursor);
     return cursor;
   }
 

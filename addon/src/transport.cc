@@ -124,10 +124,15 @@ void OpRecvAmCallback(void* request, ucs_status_t status, size_t length, void* u
 // settle what is still in flight to it.
 Napi::Value Track(Transport* t, Op* op, ucs_status_ptr_t result, EpState* ep = nullptr) {
   Napi::Promise promise = op->deferred.Promise();
+  // An operation is activity: its answer (a reply, a completion) is polled
+  // for during the poll window rather than woken up for (see Drain).
+  t->NoteActivity();
   if (result == nullptr) {
     t->Settle(op, UCS_OK);
+    t->UpdateTimer();
   } else if (UCS_PTR_IS_ERR(result)) {
     t->Settle(op, UCS_PTR_STATUS(result));
+    t->UpdateTimer();
   } else {
     t->OpStarted();
     op->request = result;
@@ -135,8 +140,8 @@ Napi::Value Track(Transport* t, Op* op, ucs_status_ptr_t result, EpState* ep = n
       op->ep = ep;
       ep->ops.insert(op);
     }
+    t->Drain();
   }
-  t->Drain();
   return promise;
 }
 
@@ -176,6 +181,10 @@ Transport::Transport(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Transpor
     if (max.IsNumber()) maxAmPayloadBytes_ = static_cast<size_t>(max.As<Napi::Number>().Int64Value());
     Napi::Value peerErrors = opts.Get("peerErrorHandling");
     if (peerErrors.IsBoolean()) errMode_ = peerErrors.As<Napi::Boolean>().Value() ? UCP_ERR_HANDLING_MODE_PEER : UCP_ERR_HANDLING_MODE_NONE;
+    Napi::Value pollUs = opts.Get("pollWindowUs");
+    if (pollUs.IsNumber() && pollUs.As<Napi::Number>().DoubleValue() > 0) {
+      pollWindowNs_ = static_cast<uint64_t>(pollUs.As<Napi::Number>().DoubleValue() * 1000.0);
+    }
   }
 
   ucp_config_t* config = nullptr;
@@ -331,11 +340,21 @@ void Transport::Drain() {
   busy_ = true;
   for (int round = 0; round < kDrainRoundsMax; round++) {
     again_ = false;
-    for (int i = 0; i < kProgressCallsMax && worker_ != nullptr && ucp_worker_progress(worker_) != 0; i++) {
-    }
+    bool progressed = false;
+    for (int i = 0; i < kProgressCallsMax && worker_ != nullptr && ucp_worker_progress(worker_) != 0; i++) progressed = true;
+    if (progressed || !events_.empty()) NoteActivity();
     if (!events_.empty()) DispatchEvents();
     if (worker_ == nullptr) break;
     if (again_ || !events_.empty()) continue;
+    if (WithinPollWindow()) {
+      // Recent activity: poll on every turn of the event loop instead of
+      // arming the event fd and sleeping, so the next message (usually the
+      // answer to one just sent) is seen without a wake-up.
+      polling_ = true;
+      busy_ = false;
+      break;
+    }
+    polling_ = false;
     if (ucp_worker_arm(worker_) == UCS_ERR_BUSY) continue;
     busy_ = false;
     break;
@@ -344,15 +363,28 @@ void Transport::Drain() {
   UpdateTimer();
 }
 
+uint64_t Transport::NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+void Transport::NoteActivity() {
+  if (pollWindowNs_ > 0) lastActivityNs_ = NowNs();
+}
+
+bool Transport::WithinPollWindow() const { return pollWindowNs_ > 0 && NowNs() - lastActivityNs_ < pollWindowNs_; }
+
 // While operations are in flight the worker is progressed on every turn of
 // the event loop: some transports move data only when progressed (shared-
 // memory copies are done in segments, one per progress call), and no event fd
 // fires for that. The idle handle also keeps the process alive until the
 // operations settle. With nothing in flight it is stopped and only the
-// (unref'd) event-fd poll remains, costing no CPU.
+// (unref'd) event-fd poll remains, costing no CPU. For the poll window after
+// activity it runs too (polling_), and the loop does not sleep meanwhile.
 void Transport::UpdateTimer() {
   if (idle_ == nullptr) return;
-  bool wanted = outstanding_ > 0 || busy_;
+  bool wanted = outstanding_ > 0 || busy_ || polling_;
   if (wanted && !idleRunning_) {
     uv_idle_start(idle_, &Transport::OnIdle);
     idleRunning_ = true;

@@ -99,6 +99,9 @@ class Transport : public Napi::ObjectWrap<Transport> {
 
   void Push(Event&& e) { events_.push_back(std::move(e)); }
   void Drain();
+  // Something was sent or received: the poll window starts again.
+  void NoteActivity();
+  void UpdateTimer();
   void OpStarted() { ++outstanding_; }
   void Bury(std::vector<Napi::Reference<Napi::Value>>&& refs) {
     for (auto& r : refs) buried_.push_back(std::move(r));
@@ -135,7 +138,8 @@ class Transport : public Napi::ObjectWrap<Transport> {
 
   void DispatchEvents();
   void CallHandler(Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
-  void UpdateTimer();
+  bool WithinPollWindow() const;
+  static uint64_t NowNs();
   void Shutdown();
 
   Napi::Env env_;
@@ -148,6 +152,12 @@ class Transport : public Napi::ObjectWrap<Transport> {
   std::vector<Napi::Reference<Napi::Value>> buried_;
   // The last Drain stopped at its bound with work left.
   bool busy_ = false;
+  // How long after the last activity the worker is polled on every turn of
+  // the event loop instead of sleeping on its event fd (0: never), and when
+  // that activity was; polling_: the idle handle runs for the window.
+  uint64_t pollWindowNs_ = 0;
+  uint64_t lastActivityNs_ = 0;
+  bool polling_ = false;
   ucp_err_handling_mode_t errMode_ = UCP_ERR_HANDLING_MODE_NONE;
   bool inProgress_ = false;
   bool again_ = false;
