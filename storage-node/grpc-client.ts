@@ -20,7 +20,8 @@ import {
   WireUsageResponse,
 } from './grpc-wire';
 import { LEADER_EPOCH_METADATA_KEY } from './leader-epoch';
-import { CommitChannel, CommitStream, RangeCheck } from './commit-channel';
+import { CommitChannel, CommitStep, CommitStream } from './commit-channel';
+import { CommitSocket } from './commit-socket';
 
 export interface StorageClientOptions {
   /** Per call. Default 10 s. */
@@ -45,6 +46,8 @@ export class StorageClient {
   private readonly deadlineMs: number;
   private readonly leaderEpoch: bigint | undefined;
   private readonly commits: CommitChannel;
+  /** The node's commit socket port, from Info (0: none known). */
+  private commitPort = 0;
 
   /** `address` is host:port. */
   constructor(address: string, options: StorageClientOptions = {}) {
@@ -61,7 +64,13 @@ export class StorageClient {
     this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
     this.leaderEpoch = options.leaderEpoch;
     const client = this.client as unknown as { Commits(metadata: grpc.Metadata): CommitStream };
-    this.commits = new CommitChannel((metadata) => client.Commits(metadata), () => this.metadata(), this.deadlineMs);
+    const host = hostOf(address);
+    this.commits = new CommitChannel(
+      (metadata) => client.Commits(metadata),
+      () => this.metadata(),
+      this.deadlineMs,
+      () => (this.commitPort ? CommitSocket.open({ host, port: this.commitPort, leaderEpoch: this.leaderEpoch }, this.deadlineMs) : undefined),
+    );
   }
 
   /**
@@ -70,13 +79,13 @@ export class StorageClient {
    * given). Steps submitted in the same turn of the event loop share one
    * message and one round trip. Resolves to the segment after a commit.
    */
-  commitStep(segmentId: number, step: { check?: RangeCheck; commit?: CommitRequest }): Promise<SegmentDescriptor | undefined> {
+  commitStep(segmentId: number, step: CommitStep): Promise<SegmentDescriptor | undefined> {
     return this.commits.submit(segmentId, step);
   }
 
   /** Messages and entries sent over the commit stream, and streams opened. */
-  commitStreamStats(): { messages: number; entries: number; streams: number } {
-    return { ...this.commits.sent };
+  commitStreamStats(): { messages: number; entries: number; streams: number; sockets: number; via: 'stream' | 'socket' | 'none' } {
+    return { ...this.commits.sent, via: this.commits.via };
   }
 
   async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
@@ -135,7 +144,12 @@ export class StorageClient {
   }
 
   async info(): Promise<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: number; bootId: string }> {
-    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string; bootId: string }>('Info', {});
+    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string; bootId: string; commitPort?: number }>('Info', {});
+    if ((r.commitPort ?? 0) !== this.commitPort) {
+      // A new node process (or the first answer): commits go to its socket from now on.
+      this.commitPort = r.commitPort ?? 0;
+      this.commits.forgetSocket();
+    }
     return { nodeUuid: r.nodeUuid, fastpathAddress: r.fastpathAddress, segmentSizeBytes: Number(r.segmentSizeBytes), bootId: r.bootId };
   }
 
@@ -199,4 +213,12 @@ export class StorageClient {
       });
     });
   }
+}
+
+/** The host of a gRPC target "host:port" or "[v6]:port". */
+function hostOf(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (bracketed) return bracketed[1];
+  const colon = address.lastIndexOf(':');
+  return colon > 0 ? address.slice(0, colon) : address;
 }

@@ -3,7 +3,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'crypto';
 import { membershipInterceptor, serverCredentials } from '../control-plane';
-import { serveCommits } from './commit-channel';
+import { CommitTarget, serveCommits } from './commit-channel';
+import { startCommitSocketServer } from './commit-socket';
 import { epochOf, LeaderEpochFence } from './leader-epoch';
 import type { SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
@@ -78,6 +79,9 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     if (!options.node) throw new StorageError('UNAVAILABLE', 'this storage server has no fast-path transport');
     return options.node;
   };
+  const commitTarget = (): CommitTarget => ({ store, commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request) });
+  // Beside the gRPC port: the broker's commits without gRPC's per-message cost (same proof, same fence).
+  const commitSocket = await startCommitSocketServer(options.host, commitTarget, fence, options.log);
   const handlers = fenced(fence, {
     Allocate: unary((r: WireAllocateRequest) =>
       descriptorToWire(
@@ -127,6 +131,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       fastpathAddress: withNode().fastpathAddress,
       segmentSizeBytes: String(store.segmentSizeBytes),
       bootId,
+      commitPort: commitSocket.port,
     })),
     SegmentKey: unary((r: { segmentId: string; readOnly: boolean }) => ({ packedKey: withNode().segmentKey(id(r.segmentId), r.readOnly ? 'read' : 'read-write') })),
     Verify: unary((r: { segmentId: string; position: number; lengthBytes: number; baseOffset: string; recordCount: number; verifyCrc: boolean; where: string; batchBytesMax?: number }) => {
@@ -137,23 +142,31 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     ScanProducers: unary((r: WireSegmentIdRequest) => producerScanToWire(store.scanProducers(id(r.segmentId)))),
   });
   // The commit stream fences each message itself (a stream outlives the epoch it opened with).
-  handlers.Commits = serveCommits(() => ({ store, commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request) }), fence);
+  handlers.Commits = serveCommits(commitTarget, fence);
   server.addService(storageService().service, handlers);
   const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, serverCredentials(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
-  });
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, serverCredentials(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
+    });
+  } catch (err) {
+    await commitSocket.close();
+    throw err;
+  }
   return {
     port,
     fence,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await commitSocket.close();
+      await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();
         });
-      }),
+      });
+    },
   };
 }
 
