@@ -224,11 +224,12 @@ export class CommitChannel {
     if (this.closed) return Promise.reject(new StorageError('CLOSED', 'the storage client was closed'));
     return new Promise((resolve, reject) => {
       this.queued.push({ segmentId, step, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // Whatever else is submitted in this turn of the event loop goes in the same message.
-        setImmediate(() => this.flush());
-      }
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      // Nothing in flight: send once this job's other steps are in (no wait for the loop's next turn).
+      // Messages in flight: whatever else is submitted in this turn of the event loop joins the next one.
+      if (this.inFlight.size === 0) queueMicrotask(() => this.flush());
+      else setImmediate(() => this.flush());
     });
   }
 
@@ -255,6 +256,7 @@ export class CommitChannel {
 
   private flush(): void {
     this.flushScheduled = false;
+    if (this.queued.length === 0) return;
     this.maybeOpenSocket();
     while (this.queued.length > 0) {
       const pending = this.queued.splice(0, COMMIT_ENTRIES_PER_MESSAGE_MAX);
@@ -275,24 +277,38 @@ export class CommitChannel {
     }
   }
 
-  /** Starts proving a socket in the background; commits keep going over the stream meanwhile. */
-  private maybeOpenSocket(): void {
-    if (this.closed || this.socketOpening || this.socketReady || this.transport?.kind === 'socket' || Date.now() < this.socketRetryAt) return;
+  /**
+   * Opens and proves the node's commit socket now; resolves once the next
+   * commits can take it (false: the node has none). Rejects with the node's
+   * refusal or UNAVAILABLE; commits then keep going over the stream.
+   */
+  openSocketNow(): Promise<boolean> {
+    if (this.socketReady || this.transport?.kind === 'socket') return Promise.resolve(true);
+    if (this.closed) return Promise.reject(new StorageError('CLOSED', 'the storage client was closed'));
     const opening = this.openSocket();
-    if (!opening) return;
+    if (!opening) return Promise.resolve(false);
     this.socketOpening = true;
-    opening.then(
+    return opening.then(
       (socket) => {
         this.socketOpening = false;
         if (this.closed) socket.close();
+        else if (this.socketReady || this.transport?.kind === 'socket') socket.close();
         else this.socketReady = socket;
+        return true;
       },
-      () => {
+      (err: unknown) => {
         // Refused or unreachable: the stream carries the commits (and reports a refusal the node means).
         this.socketOpening = false;
         this.socketRetryAt = Date.now() + SOCKET_RETRY_MS;
+        throw err;
       },
     );
+  }
+
+  /** Starts proving a socket in the background; commits keep going over the stream meanwhile. */
+  private maybeOpenSocket(): void {
+    if (this.closed || this.socketOpening || this.socketReady || this.transport?.kind === 'socket' || Date.now() < this.socketRetryAt) return;
+    this.openSocketNow().catch(() => undefined);
   }
 
   private ensureTransport(): Transport {

@@ -24,7 +24,9 @@ import type { LeaderEpochFence } from './leader-epoch';
 import type { CommitRequest } from './segment-store';
 import { isStorageErrorCode, StorageError } from './storage-error';
 
-const FRAME = { challenge: 1, hello: 2, ready: 3, refused: 4, commit: 5, reply: 6 } as const;
+/** Frame types. */
+export const COMMIT_FRAME = { challenge: 1, hello: 2, ready: 3, refused: 4, commit: 5, reply: 6 } as const;
+const FRAME = COMMIT_FRAME;
 /** Larger frames are a protocol error (1024 entries with long names stay far below). */
 export const COMMIT_FRAME_BYTES_MAX = 16 * 1024 * 1024;
 const CHALLENGE_BYTES = 32;
@@ -46,7 +48,7 @@ export function commitSocketMethod(challenge: Buffer): string {
 
 // ---- framing ----
 
-function frame(type: number, payload: Buffer): Buffer {
+export function frame(type: number, payload: Buffer): Buffer {
   const out = Buffer.allocUnsafe(5 + payload.length);
   out.writeUInt32LE(payload.length + 1, 0);
   out.writeUInt8(type, 4);

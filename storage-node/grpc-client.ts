@@ -30,6 +30,8 @@ export interface StorageClientOptions {
   maxSendMessageBytes?: number;
   /** Sent with every call when set: the leadership epoch of an HA broker (storage-node/leader-epoch.ts). */
   leaderEpoch?: bigint;
+  /** The node's commit socket port when known beforehand (tests); Info tells it otherwise. */
+  commitPort?: number;
 }
 
 const DEADLINE_MS_DEFAULT = 10_000;
@@ -63,6 +65,7 @@ export class StorageClient {
     });
     this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
     this.leaderEpoch = options.leaderEpoch;
+    this.commitPort = options.commitPort ?? 0;
     const client = this.client as unknown as { Commits(metadata: grpc.Metadata): CommitStream };
     const host = hostOf(address);
     this.commits = new CommitChannel(
@@ -83,7 +86,16 @@ export class StorageClient {
     return this.commits.submit(segmentId, step);
   }
 
-  /** Messages and entries sent over the commit stream, and streams opened. */
+  /**
+   * Proves the node's commit socket now (Info does it in the background):
+   * true once commits can take it, false when the node has none; rejects
+   * with the node's refusal or UNAVAILABLE (commits then use the stream).
+   */
+  connectCommitSocket(): Promise<boolean> {
+    return this.commits.openSocketNow();
+  }
+
+  /** Messages and entries sent, streams and sockets opened, and which one commits take now. */
   commitStreamStats(): { messages: number; entries: number; streams: number; sockets: number; via: 'stream' | 'socket' | 'none' } {
     return { ...this.commits.sent, via: this.commits.via };
   }
@@ -149,6 +161,7 @@ export class StorageClient {
       // A new node process (or the first answer): commits go to its socket from now on.
       this.commitPort = r.commitPort ?? 0;
       this.commits.forgetSocket();
+      this.commits.openSocketNow().catch(() => undefined);
     }
     return { nodeUuid: r.nodeUuid, fastpathAddress: r.fastpathAddress, segmentSizeBytes: Number(r.segmentSizeBytes), bootId: r.bootId };
   }

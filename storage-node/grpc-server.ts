@@ -38,6 +38,8 @@ export interface StorageGrpcServerOptions {
 
 export interface StorageGrpcServer {
   port: number;
+  /** The commit socket's port (storage-node/commit-socket.ts), on the same host. */
+  commitPort: number;
   /** The highest broker leader epoch seen, and the mutating calls refused for an older one. */
   fence: LeaderEpochFence;
   close(): Promise<void>;
@@ -156,6 +158,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
   }
   return {
     port,
+    commitPort: commitSocket.port,
     fence,
     close: async () => {
       await commitSocket.close();
