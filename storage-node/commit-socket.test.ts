@@ -110,6 +110,8 @@ describe('the storage node commit socket', () => {
     expect(reasons[2]?.message).toMatch(/2 records were written, 3 were staged/);
     for (const id of [corrupt, wrongOffset, wrongCount]) expect(store.get(id).commitPosition).toBe(0);
     expect(store.get(good)).toMatchObject({ commitPosition: 400, endOffset: 2n });
+    // The reply carries the whole segment, as the node holds it.
+    expect((outcomes[0] as PromiseFulfilledResult<unknown>).value).toEqual(store.get(good));
     expect(client.commitStreamStats()).toEqual({ messages: 1, entries: 4, streams: 0, sockets: 1, via: 'socket' });
   });
 

@@ -19,9 +19,8 @@ import * as net from 'net';
 import * as tls from 'tls';
 import { controlPlaneSecurity, proofRefusal, proveMembership } from '../control-plane';
 import { applyCommitStep, CommitStep, CommitTarget, RangeCheck, StepResult } from './commit-channel';
-import { descriptorFromWire, descriptorToWire, WireSegmentDescriptor } from './grpc-wire';
 import type { LeaderEpochFence } from './leader-epoch';
-import type { CommitRequest } from './segment-store';
+import type { CommitRequest, SegmentDescriptor } from './segment-store';
 import { isStorageErrorCode, StorageError } from './storage-error';
 
 /** Frame types. */
@@ -238,12 +237,50 @@ export function encodeCommitReply(sequence: number, results: StepResult[]): Buff
       w.text(result.error.message, true);
     } else if (result.segment) {
       w.u8(RESULT_SEGMENT);
-      w.text(JSON.stringify(descriptorToWire(result.segment)), true);
+      writeDescriptor(w, result.segment);
     } else {
       w.u8(RESULT_OK);
     }
   }
   return w.frame(FRAME.reply);
+}
+
+/** The segment after a commit, field by field (no text, no parsing of numbers). */
+function writeDescriptor(w: PayloadWriter, d: SegmentDescriptor): void {
+  w.f64(d.segmentId);
+  w.u8(d.sealed ? 1 : 0);
+  w.u32(d.topicId);
+  w.u32(d.partition);
+  w.i64(d.baseOffset);
+  w.f64(d.startPosition);
+  w.f64(d.writePosition);
+  w.f64(d.commitPosition);
+  w.i64(d.endOffset);
+  w.i64(d.maxTimestamp);
+  w.f64(d.createdAtMs);
+  w.f64(d.sealedAtMs);
+  w.f64(d.dataCapacityBytes);
+}
+
+function readDescriptor(r: PayloadReader): SegmentDescriptor {
+  const segmentId = wholeNumber('segmentId', r.f64());
+  const sealed = r.u8() === 1;
+  return {
+    segmentId,
+    state: sealed ? 'SEALED' : 'OPEN',
+    sealed,
+    topicId: r.u32(),
+    partition: r.u32(),
+    baseOffset: r.i64(),
+    startPosition: r.f64(),
+    writePosition: r.f64(),
+    commitPosition: r.f64(),
+    endOffset: r.i64(),
+    maxTimestamp: r.i64(),
+    createdAtMs: r.f64(),
+    sealedAtMs: r.f64(),
+    dataCapacityBytes: r.f64(),
+  };
 }
 
 export function decodeCommitReply(payload: Buffer): { sequence: number; results: StepResult[] } {
@@ -258,7 +295,7 @@ export function decodeCommitReply(payload: Buffer): { sequence: number; results:
       const message = r.text(r.u32());
       results.push({ error: new StorageError(isStorageErrorCode(code) ? code : 'INTERNAL', message) });
     } else if (kind === RESULT_SEGMENT) {
-      results.push({ segment: descriptorFromWire(JSON.parse(r.text(r.u32())) as WireSegmentDescriptor) });
+      results.push({ segment: readDescriptor(r) });
     } else if (kind === RESULT_OK) {
       results.push({});
     } else {
