@@ -144,6 +144,14 @@ describe('the storage node commit socket', () => {
       expect(JSON.parse(stranger.frames[1].payload.toString())).toMatchObject({ code: 'ACCESS_DENIED', message: expect.stringMatching(/members of the cluster only/) });
     }
     other.socket.destroy();
+    // Nor may a stranger make the node buffer a large frame before its proof.
+    const hoarder = await rawConnection();
+    const big = Buffer.alloc(5);
+    big.writeUInt32LE(8 * MiB, 0);
+    big[4] = COMMIT_FRAME.hello;
+    hoarder.socket.write(big);
+    await hoarder.closed;
+    expect(JSON.parse(hoarder.frames[1].payload.toString())).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/at most 4096/) });
     expect(store.get(id).commitPosition).toBe(0);
     // A member's proof for its own connection's challenge is accepted.
     const member = await rawConnection();

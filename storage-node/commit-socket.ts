@@ -29,6 +29,8 @@ const FRAME = COMMIT_FRAME;
 /** Larger frames are a protocol error (1024 entries with long names stay far below). */
 export const COMMIT_FRAME_BYTES_MAX = 16 * 1024 * 1024;
 const CHALLENGE_BYTES = 32;
+/** A stranger cannot make the node hold more than this before its proof was checked. */
+const HELLO_FRAME_BYTES_MAX = 4096;
 /** A connection that has not proved membership by then is closed. */
 const HELLO_DEADLINE_MS = 5000;
 
@@ -59,6 +61,8 @@ export function frame(type: number, payload: Buffer): Buffer {
 class FrameReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
+  /** Largest frame accepted now (small until a connection proved membership). */
+  limit = COMMIT_FRAME_BYTES_MAX;
 
   push(chunk: Buffer, onFrame: (type: number, payload: Buffer) => void): void {
     this.chunks.push(chunk);
@@ -66,7 +70,7 @@ class FrameReader {
     while (this.buffered >= 4) {
       const head = this.chunks.length === 1 ? this.chunks[0] : this.join();
       const length = head.readUInt32LE(0);
-      if (length < 1 || length > COMMIT_FRAME_BYTES_MAX) throw new StorageError('INVALID_ARGUMENT', `a commit frame of ${length} bytes (at most ${COMMIT_FRAME_BYTES_MAX})`);
+      if (length < 1 || length > this.limit) throw new StorageError('INVALID_ARGUMENT', `a commit frame of ${length} bytes (at most ${this.limit} here)`);
       if (this.buffered < 4 + length) return;
       const all = this.chunks.length === 1 ? this.chunks[0] : this.join();
       const type = all.readUInt8(4);
@@ -348,6 +352,7 @@ function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: 
   socket.setNoDelay(true);
   const challenge = randomBytes(CHALLENGE_BYTES);
   const reader = new FrameReader();
+  reader.limit = HELLO_FRAME_BYTES_MAX;
   let epoch: bigint | undefined;
   let member = false;
   const refuse = (code: string, message: string): void => {
@@ -370,6 +375,7 @@ function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: 
           if (hello.epoch !== undefined && (typeof hello.epoch !== 'string' || !/^\d{1,19}$/.test(hello.epoch))) throw new StorageError('INVALID_ARGUMENT', `the leader epoch must be a non-negative integer, got ${JSON.stringify(hello.epoch)}`);
           epoch = hello.epoch === undefined ? undefined : BigInt(hello.epoch);
           member = true;
+          reader.limit = COMMIT_FRAME_BYTES_MAX;
           socket.write(frame(FRAME.ready, Buffer.alloc(0)));
           return;
         }
