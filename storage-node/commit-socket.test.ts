@@ -8,14 +8,17 @@ import * as net from 'net';
 import { randomBytes } from 'crypto';
 import { configureControlPlane, proveMembership } from '../control-plane';
 import { SegmentStore, startStorageGrpcServer, StorageClient, StorageError, StorageGrpcServer } from '.';
-import { COMMIT_FRAME, commitSocketMethod, encodeCommitMessage, frame } from './commit-socket';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { COMMIT_FRAME, CommitSocket, commitSocketMethod, encodeCommitMessage, frame } from './commit-socket';
 import { buildTestBatch } from './testing/batches';
 import { removeRegionDir, tempRegionPath } from './testing/temp';
 
 const MiB = 1024 * 1024;
 const secret = randomBytes(32);
 
-let path: string;
+let regionPath: string;
 let store: SegmentStore;
 let server: StorageGrpcServer;
 let client: StorageClient;
@@ -23,8 +26,8 @@ let client: StorageClient;
 beforeAll(() => configureControlPlane({ clusterSecret: secret }));
 
 beforeEach(async () => {
-  path = tempRegionPath();
-  store = SegmentStore.open({ path, regionSizeBytes: 4 * MiB, segmentSizeBytes: 256 * 1024, durability: 'flush', logger: { warn: () => {} } });
+  regionPath = tempRegionPath();
+  store = SegmentStore.open({ path: regionPath, regionSizeBytes: 4 * MiB, segmentSizeBytes: 256 * 1024, durability: 'flush', logger: { warn: () => {} } });
   server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0 });
   client = new StorageClient(`127.0.0.1:${server.port}`, { commitPort: server.commitPort });
 });
@@ -33,7 +36,7 @@ afterEach(async () => {
   client.close();
   await server.close();
   store.close();
-  removeRegionDir(path);
+  removeRegionDir(regionPath);
 });
 
 function put(segmentId: number, position: number, bytes: Buffer): void {
@@ -222,5 +225,28 @@ describe('the storage node commit socket', () => {
     }
     expect(committed?.commitPosition).toBe(400);
     expect(client.commitStreamStats()).toMatchObject({ via: 'stream', streams: 1 });
+  });
+
+  it('on the node\'s host, serves the same steps on a Unix socket only this user may reach, and a broker there refuses a socket of another node process', async () => {
+    const localDir = path.join(fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'rdmq-commit-')), 'local');
+    const local = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0, localDir });
+    try {
+      expect(local.commitSocketPath).toBe(path.join(localDir, 'commit.sock'));
+      expect(fs.statSync(localDir).mode & 0o777).toBe(0o700);
+      const place = { path: local.commitSocketPath, host: '127.0.0.1', port: local.commitPort };
+      const stranger = await rejection(CommitSocket.open({ ...place, bootId: 'another-boot' }, 2000));
+      expect(stranger).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/another storage node process/) });
+      const socket = await CommitSocket.open({ ...place, bootId: local.bootId }, 2000);
+      const id = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n }).segmentId;
+      put(id, 0, buildTestBatch({ baseOffset: 0n, recordCount: 1, sizeBytes: 200 }));
+      const reply = new Promise<unknown>((resolve, reject) => socket.attach((_sequence, results) => resolve(results), reject));
+      socket.write(1, [{ segmentId: id, step: { check: checkOf(0, 200, 0n, 1), commit: { commitPosition: 200, endOffset: 1n, maxTimestamp: 0n } } }]);
+      expect(await reply).toEqual([{ segment: store.get(id) }]);
+      expect(store.get(id).commitPosition).toBe(200);
+      socket.close();
+    } finally {
+      await local.close();
+      fs.rmSync(path.dirname(localDir), { recursive: true, force: true });
+    }
   });
 });

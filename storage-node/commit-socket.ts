@@ -2,8 +2,10 @@
 // the same steps as the gRPC Commits stream, in compact binary frames, with
 // none of HTTP/2's framing, protobuf objects or grpc-js's per-message layers
 // (they were most of a commit's round trip between two processes). The node
-// listens beside its gRPC port and tells the broker where in Info; a broker
-// that cannot reach it keeps using the gRPC stream.
+// listens beside its gRPC port, and on a Unix socket in its 0700 local-clients
+// directory for a broker on its host (checked to be the same node process by
+// the boot id in the handshake), and tells the broker both in Info; a broker
+// that cannot reach either keeps using the gRPC stream.
 //
 // Trust, as on the gRPC stream: the node sends a fresh challenge on every
 // connection; the broker answers with the cluster proof bound to it (so a
@@ -15,7 +17,9 @@
 //
 // Frames: u32 LE length of what follows, u8 type, payload.
 import { randomBytes } from 'crypto';
+import * as fs from 'fs';
 import * as net from 'net';
+import * as path from 'path';
 import * as tls from 'tls';
 import { controlPlaneSecurity, proofRefusal, proveMembership } from '../control-plane';
 import { applyCommitStep, CommitStep, CommitTarget, RangeCheck, StepResult } from './commit-channel';
@@ -313,18 +317,28 @@ export function decodeCommitReply(payload: Buffer): { sequence: number; results:
 
 export interface CommitSocketServer {
   port: number;
+  /** The Unix socket for a broker on this host, when there is one. */
+  localPath?: string;
   close(): Promise<void>;
 }
 
-/** Listens on `host` (any free port) for brokers' commit sockets. */
-export async function startCommitSocketServer(
-  host: string,
-  target: () => CommitTarget,
-  fence: LeaderEpochFence,
-  log?: (message: string) => void,
-): Promise<CommitSocketServer> {
+export interface CommitSocketServerOptions {
+  host: string;
+  /** Told to the broker in the handshake, so it knows it reached the node Info described. */
+  bootId: string;
+  /** A directory only this user may enter: the node also listens on commit.sock there, for a broker on this host. */
+  localDir?: string;
+  log?: (message: string) => void;
+}
+
+/** Longest Unix socket path (sun_path less its terminator). */
+const UNIX_PATH_BYTES_MAX = 107;
+
+/** Listens on `host` (any free port), and on a Unix socket in `localDir`, for brokers' commit sockets. */
+export async function startCommitSocketServer(target: () => CommitTarget, fence: LeaderEpochFence, options: CommitSocketServerOptions): Promise<CommitSocketServer> {
+  const { host, bootId, log } = options;
   const t = controlPlaneSecurity().tls;
-  const onConnection = (socket: net.Socket): void => serveConnection(socket, target, fence, log);
+  const onConnection = (socket: net.Socket): void => serveConnection(socket, target, fence, bootId, log);
   const server: net.Server = t?.cert && t.key ? tls.createServer({ cert: t.cert, key: t.key }, onConnection) : net.createServer(onConnection);
   const sockets = new Set<net.Socket>();
   server.on(t?.cert && t.key ? 'secureConnection' : 'connection', (socket: net.Socket) => {
@@ -338,17 +352,50 @@ export async function startCommitSocketServer(
     server.listen(0, host, () => resolve());
   });
   server.on('error', (err) => log?.(`commit socket listener: ${err.message}`));
+  const local = options.localDir ? await listenLocal(options.localDir, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    onConnection(socket);
+  }, log) : undefined;
+  const closeServer = (s: net.Server): Promise<void> => new Promise<void>((resolve) => s.close(() => resolve()));
   return {
     port: (server.address() as net.AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    localPath: local?.path,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await Promise.all([closeServer(server), local ? closeServer(local.server) : undefined]);
+    },
   };
 }
 
-function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: LeaderEpochFence, log?: (message: string) => void): void {
+/** `<dir>/commit.sock` (the directory 0700, as the data path's local socket); none when the path is too long or listening fails. */
+async function listenLocal(dir: string, onConnection: (socket: net.Socket) => void, log?: (message: string) => void): Promise<{ server: net.Server; path: string } | undefined> {
+  const socketPath = path.join(dir, 'commit.sock');
+  if (Buffer.byteLength(socketPath) > UNIX_PATH_BYTES_MAX) {
+    log?.(`no local commit socket: ${socketPath} is longer than ${UNIX_PATH_BYTES_MAX} bytes (brokers on this host use TCP)`);
+    return undefined;
+  }
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    fs.chmodSync(dir, 0o700);
+    fs.rmSync(socketPath, { force: true });
+    const server = net.createServer(onConnection);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    fs.chmodSync(socketPath, 0o600);
+    return { server, path: socketPath };
+  } catch (err) {
+    log?.(`no local commit socket at ${socketPath}: ${(err as Error).message} (brokers on this host use TCP)`);
+    return undefined;
+  }
+}
+
+function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: LeaderEpochFence, bootId: string, log?: (message: string) => void): void {
   socket.setNoDelay(true);
   const challenge = randomBytes(CHALLENGE_BYTES);
   const reader = new FrameReader();
@@ -376,7 +423,7 @@ function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: 
           epoch = hello.epoch === undefined ? undefined : BigInt(hello.epoch);
           member = true;
           reader.limit = COMMIT_FRAME_BYTES_MAX;
-          socket.write(frame(FRAME.ready, Buffer.alloc(0)));
+          socket.write(frame(FRAME.ready, Buffer.from(bootId)));
           return;
         }
         if (type !== FRAME.commit) throw new StorageError('INVALID_ARGUMENT', `unexpected commit socket frame type ${type}`);
@@ -415,11 +462,14 @@ function asStorageError(err: unknown): StorageError {
 
 // ---- the broker's side ----
 
-/** Where and how the broker reaches a node's commit socket. */
+/** Where and how the broker reaches a node's commit socket: a Unix socket path, or host and port. */
 export interface CommitSocketPlace {
+  path?: string;
   host: string;
   port: number;
   leaderEpoch?: bigint;
+  /** The node's boot id from Info: a socket answering with another is not the node asked (refused). */
+  bootId?: string;
 }
 
 /** An open, proven connection: write messages, get replies, learn when it broke. */
@@ -434,11 +484,14 @@ export class CommitSocket {
   /** Connects and proves membership; rejects with the node's refusal, or UNAVAILABLE. */
   static open(place: CommitSocketPlace, timeoutMs: number): Promise<CommitSocket> {
     const t = controlPlaneSecurity().tls;
-    const socket: net.Socket =
-      t && (t.ca || t.cert)
+    // The Unix socket is on this host, in a directory only this user may enter: no TLS there.
+    const socket: net.Socket = place.path
+      ? net.connect({ path: place.path })
+      : t && (t.ca || t.cert)
         ? tls.connect({ host: place.host, port: place.port, ca: t.ca, cert: t.cert, key: t.key, servername: net.isIP(place.host) ? undefined : place.host })
         : net.connect({ host: place.host, port: place.port });
-    socket.setNoDelay(true);
+    if (!place.path) socket.setNoDelay(true);
+    const where = place.path ?? `${place.host}:${place.port}`;
     return new Promise<CommitSocket>((resolve, reject) => {
       const reader = new FrameReader();
       const fail = (err: StorageError): void => {
@@ -446,9 +499,9 @@ export class CommitSocket {
         socket.destroy();
         reject(err);
       };
-      const timer = setTimeout(() => fail(new StorageError('UNAVAILABLE', `no commit socket at ${place.host}:${place.port} within ${timeoutMs} ms`)), timeoutMs);
-      socket.on('error', (err) => fail(new StorageError('UNAVAILABLE', `commit socket at ${place.host}:${place.port}: ${err.message}`)));
-      socket.on('close', () => fail(new StorageError('UNAVAILABLE', `the commit socket at ${place.host}:${place.port} closed during its handshake`)));
+      const timer = setTimeout(() => fail(new StorageError('UNAVAILABLE', `no commit socket at ${where} within ${timeoutMs} ms`)), timeoutMs);
+      socket.on('error', (err) => fail(new StorageError('UNAVAILABLE', `commit socket at ${where}: ${err.message}`)));
+      socket.on('close', () => fail(new StorageError('UNAVAILABLE', `the commit socket at ${where} closed during its handshake`)));
       const onData = (chunk: Buffer): void => {
         try {
           reader.push(chunk, (type, payload) => {
@@ -460,6 +513,11 @@ export class CommitSocket {
               const { code, message } = JSON.parse(payload.toString('utf8')) as { code: string; message: string };
               fail(new StorageError(isStorageErrorCode(code) ? code : 'INTERNAL', message));
             } else if (type === FRAME.ready) {
+              const bootId = payload.toString('utf8');
+              if (place.bootId !== undefined && bootId !== place.bootId) {
+                fail(new StorageError('UNAVAILABLE', `the commit socket at ${where} is another storage node process (boot id ${bootId}, expected ${place.bootId})`));
+                return;
+              }
               clearTimeout(timer);
               socket.removeAllListeners('data');
               socket.removeAllListeners('error');

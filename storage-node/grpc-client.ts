@@ -2,6 +2,7 @@
 // SegmentStore control methods over gRPC. Failures reject with a StorageError
 // carrying the server's code; transport failures are 'UNAVAILABLE' (retriable
 // — but a retried allocate may leave an orphan segment for retention to find).
+import * as fs from 'fs';
 import * as grpc from '@grpc/grpc-js';
 import { channelCredentials, memberClientOptions } from '../control-plane';
 import type { ProducerScan } from '../format';
@@ -50,6 +51,9 @@ export class StorageClient {
   private readonly commits: CommitChannel;
   /** The node's commit socket port, from Info (0: none known). */
   private commitPort = 0;
+  /** Its Unix socket on the node's host and the node's boot id, from Info ('': none). */
+  private commitSocketPath = '';
+  private bootId = '';
 
   /** `address` is host:port. */
   constructor(address: string, options: StorageClientOptions = {}) {
@@ -72,7 +76,7 @@ export class StorageClient {
       (metadata) => client.Commits(metadata),
       () => this.metadata(),
       this.deadlineMs,
-      () => (this.commitPort ? CommitSocket.open({ host, port: this.commitPort, leaderEpoch: this.leaderEpoch }, this.deadlineMs) : undefined),
+      () => this.openCommitSocket(host),
     );
   }
 
@@ -156,10 +160,12 @@ export class StorageClient {
   }
 
   async info(): Promise<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: number; bootId: string }> {
-    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string; bootId: string; commitPort?: number }>('Info', {});
-    if ((r.commitPort ?? 0) !== this.commitPort) {
+    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string; bootId: string; commitPort?: number; commitSocketPath?: string }>('Info', {});
+    if ((r.commitPort ?? 0) !== this.commitPort || r.bootId !== this.bootId) {
       // A new node process (or the first answer): commits go to its socket from now on.
       this.commitPort = r.commitPort ?? 0;
+      this.commitSocketPath = r.commitSocketPath ?? '';
+      this.bootId = r.bootId;
       this.commits.forgetSocket();
       this.commits.openSocketNow().catch(() => undefined);
     }
@@ -209,6 +215,18 @@ export class StorageClient {
   close(): void {
     this.commits.close();
     this.client.close();
+  }
+
+  /**
+   * The node's Unix commit socket when it is on this host (the path exists
+   * here and the node there answers with the boot id Info gave), else its TCP
+   * one; undefined when the node has neither.
+   */
+  private openCommitSocket(host: string): Promise<CommitSocket> | undefined {
+    if (!this.commitPort) return undefined;
+    const tcp = { host, port: this.commitPort, leaderEpoch: this.leaderEpoch, bootId: this.bootId || undefined };
+    if (!this.commitSocketPath || !this.bootId || !fs.existsSync(this.commitSocketPath)) return CommitSocket.open(tcp, this.deadlineMs);
+    return CommitSocket.open({ ...tcp, path: this.commitSocketPath }, this.deadlineMs).catch(() => CommitSocket.open(tcp, this.deadlineMs));
   }
 
   private metadata(): grpc.Metadata {

@@ -34,12 +34,17 @@ export interface StorageGrpcServerOptions {
   log?: (message: string) => void;
   /** Where the highest broker leader epoch seen is kept across restarts (storage-node/leader-epoch.ts). */
   epochFile?: string;
+  /** A directory (made 0700) for the commit socket's Unix socket, for a broker on this host. */
+  localDir?: string;
 }
 
 export interface StorageGrpcServer {
   port: number;
-  /** The commit socket's port (storage-node/commit-socket.ts), on the same host. */
+  /** The commit socket's port (storage-node/commit-socket.ts), on the same host, and its Unix socket when there is one. */
   commitPort: number;
+  commitSocketPath?: string;
+  /** New on every start: Info's boot id. */
+  bootId: string;
   /** The highest broker leader epoch seen, and the mutating calls refused for an older one. */
   fence: LeaderEpochFence;
   close(): Promise<void>;
@@ -83,7 +88,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
   };
   const commitTarget = (): CommitTarget => ({ store, commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request) });
   // Beside the gRPC port: the broker's commits without gRPC's per-message cost (same proof, same fence).
-  const commitSocket = await startCommitSocketServer(options.host, commitTarget, fence, options.log);
+  const commitSocket = await startCommitSocketServer(commitTarget, fence, { host: options.host, bootId, localDir: options.localDir, log: options.log });
   const handlers = fenced(fence, {
     Allocate: unary((r: WireAllocateRequest) =>
       descriptorToWire(
@@ -134,6 +139,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       segmentSizeBytes: String(store.segmentSizeBytes),
       bootId,
       commitPort: commitSocket.port,
+      commitSocketPath: commitSocket.localPath ?? '',
     })),
     SegmentKey: unary((r: { segmentId: string; readOnly: boolean }) => ({ packedKey: withNode().segmentKey(id(r.segmentId), r.readOnly ? 'read' : 'read-write') })),
     Verify: unary((r: { segmentId: string; position: number; lengthBytes: number; baseOffset: string; recordCount: number; verifyCrc: boolean; where: string; batchBytesMax?: number }) => {
@@ -159,6 +165,8 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
   return {
     port,
     commitPort: commitSocket.port,
+    commitSocketPath: commitSocket.localPath,
+    bootId,
     fence,
     close: async () => {
       await commitSocket.close();
