@@ -12,6 +12,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { COMMIT_FRAME, CommitSocket, commitSocketMethod, encodeCommitMessage, frame } from './commit-socket';
+import { makeCertificates } from '../cli/testing/stranger';
 import { buildTestBatch } from './testing/batches';
 import { removeRegionDir, tempRegionPath } from './testing/temp';
 
@@ -247,6 +248,39 @@ describe('the storage node commit socket', () => {
     } finally {
       await local.close();
       fs.rmSync(path.dirname(localDir), { recursive: true, force: true });
+    }
+  });
+
+  it('speaks TLS when the control plane does: a member commits, a plaintext connection gets no challenge and commits nothing', async () => {
+    const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'rdmq-commit-tls-'));
+    const certs = makeCertificates(path.join(dir, 'pki'));
+    configureControlPlane({ clusterSecret: secret, tls: { ca: certs.ca, cert: fs.readFileSync(certs.certFile), key: fs.readFileSync(certs.keyFile) } });
+    let tlsServer: StorageGrpcServer | undefined;
+    let tlsClient: StorageClient | undefined;
+    try {
+      tlsServer = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0 });
+      const id = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n }).segmentId;
+      put(id, 0, buildTestBatch({ baseOffset: 0n, recordCount: 1, sizeBytes: 200 }));
+      put(id, 200, buildTestBatch({ baseOffset: 1n, recordCount: 1, sizeBytes: 200 }));
+      const plain = net.connect({ host: '127.0.0.1', port: tlsServer.commitPort });
+      const heard: Buffer[] = [];
+      plain.on('data', (chunk: Buffer) => heard.push(chunk));
+      plain.on('error', () => undefined);
+      const plainClosed = new Promise<void>((resolve) => plain.on('close', () => resolve()));
+      plain.write(Buffer.concat([hello(proveMembership(secret, commitSocketMethod(Buffer.alloc(32)))), encodeCommitMessage(1, [{ segmentId: id, step: { commit: { commitPosition: 400, endOffset: 2n, maxTimestamp: 0n } } }])]));
+      await plainClosed;
+      // Whatever a TLS server answers to plaintext, it is no challenge frame and nothing was committed.
+      expect(Buffer.concat(heard).subarray(4, 5)).not.toEqual(Buffer.from([COMMIT_FRAME.challenge]));
+      expect(store.get(id).commitPosition).toBe(0);
+      tlsClient = new StorageClient(`127.0.0.1:${tlsServer.port}`, { commitPort: tlsServer.commitPort });
+      expect(await tlsClient.connectCommitSocket()).toBe(true);
+      expect((await tlsClient.commitStep(id, { check: checkOf(0, 200, 0n, 1), commit: { commitPosition: 200, endOffset: 1n, maxTimestamp: 0n } }))?.commitPosition).toBe(200);
+      expect(tlsClient.commitStreamStats()).toMatchObject({ via: 'socket', streams: 0 });
+    } finally {
+      tlsClient?.close();
+      await tlsServer?.close();
+      configureControlPlane({ clusterSecret: secret });
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
