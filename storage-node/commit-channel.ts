@@ -19,6 +19,7 @@ import { checkStoredBatches, ExpectedBatches } from './batch-check';
 import { descriptorFromWire, descriptorToWire, fromServiceError, parseInt64, parseSafeInteger, WireCommitRequest, WireSegmentDescriptor } from './grpc-wire';
 import { epochOf, LeaderEpochFence } from './leader-epoch';
 import type { CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
+import type { CommitSocket } from './commit-socket';
 import { isStorageErrorCode, StorageError } from './storage-error';
 
 /** Entries per message at most; more wait for the next message. */
@@ -159,8 +160,21 @@ function failed(err: unknown): WireCommitResult {
 
 // ---- the broker's side ----
 
+/** A check and/or a commit of one segment. */
+export interface CommitStep {
+  check?: RangeCheck;
+  commit?: CommitRequest;
+}
+
+/** How one step ended: the segment after a commit, or the node's refusal. */
+export interface StepResult {
+  segment?: SegmentDescriptor;
+  error?: StorageError;
+}
+
 interface Pending {
-  entry: WireCommitEntry;
+  segmentId: number;
+  step: CommitStep;
   resolve(segment: SegmentDescriptor | undefined): void;
   reject(err: Error): void;
 }
@@ -168,40 +182,64 @@ interface Pending {
 interface InFlight {
   pending: Pending[];
   timer: NodeJS.Timeout;
+  transport: Transport;
 }
 
 /** The client end of one Commits stream. */
 export type CommitStream = grpc.ClientDuplexStream<WireCommitMessage, WireCommitReply>;
 
+/** Either way to the node: the gRPC stream, or the commit socket (storage-node/commit-socket.ts). */
+interface Transport {
+  kind: 'stream' | 'socket';
+  write(sequence: number, pending: Pending[]): void;
+  cancel(): void;
+}
+
+/** Opens a proven commit socket to the node, when it has one (undefined: it has none). */
+export type CommitSocketOpener = () => Promise<CommitSocket> | undefined;
+
+/** How long a broken or refused commit socket is left alone before trying again. */
+const SOCKET_RETRY_MS = 1000;
+
 /** Not safe to share between processes; one per StorageClient. */
 export class CommitChannel {
-  private stream: CommitStream | undefined;
+  private transport: Transport | undefined;
   private queued: Pending[] = [];
-  private readonly inFlight = new Map<string, InFlight>();
+  private readonly inFlight = new Map<number, InFlight>();
   private nextSequence = 1;
   private flushScheduled = false;
   private closed = false;
-  /** Messages and entries sent, and streams opened, since this channel was made (metrics, tests). */
-  readonly sent = { messages: 0, entries: 0, streams: 0 };
+  /** A proven socket not yet in use (taken when nothing is in flight, so steps never overtake each other). */
+  private socketReady: CommitSocket | undefined;
+  private socketOpening = false;
+  private socketRetryAt = 0;
+  /** Messages and entries sent, streams and sockets opened, since this channel was made (metrics, tests). */
+  readonly sent = { messages: 0, entries: 0, streams: 0, sockets: 0 };
 
   constructor(
     private readonly open: (metadata: grpc.Metadata) => CommitStream,
     private readonly metadata: () => grpc.Metadata,
     private readonly deadlineMs: number,
+    private readonly openSocket: CommitSocketOpener = () => undefined,
   ) {}
 
   /** Checks the range (when given), then commits (when given); resolves to the segment after a commit. */
-  submit(segmentId: number, step: { check?: RangeCheck; commit?: CommitRequest }): Promise<SegmentDescriptor | undefined> {
+  submit(segmentId: number, step: CommitStep): Promise<SegmentDescriptor | undefined> {
     if (this.closed) return Promise.reject(new StorageError('CLOSED', 'the storage client was closed'));
-    const entry: WireCommitEntry = { segmentId: String(segmentId), check: step.check ? checkToWire(step.check) : null, commit: step.commit ? commitToWire(step.commit) : null };
     return new Promise((resolve, reject) => {
-      this.queued.push({ entry, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        // Whatever else is submitted in this turn of the event loop goes in the same message.
-        setImmediate(() => this.flush());
-      }
+      this.queued.push({ segmentId, step, resolve, reject });
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      // Nothing in flight: send once this job's other steps are in (no wait for the loop's next turn).
+      // Messages in flight: whatever else is submitted in this turn of the event loop joins the next one.
+      if (this.inFlight.size === 0) queueMicrotask(() => this.flush());
+      else setImmediate(() => this.flush());
     });
+  }
+
+  /** Which way commits go now ('none' before the first). */
+  get via(): 'stream' | 'socket' | 'none' {
+    return this.transport?.kind ?? 'none';
   }
 
   close(): void {
@@ -209,63 +247,142 @@ export class CommitChannel {
     this.fail(new StorageError('CLOSED', 'the storage client was closed'));
     for (const p of this.queued) p.reject(new StorageError('CLOSED', 'the storage client was closed'));
     this.queued = [];
+    this.socketReady?.close();
+    this.socketReady = undefined;
+  }
+
+  /** The node moved (restarted, new socket port): the next commits start over on a fresh connection. */
+  forgetSocket(): void {
+    this.socketReady?.close();
+    this.socketReady = undefined;
+    this.socketRetryAt = 0;
   }
 
   private flush(): void {
     this.flushScheduled = false;
+    if (this.queued.length === 0) return;
+    this.maybeOpenSocket();
     while (this.queued.length > 0) {
       const pending = this.queued.splice(0, COMMIT_ENTRIES_PER_MESSAGE_MAX);
-      const sequence = String(this.nextSequence++);
-      let stream: CommitStream;
+      const sequence = this.nextSequence++;
+      let transport: Transport;
       try {
-        stream = this.ensureStream();
+        transport = this.ensureTransport();
       } catch (err) {
         // The channel cannot open a stream (shut down): nothing was sent.
         for (const p of pending) p.reject(new StorageError('UNAVAILABLE', `storage node unreachable: ${(err as Error).message}`));
         continue;
       }
-      const timer = setTimeout(() => this.timedOut(stream, sequence), this.deadlineMs);
-      this.inFlight.set(sequence, { pending, timer });
-      stream.write({ sequence, entries: pending.map((p) => p.entry) });
+      const timer = setTimeout(() => this.timedOut(transport, sequence), this.deadlineMs);
+      this.inFlight.set(sequence, { pending, timer, transport });
+      transport.write(sequence, pending);
       this.sent.messages++;
       this.sent.entries += pending.length;
     }
   }
 
-  private ensureStream(): CommitStream {
-    if (this.stream) return this.stream;
-    const stream = this.open(this.metadata());
-    this.stream = stream;
-    this.sent.streams++;
-    stream.on('data', (reply: WireCommitReply) => this.answered(reply));
-    stream.on('error', (err: grpc.ServiceError) => this.broken(stream, streamError(err)));
-    stream.on('end', () => this.broken(stream, new StorageError('UNAVAILABLE', 'the storage node closed the commit stream')));
-    return stream;
+  /**
+   * Opens and proves the node's commit socket now; resolves once the next
+   * commits can take it (false: the node has none). Rejects with the node's
+   * refusal or UNAVAILABLE; commits then keep going over the stream.
+   */
+  openSocketNow(): Promise<boolean> {
+    if (this.socketReady || this.transport?.kind === 'socket') return Promise.resolve(true);
+    if (this.closed) return Promise.reject(new StorageError('CLOSED', 'the storage client was closed'));
+    const opening = this.openSocket();
+    if (!opening) return Promise.resolve(false);
+    this.socketOpening = true;
+    return opening.then(
+      (socket) => {
+        this.socketOpening = false;
+        if (this.closed) socket.close();
+        else if (this.socketReady || this.transport?.kind === 'socket') socket.close();
+        else this.socketReady = socket;
+        return true;
+      },
+      (err: unknown) => {
+        // Refused or unreachable: the stream carries the commits (and reports a refusal the node means).
+        this.socketOpening = false;
+        this.socketRetryAt = Date.now() + SOCKET_RETRY_MS;
+        throw err;
+      },
+    );
   }
 
-  private answered(reply: WireCommitReply): void {
-    const flight = this.inFlight.get(reply.sequence);
+  /** Starts proving a socket in the background; commits keep going over the stream meanwhile. */
+  private maybeOpenSocket(): void {
+    if (this.closed || this.socketOpening || this.socketReady || this.transport?.kind === 'socket' || Date.now() < this.socketRetryAt) return;
+    this.openSocketNow().catch(() => undefined);
+  }
+
+  private ensureTransport(): Transport {
+    // Switch only with nothing in flight: each node applies steps in the order they arrive.
+    if (this.socketReady && this.inFlight.size === 0) {
+      const socket = this.socketReady;
+      this.socketReady = undefined;
+      if (!socket.broken) {
+        this.transport?.cancel();
+        this.transport = this.socketTransport(socket);
+        this.sent.sockets++;
+      }
+    }
+    if (this.transport) return this.transport;
+    this.transport = this.streamTransport(this.open(this.metadata()));
+    this.sent.streams++;
+    return this.transport;
+  }
+
+  private socketTransport(socket: CommitSocket): Transport {
+    const transport: Transport = {
+      kind: 'socket',
+      write: (sequence, pending) => socket.write(sequence, pending),
+      cancel: () => socket.close(),
+    };
+    socket.attach(
+      (sequence, results) => this.answered(sequence, results),
+      (err) => {
+        this.socketRetryAt = Date.now() + SOCKET_RETRY_MS;
+        this.broken(transport, err);
+      },
+    );
+    return transport;
+  }
+
+  private streamTransport(stream: CommitStream): Transport {
+    const transport: Transport = {
+      kind: 'stream',
+      write: (sequence, pending) => stream.write({ sequence: String(sequence), entries: pending.map(entryToWire) }),
+      cancel: () => stream.cancel(),
+    };
+    stream.on('data', (reply: WireCommitReply) => this.answered(Number(reply.sequence), reply.results.map(resultFromWire)));
+    stream.on('error', (err: grpc.ServiceError) => this.broken(transport, streamError(err)));
+    stream.on('end', () => this.broken(transport, new StorageError('UNAVAILABLE', 'the storage node closed the commit stream')));
+    return transport;
+  }
+
+  private answered(sequence: number, results: StepResult[]): void {
+    const flight = this.inFlight.get(sequence);
     if (!flight) return;
-    this.inFlight.delete(reply.sequence);
+    this.inFlight.delete(sequence);
     clearTimeout(flight.timer);
     flight.pending.forEach((p, i) => {
-      const result = reply.results[i];
-      if (!result) p.reject(new StorageError('INTERNAL', `the storage node answered ${reply.results.length} of ${flight.pending.length} commit entries`));
-      else if (result.errorCode !== '') p.reject(new StorageError(isStorageErrorCode(result.errorCode) ? result.errorCode : 'INTERNAL', result.errorMessage));
-      else p.resolve(result.segment ? descriptorFromWire(result.segment) : undefined);
+      const result = results[i];
+      if (!result) p.reject(new StorageError('INTERNAL', `the storage node answered ${results.length} of ${flight.pending.length} commit entries`));
+      else if (result.error) p.reject(result.error);
+      else p.resolve(result.segment);
     });
   }
 
-  private timedOut(stream: CommitStream, sequence: string): void {
+  private timedOut(transport: Transport, sequence: number): void {
     if (!this.inFlight.has(sequence)) return;
-    this.broken(stream, new StorageError('UNAVAILABLE', `storage node unreachable: no answer to a commit within ${this.deadlineMs} ms`));
-    stream.cancel();
+    this.broken(transport, new StorageError('UNAVAILABLE', `storage node unreachable: no answer to a commit within ${this.deadlineMs} ms`));
+    transport.cancel();
   }
 
-  /** The stream is gone: what is in flight has an unknown outcome. */
-  private broken(stream: CommitStream, err: StorageError): void {
-    if (this.stream !== stream) return;
-    this.stream = undefined;
+  /** The transport is gone: what is in flight has an unknown outcome. */
+  private broken(transport: Transport, err: StorageError): void {
+    if (this.transport !== transport) return;
+    this.transport = undefined;
     this.fail(err);
   }
 
@@ -275,9 +392,18 @@ export class CommitChannel {
       for (const p of flight.pending) p.reject(err);
     }
     this.inFlight.clear();
-    this.stream?.cancel();
-    this.stream = undefined;
+    this.transport?.cancel();
+    this.transport = undefined;
   }
+}
+
+function entryToWire(p: Pending): WireCommitEntry {
+  return { segmentId: String(p.segmentId), check: p.step.check ? checkToWire(p.step.check) : null, commit: p.step.commit ? commitToWire(p.step.commit) : null };
+}
+
+function resultFromWire(result: WireCommitResult): StepResult {
+  if (result.errorCode !== '') return { error: new StorageError(isStorageErrorCode(result.errorCode) ? result.errorCode : 'INTERNAL', result.errorMessage) };
+  return { segment: result.segment ? descriptorFromWire(result.segment) : undefined };
 }
 
 /**

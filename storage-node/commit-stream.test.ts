@@ -73,7 +73,7 @@ describe('the storage node commit stream', () => {
     const before = client.commitStreamStats();
     const results = await Promise.all(ids.map((id) => client.commitStep(id, { check: checkOf(500, 0n, 3), commit: { commitPosition: 500, endOffset: 3n, maxTimestamp: 5n } })));
     expect(results.map((r) => r?.commitPosition)).toEqual([500, 500, 500]);
-    expect(client.commitStreamStats()).toEqual({ messages: before.messages + 1, entries: before.entries + 3, streams: 1 });
+    expect(client.commitStreamStats()).toEqual({ messages: before.messages + 1, entries: before.entries + 3, streams: 1, sockets: 0, via: 'stream' });
     for (const id of ids) expect(store.get(id)).toMatchObject({ commitPosition: 500, endOffset: 3n });
   });
 

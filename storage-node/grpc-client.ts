@@ -2,6 +2,7 @@
 // SegmentStore control methods over gRPC. Failures reject with a StorageError
 // carrying the server's code; transport failures are 'UNAVAILABLE' (retriable
 // — but a retried allocate may leave an orphan segment for retention to find).
+import * as fs from 'fs';
 import * as grpc from '@grpc/grpc-js';
 import { channelCredentials, memberClientOptions } from '../control-plane';
 import type { ProducerScan } from '../format';
@@ -20,7 +21,8 @@ import {
   WireUsageResponse,
 } from './grpc-wire';
 import { LEADER_EPOCH_METADATA_KEY } from './leader-epoch';
-import { CommitChannel, CommitStream, RangeCheck } from './commit-channel';
+import { CommitChannel, CommitStep, CommitStream } from './commit-channel';
+import { CommitSocket } from './commit-socket';
 
 export interface StorageClientOptions {
   /** Per call. Default 10 s. */
@@ -29,6 +31,8 @@ export interface StorageClientOptions {
   maxSendMessageBytes?: number;
   /** Sent with every call when set: the leadership epoch of an HA broker (storage-node/leader-epoch.ts). */
   leaderEpoch?: bigint;
+  /** The node's commit socket port when known beforehand (tests); Info tells it otherwise. */
+  commitPort?: number;
 }
 
 const DEADLINE_MS_DEFAULT = 10_000;
@@ -45,6 +49,11 @@ export class StorageClient {
   private readonly deadlineMs: number;
   private readonly leaderEpoch: bigint | undefined;
   private readonly commits: CommitChannel;
+  /** The node's commit socket port, from Info (0: none known). */
+  private commitPort = 0;
+  /** Its Unix socket on the node's host and the node's boot id, from Info ('': none). */
+  private commitSocketPath = '';
+  private bootId = '';
 
   /** `address` is host:port. */
   constructor(address: string, options: StorageClientOptions = {}) {
@@ -60,8 +69,15 @@ export class StorageClient {
     });
     this.deadlineMs = options.deadlineMs ?? DEADLINE_MS_DEFAULT;
     this.leaderEpoch = options.leaderEpoch;
+    this.commitPort = options.commitPort ?? 0;
     const client = this.client as unknown as { Commits(metadata: grpc.Metadata): CommitStream };
-    this.commits = new CommitChannel((metadata) => client.Commits(metadata), () => this.metadata(), this.deadlineMs);
+    const host = hostOf(address);
+    this.commits = new CommitChannel(
+      (metadata) => client.Commits(metadata),
+      () => this.metadata(),
+      this.deadlineMs,
+      () => this.openCommitSocket(host),
+    );
   }
 
   /**
@@ -70,13 +86,22 @@ export class StorageClient {
    * given). Steps submitted in the same turn of the event loop share one
    * message and one round trip. Resolves to the segment after a commit.
    */
-  commitStep(segmentId: number, step: { check?: RangeCheck; commit?: CommitRequest }): Promise<SegmentDescriptor | undefined> {
+  commitStep(segmentId: number, step: CommitStep): Promise<SegmentDescriptor | undefined> {
     return this.commits.submit(segmentId, step);
   }
 
-  /** Messages and entries sent over the commit stream, and streams opened. */
-  commitStreamStats(): { messages: number; entries: number; streams: number } {
-    return { ...this.commits.sent };
+  /**
+   * Proves the node's commit socket now (Info does it in the background):
+   * true once commits can take it, false when the node has none; rejects
+   * with the node's refusal or UNAVAILABLE (commits then use the stream).
+   */
+  connectCommitSocket(): Promise<boolean> {
+    return this.commits.openSocketNow();
+  }
+
+  /** Messages and entries sent, streams and sockets opened, and which one commits take now. */
+  commitStreamStats(): { messages: number; entries: number; streams: number; sockets: number; via: 'stream' | 'socket' | 'none' } {
+    return { ...this.commits.sent, via: this.commits.via };
   }
 
   async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
@@ -135,7 +160,15 @@ export class StorageClient {
   }
 
   async info(): Promise<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: number; bootId: string }> {
-    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string; bootId: string }>('Info', {});
+    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string; bootId: string; commitPort?: number; commitSocketPath?: string }>('Info', {});
+    if ((r.commitPort ?? 0) !== this.commitPort || r.bootId !== this.bootId) {
+      // A new node process (or the first answer): commits go to its socket from now on.
+      this.commitPort = r.commitPort ?? 0;
+      this.commitSocketPath = r.commitSocketPath ?? '';
+      this.bootId = r.bootId;
+      this.commits.forgetSocket();
+      this.commits.openSocketNow().catch(() => undefined);
+    }
     return { nodeUuid: r.nodeUuid, fastpathAddress: r.fastpathAddress, segmentSizeBytes: Number(r.segmentSizeBytes), bootId: r.bootId };
   }
 
@@ -184,6 +217,18 @@ export class StorageClient {
     this.client.close();
   }
 
+  /**
+   * The node's Unix commit socket when it is on this host (the path exists
+   * here and the node there answers with the boot id Info gave), else its TCP
+   * one; undefined when the node has neither.
+   */
+  private openCommitSocket(host: string): Promise<CommitSocket> | undefined {
+    if (!this.commitPort) return undefined;
+    const tcp = { host, port: this.commitPort, leaderEpoch: this.leaderEpoch, bootId: this.bootId || undefined };
+    if (!this.commitSocketPath || !this.bootId || !fs.existsSync(this.commitSocketPath)) return CommitSocket.open(tcp, this.deadlineMs);
+    return CommitSocket.open({ ...tcp, path: this.commitSocketPath }, this.deadlineMs).catch(() => CommitSocket.open(tcp, this.deadlineMs));
+  }
+
   private metadata(): grpc.Metadata {
     const metadata = new grpc.Metadata();
     if (this.leaderEpoch !== undefined) metadata.set(LEADER_EPOCH_METADATA_KEY, this.leaderEpoch.toString());
@@ -199,4 +244,12 @@ export class StorageClient {
       });
     });
   }
+}
+
+/** The host of a gRPC target "host:port" or "[v6]:port". */
+function hostOf(address: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(address);
+  if (bracketed) return bracketed[1];
+  const colon = address.lastIndexOf(':');
+  return colon > 0 ? address.slice(0, colon) : address;
 }

@@ -3,7 +3,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'crypto';
 import { membershipInterceptor, serverCredentials } from '../control-plane';
-import { serveCommits } from './commit-channel';
+import { CommitTarget, serveCommits } from './commit-channel';
+import { startCommitSocketServer } from './commit-socket';
 import { epochOf, LeaderEpochFence } from './leader-epoch';
 import type { SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
@@ -33,10 +34,17 @@ export interface StorageGrpcServerOptions {
   log?: (message: string) => void;
   /** Where the highest broker leader epoch seen is kept across restarts (storage-node/leader-epoch.ts). */
   epochFile?: string;
+  /** A directory (made 0700) for the commit socket's Unix socket, for a broker on this host. */
+  localDir?: string;
 }
 
 export interface StorageGrpcServer {
   port: number;
+  /** The commit socket's port (storage-node/commit-socket.ts), on the same host, and its Unix socket when there is one. */
+  commitPort: number;
+  commitSocketPath?: string;
+  /** New on every start: Info's boot id. */
+  bootId: string;
   /** The highest broker leader epoch seen, and the mutating calls refused for an older one. */
   fence: LeaderEpochFence;
   close(): Promise<void>;
@@ -78,6 +86,13 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     if (!options.node) throw new StorageError('UNAVAILABLE', 'this storage server has no fast-path transport');
     return options.node;
   };
+  const commitTarget = (): CommitTarget => ({
+    store,
+    commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request),
+    landCopies: (segmentId, start, end) => options.node?.landCopies(segmentId, start, end),
+  });
+  // Beside the gRPC port: the broker's commits without gRPC's per-message cost (same proof, same fence).
+  const commitSocket = await startCommitSocketServer(commitTarget, fence, { host: options.host, bootId, localDir: options.localDir, log: options.log });
   const handlers = fenced(fence, {
     Allocate: unary((r: WireAllocateRequest) =>
       descriptorToWire(
@@ -127,6 +142,8 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       fastpathAddress: withNode().fastpathAddress,
       segmentSizeBytes: String(store.segmentSizeBytes),
       bootId,
+      commitPort: commitSocket.port,
+      commitSocketPath: commitSocket.localPath ?? '',
     })),
     SegmentKey: unary((r: { segmentId: string; readOnly: boolean }) => ({ packedKey: withNode().segmentKey(id(r.segmentId), r.readOnly ? 'read' : 'read-write') })),
     Verify: unary((r: { segmentId: string; position: number; lengthBytes: number; baseOffset: string; recordCount: number; verifyCrc: boolean; where: string; batchBytesMax?: number }) => {
@@ -137,26 +154,34 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     ScanProducers: unary((r: WireSegmentIdRequest) => producerScanToWire(store.scanProducers(id(r.segmentId)))),
   });
   // The commit stream fences each message itself (a stream outlives the epoch it opened with).
-  handlers.Commits = serveCommits(
-    () => ({ store, commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request), landCopies: (segmentId, start, end) => options.node?.landCopies(segmentId, start, end) }),
-    fence,
-  );
+  handlers.Commits = serveCommits(commitTarget, fence);
   server.addService(storageService().service, handlers);
   const address = options.host.includes(':') ? `[${options.host}]:${options.port}` : `${options.host}:${options.port}`;
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(address, serverCredentials(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
-  });
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(address, serverCredentials(), (err, boundPort) => (err ? reject(err) : resolve(boundPort)));
+    });
+  } catch (err) {
+    await commitSocket.close();
+    throw err;
+  }
   return {
     port,
+    commitPort: commitSocket.port,
+    commitSocketPath: commitSocket.localPath,
+    bootId,
     fence,
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await commitSocket.close();
+      await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
         server.tryShutdown(() => {
           clearTimeout(force);
           resolve();
         });
-      }),
+      });
+    },
   };
 }
 
