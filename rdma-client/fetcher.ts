@@ -23,6 +23,14 @@ export interface FetchResult {
   logStartOffset: bigint;
 }
 
+/** A fetch's batches as the views they were read into (each holds whole batches), for a socket writev: never concatenated. */
+export interface FetchChunks {
+  chunks: Buffer[];
+  sizeBytes: number;
+  highWatermark: bigint;
+  logStartOffset: bigint;
+}
+
 interface Location {
   segmentId: number;
   position: number;
@@ -84,11 +92,18 @@ export class PartitionFetcher {
   }
 
   async fetch(offset: bigint, maxBytes: number): Promise<FetchResult> {
+    const { chunks, sizeBytes, highWatermark, logStartOffset } = await this.fetchChunks(offset, maxBytes);
+    const records = chunks.length === 0 ? Buffer.alloc(0) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, sizeBytes);
+    return { records, highWatermark, logStartOffset };
+  }
+
+  /** Like fetch, but the batches stay in the buffers they were read into (no copy of a large answer). */
+  async fetchChunks(offset: bigint, maxBytes: number): Promise<FetchChunks> {
     const view = this.opened();
-    const result = (records: Buffer): FetchResult => ({ records, highWatermark: view.highWatermark, logStartOffset: this.logStart });
-    if (offset === view.highWatermark) return result(Buffer.alloc(0));
+    const result = (chunks: Buffer[], sizeBytes = 0): FetchChunks => ({ chunks, sizeBytes, highWatermark: view.highWatermark, logStartOffset: this.logStart });
+    if (offset === view.highWatermark) return result([]);
     let at = this.positions.get(offset.toString()) ?? (await this.locate(offset));
-    if (at === undefined) return result(Buffer.alloc(0));
+    if (at === undefined) return result([]);
     const out: Buffer[] = [];
     let outBytes = 0;
     let nextOffset = offset;
@@ -163,10 +178,15 @@ export class PartitionFetcher {
     }
     this.remember(nextOffset, at);
     if (outBytes > 0) this.startReadAhead(view, at, outBytes, preferred);
-    return result(out.length === 1 ? out[0] : Buffer.concat(out, outBytes));
+    return result(out, outBytes);
   }
 
-  /** `lengthBytes` committed bytes at `position`, starting from the read-ahead when it was read from exactly there. */
+  /**
+   * Up to `lengthBytes` committed bytes at `position`: the read-ahead when
+   * one was read from exactly there, even when shorter than asked (the
+   * caller reads on from where its whole batches end, so the read-ahead is
+   * never copied into a larger buffer), else a fresh read of `lengthBytes`.
+   */
   private async readAt(view: PartitionView, segment: SegmentView, position: number, lengthBytes: number, preferred: number): Promise<Buffer> {
     const ahead = this.readAheads.get(`${segment.segmentId}:${position}`);
     let start: Buffer | undefined;
@@ -176,9 +196,10 @@ export class PartitionFetcher {
       if (ahead.segment === segment) start = await ahead.bytes;
     }
     if (start && start.length >= lengthBytes) return start.subarray(0, lengthBytes);
+    // Shorter than asked: served alone if it holds its first batch whole, so a batch never has to be pieced together from two reads.
+    if (start && start.length >= 12 && 12 + start.readInt32BE(8) <= start.length) return start;
     const bytes = Buffer.allocUnsafe(lengthBytes);
-    const have = start ? start.copy(bytes) : 0;
-    await view.read(segment, position + have, bytes.subarray(have), preferred);
+    await view.read(segment, position, bytes, preferred);
     return bytes;
   }
 
