@@ -6,7 +6,7 @@
 // ended at. One fetcher serves every Kafka consumer of a partition at a
 // gateway, so each fetch takes the connection's next reader turn: fetches
 // spread over a segment's copies instead of all reading the same one.
-import { isSkipMarker, readBatchHeader, splitBatches } from '../format';
+import { isSkipMarker, readBatchHeader, RECORDS_OFFSET, splitBatches } from '../format';
 import { decodeJson, encodeJson, FastPathMessage } from '../format/fastpath-wire';
 import { Connection } from './connection';
 import { RdmqError, replyError } from './errors';
@@ -174,10 +174,11 @@ export class PartitionFetcher {
       }
       endRun();
       at = { segmentId: at.segmentId, position: at.position + consumed };
-      if (full) break;
+      if (full || nextBatchCannotFit(bytes, consumed, offset, outBytes, maxBytes)) break;
     }
     this.remember(nextOffset, at);
-    if (outBytes > 0) this.startReadAhead(view, at, outBytes, preferred);
+    // As much as the consumer asks for (its next fetch then finds it all read), or more when one batch was larger.
+    if (outBytes > 0) this.startReadAhead(view, at, Math.max(outBytes, maxBytes), preferred);
     return result(out, outBytes);
   }
 
@@ -196,10 +197,12 @@ export class PartitionFetcher {
       if (ahead.segment === segment) start = await ahead.bytes;
     }
     if (start && start.length >= lengthBytes) return start.subarray(0, lengthBytes);
-    // Shorter than asked: served alone if it holds its first batch whole, so a batch never has to be pieced together from two reads.
+    // Shorter than asked: served alone (no copy) if it holds its first batch whole; the caller reads on after its last whole batch.
     if (start && start.length >= 12 && 12 + start.readInt32BE(8) <= start.length) return start;
+    // Else its bytes are the start of the read (a batch larger than the read-ahead is pieced together here).
     const bytes = Buffer.allocUnsafe(lengthBytes);
-    await view.read(segment, position, bytes, preferred);
+    const have = start ? start.copy(bytes) : 0;
+    await view.read(segment, position + have, bytes.subarray(have), preferred);
     return bytes;
   }
 
@@ -277,4 +280,22 @@ export class PartitionFetcher {
     if (body.where === 'at-end') return undefined;
     throw new RdmqError(`offset ${offset} is outside ${body.logStartOffset}..${body.highWatermark} of ${this.topic}-${this.partition}`, OFFSET_OUT_OF_RANGE);
   }
+}
+
+/**
+ * Whether the batch that starts at `at` in `bytes`, read only in part, is
+ * one the fetch would stop before (it takes the answer past `maxBytes`): then
+ * the fetch is full without reading it. Skip markers and batches below the
+ * fetch offset do not count; a header that cannot be read says nothing.
+ */
+function nextBatchCannotFit(bytes: Buffer, at: number, offset: bigint, outBytes: number, maxBytes: number): boolean {
+  if (outBytes === 0 || bytes.length - at < RECORDS_OFFSET) return false;
+  let header: ReturnType<typeof readBatchHeader>;
+  try {
+    header = readBatchHeader(bytes, at);
+  } catch {
+    return false;
+  }
+  if (isSkipMarker(header) || header.baseOffset + BigInt(header.lastOffsetDelta) < offset) return false;
+  return outBytes + 12 + header.batchLength > maxBytes;
 }
