@@ -111,6 +111,29 @@ describe('PartitionFetcher', () => {
     expect(budget.used).toBe(0);
   });
 
+  it('reads ahead as much as the consumer asks for, and answers the next fetch from it in pieces that together are the same bytes', async () => {
+    let used = 0;
+    const takes: number[] = [];
+    const budget = { tryTake: (bytes: number) => (takes.push(bytes), (used += bytes), true), give: (bytes: number) => void (used -= bytes) };
+    const own = await Connection.open({ control: cluster.control });
+    const reader = new PartitionFetcher(own, 'fetch', 0, budget);
+    await reader.open();
+    try {
+      // Batches of ~100 KB: 150 000 bytes answer one, and the read-ahead covers the next 150 000 (up to the segment's end), not just 100 000.
+      for (let offset = 0n; offset < 290n; offset += 10n) {
+        const got = await reader.fetchChunks(offset, 150_000);
+        expect(Buffer.concat(got.chunks).equals((await fetcher.fetch(offset, 150_000)).records)).toBe(true);
+        expect(got.sizeBytes).toBe(Buffer.concat(got.chunks).length);
+      }
+      expect(takes).toContain(150_000);
+      expect(Math.max(...takes)).toBe(150_000);
+    } finally {
+      await reader.close();
+      await own.close();
+    }
+    expect(used).toBe(0);
+  });
+
   it('returns nothing at the high watermark and OFFSET_OUT_OF_RANGE beyond it', async () => {
     expect((await fetcher.fetch(300n, 1 << 20)).records.length).toBe(0);
     await expect(fetcher.fetch(301n, 1 << 20)).rejects.toMatchObject({ errorCode: 1 });

@@ -6,7 +6,7 @@
 // ended at. One fetcher serves every Kafka consumer of a partition at a
 // gateway, so each fetch takes the connection's next reader turn: fetches
 // spread over a segment's copies instead of all reading the same one.
-import { isSkipMarker, readBatchHeader, splitBatches } from '../format';
+import { isSkipMarker, readBatchHeader, RECORDS_OFFSET, splitBatches } from '../format';
 import { decodeJson, encodeJson, FastPathMessage } from '../format/fastpath-wire';
 import { Connection } from './connection';
 import { RdmqError, replyError } from './errors';
@@ -19,6 +19,14 @@ const MIN_READ_BYTES = 64 * 1024;
 export interface FetchResult {
   /** Complete stored batches; the first may start before the requested offset. */
   records: Buffer;
+  highWatermark: bigint;
+  logStartOffset: bigint;
+}
+
+/** A fetch's batches as the views they were read into (each holds whole batches), for a socket writev: never concatenated. */
+export interface FetchChunks {
+  chunks: Buffer[];
+  sizeBytes: number;
   highWatermark: bigint;
   logStartOffset: bigint;
 }
@@ -84,11 +92,18 @@ export class PartitionFetcher {
   }
 
   async fetch(offset: bigint, maxBytes: number): Promise<FetchResult> {
+    const { chunks, sizeBytes, highWatermark, logStartOffset } = await this.fetchChunks(offset, maxBytes);
+    const records = chunks.length === 0 ? Buffer.alloc(0) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, sizeBytes);
+    return { records, highWatermark, logStartOffset };
+  }
+
+  /** Like fetch, but the batches stay in the buffers they were read into (no copy of a large answer). */
+  async fetchChunks(offset: bigint, maxBytes: number): Promise<FetchChunks> {
     const view = this.opened();
-    const result = (records: Buffer): FetchResult => ({ records, highWatermark: view.highWatermark, logStartOffset: this.logStart });
-    if (offset === view.highWatermark) return result(Buffer.alloc(0));
+    const result = (chunks: Buffer[], sizeBytes = 0): FetchChunks => ({ chunks, sizeBytes, highWatermark: view.highWatermark, logStartOffset: this.logStart });
+    if (offset === view.highWatermark) return result([]);
     let at = this.positions.get(offset.toString()) ?? (await this.locate(offset));
-    if (at === undefined) return result(Buffer.alloc(0));
+    if (at === undefined) return result([]);
     const out: Buffer[] = [];
     let outBytes = 0;
     let nextOffset = offset;
@@ -159,14 +174,20 @@ export class PartitionFetcher {
       }
       endRun();
       at = { segmentId: at.segmentId, position: at.position + consumed };
-      if (full) break;
+      if (full || nextBatchCannotFit(bytes, consumed, offset, outBytes, maxBytes)) break;
     }
     this.remember(nextOffset, at);
-    if (outBytes > 0) this.startReadAhead(view, at, outBytes, preferred);
-    return result(out.length === 1 ? out[0] : Buffer.concat(out, outBytes));
+    // As much as the consumer asks for (its next fetch then finds it all read), or more when one batch was larger.
+    if (outBytes > 0) this.startReadAhead(view, at, Math.max(outBytes, maxBytes), preferred);
+    return result(out, outBytes);
   }
 
-  /** `lengthBytes` committed bytes at `position`, starting from the read-ahead when it was read from exactly there. */
+  /**
+   * Up to `lengthBytes` committed bytes at `position`: the read-ahead when
+   * one was read from exactly there, even when shorter than asked (the
+   * caller reads on from where its whole batches end, so the read-ahead is
+   * never copied into a larger buffer), else a fresh read of `lengthBytes`.
+   */
   private async readAt(view: PartitionView, segment: SegmentView, position: number, lengthBytes: number, preferred: number): Promise<Buffer> {
     const ahead = this.readAheads.get(`${segment.segmentId}:${position}`);
     let start: Buffer | undefined;
@@ -176,6 +197,9 @@ export class PartitionFetcher {
       if (ahead.segment === segment) start = await ahead.bytes;
     }
     if (start && start.length >= lengthBytes) return start.subarray(0, lengthBytes);
+    // Shorter than asked: served alone (no copy) if it holds its first batch whole; the caller reads on after its last whole batch.
+    if (start && start.length >= 12 && 12 + start.readInt32BE(8) <= start.length) return start;
+    // Else its bytes are the start of the read (a batch larger than the read-ahead is pieced together here).
     const bytes = Buffer.allocUnsafe(lengthBytes);
     const have = start ? start.copy(bytes) : 0;
     await view.read(segment, position + have, bytes.subarray(have), preferred);
@@ -256,4 +280,22 @@ export class PartitionFetcher {
     if (body.where === 'at-end') return undefined;
     throw new RdmqError(`offset ${offset} is outside ${body.logStartOffset}..${body.highWatermark} of ${this.topic}-${this.partition}`, OFFSET_OUT_OF_RANGE);
   }
+}
+
+/**
+ * Whether the batch that starts at `at` in `bytes`, read only in part, is
+ * one the fetch would stop before (it takes the answer past `maxBytes`): then
+ * the fetch is full without reading it. Skip markers and batches below the
+ * fetch offset do not count; a header that cannot be read says nothing.
+ */
+function nextBatchCannotFit(bytes: Buffer, at: number, offset: bigint, outBytes: number, maxBytes: number): boolean {
+  if (outBytes === 0 || bytes.length - at < RECORDS_OFFSET) return false;
+  let header: ReturnType<typeof readBatchHeader>;
+  try {
+    header = readBatchHeader(bytes, at);
+  } catch {
+    return false;
+  }
+  if (isSkipMarker(header) || header.baseOffset + BigInt(header.lastOffsetDelta) < offset) return false;
+  return outBytes + 12 + header.batchLength > maxBytes;
 }

@@ -18,7 +18,7 @@ export { AuthorizationError, RdmqError } from './errors';
 export { SaslOptions } from './authentication';
 export { parseControlAddresses } from './connection';
 export { murmur2 } from './partitioner';
-export { PartitionFetcher, FetchResult, ReadAheadBudget } from './fetcher';
+export { PartitionFetcher, FetchChunks, FetchResult, ReadAheadBudget } from './fetcher';
 export { PartitionView, SegmentView } from './partition-view';
 
 /** Lazily connects on first use; each producer/consumer/admin gets its own connection. */

@@ -12,7 +12,7 @@
 // full fetches, which Kafka allows.
 import { splitBatches } from '../../format';
 import { PartitionFetcher } from '../../rdma-client';
-import { errorCode, RequestBody, ResponseInput } from '../protocol';
+import { errorCode, RecordsInput, RequestBody, ResponseInput } from '../protocol';
 import { topicIdFromUuid } from '../broker-view';
 import { refusal } from '../authorization';
 import { DataContext, Handler, RequestContext } from '../context';
@@ -127,14 +127,13 @@ async function readAll(gw: DataContext, wanted: Wanted[], maxBytes: number, read
     }
     const raw = await Promise.all(window.map(({ w, limit }) => readPartition(gw, w, limit, readCommitted)));
     for (const read of raw) {
-      const records = read.response.records as Buffer;
-      if (records.length === 0) {
+      if (read.bytes === 0) {
         reads.push(read);
         continue;
       }
-      const kept = wholeBatchesWithin(records, Math.min(maxBytes - used, read.partitionLimit), used === 0);
-      used += kept.length;
-      reads.push({ ...read, bytes: kept.length, response: { ...read.response, records: kept } });
+      const kept = wholeBatchesWithin(read.response.records as Buffer[], Math.min(maxBytes - used, read.partitionLimit), used === 0);
+      used += kept.sizeBytes;
+      reads.push({ ...read, bytes: kept.sizeBytes, response: { ...read.response, records: kept.chunks } });
     }
   }
   return reads;
@@ -163,7 +162,7 @@ async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, rea
     if (error.name === 'UNKNOWN_TOPIC_OR_PARTITION') gw.catalog.invalidate(topic.name);
     return done(failed(w.partition, error));
   }
-  const ok = (records: Buffer): FetchPartitionResponse => ({
+  const ok = (records: RecordsInput): FetchPartitionResponse => ({
     partitionIndex: w.partition,
     errorCode: 0,
     highWatermark,
@@ -176,8 +175,8 @@ async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, rea
   const waitAt = () => ({ fetcher, offset: maxOf(fetcher.highWatermark, w.fetchOffset) });
   if (w.fetchOffset === highWatermark || limitBytes === 0) return done(ok(EMPTY), 0, waitAt());
   try {
-    const result = await fetcher.fetch(w.fetchOffset, limitBytes);
-    return done(ok(result.records), result.records.length, waitAt());
+    const result = await fetcher.fetchChunks(w.fetchOffset, limitBytes);
+    return done(ok(result.chunks), result.sizeBytes, waitAt());
   } catch (err) {
     const error = toKafkaError(err);
     if (error.code !== OFFSET_OUT_OF_RANGE && error.code !== CORRUPT_MESSAGE) {
@@ -188,16 +187,25 @@ async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, rea
   }
 }
 
-/** The leading whole batches of `records` that fit in `limitBytes`; with `keepFirst`, at least one. */
-function wholeBatchesWithin(records: Buffer, limitBytes: number, keepFirst: boolean): Buffer {
-  if (records.length <= limitBytes) return records;
+/** The leading whole batches of `chunks` (each holds whole batches) that fit in `limitBytes`; with `keepFirst`, at least one. */
+export function wholeBatchesWithin(chunks: readonly Buffer[], limitBytes: number, keepFirst: boolean): { chunks: Buffer[]; sizeBytes: number } {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  if (total <= limitBytes) return { chunks: [...chunks], sizeBytes: total };
+  const kept: Buffer[] = [];
   let end = 0;
-  for (const span of splitBatches(records, { batchBytesMax: 0x7fffffff }).batches) {
-    const spanEnd = span.offset + span.length;
-    if (spanEnd > limitBytes && !(keepFirst && end === 0)) break;
-    end = spanEnd;
+  for (const chunk of chunks) {
+    let chunkEnd = 0;
+    for (const span of splitBatches(chunk, { batchBytesMax: 0x7fffffff }).batches) {
+      const spanEnd = end + span.offset + span.length;
+      if (spanEnd > limitBytes && !(keepFirst && end + chunkEnd === 0)) break;
+      chunkEnd = span.offset + span.length;
+    }
+    if (chunkEnd > 0) kept.push(chunkEnd === chunk.length ? chunk : chunk.subarray(0, chunkEnd));
+    end += chunkEnd;
+    if (chunkEnd < chunk.length) break;
   }
-  return end === 0 ? EMPTY : records.subarray(0, end);
+  return { chunks: kept, sizeBytes: end };
 }
 
 function waitForAny(waitable: { fetcher: PartitionFetcher; offset: bigint }[], timeoutMs: number): Promise<void> {

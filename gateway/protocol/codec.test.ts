@@ -123,6 +123,19 @@ describe('the generic codec', () => {
     }))).toBe(true);
   });
 
+  test('records given as several buffers are written by reference, back to back, as one records field (v12 compact and v4 classic)', () => {
+    const a = Buffer.alloc(40_000, 1);
+    const b = Buffer.alloc(30_000, 2);
+    for (const version of [4, 12]) {
+      const body = (records: Buffer | Buffer[]) => ({ responses: [{ topic: 't', partitions: [{ partitionIndex: 0, highWatermark: 10n, records }] }] });
+      const chunks = encodeResponseChunks(apiKeys.Fetch, version, 3, body([a, b]));
+      expect(chunks).toContain(a);
+      expect(chunks).toContain(b);
+      expect(Buffer.concat(chunks).equals(encodeResponse(apiKeys.Fetch, version, 3, body(Buffer.concat([a, b]))))).toBe(true);
+    }
+    expect(() => encodeResponse(apiKeys.Fetch, 12, 3, { responses: [{ topic: 't', partitions: [{ partitionIndex: 0, records: [a, 'x' as unknown as Buffer] }] }] })).toThrow(SchemaError);
+  });
+
   test('int64 fields accept safe integers as well as bigints', () => {
     const a = encodeResponse(apiKeys.ListOffsets, 7, 1, { topics: [{ name: 't', partitions: [{ offset: 42 }] }] });
     const b = encodeResponse(apiKeys.ListOffsets, 7, 1, { topics: [{ name: 't', partitions: [{ offset: 42n }] }] });

@@ -138,12 +138,24 @@ function scalarCodec(type: ScalarType, compact: boolean, path: string): TypeCode
           return n < 0 ? null : r.slice(n);
         },
         write: (w, v) => {
+          if (type === 'records' && Array.isArray(v)) return writeRecordChunks(w, compact, v, path);
           if (!Buffer.isBuffer(v)) throw new SchemaError(`${path}: expected a Buffer`);
           writeLength(w, compact, true, v.length);
           w.raw(v);
         },
       };
   }
+}
+
+/** Record batches given as several buffers: one length, then each buffer by reference. */
+function writeRecordChunks(w: Writer, compact: boolean, chunks: readonly unknown[], path: string): void {
+  let n = 0;
+  for (const c of chunks) {
+    if (!Buffer.isBuffer(c)) throw new SchemaError(`${path}: expected Buffers`);
+    n += c.length;
+  }
+  writeLength(w, compact, true, n);
+  for (const c of chunks as Buffer[]) w.raw(c);
 }
 
 function toBigInt(v: unknown, path: string): bigint {

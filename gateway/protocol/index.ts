@@ -27,5 +27,5 @@ export type { KafkaErrorEntry } from './errors';
 export { SchemaError } from './codec';
 export { Reader, Writer, defaultReadLimits } from './wire';
 export type { ReadLimits } from './wire';
-export type { ApiSpec, FieldSpec, UnknownTaggedField } from './schema';
+export type { ApiSpec, FieldSpec, RecordsInput, UnknownTaggedField } from './schema';
 export * from './apis';

@@ -175,8 +175,13 @@ export type BodyOf<Fs extends readonly FieldSpec[]> = {
   [F in Fs[number] as F['name']]: ValueOf<F['type']> | NullIf<F>;
 } & { _unknownTaggedFields?: UnknownTaggedField[] };
 
+/** Record batches to encode: one buffer, or several written back to back (views of what a Fetch read, never concatenated). */
+export type RecordsInput = Buffer | readonly Buffer[];
+
 type InputValueOf<T> = T extends 'int64'
   ? bigint | number
+  : T extends 'records'
+    ? RecordsInput
   : T extends ScalarType
     ? ScalarValues[T]
     : T extends StructType<infer Fs>
