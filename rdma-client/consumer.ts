@@ -3,10 +3,11 @@
 // then pushes every commit-watermark move and every new segment. The
 // consumer keeps its read position locally and pulls committed bytes with
 // one-sided gets straight from the storage node: no polling of the broker.
-import { decodeRecordBatch, isSkipMarker, LOG_OVERHEAD, readBatchHeader, RecordBatchError, splitBatches } from '../format';
+import { LOG_OVERHEAD, RecordBatchError, splitBatches } from '../format';
 import { Connection } from './connection';
 import { RdmqError } from './errors';
-import { corruptRangeError, fenceAt, PartitionView, readLimit } from './partition-view';
+import { decodeMessages } from './message-decoder';
+import { corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } from './partition-view';
 
 const CORRUPT_MESSAGE = 2;
 
@@ -54,8 +55,15 @@ interface PartitionReader {
   position: number;
   /** Offsets below this were asked to be skipped (start offset inside a batch). */
   nextOffset: bigint;
-  /** Each partition reads into its own buffer: partitions drain concurrently. */
-  buffer: Buffer;
+  /** Largest read: maxBytesPerRead, grown to fit a batch larger than that. */
+  readBytesMax: number;
+  /**
+   * eachRawBatch only: the two buffers reads go into, one delivered while the
+   * next read fills the other (its bytes are valid only during the call).
+   * Each partition has its own: partitions drain concurrently. Decoded
+   * messages are views of their read's bytes, so those reads get fresh buffers.
+   */
+  rawBuffers: [Buffer, Buffer];
   reading: boolean;
   again: boolean;
   /** A resubscription from its position is under way. */
@@ -69,6 +77,19 @@ interface PartitionReader {
   /** Bytes that cannot be read as batches stop the partition until a seek; reported once. */
   corrupt: boolean;
 }
+
+/** A get under way into `bytes` from `position` of a segment. */
+interface PendingRead {
+  segmentId: number;
+  position: number;
+  bytes: Buffer;
+  /** Which of the reader's raw buffers it fills (NO_SLOT: a buffer of its own). */
+  slot: number;
+  done: Promise<void>;
+}
+
+const NO_SLOT = -1;
+const EMPTY = Buffer.alloc(0);
 
 interface Subscription {
   topic: string;
@@ -99,14 +120,12 @@ export class Consumer {
   private handlers: RunOptions = {};
   private running = false;
   private failure: ((err: Error) => void) | undefined;
-  private readonly initialBufferBytes: number;
 
   constructor(
     private readonly connection: Connection,
     options: ConsumerOptions = {},
   ) {
     this.maxBytesPerRead = options.maxBytesPerRead ?? 8 * 1024 * 1024;
-    this.initialBufferBytes = Math.min(this.maxBytesPerRead, 1 << 20);
   }
 
   private readonly onReconnected = (): void => void this.resubscribeAll();
@@ -241,7 +260,8 @@ export class Consumer {
       segmentId: view.start.segmentId,
       position: view.start.position,
       nextOffset: view.start.offset,
-      buffer: Buffer.alloc(this.initialBufferBytes),
+      readBytesMax: this.maxBytesPerRead,
+      rawBuffers: [EMPTY, EMPTY],
       reading: false,
       again: false,
       draining: undefined,
@@ -292,8 +312,48 @@ export class Consumer {
       });
   }
 
-  /** Reads and delivers everything committed past the reader's position. */
+  /**
+   * Starts a get of `lengthBytes` at `position` of `segment`. With
+   * eachRawBatch it fills whichever of the reader's two buffers `busySlot`
+   * is not; otherwise a buffer of its own, which the messages decoded from it keep.
+   */
+  private startRead(reader: PartitionReader, segment: SegmentView, position: number, lengthBytes: number, busySlot = NO_SLOT): PendingRead {
+    let bytes: Buffer;
+    let slot = NO_SLOT;
+    if (this.handlers.eachRawBatch) {
+      slot = busySlot === 0 ? 1 : 0;
+      if (reader.rawBuffers[slot].length < lengthBytes) reader.rawBuffers[slot] = Buffer.allocUnsafeSlow(lengthBytes);
+      bytes = reader.rawBuffers[slot].subarray(0, lengthBytes);
+    } else {
+      // Unzeroed is safe: the get fills every byte or fails, and each batch's CRC is checked before any record is handed out.
+      bytes = Buffer.allocUnsafe(lengthBytes);
+    }
+    const done = reader.view.read(segment, position, bytes);
+    done.catch(() => undefined); // a read ahead that is dropped is awaited, not reported
+    return { segmentId: segment.segmentId, position, bytes, slot, done };
+  }
+
+  /**
+   * Reads and delivers everything committed past the reader's position. While
+   * one read is being delivered, the next (what is committed after it, up to
+   * the read size) is already in flight: at most two reads per partition.
+   */
   private async drain(reader: PartitionReader): Promise<void> {
+    let ahead: PendingRead | undefined;
+    try {
+      await this.drainReads(reader, (next) => {
+        const previous = ahead;
+        ahead = next;
+        return previous;
+      });
+    } finally {
+      // Its get must be done before the view (and its keys) close.
+      if (ahead) await ahead.done.catch(() => undefined);
+    }
+  }
+
+  /** The drain loop; `swapAhead(next)` sets the read ahead and returns the one before it. */
+  private async drainReads(reader: PartitionReader, swapAhead: (next: PendingRead | undefined) => PendingRead | undefined): Promise<void> {
     const view = reader.view;
     while (this.running && !reader.retired) {
       const segment = view.segments.get(reader.segmentId);
@@ -317,10 +377,16 @@ export class Consumer {
         reader.position = next.startPosition;
         continue;
       }
-      const want = Math.min(readLimit(segment, reader.position) - reader.position, Math.max(this.maxBytesPerRead, reader.buffer.length));
-      if (reader.buffer.length < want) reader.buffer = Buffer.alloc(want);
-      const bytes = reader.buffer.subarray(0, want);
-      await view.read(segment, reader.position, bytes);
+      const want = Math.min(readLimit(segment, reader.position) - reader.position, reader.readBytesMax);
+      // The read ahead is used if it starts here and reads nothing the limit now excludes (a fence announced since).
+      let read = swapAhead(undefined);
+      if (read && (read.segmentId !== segment.segmentId || read.position !== reader.position || read.bytes.length > want)) {
+        await read.done.catch(() => undefined);
+        read = undefined;
+      }
+      read ??= this.startRead(reader, segment, reader.position, want);
+      await read.done;
+      const bytes = read.bytes;
       const corrupt = (why?: string): RdmqError =>
         new RdmqError(
           `corrupt batch at ${view.topic}-${view.partition} segment ${segment.segmentId} position ${reader.position}: ` +
@@ -335,44 +401,33 @@ export class Consumer {
         throw err instanceof RecordBatchError ? corrupt(err.message) : err;
       }
       if (split.bytesConsumed === 0) {
-        // One batch larger than the read: grow the buffer to fit it and read again. The commit
+        // One batch larger than the read: grow the read to fit it and read again. The commit
         // watermark covers whole batches only, so a batch running past it is corrupt (or someone
         // else's bytes): growing for it would read the same bytes again forever.
         const needed = LOG_OVERHEAD + bytes.readInt32BE(8);
-        const committed = segment.commitPosition - reader.position;
-        if (needed <= want || needed > committed) throw corrupt();
-        reader.buffer = Buffer.alloc(needed);
+        const readable = readLimit(segment, reader.position) - reader.position;
+        if (needed <= bytes.length || needed > readable) throw corrupt();
+        reader.readBytesMax = Math.max(reader.readBytesMax, needed);
         continue;
       }
       if (reader.retired) return;
+      const after = reader.position + split.bytesConsumed;
+      const aheadBytes = Math.min(readLimit(segment, after) - after, reader.readBytesMax);
+      if (aheadBytes > 0) swapAhead(this.startRead(reader, segment, after, aheadBytes, read.slot));
       if (this.handlers.eachRawBatch) {
         await this.handlers.eachRawBatch({ topic: view.topic, partition: view.partition, bytes: bytes.subarray(0, split.bytesConsumed), batchCount: split.batches.length });
-        reader.position += split.bytesConsumed;
+        reader.position = after;
         continue;
       }
-      const messages: ConsumedMessage[] = [];
-      for (const span of split.batches) {
-        const header = readBatchHeader(bytes, span.offset);
-        if (isSkipMarker(header) || header.isControl) continue;
-        const { records } = await decodeRecordBatch(bytes, span.offset, { limits: { batchBytesMax: segment.dataCapacityBytes } });
-        for (const r of records) {
-          if (r.offset < reader.nextOffset) continue;
-          messages.push({
-            offset: r.offset.toString(),
-            // Copy: the read buffer is reused for the next read.
-            key: r.key === null ? null : Buffer.from(r.key),
-            value: r.value === null ? null : Buffer.from(r.value),
-            headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value === null ? null : Buffer.from(h.value)])),
-            timestamp: r.timestamp.toString(),
-          });
-        }
-      }
-      reader.position += split.bytesConsumed;
+      const decoded = await decodeMessages(bytes, split.batches, reader.nextOffset, segment.dataCapacityBytes);
+      reader.position += decoded.bytesDecoded;
       if (reader.retired) return;
-      if (messages.length > 0) {
-        reader.nextOffset = BigInt(messages[messages.length - 1].offset) + 1n;
-        await this.deliver(reader, messages);
+      if (decoded.messages.length > 0) {
+        reader.nextOffset = BigInt(decoded.messages[decoded.messages.length - 1].offset) + 1n;
+        await this.deliver(reader, decoded.messages);
       }
+      // Reported once what precedes it is delivered; the partition then waits for a seek.
+      if (decoded.error) throw decoded.error;
     }
   }
 
@@ -382,6 +437,11 @@ export class Consumer {
       await this.handlers.eachBatch({ batch: { topic, partition, highWatermark: highWatermark.toString(), messages } });
       return;
     }
-    for (const message of messages) await this.handlers.eachMessage!({ topic, partition, message });
+    const each = this.handlers.eachMessage!;
+    for (const message of messages) {
+      // A handler that returns no promise is not awaited: one microtask per message was most of a small message's cost.
+      const handled = each({ topic, partition, message });
+      if (handled !== undefined && typeof (handled as Promise<void>).then === 'function') await handled;
+    }
   }
 }
