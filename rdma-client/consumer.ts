@@ -12,10 +12,15 @@ import { corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } fro
 const CORRUPT_MESSAGE = 2;
 
 export interface ConsumerOptions {
-  /** Largest single read (default 8 MiB); grows to fit a larger batch. */
+  /** Largest single read (default 8 MiB; at most 1 MiB for eachMessage and eachBatch); grows to fit a larger batch. */
   maxBytesPerRead?: number;
 }
 
+/**
+ * Key, value and header values are views of the bytes read (no copy per
+ * record); they stay valid, and a kept message keeps its read's buffer
+ * (at most 1 MiB, or its batch) from the garbage collector.
+ */
 export interface ConsumedMessage {
   offset: string;
   key: Buffer | null;
@@ -55,7 +60,7 @@ interface PartitionReader {
   position: number;
   /** Offsets below this were asked to be skipped (start offset inside a batch). */
   nextOffset: bigint;
-  /** Largest read: maxBytesPerRead, grown to fit a batch larger than that. */
+  /** Largest read: maxBytesPerRead (at most DECODED_READ_BYTES_MAX when decoding), grown to fit a larger batch. */
   readBytesMax: number;
   /**
    * eachRawBatch only: the two buffers reads go into, one delivered while the
@@ -89,6 +94,14 @@ interface PendingRead {
 }
 
 const NO_SLOT = -1;
+
+/**
+ * Reads whose messages are handed out get fresh buffers; above about 1 MiB,
+ * those cost more in page faults (the allocator returns freed ones to the
+ * system when the GC frees many at once) than the extra gets of smaller reads.
+ * A batch larger than this still gets a read of its size.
+ */
+const DECODED_READ_BYTES_MAX = 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 interface Subscription {
@@ -260,7 +273,7 @@ export class Consumer {
       segmentId: view.start.segmentId,
       position: view.start.position,
       nextOffset: view.start.offset,
-      readBytesMax: this.maxBytesPerRead,
+      readBytesMax: this.handlers.eachRawBatch ? this.maxBytesPerRead : Math.min(this.maxBytesPerRead, DECODED_READ_BYTES_MAX),
       rawBuffers: [EMPTY, EMPTY],
       reading: false,
       again: false,
