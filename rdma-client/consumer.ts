@@ -111,6 +111,12 @@ interface Subscription {
   partitions?: number[];
 }
 
+/** A stored batch that failed its check (CRC, framing, records), with where it is. */
+function corruptBatchError(topic: string, partition: number, segmentId: number, position: number, err: Error): RdmqError {
+  const code = err instanceof RecordBatchError ? `${err.code}: ` : '';
+  return new RdmqError(`corrupt batch at ${topic}-${partition} segment ${segmentId} position ${position}: ${code}${err.message}`, CORRUPT_MESSAGE, 'CORRUPT_MESSAGE', false);
+}
+
 /** The storage node or the broker went away (not bad data, which is reported). */
 function isConnectionLoss(err: unknown): boolean {
   return err instanceof RdmqError && (err.errorCode === KAFKA_STORAGE_ERROR || err.errorCode === REQUEST_TIMED_OUT);
@@ -440,7 +446,7 @@ export class Consumer {
         await this.deliver(reader, decoded.messages);
       }
       // Reported once what precedes it is delivered; the partition then waits for a seek.
-      if (decoded.error) throw decoded.error;
+      if (decoded.error) throw corruptBatchError(view.topic, view.partition, segment.segmentId, reader.position, decoded.error);
     }
   }
 
