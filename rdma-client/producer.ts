@@ -192,7 +192,7 @@ export class Producer {
 
   /** Sends messages; resolves once every batch is committed. */
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
-    const topic = await this.topic(record.topic);
+    const topic = this.topics.get(record.topic) ?? (await this.topic(record.topic));
     const byPartition = new Map<number, RecordInput[]>();
     const now = Date.now();
     for (const m of record.messages) {
