@@ -28,7 +28,6 @@ import {
 import { writeBatchCrc } from './batch-crc';
 import { Compression, compress, compressionId, decompress, DECOMPRESSED_BYTES_MAX_DEFAULT } from './compression';
 import { BatchLimits, BATCH_LIMITS_DEFAULT, RecordBatchHeader, batchSizeBytes, readBatchHeader, validateBatchHeader, walkRecords } from './record-batch';
-import { RecordBatchError } from './record-batch-error';
 import {
   fieldBytes,
   readRecordLayout,
