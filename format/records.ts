@@ -18,7 +18,6 @@ import {
   sizeOfVarint,
   sizeOfVarlong,
   sizeOfVarlongNumber,
-  skipVarlong,
   writeVarint,
   writeVarlong,
   writeVarlongNumber,

@@ -75,15 +75,6 @@ function readVarlongTail(cursor: ByteCursor, low: bigint): bigint {
   throw new RecordBatchError('INVALID_RECORD', `varlong longer than ${VARLONG_BYTES_MAX} bytes at byte ${cursor.pos}`);
 }
 
-/** Advances past one varlong without decoding it (validation needs only its extent). */
-export function skipVarlong(cursor: ByteCursor): void {
-  for (let i = 0; i < VARLONG_BYTES_MAX; i++) {
-    if (cursor.pos >= cursor.end) throw overrun('varlong', cursor);
-    if ((cursor.buf[cursor.pos++] & 0x80) === 0) return;
-  }
-  throw new RecordBatchError('INVALID_RECORD', `varlong longer than ${VARLONG_BYTES_MAX} bytes at byte ${cursor.pos}`);
-}
-
 export function sizeOfVarint(value: number): number {
   let unsigned = ((value << 1) ^ (value >> 31)) >>> 0;
   let bytes = 1;
