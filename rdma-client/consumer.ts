@@ -96,6 +96,13 @@ interface PendingRead {
 const NO_SLOT = -1;
 
 /**
+ * A read ahead is started only for at least this much (or a full read):
+ * a tiny one, of what was committed during the last get, costs a get for
+ * a few batches where waiting for the delivery would have gathered more.
+ */
+const READ_AHEAD_BYTES_MIN = 256 * 1024;
+
+/**
  * Reads whose messages are handed out get fresh buffers; above about 1 MiB,
  * those cost more in page faults (the allocator returns freed ones to the
  * system when the GC frees many at once) than the extra gets of smaller reads.
@@ -432,7 +439,8 @@ export class Consumer {
       if (reader.retired) return;
       const after = reader.position + split.bytesConsumed;
       const aheadBytes = Math.min(readLimit(segment, after) - after, reader.readBytesMax);
-      if (aheadBytes > 0) swapAhead(this.startRead(reader, segment, after, aheadBytes, read.slot));
+      // Only with a backlog: a reader caught up with its producers reads more per get by waiting for the delivery.
+      if (aheadBytes >= Math.min(reader.readBytesMax, READ_AHEAD_BYTES_MIN)) swapAhead(this.startRead(reader, segment, after, aheadBytes, read.slot));
       if (this.handlers.eachRawBatch) {
         await this.handlers.eachRawBatch({ topic: view.topic, partition: view.partition, bytes: bytes.subarray(0, split.bytesConsumed), batchCount: split.batches.length });
         reader.position = after;
