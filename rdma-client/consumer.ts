@@ -63,12 +63,12 @@ interface PartitionReader {
   /** Largest read: maxBytesPerRead (at most DECODED_READ_BYTES_MAX when decoding), grown to fit a larger batch. */
   readBytesMax: number;
   /**
-   * eachRawBatch only: the two buffers reads go into, one delivered while the
-   * next read fills the other (its bytes are valid only during the call).
-   * Each partition has its own: partitions drain concurrently. Decoded
-   * messages are views of their read's bytes, so those reads get fresh buffers.
+   * eachRawBatch only: the buffer reads go into, reused (its bytes are valid
+   * only during the call). Each partition has its own: partitions drain
+   * concurrently. Decoded messages are views of their read's bytes, so those
+   * reads get fresh buffers.
    */
-  rawBuffers: [Buffer, Buffer];
+  rawBuffer: Buffer;
   reading: boolean;
   again: boolean;
   /** A resubscription from its position is under way. */
@@ -88,12 +88,9 @@ interface PendingRead {
   segmentId: number;
   position: number;
   bytes: Buffer;
-  /** Which of the reader's raw buffers it fills (NO_SLOT: a buffer of its own). */
-  slot: number;
   done: Promise<void>;
 }
 
-const NO_SLOT = -1;
 
 /**
  * A read ahead is started only for at least this much (or a full read):
@@ -287,7 +284,7 @@ export class Consumer {
       position: view.start.position,
       nextOffset: view.start.offset,
       readBytesMax: this.handlers.eachRawBatch ? this.maxBytesPerRead : Math.min(this.maxBytesPerRead, DECODED_READ_BYTES_MAX),
-      rawBuffers: [EMPTY, EMPTY],
+      rawBuffer: EMPTY,
       reading: false,
       again: false,
       draining: undefined,
@@ -339,30 +336,30 @@ export class Consumer {
   }
 
   /**
-   * Starts a get of `lengthBytes` at `position` of `segment`. With
-   * eachRawBatch it fills whichever of the reader's two buffers `busySlot`
-   * is not; otherwise a buffer of its own, which the messages decoded from it keep.
+   * Starts a get of `lengthBytes` at `position` of `segment`: with
+   * eachRawBatch into the reader's reused buffer, otherwise into a buffer of
+   * its own, which the messages decoded from it keep.
    */
-  private startRead(reader: PartitionReader, segment: SegmentView, position: number, lengthBytes: number, busySlot = NO_SLOT): PendingRead {
+  private startRead(reader: PartitionReader, segment: SegmentView, position: number, lengthBytes: number): PendingRead {
     let bytes: Buffer;
-    let slot = NO_SLOT;
     if (this.handlers.eachRawBatch) {
-      slot = busySlot === 0 ? 1 : 0;
-      if (reader.rawBuffers[slot].length < lengthBytes) reader.rawBuffers[slot] = Buffer.allocUnsafeSlow(lengthBytes);
-      bytes = reader.rawBuffers[slot].subarray(0, lengthBytes);
+      if (reader.rawBuffer.length < lengthBytes) reader.rawBuffer = Buffer.alloc(lengthBytes);
+      bytes = reader.rawBuffer.subarray(0, lengthBytes);
     } else {
       // Unzeroed is safe: the get fills every byte or fails, and each batch's CRC is checked before any record is handed out.
       bytes = Buffer.allocUnsafe(lengthBytes);
     }
     const done = reader.view.read(segment, position, bytes);
     done.catch(() => undefined); // a read ahead that is dropped is awaited, not reported
-    return { segmentId: segment.segmentId, position, bytes, slot, done };
+    return { segmentId: segment.segmentId, position, bytes, done };
   }
 
   /**
    * Reads and delivers everything committed past the reader's position. While
-   * one read is being delivered, the next (what is committed after it, up to
-   * the read size) is already in flight: at most two reads per partition.
+   * one read's messages are being decoded and delivered, the next (what is
+   * committed after it, up to the read size) is already in flight: at most
+   * two reads per partition. Raw batches, which cost little to deliver, are
+   * read one get at a time into one reused buffer.
    */
   private async drain(reader: PartitionReader): Promise<void> {
     let ahead: PendingRead | undefined;
@@ -440,7 +437,7 @@ export class Consumer {
       const after = reader.position + split.bytesConsumed;
       const aheadBytes = Math.min(readLimit(segment, after) - after, reader.readBytesMax);
       // Only with a backlog: a reader caught up with its producers reads more per get by waiting for the delivery.
-      if (aheadBytes >= Math.min(reader.readBytesMax, READ_AHEAD_BYTES_MIN)) swapAhead(this.startRead(reader, segment, after, aheadBytes, read.slot));
+      if (!this.handlers.eachRawBatch && aheadBytes >= Math.min(reader.readBytesMax, READ_AHEAD_BYTES_MIN)) swapAhead(this.startRead(reader, segment, after, aheadBytes));
       if (this.handlers.eachRawBatch) {
         await this.handlers.eachRawBatch({ topic: view.topic, partition: view.partition, bytes: bytes.subarray(0, split.bytesConsumed), batchCount: split.batches.length });
         reader.position = after;
