@@ -27,11 +27,22 @@ import {
 } from './batch-layout';
 import { writeBatchCrc } from './batch-crc';
 import { Compression, compress, compressionId, decompress, DECOMPRESSED_BYTES_MAX_DEFAULT } from './compression';
-import { BatchLimits, BATCH_LIMITS_DEFAULT, RecordBatchHeader, batchSizeBytes, readBatchHeader, validateBatch } from './record-batch';
-import { RecordBatchError } from './record-batch-error';
-import { PreparedRecord, Record, RecordInput, prepareRecord, readRecord, sizeOfRecord, writeRecord } from './records';
+import { BatchLimits, BATCH_LIMITS_DEFAULT, RecordBatchHeader, batchSizeBytes, readBatchHeader, validateBatchHeader, walkRecords } from './record-batch';
+import {
+  fieldBytes,
+  readRecordLayout,
+  Record,
+  RecordBase,
+  recordFromLayout,
+  RecordInput,
+  RecordLayout,
+  sizeOfRecord,
+  sizeOfRecordBody,
+  TimestampDelta,
+  writeRecord,
+} from './records';
 import { isSkipMarker } from './skip-marker';
-import { ByteCursor } from './varint';
+import { ByteCursor, VARLONG_NUMBER_MAX } from './varint';
 
 const INT32_MAX = 0x7fffffff;
 
@@ -46,38 +57,84 @@ export interface BuildRecordBatchOptions {
   partitionLeaderEpoch?: number;
 }
 
-function prepareRecords(records: RecordInput[]): { prepared: PreparedRecord[]; baseTimestamp: bigint; maxTimestamp: bigint } {
-  if (records.length === 0 || records.length > INT32_MAX) {
-    throw new RangeError(`a batch holds 1 to ${INT32_MAX} records, not ${records.length}`);
+/**
+ * Sizes of every record, worked out once before anything is written, so the
+ * batch is allocated once at its final size and each record is written
+ * straight into it (strings encoded in place, no per-record buffers).
+ */
+interface RecordsPlan {
+  timestampDeltas: TimestampDelta[];
+  keyBytes: number[];
+  valueBytes: number[];
+  bodyBytes: number[];
+  recordsBytes: number;
+  baseTimestamp: bigint;
+  maxTimestamp: bigint;
+}
+
+/** A record's create time: a number (ms since the epoch) when it is a safe integer, else a bigint. */
+function timestampOf(record: RecordInput, now: number): number | bigint {
+  const t = record.timestamp;
+  if (t === undefined) return now;
+  if (typeof t === 'number') return Number.isSafeInteger(t) ? t : BigInt(t); // BigInt throws RangeError for a fraction
+  return t;
+}
+
+function timestampDelta(timestamp: number | bigint, base: number | bigint): TimestampDelta {
+  if (typeof timestamp === 'number' && typeof base === 'number') {
+    const delta = timestamp - base;
+    if (Math.abs(delta) <= VARLONG_NUMBER_MAX) return delta;
   }
-  const now = BigInt(Date.now());
-  const timestamps = records.map((record) => (record.timestamp === undefined ? now : BigInt(record.timestamp)));
-  const baseTimestamp = timestamps[0];
-  let maxTimestamp = baseTimestamp;
-  for (const timestamp of timestamps) if (timestamp > maxTimestamp) maxTimestamp = timestamp;
-  const prepared = records.map((record, index) => prepareRecord(record, index, timestamps[index] - baseTimestamp));
-  return { prepared, baseTimestamp, maxTimestamp };
+  return BigInt(timestamp) - BigInt(base);
 }
 
-/** Serialises records back to back; `into` must have exactly their size from `pos`. */
-function writeRecords(into: Buffer, start: number, prepared: PreparedRecord[], recordsBytes: number): void {
+function planRecords(records: RecordInput[]): RecordsPlan {
+  const count = records.length;
+  if (count === 0 || count > INT32_MAX) {
+    throw new RangeError(`a batch holds 1 to ${INT32_MAX} records, not ${count}`);
+  }
+  const now = Date.now();
+  const base = timestampOf(records[0], now);
+  let max = base;
+  const plan: RecordsPlan = { timestampDeltas: new Array(count), keyBytes: new Array(count), valueBytes: new Array(count), bodyBytes: new Array(count), recordsBytes: 0, baseTimestamp: 0n, maxTimestamp: 0n };
+  for (let i = 0; i < count; i++) {
+    const record = records[i];
+    const timestamp = i === 0 ? base : timestampOf(record, now);
+    if (timestamp > max) max = timestamp;
+    const delta = timestampDelta(timestamp, base);
+    const keyBytes = fieldBytes(record.key);
+    const valueBytes = fieldBytes(record.value);
+    const bodyBytes = sizeOfRecordBody(record, i, delta, keyBytes, valueBytes);
+    plan.timestampDeltas[i] = delta;
+    plan.keyBytes[i] = keyBytes;
+    plan.valueBytes[i] = valueBytes;
+    plan.bodyBytes[i] = bodyBytes;
+    plan.recordsBytes += sizeOfRecord(bodyBytes);
+  }
+  plan.baseTimestamp = BigInt(base);
+  plan.maxTimestamp = BigInt(max);
+  return plan;
+}
+
+/** Serialises records back to back; `into` must have exactly their size from `start`. */
+function writeRecords(into: Buffer, start: number, records: RecordInput[], plan: RecordsPlan): void {
   let pos = start;
-  for (const record of prepared) pos = writeRecord(into, pos, record);
-  // allocUnsafe buffers: a sizing bug must not ship uninitialised memory.
-  if (pos - start !== recordsBytes) throw new Error(`record encoder wrote ${pos - start} bytes but sized ${recordsBytes}`);
+  for (let i = 0; i < records.length; i++) {
+    pos = writeRecord(into, pos, records[i], i, plan.timestampDeltas[i], plan.bodyBytes[i], plan.keyBytes[i], plan.valueBytes[i]);
+  }
+  // Unzeroed buffers: a sizing bug must not ship uninitialised memory.
+  if (pos - start !== plan.recordsBytes) throw new Error(`record encoder wrote ${pos - start} bytes but sized ${plan.recordsBytes}`);
 }
 
-async function encodeRecordsSection(prepared: PreparedRecord[], compression: Compression): Promise<Buffer> {
-  let recordsBytes = 0;
-  for (const record of prepared) recordsBytes += sizeOfRecord(record);
+async function encodeRecordsSection(records: RecordInput[], plan: RecordsPlan, compression: Compression): Promise<Buffer> {
   if (compression === 'none') {
     // Write straight into the final batch buffer: no intermediate copy.
-    const batch = Buffer.allocUnsafe(RECORD_BATCH_OVERHEAD + recordsBytes);
-    writeRecords(batch, RECORDS_OFFSET, prepared, recordsBytes);
+    const batch = Buffer.allocUnsafe(RECORD_BATCH_OVERHEAD + plan.recordsBytes);
+    writeRecords(batch, RECORDS_OFFSET, records, plan);
     return batch;
   }
-  const plain = Buffer.allocUnsafe(recordsBytes);
-  writeRecords(plain, 0, prepared, recordsBytes);
+  const plain = Buffer.allocUnsafe(plan.recordsBytes);
+  writeRecords(plain, 0, records, plan);
   const compressed = await compress(compression, plain);
   const batch = Buffer.allocUnsafe(RECORD_BATCH_OVERHEAD + compressed.length);
   compressed.copy(batch, RECORDS_OFFSET);
@@ -87,8 +144,8 @@ async function encodeRecordsSection(prepared: PreparedRecord[], compression: Com
 /** A complete, CRC-correct batch. Strings in keys, values and headers are UTF-8. */
 export async function buildRecordBatch(options: BuildRecordBatchOptions): Promise<Buffer> {
   const compression = options.compression ?? 'none';
-  const { prepared, baseTimestamp, maxTimestamp } = prepareRecords(options.records);
-  const batch = await encodeRecordsSection(prepared, compression);
+  const plan = planRecords(options.records);
+  const batch = await encodeRecordsSection(options.records, plan, compression);
   const batchLength = batch.length - LOG_OVERHEAD;
   if (batchLength > INT32_MAX) throw new RangeError(`batch of ${batch.length} bytes does not fit BatchLength (int32)`);
   const attributes = compressionId(compression) | (options.isTransactional ? TRANSACTIONAL_ATTRIBUTE : 0);
@@ -97,13 +154,13 @@ export async function buildRecordBatch(options: BuildRecordBatchOptions): Promis
   batch.writeInt32BE(options.partitionLeaderEpoch ?? NO_PARTITION_LEADER_EPOCH, PARTITION_LEADER_EPOCH_OFFSET);
   batch.writeInt8(MAGIC_V2, MAGIC_OFFSET);
   batch.writeInt16BE(attributes, ATTRIBUTES_OFFSET);
-  batch.writeInt32BE(prepared.length - 1, LAST_OFFSET_DELTA_OFFSET);
-  batch.writeBigInt64BE(baseTimestamp, BASE_TIMESTAMP_OFFSET);
-  batch.writeBigInt64BE(maxTimestamp, MAX_TIMESTAMP_OFFSET);
+  batch.writeInt32BE(options.records.length - 1, LAST_OFFSET_DELTA_OFFSET);
+  batch.writeBigInt64BE(plan.baseTimestamp, BASE_TIMESTAMP_OFFSET);
+  batch.writeBigInt64BE(plan.maxTimestamp, MAX_TIMESTAMP_OFFSET);
   batch.writeBigInt64BE(options.producerId ?? NO_PRODUCER_ID, PRODUCER_ID_OFFSET);
   batch.writeInt16BE(options.producerEpoch ?? NO_PRODUCER_EPOCH, PRODUCER_EPOCH_OFFSET);
   batch.writeInt32BE(options.baseSequence ?? NO_SEQUENCE, BASE_SEQUENCE_OFFSET);
-  batch.writeInt32BE(prepared.length, RECORD_COUNT_OFFSET);
+  batch.writeInt32BE(options.records.length, RECORD_COUNT_OFFSET);
   writeBatchCrc(batch, 0, batchLength);
   return batch;
 }
@@ -120,34 +177,53 @@ export interface DecodedRecordBatch {
 }
 
 /**
+ * Checks the batch at `offset` (as validateBatch does, and for a compressed
+ * batch its decompressed records too), then hands `onRecord` each record's
+ * layout in one pass: the bytes it lies in (`buf`, or the decompressed
+ * records) and where its fields are. The layout is one reused object: read
+ * what you need before returning. Skip markers have no records. Throws
+ * RecordBatchError before any record of a batch whose CRC, counts or
+ * framing are wrong; a record whose structure is wrong throws when reached.
+ */
+export async function forEachRecord(
+  buf: Buffer,
+  offset: number,
+  options: DecodeOptions,
+  onRecord: (bytes: Buffer, layout: RecordLayout, header: RecordBatchHeader) => void,
+): Promise<RecordBatchHeader> {
+  const header = validateBatchHeader(buf, offset, options.limits ?? BATCH_LIMITS_DEFAULT);
+  if (isSkipMarker(header)) return header;
+  const end = offset + batchSizeBytes(header);
+  if (header.compression === 'none') {
+    walkRecords(buf, offset + RECORDS_OFFSET, end, header, (layout) => onRecord(buf, layout, header));
+    return header;
+  }
+  const plain = await decompress(header.compression, buf.subarray(offset + RECORDS_OFFSET, end), options.decompressedBytesMax ?? DECOMPRESSED_BYTES_MAX_DEFAULT);
+  walkRecords(plain, 0, plain.length, header, (layout) => onRecord(plain, layout, header));
+  return header;
+}
+
+/** What a record's offset and timestamp are counted from in a batch with this header. */
+export function recordBase(header: RecordBatchHeader): RecordBase {
+  return {
+    baseOffset: header.baseOffset,
+    baseTimestamp: header.baseTimestamp,
+    logAppendTime: header.timestampType === 'log-append' ? header.maxTimestamp : null,
+  };
+}
+
+/**
  * Validates the batch at `offset`, decompresses its records if needed and
  * returns them with absolute offsets and timestamps. Skip markers decode to
  * no records. Uncompressed record bytes are views into `buf`.
  */
 export async function decodeRecordBatch(buf: Buffer, offset = 0, options: DecodeOptions = {}): Promise<DecodedRecordBatch> {
-  const header = validateBatch(buf, offset, options.limits ?? BATCH_LIMITS_DEFAULT);
-  if (isSkipMarker(header)) return { header, records: [] };
-  const stored = buf.subarray(offset + RECORDS_OFFSET, offset + batchSizeBytes(header));
-  const plain = await decompress(header.compression, stored, options.decompressedBytesMax ?? DECOMPRESSED_BYTES_MAX_DEFAULT);
-  const cursor = new ByteCursor(plain, 0, plain.length);
-  const base = {
-    baseOffset: header.baseOffset,
-    baseTimestamp: header.baseTimestamp,
-    logAppendTime: header.timestampType === 'log-append' ? header.maxTimestamp : null,
-  };
   const records: Record[] = [];
-  for (let i = 0; i < header.recordCount; i++) {
-    if (cursor.remaining() === 0) {
-      throw new RecordBatchError('INVALID_RECORD', `batch declares ${header.recordCount} records but holds only ${i}`);
-    }
-    records.push(readRecord(cursor, base));
-  }
-  if (cursor.remaining() !== 0) {
-    throw new RecordBatchError(
-      'INVALID_RECORD',
-      `batch declares ${header.recordCount} records but ${cursor.remaining()} bytes follow the last of them`,
-    );
-  }
+  let base: RecordBase | undefined;
+  const header = await forEachRecord(buf, offset, options, (bytes, layout, batchHeader) => {
+    base ??= recordBase(batchHeader);
+    records.push(recordFromLayout(bytes, layout, base));
+  });
   return { header, records };
 }
 
@@ -161,7 +237,7 @@ export async function decodeRecordBatch(buf: Buffer, offset = 0, options: Decode
 export function peekFirstRecord(buf: Buffer, offset = 0, header: RecordBatchHeader = readBatchHeader(buf, offset)): Record | undefined {
   if (header.compression !== 'none' || header.isControl || header.recordCount <= 0 || isSkipMarker(header)) return undefined;
   const end = Math.min(buf.length, offset + batchSizeBytes(header));
-  const cursor = new ByteCursor(buf, offset + RECORDS_OFFSET, end);
-  const logAppendTime = header.timestampType === 'log-append' ? header.maxTimestamp : null;
-  return readRecord(cursor, { baseOffset: header.baseOffset, baseTimestamp: header.baseTimestamp, logAppendTime });
+  const layout = new RecordLayout();
+  readRecordLayout(new ByteCursor(buf, offset + RECORDS_OFFSET, end), layout);
+  return recordFromLayout(buf, layout, recordBase(header));
 }

@@ -14,9 +14,11 @@ export {
   setPartitionLeaderEpoch,
   splitBatches,
   validateBatch,
+  validateBatchHeader,
+  walkRecords,
 } from './record-batch';
 export { RECORD_BATCH_ERRORS, RecordBatchError, RecordBatchErrorCode } from './record-batch-error';
-export { Record, Record as KafkaRecord, RecordHeader, RecordInput } from './records';
+export { Record, Record as KafkaRecord, RecordHeader, RecordInput, RecordLayout, fieldView, readRecordHeaders } from './records';
 export {
   COMPRESSION_ATTRIBUTE_MASK,
   Compression,
@@ -26,7 +28,7 @@ export {
   compressionId,
   decompress,
 } from './compression';
-export { BuildRecordBatchOptions, DecodeOptions, DecodedRecordBatch, buildRecordBatch, decodeRecordBatch, peekFirstRecord } from './batch-builder';
+export { BuildRecordBatchOptions, DecodeOptions, DecodedRecordBatch, buildRecordBatch, decodeRecordBatch, forEachRecord, peekFirstRecord, recordBase } from './batch-builder';
 export { buildSkipMarker, isSkipMarker } from './skip-marker';
 export {
   MAX_SEQUENCE,

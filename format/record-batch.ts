@@ -29,7 +29,7 @@ import {
 import { computeBatchCrc } from './batch-crc';
 import { Compression, compressionFromAttributes } from './compression';
 import { RecordBatchError } from './record-batch-error';
-import { skipRecord } from './records';
+import { readRecordLayout, RecordLayout } from './records';
 import { isSkipMarker } from './skip-marker';
 import { ByteCursor } from './varint';
 
@@ -141,6 +141,13 @@ export function readBatchLength(buf: Buffer, offset: number, limits: BatchLimits
  * INVALID_RECORD when counts, offsets or record structure disagree.
  */
 export function validateBatch(buf: Buffer, offset = 0, limits: BatchLimits = BATCH_LIMITS_DEFAULT): RecordBatchHeader {
+  const header = validateBatchHeader(buf, offset, limits);
+  if (header.compression === 'none' && !isSkipMarker(header)) walkRecords(buf, offset + RECORDS_OFFSET, offset + batchSizeBytes(header), header);
+  return header;
+}
+
+/** validateBatch up to the records: length, magic, CRC over the whole batch, counts. */
+export function validateBatchHeader(buf: Buffer, offset = 0, limits: BatchLimits = BATCH_LIMITS_DEFAULT): RecordBatchHeader {
   const batchLength = readBatchLength(buf, offset, limits);
   const available = buf.length - offset;
   if (available < LOG_OVERHEAD + batchLength) {
@@ -161,7 +168,6 @@ export function validateBatch(buf: Buffer, offset = 0, limits: BatchLimits = BAT
   }
   const header = readBatchHeader(buf, offset);
   checkCounts(header);
-  if (header.compression === 'none' && !isSkipMarker(header)) checkUncompressedRecords(buf, offset, header);
   return header;
 }
 
@@ -181,9 +187,16 @@ function checkCounts(header: RecordBatchHeader): void {
   }
 }
 
-/** Walks the records: exactly recordCount of them, offsets increasing within the batch, filling it exactly. */
-function checkUncompressedRecords(buf: Buffer, offset: number, header: RecordBatchHeader): void {
-  const cursor = new ByteCursor(buf, offset + RECORDS_OFFSET, offset + batchSizeBytes(header));
+/**
+ * Walks the (uncompressed) records in `buf` from `start` to `end`: exactly
+ * recordCount of them, offsets increasing within the batch, filling the
+ * range exactly. With `onRecord`, hands it each record's layout as it goes
+ * (one reused object: read what you need before returning), so a reader
+ * checks and decodes in a single pass.
+ */
+export function walkRecords(buf: Buffer, start: number, end: number, header: RecordBatchHeader, onRecord?: (layout: RecordLayout) => void): void {
+  const cursor = new ByteCursor(buf, start, end);
+  const layout = new RecordLayout();
   let previousOffsetDelta = -1;
   for (let i = 0; i < header.recordCount; i++) {
     if (cursor.remaining() === 0) {
@@ -192,7 +205,8 @@ function checkUncompressedRecords(buf: Buffer, offset: number, header: RecordBat
         `batch declares ${header.recordCount} records but its bytes hold only ${i}`,
       );
     }
-    const offsetDelta = skipRecord(cursor);
+    readRecordLayout(cursor, layout);
+    const offsetDelta = layout.offsetDelta;
     if (offsetDelta <= previousOffsetDelta || offsetDelta > header.lastOffsetDelta) {
       throw new RecordBatchError(
         'INVALID_RECORD',
@@ -200,6 +214,7 @@ function checkUncompressedRecords(buf: Buffer, offset: number, header: RecordBat
       );
     }
     previousOffsetDelta = offsetDelta;
+    if (onRecord !== undefined) onRecord(layout);
   }
   if (cursor.remaining() !== 0) {
     throw new RecordBatchError(

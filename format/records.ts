@@ -17,9 +17,10 @@ import {
   readVarlong,
   sizeOfVarint,
   sizeOfVarlong,
-  skipVarlong,
+  sizeOfVarlongNumber,
   writeVarint,
   writeVarlong,
+  writeVarlongNumber,
 } from './varint';
 
 export interface RecordHeader {
@@ -49,64 +50,76 @@ export interface RecordInput {
   timestamp?: bigint | number;
 }
 
-/** A record with its bytes resolved and its size known, ready to be written. */
-export interface PreparedRecord {
-  key: Buffer | null;
-  value: Buffer | null;
-  headers: { key: Buffer; value: Buffer | null }[];
-  offsetDelta: number;
-  timestampDelta: bigint;
-  bodyBytes: number;
-}
+/**
+ * A timestamp delta as a number when it is exact as one (every realistic
+ * batch), else as a bigint: the number path writes varlongs without BigInt.
+ */
+export type TimestampDelta = number | bigint;
 
 const NULL_LENGTH = -1;
 
-function toBytes(data: Buffer | string | null): Buffer | null {
-  if (data === null || data === undefined) return null;
-  return typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+/** Bytes a key, value or header value takes as written: its UTF-8 or byte length, -1 for null. */
+export function fieldBytes(data: Buffer | Uint8Array | string | null | undefined): number {
+  if (data === null || data === undefined) return NULL_LENGTH;
+  return typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
 }
 
-function sizeOfNullableBytes(bytes: Buffer | null): number {
-  return bytes === null ? sizeOfVarint(NULL_LENGTH) : sizeOfVarint(bytes.length) + bytes.length;
+function sizeOfField(length: number): number {
+  return length === NULL_LENGTH ? 1 : sizeOfVarint(length) + length;
 }
 
-export function prepareRecord(input: RecordInput, offsetDelta: number, timestampDelta: bigint): PreparedRecord {
-  const key = toBytes(input.key);
-  const value = toBytes(input.value);
-  const headers = (input.headers ?? []).map((header) => ({
-    key: Buffer.from(header.key, 'utf8'),
-    value: toBytes(header.value),
-  }));
-  let bodyBytes =
-    1 + sizeOfVarlong(timestampDelta) + sizeOfVarint(offsetDelta) + sizeOfNullableBytes(key) + sizeOfNullableBytes(value);
-  bodyBytes += sizeOfVarint(headers.length);
-  for (const header of headers) bodyBytes += sizeOfNullableBytes(header.key) + sizeOfNullableBytes(header.value);
-  return { key, value, headers, offsetDelta, timestampDelta, bodyBytes };
+function sizeOfTimestampDelta(delta: TimestampDelta): number {
+  return typeof delta === 'number' ? sizeOfVarlongNumber(delta) : sizeOfVarlong(delta);
 }
 
-/** Bytes the record takes in a batch, including its length prefix. */
-export function sizeOfRecord(record: PreparedRecord): number {
-  return sizeOfVarint(record.bodyBytes) + record.bodyBytes;
+/** Bytes of the record's body (everything its length prefix counts), given its key's and value's lengths. */
+export function sizeOfRecordBody(input: RecordInput, offsetDelta: number, timestampDelta: TimestampDelta, keyBytes: number, valueBytes: number): number {
+  let bodyBytes = 1 + sizeOfTimestampDelta(timestampDelta) + sizeOfVarint(offsetDelta) + sizeOfField(keyBytes) + sizeOfField(valueBytes);
+  const headers = input.headers;
+  const headerCount = headers === undefined ? 0 : headers.length;
+  bodyBytes += sizeOfVarint(headerCount);
+  for (let i = 0; i < headerCount; i++) bodyBytes += sizeOfField(Buffer.byteLength(headers![i].key, 'utf8')) + sizeOfField(fieldBytes(headers![i].value));
+  return bodyBytes;
 }
 
-function writeNullableBytes(buf: Buffer, pos: number, bytes: Buffer | null): number {
-  if (bytes === null) return writeVarint(buf, pos, NULL_LENGTH);
-  pos = writeVarint(buf, pos, bytes.length);
-  return pos + bytes.copy(buf, pos);
+/** Bytes the record takes in a batch, its length prefix included. */
+export function sizeOfRecord(bodyBytes: number): number {
+  return sizeOfVarint(bodyBytes) + bodyBytes;
 }
 
-/** Writes the record at `pos`; returns the position after it. */
-export function writeRecord(buf: Buffer, pos: number, record: PreparedRecord): number {
-  pos = writeVarint(buf, pos, record.bodyBytes);
+/** Writes a field whose length is known: strings are encoded in place, bytes copied once. */
+function writeField(buf: Buffer, pos: number, data: Buffer | Uint8Array | string | null | undefined, length: number): number {
+  pos = writeVarint(buf, pos, length);
+  if (length <= 0) return pos;
+  if (typeof data === 'string') buf.write(data, pos, length, 'utf8');
+  else buf.set(data!, pos);
+  return pos + length;
+}
+
+/** Writes the record at `pos` from its input and the sizes computed for it; returns the position after it. */
+export function writeRecord(
+  buf: Buffer,
+  pos: number,
+  input: RecordInput,
+  offsetDelta: number,
+  timestampDelta: TimestampDelta,
+  bodyBytes: number,
+  keyBytes: number,
+  valueBytes: number,
+): number {
+  pos = writeVarint(buf, pos, bodyBytes);
   buf[pos++] = 0; // attributes: unused in v2
-  pos = writeVarlong(buf, pos, record.timestampDelta);
-  pos = writeVarint(buf, pos, record.offsetDelta);
-  pos = writeNullableBytes(buf, pos, record.key);
-  pos = writeNullableBytes(buf, pos, record.value);
-  pos = writeVarint(buf, pos, record.headers.length);
-  for (const header of record.headers) {
-    pos = writeNullableBytes(buf, pos, header.key);
-    pos = writeNullableBytes(buf, pos, header.value);
+  pos = typeof timestampDelta === 'number' ? writeVarlongNumber(buf, pos, timestampDelta) : writeVarlong(buf, pos, timestampDelta);
+  pos = writeVarint(buf, pos, offsetDelta);
+  pos = writeField(buf, pos, input.key, keyBytes);
+  pos = writeField(buf, pos, input.value, valueBytes);
+  const headers = input.headers;
+  const headerCount = headers === undefined ? 0 : headers.length;
+  pos = writeVarint(buf, pos, headerCount);
+  for (let i = 0; i < headerCount; i++) {
+    const header = headers![i];
+    pos = writeField(buf, pos, header.key, Buffer.byteLength(header.key, 'utf8'));
+    pos = writeField(buf, pos, header.value, fieldBytes(header.value));
   }
   return pos;
 }
@@ -156,22 +169,6 @@ export interface RecordBase {
   logAppendTime: bigint | null;
 }
 
-/**
- * Runs `readFields` with the cursor bounded by one record's length, so no
- * field can read into the next record, and checks the fields fill the body.
- */
-function withinRecordBody<T>(cursor: ByteCursor, readFields: () => T): T {
-  const outerEnd = cursor.end;
-  const bodyEnd = enterRecordBody(cursor);
-  try {
-    const result = readFields();
-    checkRecordBodyFilled(cursor, bodyEnd);
-    return result;
-  } finally {
-    cursor.end = outerEnd;
-  }
-}
-
 /** Reads the record's length prefix and narrows the cursor to its body; returns the body's end. */
 function enterRecordBody(cursor: ByteCursor): number {
   const bodyEnd = readBodyEnd(cursor);
@@ -195,57 +192,105 @@ function readAttributes(cursor: ByteCursor): void {
   cursor.pos++; // unused in v2
 }
 
-export function readRecord(cursor: ByteCursor, base: RecordBase): Record {
-  return withinRecordBody(cursor, () => {
-    readAttributes(cursor);
-    const timestampDelta = readVarlong(cursor);
-    const offsetDelta = readVarint(cursor);
-    const key = readNullableBytes(cursor, 'key');
-    const value = readNullableBytes(cursor, 'value');
-    const headerCount = readLength(cursor, 'header count', false);
-    const headers: RecordHeader[] = [];
-    for (let i = 0; i < headerCount; i++) {
-      const keyLength = readLength(cursor, 'header key', false);
-      const headerKey = cursor.buf.toString('utf8', cursor.pos, cursor.pos + keyLength);
-      cursor.pos += keyLength;
-      headers.push({ key: headerKey, value: readNullableBytes(cursor, 'header value') });
-    }
-    return {
-      key,
-      value,
-      headers,
-      timestamp: base.logAppendTime ?? base.baseTimestamp + timestampDelta,
-      offset: base.baseOffset + BigInt(offsetDelta),
-    };
-  });
+/**
+ * Where one record's fields lie in the bytes it was read from. One walk
+ * fills it in place and checks the record's structure on the way; readers
+ * reuse one layout from record to record, so the walk allocates nothing.
+ * Key and value are (start, length) with length -1 for null.
+ */
+export class RecordLayout {
+  offsetDelta = 0;
+  timestampDelta: TimestampDelta = 0;
+  keyStart = 0;
+  keyLength = NULL_LENGTH;
+  valueStart = 0;
+  valueLength = NULL_LENGTH;
+  headersStart = 0;
+  headerCount = 0;
+  /** Where the record ends (the next one starts). */
+  end = 0;
+}
+
+/** A timestamp delta as a number when it is exact as one (7 varlong bytes or fewer), else a bigint. */
+function readTimestampDelta(cursor: ByteCursor): TimestampDelta {
+  const start = cursor.pos;
+  let unsigned = 0;
+  let scale = 1;
+  for (let i = 0; i < 7 && cursor.pos < cursor.end; i++) {
+    const byte = cursor.buf[cursor.pos++];
+    unsigned += (byte & 0x7f) * scale;
+    if ((byte & 0x80) === 0) return unsigned % 2 === 1 ? -(unsigned + 1) / 2 : unsigned / 2;
+    scale *= 128;
+  }
+  cursor.pos = start;
+  return readVarlong(cursor);
 }
 
 /**
- * Walks one record's structure without allocating and returns its offset
- * delta, so a whole uncompressed batch can be checked at memory speed.
+ * Reads the record at the cursor into `layout` and moves past it. Throws
+ * INVALID_RECORD when a length runs past the record or the batch, or the
+ * fields do not fill the record exactly: no field can reach into the next.
  */
-export function skipRecord(cursor: ByteCursor): number {
-  // withinRecordBody written out: its closure, one per record, was the
-  // gateway's largest allocation (about 55 bytes per record, so 55 MB per GB
-  // of 1 KiB records), and the GC work it caused cost more than the walk.
+export function readRecordLayout(cursor: ByteCursor, layout: RecordLayout): void {
+  // No closure per record: one was the gateway's largest allocation once
+  // (about 55 bytes per record), and its GC work cost more than the walk.
   const outerEnd = cursor.end;
   const bodyEnd = enterRecordBody(cursor);
   try {
     readAttributes(cursor);
-    skipVarlong(cursor);
-    const offsetDelta = readVarint(cursor);
-    skipBytes(cursor, 'key', true);
-    skipBytes(cursor, 'value', true);
+    layout.timestampDelta = readTimestampDelta(cursor);
+    layout.offsetDelta = readVarint(cursor);
+    layout.keyLength = readLength(cursor, 'key', true);
+    layout.keyStart = cursor.pos;
+    if (layout.keyLength > 0) cursor.pos += layout.keyLength;
+    layout.valueLength = readLength(cursor, 'value', true);
+    layout.valueStart = cursor.pos;
+    if (layout.valueLength > 0) cursor.pos += layout.valueLength;
     const headerCount = readLength(cursor, 'header count', false);
+    layout.headersStart = cursor.pos;
+    layout.headerCount = headerCount;
     for (let i = 0; i < headerCount; i++) {
       skipBytes(cursor, 'header key', false);
       skipBytes(cursor, 'header value', true);
     }
     checkRecordBodyFilled(cursor, bodyEnd);
-    return offsetDelta;
+    layout.end = bodyEnd;
   } finally {
     cursor.end = outerEnd;
   }
+}
+
+/** The headers of a record whose layout was read (and so checked) from `buf`. */
+export function readRecordHeaders(buf: Buffer, layout: RecordLayout): RecordHeader[] {
+  const headers: RecordHeader[] = [];
+  const cursor = new ByteCursor(buf, layout.headersStart, layout.end);
+  for (let i = 0; i < layout.headerCount; i++) {
+    const keyLength = readLength(cursor, 'header key', false);
+    const key = buf.toString('utf8', cursor.pos, cursor.pos + keyLength);
+    cursor.pos += keyLength;
+    headers.push({ key, value: readNullableBytes(cursor, 'header value') });
+  }
+  return headers;
+}
+
+/** A view of `length` bytes at `start` of `buf`, or null for length -1. */
+export function fieldView(buf: Buffer, start: number, length: number): Buffer | null {
+  return length === NULL_LENGTH ? null : buf.subarray(start, start + length);
+}
+
+function addDelta(base: bigint, delta: TimestampDelta): bigint {
+  return base + (typeof delta === 'number' ? BigInt(delta) : delta);
+}
+
+/** The record a layout describes, with absolute offset and timestamp; key, value and header values are views into `buf`. */
+export function recordFromLayout(buf: Buffer, layout: RecordLayout, base: RecordBase): Record {
+  return {
+    key: fieldView(buf, layout.keyStart, layout.keyLength),
+    value: fieldView(buf, layout.valueStart, layout.valueLength),
+    headers: layout.headerCount === 0 ? [] : readRecordHeaders(buf, layout),
+    timestamp: base.logAppendTime ?? addDelta(base.baseTimestamp, layout.timestampDelta),
+    offset: base.baseOffset + BigInt(layout.offsetDelta),
+  };
 }
 
 /** One record's timestamp delta; the cursor moves past the whole record. */

@@ -1,4 +1,4 @@
-import { ByteCursor, readVarint, readVarlong, sizeOfVarint, sizeOfVarlong, writeVarint, writeVarlong } from './varint';
+import { ByteCursor, readVarint, readVarlong, sizeOfVarint, sizeOfVarlong, sizeOfVarlongNumber, VARLONG_NUMBER_MAX, writeVarint, writeVarlong, writeVarlongNumber } from './varint';
 
 function encodeVarint(value: number): string {
   const buf = Buffer.alloc(5);
@@ -54,5 +54,17 @@ describe('zigzag varints', () => {
   test('a varint longer than five bytes is rejected', () => {
     const bytes = Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x00]);
     expect(() => readVarint(new ByteCursor(bytes, 0, bytes.length))).toThrow(/longer than 5 bytes/);
+  });
+
+  test('varlongs of numbers are byte for byte the varlongs of the same bigints, up to the largest number allowed', () => {
+    const values = [0, 1, -1, 63, -64, 64, 127, 128, 2 ** 31 - 1, -(2 ** 31), 2 ** 31, 2 ** 35 + 3, -(2 ** 48) - 1, 2 ** 49, 1_733_000_000_000, VARLONG_NUMBER_MAX, -VARLONG_NUMBER_MAX];
+    for (const value of values) {
+      const asNumber = Buffer.alloc(10);
+      const asBigint = Buffer.alloc(10);
+      const end = writeVarlongNumber(asNumber, 0, value);
+      expect(end).toBe(sizeOfVarlongNumber(value));
+      expect(asNumber.subarray(0, end)).toEqual(asBigint.subarray(0, writeVarlong(asBigint, 0, BigInt(value))));
+      expect(readVarlong(new ByteCursor(asNumber, 0, end))).toBe(BigInt(value));
+    }
   });
 });

@@ -75,15 +75,6 @@ function readVarlongTail(cursor: ByteCursor, low: bigint): bigint {
   throw new RecordBatchError('INVALID_RECORD', `varlong longer than ${VARLONG_BYTES_MAX} bytes at byte ${cursor.pos}`);
 }
 
-/** Advances past one varlong without decoding it (validation needs only its extent). */
-export function skipVarlong(cursor: ByteCursor): void {
-  for (let i = 0; i < VARLONG_BYTES_MAX; i++) {
-    if (cursor.pos >= cursor.end) throw overrun('varlong', cursor);
-    if ((cursor.buf[cursor.pos++] & 0x80) === 0) return;
-  }
-  throw new RecordBatchError('INVALID_RECORD', `varlong longer than ${VARLONG_BYTES_MAX} bytes at byte ${cursor.pos}`);
-}
-
 export function sizeOfVarint(value: number): number {
   let unsigned = ((value << 1) ^ (value >> 31)) >>> 0;
   let bytes = 1;
@@ -126,5 +117,35 @@ export function writeVarlong(buf: Buffer, pos: number, value: bigint): number {
     unsigned >>= 7n;
   }
   buf[pos++] = Number(unsigned);
+  return pos;
+}
+
+// Varlongs of ordinary numbers: timestamp deltas in ms fit a double exactly,
+// and doubles avoid a BigInt per shift on the encoder's hot path. Callers pass
+// only integers of magnitude below 2^52 (zigzag doubles them, still exact);
+// anything larger goes through the BigInt functions above.
+export const VARLONG_NUMBER_MAX = 2 ** 52 - 1;
+
+function zigzagNumber(value: number): number {
+  return value >= 0 ? value * 2 : -value * 2 - 1;
+}
+
+export function sizeOfVarlongNumber(value: number): number {
+  let unsigned = zigzagNumber(value);
+  let bytes = 1;
+  while (unsigned >= 0x80) {
+    unsigned = Math.floor(unsigned / 128);
+    bytes++;
+  }
+  return bytes;
+}
+
+export function writeVarlongNumber(buf: Buffer, pos: number, value: number): number {
+  let unsigned = zigzagNumber(value);
+  while (unsigned >= 0x80) {
+    buf[pos++] = (unsigned % 128) | 0x80;
+    unsigned = Math.floor(unsigned / 128);
+  }
+  buf[pos++] = unsigned;
   return pos;
 }

@@ -139,4 +139,74 @@ describe('the fast-path consumer', () => {
       await reader.close();
     }
   }, 60_000);
+
+  it('delivers the records before a batch whose bytes were corrupted in the region, then reports that batch once and delivers nothing past it', async () => {
+    await createTopic('crc');
+    const batch = (name: string): string[] => Array.from({ length: 10 }, (_, i) => `${name}-${String(i).padStart(4, '0')}`);
+    await produce('crc', [...batch('first'), ...batch('second'), ...batch('third')], 10);
+    // One byte of a record's value in the second batch flipped, as a failing disk would: only the CRC can tell.
+    const region = path.join(cluster.dataDir, 'region');
+    const at = fs.readFileSync(region).indexOf('second-0005');
+    expect(at).toBeGreaterThan(0);
+    const fd = fs.openSync(region, 'r+');
+    fs.writeSync(fd, Buffer.from('S'), 0, 1, at);
+    fs.closeSync(fd);
+
+    const consumer = new Consumer(connection);
+    await consumer.subscribe({ topic: 'crc', fromBeginning: true });
+    const errors: Error[] = [];
+    const delivered: ConsumedMessage[] = [];
+    await consumer.run({ eachMessage: ({ message }) => void delivered.push(message) }, (err) => errors.push(err));
+    await until(() => errors.length > 0, 'the corrupt batch to be reported');
+    await produce('crc', ['after-1']);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await consumer.stop();
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(RdmqError);
+    expect((errors[0] as RdmqError).errorCode).toBe(2);
+    expect(errors[0].message).toMatch(/corrupt batch at crc-0 segment \d+ position \d+: CORRUPT_MESSAGE: batch CRC32C is 0x[0-9a-f]+ but its bytes compute to/);
+    expect(delivered.map((m) => [m.offset, m.value!.toString()])).toEqual(batch('first').map((v, i) => [String(i), v]));
+  }, 40_000);
+
+  it('reads the next range while it hands out the last, two reads at most per partition, each within maxBytesPerRead, and messages stay valid after later reads', async () => {
+    await createTopic('ahead');
+    const values = Array.from({ length: 300 }, (_, i) => `${String(i).padStart(5, '0')}-${'v'.repeat(1500)}`);
+    await produce('ahead', values, 10);
+    const reader = await Connection.open({ control: cluster.control });
+    // The real get, counted: how many are in flight, and how large each is.
+    const get = reader.get.bind(reader);
+    let inFlight = 0;
+    let inFlightMax = 0;
+    let readBytesMax = 0;
+    reader.get = async (segmentId, preferred, local, remoteOffset) => {
+      inFlightMax = Math.max(inFlightMax, ++inFlight);
+      readBytesMax = Math.max(readBytesMax, local.length);
+      try {
+        return await get(segmentId, preferred, local, remoteOffset);
+      } finally {
+        inFlight--;
+      }
+    };
+    try {
+      const consumer = new Consumer(reader, { maxBytesPerRead: 64 * 1024 });
+      await consumer.subscribe({ topic: 'ahead', fromBeginning: true });
+      const delivered: ConsumedMessage[] = [];
+      let handedOutWhileReading = 0;
+      await consumer.run({
+        eachMessage: ({ message }) => {
+          if (inFlight > 0) handedOutWhileReading++;
+          delivered.push(message);
+        },
+      });
+      await until(() => delivered.length === values.length, 'every message');
+      await consumer.stop();
+      expect(delivered.map((m) => m.value!.toString())).toEqual(values);
+      expect(delivered.map((m) => m.offset)).toEqual(values.map((_, i) => String(i)));
+      expect(readBytesMax).toBeLessThanOrEqual(64 * 1024);
+      expect(inFlightMax).toBeLessThanOrEqual(2);
+      expect(handedOutWhileReading).toBeGreaterThan(0);
+    } finally {
+      await reader.close();
+    }
+  }, 40_000);
 });

@@ -3,18 +3,24 @@
 // then pushes every commit-watermark move and every new segment. The
 // consumer keeps its read position locally and pulls committed bytes with
 // one-sided gets straight from the storage node: no polling of the broker.
-import { decodeRecordBatch, isSkipMarker, LOG_OVERHEAD, readBatchHeader, RecordBatchError, splitBatches } from '../format';
+import { LOG_OVERHEAD, RecordBatchError, splitBatches } from '../format';
 import { Connection } from './connection';
 import { RdmqError } from './errors';
-import { corruptRangeError, fenceAt, PartitionView, readLimit } from './partition-view';
+import { decodeMessages } from './message-decoder';
+import { corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } from './partition-view';
 
 const CORRUPT_MESSAGE = 2;
 
 export interface ConsumerOptions {
-  /** Largest single read (default 8 MiB); grows to fit a larger batch. */
+  /** Largest single read (default 8 MiB; at most 1 MiB for eachMessage and eachBatch); grows to fit a larger batch. */
   maxBytesPerRead?: number;
 }
 
+/**
+ * Key, value and header values are views of the bytes read (no copy per
+ * record); they stay valid, and a kept message keeps its read's buffer
+ * (at most 1 MiB, or its batch) from the garbage collector.
+ */
 export interface ConsumedMessage {
   offset: string;
   key: Buffer | null;
@@ -54,8 +60,15 @@ interface PartitionReader {
   position: number;
   /** Offsets below this were asked to be skipped (start offset inside a batch). */
   nextOffset: bigint;
-  /** Each partition reads into its own buffer: partitions drain concurrently. */
-  buffer: Buffer;
+  /** Largest read: maxBytesPerRead (at most DECODED_READ_BYTES_MAX when decoding), grown to fit a larger batch. */
+  readBytesMax: number;
+  /**
+   * eachRawBatch only: the buffer reads go into, reused (its bytes are valid
+   * only during the call). Each partition has its own: partitions drain
+   * concurrently. Decoded messages are views of their read's bytes, so those
+   * reads get fresh buffers.
+   */
+  rawBuffer: Buffer;
   reading: boolean;
   again: boolean;
   /** A resubscription from its position is under way. */
@@ -70,11 +83,42 @@ interface PartitionReader {
   corrupt: boolean;
 }
 
+/** A get under way into `bytes` from `position` of a segment. */
+interface PendingRead {
+  segmentId: number;
+  position: number;
+  bytes: Buffer;
+  done: Promise<void>;
+}
+
+
+/**
+ * A read ahead is started only for at least this much (or a full read):
+ * a tiny one, of what was committed during the last get, costs a get for
+ * a few batches where waiting for the delivery would have gathered more.
+ */
+const READ_AHEAD_BYTES_MIN = 256 * 1024;
+
+/**
+ * Reads whose messages are handed out get fresh buffers; above about 1 MiB,
+ * those cost more in page faults (the allocator returns freed ones to the
+ * system when the GC frees many at once) than the extra gets of smaller reads.
+ * A batch larger than this still gets a read of its size.
+ */
+const DECODED_READ_BYTES_MAX = 1024 * 1024;
+const EMPTY = Buffer.alloc(0);
+
 interface Subscription {
   topic: string;
   fromBeginning: boolean;
   /** Only these partitions (default: all of the topic's). */
   partitions?: number[];
+}
+
+/** A stored batch that failed its check (CRC, framing, records), with where it is. */
+function corruptBatchError(topic: string, partition: number, segmentId: number, position: number, err: Error): RdmqError {
+  const code = err instanceof RecordBatchError ? `${err.code}: ` : '';
+  return new RdmqError(`corrupt batch at ${topic}-${partition} segment ${segmentId} position ${position}: ${code}${err.message}`, CORRUPT_MESSAGE, 'CORRUPT_MESSAGE', false);
 }
 
 /** The storage node or the broker went away (not bad data, which is reported). */
@@ -99,14 +143,12 @@ export class Consumer {
   private handlers: RunOptions = {};
   private running = false;
   private failure: ((err: Error) => void) | undefined;
-  private readonly initialBufferBytes: number;
 
   constructor(
     private readonly connection: Connection,
     options: ConsumerOptions = {},
   ) {
     this.maxBytesPerRead = options.maxBytesPerRead ?? 8 * 1024 * 1024;
-    this.initialBufferBytes = Math.min(this.maxBytesPerRead, 1 << 20);
   }
 
   private readonly onReconnected = (): void => void this.resubscribeAll();
@@ -241,7 +283,8 @@ export class Consumer {
       segmentId: view.start.segmentId,
       position: view.start.position,
       nextOffset: view.start.offset,
-      buffer: Buffer.alloc(this.initialBufferBytes),
+      readBytesMax: this.handlers.eachRawBatch ? this.maxBytesPerRead : Math.min(this.maxBytesPerRead, DECODED_READ_BYTES_MAX),
+      rawBuffer: EMPTY,
       reading: false,
       again: false,
       draining: undefined,
@@ -292,8 +335,48 @@ export class Consumer {
       });
   }
 
-  /** Reads and delivers everything committed past the reader's position. */
+  /**
+   * Starts a get of `lengthBytes` at `position` of `segment`: with
+   * eachRawBatch into the reader's reused buffer, otherwise into a buffer of
+   * its own, which the messages decoded from it keep.
+   */
+  private startRead(reader: PartitionReader, segment: SegmentView, position: number, lengthBytes: number): PendingRead {
+    let bytes: Buffer;
+    if (this.handlers.eachRawBatch) {
+      if (reader.rawBuffer.length < lengthBytes) reader.rawBuffer = Buffer.alloc(lengthBytes);
+      bytes = reader.rawBuffer.subarray(0, lengthBytes);
+    } else {
+      // Unzeroed is safe: the get fills every byte or fails, and each batch's CRC is checked before any record is handed out.
+      bytes = Buffer.allocUnsafe(lengthBytes);
+    }
+    const done = reader.view.read(segment, position, bytes);
+    done.catch(() => undefined); // a read ahead that is dropped is awaited, not reported
+    return { segmentId: segment.segmentId, position, bytes, done };
+  }
+
+  /**
+   * Reads and delivers everything committed past the reader's position. While
+   * one read's messages are being decoded and delivered, the next (what is
+   * committed after it, up to the read size) is already in flight: at most
+   * two reads per partition. Raw batches, which cost little to deliver, are
+   * read one get at a time into one reused buffer.
+   */
   private async drain(reader: PartitionReader): Promise<void> {
+    let ahead: PendingRead | undefined;
+    try {
+      await this.drainReads(reader, (next) => {
+        const previous = ahead;
+        ahead = next;
+        return previous;
+      });
+    } finally {
+      // Its get must be done before the view (and its keys) close.
+      if (ahead) await ahead.done.catch(() => undefined);
+    }
+  }
+
+  /** The drain loop; `swapAhead(next)` sets the read ahead and returns the one before it. */
+  private async drainReads(reader: PartitionReader, swapAhead: (next: PendingRead | undefined) => PendingRead | undefined): Promise<void> {
     const view = reader.view;
     while (this.running && !reader.retired) {
       const segment = view.segments.get(reader.segmentId);
@@ -317,10 +400,16 @@ export class Consumer {
         reader.position = next.startPosition;
         continue;
       }
-      const want = Math.min(readLimit(segment, reader.position) - reader.position, Math.max(this.maxBytesPerRead, reader.buffer.length));
-      if (reader.buffer.length < want) reader.buffer = Buffer.alloc(want);
-      const bytes = reader.buffer.subarray(0, want);
-      await view.read(segment, reader.position, bytes);
+      const want = Math.min(readLimit(segment, reader.position) - reader.position, reader.readBytesMax);
+      // The read ahead is used if it starts here and reads nothing the limit now excludes (a fence announced since).
+      let read = swapAhead(undefined);
+      if (read && (read.segmentId !== segment.segmentId || read.position !== reader.position || read.bytes.length > want)) {
+        await read.done.catch(() => undefined);
+        read = undefined;
+      }
+      read ??= this.startRead(reader, segment, reader.position, want);
+      await read.done;
+      const bytes = read.bytes;
       const corrupt = (why?: string): RdmqError =>
         new RdmqError(
           `corrupt batch at ${view.topic}-${view.partition} segment ${segment.segmentId} position ${reader.position}: ` +
@@ -335,44 +424,34 @@ export class Consumer {
         throw err instanceof RecordBatchError ? corrupt(err.message) : err;
       }
       if (split.bytesConsumed === 0) {
-        // One batch larger than the read: grow the buffer to fit it and read again. The commit
+        // One batch larger than the read: grow the read to fit it and read again. The commit
         // watermark covers whole batches only, so a batch running past it is corrupt (or someone
         // else's bytes): growing for it would read the same bytes again forever.
         const needed = LOG_OVERHEAD + bytes.readInt32BE(8);
-        const committed = segment.commitPosition - reader.position;
-        if (needed <= want || needed > committed) throw corrupt();
-        reader.buffer = Buffer.alloc(needed);
+        const readable = readLimit(segment, reader.position) - reader.position;
+        if (needed <= bytes.length || needed > readable) throw corrupt();
+        reader.readBytesMax = Math.max(reader.readBytesMax, needed);
         continue;
       }
       if (reader.retired) return;
+      const after = reader.position + split.bytesConsumed;
+      const aheadBytes = Math.min(readLimit(segment, after) - after, reader.readBytesMax);
+      // Only with a backlog: a reader caught up with its producers reads more per get by waiting for the delivery.
+      if (!this.handlers.eachRawBatch && aheadBytes >= Math.min(reader.readBytesMax, READ_AHEAD_BYTES_MIN)) swapAhead(this.startRead(reader, segment, after, aheadBytes));
       if (this.handlers.eachRawBatch) {
         await this.handlers.eachRawBatch({ topic: view.topic, partition: view.partition, bytes: bytes.subarray(0, split.bytesConsumed), batchCount: split.batches.length });
-        reader.position += split.bytesConsumed;
+        reader.position = after;
         continue;
       }
-      const messages: ConsumedMessage[] = [];
-      for (const span of split.batches) {
-        const header = readBatchHeader(bytes, span.offset);
-        if (isSkipMarker(header) || header.isControl) continue;
-        const { records } = await decodeRecordBatch(bytes, span.offset, { limits: { batchBytesMax: segment.dataCapacityBytes } });
-        for (const r of records) {
-          if (r.offset < reader.nextOffset) continue;
-          messages.push({
-            offset: r.offset.toString(),
-            // Copy: the read buffer is reused for the next read.
-            key: r.key === null ? null : Buffer.from(r.key),
-            value: r.value === null ? null : Buffer.from(r.value),
-            headers: Object.fromEntries(r.headers.map((h) => [h.key, h.value === null ? null : Buffer.from(h.value)])),
-            timestamp: r.timestamp.toString(),
-          });
-        }
-      }
-      reader.position += split.bytesConsumed;
+      const decoded = await decodeMessages(bytes, split.batches, reader.nextOffset, segment.dataCapacityBytes);
+      reader.position += decoded.bytesDecoded;
       if (reader.retired) return;
-      if (messages.length > 0) {
-        reader.nextOffset = BigInt(messages[messages.length - 1].offset) + 1n;
-        await this.deliver(reader, messages);
+      if (decoded.messages.length > 0) {
+        reader.nextOffset = BigInt(decoded.messages[decoded.messages.length - 1].offset) + 1n;
+        await this.deliver(reader, decoded.messages);
       }
+      // Reported once what precedes it is delivered; the partition then waits for a seek.
+      if (decoded.error) throw corruptBatchError(view.topic, view.partition, segment.segmentId, reader.position, decoded.error);
     }
   }
 
@@ -382,6 +461,11 @@ export class Consumer {
       await this.handlers.eachBatch({ batch: { topic, partition, highWatermark: highWatermark.toString(), messages } });
       return;
     }
-    for (const message of messages) await this.handlers.eachMessage!({ topic, partition, message });
+    const each = this.handlers.eachMessage!;
+    for (const message of messages) {
+      // A handler that returns no promise is not awaited: one microtask per message was most of a small message's cost.
+      const handled = each({ topic, partition, message });
+      if (handled !== undefined && typeof (handled as Promise<void>).then === 'function') await handled;
+    }
   }
 }

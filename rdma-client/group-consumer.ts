@@ -189,9 +189,12 @@ export class GroupConsumer {
     }
     const each = handlers.eachMessage!;
     return {
-      eachMessage: async (payload) => {
-        await each(payload);
-        resolve(payload.topic, payload.partition, BigInt(payload.message.offset) + 1n);
+      // Not async: a handler that returns no promise is not awaited per message (the consumer does the same).
+      eachMessage: (payload) => {
+        const handled = each(payload);
+        const next = (): void => resolve(payload.topic, payload.partition, BigInt(payload.message.offset) + 1n);
+        if (handled !== undefined && typeof (handled as Promise<void>).then === 'function') return (handled as Promise<void>).then(next);
+        next();
       },
     };
   }

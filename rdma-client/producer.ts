@@ -227,19 +227,21 @@ export class Producer {
 
   /** Sends messages; resolves once every batch is committed. */
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
-    const topic = await this.topic(record.topic);
+    const topic = this.topics.get(record.topic) ?? (await this.topic(record.topic));
     const byPartition = new Map<number, RecordInput[]>();
+    const now = Date.now();
     for (const m of record.messages) {
-      const key = m.key === undefined || m.key === null ? null : Buffer.isBuffer(m.key) ? m.key : Buffer.from(m.key);
-      const partition = m.partition ?? this.partitioner.partition(key, topic.partitions.length);
+      const key = m.key === undefined ? null : m.key;
+      // The key's bytes are needed only to hash it; the encoder writes a string key in place.
+      const partition = m.partition ?? this.partitioner.partition(key === null || Buffer.isBuffer(key) ? key : Buffer.from(key), topic.partitions.length);
       if (!Number.isInteger(partition) || partition < 0 || partition >= topic.partitions.length) {
         throw new RdmqError(`topic '${topic.name}' has partitions 0..${topic.partitions.length - 1}, not ${partition}`, 3);
       }
       const input: RecordInput = {
         key,
         value: m.value,
-        headers: Object.entries(m.headers ?? {}).map(([k, v]) => ({ key: k, value: Buffer.isBuffer(v) ? v : Buffer.from(v) })),
-        timestamp: m.timestamp === undefined ? Date.now() : Number(m.timestamp),
+        headers: m.headers === undefined ? undefined : Object.entries(m.headers).map(([k, v]) => ({ key: k, value: v })),
+        timestamp: m.timestamp === undefined ? now : Number(m.timestamp),
       };
       let list = byPartition.get(partition);
       if (!list) byPartition.set(partition, (list = []));
