@@ -15,6 +15,8 @@ import { COMMIT_FRAME, CommitSocket, commitSocketMethod, encodeCommitMessage, fr
 import { makeCertificates } from '../cli/testing/stranger';
 import { buildTestBatch } from './testing/batches';
 import { removeRegionDir, tempRegionPath } from './testing/temp';
+import { putIntoSegment } from './testing/regions';
+import { storageRefusal } from './testing/refusal';
 
 const MiB = 1024 * 1024;
 const secret = randomBytes(32);
@@ -40,23 +42,13 @@ afterEach(async () => {
   removeRegionDir(regionPath);
 });
 
-function put(segmentId: number, position: number, bytes: Buffer): void {
-  bytes.copy(store.region.bytes(store.dataRange(segmentId).regionOffset + position, bytes.length));
-}
+const put = (segmentId: number, position: number, bytes: Buffer): void => putIntoSegment(store, segmentId, position, bytes);
 
 function checkOf(position: number, lengthBytes: number, baseOffset: bigint, recordCount: number) {
   return { position, lengthBytes, expected: { baseOffset, recordCount }, where: 'test' };
 }
 
-async function rejection(promise: Promise<unknown>): Promise<StorageError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error('expected a refusal');
-}
+const rejection = storageRefusal;
 
 /** A raw connection to the commit socket: its challenge, the frames it is sent, and when it closed. */
 async function rawConnection(): Promise<{ socket: net.Socket; challenge: Buffer; frames: { type: number; payload: Buffer }[]; closed: Promise<void> }> {

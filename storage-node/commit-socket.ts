@@ -25,6 +25,7 @@ import { controlPlaneSecurity, proofRefusal, proveMembership } from '../control-
 import { applyCommitStep, CommitStep, CommitTarget, RangeCheck, StepResult } from './commit-channel';
 import type { LeaderEpochFence } from './leader-epoch';
 import type { CommitRequest, SegmentDescriptor } from './segment-store';
+import { listenPrivately, UNIX_PATH_BYTES_MAX } from './private-socket';
 import { isStorageErrorCode, StorageError } from './storage-error';
 
 /** Frame types. */
@@ -331,8 +332,6 @@ export interface CommitSocketServerOptions {
   log?: (message: string) => void;
 }
 
-/** Longest Unix socket path (sun_path less its terminator). */
-const UNIX_PATH_BYTES_MAX = 107;
 
 /** Listens on `host` (any free port), and on a Unix socket in `localDir`, for brokers' commit sockets. */
 export async function startCommitSocketServer(target: () => CommitTarget, fence: LeaderEpochFence, options: CommitSocketServerOptions): Promise<CommitSocketServer> {
@@ -376,18 +375,8 @@ async function listenLocal(dir: string, onConnection: (socket: net.Socket) => vo
     return undefined;
   }
   try {
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    fs.chmodSync(dir, 0o700);
-    fs.rmSync(socketPath, { force: true });
     const server = net.createServer(onConnection);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(socketPath, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    fs.chmodSync(socketPath, 0o600);
+    await listenPrivately(server, dir, socketPath);
     return { server, path: socketPath };
   } catch (err) {
     log?.(`no local commit socket at ${socketPath}: ${(err as Error).message} (brokers on this host use TCP)`);

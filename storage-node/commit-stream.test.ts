@@ -9,6 +9,8 @@ import { SegmentStore, startStorageGrpcServer, StorageClient, StorageError, Stor
 import { storageService } from './grpc-wire';
 import { buildTestBatch } from './testing/batches';
 import { removeRegionDir, tempRegionPath } from './testing/temp';
+import { putIntoSegment } from './testing/regions';
+import { storageRefusal } from './testing/refusal';
 
 const MiB = 1024 * 1024;
 const COMMITS_PATH = '/rdmq.storage.v1.StorageNode/Commits';
@@ -34,19 +36,9 @@ afterEach(async () => {
   removeRegionDir(path);
 });
 
-function put(segmentId: number, position: number, bytes: Buffer): void {
-  bytes.copy(store.region.bytes(store.dataRange(segmentId).regionOffset + position, bytes.length));
-}
+const put = (segmentId: number, position: number, bytes: Buffer): void => putIntoSegment(store, segmentId, position, bytes);
 
-async function rejection(promise: Promise<unknown>): Promise<StorageError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error('expected the commit to be refused');
-}
+const rejection = storageRefusal;
 
 function checkOf(lengthBytes: number, baseOffset: bigint, recordCount: number) {
   return { position: 0, lengthBytes, expected: { baseOffset, recordCount }, where: 'test' };

@@ -38,6 +38,7 @@ import {
   namesClientAddress,
 } from '../format/storage-data-wire';
 import { GRANT_BYTES } from './grant';
+import { listenPrivately, UNIX_PATH_BYTES_MAX } from './private-socket';
 import { StorageError } from './storage-error';
 import type { StorageNode } from './storage-node';
 
@@ -133,8 +134,6 @@ class OrderedAnswers {
   }
 }
 
-/** sun_path holds 108 bytes with its terminating zero. */
-const UNIX_PATH_BYTES_MAX = 107;
 
 interface PendingPut {
   header: DataRequestHeader;
@@ -394,23 +393,9 @@ async function listenLocal(dir: string, serve: (socket: net.Socket) => void): Pr
   if (Buffer.byteLength(socketPath) > UNIX_PATH_BYTES_MAX) {
     return { note: `no Unix socket for local clients: ${socketPath} is longer than ${UNIX_PATH_BYTES_MAX} bytes (local clients use TCP)` };
   }
-  try {
-    fs.mkdirSync(dir, { mode: 0o700 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  }
-  fs.chmodSync(dir, 0o700);
-  fs.rmSync(socketPath, { force: true });
   // Half-open: a client's end() must not end this side while copies into it are under way.
   const server = net.createServer({ allowHalfOpen: true }, serve);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  fs.chmodSync(socketPath, 0o600);
+  await listenPrivately(server, dir, socketPath);
   return { server, socketPath, note: `local clients (this user) copy with CMA through ${socketPath}` };
 }
 

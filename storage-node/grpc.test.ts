@@ -7,6 +7,8 @@ import { STORAGE_ERROR_CODES } from './storage-error';
 import { buildRecordBatch } from '../format';
 import { buildTestBatch, buildTestSkipMarker } from './testing/batches';
 import { removeRegionDir, tempRegionPath } from './testing/temp';
+import { putIntoSegment } from './testing/regions';
+import { storageRefusal } from './testing/refusal';
 
 const MiB = 1024 * 1024;
 
@@ -32,19 +34,9 @@ afterEach(async () => {
   removeRegionDir(path);
 });
 
-async function rejection(promise: Promise<unknown>): Promise<StorageError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).toBeInstanceOf(StorageError);
-    return err as StorageError;
-  }
-  throw new Error('expected the call to reject');
-}
+const rejection = storageRefusal;
 
-function put(segmentId: number, position: number, bytes: Buffer): void {
-  bytes.copy(store.region.bytes(store.dataRange(segmentId).regionOffset + position, bytes.length));
-}
+const put = (segmentId: number, position: number, bytes: Buffer): void => putIntoSegment(store, segmentId, position, bytes);
 
 describe('storage gRPC service', () => {
   it('reports fenced ranges and unreadable slots found at recovery, and skips a fenced range on request', async () => {

@@ -48,3 +48,8 @@ export function closeTestRegions(): void {
   for (const store of opened.splice(0)) store.close();
   for (const path of paths.splice(0)) removeRegionDir(path);
 }
+
+/** Writes `bytes` at `position` of a segment's data area, as a producer's put would. */
+export function putIntoSegment(store: SegmentStore, segmentId: number, position: number, bytes: Buffer): void {
+  bytes.copy(store.region.bytes(store.dataRange(segmentId).regionOffset + position, bytes.length));
+}
