@@ -89,6 +89,8 @@ export class Connection extends EventEmitter {
   private readonly storage: StorageLinks;
   /** Turns of readers that have no reader index from the broker (readerTurn). */
   private nextReaderTurn = 0;
+  /** Open PartitionViews by "topicId:partition": the broker keeps one subscription per connection and partition. */
+  private readonly openViews = new Map<string, number>();
   private nextReqId = 1;
   private closed = false;
   private reconnecting: Promise<void> | undefined;
@@ -274,6 +276,25 @@ export class Connection extends EventEmitter {
   /** Segment keys imported and not yet let go (for tests and metrics). */
   get importedKeyCount(): number {
     return this.storage.importedKeyCount;
+  }
+
+  /** A PartitionView of the partition opened on this connection. */
+  viewOpened(topicId: number, partition: number): void {
+    const key = `${topicId}:${partition}`;
+    this.openViews.set(key, (this.openViews.get(key) ?? 0) + 1);
+  }
+
+  /**
+   * A PartitionView of the partition closed; true when it was the last one on
+   * this connection, so the subscription may end (the broker's subscription is
+   * the connection's, shared by every view of the partition on it).
+   */
+  viewClosed(topicId: number, partition: number): boolean {
+    const key = `${topicId}:${partition}`;
+    const left = (this.openViews.get(key) ?? 1) - 1;
+    if (left > 0) this.openViews.set(key, left);
+    else this.openViews.delete(key);
+    return left <= 0;
   }
 
   /** A reader's turn on this connection, for readers the broker gave no reader index: they take turns over the copies. */

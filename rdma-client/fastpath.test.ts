@@ -154,6 +154,27 @@ describe('fast path', () => {
     expect(missed).toBe(0);
   });
 
+  it('two views of one partition on one connection: closing one leaves the other its watermark pushes', async () => {
+    await createTopic(cluster.control, 'two-views');
+    const connection = await Connection.open({ control: cluster.control });
+    try {
+      const producer = new Producer(connection, { mode: 'exclusive' });
+      const topic = await producer.topic('two-views');
+      await producer.write(topic, 0, await buildRecordBatch({ records: [{ key: null, value: 'first' }] }), 1);
+      const first = await PartitionView.subscribe(connection, 'two-views', 0, 'earliest');
+      const second = await PartitionView.subscribe(connection, 'two-views', 0, 'earliest');
+      await first.close();
+      await producer.write(topic, 0, await buildRecordBatch({ records: [{ key: null, value: 'second' }] }), 1);
+      const deadline = Date.now() + 5000;
+      while (second.highWatermark < 2n && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(second.highWatermark).toBe(2n);
+      await second.close();
+      await producer.disconnect();
+    } finally {
+      await connection.close();
+    }
+  });
+
   it('retention frees the oldest segments past retention.bytes and consumers start at the new log start', async () => {
     const admin = new Rdmq({ control: cluster.control }).admin();
     await admin.connect();

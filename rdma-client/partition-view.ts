@@ -87,6 +87,7 @@ export class PartitionView {
     // A broker that gives no index (an older one): readers on this connection take turns.
     this.readerIndex = reply.readerIndex ?? connection.readerTurn();
     for (const s of reply.segments) this.addSegment(s);
+    connection.viewOpened(topicId, partition);
     this.unsubscribePush = [
       connection.onPush(FastPathMessage.WATERMARK, (header) => this.onWatermark(header)),
       connection.onPush(FastPathMessage.SEGMENT, (header) => this.onSegment(header)),
@@ -167,6 +168,8 @@ export class PartitionView {
     this.listeners.clear();
     if (this.readsInFlight > 0) await new Promise<void>((resolve) => (this.readsDone = resolve));
     for (const segmentId of [...this.segments.keys()]) this.dropSegment(segmentId);
+    // Another view of the partition on this connection still needs the pushes.
+    if (!this.connection.viewClosed(this.topicId, this.partition)) return;
     await this.connection.endpoint.send(FastPathMessage.UNSUBSCRIBE, encodeJson(0, { topicId: this.topicId, partition: this.partition })).catch(() => undefined);
   }
 
