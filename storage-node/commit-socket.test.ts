@@ -14,7 +14,7 @@ import * as path from 'path';
 import { COMMIT_FRAME, CommitSocket, commitSocketMethod, encodeCommitMessage, frame } from './commit-socket';
 import { makeCertificates } from '../cli/testing/stranger';
 import { buildTestBatch } from './testing/batches';
-import { removeRegionDir, tempRegionPath } from './testing/temp';
+import { closeTestNode, openTestNode } from './testing/grpc-node';
 import { putIntoSegment } from './testing/regions';
 import { storageRefusal } from './testing/refusal';
 
@@ -29,18 +29,10 @@ let client: StorageClient;
 beforeAll(() => configureControlPlane({ clusterSecret: secret }));
 
 beforeEach(async () => {
-  regionPath = tempRegionPath();
-  store = SegmentStore.open({ path: regionPath, regionSizeBytes: 4 * MiB, segmentSizeBytes: 256 * 1024, durability: 'flush', logger: { warn: () => {} } });
-  server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0 });
-  client = new StorageClient(`127.0.0.1:${server.port}`, { commitPort: server.commitPort });
+  ({ path: regionPath, store, server, client } = await openTestNode({ segmentSizeBytes: 256 * 1024, commitSocket: true }));
 });
 
-afterEach(async () => {
-  client.close();
-  await server.close();
-  store.close();
-  removeRegionDir(regionPath);
-});
+afterEach(() => closeTestNode({ path: regionPath, store, server, client }));
 
 const put = (segmentId: number, position: number, bytes: Buffer): void => putIntoSegment(store, segmentId, position, bytes);
 

@@ -8,11 +8,10 @@ import { configureControlPlane, PROOF_METADATA_KEY, proveMembership } from '../c
 import { SegmentStore, startStorageGrpcServer, StorageClient, StorageError, StorageGrpcServer } from '.';
 import { storageService } from './grpc-wire';
 import { buildTestBatch } from './testing/batches';
-import { removeRegionDir, tempRegionPath } from './testing/temp';
+import { closeTestNode, openTestNode } from './testing/grpc-node';
 import { putIntoSegment } from './testing/regions';
 import { storageRefusal } from './testing/refusal';
 
-const MiB = 1024 * 1024;
 const COMMITS_PATH = '/rdmq.storage.v1.StorageNode/Commits';
 
 let path: string;
@@ -23,18 +22,10 @@ let client: StorageClient;
 beforeAll(() => configureControlPlane({ clusterSecret: randomBytes(32) }));
 
 beforeEach(async () => {
-  path = tempRegionPath();
-  store = SegmentStore.open({ path, regionSizeBytes: 4 * MiB, segmentSizeBytes: 256 * 1024, durability: 'flush', logger: { warn: () => {} } });
-  server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0 });
-  client = new StorageClient(`127.0.0.1:${server.port}`);
+  ({ path: path, store, server, client } = await openTestNode({ segmentSizeBytes: 256 * 1024 }));
 });
 
-afterEach(async () => {
-  client.close();
-  await server.close();
-  store.close();
-  removeRegionDir(path);
-});
+afterEach(() => closeTestNode({ path: path, store, server, client }));
 
 const put = (segmentId: number, position: number, bytes: Buffer): void => putIntoSegment(store, segmentId, position, bytes);
 

@@ -6,7 +6,7 @@ import { grpcStatusOf } from './grpc-wire';
 import { STORAGE_ERROR_CODES } from './storage-error';
 import { buildRecordBatch } from '../format';
 import { buildTestBatch, buildTestSkipMarker } from './testing/batches';
-import { removeRegionDir, tempRegionPath } from './testing/temp';
+import { closeTestNode, openTestNode } from './testing/grpc-node';
 import { putIntoSegment } from './testing/regions';
 import { storageRefusal } from './testing/refusal';
 
@@ -21,18 +21,10 @@ let client: StorageClient;
 beforeAll(() => configureControlPlane({ clusterSecret: randomBytes(32) }));
 
 beforeEach(async () => {
-  path = tempRegionPath();
-  store = SegmentStore.open({ path, regionSizeBytes: 4 * MiB, segmentSizeBytes: MiB, durability: 'flush', logger: { warn: () => {} } });
-  server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0 });
-  client = new StorageClient(`127.0.0.1:${server.port}`);
+  ({ path: path, store, server, client } = await openTestNode({ segmentSizeBytes: MiB }));
 });
 
-afterEach(async () => {
-  client.close();
-  await server.close();
-  store.close();
-  removeRegionDir(path);
-});
+afterEach(() => closeTestNode({ path: path, store, server, client }));
 
 const rejection = storageRefusal;
 

@@ -1,0 +1,30 @@
+// A storage node's gRPC server (and commit socket) over a fresh 4 MiB test
+// region, with a client of it: what the storage node's protocol tests set up
+// before each test and take down after it.
+import { SegmentStore, startStorageGrpcServer, StorageClient, StorageGrpcServer } from '..';
+import { removeRegionDir, tempRegionPath } from './temp';
+
+const MiB = 1024 * 1024;
+
+export interface TestNode {
+  path: string;
+  store: SegmentStore;
+  server: StorageGrpcServer;
+  client: StorageClient;
+}
+
+/** `commitSocket`: the client commits over the node's commit socket, not only the gRPC stream. */
+export async function openTestNode(o: { segmentSizeBytes: number; commitSocket?: boolean }): Promise<TestNode> {
+  const path = tempRegionPath();
+  const store = SegmentStore.open({ path, regionSizeBytes: 4 * MiB, segmentSizeBytes: o.segmentSizeBytes, durability: 'flush', logger: { warn: () => {} } });
+  const server = await startStorageGrpcServer(store, { host: '127.0.0.1', port: 0 });
+  const client = new StorageClient(`127.0.0.1:${server.port}`, o.commitSocket ? { commitPort: server.commitPort } : undefined);
+  return { path, store, server, client };
+}
+
+export async function closeTestNode(node: TestNode): Promise<void> {
+  node.client.close();
+  await node.server.close();
+  node.store.close();
+  removeRegionDir(node.path);
+}
