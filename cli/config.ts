@@ -63,6 +63,8 @@ export const ServerConfigSchema = z
     /** Seconds a leader's etcd lease lives without renewal: a dead leader is replaced after about this long. */
     etcdLeaseTtl: z.coerce.number().int().min(1).max(60).default(3),
     fastpath: hostPort.default('127.0.0.1:7401'),
+    /** `rdmq storage`: the TCP port of its commit socket on the control host (0: one the system picks, told to the broker). */
+    commitPort: z.coerce.number().int().min(0).max(65535).default(0),
     kafka: hostPort.default('127.0.0.1:9092'),
     metrics: hostPort.default('127.0.0.1:9464'),
     durability: z.enum(['none', 'flush', 'sync']).default('flush'),

@@ -68,7 +68,10 @@ const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise
   storage: {
     usage: `rdmq storage [start's options]                   the storage node alone (--control is its gRPC address); its
                                                     defaults: --control 127.0.0.1:7410 --fastpath 127.0.0.1:7411
-                                                    --metrics 127.0.0.1:9465, so it runs beside a broker on one host`,
+                                                    --metrics 127.0.0.1:9465, so it runs beside a broker on one host
+             [--commit-port PORT]                 the TCP port of its commit socket on the --control host, where
+                                                    brokers send commits (default: one the system picks, told to
+                                                    the broker; brokers that cannot reach it use gRPC, slower)`,
     run: (argv) => serve('storage', argv),
   },
   broker: {
@@ -203,6 +206,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       control: { type: 'string' },
       ...CONTROL_FLAGS,
       fastpath: { type: 'string' },
+      'commit-port': { type: 'string' },
       kafka: { type: 'string' },
       durability: { type: 'string' },
       'region-size': { type: 'string' },
@@ -236,6 +240,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
     strict: true,
   });
   if (values['node-id'] !== undefined && role !== 'gateway') fail('--node-id is an option of rdmq gateway');
+  if (values['commit-port'] !== undefined && role !== 'storage') fail('--commit-port is an option of rdmq storage');
   if (role !== 'broker' && (values.etcd ?? values['etcd-prefix'] ?? values['etcd-lease-ttl']) !== undefined) fail('--etcd, --etcd-prefix and --etcd-lease-ttl are options of rdmq broker');
   if (role !== 'gateway' && values.control?.includes(',')) fail(`--control of rdmq ${role} is the one address it listens on; a list is for rdmq gateway`);
   const { loadServerConfig, ROLE_DEFAULTS } = await import('./config');
@@ -246,6 +251,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       data: values.data,
       control: values.control,
       fastpath: values.fastpath,
+      commitPort: values['commit-port'],
       kafka: values.kafka,
       durability: values.durability,
       regionSize: values['region-size'],

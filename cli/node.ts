@@ -370,7 +370,7 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
   const transport = new Transport();
   const node = new StorageNode(openStore(config, log), { transport });
   const data = await serveStorageData(node, config, splitHostPort(config.fastpath).port, log);
-  const control = await listening('control', config.control, () => startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node, log, epochFile: path.join(config.data, 'leader-epoch'), localDir: path.resolve(config.data, 'local-clients') }));
+  const control = await listening('control', config.control, () => startStorageGrpcServer(node.store, { ...splitHostPort(config.control), node, log, epochFile: path.join(config.data, 'leader-epoch'), localDir: path.resolve(config.data, 'local-clients'), commitPort: config.commitPort }));
   const registry = newRegistry('storage');
   registerStorageMetrics(registry, () => node.store);
   registerFastPathMetrics(registry, node);

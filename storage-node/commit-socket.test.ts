@@ -4,6 +4,7 @@
 // each message is fenced by the leader epoch, a refused range is never
 // committed, a frame that does not parse commits nothing — and the gRPC
 // stream carrying the commits whenever the socket cannot.
+import { spawnSync } from 'child_process';
 import * as net from 'net';
 import { randomBytes } from 'crypto';
 import { configureControlPlane, proveMembership } from '../control-plane';
@@ -12,6 +13,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { COMMIT_FRAME, CommitSocket, commitSocketMethod, encodeCommitMessage, frame } from './commit-socket';
+import { freeLoopbackPort, startRole } from '../bench/cluster';
 import { makeCertificates } from '../cli/testing/stranger';
 import { buildTestBatch } from './testing/batches';
 import { closeTestNode, openTestNode } from './testing/grpc-node';
@@ -267,4 +269,26 @@ describe('the storage node commit socket', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('rdmq storage --commit-port listens there and challenges every connection; other roles refuse the flag', async () => {
+    const dataDir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-commit-port-'));
+    const commitPort = await freeLoopbackPort();
+    const main = path.join(__dirname, '..', 'cli', 'main.js');
+    const storage = await startRole([main, 'storage', '--data', dataDir, '--control', '127.0.0.1:0', '--fastpath', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--region-size', '16M', '--segment-size', '1M', '--commit-port', String(commitPort)]);
+    try {
+      const socket = net.connect(commitPort, '127.0.0.1');
+      const first = await new Promise<Buffer>((resolve, reject) => {
+        socket.once('data', resolve);
+        socket.once('error', reject);
+      });
+      socket.destroy();
+      expect(first.readUInt8(4)).toBe(COMMIT_FRAME.challenge);
+    } finally {
+      await storage.signal('SIGTERM');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+    const broker = spawnSync(process.execPath, [main, 'broker', '--storage', '127.0.0.1:1', '--commit-port', String(commitPort)], { encoding: 'utf8' });
+    expect(broker.status).toBe(2);
+    expect(broker.stderr).toMatch(/--commit-port is an option of rdmq storage/);
+  }, 30_000);
 });

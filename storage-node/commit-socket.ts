@@ -325,6 +325,8 @@ export interface CommitSocketServer {
 
 export interface CommitSocketServerOptions {
   host: string;
+  /** The TCP port (default 0: one the system picks; the broker learns it from Info). */
+  port?: number;
   /** Told to the broker in the handshake, so it knows it reached the node Info described. */
   bootId: string;
   /** A directory only this user may enter: the node also listens on commit.sock there, for a broker on this host. */
@@ -332,8 +334,7 @@ export interface CommitSocketServerOptions {
   log?: (message: string) => void;
 }
 
-
-/** Listens on `host` (any free port), and on a Unix socket in `localDir`, for brokers' commit sockets. */
+/** Listens on `host` (`port`, or any free port), and on a Unix socket in `localDir`, for brokers' commit sockets. */
 export async function startCommitSocketServer(target: () => CommitTarget, fence: LeaderEpochFence, options: CommitSocketServerOptions): Promise<CommitSocketServer> {
   const { host, bootId, log } = options;
   const t = controlPlaneSecurity().tls;
@@ -348,7 +349,7 @@ export async function startCommitSocketServer(target: () => CommitTarget, fence:
   server.on('tlsClientError', () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, host, () => resolve());
+    server.listen(options.port ?? 0, host, () => resolve());
   });
   server.on('error', (err) => log?.(`commit socket listener: ${err.message}`));
   const local = options.localDir ? await listenLocal(options.localDir, (socket) => {

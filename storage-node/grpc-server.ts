@@ -36,6 +36,8 @@ export interface StorageGrpcServerOptions {
   epochFile?: string;
   /** A directory (made 0700) for the commit socket's Unix socket, for a broker on this host. */
   localDir?: string;
+  /** The commit socket's TCP port on `host` (default 0: one the system picks; Info tells the broker). */
+  commitPort?: number;
 }
 
 export interface StorageGrpcServer {
@@ -92,7 +94,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     landCopies: (segmentId, start, end) => options.node?.landCopies(segmentId, start, end),
   });
   // Beside the gRPC port: the broker's commits without gRPC's per-message cost (same proof, same fence).
-  const commitSocket = await startCommitSocketServer(commitTarget, fence, { host: options.host, bootId, localDir: options.localDir, log: options.log });
+  const commitSocket = await startCommitSocketServer(commitTarget, fence, { host: options.host, port: options.commitPort, bootId, localDir: options.localDir, log: options.log });
   const handlers = fenced(fence, {
     Allocate: unary((r: WireAllocateRequest) =>
       descriptorToWire(
