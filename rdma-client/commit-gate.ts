@@ -81,6 +81,9 @@ export class CommitGate {
   }
 }
 
+/** How early a millisecond timer may fire or how late it may be, as far as afterMicroseconds relies on it. */
+const TIMER_SLACK_US = 1500;
+
 /**
  * Calls `fn` after `us` microseconds; returns a function that cancels it.
  * Node's timers count whole milliseconds, so the last part of the wait (under
@@ -108,6 +111,3 @@ export function afterMicroseconds(us: number, fn: () => void): () => void {
     if (immediate) clearImmediate(immediate);
   };
 }
-
-/** How early a millisecond timer may fire or how late it may be, as far as afterMicroseconds relies on it. */
-const TIMER_SLACK_US = 1500;
