@@ -54,11 +54,14 @@ export function commitSocketMethod(challenge: Buffer): string {
 
 // ---- framing ----
 
+/** Frame header: u32 length of what follows, u8 type. */
+const FRAME_HEADER_BYTES = 5;
+
 export function frame(type: number, payload: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + payload.length);
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payload.length);
   out.writeUInt32LE(payload.length + 1, 0);
   out.writeUInt8(type, 4);
-  payload.copy(out, 5);
+  payload.copy(out, FRAME_HEADER_BYTES);
   return out;
 }
 
@@ -129,9 +132,10 @@ class PayloadReader {
   }
 }
 
+/** One message's payload, written after room for its frame header (a writer per message). */
 class PayloadWriter {
   private buf = Buffer.allocUnsafe(256);
-  private at = 0;
+  private at = FRAME_HEADER_BYTES;
 
   u8(v: number): void {
     this.room(1);
@@ -163,8 +167,9 @@ class PayloadWriter {
   }
   /** The payload framed as `type`, the frame's header written in place. */
   frame(type: number): Buffer {
-    const out = this.buf.subarray(0, this.at);
-    return frame(type, out);
+    this.buf.writeUInt32LE(this.at - FRAME_HEADER_BYTES + 1, 0);
+    this.buf.writeUInt8(type, 4);
+    return this.buf.subarray(0, this.at);
   }
 
   private room(n: number): void {
