@@ -10,9 +10,10 @@
 // Commit batching (commit-gate.ts): batches whose puts complete while a
 // commit of their partition is on its way go together in the next one, and
 // `commitEveryBatches` / `commitDelayUs` may hold a commit back for more, so
-// one flush and one control message cover several batches. Sequential staging: at most `stagingDepth`
-// batches are between stage and commit at once; the commit order is the
-// stage order, which the broker's watermark enforces.
+// one flush and one control message cover several batches. Sequential
+// staging: at most `stagingDepth` batches are between stage and commit at
+// once; the commit order is the stage order, which the broker's watermark
+// enforces.
 import { buildRecordBatch, Compression, readBatchHeader, RecordInput, setBaseOffset } from '../format';
 import {
   decodeCommitReply,
@@ -149,7 +150,7 @@ export function putPieces(batches: readonly Buffer[]): { offset: number; bytes: 
   return pieces;
 }
 
-/** How many of a cursor's written ranges continue its committed end without a hole (what one commit may take). */
+/** How many of a cursor's written ranges (sorted here by position) continue its committed end without a hole: what one commit may take. */
 function contiguousReady(cursor: ExclusiveCursor): number {
   if (cursor.uncommitted.length === 0) return 0;
   cursor.uncommitted.sort((a, b) => a.position - b.position);
@@ -533,16 +534,10 @@ export class Producer {
     const cursor = this.cursors.get(key);
     const none = { reply: Promise.resolve() };
     if (!cursor || cursor.uncommitted.length === 0) return none;
-    cursor.uncommitted.sort((a, b) => a.position - b.position);
-    let take = 0;
-    let end = cursor.committedEnd;
-    while (take < cursor.uncommitted.length && cursor.uncommitted[take].position === end) {
-      end += cursor.uncommitted[take].lengthBytes;
-      take++;
-    }
+    const take = contiguousReady(cursor);
     if (take === 0) return none; // an earlier put is still in flight; its completion commits both
     const ranges = cursor.uncommitted.splice(0, take);
-    cursor.committedEnd = end;
+    cursor.committedEnd = ranges[take - 1].position + ranges[take - 1].lengthBytes;
     const [topicId, partition] = key.split(':').map(Number);
     const fail = (err: unknown): void => {
       for (const r of ranges) r.done.reject(err as Error);

@@ -134,7 +134,6 @@ class OrderedAnswers {
   }
 }
 
-
 interface PendingPut {
   header: DataRequestHeader;
   grant: Buffer;
