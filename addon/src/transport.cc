@@ -124,9 +124,11 @@ void OpRecvAmCallback(void* request, ucs_status_t status, size_t length, void* u
 // settle what is still in flight to it.
 Napi::Value Track(Transport* t, Op* op, ucs_status_ptr_t result, EpState* ep = nullptr) {
   Napi::Promise promise = op->deferred.Promise();
-  // An operation is activity: its answer (a reply, a completion) is polled
-  // for during the poll window rather than woken up for (see Drain).
+  // An operation is activity: it extends a poll window already running (see
+  // Drain); an armed worker wakes on the answer as before.
   t->NoteActivity();
+  // Settled at once: nothing to progress. UpdateTimer keeps what every Track
+  // used to end with (Drain did it), for state changed since the last Drain.
   if (result == nullptr) {
     t->Settle(op, UCS_OK);
     t->UpdateTimer();
