@@ -203,6 +203,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
           try {
             node.readableRange(grant, h.position, h.lengthBytes, verified);
             peerCopies++;
+            node.served.gets++;
             done(encodeDataResponse(h.reqId, 0));
           } catch (err) {
             done(fail(h.reqId, err));
@@ -227,6 +228,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       copying.then(
         () => {
           peerCopies++;
+          node.served.puts++;
           done(encodeDataResponse(h.reqId, 0));
         },
         (err: unknown) => done(fail(h.reqId, err)),
@@ -253,6 +255,8 @@ export async function startDataService(node: StorageNode, host: string, port: nu
           from.writeFrom(source, clientAddress);
         }
         peerCopies++;
+        if (h.op === DataOp.PUT_CMA) node.served.puts++;
+        else node.served.gets++;
         answers.send(encodeDataResponse(h.reqId, 0));
       } catch (err) {
         answers.send(fail(h.reqId, err));
@@ -275,6 +279,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         }
         put.received += queue.moveInto(put.target, put.received, want);
         if (put.received < put.header.lengthBytes) return false;
+        if (!put.refusal) node.served.puts++;
         answers.send(put.refusal ?? encodeDataResponse(put.header.reqId, 0));
         put = undefined;
         return true;
@@ -314,6 +319,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         const bytes = node.readableRange(grant, h.position, h.lengthBytes, verified);
         // Copied: the region's bytes may change (a late writer's range, a freed segment reused) before the socket sends them.
         answers.send(encodeDataResponse(h.reqId, bytes.length), Buffer.from(bytes));
+        node.served.gets++;
       } catch (err) {
         answers.send(fail(h.reqId, err));
       }

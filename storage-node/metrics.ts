@@ -44,4 +44,14 @@ export function registerFastPathMetrics(registry: Registry, node: StorageNode): 
       for (const [reason, count] of Object.entries(node.refusals)) this.set({ reason }, count);
     },
   });
+  new Gauge({
+    name: 'rdmq_storage_data_requests_served',
+    help: 'Puts and gets of the checked data path the node served (each one request, grant check and copy, whatever its size)',
+    labelNames: ['op'],
+    registers: [registry],
+    collect() {
+      this.set({ op: 'put' }, node.served.puts);
+      this.set({ op: 'get' }, node.served.gets);
+    },
+  });
 }
