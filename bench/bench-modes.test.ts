@@ -54,12 +54,12 @@ describe('rdmq bench modes', () => {
     expect(stdout).toMatch(/start\s+fastpath\s+sdk raw batches/);
   }, 110_000);
 
-  it('--breakdown traces every publish in the client and the broker: the stages add up to the whole publish', async () => {
-    const { stdout } = await run(process.execPath, [MAIN, 'bench', '--breakdown', '--publishes', '60', '--out', out], { timeout: 60_000 });
+  it('--breakdown traces every publish in the client and the broker, after the untraced warm-up asked for: the stages add up to the whole publish', async () => {
+    const { stdout } = await run(process.execPath, [MAIN, 'bench', '--breakdown', '--warmup', '20', '--publishes', '60', '--out', out], { timeout: 60_000 });
     const { breakdown } = JSON.parse(fs.readFileSync(path.join(out, 'breakdown.json'), 'utf8')) as { breakdown: BreakdownResult[] };
     expect(breakdown).toHaveLength(1);
     const [result] = breakdown;
-    expect(result).toMatchObject({ layout: 'start', batchBytes: 8192, publishes: 60, joined: 60 });
+    expect(result).toMatchObject({ layout: 'start', batchBytes: 8192, publishes: 60, warmup: 20, joined: 60 });
     const stage = (name: string) => result.stages.find((s) => s.name === name)!;
     for (const spec of STAGES) {
       const s = stage(spec.name);

@@ -13,7 +13,7 @@ import * as path from 'path';
 import * as os from 'os';
 import { parseArgs } from 'util';
 import { ClientDefaultsRow, clientDefaultsTable, DefaultsClient, measureClientDefaults, parseDefaultsClients } from './client-defaults';
-import { BreakdownResult, breakdownTable, brokerTraceSetup, measureBreakdown, STAGES } from './breakdown';
+import { BREAKDOWN_WARMUP_DEFAULT, BreakdownResult, breakdownTable, brokerTraceSetup, measureBreakdown, STAGES } from './breakdown';
 import { drawBreakdown } from './plots';
 import { startBenchCluster } from './local-cluster';
 import { Layout, parseLayouts, startLayout } from './layouts';
@@ -70,7 +70,9 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
                            apart = rdmq storage + rdmq broker + rdmq gateway (as docker compose runs them); both: one table
   --breakdown              instead of the sweep: per-stage latency (p50/p99/mean) of --publishes N publishes (default 1000)
                            of one batch (the first --batch-sizes, default 8K) through send(), traced in the client and in
-                           the broker (hooks off unless RDMQ_PUBLISH_TRACE=1; the bench turns them on for the rdmq it starts)
+                           the broker (hooks off unless RDMQ_PUBLISH_TRACE=1; the bench turns them on for the rdmq it starts),
+                           after --warmup N untraced publishes (default 50; a fresh rdmq's commit path runs several times
+                           slower until its JIT has warmed, ~2000-3000 publishes here: give that many to see steady state)
   --client-defaults        instead of the sweep: kcat, kafkajs, kafka-python, sarama (--client to choose) at their defaults,
                            acks=all, produce --bytes (default 200M) of --record-size records, then read them back; MB/s,
                            CPU per GB and the gateway's requests per phase; also against Kafka when --bootstrap is given
@@ -136,6 +138,7 @@ export async function runBench(argv: string[]): Promise<void> {
       api: { type: 'string', multiple: true },
       breakdown: { type: 'boolean' },
       publishes: { type: 'string' },
+      warmup: { type: 'string' },
       'client-defaults': { type: 'boolean' },
       help: { type: 'boolean' },
     },
@@ -203,6 +206,7 @@ export async function runBench(argv: string[]): Promise<void> {
       batchBytes: values['batch-sizes'] === undefined ? 8192 : sizes[0],
       recordBytes,
       publishes: Math.max(1, nonNegativeInt('publishes', values.publishes, 1000)),
+      warmup: nonNegativeInt('warmup', values.warmup, BREAKDOWN_WARMUP_DEFAULT),
       durability: durability as 'none' | 'flush' | 'sync',
       verify: values.verify,
       json: values.json,
@@ -394,6 +398,7 @@ async function runBreakdown(o: {
   batchBytes: number;
   recordBytes: number;
   publishes: number;
+  warmup: number;
   durability: 'none' | 'flush' | 'sync';
   verify?: string;
   json?: string;
@@ -401,13 +406,13 @@ async function runBreakdown(o: {
 }): Promise<void> {
   const results: BreakdownResult[] = [];
   const measureOne = (control: string, layout?: Layout, brokerTraceFile?: string): Promise<BreakdownResult> =>
-    measureBreakdown({ control, layout, brokerTraceFile, batchBytes: o.batchBytes, recordBytes: o.recordBytes, publishes: o.publishes });
+    measureBreakdown({ control, layout, brokerTraceFile, batchBytes: o.batchBytes, recordBytes: o.recordBytes, publishes: o.publishes, warmup: o.warmup });
   if (o.control !== undefined) {
     results.push(await measureOne(o.control));
   } else {
     for (const layout of o.layouts) {
       const trace = brokerTraceSetup();
-      process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'}, with publish tracing; ${o.publishes} publishes of ${formatSize(o.batchBytes)} ...\n`);
+      process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'}, with publish tracing; ${o.warmup} untraced, then ${o.publishes} publishes of ${formatSize(o.batchBytes)} ...\n`);
       try {
         const started = await startLayout(layout, { durability: o.durability, regionSize: '256M', segmentSize: '16M', verify: o.verify, env: trace.env });
         try {

@@ -72,6 +72,8 @@ export interface BreakdownResult {
   batchBytes: number;
   records: number;
   publishes: number;
+  /** Untraced publishes before them (a fresh rdmq's path is slower until warm). */
+  warmup: number;
   /** Publishes whose broker marks were found (0 when the broker was not started with tracing). */
   joined: number;
   stages: StageStats[];
@@ -118,8 +120,12 @@ export interface BreakdownOptions {
   batchBytes: number;
   recordBytes: number;
   publishes: number;
+  /** Untraced publishes first (default BREAKDOWN_WARMUP_DEFAULT). */
   warmup?: number;
 }
+
+/** Untraced publishes before the traced ones, unless told otherwise. */
+export const BREAKDOWN_WARMUP_DEFAULT = 50;
 
 const LOOP_RESOLUTION_MS = 1;
 
@@ -136,8 +142,9 @@ export async function measureBreakdown(o: BreakdownOptions): Promise<BreakdownRe
   const value = Buffer.alloc(valueBytes, 0x62);
   const loop = monitorEventLoopDelay({ resolution: LOOP_RESOLUTION_MS });
   const traced: PublishMark[][] = [];
+  const warmup = o.warmup ?? BREAKDOWN_WARMUP_DEFAULT;
   try {
-    for (let i = 0; i < (o.warmup ?? 50); i++) await producer.send({ topic, messages: Array.from({ length: recordsPerSend }, () => ({ value })) });
+    for (let i = 0; i < warmup; i++) await producer.send({ topic, messages: Array.from({ length: recordsPerSend }, () => ({ value })) });
     enablePublishTrace(true);
     loop.enable();
     for (let i = 0; i < o.publishes; i++) {
@@ -166,6 +173,7 @@ export async function measureBreakdown(o: BreakdownOptions): Promise<BreakdownRe
     batchBytes: o.batchBytes,
     records: recordsPerSend,
     publishes: publishes.length,
+    warmup,
     joined,
     stages: stageStats(
       publishes.map((p) => p.marks),
@@ -217,7 +225,7 @@ export function breakdownTable(results: BreakdownResult[], markdown = false): st
     }),
   ]);
   rows.push(['event-loop timer late by (bench process)', 'event loop', ...results.map((r) => `${r.eventLoopDelayUs.p50} / ${r.eventLoopDelayUs.p99} / max ${r.eventLoopDelayUs.max}`)]);
-  const title = results.map((r) => `${label(r)}: ${r.publishes} publishes of ${formatSize(r.batchBytes)} (${r.records} records), broker marks joined for ${r.joined}`).join('; ');
+  const title = results.map((r) => `${label(r)}: ${r.publishes} publishes of ${formatSize(r.batchBytes)} (${r.records} records${r.warmup !== undefined ? `, after ${r.warmup} untraced` : ''}), broker marks joined for ${r.joined}`).join('; ');
   if (!markdown) return `${title}\n${renderTable(header, rows)}`;
   return [`${title}\n`, `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n';
 }

@@ -105,6 +105,23 @@ describe('the storage node commit socket', () => {
     expect(client.commitStreamStats()).toEqual({ messages: 1, entries: 4, streams: 0, sockets: 1, via: 'socket' });
   });
 
+  it('hands the broker a reply larger than one read whole: a thousand checked commits of one segment in one message, each answered with its segment', async () => {
+    expect(await client.connectCommitSocket()).toBe(true);
+    const id = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n }).segmentId;
+    const batchBytes = 128;
+    const count = 1000;
+    for (let i = 0; i < count; i++) put(id, i * batchBytes, buildTestBatch({ baseOffset: BigInt(i), recordCount: 1, sizeBytes: batchBytes }));
+    // Submitted in one turn: one message; its reply (~98 KB) arrives in more than one read of the broker's buffer.
+    const replies = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        client.commitStep(id, { check: checkOf(i * batchBytes, batchBytes, BigInt(i), 1), commit: { commitPosition: (i + 1) * batchBytes, endOffset: BigInt(i + 1), maxTimestamp: BigInt(i) } }),
+      ),
+    );
+    replies.forEach((segment, i) => expect(segment).toMatchObject({ segmentId: id, commitPosition: (i + 1) * batchBytes, endOffset: BigInt(i + 1), maxTimestamp: BigInt(i), topicId: 1, partition: 0 }));
+    expect(store.get(id)).toMatchObject({ commitPosition: count * batchBytes, endOffset: BigInt(count) });
+    expect(client.commitStreamStats()).toEqual({ messages: 1, entries: count, streams: 0, sockets: 1, via: 'socket' });
+  });
+
   it('refuses the largest batch past max.message.bytes and a checked commit that does not continue the commit line', async () => {
     expect(await client.connectCommitSocket()).toBe(true);
     const id = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n }).segmentId;
