@@ -70,6 +70,13 @@ export type DataLinkPath = 'tcp' | 'unix' | 'unix-cma';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const LOCAL_CONNECT_TIMEOUT_MS = 2_000;
+/**
+ * Gets up to this size from a node in this process are a copy on the JS
+ * thread; larger ones (kafkajs asking 32 MiB) stay copies by address on the
+ * node's thread pool: they overlap other work, and their fresh buffers fault
+ * their pages in the kernel's copy rather than one user fault per page here.
+ */
+const IN_PROCESS_GET_BYTES_MAX = 4 * 1024 * 1024;
 /** Below this a put or get carries its bytes: a copy by address saves nothing there. */
 const CMA_BYTES_MIN = 1024;
 const YAMA_PTRACE_SCOPE = '/proc/sys/kernel/yama/ptrace_scope';
@@ -142,14 +149,14 @@ export class DataLink extends EventEmitter {
   }
 
   get(grant: Uint8Array, position: number, local: Uint8Array): Promise<void> {
-    if (this.inProcess) return this.getInProcess(this.inProcess, grant, position, local);
+    if (this.inProcess && local.length <= IN_PROCESS_GET_BYTES_MAX) return this.getInProcess(this.inProcess, grant, position, local);
     if (this.copiesByAddress && local.length >= this.cmaBytesMin) {
       return this.request({ op: DataOp.GET_CMA, grant, position, lengthBytes: local.length, local: null, copied: local, clientAddress: bufferAddress(local) });
     }
     return this.request({ op: DataOp.GET, grant, position, lengthBytes: local.length, local });
   }
 
-  /** Whether gets are served by a direct call into a node of this process (no request on the socket). */
+  /** Whether gets (up to IN_PROCESS_GET_BYTES_MAX) are served by a direct call into a node of this process (no request on the socket). */
   get readsInProcess(): boolean {
     return this.inProcess !== undefined;
   }
