@@ -263,6 +263,11 @@ export class Connection extends EventEmitter {
     return this.storage.getAny(segmentId, preferred, local, remoteOffset);
   }
 
+  /** Whether `get` of the segment from copy `preferred % n` is a direct call into a storage node of this process (no read worth doing ahead). */
+  readsInProcess(segmentId: number, preferred: number): boolean {
+    return this.storage.readsInProcess(segmentId, preferred);
+  }
+
   /** Bytes read so far from each storage node (by node id), for metrics and `rdmq bench`. */
   readBytesByNode(): Map<string, number> {
     return this.storage.readBytesByNode();

@@ -33,6 +33,7 @@ import {
   decodeLocalDoor,
   encodeDataRequest,
 } from '../format/storage-data-wire';
+import { InProcessReads, openInProcessReads } from '../format/in-process-data';
 
 /** A refusal by the storage node (its StorageError code and message). */
 export class DataRefusedError extends Error {
@@ -69,6 +70,13 @@ export type DataLinkPath = 'tcp' | 'unix' | 'unix-cma';
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const LOCAL_CONNECT_TIMEOUT_MS = 2_000;
+/**
+ * Gets up to this size from a node in this process are a copy on the JS
+ * thread; larger ones (kafkajs asking 32 MiB) stay copies by address on the
+ * node's thread pool: they overlap other work, and their fresh buffers fault
+ * their pages in the kernel's copy rather than one user fault per page here.
+ */
+const IN_PROCESS_GET_BYTES_MAX = 4 * 1024 * 1024;
 /** Below this a put or get carries its bytes: a copy by address saves nothing there. */
 const CMA_BYTES_MIN = 1024;
 const YAMA_PTRACE_SCOPE = '/proc/sys/kernel/yama/ptrace_scope';
@@ -85,6 +93,8 @@ export class DataLink extends EventEmitter {
   private lostReason: string | undefined;
   /** Puts and gets name this process's buffers and the node copies (CMA). */
   private copiesByAddress = false;
+  /** Gets served by a direct call: the node runs in this process (format/in-process-data.ts). */
+  private inProcess: InProcessReads | undefined;
   /** Why the link is not copying by address ('' while it is). */
   note = '';
   private cmaBytesMin = CMA_BYTES_MIN;
@@ -139,10 +149,28 @@ export class DataLink extends EventEmitter {
   }
 
   get(grant: Uint8Array, position: number, local: Uint8Array): Promise<void> {
+    if (this.inProcess && local.length <= IN_PROCESS_GET_BYTES_MAX) return this.getInProcess(this.inProcess, grant, position, local);
     if (this.copiesByAddress && local.length >= this.cmaBytesMin) {
       return this.request({ op: DataOp.GET_CMA, grant, position, lengthBytes: local.length, local: null, copied: local, clientAddress: bufferAddress(local) });
     }
     return this.request({ op: DataOp.GET, grant, position, lengthBytes: local.length, local });
+  }
+
+  /** Whether gets (up to IN_PROCESS_GET_BYTES_MAX) are served by a direct call into a node of this process (no request on the socket). */
+  get readsInProcess(): boolean {
+    return this.inProcess !== undefined;
+  }
+
+  /** The node checks the grant and copies on this thread; a refusal rejects as on the socket. */
+  private getInProcess(reads: InProcessReads, grant: Uint8Array, position: number, local: Uint8Array): Promise<void> {
+    if (this.lostReason !== undefined) return Promise.reject(new Error(this.lostReason));
+    try {
+      reads.get(grant, position, local);
+      return Promise.resolve();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      return Promise.reject(new DataRefusedError(typeof code === 'string' ? code : 'INTERNAL', (err as Error).message));
+    }
   }
 
   /** Puts are complete at the node when they resolve; nothing is left to flush. */
@@ -173,6 +201,8 @@ export class DataLink extends EventEmitter {
       await local.close();
       return undefined;
     }
+    // The node serves in this very process: its token says so, and only its LOCAL_DOOR tells it.
+    local.inProcess = openInProcessReads(door.token);
     const refused = await local.startCopies(socket);
     if (refused) {
       local.note = `storage node at ${this.remoteAddress}: local link without CMA (bytes on ${door.socketPath}): ${refused}`;

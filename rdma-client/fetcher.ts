@@ -218,8 +218,11 @@ export class PartitionFetcher {
     const lengthBytes = Math.min(readLimit(segment, at.position) - at.position, Math.max(sizeBytes, MIN_READ_BYTES));
     if (lengthBytes <= 0 || !this.readAheadBudget.tryTake(lengthBytes)) return;
     const into = Buffer.allocUnsafe(lengthBytes);
+    // A read from a node in this process is a copy on this thread: it waits until this answer has gone to the socket,
+    // then runs while the consumer works through it.
+    const started = view.readsInProcess(segment, preferred) ? new Promise<void>((resolve) => setImmediate(resolve)) : Promise.resolve();
     // A failed read-ahead is only a missed chance: the fetch reads for itself.
-    const bytes = view.read(segment, at.position, into, preferred).then(
+    const bytes = started.then(() => view.read(segment, at.position, into, preferred)).then(
       () => into,
       () => undefined,
     );

@@ -170,6 +170,11 @@ export class PartitionView {
     }
   }
 
+  /** Whether `read` from copy `preferred % n` is a direct call into a storage node of this process. */
+  readsInProcess(segment: SegmentView, preferred = this.readerIndex): boolean {
+    return this.connection.readsInProcess(segment.segmentId, preferred);
+  }
+
   /** Forgets a segment the reader is done with and lets go of its key. No read of it may be in flight. */
   dropSegment(segmentId: number): void {
     if (!this.segments.delete(segmentId)) return;

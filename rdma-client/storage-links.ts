@@ -228,6 +228,13 @@ export class StorageLinks {
     throw last;
   }
 
+  /** Whether a get of the segment from copy `preferred % n` would be a direct call into a node of this process. */
+  readsInProcess(segmentId: number, preferred: number): boolean {
+    const replicas = this.replicaSets.get(`${segmentId}:read`);
+    if (!replicas || replicas.length === 0) return false;
+    return this.links.get(replicas[preferred % replicas.length].address)?.endpoint?.readsInProcess ?? false;
+  }
+
   /** Keys imported and not yet let go (for tests and metrics). */
   get importedKeyCount(): number {
     return this.imported.size;

@@ -37,6 +37,7 @@ import {
   LOCAL_DOOR_TOKEN_BYTES,
   namesClientAddress,
 } from '../format/storage-data-wire';
+import { offerInProcessReads } from '../format/in-process-data';
 import { GRANT_BYTES } from './grant';
 import { listenPrivately, UNIX_PATH_BYTES_MAX } from './private-socket';
 import { StorageError } from './storage-error';
@@ -47,8 +48,8 @@ export interface DataService {
   /** The Unix socket clients on this host may use, or undefined when there is none (`localNote` says why). */
   localSocketPath: string | undefined;
   localNote: string;
-  /** Requests refused so far, connections closed for unreadable frames, and puts and gets copied with CMA. */
-  stats(): { refused: number; badFrames: number; connections: number; peerCopies: number };
+  /** Requests refused so far, connections closed for unreadable frames, puts and gets copied with CMA, and gets of clients in this process. */
+  stats(): { refused: number; badFrames: number; connections: number; peerCopies: number; inProcessReads: number };
   close(): Promise<void>;
 }
 
@@ -156,6 +157,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
   let refused = 0;
   let badFrames = 0;
   let peerCopies = 0;
+  let inProcessReads = 0;
 
   const serve = (socket: net.Socket, peer?: PeerProcess) => {
     sockets.add(socket);
@@ -374,13 +376,36 @@ export async function startDataService(node: StorageNode, host: string, port: nu
     localSocketPath = opened.socketPath;
     localNote = opened.note;
   }
+  // Clients in this process read with a direct call: the same check, one copy on this thread, no request on the socket.
+  let servingInProcess = localSocketPath !== undefined;
+  const withdrawInProcess = servingInProcess
+    ? offerInProcessReads(token, () => {
+        const verified = node.verifiedGrants();
+        return {
+          get: (grant, position, into) => {
+            if (!servingInProcess) throw new StorageError('CLOSED', 'the storage node is closing');
+            let source: Buffer;
+            try {
+              source = node.readableRange(Buffer.from(grant.buffer, grant.byteOffset, Math.min(grant.length, GRANT_BYTES)), position, into.length, verified);
+            } catch (err) {
+              refused++;
+              throw err;
+            }
+            into.set(source);
+            inProcessReads++;
+          },
+        };
+      })
+    : () => undefined;
   const closeServer = (s: net.Server) => new Promise<void>((resolve) => s.close(() => resolve()));
   return {
     port: bound,
     localSocketPath,
     localNote,
-    stats: () => ({ refused, badFrames, connections: sockets.size, peerCopies }),
+    stats: () => ({ refused, badFrames, connections: sockets.size, peerCopies, inProcessReads }),
     close: async () => {
+      servingInProcess = false;
+      withdrawInProcess();
       // Copies on the pool still read the region and write into clients: the region is unmapped only after them.
       await Promise.all([...sockets].map((s) => new Promise<void>((resolve) => (idleWaiters.get(s) ?? ((then) => then()))(() => (s.destroy(), resolve())))));
       await Promise.all([closeServer(server), local ? closeServer(local) : undefined]);

@@ -55,3 +55,15 @@ export function registerFastPathMetrics(registry: Registry, node: StorageNode): 
     },
   });
 }
+
+/** Gets served by a direct call to clients in the node's own process (rdmq start's gateway and SDK clients), after the same grant check. */
+export function registerInProcessReadMetrics(registry: Registry, inProcessReads: () => number): void {
+  new Gauge({
+    name: 'rdmq_storage_in_process_reads',
+    help: "Gets of clients in the storage node's own process, served by a direct call (grant checked, one copy) instead of a request on its socket",
+    registers: [registry],
+    collect() {
+      this.set(inProcessReads());
+    },
+  });
+}
