@@ -61,10 +61,6 @@ export function corruptRangeError(topic: string, partition: number, segment: Seg
 
 type SubscribeReply = Required<Omit<SubscribeReplyBody, 'error' | 'readerIndex'>> & Pick<SubscribeReplyBody, 'error' | 'readerIndex'>;
 
-/** Reads at least twice this large go to the storage node in parts copied in parallel (on its thread pool). */
-const READ_PART_BYTES_MIN = 1024 * 1024;
-const READ_PARTS_MAX = 4;
-
 export class PartitionView {
   readonly segments = new Map<number, SegmentView>();
   highWatermark: bigint;
@@ -153,18 +149,7 @@ export class PartitionView {
     if (this.closed) throw new RdmqError(`the view of ${this.topic}-${this.partition} is closed`, -1, 'CLOSED', false);
     this.readsInFlight++;
     try {
-      const parts = Math.min(READ_PARTS_MAX, Math.floor(into.length / READ_PART_BYTES_MIN));
-      if (parts <= 1) {
-        await this.connection.get(segment.segmentId, preferred, into, position);
-        return;
-      }
-      // A large read in parts the storage node copies at once, each on a thread of its own.
-      const partBytes = Math.ceil(into.length / parts);
-      const gets = [];
-      for (let at = 0; at < into.length; at += partBytes) gets.push(this.connection.get(segment.segmentId, preferred, into.subarray(at, at + partBytes), position + at));
-      // Every part settles before the read does: a part still copying must not land in a buffer its caller reuses.
-      const failed = (await Promise.allSettled(gets)).find((g): g is PromiseRejectedResult => g.status === 'rejected');
-      if (failed) throw failed.reason;
+      await this.connection.get(segment.segmentId, preferred, into, position);
     } finally {
       if (--this.readsInFlight === 0) this.readsDone?.();
     }
