@@ -63,6 +63,9 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --durability LEVEL       for the started rdmq: none|flush|sync (default flush)
   --verify crc|framing     for the started rdmq: check each committed batch's CRC32C, or its framing only (default crc)
   --max-seconds S          cap on each producer phase (default 20)
+  --warmup-seconds S       before a door's first measured point, S seconds of producing at the first batch size, then reading it back,
+                           not recorded (default 3; 0: none): a fresh process's JIT is still compiling the hot path, and
+                           the first thousands of publishes run several times slower than the rest
   --api LIST               fast-path rows (comma-separated; default raw,records): raw = "sdk raw batches" (producer.write
                            of one prebuilt batch, eachRawBatch); records = "sdk send/eachMessage" (send() of records:
                            encoding, CRC, partitioning; eachMessage: decoding)
@@ -98,6 +101,9 @@ function nonNegativeInt(name: string, text: string | undefined, dflt: number): n
   return v;
 }
 
+/** Seconds each door runs unrecorded before its first point (--warmup-seconds). */
+const WARMUP_SECONDS_DEFAULT = 3;
+
 export async function runBench(argv: string[]): Promise<void> {
   if (argv[0] === 'report') {
     const { values, positionals } = parseArgs({ args: argv.slice(1), options: { out: { type: 'string' } }, allowPositionals: true, strict: true });
@@ -132,6 +138,7 @@ export async function runBench(argv: string[]): Promise<void> {
       netns: { type: 'boolean' },
       verify: { type: 'string' },
       'max-seconds': { type: 'string' },
+      'warmup-seconds': { type: 'string' },
       json: { type: 'string' },
       out: { type: 'string' },
       layout: { type: 'string', multiple: true },
@@ -163,6 +170,8 @@ export async function runBench(argv: string[]): Promise<void> {
   const acks = Number(values.acks ?? -1);
   if (![-1, 0, 1].includes(acks)) throw new Error(`--acks must be -1, 0 or 1, got ${values.acks}`);
   const maxSeconds = Number(values['max-seconds'] ?? 20);
+  const warmupSeconds = Number(values['warmup-seconds'] ?? WARMUP_SECONDS_DEFAULT);
+  if (!(warmupSeconds >= 0)) throw new Error(`--warmup-seconds must be a number of seconds, 0 or more, got ${values['warmup-seconds']}`);
   const fastBytes = parseSize(values.bytes ?? '2G');
   const kafkaBytes = parseSize(values.bytes ?? '256M');
   const shape = {
@@ -229,7 +238,7 @@ export async function runBench(argv: string[]): Promise<void> {
     throw new Error('--security sasl_ssl is for the rdmq start the bench starts itself (no --control/--kafka/--storage-nodes/--netns, layout start)');
   }
 
-  const results: BenchResults = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, points: [], latency: [] };
+  const results: BenchResults = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, points: [], latency: [], warmupSeconds };
   const fastOptions = {
     stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], 8)),
     commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
@@ -237,8 +246,22 @@ export async function runBench(argv: string[]): Promise<void> {
     commitsInFlight: Math.max(1, nonNegativeInt('commits-in-flight', values['commits-in-flight'], 2)),
   };
   const failures: string[] = [];
+  /** Doors (target, client, mode, layout) already warmed up: each is warmed once, before its first point. */
+  const warmed = new Set<string>();
   /** Runs every workload of one door and batch size, each on a fresh topic, and records the points. */
   const measure = async (serverPid: number | number[] | undefined, point: PointShape, limits: Limits, totalBytes: number, open: () => Promise<Door>): Promise<void> => {
+    const doorKey = seriesName(point.target, point.client, point.mode, point.layout);
+    if (warmupSeconds > 0 && !warmed.has(doorKey)) {
+      warmed.add(doorKey);
+      process.stderr.write(`${doorKey}: warming up for ${warmupSeconds} s (not recorded) ...\n`);
+      try {
+        const door = await open();
+        await runWorkload(door, 'produce+consume', { totalBytes, maxSeconds: warmupSeconds, serverPid }).finally(() => door.close());
+      } catch (err) {
+        // The measured points say whether the door works; a failed warm-up only means it was not warmed.
+        process.stderr.write(`${doorKey}: warm-up failed: ${(err as Error).message}\n`);
+      }
+    }
     for (const workload of workloads) {
       const label = `${seriesName(point.target, point.client, point.mode, point.layout)} ${formatSize(point.batchSize).padStart(4)} ${workload}`;
       let measured: MeasuredPoint;

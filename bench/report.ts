@@ -79,6 +79,8 @@ export interface BenchResults {
   machine: { cpus: number; memoryBytes: number; node: string };
   points: ResultPoint[];
   latency: LatencyTrace[];
+  /** Seconds each door ran unrecorded before its first point (absent in older results: none). */
+  warmupSeconds?: number;
 }
 
 /** "68% of 106 / 85% of 120": each side's rate against kcat's own ceiling, where measured. */
@@ -174,6 +176,7 @@ export async function writeResults(dir: string, results: BenchResults): Promise<
     `# rdmq bench, ${results.startedAt}\n\n${results.machine.cpus} CPUs, ${(results.machine.memoryBytes / 1024 ** 3).toFixed(0)} GiB, Node ${results.machine.node}.\n` +
       `Limits measured in the same run: single-thread memcpy into a /dev/shm region (fast path) and TCP loopback between two processes (Kafka protocol).\n` +
       `Workloads: produce+consume = producers alone, then consumers alone over what they wrote; e2e = both at once, end-to-end latency = consumer receive time minus produce time.\n` +
+      (results.warmupSeconds ? `Each door first ran ${results.warmupSeconds} s unrecorded (producing, then reading back), so its process's JIT had compiled the hot path.\n` : '') +
       `Latency percentiles come from HDR histograms (3 significant digits). CPU s per GB count the bytes produced plus consumed; the client side includes kcat's processes; the server side is every rdmq process (apart: storage node and broker, plus the gateway for gateway rows).\n` +
       `Fast-path clients: "sdk raw batches" = producer.write of one prebuilt batch and eachRawBatch (batch bytes); "sdk send/eachMessage" = send() of records and eachMessage (value bytes).\n\n` +
       markdownTable(results.points) +

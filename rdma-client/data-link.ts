@@ -77,6 +77,9 @@ const LOCAL_CONNECT_TIMEOUT_MS = 2_000;
  * their pages in the kernel's copy rather than one user fault per page here.
  */
 const IN_PROCESS_GET_BYTES_MAX = 4 * 1024 * 1024;
+/** Gets by address at least twice this large go as parts (at most CMA_PARTS_MAX) the node copies in parallel. */
+const CMA_PART_BYTES_MIN = 1024 * 1024;
+const CMA_PARTS_MAX = 4;
 /** Below this a put or get carries its bytes: a copy by address saves nothing there. */
 const CMA_BYTES_MIN = 1024;
 const YAMA_PTRACE_SCOPE = '/proc/sys/kernel/yama/ptrace_scope';
@@ -150,10 +153,27 @@ export class DataLink extends EventEmitter {
 
   get(grant: Uint8Array, position: number, local: Uint8Array): Promise<void> {
     if (this.inProcess && local.length <= IN_PROCESS_GET_BYTES_MAX) return this.getInProcess(this.inProcess, grant, position, local);
+    if (this.copiesByAddress && local.length >= 2 * CMA_PART_BYTES_MIN) return this.getInParts(grant, position, local);
     if (this.copiesByAddress && local.length >= this.cmaBytesMin) {
       return this.request({ op: DataOp.GET_CMA, grant, position, lengthBytes: local.length, local: null, copied: local, clientAddress: bufferAddress(local) });
     }
     return this.request({ op: DataOp.GET, grant, position, lengthBytes: local.length, local });
+  }
+
+  /**
+   * A large get by address as parts the node copies at once, each on a
+   * thread of its pool. Settles once every part has: a part still copying
+   * must not land in a buffer its caller may reuse after a failure.
+   */
+  private async getInParts(grant: Uint8Array, position: number, local: Uint8Array): Promise<void> {
+    const partBytes = Math.ceil(local.length / Math.min(CMA_PARTS_MAX, Math.floor(local.length / CMA_PART_BYTES_MIN)));
+    const parts: Promise<void>[] = [];
+    for (let at = 0; at < local.length; at += partBytes) {
+      const part = local.subarray(at, at + partBytes);
+      parts.push(this.request({ op: DataOp.GET_CMA, grant, position: position + at, lengthBytes: part.length, local: null, copied: part, clientAddress: bufferAddress(part) }));
+    }
+    const failed = (await Promise.allSettled(parts)).find((p): p is PromiseRejectedResult => p.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Whether gets (up to IN_PROCESS_GET_BYTES_MAX) are served by a direct call into a node of this process (no request on the socket). */

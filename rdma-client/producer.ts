@@ -98,8 +98,12 @@ interface ExclusiveCursor {
   capacity: number;
   /** End of what has been committed (or handed to a commit) in this segment. */
   committedEnd: number;
-  /** Puts issued into this segment and not yet complete. */
+  /** Puts issued into this segment and not yet complete (waiting in `putQueue` included). */
   puts: Set<Promise<void>>;
+  /** Small batches placed while SMALL_PUTS_IN_FLIGHT puts were under way: they go together in the next put. */
+  putQueue: QueuedPut[];
+  /** Puts of this segment on their way to the storage node now. */
+  putsRunning: number;
   /** Written, not yet committed ranges; may complete out of order. */
   uncommitted: { position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint; receipts: PutReceipt[]; done: PendingCommit['done'] }[];
   /** Set once a put into this segment failed: nothing past the first hole (`holeAt`) can be committed from this cursor. */
@@ -107,6 +111,13 @@ interface ExclusiveCursor {
   holeAt?: number;
   /** Decides when the ready ranges go to the broker. */
   gate: CommitGate;
+}
+
+interface QueuedPut {
+  position: number;
+  batch: Buffer;
+  resolve(receipts: PutReceipt[]): void;
+  reject(err: Error): void;
 }
 
 export interface BatchToWrite {
@@ -117,6 +128,14 @@ export interface BatchToWrite {
 
 /** Batches at least this large are put from their own bytes; smaller neighbours are gathered into one put. */
 const PUT_ALONE_BYTES_MIN = 64 * 1024;
+/**
+ * Puts of small batches of one exclusive segment under way at once; small
+ * batches placed meanwhile wait and go in one put (one request, grant check
+ * and copy at the storage node instead of one each), like group commit.
+ */
+const SMALL_PUTS_IN_FLIGHT = 2;
+/** A gathered put's size bound (its bytes are copied into one buffer). */
+const GATHERED_PUT_BYTES_MAX = 1024 * 1024;
 
 /**
  * The puts for consecutive batches: a large batch is put as it is (no copy);
@@ -195,6 +214,8 @@ export class Producer {
   private readonly sharedPending = new Map<string, SharedPartition>();
   private readonly cursors = new Map<string, ExclusiveCursor>();
   private readonly cursorLocks = new Map<string, Promise<unknown>>();
+  /** Buffers of gathered puts no longer in flight, for the next ones (see startQueuedPuts). */
+  private readonly gatherBuffers: Buffer[] = [];
   private readonly commitChains = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -429,7 +450,7 @@ export class Producer {
     let receipts: PutReceipt[] = [];
     // Async, so a missing key fails this put's promise rather than throwing past the cursor.
     const put = (async () => {
-      receipts = await this.connection.putAll(this.connection.segmentReplicas(placed.segmentId, 'read-write'), placed.segmentId, batch, placed.position);
+      receipts = await this.putExclusive(placed.cursor, placed.position, batch);
     })();
     placed.cursor.puts.add(put);
     try {
@@ -449,6 +470,62 @@ export class Producer {
       placed.cursor.gate.poke();
     });
     return placed.baseOffset;
+  }
+
+  /**
+   * Puts one placed batch into the cursor's segment: at once when it is large
+   * or few puts are under way, otherwise with the small batches placed after
+   * it, in one put once one under way completes (see SMALL_PUTS_IN_FLIGHT).
+   * Resolves once its bytes are at every copy.
+   */
+  private putExclusive(cursor: ExclusiveCursor, position: number, batch: Buffer): Promise<PutReceipt[]> {
+    if (batch.length >= PUT_ALONE_BYTES_MIN || cursor.putsRunning < SMALL_PUTS_IN_FLIGHT) return this.runPut(cursor, position, batch);
+    return new Promise((resolve, reject) => cursor.putQueue.push({ position, batch, resolve, reject }));
+  }
+
+  private async runPut(cursor: ExclusiveCursor, position: number, bytes: Buffer): Promise<PutReceipt[]> {
+    cursor.putsRunning++;
+    try {
+      return await this.connection.putAll(this.connection.segmentReplicas(cursor.segmentId, 'read-write'), cursor.segmentId, bytes, position);
+    } finally {
+      cursor.putsRunning--;
+      this.startQueuedPuts(cursor);
+    }
+  }
+
+  /** Puts what waits in the queue, each run of adjacent batches as one put, while there is room. */
+  private startQueuedPuts(cursor: ExclusiveCursor): void {
+    while (cursor.putsRunning < SMALL_PUTS_IN_FLIGHT && cursor.putQueue.length > 0) {
+      const run = [cursor.putQueue.shift()!];
+      let bytes = run[0].batch.length;
+      while (cursor.putQueue.length > 0) {
+        const next = cursor.putQueue[0];
+        if (next.position !== run[0].position + bytes || bytes + next.batch.length > GATHERED_PUT_BYTES_MAX) break;
+        run.push(cursor.putQueue.shift()!);
+        bytes += next.batch.length;
+      }
+      // A fresh buffer per gathered put would cost page faults on every put (large allocations are mapped anew).
+      const buffer = run.length === 1 ? undefined : (this.gatherBuffers.pop() ?? Buffer.allocUnsafeSlow(GATHERED_PUT_BYTES_MAX));
+      let gathered = run[0].batch;
+      if (buffer) {
+        let at = 0;
+        for (const q of run) at += q.batch.copy(buffer, at);
+        gathered = buffer.subarray(0, bytes);
+      }
+      const settled = (): void => {
+        if (buffer) this.gatherBuffers.push(buffer);
+      };
+      this.runPut(cursor, run[0].position, gathered).then(
+        (receipts) => {
+          settled();
+          for (const q of run) q.resolve(receipts);
+        },
+        (err: Error) => {
+          settled();
+          for (const q of run) q.reject(err);
+        },
+      );
+    }
   }
 
   /**
@@ -501,6 +578,8 @@ export class Producer {
       capacity: body.dataCapacityBytes,
       committedEnd: body.position,
       puts: new Set(),
+      putQueue: [],
+      putsRunning: 0,
       uncommitted: [],
       gate: new CommitGate(
         this.commitPolicy,

@@ -205,6 +205,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
           try {
             node.readableRange(grant, h.position, h.lengthBytes, verified);
             peerCopies++;
+            node.served.gets++;
             done(encodeDataResponse(h.reqId, 0));
           } catch (err) {
             done(fail(h.reqId, err));
@@ -229,6 +230,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       copying.then(
         () => {
           peerCopies++;
+          node.served.puts++;
           done(encodeDataResponse(h.reqId, 0));
         },
         (err: unknown) => done(fail(h.reqId, err)),
@@ -255,6 +257,8 @@ export async function startDataService(node: StorageNode, host: string, port: nu
           from.writeFrom(source, clientAddress);
         }
         peerCopies++;
+        if (h.op === DataOp.PUT_CMA) node.served.puts++;
+        else node.served.gets++;
         answers.send(encodeDataResponse(h.reqId, 0));
       } catch (err) {
         answers.send(fail(h.reqId, err));
@@ -277,6 +281,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         }
         put.received += queue.moveInto(put.target, put.received, want);
         if (put.received < put.header.lengthBytes) return false;
+        if (!put.refusal) node.served.puts++;
         answers.send(put.refusal ?? encodeDataResponse(put.header.reqId, 0));
         put = undefined;
         return true;
@@ -316,6 +321,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         const bytes = node.readableRange(grant, h.position, h.lengthBytes, verified);
         // Copied: the region's bytes may change (a late writer's range, a freed segment reused) before the socket sends them.
         answers.send(encodeDataResponse(h.reqId, bytes.length), Buffer.from(bytes));
+        node.served.gets++;
       } catch (err) {
         answers.send(fail(h.reqId, err));
       }

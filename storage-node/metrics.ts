@@ -44,6 +44,16 @@ export function registerFastPathMetrics(registry: Registry, node: StorageNode): 
       for (const [reason, count] of Object.entries(node.refusals)) this.set({ reason }, count);
     },
   });
+  new Gauge({
+    name: 'rdmq_storage_data_requests_served',
+    help: 'Puts and gets of the checked data path the node served (each one request, grant check and copy, whatever its size)',
+    labelNames: ['op'],
+    registers: [registry],
+    collect() {
+      this.set({ op: 'put' }, node.served.puts);
+      this.set({ op: 'get' }, node.served.gets);
+    },
+  });
 }
 
 /** Gets served by a direct call to clients in the node's own process (rdmq start's gateway and SDK clients), after the same grant check. */

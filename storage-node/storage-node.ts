@@ -45,6 +45,8 @@ export class StorageNode {
   private readonly verbs: VerbsRegistrations | undefined;
   readonly mode: FastPathMode;
   readonly refusals: RefusalCounts = { invalid: 0, denied: 0, revoked: 0 };
+  /** Puts and gets of the checked data path served (answered without a refusal): for /metrics and tests. */
+  readonly served = { puts: 0, gets: 0 };
   /** Puts checked and still copying on another thread, per segment: every fence over their range waits for them first. */
   private readonly copies = new Map<number, Set<{ start: number; end: number; copy: CopyInFlight }>>();
   leaderEpoch: () => bigint;
