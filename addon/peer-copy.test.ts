@@ -60,6 +60,10 @@ it('copies with the process that connected while it lives, and refuses once it i
     const read = Buffer.alloc(length);
     peer.readInto(read, BigInt(address));
     expect(read.equals(expected)).toBe(true);
+    // Reads pass through a 256 KiB buffer: a length and an offset that are no multiple of it land byte for byte, on the pool too.
+    const odd = Buffer.alloc(length - 12345);
+    await peer.readIntoAsync(odd, BigInt(address) + 7n, new Int32Array(new SharedArrayBuffer(4)), 0);
+    expect(odd.equals(expected.subarray(7, 7 + odd.length))).toBe(true);
     await peer.writeFromAsync(Buffer.alloc(length, 0x5a), BigInt(address));
     child.stdin!.write('show\n');
     expect(await nextLine(child.stdout!)).toBe(`${'5a'.repeat(16)} ${'5a'.repeat(16)}`);
