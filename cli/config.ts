@@ -73,6 +73,8 @@ export const ServerConfigSchema = z
     segmentSize: size('segment size').default(64 * 1024 ** 2),
     leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
     retentionCheckMs: z.coerce.number().int().min(10).max(3_600_000).default(5_000),
+    /** Kafka's group.initial.rebalance.delay.ms: how long the first rebalance of an empty group waits for more members. */
+    groupInitialRebalanceDelayMs: z.coerce.number().int().min(0).max(300_000).default(3_000),
     /** The storage nodes' control addresses, comma-separated: one, or several for replication. */
     storage: z
       .string()

@@ -38,6 +38,8 @@ const SERVER_OPTIONS = `[--config FILE] [--data DIR] [--control HOST:PORT] [--fa
                                                 no less than the 100M frame bound); reading stops there
            [--max-fetch-memory-bytes SIZE]      Kafka Fetch response bytes held at once over all connections (default 256M)
            [--num-partitions N]                 partitions of a topic auto-created for a Kafka client (default 1)
+           [--group-initial-rebalance-delay-ms MS]  how long an empty consumer group's first rebalance waits for more
+                                                members (Kafka: group.initial.rebalance.delay.ms; default 3000)
            [--listeners NAME://HOST:PORT,...]   Kafka listeners (replace --kafka), NAME a security protocol (PLAINTEXT, SSL,
                                                 SASL_PLAINTEXT, SASL_SSL) or mapped by --listener-security-protocol-map N:P,...
            [--advertised-listeners NAME://HOST:PORT,...]  what Metadata tells clients of each listener
@@ -213,6 +215,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       'segment-size': { type: 'string' },
       'lease-timeout-ms': { type: 'string' },
       'retention-check-ms': { type: 'string' },
+      'group-initial-rebalance-delay-ms': { type: 'string' },
       storage: { type: 'string' },
       'default-replication-factor': { type: 'string' },
       metrics: { type: 'string' },
@@ -258,6 +261,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       segmentSize: values['segment-size'],
       leaseTimeoutMs: values['lease-timeout-ms'],
       retentionCheckMs: values['retention-check-ms'],
+      groupInitialRebalanceDelayMs: values['group-initial-rebalance-delay-ms'],
       storage: values.storage,
       defaultReplicationFactor: values['default-replication-factor'],
       metrics: values.metrics,

@@ -118,7 +118,7 @@ export async function serveBroker(
   });
   service = new FastPathService(broker, transport, log, metrics, authenticator);
   const hub = new GatewayHub(log);
-  const groups = new GroupCoordinator();
+  const groups = new GroupCoordinator({ initialRebalanceDelayMs: config.groupInitialRebalanceDelayMs });
   // A listener that cannot bind undoes what opened before it: an HA broker that
   // fails a takeover stays a standby and must be able to take over later on the same ports.
   const undo: Array<() => unknown> = [() => transport.close(), () => broker.close(), () => groups.close(), () => hub.close()];

@@ -6,13 +6,7 @@ import { startLayout, StartedLayout } from '../bench/layouts';
 import { Connection } from './connection';
 import { Consumer } from './consumer';
 import { Producer } from './producer';
-
-async function getsServed(started: StartedLayout): Promise<number> {
-  const text = await (await fetch(`http://${started.gatewayMetrics}/metrics`)).text();
-  const line = /rdmq_storage_data_requests_served\{op="get"[^}]*\} (\d+)/.exec(text);
-  if (!line) throw new Error('no rdmq_storage_data_requests_served{op="get"} in /metrics');
-  return Number(line[1]);
-}
+import { dataRequestsServed } from './testing/data-requests';
 
 describe('large reads in parts (rdmq start)', () => {
   let started: StartedLayout;
@@ -53,7 +47,7 @@ describe('large reads in parts (rdmq start)', () => {
     const expected = Buffer.concat(written);
     const chunks: Buffer[] = [];
     let received = 0;
-    const before = await getsServed(started);
+    const before = await dataRequestsServed(started, 'get');
     await consume((done) => ({
       eachRawBatch: ({ bytes }) => {
         chunks.push(Buffer.from(bytes));
@@ -61,7 +55,7 @@ describe('large reads in parts (rdmq start)', () => {
         if (received >= expected.length) done();
       },
     }));
-    const gets = (await getsServed(started)) - before;
+    const gets = (await dataRequestsServed(started, 'get')) - before;
     expect(Buffer.concat(chunks).equals(expected)).toBe(true);
     // At most two reads of 8 MiB for the 6+ MiB written, each in several parts.
     expect(gets).toBeGreaterThan(chunks.length);

@@ -8,14 +8,8 @@ import { buildRecordBatch } from '../format';
 import { startLayout, StartedLayout } from '../bench/layouts';
 import { Connection } from './connection';
 import { Producer } from './producer';
+import { dataRequestsServed } from './testing/data-requests';
 import { readAll } from './testing/read-all';
-
-async function putsServed(started: StartedLayout): Promise<number> {
-  const text = await (await fetch(`http://${started.gatewayMetrics}/metrics`)).text();
-  const line = /rdmq_storage_data_requests_served\{op="put"[^}]*\} (\d+)/.exec(text);
-  if (!line) throw new Error('no rdmq_storage_data_requests_served{op="put"} in /metrics');
-  return Number(line[1]);
-}
 
 describe('put gathering (rdmq start, exclusive producer)', () => {
   let started: StartedLayout;
@@ -35,11 +29,11 @@ describe('put gathering (rdmq start, exclusive producer)', () => {
     const topic = await producer.topic('gathered');
     // The producer takes its place first (ACQUIRE), so all twenty are placed at once.
     await producer.write(topic, 0, await buildRecordBatch({ records: [{ key: null, value: 'first' }] }), 1);
-    const before = await putsServed(started);
+    const before = await dataRequestsServed(started, 'put');
     const batches = await Promise.all(Array.from({ length: 20 }, (_, i) => buildRecordBatch({ records: [{ key: null, value: `v-${i}-${'x'.repeat(2000)}` }] })));
     const offsets = await Promise.all(batches.map((b) => producer.write(topic, 0, b, 1)));
     // Two puts go at once; the eighteen placed behind them go together (one put per run, at most 1 MiB).
-    expect((await putsServed(started)) - before).toBeLessThanOrEqual(4);
+    expect((await dataRequestsServed(started, 'put')) - before).toBeLessThanOrEqual(4);
     await producer.disconnect();
 
     expect([...offsets].sort((a, b) => (a < b ? -1 : 1))).toEqual(offsets.map((_, i) => 1n + BigInt(i)));
@@ -56,9 +50,9 @@ describe('put gathering (rdmq start, exclusive producer)', () => {
     await producer.write(topic, 0, await buildRecordBatch({ records: [{ key: null, value: 'first' }] }), 1);
     const value = (i: number): string => (i % 5 === 2 ? `big-${i}-${'y'.repeat(100_000)}` : `small-${i}`);
     const batches = await Promise.all(Array.from({ length: 20 }, (_, i) => buildRecordBatch({ records: [{ key: null, value: value(i) }] })));
-    const before = await putsServed(started);
+    const before = await dataRequestsServed(started, 'put');
     const offsets = await Promise.all(batches.map((b) => producer.write(topic, 0, b, 1)));
-    const puts = (await putsServed(started)) - before;
+    const puts = (await dataRequestsServed(started, 'put')) - before;
     // Four large ones alone, the small ones in runs between them: fewer puts than batches, at least one per run.
     expect(puts).toBeLessThan(20);
     expect(puts).toBeGreaterThanOrEqual(4);
