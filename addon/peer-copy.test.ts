@@ -60,7 +60,7 @@ it('copies with the process that connected while it lives, and refuses once it i
     const read = Buffer.alloc(length);
     peer.readInto(read, BigInt(address));
     expect(read.equals(expected)).toBe(true);
-    // Reads pass through a 256 KiB buffer: a length and an offset that are no multiple of it land byte for byte, on the pool too.
+    // A length and an offset that are no multiple of a page land byte for byte, on the pool too.
     const odd = Buffer.alloc(length - 12345);
     await peer.readIntoAsync(odd, BigInt(address) + 7n, new Int32Array(new SharedArrayBuffer(4)), 0);
     expect(odd.equals(expected.subarray(7, 7 + odd.length))).toBe(true);

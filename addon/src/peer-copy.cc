@@ -90,26 +90,6 @@ int CopyWithPeer(int pid, bool intoPeer, uint8_t* local, uint64_t remote, size_t
   return 0;
 }
 
-// Reads from the peer (puts into the region) go through a small buffer of
-// this thread's, then into place with memcpy. Under a hypervisor that shadows
-// page tables (this project's PVM VM) the kernel's first write to each page
-// of a mapping traps, even to a page the node prefaulted from user space
-// (Region prefault): a put straight into the region ran at ~0.3 GB/s, through
-// this warm buffer at ~5 GB/s. Elsewhere the extra copy is of cache-hot bytes.
-constexpr size_t kBounceBytes = 256 * 1024;
-
-int ReadFromPeerBounced(int pid, uint8_t* local, uint64_t remote, size_t length) {
-  thread_local std::unique_ptr<uint8_t[]> bounce(new uint8_t[kBounceBytes]);
-  for (size_t done = 0; done < length;) {
-    size_t n = std::min(kBounceBytes, length - done);
-    int err = CopyWithPeer(pid, false, bounce.get(), remote + done, n);
-    if (err != 0) return err;
-    memcpy(local + done, bounce.get(), n);
-    done += n;
-  }
-  return 0;
-}
-
 }  // namespace
 
 Napi::Function PeerProcess::Init(Napi::Env env) {
@@ -185,7 +165,7 @@ namespace {
 // process's: they are zeroed). 0 or an errno.
 int RunCopy(const CopyJob& job) {
   if (job.intoPeer && PeerGone(job.pidfd) != 0) return ESRCH;
-  int err = job.intoPeer ? CopyWithPeer(job.pid, true, job.local, job.remote, job.length) : ReadFromPeerBounced(job.pid, job.local, job.remote, job.length);
+  int err = CopyWithPeer(job.pid, job.intoPeer, job.local, job.remote, job.length);
   if (!job.intoPeer && err == 0 && PeerGone(job.pidfd) != 0) {
     memset(job.local, 0, job.length);
     err = ESRCH;
