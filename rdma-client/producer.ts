@@ -136,6 +136,8 @@ const PUT_ALONE_BYTES_MIN = 64 * 1024;
 const SMALL_PUTS_IN_FLIGHT = 2;
 /** A gathered put's size bound (its bytes are copied into one buffer). */
 const GATHERED_PUT_BYTES_MAX = 1024 * 1024;
+/** Gathered puts' buffers kept for reuse once their puts are done. */
+const GATHER_BUFFERS_KEPT = 4;
 
 /**
  * The puts for consecutive batches: a large batch is put as it is (no copy);
@@ -513,7 +515,8 @@ export class Producer {
         gathered = buffer.subarray(0, bytes);
       }
       const settled = (): void => {
-        if (buffer) this.gatherBuffers.push(buffer);
+        // Kept for the next gathered puts, a few at most: many partitions must not pin 1 MiB each.
+        if (buffer && this.gatherBuffers.length < GATHER_BUFFERS_KEPT) this.gatherBuffers.push(buffer);
       };
       this.runPut(cursor, run[0].position, gathered).then(
         (receipts) => {
