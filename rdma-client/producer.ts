@@ -514,20 +514,15 @@ export class Producer {
         for (const q of run) at += q.batch.copy(buffer, at);
         gathered = buffer.subarray(0, bytes);
       }
-      const settled = (): void => {
-        // Kept for the next gathered puts, a few at most: many partitions must not pin 1 MiB each.
-        if (buffer && this.gatherBuffers.length < GATHER_BUFFERS_KEPT) this.gatherBuffers.push(buffer);
-      };
-      this.runPut(cursor, run[0].position, gathered).then(
-        (receipts) => {
-          settled();
-          for (const q of run) q.resolve(receipts);
-        },
-        (err: Error) => {
-          settled();
-          for (const q of run) q.reject(err);
-        },
-      );
+      this.runPut(cursor, run[0].position, gathered)
+        .finally(() => {
+          // Kept for the next gathered puts, a few at most: many partitions must not pin 1 MiB each.
+          if (buffer && this.gatherBuffers.length < GATHER_BUFFERS_KEPT) this.gatherBuffers.push(buffer);
+        })
+        .then(
+          (receipts) => run.forEach((q) => q.resolve(receipts)),
+          (err: Error) => run.forEach((q) => q.reject(err)),
+        );
     }
   }
 
