@@ -62,6 +62,9 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
                            between them instead of shared memory (rdmq cluster start --netns)
   --durability LEVEL       for the started rdmq: none|flush|sync (default flush)
   --verify crc|framing     for the started rdmq: check each committed batch's CRC32C, or its framing only (default crc)
+  --prefault-region yes|no for the started rdmq: fault its whole region in before it is ready (rdmq --prefault-region),
+                           so the figures are the steady state of a running node, not the first touch of fresh pages,
+                           which is several times slower on a shadow-paging VM (default yes)
   --max-seconds S          cap on each producer phase (default 20)
   --warmup-seconds S       before a door's first measured point, S seconds of producing at the first batch size, then reading it back,
                            not recorded (default 3; 0: none): a fresh process's JIT is still compiling the hot path, and
@@ -137,6 +140,7 @@ export async function runBench(argv: string[]): Promise<void> {
       replication: { type: 'string' },
       netns: { type: 'boolean' },
       verify: { type: 'string' },
+      'prefault-region': { type: 'string' },
       'max-seconds': { type: 'string' },
       'warmup-seconds': { type: 'string' },
       json: { type: 'string' },
@@ -172,6 +176,7 @@ export async function runBench(argv: string[]): Promise<void> {
   const maxSeconds = Number(values['max-seconds'] ?? 20);
   const warmupSeconds = Number(values['warmup-seconds'] ?? WARMUP_SECONDS_DEFAULT);
   if (!(warmupSeconds >= 0)) throw new Error(`--warmup-seconds must be a number of seconds, 0 or more, got ${values['warmup-seconds']}`);
+  const prefaultRegion = yesOrNo('--prefault-region', values['prefault-region'] ?? 'yes');
   const fastBytes = parseSize(values.bytes ?? '2G');
   const kafkaBytes = parseSize(values.bytes ?? '256M');
   const shape = {
@@ -204,6 +209,7 @@ export async function runBench(argv: string[]): Promise<void> {
       recordBytes,
       durability: durability as 'none' | 'flush' | 'sync',
       verify: values.verify,
+      prefaultRegion,
       json: values.json,
       out: values.out,
     });
@@ -218,6 +224,7 @@ export async function runBench(argv: string[]): Promise<void> {
       warmup: nonNegativeInt('warmup', values.warmup, BREAKDOWN_WARMUP_DEFAULT),
       durability: durability as 'none' | 'flush' | 'sync',
       verify: values.verify,
+      prefaultRegion,
       json: values.json,
       out: values.out,
     });
@@ -238,7 +245,7 @@ export async function runBench(argv: string[]): Promise<void> {
     throw new Error('--security sasl_ssl is for the rdmq start the bench starts itself (no --control/--kafka/--storage-nodes/--netns, layout start)');
   }
 
-  const results: BenchResults = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, points: [], latency: [], warmupSeconds };
+  const results: BenchResults = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, points: [], latency: [], warmupSeconds, ...(needRdmq && values.control === undefined && storageNodes === 1 && !netns ? { prefaultRegion } : {}) };
   const fastOptions = {
     stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], 8)),
     commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
@@ -329,7 +336,7 @@ export async function runBench(argv: string[]): Promise<void> {
       // --security sasl_ssl: a SASL_SSL listener beside PLAINTEXT with throwaway certificates, and a SCRAM user for the Kafka clients and the SDK.
       const certs: TestCertificates | undefined = sasl ? makeCertificates('bench') : undefined;
       const startArgs = certs ? ['--listeners', 'PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0', ...tlsFlags(certs)] : [];
-      const started = await startLayout(layout, { durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), verify: values.verify, startArgs });
+      const started = await startLayout(layout, { durability: durability as 'none' | 'flush' | 'sync', regionSize: String(region), segmentSize: String(segment), verify: values.verify, prefaultRegion, startArgs });
       try {
         let security: KafkaSecurity | undefined;
         let gateway = values.kafka ?? started.kafka;
@@ -373,6 +380,7 @@ async function runClientDefaults(o: {
   recordBytes: number;
   durability: 'none' | 'flush' | 'sync';
   verify?: string;
+  prefaultRegion: boolean;
   json?: string;
   out?: string;
 }): Promise<void> {
@@ -387,7 +395,7 @@ async function runClientDefaults(o: {
     const region = Math.ceil((o.bytes * 1.3 + 4 * segment) / segment) * segment + 8192;
     for (const layout of o.layouts) {
       process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'} (region ${formatSize(region)}); ${formatSize(o.bytes)} per client ...\n`);
-      const started = await startLayout(layout, { durability: o.durability, regionSize: String(region), segmentSize: String(segment), verify: o.verify });
+      const started = await startLayout(layout, { durability: o.durability, regionSize: String(region), segmentSize: String(segment), verify: o.verify, prefaultRegion: o.prefaultRegion });
       try {
         rows.push(
           ...(await measureClientDefaults(
@@ -424,6 +432,7 @@ async function runBreakdown(o: {
   warmup: number;
   durability: 'none' | 'flush' | 'sync';
   verify?: string;
+  prefaultRegion: boolean;
   json?: string;
   out?: string;
 }): Promise<void> {
@@ -437,7 +446,7 @@ async function runBreakdown(o: {
       const trace = brokerTraceSetup();
       process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'}, with publish tracing; ${o.warmup} untraced, then ${o.publishes} publishes of ${formatSize(o.batchBytes)} ...\n`);
       try {
-        const started = await startLayout(layout, { durability: o.durability, regionSize: '256M', segmentSize: '16M', verify: o.verify, env: trace.env });
+        const started = await startLayout(layout, { durability: o.durability, regionSize: '256M', segmentSize: '16M', verify: o.verify, prefaultRegion: o.prefaultRegion, env: trace.env });
         try {
           results.push(await measureOne(started.control, layout, trace.file));
         } finally {
@@ -546,4 +555,10 @@ function warnUnlessExactlyOnce(label: string, m: MeasuredPoint): void {
     consumed.missing ? `${consumed.missing} skipped` : '',
   ].filter((p) => p !== '');
   if (problems.length > 0) process.stderr.write(`WARNING ${label}: ${problems.join('; ')}\n`);
+}
+
+function yesOrNo(flag: string, value: string): boolean {
+  if (value === 'yes') return true;
+  if (value === 'no') return false;
+  throw new Error(`${flag} must be yes or no, got ${value}`);
 }

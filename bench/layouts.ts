@@ -25,6 +25,8 @@ export interface LayoutOptions {
   env?: NodeJS.ProcessEnv;
   /** More flags for `rdmq start` (e.g. the SASL_SSL listener of --security sasl_ssl). */
   startArgs?: string[];
+  /** --prefault-region for the storage node: its whole region faulted in before it is ready. */
+  prefaultRegion?: boolean;
 }
 
 export interface StartedLayout {
@@ -52,7 +54,7 @@ export function parseLayouts(words: string[] | undefined): Layout[] {
 
 export async function startLayout(layout: Layout, o: LayoutOptions): Promise<StartedLayout> {
   if (layout === 'start') {
-    const cluster = await startCluster({ durability: o.durability, regionSize: o.regionSize, segmentSize: o.segmentSize, env: o.env, extraArgs: [...(o.verify ? ['--verify', o.verify] : []), ...(o.startArgs ?? [])] });
+    const cluster = await startCluster({ durability: o.durability, regionSize: o.regionSize, segmentSize: o.segmentSize, env: o.env, extraArgs: [...(o.verify ? ['--verify', o.verify] : []), ...prefaultFlag(o), ...(o.startArgs ?? [])] });
     const pid = cluster.child.pid!;
     return {
       layout,
@@ -67,6 +69,8 @@ export async function startLayout(layout: Layout, o: LayoutOptions): Promise<Sta
   }
   return startRolesApart(o);
 }
+
+const prefaultFlag = (o: LayoutOptions): string[] => (o.prefaultRegion ? ['--prefault-region'] : []);
 
 interface Ready {
   controlPort: number;
@@ -90,7 +94,7 @@ async function startRolesApart(o: LayoutOptions): Promise<StartedLayout> {
   try {
     const storage = await startRole<Ready>(
       [MAIN, 'storage', '--data', path.join(dir, 'storage'), '--control', loopback, '--fastpath', loopback, '--metrics', loopback,
-        '--durability', o.durability, '--region-size', o.regionSize, '--segment-size', o.segmentSize],
+        '--durability', o.durability, '--region-size', o.regionSize, '--segment-size', o.segmentSize, ...prefaultFlag(o)],
       o.env,
     );
     started.push(storage);

@@ -81,6 +81,8 @@ export interface BenchResults {
   latency: LatencyTrace[];
   /** Seconds each door ran unrecorded before its first point (absent in older results: none). */
   warmupSeconds?: number;
+  /** The started rdmq's region was faulted in before it was ready (--prefault-region). */
+  prefaultRegion?: boolean;
 }
 
 /** "68% of 106 / 85% of 120": each side's rate against kcat's own ceiling, where measured. */
@@ -176,6 +178,7 @@ export async function writeResults(dir: string, results: BenchResults): Promise<
     `# rdmq bench, ${results.startedAt}\n\n${results.machine.cpus} CPUs, ${(results.machine.memoryBytes / 1024 ** 3).toFixed(0)} GiB, Node ${results.machine.node}.\n` +
       `Limits measured in the same run: single-thread memcpy into a /dev/shm region (fast path) and TCP loopback between two processes (Kafka protocol).\n` +
       `Workloads: produce+consume = producers alone, then consumers alone over what they wrote; e2e = both at once, end-to-end latency = consumer receive time minus produce time.\n` +
+      (results.prefaultRegion === undefined ? '' : results.prefaultRegion ? `The rdmq the bench started faulted its whole region in before it was ready (--prefault-region): the figures are a running node's, not a fresh page's first touch.\n` : `The rdmq the bench started did not fault its region in first (--prefault-region no): writes and reads paid each fresh page's first touch.\n`) +
       (results.warmupSeconds ? `Each door first ran ${results.warmupSeconds} s unrecorded (producing, then reading back), so its process's JIT had compiled the hot path.\n` : '') +
       `Latency percentiles come from HDR histograms (3 significant digits). CPU s per GB count the bytes produced plus consumed; the client side includes kcat's processes; the server side is every rdmq process (apart: storage node and broker, plus the gateway for gateway rows).\n` +
       `Fast-path clients: "sdk raw batches" = producer.write of one prebuilt batch and eachRawBatch (batch bytes); "sdk send/eachMessage" = send() of records and eachMessage (value bytes).\n\n` +

@@ -69,6 +69,8 @@ export const ServerConfigSchema = z
     metrics: hostPort.default('127.0.0.1:9464'),
     durability: z.enum(['none', 'flush', 'sync']).default('flush'),
     verify: z.enum(['crc', 'framing']).default('crc'),
+    /** Fault the whole region in when the storage node opens it (startup takes longer; no write or read pays a first touch later). */
+    prefaultRegion: z.preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('false')).transform((v) => v === 'true'),
     regionSize: size('region size').default(4 * 1024 ** 3),
     segmentSize: size('segment size').default(64 * 1024 ** 2),
     leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),

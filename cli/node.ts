@@ -58,13 +58,18 @@ export interface RunningStorage {
 type Log = (message: string) => void;
 
 function openStore(config: ServerConfig, log: Log): SegmentStore {
-  return SegmentStore.open({
+  const started = Date.now();
+  if (config.prefaultRegion) log(`storage: faulting the region in (${config.regionSize} bytes) ...`);
+  const store = SegmentStore.open({
     path: path.join(config.data, 'region'),
     regionSizeBytes: config.regionSize,
     segmentSizeBytes: config.segmentSize,
     durability: config.durability,
     logger: { warn: log },
+    prefaultRegion: config.prefaultRegion,
   });
+  if (config.prefaultRegion) log(`storage: region faulted in and opened in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return store;
 }
 
 /** Listens for fast-path connections; `address` is what clients are told (advertised host, bound port). */

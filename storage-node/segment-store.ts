@@ -112,6 +112,12 @@ export interface SegmentStoreOptions {
   durability: Durability;
   faults?: StorageFaults;
   logger?: StorageLogger;
+  /**
+   * Fault every page of the region in when it opens, before recovery reads it,
+   * so no put, get or check later pays a first touch (see Region.prefault).
+   * Without it each segment is faulted in, in the background, when allocated.
+   */
+  prefaultRegion?: boolean;
 }
 
 export type SegmentStateName = 'OPEN' | 'SEALED';
@@ -201,6 +207,7 @@ const optionsSchema = z.object({
   regionSizeBytes: z.number().int().positive().default(REGION_SIZE_BYTES_DEFAULT),
   segmentSizeBytes: z.number().int().positive().default(SEGMENT_SIZE_BYTES_DEFAULT),
   durability: z.enum(['none', 'flush', 'sync']),
+  prefaultRegion: z.boolean().default(false),
 });
 
 const U32_MAX = 0xffffffff;
@@ -230,6 +237,8 @@ export class SegmentStore {
   private readonly quarantined: Extent[] = [];
   private idCounter: IdCounter;
   private closed = false;
+  /** Per slot: 1 once its pages were faulted in by this process (a fault-in per page is a system call even when warm). */
+  private readonly prefaulted: Uint8Array;
 
   private constructor(
     private readonly mapped: Region,
@@ -242,6 +251,7 @@ export class SegmentStore {
     idCounter: IdCounter | undefined,
   ) {
     this.allocator = new ExtentAllocator(geometry.slotCount);
+    this.prefaulted = new Uint8Array(geometry.slotCount);
     this.idCounter = idCounter ?? { sequence: 0, nextSegmentId: FIRST_SEGMENT_ID };
   }
 
@@ -251,7 +261,7 @@ export class SegmentStore {
     if (!parsed.success) {
       throw new StorageError('INVALID_ARGUMENT', `invalid storage options: ${parsed.error.issues.map(describeIssue).join('; ')}`);
     }
-    const { path, regionSizeBytes, segmentSizeBytes, durability } = parsed.data;
+    const { path, regionSizeBytes, segmentSizeBytes, durability, prefaultRegion } = parsed.data;
     let geometry: RegionGeometry;
     try {
       geometry = computeGeometry(regionSizeBytes, segmentSizeBytes);
@@ -270,6 +280,10 @@ export class SegmentStore {
       recovery,
       decodeIdCounter(region.bytes(0, SUPERBLOCK_BYTES)),
     );
+    if (prefaultRegion) {
+      region.prefault(0, region.sizeBytes);
+      store.prefaulted.fill(1);
+    }
     store.recover(path);
     return store;
   }
@@ -782,6 +796,9 @@ export class SegmentStore {
   }
 
   private prefaultSlot(slot: Slot): void {
+    const slots = this.prefaulted.subarray(slot.index, slot.index + slot.slotCount);
+    if (slots.every((done) => done === 1)) return;
+    slots.fill(1);
     // In the background: allocation is on the produce path, and touching a whole
     // segment's fresh pages takes tens of milliseconds.
     this.mapped.prefaultInBackground(slotOffset(this.geometry, slot.index), slot.slotCount * this.geometry.slotSizeBytes);
