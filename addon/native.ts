@@ -13,6 +13,7 @@ import { applyUcxDefaults } from './ucx-env';
 export interface NativeRegion {
   readonly size: number;
   readonly storeGranularity: 'byte' | 'cache-line' | 'page';
+  readonly memoryOnly: boolean;
   readonly path: string;
   buffer(offset: number, length: number): Uint8Array;
   persist(offset: number, length: number): void;

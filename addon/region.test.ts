@@ -28,6 +28,18 @@ function expectCode(fn: () => unknown, code: string, message?: RegExp): void {
 }
 
 describe('Region', () => {
+  it('knows a file on tmpfs is kept in memory only, and one on a disk filesystem is not', () => {
+    const inMemoryFs = (dir: string): boolean => [0x01021994, 0x858458f6].includes(fs.statfsSync(dir).type);
+    // The checkout's own directory is on a disk here (and in CI); /dev/shm is tmpfs.
+    const diskDir = path.dirname(__dirname);
+    expect([inMemoryFs('/dev/shm'), inMemoryFs(diskDir)]).toEqual([true, false]);
+    const inMemory = Region.create(tempFile('region', '/dev/shm'), 1 << 20);
+    const onDisk = Region.create(tempFile('region', diskDir), 1 << 20);
+    expect([inMemory.memoryOnly, onDisk.memoryOnly]).toEqual([true, false]);
+    inMemory.close();
+    onDisk.close();
+  });
+
   it.each([['/dev/shm'], [os.tmpdir()]])('keeps bytes written before close when reopened (%s)', (dir) => {
     const file = tempFile('region', dir);
     const region = Region.create(file, 1 << 20);

@@ -30,6 +30,11 @@ export class Region {
     return this.native.storeGranularity;
   }
 
+  /** The file is on a filesystem kept in memory only (tmpfs, ramfs): it does not survive a power loss, and persist is a no-op. */
+  get memoryOnly(): boolean {
+    return this.native.memoryOnly;
+  }
+
   get path(): string {
     return this.native.path;
   }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #ifdef __linux__
@@ -79,6 +80,15 @@ void PopulatePages(uint8_t* start, size_t length) {
   }
 }
 
+// The file at `fd` is on a filesystem that keeps it in memory only.
+bool IsMemoryOnly(int fd) {
+  constexpr long kTmpfsMagic = 0x01021994;
+  constexpr long kRamfsMagic = 0x858458f6;
+  struct statfs fs;
+  if (fstatfs(fd, &fs) != 0) return false;
+  return static_cast<long>(fs.f_type) == kTmpfsMagic || static_cast<long>(fs.f_type) == kRamfsMagic;
+}
+
 // Every page of [address, address + length) is in memory (mincore).
 bool PagesResident(uint64_t address, uint64_t length) {
   if (length == 0) return true;
@@ -115,6 +125,7 @@ Napi::Function Region::Init(Napi::Env env) {
                          InstanceMethod("close", &Region::Close),
                          InstanceAccessor("size", &Region::GetSize, nullptr),
                          InstanceAccessor("storeGranularity", &Region::GetGranularity, nullptr),
+                         InstanceAccessor("memoryOnly", &Region::GetMemoryOnly, nullptr),
                          InstanceAccessor("path", &Region::GetPath, nullptr),
                      });
 }
@@ -191,6 +202,7 @@ Region::Region(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Region>(info) 
   size_ = pmem2_map_get_size(map_);
   granularity_ = pmem2_map_get_store_granularity(map_);
   persist_ = pmem2_get_persist_fn(map_);
+  memoryOnly_ = IsMemoryOnly(fd_);
   OpenMappings().emplace_back(reinterpret_cast<uintptr_t>(base_), size_);
 }
 
@@ -284,7 +296,8 @@ Napi::Value Region::Persist(const Napi::CallbackInfo& info) {
   double offset, length;
   ReadRange(info, &offset, &length);
   CheckRange(env, offset, length);
-  if (length > 0) persist_(base_ + static_cast<size_t>(offset), static_cast<size_t>(length));
+  // On tmpfs an msync per commit costs a system call and makes nothing durable.
+  if (length > 0 && !memoryOnly_) persist_(base_ + static_cast<size_t>(offset), static_cast<size_t>(length));
   return env.Undefined();
 }
 
@@ -355,6 +368,8 @@ Napi::Value Region::Close(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Region::GetSize(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(size_)); }
+
+Napi::Value Region::GetMemoryOnly(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), memoryOnly_); }
 
 Napi::Value Region::GetGranularity(const Napi::CallbackInfo& info) {
   const char* name = granularity_ == PMEM2_GRANULARITY_BYTE ? "byte"

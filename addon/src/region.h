@@ -38,6 +38,7 @@ class Region : public Napi::ObjectWrap<Region> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value GetSize(const Napi::CallbackInfo& info);
   Napi::Value GetGranularity(const Napi::CallbackInfo& info);
+  Napi::Value GetMemoryOnly(const Napi::CallbackInfo& info);
   Napi::Value GetPath(const Napi::CallbackInfo& info);
 
   void CheckOpen(Napi::Env env) const;
@@ -53,6 +54,9 @@ class Region : public Napi::ObjectWrap<Region> {
   uint8_t* base_ = nullptr;
   size_t size_ = 0;
   pmem2_granularity granularity_ = PMEM2_GRANULARITY_PAGE;
+  // The file lives in memory only (tmpfs, ramfs): nothing it holds survives a
+  // power loss, so persist has nothing to make durable and skips msync.
+  bool memoryOnly_ = false;
   std::atomic<int> inFlight_{0};
   // Buffers handed to JS point into the mapping, through the ArrayBuffer of
   // their 1 GiB window (strong references) or, crossing a window boundary,
