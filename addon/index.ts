@@ -4,6 +4,7 @@ export { Region, StoreGranularity } from './region';
 export { Access, Endpoint, MAX_MESSAGE_ID, MemoryRegistration, MessageHandler, RemoteKey, Transport, TransportOptions } from './transport';
 export { crc32c } from './crc32c';
 export { lockFileExclusive } from './file-lock';
+export { keepFreedMemory } from './allocator';
 export { PeerProcess, allowPtracer, bufferAddress, peerProcessPid } from './peer-copy';
 
 import { native } from './native';

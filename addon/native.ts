@@ -74,6 +74,7 @@ export interface NativeModule {
   lockFileExclusive(path: string): number;
   /** True when crc32c uses CPU instructions (x86-64 SSE4.2) rather than tables. */
   readonly crc32cHardware: boolean;
+  keepFreedMemory(mmapThresholdBytes: number, trimThresholdBytes: number): boolean;
 }
 
 let loaded: NativeModule | undefined;

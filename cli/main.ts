@@ -299,6 +299,8 @@ async function serve(role: Role, argv: string[]): Promise<void> {
   // Listeners and TLS files are checked before anything starts: a bad certificate path is one line, nothing opened.
   if (role !== 'storage') (await import('./security-config')).kafkaListenersOf(config);
   setUpServerControlPlane(role, config);
+  // Per-request MiB buffers reuse touched pages instead of faulting fresh ones in (addon/allocator.ts).
+  (await import('../addon')).keepFreedMemory();
   const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
   let node: { close(): Promise<void> };
   let ready: object;
