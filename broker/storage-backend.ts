@@ -238,16 +238,6 @@ export class RemoteStorage implements StorageBackend {
     return this.client.scanProducers(segmentId);
   }
 
-  /** Proves the node's commit socket now (false: the node has none; commits use the gRPC stream). */
-  connectCommitSocket(): Promise<boolean> {
-    return this.client.connectCommitSocket();
-  }
-
-  /** Commit messages and steps sent to the node so far, and which way they go. */
-  commitStreamStats(): ReturnType<StorageClient['commitStreamStats']> {
-    return this.client.commitStreamStats();
-  }
-
   close(): void {
     this.client.close();
   }
