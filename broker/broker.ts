@@ -85,28 +85,6 @@ function sameGrant(a: StageGrant, b: StageGrant): boolean {
 
 /** Exclusive commits of one partition made in one turn at most (each is one storage step; all go at once). */
 const EXCLUSIVE_COMMITS_PER_TURN_MAX = 256;
-/** Turns of one partition's exclusive commits with storage at once (runExclusiveCommits). */
-const EXCLUSIVE_TURNS_IN_FLIGHT_MAX = 4;
-
-/** How a turn of exclusive commits ended: all that were planned landed, one was refused for its bytes, or the partition was fenced. */
-type TurnOutcome = 'landed' | 'refused' | 'fenced';
-
-/** The last commit planned in turns still in flight (a turn whose commits all failed planning has none). */
-function lastPlanOf(turns: SentTurn[]): PlannedCommit | undefined {
-  for (let i = turns.length - 1; i >= 0; i--) if (turns[i].lastPlan) return turns[i].lastPlan;
-  return undefined;
-}
-
-/** A turn of exclusive commits sent to storage, not landed yet. */
-interface SentTurn {
-  planned: { c: QueuedExclusiveCommit; plan: PlannedCommit }[];
-  outcomes: Promise<PromiseSettledResult<SegmentDescriptor>[]>;
-  nowMs: number;
-  /** Its last planned commit: the next turn is planned after it. */
-  lastPlan: PlannedCommit | undefined;
-  /** How an earlier turn this one was planned on ended. */
-  behind: TurnOutcome;
-}
 
 /** How often the broker checks that it was not stalled itself, and the lateness that counts as a stall. */
 const STALL_TICK_MS = 100;
@@ -128,10 +106,6 @@ export class PartitionRuntime {
   readonly producers = new PartitionProducers();
   /** Exclusive commits waiting for the partition's turn (Broker.commitRange). */
   readonly queuedCommits: QueuedExclusiveCommit[] = [];
-  /** While exclusive commits run in the queue: join() hands it one more (false: it takes no more, queue it). */
-  commitsRunning: { join(commit: QueuedExclusiveCommit): boolean } | undefined;
-  /** Operations queued behind the one running now. */
-  othersWaiting = 0;
 
   constructor(
     readonly topicName: string,
@@ -171,12 +145,7 @@ export class PartitionRuntime {
 
   /** Runs `fn` after every earlier queued operation on this partition. */
   serial<T>(fn: () => Promise<T> | T): Promise<T> {
-    this.othersWaiting++;
-    const start = (): Promise<T> | T => {
-      this.othersWaiting--;
-      return fn();
-    };
-    const run = this.tail.then(start, start);
+    const run = this.tail.then(fn, fn);
     this.tail = run.catch(() => undefined);
     return run;
   }
@@ -420,121 +389,56 @@ export class Broker {
   /**
    * Commits a range an exclusive producer wrote; resolves to the high
    * watermark once storage holds it. Commits that wait for the partition's
-   * turn are made together (one storage step each, all sent at once), and a
-   * turn may go while earlier ones are still with storage
-   * (runExclusiveCommits).
+   * turn are made together (commitExclusiveBatch): one storage step each,
+   * all sent at once.
    */
   commitRange(runtime: PartitionRuntime, producerKey: string, range: ExclusiveRange): Promise<bigint> {
     const traceId = publishTraceOn ? publishId(runtime.topicId, runtime.partition, range.baseOffset) : '';
     return new Promise<bigint>((resolve, reject) => {
-      const commit = { producerKey, range, traceId, resolve, reject };
-      if (runtime.commitsRunning?.join(commit)) return;
       // The first to wait schedules the turn; the turn takes every commit waiting by then.
-      if (runtime.queuedCommits.push(commit) === 1) this.scheduleExclusiveCommits(runtime);
+      if (runtime.queuedCommits.push({ producerKey, range, traceId, resolve, reject }) === 1) this.scheduleExclusiveCommits(runtime);
     });
   }
 
   private scheduleExclusiveCommits(runtime: PartitionRuntime): void {
-    void runtime.serial(() => this.runExclusiveCommits(runtime));
-  }
-
-  /**
-   * Inside the partition's queue: turns of exclusive commits. Each turn is
-   * planned against the state as the turns before it will leave it and sent
-   * at once, so a commit that arrives while earlier ones are with storage
-   * does not wait for their round trip; each node applies the steps in the
-   * order they were sent and refuses one that does not continue its commit
-   * line, so a step behind a failed one fails too. The state follows storage
-   * turn by turn, in order. A commit joins the running turns only while no
-   * other operation waits for the partition (so operations keep the order
-   * they arrived in); after a turn that did not land whole, the next is
-   * planned on the state once every turn in flight landed.
-   */
-  private async runExclusiveCommits(runtime: PartitionRuntime): Promise<void> {
-    const joined = runtime.queuedCommits.splice(0);
-    const turns: SentTurn[] = [];
-    let running = true;
-    /** A turn did not land whole: later ones wait to be planned on the state until none is in flight. */
-    let chainBroken = false;
-    let scheduled = false;
-    const sendTurn = (): void => {
-      scheduled = false;
-      if (!running || joined.length === 0) return;
-      if (turns.length > 0 && (chainBroken || turns.length >= EXCLUSIVE_TURNS_IN_FLIGHT_MAX)) return;
-      if (turns.length === 0) chainBroken = false;
-      const batch = joined.splice(0, EXCLUSIVE_COMMITS_PER_TURN_MAX);
-      const after = turns.length > 0 ? lastPlanOf(turns) : undefined;
+    void runtime.serial(async () => {
+      const batch = runtime.queuedCommits.splice(0, EXCLUSIVE_COMMITS_PER_TURN_MAX);
+      if (runtime.queuedCommits.length > 0) this.scheduleExclusiveCommits(runtime);
       try {
-        turns.push(this.sendExclusiveTurn(runtime, batch, after));
+        await this.commitExclusiveBatch(runtime, batch);
       } catch (err) {
+        // Settled ones stay settled: this reaches only those still waiting.
         for (const c of batch) c.reject(err as Error);
       }
-      if (joined.length > 0) sendSoon();
-    };
-    // Commits that arrive in the same turn of the event loop go together.
-    const sendSoon = (): void => {
-      if (scheduled) return;
-      scheduled = true;
-      queueMicrotask(sendTurn);
-    };
-    runtime.commitsRunning = {
-      join: (commit) => {
-        if (!running || runtime.othersWaiting > 0 || joined.length >= EXCLUSIVE_COMMITS_PER_TURN_MAX) return false;
-        joined.push(commit);
-        sendSoon();
-        return true;
-      },
-    };
-    try {
-      sendTurn();
-      while (turns.length > 0) {
-        let outcome: TurnOutcome;
-        try {
-          outcome = await this.landExclusiveTurn(runtime, turns[0]);
-        } catch (err) {
-          // The state could not follow storage: the node's headers are the truth.
-          const error = this.fence(runtime, `an exclusive commit failed while landing: ${(err as Error).message}`);
-          for (const { c } of turns[0].planned) c.reject(error);
-          outcome = 'fenced';
-        }
-        turns.shift();
-        if (outcome !== 'landed') {
-          // Later turns were planned on this one: they land as refused or fenced too.
-          chainBroken = true;
-          for (const later of turns) later.behind = outcome;
-        }
-        sendTurn();
-      }
-    } finally {
-      running = false;
-      runtime.commitsRunning = undefined;
-    }
+    });
   }
 
   /**
-   * Plans a turn's commits (each after its predecessor, the first after
-   * `after`: the last planned commit of turns still with storage) and sends
-   * every one to storage. Throws when the partition does not serve.
+   * Inside the partition's queue. Each commit is planned against the state
+   * as its predecessors will leave it, then every one goes to storage at
+   * once (each node checks and commits them in order, and refuses a step
+   * that does not continue its commit line), then the state follows storage
+   * commit by commit. A batch whose bytes fail the check is refused (the
+   * partition goes on, as do its successors' refusals: they no longer
+   * continue the committed end); any other failure fences the partition.
    */
-  private sendExclusiveTurn(runtime: PartitionRuntime, batch: QueuedExclusiveCommit[], after: PlannedCommit | undefined): SentTurn {
+  private async commitExclusiveBatch(runtime: PartitionRuntime, batch: QueuedExclusiveCommit[]): Promise<void> {
     if (publishTraceOn) for (const c of batch) markPublish('broker-serial', c.traceId);
     this.checkServing(runtime);
     const nowMs = this.now();
     // An exclusive producer places its own batches: the one place the broker sees each of their sizes.
     const batchBytesMax = this.metadata.topicConfig(runtime.topicId)?.['max.message.bytes'];
     const planned: { c: QueuedExclusiveCommit; plan: PlannedCommit }[] = [];
-    let last = after;
     for (const c of batch) {
       try {
-        last = runtime.state.planExclusiveCommit(c.producerKey, { ...c.range, nowMs }, last);
-        planned.push({ c, plan: last });
+        planned.push({ c, plan: runtime.state.planExclusiveCommit(c.producerKey, { ...c.range, nowMs }, planned[planned.length - 1]?.plan) });
       } catch (err) {
         c.reject(err as Error);
       }
       if (publishTraceOn) markPublish('broker-verified', c.traceId);
     }
     const where = `${runtime.topicName}-${runtime.partition} exclusive commit`;
-    const outcomes = Promise.allSettled(
+    const outcomes = await Promise.allSettled(
       planned.map(({ c, plan }) =>
         this.storage.commitChecked(c.range.segmentId, plan, {
           position: c.range.position,
@@ -544,25 +448,7 @@ export class Broker {
         }),
       ),
     );
-    return { planned, outcomes, nowMs, lastPlan: planned.length > 0 ? last : undefined, behind: 'landed' };
-  }
-
-  /**
-   * Waits for a turn's storage outcomes and moves the state commit by
-   * commit. A batch whose bytes fail the check is refused (the partition
-   * goes on, as do its successors' refusals: they no longer continue the
-   * committed end); any other failure fences the partition. A turn planned
-   * on one that did not land whole is refused likewise (`behind`).
-   */
-  private async landExclusiveTurn(runtime: PartitionRuntime, turn: SentTurn): Promise<TurnOutcome> {
-    const { planned, nowMs } = turn;
-    const outcomes = await turn.outcomes;
-    if (turn.behind === 'fenced') {
-      const error = this.fence(runtime, 'storage commit failed for an earlier turn');
-      for (const { c } of planned) c.reject(error);
-      return 'fenced';
-    }
-    let refused = turn.behind === 'refused';
+    let refused = false;
     for (let i = 0; i < planned.length; i++) {
       const { c } = planned[i];
       const outcome = outcomes[i];
@@ -581,7 +467,7 @@ export class Broker {
       if (failure || refused) {
         const error = this.fence(runtime, failure ? `storage commit failed: ${failure.message}` : 'storage committed a range behind a refused one');
         for (const rest of planned.slice(i)) rest.c.reject(error);
-        return 'fenced';
+        return;
       }
       let advance: CommitAdvance;
       try {
@@ -590,14 +476,13 @@ export class Broker {
         // Storage holds a commit the state refuses now (its owner changed meanwhile): the node's headers are the truth.
         const error = this.fence(runtime, `exclusive commit changed under the storage commit: ${(err as Error).message}`);
         for (const rest of planned.slice(i)) rest.c.reject(error);
-        return 'fenced';
+        return;
       }
       this.publishAdvance(runtime, advance);
       if (publishTraceOn) markPublish('broker-persisted', c.traceId);
       this.options.onCommitted?.(runtime.topicName, c.range.lengthBytes, c.range.recordCount);
       c.resolve(runtime.state.highWatermark());
     }
-    return refused ? 'refused' : 'landed';
   }
 
   /** Why the state refuses a commit now, if it does. */
