@@ -405,6 +405,13 @@ function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: 
   socket.on('close', () => clearTimeout(helloTimer));
   socket.on('error', () => undefined);
   socket.write(frame(FRAME.challenge, challenge));
+  // The replies to one read's messages leave in one write: a write that wakes the broker costs more than the copy.
+  let replies: Buffer[] = [];
+  const sendReplies = (): void => {
+    if (replies.length === 0) return;
+    socket.write(replies.length === 1 ? replies[0] : Buffer.concat(replies));
+    replies = [];
+  };
   socket.on('data', (chunk: Buffer) => {
     try {
       reader.push(chunk, (type, payload) => {
@@ -439,9 +446,12 @@ function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: 
           const error = asStorageError(err);
           results = message.steps.map(() => ({ error }));
         }
-        socket.write(encodeCommitReply(message.sequence, results));
+        replies.push(encodeCommitReply(message.sequence, results));
       });
+      sendReplies();
     } catch (err) {
+      // What was answered before the bad frame still goes, ahead of the refusal.
+      sendReplies();
       const error = asStorageError(err);
       if (socket.writable) refuse(error.code, error.message);
       // Nothing more is read from a connection that broke the protocol.
