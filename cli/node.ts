@@ -69,9 +69,6 @@ function openStore(config: ServerConfig, log: Log): SegmentStore {
     prefaultRegion: config.prefaultRegion,
   });
   if (config.prefaultRegion) log(`storage: region faulted in and opened in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  if (store.region.memoryOnly && config.durability !== 'none') {
-    log(`storage: the region is on a filesystem kept in memory (tmpfs): it survives a crash of rdmq but not a power loss or reboot, whatever --durability says; commits have nothing to flush`);
-  }
   return store;
 }
 
