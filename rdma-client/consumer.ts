@@ -63,15 +63,12 @@ interface PartitionReader {
   /** Largest read: maxBytesPerRead (at most DECODED_READ_BYTES_MAX when decoding), grown to fit a larger batch. */
   readBytesMax: number;
   /**
-   * eachRawBatch only: the two buffers reads go into, in turn, reused (a
-   * batch's bytes are valid only during its call): one is delivered while
-   * the next read fills the other. Each partition has its own: partitions
-   * drain concurrently. Decoded messages are views of their read's bytes, so
-   * those reads get fresh buffers.
+   * eachRawBatch only: the buffer reads go into, reused (its bytes are valid
+   * only during the call). Each partition has its own: partitions drain
+   * concurrently. Decoded messages are views of their read's bytes, so those
+   * reads get fresh buffers.
    */
-  rawBuffers: [Buffer, Buffer];
-  /** The raw buffer the next read goes into. */
-  rawTurn: 0 | 1;
+  rawBuffer: Buffer;
   reading: boolean;
   again: boolean;
   /** A resubscription from its position is under way. */
@@ -287,8 +284,7 @@ export class Consumer {
       position: view.start.position,
       nextOffset: view.start.offset,
       readBytesMax: this.handlers.eachRawBatch ? this.maxBytesPerRead : Math.min(this.maxBytesPerRead, DECODED_READ_BYTES_MAX),
-      rawBuffers: [EMPTY, EMPTY],
-      rawTurn: 0,
+      rawBuffer: EMPTY,
       reading: false,
       again: false,
       draining: undefined,
@@ -347,11 +343,8 @@ export class Consumer {
   private startRead(reader: PartitionReader, segment: SegmentView, position: number, lengthBytes: number): PendingRead {
     let bytes: Buffer;
     if (this.handlers.eachRawBatch) {
-      // At most two reads are held, the one delivered and the one ahead, so taking turns never overwrites bytes in use.
-      const turn = reader.rawTurn;
-      reader.rawTurn = turn === 0 ? 1 : 0;
-      if (reader.rawBuffers[turn].length < lengthBytes) reader.rawBuffers[turn] = Buffer.alloc(lengthBytes);
-      bytes = reader.rawBuffers[turn].subarray(0, lengthBytes);
+      if (reader.rawBuffer.length < lengthBytes) reader.rawBuffer = Buffer.alloc(lengthBytes);
+      bytes = reader.rawBuffer.subarray(0, lengthBytes);
     } else {
       // Unzeroed is safe: the get fills every byte or fails, and each batch's CRC is checked before any record is handed out.
       bytes = Buffer.allocUnsafe(lengthBytes);
@@ -365,7 +358,8 @@ export class Consumer {
    * Reads and delivers everything committed past the reader's position. While
    * one read's messages are being decoded and delivered, the next (what is
    * committed after it, up to the read size) is already in flight: at most
-   * two reads per partition (raw batches into two reused buffers in turn).
+   * two reads per partition. Raw batches, which cost little to deliver, are
+   * read one get at a time into one reused buffer.
    */
   private async drain(reader: PartitionReader): Promise<void> {
     let ahead: PendingRead | undefined;
@@ -443,7 +437,7 @@ export class Consumer {
       const after = reader.position + split.bytesConsumed;
       const aheadBytes = Math.min(readLimit(segment, after) - after, reader.readBytesMax);
       // Only with a backlog: a reader caught up with its producers reads more per get by waiting for the delivery.
-      if (aheadBytes >= Math.min(reader.readBytesMax, READ_AHEAD_BYTES_MIN)) swapAhead(this.startRead(reader, segment, after, aheadBytes));
+      if (!this.handlers.eachRawBatch && aheadBytes >= Math.min(reader.readBytesMax, READ_AHEAD_BYTES_MIN)) swapAhead(this.startRead(reader, segment, after, aheadBytes));
       if (this.handlers.eachRawBatch) {
         await this.handlers.eachRawBatch({ topic: view.topic, partition: view.partition, bytes: bytes.subarray(0, split.bytesConsumed), batchCount: split.batches.length });
         reader.position = after;
