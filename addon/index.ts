@@ -1,6 +1,6 @@
 // The only way the rest of rdmq reaches native code.
 export { AddonError, AddonErrorCode } from './errors';
-export { Region, StoreGranularity } from './region';
+export { Region, StoreGranularity, inMemoryOnlyFilesystem } from './region';
 export { Access, Endpoint, MAX_MESSAGE_ID, MemoryRegistration, MessageHandler, RemoteKey, Transport, TransportOptions } from './transport';
 export { crc32c } from './crc32c';
 export { lockFileExclusive } from './file-lock';

@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 import { nativeCall } from './errors';
 import { native, NativeRegion } from './native';
 
@@ -63,4 +64,12 @@ export class Region {
   close(): void {
     nativeCall(() => this.native.close());
   }
+}
+
+/** Filesystems that keep their files in memory only: tmpfs, ramfs (statfs f_type; the addon checks the same for memoryOnly). */
+const MEMORY_ONLY_FILESYSTEMS = [0x01021994, 0x858458f6];
+
+/** `dir` is on a filesystem that keeps files in memory only, as Region.memoryOnly finds for a region file in it. */
+export function inMemoryOnlyFilesystem(dir: string): boolean {
+  return MEMORY_ONLY_FILESYSTEMS.includes(fs.statfsSync(dir).type);
 }

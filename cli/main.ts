@@ -299,8 +299,9 @@ async function serve(role: Role, argv: string[]): Promise<void> {
   // Listeners and TLS files are checked before anything starts: a bad certificate path is one line, nothing opened.
   if (role !== 'storage') (await import('./security-config')).kafkaListenersOf(config);
   setUpServerControlPlane(role, config);
+  const { inMemoryOnlyFilesystem, keepFreedMemory } = await import('../addon');
   // Per-request MiB buffers reuse touched pages instead of faulting fresh ones in (addon/allocator.ts).
-  (await import('../addon')).keepFreedMemory();
+  keepFreedMemory();
   const host = (address: string): string => address.slice(0, address.lastIndexOf(':'));
   let node: { close(): Promise<void> };
   let ready: object;
@@ -329,7 +330,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
     const kafkaPort = 'kafkaPort' in server ? server.kafkaPort : undefined;
     const kafkaPorts = 'kafkaPorts' in server ? server.kafkaPorts : undefined;
     log(
-      `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}${role !== 'broker' && inMemoryOnly(config.data) ? '; on tmpfs, kept in memory only: it survives a crash of rdmq, not a power loss or reboot, and commits have nothing to flush' : ''}); ` +
+      `rdmq ${role}: ${what}, data in ${config.data} (durability ${config.durability}${role !== 'broker' && inMemoryOnlyFilesystem(config.data) ? '; on tmpfs, kept in memory only: it survives a crash of rdmq, not a power loss or reboot, and commits have nothing to flush' : ''}); ` +
         `control gRPC on ${host(config.control)}:${server.controlPort}, fast path (UCX) on ${host(config.fastpath)}:${server.fastpathPort}, ` +
         `metrics on http://${host(config.metrics)}:${server.metricsPort}/metrics` +
         (kafkaPort ? `, Kafka on ${host(config.kafka)}:${kafkaPort}` : ''),
@@ -744,9 +745,3 @@ main().catch((err: Error & { code?: string }) => {
   if (err.name === 'TypeError' && err.code?.startsWith('ERR_PARSE_ARGS')) usageError(err.message.split('\n')[0]);
   fail(err.message);
 });
-
-/** `dir` is on a filesystem that keeps files in memory only (tmpfs, ramfs), as Region.memoryOnly finds for the region in it. */
-function inMemoryOnly(dir: string): boolean {
-  const type = fs.statfsSync(dir).type;
-  return type === 0x01021994 || type === 0x858458f6;
-}
