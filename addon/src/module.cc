@@ -39,6 +39,18 @@ Napi::Value KeepFreedMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// releaseFreedMemory(): hands the free memory malloc kept (in every arena,
+// from the middle of the heap too) back to the system. Called once a server
+// has gone idle after work, so what keepFreedMemory kept while busy does not
+// stay resident for good. Returns whether any was released.
+Napi::Value ReleaseFreedMemory(const Napi::CallbackInfo& info) {
+#ifdef __GLIBC__
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) == 1);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* ctors = new Constructors();
   Napi::Function transport = Transport::Init(env);
@@ -66,6 +78,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lockFileExclusive", Napi::Function::New(env, LockFileExclusive));
   exports.Set("crc32cHardware", Napi::Boolean::New(env, Crc32cHasHardware()));
   exports.Set("keepFreedMemory", Napi::Function::New(env, KeepFreedMemory));
+  exports.Set("releaseFreedMemory", Napi::Function::New(env, ReleaseFreedMemory));
   return exports;
 }
 
