@@ -63,7 +63,7 @@ class HaBroker {
   private leader: { node: RunningNode; storage: StorageBackend; metadata?: EtcdMetadataLog<unknown, object>; epoch: string } | undefined;
   /** The epoch whose term ended; its control server refuses every call from then on, while it closes. */
   private endedEpoch: string | undefined;
-  private standby: { server: StandbyControlServer; gateway?: RunningRemoteGateway; stopped: boolean; starting?: Promise<void> } | undefined;
+  private standby: { server: StandbyControlServer; gateway?: RunningRemoteGateway; stopped: AbortController; starting?: Promise<void> } | undefined;
   private closed = false;
 
   constructor(
@@ -188,7 +188,7 @@ class HaBroker {
   private async becomeStandby(): Promise<void> {
     if (this.standby || this.closed) return;
     const server = await bindWithRetry(() => startStandbyControlServer(splitHostPort(this.config.control), () => this.knownLeaderControl()));
-    const standby: NonNullable<HaBroker['standby']> = { server, stopped: false };
+    const standby: NonNullable<HaBroker['standby']> = { server, stopped: new AbortController() };
     this.standby = standby;
     standby.starting = this.runStandbyGateway(standby);
   }
@@ -201,7 +201,7 @@ class HaBroker {
   /** A gateway following the leader on this broker's Kafka port, started once some leader serves. */
   private async runStandbyGateway(standby: NonNullable<HaBroker['standby']>): Promise<void> {
     const kafka = splitHostPort(this.config.kafka);
-    while (!standby.stopped) {
+    while (!standby.stopped.signal.aborted) {
       const leader = this.knownLeaderControl();
       if (leader) {
         try {
@@ -214,11 +214,13 @@ class HaBroker {
             listeners: kafkaListenersOf(this.config),
             limits: gatewayLimitsOf(this.config),
             log: this.log,
+            signal: standby.stopped.signal,
           });
-          if (standby.stopped) await gateway.close();
+          if (standby.stopped.signal.aborted) await gateway.close();
           else standby.gateway = gateway;
           return;
         } catch (err) {
+          if (standby.stopped.signal.aborted) return;
           this.log(`standby gateway: ${(err as Error).message}; trying again`);
         }
       }
@@ -230,7 +232,8 @@ class HaBroker {
     const standby = this.standby;
     if (!standby) return;
     this.standby = undefined;
-    standby.stopped = true;
+    // A start still looking for the old leader ends now: this broker is about to be the leader it would wait for.
+    standby.stopped.abort(new Error('the standby is stopping'));
     await standby.starting;
     await standby.gateway?.close().catch((err: Error) => this.log(`closing the standby gateway: ${err.message}`));
     await standby.server.close();

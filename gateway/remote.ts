@@ -45,6 +45,8 @@ export interface RemoteGatewayOptions {
   aclRefreshMs?: number;
   /** How soon to try again after losing the broker (ms). */
   rejoinDelayMs?: number;
+  /** Aborting it while the gateway starts ends the start (its search for a leader too), before it listens or joins. */
+  signal?: AbortSignal;
   log?: (message: string) => void;
   metrics?: Registry;
 }
@@ -71,7 +73,8 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
   let hub: HubClient | undefined;
   let acls: RemoteAcls | undefined;
   try {
-    link = await openLink(options.control, limits, log);
+    link = await openLink(options.control, limits, log, options.signal);
+    options.signal?.throwIfAborted();
     hub = new HubClient(link.connection.controlAddress, hubMessageBytes);
     const specs = options.listeners ?? [{ name: 'PLAINTEXT', protocol: 'PLAINTEXT' as const, host: options.host, port: options.port, advertisedHost: options.advertisedHost, advertisedPort: options.advertisedPort }];
     listener = await listenAll(specs, limits, log);
@@ -225,9 +228,9 @@ interface DataLink extends FastPathParts {
   close(): Promise<void>;
 }
 
-async function openLink(control: string, limits: GatewayLimits, log: (message: string) => void): Promise<DataLink> {
+async function openLink(control: string, limits: GatewayLimits, log: (message: string) => void, signal?: AbortSignal): Promise<DataLink> {
   // A gateway waits for an HA group's election rather than failing at once.
-  const parts = fastPathParts(await Connection.open({ control, leaderWaitMs: control.includes(',') ? 30_000 : 0 }), limits, log);
+  const parts = fastPathParts(await Connection.open({ control, leaderWaitMs: control.includes(',') ? 30_000 : 0, signal }), limits, log);
   return {
     ...parts,
     close: async () => {

@@ -30,6 +30,8 @@ export interface ConnectionOptions {
   control?: string | string[];
   /** How long `open` looks for a leader among several control addresses (default 30 s). */
   leaderWaitMs?: number;
+  /** Aborting it ends `open`'s search for a leader at once, with the signal's reason. */
+  signal?: AbortSignal;
   /** Milliseconds before a fast-path request without reply fails (default 30 s). */
   requestTimeoutMs?: number;
   /** Authenticate as a user (the Kafka door's users) before anything else; anonymous (User:ANONYMOUS) when absent. */
@@ -158,7 +160,7 @@ export class Connection extends EventEmitter {
 
   static async open(options: ConnectionOptions = {}): Promise<Connection> {
     const addresses = parseControlAddresses(options.control);
-    const leader = await findLeader(addresses, options.leaderWaitMs ?? (addresses.length > 1 ? LEADER_WAIT_MS_DEFAULT : 0)).catch((err: unknown) => {
+    const leader = await findLeader(addresses, options.leaderWaitMs ?? (addresses.length > 1 ? LEADER_WAIT_MS_DEFAULT : 0), options.signal).catch((err: unknown) => {
       if (err instanceof RdmqError && err.retriable && err.type !== 'NOT_LEADER') {
         throw new RdmqError(`no rdmq broker answers at ${addresses.join(', ')} (is rdmq running there?)`, 15, 'COORDINATOR_NOT_AVAILABLE', true);
       }
@@ -545,16 +547,30 @@ async function findLeaderOnce(addresses: string[], current?: string, currentClie
   throw lastError;
 }
 
-/** findLeaderOnce, again with backoff for up to `waitMs` (an election may be under way). */
-async function findLeader(addresses: string[], waitMs: number): Promise<FoundLeader> {
+/** findLeaderOnce, again with backoff for up to `waitMs` (an election may be under way) or until `signal` aborts. */
+async function findLeader(addresses: string[], waitMs: number, signal?: AbortSignal): Promise<FoundLeader> {
   const deadline = Date.now() + waitMs;
   for (let delayMs = RECONNECT_DELAY_MS_MIN; ; delayMs = Math.min(delayMs * 2, RECONNECT_DELAY_MS_MAX)) {
+    signal?.throwIfAborted();
     try {
       // One address: as long as any call when opening (a busy broker still answers); several: a dead one must not hold up the search.
       return await findLeaderOnce(addresses, undefined, undefined, addresses.length > 1 ? 5000 : 30_000);
     } catch (err) {
-      if (Date.now() + delayMs > deadline) throw err;
+      if (Date.now() + delayMs > deadline || signal?.aborted) throw err;
     }
-    await new Promise((resolve) => setTimeout(resolve, delayMs));
+    await sleep(delayMs, signal);
   }
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
