@@ -22,7 +22,7 @@ import { FastPathApi, fastPathClient, FastPathDoor } from './fastpath-target';
 import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
 import { createUser, makeCertificates, TestCertificates, tlsFlags } from '../compat-tests/testing/tls';
 import { LatencyRecorder, LatencySummary } from './latency';
-import { measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps } from './limits';
+import { CEILING_RUNS, measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps, medianOf } from './limits';
 import { BenchResults, LatencyKind, LatencyTrace, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
 import { formatSize, humanBytes, parseSize } from './sizes';
 import { MeasuredPoint, parseWorkloads, runWorkload } from './workload';
@@ -295,8 +295,11 @@ export async function runBench(argv: string[]): Promise<void> {
       const needsTcp = targets.some((t) => t !== 'fastpath');
       const limits: Limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
       if (needsTcp && clients.includes('kcat')) {
-        limits.kcatCeilingMBps = await measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, Math.max(kafkaBytes, 64 << 20), Math.min(maxSeconds, 3));
-        if (workloads.some((w) => w !== 'produce')) limits.kcatConsumeCeilingMBps = await measureKcatConsumeCeilingMBps({ batchBytes, recordBytes }, Math.max(kafkaBytes, 64 << 20));
+        const ceilingBytes = Math.max(kafkaBytes, 64 << 20);
+        limits.kcatCeilingMBps = await medianOf(CEILING_RUNS, () => measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, ceilingBytes, Math.min(maxSeconds, 3)));
+        if (workloads.some((w) => w !== 'produce')) {
+          limits.kcatConsumeCeilingMBps = await medianOf(CEILING_RUNS, () => measureKcatConsumeCeilingMBps({ batchBytes, recordBytes }, ceilingBytes));
+        }
       }
       const layout = server.layout ? { layout: server.layout } : {};
       if (targets.includes('fastpath')) {

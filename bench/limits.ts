@@ -62,6 +62,23 @@ export async function measureTcpLoopbackMBps(chunkBytes = 1 << 20, seconds = 1):
   return mbps;
 }
 
+/** How many times each kcat ceiling is measured; the median is used (one run can be 3× off the next on a busy VM). */
+export const CEILING_RUNS = 3;
+
+/** The median of `runs` measurements, taken one after the other. */
+export async function medianOf(runs: number, measure: () => Promise<number>): Promise<number> {
+  const values: number[] = [];
+  for (let i = 0; i < runs; i++) values.push(await measure());
+  return median(values);
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new RangeError('the median of no values');
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 /**
  * MB/s kcat (librdkafka) produces with the benchmark's settings into a Kafka
  * server that acknowledges without storing (null-kafka-server.ts), for at

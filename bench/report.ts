@@ -6,6 +6,7 @@ import * as path from 'path';
 import { drawPlots, runLabels, seriesName } from './plots';
 import { formatSize, renderTable } from './sizes';
 import { LatencySummary } from './latency';
+import { CEILING_RUNS } from './limits';
 import { Workload } from './workload';
 
 export interface ResultPoint {
@@ -176,7 +177,7 @@ export async function writeResults(dir: string, results: BenchResults): Promise<
   fs.writeFileSync(
     path.join(dir, 'results.md'),
     `# rdmq bench, ${results.startedAt}\n\n${results.machine.cpus} CPUs, ${(results.machine.memoryBytes / 1024 ** 3).toFixed(0)} GiB, Node ${results.machine.node}.\n` +
-      `Limits measured in the same run: single-thread memcpy into a /dev/shm region (fast path) and TCP loopback between two processes (Kafka protocol).\n` +
+      `Limits measured in the same run: single-thread memcpy into a /dev/shm region (fast path) and TCP loopback between two processes (Kafka protocol); kcat's ceilings, against a server that stores nothing, are the median of ${CEILING_RUNS} runs each.\n` +
       `Workloads: produce+consume = producers alone, then consumers alone over what they wrote; e2e = both at once, end-to-end latency = consumer receive time minus produce time.\n` +
       (results.prefaultRegion === undefined ? '' : results.prefaultRegion ? `The rdmq the bench started faulted its whole region in before it was ready (--prefault-region): the figures are a running node's, not a fresh page's first touch.\n` : `The rdmq the bench started did not fault its region in first (--prefault-region no): writes and reads paid each fresh page's first touch.\n`) +
       (results.warmupSeconds ? `Each door first ran ${results.warmupSeconds} s unrecorded (producing, then reading back), so its process's JIT had compiled the hot path.\n` : '') +
