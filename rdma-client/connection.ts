@@ -14,6 +14,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { channelCredentials, controlPlaneSecurity, fastPathMemberMethod, memberClientOptions, proveMembership } from '../control-plane';
 import { EventEmitter } from 'events';
+import { setTimeout as delay } from 'timers/promises';
 import { Endpoint, Transport } from '../addon';
 import { DataLink } from './data-link';
 import { brokerService, ClusterInfo, ERROR_METADATA_KEY, LEADER_METADATA_KEY } from '../broker';
@@ -556,21 +557,10 @@ async function findLeader(addresses: string[], waitMs: number, signal?: AbortSig
       // One address: as long as any call when opening (a busy broker still answers); several: a dead one must not hold up the search.
       return await findLeaderOnce(addresses, undefined, undefined, addresses.length > 1 ? 5000 : 30_000);
     } catch (err) {
-      if (Date.now() + delayMs > deadline || signal?.aborted) throw err;
+      signal?.throwIfAborted();
+      if (Date.now() + delayMs > deadline) throw err;
     }
-    await sleep(delayMs, signal);
+    // An abort ends the wait at once; the loop then throws its reason.
+    await delay(delayMs, undefined, { signal }).catch(() => undefined);
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
