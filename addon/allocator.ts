@@ -37,9 +37,10 @@ function releaseWhenIdle(checkEveryMs: number): NodeJS.Timeout {
   let worked = false;
   let idleChecks = 0;
   const timer = setInterval(() => {
-    const used = process.cpuUsage(last);
-    last = process.cpuUsage();
-    const busy = (used.user + used.system) / 1000 > checkEveryMs * IDLE_CPU_SHARE;
+    const now = process.cpuUsage();
+    const usedMs = (now.user - last.user + now.system - last.system) / 1000;
+    last = now;
+    const busy = usedMs > checkEveryMs * IDLE_CPU_SHARE;
     if (busy) {
       worked = true;
       idleChecks = 0;
