@@ -11,7 +11,7 @@ export const SERVER_MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024;
 /** Freed memory malloc keeps for reuse before it returns the rest to the system. */
 export const SERVER_TRIM_THRESHOLD_BYTES = 256 * 1024 * 1024;
 /** How often the process looks at whether it has gone idle. */
-export const IDLE_CHECK_MS = 1000;
+const IDLE_CHECK_MS = 1000;
 /** A check that found the process using less CPU than this share of one core counts as idle. */
 const IDLE_CPU_SHARE = 0.02;
 /** Idle checks in a row, after work, before the kept memory goes back to the system. */
