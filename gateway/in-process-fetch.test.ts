@@ -1,8 +1,9 @@
-// In `rdmq start` the storage node runs in the gateway's process: Fetch reads
-// its bytes by a direct call into the node (the same grant check, one copy)
-// instead of a request on the node's socket. kcat and kafkajs read every
-// record once, in order, across segments and batch sizes, and the node
-// counts the reads it served that way.
+// In `rdmq start` the storage node runs in the gateway's process: Produce
+// puts its bytes and Fetch reads them by a direct call into the node (the
+// same grant check, one copy) instead of a request on the node's socket.
+// kcat and kafkajs read every record kcat wrote once, in order, across
+// segments and batch sizes, and the node counts the puts and reads it served
+// that way.
 import { execFile } from 'child_process';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
@@ -19,12 +20,13 @@ function kcat(args: string[], input?: string): Promise<string> {
   });
 }
 
-async function inProcessReads(cluster: ClusterProcess): Promise<number> {
+async function inProcessServed(cluster: ClusterProcess, what: 'reads' | 'puts'): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
-  const found = /^rdmq_storage_in_process_reads\{[^}]*\} (\d+)/m.exec(text);
-  if (!found) throw new Error('rdmq_storage_in_process_reads is not on /metrics');
+  const found = new RegExp(`^rdmq_storage_in_process_${what}\\{[^}]*\\} (\\d+)`, 'm').exec(text);
+  if (!found) throw new Error(`rdmq_storage_in_process_${what} is not on /metrics`);
   return Number(found[1]);
 }
+const inProcessReads = (cluster: ClusterProcess): Promise<number> => inProcessServed(cluster, 'reads');
 
 let cluster: ClusterProcess;
 beforeAll(async () => {
@@ -34,11 +36,14 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-it('kcat and kafkajs read every record once, in order, with Fetch reading from the in-process storage node', async () => {
+it('kcat and kafkajs read every record kcat wrote once, in order, with Produce and Fetch calling the in-process storage node', async () => {
   const topic = 'in-process-reads';
   // ~12 MiB over 4 MiB segments: batches of every size kcat makes, several segments, records of 10 B … 30 KiB.
   const values = Array.from({ length: 3000 }, (_, i) => `${i}:`.padEnd(10 + ((i * 7919) % 8000), String.fromCharCode(97 + (i % 26))));
+  const putsBefore = await inProcessServed(cluster, 'puts');
   await kcat(['-b', cluster.kafka, '-P', '-t', topic, '-X', 'batch.size=262144', '-X', 'linger.ms=5'], values.join('\n') + '\n');
+  // Its batches (folded into fewer writes when they wait on each other) went into the node by direct calls.
+  expect((await inProcessServed(cluster, 'puts')) - putsBefore).toBeGreaterThan(0);
   const before = await inProcessReads(cluster);
   const out = await kcat(['-b', cluster.kafka, '-C', '-t', topic, '-o', 'beginning', '-e', '-q', '-f', '%o %s\n', '-X', 'fetch.message.max.bytes=65536']);
   const lines = out.trimEnd().split('\n');

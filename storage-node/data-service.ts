@@ -37,7 +37,7 @@ import {
   LOCAL_DOOR_TOKEN_BYTES,
   namesClientAddress,
 } from '../format/storage-data-wire';
-import { offerInProcessReads } from '../format/in-process-data';
+import { offerInProcessData } from '../format/in-process-data';
 import { GRANT_BYTES } from './grant';
 import { listenPrivately, UNIX_PATH_BYTES_MAX } from './private-socket';
 import { StorageError } from './storage-error';
@@ -48,8 +48,8 @@ export interface DataService {
   /** The Unix socket clients on this host may use, or undefined when there is none (`localNote` says why). */
   localSocketPath: string | undefined;
   localNote: string;
-  /** Requests refused so far, connections closed for unreadable frames, puts and gets copied with CMA, and gets of clients in this process. */
-  stats(): { refused: number; badFrames: number; connections: number; peerCopies: number; inProcessReads: number };
+  /** Requests refused so far, connections closed for unreadable frames, puts and gets copied with CMA, and gets and puts of clients in this process. */
+  stats(): { refused: number; badFrames: number; connections: number; peerCopies: number; inProcessReads: number; inProcessPuts: number };
   close(): Promise<void>;
 }
 
@@ -158,6 +158,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
   let badFrames = 0;
   let peerCopies = 0;
   let inProcessReads = 0;
+  let inProcessPuts = 0;
 
   const serve = (socket: net.Socket, peer?: PeerProcess) => {
     sockets.add(socket);
@@ -376,23 +377,31 @@ export async function startDataService(node: StorageNode, host: string, port: nu
     localSocketPath = opened.socketPath;
     localNote = opened.note;
   }
-  // Clients in this process read with a direct call: the same check, one copy on this thread, no request on the socket.
+  // Clients in this process put and get with a direct call: the same check, one copy on this thread, no request on the socket.
   let servingInProcess = localSocketPath !== undefined;
   const withdrawInProcess = servingInProcess
-    ? offerInProcessReads(token, () => {
+    ? offerInProcessData(token, () => {
         const verified = node.verifiedGrants();
+        /** The node's range for a client's grant, or its refusal (counted as the socket counts them). */
+        const checked = (range: () => Buffer): Buffer => {
+          if (!servingInProcess) throw new StorageError('CLOSED', 'the storage node is closing');
+          try {
+            return range();
+          } catch (err) {
+            refused++;
+            throw err;
+          }
+        };
+        const grantOf = (grant: Uint8Array): Buffer => Buffer.from(grant.buffer, grant.byteOffset, Math.min(grant.length, GRANT_BYTES));
         return {
           get: (grant, position, into) => {
-            if (!servingInProcess) throw new StorageError('CLOSED', 'the storage node is closing');
-            let source: Buffer;
-            try {
-              source = node.readableRange(Buffer.from(grant.buffer, grant.byteOffset, Math.min(grant.length, GRANT_BYTES)), position, into.length, verified);
-            } catch (err) {
-              refused++;
-              throw err;
-            }
-            into.set(source);
+            into.set(checked(() => node.readableRange(grantOf(grant), position, into.length, verified)));
             inProcessReads++;
+          },
+          put: (grant, position, from) => {
+            checked(() => node.writableRange(grantOf(grant), position, from.length, verified)).set(from);
+            inProcessPuts++;
+            node.served.puts++;
           },
         };
       })
@@ -402,7 +411,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
     port: bound,
     localSocketPath,
     localNote,
-    stats: () => ({ refused, badFrames, connections: sockets.size, peerCopies, inProcessReads }),
+    stats: () => ({ refused, badFrames, connections: sockets.size, peerCopies, inProcessReads, inProcessPuts }),
     close: async () => {
       servingInProcess = false;
       withdrawInProcess();

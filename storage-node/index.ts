@@ -23,7 +23,7 @@ export { LeaderEpochFence, LEADER_EPOCH_METADATA_KEY } from './leader-epoch';
 export { SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SEGMENT_SIZE_BYTES_MAX, REGION_SIZE_BYTES_DEFAULT, SEGMENT_HEADER_PAGE_BYTES, SLOT_SIZE_BYTES } from './layout';
 export { StorageNode, SegmentAccess, StorageNodeOptions } from './storage-node';
 export { checkStoredBatches, ExpectedBatches } from './batch-check';
-export { registerStorageMetrics, registerFastPathMetrics, registerInProcessReadMetrics } from './metrics';
+export { registerStorageMetrics, registerFastPathMetrics, registerInProcessDataMetrics } from './metrics';
 export { startDataService, DataService } from './data-service';
 export { GrantSigner, Grant, GrantAccess, GRANT_BYTES, VerifiedGrants } from './grant';
 export { FastPathMode } from './verbs-registrations';

@@ -56,14 +56,22 @@ export function registerFastPathMetrics(registry: Registry, node: StorageNode): 
   });
 }
 
-/** Gets served by a direct call to clients in the node's own process (rdmq start's gateway and SDK clients), after the same grant check. */
-export function registerInProcessReadMetrics(registry: Registry, inProcessReads: () => number): void {
+/** Gets and puts served by a direct call to clients in the node's own process (rdmq start's gateway and SDK clients), after the same grant check. */
+export function registerInProcessDataMetrics(registry: Registry, served: () => { reads: number; puts: number }): void {
   new Gauge({
     name: 'rdmq_storage_in_process_reads',
     help: "Gets of clients in the storage node's own process, served by a direct call (grant checked, one copy) instead of a request on its socket",
     registers: [registry],
     collect() {
-      this.set(inProcessReads());
+      this.set(served().reads);
+    },
+  });
+  new Gauge({
+    name: 'rdmq_storage_in_process_puts',
+    help: "Puts of clients in the storage node's own process, served by a direct call (grant checked, one copy) instead of a request on its socket",
+    registers: [registry],
+    collect() {
+      this.set(served().puts);
     },
   });
 }

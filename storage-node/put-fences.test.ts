@@ -26,7 +26,8 @@ beforeEach(async () => {
   node = new StorageNode(region.open({ regionSizeBytes: 160 * MiB, segmentSizeBytes: 64 * MiB }));
   localDir = path.join(path.dirname(region.path), 'data-socket');
   service = await startDataService(node, '127.0.0.1', 0, () => undefined, localDir);
-  link = await DataLink.connect(`127.0.0.1:${service.port}`);
+  // On the socket, as a client in another process: this process serves the node too, and would otherwise put by a direct call.
+  link = await DataLink.connect(`127.0.0.1:${service.port}`, { inProcess: false });
   expect(link.path).toBe('unix-cma');
 });
 
