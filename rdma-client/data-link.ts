@@ -100,7 +100,7 @@ export class DataLink extends EventEmitter {
   private lostReason: string | undefined;
   /** Puts and gets name this process's buffers and the node copies (CMA). */
   private copiesByAddress = false;
-  /** Gets served by a direct call: the node runs in this process (format/in-process-data.ts). */
+  /** Puts and gets served by a direct call: the node runs in this process (format/in-process-data.ts). */
   private inProcess: InProcessData | undefined;
   /** Why the link is not copying by address ('' while it is). */
   note = '';

@@ -401,7 +401,6 @@ export async function startDataService(node: StorageNode, host: string, port: nu
           put: (grant, position, from) => {
             checked(() => node.writableRange(grantOf(grant), position, from.length, verified)).set(from);
             inProcessPuts++;
-            node.served.puts++;
           },
         };
       })
