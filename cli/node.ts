@@ -12,7 +12,7 @@ import { Connection } from '../rdma-client';
 import { Broker, BrokerMetrics, BrokerOptions, kafkaClusterId, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend, usersServiceOf } from '../broker';
 import { kafkaListenersOf } from './security-config';
 import { FastPathAuthenticator } from '../broker/security/fastpath-auth';
-import { registerFastPathMetrics, registerInProcessDataMetrics, registerStorageMetrics, SegmentStore, startDataService, startStorageGrpcServer, StorageNode } from '../storage-node';
+import { DataService, registerFastPathMetrics, registerInProcessDataMetrics, registerStorageMetrics, SegmentStore, startDataService, startStorageGrpcServer, StorageNode } from '../storage-node';
 import { gatewayLimitsOf, ServerConfig, splitHostPort, writeStoredSettings } from './config';
 import { useDataDirSecret } from './control-plane-setup';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
@@ -238,7 +238,7 @@ async function serveNode(config: ServerConfig, log: Log): Promise<WithStorageNot
   const registry = newRegistry('start');
   registerStorageMetrics(registry, () => node.store);
   registerFastPathMetrics(registry, node);
-  registerInProcessDataMetrics(registry, data.inProcessServed);
+  registerInProcessDataMetrics(registry, data.stats);
   let running: RunningNode;
   try {
     running = await serveBroker(config, transport, storage, log, registry);
@@ -267,7 +267,7 @@ function protectStorage(): string {
 }
 
 /** The storage node's checked data path on the --fastpath host (`port` 0: a free one); sets the address clients are told. */
-async function serveStorageData(node: StorageNode, config: ServerConfig, port: number, log: Log): Promise<{ port: number; note: string; inProcessServed(): { reads: number; puts: number }; close(): Promise<void> }> {
+async function serveStorageData(node: StorageNode, config: ServerConfig, port: number, log: Log): Promise<{ port: number; note: string; stats: DataService['stats']; close(): Promise<void> }> {
   const { host } = splitHostPort(config.fastpath);
   // Clients on this host find the Unix socket through the data address (LOCAL_DOOR) and copy with CMA there.
   const localDir = path.resolve(config.data, 'local-clients');
@@ -277,15 +277,7 @@ async function serveStorageData(node: StorageNode, config: ServerConfig, port: n
     node.mode === 'verbs'
       ? `storage fast path: verbs (one-sided puts and gets checked by the NIC: one registration per segment with exactly the granted access); data service at ${node.fastpathAddress}`
       : `storage fast path: checked (every put and get goes through this node's grant check at ${node.fastpathAddress}; its memory is registered for no remote access); ${data.localNote}`;
-  return {
-    port: data.port,
-    note,
-    inProcessServed: () => {
-      const { inProcessReads, inProcessPuts } = data.stats();
-      return { reads: inProcessReads, puts: inProcessPuts };
-    },
-    close: () => data.close(),
-  };
+  return { port: data.port, note, stats: () => data.stats(), close: () => data.close() };
 }
 
 /**

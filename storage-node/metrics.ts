@@ -57,13 +57,13 @@ export function registerFastPathMetrics(registry: Registry, node: StorageNode): 
 }
 
 /** Gets and puts served by a direct call to clients in the node's own process (rdmq start's gateway and SDK clients), after the same grant check. */
-export function registerInProcessDataMetrics(registry: Registry, served: () => { reads: number; puts: number }): void {
+export function registerInProcessDataMetrics(registry: Registry, served: () => { inProcessReads: number; inProcessPuts: number }): void {
   new Gauge({
     name: 'rdmq_storage_in_process_reads',
     help: "Gets of clients in the storage node's own process, served by a direct call (grant checked, one copy) instead of a request on its socket",
     registers: [registry],
     collect() {
-      this.set(served().reads);
+      this.set(served().inProcessReads);
     },
   });
   new Gauge({
@@ -71,7 +71,7 @@ export function registerInProcessDataMetrics(registry: Registry, served: () => {
     help: "Puts of clients in the storage node's own process, served by a direct call (grant checked, one copy) instead of a request on its socket",
     registers: [registry],
     collect() {
-      this.set(served().puts);
+      this.set(served().inProcessPuts);
     },
   });
 }
