@@ -98,6 +98,7 @@ describe('rdmq bench modes', () => {
     ]);
     for (const row of clientDefaults) {
       expect(row.error).toBeUndefined();
+      expect(row.warmupRecords).toBe(2048); // min(--bytes, 32M), read back before the measured phases
       expect(row.produce!.records).toBe(2048);
       expect(row.consume!.records).toBe(2048);
       expect(row.produce!.mbps).toBeGreaterThan(0);

@@ -81,7 +81,8 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
                            slower until its JIT has warmed, ~2000-3000 publishes here: give that many to see steady state)
   --client-defaults        instead of the sweep: kcat, kafkajs, kafka-python, sarama (--client to choose) at their defaults,
                            acks=all, produce --bytes (default 200M) of --record-size records, then read them back; MB/s,
-                           CPU per GB and the gateway's requests per phase; also against Kafka when --bootstrap is given
+                           CPU per GB and the gateway's requests per phase; also against Kafka when --bootstrap is given.
+                           Each client first produces and reads back min(--bytes, 32M) unrecorded (none with --warmup-seconds 0)
   --json FILE              the measured points as JSON
   --out DIR                results.json, results.md and plots (PNG and SVG); breakdown.* or client-defaults.* for those modes
 rdmq bench report DIR [DIR...] [--out DIR]   redraw and compare saved runs`;
@@ -104,6 +105,8 @@ function nonNegativeInt(name: string, text: string | undefined, dflt: number): n
   return v;
 }
 
+/** What each client of --client-defaults produces and reads back unrecorded before its measured phases. */
+const CLIENT_WARMUP_BYTES = 32 << 20;
 /** Seconds each door runs unrecorded before its first point (--warmup-seconds). */
 const WARMUP_SECONDS_DEFAULT = 3;
 
@@ -207,6 +210,7 @@ export async function runBench(argv: string[]): Promise<void> {
       clients: parseDefaultsClients(values.client),
       bytes: parseSize(values.bytes ?? '200M'),
       recordBytes,
+      warmup: warmupSeconds > 0,
       durability: durability as 'none' | 'flush' | 'sync',
       verify: values.verify,
       prefaultRegion,
@@ -381,6 +385,8 @@ async function runClientDefaults(o: {
   clients: DefaultsClient[];
   bytes: number;
   recordBytes: number;
+  /** Each client first produces and reads back min(bytes, 32 MiB), unrecorded. */
+  warmup: boolean;
   durability: 'none' | 'flush' | 'sync';
   verify?: string;
   prefaultRegion: boolean;
@@ -388,7 +394,7 @@ async function runClientDefaults(o: {
   out?: string;
 }): Promise<void> {
   const rows: ClientDefaultsRow[] = [];
-  const options = { clients: o.clients, bytes: o.bytes, recordBytes: o.recordBytes };
+  const options = { clients: o.clients, bytes: o.bytes, recordBytes: o.recordBytes, warmupBytes: o.warmup ? Math.min(o.bytes, CLIENT_WARMUP_BYTES) : 0 };
   if (o.control !== undefined || o.gateway !== undefined) {
     if (o.gateway === undefined) throw new Error('--client-defaults with --control needs the gateway too: --kafka HOST:PORT');
     rows.push(...(await measureClientDefaults({ name: 'rdmq (given)', bootstrap: o.gateway, control: o.control }, options)));

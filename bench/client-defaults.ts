@@ -8,6 +8,11 @@
 //   sarama        AsyncProducer fed every record, closed; ConsumePartition (Debian's sarama)
 // Beside MB/s it reports what the gateway saw per phase, from its metrics:
 // requests by API and their mean handling time, so per-request costs show.
+// Before its measured phases each client first produces and reads back
+// `warmupBytes` into a topic of its own, unrecorded: a fresh server's JIT has
+// not yet compiled the paths this client's requests take (its API versions,
+// its batch shapes), and the first tens of MB run at half speed or less; a
+// user's application meets a server that has been running.
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
@@ -46,6 +51,8 @@ export interface ClientDefaultsRow {
   server: string;
   client: DefaultsClient;
   recordBytes: number;
+  /** Records the client produced and read back unrecorded before its measured phases (0: no warm-up). */
+  warmupRecords: number;
   produce?: PhaseResult;
   consume?: PhaseResult;
   error?: string;
@@ -70,18 +77,21 @@ interface ClientRun {
 /** Runs each client against `server`; a client that fails gets a row with its error (the others still run). */
 export async function measureClientDefaults(
   server: DefaultsServer,
-  o: { clients: DefaultsClient[]; bytes: number; recordBytes: number; timeoutMs?: number },
+  o: { clients: DefaultsClient[]; bytes: number; recordBytes: number; warmupBytes: number; timeoutMs?: number },
 ): Promise<ClientDefaultsRow[]> {
   const rows: ClientDefaultsRow[] = [];
   const records = Math.max(1, Math.floor(o.bytes / o.recordBytes));
+  const warmupRecords = Math.min(records, Math.floor(o.warmupBytes / o.recordBytes));
+  const timeoutMs = o.timeoutMs ?? 600_000;
   const work = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'rdmq-defaults-'));
   try {
     for (const client of o.clients) {
       const topic = `defaults-${client}-${Date.now()}`;
-      const row: ClientDefaultsRow = { server: server.name, client, recordBytes: o.recordBytes };
+      const row: ClientDefaultsRow = { server: server.name, client, recordBytes: o.recordBytes, warmupRecords: 0 };
       try {
+        if (warmupRecords > 0) row.warmupRecords = await warmUp(server, client, work, o.recordBytes, warmupRecords, timeoutMs);
         await createTopic(server, topic);
-        const runner = await clientRunner(client, work, o.recordBytes, records, o.timeoutMs ?? 600_000);
+        const runner = await clientRunner(client, work, o.recordBytes, records, timeoutMs);
         row.produce = await phase(server, 'Produce', () => runner.produce(server.bootstrap, topic));
         row.consume = await phase(server, 'Fetch', () => runner.consume(server.bootstrap, topic));
         if (row.consume.records !== records) throw new Error(`read ${row.consume.records} of ${records} records back`);
@@ -97,6 +107,22 @@ export async function measureClientDefaults(
     fs.rmSync(work, { recursive: true, force: true });
   }
   return rows;
+}
+
+/** One unrecorded round of `client`'s produce and read-back, in a topic deleted after it (so the measured topic has the room). */
+async function warmUp(server: DefaultsServer, client: DefaultsClient, work: string, recordBytes: number, records: number, timeoutMs: number): Promise<number> {
+  const topic = `defaults-warmup-${client}-${Date.now()}`;
+  process.stderr.write(`${server.name} ${client}: warming up with ${formatSize(records * recordBytes)} (not recorded) ...\n`);
+  await createTopic(server, topic);
+  try {
+    const runner = await clientRunner(client, work, recordBytes, records, timeoutMs);
+    await runner.produce(server.bootstrap, topic);
+    const read = await runner.consume(server.bootstrap, topic);
+    if (read.records !== records) throw new Error(`warm-up read ${read.records} of ${records} records back`);
+    return read.records;
+  } finally {
+    await deleteTopic(server, topic).catch(() => undefined);
+  }
 }
 
 async function phase(server: DefaultsServer, api: 'Produce' | 'Fetch', run: () => Promise<ClientRun>): Promise<PhaseResult> {
@@ -322,7 +348,8 @@ export function clientDefaultsTable(rows: ClientDefaultsRow[], markdown = false)
   ];
   const perRequest = (r: ClientDefaultsRow): string => `${r.produce?.serverCpuUsPerRequest ?? '-'} / ${r.consume?.serverCpuUsPerRequest ?? '-'}`;
   const body = rows.map((r) => [r.server, r.client, mbps(r.produce), mbps(r.consume), requestsText(r.produce, 'Produce'), requestsText(r.consume, 'Fetch'), perRequest(r), cpu(r.produce), cpu(r.consume), r.error ?? '']);
-  const title = rows.length > 0 ? `records of ${formatSize(rows[0].recordBytes)}, acks=all, each client at its defaults` : '';
+  const warmup = rows.length > 0 && rows[0].warmupRecords > 0 ? `, after ${formatSize(rows[0].warmupRecords * rows[0].recordBytes)} each unrecorded` : '';
+  const title = rows.length > 0 ? `records of ${formatSize(rows[0].recordBytes)}, acks=all, each client at its defaults${warmup}` : '';
   if (!markdown) return `${title}\n${renderTable(header, body)}`;
   return [`${title}\n`, `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n';
 }
