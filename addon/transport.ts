@@ -1,5 +1,6 @@
 import { EventEmitter } from 'events';
 import * as net from 'net';
+import * as os from 'os';
 import { AddonError, nativeAsync, nativeCall } from './errors';
 import { native, NativeEndpoint, NativeMemoryRegistration, NativeRemoteKey, NativeTransport } from './native';
 import { Region } from './region';
@@ -94,6 +95,9 @@ const AM_HEADER_INLINE_MAX = 1024;
 const SPILLED = 0x80000000;
 const ROUTE_ID_MAX = 0x7fffffff;
 
+/** Hands one message to the peer of an in-process endpoint (header and payload are the sender's: copy before keeping). */
+type InProcessDelivery = (id: number, header: Uint8Array, payload: Uint8Array) => void;
+
 /**
  * A connection to one peer: a UCX endpoint for data plus the bootstrap socket
  * that set it up and now tells when the peer goes away.
@@ -101,15 +105,22 @@ const ROUTE_ID_MAX = 0x7fffffff;
  * operation complete locally; `flush` resolves once every earlier operation on
  * this endpoint is complete at the peer.
  *
+ * An in-process endpoint (Transport.connect with `inProcess`, the peer a
+ * Transport of this process) has neither: its messages are handed to the
+ * peer's handlers on a later turn of the event loop, in order, as copies, and
+ * the two ends close together. It carries messages only (no put, get or keys).
+ *
  * Events: 'close' (reason: string) once, when closed locally or the peer is gone.
  */
 export class Endpoint extends EventEmitter {
   private closing: Promise<void> | undefined;
   private lostReason: string | undefined;
+  /** In-process endpoints: the other end, and how a message reaches its transport's handlers. */
+  private inProcessPeer: { endpoint: Endpoint; deliver: InProcessDelivery } | undefined;
 
   constructor(
-    readonly native: NativeEndpoint,
-    private readonly socket: net.Socket,
+    readonly native: NativeEndpoint | undefined,
+    private readonly socket: net.Socket | undefined,
     /** Our id for this connection; the peer stamps it on messages to us. */
     readonly localId: number,
     /** The peer's id for this connection; we stamp it on messages to the peer. */
@@ -125,16 +136,30 @@ export class Endpoint extends EventEmitter {
     return this.closing !== undefined;
   }
 
+  /** Whether the peer is a Transport of this process, reached without UCX. */
+  get inProcess(): boolean {
+    return this.native === undefined;
+  }
+
   put(local: Uint8Array, key: RemoteKey, remoteOffset: number): Promise<void> {
-    return nativeAsync(() => this.usable().put(local, key.native, remoteOffset));
+    return nativeAsync(() => this.usableUcx('put').put(local, key.native, remoteOffset));
   }
 
   get(local: Uint8Array, key: RemoteKey, remoteOffset: number): Promise<void> {
-    return nativeAsync(() => this.usable().get(local, key.native, remoteOffset));
+    return nativeAsync(() => this.usableUcx('get').get(local, key.native, remoteOffset));
   }
 
   flush(): Promise<void> {
-    return nativeAsync(() => this.usable().flush());
+    if (this.inProcessPeer !== undefined) {
+      try {
+        this.usable();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      // Messages are delivered in the order of the immediates they queued: this one runs after all of them.
+      return new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return nativeAsync(() => this.usableUcx('flush').flush());
   }
 
   /** Sends a two-sided active message; the peer's handler for `id` receives it. */
@@ -151,37 +176,58 @@ export class Endpoint extends EventEmitter {
         ),
       );
     }
+    if (this.inProcessPeer !== undefined) {
+      const { deliver } = this.inProcessPeer;
+      try {
+        this.usable();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      // Copies: the sender may reuse its buffers once the send resolves, as over UCX.
+      const headerCopy = Buffer.from(header);
+      const payloadCopy = Buffer.from(payload);
+      setImmediate(() => deliver(id, headerCopy, payloadCopy));
+      return Promise.resolve();
+    }
     if (header.length <= AM_HEADER_INLINE_MAX) {
       const routed = Buffer.allocUnsafe(AM_ROUTE_BYTES + header.length);
       routed.writeUInt32LE(this.remoteId, 0);
       routed.set(header, AM_ROUTE_BYTES);
-      return nativeAsync(() => this.usable().sendAm(id, routed, payload));
+      return nativeAsync(() => this.usableUcx('send').sendAm(id, routed, payload));
     }
     const routed = Buffer.allocUnsafe(AM_ROUTE_BYTES + 4);
     routed.writeUInt32LE((this.remoteId | SPILLED) >>> 0, 0);
     routed.writeUInt32LE(header.length, 4);
     const carried = Buffer.concat([header, payload]);
-    return nativeAsync(() => this.usable().sendAm(id, routed, carried));
+    return nativeAsync(() => this.usableUcx('send').sendAm(id, routed, carried));
   }
 
   importKey(packed: Uint8Array): RemoteKey {
-    return new RemoteKey(nativeCall(() => this.usable().importKey(packed)));
+    return new RemoteKey(nativeCall(() => this.usableUcx('importKey').importKey(packed)));
   }
 
   /** UCX's description of this endpoint's lanes: it names the transports in use. */
   describe(): string {
-    return nativeCall(() => this.usable().describe());
+    if (this.inProcessPeer !== undefined) return 'in-process: messages handed to a transport of this process, no UCX';
+    return nativeCall(() => this.usableUcx('describe').describe());
   }
 
   /** Closes the endpoint; resolves when UCX has released it. Idempotent. */
   close(): Promise<void> {
     if (this.closing === undefined) {
       const force = this.lostReason !== undefined;
-      this.closing = nativeAsync(() => this.native.close(force)).catch(() => undefined);
-      this.socket.destroy();
+      const native = this.native;
+      this.closing = native === undefined ? Promise.resolve() : nativeAsync(() => native.close(force)).catch(() => undefined);
+      this.socket?.destroy();
       this.emit('close', this.lostReason ?? 'closed locally');
+      this.inProcessPeer?.endpoint.lost(`the peer in this process closed its end (${this.lostReason ?? 'closed'})`);
     }
     return this.closing;
+  }
+
+  /** Makes this an in-process endpoint whose messages `deliver` hands to `peer`'s transport. */
+  pairInProcess(peer: Endpoint, deliver: InProcessDelivery): void {
+    this.inProcessPeer = { endpoint: peer, deliver };
   }
 
   /** The peer is gone: outstanding operations are cancelled. */
@@ -191,16 +237,44 @@ export class Endpoint extends EventEmitter {
     void this.close();
   }
 
-  private usable(): NativeEndpoint {
+  private usable(): void {
     if (this.closing !== undefined) {
       throw new AddonError(this.lostReason ? 'ERR_PEER_UNREACHABLE' : 'ERR_ENDPOINT_CLOSED',
         this.lostReason ? `endpoint to ${this.remoteAddress} is gone: ${this.lostReason}` : `endpoint to ${this.remoteAddress} is closed`);
     }
+  }
+
+  private usableUcx(operation: string): NativeEndpoint {
+    this.usable();
+    if (this.native === undefined) throw new AddonError('ERR_INVALID_ARG', `${operation} needs UCX; the endpoint to ${this.remoteAddress} is in-process and carries messages only`);
     return this.native;
   }
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Transports of this process listening, by bound port, with the host they bound: in-process connects find them here. */
+const listeningHere = new Map<number, { transport: Transport; host: string }>();
+
+/**
+ * The transport of this process that a connect to host:port would reach: one
+ * listening on that port whose bound host is `host` itself, or a wildcard
+ * when `host` is an address of this machine (loopback or an interface's).
+ * A host name other than localhost is not resolved: such connects use UCX.
+ */
+function listenerHere(host: string, port: number): Transport | undefined {
+  const listener = listeningHere.get(port);
+  if (listener === undefined) return undefined;
+  const bare = (h: string): string => h.replace(/^\[|\]$/g, '');
+  if (bare(host) === bare(listener.host)) return listener.transport;
+  const wildcard = ['', '0.0.0.0', '::'].includes(bare(listener.host));
+  return wildcard && isAddressOfThisMachine(bare(host)) ? listener.transport : undefined;
+}
+
+function isAddressOfThisMachine(host: string): boolean {
+  if (host === 'localhost' || host === '::1' || (net.isIPv4(host) && host.startsWith('127.'))) return true;
+  return Object.values(os.networkInterfaces()).some((addresses) => addresses?.some((a) => a.address === host));
+}
 
 /**
  * One UCX context and worker per Transport (one per process in practice).
@@ -258,13 +332,28 @@ export class Transport extends EventEmitter {
         this.server = undefined;
         reject(new AddonError(err.code === 'EADDRINUSE' ? 'ERR_ADDRESS_IN_USE' : 'ERR_INVALID_ARG', `cannot listen on ${host}:${port}: ${err.message}`));
       });
-      server.listen(port, host, () => resolve((server.address() as net.AddressInfo).port));
+      server.listen(port, host, () => {
+        const bound = (server.address() as net.AddressInfo).port;
+        listeningHere.set(bound, { transport: this, host });
+        server.once('close', () => {
+          if (listeningHere.get(bound)?.transport === this) listeningHere.delete(bound);
+        });
+        resolve(bound);
+      });
     });
   }
 
-  /** Connects to a listening transport and waits until the UCX endpoint is wired up. */
-  async connect(host: string, port: number): Promise<Endpoint> {
+  /**
+   * Connects to a listening transport and waits until the UCX endpoint is
+   * wired up. With `inProcess`, a transport of this process listening at
+   * host:port is connected to directly instead (see Endpoint): no socket, no
+   * UCX, the same messages and connection ids, so both ends' protocol is
+   * unchanged; any other address is connected to as usual.
+   */
+  async connect(host: string, port: number, options: { inProcess?: boolean } = {}): Promise<Endpoint> {
     this.checkOpen();
+    const here = options.inProcess === true ? listenerHere(host, port) : undefined;
+    if (here !== undefined && !here.closed) return this.connectInProcess(here, `${host}:${port}`, host);
     const socket = net.connect({ host, port });
     this.track(socket);
     const where = `${host}:${port}`;
@@ -281,6 +370,36 @@ export class Transport extends EventEmitter {
       if (err instanceof AddonError) throw err;
       throw new AddonError('ERR_PEER_UNREACHABLE', `cannot connect to ${where}: ${(err as Error).message}`);
     }
+  }
+
+  private connectInProcess(server: Transport, where: string, host: string): Endpoint {
+    const localId = this.allocateId();
+    const remoteId = server.allocateId();
+    const mine = new Endpoint(undefined, undefined, localId, remoteId, where, server.maxAmPayloadBytes);
+    // The server sees the peer at the address it was dialled on, as a local TCP peer would appear; port 0: no socket.
+    const theirs = new Endpoint(undefined, undefined, remoteId, localId, `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:0`, this.maxAmPayloadBytes);
+    mine.pairInProcess(theirs, (id, header, payload) => server.deliverInProcess(id, theirs, header, payload));
+    theirs.pairInProcess(mine, (id, header, payload) => this.deliverInProcess(id, mine, header, payload));
+    this.adopt(localId, mine);
+    server.adopt(remoteId, theirs);
+    server.emit('connection', theirs);
+    return mine;
+  }
+
+  private adopt(localId: number, ep: Endpoint): void {
+    this.byLocalId.set(localId, ep);
+    ep.once('close', () => this.byLocalId.delete(localId));
+  }
+
+  /** A message from an in-process peer, to `ep` (this side's end), unless that end closed meanwhile. */
+  private deliverInProcess(id: number, ep: Endpoint, header: Uint8Array, payload: Uint8Array): void {
+    if (ep.closed || this.closedFlag) return;
+    const handler = this.handlers.get(id);
+    if (handler === undefined) {
+      this.emit('unhandledMessage', id, header.length, payload.length);
+      return;
+    }
+    handler(ep, header as Buffer, payload as Buffer);
   }
 
   /** Registers [offset, offset+length) of a region for remote access. */
@@ -362,8 +481,7 @@ export class Transport extends EventEmitter {
   private open(socket: net.Socket, localId: number, peer: BootstrapFrame, where: string): Endpoint {
     const nativeEp = nativeCall(() => this.native.connectAddress(peer.workerAddress));
     const ep = new Endpoint(nativeEp, socket, localId, peer.connectionId, where, peer.maxAmPayloadBytes);
-    this.byLocalId.set(localId, ep);
-    ep.once('close', () => this.byLocalId.delete(localId));
+    this.adopt(localId, ep);
     socket.once('close', () => ep.lost(`connection to ${where} closed`));
     // After the handshake the socket only signals liveness; any byte is a protocol error.
     socket.on('data', () => ep.lost(`unexpected bytes on the bootstrap socket from ${where}`));

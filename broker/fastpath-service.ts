@@ -68,6 +68,11 @@ export class FastPathService {
     readonly authenticator = new FastPathAuthenticator({ requireAuthentication: false, credentials: async () => undefined, log }),
   ) {
     transport.on('connection', (ep: Endpoint) => this.open(ep));
+    metrics?.countSessions(() => {
+      let inProcess = 0;
+      for (const ep of this.sessions.keys()) if (ep.inProcess) inProcess++;
+      return { 'in-process': inProcess, ucx: this.sessions.size - inProcess };
+    });
     this.handle(FastPathMessage.AUTHENTICATE, (ep, header) => this.authenticator.onAuthenticate(ep, header, this.session(ep)));
     this.handle(FastPathMessage.STAGE, (ep, header) => this.onStage(ep, header));
     this.handle(FastPathMessage.COMMIT, (ep, header) => this.onCommit(ep, header));

@@ -9,6 +9,8 @@ export class BrokerMetrics {
   readonly errors: Counter<'code'>;
   readonly committedBytes: Counter<'topic'>;
   readonly committedRecords: Counter<'topic'>;
+  /** The fast-path service's open sessions by link, once it is serving (countSessions). */
+  private sessionsByLink: (() => { 'in-process': number; ucx: number }) | undefined;
 
   constructor(registry: Registry, broker: () => Broker | undefined) {
     this.fastPathRequests = new Counter({
@@ -50,6 +52,17 @@ export class BrokerMetrics {
       'Offset ranges whose committed bytes failed their check at recovery: readers get CORRUPT_MESSAGE there until `rdmq corruption skip`',
       (_b, p) => p.state.fencedRanges().length,
     );
+    const metrics = this;
+    new Gauge({
+      name: 'rdmq_broker_fastpath_sessions',
+      help: 'Open fast-path sessions, by link: ucx, or in-process (a client in the broker\'s own process, as the gateway of rdmq start, whose messages skip UCX)',
+      labelNames: ['link'],
+      registers: [registry],
+      collect() {
+        const counts = metrics.sessionsByLink?.() ?? { 'in-process': 0, ucx: 0 };
+        for (const [link, n] of Object.entries(counts)) this.set({ link }, n);
+      },
+    });
     new Gauge({
       name: 'rdmq_topics',
       help: 'Topics',
@@ -58,5 +71,10 @@ export class BrokerMetrics {
         this.set(broker()?.metadata.listTopics().length ?? 0);
       },
     });
+  }
+
+  /** Where rdmq_broker_fastpath_sessions reads its counts from. */
+  countSessions(count: () => { 'in-process': number; ucx: number }): void {
+    this.sessionsByLink = count;
   }
 }

@@ -1,9 +1,10 @@
-// In `rdmq start` the storage node runs in the gateway's process: Produce
-// puts its bytes and Fetch reads them by a direct call into the node (the
-// same grant check, one copy) instead of a request on the node's socket.
-// kcat and kafkajs read every record kcat wrote once, in order, across
-// segments and batch sizes, and the node counts the puts and reads it served
-// that way.
+// In `rdmq start` the storage node and the broker run in the gateway's
+// process: Produce puts its bytes and Fetch reads them by a direct call into
+// the node (the same grant check, one copy) instead of a request on the
+// node's socket, and the gateway's control messages (stage, commit) reach the
+// broker without UCX. kcat and kafkajs read every record kcat wrote once, in
+// order, across segments and batch sizes; the node counts the puts and reads
+// it served that way, the broker the session that came in-process.
 import { execFile } from 'child_process';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
@@ -20,12 +21,15 @@ function kcat(args: string[], input?: string): Promise<string> {
   });
 }
 
-async function inProcessServed(cluster: ClusterProcess, what: 'reads' | 'puts'): Promise<number> {
+/** The value of `name` on /metrics, with a label set that includes `label` (e.g. 'link="ucx"'). */
+async function gauge(cluster: ClusterProcess, name: string, label = ''): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text();
-  const found = new RegExp(`^rdmq_storage_in_process_${what}\\{[^}]*\\} (\\d+)`, 'm').exec(text);
-  if (!found) throw new Error(`rdmq_storage_in_process_${what} is not on /metrics`);
+  const found = new RegExp(`^${name}\\{[^}]*${label}[^}]*\\} (\\d+)`, 'm').exec(text);
+  if (!found) throw new Error(`${name}{${label}} is not on /metrics`);
   return Number(found[1]);
 }
+
+const inProcessServed = (cluster: ClusterProcess, what: 'reads' | 'puts'): Promise<number> => gauge(cluster, `rdmq_storage_in_process_${what}`);
 
 let cluster: ClusterProcess;
 beforeAll(async () => {
@@ -35,8 +39,11 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-it('kcat and kafkajs read every record kcat wrote once, in order, with Produce and Fetch calling the in-process storage node', async () => {
+it('kcat and kafkajs read every record kcat wrote once, in order, with Produce and Fetch calling the in-process storage node and broker', async () => {
   const topic = 'in-process-reads';
+  // The gateway's session with the broker is the in-process one; nothing in this process uses UCX to reach it.
+  expect(await gauge(cluster, 'rdmq_broker_fastpath_sessions', 'link="in-process"')).toBe(1);
+  expect(await gauge(cluster, 'rdmq_broker_fastpath_sessions', 'link="ucx"')).toBe(0);
   // ~12 MiB over 4 MiB segments: batches of every size kcat makes, several segments, records of 10 B … 30 KiB.
   const values = Array.from({ length: 3000 }, (_, i) => `${i}:`.padEnd(10 + ((i * 7919) % 8000), String.fromCharCode(97 + (i % 26))));
   const putsBefore = await inProcessServed(cluster, 'puts');

@@ -39,6 +39,12 @@ export interface ConnectionOptions {
   sasl?: SaslOptions;
   /** A cluster member's token instead of a user (the gateway in the broker's process). */
   clusterToken?: Buffer;
+  /**
+   * When the broker runs in this process (the gateway of `rdmq start`), hand
+   * its control messages over directly instead of through UCX (default true;
+   * see Transport.connect). The messages, the session and its checks are the same.
+   */
+  inProcess?: boolean;
 }
 
 export interface TopicInfo {
@@ -116,6 +122,8 @@ export class Connection extends EventEmitter {
     private clusterInfo: ClusterInfo,
     private readonly requestTimeoutMs: number,
     private readonly identity: AuthenticationOptions = {},
+    /** ConnectionOptions.inProcess, for reconnects too. */
+    private readonly inProcess = true,
   ) {
     super();
     // Every producer, consumer and reader pool on this connection listens for 'reconnected'.
@@ -168,10 +176,11 @@ export class Connection extends EventEmitter {
       throw err;
     });
     const transport = new Transport();
+    const inProcess = options.inProcess ?? true;
     try {
-      const endpoint = await connectTo(transport, leader.cluster.fastpathAddress);
+      const endpoint = await connectTo(transport, leader.cluster.fastpathAddress, inProcess);
       const identity = { sasl: options.sasl, clusterToken: options.clusterToken };
-      const connection = new Connection(leader.client, leader.address, addresses, transport, endpoint, leader.cluster, options.requestTimeoutMs ?? 30_000, identity);
+      const connection = new Connection(leader.client, leader.address, addresses, transport, endpoint, leader.cluster, options.requestTimeoutMs ?? 30_000, identity, inProcess);
       try {
         await connection.authenticateOn(endpoint);
       } catch (err) {
@@ -337,7 +346,7 @@ export class Connection extends EventEmitter {
       try {
         const leader = await findLeaderOnce(this.controlAddresses, this.controlAt, this.controlClient);
         const cluster = leader.cluster;
-        const fresh = await connectTo(this.transport, cluster.fastpathAddress).catch((err: Error) => {
+        const fresh = await connectTo(this.transport, cluster.fastpathAddress, this.inProcess).catch((err: Error) => {
           if (leader.client !== this.controlClient) leader.client.close();
           throw err;
         });
@@ -462,9 +471,9 @@ export class Connection extends EventEmitter {
   }
 }
 
-async function connectTo(transport: Transport, address: string): Promise<Endpoint> {
+async function connectTo(transport: Transport, address: string, inProcess = true): Promise<Endpoint> {
   const at = address.lastIndexOf(':');
-  const endpoint = await transport.connect(address.slice(0, at), Number(address.slice(at + 1)));
+  const endpoint = await transport.connect(address.slice(0, at), Number(address.slice(at + 1)), { inProcess });
   // A member (a gateway, the CLI) proves the cluster secret first on the connection: the broker then trusts it as the cluster.
   const secret = controlPlaneSecurity().clusterSecret;
   if (secret) {
