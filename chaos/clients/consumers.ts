@@ -5,7 +5,8 @@
 // it), autoCommit off; after each batch it commits the next offset itself so
 // the history knows exactly what was committed. Each group join starts a new
 // session: from there a partition starts again at the group's commit. A
-// consumer that reads nothing for KAFKA_IDLE_MS is rebuilt.
+// consumer that reads nothing and hears nothing from the server for
+// KAFKA_IDLE_MS is rebuilt.
 //
 // SDK: the fast path has no group coordinator, so the client keeps its own
 // position (next offset per partition), and a new session (after an error,
@@ -19,12 +20,17 @@ import { abandon, ClientRuntime, withTimeout, workloadKafka } from './runtime';
 const CONNECT_TIMEOUT_MS = 10_000;
 const IDLE_MS = 4000;
 /**
- * A kafkajs consumer that read nothing for this long is rebuilt, as the SDK
- * consumer is after IDLE_MS: in a chaos run (cluster, after gateways and
- * brokers were restarted) both kafkajs consumers stopped for good with no
- * connection open, no request in flight and no crash event, so no server
- * could have woken them. A fresh consumer must join and read within the stall
- * check's 15 s, so a server that does not serve is still caught.
+ * A kafkajs consumer that read nothing and got no response to any request
+ * for this long is rebuilt, as the SDK consumer is after IDLE_MS: in a chaos
+ * run (cluster, after gateways and brokers were restarted) both kafkajs
+ * consumers stopped for good with no connection open, no request in flight
+ * and no crash event, so no server could have woken them. One that is
+ * talking to the server is not rebuilt: after a restart its JoinGroup is
+ * held for the group's initial rebalance delay (3 s, and 3 s more when the
+ * other member joins meanwhile, as Kafka does), and a rebuild then only
+ * started that wait again (a new member), which made the stall check fire.
+ * The stall check (15 s without reads) still catches a server that answers
+ * but does not serve.
  */
 const KAFKA_IDLE_MS = 8000;
 const REBUILD_BACKOFF_MS = 300;
@@ -42,6 +48,8 @@ export async function runKafkaConsumer(rt: ClientRuntime): Promise<void> {
       const partitions = (e.payload.memberAssignment[s.topic] ?? []).map(Number);
       rt.history.append({ f: 'session', process: s.name, group: s.group, session, partitions, timeMs: nowMs() });
     });
+    let lastResponseMs = Date.now();
+    consumer.on(consumer.events.REQUEST, () => void (lastResponseMs = Date.now()));
     consumer.on(consumer.events.CRASH, (e) => {
       rt.error(e.payload.error);
       // A crash kafkajs will not restart from is ours to restart.
@@ -83,8 +91,8 @@ export async function runKafkaConsumer(rt: ClientRuntime): Promise<void> {
         if (rt.progress.reads !== reads) {
           reads = rt.progress.reads;
           lastProgressMs = Date.now();
-        } else if (Date.now() - lastProgressMs >= KAFKA_IDLE_MS) {
-          rt.error(new Error(`kafkajs consumer read nothing for ${KAFKA_IDLE_MS} ms: rebuilt`));
+        } else if (Date.now() - Math.max(lastProgressMs, lastResponseMs) >= KAFKA_IDLE_MS) {
+          rt.error(new Error(`kafkajs consumer read nothing and heard nothing from the server for ${KAFKA_IDLE_MS} ms: rebuilt`));
           break;
         }
       }
