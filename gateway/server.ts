@@ -124,7 +124,8 @@ export type FastPathParts = Pick<DataContext, 'connection' | 'producer' | 'produ
 
 /** A gateway's use of one fast-path connection: the shared producer and the partition readers. */
 export function fastPathParts(connection: Connection, limits: GatewayLimits, log: (message: string) => void): FastPathParts {
-  const producer = new Producer(connection, { mode: 'shared', stagingDepth: limits.producerStagingDepth });
+  // No byte bound of the SDK's: what a Produce holds is bounded by the connections' request memory already.
+  const producer = new Producer(connection, { mode: 'shared', stagingDepth: limits.producerStagingDepth, stagingBytes: Number.POSITIVE_INFINITY });
   return {
     connection,
     producer,

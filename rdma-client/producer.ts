@@ -11,9 +11,9 @@
 // commit of their partition is on its way go together in the next one, and
 // `commitEveryBatches` / `commitDelayUs` may hold a commit back for more, so
 // one flush and one control message cover several batches. Sequential
-// staging: at most `stagingDepth` batches are between stage and commit at
-// once; the commit order is the stage order, which the broker's watermark
-// enforces.
+// staging: at most `stagingDepth` batches, and `stagingBytes` of their bytes,
+// are between stage and commit at once; the commit order is the stage order,
+// which the broker's watermark enforces.
 import { buildRecordBatch, Compression, readBatchHeader, RecordInput, setBaseOffset } from '../format';
 import {
   decodeCommitReply,
@@ -45,9 +45,22 @@ export interface ProducerOptions {
   commitDelayUs?: number;
   /** Commits of one partition on their way to the broker at once (default 2). */
   commitsInFlight?: number;
-  /** Batches between stage and commit at once (default 8). */
+  /**
+   * Batches between stage and commit at once (default 32): small batches
+   * written meanwhile go to the storage node together (put gathering) and
+   * commit together, so more in flight is more throughput; sends beyond it wait.
+   */
   stagingDepth?: number;
+  /**
+   * ... and at most this many bytes of them (default 8 MiB; a larger batch
+   * goes alone), so large batches keep to a few in flight: 8 of 1 MiB, 32 of
+   * up to 256 KiB.
+   */
+  stagingBytes?: number;
 }
+
+export const STAGING_DEPTH_DEFAULT = 32;
+export const STAGING_BYTES_DEFAULT = 8 << 20;
 
 export interface Message {
   key?: Buffer | string | null;
@@ -190,27 +203,54 @@ function strandedError(baseOffset: bigint, cursor: ExclusiveCursor): RdmqError {
   );
 }
 
-class Semaphore {
-  private waiting: (() => void)[] = [];
-  constructor(private free: number) {}
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
+/** Writes between stage and commit: at most `depth` of them and `bytesMax` of their bytes (one alone may be larger), first come first served. */
+export class StagingWindow {
+  private count = 0;
+  private bytes = 0;
+  private readonly waiting: { bytes: number; resolve: () => void }[] = [];
+
+  constructor(
+    private readonly depth: number,
+    private readonly bytesMax: number,
+  ) {}
+
+  async acquire(bytes: number): Promise<void> {
+    if (this.waiting.length === 0 && this.fits(bytes)) {
+      this.take(bytes);
       return;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    await new Promise<void>((resolve) => this.waiting.push({ bytes, resolve }));
   }
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
+
+  release(bytes: number): void {
+    this.count--;
+    this.bytes -= bytes;
+    while (this.waiting.length > 0 && this.fits(this.waiting[0].bytes)) {
+      const next = this.waiting.shift()!;
+      this.take(next.bytes);
+      next.resolve();
+    }
+  }
+
+  /** Writes in the window now (for tests). */
+  get inFlight(): { writes: number; bytes: number } {
+    return { writes: this.count, bytes: this.bytes };
+  }
+
+  private fits(bytes: number): boolean {
+    return this.count === 0 || (this.count < this.depth && this.bytes + bytes <= this.bytesMax);
+  }
+
+  private take(bytes: number): void {
+    this.count++;
+    this.bytes += bytes;
   }
 }
 
 export class Producer {
   private readonly mode: ProducerMode;
   private readonly commitPolicy: CommitPolicy;
-  private readonly staging: Semaphore;
+  private readonly staging: StagingWindow;
   private readonly partitioner = new DefaultPartitioner();
   private readonly topics = new Map<string, TopicInfo>();
   private readonly sharedPending = new Map<string, SharedPartition>();
@@ -231,7 +271,9 @@ export class Producer {
       delayUs: Math.max(0, options.commitDelayUs ?? 0),
       inFlightMax: Math.max(1, Math.floor(options.commitsInFlight ?? 2)),
     };
-    this.staging = new Semaphore(Math.max(1, Math.floor(options.stagingDepth ?? 8)));
+    const stagingBytes = options.stagingBytes ?? STAGING_BYTES_DEFAULT;
+    if (!(stagingBytes > 0)) throw new RangeError(`stagingBytes must be positive, got ${options.stagingBytes}`);
+    this.staging = new StagingWindow(Math.max(1, Math.floor(options.stagingDepth ?? STAGING_DEPTH_DEFAULT)), stagingBytes);
     connection.on('reconnected', this.dropCursors);
   }
 
@@ -284,11 +326,11 @@ export class Producer {
 
   /** Writes one complete record batch (Kafka v2 bytes) and resolves to its base offset once committed. */
   async write(topic: TopicInfo, partition: number, batch: Buffer, recordCount: number): Promise<bigint> {
-    await this.staging.acquire();
+    await this.staging.acquire(batch.length);
     try {
       return this.mode === 'shared' ? (await this.writeShared(topic, partition, [{ batch, recordCount }]))[0] : await this.writeExclusive(topic, partition, batch, recordCount);
     } finally {
-      this.staging.release();
+      this.staging.release(batch.length);
     }
   }
 
@@ -303,11 +345,12 @@ export class Producer {
   async writeBatches(topic: TopicInfo, partition: number, batches: readonly BatchToWrite[]): Promise<bigint[]> {
     if (batches.length === 0) return [];
     if (this.mode !== 'shared') return Promise.all(batches.map((b) => this.write(topic, partition, b.batch, b.recordCount)));
-    await this.staging.acquire();
+    const bytes = batches.reduce((n, b) => n + b.batch.length, 0);
+    await this.staging.acquire(bytes);
     try {
       return await this.writeShared(topic, partition, batches);
     } finally {
-      this.staging.release();
+      this.staging.release(bytes);
     }
   }
 
