@@ -4,7 +4,7 @@
 //            eachRawBatch, without decoding records (the transport's ceiling);
 //   records  what applications run: producer.send() of records (encoding,
 //            CRC, partitioning each time) and eachMessage (decoding).
-// Each producer has its own connection and `stagingDepth` sends in flight;
+// Each producer has its own connection and `stagingLanes` sends in flight;
 // consumers pull committed bytes with one-sided gets. The fast path has no group
 // coordinator, so N consumers split the partitions by hand, as a Kafka group
 // would: consumer i reads partitions i, i+N, i+2N, ... With fanout F there are
@@ -13,6 +13,7 @@
 // index, so with replication they read different copies.
 import { batchSizeBytes, buildRecordBatch, LOG_OVERHEAD, peekFirstRecord, readBatchHeader, writeBatchCrc } from '../format';
 import { ConsumedMessage, Connection, EachMessagePayload, EachRawBatchPayload, Producer, ProducerOptions, Rdmq, SaslOptions } from '../rdma-client';
+import { STAGING_BYTES_DEFAULT } from '../rdma-client/producer';
 import { ConsumeRun, Door, Produced, ProduceRun, RunningConsumers } from './door';
 import { readStamp, STAMP_BYTES, wallClockMs, writeStamp } from './e2e-stamp';
 
@@ -50,6 +51,11 @@ export function fastPathClient(api: FastPathApi): string {
 
 /** A consumer's largest single read. */
 const READ_BYTES_MAX = 16 * 1024 * 1024;
+
+/** Sends in flight per producer: `stagingDepth`, fewer where the SDK's stagingBytes admits fewer batches of `batchBytes`. */
+export function stagingLanes(stagingDepth: number, batchBytes: number): number {
+  return Math.max(1, Math.min(stagingDepth, Math.floor(STAGING_BYTES_DEFAULT / batchBytes)));
+}
 
 /** How many `recordBytes` values make a record batch of about `batchBytes` (61 bytes of batch header, ~12 per record). */
 export function recordsShape(batchBytes: number, recordBytes: number): { recordsPerSend: number; valueBytes: number } {
@@ -145,7 +151,7 @@ export class FastPathDoor implements Door {
 
   /**
    * The producing both APIs share: `o.producers` producers (a connection
-   * each), `stagingDepth` lanes per producer, each lane sending what its
+   * each), `stagingLanes` lanes per producer, each lane sending what its
    * `next` prepares until the run's bytes or deadline; every send timed.
    * `prepare` runs once the producers are connected, before the clock starts.
    */
@@ -175,7 +181,9 @@ export class FastPathDoor implements Door {
           run.onProgress?.(bytes);
         }
       };
-      const lanes = Math.max(1, o.stagingDepth);
+      // As many sends in flight as the SDK's staging window admits at this batch size (32 of 8 KiB, 8 of 1 MiB):
+      // more would only wait, and their buffers would push the ones in flight out of the cache.
+      const lanes = stagingLanes(o.stagingDepth, o.batchBytes);
       await Promise.all(producers.flatMap((producer, p) => Array.from({ length: lanes }, (_, l) => lane(producer, p, l))));
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       await Promise.all(producers.map((p) => p.disconnect()));
