@@ -151,13 +151,11 @@ export class Endpoint extends EventEmitter {
 
   flush(): Promise<void> {
     if (this.inProcessPeer !== undefined) {
-      try {
+      return nativeAsync(() => {
         this.usable();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      // Messages are delivered in the order of the immediates they queued: this one runs after all of them.
-      return new Promise<void>((resolve) => setImmediate(resolve));
+        // Messages are delivered in the order of the immediates they queued: this one runs after all of them.
+        return new Promise<void>((resolve) => setImmediate(resolve));
+      });
     }
     return nativeAsync(() => this.usableUcx('flush').flush());
   }
@@ -178,16 +176,14 @@ export class Endpoint extends EventEmitter {
     }
     if (this.inProcessPeer !== undefined) {
       const { deliver } = this.inProcessPeer;
-      try {
+      return nativeAsync(() => {
         this.usable();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-      // Copies: the sender may reuse its buffers once the send resolves, as over UCX.
-      const headerCopy = Buffer.from(header);
-      const payloadCopy = Buffer.from(payload);
-      setImmediate(() => deliver(id, headerCopy, payloadCopy));
-      return Promise.resolve();
+        // Copies: the sender may reuse its buffers once the send resolves, as over UCX.
+        const headerCopy = Buffer.from(header);
+        const payloadCopy = Buffer.from(payload);
+        setImmediate(() => deliver(id, headerCopy, payloadCopy));
+        return Promise.resolve();
+      });
     }
     if (header.length <= AM_HEADER_INLINE_MAX) {
       const routed = Buffer.allocUnsafe(AM_ROUTE_BYTES + header.length);
