@@ -55,6 +55,8 @@ export interface BuildRecordBatchOptions {
   baseSequence?: number;
   isTransactional?: boolean;
   partitionLeaderEpoch?: number;
+  /** Where the batch is written: a Buffer of exactly the size asked (default Buffer.allocUnsafe). */
+  allocate?: (bytes: number) => Buffer;
 }
 
 /**
@@ -126,17 +128,17 @@ function writeRecords(into: Buffer, start: number, records: RecordInput[], plan:
   if (pos - start !== plan.recordsBytes) throw new Error(`record encoder wrote ${pos - start} bytes but sized ${plan.recordsBytes}`);
 }
 
-async function encodeRecordsSection(records: RecordInput[], plan: RecordsPlan, compression: Compression): Promise<Buffer> {
+async function encodeRecordsSection(records: RecordInput[], plan: RecordsPlan, compression: Compression, allocate: (bytes: number) => Buffer): Promise<Buffer> {
   if (compression === 'none') {
     // Write straight into the final batch buffer: no intermediate copy.
-    const batch = Buffer.allocUnsafe(RECORD_BATCH_OVERHEAD + plan.recordsBytes);
+    const batch = allocate(RECORD_BATCH_OVERHEAD + plan.recordsBytes);
     writeRecords(batch, RECORDS_OFFSET, records, plan);
     return batch;
   }
   const plain = Buffer.allocUnsafe(plan.recordsBytes);
   writeRecords(plain, 0, records, plan);
   const compressed = await compress(compression, plain);
-  const batch = Buffer.allocUnsafe(RECORD_BATCH_OVERHEAD + compressed.length);
+  const batch = allocate(RECORD_BATCH_OVERHEAD + compressed.length);
   compressed.copy(batch, RECORDS_OFFSET);
   return batch;
 }
@@ -145,7 +147,7 @@ async function encodeRecordsSection(records: RecordInput[], plan: RecordsPlan, c
 export async function buildRecordBatch(options: BuildRecordBatchOptions): Promise<Buffer> {
   const compression = options.compression ?? 'none';
   const plan = planRecords(options.records);
-  const batch = await encodeRecordsSection(options.records, plan, compression);
+  const batch = await encodeRecordsSection(options.records, plan, compression, options.allocate ?? Buffer.allocUnsafe);
   const batchLength = batch.length - LOG_OVERHEAD;
   if (batchLength > INT32_MAX) throw new RangeError(`batch of ${batch.length} bytes does not fit BatchLength (int32)`);
   const attributes = compressionId(compression) | (options.isTransactional ? TRANSACTIONAL_ATTRIBUTE : 0);

@@ -96,6 +96,37 @@ describe('fast path', () => {
     expect(described.partitions[0].segments).toBeGreaterThanOrEqual(3);
   });
 
+  it.each(['exclusive', 'shared'] as const)(
+    'send() encodes into buffers it used before once their batches committed (%s mode): rounds of concurrent large sends read back byte for byte',
+    async (mode) => {
+      const topic = `reused-buffers-${mode}`;
+      await createTopic(cluster.control, topic);
+      const producer = new Rdmq({ control: cluster.control }).producer({ mode });
+      await producer.connect();
+      const rounds = 5;
+      const sends = 6;
+      const value = (round: number, send: number, k: number): string =>
+        `${round}-${send}-${k}:` + String.fromCharCode(97 + ((round * 7 + send * 3 + k) % 26)).repeat(100_000);
+      const idleAfterRound: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        // Each send is one batch of ~200 KiB: large enough for the pool, in flight beside five others.
+        await Promise.all(
+          Array.from({ length: sends }, (_, send) => producer.send({ topic, messages: [0, 1].map((k) => ({ value: value(round, send, k) })) })),
+        );
+        idleAfterRound.push(producer.idleBatchBufferBytes);
+      }
+      await producer.disconnect();
+      // From the first round on, the committed batches' buffers wait for the next ones.
+      expect(idleAfterRound.every((bytes) => bytes >= 200_000)).toBe(true);
+      const seen = await consumeAll(cluster.control, topic, rounds * sends * 2);
+      const expected = new Set<string>();
+      for (let round = 0; round < rounds; round++) for (let send = 0; send < sends; send++) for (const k of [0, 1]) expected.add(value(round, send, k));
+      const wrong = seen.filter((m) => !expected.has(m.value)).map((m) => `${m.offset}: ${m.value.slice(0, 12)}…`);
+      expect(wrong).toEqual([]);
+      expect(new Set(seen.map((m) => m.value)).size).toBe(rounds * sends * 2);
+    },
+  );
+
   it('a consumer reading live across segment rolls in shared mode sees every record, though batches staged before a roll commit after it', async () => {
     await createTopic(cluster.control, 'live-rolls');
     const total = 160;

@@ -84,6 +84,10 @@ export class Rdmq {
       connect: async () => void (await client.connect()),
       send: (record: ProducerRecord): Promise<RecordMetadata[]> => client.get().send(record),
       disconnect: () => client.disconnect((p) => p.disconnect()),
+      /** Bytes of committed batches' buffers kept for the next sends (each send of 64 KiB or more encodes into one). */
+      get idleBatchBufferBytes(): number {
+        return client.get().idleBatchBufferBytes;
+      },
     };
   }
 

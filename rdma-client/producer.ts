@@ -28,6 +28,7 @@ import {
 import { markPublish, publishId, publishTraceOn } from '../format/publish-trace';
 import { Connection, PutReceipt, TopicInfo } from './connection';
 import { RdmqError, replyError } from './errors';
+import { BatchBuffers } from './batch-buffers';
 import { CommitGate, CommitPolicy } from './commit-gate';
 import { DefaultPartitioner } from './partitioner';
 
@@ -151,6 +152,8 @@ const SMALL_PUTS_IN_FLIGHT = 2;
 const GATHERED_PUT_BYTES_MAX = 1024 * 1024;
 /** Gathered puts' buffers kept for reuse once their puts are done. */
 const GATHER_BUFFERS_KEPT = 4;
+/** Idle batch buffers send() keeps for its next batches: twice the default staging window, whatever the window. */
+const BATCH_BUFFERS_KEPT_BYTES = 2 * STAGING_BYTES_DEFAULT;
 
 /**
  * The puts for consecutive batches: a large batch is put as it is (no copy);
@@ -258,6 +261,8 @@ export class Producer {
   private readonly cursorLocks = new Map<string, Promise<unknown>>();
   /** Buffers of gathered puts no longer in flight, for the next ones (see startQueuedPuts). */
   private readonly gatherBuffers: Buffer[] = [];
+  /** What send() encodes batches into, used again once they are committed. */
+  private readonly batchBuffers = new BatchBuffers(BATCH_BUFFERS_KEPT_BYTES);
   private readonly commitChains = new Map<string, Promise<unknown>>();
 
   constructor(
@@ -315,9 +320,11 @@ export class Producer {
     }
     const results = await Promise.all(
       [...byPartition].map(async ([partition, records]) => {
-        const batch = await buildRecordBatch({ records, compression: record.compression });
+        const batch = await buildRecordBatch({ records, compression: record.compression, allocate: (bytes) => this.batchBuffers.take(bytes) });
         if (publishTraceOn) markPublish('encoded');
         const baseOffset = await this.write(topic, partition, batch, records.length);
+        // Committed: every put of it landed and nothing reads it again. (A failed write's buffer is not reused.)
+        this.batchBuffers.give(batch);
         return { topicName: topic.name, partition, errorCode: 0, baseOffset: baseOffset.toString() };
       }),
     );
@@ -354,6 +361,11 @@ export class Producer {
     }
   }
 
+  /** Bytes of committed batches' buffers kept for the next send()s (diagnostics). */
+  get idleBatchBufferBytes(): number {
+    return this.batchBuffers.idleBytes;
+  }
+
   /** Commits whatever is waiting and releases exclusive partitions. */
   async disconnect(): Promise<void> {
     this.connection.off('reconnected', this.dropCursors);
@@ -366,6 +378,7 @@ export class Producer {
     for (const cursor of this.cursors.values()) cursor.gate.close();
     for (const entry of this.sharedPending.values()) entry.gate.close();
     this.cursors.clear();
+    this.batchBuffers.clear();
   }
 
   async topic(name: string): Promise<TopicInfo> {

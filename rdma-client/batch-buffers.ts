@@ -1,0 +1,73 @@
+// Buffers that send() encodes record batches into, used again once a batch
+// is committed. A fresh large Buffer is memory the kernel has not yet given
+// the process: its first write faults every page in, which on a VM with
+// shadow paging costs 0.5–3 ms per MiB, more than encoding and putting the
+// batch together. A producer has at most its staging window of batches in
+// flight, so a few buffers of each size it sends serve it for good.
+//
+// Contract: single-threaded (JS). A buffer is given back only after the
+// write of its batch succeeded: every put of it has landed, so no copy can
+// still be reading it. A failed write's buffer is left to the GC, since a
+// copy of it may still be under way somewhere.
+
+/** Below this a batch comes from Node's allocator as before: small buffers are cheap, and many sizes would fragment the classes. */
+export const POOLED_BATCH_BYTES_MIN = 64 * 1024;
+/** Size classes: eight per power of two, so a buffer wastes at most an eighth of its capacity. */
+const CLASS_STEPS_LOG2 = 3;
+
+/** The capacity a batch of `bytes` is given: `bytes` rounded up to the next of eight steps per power of two. */
+export function batchBufferCapacity(bytes: number): number {
+  if (bytes < POOLED_BATCH_BYTES_MIN) return bytes;
+  const step = 2 ** Math.max(0, Math.floor(Math.log2(bytes)) - CLASS_STEPS_LOG2);
+  return Math.ceil(bytes / step) * step;
+}
+
+export class BatchBuffers {
+  private readonly free = new Map<number, Buffer[]>();
+  /** The backing stores this pool made, so a buffer it did not make is never taken in. */
+  private readonly made = new WeakSet<ArrayBufferLike>();
+  /** Those idle now: a buffer given back twice is kept once, never handed to two sends. */
+  private readonly idle = new WeakSet<ArrayBufferLike>();
+  private keptBytes = 0;
+
+  /** `keptBytesMax`: the most idle buffer bytes kept for later; beyond it a given-back buffer is left to the GC. */
+  constructor(private readonly keptBytesMax: number) {}
+
+  /** A buffer of exactly `bytes` (contents undefined). */
+  take(bytes: number): Buffer {
+    if (bytes < POOLED_BATCH_BYTES_MIN) return Buffer.allocUnsafe(bytes);
+    const capacity = batchBufferCapacity(bytes);
+    const whole = this.free.get(capacity)?.pop();
+    if (whole) {
+      this.idle.delete(whole.buffer);
+      this.keptBytes -= capacity;
+      return whole.subarray(0, bytes);
+    }
+    const fresh = Buffer.allocUnsafeSlow(capacity);
+    this.made.add(fresh.buffer);
+    return fresh.subarray(0, bytes);
+  }
+
+  /** Takes back a buffer from take() whose contents nothing will read again. */
+  give(batch: Buffer): void {
+    if (batch.byteOffset !== 0 || !this.made.has(batch.buffer) || this.idle.has(batch.buffer)) return;
+    const capacity = batch.buffer.byteLength;
+    if (this.keptBytes + capacity > this.keptBytesMax) return;
+    let list = this.free.get(capacity);
+    if (!list) this.free.set(capacity, (list = []));
+    list.push(Buffer.from(batch.buffer, 0, capacity));
+    this.idle.add(batch.buffer);
+    this.keptBytes += capacity;
+  }
+
+  /** Idle bytes held for later sends. */
+  get idleBytes(): number {
+    return this.keptBytes;
+  }
+
+  /** Lets every idle buffer go. */
+  clear(): void {
+    this.free.clear();
+    this.keptBytes = 0;
+  }
+}
