@@ -20,4 +20,28 @@ describe('CPU accounting', () => {
     expect(client).toBeGreaterThanOrEqual(clientChildren);
     expect(server).toBe(0);
   });
+
+  it("counts a few milliseconds of a server process's CPU, finer than the 10 ms ticks of /proc/PID/stat, and nothing while it idles", async () => {
+    // A server that burns the CPU milliseconds it is sent on stdin, then says "done".
+    const script = `const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+      process.stdin.on('data', (d) => { const end = cpuMs() + Number(d); while (cpuMs() < end); process.stdout.write('done'); });`;
+    const server = spawn(process.execPath, ['-e', script], { stdio: ['pipe', 'pipe', 'ignore'] });
+    const work = (ms: number) =>
+      new Promise<void>((resolve) => {
+        server.stdout!.once('data', () => resolve());
+        server.stdin!.write(String(ms));
+      });
+    try {
+      await work(1); // started and listening
+      const busy = new CpuMeter(server.pid);
+      await busy.measure(() => work(4));
+      expect(busy.seconds.server).toBeGreaterThanOrEqual(0.004);
+      expect(busy.seconds.server).toBeLessThan(0.05);
+      const idle = new CpuMeter(server.pid);
+      await idle.measure(() => new Promise((resolve) => setTimeout(resolve, 50)));
+      expect(idle.seconds.server).toBeLessThan(0.004);
+    } finally {
+      server.kill();
+    }
+  });
 });

@@ -29,9 +29,42 @@ function readProcStat(pid: number | 'self'): ProcStatTimes | undefined {
   }
 }
 
-/** User + system CPU seconds of another process so far (0 if it is gone). */
-export function processCpuSeconds(pid: number | undefined): number {
-  return pid === undefined ? 0 : (readProcStat(pid)?.self ?? 0);
+/**
+ * Run time of each live thread of another process, in seconds, by thread id,
+ * from /proc/PID/task/TID/schedstat (nanoseconds; /proc/PID/stat counts in
+ * 10 ms ticks, too coarse for a phase in which a server spends a few
+ * milliseconds). Empty if the process is gone.
+ */
+export function threadCpuSeconds(pid: number): Map<number, number> {
+  const threads = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return threads;
+  }
+  for (const tid of tids) {
+    try {
+      const ns = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      if (Number.isFinite(ns)) threads.set(Number(tid), ns / 1e9);
+    } catch {
+      // The thread exited between the listing and the read.
+    }
+  }
+  return threads;
+}
+
+/**
+ * CPU seconds a process's threads ran between two `threadCpuSeconds` readings:
+ * threads alive at the end count from their earlier reading (or from zero if
+ * they started since). A thread that exited in between loses its time in
+ * between; a server's threads (event loop, libuv and V8 pools, UCX progress)
+ * live as long as it does.
+ */
+function threadCpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0;
+  for (const [tid, seconds] of after) sum += Math.max(0, seconds - (before.get(tid) ?? 0));
+  return sum;
 }
 
 export function ownCpuSeconds(): number {
@@ -62,22 +95,22 @@ export class CpuMeter {
   /** `serverPids`: the server's processes (one for rdmq start; storage node, broker and gateway apart). */
   constructor(private readonly serverPids: number | number[] | undefined) {}
 
-  private serverSeconds(): number {
+  private serverThreads(): Map<number, number>[] {
     const pids = this.serverPids === undefined ? [] : Array.isArray(this.serverPids) ? this.serverPids : [this.serverPids];
-    return pids.reduce((sum, pid) => sum + processCpuSeconds(pid), 0);
+    return pids.map((pid) => threadCpuSeconds(pid));
   }
 
   async measure<T>(fn: () => Promise<T>): Promise<T> {
     const own0 = ownCpuSeconds();
     const children0 = reapedChildrenCpuSeconds();
-    const server0 = this.serverSeconds();
+    const server0 = this.serverThreads();
     try {
       return await fn();
     } finally {
       const children = reapedChildrenCpuSeconds() - children0;
       this.totals.clientChildren += children;
       this.totals.client += ownCpuSeconds() - own0 + children;
-      this.totals.server += this.serverSeconds() - server0;
+      this.totals.server += this.serverThreads().reduce((sum, after, i) => sum + threadCpuDelta(server0[i], after), 0);
     }
   }
 
