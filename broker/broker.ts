@@ -558,6 +558,8 @@ export class Broker {
       baseOffset: segment.baseOffset,
       dataCapacityBytes: segment.dataCapacityBytes,
     });
+    // A set that changed while the segment was being added was not persisted then (the metadata did not list it yet).
+    if (this.storage instanceof ReplicatedStorage) await this.storage.persistReplicas(segment.segmentId);
     const info = toSegmentInfo(segment);
     runtime.state.addSegment(info);
     this.options.onSegment?.(runtime, info);
@@ -700,7 +702,8 @@ export class Broker {
       {
         replicationFactorOf: (topicId) => this.metadata.topicReplicationFactor(topicId),
         minInsyncOf: (topicId) => Number(this.metadata.topicConfig(topicId)?.['min.insync.replicas'] ?? 1),
-        onReplicasChanged: (segmentId, replicas) => this.replicasChanged(segmentId, replicas),
+        onReplicasChanged: (segmentId, replicas, topicId) => this.replicasChanged(segmentId, replicas, topicId),
+        durableReplicasOf: (segmentId, topicId) => this.metadata.segmentReplicas(topicId, segmentId, true)?.replicas,
         // Readers learn the copies left before anything more is published: a copy out of the set may miss
         // what is written from now on (a skip marker over an expired stage, say), so no reader may read it there.
         announceReplicas: async (segmentId) => {
@@ -714,14 +717,23 @@ export class Broker {
     );
   }
 
-  /** Persists a segment's new in-sync set; an open segment that lost a copy is sealed by a rebuild, so writes go on with every copy. */
-  private async replicasChanged(segmentId: number, replicas: string[]): Promise<void> {
-    const runtime = this.allPartitions().find((r) => r.state.segmentInfo(segmentId) !== undefined);
-    if (!runtime) return;
-    await this.metadata.setSegmentReplicas(runtime.topicName, runtime.partition, segmentId, replicas);
-    const segments = runtime.state.segments();
+  /**
+   * Persists a segment's new in-sync set; an open segment that lost a copy is
+   * sealed by a rebuild, so writes go on with every copy. The partition comes
+   * from the metadata, not the runtimes: sets change while the broker opens,
+   * before any partition runtime exists, and must be durable all the same
+   * (a copy is retired only once the log no longer lists it).
+   */
+  private async replicasChanged(segmentId: number, replicas: string[], topicId: number): Promise<void> {
+    const listed = this.metadata.segmentReplicas(topicId, segmentId, false);
+    // Freed, or allocated and not added yet: the allocation persists the set the segment has once it is added.
+    if (!listed) return;
+    if (listed.replicas.length === replicas.length && listed.replicas.every((id, i) => id === replicas[i])) return;
+    await this.metadata.setSegmentReplicas(listed.topicName, listed.partition, segmentId, replicas);
+    const runtime = this.partitions.get(partitionKey(topicId, listed.partition));
+    const segments = runtime?.state.segments() ?? [];
     const open = segments[segments.length - 1];
-    if (open && open.segmentId === segmentId && !open.sealed && replicas.length < this.metadata.topicReplicationFactor(runtime.topicId)) {
+    if (runtime && open && open.segmentId === segmentId && !open.sealed && replicas.length < this.metadata.topicReplicationFactor(topicId)) {
       // After the current operation: a commit that just succeeded on the copies left still answers its producer.
       setImmediate(() => {
         runtime.sealOnRebuild = true;

@@ -13,6 +13,7 @@ import { buildRecordBatch } from '../format/batch-builder';
 import { configureControlPlane, ensureClusterSecret } from '../control-plane';
 import { StorageClient, StorageError } from '../storage-node';
 import { buildTestBatch } from '../storage-node/testing/batches';
+import { Broker } from './broker';
 import { ReplicatedStorage } from './replicated-storage';
 import { RemoteStorage } from './storage-backend';
 
@@ -137,4 +138,125 @@ describe('ReplicatedStorage against real storage nodes', () => {
       for (const { client } of clients.values()) client.close();
     }
   });
+
+  test('a stale copy is retired only once the durable in-sync set leaves it out, not when only the set in memory does', async () => {
+    // chaos, cluster topology: a leader dropped a copy from a set, retired that copy before the record reached
+    // the metadata log, and stepped down; the next leader still counted on the copy and dropped the other one.
+    storage?.close();
+    storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));
+    await storage.attach({ replicationFactorOf: () => 2, minInsyncOf: () => 1, onReplicasChanged: async () => undefined }, []);
+    const segment = await storage.allocate({ topicId: 3, partition: 0, baseOffset: 0n });
+    const [kept, dropped] = storage.replicasOf(segment.segmentId);
+    storage.close();
+    const direct = await RemoteStorage.connect(`127.0.0.1:${nodes[storage.nodeStates().findIndex((n) => n.nodeId === dropped)].ready.controlPort}`);
+    const holds = async () => (await direct.describe()).some((s) => s.segmentId === segment.segmentId);
+    try {
+      /** A broker whose set in memory is [kept] while the log says `durable`. */
+      const attachWith = async (durable: string[] | undefined) => {
+        storage?.close();
+        storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));
+        await storage.attach(
+          { replicationFactorOf: () => 2, minInsyncOf: () => 1, onReplicasChanged: async () => undefined, durableReplicasOf: () => durable },
+          [{ segmentId: segment.segmentId, topicId: 3, replicas: [kept] }],
+        );
+      };
+      await attachWith([kept, dropped]);
+      expect(await holds()).toBe(true);
+      await attachWith(undefined); // the log does not list the segment (yet)
+      expect(await holds()).toBe(true);
+      await attachWith([kept]);
+      expect(await holds()).toBe(false);
+    } finally {
+      direct.close();
+    }
+  });
+
+  test('a copy the set lists but its node does not hold leaves the set, durably, and readers get keys of the copies that exist', async () => {
+    storage?.close();
+    storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));
+    await storage.attach({ replicationFactorOf: () => 2, minInsyncOf: () => 1, onReplicasChanged: async () => undefined }, []);
+    const first = await storage.allocate({ topicId: 4, partition: 0, baseOffset: 0n });
+    const second = await storage.allocate({ topicId: 4, partition: 1, baseOffset: 0n });
+    const [holder, lost] = storage.replicasOf(first.segmentId);
+    expect(storage.replicasOf(second.segmentId)).toEqual([holder, lost]);
+    storage.close();
+    const direct = await RemoteStorage.connect(`127.0.0.1:${nodes[storage.nodeStates().findIndex((n) => n.nodeId === lost)].ready.controlPort}`);
+    try {
+      // Another broker freed the first segment's copy on `lost` while the log still lists it.
+      await direct.free(first.segmentId);
+      const persisted: [number, string[], number][] = [];
+      const policy = {
+        replicationFactorOf: () => 2,
+        minInsyncOf: () => 1,
+        onReplicasChanged: async (segmentId: number, replicas: string[], topicId: number) => void persisted.push([segmentId, replicas, topicId]),
+      };
+      // Found when the nodes are described (a broker opening).
+      storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));
+      await storage.attach(policy, [
+        { segmentId: first.segmentId, topicId: 4, replicas: [holder, lost] },
+        { segmentId: second.segmentId, topicId: 4, replicas: [lost, holder] },
+      ]);
+      expect(storage.replicasOf(first.segmentId)).toEqual([holder]);
+      expect(storage.replicasOf(second.segmentId)).toEqual([lost, holder]);
+      expect(persisted).toEqual([[first.segmentId, [holder], 4]]);
+
+      // Found when a reader asks for the keys: only the copy that exists is handed out, and the set follows.
+      persisted.length = 0;
+      await direct.free(second.segmentId);
+      const keys = await storage.segmentKeys(second.segmentId, 'read');
+      expect(keys.map((k) => k.node)).toEqual([holder]);
+      await waitFor(() => persisted.length > 0);
+      expect(persisted).toEqual([[second.segmentId, [holder], 4]]);
+      expect(storage.replicasOf(second.segmentId)).toEqual([holder]);
+    } finally {
+      direct.close();
+    }
+  });
+
+  test('a broker that opens and finds a listed copy missing drops it from the set in its metadata log, before any partition runtime exists', async () => {
+    storage?.close();
+    storage = undefined;
+    const meta = path.join(dir, 'broker-meta');
+    const open = async () => Broker.open(meta, await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`)), { leaseTimeoutMs: 5000, durability: 'flush' });
+    const close = async (b: Broker) => {
+      await b.close();
+      b.storage.close();
+    };
+    let broker = await open();
+    const topic = await broker.createTopic('missing-copy', 1, {}, 2);
+    await broker.stage(broker.partitionByName('missing-copy', 0), { lengthBytes: 100, recordCount: 1, producerKey: 'test' });
+    const [segment] = broker.partitionByName('missing-copy', 0).state.segments();
+    const listed = () => broker.metadata.segmentReplicas(topic.topicId, segment.segmentId, true)?.replicas;
+    const [holder, lost] = listed()!;
+    expect(lost).toBeDefined();
+    await close(broker);
+
+    const direct = await RemoteStorage.connect(`127.0.0.1:${nodes[(broker.storage as ReplicatedStorage).nodeStates().findIndex((n) => n.nodeId === lost)].ready.controlPort}`);
+    try {
+      await direct.free(segment.segmentId);
+    } finally {
+      direct.close();
+    }
+    broker = await open();
+    try {
+      expect(listed()).toEqual([holder]);
+    } finally {
+      await close(broker);
+    }
+    broker = await open(); // what the log says, read back
+    try {
+      expect(listed()).toEqual([holder]);
+      expect((broker.storage as ReplicatedStorage).replicasOf(segment.segmentId)).toEqual([holder]);
+    } finally {
+      await close(broker);
+    }
+  });
 });
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -11,7 +11,10 @@
 // is copied, committed bytes only, to a node that lacks it. A node that
 // comes back holds stale copies: they are freed (retired), and it takes new
 // copies like any other node. The broker persists every change of a set in
-// the metadata (onReplicasChanged) before it counts.
+// the metadata (onReplicasChanged) before it counts, one change at a time,
+// and a copy is retired only once the durable set leaves it out. A copy the
+// set lists but its node does not hold (found when the node is described, or
+// when its key is asked for) leaves the set while another copy holds it.
 import type { ProducerScan } from '../format';
 import type { ReplicaKey } from '../format/fastpath-wire';
 import { AllocateRequest, CommitRequest, ExpectedBatches, FencedRange, RangeCheck, SegmentDescriptor, StorageError, StorageUsage } from '../storage-node';
@@ -29,7 +32,15 @@ export interface ReplicaPolicy {
   /** The topic's min.insync.replicas: fewer live copies than this and writes are refused (NOT_ENOUGH_REPLICAS). */
   minInsyncOf(topicId: number): number;
   /** Persists a segment's new in-sync set; resolves once durable. */
-  onReplicasChanged(segmentId: number, replicas: string[]): Promise<void>;
+  onReplicasChanged(segmentId: number, replicas: string[], topicId: number): Promise<void>;
+  /**
+   * The segment's in-sync set as the metadata log holds it durably (undefined:
+   * the log does not list the segment). A copy is retired only when this set
+   * leaves it out too: a set changed in memory whose record has not reached
+   * the log (a leader that steps down meanwhile) must not cost a copy the
+   * next leader still counts on. Without it, the set in memory decides.
+   */
+  durableReplicasOf?(segmentId: number, topicId: number): string[] | undefined;
   /** Tells the segment's readers its copies now (after the new set took effect); resolves once they were told. */
   announceReplicas?(segmentId: number): Promise<void>;
   log?(message: string): void;
@@ -63,7 +74,7 @@ export class ReplicatedStorage implements StorageBackend {
   private nextSegmentId = 1;
   private policy: ReplicaPolicy | undefined;
   private copying = false;
-  private shrinks: Promise<unknown> = Promise.resolve();
+  private replicaChanges: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly nodes: Map<string, Node>) {}
 
@@ -93,7 +104,7 @@ export class ReplicatedStorage implements StorageBackend {
       this.placements.set(p.segmentId, { topicId: p.topicId, replicas: [...p.replicas] });
       this.nextSegmentId = Math.max(this.nextSegmentId, p.segmentId + 1);
     }
-    await this.retireStaleCopies();
+    await this.reconcileCopies();
   }
 
   get nodeId(): string {
@@ -290,15 +301,37 @@ export class ReplicatedStorage implements StorageBackend {
     return (await this.segmentKeys(segmentId, access))[0].key;
   }
 
-  /** Keys of the in-sync copies that answer. */
+  /**
+   * Keys of the in-sync copies that answer. A listed node that says it does
+   * not hold the segment leaves its set (while another copy gives a key): a
+   * reader is never sent to a copy that is not there.
+   */
   async segmentKeys(segmentId: number, access: 'read' | 'read-write'): Promise<ReplicaKey[]> {
     const keys: ReplicaKey[] = [];
+    const missing: string[] = [];
+    let failure: unknown;
     for (const nodeId of this.placementOf(segmentId).replicas) {
       const node = this.nodes.get(nodeId)!;
       if (!node.up) continue;
-      keys.push({ node: nodeId, address: node.storage.fastpathAddress, key: await node.storage.segmentKey(segmentId, access) });
+      try {
+        keys.push({ node: nodeId, address: node.storage.fastpathAddress, key: await node.storage.segmentKey(segmentId, access) });
+      } catch (err) {
+        failure ??= err;
+        if (err instanceof StorageError && err.code === 'UNKNOWN_SEGMENT') missing.push(nodeId);
+        else if (isUnreachable(err)) node.up = false;
+        else throw err;
+      }
     }
-    if (keys.length === 0) throw new BrokerError('KAFKA_STORAGE_ERROR', `no in-sync copy of segment ${segmentId} answers`);
+    if (keys.length === 0) {
+      if (failure) throw failure;
+      throw new BrokerError('KAFKA_STORAGE_ERROR', `no in-sync copy of segment ${segmentId} answers`);
+    }
+    // Not awaited: keys are asked for while readers are told of a change of the set, inside that change.
+    if (missing.length > 0) {
+      this.shrink(segmentId, missing, `storage node(s) ${missing.join(', ')} do not hold it`).catch((err: Error) =>
+        this.policy?.log?.(`segment ${segmentId}: dropping copies that are not there failed: ${err.message}`),
+      );
+    }
     return keys;
   }
 
@@ -349,7 +382,7 @@ export class ReplicatedStorage implements StorageBackend {
       if (!placement.replicas.some((id) => this.nodes.get(id)!.up)) report.unavailable.add(segmentId);
       else if (placement.replicas.every((id) => restarted.includes(id))) report.restartedOnly.add(segmentId);
     }
-    if (lost.some((id) => this.nodes.get(id)!.up)) await this.retireStaleCopies();
+    if (lost.some((id) => this.nodes.get(id)!.up)) await this.reconcileCopies();
     return report;
   }
 
@@ -426,39 +459,54 @@ export class ReplicatedStorage implements StorageBackend {
     }
     await target.commit(segmentId, { commitPosition: header.commitPosition, endOffset: header.endOffset, maxTimestamp: header.maxTimestamp });
     await target.seal(segmentId, header.commitPosition);
-    const placement = this.placements.get(segmentId);
-    if (!placement) {
+    const joined = await this.changeReplicas(segmentId, (replicas) => [...replicas, targetId]);
+    if (!joined) {
       // Freed (retention, topic deleted) while it was copied.
       await target.free(segmentId).catch(() => undefined);
       return;
     }
-    const replicas = [...placement.replicas, targetId];
-    await this.policyOrThrow().onReplicasChanged(segmentId, replicas);
-    placement.replicas = replicas;
-    await this.policy?.announceReplicas?.(segmentId);
-    this.policy?.log?.(`segment ${segmentId}: copied ${header.commitPosition - header.startPosition} bytes from ${sourceId} to ${targetId}; in sync on ${replicas.join(', ')}`);
+    this.policy?.log?.(`segment ${segmentId}: copied ${header.commitPosition - header.startPosition} bytes from ${sourceId} to ${targetId}; in sync on ${joined.join(', ')}`);
   }
 
   /** Drops nodes from a segment's in-sync set (never its last copy), durably first. */
-  private shrink(segmentId: number, nodeIds: string[], reason: string): Promise<void> {
-    // One at a time, each from the set the previous one left: two at once
-    // (checks of one segment's batches are in flight together) could each
-    // put back the copy the other dropped.
-    const run = this.shrinks.then(() => this.shrinkNow(segmentId, nodeIds, reason));
-    this.shrinks = run.catch(() => undefined);
-    return run;
+  private async shrink(segmentId: number, nodeIds: string[], reason: string): Promise<void> {
+    const left = await this.changeReplicas(segmentId, (replicas) => {
+      const kept = replicas.filter((id) => !nodeIds.includes(id));
+      return kept.length === 0 || kept.length === replicas.length ? undefined : kept;
+    });
+    if (left) this.policy?.log?.(`segment ${segmentId} in sync on ${left.join(', ')} only: ${reason}`);
   }
 
-  private async shrinkNow(segmentId: number, nodeIds: string[], reason: string): Promise<void> {
-    const placement = this.placements.get(segmentId);
-    if (!placement) return;
-    const replicas = placement.replicas.filter((id) => !nodeIds.includes(id));
-    if (replicas.length === 0 || replicas.length === placement.replicas.length) return;
-    await this.policyOrThrow().onReplicasChanged(segmentId, replicas);
-    placement.replicas = replicas;
-    this.policy?.log?.(`segment ${segmentId} in sync on ${replicas.join(', ')} only: ${reason}`);
-    // Before anything more is published: a copy out of the set may miss what is written from now on.
-    await this.policy?.announceReplicas?.(segmentId);
+  /**
+   * Persists the segment's in-sync set again (the broker calls it once the
+   * metadata lists a segment whose set may have changed before it did).
+   */
+  async persistReplicas(segmentId: number): Promise<void> {
+    await this.changeReplicas(segmentId, (replicas) => replicas, false);
+  }
+
+  /**
+   * Changes a segment's in-sync set to `next(current)` (undefined: no change):
+   * durably first, then in memory, then readers are told. One change at a
+   * time, each from the set the previous one left: two at once (checks of one
+   * segment's batches are in flight together, a copy joins while another
+   * leaves) could each put back what the other changed. Resolves to the new
+   * set, or undefined if the segment is gone or nothing changed.
+   */
+  private changeReplicas(segmentId: number, next: (replicas: string[]) => string[] | undefined, announce = true): Promise<string[] | undefined> {
+    const run = this.replicaChanges.then(async () => {
+      const placement = this.placements.get(segmentId);
+      if (!placement) return undefined;
+      const replicas = next([...placement.replicas]);
+      if (!replicas) return undefined;
+      await this.policyOrThrow().onReplicasChanged(segmentId, replicas, placement.topicId);
+      placement.replicas = replicas;
+      // Before anything more is published: a copy out of the set may miss what is written from now on.
+      if (announce) await this.policy?.announceReplicas?.(segmentId);
+      return replicas;
+    });
+    this.replicaChanges = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -507,8 +555,19 @@ export class ReplicatedStorage implements StorageBackend {
     return this.policy;
   }
 
-  /** Frees copies that answering nodes hold outside their segment's in-sync set (they lag); segments nobody placed are the broker's to free. */
-  private async retireStaleCopies(): Promise<void> {
+  /**
+   * Compares what answering nodes hold with the in-sync sets. A copy held
+   * outside its segment's set lags: it is freed, once the durable set leaves
+   * it out too and a copy of the set answers (segments nobody placed are the
+   * broker's to free). A copy a set lists but its node does not hold (a
+   * leader retired it and stepped down before the log said so) leaves the set
+   * while another listed node holds one, so no reader is sent to it.
+   */
+  private async reconcileCopies(): Promise<void> {
+    // Sets as they were before any node was asked: a node joins a set only once its copy exists, so a node
+    // listed here that answers without the segment has lost it (one that joins later is not judged by an older answer).
+    const listedBefore = new Map([...this.placements].map(([id, p]) => [id, [...p.replicas]]));
+    const held = new Map<string, Set<number>>();
     for (const [nodeId, node] of this.nodes) {
       if (!node.up) continue;
       let segments: SegmentDescriptor[];
@@ -517,13 +576,21 @@ export class ReplicatedStorage implements StorageBackend {
       } catch {
         continue;
       }
+      held.set(nodeId, new Set(segments.map((s) => s.segmentId)));
       for (const s of segments) {
         const placement = this.placements.get(s.segmentId);
         if (!placement || placement.replicas.includes(nodeId)) continue;
         if (!placement.replicas.some((id) => this.nodes.get(id)!.up)) continue;
+        const durable = this.policy?.durableReplicasOf ? this.policy.durableReplicasOf(s.segmentId, placement.topicId) : placement.replicas;
+        if (!durable || durable.includes(nodeId)) continue;
         this.policy?.log?.(`storage node ${nodeId}: retiring its stale copy of segment ${s.segmentId} (in sync on ${placement.replicas.join(', ')})`);
         await node.storage.free(s.segmentId).catch(() => undefined);
       }
+    }
+    for (const [segmentId, listed] of listedBefore) {
+      const missing = listed.filter((id) => held.get(id)?.has(segmentId) === false);
+      const holders = listed.filter((id) => held.get(id)?.has(segmentId) === true);
+      if (missing.length > 0 && holders.length > 0) await this.shrink(segmentId, missing, `storage node(s) ${missing.join(', ')} do not hold it`);
     }
   }
 }

@@ -840,6 +840,21 @@ export class MetadataStore {
     await this.commit({ type: 'SegmentReplicasChanged', topicId: topic.topicId, partition, segmentId, replicas: [...replicas] });
   }
 
+  /**
+   * The partition segment `segmentId` of topic `topicId` belongs to and its
+   * in-sync copies: as the log holds them durably (`durable`), or with the
+   * records on their way to it. Undefined if the metadata does not list it
+   * (freed, or not added yet).
+   */
+  segmentReplicas(topicId: number, segmentId: number, durable: boolean): { topicName: string; partition: number; replicas: string[] } | undefined {
+    const topic = (durable ? this.state : this.projected).topics.get(topicId);
+    for (const p of topic?.partitions ?? []) {
+      const segment = p.segments.find((s) => s.segmentId === segmentId);
+      if (segment) return { topicName: topic!.name, partition: p.partition, replicas: [...(segment.replicas ?? [segment.storageNodeId])] };
+    }
+    return undefined;
+  }
+
   /** Seals a segment (idempotent). */
   async sealSegment(name: string, partition: number, segmentId: number): Promise<void> {
     const topic = this.projectedTopic(name);
