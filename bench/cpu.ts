@@ -9,26 +9,6 @@ import * as fs from 'fs';
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
-interface ProcStatTimes {
-  /** utime + stime */
-  self: number;
-  /** cutime + cstime: children that exited and were waited for */
-  children: number;
-}
-
-/** CPU seconds from /proc/PID/stat (undefined if the process is gone). */
-function readProcStat(pid: number | 'self'): ProcStatTimes | undefined {
-  try {
-    // Fields after the command name (which may contain spaces) start after the last ')':
-    // state(0) ... utime(11) stime(12) cutime(13) cstime(14).
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
-    return { self: (fields[11] + fields[12]) / TICKS_PER_SECOND, children: (fields[13] + fields[14]) / TICKS_PER_SECOND };
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Run time of each live thread of another process, in seconds, by thread id,
  * from /proc/PID/task/TID/schedstat (nanoseconds; /proc/PID/stat counts in
@@ -72,9 +52,13 @@ export function ownCpuSeconds(): number {
   return (u.user + u.system) / 1e6;
 }
 
-/** CPU seconds of this process's children that have exited and been waited for. */
+/** CPU seconds of this process's children that have exited and been waited for (cutime + cstime of /proc/self/stat). */
 export function reapedChildrenCpuSeconds(): number {
-  return readProcStat('self')?.children ?? 0;
+  // Fields after the command name (which may contain spaces) start after the last ')':
+  // state(0) ... utime(11) stime(12) cutime(13) cstime(14).
+  const stat = fs.readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return (fields[13] + fields[14]) / TICKS_PER_SECOND;
 }
 
 export interface CpuSeconds {
