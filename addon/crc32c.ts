@@ -45,3 +45,25 @@ export function crc32c(bytes: Uint8Array, initial = 0): number {
   if (bytes.length < NATIVE_CROSSOVER_BYTES) return crc32cTable(bytes, initial);
   return largeInputCrc()(bytes, initial);
 }
+
+/**
+ * Block CRCs: the raw CRC32C register (from zero, no inversion) of each whole
+ * block of CRC_BLOCK_BYTES. A thread that copies bytes in takes them while
+ * the bytes are in its cache (PeerProcess.readIntoAsync); a later check joins
+ * them into a CRC without reading those blocks again (crc32cWithBlocks).
+ */
+export const CRC_BLOCK_BYTES = 4096;
+
+/** The block CRCs of the whole blocks of `bytes` that start `firstBlockOffset` bytes in (< CRC_BLOCK_BYTES). */
+export function crc32cBlocks(bytes: Uint8Array, firstBlockOffset: number): Uint32Array {
+  return native().crc32cBlocks(bytes, firstBlockOffset);
+}
+
+/**
+ * CRC32C of `bytes`, where block k starts at head + k * CRC_BLOCK_BYTES
+ * (head < CRC_BLOCK_BYTES) and has the block CRC crcs[k], used where valid[k]
+ * is nonzero and read again where it is 0. Bytes outside the blocks are read.
+ */
+export function crc32cWithBlocks(bytes: Uint8Array, head: number, crcs: Uint32Array, valid: Uint8Array): number {
+  return native().crc32cWithBlocks(bytes, head, crcs, valid);
+}

@@ -2,7 +2,7 @@
 export { AddonError, AddonErrorCode } from './errors';
 export { Region, StoreGranularity, inMemoryOnlyFilesystem } from './region';
 export { Access, Endpoint, MAX_MESSAGE_ID, MemoryRegistration, MessageHandler, RemoteKey, Transport, TransportOptions } from './transport';
-export { crc32c } from './crc32c';
+export { crc32c, crc32cBlocks, crc32cWithBlocks, CRC_BLOCK_BYTES } from './crc32c';
 export { lockFileExclusive } from './file-lock';
 export { keepFreedMemory } from './allocator';
 export { PeerProcess, allowPtracer, bufferAddress, peerProcessPid } from './peer-copy';

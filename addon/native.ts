@@ -66,6 +66,8 @@ export interface NativeModule {
   /** PR_SET_DUMPABLE 0 and no key-less UCX transports from now on; returns the transports left out. */
   protectProcess(): string;
   crc32c(bytes: Uint8Array, initial: number): number;
+  crc32cBlocks(bytes: Uint8Array, firstBlockOffset: number): Uint32Array;
+  crc32cWithBlocks(bytes: Uint8Array, head: number, crcs: Uint32Array, valid: Uint8Array): number;
   PeerProcess: new (socketFd: number) => import('./peer-copy').NativePeerProcess;
   peerProcessPid(socketFd: number): number;
   allowPtracer(pid: number): void;

@@ -12,7 +12,7 @@ export interface NativePeerProcess {
   readInto(target: Uint8Array, remoteAddress: bigint): void;
   writeFrom(source: Uint8Array, remoteAddress: bigint): void;
   writeFromAsync(source: Uint8Array, remoteAddress: bigint): Promise<void>;
-  readIntoAsync(target: Uint8Array, remoteAddress: bigint, landed?: Int32Array, index?: number): Promise<void>;
+  readIntoAsync(target: Uint8Array, remoteAddress: bigint, landed?: Int32Array, index?: number, blockCrcs?: Uint32Array, firstBlockOffset?: number): Promise<void>;
   close(): void;
 }
 
@@ -54,9 +54,14 @@ export class PeerProcess {
    * move any more (done or failed), then 0: set on the pool thread, so this
    * thread may wait for it (Atomics) without running the promise's callbacks.
    * `target` must stay valid until the promise settles.
+   *
+   * `blocks`: the copying threads also fill `blocks.crcs[k]` with the block
+   * CRC (crc32cBlocks) of target's k-th whole block of CRC_BLOCK_BYTES, the
+   * first starting at `blocks.firstBlockOffset`, before the copy counts as
+   * landed. Valid once the promise resolved.
    */
-  readIntoAsync(target: Uint8Array, remoteAddress: bigint, landed: Int32Array, index: number): Promise<void> {
-    return nativeAsync(() => this.handle.readIntoAsync(target, remoteAddress, landed, index));
+  readIntoAsync(target: Uint8Array, remoteAddress: bigint, landed: Int32Array, index: number, blocks?: { crcs: Uint32Array; firstBlockOffset: number }): Promise<void> {
+    return nativeAsync(() => this.handle.readIntoAsync(target, remoteAddress, landed, index, blocks?.crcs, blocks?.firstBlockOffset));
   }
 
   /** Lets the process go (copies under way finish first). */

@@ -457,7 +457,7 @@ async function runBreakdown(o: {
       const trace = brokerTraceSetup();
       process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'}, with publish tracing; ${o.warmup} untraced, then ${o.publishes} publishes of ${formatSize(o.batchBytes)} ...\n`);
       try {
-        const started = await startLayout(layout, { durability: o.durability, regionSize: '256M', segmentSize: '16M', verify: o.verify, prefaultRegion: o.prefaultRegion, env: trace.env });
+        const started = await startLayout(layout, { durability: o.durability, ...breakdownRegion(o), verify: o.verify, prefaultRegion: o.prefaultRegion, env: trace.env });
         try {
           results.push(await measureOne(started.control, layout, trace.file));
         } finally {
@@ -479,6 +479,14 @@ async function runBreakdown(o: {
     fs.writeFileSync(path.join(o.out, 'breakdown.md'), `# rdmq bench --breakdown\n\n${breakdownTable(results, true)}\n${images}`);
     process.stdout.write(`results in ${o.out}: breakdown.json, breakdown.md, ${plots.map((f) => path.basename(f)).join(', ')} (.png, .svg)\n`);
   }
+}
+
+/** A region that holds every publish of a breakdown run (warm-up included), and segments of at least four batches. */
+function breakdownRegion(o: { batchBytes: number; publishes: number; warmup: number }): { regionSize: string; segmentSize: string } {
+  const mib = 1 << 20;
+  const segment = Math.max(16 * mib, Math.ceil((4 * o.batchBytes) / mib) * mib);
+  const needed = (o.publishes + o.warmup) * o.batchBytes * 1.25 + 2 * segment;
+  return { regionSize: String(Math.max(256 * mib, Math.ceil(needed / mib) * mib)), segmentSize: String(segment) };
 }
 
 type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers' | 'fanout' | 'layout'>;

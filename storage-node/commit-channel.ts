@@ -73,6 +73,8 @@ export interface CommitTarget {
   commit(segmentId: number, request: CommitRequest): SegmentDescriptor;
   /** Waits for puts still copying into [start, end) of the segment (StorageNode.landCopies); absent: none copy off the JS thread. */
   landCopies?(segmentId: number, start: number, end: number): void;
+  /** A cheaper batch CRC for the segment's data from `position` (StorageNode.batchCrcs); absent: read. */
+  batchCrcs?(segmentId: number, position: number): ((bytes: Buffer, at: number, batchLength: number) => number) | undefined;
 }
 
 /** The Commits handler: each message's entries in order, synchronously, answered by one reply. */
@@ -149,7 +151,7 @@ export function applyCommitStep(target: CommitTarget, segmentId: number, step: {
   }
   // The bytes checked are the bytes committed: no put still copying may change them after the check.
   if (check) target.landCopies?.(segmentId, check.position, check.position + check.lengthBytes);
-  if (check) checkStoredBatches(target.store.written(segmentId, check.position, check.lengthBytes), check.expected, check.where);
+  if (check) checkStoredBatches(target.store.written(segmentId, check.position, check.lengthBytes), check.expected, check.where, target.batchCrcs?.(segmentId, check.position));
   return commit ? target.commit(segmentId, commit) : undefined;
 }
 

@@ -38,6 +38,7 @@ import {
   namesClientAddress,
 } from '../format/storage-data-wire';
 import { offerInProcessData } from '../format/in-process-data';
+import { CopyCrcs } from './copy-crcs';
 import { GRANT_BYTES } from './grant';
 import { listenPrivately, UNIX_PATH_BYTES_MAX } from './private-socket';
 import { StorageError } from './storage-error';
@@ -223,9 +224,13 @@ export async function startDataService(node: StorageNode, host: string, port: nu
      */
     const putOnPool = (from: PeerProcess, h: DataRequestHeader, grant: Buffer, clientAddress: bigint): void => {
       const landed = new Int32Array(new SharedArrayBuffer(4));
+      // The copying threads also take the CRCs of the blocks they copied, for the check before the commit.
+      const { firstBlockOffset, count } = CopyCrcs.blocksOfPut(h.position, h.lengthBytes);
+      const blockCrcs = node.copyCrcs && count > 0 ? new Uint32Array(count) : undefined;
       const copying = node.writeOffThread(grant, h.position, h.lengthBytes, verified, (target) => ({
         copy: { waitLanded: () => waitLanded(landed) },
-        settled: from.readIntoAsync(target, clientAddress, landed, 0),
+        settled: from.readIntoAsync(target, clientAddress, landed, 0, blockCrcs && { crcs: blockCrcs, firstBlockOffset }),
+        blockCrcs,
       }));
       const done = answers.later();
       copying.then(

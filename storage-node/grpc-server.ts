@@ -92,6 +92,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     store,
     commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request),
     landCopies: (segmentId, start, end) => options.node?.landCopies(segmentId, start, end),
+    batchCrcs: (segmentId, position) => options.node?.batchCrcs(segmentId, position),
   });
   // Beside the gRPC port: the broker's commits without gRPC's per-message cost (same proof, same fence).
   const commitSocket = await startCommitSocketServer(commitTarget, fence, { host: options.host, port: options.commitPort, bootId, localDir: options.localDir, log: options.log });

@@ -239,6 +239,8 @@ export class SegmentStore {
   private closed = false;
   /** Per slot: 1 once its pages were faulted in by this process (a fault-in per page is a system call even when warm). */
   private readonly prefaulted: Uint8Array;
+  /** Told of every write the store itself makes into a segment's data (skip markers, replica copies, fenced ranges overwritten). */
+  onDataWrite?: (segmentId: number, position: number, lengthBytes: number) => void;
 
   private constructor(
     private readonly mapped: Region,
@@ -419,6 +421,7 @@ export class SegmentStore {
         `skip marker for segment ${segmentId} is ${bytes.length} bytes but its batch is ${check.batch.sizeBytes}; it must be exactly one batch`,
       );
     }
+    this.onDataWrite?.(segmentId, position, bytes.length);
     bytes.copy(this.dataView(slot), position);
     this.persistData(slot, segmentId, position, bytes.length);
   }
@@ -499,6 +502,7 @@ export class SegmentStore {
           `cannot hold a skip marker: it needs at least ${RECORD_BATCH_OVERHEAD} bytes and 1 to 2^31-1 offsets`,
       );
     }
+    this.onDataWrite?.(segmentId, fence.startPosition, lengthBytes);
     buildSkipMarker(lengthBytes, fence.baseOffset, Number(offsetCount)).copy(this.dataView(slot), fence.startPosition);
     this.persistData(slot, segmentId, fence.startPosition, lengthBytes);
     slot.fenced = slot.fenced!.filter((f) => f !== fence);
@@ -574,6 +578,7 @@ export class SegmentStore {
     if (!Number.isInteger(position) || position < header.commitPosition || position + bytes.length > limit) {
       throw new StorageError('INVALID_POSITION', `copy [${position}, +${bytes.length}) of segment ${segmentId} must lie between its commit position ${header.commitPosition} and ${this.limitName(header, limit)}`);
     }
+    this.onDataWrite?.(segmentId, position, bytes.length);
     bytes.copy(this.dataView(slot), position);
     this.persistData(slot, segmentId, position, bytes.length);
   }

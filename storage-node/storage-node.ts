@@ -15,6 +15,7 @@
 import type { Transport } from '../addon';
 import type { ProducerScan } from '../format';
 import { checkStoredBatches, ExpectedBatches } from './batch-check';
+import { CopyCrcs } from './copy-crcs';
 import { GrantAccess, GrantSigner, VerifiedGrants } from './grant';
 import { AllocateRequest, CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
 import { StorageError } from './storage-error';
@@ -49,6 +50,8 @@ export class StorageNode {
   readonly served = { puts: 0, gets: 0 };
   /** Puts checked and still copying on another thread, per segment: every fence over their range waits for them first. */
   private readonly copies = new Map<number, Set<{ start: number; end: number; copy: CopyInFlight }>>();
+  /** Block CRCs taken by the threads that copied puts in (copy-crcs.ts); none on verbs, where puts bypass the node. */
+  readonly copyCrcs: CopyCrcs | undefined;
   leaderEpoch: () => bigint;
 
   constructor(
@@ -61,6 +64,10 @@ export class StorageNode {
     this.mode = fastPathModeOf(options.transport);
     this.verbs = this.mode === 'verbs' && options.transport ? new VerbsRegistrations(store, options.transport) : undefined;
     for (const segment of store.describe()) this.verbs?.add(segment.segmentId, segment.sealed);
+    const copyCrcs = this.verbs ? undefined : new CopyCrcs((segmentId) => store.dataRange(segmentId).lengthBytes);
+    this.copyCrcs = copyCrcs;
+    // The store's own writes (skip markers, copies from another replica, fenced ranges overwritten) count as writes too.
+    if (copyCrcs) store.onDataWrite = (segmentId, position, lengthBytes) => void copyCrcs.touched(segmentId, position, lengthBytes);
   }
 
   get nodeId(): string {
@@ -108,6 +115,7 @@ export class StorageNode {
     // No copy may write into memory that another segment may get next.
     this.landCopies(segmentId);
     this.verbs?.remove(segmentId);
+    this.copyCrcs?.drop(segmentId);
     this.skipped.delete(segmentId);
     this.store.free(segmentId);
   }
@@ -140,7 +148,7 @@ export class StorageNode {
     return this.checkWrite(grantBytes, position, lengthBytes, verified).target;
   }
 
-  private checkWrite(grantBytes: Buffer, position: number, lengthBytes: number, verified?: VerifiedGrants): { segmentId: number; target: Buffer } {
+  private checkWrite(grantBytes: Buffer, position: number, lengthBytes: number, verified?: VerifiedGrants): { segmentId: number; target: Buffer; write: number } {
     const { segmentId, segment } = this.admit(grantBytes, 'read-write', position, lengthBytes, verified);
     if (position < segment.commitPosition) {
       return this.refuse('revoked', 'GRANT_REVOKED', `write [${position}, +${lengthBytes}) of segment ${segmentId} is below its commit line ${segment.commitPosition}: committed bytes are never overwritten`);
@@ -153,7 +161,8 @@ export class StorageNode {
         return this.refuse('revoked', 'GRANT_REVOKED', `write [${position}, +${lengthBytes}) of segment ${segmentId} overlaps [${start}, ${end}), a stage the broker skipped (its lease ran out)`);
       }
     }
-    return { segmentId, target: this.store.written(segmentId, position, lengthBytes) };
+    const target = this.store.written(segmentId, position, lengthBytes);
+    return { segmentId, target, write: this.copyCrcs?.touched(segmentId, position, lengthBytes) ?? 0 };
   }
 
   /**
@@ -162,16 +171,25 @@ export class StorageNode {
    * landed, every fence over its range (skip marker, seal, free, the check
    * before a commit, the commit) waits for it before taking effect: the put
    * lands entirely before the fence, or comes after it and is refused.
+   * `blockCrcs`: filled by the copy (PeerProcess.readIntoAsync, blocks from
+   * CopyCrcs.blocksOfPut); kept once it landed, for the check before the commit.
    */
   writeOffThread(
     grantBytes: Buffer,
     position: number,
     lengthBytes: number,
     verified: VerifiedGrants | undefined,
-    start: (target: Buffer) => { copy: CopyInFlight; settled: Promise<void> },
+    start: (target: Buffer) => { copy: CopyInFlight; settled: Promise<void>; blockCrcs?: Uint32Array },
   ): Promise<void> {
-    const { segmentId, target } = this.checkWrite(grantBytes, position, lengthBytes, verified);
-    const { copy, settled } = start(target);
+    const { segmentId, target, write } = this.checkWrite(grantBytes, position, lengthBytes, verified);
+    // A copy still under way into the same bytes may land after this one: then neither's block CRCs are kept.
+    let crossed = false;
+    for (const e of this.copies.get(segmentId) ?? []) crossed ||= e.start < position + lengthBytes && e.end > position;
+    const started = start(target);
+    const { copy, blockCrcs } = started;
+    const settled = started.settled.then(() => {
+      if (blockCrcs && !crossed) this.copyCrcs?.landed(segmentId, write, position, blockCrcs);
+    });
     let inFlight = this.copies.get(segmentId);
     if (!inFlight) this.copies.set(segmentId, (inFlight = new Set()));
     const entry = { start: position, end: position + lengthBytes, copy };
@@ -204,7 +222,12 @@ export class StorageNode {
   /** Checks bytes a producer wrote (not yet committed) before the broker commits them. */
   verify(segmentId: number, position: number, lengthBytes: number, expected: ExpectedBatches, where: string): void {
     this.landCopies(segmentId, position, position + lengthBytes);
-    checkStoredBatches(this.store.written(segmentId, position, lengthBytes), expected, where);
+    checkStoredBatches(this.store.written(segmentId, position, lengthBytes), expected, where, this.batchCrcs(segmentId, position));
+  }
+
+  /** The check's batch CRCs for the segment's data from `position`: from the blocks its puts' copies took where they still hold. */
+  batchCrcs(segmentId: number, position: number): ((bytes: Buffer, at: number, batchLength: number) => number) | undefined {
+    return this.copyCrcs?.batchCrcs(segmentId, position);
   }
 
   scanProducers(segmentId: number): ProducerScan {

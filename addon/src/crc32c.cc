@@ -169,7 +169,44 @@ uint32_t HardwareUpdate(uint32_t crc, const uint8_t* p, size_t n) { return Softw
 
 #endif
 
+uint32_t RawUpdate(uint32_t reg, const uint8_t* p, size_t n) { return HasHardwareCrc() ? HardwareUpdate(reg, p, n) : SoftwareUpdate(reg, p, n); }
+
+// Appending one block of zeros to a register: the step that joins a block's own CRC to what came before it.
+const ShiftTable& BlockShift() {
+  static const ShiftTable table(kCrcBlockBytes);
+  return table;
+}
+
+bool IsUint8Array(const Napi::Value& value) { return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array; }
+
+size_t SizeArgument(Napi::Env env, const Napi::Value& value, const char* what) {
+  if (!value.IsNumber()) Throw(env, "ERR_INVALID_ARG", std::string(what) + " must be a number");
+  double v = value.As<Napi::Number>().DoubleValue();
+  if (!(v >= 0 && v <= 9007199254740991.0) || v != static_cast<double>(static_cast<uint64_t>(v))) {
+    Throw(env, "ERR_INVALID_ARG", std::string(what) + " must be a non-negative integer, got " + std::to_string(v));
+  }
+  return static_cast<size_t>(v);
+}
+
 }  // namespace
+
+void Crc32cBlocks(const uint8_t* data, size_t firstBlockOffset, uint32_t* out, size_t count) {
+  const uint8_t* block = data + firstBlockOffset;
+  for (size_t k = 0; k < count; k++, block += kCrcBlockBytes) out[k] = RawUpdate(0, block, kCrcBlockBytes);
+}
+
+// Linearity: the register after bytes A then block B is (register after A,
+// shifted over B's length) xor (B's own register from zero).
+uint32_t Crc32cWithBlocks(const uint8_t* data, size_t length, size_t head, const uint32_t* crcs, const uint8_t* valid, size_t count) {
+  uint32_t reg = RawUpdate(~0u, data, head);
+  const ShiftTable& shift = BlockShift();
+  const uint8_t* block = data + head;
+  for (size_t k = 0; k < count; k++, block += kCrcBlockBytes) {
+    reg = valid[k] ? shift.Apply(reg) ^ crcs[k] : RawUpdate(reg, block, kCrcBlockBytes);
+  }
+  size_t done = head + count * kCrcBlockBytes;
+  return ~RawUpdate(reg, block, length - done);
+}
 
 bool Crc32cHasHardware() { return HasHardwareCrc(); }
 
@@ -195,6 +232,38 @@ Napi::Value Crc32cBinding(const Napi::CallbackInfo& info) {
   }
   Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
   return Napi::Number::New(env, Crc32c(initial, bytes.Data(), bytes.ByteLength()));
+}
+
+}  // namespace rdmq
+
+namespace rdmq {
+
+Napi::Value Crc32cBlocksBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !IsUint8Array(info[0])) Throw(env, "ERR_INVALID_ARG", "crc32cBlocks(bytes: Uint8Array, firstBlockOffset: number)");
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  size_t first = SizeArgument(env, info[1], "crc32cBlocks: firstBlockOffset");
+  if (first >= kCrcBlockBytes) Throw(env, "ERR_INVALID_ARG", "crc32cBlocks: firstBlockOffset must be below " + std::to_string(kCrcBlockBytes));
+  size_t count = bytes.ByteLength() > first ? (bytes.ByteLength() - first) / kCrcBlockBytes : 0;
+  Napi::Uint32Array out = Napi::Uint32Array::New(env, count);
+  Crc32cBlocks(bytes.Data(), first, out.Data(), count);
+  return out;
+}
+
+Napi::Value Crc32cWithBlocksBinding(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !IsUint8Array(info[0]) || !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !IsUint8Array(info[3])) {
+    Throw(env, "ERR_INVALID_ARG", "crc32cWithBlocks(bytes: Uint8Array, head: number, crcs: Uint32Array, valid: Uint8Array)");
+  }
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  size_t head = SizeArgument(env, info[1], "crc32cWithBlocks: head");
+  Napi::Uint32Array crcs = info[2].As<Napi::Uint32Array>();
+  Napi::Uint8Array valid = info[3].As<Napi::Uint8Array>();
+  size_t count = crcs.ElementLength();
+  if (head >= kCrcBlockBytes) Throw(env, "ERR_INVALID_ARG", "crc32cWithBlocks: head must be below " + std::to_string(kCrcBlockBytes));
+  if (valid.ElementLength() < count) Throw(env, "ERR_INVALID_ARG", "crc32cWithBlocks: valid has fewer entries than crcs");
+  if (head + count * kCrcBlockBytes > bytes.ByteLength()) Throw(env, "ERR_INVALID_ARG", "crc32cWithBlocks: the blocks run past the bytes");
+  return Napi::Number::New(env, Crc32cWithBlocks(bytes.Data(), bytes.ByteLength(), head, crcs.Data(), valid.Data(), count));
 }
 
 }  // namespace rdmq

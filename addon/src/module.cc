@@ -71,6 +71,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ucxVersion", Napi::Function::New(env, UcxVersion));
   exports.Set("protectProcess", Napi::Function::New(env, ProtectProcess));
   exports.Set("crc32c", Napi::Function::New(env, Crc32cBinding));
+  exports.Set("crc32cBlocks", Napi::Function::New(env, Crc32cBlocksBinding));
+  exports.Set("crc32cWithBlocks", Napi::Function::New(env, Crc32cWithBlocksBinding));
   exports.Set("PeerProcess", PeerProcess::Init(env));
   exports.Set("peerProcessPid", Napi::Function::New(env, PeerProcessPid));
   exports.Set("allowPtracer", Napi::Function::New(env, AllowPtracer));

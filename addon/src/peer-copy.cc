@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "crc32c.h"
 #include "errors.h"
 
 #ifndef SO_PEERPIDFD
@@ -197,14 +198,32 @@ struct SplitCopy {
   std::atomic<size_t> moving{0};
   int32_t* landed = nullptr;
   Napi::Reference<Napi::Value> landedArray;
+  // Optional: the raw CRC32C of each whole block of kCrcBlockBytes copied in,
+  // blocks starting `firstBlock` bytes into the local range, computed by the
+  // thread that copied them while they are in its cache.
+  uint32_t* blockCrcs = nullptr;
+  size_t blockCount = 0;
+  size_t firstBlock = 0;
+  Napi::Reference<Napi::Value> blockCrcArray;
+
+  // The blocks that lie wholly in [offset, offset + length) of the local range.
+  void ComputeBlockCrcs(size_t offset, size_t length) const {
+    if (blockCrcs == nullptr || offset + length < firstBlock + kCrcBlockBytes) return;
+    size_t from = offset <= firstBlock ? 0 : (offset - firstBlock + kCrcBlockBytes - 1) / kCrcBlockBytes;
+    size_t to = std::min(blockCount, (offset + length - firstBlock) / kCrcBlockBytes);
+    if (from < to) Crc32cBlocks(whole.local, firstBlock + from * kCrcBlockBytes, blockCrcs + from, to - from);
+  }
 };
 
 class CopyPart : public Napi::AsyncWorker {
  public:
-  CopyPart(Napi::Env env, std::shared_ptr<SplitCopy> copy, CopyJob part) : Napi::AsyncWorker(env, "rdmq:peerCopy"), copy_(std::move(copy)), part_(part) {}
+  CopyPart(Napi::Env env, std::shared_ptr<SplitCopy> copy, CopyJob part, size_t offset)
+      : Napi::AsyncWorker(env, "rdmq:peerCopy"), copy_(std::move(copy)), part_(part), offset_(offset) {}
   void Execute() override {
     err_ = RunCopy(part_);
     SplitCopy& c = *copy_;
+    // Before the bytes count as landed: a fence that waits for them may free the memory next.
+    if (err_ == 0) c.ComputeBlockCrcs(offset_, part_.length);
     if (c.landed && c.moving.fetch_sub(1, std::memory_order_acq_rel) == 1) __atomic_store_n(c.landed, 0, __ATOMIC_RELEASE);
   }
   void OnOK() override {
@@ -219,8 +238,15 @@ class CopyPart : public Napi::AsyncWorker {
  private:
   std::shared_ptr<SplitCopy> copy_;
   CopyJob part_;
+  size_t offset_;
   int err_ = 0;
 };
+
+// The first offset at or after `at` where a block starts (or `length`).
+size_t BlockBoundaryFrom(size_t at, size_t firstBlock, size_t length) {
+  size_t boundary = at <= firstBlock ? firstBlock : firstBlock + (at - firstBlock + kCrcBlockBytes - 1) / kCrcBlockBytes * kCrcBlockBytes;
+  return std::min(boundary, length);
+}
 
 }  // namespace
 
@@ -253,6 +279,21 @@ Napi::Value PeerProcess::CopyAsync(const Napi::CallbackInfo& info, bool intoPeer
   Napi::Env env = info.Env();
   CopyJob job = Job(info, intoPeer);
   int32_t* landed = nullptr;
+  uint32_t* blockCrcs = nullptr;
+  size_t blockCount = 0;
+  size_t firstBlock = 0;
+  if (info.Length() >= 6 && !info[4].IsUndefined()) {
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[5].IsNumber()) {
+      Throw(env, "ERR_INVALID_ARG", "copyAsync(bytes, remoteAddress, landed, index, blockCrcs?: Uint32Array, firstBlockOffset?: number)");
+    }
+    Napi::Uint32Array crcs = info[4].As<Napi::Uint32Array>();
+    int64_t first = info[5].As<Napi::Number>().Int64Value();
+    if (first < 0 || static_cast<size_t>(first) >= kCrcBlockBytes) Throw(env, "ERR_INVALID_ARG", "firstBlockOffset must be 0.." + std::to_string(kCrcBlockBytes - 1));
+    blockCount = crcs.ElementLength();
+    firstBlock = static_cast<size_t>(first);
+    if (blockCount > 0 && firstBlock + blockCount * kCrcBlockBytes > job.length) Throw(env, "ERR_INVALID_ARG", "blockCrcs has more blocks than the copy holds");
+    blockCrcs = crcs.Data();
+  }
   if (info.Length() >= 4 && !info[2].IsUndefined()) {
     if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[3].IsNumber()) {
       Throw(env, "ERR_INVALID_ARG", "copyAsync(bytes, remoteAddress, landed?: Int32Array, index?: number)");
@@ -269,18 +310,34 @@ Napi::Value PeerProcess::CopyAsync(const Napi::CallbackInfo& info, bool intoPeer
   if (landed) {
     copy->landed = landed;
     copy->landedArray = Napi::Persistent(info[2]);
-    copy->moving.store(parts, std::memory_order_relaxed);
     __atomic_store_n(landed, 1, __ATOMIC_RELEASE);
   }
+  if (blockCrcs) {
+    copy->blockCrcs = blockCrcs;
+    copy->blockCount = blockCount;
+    copy->firstBlock = firstBlock;
+    copy->blockCrcArray = Napi::Persistent(info[4]);
+  }
+  // Parts end where blocks start, so each block is copied, and its CRC taken, by one thread.
   size_t per = (job.length + parts - 1) / parts;
+  size_t ends[kPartsMax];
+  size_t count = 0;
+  for (size_t i = 1; i <= parts; i++) {
+    size_t end = i == parts ? job.length : BlockBoundaryFrom(per * i, firstBlock, job.length);
+    if (end > (count == 0 ? 0 : ends[count - 1])) ends[count++] = end;
+  }
+  if (count == 0) ends[count++] = job.length;  // an empty copy: one part that moves nothing
+  copy->pending = count;
+  if (landed) copy->moving.store(count, std::memory_order_relaxed);
   inFlight_++;
-  for (size_t i = 0; i < parts; i++) {
+  size_t start = 0;
+  for (size_t i = 0; i < count; i++) {
     CopyJob part = job;
-    size_t start = per * i;
     part.local += start;
     part.remote += start;
-    part.length = std::min(per, job.length - start);
-    (new CopyPart(env, copy, part))->Queue();
+    part.length = ends[i] - start;
+    (new CopyPart(env, copy, part, start))->Queue();
+    start = ends[i];
   }
   return copy->deferred.Promise();
 }
