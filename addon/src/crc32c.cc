@@ -162,10 +162,26 @@ bool HasHardwareCrc() {
   return has;
 }
 
+// Three adjacent blocks' own CRCs at once: three independent chains, nothing to join.
+__attribute__((target("sse4.2"))) void ThreeBlocks(const uint8_t* p, uint32_t* out) {
+  uint64_t a = 0, b = 0, c = 0;
+  for (size_t i = 0; i < kCrcBlockBytes; i += 8) {
+    a = _mm_crc32_u64(a, Load64(p + i));
+    b = _mm_crc32_u64(b, Load64(p + kCrcBlockBytes + i));
+    c = _mm_crc32_u64(c, Load64(p + 2 * kCrcBlockBytes + i));
+  }
+  out[0] = static_cast<uint32_t>(a);
+  out[1] = static_cast<uint32_t>(b);
+  out[2] = static_cast<uint32_t>(c);
+}
+
 #else
 
 bool HasHardwareCrc() { return false; }
 uint32_t HardwareUpdate(uint32_t crc, const uint8_t* p, size_t n) { return SoftwareUpdate(crc, p, n); }
+void ThreeBlocks(const uint8_t* p, uint32_t* out) {
+  for (int k = 0; k < 3; k++) out[k] = SoftwareUpdate(0, p + k * kCrcBlockBytes, kCrcBlockBytes);
+}
 
 #endif
 
@@ -192,7 +208,11 @@ size_t SizeArgument(Napi::Env env, const Napi::Value& value, const char* what) {
 
 void Crc32cBlocks(const uint8_t* data, size_t firstBlockOffset, uint32_t* out, size_t count) {
   const uint8_t* block = data + firstBlockOffset;
-  for (size_t k = 0; k < count; k++, block += kCrcBlockBytes) out[k] = RawUpdate(0, block, kCrcBlockBytes);
+  size_t k = 0;
+  if (HasHardwareCrc()) {
+    for (; k + 3 <= count; k += 3, block += 3 * kCrcBlockBytes) ThreeBlocks(block, out + k);
+  }
+  for (; k < count; k++, block += kCrcBlockBytes) out[k] = RawUpdate(0, block, kCrcBlockBytes);
 }
 
 // Linearity: the register after bytes A then block B is (register after A,
