@@ -24,8 +24,8 @@ import { ATTRIBUTES_OFFSET, computeBatchCrc, LOG_OVERHEAD } from '../format';
 interface SegmentBlocks {
   crcs: Uint32Array;
   valid: Uint8Array;
-  /** The number of the last write admitted into each block. */
-  lastWrite: Float64Array;
+  /** The number of the last write admitted into each block (numbers wrap at 2^32, skipping 0). */
+  lastWrite: Uint32Array;
 }
 
 export class CopyCrcs {
@@ -37,11 +37,17 @@ export class CopyCrcs {
   /** `capacityOf(segmentId)`: the size of the segment's data area. */
   constructor(private readonly capacityOf: (segmentId: number) => number) {}
 
-  /** A write into [position, +lengthBytes) of the segment was admitted: the blocks it touches lose their CRCs. Its number. */
-  touched(segmentId: number, position: number, lengthBytes: number): number {
-    const write = ++this.writes;
+  /**
+   * A write into [position, +lengthBytes) of the segment was admitted: the
+   * blocks it touches lose their CRCs. Its number. `hashing`: a put whose
+   * copy takes block CRCs; the segment's blocks are tracked from its first
+   * such put on (before it, no CRC can be kept, so no write need be known).
+   */
+  touched(segmentId: number, position: number, lengthBytes: number, hashing = false): number {
+    const write = (this.writes = (this.writes + 1) >>> 0 || 1);
     if (lengthBytes <= 0) return write;
-    const blocks = this.blocksOf(segmentId);
+    const blocks = hashing ? this.blocksOf(segmentId) : this.segments.get(segmentId);
+    if (!blocks) return write;
     const from = Math.floor(position / CRC_BLOCK_BYTES);
     const to = Math.min(blocks.valid.length, Math.ceil((position + lengthBytes) / CRC_BLOCK_BYTES));
     blocks.valid.fill(0, from, to);
@@ -89,7 +95,7 @@ export class CopyCrcs {
     };
   }
 
-  /** The segment is gone (freed): its blocks with it. */
+  /** The segment is sealed (its last checks read) or gone: its blocks with it. */
   drop(segmentId: number): void {
     this.segments.delete(segmentId);
   }
@@ -98,7 +104,7 @@ export class CopyCrcs {
     let blocks = this.segments.get(segmentId);
     if (!blocks) {
       const count = Math.ceil(this.capacityOf(segmentId) / CRC_BLOCK_BYTES);
-      blocks = { crcs: new Uint32Array(count), valid: new Uint8Array(count), lastWrite: new Float64Array(count) };
+      blocks = { crcs: new Uint32Array(count), valid: new Uint8Array(count), lastWrite: new Uint32Array(count) };
       this.segments.set(segmentId, blocks);
     }
     return blocks;

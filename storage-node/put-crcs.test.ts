@@ -147,3 +147,15 @@ it('a put whose bytes arrive over the socket clears the blocks it lands in', asy
   expect(check(segmentId, 0, MiB)).toMatch(/CRC32C/);
   expect(crc32c(node.store.written(segmentId, 21, MiB - 21))).not.toBe(batch.readUInt32BE(17));
 });
+
+it('keeps blocks only for segments with large puts, and not past their seal', async () => {
+  const { segmentId } = node.allocate({ topicId: 1, partition: 0, baseOffset: 0n });
+  const grant = node.segmentKey(segmentId, 'read-write');
+  await link.put(grant, 0, buildTestBatch({ baseOffset: 0n, recordCount: 10, sizeBytes: 8 * KiB }));
+  expect(node.batchCrcs(segmentId, 0)).toBeUndefined();
+  await link.put(grant, 8 * KiB, Buffer.alloc(MiB, 1));
+  expect(node.batchCrcs(segmentId, 0)).toBeDefined();
+  node.seal(segmentId, 8 * KiB + MiB);
+  expect(node.batchCrcs(segmentId, 0)).toBeUndefined();
+  expect(check(segmentId, 0, 8 * KiB)).toBe('ok');
+});

@@ -108,6 +108,7 @@ export class StorageNode {
     this.landCopies(segmentId);
     const segment = this.store.seal(segmentId, { finalPosition });
     this.verbs?.sealed(segmentId);
+    this.copyCrcs?.drop(segmentId);
     return segment;
   }
 
@@ -148,7 +149,7 @@ export class StorageNode {
     return this.checkWrite(grantBytes, position, lengthBytes, verified).target;
   }
 
-  private checkWrite(grantBytes: Buffer, position: number, lengthBytes: number, verified?: VerifiedGrants): { segmentId: number; target: Buffer; write: number } {
+  private checkWrite(grantBytes: Buffer, position: number, lengthBytes: number, verified?: VerifiedGrants, hashing = false): { segmentId: number; target: Buffer; write: number } {
     const { segmentId, segment } = this.admit(grantBytes, 'read-write', position, lengthBytes, verified);
     if (position < segment.commitPosition) {
       return this.refuse('revoked', 'GRANT_REVOKED', `write [${position}, +${lengthBytes}) of segment ${segmentId} is below its commit line ${segment.commitPosition}: committed bytes are never overwritten`);
@@ -162,7 +163,7 @@ export class StorageNode {
       }
     }
     const target = this.store.written(segmentId, position, lengthBytes);
-    return { segmentId, target, write: this.copyCrcs?.touched(segmentId, position, lengthBytes) ?? 0 };
+    return { segmentId, target, write: this.copyCrcs?.touched(segmentId, position, lengthBytes, hashing) ?? 0 };
   }
 
   /**
@@ -181,7 +182,7 @@ export class StorageNode {
     verified: VerifiedGrants | undefined,
     start: (target: Buffer) => { copy: CopyInFlight; settled: Promise<void>; blockCrcs?: Uint32Array },
   ): Promise<void> {
-    const { segmentId, target, write } = this.checkWrite(grantBytes, position, lengthBytes, verified);
+    const { segmentId, target, write } = this.checkWrite(grantBytes, position, lengthBytes, verified, true);
     // A copy still under way into the same bytes may land after this one: then neither's block CRCs are kept.
     let crossed = false;
     for (const e of this.copies.get(segmentId) ?? []) crossed ||= e.start < position + lengthBytes && e.end > position;
