@@ -57,6 +57,39 @@ describe.each<Layout>(['start', 'apart'])('commits checked by storage (%s)', (la
     }
   }, 60_000);
 
+  it('large batches, copied in and hashed by the node\'s pool threads: a corrupt one among them is refused, every acknowledged one is read once', async () => {
+    const connection = await Connection.open({ control: started.control });
+    try {
+      await connection.call('createTopic', { name: 'checked-large', partitions: 1, configs: {} });
+      const producer = new Producer(connection, { mode: 'exclusive', stagingDepth: 8 });
+      const topic = await producer.topic('checked-large');
+      // 300 KiB each: over the size the node copies on its thread pool, three to a 1 MiB segment.
+      const value = (i: number): string => `c-${i}-`.padEnd(300 * 1024, String.fromCharCode(97 + (i % 26)));
+      const batches = await Promise.all(Array.from({ length: 12 }, (_, i) => buildRecordBatch({ records: [{ key: null, value: value(i) }] })));
+      const corrupt = 7;
+      batches[corrupt][150 * 1024] ^= 0x01; // in the middle: a whole block the copying thread hashes
+      const outcomes = await Promise.allSettled(batches.map((batch) => producer.write(topic, 0, batch, 1)));
+      expect(outcomes[corrupt].status).toBe('rejected');
+      expect(String((outcomes[corrupt] as PromiseRejectedResult).reason)).toMatch(/CRC32C/);
+      const acked = new Map<string, bigint>();
+      outcomes.forEach((o, i) => {
+        if (o.status === 'fulfilled') acked.set(value(i), o.value);
+      });
+      expect(acked.size).toBeGreaterThan(0);
+      await producer.disconnect();
+      const read = await readAll(started.control, 'checked-large', acked.size);
+      expect(new Map(read.map((r) => [r.value, r.offset]))).toEqual(acked);
+      if (layout === 'start') {
+        // The storage node is in the process whose metrics these are: its checks took most of these CRCs from the copies.
+        const metrics = await (await fetch(`http://${started.gatewayMetrics}/metrics`)).text();
+        const hashed = Number(/^rdmq_storage_check_bytes_hashed_by_copies(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1]);
+        expect(hashed).toBeGreaterThan(acked.size * 250 * 1024);
+      }
+    } finally {
+      await connection.close();
+    }
+  }, 60_000);
+
   it('a corrupt batch among a shared producer\'s stages in flight is refused and skipped; every other batch is acknowledged and read once', async () => {
     const connection = await Connection.open({ control: started.control });
     try {

@@ -54,6 +54,14 @@ export function registerFastPathMetrics(registry: Registry, node: StorageNode): 
       this.set({ op: 'get' }, node.served.gets);
     },
   });
+  new Gauge({
+    name: 'rdmq_storage_check_bytes_hashed_by_copies',
+    help: "Bytes of batches checked before their commit whose CRC32C the check took from the blocks the threads copying the puts hashed, instead of reading them again",
+    registers: [registry],
+    collect() {
+      this.set(node.copyCrcs?.bytesFromBlocks ?? 0);
+    },
+  });
 }
 
 /** Gets and puts served by a direct call to clients in the node's own process (rdmq start's gateway and SDK clients), after the same grant check. */
