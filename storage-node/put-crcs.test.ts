@@ -5,15 +5,13 @@
 // replica, a skip marker) must make the check read the bytes again, so a
 // producer that overwrites a good batch with bad bytes is still refused. The
 // client is this process (CMA with itself), through the node's Unix socket.
-import * as fs from 'fs';
-import * as path from 'path';
 import { crc32c } from '../addon';
 import { DataLink } from '../rdma-client/data-link';
 import { checkStoredBatches } from './batch-check';
-import { DataService, startDataService } from './data-service';
-import { StorageNode } from './storage-node';
+import type { DataService } from './data-service';
+import type { StorageNode } from './storage-node';
 import { buildTestBatch, buildTestSkipMarker } from './testing/batches';
-import { closeTestRegions, testRegion } from './testing/regions';
+import { SocketNode, startSocketNode } from './testing/socket-node';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -21,25 +19,16 @@ const MiB = 1024 * KiB;
 let node: StorageNode;
 let service: DataService;
 let link: DataLink;
-let localDir: string;
+let started: SocketNode | undefined;
 
 beforeEach(async () => {
-  const region = testRegion();
-  node = new StorageNode(region.open({ regionSizeBytes: 160 * MiB, segmentSizeBytes: 64 * MiB }));
-  localDir = path.join(path.dirname(region.path), 'data-socket');
-  service = await startDataService(node, '127.0.0.1', 0, () => undefined, localDir);
-  link = await DataLink.connect(`127.0.0.1:${service.port}`, { inProcess: false });
-  expect(link.path).toBe('unix-cma');
+  started = await startSocketNode();
+  ({ node, service, link } = started);
 });
 
 afterEach(async () => {
-  await link?.close();
-  await service?.close();
-  closeTestRegions();
-});
-
-afterAll(() => {
-  if (localDir) fs.rmSync(localDir, { recursive: true, force: true });
+  await started?.close();
+  started = undefined;
 });
 
 /** A segment with one valid batch of `sizeBytes` put at `position` (a large put: copied on the pool, its blocks hashed). */

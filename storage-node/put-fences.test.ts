@@ -5,36 +5,26 @@
 // there the moment the fence returns, and nothing changes afterwards) or comes
 // after it and is refused. The client is this very process (CMA with itself),
 // so the test can fence while the node's copy is under way.
-import * as fs from 'fs';
-import * as path from 'path';
 import { DataLink, DataRefusedError } from '../rdma-client/data-link';
-import { DataService, startDataService } from './data-service';
-import { StorageNode } from './storage-node';
+import type { StorageNode } from './storage-node';
 import { buildTestSkipMarker } from './testing/batches';
-import { closeTestRegions, testRegion } from './testing/regions';
+import { SocketNode, startSocketNode } from './testing/socket-node';
 
 const MiB = 1024 * 1024;
 const PUT_BYTES = 32 * MiB;
 
 let node: StorageNode;
-let service: DataService;
 let link: DataLink;
-let localDir: string;
+let started: SocketNode | undefined;
 
 beforeEach(async () => {
-  const region = testRegion();
-  node = new StorageNode(region.open({ regionSizeBytes: 160 * MiB, segmentSizeBytes: 64 * MiB }));
-  localDir = path.join(path.dirname(region.path), 'data-socket');
-  service = await startDataService(node, '127.0.0.1', 0, () => undefined, localDir);
-  // On the socket, as a client in another process: this process serves the node too, and would otherwise put by a direct call.
-  link = await DataLink.connect(`127.0.0.1:${service.port}`, { inProcess: false });
-  expect(link.path).toBe('unix-cma');
+  started = await startSocketNode();
+  ({ node, link } = started);
 });
 
 afterEach(async () => {
-  await link?.close();
-  await service?.close();
-  closeTestRegions();
+  await started?.close();
+  started = undefined;
 });
 
 /** Starts a put of PUT_BYTES of `fill` at `position`, and resolves once the node is copying it on its pool. */
@@ -107,7 +97,3 @@ async function putAfter(grant: Buffer, position: number): Promise<string> {
     (err: unknown) => (err instanceof DataRefusedError ? err.code : String(err)),
   );
 }
-
-afterAll(() => {
-  if (localDir) fs.rmSync(localDir, { recursive: true, force: true });
-});
