@@ -387,11 +387,11 @@ export async function startDataService(node: StorageNode, host: string, port: nu
   const withdrawInProcess = servingInProcess
     ? offerInProcessData(token, () => {
         const verified = node.verifiedGrants();
-        /** The node's range for a client's grant, or its refusal (counted as the socket counts them). */
-        const checked = (range: () => Buffer): Buffer => {
+        /** What the node does for a client's grant, or its refusal (counted as the socket counts them). */
+        const checked = <T>(access: () => T): T => {
           if (!servingInProcess) throw new StorageError('CLOSED', 'the storage node is closing');
           try {
-            return range();
+            return access();
           } catch (err) {
             refused++;
             throw err;
@@ -404,7 +404,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
             inProcessReads++;
           },
           put: (grant, position, from) => {
-            checked(() => node.writableRange(grantOf(grant), position, from.length, verified)).set(from);
+            checked(() => node.writeHere(grantOf(grant), position, from, verified));
             inProcessPuts++;
           },
         };

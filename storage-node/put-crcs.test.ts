@@ -148,3 +148,42 @@ it('keeps blocks only for segments with large puts, and not past their seal', as
   expect(node.batchCrcs(segmentId, 0)).toBeUndefined();
   expect(check(segmentId, 0, 8 * KiB)).toBe('ok');
 });
+
+describe('puts by a direct call (a client in the node\'s own process, as rdmq start\'s gateway)', () => {
+  let direct: DataLink;
+  beforeEach(async () => {
+    direct = await DataLink.connect(`127.0.0.1:${service.port}`);
+  });
+  afterEach(async () => {
+    await direct?.close();
+  });
+
+  it('are hashed as they are copied, and a later write clears the blocks it touches', async () => {
+    const { segmentId } = node.allocate({ topicId: 1, partition: 0, baseOffset: 0n });
+    const grant = node.segmentKey(segmentId, 'read-write');
+    const batch = buildTestBatch({ baseOffset: 0n, recordCount: 10, sizeBytes: MiB + 99 });
+    const before = node.copyCrcs!.bytesFromBlocks;
+    const directPuts = service.stats().inProcessPuts;
+    await direct.put(grant, 4000, batch);
+    expect(service.stats().inProcessPuts).toBe(directPuts + 1);
+    expect(check(segmentId, 4000, batch.length)).toBe('ok');
+    expect(node.copyCrcs!.bytesFromBlocks - before).toBeGreaterThan(MiB - 3 * 4 * KiB);
+    await link.put(grant, 4000 + 500 * KiB, Buffer.alloc(4 * KiB, 0x42));
+    expect(check(segmentId, 4000, batch.length)).toMatch(/CRC32C/);
+  });
+
+  it('into bytes a copy on the pool is still writing keep no block CRCs: the check matches the bytes whichever lands last', async () => {
+    const tail = 31 * MiB;
+    for (let round = 0; round < 3; round++) {
+      const { segmentId, grant, batch } = await segmentWithBatch(32 * MiB);
+      const first = Buffer.from(batch);
+      first.fill(0x44 + round, tail, tail + 256 * KiB);
+      const onPool = link.put(grant, 0, first);
+      while (node.copiesInFlight(segmentId) === 0) await new Promise((resolve) => setImmediate(resolve));
+      await direct.put(grant, tail, batch.subarray(tail, tail + 256 * KiB)); // now, on this thread, while the pool still copies
+      await onPool;
+      expect(check(segmentId, 0, 32 * MiB)).toBe(checkByReading(segmentId, 0, 32 * MiB));
+      node.free(segmentId);
+    }
+  });
+});

@@ -12,7 +12,7 @@
 // claimed the node. On this host no client writes into the node's address
 // space: data moves through the node's data service (data-service.ts), and
 // the process is not dumpable (cli/node.ts calls protectStorageProcess).
-import type { Transport } from '../addon';
+import { crc32cBlocks, type Transport } from '../addon';
 import type { ProducerScan } from '../format';
 import { checkStoredBatches, ExpectedBatches } from './batch-check';
 import { CopyCrcs } from './copy-crcs';
@@ -35,6 +35,9 @@ export interface CopyInFlight {
   /** Blocks this thread until no byte of the copy can move any more (it runs on another thread, so it ends without this one). */
   waitLanded(): void;
 }
+
+/** Puts by a direct call this large or larger are hashed as they are copied; smaller batches are as cheap to read at the check. */
+const HASHED_PUT_BYTES_MIN = 64 * 1024;
 
 /** Accesses refused, by reason: for /metrics and tests. */
 export type RefusalCounts = Record<'invalid' | 'denied' | 'revoked', number>;
@@ -167,6 +170,26 @@ export class StorageNode {
   }
 
   /**
+   * A put by a direct call, from a client in this process: checked as
+   * writableRange checks, copied on this thread, and, when it holds whole
+   * blocks, hashed at once while its bytes are in cache (copy-crcs.ts).
+   */
+  writeHere(grantBytes: Buffer, position: number, source: Uint8Array, verified?: VerifiedGrants): void {
+    const hashing = this.copyCrcs !== undefined && source.length >= HASHED_PUT_BYTES_MIN;
+    const { segmentId, target, write } = this.checkWrite(grantBytes, position, source.length, verified, hashing);
+    target.set(source);
+    if (!hashing || this.crossesCopies(segmentId, position, source.length)) return;
+    const { firstBlockOffset, count } = CopyCrcs.blocksOfPut(position, source.length);
+    if (count > 0) this.copyCrcs!.landed(segmentId, write, position, crc32cBlocks(target, firstBlockOffset));
+  }
+
+  /** A copy under way on another thread into [position, +lengthBytes) of the segment may land after a write there now. */
+  private crossesCopies(segmentId: number, position: number, lengthBytes: number): boolean {
+    for (const e of this.copies.get(segmentId) ?? []) if (e.start < position + lengthBytes && e.end > position) return true;
+    return false;
+  }
+
+  /**
    * A put whose bytes land on another thread: checked as writableRange
    * checks, then `start` begins the copy into the range. Until the copy has
    * landed, every fence over its range (skip marker, seal, free, the check
@@ -184,8 +207,7 @@ export class StorageNode {
   ): Promise<void> {
     const { segmentId, target, write } = this.checkWrite(grantBytes, position, lengthBytes, verified, true);
     // A copy still under way into the same bytes may land after this one: then neither's block CRCs are kept.
-    let crossed = false;
-    for (const e of this.copies.get(segmentId) ?? []) crossed ||= e.start < position + lengthBytes && e.end > position;
+    const crossed = this.crossesCopies(segmentId, position, lengthBytes);
     const started = start(target);
     const { copy, blockCrcs } = started;
     const settled = started.settled.then(() => {
