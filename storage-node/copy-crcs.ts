@@ -6,7 +6,8 @@
 // cache (PeerProcess.readIntoAsync). Read again on the JS thread when the
 // commit is checked, the same bytes come back at a third of the speed or less
 // (another core's cache, and on a shadow-paging VM a trap per page) and hold
-// up every other request meanwhile.
+// up every other request meanwhile. A put by a direct call (a client in the
+// node's own process) is hashed the same way, right after its copy.
 //
 // A block's CRC counts only while it still describes the block's bytes. Every
 // write into a segment's data area is numbered when it is admitted
