@@ -71,7 +71,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     ...Object.entries(options.gatewayLimits ?? {}).flatMap(([key, value]) => [`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(value)]),
     ...(options.extraArgs ?? []),
   ];
-  const role = await startRole<{ controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number; kafkaPorts?: Record<string, number> }>(args, options.env, { nodeFlags: options.nodeFlags, prefix: options.prefix });
+  type Ready = { controlPort: number; fastpathPort: number; metricsPort: number; kafkaPort?: number; kafkaPorts?: Record<string, number> };
+  const role = await startRole<Ready>(args, options.env, { nodeFlags: options.nodeFlags, prefix: options.prefix }).catch((err: unknown) => {
+    // It never started (tests of refused configurations do this on purpose): the directory made for it goes too.
+    if (!options.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  });
   const { child, ready } = role;
   let stopping = false;
   child.once('exit', (code, signal) => {
