@@ -195,15 +195,6 @@ const ShiftTable& BlockShift() {
 
 bool IsUint8Array(const Napi::Value& value) { return value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array; }
 
-size_t SizeArgument(Napi::Env env, const Napi::Value& value, const char* what) {
-  if (!value.IsNumber()) Throw(env, "ERR_INVALID_ARG", std::string(what) + " must be a number");
-  double v = value.As<Napi::Number>().DoubleValue();
-  if (!(v >= 0 && v <= 9007199254740991.0) || v != static_cast<double>(static_cast<uint64_t>(v))) {
-    Throw(env, "ERR_INVALID_ARG", std::string(what) + " must be a non-negative integer, got " + std::to_string(v));
-  }
-  return static_cast<size_t>(v);
-}
-
 }  // namespace
 
 void Crc32cBlocks(const uint8_t* data, size_t firstBlockOffset, uint32_t* out, size_t count) {
@@ -238,7 +229,7 @@ uint32_t Crc32c(uint32_t initial, const uint8_t* data, size_t length) {
 
 Napi::Value Crc32cBinding(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+  if (info.Length() < 1 || !IsUint8Array(info[0])) {
     Throw(env, "ERR_INVALID_ARG", "crc32c: first argument must be a Uint8Array");
   }
   uint32_t initial = 0;
@@ -254,15 +245,11 @@ Napi::Value Crc32cBinding(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, Crc32c(initial, bytes.Data(), bytes.ByteLength()));
 }
 
-}  // namespace rdmq
-
-namespace rdmq {
-
 Napi::Value Crc32cBlocksBinding(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !IsUint8Array(info[0])) Throw(env, "ERR_INVALID_ARG", "crc32cBlocks(bytes: Uint8Array, firstBlockOffset: number)");
   Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
-  size_t first = SizeArgument(env, info[1], "crc32cBlocks: firstBlockOffset");
+  size_t first = ReadUint(info, 1, "crc32cBlocks: firstBlockOffset");
   if (first >= kCrcBlockBytes) Throw(env, "ERR_INVALID_ARG", "crc32cBlocks: firstBlockOffset must be below " + std::to_string(kCrcBlockBytes));
   size_t count = bytes.ByteLength() > first ? (bytes.ByteLength() - first) / kCrcBlockBytes : 0;
   Napi::Uint32Array out = Napi::Uint32Array::New(env, count);
@@ -276,7 +263,7 @@ Napi::Value Crc32cWithBlocksBinding(const Napi::CallbackInfo& info) {
     Throw(env, "ERR_INVALID_ARG", "crc32cWithBlocks(bytes: Uint8Array, head: number, crcs: Uint32Array, valid: Uint8Array)");
   }
   Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
-  size_t head = SizeArgument(env, info[1], "crc32cWithBlocks: head");
+  size_t head = ReadUint(info, 1, "crc32cWithBlocks: head");
   Napi::Uint32Array crcs = info[2].As<Napi::Uint32Array>();
   Napi::Uint8Array valid = info[3].As<Napi::Uint8Array>();
   size_t count = crcs.ElementLength();

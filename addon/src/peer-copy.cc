@@ -283,12 +283,12 @@ Napi::Value PeerProcess::CopyAsync(const Napi::CallbackInfo& info, bool intoPeer
   size_t blockCount = 0;
   size_t firstBlock = 0;
   if (info.Length() >= 6 && !info[4].IsUndefined()) {
-    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[5].IsNumber()) {
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
       Throw(env, "ERR_INVALID_ARG", "copyAsync(bytes, remoteAddress, landed, index, blockCrcs?: Uint32Array, firstBlockOffset?: number)");
     }
     Napi::Uint32Array crcs = info[4].As<Napi::Uint32Array>();
-    int64_t first = info[5].As<Napi::Number>().Int64Value();
-    if (first < 0 || static_cast<size_t>(first) >= kCrcBlockBytes) Throw(env, "ERR_INVALID_ARG", "firstBlockOffset must be 0.." + std::to_string(kCrcBlockBytes - 1));
+    uint64_t first = ReadUint(info, 5, "firstBlockOffset");
+    if (first >= kCrcBlockBytes) Throw(env, "ERR_INVALID_ARG", "firstBlockOffset must be 0.." + std::to_string(kCrcBlockBytes - 1));
     blockCount = crcs.ElementLength();
     firstBlock = static_cast<size_t>(first);
     if (blockCount > 0 && firstBlock + blockCount * kCrcBlockBytes > job.length) Throw(env, "ERR_INVALID_ARG", "blockCrcs has more blocks than the copy holds");

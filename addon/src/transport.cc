@@ -56,17 +56,6 @@ Napi::Error StatusError(Napi::Env env, const std::string& what, ucs_status_t sta
   return MakeError(env, StatusCode(status), what + " failed: " + StatusText(status));
 }
 
-uint64_t ReadUint(const Napi::CallbackInfo& info, size_t index, const char* name) {
-  if (info.Length() <= index || !info[index].IsNumber()) {
-    Throw(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be a number");
-  }
-  double v = info[index].As<Napi::Number>().DoubleValue();
-  if (v < 0 || v > 9007199254740991.0 || v != static_cast<double>(static_cast<uint64_t>(v))) {
-    Throw(info.Env(), "ERR_INVALID_ARG", std::string(name) + " must be a non-negative integer");
-  }
-  return static_cast<uint64_t>(v);
-}
-
 // What a UCX print_info function writes, as a JS string.
 template <typename Print>
 Napi::Value PrintedByUcx(Napi::Env env, Print print) {
