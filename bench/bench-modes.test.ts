@@ -87,13 +87,14 @@ describe('rdmq bench modes', () => {
     expect(JSON.parse((await run(process.execPath, ['-e', script], { env: { ...env, RDMQ_PUBLISH_TRACE: '1' } })).stdout)).toEqual([true, 1]);
   });
 
-  it('--client-defaults runs kcat, kafkajs, kafka-python and sarama at their defaults, and reads every record back, with the gateway requests each needed', async () => {
+  it('--client-defaults runs kcat, kafkajs, kafka-python, confluent-kafka and sarama at their defaults, and reads every record back, with the gateway requests each needed', async () => {
     const { stdout } = await run(process.execPath, [MAIN, 'bench', '--client-defaults', '--bytes', '2M', '--out', out], { timeout: 150_000 });
     const { clientDefaults } = JSON.parse(fs.readFileSync(path.join(out, 'client-defaults.json'), 'utf8')) as { clientDefaults: ClientDefaultsRow[] };
     expect(clientDefaults.map((r) => [r.server, r.client])).toEqual([
       ['rdmq start', 'kcat'],
       ['rdmq start', 'kafkajs'],
       ['rdmq start', 'kafka-python'],
+      ['rdmq start', 'confluent-kafka'],
       ['rdmq start', 'sarama'],
     ]);
     for (const row of clientDefaults) {
@@ -112,5 +113,6 @@ describe('rdmq bench modes', () => {
     const produces = (client: string) => clientDefaults.find((r) => r.client === client)!.produce!.requests!.Produce.count;
     expect(produces('kafka-python')).toBeGreaterThan(produces('sarama'));
     expect(stdout).toMatch(/rdmq start\s+kafka-python/);
+    expect(stdout).toMatch(/rdmq start\s+confluent-kafka/);
   }, 160_000);
 });

@@ -81,7 +81,7 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
                            the broker (hooks off unless RDMQ_PUBLISH_TRACE=1; the bench turns them on for the rdmq it starts),
                            after --warmup N untraced publishes (default 50; a fresh rdmq's commit path runs several times
                            slower until its JIT has warmed, ~2000-3000 publishes here: give that many to see steady state)
-  --client-defaults        instead of the sweep: kcat, kafkajs, kafka-python, sarama (--client to choose) at their defaults,
+  --client-defaults        instead of the sweep: kcat, kafkajs, kafka-python, confluent-kafka, sarama (--client to choose) at their defaults,
                            acks=all, produce --bytes (default 200M) of --record-size records, then read them back; MB/s,
                            CPU per GB and the gateway's requests per phase; also against Kafka when --bootstrap is given.
                            Each client first produces and reads back min(--bytes, 32M) unrecorded (none with --warmup-seconds 0)

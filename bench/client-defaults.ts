@@ -5,6 +5,8 @@
 //   kcat          -P from a file of lines (librdkafka's defaults), -C -c N
 //   kafkajs       send() of 512 KiB of messages at a time, awaited; a group's eachMessage
 //   kafka-python  send() per record, flush() every MiB; KafkaConsumer iterated (Debian's python3-kafka)
+//   confluent-kafka  produce() per record, poll(0) after each, flush(); a Consumer
+//                 assigned the partition, poll() per record (Debian's python3-confluent-kafka: librdkafka)
 //   sarama        AsyncProducer fed every record, closed; ConsumePartition (Debian's sarama)
 // Beside MB/s it reports what the gateway saw per phase, from its metrics:
 // requests by API and their mean handling time, so per-request costs show.
@@ -25,11 +27,11 @@ import { CpuMeter } from './cpu';
 import { Layout } from './layouts';
 import { formatSize, renderTable } from './sizes';
 
-export type DefaultsClient = 'kcat' | 'kafkajs' | 'kafka-python' | 'sarama';
-export const DEFAULTS_CLIENTS: DefaultsClient[] = ['kcat', 'kafkajs', 'kafka-python', 'sarama'];
+export type DefaultsClient = 'kcat' | 'kafkajs' | 'kafka-python' | 'confluent-kafka' | 'sarama';
+export const DEFAULTS_CLIENTS: DefaultsClient[] = ['kcat', 'kafkajs', 'kafka-python', 'confluent-kafka', 'sarama'];
 
 const CLIENTS_DIR = path.join(__dirname, '..', '..', 'bench', 'clients');
-/** Debian's interpreter, where python3-kafka is installed (not a pyenv one on PATH). */
+/** Debian's interpreter, where python3-kafka and python3-confluent-kafka are installed (not a pyenv one on PATH). */
 const PYTHON = '/usr/bin/python3';
 /** kafkajs has no batching of its own: each send() is one request. Half a MiB stays under Kafka's default max.message.bytes (1 MB). */
 const KAFKAJS_SEND_BYTES = 512 * 1024;
@@ -152,10 +154,7 @@ interface ClientRunner {
 async function clientRunner(client: DefaultsClient, work: string, recordBytes: number, records: number, timeoutMs: number): Promise<ClientRunner> {
   if (client === 'kafkajs') return kafkajsRunner(recordBytes, records, timeoutMs);
   if (client === 'kcat') return kcatRunner(work, recordBytes, records, timeoutMs);
-  const program =
-    client === 'sarama'
-      ? [await buildGoSource(path.join(CLIENTS_DIR, 'sarama-defaults.go'), work)]
-      : [PYTHON, path.join(CLIENTS_DIR, 'kafka-python-defaults.py')];
+  const program = client === 'sarama' ? [await buildGoSource(path.join(CLIENTS_DIR, 'sarama-defaults.go'), work)] : [PYTHON, path.join(CLIENTS_DIR, `${client}-defaults.py`)];
   const run = (phaseName: string) => (bootstrap: string, topic: string) =>
     runJson(program[0], [...program.slice(1), bootstrap, topic, phaseName, String(records), String(recordBytes)], timeoutMs);
   return { produce: run('produce'), consume: run('consume') };

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'rdmq setup: %s\n' "$*" >&2; }
 
-APT_PACKAGES=(libucx-dev libpmem2-dev ucx-utils pkg-config kcat python3-kafka golang-go golang-github-shopify-sarama-dev docker-compose etcd-server etcd-client iproute2 openssl)
+APT_PACKAGES=(libucx-dev libpmem2-dev ucx-utils pkg-config kcat python3-kafka python3-confluent-kafka golang-go golang-github-shopify-sarama-dev docker-compose etcd-server etcd-client iproute2 openssl)
 
 missing_packages() {
   local pkg
