@@ -72,6 +72,8 @@ export const ServerConfigSchema = z
     /** Fault the whole region in when the storage node opens it (startup takes longer; no write or read pays a first touch later). */
     prefaultRegion: z.preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('false')).transform((v) => v === 'true'),
     regionSize: size('region size').default(4 * 1024 ** 3),
+    /** Bytes per second the storage node's background scrubber checks committed batches again (0: off). */
+    scrubRate: z.preprocess((v) => (v === '0' ? 0 : v), z.union([z.literal(0), size('scrub rate')])).default(16 * 1024 ** 2),
     segmentSize: size('segment size').default(64 * 1024 ** 2),
     leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
     retentionCheckMs: z.coerce.number().int().min(10).max(3_600_000).default(5_000),

@@ -34,6 +34,8 @@ const SERVER_OPTIONS = `[--config FILE] [--data DIR] [--control HOST:PORT] [--fa
            [--retention-check-ms MS] [--metrics HOST:PORT] [--verify crc|framing]
            [--prefault-region]            fault the whole region in at start, so no write or read pays a page's first touch
                                           later (startup then takes ~3 s per GiB on a shadow-paging VM, less on bare metal)
+           [--scrub-rate SIZE]            bytes per second the storage node checks its committed batches again in the
+                                          background, reporting damage found (default 16M; 0: off)
            [--advertised-host HOST]      the host clients are told for the fast path and Kafka (default: the listen host)
            [--auto-create-topics true|false]   create topics Kafka clients ask for (default true)
            [--max-buffered-request-bytes SIZE]  Kafka request bytes held at once over all connections (default 256M,
@@ -223,6 +225,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       metrics: { type: 'string' },
       verify: { type: 'string' },
       'prefault-region': { type: 'boolean' },
+      'scrub-rate': { type: 'string' },
       'node-id': { type: 'string' },
       'advertised-host': { type: 'string' },
       'auto-create-topics': { type: 'string' },
@@ -270,6 +273,7 @@ async function serve(role: Role, argv: string[]): Promise<void> {
       metrics: values.metrics,
       verify: values.verify,
       prefaultRegion: values['prefault-region'],
+      scrubRate: values['scrub-rate'],
       advertisedHost: values['advertised-host'],
       autoCreateTopics: values['auto-create-topics'],
       etcd: values.etcd,

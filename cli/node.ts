@@ -12,7 +12,18 @@ import { Connection } from '../rdma-client';
 import { Broker, BrokerMetrics, BrokerOptions, kafkaClusterId, GroupCoordinator, EmbeddedStorage, FastPathService, RemoteStorage, ReplicatedStorage, startControlServer, StorageBackend, usersServiceOf } from '../broker';
 import { kafkaListenersOf } from './security-config';
 import { FastPathAuthenticator } from '../broker/security/fastpath-auth';
-import { DataService, registerFastPathMetrics, registerInProcessDataMetrics, registerStorageMetrics, SegmentStore, startDataService, startStorageGrpcServer, StorageNode } from '../storage-node';
+import {
+  DataService,
+  registerFastPathMetrics,
+  registerInProcessDataMetrics,
+  registerScrubMetrics,
+  registerStorageMetrics,
+  Scrubber,
+  SegmentStore,
+  startDataService,
+  startStorageGrpcServer,
+  StorageNode,
+} from '../storage-node';
 import { gatewayLimitsOf, ServerConfig, splitHostPort, writeStoredSettings } from './config';
 import { useDataDirSecret } from './control-plane-setup';
 import { DataDirLock, lockDataDir } from './data-dir-lock';
@@ -70,6 +81,14 @@ function openStore(config: ServerConfig, log: Log): SegmentStore {
   });
   if (config.prefaultRegion) log(`storage: region faulted in and opened in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return store;
+}
+
+/** The node's background scrubber at --scrub-rate (off at 0), its progress on /metrics. */
+function startScrubber(node: StorageNode, config: ServerConfig, registry: Registry, log: Log): Scrubber {
+  const scrubber = new Scrubber(node.store, { bytesPerSecond: config.scrubRate, log: (message) => log(`storage: ${message}`) });
+  registerScrubMetrics(registry, scrubber);
+  scrubber.start();
+  return scrubber;
 }
 
 /** Listens for fast-path connections; `address` is what clients are told (advertised host, bound port). */
@@ -239,10 +258,12 @@ async function serveNode(config: ServerConfig, log: Log): Promise<WithStorageNot
   registerStorageMetrics(registry, () => node.store);
   registerFastPathMetrics(registry, node);
   registerInProcessDataMetrics(registry, data.stats);
+  const scrubber = startScrubber(node, config, registry, log);
   let running: RunningNode;
   try {
     running = await serveBroker(config, transport, storage, log, registry);
   } catch (err) {
+    scrubber.stop();
     await data.close();
     throw err;
   }
@@ -250,6 +271,7 @@ async function serveNode(config: ServerConfig, log: Log): Promise<WithStorageNot
     ...running,
     storageNotes: [protectedNote, data.note],
     close: async () => {
+      scrubber.stop();
       await data.close();
       await running.close();
     },
@@ -380,6 +402,7 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
   const registry = newRegistry('storage');
   registerStorageMetrics(registry, () => node.store);
   registerFastPathMetrics(registry, node);
+  const scrubber = startScrubber(node, config, registry, log);
   const metricsServer = await listening('metrics', config.metrics, () => startMetricsServer(registry, ...hostAndPort(config.metrics)));
   log(protectedNote);
   log(data.note);
@@ -389,6 +412,7 @@ async function serveStorage(config: ServerConfig, log: Log): Promise<RunningStor
     metricsPort: metricsServer.port,
     node,
     close: async () => {
+      scrubber.stop();
       await metricsServer.close();
       await control.close();
       await data.close();

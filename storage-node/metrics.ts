@@ -1,6 +1,7 @@
 // The storage node's Prometheus metrics, read from the store at scrape time.
 import { Gauge, Registry } from 'prom-client';
 import { SegmentStore } from './segment-store';
+import type { Scrubber, ScrubberStats } from './scrubber';
 import type { StorageNode } from './storage-node';
 
 export function registerStorageMetrics(registry: Registry, store: () => SegmentStore | undefined): void {
@@ -82,4 +83,21 @@ export function registerInProcessDataMetrics(registry: Registry, served: () => {
       this.set(served().inProcessPuts);
     },
   });
+}
+
+/** The background scrubber's progress and what it found (scrubber.ts). */
+export function registerScrubMetrics(registry: Registry, scrubber: Scrubber): void {
+  const gauge = (name: string, help: string, value: (s: ScrubberStats) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value(scrubber.stats()));
+      },
+    });
+  };
+  gauge('rdmq_storage_scrub_checked_bytes', 'Committed bytes the background scrubber has checked again (framing and CRC32C) since the node started', (s) => s.checkedBytes);
+  gauge('rdmq_storage_scrub_passes', "The background scrubber's full passes over every segment's committed bytes since the node started", (s) => s.passes);
+  gauge('rdmq_storage_scrub_damaged_ranges', 'Committed ranges the background scrubber found damaged since the node started (fenced at its next start)', (s) => s.damaged.length);
 }

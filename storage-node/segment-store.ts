@@ -180,6 +180,19 @@ export interface FencedRange {
   reason: string;
 }
 
+/** Where a scrubber's step (SegmentStore.scrubCommitted) left off, and what it found. */
+export interface ScrubStep {
+  /** A batch boundary: where the next step starts. */
+  position: number;
+  /** The offset at `position`. */
+  nextOffset: bigint;
+  checkedBytes: number;
+  /** The committed end was reached (an open segment may commit more by the next pass). */
+  atEnd: boolean;
+  /** A committed range that fails its check and is not fenced: the step ends after it. */
+  damaged?: FencedRange;
+}
+
 export interface AllocateRequest {
   topicId: number;
   partition: number;
@@ -478,6 +491,47 @@ export class SegmentStore {
   fencedRanges(): FencedRange[] {
     this.checkOpen();
     return this.describe().flatMap((d) => (this.segmentsById.get(d.segmentId)!.fenced ?? []).map((f) => ({ ...f })));
+  }
+
+  /**
+   * The background scrubber's step: checks the whole committed batches of
+   * `segmentId` from `position` (a batch boundary; `nextOffset` is the offset
+   * there) as recovery does at open (framing, magic, CRC32C), until about
+   * `maxBytes` are checked or the committed end is reached. Ranges fenced at
+   * recovery are stepped over. Reads only: a damaged range is returned, not
+   * fenced (the next open fences it). Undefined when the segment is gone.
+   */
+  scrubCommitted(segmentId: number, position: number, nextOffset: bigint, maxBytes: number): ScrubStep | undefined {
+    if (this.closed) return undefined;
+    const slot = this.segmentsById.get(segmentId);
+    if (!slot) return undefined;
+    const header = slot.header!;
+    const end = header.commitPosition;
+    const data = this.dataView(slot);
+    if (position < header.startPosition) {
+      position = header.startPosition;
+      nextOffset = header.baseOffset;
+    }
+    let checkedBytes = 0;
+    while (position < end && checkedBytes < maxBytes) {
+      const fence = slot.fenced?.find((f) => f.startPosition === position);
+      if (fence) {
+        position = fence.endPosition;
+        nextOffset = fence.endOffset;
+        continue;
+      }
+      const check = checkBatch(data.subarray(position, end));
+      if (check.ok) {
+        position += check.batch.sizeBytes;
+        checkedBytes += check.batch.sizeBytes;
+        nextOffset = check.batch.baseOffset + BigInt(check.batch.lastOffsetDelta) + 1n;
+        continue;
+      }
+      const found = scanCommitted(data, position, end, nextOffset, header.endOffset).damaged[0];
+      const damaged: FencedRange = { segmentId, topicId: header.topicId, partition: header.partition, ...found };
+      return { position: found.endPosition, nextOffset: found.endOffset, checkedBytes: checkedBytes + found.endPosition - found.startPosition, atEnd: found.endPosition >= end, damaged };
+    }
+    return { position, nextOffset, checkedBytes, atEnd: position >= end };
   }
 
   /**
