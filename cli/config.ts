@@ -13,9 +13,11 @@ const hostPort = z
   .regex(/^[^:\s]+:\d{1,5}$/, 'must be HOST:PORT, e.g. 127.0.0.1:7400')
   .refine((v) => Number(v.split(':')[1]) <= 65535, 'port must be 0..65535');
 
-const size = (label: string) =>
-  z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+/** A byte size ("64M", 1048576); with `zeroAllowed`, also 0 (a feature turned off). */
+const size = (label: string, zeroAllowed = false) =>
+  z.union([zeroAllowed ? z.number().int().nonnegative() : z.number().int().positive(), z.string()]).transform((v, ctx) => {
     if (typeof v === 'number') return v;
+    if (zeroAllowed && v.trim() === '0') return 0;
     try {
       return parseSize(v);
     } catch (err) {
@@ -73,7 +75,7 @@ export const ServerConfigSchema = z
     prefaultRegion: z.preprocess((v) => (typeof v === 'boolean' ? String(v) : v), z.enum(['true', 'false']).default('false')).transform((v) => v === 'true'),
     regionSize: size('region size').default(4 * 1024 ** 3),
     /** Bytes per second the storage node's background scrubber checks committed batches again (0: off). */
-    scrubRate: z.preprocess((v) => (v === '0' ? 0 : v), z.union([z.literal(0), size('scrub rate')])).default(16 * 1024 ** 2),
+    scrubRate: size('scrub rate', true).default(16 * 1024 ** 2),
     segmentSize: size('segment size').default(64 * 1024 ** 2),
     leaseTimeoutMs: z.coerce.number().int().min(10).max(3_600_000).default(10_000),
     retentionCheckMs: z.coerce.number().int().min(10).max(3_600_000).default(5_000),

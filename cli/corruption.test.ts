@@ -67,6 +67,21 @@ function readWithKcat(kafkaPort: number | undefined, topic: string, fromOffset: 
   });
 }
 
+/** A one-partition topic with SENDS sends of RECORDS_PER_SEND records (one batch each), record i's value `${i}-` padded with x. */
+async function produceSends(kafka: Kafka, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  for (let s = 0; s < SENDS; s++) {
+    const messages = range(s * RECORDS_PER_SEND, (s + 1) * RECORDS_PER_SEND).map((i) => ({ value: `${i}-`.padEnd(RECORD_BYTES, 'x') }));
+    await producer.send({ topic, messages, acks: -1 });
+  }
+  await producer.disconnect();
+}
+
 function range(from: number, to: number): number[] {
   return Array.from({ length: to - from }, (_, i) => from + i);
 }
@@ -156,17 +171,7 @@ describe('corrupt committed data after a restart (one sealed segment, the open o
     const first = await startCluster(options);
     try {
       const kafka = kafkaAt(first.kafkaPort);
-      const admin = kafka.admin();
-      await admin.connect();
-      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }] });
-      await admin.disconnect();
-      const producer = kafka.producer();
-      await producer.connect();
-      for (let s = 0; s < SENDS; s++) {
-        const messages = range(s * RECORDS_PER_SEND, (s + 1) * RECORDS_PER_SEND).map((i) => ({ value: `${i}-`.padEnd(RECORD_BYTES, 'x') }));
-        await producer.send({ topic, messages, acks: -1 });
-      }
-      await producer.disconnect();
+      await produceSends(kafka, topic);
     } finally {
       await first.stop({ keepData: true });
     }
@@ -332,6 +337,73 @@ describe('corrupt committed data after a restart (one sealed segment, the open o
       after.close();
     }
   }, 60_000);
+});
+
+describe('corrupt committed data while rdmq start runs', () => {
+  const metricValue = (metrics: string, name: string): number => Number(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'm').exec(metrics)?.[1] ?? NaN);
+  const metricsOf = async (c: ClusterProcess): Promise<string> => (await fetch(`http://127.0.0.1:${c.metricsPort}/metrics`)).text();
+  async function until<T>(probe: () => Promise<T | undefined> | T | undefined, what: string): Promise<T> {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  it('is found by the background scrubber, reported once in the log and on /metrics, and fenced at the next start', async () => {
+    const topic = 'scrubbed';
+    const dataDir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-scrub-'));
+    const options: ClusterOptions = { dataDir, durability: 'flush', regionSize: '64M', segmentSize: '1M', extraArgs: ['--scrub-rate', '64M'] };
+    let cluster: ClusterProcess | undefined = await startCluster(options);
+    try {
+      await produceSends(kafkaAt(cluster.kafkaPort), topic);
+      const running = cluster;
+      const passes = await until(async () => {
+        const m = await metricsOf(running);
+        return metricValue(m, 'rdmq_storage_scrub_checked_bytes') >= SENDS * RECORDS_PER_SEND * RECORD_BYTES ? metricValue(m, 'rdmq_storage_scrub_passes') : undefined;
+      }, 'the scrubber to check every committed byte');
+      expect(metricValue(await metricsOf(running), 'rdmq_storage_scrub_damaged_ranges')).toBe(0);
+
+      // A stray write into the running node's region file: 3 bytes of record 1000's value (offsets [1000, 1050) are one send).
+      const regionPath = path.join(dataDir, 'region');
+      const region = fs.readFileSync(regionPath);
+      const value = Buffer.from('1000-'.padEnd(40, 'x'));
+      const at = region.indexOf(value);
+      expect(at).toBeGreaterThan(0);
+      expect(region.lastIndexOf(value)).toBe(at);
+      const fd = fs.openSync(regionPath, 'r+');
+      fs.writeSync(fd, Buffer.from('!!!'), 0, 3, at + 10);
+      fs.closeSync(fd);
+
+      const line = await until(() => /CORRUPT committed data found by the scrubber: .*segment (\d+) bytes \[(\d+), (\d+)\) offsets \[(\d+), (\d+)\)/.exec(running.stderr()) ?? undefined, 'the scrubber to report');
+      const [, segmentId, start, end, baseOffset, endOffset] = line;
+      expect([Number(baseOffset), Number(endOffset)]).toEqual([1000, 1000 + RECORDS_PER_SEND]);
+      const metrics = await metricsOf(running);
+      expect(metricValue(metrics, 'rdmq_storage_scrub_damaged_ranges')).toBe(1);
+      expect(metricValue(metrics, 'rdmq_storage_scrub_passes')).toBeGreaterThan(passes);
+      // Reported once, however many passes run over it.
+      await until(async () => (metricValue(await metricsOf(running), 'rdmq_storage_scrub_passes') > metricValue(metrics, 'rdmq_storage_scrub_passes') + 2 ? true : undefined), 'more passes');
+      expect(running.stderr().match(/CORRUPT committed data found by the scrubber/g)).toHaveLength(1);
+
+      await cluster.stop({ keepData: true });
+      cluster = undefined;
+      cluster = await startCluster(options);
+      // The next start's recovery check fences the same range; the scrubber steps over it from then on.
+      expect(cluster.stderr()).toContain(`CORRUPT committed data: topic id`);
+      expect(cluster.stderr()).toContain(`segment ${segmentId} bytes [${start}, ${end}) offsets [${baseOffset}, ${endOffset}) fail their check`);
+      const restarted = cluster;
+      await until(async () => (metricValue(await metricsOf(restarted), 'rdmq_storage_scrub_passes') >= 2 ? true : undefined), 'two passes after the restart');
+      const after = await metricsOf(restarted);
+      expect(metricValue(after, 'rdmq_storage_scrub_damaged_ranges')).toBe(0);
+      expect(metricValue(after, 'rdmq_storage_fenced_ranges')).toBe(1);
+      expect(restarted.stderr()).not.toContain('found by the scrubber');
+    } finally {
+      await cluster?.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
 
 describe('a corrupt broker metadata log', () => {

@@ -41,6 +41,7 @@ describe('rdmq start that cannot start', () => {
 
   it.each([
     [['start', '--region-size', '0'], 'rdmq: bad value for --region-size: region size "0" must be a positive number of bytes\n'],
+    [['start', '--scrub-rate', 'fast'], 'rdmq: bad value for --scrub-rate: scrub rate "fast" is not a size (examples: 8K, 64K, 1M, 8M, 2G)\n'],
     [['start', '--data', '/proc/rdmq-test/data'], 'rdmq: cannot create data directory /proc/rdmq-test/data: /proc takes no new directories\n'],
   ])('rdmq %j says what is wrong in one line (and does not hang)', async (args, message) => {
     expect(await rdmq(args as string[], 15_000)).toMatchObject({ code: 2, stderr: message });
