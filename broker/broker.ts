@@ -680,10 +680,33 @@ export class Broker {
         this.storageBootId = bootId;
         this.options.onStorageRestart?.();
       }
+      await this.fenceNewDamage();
       const fenced = [...this.partitions.values()].filter((r) => r.storageFence !== undefined);
       if (fenced.length > 0) await this.rebuild(fenced);
     } finally {
       this.probing = false;
+    }
+  }
+
+  /**
+   * A storage node's scrubber fenced committed bytes it found damaged while
+   * running: the partition holding them is fenced here too and rebuilt in the
+   * same probe, which brings the range into its state as a restart would
+   * (writes in flight get KAFKA_STORAGE_ERROR and are retried; readers get
+   * CORRUPT_MESSAGE at the range).
+   */
+  private async fenceNewDamage(): Promise<void> {
+    let damage: StorageDamage;
+    try {
+      damage = await this.storage.damage();
+    } catch {
+      return; // the next probe says whether the node answers
+    }
+    for (const d of damage.ranges) {
+      const runtime = this.allPartitions().find((r) => r.state.segmentInfo(d.segmentId) !== undefined);
+      if (!runtime || runtime.storageFence !== undefined) continue;
+      if (runtime.state.fencedRanges().some((f) => !f.lost && f.segmentId === d.segmentId && f.startPosition === d.startPosition)) continue;
+      this.fence(runtime, `the storage node found committed bytes of segment ${d.segmentId} damaged (offsets [${d.baseOffset}, ${d.endOffset}))`);
     }
   }
 
@@ -756,6 +779,7 @@ export class Broker {
       if (gone !== undefined) this.fence(runtime, `no copy of segment ${gone} answers`);
       else if (ids.some((id) => report.restartedOnly.has(id))) this.fence(runtime, 'the storage node holding its only copy restarted');
     }
+    await this.fenceNewDamage();
     const fenced = [...this.partitions.values()].filter(
       (r) => r.storageFence !== undefined && !r.state.segments().some((s) => report.unavailable.has(s.segmentId)),
     );

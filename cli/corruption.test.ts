@@ -8,7 +8,7 @@ import { execFile, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
-import { ClusterOptions, ClusterProcess, startCluster } from '../bench/cluster';
+import { ClusterOptions, ClusterProcess, RunningRole, startCluster, startRole } from '../bench/cluster';
 import { Rdmq } from '../rdma-client';
 import { SEGMENT_HEADER_PAGE_BYTES, SegmentDescriptor, SegmentStore } from '../storage-node';
 
@@ -352,8 +352,29 @@ describe('corrupt committed data while rdmq start runs', () => {
     }
   }
 
-  it('is found by the background scrubber, reported once in the log and on /metrics, and fenced at the next start', async () => {
+  /** A stray write into a running node's region file: 3 bytes of record 1000's value (offsets [1000, 1050) are one send). */
+  function damageRecord1000(regionPath: string): void {
+    const region = fs.readFileSync(regionPath);
+    const value = Buffer.from('1000-'.padEnd(40, 'x'));
+    const at = region.indexOf(value);
+    expect(at).toBeGreaterThan(0);
+    expect(region.lastIndexOf(value)).toBe(at);
+    const fd = fs.openSync(regionPath, 'r+');
+    fs.writeSync(fd, Buffer.from('!!!'), 0, 3, at + 10);
+    fs.closeSync(fd);
+  }
+
+  /** The scrubber's one line about the damaged send, and how `rdmq status` names that range. */
+  async function scrubberReport(stderr: () => string, topic: string): Promise<{ segmentId: string; start: string; end: string; where: string }> {
+    const line = await until(() => /CORRUPT committed data found by the scrubber: .*segment (\d+) bytes \[(\d+), (\d+)\) offsets \[(\d+), (\d+)\)/.exec(stderr()) ?? undefined, 'the scrubber to report');
+    const [, segmentId, start, end, baseOffset, endOffset] = line;
+    expect([Number(baseOffset), Number(endOffset)]).toEqual([1000, 1000 + RECORDS_PER_SEND]);
+    return { segmentId, start, end, where: `${topic}-0 offsets [${baseOffset}, ${endOffset}) segment ${segmentId} bytes [${start}, ${end})` };
+  }
+
+  it('is found by the background scrubber, reported once, fenced for readers at once, and replaced only by rdmq corruption skip', async () => {
     const topic = 'scrubbed';
+    const acked = SENDS * RECORDS_PER_SEND;
     const dataDir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-scrub-'));
     const options: ClusterOptions = { dataDir, durability: 'flush', regionSize: '64M', segmentSize: '1M', extraArgs: ['--scrub-rate', '64M'] };
     let cluster: ClusterProcess | undefined = await startCluster(options);
@@ -362,46 +383,66 @@ describe('corrupt committed data while rdmq start runs', () => {
       const running = cluster;
       const passes = await until(async () => {
         const m = await metricsOf(running);
-        return metricValue(m, 'rdmq_storage_scrub_checked_bytes') >= SENDS * RECORDS_PER_SEND * RECORD_BYTES ? metricValue(m, 'rdmq_storage_scrub_passes') : undefined;
+        return metricValue(m, 'rdmq_storage_scrub_checked_bytes') >= acked * RECORD_BYTES ? metricValue(m, 'rdmq_storage_scrub_passes') : undefined;
       }, 'the scrubber to check every committed byte');
       expect(metricValue(await metricsOf(running), 'rdmq_storage_scrub_damaged_ranges')).toBe(0);
 
-      // A stray write into the running node's region file: 3 bytes of record 1000's value (offsets [1000, 1050) are one send).
-      const regionPath = path.join(dataDir, 'region');
-      const region = fs.readFileSync(regionPath);
-      const value = Buffer.from('1000-'.padEnd(40, 'x'));
-      const at = region.indexOf(value);
-      expect(at).toBeGreaterThan(0);
-      expect(region.lastIndexOf(value)).toBe(at);
-      const fd = fs.openSync(regionPath, 'r+');
-      fs.writeSync(fd, Buffer.from('!!!'), 0, 3, at + 10);
-      fs.closeSync(fd);
-
-      const line = await until(() => /CORRUPT committed data found by the scrubber: .*segment (\d+) bytes \[(\d+), (\d+)\) offsets \[(\d+), (\d+)\)/.exec(running.stderr()) ?? undefined, 'the scrubber to report');
-      const [, segmentId, start, end, baseOffset, endOffset] = line;
-      expect([Number(baseOffset), Number(endOffset)]).toEqual([1000, 1000 + RECORDS_PER_SEND]);
+      damageRecord1000(path.join(dataDir, 'region'));
+      const { segmentId, start, end, where } = await scrubberReport(running.stderr, topic);
+      // The broker takes the fence at its next probe of the node: no restart.
+      await until(async () => ((await rdmq(['status', '--control', running.control])).stdout.includes(where) ? true : undefined), 'rdmq status to list the range');
+      const corrupt = expect.stringContaining('Broker: Invalid message');
+      expect(await readWithKcat(running.kafkaPort, topic, 900, Infinity)).toEqual({ offsets: range(900, 1000), error: corrupt });
+      expect(await readWithKcat(running.kafkaPort, topic, 1000 + RECORDS_PER_SEND, acked - 1000 - RECORDS_PER_SEND)).toEqual({ offsets: range(1000 + RECORDS_PER_SEND, acked) });
       const metrics = await metricsOf(running);
       expect(metricValue(metrics, 'rdmq_storage_scrub_damaged_ranges')).toBe(1);
+      expect(metricValue(metrics, 'rdmq_storage_fenced_ranges')).toBe(1);
       expect(metricValue(metrics, 'rdmq_storage_scrub_passes')).toBeGreaterThan(passes);
-      // Reported once, however many passes run over it.
+      // Reported once, however many passes run over it; new records still get new offsets.
       await until(async () => (metricValue(await metricsOf(running), 'rdmq_storage_scrub_passes') > metricValue(metrics, 'rdmq_storage_scrub_passes') + 2 ? true : undefined), 'more passes');
       expect(running.stderr().match(/CORRUPT committed data found by the scrubber/g)).toHaveLength(1);
+      const producer = kafkaAt(running.kafkaPort).producer();
+      await producer.connect();
+      const [sent] = await producer.send({ topic, messages: [{ value: 'after' }], acks: -1 });
+      await producer.disconnect();
+      expect(sent.baseOffset).toBe(String(acked));
+
+      const skip = await rdmq(['corruption', 'skip', '--topic', topic, '--partition', '0', '--segment', segmentId, '--control', running.control]);
+      expect(skip).toMatchObject({ code: 0, stdout: expect.stringContaining(`segment ${segmentId} bytes [${start}, ${end}): a skip marker now covers them`) });
+      const expected = [...range(900, 1000), ...range(1000 + RECORDS_PER_SEND, acked + 1)];
+      expect(await readWithKcat(running.kafkaPort, topic, 900, expected.length)).toEqual({ offsets: expected });
 
       await cluster.stop({ keepData: true });
       cluster = undefined;
       cluster = await startCluster(options);
-      // The next start's recovery check fences the same range; the scrubber steps over it from then on.
-      expect(cluster.stderr()).toContain(`CORRUPT committed data: topic id`);
-      expect(cluster.stderr()).toContain(`segment ${segmentId} bytes [${start}, ${end}) offsets [${baseOffset}, ${endOffset}) fail their check`);
-      const restarted = cluster;
-      await until(async () => (metricValue(await metricsOf(restarted), 'rdmq_storage_scrub_passes') >= 2 ? true : undefined), 'two passes after the restart');
-      const after = await metricsOf(restarted);
-      expect(metricValue(after, 'rdmq_storage_scrub_damaged_ranges')).toBe(0);
-      expect(metricValue(after, 'rdmq_storage_fenced_ranges')).toBe(1);
-      expect(restarted.stderr()).not.toContain('found by the scrubber');
+      expect(cluster.stderr()).not.toContain('CORRUPT');
     } finally {
       await cluster?.stop();
       fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it('run apart, the broker takes the fence from the storage node over the control plane', async () => {
+    const topic = 'scrubbed-apart';
+    const dir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-scrub-apart-'));
+    const loopback = '127.0.0.1:0';
+    const roles: RunningRole<{ controlPort: number; kafkaPort?: number }>[] = [];
+    try {
+      const storage = await startRole<{ controlPort: number }>([MAIN, 'storage', '--data', path.join(dir, 'storage'), '--control', loopback, '--fastpath', loopback, '--metrics', loopback,
+        '--region-size', '64M', '--segment-size', '1M', '--scrub-rate', '64M']);
+      roles.push(storage);
+      const broker = await startRole<{ controlPort: number; kafkaPort: number }>([MAIN, 'broker', '--storage', `127.0.0.1:${storage.ready.controlPort}`, '--data', path.join(dir, 'broker'),
+        '--control', loopback, '--fastpath', loopback, '--metrics', loopback, '--kafka', loopback, '--segment-size', '1M']);
+      roles.push(broker);
+      await produceSends(kafkaAt(broker.ready.kafkaPort), topic);
+      damageRecord1000(path.join(dir, 'storage', 'region'));
+      const { where } = await scrubberReport(storage.stderr, topic);
+      const control = `127.0.0.1:${broker.ready.controlPort}`;
+      await until(async () => ((await rdmq(['status', '--control', control])).stdout.includes(where) ? true : undefined), 'rdmq status to list the range');
+      expect(await readWithKcat(broker.ready.kafkaPort, topic, 900, Infinity)).toEqual({ offsets: range(900, 1000), error: expect.stringContaining('Broker: Invalid message') });
+    } finally {
+      for (const role of roles.reverse()) await role.signal('SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);
 });

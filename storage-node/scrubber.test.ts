@@ -1,6 +1,6 @@
 // The background scrubber against a real store: damage is caused by writing
 // into the region file under the open store (what a stray write or the
-// medium does), then the scrubber's report is compared with what the
+// medium does), then the range the scrubber fences is compared with what the
 // recovery check of the next open finds.
 import * as fs from 'fs';
 import { Scrubber } from './scrubber';
@@ -41,7 +41,7 @@ function flipInFile(regionPath: string, store: SegmentStore, segmentId: number, 
 
 function startScrubber(store: SegmentStore, bytesPerSecond = 256 * 1024 * 1024): { scrubber: Scrubber; log: string[] } {
   const log: string[] = [];
-  const scrubber = new Scrubber(store, { bytesPerSecond, log: (m) => log.push(m), tickMs: 5 });
+  const scrubber = new Scrubber(store, { bytesPerSecond, log: (m) => log.push(m), tickMs: 5, minPassIntervalMs: 0 });
   running.push(scrubber);
   scrubber.start();
   return { scrubber, log };
@@ -58,7 +58,7 @@ async function until(condition: () => boolean, what: string, timeoutMs = 10_000)
 const withoutReason = ({ reason: _reason, ...f }: FencedRange) => f;
 
 describe('Scrubber', () => {
-  it('reports a committed batch damaged while the store is open, once, as the next open fences it', async () => {
+  it('fences and reports a committed batch damaged while the store is open, once, as the next open fences it', async () => {
     const h = testRegion();
     const store = h.open();
     const a = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n }).segmentId;
@@ -79,10 +79,13 @@ describe('Scrubber', () => {
     expect(found).toEqual({ segmentId: b, topicId: 2, partition: 7, startPosition: 700, endPosition: 1200, baseOffset: 508n, endOffset: 512n, reason: expect.stringMatching(/CRC32C/) });
     expect(log).toHaveLength(1);
     expect(log[0]).toMatch(new RegExp(`^CORRUPT committed data found by the scrubber: topic id 2 partition 7 segment ${b} bytes \\[700, 1200\\) offsets \\[508, 512\\)`));
-    expect(log[0]).toMatch(/restart the storage node to fence the range/);
-    // It only read: the store's own view is unchanged until the next open.
-    expect(store.fencedRanges()).toEqual([]);
+    expect(log[0]).toMatch(/The range is fenced, not cut/);
+    // Fenced in the store as recovery would have fenced it; nothing cut, nothing fenced twice.
+    expect(store.fencedRanges()).toEqual([found]);
     expect(store.get(b)).toMatchObject({ commitPosition: 1800, endOffset: 516n });
+    expect(store.fenceDamaged({ ...found, startPosition: 1000, endPosition: 1300 })).toBe(false); // overlaps it
+    expect(store.fenceDamaged({ ...found, startPosition: 1200, endPosition: 1900 })).toBe(false); // past the committed end
+    expect(store.fencedRanges()).toEqual([found]);
 
     scrubber.stop();
     store.close();
@@ -120,6 +123,7 @@ describe('Scrubber', () => {
     flipInFile(h.path, store, segmentId, 1000); // the batch committed last: bytes [700, 1200)
     await until(() => scrubber.stats().damaged.length > 0, 'the damage found');
     expect(scrubber.stats().damaged).toEqual([expect.objectContaining({ startPosition: 700, endPosition: 1200 })]);
+    expect(store.fencedRanges()).toEqual(scrubber.stats().damaged);
 
     store.seal(segmentId, { finalPosition: 1200 });
     store.free(segmentId);

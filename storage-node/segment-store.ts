@@ -487,19 +487,48 @@ export class SegmentStore {
     this.allocator.release({ firstSlot: slot.index, slotCount: slot.slotCount });
   }
 
-  /** Damaged committed ranges not yet skipped, by segment id and position. */
+  /** Damaged committed ranges not yet skipped, by segment id and position. The broker asks at every probe: no descriptors are built. */
   fencedRanges(): FencedRange[] {
     this.checkOpen();
-    return this.describe().flatMap((d) => (this.segmentsById.get(d.segmentId)!.fenced ?? []).map((f) => ({ ...f })));
+    const out: FencedRange[] = [];
+    for (const slot of this.segmentsById.values()) for (const f of slot.fenced ?? []) out.push({ ...f });
+    return out.sort((a, b) => a.segmentId - b.segmentId || a.startPosition - b.startPosition);
+  }
+
+  /**
+   * Fences a committed range found damaged while the store is open (the
+   * scrubber's finding), as recovery fences what it finds at open: the broker
+   * takes it at its next probe (readers then get CORRUPT_MESSAGE there), and
+   * only 'rdmq corruption skip' replaces it. False, and nothing changes, when
+   * the segment is gone, the range is not within its committed bytes, or it
+   * overlaps a fenced range.
+   */
+  fenceDamaged(range: FencedRange): boolean {
+    this.checkOpen();
+    const slot = this.segmentsById.get(range.segmentId);
+    if (!slot) return false;
+    const header = slot.header!;
+    if (range.startPosition < header.startPosition || range.endPosition > header.commitPosition || range.startPosition >= range.endPosition) return false;
+    const fenced = slot.fenced ?? [];
+    if (fenced.some((f) => f.startPosition < range.endPosition && range.startPosition < f.endPosition)) return false;
+    slot.fenced = [...fenced, { ...range }].sort((a, b) => a.startPosition - b.startPosition);
+    return true;
+  }
+
+  /** The ids of every OPEN or SEALED segment, ascending: what a scrubber's pass walks. */
+  segmentIds(): number[] {
+    this.checkOpen();
+    return [...this.segmentsById.keys()].sort((a, b) => a - b);
   }
 
   /**
    * The background scrubber's step: checks the whole committed batches of
-   * `segmentId` from `position` (a batch boundary; `nextOffset` is the offset
-   * there) as recovery does at open (framing, magic, CRC32C), until about
+   * `segmentId` from `position` (a batch boundary, `nextOffset` the offset
+   * there; any position before the segment's start means from its start) as
+   * recovery does at open (framing, magic, CRC32C), until about
    * `maxBytes` are checked or the committed end is reached. Ranges fenced at
-   * recovery are stepped over. Reads only: a damaged range is returned, not
-   * fenced (the next open fences it). Undefined when the segment is gone.
+   * recovery are stepped over. Reads only: a damaged range is returned, for
+   * the caller to fence (fenceDamaged). Undefined when the segment is gone.
    */
   scrubCommitted(segmentId: number, position: number, nextOffset: bigint, maxBytes: number): ScrubStep | undefined {
     if (this.closed) return undefined;
