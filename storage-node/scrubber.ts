@@ -121,6 +121,7 @@ export class Scrubber {
     // Findings in segments freed since (retention, deleted topics) are gone with them.
     for (const [key, f] of this.found) if (!this.store.has(f.segmentId)) this.found.delete(key);
   }
+
   private report(f: FencedRange): void {
     const key = `${f.segmentId}:${f.startPosition}`;
     if (this.found.has(key)) return;
