@@ -49,7 +49,7 @@ export class BrokerMetrics {
     partitionGauge('rdmq_partition_segments', 'Segments holding the partition', (_b, p) => p.state.segments().length);
     partitionGauge(
       'rdmq_partition_fenced_ranges',
-      'Offset ranges whose committed bytes failed their check at recovery: readers get CORRUPT_MESSAGE there until `rdmq corruption skip`',
+      'Offset ranges whose committed bytes failed their check (at recovery, or by the scrubber): readers get CORRUPT_MESSAGE there until `rdmq corruption skip`',
       (_b, p) => p.state.fencedRanges().length,
     );
     const metrics = this;

@@ -1106,7 +1106,7 @@ export class PartitionState {
     const where = f.lost ? `segment ${f.segmentId}, whose header is unreadable` : `segment ${f.segmentId} bytes [${f.startPosition}, ${f.endPosition})`;
     return new PartitionError(
       'CORRUPT_RANGE',
-      `${this.label}: offsets [${f.baseOffset}, ${f.endOffset}) in ${where} failed their check at recovery (${f.reason}); ` +
+      `${this.label}: offsets [${f.baseOffset}, ${f.endOffset}) in ${where} failed their check, at recovery or by the scrubber (${f.reason}); ` +
         `they are fenced until an operator runs 'rdmq corruption skip'; seek to ${f.endOffset} to read past them`,
     );
   }

@@ -122,7 +122,7 @@ const COMMANDS: Record<string, { usage: string; run: (argv: string[]) => Promise
     run: (argv) => status(argv),
   },
   corruption: {
-    usage: `rdmq corruption list [--control HOST:PORT]          committed ranges that failed their check at recovery (fenced:
+    usage: `rdmq corruption list [--control HOST:PORT]          committed ranges that failed their check, at recovery or by the scrubber (fenced:
                                                     readers get CORRUPT_MESSAGE there; nothing was cut)
 rdmq corruption skip --topic T --partition P --segment S [--position BYTE] [--control HOST:PORT]
                                                     replaces the fenced ranges of segment S (or the one at BYTE) with a

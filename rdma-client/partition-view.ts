@@ -52,7 +52,7 @@ export function readLimit(segment: SegmentView, position: number): number {
 export function corruptRangeError(topic: string, partition: number, segment: SegmentView, f: FenceView): RdmqError {
   return new RdmqError(
     `${topic}-${partition}: offsets [${f.baseOffset}, ${f.endOffset}) (segment ${segment.segmentId} bytes [${f.startPosition}, ${f.endPosition})) ` +
-      `failed their check at recovery and are fenced until an operator runs 'rdmq corruption skip'; seek to ${f.endOffset} to read past them`,
+      `failed their check (at recovery, or by the scrubber) and are fenced until an operator runs 'rdmq corruption skip'; seek to ${f.endOffset} to read past them`,
     CORRUPT_MESSAGE,
     'CORRUPT_MESSAGE',
     false,

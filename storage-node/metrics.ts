@@ -4,24 +4,31 @@ import { SegmentStore } from './segment-store';
 import type { Scrubber, ScrubberStats } from './scrubber';
 import type { StorageNode } from './storage-node';
 
+/** A gauge set from `read` at each scrape; undefined leaves it as it was. */
+function readGauge(registry: Registry, name: string, help: string, read: () => number | undefined): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const value = read();
+      if (value !== undefined) this.set(value);
+    },
+  });
+}
+
 export function registerStorageMetrics(registry: Registry, store: () => SegmentStore | undefined): void {
-  const gauge = (name: string, help: string, value: (s: SegmentStore) => number): void => {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        const s = store();
-        if (s) this.set(value(s));
-      },
+  const gauge = (name: string, help: string, value: (s: SegmentStore) => number): void =>
+    readGauge(registry, name, help, () => {
+      const s = store();
+      return s && value(s);
     });
-  };
   gauge('rdmq_storage_segments', 'Segments allocated (open or sealed)', (s) => s.usage().segments);
   gauge('rdmq_storage_free_bytes', 'Bytes of the region not allocated to any segment', (s) => s.usage().freeBytes);
   gauge('rdmq_storage_largest_free_bytes', 'The largest segment that can still be allocated', (s) => s.usage().largestFreeBytes);
   gauge('rdmq_storage_used_bytes', 'Committed data bytes over all allocated segments', (s) => s.usage().usedBytes);
   gauge('rdmq_storage_allocated_bytes', 'Bytes of allocated segments', (s) => s.usage().allocatedBytes);
-  gauge('rdmq_storage_fenced_ranges', 'Committed ranges that failed their check at recovery and are fenced until an operator skips them', (s) => s.fencedRanges().length);
+  gauge('rdmq_storage_fenced_ranges', 'Committed ranges that failed their check (at recovery, or found by the scrubber) and are fenced until an operator skips them', (s) => s.fencedRanges().length);
   gauge('rdmq_storage_unreadable_segments', 'Segment slots whose header is unreadable, kept out of the free pool', (s) => s.recovery.segmentsLost.length);
 }
 
@@ -87,17 +94,8 @@ export function registerInProcessDataMetrics(registry: Registry, served: () => {
 
 /** The background scrubber's progress and what it found (scrubber.ts). */
 export function registerScrubMetrics(registry: Registry, scrubber: Scrubber): void {
-  const gauge = (name: string, help: string, value: (s: ScrubberStats) => number): void => {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(value(scrubber.stats()));
-      },
-    });
-  };
+  const gauge = (name: string, help: string, value: (s: ScrubberStats) => number): void => readGauge(registry, name, help, () => value(scrubber.stats()));
   gauge('rdmq_storage_scrub_checked_bytes', 'Committed bytes the background scrubber has checked again (framing and CRC32C) since the node started', (s) => s.checkedBytes);
   gauge('rdmq_storage_scrub_passes', "The background scrubber's full passes over every segment's committed bytes since the node started", (s) => s.passes);
-  gauge('rdmq_storage_scrub_damaged_ranges', 'Committed ranges the background scrubber found damaged since the node started (fenced at its next start)', (s) => s.damaged.length);
+  gauge('rdmq_storage_scrub_damaged_ranges', 'Committed ranges the background scrubber found damaged (and fenced) since the node started', (s) => s.damaged.length);
 }

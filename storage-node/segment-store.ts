@@ -165,7 +165,7 @@ export interface StorageUsage {
 }
 
 /**
- * Committed bytes of a segment that failed their check at recovery: readers
+ * Committed bytes of a segment that failed their check (at recovery, or by the scrubber): readers
  * of these offsets get an error until an operator skips the range.
  * Positions and offsets are [start, end).
  */
