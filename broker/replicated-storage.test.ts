@@ -171,6 +171,50 @@ describe('ReplicatedStorage against real storage nodes', () => {
     }
   });
 
+  test('a copy whose committed bytes its scrubber found damaged leaves the set while another holds them intact, and is freed once its segment is sealed', async () => {
+    storage?.close();
+    let copies = 2;
+    storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));
+    await storage.attach({ replicationFactorOf: () => copies, minInsyncOf: () => 1, onReplicasChanged: async () => undefined }, []);
+    const segment = await storage.allocate({ topicId: 4, partition: 0, baseOffset: 0n });
+    const [kept, damaged] = storage.replicasOf(segment.segmentId);
+    const indexOf = (id: string): number => storage!.nodeStates().findIndex((n) => n.nodeId === id);
+    const direct = await Promise.all(nodes.map((n) => RemoteStorage.connect(`127.0.0.1:${n.ready.controlPort}`)));
+    const value = `scrubbed-${process.pid}-${Date.now()}`.padEnd(400, 'y');
+    try {
+      const batch = await buildRecordBatch({ records: [{ key: null, value }], baseOffset: 0n });
+      for (const id of [kept, damaged]) await direct[indexOf(id)].writeData(segment.segmentId, 0, batch);
+      await storage.commit(segment.segmentId, { commitPosition: batch.length, endOffset: 1n, maxTimestamp: 0n });
+      const regionPath = path.join(dir, `storage-${indexOf(damaged)}`, 'region');
+      const at = fs.readFileSync(regionPath).indexOf(value);
+      expect(at).toBeGreaterThan(0);
+      const fd = fs.openSync(regionPath, 'r+');
+      fs.writeSync(fd, Buffer.from('!'), 0, 1, at + 100);
+      fs.closeSync(fd);
+
+      // Its node's scrubber (16 MiB/s by default) finds it; the broker's next look at the damage drops that copy, fencing nothing.
+      const deadline = Date.now() + 20_000;
+      while ((await direct[indexOf(damaged)].damage()).ranges.length === 0) {
+        if (Date.now() > deadline) throw new Error('the scrubber did not report the damaged copy');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect((await storage.damage()).ranges.filter((r) => r.segmentId === segment.segmentId)).toEqual([]);
+      expect(storage.replicasOf(segment.segmentId)).toEqual([kept]);
+      // Open, the copy stays where it is (a producer may still put there); sealed, it is freed.
+      copies = 1;
+      await storage.reReplicate(() => false);
+      const holds = async (id: string): Promise<boolean> => (await direct[indexOf(id)].describe()).some((s) => s.segmentId === segment.segmentId);
+      expect(await holds(damaged)).toBe(true);
+      await storage.seal(segment.segmentId, batch.length);
+      await storage.reReplicate(() => true);
+      expect(await holds(damaged)).toBe(false);
+      expect(await holds(kept)).toBe(true);
+      expect((await direct[indexOf(damaged)].damage()).ranges.filter((r) => r.segmentId === segment.segmentId)).toEqual([]);
+    } finally {
+      for (const d of direct) d.close();
+    }
+  });
+
   test('a copy the set lists but its node does not hold leaves the set, durably, and readers get keys of the copies that exist', async () => {
     storage?.close();
     storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));

@@ -75,6 +75,10 @@ export class ReplicatedStorage implements StorageBackend {
   private policy: ReplicaPolicy | undefined;
   private copying = false;
   private replicaChanges: Promise<unknown> = Promise.resolve();
+  /** `segmentId:nodeId` of copies that left their set for damaged bytes: retired once the segment is sealed. */
+  private readonly damagedCopies = new Set<string>();
+  /** Segments not copied for their fenced ranges, each said once. */
+  private readonly notCopied = new Set<number>();
 
   private constructor(private readonly nodes: Map<string, Node>) {}
 
@@ -386,14 +390,54 @@ export class ReplicatedStorage implements StorageBackend {
     return report;
   }
 
+  /**
+   * What the nodes found damaged, as the segment's in-sync copies show it. A
+   * copy holding damaged committed bytes that another in-sync copy holds
+   * undamaged leaves the set (durably, as any copy out of sync; a sealed
+   * segment is copied again from a good copy), so readers are not sent to it
+   * and nothing another copy holds intact is fenced. Of the copies that
+   * answer, the one with the fewest damaged ranges stays (the first in the
+   * set among equals) with every copy damaged exactly where it is; the
+   * others leave. So the copies left hold the same fenced ranges, and only
+   * those are returned: damage every copy shares. A range returned once stays
+   * on every copy until skipped (a copy joins only by copying, and a segment
+   * with fenced ranges is not copied), so no fence the broker took is left
+   * without its range in the storage.
+   */
   async damage(): Promise<StorageDamage> {
     const ranges: FencedRange[] = [];
     const unreadableSlots: StorageDamage['unreadableSlots'] = [];
+    const answered = new Set<string>();
+    const bySegment = new Map<number, Map<string, FencedRange[]>>();
     for (const [nodeId, node] of this.nodes) {
       if (!node.up) continue;
       const d = await node.storage.damage();
-      ranges.push(...d.ranges.filter((r) => this.placements.get(r.segmentId)?.replicas[0] === nodeId || !this.placements.has(r.segmentId)));
+      answered.add(nodeId);
       unreadableSlots.push(...d.unreadableSlots);
+      for (const r of d.ranges) {
+        // A segment nobody placed is the broker's to judge as it is.
+        if (!this.placements.has(r.segmentId)) ranges.push(r);
+        else {
+          const copies = bySegment.get(r.segmentId) ?? new Map<string, FencedRange[]>();
+          copies.set(nodeId, [...(copies.get(nodeId) ?? []), r]);
+          bySegment.set(r.segmentId, copies);
+        }
+      }
+    }
+    for (const [segmentId, copies] of bySegment) {
+      const judged = this.placementOf(segmentId).replicas.filter((id) => answered.has(id));
+      // Damage only on copies out of the set: nothing a reader is sent to.
+      if (!judged.some((id) => copies.has(id))) continue;
+      const rangesOf = (id: string): FencedRange[] => copies.get(id) ?? [];
+      const keeper = judged.reduce((best, id) => (rangesOf(id).length < rangesOf(best).length ? id : best));
+      const kept = rangesOf(keeper);
+      const leaving = judged.filter((id) => !sameRanges(rangesOf(id), kept));
+      if (leaving.length > 0) {
+        const where = leaving.map((id) => `${id} ${describeRanges(rangesOf(id).filter((r) => !kept.some((k) => sameRange(k, r))))}`).join('; ');
+        await this.shrink(segmentId, leaving, `committed bytes damaged on ${where}, intact on ${keeper}`);
+        for (const id of leaving) this.damagedCopies.add(`${segmentId}:${id}`);
+      }
+      ranges.push(...kept);
     }
     return { ranges, unreadableSlots };
   }
@@ -418,12 +462,21 @@ export class ReplicatedStorage implements StorageBackend {
     this.copying = true;
     let made = 0;
     try {
+      await this.retireDamagedCopies(isSealed);
       for (const segmentId of this.underReplicated()) {
         const placement = this.placements.get(segmentId);
         if (!placement || !isSealed(segmentId)) continue;
         const source = placement.replicas.find((id) => this.nodes.get(id)!.up);
         const target = this.placementOrder().find((id) => this.nodes.get(id)!.up && !placement.replicas.includes(id));
         if (!source || !target) continue;
+        // A copy made now would hold the damaged bytes without their fence: copied once they are skipped.
+        const fenced = (await this.nodes.get(source)!.storage.damage()).ranges.filter((r) => r.segmentId === segmentId);
+        if (fenced.length > 0) {
+          if (!this.notCopied.has(segmentId)) this.policy.log?.(`segment ${segmentId} is not copied to more nodes while it holds fenced ranges (${describeRanges(fenced)}); rdmq corruption skip replaces them`);
+          this.notCopied.add(segmentId);
+          continue;
+        }
+        this.notCopied.delete(segmentId);
         try {
           await this.copySegment(segmentId, source, target);
           made++;
@@ -443,6 +496,34 @@ export class ReplicatedStorage implements StorageBackend {
   }
 
   // -- internals --
+
+  /**
+   * Frees the copies that left their sets for damaged bytes, once their
+   * segment is sealed (no producer puts there any more) and the durable set
+   * leaves them out; a node that answers again takes copies like any other.
+   */
+  private async retireDamagedCopies(isSealed: (segmentId: number) => boolean): Promise<void> {
+    for (const entry of this.damagedCopies) {
+      const [segmentId, nodeId] = [Number(entry.slice(0, entry.indexOf(':'))), entry.slice(entry.indexOf(':') + 1)];
+      const placement = this.placements.get(segmentId);
+      if (!placement) {
+        this.damagedCopies.delete(entry);
+        continue;
+      }
+      const node = this.nodes.get(nodeId)!;
+      if (placement.replicas.includes(nodeId) || !isSealed(segmentId) || !node.up) continue;
+      const durable = this.policy?.durableReplicasOf ? this.policy.durableReplicasOf(segmentId, placement.topicId) : placement.replicas;
+      if (durable?.includes(nodeId)) continue;
+      try {
+        await node.storage.free(segmentId);
+      } catch (err) {
+        this.policy?.log?.(`storage node ${nodeId}: retiring its damaged copy of segment ${segmentId} failed (${(err as Error).message}); trying again later`);
+        continue;
+      }
+      this.damagedCopies.delete(entry);
+      this.policy?.log?.(`storage node ${nodeId}: retired its damaged copy of segment ${segmentId} (in sync on ${placement.replicas.join(', ')})`);
+    }
+  }
 
   private async copySegment(segmentId: number, sourceId: string, targetId: string): Promise<void> {
     const source = this.nodes.get(sourceId)!.storage;
@@ -465,6 +546,7 @@ export class ReplicatedStorage implements StorageBackend {
       await target.free(segmentId).catch(() => undefined);
       return;
     }
+    this.damagedCopies.delete(`${segmentId}:${targetId}`);
     this.policy?.log?.(`segment ${segmentId}: copied ${header.commitPosition - header.startPosition} bytes from ${sourceId} to ${targetId}; in sync on ${joined.join(', ')}`);
   }
 
@@ -593,6 +675,18 @@ export class ReplicatedStorage implements StorageBackend {
       if (missing.length > 0 && holders.length > 0) await this.shrink(segmentId, missing, `storage node(s) ${missing.join(', ')} do not hold it`);
     }
   }
+}
+
+function sameRange(a: FencedRange, b: FencedRange): boolean {
+  return a.startPosition === b.startPosition && a.endPosition === b.endPosition;
+}
+
+function sameRanges(a: FencedRange[], b: FencedRange[]): boolean {
+  return a.length === b.length && a.every((r) => b.some((s) => sameRange(r, s)));
+}
+
+function describeRanges(ranges: FencedRange[]): string {
+  return ranges.map((r) => `bytes [${r.startPosition}, ${r.endPosition}) offsets [${r.baseOffset}, ${r.endOffset})`).join(', ');
 }
 
 function isInvalidBatch(err: unknown): boolean {

@@ -12,6 +12,7 @@ const MAIN = path.join(__dirname, '..', 'main.js');
 interface Ready {
   controlPort: number;
   fastpathPort: number;
+  metricsPort: number;
   kafkaPort?: number;
 }
 
@@ -20,6 +21,8 @@ export interface ReplicatedOptions {
   defaultReplicationFactor: number;
   segmentSize?: string;
   leaseTimeoutMs?: number;
+  /** Each storage node's --scrub-rate (the default otherwise). */
+  scrubRate?: string;
 }
 
 export class ReplicatedRoles {
@@ -60,6 +63,7 @@ export class ReplicatedRoles {
       MAIN, 'storage', '--data', path.join(this.dir, `storage-${i}`), '--control', `127.0.0.1:${control}`,
       '--fastpath', `127.0.0.1:${fastpath}`, '--metrics', '127.0.0.1:0', '--durability', 'flush',
       '--region-size', '64M', '--segment-size', this.options.segmentSize ?? '1M', '--cluster-secret-file', this.secretFile,
+      ...(this.options.scrubRate === undefined ? [] : ['--scrub-rate', this.options.scrubRate]),
     ]);
   }
 
@@ -77,6 +81,11 @@ export class ReplicatedRoles {
   async killStorage(i: number): Promise<void> {
     await this.storages[i]?.signal('SIGKILL');
     this.storages[i] = undefined;
+  }
+
+  /** Storage node `i`'s region file. */
+  regionPath(i: number): string {
+    return path.join(this.dir, `storage-${i}`, 'region');
   }
 
   storageControls(): string[] {
