@@ -422,6 +422,25 @@ describe('corrupt committed data while rdmq start runs', () => {
     }
   }, 90_000);
 
+  it('with the scrubber off, Kafka readers get CORRUPT_MESSAGE at a damaged batch, never its bytes; the gateway reports it once', async () => {
+    const topic = 'unscrubbed';
+    const dataDir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-unscrubbed-'));
+    const cluster = await startCluster({ dataDir, durability: 'flush', regionSize: '64M', segmentSize: '1M', extraArgs: ['--scrub-rate', '0'] });
+    try {
+      await produceSends(kafkaAt(cluster.kafkaPort), topic);
+      damageRecord1000(path.join(dataDir, 'region'));
+      const corrupt = expect.stringContaining('Broker: Invalid message');
+      for (let read = 0; read < 2; read++) expect(await readWithKcat(cluster.kafkaPort, topic, 900, Infinity)).toEqual({ offsets: range(900, 1000), error: corrupt });
+      expect(await readWithKcat(cluster.kafkaPort, topic, 1000 + RECORDS_PER_SEND, SENDS * RECORDS_PER_SEND - 1000 - RECORDS_PER_SEND)).toEqual({ offsets: range(1000 + RECORDS_PER_SEND, SENDS * RECORDS_PER_SEND) });
+      expect(cluster.stderr().match(/CORRUPT batch at unscrubbed-0 segment \d+ position \d+: its CRC32C does not match its bytes on any of its 1 copy/g)).toHaveLength(1);
+      // Nothing is fenced until a scrubber or a restart's recovery finds it.
+      expect((await rdmq(['status', '--control', cluster.control])).stdout).not.toContain('CORRUPT');
+    } finally {
+      await cluster.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('run apart, the broker takes the fence from the storage node over the control plane', async () => {
     const topic = 'scrubbed-apart';
     const dir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-scrub-apart-'));

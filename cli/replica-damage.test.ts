@@ -13,6 +13,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
 import { RemoteStorage } from '../broker/storage-backend';
+import { decodeRecordBatch, readBatchHeader, splitBatches } from '../format';
+import { Connection, PartitionFetcher } from '../rdma-client';
 import { readTopic } from './testing/apart';
 import { ReplicatedRoles } from './testing/replicated';
 
@@ -222,5 +224,71 @@ describe('a damaged copy of a replicated segment', () => {
     expect(after.error).toBeUndefined();
     const expected = Array.from({ length: RECORDS }, (_, i) => i).filter((i) => i < fenced.base || i >= fenced.base + RECORDS_PER_SEND);
     expect(after.values.flatMap((v, at) => (v === valueOf(at, 'b') ? [at] : []))).toEqual(expected);
+  });
+});
+
+describe('a batch damaged on a copy before any scrubber looks (scrubbers off)', () => {
+  let roles: ReplicatedRoles;
+
+  beforeAll(async () => {
+    roles = await ReplicatedRoles.start({ storageNodes: 2, defaultReplicationFactor: 2, segmentSize: '1M', scrubRate: '0' });
+  });
+
+  afterAll(async () => {
+    await roles?.stop();
+  });
+
+  it('is served to Kafka readers from the copy that holds it intact; when no copy does, readers get CORRUPT_MESSAGE there; each reported once', async () => {
+    const topic = 'unscrubbed';
+    const kafka = new Kafka({ clientId: 'replica-damage', brokers: [roles.kafka], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 2 }] });
+    await admin.disconnect();
+    const producer = kafka.producer();
+    await producer.connect();
+    for (let s = 0; s < SENDS; s++) {
+      await producer.send({ topic, acks: -1, messages: Array.from({ length: RECORDS_PER_SEND }, (_, j) => ({ value: valueOf(s * RECORDS_PER_SEND + j, 'u') })) });
+    }
+    await producer.disconnect();
+    damageRecord(roles.regionPath(0), valueOf(1000, 'u'));
+
+    // A gateway's reader takes the next copy at each fetch: of two fetches at 1000, one reads the damaged copy first.
+    const connection = await Connection.open({ control: roles.control });
+    const logs: string[] = [];
+    const fetcher = new PartitionFetcher(connection, topic, 0, undefined, (m) => logs.push(m));
+    try {
+      await fetcher.open();
+      for (let k = 0; k < 2; k++) {
+        const { records } = await fetcher.fetch(1000n, 1 << 20);
+        const first = await decodeRecordBatch(records, 0);
+        expect(first.records.map((r) => r.value!.toString())).toEqual(Array.from({ length: RECORDS_PER_SEND }, (_, j) => valueOf(1000 + j, 'u')));
+      }
+      expect(logs).toEqual([expect.stringMatching(new RegExp(`^a batch at ${topic}-0 segment \\d+ position \\d+ failed its CRC32C on one copy; served from another copy that holds it intact$`))]);
+      for (let read = 0; read < 3; read++) {
+        const { values, error } = await readAll(roles.kafka, topic, RECORDS);
+        expect(error).toBeUndefined();
+        expect(values.findIndex((v, at) => v !== valueOf(at, 'u'))).toBe(-1);
+      }
+
+      // Record 1100's batch damaged on both copies: the fetch before it stops there, the fetch at it fails.
+      damageRecord(roles.regionPath(0), valueOf(1100, 'u'));
+      damageRecord(roles.regionPath(1), valueOf(1100, 'u'));
+      const before = await fetcher.fetch(1050n, 1 << 20);
+      expect(splitBatches(before.records, { batchBytesMax: 1 << 20 }).batches.map((b) => readBatchHeader(before.records, b.offset).baseOffset)).toEqual([1050n]);
+      for (let k = 0; k < 2; k++) await expect(fetcher.fetch(1100n, 1 << 20)).rejects.toMatchObject({ errorCode: 2, message: expect.stringContaining('its CRC32C does not match its bytes on any copy read') });
+      expect(logs.filter((m) => m.startsWith('CORRUPT batch'))).toEqual([expect.stringMatching(new RegExp(`^CORRUPT batch at ${topic}-0 segment \\d+ position \\d+: its CRC32C does not match its bytes on any of its 2 copies`))]);
+      const { values, error } = await readAll(roles.kafka, topic, RECORDS);
+      expect(error).toContain('Broker: Invalid message');
+      expect(values.length).toBe(1100);
+      expect(values.findIndex((v, at) => v !== valueOf(at, 'u'))).toBe(-1);
+      // The gateway (in the broker's process) reports the batch no copy holds intact once, however often it is read
+      // (the other only if its readers happened to read the damaged copy first).
+      expect(roles.broker.stderr().match(/CORRUPT batch at unscrubbed-0/g)).toHaveLength(1);
+      expect((roles.broker.stderr().match(/failed its CRC32C on one copy/g) ?? []).length).toBeLessThanOrEqual(1);
+    } finally {
+      await fetcher.close();
+      await connection.close();
+    }
   });
 });

@@ -32,7 +32,7 @@ export class FetcherPool {
       return found;
     }
     while (this.open.size >= this.maxOpen) this.evictOldest();
-    const fetcher = new PartitionFetcher(this.connection, topic, partition, this.readAheadBudget);
+    const fetcher = new PartitionFetcher(this.connection, topic, partition, this.readAheadBudget, this.log);
     const opened = fetcher.open().then(() => fetcher);
     this.open.set(key, opened);
     opened.catch(() => {

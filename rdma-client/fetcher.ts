@@ -6,7 +6,7 @@
 // ended at. One fetcher serves every Kafka consumer of a partition at a
 // gateway, so each fetch takes the connection's next reader turn: fetches
 // spread over a segment's copies instead of all reading the same one.
-import { isSkipMarker, readBatchHeader, RECORDS_OFFSET, splitBatches } from '../format';
+import { computeBatchCrc, CRC_OFFSET, isSkipMarker, LOG_OVERHEAD, readBatchHeader, RECORDS_OFFSET, splitBatches } from '../format';
 import { decodeJson, encodeJson, FastPathMessage } from '../format/fastpath-wire';
 import { Connection } from './connection';
 import { RdmqError, replyError } from './errors';
@@ -15,6 +15,9 @@ import { corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } fro
 const OFFSET_OUT_OF_RANGE = 1;
 const POSITION_CACHE_MAX = 1024;
 const MIN_READ_BYTES = 64 * 1024;
+const CORRUPT_MESSAGE = 2;
+/** Damaged batches each fetcher remembers having reported (each is logged once). */
+const REPORTED_MAX = 1024;
 
 export interface FetchResult {
   /** Complete stored batches; the first may start before the requested offset. */
@@ -74,11 +77,23 @@ export class PartitionFetcher {
    * it was read from, and dropped after READ_AHEAD_KEEP_MS; a partition
    * keeps READ_AHEADS_PER_PARTITION, for consumers reading it at different places.
    */
+  /** `segmentId:position` of damaged batches already reported. */
+  private readonly reported = new Set<string>();
+
+  /**
+   * Every batch handed out is checked against its CRC first (Kafka clients
+   * that do not check, librdkafka's default, would otherwise take damaged
+   * bytes the storage node's scrubber has not reached yet): one that fails
+   * is read from the segment's other copies and served from one that holds
+   * it intact; when none does, the fetch that starts at it fails with
+   * CORRUPT_MESSAGE. Either is reported through `log`, once per batch.
+   */
   constructor(
     private readonly connection: Connection,
     readonly topic: string,
     readonly partition: number,
     private readonly readAheadBudget?: ReadAheadBudget,
+    private readonly log: (message: string) => void = () => undefined,
   ) {}
 
   async open(): Promise<void> {
@@ -166,6 +181,21 @@ export class PartitionFetcher {
           full = true;
           break;
         }
+        const batch = bytes.subarray(span.offset, span.offset + span.length);
+        if (!crcMatches(batch) && !(await this.readIntactCopy(view, segment, at.position + span.offset, batch, preferred))) {
+          // What came before goes out; the fetch that starts here fails.
+          if (outBytes > 0) {
+            full = true;
+            break;
+          }
+          throw new RdmqError(
+            `corrupt batch at ${this.topic}-${this.partition} offset ${header.baseOffset} (segment ${segment.segmentId} position ${at.position + span.offset}): ` +
+              `its CRC32C does not match its bytes on any copy read; the storage node's scrubber fences it, then 'rdmq corruption skip' replaces it`,
+            CORRUPT_MESSAGE,
+            'CORRUPT_MESSAGE',
+            false,
+          );
+        }
         consumed = span.offset + span.length;
         if (runStart < 0) runStart = span.offset;
         runEnd = consumed;
@@ -180,6 +210,39 @@ export class PartitionFetcher {
     // As much as the consumer asks for (its next fetch then finds it all read), or more when one batch was larger.
     if (outBytes > 0) this.startReadAhead(view, at, Math.max(outBytes, maxBytes), preferred);
     return result(out, outBytes);
+  }
+
+  /**
+   * The batch `damaged` (at `position`, failed its CRC) read again from the
+   * segment's other copies, in turn; the first copy that holds it intact is
+   * copied over it. False when no other copy does (or there is none).
+   */
+  private async readIntactCopy(view: PartitionView, segment: SegmentView, position: number, damaged: Buffer, preferred: number): Promise<boolean> {
+    const where = `${this.topic}-${this.partition} segment ${segment.segmentId} position ${position}`;
+    const copies = this.connection.segmentReplicas(segment.segmentId, 'read').length;
+    for (let k = 1; k < copies; k++) {
+      const other = Buffer.allocUnsafe(damaged.length);
+      try {
+        await view.read(segment, position, other, preferred + k);
+      } catch {
+        continue;
+      }
+      if (other.readInt32BE(8) + LOG_OVERHEAD === other.length && crcMatches(other)) {
+        other.copy(damaged);
+        this.reportOnce(segment, position, `a batch at ${where} failed its CRC32C on one copy; served from another copy that holds it intact`);
+        return true;
+      }
+    }
+    this.reportOnce(segment, position, `CORRUPT batch at ${where}: its CRC32C does not match its bytes on any of its ${copies} cop${copies === 1 ? 'y' : 'ies'}; Kafka readers get CORRUPT_MESSAGE there`);
+    return false;
+  }
+
+  private reportOnce(segment: SegmentView, position: number, message: string): void {
+    const key = `${segment.segmentId}:${position}`;
+    if (this.reported.has(key)) return;
+    if (this.reported.size >= REPORTED_MAX) this.reported.delete(this.reported.values().next().value as string);
+    this.reported.add(key);
+    this.log(message);
   }
 
   /**
@@ -301,4 +364,9 @@ function nextBatchCannotFit(bytes: Buffer, at: number, offset: bigint, outBytes:
   }
   if (isSkipMarker(header) || header.baseOffset + BigInt(header.lastOffsetDelta) < offset) return false;
   return outBytes + 12 + header.batchLength > maxBytes;
+}
+
+/** Whether the batch filling `batch` holds the CRC32C of its bytes. */
+function crcMatches(batch: Buffer): boolean {
+  return computeBatchCrc(batch, 0, batch.length - LOG_OVERHEAD) === batch.readUInt32BE(CRC_OFFSET);
 }
