@@ -14,7 +14,7 @@ import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
 import { RemoteStorage } from '../broker/storage-backend';
 import { decodeRecordBatch, readBatchHeader, splitBatches } from '../format';
-import { Connection, PartitionFetcher } from '../rdma-client';
+import { Connection, PartitionFetcher, Rdmq } from '../rdma-client';
 import { readTopic } from './testing/apart';
 import { ReplicatedRoles } from './testing/replicated';
 
@@ -238,7 +238,7 @@ describe('a batch damaged on a copy before any scrubber looks (scrubbers off)', 
     await roles?.stop();
   });
 
-  it('is served to Kafka readers from the copy that holds it intact; when no copy does, readers get CORRUPT_MESSAGE there; each reported once', async () => {
+  it('is served to Kafka readers and SDK consumers from the copy that holds it intact; when no copy does, readers get CORRUPT_MESSAGE there; each reported once', async () => {
     const topic = 'unscrubbed';
     const kafka = new Kafka({ clientId: 'replica-damage', brokers: [roles.kafka], logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
@@ -270,6 +270,23 @@ describe('a batch damaged on a copy before any scrubber looks (scrubbers off)', 
         expect(error).toBeUndefined();
         expect(values.findIndex((v, at) => v !== valueOf(at, 'u'))).toBe(-1);
       }
+
+      // SDK consumers check each batch's CRC as they decode it: the two (sent to different copies) both get every record intact.
+      const consumers = [0, 1].map(() => new Rdmq({ control: roles.control }).consumer());
+      const got: string[][] = [[], []];
+      const failures: Error[] = [];
+      try {
+        for (const [c, consumer] of consumers.entries()) {
+          await consumer.connect();
+          await consumer.subscribe({ topic, fromBeginning: true });
+          await consumer.run({ eachMessage: async ({ message }) => void got[c].push(message.value!.toString()) }, (err) => failures.push(err));
+        }
+        await until('both SDK consumers to read every record', () => got.every((g) => g.length >= RECORDS) || failures.length > 0);
+      } finally {
+        for (const consumer of consumers) await consumer.disconnect();
+      }
+      expect(failures).toEqual([]);
+      for (const values of got) expect(values.findIndex((v, at) => v !== valueOf(at, 'u'))).toBe(-1);
 
       // Record 1100's batch damaged on both copies: the fetch before it stops there, the fetch at it fails.
       damageRecord(roles.regionPath(0), valueOf(1100, 'u'));

@@ -1,6 +1,6 @@
 // The shared record-batch v2 format every role imports.
 export * from './batch-layout';
-export { computeBatchCrc, writeBatchCrc } from './batch-crc';
+export { batchIntact, computeBatchCrc, writeBatchCrc } from './batch-crc';
 export {
   BATCH_LIMITS_DEFAULT,
   BatchLimits,

@@ -3,7 +3,7 @@
 // then pushes every commit-watermark move and every new segment. The
 // consumer keeps its read position locally and pulls committed bytes with
 // one-sided gets straight from the storage node: no polling of the broker.
-import { LOG_OVERHEAD, RecordBatchError, splitBatches } from '../format';
+import { batchIntact, LOG_OVERHEAD, RecordBatchError, splitBatches } from '../format';
 import { Connection } from './connection';
 import { RdmqError } from './errors';
 import { decodeMessages } from './message-decoder';
@@ -450,8 +450,25 @@ export class Consumer {
         reader.nextOffset = BigInt(decoded.messages[decoded.messages.length - 1].offset) + 1n;
         await this.deliver(reader, decoded.messages);
       }
-      // Reported once what precedes it is delivered; the partition then waits for a seek.
-      if (decoded.error) throw corruptBatchError(view.topic, view.partition, segment.segmentId, reader.position, decoded.error);
+      if (decoded.error) {
+        // A batch that fails its CRC here may be intact on another copy: delivered from there.
+        const span = split.batches.find((b) => b.offset === decoded.bytesDecoded);
+        const damaged = span && bytes.subarray(span.offset, span.offset + span.length);
+        const intact = damaged && !batchIntact(damaged) ? await view.readIntact(segment, reader.position, damaged.length) : undefined;
+        if (intact && !reader.retired) {
+          const again = await decodeMessages(intact, splitBatches(intact, { batchBytesMax: segment.dataCapacityBytes }).batches, reader.nextOffset, segment.dataCapacityBytes);
+          if (!again.error) {
+            reader.position += intact.length;
+            if (again.messages.length > 0) {
+              reader.nextOffset = BigInt(again.messages[again.messages.length - 1].offset) + 1n;
+              await this.deliver(reader, again.messages);
+            }
+            continue;
+          }
+        }
+        // Reported once what precedes it is delivered; the partition then waits for a seek.
+        throw corruptBatchError(view.topic, view.partition, segment.segmentId, reader.position, decoded.error);
+      }
     }
   }
 

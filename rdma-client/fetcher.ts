@@ -6,7 +6,7 @@
 // ended at. One fetcher serves every Kafka consumer of a partition at a
 // gateway, so each fetch takes the connection's next reader turn: fetches
 // spread over a segment's copies instead of all reading the same one.
-import { computeBatchCrc, CRC_OFFSET, isSkipMarker, LOG_OVERHEAD, readBatchHeader, RECORDS_OFFSET, splitBatches } from '../format';
+import { batchIntact, isSkipMarker, readBatchHeader, RECORDS_OFFSET, splitBatches } from '../format';
 import { decodeJson, encodeJson, FastPathMessage } from '../format/fastpath-wire';
 import { Connection } from './connection';
 import { RdmqError, replyError } from './errors';
@@ -182,7 +182,7 @@ export class PartitionFetcher {
           break;
         }
         const batch = bytes.subarray(span.offset, span.offset + span.length);
-        if (!crcMatches(batch) && !(await this.readIntactCopy(view, segment, at.position + span.offset, batch, preferred))) {
+        if (!batchIntact(batch) && !(await this.readIntactCopy(view, segment, at.position + span.offset, batch, preferred))) {
           // What came before goes out; the fetch that starts here fails.
           if (outBytes > 0) {
             full = true;
@@ -219,20 +219,13 @@ export class PartitionFetcher {
    */
   private async readIntactCopy(view: PartitionView, segment: SegmentView, position: number, damaged: Buffer, preferred: number): Promise<boolean> {
     const where = `${this.topic}-${this.partition} segment ${segment.segmentId} position ${position}`;
-    const copies = this.connection.segmentReplicas(segment.segmentId, 'read').length;
-    for (let k = 1; k < copies; k++) {
-      const other = Buffer.allocUnsafe(damaged.length);
-      try {
-        await view.read(segment, position, other, preferred + k);
-      } catch {
-        continue;
-      }
-      if (other.readInt32BE(8) + LOG_OVERHEAD === other.length && crcMatches(other)) {
-        other.copy(damaged);
-        this.reportOnce(segment, position, `a batch at ${where} failed its CRC32C on one copy; served from another copy that holds it intact`);
-        return true;
-      }
+    const intact = await view.readIntact(segment, position, damaged.length, preferred);
+    if (intact) {
+      intact.copy(damaged);
+      this.reportOnce(segment, position, `a batch at ${where} failed its CRC32C on one copy; served from another copy that holds it intact`);
+      return true;
     }
+    const copies = view.copyCount(segment);
     this.reportOnce(segment, position, `CORRUPT batch at ${where}: its CRC32C does not match its bytes on any of its ${copies} cop${copies === 1 ? 'y' : 'ies'}; Kafka readers get CORRUPT_MESSAGE there`);
     return false;
   }
@@ -366,7 +359,3 @@ function nextBatchCannotFit(bytes: Buffer, at: number, offset: bigint, outBytes:
   return outBytes + 12 + header.batchLength > maxBytes;
 }
 
-/** Whether the batch filling `batch` holds the CRC32C of its bytes. */
-function crcMatches(batch: Buffer): boolean {
-  return computeBatchCrc(batch, 0, batch.length - LOG_OVERHEAD) === batch.readUInt32BE(CRC_OFFSET);
-}

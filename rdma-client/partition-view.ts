@@ -4,6 +4,7 @@
 // committed bytes with one-sided gets using this view, each from the copy of
 // a segment its reader index points at (so readers of a partition spread
 // over the copies), moving on to the next copy when one fails.
+import { batchIntact } from '../format';
 import { decodeJson, decodeWatermark, encodeJson, FastPathMessage, SegmentAnnouncement, SubscribeReplyBody } from '../format/fastpath-wire';
 import { Connection, SegmentReplica } from './connection';
 import { RdmqError, replyError } from './errors';
@@ -153,6 +154,30 @@ export class PartitionView {
     } finally {
       if (--this.readsInFlight === 0) this.readsDone?.();
     }
+  }
+
+  /**
+   * The batch of `lengthBytes` at `position`, which failed its CRC32C as
+   * read before, read again from each copy in turn (from copy `preferred + 1`
+   * on, so the copy it was read from comes last: a read ahead may have come
+   * from another) until one holds it intact; undefined when none does.
+   */
+  async readIntact(segment: SegmentView, position: number, lengthBytes: number, preferred = this.readerIndex): Promise<Buffer | undefined> {
+    for (let k = 1; k <= this.copyCount(segment); k++) {
+      const other = Buffer.allocUnsafe(lengthBytes);
+      try {
+        await this.read(segment, position, other, preferred + k);
+      } catch {
+        continue;
+      }
+      if (batchIntact(other)) return other;
+    }
+    return undefined;
+  }
+
+  /** How many copies of the segment there are to read from. */
+  copyCount(segment: SegmentView): number {
+    return this.connection.segmentReplicas(segment.segmentId, 'read').length;
   }
 
   /** Whether `read` from copy `preferred % n` is a direct call into a storage node of this process. */
