@@ -72,6 +72,21 @@ function damageRecord(regionPath: string, value: string): void {
   fs.closeSync(fd);
 }
 
+/** A one-partition topic of 25 sends of 50 records (one batch each; record i's value valueOf(i, tag)), two copies of each segment. */
+async function produceTopic(brokers: string, topic: string, tag: string): Promise<void> {
+  const kafka = new Kafka({ clientId: 'replica-damage', brokers: [brokers], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 2 }] });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  for (let s = 0; s < SENDS; s++) {
+    await producer.send({ topic, acks: -1, messages: Array.from({ length: RECORDS_PER_SEND }, (_, j) => ({ value: valueOf(s * RECORDS_PER_SEND + j, tag) })) });
+  }
+  await producer.disconnect();
+}
+
 describe('a damaged copy of a replicated segment', () => {
   let roles: ReplicatedRoles;
   let nodeIds: string[];
@@ -90,21 +105,6 @@ describe('a damaged copy of a replicated segment', () => {
   afterAll(async () => {
     await roles?.stop();
   });
-
-  /** A one-partition topic of 25 sends of 50 records (one batch each; record i's value valueOf(i, tag)), two copies of each segment. */
-  async function produceTopic(topic: string, tag: string): Promise<void> {
-    const kafka = new Kafka({ clientId: 'replica-damage', brokers: [roles.kafka], logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 2 }] });
-    await admin.disconnect();
-    const producer = kafka.producer();
-    await producer.connect();
-    for (let s = 0; s < SENDS; s++) {
-      await producer.send({ topic, acks: -1, messages: Array.from({ length: RECORDS_PER_SEND }, (_, j) => ({ value: valueOf(s * RECORDS_PER_SEND + j, tag) })) });
-    }
-    await producer.disconnect();
-  }
 
   const holdersOf = (value: string): number[] => [0, 1, 2].filter((n) => fs.readFileSync(roles.regionPath(n)).includes(Buffer.from(value)));
   const metric = async (node: number, name: string): Promise<number> => {
@@ -169,7 +169,7 @@ describe('a damaged copy of a replicated segment', () => {
   }
 
   it('leaves the in-sync set; readers read every record from the good copy and the segment is copied again', async () => {
-    await produceTopic('copies', '');
+    await produceTopic(roles.kafka, 'copies', '');
     const first = holdersOf(valueOf(1000));
     expect(first).toHaveLength(2);
     await damageAndRecover('copies', first[0], 1000);
@@ -181,7 +181,7 @@ describe('a damaged copy of a replicated segment', () => {
 
   it('damaged in different batches on both copies: one copy stays, its range fenced, and the segment is copied once the range is skipped', async () => {
     const topic = 'both-copies';
-    await produceTopic(topic, 'b');
+    await produceTopic(roles.kafka, topic, 'b');
     const holders = holdersOf(valueOf(1100, 'b'));
     expect(holders).toHaveLength(2);
     // The broker sleeps until both scrubbers have reported, so it judges both copies in one probe.
@@ -240,17 +240,7 @@ describe('a batch damaged on a copy before any scrubber looks (scrubbers off)', 
 
   it('is served to Kafka readers and SDK consumers from the copy that holds it intact; when no copy does, readers get CORRUPT_MESSAGE there; each reported once', async () => {
     const topic = 'unscrubbed';
-    const kafka = new Kafka({ clientId: 'replica-damage', brokers: [roles.kafka], logLevel: logLevel.NOTHING });
-    const admin = kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 2 }] });
-    await admin.disconnect();
-    const producer = kafka.producer();
-    await producer.connect();
-    for (let s = 0; s < SENDS; s++) {
-      await producer.send({ topic, acks: -1, messages: Array.from({ length: RECORDS_PER_SEND }, (_, j) => ({ value: valueOf(s * RECORDS_PER_SEND + j, 'u') })) });
-    }
-    await producer.disconnect();
+    await produceTopic(roles.kafka, topic, 'u');
     damageRecord(roles.regionPath(0), valueOf(1000, 'u'));
 
     // A gateway's reader takes the next copy at each fetch: of two fetches at 1000, one reads the damaged copy first.
