@@ -215,6 +215,27 @@ describe('ReplicatedStorage against real storage nodes', () => {
     }
   });
 
+  test('re-replication whose source does not answer tries again later instead of failing the probe (chaos: an unhandled rejection ended the broker)', async () => {
+    storage?.close();
+    let copies = 1;
+    const logs: string[] = [];
+    storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));
+    await storage.attach({ replicationFactorOf: () => copies, minInsyncOf: () => 1, onReplicasChanged: async () => undefined, log: (m) => logs.push(m) }, []);
+    const segment = await storage.allocate({ topicId: 5, partition: 0, baseOffset: 0n });
+    await storage.seal(segment.segmentId, 0);
+    const [sourceId] = storage.replicasOf(segment.segmentId);
+    const source = nodes[storage.nodeStates().findIndex((n) => n.nodeId === sourceId)];
+    copies = 2;
+    source.child.kill('SIGSTOP');
+    try {
+      await expect(storage.reReplicate(() => true)).resolves.toBe(0);
+    } finally {
+      source.child.kill('SIGCONT');
+    }
+    expect(logs).toEqual([expect.stringMatching(new RegExp(`^copying segment ${segment.segmentId} from ${sourceId} to \\S+ failed \\(storage node unreachable.*; trying again later$`))]);
+    expect(storage.replicasOf(segment.segmentId)).toEqual([sourceId]);
+  });
+
   test('a copy the set lists but its node does not hold leaves the set, durably, and readers get keys of the copies that exist', async () => {
     storage?.close();
     storage = await ReplicatedStorage.connect(nodes.map((n) => `127.0.0.1:${n.ready.controlPort}`));

@@ -463,21 +463,24 @@ export class ReplicatedStorage implements StorageBackend {
     let made = 0;
     try {
       await this.retireDamagedCopies(isSealed);
+      // Each source's fenced ranges, asked once a pass.
+      const fencedOn = new Map<string, Promise<FencedRange[]>>();
       for (const segmentId of this.underReplicated()) {
         const placement = this.placements.get(segmentId);
         if (!placement || !isSealed(segmentId)) continue;
         const source = placement.replicas.find((id) => this.nodes.get(id)!.up);
         const target = this.placementOrder().find((id) => this.nodes.get(id)!.up && !placement.replicas.includes(id));
         if (!source || !target) continue;
-        // A copy made now would hold the damaged bytes without their fence: copied once they are skipped.
-        const fenced = (await this.nodes.get(source)!.storage.damage()).ranges.filter((r) => r.segmentId === segmentId);
-        if (fenced.length > 0) {
-          if (!this.notCopied.has(segmentId)) this.policy.log?.(`segment ${segmentId} is not copied to more nodes while it holds fenced ranges (${describeRanges(fenced)}); rdmq corruption skip replaces them`);
-          this.notCopied.add(segmentId);
-          continue;
-        }
-        this.notCopied.delete(segmentId);
         try {
+          // A copy made now would hold the damaged bytes without their fence: copied once they are skipped.
+          if (!fencedOn.has(source)) fencedOn.set(source, this.nodes.get(source)!.storage.damage().then((d) => d.ranges));
+          const fenced = (await fencedOn.get(source)!).filter((r) => r.segmentId === segmentId);
+          if (fenced.length > 0) {
+            if (!this.notCopied.has(segmentId)) this.policy.log?.(`segment ${segmentId} is not copied to more nodes while it holds fenced ranges (${describeRanges(fenced)}); rdmq corruption skip replaces them`);
+            this.notCopied.add(segmentId);
+            continue;
+          }
+          this.notCopied.delete(segmentId);
           await this.copySegment(segmentId, source, target);
           made++;
         } catch (err) {
