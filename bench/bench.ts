@@ -26,7 +26,7 @@ import { CEILING_RUNS, measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, me
 import { BenchResults, LatencyKind, LatencyTrace, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
 import { formatSize, humanBytes, parseSize } from './sizes';
 import { MeasuredPoint, parseWorkloads, runWorkload } from './workload';
-import { STAGING_DEPTH_DEFAULT } from '../rdma-client/producer';
+import { ProducerMode, STAGING_DEPTH_DEFAULT } from '../rdma-client/producer';
 
 const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
   --control HOST:PORT      an existing rdmq (default: start one in a temporary directory on /dev/shm)
@@ -51,8 +51,8 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
                            groups; each of --consumers consumers), each delivering every record once (default 1);
                            with replication each reader prefers another copy: read bytes per replica and per reader
   --mode exclusive|shared  fast-path producer mode (default exclusive)
-  --staging-depth N        fast path: the SDK's stagingDepth, and sends in flight per producer (default 32, the SDK's;
-                           fewer where the SDK's stagingBytes, 8 MiB, admits fewer: 8 of 1 MiB)
+  --staging-depth N        fast path: the SDK's stagingDepth, and sends in flight per producer (default the SDK's:
+                           128 exclusive, 32 shared; fewer where the SDK's stagingBytes, 8 MiB, admits fewer: 8 of 1 MiB)
   --producers N            fast path: producers, each with its own connection (default 1; exclusive mode needs N <= partitions)
   --commit-every N         fast path: commit after N batches (default 1)
   --commit-delay-us US     fast path: ... or after US microseconds (default 0)
@@ -253,7 +253,7 @@ export async function runBench(argv: string[]): Promise<void> {
 
   const results: BenchResults = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, points: [], latency: [], warmupSeconds, ...(needRdmq && values.control === undefined && storageNodes === 1 && !netns ? { prefaultRegion } : {}) };
   const fastOptions = {
-    stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], STAGING_DEPTH_DEFAULT)),
+    stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], STAGING_DEPTH_DEFAULT[mode as ProducerMode])),
     commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
     commitDelayUs: nonNegativeInt('commit-delay-us', values['commit-delay-us'], 0),
     commitsInFlight: Math.max(1, nonNegativeInt('commits-in-flight', values['commits-in-flight'], 2)),

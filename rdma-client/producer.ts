@@ -47,9 +47,11 @@ export interface ProducerOptions {
   /** Commits of one partition on their way to the broker at once (default 2). */
   commitsInFlight?: number;
   /**
-   * Batches between stage and commit at once (default 32): small batches
-   * written meanwhile go to the storage node together (put gathering) and
-   * commit together, so more in flight is more throughput; sends beyond it wait.
+   * Batches between stage and commit at once (default 128 for an exclusive
+   * producer, 32 for a shared one): small batches written meanwhile go to the
+   * storage node together (put gathering) and commit together, so more in
+   * flight is more throughput; sends beyond it wait. A partition's shared
+   * producers together may have 1024 stages in flight at the broker.
    */
   stagingDepth?: number;
   /**
@@ -60,7 +62,8 @@ export interface ProducerOptions {
   stagingBytes?: number;
 }
 
-export const STAGING_DEPTH_DEFAULT = 32;
+/** Staging depth by producer mode: an exclusive producer is its partition's only writer, shared ones divide the broker's 1024 stages in flight. */
+export const STAGING_DEPTH_DEFAULT: Readonly<Record<ProducerMode, number>> = { exclusive: 128, shared: 32 };
 export const STAGING_BYTES_DEFAULT = 8 << 20;
 
 export interface Message {
@@ -278,7 +281,7 @@ export class Producer {
     };
     const stagingBytes = options.stagingBytes ?? STAGING_BYTES_DEFAULT;
     if (!(stagingBytes > 0)) throw new RangeError(`stagingBytes must be positive, got ${options.stagingBytes}`);
-    this.staging = new StagingWindow(Math.max(1, Math.floor(options.stagingDepth ?? STAGING_DEPTH_DEFAULT)), stagingBytes);
+    this.staging = new StagingWindow(Math.max(1, Math.floor(options.stagingDepth ?? STAGING_DEPTH_DEFAULT[this.mode])), stagingBytes);
     connection.on('reconnected', this.dropCursors);
   }
 
