@@ -67,6 +67,8 @@ export class PartitionFetcher {
   private readonly positions = new Map<string, Location>();
   /** By `segmentId:position`, oldest first. */
   private readonly readAheads = new Map<string, ReadAhead>();
+  /** `segmentId:position` of damaged batches already reported. */
+  private readonly reported = new Set<string>();
 
   /**
    * With `readAheadBudget`, a fetch that stops before the committed end
@@ -76,15 +78,11 @@ export class PartitionFetcher {
    * change, so a read-ahead is used only at exactly the segment and position
    * it was read from, and dropped after READ_AHEAD_KEEP_MS; a partition
    * keeps READ_AHEADS_PER_PARTITION, for consumers reading it at different places.
-   */
-  /** `segmentId:position` of damaged batches already reported. */
-  private readonly reported = new Set<string>();
-
-  /**
+   *
    * Every batch handed out is checked against its CRC first (Kafka clients
    * that do not check, librdkafka's default, would otherwise take damaged
    * bytes the storage node's scrubber has not reached yet): one that fails
-   * is read from the segment's other copies and served from one that holds
+   * is read again from the segment's copies and served from one that holds
    * it intact; when none does, the fetch that starts at it fails with
    * CORRUPT_MESSAGE. Either is reported through `log`, once per batch.
    */
@@ -214,8 +212,8 @@ export class PartitionFetcher {
 
   /**
    * The batch `damaged` (at `position`, failed its CRC) read again from the
-   * segment's other copies, in turn; the first copy that holds it intact is
-   * copied over it. False when no other copy does (or there is none).
+   * segment's copies, in turn; the first that holds it intact is copied over
+   * it. False when none does.
    */
   private async readIntactCopy(view: PartitionView, segment: SegmentView, position: number, damaged: Buffer, preferred: number): Promise<boolean> {
     const where = `${this.topic}-${this.partition} segment ${segment.segmentId} position ${position}`;
@@ -358,4 +356,3 @@ function nextBatchCannotFit(bytes: Buffer, at: number, offset: bigint, outBytes:
   if (isSkipMarker(header) || header.baseOffset + BigInt(header.lastOffsetDelta) < offset) return false;
   return outBytes + 12 + header.batchLength > maxBytes;
 }
-
