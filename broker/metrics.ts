@@ -2,6 +2,7 @@
 // scrape time from the broker itself, so they cannot drift.
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { Broker } from './broker';
+import { ReplicatedStorage } from './replicated-storage';
 
 export class BrokerMetrics {
   readonly fastPathRequests: Counter<'message' | 'outcome'>;
@@ -52,6 +53,30 @@ export class BrokerMetrics {
       'Offset ranges whose committed bytes failed their check (at recovery, or by the scrubber): readers get CORRUPT_MESSAGE there until `rdmq corruption skip`',
       (_b, p) => p.state.fencedRanges().length,
     );
+    new Gauge({
+      name: 'rdmq_partition_under_replicated_segments',
+      help: "Segments of the partition with fewer in-sync copies than its topic's replication factor (a sealed one is copied again to a node that can take it; an open one is sealed)",
+      labelNames: ['topic', 'partition'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const b = broker();
+        if (!b) return;
+        const short = new Set(b.storage instanceof ReplicatedStorage ? b.storage.underReplicated() : []);
+        for (const p of b.allPartitions()) this.set({ topic: p.topicName, partition: String(p.partition) }, p.state.segments().filter((s) => short.has(s.segmentId)).length);
+      },
+    });
+    new Gauge({
+      name: 'rdmq_storage_node_up',
+      help: 'Whether each storage node behind a replicating broker (rdmq broker --storage A,B,...) answers its probes: 1, or 0',
+      labelNames: ['node'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const storage = broker()?.storage;
+        if (storage instanceof ReplicatedStorage) for (const n of storage.nodeStates()) this.set({ node: n.nodeId }, n.up ? 1 : 0);
+      },
+    });
     const metrics = this;
     new Gauge({
       name: 'rdmq_broker_fastpath_sessions',

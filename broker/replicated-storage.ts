@@ -130,7 +130,9 @@ export class ReplicatedStorage implements StorageBackend {
 
   /** Segments with fewer in-sync copies than their topic's replication factor. */
   underReplicated(): number[] {
-    return [...this.placements].filter(([, p]) => p.replicas.length < this.policyOrThrow().replicationFactorOf(p.topicId)).map(([id]) => id);
+    const policy = this.policy;
+    if (!policy) return [];
+    return [...this.placements].filter(([, p]) => p.replicas.length < policy.replicationFactorOf(p.topicId)).map(([id]) => id);
   }
 
   async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {

@@ -22,6 +22,12 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
   }
 }
 
+/** Every value of one metric on the broker's /metrics (one per label set). */
+async function brokerMetric(roles: ReplicatedRoles, name: string, labels = '[^}]*'): Promise<number[]> {
+  const text = await (await fetch(`http://127.0.0.1:${roles.broker.ready.metricsPort}/metrics`)).text();
+  return [...text.matchAll(new RegExp(`^${name}\\{${labels}\\} (\\d+)$`, 'gm'))].map((m) => Number(m[1]));
+}
+
 /** Segment id → indexes of the running nodes holding it (sealed or open). */
 async function holders(roles: ReplicatedRoles): Promise<Map<number, number[]>> {
   const map = new Map<number, number[]>();
@@ -82,11 +88,17 @@ describe('replication over several storage nodes', () => {
     const wrong = [...writer.acked].filter(([v, at]) => stored.get(v) !== `${at.partition}/${at.offset}`);
     expect(wrong).toEqual([]);
 
+    // The broker's metrics say which node is down and how many segments are short of copies.
+    await until('the metrics to show the victim down', async () => (await brokerMetric(roles, 'rdmq_storage_node_up')).filter((v) => v === 0).length === 1);
+    expect(await brokerMetric(roles, 'rdmq_storage_node_up')).toHaveLength(4);
+
     // Sealed segments that lost their copy on the victim are copied to the spare node.
     await until('every segment has three copies on the nodes left', async () => {
       const now = await holders(roles);
       return [...now.values()].every((nodes) => nodes.length === 3);
     });
+    await until('no partition to count a segment short of copies', async () => (await brokerMetric(roles, 'rdmq_partition_under_replicated_segments')).every((v) => v === 0));
+    expect(await brokerMetric(roles, 'rdmq_partition_under_replicated_segments')).toHaveLength(PARTITIONS);
     const spare = [0, 1, 2, 3].find((i) => i !== victim && counts[i] === Math.min(...counts.filter((_, j) => j !== victim)))!;
     expect([...(await holders(roles)).values()].some((nodes) => nodes.includes(spare))).toBe(true);
     // The kill cost some retries, not records.
@@ -119,6 +131,9 @@ describe('replication over several storage nodes', () => {
       }
     });
     expect(String((refusal as Error).message)).toMatch(/min\.insync\.replicas|storage nodes answer/);
+    // Its segment lost the copies on the nodes down and has no node left to be copied to.
+    await until('strict-0 to count its segment short of copies', async () => (await brokerMetric(roles, 'rdmq_partition_under_replicated_segments', 'topic="strict",partition="0"[^}]*'))[0] === 1);
+    expect((await brokerMetric(roles, 'rdmq_storage_node_up')).filter((v) => v === 0)).toHaveLength(2);
     for (const i of down) await roles.startStorage(i);
     await until('a send succeeds again', async () => {
       try {
