@@ -30,7 +30,8 @@ export class BrokerMetrics {
     this.errors = new Counter({ name: 'rdmq_broker_errors_total', help: 'Errors returned to clients, by Kafka error code', labelNames: ['code'], registers: [registry] });
     this.committedBytes = new Counter({ name: 'rdmq_broker_committed_bytes_total', help: 'Bytes committed, by topic', labelNames: ['topic'], registers: [registry] });
     this.committedRecords = new Counter({ name: 'rdmq_broker_committed_records_total', help: 'Offsets committed (records and skipped ranges), by topic', labelNames: ['topic'], registers: [registry] });
-    const partitionGauge = (name: string, help: string, value: (b: Broker, p: ReturnType<Broker['allPartitions']>[number]) => number): void => {
+    /** A gauge per partition; `valueFor` is asked once a scrape for the function that gives each partition's value. */
+    const partitionGauge = (name: string, help: string, valueFor: (b: Broker) => (p: ReturnType<Broker['allPartitions']>[number]) => number): void => {
       new Gauge({
         name,
         help,
@@ -40,32 +41,28 @@ export class BrokerMetrics {
           this.reset();
           const b = broker();
           if (!b) return;
-          for (const p of b.allPartitions()) this.set({ topic: p.topicName, partition: String(p.partition) }, value(b, p));
+          const value = valueFor(b);
+          for (const p of b.allPartitions()) this.set({ topic: p.topicName, partition: String(p.partition) }, value(p));
         },
       });
     };
-    partitionGauge('rdmq_partition_high_watermark', 'Next offset after the committed prefix', (_b, p) => Number(p.state.highWatermark()));
-    partitionGauge('rdmq_partition_log_start_offset', 'First offset still stored', (_b, p) => Number(p.state.logStartOffset()));
-    partitionGauge('rdmq_partition_stages_in_flight', 'Stages granted and not yet covered by the commit watermark (commit lag)', (_b, p) => p.state.inFlightStageCount());
-    partitionGauge('rdmq_partition_segments', 'Segments holding the partition', (_b, p) => p.state.segments().length);
+    partitionGauge('rdmq_partition_high_watermark', 'Next offset after the committed prefix', () => (p) => Number(p.state.highWatermark()));
+    partitionGauge('rdmq_partition_log_start_offset', 'First offset still stored', () => (p) => Number(p.state.logStartOffset()));
+    partitionGauge('rdmq_partition_stages_in_flight', 'Stages granted and not yet covered by the commit watermark (commit lag)', () => (p) => p.state.inFlightStageCount());
+    partitionGauge('rdmq_partition_segments', 'Segments holding the partition', () => (p) => p.state.segments().length);
     partitionGauge(
       'rdmq_partition_fenced_ranges',
       'Offset ranges whose committed bytes failed their check (at recovery, or by the scrubber): readers get CORRUPT_MESSAGE there until `rdmq corruption skip`',
-      (_b, p) => p.state.fencedRanges().length,
+      () => (p) => p.state.fencedRanges().length,
     );
-    new Gauge({
-      name: 'rdmq_partition_under_replicated_segments',
-      help: "Segments of the partition with fewer in-sync copies than its topic's replication factor (a sealed one is copied again to a node that can take it; an open one is sealed)",
-      labelNames: ['topic', 'partition'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        const b = broker();
-        if (!b) return;
+    partitionGauge(
+      'rdmq_partition_under_replicated_segments',
+      "Segments of the partition with fewer in-sync copies than its topic's replication factor (a sealed one is copied again to a node that can take it; an open one is sealed)",
+      (b) => {
         const short = new Set(b.storage instanceof ReplicatedStorage ? b.storage.underReplicated() : []);
-        for (const p of b.allPartitions()) this.set({ topic: p.topicName, partition: String(p.partition) }, p.state.segments().filter((s) => short.has(s.segmentId)).length);
+        return (p) => p.state.segments().filter((s) => short.has(s.segmentId)).length;
       },
-    });
+    );
     new Gauge({
       name: 'rdmq_storage_node_up',
       help: 'Whether each storage node behind a replicating broker (rdmq broker --storage A,B,...) answers its probes: 1, or 0',
