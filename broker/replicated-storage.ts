@@ -75,8 +75,8 @@ export class ReplicatedStorage implements StorageBackend {
   private policy: ReplicaPolicy | undefined;
   private copying = false;
   private replicaChanges: Promise<unknown> = Promise.resolve();
-  /** `segmentId:nodeId` of copies that left their set for damaged bytes: retired once the segment is sealed. */
-  private readonly damagedCopies = new Set<string>();
+  /** Copies that left their set for damaged bytes, by `segmentId:nodeId`: retired once the segment is sealed. */
+  private readonly damagedCopies = new Map<string, { segmentId: number; nodeId: string }>();
   /** Segments not copied for their fenced ranges, each said once. */
   private readonly notCopied = new Set<number>();
 
@@ -437,7 +437,7 @@ export class ReplicatedStorage implements StorageBackend {
       if (leaving.length > 0) {
         const where = leaving.map((id) => `${id} ${describeRanges(rangesOf(id).filter((r) => !kept.some((k) => sameRange(k, r))))}`).join('; ');
         await this.shrink(segmentId, leaving, `committed bytes damaged on ${where}, intact on ${keeper}`);
-        for (const id of leaving) this.damagedCopies.add(`${segmentId}:${id}`);
+        for (const nodeId of leaving) this.damagedCopies.set(`${segmentId}:${nodeId}`, { segmentId, nodeId });
       }
       ranges.push(...kept);
     }
@@ -508,11 +508,10 @@ export class ReplicatedStorage implements StorageBackend {
    * leaves them out; a node that answers again takes copies like any other.
    */
   private async retireDamagedCopies(isSealed: (segmentId: number) => boolean): Promise<void> {
-    for (const entry of this.damagedCopies) {
-      const [segmentId, nodeId] = [Number(entry.slice(0, entry.indexOf(':'))), entry.slice(entry.indexOf(':') + 1)];
+    for (const [key, { segmentId, nodeId }] of this.damagedCopies) {
       const placement = this.placements.get(segmentId);
       if (!placement) {
-        this.damagedCopies.delete(entry);
+        this.damagedCopies.delete(key);
         continue;
       }
       const node = this.nodes.get(nodeId)!;
@@ -525,7 +524,7 @@ export class ReplicatedStorage implements StorageBackend {
         this.policy?.log?.(`storage node ${nodeId}: retiring its damaged copy of segment ${segmentId} failed (${(err as Error).message}); trying again later`);
         continue;
       }
-      this.damagedCopies.delete(entry);
+      this.damagedCopies.delete(key);
       this.policy?.log?.(`storage node ${nodeId}: retired its damaged copy of segment ${segmentId} (in sync on ${placement.replicas.join(', ')})`);
     }
   }
