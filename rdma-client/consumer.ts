@@ -7,9 +7,8 @@ import { batchIntact, LOG_OVERHEAD, RecordBatchError, splitBatches } from '../fo
 import { Connection } from './connection';
 import { RdmqError } from './errors';
 import { decodeMessages } from './message-decoder';
-import { corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } from './partition-view';
+import { CORRUPT_MESSAGE, corruptBatchError, corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } from './partition-view';
 
-const CORRUPT_MESSAGE = 2;
 
 export interface ConsumerOptions {
   /** Largest single read (default 8 MiB; at most 1 MiB for eachMessage and eachBatch); grows to fit a larger batch. */
@@ -113,12 +112,6 @@ interface Subscription {
   fromBeginning: boolean;
   /** Only these partitions (default: all of the topic's). */
   partitions?: number[];
-}
-
-/** A stored batch that failed its check (CRC, framing, records), with where it is. */
-function corruptBatchError(topic: string, partition: number, segmentId: number, position: number, err: Error): RdmqError {
-  const code = err instanceof RecordBatchError ? `${err.code}: ` : '';
-  return new RdmqError(`corrupt batch at ${topic}-${partition} segment ${segmentId} position ${position}: ${code}${err.message}`, CORRUPT_MESSAGE, 'CORRUPT_MESSAGE', false);
 }
 
 /** The storage node or the broker went away (not bad data, which is reported). */

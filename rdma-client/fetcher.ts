@@ -10,12 +10,11 @@ import { batchIntact, isSkipMarker, readBatchHeader, RECORDS_OFFSET, splitBatche
 import { decodeJson, encodeJson, FastPathMessage } from '../format/fastpath-wire';
 import { Connection } from './connection';
 import { RdmqError, replyError } from './errors';
-import { corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } from './partition-view';
+import { corruptBatchError, corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } from './partition-view';
 
 const OFFSET_OUT_OF_RANGE = 1;
 const POSITION_CACHE_MAX = 1024;
 const MIN_READ_BYTES = 64 * 1024;
-const CORRUPT_MESSAGE = 2;
 /** Damaged batches each fetcher remembers having reported (each is logged once). */
 const REPORTED_MAX = 1024;
 
@@ -186,13 +185,8 @@ export class PartitionFetcher {
             full = true;
             break;
           }
-          throw new RdmqError(
-            `corrupt batch at ${this.topic}-${this.partition} offset ${header.baseOffset} (segment ${segment.segmentId} position ${at.position + span.offset}): ` +
-              `its CRC32C does not match its bytes on any copy read; the storage node's scrubber fences it, then 'rdmq corruption skip' replaces it`,
-            CORRUPT_MESSAGE,
-            'CORRUPT_MESSAGE',
-            false,
-          );
+          const why = `offsets from ${header.baseOffset}: its CRC32C does not match its bytes on any copy read; the storage node's scrubber fences it, then 'rdmq corruption skip' replaces it`;
+          throw corruptBatchError(this.topic, this.partition, segment.segmentId, at.position + span.offset, new Error(why));
         }
         consumed = span.offset + span.length;
         if (runStart < 0) runStart = span.offset;

@@ -4,7 +4,7 @@
 // committed bytes with one-sided gets using this view, each from the copy of
 // a segment its reader index points at (so readers of a partition spread
 // over the copies), moving on to the next copy when one fails.
-import { batchIntact } from '../format';
+import { batchIntact, RecordBatchError } from '../format';
 import { decodeJson, decodeWatermark, encodeJson, FastPathMessage, SegmentAnnouncement, SubscribeReplyBody } from '../format/fastpath-wire';
 import { Connection, SegmentReplica } from './connection';
 import { RdmqError, replyError } from './errors';
@@ -30,7 +30,8 @@ export interface FenceView {
   endOffset: bigint;
 }
 
-const CORRUPT_MESSAGE = 2;
+/** Kafka's error code for stored bytes that fail their check. */
+export const CORRUPT_MESSAGE = 2;
 
 /**
  * The fence a reader at `position` of `segment`, wanting offsets from
@@ -58,6 +59,12 @@ export function corruptRangeError(topic: string, partition: number, segment: Seg
     'CORRUPT_MESSAGE',
     false,
   );
+}
+
+/** A stored batch that failed its check (CRC, framing, records) where it was read, with where it is. */
+export function corruptBatchError(topic: string, partition: number, segmentId: number, position: number, err: Error): RdmqError {
+  const code = err instanceof RecordBatchError ? `${err.code}: ` : '';
+  return new RdmqError(`corrupt batch at ${topic}-${partition} segment ${segmentId} position ${position}: ${code}${err.message}`, CORRUPT_MESSAGE, 'CORRUPT_MESSAGE', false);
 }
 
 type SubscribeReply = Required<Omit<SubscribeReplyBody, 'error' | 'readerIndex'>> & Pick<SubscribeReplyBody, 'error' | 'readerIndex'>;
