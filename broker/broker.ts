@@ -539,18 +539,18 @@ export class Broker {
 
   // -- internals --
 
+  /**
+   * The partition's next segment. Sealing the full one and allocating the
+   * next go on at once: the partition's commits wait for the roll, and with
+   * the storage node in another process each is a round trip. A crash
+   * between allocating and recording the new segment leaves it unrecorded,
+   * and `open` frees it.
+   */
   private async roll(runtime: PartitionRuntime, need: NeedSegment): Promise<void> {
-    if (need.sealedSegmentId !== undefined) {
-      const sealed = runtime.state.segmentInfo(need.sealedSegmentId);
-      await this.metadata.sealSegment(runtime.topicName, runtime.partition, need.sealedSegmentId);
-      // The storage header records the final size once every stage in it is resolved;
-      // until then readers follow the broker's watermark, so sealing storage can wait.
-      if (sealed && runtime.state.isFullyCommitted(sealed.segmentId)) {
-        await this.storage.seal(sealed.segmentId, sealed.commitPosition).catch(() => undefined);
-      }
-    }
-    const segment = await this.allocateSegment(runtime, need);
+    const [, segment] = await Promise.all([this.sealForRoll(runtime, need), this.allocateSegment(runtime, need)]);
     const replicas = this.storage instanceof ReplicatedStorage ? this.storage.replicasOf(segment.segmentId) : undefined;
+    // The producer that rolled asks for the new segment's grant next, its readers after it: fetched meanwhile, then cached.
+    const granting = Promise.all([this.storage.segmentKeys(segment.segmentId, 'read-write'), this.storage.segmentKeys(segment.segmentId, 'read')]).catch(() => undefined);
     await this.metadata.addSegment(runtime.topicName, runtime.partition, {
       replicas,
       segmentId: segment.segmentId,
@@ -558,11 +558,23 @@ export class Broker {
       baseOffset: segment.baseOffset,
       dataCapacityBytes: segment.dataCapacityBytes,
     });
+    await granting;
     // A set that changed while the segment was being added was not persisted then (the metadata did not list it yet).
     if (this.storage instanceof ReplicatedStorage) await this.storage.persistReplicas(segment.segmentId);
     const info = toSegmentInfo(segment);
     runtime.state.addSegment(info);
     this.options.onSegment?.(runtime, info);
+  }
+
+  private async sealForRoll(runtime: PartitionRuntime, need: NeedSegment): Promise<void> {
+    if (need.sealedSegmentId === undefined) return;
+    const sealed = runtime.state.segmentInfo(need.sealedSegmentId);
+    await this.metadata.sealSegment(runtime.topicName, runtime.partition, need.sealedSegmentId);
+    // The storage header records the final size once every stage in it is resolved;
+    // until then readers follow the broker's watermark, so sealing storage can wait.
+    if (sealed && runtime.state.isFullyCommitted(sealed.segmentId)) {
+      await this.storage.seal(sealed.segmentId, sealed.commitPosition).catch(() => undefined);
+    }
   }
 
   /**

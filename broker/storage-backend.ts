@@ -4,7 +4,7 @@
 // the clients it granted that segment to.
 import type { ProducerScan } from '../format';
 import type { ReplicaKey } from '../format/fastpath-wire';
-import { AllocateRequest, applyCommitStep, CommitRequest, ExpectedBatches, FencedRange, RangeCheck, RecoveryReport, SegmentDescriptor, StorageClient, StorageError, StorageNode, StorageUsage } from '../storage-node';
+import { AllocateRequest, applyCommitStep, steppedSegment, CommitRequest, ExpectedBatches, FencedRange, RangeCheck, RecoveryReport, SegmentDescriptor, StorageClient, StorageError, StorageNode, StorageUsage } from '../storage-node';
 
 /** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
 export interface StorageDamage {
@@ -169,11 +169,11 @@ export class RemoteStorage implements StorageBackend {
 
   /** Over the node's commit stream, batched with the other commits of this moment. */
   async commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor> {
-    return committed(await this.client.commitStep(segmentId, { commit: request }));
+    return steppedSegment(await this.client.commitStep(segmentId, { commit: request }), 'a commit');
   }
 
   async commitChecked(segmentId: number, request: CommitRequest, check: RangeCheck): Promise<SegmentDescriptor> {
-    return committed(await this.client.commitStep(segmentId, { check, commit: request }));
+    return steppedSegment(await this.client.commitStep(segmentId, { check, commit: request }), 'a commit');
   }
 
   writeSkipMarker(segmentId: number, position: number, bytes: Buffer): Promise<void> {
@@ -241,9 +241,4 @@ export class RemoteStorage implements StorageBackend {
   close(): void {
     this.client.close();
   }
-}
-
-function committed(segment: SegmentDescriptor | undefined): SegmentDescriptor {
-  if (!segment) throw new StorageError('INTERNAL', 'the storage node answered a commit without the segment');
-  return segment;
 }

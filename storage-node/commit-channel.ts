@@ -4,7 +4,9 @@
 // the event loop (several partitions' commits, a batch's check together with
 // its commit) travels in one message and is answered by one reply, so a
 // commit costs one round trip and no per-call setup (HTTP/2 stream, cluster
-// proof, metadata) — those are paid once, when the stream opens.
+// proof, metadata) — those are paid once, when the stream opens. A segment's
+// allocation and its seal take the same way: a partition's commits wait for
+// its roll to the next segment, which a unary call made several times slower.
 //
 // Trust: the stream is opened like every control call (the cluster proof,
 // checked by the server's membership interceptor; the leader epoch, fenced
@@ -16,9 +18,9 @@
 // unary call that timed out); the next submit opens a new stream.
 import * as grpc from '@grpc/grpc-js';
 import { checkStoredBatches, ExpectedBatches } from './batch-check';
-import { descriptorFromWire, descriptorToWire, fromServiceError, parseInt64, parseSafeInteger, WireCommitRequest, WireSegmentDescriptor } from './grpc-wire';
+import { descriptorFromWire, descriptorToWire, fromServiceError, parseInt64, parseSafeInteger, WireAllocateRequest, WireCommitRequest, WireSealRequest, WireSegmentDescriptor } from './grpc-wire';
 import { epochOf, LeaderEpochFence } from './leader-epoch';
-import type { CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
+import type { AllocateRequest, CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
 import type { CommitSocket } from './commit-socket';
 import { isStorageErrorCode, StorageError } from './storage-error';
 
@@ -47,6 +49,8 @@ interface WireCommitEntry {
   segmentId: string;
   check: WireRangeCheck | null;
   commit: WireCommitRequest | null;
+  allocate?: WireAllocateRequest | null;
+  seal?: WireSealRequest | null;
 }
 
 interface WireCommitResult {
@@ -71,6 +75,8 @@ interface WireCommitReply {
 export interface CommitTarget {
   store: SegmentStore;
   commit(segmentId: number, request: CommitRequest): SegmentDescriptor;
+  allocate(request: AllocateRequest): SegmentDescriptor;
+  seal(segmentId: number, finalPosition: number): SegmentDescriptor;
   /** Waits for puts still copying into [start, end) of the segment (StorageNode.landCopies); absent: none copy off the JS thread. */
   landCopies?(segmentId: number, start: number, end: number): void;
   /** A cheaper batch CRC for the segment's data from `position` (StorageNode.batchCrcs); absent: read. */
@@ -125,7 +131,14 @@ function applyEntry(target: CommitTarget, entry: WireCommitEntry): WireCommitRes
       endOffset: parseInt64('endOffset', entry.commit.endOffset),
       maxTimestamp: parseInt64('maxTimestamp', entry.commit.maxTimestamp),
     };
-    const segment = applyCommitStep(target, segmentId, { check: check ?? undefined, commit: commit ?? undefined });
+    const allocate = entry.allocate && {
+      topicId: entry.allocate.topicId,
+      partition: entry.allocate.partition,
+      baseOffset: parseInt64('baseOffset', entry.allocate.baseOffset),
+      dataCapacityBytes: entry.allocate.dataCapacityBytes || undefined,
+    };
+    const seal = entry.seal && { finalPosition: entry.seal.finalPosition };
+    const segment = applyCommitStep(target, segmentId, { check: check ?? undefined, commit: commit ?? undefined, allocate: allocate ?? undefined, seal: seal ?? undefined });
     return { segment: segment ? descriptorToWire(segment) : null, errorCode: '', errorMessage: '' };
   } catch (err) {
     return failed(err);
@@ -137,9 +150,16 @@ function applyEntry(target: CommitTarget, entry: WireCommitEntry): WireCommitRes
  * commits exactly the range it checked, starting at the commit line: when
  * an earlier step of the same producer failed, the later ones (already on
  * their way) fail too instead of committing over the refused bytes.
+ * An allocation (segment id 0: the node picks one) or a seal is a step of
+ * its own.
  */
-export function applyCommitStep(target: CommitTarget, segmentId: number, step: { check?: RangeCheck; commit?: CommitRequest }): SegmentDescriptor | undefined {
-  const { check, commit } = step;
+export function applyCommitStep(target: CommitTarget, segmentId: number, step: CommitStep): SegmentDescriptor | undefined {
+  const { check, commit, allocate, seal } = step;
+  if (allocate || seal) {
+    if (check || commit || (allocate && seal)) throw new StorageError('INVALID_ARGUMENT', `segment ${segmentId}: an allocation or a seal is a step of its own`);
+    if (allocate) return target.allocate({ ...allocate, segmentId: segmentId === 0 ? undefined : segmentId });
+    return target.seal(segmentId, seal!.finalPosition);
+  }
   if (check && commit) {
     const line = target.store.get(segmentId).commitPosition;
     if (check.position !== line || check.position + check.lengthBytes !== commit.commitPosition) {
@@ -155,6 +175,12 @@ export function applyCommitStep(target: CommitTarget, segmentId: number, step: {
   return commit ? target.commit(segmentId, commit) : undefined;
 }
 
+/** The segment a step answered with (a commit, an allocation, a seal always has one). */
+export function steppedSegment(segment: SegmentDescriptor | undefined, what: string): SegmentDescriptor {
+  if (!segment) throw new StorageError('INTERNAL', `the storage node answered ${what} without the segment`);
+  return segment;
+}
+
 function failed(err: unknown): WireCommitResult {
   const error = err instanceof StorageError ? err : new StorageError('INTERNAL', err instanceof Error ? err.message : String(err));
   return { segment: null, errorCode: error.code, errorMessage: error.message };
@@ -162,10 +188,13 @@ function failed(err: unknown): WireCommitResult {
 
 // ---- the broker's side ----
 
-/** A check and/or a commit of one segment. */
+/** A check and/or a commit of one segment; or its allocation, or its seal. */
 export interface CommitStep {
   check?: RangeCheck;
   commit?: CommitRequest;
+  /** The segment id the step names is the one to give it (0: the node picks). */
+  allocate?: Omit<AllocateRequest, 'segmentId'>;
+  seal?: { finalPosition: number };
 }
 
 /** How one step ended: the segment after a commit, or the node's refusal. */
@@ -400,7 +429,16 @@ export class CommitChannel {
 }
 
 function entryToWire(p: Pending): WireCommitEntry {
-  return { segmentId: String(p.segmentId), check: p.step.check ? checkToWire(p.step.check) : null, commit: p.step.commit ? commitToWire(p.step.commit) : null };
+  const { check, commit, allocate, seal } = p.step;
+  return {
+    segmentId: String(p.segmentId),
+    check: check ? checkToWire(check) : null,
+    commit: commit ? commitToWire(commit) : null,
+    allocate: allocate
+      ? { topicId: allocate.topicId, partition: allocate.partition, baseOffset: allocate.baseOffset.toString(), dataCapacityBytes: allocate.dataCapacityBytes ?? 0, segmentId: String(p.segmentId) }
+      : null,
+    seal: seal ? { segmentId: String(p.segmentId), finalPosition: seal.finalPosition } : null,
+  };
 }
 
 function resultFromWire(result: WireCommitResult): StepResult {

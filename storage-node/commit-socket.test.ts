@@ -18,6 +18,7 @@ import { makeCertificates } from '../cli/testing/stranger';
 import { buildTestBatch } from './testing/batches';
 import { closeTestNode, openTestNode } from './testing/grpc-node';
 import { putIntoSegment } from './testing/regions';
+import { expectRollStepsInOneMessage } from './testing/roll-steps';
 import { storageRefusal } from './testing/refusal';
 
 const MiB = 1024 * 1024;
@@ -120,6 +121,25 @@ describe('the storage node commit socket', () => {
     replies.forEach((segment, i) => expect(segment).toMatchObject({ segmentId: id, commitPosition: (i + 1) * batchBytes, endOffset: BigInt(i + 1), maxTimestamp: BigInt(i), topicId: 1, partition: 0 }));
     expect(store.get(id)).toMatchObject({ commitPosition: count * batchBytes, endOffset: BigInt(count) });
     expect(client.commitStreamStats()).toEqual({ messages: 1, entries: count, streams: 0, sockets: 1, via: 'socket' });
+  });
+
+  it('allocates and seals segments in the messages that carry commits, each step answered with its segment or the node\'s refusal', async () => {
+    expect(await client.connectCommitSocket()).toBe(true);
+    await expectRollStepsInOneMessage(store, client, 'socket');
+  });
+
+  it('refuses a step it does not know rather than read its fields as the next step, and closes that connection', async () => {
+    const id = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n }).segmentId;
+    put(id, 0, buildTestBatch({ baseOffset: 0n, recordCount: 1, sizeBytes: 200 }));
+    const payload = Buffer.from(encodeCommitMessage(1, [{ segmentId: id, step: { commit: { commitPosition: 200, endOffset: 1n, maxTimestamp: 0n } } }]).subarray(5));
+    // The step's flags byte, after the sequence and the count: a step kind from a newer broker.
+    payload[8] |= 0x80;
+    const member = await rawConnection();
+    member.socket.write(Buffer.concat([hello(proveMembership(secret, commitSocketMethod(member.challenge))), frame(COMMIT_FRAME.commit, payload)]));
+    await member.closed;
+    expect(member.frames.map((f) => f.type)).toEqual([COMMIT_FRAME.challenge, COMMIT_FRAME.ready, COMMIT_FRAME.refused]);
+    expect(JSON.parse(member.frames[2].payload.toString())).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/unknown flags/) });
+    expect(store.get(id).commitPosition).toBe(0);
   });
 
   it('refuses the largest batch past max.message.bytes and a checked commit that does not continue the commit line', async () => {

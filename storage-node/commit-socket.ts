@@ -24,7 +24,7 @@ import * as tls from 'tls';
 import { controlPlaneSecurity, proofRefusal, proveMembership } from '../control-plane';
 import { applyCommitStep, CommitStep, CommitTarget, RangeCheck, StepResult } from './commit-channel';
 import type { LeaderEpochFence } from './leader-epoch';
-import type { CommitRequest, SegmentDescriptor } from './segment-store';
+import type { AllocateRequest, CommitRequest, SegmentDescriptor } from './segment-store';
 import { listenPrivately, UNIX_PATH_BYTES_MAX } from './private-socket';
 import { isStorageErrorCode, StorageError } from './storage-error';
 
@@ -42,6 +42,9 @@ const HELLO_DEADLINE_MS = 5000;
 const STEP_CHECK = 1;
 const STEP_COMMIT = 2;
 const STEP_VERIFY_CRC = 4;
+const STEP_ALLOCATE = 8;
+const STEP_SEAL = 16;
+const STEP_FLAGS = STEP_CHECK | STEP_COMMIT | STEP_VERIFY_CRC | STEP_ALLOCATE | STEP_SEAL;
 
 const RESULT_OK = 0;
 const RESULT_SEGMENT = 1;
@@ -180,14 +183,20 @@ class PayloadWriter {
   }
 }
 
-/** One message of steps: sequence, then each step (segment id, the check and commit it carries). */
+/** One message of steps: sequence, then each step (segment id, the check and commit, or the allocation or seal, it carries). */
 export function encodeCommitMessage(sequence: number, steps: { segmentId: number; step: CommitStep }[]): Buffer {
   const w = new PayloadWriter();
   w.u32(sequence);
   w.u32(steps.length);
   for (const { segmentId, step } of steps) {
-    const { check, commit } = step;
-    w.u8((check ? STEP_CHECK : 0) | (commit ? STEP_COMMIT : 0) | (check && check.expected.verifyCrc !== false ? STEP_VERIFY_CRC : 0));
+    const { check, commit, allocate, seal } = step;
+    w.u8(
+      (check ? STEP_CHECK : 0) |
+        (commit ? STEP_COMMIT : 0) |
+        (check && check.expected.verifyCrc !== false ? STEP_VERIFY_CRC : 0) |
+        (allocate ? STEP_ALLOCATE : 0) |
+        (seal ? STEP_SEAL : 0),
+    );
     w.f64(segmentId);
     if (check) {
       w.f64(check.position);
@@ -202,6 +211,13 @@ export function encodeCommitMessage(sequence: number, steps: { segmentId: number
       w.i64(commit.endOffset);
       w.i64(commit.maxTimestamp);
     }
+    if (allocate) {
+      w.u32(allocate.topicId);
+      w.u32(allocate.partition);
+      w.i64(allocate.baseOffset);
+      w.f64(allocate.dataCapacityBytes ?? 0);
+    }
+    if (seal) w.f64(seal.finalPosition);
   }
   return w.frame(FRAME.commit);
 }
@@ -219,9 +235,13 @@ export function decodeCommitMessage(payload: Buffer): { sequence: number; steps:
   const steps: { segmentId: number; step: CommitStep }[] = [];
   for (let i = 0; i < count; i++) {
     const flags = r.u8();
+    // A step this node does not know (a newer broker's) is refused, not misread as the next step.
+    if ((flags & ~STEP_FLAGS) !== 0) throw new StorageError('INVALID_ARGUMENT', `a commit step with unknown flags ${flags}`);
     const segmentId = wholeNumber('segmentId', r.f64());
     let check: RangeCheck | undefined;
     let commit: CommitRequest | undefined;
+    let allocate: Omit<AllocateRequest, 'segmentId'> | undefined;
+    let seal: { finalPosition: number } | undefined;
     if (flags & STEP_CHECK) {
       const position = wholeNumber('position', r.f64());
       const lengthBytes = wholeNumber('lengthBytes', r.f64());
@@ -234,7 +254,15 @@ export function decodeCommitMessage(payload: Buffer): { sequence: number; steps:
     if (flags & STEP_COMMIT) {
       commit = { commitPosition: wholeNumber('commitPosition', r.f64()), endOffset: r.i64(), maxTimestamp: r.i64() };
     }
-    steps.push({ segmentId, step: { check, commit } });
+    if (flags & STEP_ALLOCATE) {
+      const topicId = r.u32();
+      const partition = r.u32();
+      const baseOffset = r.i64();
+      const dataCapacityBytes = wholeNumber('dataCapacityBytes', r.f64());
+      allocate = { topicId, partition, baseOffset, dataCapacityBytes: dataCapacityBytes || undefined };
+    }
+    if (flags & STEP_SEAL) seal = { finalPosition: wholeNumber('finalPosition', r.f64()) };
+    steps.push({ segmentId, step: { check, commit, allocate, seal } });
   }
   if (!r.done) throw new StorageError('INVALID_ARGUMENT', 'a commit frame has bytes past its last step');
   return { sequence, steps };

@@ -10,6 +10,7 @@ import { storageService } from './grpc-wire';
 import { buildTestBatch } from './testing/batches';
 import { closeTestNode, openTestNode } from './testing/grpc-node';
 import { putIntoSegment } from './testing/regions';
+import { expectRollStepsInOneMessage } from './testing/roll-steps';
 import { storageRefusal } from './testing/refusal';
 
 const COMMITS_PATH = '/rdmq.storage.v1.StorageNode/Commits';
@@ -58,6 +59,10 @@ describe('the storage node commit stream', () => {
     expect(results.map((r) => r?.commitPosition)).toEqual([500, 500, 500]);
     expect(client.commitStreamStats()).toEqual({ messages: before.messages + 1, entries: before.entries + 3, streams: 1, sockets: 0, via: 'stream' });
     for (const id of ids) expect(store.get(id)).toMatchObject({ commitPosition: 500, endOffset: 3n });
+  });
+
+  it('allocates and seals segments in the messages that carry commits, each step answered with its segment or the node\'s refusal', async () => {
+    await expectRollStepsInOneMessage(store, client, 'stream');
   });
 
   it('refuses a batch with a wrong CRC, base offset or record count before committing it, while the other entries of the message commit', async () => {

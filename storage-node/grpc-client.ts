@@ -21,7 +21,7 @@ import {
   WireUsageResponse,
 } from './grpc-wire';
 import { LEADER_EPOCH_METADATA_KEY } from './leader-epoch';
-import { CommitChannel, CommitStep, CommitStream } from './commit-channel';
+import { CommitChannel, CommitStep, CommitStream, steppedSegment } from './commit-channel';
 import { CommitSocket } from './commit-socket';
 
 export interface StorageClientOptions {
@@ -104,15 +104,10 @@ export class StorageClient {
     return { ...this.commits.sent, via: this.commits.via };
   }
 
+  /** Over the commit stream, in order with the commits (a partition's commits wait for its next segment). */
   async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
-    const wire = await this.call<WireSegmentDescriptor>('Allocate', {
-      topicId: request.topicId,
-      partition: request.partition,
-      baseOffset: request.baseOffset.toString(),
-      dataCapacityBytes: request.dataCapacityBytes ?? 0,
-      segmentId: String(request.segmentId ?? 0),
-    });
-    return descriptorFromWire(wire);
+    const { segmentId, ...allocate } = request;
+    return steppedSegment(await this.commits.submit(segmentId ?? 0, { allocate }), 'an allocation');
   }
 
   async commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor> {
@@ -137,9 +132,9 @@ export class StorageClient {
     await this.call('WriteSkipMarker', { segmentId: String(segmentId), position, marker: bytes });
   }
 
+  /** Over the commit stream, as allocate. */
   async seal(segmentId: number, request: { finalPosition: number }): Promise<SegmentDescriptor> {
-    const wire = await this.call<WireSegmentDescriptor>('Seal', { segmentId: String(segmentId), finalPosition: request.finalPosition });
-    return descriptorFromWire(wire);
+    return steppedSegment(await this.commits.submit(segmentId, { seal: request }), 'a seal');
   }
 
   async free(segmentId: number): Promise<void> {

@@ -91,6 +91,8 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
   const commitTarget = (): CommitTarget => ({
     store,
     commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request),
+    allocate: (request) => (options.node ?? store).allocate(request),
+    seal: (segmentId, finalPosition) => (options.node ? options.node.seal(segmentId, finalPosition) : store.seal(segmentId, { finalPosition })),
     landCopies: (segmentId, start, end) => options.node?.landCopies(segmentId, start, end),
     batchCrcs: (segmentId, position) => options.node?.batchCrcs(segmentId, position),
   });
@@ -127,7 +129,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       store.writeData(id(r.segmentId), r.position, r.data);
       return {};
     }),
-    Seal: unary((r: WireSealRequest) => descriptorToWire(options.node ? options.node.seal(id(r.segmentId), r.finalPosition) : store.seal(id(r.segmentId), { finalPosition: r.finalPosition }))),
+    Seal: unary((r: WireSealRequest) => descriptorToWire(commitTarget().seal(id(r.segmentId), r.finalPosition))),
     Free: unary((r: WireSegmentIdRequest) => {
       (options.node ?? store).free(id(r.segmentId));
       return {};

@@ -17,7 +17,7 @@ export {
 export { StorageError, StorageErrorCode } from './storage-error';
 export { startStorageGrpcServer, StorageGrpcServer, StorageGrpcServerOptions } from './grpc-server';
 export { StorageClient, StorageClientOptions } from './grpc-client';
-export { applyCommitStep, RangeCheck, COMMIT_ENTRIES_PER_MESSAGE_MAX } from './commit-channel';
+export { applyCommitStep, RangeCheck, COMMIT_ENTRIES_PER_MESSAGE_MAX, steppedSegment } from './commit-channel';
 export { STORAGE_PROTO_PATH } from './grpc-wire';
 export { LeaderEpochFence, LEADER_EPOCH_METADATA_KEY } from './leader-epoch';
 export { SEGMENT_SIZE_BYTES_DEFAULT, SEGMENT_SIZE_BYTES_MIN, SEGMENT_SIZE_BYTES_MAX, REGION_SIZE_BYTES_DEFAULT, SEGMENT_HEADER_PAGE_BYTES, SLOT_SIZE_BYTES } from './layout';
