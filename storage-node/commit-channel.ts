@@ -5,8 +5,9 @@
 // its commit) travels in one message and is answered by one reply, so a
 // commit costs one round trip and no per-call setup (HTTP/2 stream, cluster
 // proof, metadata) — those are paid once, when the stream opens. A segment's
-// allocation and its seal take the same way: a partition's commits wait for
-// its roll to the next segment, which a unary call made several times slower.
+// allocation, its seal and its grants take the same way: a partition's
+// commits wait for its roll to the next segment and the producer for the new
+// segment's grant, which unary calls made several times slower.
 //
 // Trust: the stream is opened like every control call (the cluster proof,
 // checked by the server's membership interceptor; the leader epoch, fenced
@@ -21,6 +22,7 @@ import { checkStoredBatches, ExpectedBatches } from './batch-check';
 import { descriptorFromWire, descriptorToWire, fromServiceError, parseInt64, parseSafeInteger, WireAllocateRequest, WireCommitRequest, WireSealRequest, WireSegmentDescriptor } from './grpc-wire';
 import { epochOf, LeaderEpochFence } from './leader-epoch';
 import type { AllocateRequest, CommitRequest, SegmentDescriptor, SegmentStore } from './segment-store';
+import type { SegmentAccess } from './storage-node';
 import type { CommitSocket } from './commit-socket';
 import { isStorageErrorCode, StorageError } from './storage-error';
 
@@ -51,12 +53,15 @@ interface WireCommitEntry {
   commit: WireCommitRequest | null;
   allocate?: WireAllocateRequest | null;
   seal?: WireSealRequest | null;
+  grant?: { segmentId: string; readOnly: boolean } | null;
 }
 
 interface WireCommitResult {
   segment: WireSegmentDescriptor | null;
   errorCode: string;
   errorMessage: string;
+  /** A grant step's packed key. */
+  key?: Buffer | null;
 }
 
 interface WireCommitMessage {
@@ -77,6 +82,8 @@ export interface CommitTarget {
   commit(segmentId: number, request: CommitRequest): SegmentDescriptor;
   allocate(request: AllocateRequest): SegmentDescriptor;
   seal(segmentId: number, finalPosition: number): SegmentDescriptor;
+  /** The grant the broker hands a client for the segment (StorageNode.segmentKey); absent: this node has no fast path. */
+  grant?(segmentId: number, access: SegmentAccess): Buffer;
   /** Waits for puts still copying into [start, end) of the segment (StorageNode.landCopies); absent: none copy off the JS thread. */
   landCopies?(segmentId: number, start: number, end: number): void;
   /** A cheaper batch CRC for the segment's data from `position` (StorageNode.batchCrcs); absent: read. */
@@ -100,7 +107,7 @@ export function serveCommits(target: () => CommitTarget, fence: LeaderEpochFence
         // Per message: a newer leader may have claimed the node since the stream opened.
         fence.admit(epoch, 'Commits');
         const t = target();
-        results = message.entries.map((entry) => applyEntry(t, entry));
+        results = message.entries.map((entry) => resultToWire(applyEntry(t, entry)));
       } catch (err) {
         results = message.entries.map(() => failed(err));
       }
@@ -112,7 +119,7 @@ export function serveCommits(target: () => CommitTarget, fence: LeaderEpochFence
   };
 }
 
-function applyEntry(target: CommitTarget, entry: WireCommitEntry): WireCommitResult {
+function applyEntry(target: CommitTarget, entry: WireCommitEntry): StepResult {
   try {
     const segmentId = parseSafeInteger('segmentId', entry.segmentId);
     const check = entry.check && {
@@ -138,11 +145,29 @@ function applyEntry(target: CommitTarget, entry: WireCommitEntry): WireCommitRes
       dataCapacityBytes: entry.allocate.dataCapacityBytes || undefined,
     };
     const seal = entry.seal && { finalPosition: entry.seal.finalPosition };
-    const segment = applyCommitStep(target, segmentId, { check: check ?? undefined, commit: commit ?? undefined, allocate: allocate ?? undefined, seal: seal ?? undefined });
-    return { segment: segment ? descriptorToWire(segment) : null, errorCode: '', errorMessage: '' };
+    const grant: SegmentAccess | undefined = entry.grant ? (entry.grant.readOnly ? 'read' : 'read-write') : undefined;
+    return applyStep(target, segmentId, { check: check ?? undefined, commit: commit ?? undefined, allocate: allocate ?? undefined, seal: seal ?? undefined, grant });
   } catch (err) {
-    return failed(err);
+    return { error: asStorageError(err) };
   }
+}
+
+/** A step on the node, its answer or its refusal (what goes back in the reply). */
+export function applyStep(target: CommitTarget, segmentId: number, step: CommitStep): StepResult {
+  try {
+    if (step.grant) {
+      if (step.check || step.commit || step.allocate || step.seal) throw new StorageError('INVALID_ARGUMENT', `segment ${segmentId}: a grant is a step of its own`);
+      if (!target.grant) throw new StorageError('UNAVAILABLE', 'this storage node has no fast-path transport to grant access to');
+      return { key: target.grant(segmentId, step.grant) };
+    }
+    return { segment: applyCommitStep(target, segmentId, step) };
+  } catch (err) {
+    return { error: asStorageError(err) };
+  }
+}
+
+export function asStorageError(err: unknown): StorageError {
+  return err instanceof StorageError ? err : new StorageError(err instanceof SyntaxError ? 'INVALID_ARGUMENT' : 'INTERNAL', err instanceof Error ? err.message : String(err));
 }
 
 /**
@@ -182,8 +207,13 @@ export function steppedSegment(segment: SegmentDescriptor | undefined, what: str
 }
 
 function failed(err: unknown): WireCommitResult {
-  const error = err instanceof StorageError ? err : new StorageError('INTERNAL', err instanceof Error ? err.message : String(err));
+  const error = asStorageError(err);
   return { segment: null, errorCode: error.code, errorMessage: error.message };
+}
+
+function resultToWire(result: StepResult): WireCommitResult {
+  if (result.error) return failed(result.error);
+  return { segment: result.segment ? descriptorToWire(result.segment) : null, errorCode: '', errorMessage: '', key: result.key ?? null };
 }
 
 // ---- the broker's side ----
@@ -195,18 +225,22 @@ export interface CommitStep {
   /** The segment id the step names is the one to give it (0: the node picks). */
   allocate?: Omit<AllocateRequest, 'segmentId'>;
   seal?: { finalPosition: number };
+  /** The segment's grant with this access, signed by the node: for the broker to hand a client. */
+  grant?: SegmentAccess;
 }
 
 /** How one step ended: the segment after a commit, or the node's refusal. */
 export interface StepResult {
   segment?: SegmentDescriptor;
+  /** A grant step's packed key. */
+  key?: Buffer;
   error?: StorageError;
 }
 
 interface Pending {
   segmentId: number;
   step: CommitStep;
-  resolve(segment: SegmentDescriptor | undefined): void;
+  resolve(result: StepResult): void;
   reject(err: Error): void;
 }
 
@@ -255,7 +289,18 @@ export class CommitChannel {
   ) {}
 
   /** Checks the range (when given), then commits (when given); resolves to the segment after a commit. */
-  submit(segmentId: number, step: CommitStep): Promise<SegmentDescriptor | undefined> {
+  async submit(segmentId: number, step: CommitStep): Promise<SegmentDescriptor | undefined> {
+    return (await this.enqueue(segmentId, step)).segment;
+  }
+
+  /** The node's grant for the segment with `access`, in order with the steps around it. */
+  async grant(segmentId: number, access: SegmentAccess): Promise<Buffer> {
+    const { key } = await this.enqueue(segmentId, { grant: access });
+    if (!key) throw new StorageError('INTERNAL', `the storage node answered a grant of segment ${segmentId} without its key`);
+    return key;
+  }
+
+  private enqueue(segmentId: number, step: CommitStep): Promise<StepResult> {
     if (this.closed) return Promise.reject(new StorageError('CLOSED', 'the storage client was closed'));
     return new Promise((resolve, reject) => {
       this.queued.push({ segmentId, step, resolve, reject });
@@ -400,7 +445,7 @@ export class CommitChannel {
       const result = results[i];
       if (!result) p.reject(new StorageError('INTERNAL', `the storage node answered ${results.length} of ${flight.pending.length} commit entries`));
       else if (result.error) p.reject(result.error);
-      else p.resolve(result.segment);
+      else p.resolve(result);
     });
   }
 
@@ -438,12 +483,13 @@ function entryToWire(p: Pending): WireCommitEntry {
       ? { topicId: allocate.topicId, partition: allocate.partition, baseOffset: allocate.baseOffset.toString(), dataCapacityBytes: allocate.dataCapacityBytes ?? 0, segmentId: String(p.segmentId) }
       : null,
     seal: seal ? { segmentId: String(p.segmentId), finalPosition: seal.finalPosition } : null,
+    grant: p.step.grant ? { segmentId: String(p.segmentId), readOnly: p.step.grant === 'read' } : null,
   };
 }
 
 function resultFromWire(result: WireCommitResult): StepResult {
   if (result.errorCode !== '') return { error: new StorageError(isStorageErrorCode(result.errorCode) ? result.errorCode : 'INTERNAL', result.errorMessage) };
-  return { segment: result.segment ? descriptorFromWire(result.segment) : undefined };
+  return { segment: result.segment ? descriptorFromWire(result.segment) : undefined, key: result.key && result.key.length > 0 ? result.key : undefined };
 }
 
 /**

@@ -123,9 +123,14 @@ describe('the storage node commit socket', () => {
     expect(client.commitStreamStats()).toEqual({ messages: 1, entries: count, streams: 0, sockets: 1, via: 'socket' });
   });
 
-  it('allocates and seals segments in the messages that carry commits, each step answered with its segment or the node\'s refusal', async () => {
-    expect(await client.connectCommitSocket()).toBe(true);
-    await expectRollStepsInOneMessage(store, client, 'socket');
+  it('allocates, seals and grants segments in the messages that carry commits, each step answered with its segment, its grant or the node\'s refusal', async () => {
+    const granting = await openTestNode({ segmentSizeBytes: 256 * 1024, commitSocket: true, withNode: true });
+    try {
+      expect(await granting.client.connectCommitSocket()).toBe(true);
+      await expectRollStepsInOneMessage(granting.store, granting.node!, granting.client, 'socket');
+    } finally {
+      await closeTestNode(granting);
+    }
   });
 
   it('refuses a step it does not know rather than read its fields as the next step, and closes that connection', async () => {

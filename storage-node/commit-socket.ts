@@ -22,7 +22,7 @@ import * as net from 'net';
 import * as path from 'path';
 import * as tls from 'tls';
 import { controlPlaneSecurity, proofRefusal, proveMembership } from '../control-plane';
-import { applyCommitStep, CommitStep, CommitTarget, RangeCheck, StepResult } from './commit-channel';
+import { applyStep, asStorageError, CommitStep, CommitTarget, RangeCheck, StepResult } from './commit-channel';
 import type { LeaderEpochFence } from './leader-epoch';
 import type { AllocateRequest, CommitRequest, SegmentDescriptor } from './segment-store';
 import { listenPrivately, UNIX_PATH_BYTES_MAX } from './private-socket';
@@ -44,11 +44,14 @@ const STEP_COMMIT = 2;
 const STEP_VERIFY_CRC = 4;
 const STEP_ALLOCATE = 8;
 const STEP_SEAL = 16;
-const STEP_FLAGS = STEP_CHECK | STEP_COMMIT | STEP_VERIFY_CRC | STEP_ALLOCATE | STEP_SEAL;
+const STEP_GRANT_READ = 32;
+const STEP_GRANT_READ_WRITE = 64;
+const STEP_FLAGS = STEP_CHECK | STEP_COMMIT | STEP_VERIFY_CRC | STEP_ALLOCATE | STEP_SEAL | STEP_GRANT_READ | STEP_GRANT_READ_WRITE;
 
 const RESULT_OK = 0;
 const RESULT_SEGMENT = 1;
 const RESULT_ERROR = 2;
+const RESULT_KEY = 3;
 
 /** What the proof is bound to: this method, on the connection the challenge was sent on. */
 export function commitSocketMethod(challenge: Buffer): string {
@@ -123,6 +126,10 @@ class PayloadReader {
   text(length: number): string {
     return this.take(length, () => this.buf.toString('utf8', this.at, this.at + length));
   }
+  /** A copy: the payload's buffer is reused for the next reads. */
+  bytes(length: number): Buffer {
+    return this.take(length, () => Buffer.from(this.buf.subarray(this.at, this.at + length)));
+  }
   get done(): boolean {
     return this.at === this.buf.length;
   }
@@ -168,6 +175,12 @@ class PayloadWriter {
     this.room(n);
     this.at += this.buf.write(v, this.at, long ? n : Math.min(n, 0xffff), 'utf8');
   }
+  /** With a u32 length before them. */
+  bytes(v: Buffer): void {
+    this.u32(v.length);
+    this.room(v.length);
+    this.at += v.copy(this.buf, this.at);
+  }
   /** The payload framed as `type`, the frame's header written in place. */
   frame(type: number): Buffer {
     this.buf.writeUInt32LE(this.at - FRAME_HEADER_BYTES + 1, 0);
@@ -189,13 +202,14 @@ export function encodeCommitMessage(sequence: number, steps: { segmentId: number
   w.u32(sequence);
   w.u32(steps.length);
   for (const { segmentId, step } of steps) {
-    const { check, commit, allocate, seal } = step;
+    const { check, commit, allocate, seal, grant } = step;
     w.u8(
       (check ? STEP_CHECK : 0) |
         (commit ? STEP_COMMIT : 0) |
         (check && check.expected.verifyCrc !== false ? STEP_VERIFY_CRC : 0) |
         (allocate ? STEP_ALLOCATE : 0) |
-        (seal ? STEP_SEAL : 0),
+        (seal ? STEP_SEAL : 0) |
+        (grant === 'read' ? STEP_GRANT_READ : grant === 'read-write' ? STEP_GRANT_READ_WRITE : 0),
     );
     w.f64(segmentId);
     if (check) {
@@ -262,7 +276,9 @@ export function decodeCommitMessage(payload: Buffer): { sequence: number; steps:
       allocate = { topicId, partition, baseOffset, dataCapacityBytes: dataCapacityBytes || undefined };
     }
     if (flags & STEP_SEAL) seal = { finalPosition: wholeNumber('finalPosition', r.f64()) };
-    steps.push({ segmentId, step: { check, commit, allocate, seal } });
+    if ((flags & STEP_GRANT_READ) && (flags & STEP_GRANT_READ_WRITE)) throw new StorageError('INVALID_ARGUMENT', 'a grant step asks for two accesses');
+    const grant = flags & STEP_GRANT_READ ? 'read' : flags & STEP_GRANT_READ_WRITE ? 'read-write' : undefined;
+    steps.push({ segmentId, step: { check, commit, allocate, seal, grant } });
   }
   if (!r.done) throw new StorageError('INVALID_ARGUMENT', 'a commit frame has bytes past its last step');
   return { sequence, steps };
@@ -280,6 +296,9 @@ export function encodeCommitReply(sequence: number, results: StepResult[]): Buff
     } else if (result.segment) {
       w.u8(RESULT_SEGMENT);
       writeDescriptor(w, result.segment);
+    } else if (result.key) {
+      w.u8(RESULT_KEY);
+      w.bytes(result.key);
     } else {
       w.u8(RESULT_OK);
     }
@@ -338,6 +357,8 @@ export function decodeCommitReply(payload: Buffer): { sequence: number; results:
       results.push({ error: new StorageError(isStorageErrorCode(code) ? code : 'INTERNAL', message) });
     } else if (kind === RESULT_SEGMENT) {
       results.push({ segment: readDescriptor(r) });
+    } else if (kind === RESULT_KEY) {
+      results.push({ key: r.bytes(r.u32()) });
     } else if (kind === RESULT_OK) {
       results.push({});
     } else {
@@ -463,13 +484,7 @@ function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: 
           // Per message: a newer leader may have claimed the node since the socket opened.
           fence.admit(epoch, 'Commits');
           const t = target();
-          results = message.steps.map(({ segmentId, step }) => {
-            try {
-              return { segment: applyCommitStep(t, segmentId, step) };
-            } catch (err) {
-              return { error: asStorageError(err) };
-            }
-          });
+          results = message.steps.map(({ segmentId, step }) => applyStep(t, segmentId, step));
         } catch (err) {
           const error = asStorageError(err);
           results = message.steps.map(() => ({ error }));
@@ -489,9 +504,6 @@ function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: 
   });
 }
 
-function asStorageError(err: unknown): StorageError {
-  return err instanceof StorageError ? err : new StorageError(err instanceof SyntaxError ? 'INVALID_ARGUMENT' : 'INTERNAL', err instanceof Error ? err.message : String(err));
-}
 
 // ---- the broker's side ----
 

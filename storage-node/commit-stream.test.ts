@@ -61,8 +61,13 @@ describe('the storage node commit stream', () => {
     for (const id of ids) expect(store.get(id)).toMatchObject({ commitPosition: 500, endOffset: 3n });
   });
 
-  it('allocates and seals segments in the messages that carry commits, each step answered with its segment or the node\'s refusal', async () => {
-    await expectRollStepsInOneMessage(store, client, 'stream');
+  it('allocates, seals and grants segments in the messages that carry commits, each step answered with its segment, its grant or the node\'s refusal', async () => {
+    const granting = await openTestNode({ segmentSizeBytes: 256 * 1024, withNode: true });
+    try {
+      await expectRollStepsInOneMessage(granting.store, granting.node!, granting.client, 'stream');
+    } finally {
+      await closeTestNode(granting);
+    }
   });
 
   it('refuses a batch with a wrong CRC, base offset or record count before committing it, while the other entries of the message commit', async () => {

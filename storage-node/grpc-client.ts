@@ -167,9 +167,9 @@ export class StorageClient {
     return { nodeUuid: r.nodeUuid, fastpathAddress: r.fastpathAddress, segmentSizeBytes: Number(r.segmentSizeBytes), bootId: r.bootId };
   }
 
-  async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
-    const r = await this.call<{ packedKey: Buffer }>('SegmentKey', { segmentId: String(segmentId), readOnly: access === 'read' });
-    return r.packedKey;
+  /** Over the commit stream, as allocate: a producer that rolled waits for the new segment's grant. */
+  segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
+    return this.commits.grant(segmentId, access);
   }
 
   async verify(

@@ -93,6 +93,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
     commit: (segmentId, request) => (options.node ?? store).commit(segmentId, request),
     allocate: (request) => (options.node ?? store).allocate(request),
     seal: (segmentId, finalPosition) => (options.node ? options.node.seal(segmentId, finalPosition) : store.seal(segmentId, { finalPosition })),
+    grant: options.node ? (segmentId, access) => options.node!.segmentKey(segmentId, access) : undefined,
     landCopies: (segmentId, start, end) => options.node?.landCopies(segmentId, start, end),
     batchCrcs: (segmentId, position) => options.node?.batchCrcs(segmentId, position),
   });

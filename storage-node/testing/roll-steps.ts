@@ -2,13 +2,14 @@
 // full segment's seal, the next segment's allocation and another
 // partition's checked commit, submitted at one moment, share one message
 // whichever way it goes (commit socket or gRPC stream), and each is applied
-// as the node's own call would apply it. The protocol tests run it on both.
-import type { SegmentStore, StorageClient } from '..';
+// as the node's own call would apply it; then the new segment's grants. The
+// protocol tests run it on both.
+import type { SegmentStore, StorageClient, StorageNode } from '..';
 import { buildTestBatch } from './batches';
 import { putIntoSegment } from './regions';
 import { storageRefusal } from './refusal';
 
-export async function expectRollStepsInOneMessage(store: SegmentStore, client: StorageClient, via: 'socket' | 'stream'): Promise<void> {
+export async function expectRollStepsInOneMessage(store: SegmentStore, node: StorageNode, client: StorageClient, via: 'socket' | 'stream'): Promise<void> {
   const full = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n }).segmentId;
   const other = store.allocate({ topicId: 1, partition: 1, baseOffset: 0n }).segmentId;
   putIntoSegment(store, full, 0, buildTestBatch({ baseOffset: 0n, recordCount: 2, sizeBytes: 400 }));
@@ -38,5 +39,14 @@ export async function expectRollStepsInOneMessage(store: SegmentStore, client: S
   const mixed = await storageRefusal(client.commitStep(next.segmentId, { seal: { finalPosition: 0 }, commit: { commitPosition: 0, endOffset: 2n, maxTimestamp: 0n } }));
   expect(mixed).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/a step of its own/) });
   expect(store.get(next.segmentId).sealed).toBe(false);
+  // The grants a producer and a reader of the new segment get: signed by the node, each for its access only.
+  const sent = client.commitStreamStats().messages;
+  const [write, read] = await Promise.all([client.segmentKey(next.segmentId, 'read-write'), client.segmentKey(next.segmentId, 'read')]);
+  expect(client.commitStreamStats().messages).toBe(sent + 1);
+  expect(node.writableRange(write, 0, 100).length).toBe(100);
+  expect(() => node.writableRange(read, 0, 100)).toThrow(/read/);
+  expect((await storageRefusal(client.segmentKey(999, 'read'))).code).toBe('UNKNOWN_SEGMENT');
+  const grantAndSeal = await storageRefusal(client.commitStep(next.segmentId, { grant: 'read', seal: { finalPosition: 0 } }));
+  expect(grantAndSeal.message).toMatch(/a grant is a step of its own/);
   expect(client.commitStreamStats().via).toBe(via);
 }
