@@ -227,6 +227,8 @@ const U32_MAX = 0xffffffff;
 const INT64_MAX = (1n << 63n) - 1n;
 const NO_TIMESTAMP = -1n;
 const FIRST_SEGMENT_ID = 1;
+/** What a slot boundary of free space holds. */
+const ZERO_SLOT_HEADER = Buffer.alloc(SEGMENT_HEADER_BYTES);
 
 /** One segment's run of slots. */
 interface Slot {
@@ -828,11 +830,16 @@ export class SegmentStore {
 
   /** Zeroes the header bytes at every slot boundary of `slot`'s run from `fromSlot` on (those not already zero). */
   private clearSlots(slot: Slot, segmentId: number, fromSlot: number, reason: 'allocate' | 'free' | 'recovery'): void {
-    for (let index = fromSlot; index < slot.index + slot.slotCount; index++) {
-      const bytes = this.slotHeaderBytes(index);
-      if (isZero(bytes)) continue;
+    const end = slot.index + slot.slotCount;
+    if (fromSlot >= end) return;
+    // One view over the run (a native call each was most of an allocation's time: a 64 MiB segment has 1,024 slots).
+    const first = slotOffset(this.geometry, fromSlot);
+    const run = this.mapped.bytes(first, slotOffset(this.geometry, end - 1) + SEGMENT_HEADER_BYTES - first);
+    for (let index = fromSlot; index < end; index++) {
+      const at = slotOffset(this.geometry, index) - first;
+      if (run.compare(ZERO_SLOT_HEADER, 0, SEGMENT_HEADER_BYTES, at, at + SEGMENT_HEADER_BYTES) === 0) continue;
       this.faults.beforeSlotClear?.({ segmentId, slot: index, reason });
-      bytes.fill(0);
+      run.fill(0, at, at + SEGMENT_HEADER_BYTES);
       this.persist(slotOffset(this.geometry, index), SEGMENT_HEADER_BYTES);
     }
   }
@@ -890,11 +897,6 @@ export class SegmentStore {
     // In the background: allocation is on the produce path, and touching a whole
     // segment's fresh pages takes tens of milliseconds.
     this.mapped.prefaultInBackground(slotOffset(this.geometry, slot.index), slot.slotCount * this.geometry.slotSizeBytes);
-  }
-
-  /** The header bytes at a slot boundary: a fresh view, since most slots are not segments' first. */
-  private slotHeaderBytes(index: number): Buffer {
-    return this.mapped.bytes(slotOffset(this.geometry, index), SEGMENT_HEADER_BYTES);
   }
 
   // Views are cached per segment: Region.bytes is a native call that also
