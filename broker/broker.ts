@@ -549,8 +549,8 @@ export class Broker {
   private async roll(runtime: PartitionRuntime, need: NeedSegment): Promise<void> {
     const [, segment] = await Promise.all([this.sealForRoll(runtime, need), this.allocateSegment(runtime, need)]);
     const replicas = this.storage instanceof ReplicatedStorage ? this.storage.replicasOf(segment.segmentId) : undefined;
-    // The producer that rolled asks for the new segment's grant next, its readers after it: fetched meanwhile, then cached.
-    const granting = Promise.all([this.storage.segmentKeys(segment.segmentId, 'read-write'), this.storage.segmentKeys(segment.segmentId, 'read')]).catch(() => undefined);
+    // The producer that rolled asks for the new segment's grant next, its readers after it: asked for now, then cached.
+    for (const access of ['read-write', 'read'] as const) this.storage.segmentKeys(segment.segmentId, access).catch(() => undefined);
     await this.metadata.addSegment(runtime.topicName, runtime.partition, {
       replicas,
       segmentId: segment.segmentId,
@@ -558,7 +558,6 @@ export class Broker {
       baseOffset: segment.baseOffset,
       dataCapacityBytes: segment.dataCapacityBytes,
     });
-    await granting;
     // A set that changed while the segment was being added was not persisted then (the metadata did not list it yet).
     if (this.storage instanceof ReplicatedStorage) await this.storage.persistReplicas(segment.segmentId);
     const info = toSegmentInfo(segment);

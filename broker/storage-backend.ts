@@ -131,7 +131,8 @@ export class EmbeddedStorage implements StorageBackend {
  * (a new boot id seen by `probe`) empties the cache. gRPC reconnects by itself.
  */
 export class RemoteStorage implements StorageBackend {
-  private readonly keys = new Map<string, Buffer>();
+  /** Grants by segment and access, asked for once (a roll asks ahead of the producer that needs it). */
+  private readonly keys = new Map<string, Promise<Buffer>>();
 
   private constructor(
     private readonly client: StorageClient,
@@ -208,12 +209,16 @@ export class RemoteStorage implements StorageBackend {
     return this.client.usage();
   }
 
-  async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
+  segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
     const tag = `${segmentId}:${access}`;
     let key = this.keys.get(tag);
     if (!key) {
-      key = await this.client.segmentKey(segmentId, access);
+      key = this.client.segmentKey(segmentId, access);
       this.keys.set(tag, key);
+      // A refusal is not kept: the next caller asks again.
+      key.catch(() => {
+        if (this.keys.get(tag) === key) this.keys.delete(tag);
+      });
     }
     return key;
   }
