@@ -56,6 +56,38 @@ describe('rdmq bench modes', () => {
     expect(stderr.match(/warming up for 1 s \(not recorded\)/g)).toHaveLength(4);
   }, 110_000);
 
+  it('--rounds starts each layout anew, alternately, warms each start up, keeps every point and compares each door\'s medians apart / start', async () => {
+    const { stdout, stderr } = await run(
+      process.execPath,
+      [MAIN, 'bench', '--target', 'fastpath', '--layout', 'start,apart', '--rounds', '2', '--api', 'raw', '--workload', 'produce', '--batch-sizes', '64K', '--bytes', '2M', '--max-seconds', '3', '--warmup-seconds', '1', '--out', out],
+      { timeout: 150_000 },
+    );
+    const { points } = JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as BenchResults;
+    expect(points.map((p) => [p.round, p.layout])).toEqual([
+      [1, 'start'],
+      [1, 'apart'],
+      [2, 'start'],
+      [2, 'apart'],
+    ]);
+    expect(stderr.match(/starting rdmq, (rdmq start|roles apart), round \d of 2/g)).toEqual([
+      'starting rdmq, rdmq start, round 1 of 2',
+      'starting rdmq, roles apart, round 1 of 2',
+      'starting rdmq, rdmq start, round 2 of 2',
+      'starting rdmq, roles apart, round 2 of 2',
+    ]);
+    // Each start of rdmq is cold again: its door is warmed up before its point.
+    expect(stderr.match(/warming up for 1 s \(not recorded\)/g)).toHaveLength(4);
+    const median = (layout: string) => {
+      const [a, b] = points.filter((p) => p.layout === layout).map((p) => p.producerMBps!);
+      return (a + b) / 2;
+    };
+    const ratio = (median('apart') / median('start')).toFixed(2);
+    expect(stdout).toMatch(/the roles apart beside rdmq start/);
+    expect(stdout).toMatch(new RegExp(`fastpath\\s+sdk raw batches\\s+produce\\s+64K\\s+2\\s+${median('start').toFixed(0)} / ${median('apart').toFixed(0)}\\s+${ratio}`));
+    expect(fs.readFileSync(path.join(out, 'results.md'), 'utf8')).toMatch(/## The roles apart beside rdmq start/);
+    await expect(run(process.execPath, [MAIN, 'bench', '--control', '127.0.0.1:1', '--rounds', '2'])).rejects.toThrow(/--rounds starts the rdmq the bench measures anew each round/);
+  }, 160_000);
+
   it('--breakdown traces every publish in the client and the broker, after the untraced warm-up asked for: the stages add up to the whole publish', async () => {
     const { stdout } = await run(process.execPath, [MAIN, 'bench', '--breakdown', '--warmup', '20', '--publishes', '60', '--out', out], { timeout: 60_000 });
     const { breakdown } = JSON.parse(fs.readFileSync(path.join(out, 'breakdown.json'), 'utf8')) as { breakdown: BreakdownResult[] };

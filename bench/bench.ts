@@ -23,7 +23,7 @@ import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
 import { createUser, makeCertificates, TestCertificates, tlsFlags } from '../compat-tests/testing/tls';
 import { LatencyRecorder, LatencySummary } from './latency';
 import { CEILING_RUNS, measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps, medianOf } from './limits';
-import { BenchResults, LatencyKind, LatencyTrace, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
+import { BenchResults, LatencyKind, LatencyTrace, layoutComparisonText, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
 import { formatSize, humanBytes, parseSize } from './sizes';
 import { MeasuredPoint, parseWorkloads, runWorkload } from './workload';
 import { ProducerMode, STAGING_DEPTH_DEFAULT } from '../rdma-client/producer';
@@ -75,7 +75,10 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
                            of one prebuilt batch, eachRawBatch); records = "sdk send/eachMessage" (send() of records:
                            encoding, CRC, partitioning; eachMessage: decoding)
   --layout LIST            the rdmq the bench starts (comma-separated; default start): start = rdmq start (one process);
-                           apart = rdmq storage + rdmq broker + rdmq gateway (as docker compose runs them); both: one table
+                           apart = rdmq storage + rdmq broker + rdmq gateway (as docker compose runs them); both: one table,
+                           then each door's apart / start
+  --rounds N               start each --layout N times, alternately (start, apart, start, ...), each warmed up anew:
+                           every point is kept, and apart / start compares each door's medians (default 1)
   --breakdown              instead of the sweep: per-stage latency (p50/p99/mean) of --publishes N publishes (default 1000)
                            of one batch (the first --batch-sizes, default 8K) through send(), traced in the client and in
                            the broker (hooks off unless RDMQ_PUBLISH_TRACE=1; the bench turns them on for the rdmq it starts),
@@ -133,6 +136,7 @@ export async function runBench(argv: string[]): Promise<void> {
       security: { type: 'string' },
       mode: { type: 'string' },
       'staging-depth': { type: 'string' },
+      rounds: { type: 'string' },
       partitions: { type: 'string' },
       producers: { type: 'string' },
       consumers: { type: 'string' },
@@ -202,6 +206,7 @@ export async function runBench(argv: string[]): Promise<void> {
   const placement = { storageNodes: values.control === undefined ? storageNodes : undefined, replicationFactor, netns: netns || undefined };
 
   const layouts = parseLayouts(values.layout);
+  const rounds = Math.max(1, nonNegativeInt('rounds', values.rounds, 1));
   if (values.breakdown && values['client-defaults']) throw new Error('--breakdown and --client-defaults are separate runs; give one');
   if (values['client-defaults']) {
     return runClientDefaults({
@@ -240,10 +245,13 @@ export async function runBench(argv: string[]): Promise<void> {
   if (values.layout !== undefined && (values.control !== undefined || storageNodes > 1 || netns)) {
     throw new Error('--layout is for the rdmq the bench starts with one storage node (not with --control, --storage-nodes above 1 or --netns)');
   }
+  if (rounds > 1 && (values.control !== undefined || storageNodes > 1 || netns || !needRdmqFor(targets, values.kafka))) {
+    throw new Error('--rounds starts the rdmq the bench measures anew each round: not with --control, --kafka, --storage-nodes above 1 or --netns');
+  }
   // Room for one point at a time (each point's topic is deleted after it) plus open segments.
   const segment = Math.max(64 << 20, 2 ** Math.ceil(Math.log2(Math.max(...sizes) + 8192)));
   const region = Math.ceil((Math.min(Math.max(fastBytes, kafkaBytes), 8 * 1024 ** 3) * 1.2 + (4 + shape.partitions) * segment) / segment) * segment + 8192;
-  const needRdmq = targets.includes('fastpath') || (targets.includes('gateway') && !values.kafka);
+  const needRdmq = needRdmqFor(targets, values.kafka);
   const securityName = values.security ?? 'plaintext';
   if (securityName !== 'plaintext' && securityName !== 'sasl_ssl') throw new Error(`--security must be plaintext or sasl_ssl, got ${securityName}`);
   const sasl = securityName === 'sasl_ssl';
@@ -295,7 +303,9 @@ export async function runBench(argv: string[]): Promise<void> {
     }
   };
   /** One sweep of every batch size and door against one rdmq (and Kafka, when asked). */
-  const sweep = async (server: { control?: string; gateway?: string; serverPids: { fastpath?: number | number[]; gateway?: number | number[] }; layout?: Layout; security?: KafkaSecurity }, withKafka: boolean): Promise<void> => {
+  const sweep = async (server: { control?: string; gateway?: string; serverPids: { fastpath?: number | number[]; gateway?: number | number[] }; layout?: Layout; round?: number; security?: KafkaSecurity }, withKafka: boolean): Promise<void> => {
+    // A fresh rdmq each time: its doors are cold again.
+    warmed.clear();
     for (const batchBytes of sizes) {
       const memcpyMBps = measureMemcpyMBps(batchBytes);
       const needsTcp = targets.some((t) => t !== 'fastpath');
@@ -307,7 +317,7 @@ export async function runBench(argv: string[]): Promise<void> {
           limits.kcatConsumeCeilingMBps = await medianOf(CEILING_RUNS, () => measureKcatConsumeCeilingMBps({ batchBytes, recordBytes }, ceilingBytes));
         }
       }
-      const layout = server.layout ? { layout: server.layout } : {};
+      const layout = { ...(server.layout ? { layout: server.layout } : {}), ...(server.round ? { round: server.round } : {}) };
       if (targets.includes('fastpath')) {
         const fastShape = { ...shape, ...(fanout > 1 ? { fanout } : {}) };
         for (const api of apis) {
@@ -340,8 +350,8 @@ export async function runBench(argv: string[]): Promise<void> {
       await local.stop();
     }
   } else if (needRdmq && values.control === undefined) {
-    for (const [i, layout] of layouts.entries()) {
-      process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'} (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
+    for (let round = 1; round <= rounds; round++) for (const [i, layout] of layouts.entries()) {
+      process.stderr.write(`starting rdmq, ${layout === 'start' ? 'rdmq start' : 'roles apart'}${rounds > 1 ? `, round ${round} of ${rounds}` : ''} (region ${formatSize(region)}, segments ${formatSize(segment)}, durability ${durability}) ...\n`);
       // --security sasl_ssl: a SASL_SSL listener beside PLAINTEXT with throwaway certificates, and a SCRAM user for the Kafka clients and the SDK.
       const certs: TestCertificates | undefined = sasl ? makeCertificates('bench') : undefined;
       const startArgs = certs ? ['--listeners', 'PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0', ...tlsFlags(certs)] : [];
@@ -355,7 +365,10 @@ export async function runBench(argv: string[]): Promise<void> {
           gateway = `127.0.0.1:${started.kafkaPorts!.SASL_SSL}`;
         }
         // Kafka (--target kafka) is measured once, with the first layout.
-        await sweep({ control: started.control, gateway, serverPids: started.serverPids, layout: layouts.length > 1 || layout !== 'start' ? layout : undefined, security }, i === 0);
+        await sweep(
+          { control: started.control, gateway, serverPids: started.serverPids, layout: layouts.length > 1 || layout !== 'start' ? layout : undefined, round: rounds > 1 ? round : undefined, security },
+          i === 0 && round === 1,
+        );
       } finally {
         await started.stop();
         certs?.remove();
@@ -366,6 +379,8 @@ export async function runBench(argv: string[]): Promise<void> {
   }
 
   process.stdout.write(textTable(results.points) + '\n');
+  const comparison = layoutComparisonText(results.points);
+  if (comparison) process.stdout.write(comparison);
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(results.points.map(({ cpuSecondsPerGB: _cpu, ...point }) => point), null, 2) + '\n');
   if (values.out) {
     const plots = await writeResults(values.out, results);
@@ -489,7 +504,12 @@ function breakdownRegion(o: { batchBytes: number; publishes: number; warmup: num
   return { regionSize: String(Math.max(256 * mib, Math.ceil(needed / mib) * mib)), segmentSize: String(segment) };
 }
 
-type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers' | 'fanout' | 'layout'>;
+type PointShape = Pick<ResultPoint, 'target' | 'mode' | 'client' | 'batchSize' | 'partitions' | 'producers' | 'consumers' | 'fanout' | 'layout' | 'round'>;
+
+/** The bench starts an rdmq of its own: a fast-path target, or the gateway without a given --kafka. */
+function needRdmqFor(targets: string[], kafka: string | undefined): boolean {
+  return targets.includes('fastpath') || (targets.includes('gateway') && !kafka);
+}
 /** `--api raw,records` (repeatable, comma-separated): the fast-path rows to measure; default both. */
 function parseApis(words: string[] | undefined): FastPathApi[] {
   const given = (words ?? ['raw,records']).flatMap((w) => w.split(',')).map((w) => w.trim()).filter((w) => w !== '');

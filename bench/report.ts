@@ -45,6 +45,8 @@ export interface ResultPoint {
   cpuSecondsPerGB?: { client: number; server: number; clientChildren?: number };
   /** How the started rdmq ran: 'start' (one process) or 'apart' (storage, broker, gateway); absent: start, or a given --control. */
   layout?: 'start' | 'apart';
+  /** With --rounds N: which start of the layout (1..N) measured this point. */
+  round?: number;
   /** Where the started cluster's topic lived: storage nodes and replication factor (absent: one node, no replication). */
   storageNodes?: number;
   replicationFactor?: number;
@@ -158,6 +160,90 @@ export function textTable(points: ResultPoint[]): string {
   return renderTable(header, points.map(tableRow));
 }
 
+/** One row of the layouts' comparison: a door, batch size and workload, its median MB/s under each layout. */
+export interface LayoutComparisonRow {
+  target: string;
+  client: string;
+  workload: string;
+  mode: string;
+  batchSize: number;
+  /** Points behind each median (one per round). */
+  rounds: number;
+  producer?: { start: number; apart: number; ratio: number };
+  consumer?: { start: number; apart: number; ratio: number };
+}
+
+/** Within this fraction of rdmq start's figure, the roles apart count as level with it (issue 13's goal). */
+export const LAYOUTS_LEVEL_WITHIN = 0.1;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/**
+ * Every door measured under both layouts: the median of its rounds under
+ * each, and apart over start. Rows measured under one layout only are left out.
+ */
+export function layoutComparison(points: ResultPoint[]): LayoutComparisonRow[] {
+  const groups = new Map<string, { start: ResultPoint[]; apart: ResultPoint[] }>();
+  for (const p of points) {
+    if (p.layout !== 'start' && p.layout !== 'apart') continue;
+    const key = JSON.stringify([p.target, p.client, p.workload ?? 'produce+consume', p.mode, p.batchSize, shape(p)]);
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = { start: [], apart: [] }));
+    group[p.layout].push(p);
+  }
+  const rows: LayoutComparisonRow[] = [];
+  for (const { start, apart } of groups.values()) {
+    if (start.length === 0 || apart.length === 0) continue;
+    const first = start[0];
+    const side = (of: (p: ResultPoint) => number | undefined): LayoutComparisonRow['producer'] => {
+      const s = start.map(of).filter((v): v is number => v !== undefined);
+      const a = apart.map(of).filter((v): v is number => v !== undefined);
+      if (s.length === 0 || a.length === 0) return undefined;
+      const [ms, ma] = [median(s), median(a)];
+      return { start: ms, apart: ma, ratio: ma / ms };
+    };
+    rows.push({
+      target: first.target,
+      client: first.client,
+      workload: first.workload ?? 'produce+consume',
+      mode: first.mode,
+      batchSize: first.batchSize,
+      rounds: Math.min(start.length, apart.length),
+      producer: side((p) => p.producerMBps),
+      consumer: side((p) => p.consumerMBps),
+    });
+  }
+  return rows;
+}
+
+const COMPARISON_HEADER = ['target', 'client', 'workload', 'batch', 'rounds', 'producer MB/s start / apart', 'apart / start', 'consumer MB/s start / apart', 'apart / start'];
+
+function comparisonRow(r: LayoutComparisonRow): string[] {
+  const pair = (side: LayoutComparisonRow['producer']): string[] =>
+    side ? [`${mbps(side.start)} / ${mbps(side.apart)}`, `${side.ratio.toFixed(2)}${side.ratio >= 1 - LAYOUTS_LEVEL_WITHIN ? '' : ' (below 0.90)'}`] : ['-', '-'];
+  return [r.target, r.client, r.workload, formatSize(r.batchSize), String(r.rounds), ...pair(r.producer), ...pair(r.consumer)];
+}
+
+/** The comparison as text (empty when no door ran under both layouts). */
+export function layoutComparisonText(points: ResultPoint[]): string {
+  const rows = layoutComparison(points);
+  return rows.length === 0 ? '' : `the roles apart beside rdmq start (median of each layout's rounds):\n${renderTable(COMPARISON_HEADER, rows.map(comparisonRow))}\n`;
+}
+
+function layoutComparisonMarkdown(points: ResultPoint[]): string {
+  const rows = layoutComparison(points);
+  if (rows.length === 0) return '';
+  return (
+    `\n## The roles apart beside rdmq start\n\nEach figure is the median of its layout's rounds (--rounds; the layouts started alternately); "below 0.90" marks a row where the roles apart fall more than ${LAYOUTS_LEVEL_WITHIN * 100}% short.\n\n` +
+    [`| ${COMPARISON_HEADER.join(' | ')} |`, `|${COMPARISON_HEADER.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${comparisonRow(r).join(' | ')} |`)].join('\n') +
+    '\n'
+  );
+}
+
 /** What each plot shows, for results.md. */
 const PLOT_TITLES: Record<string, string> = {
   'producer-throughput': 'producer throughput',
@@ -184,6 +270,7 @@ export async function writeResults(dir: string, results: BenchResults): Promise<
       `Latency percentiles come from HDR histograms (3 significant digits). CPU s per GB count the bytes produced plus consumed; the client side includes kcat's processes; the server side is every rdmq process (apart: storage node and broker, plus the gateway for gateway rows).\n` +
       `Fast-path clients: "sdk raw batches" = producer.write of one prebuilt batch and eachRawBatch (batch bytes); "sdk send/eachMessage" = send() of records and eachMessage (value bytes).\n\n` +
       markdownTable(results.points) +
+      layoutComparisonMarkdown(results.points) +
       '\n' +
       plots.map((file) => `![${PLOT_TITLES[path.basename(file)] ?? path.basename(file)}](${path.basename(file)}.png)\n`).join(''),
   );
@@ -199,6 +286,6 @@ export async function reportCommand(dirs: string[], out?: string): Promise<void>
   const target = out ?? dirs[0];
   fs.mkdirSync(target, { recursive: true });
   const files = await drawPlots(target, runs);
-  for (const run of runs) process.stdout.write(`${run.label ?? dirs[0]}\n${textTable(run.results.points)}\n\n`);
+  for (const run of runs) process.stdout.write(`${run.label ?? dirs[0]}\n${textTable(run.results.points)}\n${layoutComparisonText(run.results.points)}\n`);
   process.stdout.write(`plots: ${files.map((f) => `${f}.png`).join(', ')}\n`);
 }
