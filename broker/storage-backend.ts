@@ -4,7 +4,7 @@
 // the clients it granted that segment to.
 import type { ProducerScan } from '../format';
 import type { ReplicaKey } from '../format/fastpath-wire';
-import { AllocateRequest, applyCommitStep, steppedSegment, CommitRequest, ExpectedBatches, FencedRange, RangeCheck, RecoveryReport, SegmentDescriptor, StorageClient, StorageError, StorageNode, StorageUsage } from '../storage-node';
+import { AllocateRequest, applyCommitStep, CommitRequest, ExpectedBatches, FencedRange, RangeCheck, RecoveryReport, SegmentDescriptor, steppedSegment, StorageClient, StorageError, StorageNode, StorageUsage } from '../storage-node';
 
 /** What the storage node's recovery found damaged: fenced ranges not yet skipped, and unreadable slots. */
 export interface StorageDamage {

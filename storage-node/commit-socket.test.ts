@@ -76,6 +76,24 @@ async function until(condition: () => boolean): Promise<void> {
   expect(condition()).toBe(true);
 }
 
+/**
+ * A member's message committing one 200-byte batch, its payload changed by
+ * `spoil` before it is sent: the node refuses it with `reason`, closes the
+ * connection, and commits nothing.
+ */
+async function expectSpoiledCommitRefused(spoil: (payload: Buffer) => void, reason: RegExp): Promise<void> {
+  const id = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n }).segmentId;
+  put(id, 0, buildTestBatch({ baseOffset: 0n, recordCount: 1, sizeBytes: 200 }));
+  const payload = Buffer.from(encodeCommitMessage(1, [{ segmentId: id, step: { commit: { commitPosition: 200, endOffset: 1n, maxTimestamp: 0n } } }]).subarray(5));
+  spoil(payload);
+  const member = await rawConnection();
+  member.socket.write(Buffer.concat([hello(proveMembership(secret, commitSocketMethod(member.challenge))), frame(COMMIT_FRAME.commit, payload)]));
+  await member.closed;
+  expect(member.frames.map((f) => f.type)).toEqual([COMMIT_FRAME.challenge, COMMIT_FRAME.ready, COMMIT_FRAME.refused]);
+  expect(JSON.parse(member.frames[2].payload.toString())).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(reason) });
+  expect(store.get(id).commitPosition).toBe(0);
+}
+
 describe('the storage node commit socket', () => {
   it('carries checked commits of several segments in one message once proven; bytes that fail their check are not committed, the others are', async () => {
     expect(await client.connectCommitSocket()).toBe(true);
@@ -134,17 +152,8 @@ describe('the storage node commit socket', () => {
   });
 
   it('refuses a step it does not know rather than read its fields as the next step, and closes that connection', async () => {
-    const id = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n }).segmentId;
-    put(id, 0, buildTestBatch({ baseOffset: 0n, recordCount: 1, sizeBytes: 200 }));
-    const payload = Buffer.from(encodeCommitMessage(1, [{ segmentId: id, step: { commit: { commitPosition: 200, endOffset: 1n, maxTimestamp: 0n } } }]).subarray(5));
     // The step's flags byte, after the sequence and the count: a step kind from a newer broker.
-    payload[8] |= 0x80;
-    const member = await rawConnection();
-    member.socket.write(Buffer.concat([hello(proveMembership(secret, commitSocketMethod(member.challenge))), frame(COMMIT_FRAME.commit, payload)]));
-    await member.closed;
-    expect(member.frames.map((f) => f.type)).toEqual([COMMIT_FRAME.challenge, COMMIT_FRAME.ready, COMMIT_FRAME.refused]);
-    expect(JSON.parse(member.frames[2].payload.toString())).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/unknown flags/) });
-    expect(store.get(id).commitPosition).toBe(0);
+    await expectSpoiledCommitRefused((payload) => (payload[8] |= 0x80), /unknown flags/);
   });
 
   it('refuses the largest batch past max.message.bytes and a checked commit that does not continue the commit line', async () => {
@@ -195,18 +204,8 @@ describe('the storage node commit socket', () => {
   });
 
   it('commits nothing of a message that does not parse, and closes that connection', async () => {
-    const id = store.allocate({ topicId: 1, partition: 0, baseOffset: 0n }).segmentId;
-    put(id, 0, buildTestBatch({ baseOffset: 0n, recordCount: 1, sizeBytes: 200 }));
-    const whole = encodeCommitMessage(1, [{ segmentId: id, step: { commit: { commitPosition: 200, endOffset: 1n, maxTimestamp: 0n } } }]);
     // The same message, saying it holds two steps: the first is valid, the second missing.
-    const payload = Buffer.from(whole.subarray(5));
-    payload.writeUInt32LE(2, 4);
-    const member = await rawConnection();
-    member.socket.write(Buffer.concat([hello(proveMembership(secret, commitSocketMethod(member.challenge))), frame(COMMIT_FRAME.commit, payload)]));
-    await member.closed;
-    expect(member.frames.map((f) => f.type)).toEqual([COMMIT_FRAME.challenge, COMMIT_FRAME.ready, COMMIT_FRAME.refused]);
-    expect(JSON.parse(member.frames[2].payload.toString())).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/ends early/) });
-    expect(store.get(id).commitPosition).toBe(0);
+    await expectSpoiledCommitRefused((payload) => payload.writeUInt32LE(2, 4), /ends early/);
   });
 
   it('refuses FENCED the commits of a socket opened under an older leader epoch once a newer leader claimed the node', async () => {
@@ -224,6 +223,13 @@ describe('the storage node commit socket', () => {
       const refused = await rejection(oldLeader.commitStep(id, { check: checkOf(200, 200, 1n, 1), commit: { commitPosition: 400, endOffset: 2n, maxTimestamp: 0n } }));
       expect(refused.code).toBe('FENCED');
       expect(store.get(id).commitPosition).toBe(200);
+      // Nor may it allocate, seal, or get a grant to hand a client.
+      const segments = store.describe().length;
+      expect((await rejection(oldLeader.allocate({ topicId: 1, partition: 1, baseOffset: 0n }))).code).toBe('FENCED');
+      expect((await rejection(oldLeader.seal(id, { finalPosition: 200 }))).code).toBe('FENCED');
+      expect((await rejection(oldLeader.segmentKey(id, 'read'))).code).toBe('FENCED');
+      expect(store.describe().length).toBe(segments);
+      expect(store.get(id).sealed).toBe(false);
       expect(oldLeader.commitStreamStats()).toMatchObject({ streams: 0, sockets: 1 });
     } finally {
       oldLeader.close();
