@@ -144,10 +144,29 @@ describe('the storage node commit socket', () => {
   it('allocates, seals and grants segments in the messages that carry commits, each step answered with its segment, its grant or the node\'s refusal', async () => {
     const granting = await openTestNode({ segmentSizeBytes: 256 * 1024, commitSocket: true, withNode: true });
     try {
+      // As a broker meets a node: Info first, which offers the roll steps.
+      await granting.client.info();
       expect(await granting.client.connectCommitSocket()).toBe(true);
       await expectRollStepsInOneMessage(granting.store, granting.node!, granting.client, 'socket');
     } finally {
       await closeTestNode(granting);
+    }
+  });
+
+  it('beside a storage node older than roll steps (its Info does not offer them), allocates, seals and gets grants by the unary calls', async () => {
+    const older = await openTestNode({ segmentSizeBytes: 256 * 1024, commitSocket: true, withNode: true, infoWithoutRollSteps: true });
+    try {
+      await older.client.info();
+      expect(await older.client.connectCommitSocket()).toBe(true);
+      const before = older.client.commitStreamStats();
+      const segment = await older.client.allocate({ topicId: 1, partition: 0, baseOffset: 5n });
+      expect(segment).toEqual(older.store.get(segment.segmentId));
+      expect(older.node!.writableRange(await older.client.segmentKey(segment.segmentId, 'read-write'), 0, 100).length).toBe(100);
+      expect(await older.client.seal(segment.segmentId, { finalPosition: 0 })).toMatchObject({ segmentId: segment.segmentId, sealed: true });
+      // None of them went over the commit socket.
+      expect(older.client.commitStreamStats()).toEqual(before);
+    } finally {
+      await closeTestNode(older);
     }
   });
 

@@ -54,6 +54,8 @@ export class StorageClient {
   /** Its Unix socket on the node's host and the node's boot id, from Info ('': none). */
   private commitSocketPath = '';
   private bootId = '';
+  /** Allocations, seals and grants go over the commit channel, unless Info said the node is older than that. */
+  private rollSteps = true;
 
   /** `address` is host:port. */
   constructor(address: string, options: StorageClientOptions = {}) {
@@ -107,7 +109,15 @@ export class StorageClient {
   /** Over the commit stream, in order with the commits (a partition's commits wait for its next segment). */
   async allocate(request: AllocateRequest): Promise<SegmentDescriptor> {
     const { segmentId, ...allocate } = request;
-    return steppedSegment(await this.commits.submit(segmentId ?? 0, { allocate }), 'an allocation');
+    if (this.rollSteps) return steppedSegment(await this.commits.submit(segmentId ?? 0, { allocate }), 'an allocation');
+    const wire = await this.call<WireSegmentDescriptor>('Allocate', {
+      topicId: request.topicId,
+      partition: request.partition,
+      baseOffset: request.baseOffset.toString(),
+      dataCapacityBytes: request.dataCapacityBytes ?? 0,
+      segmentId: String(segmentId ?? 0),
+    });
+    return descriptorFromWire(wire);
   }
 
   async commit(segmentId: number, request: CommitRequest): Promise<SegmentDescriptor> {
@@ -134,7 +144,8 @@ export class StorageClient {
 
   /** Over the commit stream, as allocate. */
   async seal(segmentId: number, request: { finalPosition: number }): Promise<SegmentDescriptor> {
-    return steppedSegment(await this.commits.submit(segmentId, { seal: request }), 'a seal');
+    if (this.rollSteps) return steppedSegment(await this.commits.submit(segmentId, { seal: request }), 'a seal');
+    return descriptorFromWire(await this.call<WireSegmentDescriptor>('Seal', { segmentId: String(segmentId), finalPosition: request.finalPosition }));
   }
 
   async free(segmentId: number): Promise<void> {
@@ -155,7 +166,9 @@ export class StorageClient {
   }
 
   async info(): Promise<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: number; bootId: string }> {
-    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string; bootId: string; commitPort?: number; commitSocketPath?: string }>('Info', {});
+    const r = await this.call<{ nodeUuid: string; fastpathAddress: string; segmentSizeBytes: string; bootId: string; commitPort?: number; commitSocketPath?: string; rollSteps?: boolean }>('Info', {});
+    // A node from before roll steps answers without the field: it gets the unary calls.
+    this.rollSteps = r.rollSteps === true;
     if ((r.commitPort ?? 0) !== this.commitPort || r.bootId !== this.bootId) {
       // A new node process (or the first answer): commits go to its socket from now on.
       this.commitPort = r.commitPort ?? 0;
@@ -168,8 +181,9 @@ export class StorageClient {
   }
 
   /** Over the commit stream, as allocate: a producer that rolled waits for the new segment's grant. */
-  segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
-    return this.commits.grant(segmentId, access);
+  async segmentKey(segmentId: number, access: 'read' | 'read-write'): Promise<Buffer> {
+    if (this.rollSteps) return this.commits.grant(segmentId, access);
+    return (await this.call<{ packedKey: Buffer }>('SegmentKey', { segmentId: String(segmentId), readOnly: access === 'read' })).packedKey;
   }
 
   async verify(

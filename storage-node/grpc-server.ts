@@ -38,6 +38,8 @@ export interface StorageGrpcServerOptions {
   localDir?: string;
   /** The commit socket's TCP port on `host` (default 0: one the system picks; Info tells the broker). */
   commitPort?: number;
+  /** Answer Info as a node from before allocations, seals and grants were commit steps (tests of a broker beside one). */
+  infoWithoutRollSteps?: boolean;
 }
 
 export interface StorageGrpcServer {
@@ -150,6 +152,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
       bootId,
       commitPort: commitSocket.port,
       commitSocketPath: commitSocket.localPath ?? '',
+      rollSteps: !options.infoWithoutRollSteps,
     })),
     SegmentKey: unary((r: { segmentId: string; readOnly: boolean }) => ({ packedKey: withNode().segmentKey(id(r.segmentId), r.readOnly ? 'read' : 'read-write') })),
     Verify: unary((r: { segmentId: string; position: number; lengthBytes: number; baseOffset: string; recordCount: number; verifyCrc: boolean; where: string; batchBytesMax?: number }) => {
