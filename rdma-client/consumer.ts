@@ -9,7 +9,6 @@ import { RdmqError } from './errors';
 import { decodeMessages } from './message-decoder';
 import { CORRUPT_MESSAGE, corruptBatchError, corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } from './partition-view';
 
-
 export interface ConsumerOptions {
   /** Largest single read (default 8 MiB; at most 1 MiB for eachMessage and eachBatch); grows to fit a larger batch. */
   maxBytesPerRead?: number;
@@ -89,7 +88,6 @@ interface PendingRead {
   bytes: Buffer;
   done: Promise<void>;
 }
-
 
 /**
  * A read ahead is started only for at least this much (or a full read):

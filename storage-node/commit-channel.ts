@@ -152,15 +152,23 @@ function applyEntry(target: CommitTarget, entry: WireCommitEntry): StepResult {
   }
 }
 
-/** A step on the node, its answer or its refusal (what goes back in the reply). */
+/**
+ * A step on the node, its answer or its refusal (what goes back in the
+ * reply). An allocation (segment id 0: the node picks one), a seal or a
+ * grant is a step of its own; anything else is a check and/or a commit.
+ */
 export function applyStep(target: CommitTarget, segmentId: number, step: CommitStep): StepResult {
   try {
-    if (step.grant) {
-      if (step.check || step.commit || step.allocate || step.seal) throw new StorageError('INVALID_ARGUMENT', `segment ${segmentId}: a grant is a step of its own`);
+    const { check, commit, allocate, seal, grant } = step;
+    const own = [grant && 'a grant', allocate && 'an allocation', seal && 'a seal'].filter((kind) => kind);
+    if (own.length > 1 || (own.length === 1 && (check || commit))) throw new StorageError('INVALID_ARGUMENT', `segment ${segmentId}: ${own[0]} is a step of its own`);
+    if (grant) {
       if (!target.grant) throw new StorageError('UNAVAILABLE', 'this storage node has no fast-path transport to grant access to');
-      return { key: target.grant(segmentId, step.grant) };
+      return { key: target.grant(segmentId, grant) };
     }
-    return { segment: applyCommitStep(target, segmentId, step) };
+    if (allocate) return { segment: target.allocate({ ...allocate, segmentId: segmentId === 0 ? undefined : segmentId }) };
+    if (seal) return { segment: target.seal(segmentId, seal.finalPosition) };
+    return { segment: applyCommitStep(target, segmentId, { check, commit }) };
   } catch (err) {
     return { error: asStorageError(err) };
   }
@@ -175,16 +183,9 @@ export function asStorageError(err: unknown): StorageError {
  * commits exactly the range it checked, starting at the commit line: when
  * an earlier step of the same producer failed, the later ones (already on
  * their way) fail too instead of committing over the refused bytes.
- * An allocation (segment id 0: the node picks one) or a seal is a step of
- * its own.
  */
-export function applyCommitStep(target: CommitTarget, segmentId: number, step: CommitStep): SegmentDescriptor | undefined {
-  const { check, commit, allocate, seal } = step;
-  if (allocate || seal) {
-    if (check || commit || (allocate && seal)) throw new StorageError('INVALID_ARGUMENT', `segment ${segmentId}: an allocation or a seal is a step of its own`);
-    if (allocate) return target.allocate({ ...allocate, segmentId: segmentId === 0 ? undefined : segmentId });
-    return target.seal(segmentId, seal!.finalPosition);
-  }
+export function applyCommitStep(target: CommitTarget, segmentId: number, step: { check?: RangeCheck; commit?: CommitRequest }): SegmentDescriptor | undefined {
+  const { check, commit } = step;
   if (check && commit) {
     const line = target.store.get(segmentId).commitPosition;
     if (check.position !== line || check.position + check.lengthBytes !== commit.commitPosition) {

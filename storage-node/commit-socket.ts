@@ -504,7 +504,6 @@ function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: 
   });
 }
 
-
 // ---- the broker's side ----
 
 /** Where and how the broker reaches a node's commit socket: a Unix socket path, or host and port. */

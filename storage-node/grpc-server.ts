@@ -104,7 +104,7 @@ export async function startStorageGrpcServer(store: SegmentStore, options: Stora
   const handlers = fenced(fence, {
     Allocate: unary((r: WireAllocateRequest) =>
       descriptorToWire(
-        (options.node ?? store).allocate({
+        commitTarget().allocate({
           topicId: r.topicId,
           partition: r.partition,
           baseOffset: parseInt64('baseOffset', r.baseOffset),
