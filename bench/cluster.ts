@@ -165,27 +165,75 @@ const FAILURE_LINE = /failed, closing the connection|TypeError|RangeError|Refere
  * Drawn below the kernel's ephemeral range (32768 and up on Linux), so that
  * while the role is down no other process's port-0 listener or outgoing
  * connection takes it, and its clients never reach a stranger. A port is
- * handed out once per process.
+ * handed out once on this host while its process lives (claimPorts): suites
+ * run side by side, and a port free now may be one another suite's etcd or
+ * role is about to take, or takes again after a restart.
  */
 export async function freeLoopbackPort(): Promise<number> {
   for (;;) {
     const port = FIXED_PORT_MIN + Math.floor(Math.random() * FIXED_PORT_SPAN);
-    if (portsHandedOut.has(port)) continue;
-    const server = net.createServer();
-    const free = await new Promise<boolean>((resolve) => {
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => resolve(true));
-    });
-    if (!free) continue;
-    await new Promise((resolve) => server.close(resolve));
-    portsHandedOut.add(port);
-    return port;
+    if (!claimPorts([port])) continue;
+    if (await loopbackPortFree(port)) return port;
   }
 }
 
 const FIXED_PORT_MIN = 20_000;
 const FIXED_PORT_SPAN = 12_000;
-const portsHandedOut = new Set<number>();
+const CLAIMS_DIR = path.join(os.tmpdir(), 'rdmq-port-claims');
+
+/** Whether nothing listens on `port` of 127.0.0.1 now. */
+export function loopbackPortFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Claims every one of `ports` for this process, or none of them: a file per
+ * port names the process holding it, and a port whose holder is gone may be
+ * claimed again. Every process on this host that picks fixed ports for tests,
+ * benchmarks or the chaos run claims them here first.
+ */
+export function claimPorts(ports: number[]): boolean {
+  fs.mkdirSync(CLAIMS_DIR, { recursive: true });
+  const claimed: string[] = [];
+  for (const port of ports) {
+    const file = path.join(CLAIMS_DIR, String(port));
+    if (!claimFile(file)) {
+      for (const f of claimed) fs.rmSync(f, { force: true });
+      return false;
+    }
+    claimed.push(file);
+  }
+  return true;
+}
+
+function claimFile(file: string): boolean {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = Number(fs.readFileSync(file, 'utf8'));
+    if (holder === process.pid || processAlive(holder)) return false;
+    fs.rmSync(file, { force: true }); // its holder is gone
+  }
+  return false;
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export const ETCD_BINARY = '/usr/bin/etcd';
 

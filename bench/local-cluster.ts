@@ -4,12 +4,12 @@
 // control lines, reads its state file, stops it.
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as readline from 'readline';
 import type { ClusterState } from '../cli/cluster';
 import { DEFAULT_BASE_PORT, NETNS_CLIENT_UCX_ENV } from '../cli/cluster-plan';
+import { claimPorts, loopbackPortFree } from './cluster';
 
 const MAIN = path.join(__dirname, '..', 'cli', 'main.js');
 
@@ -113,23 +113,17 @@ export function runCli(args: string[]): Promise<string> {
 
 /**
  * A base port whose 400 ports (the cluster's layout) are free on loopback now,
- * drawn below the ephemeral range like bench/cluster.ts freeLoopbackPort.
+ * drawn below the ephemeral range and claimed for this process like
+ * bench/cluster.ts freeLoopbackPort.
  */
 export async function freeBasePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20_000 + 400 * Math.floor(Math.random() * 30);
     const probes = [0, 1, 100, 101, 102, 110, 111, 120, 121, 200, 201, 202, 203, 210, 211, 213, 302, 303, 312, 313, 322, 323].map((d) => base + d);
-    if ((await Promise.all(probes.map(portFree))).every(Boolean)) return base;
+    if (!claimPorts(probes)) continue;
+    if ((await Promise.all(probes.map(loopbackPortFree))).every(Boolean)) return base;
   }
   return DEFAULT_BASE_PORT;
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 }
 
 /** Resolves once no process with these pids is left (or rejects after the time). */

@@ -75,8 +75,8 @@ export const NETNS_PREFIX = 'rdmq-ns';
 /** The bridge on the host's side: the device host-side UCX clients reach the namespaces on. */
 export const NETNS_BRIDGE = 'rdmqbr0';
 
-/** UCX settings for a fast-path client in the host's namespace talking to members in namespaces: TCP over the bridge. */
-export const NETNS_CLIENT_UCX_ENV = { UCX_TLS: 'tcp', UCX_NET_DEVICES: NETNS_BRIDGE, RDMQ_DIRECT_CMA: '0' } as const;
+/** Settings for a fast-path client in the host's namespace talking to members in namespaces: UCX and the data links on TCP over the bridge. */
+export const NETNS_CLIENT_UCX_ENV = { UCX_TLS: 'tcp', UCX_NET_DEVICES: NETNS_BRIDGE, RDMQ_LOCAL_DATA: 'off' } as const;
 
 export class ClusterPlanError extends Error {
   readonly code = 'INVALID_CLUSTER_SPEC';

@@ -143,8 +143,9 @@ export class LocalCluster {
     const prefix = [...(p.netns ? ['ip', 'netns', 'exec', p.netns] : []), ...pdeathsigPrefix()];
     // Between namespaces UCX must not try shared memory or CMA: TCP only (unless the operator chose).
     // eth0 is the namespace's veth: never its own loopback, which peers elsewhere would take for theirs.
-    // In namespaces the bytes go over UCX's TCP: rdmq's own same-host CMA copy (RDMQ_DIRECT_CMA) would cross them, since they share one host's processes.
-    const env: NodeJS.ProcessEnv = p.netns ? { UCX_TLS: process.env.UCX_TLS ?? 'tcp', UCX_NET_DEVICES: 'eth0', RDMQ_DIRECT_CMA: '0' } : {};
+    // In namespaces the bytes go over TCP: the storage node's Unix socket (and its CMA copies) would cross them,
+    // since a namespace separates neither the filesystem nor the processes of one host.
+    const env: NodeJS.ProcessEnv = p.netns ? { UCX_TLS: process.env.UCX_TLS ?? 'tcp', UCX_NET_DEVICES: 'eth0', RDMQ_LOCAL_DATA: 'off' } : {};
     const logFile = fs.createWriteStream(m.state.log, { flags: 'a' });
     logFile.write(`--- ${p.name} start ${m.state.starts + 1} ${new Date().toISOString()}\n`);
     let running: RunningRole<unknown>;

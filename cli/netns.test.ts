@@ -13,6 +13,7 @@ import { Rdmq } from '../rdma-client';
 import { readTopic } from './testing/apart';
 import { ClusterRun, waitUntilGone } from '../bench/local-cluster';
 import { NETNS_CLIENT_UCX_ENV, NETNS_PREFIX } from './cluster-plan';
+import { dataRequestsServedAt } from '../rdma-client/testing/data-requests';
 
 const NETNS_SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'netns.sh');
 const LANES_SCRIPT = `
@@ -45,7 +46,8 @@ const lanes = (describe: string): string[] => [...describe.matchAll(/lane\[\d+\]
 const SHARED_MEMORY = /^(posix|sysv|cma|xpmem|knem)\//;
 
 describe('the roles in network namespaces of their own', () => {
-  const saved = { UCX_TLS: process.env.UCX_TLS, UCX_NET_DEVICES: process.env.UCX_NET_DEVICES };
+  // Every variable the client settings set, restored after: this worker runs other suites next.
+  const saved = Object.fromEntries(Object.keys(NETNS_CLIENT_UCX_ENV).map((k) => [k, process.env[k]]));
   let run: ClusterRun | undefined;
   let dir = '';
 
@@ -122,6 +124,13 @@ describe('the roles in network namespaces of their own', () => {
 
     const viaSdk = [...(await readTopic(control, topic)).values()].flatMap((l) => l.records.map((r) => r.value));
     expect(viaSdk.sort()).toEqual([...written].sort());
+    // The SDK's and the gateway's bytes reached the storage node over the network, never through its Unix
+    // socket: a namespace does not hide the node's socket file, nor its process from CMA copies.
+    const storageMetrics = storage.addresses.metrics!;
+    expect(await dataRequestsServedAt(storageMetrics, 'put', 'tcp')).toBeGreaterThan(0);
+    expect(await dataRequestsServedAt(storageMetrics, 'get', 'tcp')).toBeGreaterThan(0);
+    expect(await dataRequestsServedAt(storageMetrics, 'put', 'unix')).toBe(0);
+    expect(await dataRequestsServedAt(storageMetrics, 'get', 'unix')).toBe(0);
     const consumer = kafka.consumer({ groupId: 'netns-test', maxWaitTimeInMs: 200 });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });

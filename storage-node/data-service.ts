@@ -195,6 +195,12 @@ export async function startDataService(node: StorageNode, host: string, port: nu
 
     const answer = (reqId: number, body: Buffer): void => answers.send(encodeDataResponse(reqId, body.length), body);
 
+    /** One put or get served, counted by the door it came through. */
+    const served = (op: 'puts' | 'gets'): void => {
+      node.served[op]++;
+      if (peer) node.servedOnUnixSocket[op]++;
+    };
+
     /**
      * A large get copied on the thread pool, answered in its turn. The copy
      * only reads the region; if the segment was freed meanwhile (its memory
@@ -207,7 +213,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
           try {
             node.readableRange(grant, h.position, h.lengthBytes, verified);
             peerCopies++;
-            node.served.gets++;
+            served('gets');
             done(encodeDataResponse(h.reqId, 0));
           } catch (err) {
             done(fail(h.reqId, err));
@@ -236,7 +242,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
       copying.then(
         () => {
           peerCopies++;
-          node.served.puts++;
+          served('puts');
           done(encodeDataResponse(h.reqId, 0));
         },
         (err: unknown) => done(fail(h.reqId, err)),
@@ -263,8 +269,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
           from.writeFrom(source, clientAddress);
         }
         peerCopies++;
-        if (h.op === DataOp.PUT_CMA) node.served.puts++;
-        else node.served.gets++;
+        served(h.op === DataOp.PUT_CMA ? 'puts' : 'gets');
         answers.send(encodeDataResponse(h.reqId, 0));
       } catch (err) {
         answers.send(fail(h.reqId, err));
@@ -287,7 +292,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         }
         put.received += queue.moveInto(put.target, put.received, want);
         if (put.received < put.header.lengthBytes) return false;
-        if (!put.refusal) node.served.puts++;
+        if (!put.refusal) served('puts');
         answers.send(put.refusal ?? encodeDataResponse(put.header.reqId, 0));
         put = undefined;
         return true;
@@ -327,7 +332,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
         const bytes = node.readableRange(grant, h.position, h.lengthBytes, verified);
         // Copied: the region's bytes may change (a late writer's range, a freed segment reused) before the socket sends them.
         answers.send(encodeDataResponse(h.reqId, bytes.length), Buffer.from(bytes));
-        node.served.gets++;
+        served('gets');
       } catch (err) {
         answers.send(fail(h.reqId, err));
       }

@@ -54,12 +54,15 @@ export function registerFastPathMetrics(registry: Registry, node: StorageNode): 
   });
   new Gauge({
     name: 'rdmq_storage_data_requests_served',
-    help: 'Puts and gets of the checked data path the node served (each one request, grant check and copy, whatever its size)',
-    labelNames: ['op'],
+    help: 'Puts and gets of the checked data path the node served (each one request, grant check and copy, whatever its size), by the door they came through: tcp, or unix (the Unix socket of clients on this host)',
+    labelNames: ['op', 'door'],
     registers: [registry],
     collect() {
-      this.set({ op: 'put' }, node.served.puts);
-      this.set({ op: 'get' }, node.served.gets);
+      const { served, servedOnUnixSocket: unix } = node;
+      this.set({ op: 'put', door: 'tcp' }, served.puts - unix.puts);
+      this.set({ op: 'put', door: 'unix' }, unix.puts);
+      this.set({ op: 'get', door: 'tcp' }, served.gets - unix.gets);
+      this.set({ op: 'get', door: 'unix' }, unix.gets);
     },
   });
   new Gauge({

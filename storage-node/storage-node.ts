@@ -51,6 +51,8 @@ export class StorageNode {
   readonly refusals: RefusalCounts = { invalid: 0, denied: 0, revoked: 0 };
   /** Puts and gets of the checked data path served (answered without a refusal): for /metrics and tests. */
   readonly served = { puts: 0, gets: 0 };
+  /** Of those, the ones that came on the Unix socket (clients on this host): the rest came over TCP. */
+  readonly servedOnUnixSocket = { puts: 0, gets: 0 };
   /** Puts checked and still copying on another thread, per segment: every fence over their range waits for them first. */
   private readonly copies = new Map<number, Set<{ start: number; end: number; copy: CopyInFlight }>>();
   /** Block CRCs taken by the threads that copied puts in (copy-crcs.ts); none on verbs, where puts bypass the node. */
