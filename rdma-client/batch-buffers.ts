@@ -2,16 +2,20 @@
 // is committed. A fresh large Buffer is memory the kernel has not yet given
 // the process: its first write faults every page in, which on a VM with
 // shadow paging costs 0.5–3 ms per MiB, more than encoding and putting the
-// batch together. A producer has at most its staging window of batches in
-// flight, so a few buffers of each size it sends serve it for good.
+// batch together. A small one costs too, counted per batch: every Buffer
+// beyond Node's own 4 KiB pool is an ArrayBuffer of its own, which V8
+// accounts as external memory and the GC must find dead and free; a producer
+// with hundreds of 8 KiB batches in flight spent a quarter of its time in
+// the GC. A producer has at most its staging window of batches in flight, so
+// a few buffers of each size it sends serve it for good.
 //
 // Contract: single-threaded (JS). A buffer is given back only after the
 // write of its batch succeeded: every put of it has landed, so no copy can
 // still be reading it. A failed write's buffer is left to the GC, since a
 // copy of it may still be under way somewhere.
 
-/** Below this a batch comes from Node's allocator as before: small buffers are cheap, and many sizes would fragment the classes. */
-export const POOLED_BATCH_BYTES_MIN = 64 * 1024;
+/** Below this a batch comes from Node's allocator, which pools buffers this small itself (Buffer.poolSize / 2). */
+export const POOLED_BATCH_BYTES_MIN = 4 * 1024;
 /** Size classes: eight per power of two, so a buffer wastes at most an eighth of its capacity. */
 const CLASS_STEPS_LOG2 = 3;
 

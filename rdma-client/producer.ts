@@ -121,13 +121,25 @@ interface ExclusiveCursor {
   putQueue: QueuedPut[];
   /** Puts of this segment on their way to the storage node now. */
   putsRunning: number;
-  /** Written, not yet committed ranges; may complete out of order. */
-  uncommitted: { position: number; lengthBytes: number; baseOffset: bigint; recordCount: number; maxTimestamp: bigint; receipts: PutReceipt[]; done: PendingCommit['done'] }[];
+  /** Written, not yet committed ranges, in position order (addUncommitted); their puts may complete out of order. */
+  uncommitted: UncommittedRange[];
+  /** How many ranges at the head of `uncommitted` are known to continue `committedEnd` without a hole, and where they end. */
+  ready: { count: number; end: number };
   /** Set once a put into this segment failed: nothing past the first hole (`holeAt`) can be committed from this cursor. */
   broken?: Error;
   holeAt?: number;
   /** Decides when the ready ranges go to the broker. */
   gate: CommitGate;
+}
+
+interface UncommittedRange {
+  position: number;
+  lengthBytes: number;
+  baseOffset: bigint;
+  recordCount: number;
+  maxTimestamp: bigint;
+  receipts: PutReceipt[];
+  done: PendingCommit['done'];
 }
 
 interface QueuedPut {
@@ -190,14 +202,28 @@ export function putPieces(batches: readonly Buffer[]): { offset: number; bytes: 
   return pieces;
 }
 
-/** How many of a cursor's written ranges (sorted here by position) continue its committed end without a hole: what one commit may take. */
+/** How many of a cursor's written ranges continue its committed end without a hole: what one commit may take. */
 function contiguousReady(cursor: ExclusiveCursor): number {
-  if (cursor.uncommitted.length === 0) return 0;
-  cursor.uncommitted.sort((a, b) => a.position - b.position);
-  let n = 0;
-  let end = cursor.committedEnd;
-  while (n < cursor.uncommitted.length && cursor.uncommitted[n].position === end) end += cursor.uncommitted[n++].lengthBytes;
-  return n;
+  // Counted on from where the last count stopped: a producer with hundreds of batches in
+  // flight asks after every put, and a range is never added before the contiguous head.
+  const list = cursor.uncommitted;
+  const ready = cursor.ready;
+  while (ready.count < list.length && list[ready.count].position === ready.end) ready.end += list[ready.count++].lengthBytes;
+  return ready.count;
+}
+
+/** Adds a written range in position order; puts complete nearly in order, so the place is sought from the end. */
+function addUncommitted(cursor: ExclusiveCursor, range: UncommittedRange): void {
+  const list = cursor.uncommitted;
+  let at = list.length;
+  while (at > 0 && list[at - 1].position > range.position) at--;
+  list.splice(at, 0, range);
+  if (at < cursor.ready.count) resetReady(cursor);
+}
+
+/** Forgets the contiguous count: `uncommitted` was changed other than at its ends. */
+function resetReady(cursor: ExclusiveCursor): void {
+  cursor.ready = { count: 0, end: cursor.committedEnd };
 }
 
 function strandedError(baseOffset: bigint, cursor: ExclusiveCursor): RdmqError {
@@ -295,6 +321,7 @@ export class Producer {
     for (const cursor of this.cursors.values()) {
       cursor.gate.close();
       for (const r of cursor.uncommitted.splice(0)) r.done.reject(err);
+      resetReady(cursor);
     }
     this.cursors.clear();
   };
@@ -527,7 +554,7 @@ export class Producer {
     if (placed.cursor.holeAt !== undefined && placed.position > placed.cursor.holeAt) throw strandedError(placed.baseOffset, placed.cursor);
     const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
     await new Promise<bigint>((resolve, reject) => {
-      placed.cursor.uncommitted.push({ position: placed.position, lengthBytes: batch.length, baseOffset: placed.baseOffset, recordCount, maxTimestamp, receipts, done: { resolve, reject } });
+      addUncommitted(placed.cursor, { position: placed.position, lengthBytes: batch.length, baseOffset: placed.baseOffset, recordCount, maxTimestamp, receipts, done: { resolve, reject } });
       placed.cursor.gate.poke();
     });
     return placed.baseOffset;
@@ -603,6 +630,7 @@ export class Producer {
       const holeAt = cursor.holeAt!;
       for (const r of cursor.uncommitted.filter((u) => u.position > holeAt)) r.done.reject(strandedError(r.baseOffset, cursor));
       cursor.uncommitted = cursor.uncommitted.filter((u) => u.position < holeAt);
+      resetReady(cursor);
       if (cursor.uncommitted.length > 0) await this.flushExclusive(key);
       if (this.cursors.get(key) === cursor) {
         cursor.gate.close();
@@ -638,6 +666,7 @@ export class Producer {
       putQueue: [],
       putsRunning: 0,
       uncommitted: [],
+      ready: { count: 0, end: body.position },
       gate: new CommitGate(
         this.commitPolicy,
         () => ({ ready: contiguousReady(cursor), putsInFlight: cursor.puts.size }),
@@ -674,6 +703,7 @@ export class Producer {
     if (take === 0) return none; // an earlier put is still in flight; its completion commits both
     const ranges = cursor.uncommitted.splice(0, take);
     cursor.committedEnd = ranges[take - 1].position + ranges[take - 1].lengthBytes;
+    cursor.ready.count -= take;
     const [topicId, partition] = key.split(':').map(Number);
     const fail = (err: unknown): void => {
       for (const r of ranges) r.done.reject(err as Error);

@@ -63,4 +63,26 @@ describe('put gathering (rdmq start, exclusive producer)', () => {
     offsets.forEach((offset, i) => expect(at.get(value(i))).toBe(offset));
     expect(read).toHaveLength(21);
   }, 30_000);
+
+  it('hundreds of batches in flight whose puts finish out of order: each acknowledged once, at its own offset, in the order written', async () => {
+    await connection.call('createTopic', { name: 'deep', partitions: 1, configs: {} });
+    const producer = new Producer(connection, { mode: 'exclusive', stagingDepth: 256 });
+    const topic = await producer.topic('deep');
+    await producer.write(topic, 0, await buildRecordBatch({ records: [{ key: null, value: 'first' }] }), 1);
+    // Every seventh batch is large enough to be put alone, so it lands before or after the gathered runs around it.
+    const value = (i: number): string => (i % 7 === 3 ? `big-${i}-${'z'.repeat(70_000)}` : `small-${i}-${'s'.repeat(i % 50)}`);
+    const count = 400;
+    const batches = await Promise.all(Array.from({ length: count }, (_, i) => buildRecordBatch({ records: [{ key: null, value: value(i) }, { key: null, value: `${i}b` }] })));
+    const offsets = await Promise.all(batches.map((b) => producer.write(topic, 0, b, 2)));
+    await producer.disconnect();
+
+    expect(offsets).toEqual(offsets.map((_, i) => 1n + 2n * BigInt(i)));
+    const read = await readAll(started.control, 'deep', 1 + 2 * count);
+    expect(read).toHaveLength(1 + 2 * count);
+    const at = new Map(read.map((r) => [r.value, r.offset]));
+    offsets.forEach((offset, i) => {
+      expect(at.get(value(i))).toBe(offset);
+      expect(at.get(`${i}b`)).toBe(offset + 1n);
+    });
+  }, 60_000);
 });
