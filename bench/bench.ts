@@ -52,7 +52,7 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
                            with replication each reader prefers another copy: read bytes per replica and per reader
   --mode exclusive|shared  fast-path producer mode (default exclusive)
   --staging-depth N        fast path: the SDK's stagingDepth, and sends in flight per producer (default the SDK's:
-                           128 exclusive, 32 shared; fewer where the SDK's stagingBytes, 8 MiB, admits fewer: 8 of 1 MiB)
+                           256 exclusive, 32 shared; fewer where the SDK's stagingBytes, 8 MiB, admits fewer: 8 of 1 MiB)
   --producers N            fast path: producers, each with its own connection (default 1; exclusive mode needs N <= partitions)
   --commit-every N         fast path: commit after N batches (default 1)
   --commit-delay-us US     fast path: ... or after US microseconds (default 0)

@@ -47,7 +47,7 @@ export interface ProducerOptions {
   /** Commits of one partition on their way to the broker at once (default 2). */
   commitsInFlight?: number;
   /**
-   * Batches between stage and commit at once (default 128 for an exclusive
+   * Batches between stage and commit at once (default 256 for an exclusive
    * producer, 32 for a shared one): small batches written meanwhile go to the
    * storage node together (put gathering) and commit together, so more in
    * flight is more throughput; sends beyond it wait. A partition's shared
@@ -63,7 +63,7 @@ export interface ProducerOptions {
 }
 
 /** Staging depth by producer mode: an exclusive producer is its partition's only writer, shared ones divide the broker's 1024 stages in flight. */
-export const STAGING_DEPTH_DEFAULT: Readonly<Record<ProducerMode, number>> = { exclusive: 128, shared: 32 };
+export const STAGING_DEPTH_DEFAULT: Readonly<Record<ProducerMode, number>> = { exclusive: 256, shared: 32 };
 export const STAGING_BYTES_DEFAULT = 8 << 20;
 
 export interface Message {

@@ -54,13 +54,13 @@ describe('StagingWindow', () => {
     expect(done).toEqual([true, true, true]);
   });
 
-  it('defaults to 128 writes (32 shared) and 8 MiB: 8 batches of 1 MiB, 128 of 8 KiB (32 shared)', async () => {
-    expect([STAGING_DEPTH_DEFAULT, STAGING_BYTES_DEFAULT]).toEqual([{ exclusive: 128, shared: 32 }, 8 << 20]);
+  it('defaults to 256 writes (32 shared) and 8 MiB: 8 batches of 1 MiB, 256 of 8 KiB (32 shared)', async () => {
+    expect([STAGING_DEPTH_DEFAULT, STAGING_BYTES_DEFAULT]).toEqual([{ exclusive: 256, shared: 32 }, 8 << 20]);
     for (const mode of ['exclusive', 'shared'] as const) {
       const large = await granted(new StagingWindow(STAGING_DEPTH_DEFAULT[mode], STAGING_BYTES_DEFAULT), Array(12).fill(1 << 20));
       expect(large.done.filter(Boolean)).toHaveLength(8);
-      const small = await granted(new StagingWindow(STAGING_DEPTH_DEFAULT[mode], STAGING_BYTES_DEFAULT), Array(140).fill(8 << 10));
-      expect(small.done.filter(Boolean)).toHaveLength(mode === 'exclusive' ? 128 : 32);
+      const small = await granted(new StagingWindow(STAGING_DEPTH_DEFAULT[mode], STAGING_BYTES_DEFAULT), Array(300).fill(8 << 10));
+      expect(small.done.filter(Boolean)).toHaveLength(mode === 'exclusive' ? 256 : 32);
     }
   });
 });
