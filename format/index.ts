@@ -9,6 +9,7 @@ export {
   RecordBatchHeader,
   batchSizeBytes,
   readBatchHeader,
+  readBatchMaxTimestamp,
   readBatchLength,
   setBaseOffset,
   setPartitionLeaderEpoch,

@@ -6,6 +6,7 @@ import {
   MAGIC_OFFSET,
   RECORD_BATCH_OVERHEAD,
   readBatchHeader,
+  readBatchMaxTimestamp,
   setBaseOffset,
   setPartitionLeaderEpoch,
   splitBatches,
@@ -94,6 +95,16 @@ describe('record batch header', () => {
 
   test('the CRC covers exactly attributes through the end of the batch', () => {
     expect(computeBatchCrc(HAND_BUILT_BATCH, 0, 64)).toBe(0xdb5e9cdd);
+  });
+
+  test('its MaxTimestamp alone reads as the whole header does, at an offset too, and refuses what the header refuses', () => {
+    const framed = Buffer.concat([Buffer.alloc(3), HAND_BUILT_BATCH]);
+    expect(readBatchMaxTimestamp(HAND_BUILT_BATCH)).toBe(readBatchHeader(HAND_BUILT_BATCH).maxTimestamp);
+    expect(readBatchMaxTimestamp(framed, 3)).toBe(TIMESTAMP);
+    expect(() => readBatchMaxTimestamp(HAND_BUILT_BATCH.subarray(0, RECORD_BATCH_OVERHEAD - 1))).toThrow(RecordBatchError);
+    const oldMagic = Buffer.from(HAND_BUILT_BATCH);
+    oldMagic[MAGIC_OFFSET] = 1;
+    expect(() => readBatchMaxTimestamp(oldMagic)).toThrow(/magic/);
   });
 
   test('a batch can be validated in place at an offset inside a larger buffer', () => {

@@ -109,6 +109,14 @@ function unsupportedMagic(magic: number): RecordBatchError {
  * limit. Needs only the first 12 bytes, so an oversized batch is refused
  * before the rest of it is awaited.
  */
+/** The header's MaxTimestamp alone, read as readBatchHeader checks it (length, magic) without decoding the rest. */
+export function readBatchMaxTimestamp(buf: Buffer, offset = 0): bigint {
+  if (buf.length - offset < RECORD_BATCH_OVERHEAD) return readBatchHeader(buf, offset).maxTimestamp; // throws TRUNCATED
+  const magic = buf.readInt8(offset + MAGIC_OFFSET);
+  if (magic !== MAGIC_V2) throw unsupportedMagic(magic);
+  return buf.readBigInt64BE(offset + MAX_TIMESTAMP_OFFSET);
+}
+
 export function readBatchLength(buf: Buffer, offset: number, limits: BatchLimits): number {
   const available = buf.length - offset;
   if (available < LOG_OVERHEAD) {

@@ -14,7 +14,7 @@
 // staging: at most `stagingDepth` batches, and `stagingBytes` of their bytes,
 // are between stage and commit at once; the commit order is the stage order,
 // which the broker's watermark enforces.
-import { buildRecordBatch, Compression, readBatchHeader, RecordInput, setBaseOffset } from '../format';
+import { buildRecordBatch, Compression, readBatchMaxTimestamp, RecordInput, setBaseOffset } from '../format';
 import {
   decodeCommitReply,
   decodeJson,
@@ -442,7 +442,7 @@ export class Producer {
       setBaseOffset(b.batch, 0, nextOffset);
       baseOffsets.push(nextOffset);
       nextOffset += BigInt(b.recordCount);
-      const batchMaxTimestamp = readBatchHeader(b.batch, 0).maxTimestamp;
+      const batchMaxTimestamp = readBatchMaxTimestamp(b.batch);
       if (batchMaxTimestamp > maxTimestamp) maxTimestamp = batchMaxTimestamp;
     }
     const shared = this.sharedPartition(topic.topicId, partition);
@@ -552,7 +552,7 @@ export class Producer {
     if (publishTraceOn) markPublish('put-done', publishId(topic.topicId, partition, placed.baseOffset));
     // Another put failed: a range past its hole can never be committed.
     if (placed.cursor.holeAt !== undefined && placed.position > placed.cursor.holeAt) throw strandedError(placed.baseOffset, placed.cursor);
-    const maxTimestamp = readBatchHeader(batch, 0).maxTimestamp;
+    const maxTimestamp = readBatchMaxTimestamp(batch);
     await new Promise<bigint>((resolve, reject) => {
       addUncommitted(placed.cursor, { position: placed.position, lengthBytes: batch.length, baseOffset: placed.baseOffset, recordCount, maxTimestamp, receipts, done: { resolve, reject } });
       placed.cursor.gate.poke();
