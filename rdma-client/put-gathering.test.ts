@@ -32,7 +32,7 @@ describe('put gathering (rdmq start, exclusive producer)', () => {
     const before = await dataRequestsServed(started, 'put');
     const batches = await Promise.all(Array.from({ length: 20 }, (_, i) => buildRecordBatch({ records: [{ key: null, value: `v-${i}-${'x'.repeat(2000)}` }] })));
     const offsets = await Promise.all(batches.map((b) => producer.write(topic, 0, b, 1)));
-    // Two puts go at once; the eighteen placed behind them go together (one put per run, at most 1 MiB).
+    // Two puts go at once; the eighteen placed behind them go together (one put per run, at most 256 KiB).
     expect((await dataRequestsServed(started, 'put')) - before).toBeLessThanOrEqual(4);
     await producer.disconnect();
 
