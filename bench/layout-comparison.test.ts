@@ -45,6 +45,12 @@ describe('the layouts comparison', () => {
     expect(text).toMatch(/350 \/ 330\s+0\.94\s+1000 \/ 1100\s+1\.10/);
   });
 
+  it('gives a row just below the line a third decimal, so it never reads as the line itself', () => {
+    const text = layoutComparisonText([point('start', 1, { producerMBps: 2433 }), point('apart', 1, { producerMBps: 2185 })]);
+    expect(text).toMatch(/2433 \/ 2185\s+0\.898 \(below 0\.90\)/);
+    expect(layoutComparisonText([point('start', 1, { producerMBps: 1000 }), point('apart', 1, { producerMBps: 900 })])).toMatch(/1000 \/ 900\s+0\.90\s/);
+  });
+
   it('has nothing to say about a run under one layout, or of points without a layout', () => {
     expect(layoutComparison([point('start', 1, { producerMBps: 1 })])).toEqual([]);
     expect(layoutComparisonText([{ ...point('start', 1, { producerMBps: 1 }), layout: undefined }])).toBe('');
