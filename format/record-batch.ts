@@ -69,15 +69,7 @@ export function batchSizeBytes(header: Pick<RecordBatchHeader, 'batchLength'>): 
 
 /** Parses the 61 header bytes at `offset`; checks only that they exist and that magic is 2. */
 export function readBatchHeader(buf: Buffer, offset = 0): RecordBatchHeader {
-  const available = buf.length - offset;
-  if (available < RECORD_BATCH_OVERHEAD) {
-    throw new RecordBatchError(
-      'TRUNCATED',
-      `batch header needs ${RECORD_BATCH_OVERHEAD} bytes but only ${Math.max(available, 0)} are available at byte ${offset}`,
-    );
-  }
-  const magic = buf.readInt8(offset + MAGIC_OFFSET);
-  if (magic !== MAGIC_V2) throw unsupportedMagic(magic);
+  const magic = requireHeader(buf, offset);
   const attributes = buf.readInt16BE(offset + ATTRIBUTES_OFFSET);
   return {
     baseOffset: buf.readBigInt64BE(offset + BASE_OFFSET_OFFSET),
@@ -100,6 +92,26 @@ export function readBatchHeader(buf: Buffer, offset = 0): RecordBatchHeader {
   };
 }
 
+/** The header's MaxTimestamp alone, checked as readBatchHeader checks it (length, magic), without decoding the rest. */
+export function readBatchMaxTimestamp(buf: Buffer, offset = 0): bigint {
+  requireHeader(buf, offset);
+  return buf.readBigInt64BE(offset + MAX_TIMESTAMP_OFFSET);
+}
+
+/** Throws unless a whole v2 batch header starts at `offset`; returns its magic. */
+function requireHeader(buf: Buffer, offset: number): number {
+  const available = buf.length - offset;
+  if (available < RECORD_BATCH_OVERHEAD) {
+    throw new RecordBatchError(
+      'TRUNCATED',
+      `batch header needs ${RECORD_BATCH_OVERHEAD} bytes but only ${Math.max(available, 0)} are available at byte ${offset}`,
+    );
+  }
+  const magic = buf.readInt8(offset + MAGIC_OFFSET);
+  if (magic !== MAGIC_V2) throw unsupportedMagic(magic);
+  return magic;
+}
+
 function unsupportedMagic(magic: number): RecordBatchError {
   return new RecordBatchError('UNSUPPORTED_MAGIC', `batch magic is ${magic}; only record batch v2 (magic ${MAGIC_V2}) is supported`);
 }
@@ -109,14 +121,6 @@ function unsupportedMagic(magic: number): RecordBatchError {
  * limit. Needs only the first 12 bytes, so an oversized batch is refused
  * before the rest of it is awaited.
  */
-/** The header's MaxTimestamp alone, read as readBatchHeader checks it (length, magic) without decoding the rest. */
-export function readBatchMaxTimestamp(buf: Buffer, offset = 0): bigint {
-  if (buf.length - offset < RECORD_BATCH_OVERHEAD) return readBatchHeader(buf, offset).maxTimestamp; // throws TRUNCATED
-  const magic = buf.readInt8(offset + MAGIC_OFFSET);
-  if (magic !== MAGIC_V2) throw unsupportedMagic(magic);
-  return buf.readBigInt64BE(offset + MAX_TIMESTAMP_OFFSET);
-}
-
 export function readBatchLength(buf: Buffer, offset: number, limits: BatchLimits): number {
   const available = buf.length - offset;
   if (available < LOG_OVERHEAD) {
