@@ -91,6 +91,22 @@ describe('CommitGate', () => {
     expect(commits.map((c) => c.took)).toEqual([2]);
     gate.close();
   });
+
+  it('once closed commits nothing more: a poke does not send, nor does a commit settling, nor a delay running out', async () => {
+    const { gate, backlog, commits, settle } = gateWith({ delayUs: 2000, everyBatches: 5 });
+    backlog.ready = 5;
+    gate.poke();
+    expect(commits).toHaveLength(1);
+    backlog.ready = 1;
+    backlog.putsInFlight = 1;
+    gate.poke(); // waits for the delay (and for the commit on its way)
+    gate.close();
+    await settle(0);
+    backlog.ready = 5;
+    gate.poke();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(commits).toHaveLength(1);
+  });
 });
 
 describe('afterMicroseconds', () => {

@@ -26,6 +26,7 @@ export interface CommitBacklog {
 
 export class CommitGate {
   private inFlight = 0;
+  private closed = false;
   private cancelTimer: (() => void) | undefined;
   /** The delay ran out for the batches waiting now: they go with the next commit the limit allows. */
   private lingered = false;
@@ -38,6 +39,7 @@ export class CommitGate {
 
   /** Something changed (a put completed, a commit was answered): commits now if it is time. */
   poke(): void {
+    if (this.closed) return;
     const { ready, putsInFlight } = this.backlog();
     if (ready === 0) {
       this.stopTimer();
@@ -61,6 +63,7 @@ export class CommitGate {
 
   /** No more commits from this gate (its timer is stopped; commits already sent still settle). */
   close(): void {
+    this.closed = true;
     this.stopTimer();
   }
 

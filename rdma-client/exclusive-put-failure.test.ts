@@ -63,3 +63,40 @@ it('a failed put fails its send and the sends past it, never hangs, and the prod
     await connection.close();
   }
 }, 60_000);
+
+it('a put that finishes after the connection was re-established fails its send (retriably), commits nothing and freezes nothing; the producer goes on', async () => {
+  const connection = await Connection.open({ control: cluster.control });
+  try {
+    await connection.call('createTopic', { name: 'dropped', partitions: 1, configs: {} });
+    const producer = new Producer(connection, { mode: 'exclusive' });
+    const [first] = await producer.send({ topic: 'dropped', messages: [{ value: 'first', partition: 0 }] });
+    // The next put is held until the broker session has been re-established under it.
+    const endpoint = (await connection.storageEndpoint(connection.cluster.storageFastpathAddress)) as unknown as { put: (...args: unknown[]) => Promise<void> };
+    const real = endpoint.put.bind(endpoint);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    endpoint.put = async (...args: unknown[]) => {
+      endpoint.put = real;
+      held = true;
+      await released;
+      return real(...args);
+    };
+    const late = producer.send({ topic: 'dropped', messages: [{ value: 'late', partition: 0 }] });
+    while (!held) await new Promise((r) => setImmediate(r));
+    connection.emit('reconnected');
+    release();
+    await expect(late).rejects.toMatchObject({ retriable: true, message: expect.stringMatching(/re-established/) });
+    // The event loop still turns (a dropped cursor's commit gate does not spin) and the producer goes on.
+    const [next] = await producer.send({ topic: 'dropped', messages: [{ value: 'next', partition: 0 }] });
+    await producer.disconnect();
+    expect(BigInt(next.baseOffset)).toBe(BigInt(first.baseOffset) + 1n);
+    const read = await readAll(cluster.control, 'dropped', 2);
+    expect(read.map((r) => [r.value, r.offset])).toEqual([
+      ['first', BigInt(first.baseOffset)],
+      ['next', BigInt(next.baseOffset)],
+    ]);
+  } finally {
+    await connection.close();
+  }
+}, 60_000);

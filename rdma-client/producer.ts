@@ -125,6 +125,8 @@ interface ExclusiveCursor {
   uncommitted: UncommittedRange[];
   /** How many ranges at the head of `uncommitted` are known to continue `committedEnd` without a hole, and where they end. */
   ready: { count: number; end: number };
+  /** Set when the connection was re-established: ownership ended with the old broker session, and nothing more is committed from this cursor. */
+  dropped?: RdmqError;
   /** Set once a put into this segment failed: nothing past the first hole (`holeAt`) can be committed from this cursor. */
   broken?: Error;
   holeAt?: number;
@@ -325,6 +327,7 @@ export class Producer {
   private readonly dropCursors = (): void => {
     const err = new RdmqError('the fast-path connection was re-established; exclusive ownership must be acquired again', 56, 'KAFKA_STORAGE_ERROR', true);
     for (const cursor of this.cursors.values()) {
+      cursor.dropped = err;
       cursor.gate.close();
       for (const r of cursor.uncommitted.splice(0)) r.done.reject(err);
       resetReady(cursor);
@@ -556,6 +559,8 @@ export class Producer {
     }
     placed.cursor.puts.delete(put);
     if (publishTraceOn) markPublish('put-done', publishId(topic.topicId, partition, placed.baseOffset));
+    // A put that finished after the connection was re-established: its cursor is gone, the next write takes its place anew.
+    if (placed.cursor.dropped) throw placed.cursor.dropped;
     // Another put failed: a range past its hole can never be committed.
     if (placed.cursor.holeAt !== undefined && placed.position > placed.cursor.holeAt) throw strandedError(placed.baseOffset, placed.cursor);
     const maxTimestamp = readBatchMaxTimestamp(batch);
