@@ -84,6 +84,8 @@ it('a put that finishes after the connection was re-established fails its send (
     };
     const late = producer.send({ topic: 'dropped', messages: [{ value: 'late', partition: 0 }] });
     while (!held) await new Promise((r) => setImmediate(r));
+    // The connection's own event, as it emits it once a new broker session is up: a real reconnect
+    // cannot be timed to land while exactly this put is under way.
     connection.emit('reconnected');
     release();
     await expect(late).rejects.toMatchObject({ retriable: true, message: expect.stringMatching(/re-established/) });
