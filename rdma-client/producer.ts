@@ -330,7 +330,6 @@ export class Producer {
       cursor.dropped = err;
       cursor.gate.close();
       for (const r of cursor.uncommitted.splice(0)) r.done.reject(err);
-      resetReady(cursor);
     }
     this.cursors.clear();
   };
