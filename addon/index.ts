@@ -1,7 +1,7 @@
 // The only way the rest of rdmq reaches native code.
 export { AddonError, AddonErrorCode } from './errors';
 export { Region, StoreGranularity, inMemoryOnlyFilesystem } from './region';
-export { Access, Endpoint, MAX_MESSAGE_ID, MemoryRegistration, MessageHandler, RemoteKey, Transport, TransportOptions } from './transport';
+export { Access, Endpoint, MAX_MESSAGE_ID, MemoryRegistration, MessageHandler, noteLoopActivity, RemoteKey, Transport, TransportOptions } from './transport';
 export { crc32c, crc32cBlocks, crc32cWithBlocks, CRC_BLOCK_BYTES } from './crc32c';
 export { lockFileExclusive } from './file-lock';
 export { keepFreedMemory } from './allocator';

@@ -54,8 +54,10 @@ export interface NativeTransport {
   registerMemory(region: NativeRegion, offset: number, length: number, remoteWrite: boolean): NativeMemoryRegistration;
   setHandlers(handlers: NativeTransportHandlers): void;
   progress(): void;
-  stats(): { outstandingOps: number; endpoints: number; registrations: number };
+  stats(): { outstandingOps: number; endpoints: number; registrations: number; pollScore: number; polling: boolean };
   memoryDomains(): string;
+  /** Traffic on a door that is not UCX: `arrival` when a message came in, else one went out. */
+  noteActivity(arrival: boolean): void;
   close(): void;
 }
 

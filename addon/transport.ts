@@ -31,8 +31,26 @@ export interface TransportOptions {
   pollWindowUs?: number;
 }
 
-/** The poll window when neither the option nor RDMQ_POLL_WINDOW_US says otherwise. */
-export const POLL_WINDOW_US_DEFAULT = 0;
+/**
+ * The poll window when neither the option nor RDMQ_POLL_WINDOW_US says
+ * otherwise: long enough to span a publish's round trips on one host (a
+ * put, then a commit), so neither end sleeps between them.
+ */
+export const POLL_WINDOW_US_DEFAULT = 200;
+
+/** Open transports of this process, which traffic on its other doors keeps polling (noteLoopActivity). */
+const openTransports = new Set<Transport>();
+
+/**
+ * Traffic on a door of this process that is not UCX (a storage node's data
+ * or commit socket, a client's link to it): a request or answer went out, or
+ * (`arrival`) one came in. Every open transport counts it as it counts its
+ * own messages, so a process that polls after activity also sees the answer
+ * on that door without sleeping on it.
+ */
+export function noteLoopActivity(arrival: boolean): void {
+  for (const t of openTransports) t.noteActivity(arrival);
+}
 
 function pollWindowUs(option: number | undefined): number {
   const fromEnv = process.env.RDMQ_POLL_WINDOW_US;
@@ -311,6 +329,7 @@ export class Transport extends EventEmitter {
       am: (id, header, payload) => this.dispatch(id, header, payload),
       endpointError: (ep, message) => this.findByNative(ep)?.lost(message),
     });
+    openTransports.add(this);
   }
 
   get closed(): boolean {
@@ -415,8 +434,12 @@ export class Transport extends EventEmitter {
     this.handlers.set(id, handler);
   }
 
-  /** Native counters: operations in flight, open UCX endpoints, memory registrations. */
-  stats(): { outstandingOps: number; endpoints: number; registrations: number; connections: number } {
+  /**
+   * Native counters: operations in flight, open UCX endpoints, memory
+   * registrations, the poll score (positive: messages have been coming back
+   * within the poll window) and whether the worker is being polled now.
+   */
+  stats(): { outstandingOps: number; endpoints: number; registrations: number; pollScore: number; polling: boolean; connections: number } {
     return { ...this.native.stats(), connections: this.byLocalId.size };
   }
 
@@ -425,10 +448,16 @@ export class Transport extends EventEmitter {
     return nativeCall(() => this.native.memoryDomains());
   }
 
+  /** See noteLoopActivity. */
+  noteActivity(arrival: boolean): void {
+    if (!this.closedFlag) this.native.noteActivity(arrival);
+  }
+
   /** Closes every endpoint, the listener and the UCX worker. */
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    openTransports.delete(this);
     this.server?.close();
     for (const socket of this.sockets) socket.destroy();
     for (const ep of this.byLocalId.values()) ep.lost('transport closed');

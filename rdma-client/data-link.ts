@@ -21,7 +21,7 @@ import { randomBytes } from 'crypto';
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
 import * as net from 'net';
-import { allowPtracer, bufferAddress, peerProcessPid } from '../addon';
+import { allowPtracer, bufferAddress, noteLoopActivity, peerProcessPid } from '../addon';
 import { ChunkQueue } from '../format/chunk-queue';
 import {
   CMA_PROBE_BYTES,
@@ -301,10 +301,12 @@ export class DataLink extends EventEmitter {
       } else {
         this.socket.write(request);
       }
+      noteLoopActivity(false);
     });
   }
 
   private receive(chunk: Buffer): void {
+    noteLoopActivity(true);
     this.queue.push(chunk);
     try {
       while (this.step());

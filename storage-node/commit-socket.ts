@@ -21,6 +21,7 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
 import * as tls from 'tls';
+import { noteLoopActivity } from '../addon';
 import { controlPlaneSecurity, proofRefusal, proveMembership } from '../control-plane';
 import { applyStep, asStorageError, CommitStep, CommitTarget, RangeCheck, StepResult } from './commit-channel';
 import type { LeaderEpochFence } from './leader-epoch';
@@ -462,6 +463,7 @@ function serveConnection(socket: net.Socket, target: () => CommitTarget, fence: 
     replies = [];
   };
   socket.on('data', (chunk: Buffer) => {
+    noteLoopActivity(true);
     try {
       reader.push(chunk, (type, payload) => {
         if (!member) {
@@ -589,6 +591,7 @@ export class CommitSocket {
 
   write(sequence: number, steps: { segmentId: number; step: CommitStep }[]): void {
     this.socket.write(encodeCommitMessage(sequence, steps));
+    noteLoopActivity(false);
   }
 
   get broken(): boolean {
@@ -602,6 +605,7 @@ export class CommitSocket {
 
   private listen(): void {
     this.socket.on('data', (chunk: Buffer) => {
+      noteLoopActivity(true);
       try {
         this.reader.push(chunk, (type, payload) => {
           if (type === FRAME.reply) {

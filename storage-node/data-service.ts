@@ -22,7 +22,7 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { PeerProcess } from '../addon';
+import { noteLoopActivity, PeerProcess } from '../addon';
 import { ChunkQueue } from '../format/chunk-queue';
 import {
   CMA_PROBE_BYTES,
@@ -340,6 +340,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
     };
 
     socket.on('data', (chunk: Buffer) => {
+      noteLoopActivity(true);
       queue.push(chunk);
       // The answers to every request in this chunk leave in one write.
       answers.hold();

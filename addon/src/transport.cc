@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <cstring>
+#include <algorithm>
 #include <cerrno>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -27,6 +28,9 @@ constexpr size_t kKeyAccessOffset = 28;
 constexpr int kDrainRoundsMax = 64;
 constexpr size_t kAmHeaderMaxBytes = 2048;
 constexpr int kProgressCallsMax = 4096;
+// Bound of the poll score (Transport::pollScore_): after a burst, this many
+// arrivals past the window turn polling off.
+constexpr int kPollScoreMax = 8;
 constexpr uint16_t kMaxAmId = 255;
 
 // Set once by ProtectProcess; read by every Transport created afterwards.
@@ -156,6 +160,7 @@ Napi::Function Transport::Init(Napi::Env env) {
                                         InstanceMethod("progress", &Transport::Progress),
                                         InstanceMethod("stats", &Transport::Stats),
                                         InstanceMethod("memoryDomains", &Transport::MemoryDomains),
+                                        InstanceMethod("noteActivity", &Transport::NoteActivityFromJs),
                                         InstanceMethod("close", &Transport::Close),
                                         InstanceMethod("workerAddress", &Transport::WorkerAddress),
                                         InstanceMethod("connectAddress", &Transport::ConnectAddress),
@@ -364,7 +369,34 @@ void Transport::NoteActivity() {
   if (pollWindowNs_ > 0) lastActivityNs_ = NowNs();
 }
 
-bool Transport::WithinPollWindow() const { return pollWindowNs_ > 0 && NowNs() - lastActivityNs_ < pollWindowNs_; }
+void Transport::NoteArrival() {
+  if (pollWindowNs_ == 0) return;
+  uint64_t now = NowNs();
+  bool caught = lastActivityNs_ != 0 && now - lastActivityNs_ <= pollWindowNs_;
+  pollScore_ = caught ? std::min(pollScore_ + 1, kPollScoreMax) : std::max(pollScore_ - 1, 0);
+  lastActivityNs_ = now;
+}
+
+bool Transport::WithinPollWindow() const { return pollWindowNs_ > 0 && pollScore_ > 0 && NowNs() - lastActivityNs_ < pollWindowNs_; }
+
+// noteActivity(arrival: boolean): traffic on a door of this process that is
+// not UCX (a storage node's data socket, the commit socket): a request or
+// answer sent, or one arrived. It scores and extends the poll window like a
+// message, and starts polling when the window is on, so the answer to what
+// was just sent is seen without a wake-up.
+Napi::Value Transport::NoteActivityFromJs(const Napi::CallbackInfo& info) {
+  if (worker_ == nullptr || pollWindowNs_ == 0) return info.Env().Undefined();
+  if (info.Length() >= 1 && info[0].ToBoolean().Value()) {
+    NoteArrival();
+  } else {
+    NoteActivity();
+  }
+  if (!polling_ && !inProgress_ && WithinPollWindow()) {
+    polling_ = true;
+    UpdateTimer();
+  }
+  return info.Env().Undefined();
+}
 
 // While operations are in flight the worker is progressed on every turn of
 // the event loop: some transports move data only when progressed (shared-
@@ -458,6 +490,7 @@ ucs_status_t Transport::OnAm(void* arg, const void* header, size_t headerLength,
                              const ucp_am_recv_param_t* param) {
   auto* slot = static_cast<AmHandlerSlot*>(arg);
   Transport* self = slot->transport;
+  self->NoteArrival();
   Event e;
   e.kind = Event::kAmReceived;
   e.amId = slot->id;
@@ -517,6 +550,8 @@ Napi::Value Transport::Stats(const Napi::CallbackInfo& info) {
   out.Set("outstandingOps", Napi::Number::New(info.Env(), static_cast<double>(outstanding_)));
   out.Set("endpoints", Napi::Number::New(info.Env(), static_cast<double>(endpoints_.size())));
   out.Set("registrations", Napi::Number::New(info.Env(), static_cast<double>(registrations_.size())));
+  out.Set("pollScore", Napi::Number::New(info.Env(), pollScore_));
+  out.Set("polling", Napi::Boolean::New(info.Env(), polling_));
   return out;
 }
 

@@ -101,6 +101,10 @@ class Transport : public Napi::ObjectWrap<Transport> {
   void Drain();
   // Something was sent or received: the poll window starts again.
   void NoteActivity();
+  // A message from a peer arrived (over UCX, or a socket the process reports
+  // through noteActivity): scores whether polling would have seen it (see
+  // pollScore_), then counts as activity.
+  void NoteArrival();
   void UpdateTimer();
   void OpStarted() { ++outstanding_; }
   void Bury(std::vector<Napi::Reference<Napi::Value>>&& refs) {
@@ -129,6 +133,7 @@ class Transport : public Napi::ObjectWrap<Transport> {
   Napi::Value Progress(const Napi::CallbackInfo& info);
   Napi::Value Stats(const Napi::CallbackInfo& info);
   Napi::Value MemoryDomains(const Napi::CallbackInfo& info);
+  Napi::Value NoteActivityFromJs(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnIdle(uv_idle_t* handle);
@@ -158,6 +163,12 @@ class Transport : public Napi::ObjectWrap<Transport> {
   uint64_t pollWindowNs_ = 0;
   uint64_t lastActivityNs_ = 0;
   bool polling_ = false;
+  // Whether polling pays: each arrival within the window after the last
+  // activity adds one (polling saw it, or would have, without a wake-up),
+  // each later one takes one off; the worker is polled only while the score
+  // is positive, so traffic that comes too seldom for the window to catch it
+  // (a heartbeat, a slow producer) costs no busy time.
+  int pollScore_ = 0;
   ucp_err_handling_mode_t errMode_ = UCP_ERR_HANDLING_MODE_NONE;
   bool inProgress_ = false;
   bool again_ = false;
