@@ -5,6 +5,7 @@
 #include <cstring>
 #include <algorithm>
 #include <cerrno>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -321,7 +322,17 @@ void Transport::OnPoll(uv_poll_t* handle, int status, int events) {
   self->Drain();
 }
 
-void Transport::OnIdle(uv_idle_t* handle) { OnPoll(reinterpret_cast<uv_poll_t*>(handle), 0, 0); }
+void Transport::OnIdle(uv_idle_t* handle) {
+  auto* self = static_cast<Transport*>(handle->data);
+  uint64_t before = self->lastActivityNs_;
+  OnPoll(reinterpret_cast<uv_poll_t*>(handle), 0, 0);
+  // A look that found nothing while polling: a thread waiting for this CPU
+  // runs first (another role's process, a pool thread's copy). Without it,
+  // three polling processes on two CPUs (client, broker, storage node apart)
+  // kept the one with work waiting for a scheduler tick: a publish took 0.6 ms
+  // instead of 0.2.
+  if (self->polling_ && self->lastActivityNs_ == before) sched_yield();
+}
 
 void Transport::Drain() {
   if (worker_ == nullptr) return;
