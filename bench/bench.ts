@@ -10,7 +10,6 @@
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import * as os from 'os';
 import { parseArgs } from 'util';
 import { ClientDefaultsRow, clientDefaultsTable, DefaultsClient, measureClientDefaults, parseDefaultsClients } from './client-defaults';
 import { BREAKDOWN_WARMUP_DEFAULT, BreakdownResult, breakdownTable, brokerTraceSetup, measureBreakdown, STAGES } from './breakdown';
@@ -18,6 +17,7 @@ import { drawBreakdown } from './plots';
 import { startBenchCluster } from './local-cluster';
 import { Layout, parseLayouts, startLayout } from './layouts';
 import { Door } from './door';
+import { describeMachine, machineLine } from './machine';
 import { FastPathApi, fastPathClient, FastPathDoor } from './fastpath-target';
 import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
 import { createUser, makeCertificates, TestCertificates, tlsFlags } from '../compat-tests/testing/tls';
@@ -259,7 +259,7 @@ export async function runBench(argv: string[]): Promise<void> {
     throw new Error('--security sasl_ssl is for the rdmq start the bench starts itself (no --control/--kafka/--storage-nodes/--netns, layout start)');
   }
 
-  const results: BenchResults = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version }, points: [], latency: [], warmupSeconds, ...(needRdmq && values.control === undefined && storageNodes === 1 && !netns ? { prefaultRegion } : {}) };
+  const results: BenchResults = { startedAt: new Date().toISOString(), machine: describeMachine(), points: [], latency: [], warmupSeconds, ...(needRdmq && values.control === undefined && storageNodes === 1 && !netns ? { prefaultRegion } : {}) };
   const fastOptions = {
     stagingDepth: Math.max(1, nonNegativeInt('staging-depth', values['staging-depth'], STAGING_DEPTH_DEFAULT[mode as ProducerMode])),
     commitEveryBatches: Math.max(1, nonNegativeInt('commit-every', values['commit-every'], 1)),
@@ -436,12 +436,13 @@ async function runClientDefaults(o: {
   }
   if (o.kafka) rows.push(...(await measureClientDefaults({ name: 'kafka', bootstrap: o.kafka }, options)));
   process.stdout.write(clientDefaultsTable(rows) + '\n');
-  const json = JSON.stringify({ startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, node: process.version }, clientDefaults: rows }, null, 2) + '\n';
+  const machine = describeMachine();
+  const json = JSON.stringify({ startedAt: new Date().toISOString(), machine, clientDefaults: rows }, null, 2) + '\n';
   if (o.json) fs.writeFileSync(o.json, json);
   if (o.out) {
     fs.mkdirSync(o.out, { recursive: true });
     fs.writeFileSync(path.join(o.out, 'client-defaults.json'), json);
-    fs.writeFileSync(path.join(o.out, 'client-defaults.md'), `# rdmq bench --client-defaults\n\n${clientDefaultsTable(rows, true)}`);
+    fs.writeFileSync(path.join(o.out, 'client-defaults.md'), `# rdmq bench --client-defaults\n\n${machineLine(machine)}\n\n${clientDefaultsTable(rows, true)}`);
     process.stdout.write(`results in ${o.out}: client-defaults.json, client-defaults.md\n`);
   }
   const failed = rows.filter((r) => r.error);
@@ -484,14 +485,15 @@ async function runBreakdown(o: {
     }
   }
   process.stdout.write(breakdownTable(results) + '\n');
-  const json = JSON.stringify({ startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, node: process.version }, breakdown: results }, null, 2) + '\n';
+  const machine = describeMachine();
+  const json = JSON.stringify({ startedAt: new Date().toISOString(), machine, breakdown: results }, null, 2) + '\n';
   if (o.json) fs.writeFileSync(o.json, json);
   if (o.out) {
     fs.mkdirSync(o.out, { recursive: true });
     fs.writeFileSync(path.join(o.out, 'breakdown.json'), json);
     const plots = await drawBreakdown(o.out, results, [...STAGES.map((stage) => stage.name), 'commit round trip (broker unseen)']);
     const images = plots.map((file) => `![${path.basename(file)}](${path.basename(file)}.png)\n`).join('');
-    fs.writeFileSync(path.join(o.out, 'breakdown.md'), `# rdmq bench --breakdown\n\n${breakdownTable(results, true)}\n${images}`);
+    fs.writeFileSync(path.join(o.out, 'breakdown.md'), `# rdmq bench --breakdown\n\n${machineLine(machine)}\n\n${breakdownTable(results, true)}\n${images}`);
     process.stdout.write(`results in ${o.out}: breakdown.json, breakdown.md, ${plots.map((f) => path.basename(f)).join(', ')} (.png, .svg)\n`);
   }
 }

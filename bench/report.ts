@@ -8,6 +8,7 @@ import { formatSize, renderTable } from './sizes';
 import { LatencySummary } from './latency';
 import { CEILING_RUNS } from './limits';
 import { Workload } from './workload';
+import { Machine, machineLine } from './machine';
 
 export interface ResultPoint {
   target: string;
@@ -79,7 +80,7 @@ export interface LatencyTrace {
 
 export interface BenchResults {
   startedAt: string;
-  machine: { cpus: number; memoryBytes: number; node: string };
+  machine: Machine;
   points: ResultPoint[];
   latency: LatencyTrace[];
   /** Seconds each door ran unrecorded before its first point (absent in older results: none). */
@@ -269,7 +270,7 @@ export async function writeResults(dir: string, results: BenchResults): Promise<
   const plots = await drawPlots(dir, [{ results }]);
   fs.writeFileSync(
     path.join(dir, 'results.md'),
-    `# rdmq bench, ${results.startedAt}\n\n${results.machine.cpus} CPUs, ${(results.machine.memoryBytes / 1024 ** 3).toFixed(0)} GiB, Node ${results.machine.node}.\n` +
+    `# rdmq bench, ${results.startedAt}\n\n${machineLine(results.machine)}\n` +
       `Limits measured in the same run: single-thread memcpy into a /dev/shm region (fast path) and TCP loopback between two processes (Kafka protocol); kcat's ceilings, against a server that stores nothing, are the median of ${CEILING_RUNS} runs each.\n` +
       `Workloads: produce+consume = producers alone, then consumers alone over what they wrote; e2e = both at once, end-to-end latency = consumer receive time minus produce time.\n` +
       (results.prefaultRegion === undefined ? '' : results.prefaultRegion ? `The rdmq the bench started faulted its whole region in before it was ready (--prefault-region): the figures are a running node's, not a fresh page's first touch.\n` : `The rdmq the bench started did not fault its region in first (--prefault-region no): writes and reads paid each fresh page's first touch.\n`) +

@@ -1,0 +1,76 @@
+// The machine a bench run measured: CPUs, memory, Node, and whether the
+// kernel's data access monitor (DAMON) ran meanwhile. A running kdamond samples physical pages every sampling
+// interval and clears their accessed bits, then acts on regions it finds cold
+// (here, a VM host's proactive reclaim: pageout). On this project's 2-vCPU VM
+// it stalled the storage node, whose region is mapped whole, for 50–100 ms
+// every 500 ms (docs/BENCHMARKS.md, session 33): a run's tail is then the
+// monitor's, so the report names it beside the CPUs and memory.
+//
+// Read from DAMON's sysfs interface (Linux 5.18+); absent or unreadable means
+// no monitor is known to run.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+export const DAMON_SYSFS = '/sys/kernel/mm/damon/admin';
+
+function read(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function numbered(dir: string): string[] {
+  try {
+    return fs
+      .readdirSync(dir)
+      .filter((name) => /^\d+$/.test(name))
+      .sort((a, b) => Number(a) - Number(b))
+      .map((name) => path.join(dir, name));
+  } catch {
+    return [];
+  }
+}
+
+/** One line per running kdamond context, e.g. "DAMON (paddr, sampling every 500 ms; pageout)"; undefined when none runs. */
+export function describeMemoryMonitors(root = DAMON_SYSFS): string | undefined {
+  const running: string[] = [];
+  for (const kdamond of numbered(path.join(root, 'kdamonds'))) {
+    if (read(path.join(kdamond, 'state')) !== 'on') continue;
+    for (const context of numbered(path.join(kdamond, 'contexts'))) {
+      const operations = read(path.join(context, 'operations')) ?? 'unknown operations';
+      const sampleUs = Number(read(path.join(context, 'monitoring_attrs', 'intervals', 'sample_us')));
+      const actions = numbered(path.join(context, 'schemes'))
+        .map((scheme) => read(path.join(scheme, 'action')))
+        .filter((action): action is string => action !== undefined);
+      const sampling = Number.isFinite(sampleUs) && sampleUs > 0 ? `, sampling every ${sampleUs >= 1000 ? `${sampleUs / 1000} ms` : `${sampleUs} µs`}` : '';
+      running.push(`DAMON (${operations}${sampling}${actions.length > 0 ? `; ${actions.join(', ')}` : ''})`);
+    }
+  }
+  return running.length > 0 ? running.join(', ') : undefined;
+}
+
+export interface Machine {
+  cpus: number;
+  /** Absent in the client-defaults and breakdown results. */
+  memoryBytes?: number;
+  node: string;
+  /** The kernel's memory monitors running when the run started (describeMemoryMonitors); absent: none known. */
+  memoryMonitor?: string;
+}
+
+export function describeMachine(): Machine {
+  const memoryMonitor = describeMemoryMonitors();
+  return { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, ...(memoryMonitor ? { memoryMonitor } : {}) };
+}
+
+/** The report's first line. */
+export function machineLine(machine: Machine): string {
+  const memory = machine.memoryBytes === undefined ? '' : `, ${(machine.memoryBytes / 1024 ** 3).toFixed(0)} GiB`;
+  const monitor = machine.memoryMonitor
+    ? ` The kernel's memory monitor ran meanwhile: ${machine.memoryMonitor}; each sampling clears the accessed bits of sampled pages, which on a VM that shadows page tables can stall a process with a large mapping (the storage node's region) for tens of ms.`
+    : '';
+  return `${machine.cpus} CPUs${memory}, Node ${machine.node}.${monitor}`;
+}
