@@ -26,6 +26,7 @@ import {
   TRANSACTIONAL_ATTRIBUTE,
 } from './batch-layout';
 import { writeBatchCrc } from './batch-crc';
+import { writeInt64BE } from './int64';
 import { Compression, compress, compressionId, decompress, DECOMPRESSED_BYTES_MAX_DEFAULT } from './compression';
 import { BatchLimits, BATCH_LIMITS_DEFAULT, RecordBatchHeader, batchSizeBytes, readBatchHeader, validateBatchHeader, walkRecords } from './record-batch';
 import {
@@ -70,8 +71,8 @@ interface RecordsPlan {
   valueBytes: number[];
   bodyBytes: number[];
   recordsBytes: number;
-  baseTimestamp: bigint;
-  maxTimestamp: bigint;
+  baseTimestamp: number | bigint;
+  maxTimestamp: number | bigint;
 }
 
 /** A record's create time: a number (ms since the epoch) when it is a safe integer, else a bigint. */
@@ -98,7 +99,7 @@ function planRecords(records: RecordInput[]): RecordsPlan {
   const now = Date.now();
   const base = timestampOf(records[0], now);
   let max = base;
-  const plan: RecordsPlan = { timestampDeltas: new Array(count), keyBytes: new Array(count), valueBytes: new Array(count), bodyBytes: new Array(count), recordsBytes: 0, baseTimestamp: 0n, maxTimestamp: 0n };
+  const plan: RecordsPlan = { timestampDeltas: new Array(count), keyBytes: new Array(count), valueBytes: new Array(count), bodyBytes: new Array(count), recordsBytes: 0, baseTimestamp: base, maxTimestamp: base };
   for (let i = 0; i < count; i++) {
     const record = records[i];
     const timestamp = i === 0 ? base : timestampOf(record, now);
@@ -113,8 +114,7 @@ function planRecords(records: RecordInput[]): RecordsPlan {
     plan.bodyBytes[i] = bodyBytes;
     plan.recordsBytes += sizeOfRecord(bodyBytes);
   }
-  plan.baseTimestamp = BigInt(base);
-  plan.maxTimestamp = BigInt(max);
+  plan.maxTimestamp = max;
   return plan;
 }
 
@@ -151,15 +151,15 @@ export async function buildRecordBatch(options: BuildRecordBatchOptions): Promis
   const batchLength = batch.length - LOG_OVERHEAD;
   if (batchLength > INT32_MAX) throw new RangeError(`batch of ${batch.length} bytes does not fit BatchLength (int32)`);
   const attributes = compressionId(compression) | (options.isTransactional ? TRANSACTIONAL_ATTRIBUTE : 0);
-  batch.writeBigInt64BE(options.baseOffset ?? 0n, BASE_OFFSET_OFFSET);
+  writeInt64BE(batch, options.baseOffset ?? 0, BASE_OFFSET_OFFSET);
   batch.writeInt32BE(batchLength, BATCH_LENGTH_OFFSET);
   batch.writeInt32BE(options.partitionLeaderEpoch ?? NO_PARTITION_LEADER_EPOCH, PARTITION_LEADER_EPOCH_OFFSET);
   batch.writeInt8(MAGIC_V2, MAGIC_OFFSET);
   batch.writeInt16BE(attributes, ATTRIBUTES_OFFSET);
   batch.writeInt32BE(options.records.length - 1, LAST_OFFSET_DELTA_OFFSET);
-  batch.writeBigInt64BE(plan.baseTimestamp, BASE_TIMESTAMP_OFFSET);
-  batch.writeBigInt64BE(plan.maxTimestamp, MAX_TIMESTAMP_OFFSET);
-  batch.writeBigInt64BE(options.producerId ?? NO_PRODUCER_ID, PRODUCER_ID_OFFSET);
+  writeInt64BE(batch, plan.baseTimestamp, BASE_TIMESTAMP_OFFSET);
+  writeInt64BE(batch, plan.maxTimestamp, MAX_TIMESTAMP_OFFSET);
+  writeInt64BE(batch, options.producerId ?? NO_PRODUCER_ID, PRODUCER_ID_OFFSET);
   batch.writeInt16BE(options.producerEpoch ?? NO_PRODUCER_EPOCH, PRODUCER_EPOCH_OFFSET);
   batch.writeInt32BE(options.baseSequence ?? NO_SEQUENCE, BASE_SEQUENCE_OFFSET);
   batch.writeInt32BE(options.records.length, RECORD_COUNT_OFFSET);

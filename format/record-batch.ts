@@ -27,6 +27,7 @@ import {
   TRANSACTIONAL_ATTRIBUTE,
 } from './batch-layout';
 import { computeBatchCrc } from './batch-crc';
+import { writeInt64BE } from './int64';
 import { Compression, compressionFromAttributes } from './compression';
 import { RecordBatchError } from './record-batch-error';
 import { readRecordLayout, RecordLayout } from './records';
@@ -238,7 +239,7 @@ export function walkRecords(buf: Buffer, start: number, end: number, header: Rec
 
 /** Rewrites BaseOffset in place. It lies outside the CRC, so the batch stays valid. */
 export function setBaseOffset(buf: Buffer, offset: number, baseOffset: bigint): void {
-  buf.writeBigInt64BE(baseOffset, offset + BASE_OFFSET_OFFSET);
+  writeInt64BE(buf, baseOffset, offset + BASE_OFFSET_OFFSET);
 }
 
 /** Rewrites PartitionLeaderEpoch in place. It lies outside the CRC, so the batch stays valid. */

@@ -234,6 +234,37 @@ function resetReady(cursor: ExclusiveCursor): void {
   cursor.ready = { count: 0, end: cursor.committedEnd };
 }
 
+interface PlacedBatch {
+  cursor: ExclusiveCursor;
+  segmentId: number;
+  position: number;
+  baseOffset: bigint;
+}
+
+/** Takes the cursor's next `lengthBytes` and `recordCount` offsets for one batch. */
+function place(cursor: ExclusiveCursor, lengthBytes: number, recordCount: number): PlacedBatch {
+  const placed = { cursor, segmentId: cursor.segmentId, position: cursor.position, baseOffset: cursor.nextOffset };
+  cursor.position += lengthBytes;
+  cursor.nextOffset += BigInt(recordCount);
+  return placed;
+}
+
+function checkPartition(topic: TopicInfo, partition: number): void {
+  if (!Number.isInteger(partition) || partition < 0 || partition >= topic.partitions.length) {
+    throw new RdmqError(`topic '${topic.name}' has partitions 0..${topic.partitions.length - 1}, not ${partition}`, 3);
+  }
+}
+
+/** A send()'s message as the batch builder takes it (the timestamp defaulting to `now`). */
+function recordInput(m: Message, now: number): RecordInput {
+  return {
+    key: m.key === undefined ? null : m.key,
+    value: m.value,
+    headers: m.headers === undefined ? undefined : Object.entries(m.headers).map(([k, v]) => ({ key: k, value: v })),
+    timestamp: m.timestamp === undefined ? now : Number(m.timestamp),
+  };
+}
+
 function strandedError(baseOffset: bigint, cursor: ExclusiveCursor): RdmqError {
   return new RdmqError(
     `batch at offset ${baseOffset} was not committed: the put at position ${cursor.holeAt} of segment ${cursor.segmentId} before it failed (${cursor.broken?.message ?? 'put failed'}); send it again`,
@@ -296,6 +327,8 @@ export class Producer {
   private readonly sharedPending = new Map<string, SharedPartition>();
   private readonly cursors = new Map<string, ExclusiveCursor>();
   private readonly cursorLocks = new Map<string, Promise<unknown>>();
+  /** Calls in (or waiting for) each cursor lock: placement skips the lock only when there are none. */
+  private readonly cursorLockHolders = new Map<string, number>();
   /** Buffers of gathered puts no longer in flight, for the next ones (see startQueuedPuts). */
   private readonly gatherBuffers: Buffer[] = [];
   /** What send() encodes batches into, used again once they are committed. */
@@ -337,37 +370,40 @@ export class Producer {
   /** Sends messages; resolves once every batch is committed. */
   async send(record: ProducerRecord): Promise<RecordMetadata[]> {
     const topic = this.topics.get(record.topic) ?? (await this.topic(record.topic));
-    const byPartition = new Map<number, RecordInput[]>();
     const now = Date.now();
-    for (const m of record.messages) {
+    const messages = record.messages;
+    // The usual send: every message to one partition (named, or the only one) goes as one batch, no grouping.
+    const only = messages.length === 0 ? undefined : topic.partitions.length === 1 ? 0 : messages[0].partition;
+    if (only !== undefined && messages.every((m) => (m.partition ?? only) === only)) {
+      checkPartition(topic, only);
+      const records: RecordInput[] = new Array(messages.length);
+      for (let i = 0; i < messages.length; i++) records[i] = recordInput(messages[i], now);
+      return [await this.sendBatch(topic, only, records, record.compression)];
+    }
+    const byPartition = new Map<number, RecordInput[]>();
+    for (const m of messages) {
       const key = m.key === undefined ? null : m.key;
       // The key's bytes are needed only to hash it; the encoder writes a string key in place.
       const partition = m.partition ?? this.partitioner.partition(key === null || Buffer.isBuffer(key) ? key : Buffer.from(key), topic.partitions.length);
-      if (!Number.isInteger(partition) || partition < 0 || partition >= topic.partitions.length) {
-        throw new RdmqError(`topic '${topic.name}' has partitions 0..${topic.partitions.length - 1}, not ${partition}`, 3);
-      }
-      const input: RecordInput = {
-        key,
-        value: m.value,
-        headers: m.headers === undefined ? undefined : Object.entries(m.headers).map(([k, v]) => ({ key: k, value: v })),
-        timestamp: m.timestamp === undefined ? now : Number(m.timestamp),
-      };
+      checkPartition(topic, partition);
       let list = byPartition.get(partition);
       if (!list) byPartition.set(partition, (list = []));
-      list.push(input);
+      list.push(recordInput(m, now));
     }
-    const results = await Promise.all(
-      [...byPartition].map(async ([partition, records]) => {
-        const batch = await buildRecordBatch({ records, compression: record.compression, allocate: (bytes) => this.batchBuffers.take(bytes) });
-        if (publishTraceOn) markPublish('encoded');
-        const baseOffset = await this.write(topic, partition, batch, records.length);
-        // Committed: every put of it landed and nothing reads it again. (A failed write's buffer is not reused.)
-        this.batchBuffers.give(batch);
-        return { topicName: topic.name, partition, errorCode: 0, baseOffset: baseOffset.toString() };
-      }),
-    );
-    return results;
+    return Promise.all([...byPartition].map(([partition, records]) => this.sendBatch(topic, partition, records, record.compression)));
   }
+
+  /** Encodes one partition's records of a send() into a batch and writes it. */
+  private async sendBatch(topic: TopicInfo, partition: number, records: RecordInput[], compression: Compression | undefined): Promise<RecordMetadata> {
+    const batch = await buildRecordBatch({ records, compression, allocate: this.takeBatchBuffer });
+    if (publishTraceOn) markPublish('encoded');
+    const baseOffset = await this.write(topic, partition, batch, records.length);
+    // Committed: every put of it landed and nothing reads it again. (A failed write's buffer is not reused.)
+    this.batchBuffers.give(batch);
+    return { topicName: topic.name, partition, errorCode: 0, baseOffset: baseOffset.toString() };
+  }
+
+  private readonly takeBatchBuffer = (bytes: number): Buffer => this.batchBuffers.take(bytes);
 
   /** Writes one complete record batch (Kafka v2 bytes) and resolves to its base offset once committed. */
   async write(topic: TopicInfo, partition: number, batch: Buffer, recordCount: number): Promise<bigint> {
@@ -525,29 +561,28 @@ export class Producer {
   private async writeExclusive(topic: TopicInfo, partition: number, batch: Buffer, recordCount: number): Promise<bigint> {
     const key = `${topic.topicId}:${partition}`;
     // Positions are assigned in call order: the cursor is updated under a per-partition lock.
-    const placed = await this.withCursorLock(key, async () => {
-      let cursor = this.cursors.get(key) ?? (await this.acquire(topic, partition, false, batch.length));
-      if (cursor.position + batch.length > cursor.capacity) {
-        // The broker seals the segment at its committed end: everything written must be committed first.
-        await Promise.allSettled([...cursor.puts]);
-        await this.flushExclusive(key);
-        cursor = await this.acquire(topic, partition, true, batch.length);
-      }
-      if (cursor.position + batch.length > cursor.capacity) {
-        throw new RdmqError(`batch of ${batch.length} bytes exceeds segment capacity of ${cursor.capacity}`, 10);
-      }
-      const at = { segmentId: cursor.segmentId, position: cursor.position, baseOffset: cursor.nextOffset };
-      cursor.position += batch.length;
-      cursor.nextOffset += BigInt(recordCount);
-      return { cursor, ...at };
-    });
+    const placed =
+      this.placeAtOnce(key, batch.length, recordCount) ??
+      (await this.withCursorLock(key, async () => {
+        let cursor = this.cursors.get(key) ?? (await this.acquire(topic, partition, false, batch.length));
+        if (cursor.position + batch.length > cursor.capacity) {
+          // The broker seals the segment at its committed end: everything written must be committed first.
+          await Promise.allSettled([...cursor.puts]);
+          await this.flushExclusive(key);
+          cursor = await this.acquire(topic, partition, true, batch.length);
+        }
+        if (cursor.position + batch.length > cursor.capacity) {
+          throw new RdmqError(`batch of ${batch.length} bytes exceeds segment capacity of ${cursor.capacity}`, 10);
+        }
+        return place(cursor, batch.length, recordCount);
+      }));
     if (publishTraceOn) markPublish('placed', publishId(topic.topicId, partition, placed.baseOffset));
     setBaseOffset(batch, 0, placed.baseOffset);
     let receipts: PutReceipt[] = [];
-    // Async, so a missing key fails this put's promise rather than throwing past the cursor.
-    const put = (async () => {
-      receipts = await this.putExclusive(placed.cursor, placed.position, batch);
-    })();
+    // putExclusive never throws (runPut is async): a missing key fails this put's promise rather than throwing past the cursor.
+    const put = this.putExclusive(placed.cursor, placed.position, batch).then((r) => {
+      receipts = r;
+    });
     placed.cursor.puts.add(put);
     try {
       await put;
@@ -651,9 +686,29 @@ export class Producer {
 
   private withCursorLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.cursorLocks.get(key) ?? Promise.resolve();
+    this.cursorLockHolders.set(key, (this.cursorLockHolders.get(key) ?? 0) + 1);
     const run = prev.then(fn, fn);
-    this.cursorLocks.set(key, run.catch(() => undefined));
+    const released = (): void => {
+      const holders = this.cursorLockHolders.get(key)! - 1;
+      if (holders === 0) this.cursorLockHolders.delete(key);
+      else this.cursorLockHolders.set(key, holders);
+    };
+    this.cursorLocks.set(key, run.then(released, released));
     return run;
+  }
+
+  /**
+   * Places a batch in the partition's segment at once, without the cursor
+   * lock, when nothing holds or waits for the lock and the batch fits the
+   * segment the producer holds: the common case, in call order like the
+   * locked path. Undefined when the locked path must decide (no cursor yet,
+   * a roll, a broken or dropped cursor, someone in the lock).
+   */
+  private placeAtOnce(key: string, lengthBytes: number, recordCount: number): PlacedBatch | undefined {
+    if (this.cursorLockHolders.has(key)) return undefined;
+    const cursor = this.cursors.get(key);
+    if (!cursor || cursor.broken || cursor.dropped || cursor.position + lengthBytes > cursor.capacity) return undefined;
+    return place(cursor, lengthBytes, recordCount);
   }
 
   /** `neededBytes`: the batch to write next, so a new segment has room for it (segments grow from 64 KiB). */
