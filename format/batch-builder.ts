@@ -128,26 +128,39 @@ function writeRecords(into: Buffer, start: number, records: RecordInput[], plan:
   if (pos - start !== plan.recordsBytes) throw new Error(`record encoder wrote ${pos - start} bytes but sized ${plan.recordsBytes}`);
 }
 
-async function encodeRecordsSection(records: RecordInput[], plan: RecordsPlan, compression: Compression, allocate: (bytes: number) => Buffer): Promise<Buffer> {
-  if (compression === 'none') {
-    // Write straight into the final batch buffer: no intermediate copy.
-    const batch = allocate(RECORD_BATCH_OVERHEAD + plan.recordsBytes);
-    writeRecords(batch, RECORDS_OFFSET, records, plan);
-    return batch;
-  }
+/** The records section, compressed; the caller writes it into the batch. */
+async function compressedRecords(records: RecordInput[], plan: RecordsPlan, compression: Compression): Promise<Buffer> {
   const plain = Buffer.allocUnsafe(plan.recordsBytes);
   writeRecords(plain, 0, records, plan);
-  const compressed = await compress(compression, plain);
-  const batch = allocate(RECORD_BATCH_OVERHEAD + compressed.length);
-  compressed.copy(batch, RECORDS_OFFSET);
-  return batch;
+  return compress(compression, plain);
 }
 
 /** A complete, CRC-correct batch. Strings in keys, values and headers are UTF-8. */
 export async function buildRecordBatch(options: BuildRecordBatchOptions): Promise<Buffer> {
   const compression = options.compression ?? 'none';
+  if (compression === 'none') return buildUncompressedBatch(options);
   const plan = planRecords(options.records);
-  const batch = await encodeRecordsSection(options.records, plan, compression, options.allocate ?? Buffer.allocUnsafe);
+  const compressed = await compressedRecords(options.records, plan, compression);
+  const batch = (options.allocate ?? Buffer.allocUnsafe)(RECORD_BATCH_OVERHEAD + compressed.length);
+  compressed.copy(batch, RECORDS_OFFSET);
+  return finishBatch(batch, options, plan, compression);
+}
+
+/**
+ * buildRecordBatch without compression, at once: the records are written
+ * straight into the batch's buffer (no intermediate copy), and a caller on
+ * a hot path (the SDK's send()) pays no promise for it.
+ */
+export function buildUncompressedBatch(options: BuildRecordBatchOptions): Buffer {
+  if ((options.compression ?? 'none') !== 'none') throw new Error(`buildUncompressedBatch does not compress (asked for ${options.compression})`);
+  const plan = planRecords(options.records);
+  const batch = (options.allocate ?? Buffer.allocUnsafe)(RECORD_BATCH_OVERHEAD + plan.recordsBytes);
+  writeRecords(batch, RECORDS_OFFSET, options.records, plan);
+  return finishBatch(batch, options, plan, 'none');
+}
+
+/** Writes the header of a batch whose records section is in place, then its CRC. */
+function finishBatch(batch: Buffer, options: BuildRecordBatchOptions, plan: RecordsPlan, compression: Compression): Buffer {
   const batchLength = batch.length - LOG_OVERHEAD;
   if (batchLength > INT32_MAX) throw new RangeError(`batch of ${batch.length} bytes does not fit BatchLength (int32)`);
   const attributes = compressionId(compression) | (options.isTransactional ? TRANSACTIONAL_ATTRIBUTE : 0);

@@ -29,7 +29,7 @@ export {
   compressionId,
   decompress,
 } from './compression';
-export { BuildRecordBatchOptions, DecodeOptions, DecodedRecordBatch, buildRecordBatch, decodeRecordBatch, forEachRecord, peekFirstRecord, recordBase } from './batch-builder';
+export { BuildRecordBatchOptions, DecodeOptions, DecodedRecordBatch, buildRecordBatch, buildUncompressedBatch, decodeRecordBatch, forEachRecord, peekFirstRecord, recordBase } from './batch-builder';
 export { buildSkipMarker, isSkipMarker } from './skip-marker';
 export {
   MAX_SEQUENCE,

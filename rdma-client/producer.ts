@@ -14,7 +14,7 @@
 // staging: at most `stagingDepth` batches, and `stagingBytes` of their bytes,
 // are between stage and commit at once; the commit order is the stage order,
 // which the broker's watermark enforces.
-import { buildRecordBatch, Compression, readBatchMaxTimestamp, RecordInput, setBaseOffset } from '../format';
+import { buildRecordBatch, buildUncompressedBatch, Compression, readBatchMaxTimestamp, RecordInput, setBaseOffset } from '../format';
 import {
   decodeCommitReply,
   decodeJson,
@@ -285,12 +285,13 @@ export class StagingWindow {
     private readonly bytesMax: number,
   ) {}
 
-  async acquire(bytes: number): Promise<void> {
+  /** Takes room for `bytes` at once (undefined) or once writes before it release theirs (a promise). */
+  acquire(bytes: number): Promise<void> | undefined {
     if (this.waiting.length === 0 && this.fits(bytes)) {
       this.take(bytes);
-      return;
+      return undefined;
     }
-    await new Promise<void>((resolve) => this.waiting.push({ bytes, resolve }));
+    return new Promise<void>((resolve) => this.waiting.push({ bytes, resolve }));
   }
 
   release(bytes: number): void {
@@ -395,7 +396,8 @@ export class Producer {
 
   /** Encodes one partition's records of a send() into a batch and writes it. */
   private async sendBatch(topic: TopicInfo, partition: number, records: RecordInput[], compression: Compression | undefined): Promise<RecordMetadata> {
-    const batch = await buildRecordBatch({ records, compression, allocate: this.takeBatchBuffer });
+    const options = { records, compression, allocate: this.takeBatchBuffer };
+    const batch = compression === undefined || compression === 'none' ? buildUncompressedBatch(options) : await buildRecordBatch(options);
     if (publishTraceOn) markPublish('encoded');
     const baseOffset = await this.write(topic, partition, batch, records.length);
     // Committed: every put of it landed and nothing reads it again. (A failed write's buffer is not reused.)
@@ -407,7 +409,8 @@ export class Producer {
 
   /** Writes one complete record batch (Kafka v2 bytes) and resolves to its base offset once committed. */
   async write(topic: TopicInfo, partition: number, batch: Buffer, recordCount: number): Promise<bigint> {
-    await this.staging.acquire(batch.length);
+    const room = this.staging.acquire(batch.length);
+    if (room) await room;
     try {
       return this.mode === 'shared' ? (await this.writeShared(topic, partition, [{ batch, recordCount }]))[0] : await this.writeExclusive(topic, partition, batch, recordCount);
     } finally {
@@ -427,7 +430,8 @@ export class Producer {
     if (batches.length === 0) return [];
     if (this.mode !== 'shared') return Promise.all(batches.map((b) => this.write(topic, partition, b.batch, b.recordCount)));
     const bytes = batches.reduce((n, b) => n + b.batch.length, 0);
-    await this.staging.acquire(bytes);
+    const room = this.staging.acquire(bytes);
+    if (room) await room;
     try {
       return await this.writeShared(topic, partition, batches);
     } finally {

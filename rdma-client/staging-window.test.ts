@@ -6,7 +6,7 @@ import { STAGING_BYTES_DEFAULT, STAGING_DEPTH_DEFAULT, StagingWindow } from './p
 /** Starts acquire(bytes) for each size and reports which have been granted after the microtasks ran. */
 async function granted(window: StagingWindow, sizes: number[]): Promise<{ done: boolean[]; all: Promise<void>[] }> {
   const done = sizes.map(() => false);
-  const all = sizes.map((bytes, i) => window.acquire(bytes).then(() => void (done[i] = true)));
+  const all = sizes.map((bytes, i) => Promise.resolve(window.acquire(bytes)).then(() => void (done[i] = true)));
   await new Promise((resolve) => setImmediate(resolve));
   return { done, all };
 }
