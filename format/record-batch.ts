@@ -99,6 +99,27 @@ export function readBatchMaxTimestamp(buf: Buffer, offset = 0): bigint {
   return buf.readBigInt64BE(offset + MAX_TIMESTAMP_OFFSET);
 }
 
+const TWO_TO_32 = 2 ** 32;
+/** Above this high word an int64 is no longer a safe integer as a number. */
+const SAFE_HIGH_MAX = 2 ** 21 - 1;
+
+/**
+ * The header's BaseOffset: a number while it is a safe integer (every offset
+ * a partition reaches in practice), else a bigint. Unlike readBatchHeader it
+ * allocates nothing: the storage node reads it for every batch it commits.
+ * Call only where a whole header is known to be (requireBatchHeader).
+ */
+export function readBaseOffset(buf: Buffer, offset = 0): number | bigint {
+  const high = buf.readInt32BE(offset + BASE_OFFSET_OFFSET);
+  if (high > SAFE_HIGH_MAX || high < -SAFE_HIGH_MAX) return buf.readBigInt64BE(offset + BASE_OFFSET_OFFSET);
+  return high * TWO_TO_32 + buf.readUInt32BE(offset + BASE_OFFSET_OFFSET + 4);
+}
+
+/** Throws unless a whole v2 batch header starts at `offset` (length, magic), as readBatchHeader does; returns its magic. */
+export function requireBatchHeader(buf: Buffer, offset = 0): number {
+  return requireHeader(buf, offset);
+}
+
 /** Throws unless a whole v2 batch header starts at `offset`; returns its magic. */
 function requireHeader(buf: Buffer, offset: number): number {
   const available = buf.length - offset;
