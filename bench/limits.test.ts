@@ -1,6 +1,6 @@
 // The median that kcat's ceilings are taken as: one run of a ceiling can be
 // several times off the next on a busy two-core VM.
-import { median, medianOf } from './limits';
+import { measureTcpLoopbackMBps, median, medianOf } from './limits';
 
 describe('median', () => {
   it('is the middle value of an odd count and the mean of the middle two of an even one, whatever the order', () => {
@@ -26,5 +26,13 @@ describe('median', () => {
     });
     expect(seen).toEqual([10, 110, 210]);
     expect(value).toBe(110);
+  });
+});
+
+describe('measureTcpLoopbackMBps', () => {
+  it('measures the MB/s one child process pushes to another', async () => {
+    const mbps = await measureTcpLoopbackMBps(1 << 20, 0.5);
+    expect(mbps).toBeGreaterThan(10);
+    expect(Number.isFinite(mbps)).toBe(true);
   });
 });

@@ -4,7 +4,6 @@
 // against a server that stores nothing and serves reads from memory.
 import { fork } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { Region } from '../addon';
@@ -37,29 +36,24 @@ export function measureMemcpyMBps(sizeBytes: number, seconds = 0.5): number {
 }
 
 /**
- * MB/s that a child process can push to this one over loopback TCP in
+ * MB/s that one child process can push to another over loopback TCP in
  * `chunkBytes` writes, for about `seconds`.
  */
 export async function measureTcpLoopbackMBps(chunkBytes = 1 << 20, seconds = 1): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  const received = new Promise<number>((resolve) => {
-    server.once('connection', (socket) => {
-      let bytes = 0;
-      let start = 0n;
-      socket.on('data', (chunk: Buffer) => {
-        if (start === 0n) start = process.hrtime.bigint();
-        bytes += chunk.length;
+  const script = path.join(__dirname, 'tcp-loopback.js');
+  const receiver = fork(script, ['receive'], { stdio: 'inherit' });
+  try {
+    const result = new Promise<number>((resolve, reject) => {
+      receiver.on('message', (m: { port?: number; mbps?: number }) => {
+        if (m.port !== undefined) fork(script, ['send', String(m.port), String(chunkBytes), String(seconds)], { stdio: 'inherit' });
+        if (m.mbps !== undefined) resolve(m.mbps);
       });
-      socket.on('end', () => resolve(bytes / (Number(process.hrtime.bigint() - start) / 1e9) / 1e6));
+      receiver.once('exit', (code) => reject(new Error(`the TCP loopback receiver exited (${code}) before reporting`)));
     });
-  });
-  const child = fork(path.join(__dirname, 'tcp-sender.js'), [String(port), String(chunkBytes), String(seconds)], { stdio: 'inherit' });
-  const mbps = await received;
-  await new Promise((resolve) => child.once('exit', resolve));
-  server.close();
-  return mbps;
+    return await result;
+  } finally {
+    receiver.kill();
+  }
 }
 
 /** How many times each kcat ceiling is measured; the median is used (one run can be 3× off the next on a busy VM). */
