@@ -85,10 +85,13 @@ describe('fast path', () => {
     await producer.connect();
     const value = 'x'.repeat(30_000);
     // ~3 MB through 1 MiB segments.
-    await Promise.all(Array.from({ length: 100 }, (_, i) => producer.send({ topic: 'rolling', messages: [{ value: `${i}:${value}` }] })));
+    const acked = await Promise.all(Array.from({ length: 100 }, (_, i) => producer.send({ topic: 'rolling', messages: [{ value: `${i}:${value}` }] })));
     await producer.disconnect();
     const seen = await consumeAll(cluster.control, 'rolling', 100);
     expect(seen.map((m) => m.offset)).toEqual(Array.from({ length: 100 }, (_, i) => BigInt(i)));
+    // Each send's acknowledged offset holds its own record: placement (with or without the cursor lock, across rolls) gave each batch its place once.
+    const at = new Map(seen.map((m) => [m.offset.toString(), m.value.split(':')[0]]));
+    expect(acked.map((r) => at.get(r[0].baseOffset))).toEqual(acked.map((_, i) => String(i)));
     const admin = new Rdmq({ control: cluster.control }).admin();
     await admin.connect();
     const described = await admin.describeTopic('rolling');

@@ -564,7 +564,7 @@ export class Producer {
 
   private async writeExclusive(topic: TopicInfo, partition: number, batch: Buffer, recordCount: number): Promise<bigint> {
     const key = `${topic.topicId}:${partition}`;
-    // Positions are assigned in call order: the cursor is updated under a per-partition lock.
+    // Positions are assigned in call order: the cursor is updated at once when nobody is in its per-partition lock, else under it.
     const placed =
       this.placeAtOnce(key, batch.length, recordCount) ??
       (await this.withCursorLock(key, async () => {
