@@ -1,6 +1,7 @@
 // The machine a bench run measured: CPUs, memory, Node, and whether the
-// kernel's data access monitor (DAMON) ran meanwhile. A running kdamond samples physical pages every sampling
-// interval and clears their accessed bits, then acts on regions it finds cold
+// kernel's data access monitor (DAMON) ran meanwhile. A running kdamond
+// samples physical pages every sampling interval and clears their accessed
+// bits, then acts on regions it finds cold
 // (here, a VM host's proactive reclaim: pageout). On this project's 2-vCPU VM
 // it stalled the storage node, whose region is mapped whole, for 50–100 ms
 // every 500 ms (docs/BENCHMARKS.md, session 33): a run's tail is then the
@@ -54,7 +55,7 @@ export function describeMemoryMonitors(root = DAMON_SYSFS): string | undefined {
 
 export interface Machine {
   cpus: number;
-  /** Absent in the client-defaults and breakdown results. */
+  /** Absent in client-defaults and breakdown results written before session 33. */
   memoryBytes?: number;
   node: string;
   /** The kernel's memory monitors running when the run started (describeMemoryMonitors); absent: none known. */

@@ -33,6 +33,7 @@ export {
 } from './compression';
 export { BuildRecordBatchOptions, DecodeOptions, DecodedRecordBatch, buildRecordBatch, buildUncompressedBatch, decodeRecordBatch, forEachRecord, peekFirstRecord, recordBase } from './batch-builder';
 export { buildSkipMarker, isSkipMarker } from './skip-marker';
+export { readInt64BE, toSafeNumber, writeInt64BE } from './int64';
 export {
   MAX_SEQUENCE,
   PRODUCER_BATCHES_REMEMBERED,

@@ -1,4 +1,4 @@
-import { writeInt64BE } from './int64';
+import { readInt64BE, toSafeNumber, writeInt64BE } from './int64';
 
 describe('writeInt64BE', () => {
   const viaNode = (value: bigint) => {
@@ -34,5 +34,24 @@ describe('writeInt64BE', () => {
   it('refuses a number that is not a safe integer', () => {
     expect(() => viaHelper(1.5)).toThrow(/not an integer/);
     expect(() => viaHelper(2 ** 64)).toThrow(/out of range/);
+  });
+});
+
+describe('readInt64BE and toSafeNumber', () => {
+  it.each([0n, 1n, -1n, 2n ** 32n - 1n, 2n ** 32n, -(2n ** 32n), 1_700_000_000_123n, BigInt(Number.MAX_SAFE_INTEGER), BigInt(Number.MIN_SAFE_INTEGER) + 2n ** 32n])(
+    'reads %s back as a number',
+    (value) => {
+      const b = Buffer.alloc(8);
+      b.writeBigInt64BE(value);
+      expect(readInt64BE(b, 0)).toBe(Number(value));
+      expect(toSafeNumber(value)).toBe(Number(value));
+    },
+  );
+
+  it.each([2n ** 53n, 2n ** 63n - 1n, -(2n ** 63n), -(2n ** 53n) - 5n])('reads %s back as a bigint', (value) => {
+    const b = Buffer.alloc(8);
+    b.writeBigInt64BE(value);
+    expect(readInt64BE(b, 0)).toBe(value);
+    expect(toSafeNumber(value)).toBe(value);
   });
 });

@@ -27,7 +27,7 @@ import {
   TRANSACTIONAL_ATTRIBUTE,
 } from './batch-layout';
 import { computeBatchCrc } from './batch-crc';
-import { writeInt64BE } from './int64';
+import { readInt64BE, writeInt64BE } from './int64';
 import { Compression, compressionFromAttributes } from './compression';
 import { RecordBatchError } from './record-batch-error';
 import { readRecordLayout, RecordLayout } from './records';
@@ -70,7 +70,7 @@ export function batchSizeBytes(header: Pick<RecordBatchHeader, 'batchLength'>): 
 
 /** Parses the 61 header bytes at `offset`; checks only that they exist and that magic is 2. */
 export function readBatchHeader(buf: Buffer, offset = 0): RecordBatchHeader {
-  const magic = requireHeader(buf, offset);
+  const magic = requireBatchHeader(buf, offset);
   const attributes = buf.readInt16BE(offset + ATTRIBUTES_OFFSET);
   return {
     baseOffset: buf.readBigInt64BE(offset + BASE_OFFSET_OFFSET),
@@ -95,13 +95,9 @@ export function readBatchHeader(buf: Buffer, offset = 0): RecordBatchHeader {
 
 /** The header's MaxTimestamp alone, checked as readBatchHeader checks it (length, magic), without decoding the rest. */
 export function readBatchMaxTimestamp(buf: Buffer, offset = 0): bigint {
-  requireHeader(buf, offset);
+  requireBatchHeader(buf, offset);
   return buf.readBigInt64BE(offset + MAX_TIMESTAMP_OFFSET);
 }
-
-const TWO_TO_32 = 2 ** 32;
-/** Above this high word an int64 is no longer a safe integer as a number. */
-const SAFE_HIGH_MAX = 2 ** 21 - 1;
 
 /**
  * The header's BaseOffset: a number while it is a safe integer (every offset
@@ -110,18 +106,11 @@ const SAFE_HIGH_MAX = 2 ** 21 - 1;
  * Call only where a whole header is known to be (requireBatchHeader).
  */
 export function readBaseOffset(buf: Buffer, offset = 0): number | bigint {
-  const high = buf.readInt32BE(offset + BASE_OFFSET_OFFSET);
-  if (high > SAFE_HIGH_MAX || high < -SAFE_HIGH_MAX) return buf.readBigInt64BE(offset + BASE_OFFSET_OFFSET);
-  return high * TWO_TO_32 + buf.readUInt32BE(offset + BASE_OFFSET_OFFSET + 4);
+  return readInt64BE(buf, offset + BASE_OFFSET_OFFSET);
 }
 
 /** Throws unless a whole v2 batch header starts at `offset` (length, magic), as readBatchHeader does; returns its magic. */
 export function requireBatchHeader(buf: Buffer, offset = 0): number {
-  return requireHeader(buf, offset);
-}
-
-/** Throws unless a whole v2 batch header starts at `offset`; returns its magic. */
-function requireHeader(buf: Buffer, offset: number): number {
   const available = buf.length - offset;
   if (available < RECORD_BATCH_OVERHEAD) {
     throw new RecordBatchError(

@@ -236,14 +236,13 @@ function resetReady(cursor: ExclusiveCursor): void {
 
 interface PlacedBatch {
   cursor: ExclusiveCursor;
-  segmentId: number;
   position: number;
   baseOffset: bigint;
 }
 
 /** Takes the cursor's next `lengthBytes` and `recordCount` offsets for one batch. */
 function place(cursor: ExclusiveCursor, lengthBytes: number, recordCount: number): PlacedBatch {
-  const placed = { cursor, segmentId: cursor.segmentId, position: cursor.position, baseOffset: cursor.nextOffset };
+  const placed = { cursor, position: cursor.position, baseOffset: cursor.nextOffset };
   cursor.position += lengthBytes;
   cursor.nextOffset += BigInt(recordCount);
   return placed;

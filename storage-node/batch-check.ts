@@ -4,7 +4,7 @@
 // Records are not parsed: that is the consumer's business, and the CRC covers
 // them. A failure is an INVALID_BATCH error (Kafka CORRUPT_MESSAGE) naming
 // what was wrong.
-import { BATCH_LENGTH_OFFSET, computeBatchCrc, CRC_OFFSET, LOG_OVERHEAD, readBaseOffset, RECORD_BATCH_OVERHEAD, RECORD_COUNT_OFFSET, requireBatchHeader } from '../format';
+import { BATCH_LENGTH_OFFSET, computeBatchCrc, CRC_OFFSET, LOG_OVERHEAD, readBaseOffset, RECORD_BATCH_OVERHEAD, RECORD_COUNT_OFFSET, requireBatchHeader, toSafeNumber } from '../format';
 import { StorageError } from './storage-error';
 
 export interface ExpectedBatches {
@@ -23,7 +23,7 @@ export interface ExpectedBatches {
 export function checkStoredBatches(bytes: Buffer, expected: ExpectedBatches, where: string, crcOf = computeBatchCrc): void {
   let at = 0;
   // Offsets compared as numbers while they are safe integers: no BigInt per batch on the commit path.
-  let nextOffset: number | bigint = asNumberIfSafe(expected.baseOffset);
+  let nextOffset: number | bigint = toSafeNumber(expected.baseOffset);
   let records = 0;
   while (at < bytes.length) {
     if (bytes.length - at < RECORD_BATCH_OVERHEAD) {
@@ -62,9 +62,4 @@ export function checkStoredBatches(bytes: Buffer, expected: ExpectedBatches, whe
   if (records !== expected.recordCount) {
     throw new StorageError('INVALID_BATCH', `${where}: ${records} records were written, ${expected.recordCount} were staged`);
   }
-}
-
-function asNumberIfSafe(value: bigint): number | bigint {
-  const n = Number(value);
-  return Number.isSafeInteger(n) ? n : value;
 }
