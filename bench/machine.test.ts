@@ -1,7 +1,7 @@
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import { describeMemoryMonitors, machineLine } from './machine';
+import { describeMemoryMonitors, machineLine, tmpfsUsedBytes } from './machine';
 
 /** A DAMON sysfs tree as Linux lays it out, with the files this reads. */
 function damonTree(kdamonds: { state: string; contexts: { operations: string; sampleUs: number; actions: string[] }[] }[]): string {
@@ -54,9 +54,32 @@ describe('describeMemoryMonitors', () => {
   });
 });
 
+describe('tmpfsUsedBytes', () => {
+  it('counts what the files of a tmpfs take, and is undefined without one', () => {
+    const dir = fs.mkdtempSync(path.join('/dev/shm', 'rdmq-machine-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'held'), Buffer.alloc(8 << 20, 1));
+      // Other tests add and remove files there meanwhile: at least the 8 MiB held here, at most the whole tmpfs.
+      const s = fs.statfsSync(dir);
+      expect(tmpfsUsedBytes(dir)).toBeGreaterThanOrEqual(8 << 20);
+      expect(tmpfsUsedBytes(dir)).toBeLessThanOrEqual(s.blocks * s.bsize);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(tmpfsUsedBytes(path.join(os.tmpdir(), 'rdmq-no-such-dir'))).toBeUndefined();
+  });
+});
+
 describe('machineLine', () => {
   it('says what ran beside the figures', () => {
     expect(machineLine({ cpus: 2, memoryBytes: 24 * 1024 ** 3, node: 'v20.20.2' })).toBe('2 CPUs, 24 GiB, Node v20.20.2.');
+    // What was available, and what /dev/shm held once it is worth a mention.
+    expect(machineLine({ cpus: 2, memoryBytes: 24 * 1024 ** 3, memoryAvailableBytes: 7.25 * 1024 ** 3, shmUsedBytes: 16.4 * 1024 ** 3, node: 'v20.20.2' })).toBe(
+      '2 CPUs, 24 GiB (7.3 GiB available at the start; files in /dev/shm took 16.4 GiB), Node v20.20.2.',
+    );
+    expect(machineLine({ cpus: 2, memoryBytes: 24 * 1024 ** 3, memoryAvailableBytes: 23 * 1024 ** 3, shmUsedBytes: 50 * 1024 ** 2, node: 'v20.20.2' })).toBe(
+      '2 CPUs, 24 GiB (23.0 GiB available at the start), Node v20.20.2.',
+    );
     expect(machineLine({ cpus: 2, node: 'v20.20.2', memoryMonitor: 'DAMON (paddr, sampling every 500 ms; pageout)' })).toMatch(
       /^2 CPUs, Node v20\.20\.2\. The kernel's memory monitor ran meanwhile: DAMON \(paddr, sampling every 500 ms; pageout\); /,
     );

@@ -1,4 +1,6 @@
-// The machine a bench run measured: CPUs, memory, Node, and whether the
+// The machine a bench run measured: CPUs, memory (and how much of it was
+// available, and what files in /dev/shm held: a run whose region cannot be
+// faulted in is killed, and leftovers of killed runs stay there), Node, and whether the
 // kernel's data access monitor (DAMON) ran meanwhile. A running kdamond
 // samples physical pages every sampling interval and clears their accessed
 // bits, then acts on regions it finds cold
@@ -57,19 +59,49 @@ export interface Machine {
   cpus: number;
   /** Absent in client-defaults and breakdown results written before session 33. */
   memoryBytes?: number;
+  /** Memory the kernel could hand out when the run started (MemAvailable); absent before session 34. */
+  memoryAvailableBytes?: number;
+  /** Bytes of files in /dev/shm when the run started: memory, taken until they are removed; absent before session 34 or without /dev/shm. */
+  shmUsedBytes?: number;
   node: string;
   /** The kernel's memory monitors running when the run started (describeMemoryMonitors); absent: none known. */
   memoryMonitor?: string;
 }
 
+/** Bytes the files of the tmpfs at `dir` take; undefined where there is none. */
+export function tmpfsUsedBytes(dir = '/dev/shm'): number | undefined {
+  try {
+    const s = fs.statfsSync(dir);
+    return (s.blocks - s.bfree) * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
 export function describeMachine(): Machine {
   const memoryMonitor = describeMemoryMonitors();
-  return { cpus: os.cpus().length, memoryBytes: os.totalmem(), node: process.version, ...(memoryMonitor ? { memoryMonitor } : {}) };
+  const shmUsedBytes = tmpfsUsedBytes();
+  return {
+    cpus: os.cpus().length,
+    memoryBytes: os.totalmem(),
+    // libuv reads MemAvailable: free memory plus what the kernel can reclaim at once.
+    memoryAvailableBytes: os.freemem(),
+    ...(shmUsedBytes !== undefined ? { shmUsedBytes } : {}),
+    node: process.version,
+    ...(memoryMonitor ? { memoryMonitor } : {}),
+  };
 }
+
+/** /dev/shm holding less than this is not worth a mention. */
+const SHM_MENTION_BYTES = 1024 ** 3;
+
+const gib = (bytes: number, digits: number): string => (bytes / 1024 ** 3).toFixed(digits);
 
 /** The report's first line. */
 export function machineLine(machine: Machine): string {
-  const memory = machine.memoryBytes === undefined ? '' : `, ${(machine.memoryBytes / 1024 ** 3).toFixed(0)} GiB`;
+  const shm = machine.shmUsedBytes !== undefined && machine.shmUsedBytes >= SHM_MENTION_BYTES ? `; files in /dev/shm took ${gib(machine.shmUsedBytes, 1)} GiB` : '';
+  const available = machine.memoryAvailableBytes === undefined ? '' : ` (${gib(machine.memoryAvailableBytes, 1)} GiB available at the start${shm})`;
+  const memory = machine.memoryBytes === undefined ? '' : `, ${gib(machine.memoryBytes, 0)} GiB${available}`;
   const monitor = machine.memoryMonitor
     ? ` The kernel's memory monitor ran meanwhile: ${machine.memoryMonitor}; each sampling clears the accessed bits of sampled pages, which on a VM that shadows page tables can stall a process with a large mapping (the storage node's region) for tens of ms.`
     : '';
