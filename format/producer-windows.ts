@@ -25,6 +25,7 @@ import {
   RECORD_BATCH_OVERHEAD,
   RECORD_COUNT_OFFSET,
 } from './batch-layout';
+import { readInt64BE } from './int64';
 
 /** Kafka keeps the last five batches per producer and partition to answer retries. */
 export const PRODUCER_BATCHES_REMEMBERED = 5;
@@ -134,10 +135,9 @@ export function scanProducerWindows(data: Buffer, start: number, end: number): P
     if (producerIdHigh >= 0 && !isControl) {
       const epoch = data.readInt16BE(position + PRODUCER_EPOCH_OFFSET);
       if (epoch >= 0 && data.readInt32BE(position + BASE_SEQUENCE_OFFSET) >= 0) {
-        const low = data.readUInt32BE(position + PRODUCER_ID_OFFSET + 4);
         // Ids below 2^53 (all of them in practice) are keyed as numbers: no allocation per batch.
-        const key = producerIdHigh < 0x200000 ? producerIdHigh * 0x100000000 + low : data.readBigInt64BE(position + PRODUCER_ID_OFFSET).toString();
-        walkBatch(walked, key, epoch, position);
+        const id = readInt64BE(data, position + PRODUCER_ID_OFFSET);
+        walkBatch(walked, typeof id === 'number' ? id : id.toString(), epoch, position);
       }
     }
     batchCount++;
