@@ -44,6 +44,23 @@ class TestLog {
 const sequences = (windows: ProducerWindows, producerId: bigint) => windows.get(producerId)?.batches.map((b) => [b.firstSequence, b.lastSequence, b.baseOffset, b.lastOffset]);
 
 describe('rebuilding idempotent producer state from batch headers', () => {
+  it('tells apart producer ids beyond 2^53, which a number would merge', async () => {
+    const log = new TestLog();
+    // As numbers both are 2^53.
+    const [a, b] = [2n ** 53n + 1n, 2n ** 53n];
+    await log.idempotent(a, 1, 0, 2);
+    await log.idempotent(b, 2, 0, 3);
+    await log.idempotent(a, 1, 2, 1);
+    const bytes = log.bytes;
+    const windows: ProducerWindows = new Map(scanProducerWindows(bytes, 0, bytes.length).windows.map((w) => [w.producerId, w]));
+    expect(windows.size).toBe(2);
+    expect(sequences(windows, a)).toEqual([
+      [0, 1, 0n, 1n],
+      [2, 2, 5n, 5n],
+    ]);
+    expect(sequences(windows, b)).toEqual([[0, 2, 2n, 4n]]);
+  });
+
   it('keeps each producer its epoch and last five batches with their offsets, stepping over markers and plain batches', async () => {
     const log = new TestLog();
     for (let i = 0; i < 7; i++) {
