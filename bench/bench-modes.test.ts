@@ -46,7 +46,18 @@ describe('rdmq bench modes', () => {
       // The client's CPU is this bench's own; the server's, every rdmq process's (apart: storage node and broker).
       expect(p.cpuSecondsPerGB!.client).toBeGreaterThan(0);
       expect(p.cpuSecondsPerGB!.server).toBeGreaterThan(0);
+      // Apart, each role's share: the storage node's and the broker's, adding up to the server's.
+      const byRole = p.cpuSecondsPerGB!.serverByRole;
+      if (p.layout === 'start') {
+        expect(byRole).toBeUndefined();
+      } else {
+        expect(Object.keys(byRole!)).toEqual(['storage', 'broker']);
+        expect(byRole!.storage).toBeGreaterThan(0);
+        expect(byRole!.broker).toBeGreaterThan(0);
+        expect(byRole!.storage + byRole!.broker).toBeCloseTo(p.cpuSecondsPerGB!.server, 6);
+      }
     }
+    expect(fs.readFileSync(path.join(out, 'results.md'), 'utf8')).toMatch(/\| apart \| fastpath \| sdk raw batches \|.*\| \d+\.\d\d \/ \d+\.\d\d \(storage \d+\.\d\d, broker \d+\.\d\d\) \|/);
     // send() of 1 KiB records: 2 MiB of values is at least 2048 records (whole sends of 63).
     expect(points.find((p) => p.client === 'sdk send/eachMessage')!.records!.produced % 63).toBe(0);
     expect(points.find((p) => p.client === 'sdk send/eachMessage')!.records!.produced).toBeGreaterThanOrEqual(2048);

@@ -17,6 +17,7 @@ import { drawBreakdown } from './plots';
 import { startBenchCluster } from './local-cluster';
 import { Layout, parseLayouts, startLayout } from './layouts';
 import { Door } from './door';
+import type { ServerPids } from './cpu';
 import { describeMachine, machineLine } from './machine';
 import { FastPathApi, fastPathClient, FastPathDoor } from './fastpath-target';
 import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
@@ -270,7 +271,7 @@ export async function runBench(argv: string[]): Promise<void> {
   /** Doors (target, client, mode, layout) already warmed up: each is warmed once, before its first point. */
   const warmed = new Set<string>();
   /** Runs every workload of one door and batch size, each on a fresh topic, and records the points. */
-  const measure = async (serverPid: number | number[] | undefined, point: PointShape, limits: Limits, totalBytes: number, open: () => Promise<Door>): Promise<void> => {
+  const measure = async (serverPid: ServerPids | undefined, point: PointShape, limits: Limits, totalBytes: number, open: () => Promise<Door>): Promise<void> => {
     const doorKey = seriesName(point.target, point.client, point.mode, point.layout);
     if (warmupSeconds > 0 && !warmed.has(doorKey)) {
       warmed.add(doorKey);
@@ -303,7 +304,7 @@ export async function runBench(argv: string[]): Promise<void> {
     }
   };
   /** One sweep of every batch size and door against one rdmq (and Kafka, when asked). */
-  const sweep = async (server: { control?: string; gateway?: string; serverPids: { fastpath?: number | number[]; gateway?: number | number[] }; layout?: Layout; round?: number; security?: KafkaSecurity }, withKafka: boolean): Promise<void> => {
+  const sweep = async (server: { control?: string; gateway?: string; serverPids: { fastpath?: ServerPids; gateway?: ServerPids }; layout?: Layout; round?: number; security?: KafkaSecurity }, withKafka: boolean): Promise<void> => {
     // A fresh rdmq each time: its doors are cold again.
     warmed.clear();
     for (const batchBytes of sizes) {
@@ -543,7 +544,12 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
     ...(point.client === 'kcat' ? {} : { kcatCeilingMBps: undefined, kcatConsumeCeilingMBps: undefined }),
     ...(m.readBytesByReplica ? { readBytesByReplica: m.readBytesByReplica } : {}),
     ...(m.readBytesByReader ? { readBytesByReader: m.readBytesByReader } : {}),
-    cpuSecondsPerGB: { client: m.cpu.client / gb, server: m.cpu.server / gb, ...(point.client === 'kcat' ? { clientChildren: m.cpu.clientChildren / gb } : {}) },
+    cpuSecondsPerGB: {
+      client: m.cpu.client / gb,
+      server: m.cpu.server / gb,
+      ...(point.client === 'kcat' ? { clientChildren: m.cpu.clientChildren / gb } : {}),
+      ...(m.cpu.serverByRole ? { serverByRole: Object.fromEntries(Object.entries(m.cpu.serverByRole).map(([role, seconds]) => [role, seconds / gb])) } : {}),
+    },
   };
 }
 

@@ -23,7 +23,7 @@ import * as path from 'path';
 import { Kafka, logLevel } from 'kafkajs';
 import { buildGoSource } from '../compat-tests/testing/go';
 import { Rdmq } from '../rdma-client';
-import { CpuMeter } from './cpu';
+import { CpuMeter, ServerPids } from './cpu';
 import { Layout } from './layouts';
 import { formatSize, renderTable } from './sizes';
 
@@ -65,7 +65,7 @@ export interface DefaultsServer {
   bootstrap: string;
   /** The SDK's control address, to create topics; absent: topics are created through the Kafka door. */
   control?: string;
-  serverPids?: number[];
+  serverPids?: ServerPids;
   /** The gateway's metrics address (host:port). */
   metrics?: string;
 }

@@ -40,6 +40,14 @@ describe('CPU accounting', () => {
       const idle = new CpuMeter(server.pid);
       await idle.measure(() => new Promise((resolve) => setTimeout(resolve, 50)));
       expect(idle.seconds.server).toBeLessThan(0.004);
+      expect(idle.seconds.serverByRole).toBeUndefined();
+      // Named by role (the roles apart): each process's share, adding up to the server's.
+      const roles = new CpuMeter({ busy: server.pid!, idle: process.pid });
+      await roles.measure(() => work(4));
+      const { server: total, serverByRole } = roles.seconds;
+      expect(Object.keys(serverByRole!)).toEqual(['busy', 'idle']);
+      expect(serverByRole!.busy).toBeGreaterThanOrEqual(0.004);
+      expect(serverByRole!.busy + serverByRole!.idle).toBeCloseTo(total, 9);
     } finally {
       server.kill();
     }

@@ -67,7 +67,12 @@ export interface CpuSeconds {
   /** The reaped children alone (kcat), included in `client`. */
   clientChildren: number;
   server: number;
+  /** `server` by role, when the server's processes were named by role (the roles apart). */
+  serverByRole?: Record<string, number>;
 }
+
+/** The server's processes: one pid, several, or each by its role (`{ storage, broker }` apart). */
+export type ServerPids = number | number[] | Record<string, number>;
 
 /**
  * Adds up CPU seconds over the measured phases of a point (a fill phase that
@@ -75,13 +80,23 @@ export interface CpuSeconds {
  */
 export class CpuMeter {
   private readonly totals: CpuSeconds = { client: 0, clientChildren: 0, server: 0 };
+  private readonly roles: string[];
+  private readonly pids: number[];
 
-  /** `serverPids`: the server's processes (one for rdmq start; storage node, broker and gateway apart). */
-  constructor(private readonly serverPids: number | number[] | undefined) {}
+  /** `serverPids`: the server's processes (one for rdmq start; storage node, broker and gateway apart, by role). */
+  constructor(serverPids: ServerPids | undefined) {
+    if (serverPids === undefined || typeof serverPids === 'number' || Array.isArray(serverPids)) {
+      this.roles = [];
+      this.pids = serverPids === undefined ? [] : typeof serverPids === 'number' ? [serverPids] : serverPids;
+    } else {
+      this.roles = Object.keys(serverPids);
+      this.pids = Object.values(serverPids);
+      this.totals.serverByRole = Object.fromEntries(this.roles.map((role) => [role, 0]));
+    }
+  }
 
   private serverThreads(): Map<number, number>[] {
-    const pids = this.serverPids === undefined ? [] : Array.isArray(this.serverPids) ? this.serverPids : [this.serverPids];
-    return pids.map((pid) => threadCpuSeconds(pid));
+    return this.pids.map((pid) => threadCpuSeconds(pid));
   }
 
   async measure<T>(fn: () => Promise<T>): Promise<T> {
@@ -94,11 +109,13 @@ export class CpuMeter {
       const children = reapedChildrenCpuSeconds() - children0;
       this.totals.clientChildren += children;
       this.totals.client += ownCpuSeconds() - own0 + children;
-      this.totals.server += this.serverThreads().reduce((sum, after, i) => sum + threadCpuDelta(server0[i], after), 0);
+      const spent = this.serverThreads().map((after, i) => threadCpuDelta(server0[i], after));
+      this.totals.server += spent.reduce((sum, seconds) => sum + seconds, 0);
+      this.roles.forEach((role, i) => (this.totals.serverByRole![role] += spent[i]));
     }
   }
 
   get seconds(): CpuSeconds {
-    return { ...this.totals };
+    return { ...this.totals, ...(this.totals.serverByRole ? { serverByRole: { ...this.totals.serverByRole } } : {}) };
   }
 }

@@ -10,6 +10,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { RunningRole, startCluster, startRole } from './cluster';
+import type { ServerPids } from './cpu';
 
 export type Layout = 'start' | 'apart';
 
@@ -36,8 +37,8 @@ export interface StartedLayout {
   kafka: string;
   /** The gateway's metrics address (host:port). */
   gatewayMetrics: string;
-  /** The server's processes for each door: their CPU is the server's. */
-  serverPids: { fastpath: number[]; gateway: number[] };
+  /** The server's processes for each door: their CPU is the server's (apart: by role). */
+  serverPids: { fastpath: ServerPids; gateway: ServerPids };
   /** `rdmq start` only: each Kafka listener's port by name, and the secret beside its data (for `rdmq users`). */
   kafkaPorts?: Record<string, number>;
   clusterSecretFile?: string;
@@ -113,7 +114,7 @@ async function startRolesApart(o: LayoutOptions): Promise<StartedLayout> {
       control,
       kafka: `127.0.0.1:${gateway.ready.kafkaPort}`,
       gatewayMetrics: `127.0.0.1:${gateway.ready.metricsPort}`,
-      serverPids: { fastpath: [s, b], gateway: [s, b, g] },
+      serverPids: { fastpath: { storage: s, broker: b }, gateway: { storage: s, broker: b, gateway: g } },
       stop,
     };
   } catch (err) {

@@ -43,7 +43,8 @@ export interface ResultPoint {
    * client side (this process, plus kcat processes as `clientChildren`) and
    * the rdmq server.
    */
-  cpuSecondsPerGB?: { client: number; server: number; clientChildren?: number };
+  /** `serverByRole`: the roles apart, each process's share of `server` (absent before session 34). */
+  cpuSecondsPerGB?: { client: number; server: number; clientChildren?: number; serverByRole?: Record<string, number> };
   /** How the started rdmq ran: 'start' (one process) or 'apart' (storage, broker, gateway); absent: start, or a given --control. */
   layout?: 'start' | 'apart';
   /** With --rounds N: which start of the layout (1..N) measured this point. */
@@ -123,9 +124,10 @@ function limitOf(p: ResultPoint): { mbps: number | undefined; name: string } {
 
 function cpu(p: ResultPoint): string {
   if (!p.cpuSecondsPerGB) return '-';
-  const { client, server, clientChildren } = p.cpuSecondsPerGB;
+  const { client, server, clientChildren, serverByRole } = p.cpuSecondsPerGB;
   const children = clientChildren ? ` (kcat ${clientChildren.toFixed(2)})` : '';
-  return `${client.toFixed(2)}${children} / ${server.toFixed(2)}`;
+  const roles = serverByRole ? ` (${Object.entries(serverByRole).map(([role, seconds]) => `${role} ${seconds.toFixed(2)}`).join(', ')})` : '';
+  return `${client.toFixed(2)}${children} / ${server.toFixed(2)}${roles}`;
 }
 
 function tableRow(p: ResultPoint): string[] {

@@ -5,7 +5,7 @@
 //   e2e              producers and consumers at once; end-to-end latency is
 //                    a consumer's receive time minus the record's produce time
 // CPU is counted over the measured phases only.
-import { CpuMeter, CpuSeconds } from './cpu';
+import { CpuMeter, CpuSeconds, ServerPids } from './cpu';
 import { Door, Produced, RunClock, RunningConsumers } from './door';
 import { LatencyRecorder } from './latency';
 import { ConsumedCounts, ConsumptionLedger } from './ledger';
@@ -34,7 +34,7 @@ export interface WorkloadOptions {
   totalBytes: number;
   maxSeconds: number;
   /** The server's processes, whose CPU is the server's. */
-  serverPid: number | number[] | undefined;
+  serverPid: ServerPids | undefined;
   /** Consumers that deliver nothing for this long fail the point (default 30 s). */
   idleMs?: number;
   onProgress?: (done: number, total: number) => void;
