@@ -1,7 +1,7 @@
 // The machine a bench run measured: CPUs, memory (and how much of it was
 // available, and what files in /dev/shm held: a run whose region cannot be
-// faulted in is killed, and leftovers of killed runs stay there), Node, and whether the
-// kernel's data access monitor (DAMON) ran meanwhile. A running kdamond
+// faulted in is killed, and leftovers of killed runs stay there), Node, and
+// whether the kernel's data access monitor (DAMON) ran meanwhile. A running kdamond
 // samples physical pages every sampling interval and clears their accessed
 // bits, then acts on regions it finds cold
 // (here, a VM host's proactive reclaim: pageout). On this project's 2-vCPU VM
