@@ -41,9 +41,9 @@ export interface ResultPoint {
   /**
    * CPU seconds per GB produced and consumed in the measured phases: the
    * client side (this process, plus kcat processes as `clientChildren`) and
-   * the rdmq server.
+   * the rdmq server; with the roles apart, `serverByRole` gives each
+   * process's share of `server` (absent before session 34).
    */
-  /** `serverByRole`: the roles apart, each process's share of `server` (absent before session 34). */
   cpuSecondsPerGB?: { client: number; server: number; clientChildren?: number; serverByRole?: Record<string, number> };
   /** How the started rdmq ran: 'start' (one process) or 'apart' (storage, broker, gateway); absent: start, or a given --control. */
   layout?: 'start' | 'apart';
