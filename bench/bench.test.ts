@@ -53,6 +53,9 @@ describe('rdmq bench', () => {
       expect(p.consumerMBps).toBeGreaterThan(0);
       expect(p.tcpLoopbackMBps).toBeGreaterThan(0);
       expect(p.memcpyMBps).toBeGreaterThan(0);
+      // kafkajs's own consume ceiling, from a server that serves from memory, measured in the same run; kcat's are not its.
+      expect(p.kafkajsConsumeCeilingMBps).toBeGreaterThan(0);
+      expect([p.kcatCeilingMBps, p.kcatConsumeCeilingMBps]).toEqual([undefined, undefined]);
       expectOrdered(p.latencyUs);
       expectEveryRecordOnce(p);
     }
@@ -64,6 +67,8 @@ describe('rdmq bench', () => {
     }
     const md = fs.readFileSync(path.join(out, 'results.md'), 'utf8');
     expect(md).toMatch(/\| kafka \| kafkajs \| e2e \|/);
+    // The client-ceiling column: no producer ceiling for kafkajs, its consumer against its own.
+    expect(md).toMatch(/\| kafka \| kafkajs \| produce\+consume \|[^\n]*\| - \/ \d+% of \d+ \|/);
     // Every plot results.md shows was drawn; with no rdmq points there is no comparison to link.
     for (const [, file] of md.matchAll(/\]\(([^)]+\.png)\)/g)) expect(fs.existsSync(path.join(out, file))).toBe(true);
     expect(md).not.toContain('compare-kafka');
@@ -83,6 +88,7 @@ describe('rdmq bench', () => {
       // The client's own ceilings, kcat against a server that stores nothing (and serves reads from memory), measured in the same run.
       expect(p.kcatCeilingMBps).toBeGreaterThan(0);
       expect(p.kcatConsumeCeilingMBps).toBeGreaterThan(0);
+      expect(p.kafkajsConsumeCeilingMBps).toBeUndefined();
     }
     expectOrdered(results.points[1].e2eLatencyUs);
   }, 150_000);

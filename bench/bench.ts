@@ -23,7 +23,7 @@ import { FastPathApi, fastPathClient, FastPathDoor } from './fastpath-target';
 import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
 import { createUser, makeCertificates, TestCertificates, tlsFlags } from '../compat-tests/testing/tls';
 import { LatencyRecorder, LatencySummary } from './latency';
-import { CEILING_RUNS, measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps, medianOf } from './limits';
+import { CEILING_RUNS, measureKafkajsConsumeCeilingMBps, measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps, medianOf } from './limits';
 import { BenchResults, LatencyKind, LatencyTrace, layoutComparisonText, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
 import { formatSize, humanBytes, parseSize } from './sizes';
 import { MeasuredPoint, parseWorkloads, runWorkload } from './workload';
@@ -311,12 +311,15 @@ export async function runBench(argv: string[]): Promise<void> {
       const memcpyMBps = measureMemcpyMBps(batchBytes);
       const needsTcp = targets.some((t) => t !== 'fastpath');
       const limits: Limits = { memcpyMBps, tcpLoopbackMBps: needsTcp ? await measureTcpLoopbackMBps(Math.min(batchBytes, 1 << 20)) : undefined };
+      const ceilingBytes = Math.max(kafkaBytes, 64 << 20);
       if (needsTcp && clients.includes('kcat')) {
-        const ceilingBytes = Math.max(kafkaBytes, 64 << 20);
         limits.kcatCeilingMBps = await medianOf(CEILING_RUNS, () => measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, ceilingBytes, Math.min(maxSeconds, 3)));
         if (workloads.some((w) => w !== 'produce')) {
           limits.kcatConsumeCeilingMBps = await medianOf(CEILING_RUNS, () => measureKcatConsumeCeilingMBps({ batchBytes, recordBytes }, ceilingBytes));
         }
+      }
+      if (needsTcp && clients.includes('kafkajs') && workloads.some((w) => w !== 'produce')) {
+        limits.kafkajsConsumeCeilingMBps = await medianOf(CEILING_RUNS, () => measureKafkajsConsumeCeilingMBps({ batchBytes, recordBytes }, ceilingBytes));
       }
       const layout = { ...(server.layout ? { layout: server.layout } : {}), ...(server.round ? { round: server.round } : {}) };
       if (targets.includes('fastpath')) {
@@ -521,7 +524,7 @@ function parseApis(words: string[] | undefined): FastPathApi[] {
   return [...new Set(given)] as FastPathApi[];
 }
 
-type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps' | 'kcatConsumeCeilingMBps'>;
+type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps' | 'kcatConsumeCeilingMBps' | 'kafkajsConsumeCeilingMBps'>;
 
 function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): ResultPoint {
   const gb = m.movedBytes / 1e9;
@@ -541,7 +544,9 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
       ...(m.consumed?.recordsByReader ? { consumedByReader: m.consumed.recordsByReader } : {}),
     },
     ...limits,
+    // Each client's row carries its own ceilings only.
     ...(point.client === 'kcat' ? {} : { kcatCeilingMBps: undefined, kcatConsumeCeilingMBps: undefined }),
+    ...(point.client === 'kafkajs' ? {} : { kafkajsConsumeCeilingMBps: undefined }),
     ...(m.readBytesByReplica ? { readBytesByReplica: m.readBytesByReplica } : {}),
     ...(m.readBytesByReader ? { readBytesByReader: m.readBytesByReader } : {}),
     cpuSecondsPerGB: {

@@ -1,4 +1,4 @@
-// The median that kcat's ceilings are taken as: one run of a ceiling can be
+// The median that the client ceilings are taken as: one run of a ceiling can be
 // several times off the next on a busy two-core VM.
 import { measureTcpLoopbackMBps, median, medianOf } from './limits';
 

@@ -1,8 +1,10 @@
 // The machine's own limits, measured in the same run as the figures they
 // bound: single-thread memcpy into a region on /dev/shm, TCP loopback
-// throughput between two processes, and kcat's produce and consume rates
-// against a server that stores nothing and serves reads from memory.
+// throughput between two processes, kcat's produce and consume rates against
+// a server that stores nothing and serves reads from memory, and kafkajs's
+// consume rate from that server.
 import { fork } from 'child_process';
+import { Kafka, logLevel } from 'kafkajs';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -10,6 +12,7 @@ import { Region } from '../addon';
 import { startRole } from './cluster';
 import { RunClock } from './door';
 import { ConsumptionLedger } from './ledger';
+import { KafkajsDoor } from './kafkajs-door';
 import { KcatDoor } from './kcat-door';
 import { LatencyRecorder } from './latency';
 
@@ -56,7 +59,7 @@ export async function measureTcpLoopbackMBps(chunkBytes = 1 << 20, seconds = 1):
   }
 }
 
-/** How many times each kcat ceiling is measured; the median is used (one run can be 3× off the next on a busy VM). */
+/** How many times each client ceiling is measured; the median is used (one run can be 3× off the next on a busy VM). */
 export const CEILING_RUNS = 3;
 
 /** The median of `runs` measurements, taken one after the other. */
@@ -105,11 +108,28 @@ export async function measureKcatCeilingMBps(o: { batchBytes: number; recordByte
  * consume ceiling on this machine, measured the same way as the produce one.
  */
 export async function measureKcatConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs = 10_000): Promise<number> {
+  return measureConsumeCeilingMBps(o, totalBytes, idleMs, (bootstrap) => new KcatDoor('ceiling', { bootstrap, client: 'kcat', partitions: 1, consumers: 1, acks: -1, ...o }, async () => undefined));
+}
+
+/**
+ * The same for kafkajs, with the bench's consumer settings: a consumer
+ * group of one member (the server keeps one for it), reading from the
+ * beginning. The client's own consume ceiling on this machine, measured in
+ * this process as the gateway's kafkajs figure is.
+ */
+export async function measureKafkajsConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs = 10_000): Promise<number> {
+  return measureConsumeCeilingMBps(o, totalBytes, idleMs, (bootstrap) => {
+    const kafka = new Kafka({ clientId: 'rdmq-bench-ceiling', brokers: [bootstrap], logLevel: logLevel.NOTHING });
+    return new KafkajsDoor(kafka, 'ceiling', { bootstrap, client: 'kafkajs', partitions: 1, consumers: 1, acks: -1, ...o }, async () => undefined);
+  });
+}
+
+/** MB/s one consumer of `door` reads `totalBytes` at, from the null server serving them, timed from its group join or start. */
+async function measureConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs: number, door: (bootstrap: string) => KcatDoor | KafkajsDoor): Promise<number> {
   const server = await startRole<{ port: number }>([path.join(__dirname, 'null-kafka-server.js'), '--serve', String(o.batchBytes), String(o.recordBytes), String(totalBytes)]);
   try {
-    const door = new KcatDoor('ceiling', { bootstrap: `127.0.0.1:${server.ready.port}`, client: 'kcat', partitions: 1, consumers: 1, acks: -1, ...o }, async () => undefined);
     const ledger = new ConsumptionLedger();
-    const consumers = await door.startConsumers({ ledger, clock: new RunClock(), live: false });
+    const consumers = await door(`127.0.0.1:${server.ready.port}`).startConsumers({ ledger, clock: new RunClock(), live: false });
     try {
       await ledger.reach(totalBytes, idleMs);
     } finally {

@@ -8,15 +8,24 @@
 // partition of that many bytes of record batches, built once in memory before
 // it listens (records of RECORD_BYTES - 1 bytes, as kcat's producer writes
 // lines of RECORD_BYTES with their newline), answered from views of that
-// memory: ListOffsets, OffsetForLeaderEpoch and Fetch cost it no copy.
+// memory: ListOffsets, OffsetForLeaderEpoch and Fetch cost it no copy. A Fetch
+// answer holds at most what the gateway's does at its default
+// (FETCH_RESPONSE_BYTES_DEFAULT), so a client reads answers of the same size
+// from both.
+//
+// Consumers that must join a group to read (kafkajs has no other way) get a
+// group of their own: every group here has one member, the one that joins,
+// which is its leader and reads every partition it assigns itself; no offset
+// was ever committed (commits are acknowledged and forgotten).
 //
 // Run as a child process: prints {"port": N} once listening; every topic asked
 // for exists with one partition led by this server. Anything but ApiVersions,
-// Metadata, Produce, ListOffsets, OffsetForLeaderEpoch and Fetch closes the
-// connection.
+// Metadata, Produce, ListOffsets, OffsetForLeaderEpoch, Fetch and the group
+// requests above closes the connection.
 import * as net from 'net';
 import { buildRecordBatch, RECORD_BATCH_OVERHEAD, RECORD_COUNT_OFFSET, setBaseOffset } from '../format';
 import { ZERO_UUID } from '../gateway/broker-view';
+import { FETCH_RESPONSE_BYTES_DEFAULT } from '../gateway/config';
 import { decodeFrame, encodeAnswer } from '../gateway/dispatch';
 import { apiVersionsBody } from '../gateway/handlers/api-versions';
 import { DecodedRequest, FrameSplitter, RequestBody, ResponseInput } from '../gateway/protocol';
@@ -60,7 +69,64 @@ function readFrom(log: ServedLog, offset: bigint, limitBytes: number): Buffer {
   return log.bytes.subarray(first * log.batchBytes, (first + count) * log.batchBytes);
 }
 
-type Served = 'ApiVersions' | 'Metadata' | 'Produce' | 'ListOffsets' | 'OffsetForLeaderEpoch' | 'Fetch';
+type Served = 'ApiVersions' | 'Metadata' | 'Produce' | 'ListOffsets' | 'OffsetForLeaderEpoch' | 'Fetch' | GroupApi;
+type GroupApi = 'FindCoordinator' | 'JoinGroup' | 'SyncGroup' | 'Heartbeat' | 'LeaveGroup' | 'OffsetFetch' | 'OffsetCommit';
+
+let nextMember = 0;
+
+/** The group requests of a consumer that is its group's only member. */
+function answerGroup(request: DecodedRequest, port: number): ResponseInput<GroupApi> | undefined {
+  const v = request.header.apiVersion;
+  switch (request.apiName) {
+    case 'FindCoordinator': {
+      const body = request.body as RequestBody<'FindCoordinator'>;
+      const here = { nodeId: 0, host: '127.0.0.1', port, errorCode: 0, errorMessage: null };
+      if (v >= 4) return { throttleTimeMs: 0, coordinators: body.coordinatorKeys.map((key) => ({ key, ...here })) };
+      return { throttleTimeMs: 0, ...here };
+    }
+    case 'JoinGroup': {
+      const body = request.body as RequestBody<'JoinGroup'>;
+      const memberId = body.memberId || `member-${++nextMember}`;
+      const chosen = body.protocols[0];
+      return {
+        throttleTimeMs: 0,
+        errorCode: 0,
+        generationId: 1,
+        protocolType: body.protocolType,
+        protocolName: chosen?.name ?? (v >= 7 ? null : ''),
+        leader: memberId,
+        skipAssignment: false,
+        memberId,
+        members: [{ memberId, groupInstanceId: body.groupInstanceId ?? null, metadata: Buffer.from(chosen?.metadata ?? Buffer.alloc(0)) }],
+      };
+    }
+    case 'SyncGroup': {
+      const body = request.body as RequestBody<'SyncGroup'>;
+      const own = body.assignments.find((a) => a.memberId === body.memberId);
+      return { throttleTimeMs: 0, errorCode: 0, protocolType: body.protocolType ?? null, protocolName: body.protocolName ?? null, assignment: Buffer.from(own?.assignment ?? Buffer.alloc(0)) };
+    }
+    case 'Heartbeat':
+      return { throttleTimeMs: 0, errorCode: 0 };
+    case 'LeaveGroup': {
+      const body = request.body as RequestBody<'LeaveGroup'>;
+      if (v < 3) return { throttleTimeMs: 0, errorCode: 0 };
+      return { throttleTimeMs: 0, errorCode: 0, members: body.members.map((m) => ({ memberId: m.memberId, groupInstanceId: m.groupInstanceId, errorCode: 0 })) };
+    }
+    case 'OffsetFetch': {
+      const body = request.body as RequestBody<'OffsetFetch'>;
+      const none = (topics: { name: string; partitionIndexes: number[] }[] | null) =>
+        (topics ?? []).map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((partitionIndex) => ({ partitionIndex, committedOffset: -1n, committedLeaderEpoch: -1, metadata: '', errorCode: 0 })) }));
+      if (v >= 8) return { throttleTimeMs: 0, groups: body.groups.map((g) => ({ groupId: g.groupId, topics: none(g.topics), errorCode: 0 })) };
+      return { throttleTimeMs: 0, topics: none(body.topics), errorCode: 0 };
+    }
+    case 'OffsetCommit': {
+      const body = request.body as RequestBody<'OffsetCommit'>;
+      return { throttleTimeMs: 0, topics: body.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: 0 })) })) };
+    }
+    default:
+      return undefined;
+  }
+}
 
 function answer(request: DecodedRequest, port: number): ResponseInput<Served> | undefined {
   switch (request.apiName) {
@@ -122,7 +188,7 @@ function answer(request: DecodedRequest, port: number): ResponseInput<Served> | 
       if (!served) return undefined;
       const log = served;
       const body = request.body as RequestBody<'Fetch'>;
-      let left = body.maxBytes;
+      let left = Math.min(body.maxBytes, FETCH_RESPONSE_BYTES_DEFAULT);
       return {
         throttleTimeMs: 0,
         errorCode: 0,
@@ -139,7 +205,7 @@ function answer(request: DecodedRequest, port: number): ResponseInput<Served> | 
       };
     }
     default:
-      return undefined;
+      return answerGroup(request, port);
   }
 }
 

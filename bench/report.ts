@@ -38,6 +38,8 @@ export interface ResultPoint {
   kcatCeilingMBps?: number;
   /** kcat's consume rate from a server that serves batches from memory (kcat points with a consumer phase). */
   kcatConsumeCeilingMBps?: number;
+  /** kafkajs's consume rate from that server, which keeps a one-member group for it (kafkajs points with a consumer phase; absent before session 35). */
+  kafkajsConsumeCeilingMBps?: number;
   /**
    * CPU seconds per GB produced and consumed in the measured phases: the
    * client side (this process, plus kcat processes as `clientChildren`) and
@@ -90,11 +92,12 @@ export interface BenchResults {
   prefaultRegion?: boolean;
 }
 
-/** "68% of 106 / 85% of 120": each side's rate against kcat's own ceiling, where measured. */
-function kcatCeilings(p: ResultPoint): string {
+/** "68% of 106 / 85% of 120": each side's rate against the client's own ceiling, where measured (kcat both sides, kafkajs reading). */
+function clientCeilings(p: ResultPoint): string {
   const side = (mbps: number | undefined, ceiling: number | undefined): string => (ceiling === undefined ? '-' : `${pct(mbps, ceiling)} of ${ceiling.toFixed(0)}`);
-  if (p.kcatCeilingMBps === undefined && p.kcatConsumeCeilingMBps === undefined) return '-';
-  return `${side(p.producerMBps, p.kcatCeilingMBps)} / ${side(p.consumerMBps, p.kcatConsumeCeilingMBps)}`;
+  const consume = p.kcatConsumeCeilingMBps ?? p.kafkajsConsumeCeilingMBps;
+  if (p.kcatCeilingMBps === undefined && consume === undefined) return '-';
+  return `${side(p.producerMBps, p.kcatCeilingMBps)} / ${side(p.consumerMBps, consume)}`;
 }
 
 /** Keeps at most `max` evenly spaced samples of a series, always the maxima of each bucket so spikes stay visible. */
@@ -145,21 +148,21 @@ function tableRow(p: ResultPoint): string[] {
     limit.mbps === undefined ? '-' : `${limit.mbps.toFixed(0)} (${limit.name})`,
     pct(p.producerMBps, limit.mbps),
     pct(p.consumerMBps, limit.mbps),
-    kcatCeilings(p),
+    clientCeilings(p),
     latency(p.latencyUs),
     latency(p.e2eLatencyUs),
     cpu(p),
   ];
 }
 
-const HEADER = ['layout', 'target', 'client', 'workload', 'mode', 'batch', 'prod / cons / parts', 'producer MB/s', 'consumer MB/s', 'limit MB/s', 'producer / limit', 'consumer / limit', 'kcat ceiling MB/s: producer / consumer', 'publish µs p50 / p99 / p99.9 / max', 'e2e µs p50 / p99 / p99.9 / max', 'CPU s per GB client / server'];
+const HEADER = ['layout', 'target', 'client', 'workload', 'mode', 'batch', 'prod / cons / parts', 'producer MB/s', 'consumer MB/s', 'limit MB/s', 'producer / limit', 'consumer / limit', 'client ceiling MB/s: producer / consumer', 'publish µs p50 / p99 / p99.9 / max', 'e2e µs p50 / p99 / p99.9 / max', 'CPU s per GB client / server'];
 
 export function markdownTable(points: ResultPoint[]): string {
   return [`| ${HEADER.join(' | ')} |`, `|${HEADER.map(() => '---').join('|')}|`, ...points.map((p) => `| ${tableRow(p).join(' | ')} |`)].join('\n') + '\n';
 }
 
 export function textTable(points: ResultPoint[]): string {
-  const header = ['layout', 'target', 'client', 'workload', 'mode', 'batch', 'P/C/parts', 'prod MB/s', 'cons MB/s', 'limit MB/s', 'prod/limit', 'cons/limit', 'kcat ceiling prod/cons', 'publish us p50/p99/p99.9/max', 'e2e us p50/p99/p99.9/max', 'CPU s/GB client/server'];
+  const header = ['layout', 'target', 'client', 'workload', 'mode', 'batch', 'P/C/parts', 'prod MB/s', 'cons MB/s', 'limit MB/s', 'prod/limit', 'cons/limit', 'client ceiling prod/cons', 'publish us p50/p99/p99.9/max', 'e2e us p50/p99/p99.9/max', 'CPU s/GB client/server'];
   return renderTable(header, points.map(tableRow));
 }
 
@@ -273,7 +276,7 @@ export async function writeResults(dir: string, results: BenchResults): Promise<
   fs.writeFileSync(
     path.join(dir, 'results.md'),
     `# rdmq bench, ${results.startedAt}\n\n${machineLine(results.machine)}\n` +
-      `Limits measured in the same run: single-thread memcpy into a /dev/shm region (fast path) and TCP loopback between two processes (Kafka protocol); kcat's ceilings, against a server that stores nothing, are the median of ${CEILING_RUNS} runs each.\n` +
+      `Limits measured in the same run: single-thread memcpy into a /dev/shm region (fast path) and TCP loopback between two processes (Kafka protocol); the client ceilings (kcat producing into a server that stores nothing, kcat and kafkajs reading from one that serves batches from memory, in Fetch answers no larger than the gateway's) are the median of ${CEILING_RUNS} runs each.\n` +
       `Workloads: produce+consume = producers alone, then consumers alone over what they wrote; e2e = both at once, end-to-end latency = consumer receive time minus produce time.\n` +
       (results.prefaultRegion === undefined ? '' : results.prefaultRegion ? `The rdmq the bench started faulted its whole region in before it was ready (--prefault-region): the figures are a running node's, not a fresh page's first touch.\n` : `The rdmq the bench started did not fault its region in first (--prefault-region no): writes and reads paid each fresh page's first touch.\n`) +
       (results.warmupSeconds ? `Each door first ran ${results.warmupSeconds} s unrecorded (producing, then reading back), so its process's JIT had compiled the hot path.\n` : '') +

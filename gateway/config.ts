@@ -16,6 +16,8 @@
 import { z } from 'zod';
 
 const MiB = 1024 * 1024;
+/** The default cap on a Fetch answer's record bytes (maxFetchResponseBytes; why 8 MiB: see there). */
+export const FETCH_RESPONSE_BYTES_DEFAULT = 8 * MiB;
 
 export const GatewayLimitsSchema = z
   .object({
@@ -65,7 +67,7 @@ export const GatewayLimitsSchema = z
      * default is 8 MiB. A consumer far away (tens of ms per round trip) that
      * fetches many partitions at once may want more.
      */
-    maxFetchResponseBytes: z.number().int().min(64 * 1024).default(8 * MiB),
+    maxFetchResponseBytes: z.number().int().min(64 * 1024).default(FETCH_RESPONSE_BYTES_DEFAULT),
     /**
      * Fetch response bytes read from storage and not yet written to their
      * sockets, across every connection. A Fetch takes its max_bytes from it
