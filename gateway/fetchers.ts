@@ -7,6 +7,7 @@
 // Contract: single-threaded (JS); `get` may be called concurrently, and
 // concurrent calls for one partition share one open().
 import { Connection, PartitionFetcher, ReadAheadBudget } from '../rdma-client';
+import { BatchBuffers } from '../rdma-client/batch-buffers';
 
 export class FetcherPool {
   /** Insertion order is recency order: a hit moves the entry to the end. */
@@ -18,6 +19,8 @@ export class FetcherPool {
     private readonly log: (message: string) => void,
     /** Shared by every reader: bytes read ahead for consumers that will fetch them next. */
     private readonly readAheadBudget?: ReadAheadBudget,
+    /** Shared by every reader: the buffers reads go into, given back once their answer is written (FetchChunks.release). */
+    private readonly buffers?: BatchBuffers,
   ) {
     // A new broker session holds none of the readers' subscriptions: open them afresh on demand.
     connection.on('reconnected', () => void this.closeAll());
@@ -32,7 +35,7 @@ export class FetcherPool {
       return found;
     }
     while (this.open.size >= this.maxOpen) this.evictOldest();
-    const fetcher = new PartitionFetcher(this.connection, topic, partition, this.readAheadBudget, this.log);
+    const fetcher = new PartitionFetcher(this.connection, topic, partition, this.readAheadBudget, this.log, this.buffers);
     const opened = fetcher.open().then(() => fetcher);
     this.open.set(key, opened);
     opened.catch(() => {

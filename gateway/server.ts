@@ -9,6 +9,7 @@ import * as tls from 'tls';
 import type { CredentialLookup } from '../format/sasl';
 import { Broker } from '../broker';
 import { Connection, Producer } from '../rdma-client';
+import { BatchBuffers } from '../rdma-client/batch-buffers';
 import type { GroupCoordinator } from './broker-view';
 import { BrokerCatalog } from './catalog';
 import { ClientConnection, SharedRequestMemory } from './client-connection';
@@ -24,6 +25,9 @@ import { ProduceGroups } from './produce-groups';
 import { GatewayMetrics } from './metrics';
 import { ListenerAddress, ListenerSpec, usesTls } from './security/listeners';
 import { KafkaSession } from './security/session';
+
+/** Idle Fetch read buffers the gateway keeps for its next reads, in answers of maxFetchResponseBytes. */
+const READ_BUFFERS_KEPT_ANSWERS = 4;
 
 /** One Kafka listener (Kafka's listeners / advertised.listeners): where, with what security, and what clients are told. */
 export interface KafkaListenerOptions extends ListenerSpec {
@@ -130,7 +134,14 @@ export function fastPathParts(connection: Connection, limits: GatewayLimits, log
     connection,
     producer,
     produceGroups: new ProduceGroups(producer, limits.produceWritesPerPartition),
-    fetchers: new FetcherPool(connection, limits.maxOpenFetchers, log, limits.fetchReadAheadBytes > 0 ? new MemoryBudget(limits.fetchReadAheadBytes) : undefined),
+    fetchers: new FetcherPool(
+      connection,
+      limits.maxOpenFetchers,
+      log,
+      limits.fetchReadAheadBytes > 0 ? new MemoryBudget(limits.fetchReadAheadBytes) : undefined,
+      // Idle read buffers kept for the next reads: a few answers' worth (an answer and its read-ahead in flight per reader).
+      new BatchBuffers(READ_BUFFERS_KEPT_ANSWERS * limits.maxFetchResponseBytes),
+    ),
   };
 }
 

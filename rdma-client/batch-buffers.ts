@@ -7,7 +7,9 @@
 // accounts as external memory and the GC must find dead and free; a producer
 // with hundreds of 8 KiB batches in flight spent a quarter of its time in
 // the GC. A producer has at most its staging window of batches in flight, so
-// a few buffers of each size it sends serve it for good.
+// a few buffers of each size it sends serve it for good. The gateway's
+// partition readers take the buffers they read Fetch answers into from one
+// too, and give them back once the answer is written (rdma-client/fetcher.ts).
 //
 // Contract: single-threaded (JS). A buffer is given back only after the
 // write of its batch succeeded: every put of it has landed, so no copy can

@@ -1,6 +1,7 @@
 import { decodeRecordBatch, readBatchHeader, splitBatches } from '../format';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { Rdmq, RdmqError } from '.';
+import { BatchBuffers } from './batch-buffers';
 import { Connection } from './connection';
 import { PartitionFetcher } from './fetcher';
 
@@ -132,6 +133,56 @@ describe('PartitionFetcher', () => {
       await own.close();
     }
     expect(used).toBe(0);
+  });
+
+  it('reads into pooled buffers that release gives back: later reads use them again, an answer not yet released keeps its bytes, and every answer is what a reader without a pool returns', async () => {
+    const pool = new BatchBuffers(8 << 20);
+    const budget = { tryTake: () => true, give: () => undefined };
+    const own = await Connection.open({ control: cluster.control });
+    const reader = new PartitionFetcher(own, 'fetch', 0, budget, undefined, pool);
+    await reader.open();
+    const nextOffset = (records: Buffer): bigint => {
+      const spans = splitBatches(records, { batchBytesMax: 1 << 20 }).batches;
+      const last = readBatchHeader(records, spans[spans.length - 1].offset);
+      return last.baseOffset + BigInt(last.lastOffsetDelta) + 1n;
+    };
+    try {
+      const seen = new Set<ArrayBufferLike>();
+      let readAgain = 0;
+      for (let offset = 0n; offset < 300n; ) {
+        const got = await reader.fetchChunks(offset, 150_000);
+        const bytes = Buffer.concat(got.chunks);
+        expect(bytes.equals((await fetcher.fetch(offset, 150_000)).records)).toBe(true);
+        for (const chunk of got.chunks) {
+          if (seen.has(chunk.buffer)) readAgain++;
+          seen.add(chunk.buffer);
+        }
+        got.release();
+        got.release(); // a second release gives nothing back twice
+        offset = nextOffset(bytes);
+      }
+      expect(readAgain).toBeGreaterThan(0);
+      // An answer still being written keeps its buffers out of the pool: reads after it never land in them.
+      const held = await reader.fetchChunks(0n, 150_000);
+      const before = Buffer.concat(held.chunks);
+      for (let offset = nextOffset(before); offset < 300n; ) {
+        const got = await reader.fetchChunks(offset, 150_000);
+        expect(got.chunks.some((c) => held.chunks.some((h) => h.buffer === c.buffer))).toBe(false);
+        offset = nextOffset(Buffer.concat(got.chunks));
+        got.release();
+      }
+      expect(Buffer.concat(held.chunks).equals(before)).toBe(true);
+      held.release();
+      // fetch() copies a pooled answer out: what it returns is no pool buffer's.
+      const records = (await reader.fetch(0n, 150_000)).records;
+      const again = await reader.fetchChunks(nextOffset(records), 150_000);
+      expect(again.chunks.some((c) => c.buffer === records.buffer)).toBe(false);
+      again.release();
+    } finally {
+      await reader.close();
+      await own.close();
+    }
+    expect(pool.idleBytes).toBeGreaterThan(0);
   });
 
   it('returns nothing at the high watermark and OFFSET_OUT_OF_RANGE beyond it', async () => {

@@ -6,8 +6,15 @@
 // ended at. One fetcher serves every Kafka consumer of a partition at a
 // gateway, so each fetch takes the connection's next reader turn: fetches
 // spread over a segment's copies instead of all reading the same one.
+//
+// With a buffer pool (the gateway's), reads go into buffers taken from it and
+// each fetch's answer holds them until its caller gives them back
+// (FetchChunks.release, once the answer is written): a reader serving a GB a
+// second otherwise makes a GB a second of fresh ArrayBuffers, which V8
+// counts as external memory and answers with a full GC every few tens of MB.
 import { batchIntact, isSkipMarker, readBatchHeader, RECORDS_OFFSET, splitBatches } from '../format';
 import { decodeJson, encodeJson, FastPathMessage } from '../format/fastpath-wire';
+import { BatchBuffers } from './batch-buffers';
 import { Connection } from './connection';
 import { RdmqError, replyError } from './errors';
 import { corruptBatchError, corruptRangeError, fenceAt, PartitionView, readLimit, SegmentView } from './partition-view';
@@ -31,7 +38,16 @@ export interface FetchChunks {
   sizeBytes: number;
   highWatermark: bigint;
   logStartOffset: bigint;
+  /**
+   * Gives the buffers the chunks view back to the fetcher's pool: call it
+   * once nothing will read the chunks again (their write to a socket has
+   * completed), at most once. Without a pool it does nothing; not calling it
+   * leaves the buffers to the GC.
+   */
+  release(): void;
 }
+
+const NOTHING_TO_RELEASE = (): void => undefined;
 
 interface Location {
   segmentId: number;
@@ -51,6 +67,8 @@ interface ReadAhead {
   position: number;
   sizeBytes: number;
   bytes: Promise<Buffer | undefined>;
+  /** Its buffer came from the fetcher's pool. */
+  pooled: boolean;
   expiry: NodeJS.Timeout;
 }
 
@@ -91,6 +109,8 @@ export class PartitionFetcher {
     readonly partition: number,
     private readonly readAheadBudget?: ReadAheadBudget,
     private readonly log: (message: string) => void = () => undefined,
+    /** Buffers reads go into, given back by FetchChunks.release (the gateway's); none: every read is a fresh buffer. */
+    private readonly buffers?: BatchBuffers,
   ) {}
 
   async open(): Promise<void> {
@@ -104,15 +124,26 @@ export class PartitionFetcher {
   }
 
   async fetch(offset: bigint, maxBytes: number): Promise<FetchResult> {
-    const { chunks, sizeBytes, highWatermark, logStartOffset } = await this.fetchChunks(offset, maxBytes);
-    const records = chunks.length === 0 ? Buffer.alloc(0) : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, sizeBytes);
+    const { chunks, sizeBytes, highWatermark, logStartOffset, release } = await this.fetchChunks(offset, maxBytes);
+    // The records outlive this call: a pooled buffer is copied out and given back.
+    const alone = chunks.length === 1 && !this.buffers;
+    const records = chunks.length === 0 ? Buffer.alloc(0) : alone ? chunks[0] : Buffer.concat(chunks, sizeBytes);
+    release();
     return { records, highWatermark, logStartOffset };
   }
 
   /** Like fetch, but the batches stay in the buffers they were read into (no copy of a large answer). */
   async fetchChunks(offset: bigint, maxBytes: number): Promise<FetchChunks> {
     const view = this.opened();
-    const result = (chunks: Buffer[], sizeBytes = 0): FetchChunks => ({ chunks, sizeBytes, highWatermark: view.highWatermark, logStartOffset: this.logStart });
+    // The pooled buffers this fetch read into: the caller's until it releases them (on a failure, the GC's).
+    const held: Buffer[] = [];
+    const result = (chunks: Buffer[], sizeBytes = 0): FetchChunks => ({
+      chunks,
+      sizeBytes,
+      highWatermark: view.highWatermark,
+      logStartOffset: this.logStart,
+      release: held.length === 0 ? NOTHING_TO_RELEASE : () => held.splice(0).forEach((b) => this.buffers!.give(b)),
+    });
     if (offset === view.highWatermark) return result([]);
     let at = this.positions.get(offset.toString()) ?? (await this.locate(offset));
     if (at === undefined) return result([]);
@@ -137,7 +168,7 @@ export class PartitionFetcher {
       }
       const available = readLimit(segment, at.position) - at.position;
       let want = Math.min(available, Math.max(MIN_READ_BYTES, maxBytes - outBytes));
-      let bytes = await this.readAt(view, segment, at.position, want, preferred);
+      let bytes = await this.readAt(view, segment, at.position, want, preferred, held);
       let split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
       if (split.batches.length === 0) {
         // The next batch is larger than what is left of maxBytes. Kafka
@@ -235,22 +266,30 @@ export class PartitionFetcher {
    * one was read from exactly there, even when shorter than asked (the
    * caller reads on from where its whole batches end, so the read-ahead is
    * never copied into a larger buffer), else a fresh read of `lengthBytes`.
+   * Pooled buffers it reads into, or takes over from a read-ahead, go on `held`.
    */
-  private async readAt(view: PartitionView, segment: SegmentView, position: number, lengthBytes: number, preferred: number): Promise<Buffer> {
+  private async readAt(view: PartitionView, segment: SegmentView, position: number, lengthBytes: number, preferred: number, held: Buffer[]): Promise<Buffer> {
     const ahead = this.readAheads.get(`${segment.segmentId}:${position}`);
     let start: Buffer | undefined;
     if (ahead) {
-      this.dropReadAhead(ahead);
       // Only bytes read from this very segment (not one freed and replaced since) are this position's.
-      if (ahead.segment === segment) start = await ahead.bytes;
+      if (ahead.segment === segment) {
+        this.takeReadAhead(ahead);
+        start = await ahead.bytes;
+        if (start && ahead.pooled) held.push(start);
+      } else {
+        this.dropReadAhead(ahead);
+      }
     }
     if (start && start.length >= lengthBytes) return start.subarray(0, lengthBytes);
     // Shorter than asked: served alone (no copy) if it holds its first batch whole; the caller reads on after its last whole batch.
     if (start && start.length >= 12 && 12 + start.readInt32BE(8) <= start.length) return start;
     // Else its bytes are the start of the read (a batch larger than the read-ahead is pieced together here).
-    const bytes = Buffer.allocUnsafe(lengthBytes);
+    const bytes = this.buffers ? this.buffers.take(lengthBytes) : Buffer.allocUnsafe(lengthBytes);
     const have = start ? start.copy(bytes) : 0;
     await view.read(segment, position + have, bytes.subarray(have), preferred);
+    // Only a read that completed: a failed one may still have a copy landing in it.
+    if (this.buffers) held.push(bytes);
     return bytes;
   }
 
@@ -265,7 +304,7 @@ export class PartitionFetcher {
     if (!this.readAheadBudget || !segment || fenceAt(segment, at.position, -1n)) return;
     const lengthBytes = Math.min(readLimit(segment, at.position) - at.position, Math.max(sizeBytes, MIN_READ_BYTES));
     if (lengthBytes <= 0 || !this.readAheadBudget.tryTake(lengthBytes)) return;
-    const into = Buffer.allocUnsafe(lengthBytes);
+    const into = this.buffers ? this.buffers.take(lengthBytes) : Buffer.allocUnsafe(lengthBytes);
     // A read from a node in this process is a copy on this thread: it waits until this answer has gone to the socket,
     // then runs while the consumer works through it.
     const started = view.readsInProcess(segment, preferred) ? new Promise<void>((resolve) => setImmediate(resolve)) : Promise.resolve();
@@ -274,16 +313,32 @@ export class PartitionFetcher {
       () => into,
       () => undefined,
     );
-    const ahead: ReadAhead = { key, segment, position: at.position, sizeBytes: lengthBytes, bytes, expiry: setTimeout(() => this.dropReadAhead(ahead), READ_AHEAD_KEEP_MS) };
+    const ahead: ReadAhead = {
+      key,
+      segment,
+      position: at.position,
+      sizeBytes: lengthBytes,
+      bytes,
+      pooled: this.buffers !== undefined,
+      expiry: setTimeout(() => this.dropReadAhead(ahead), READ_AHEAD_KEEP_MS),
+    };
     ahead.expiry.unref();
     this.readAheads.set(key, ahead);
   }
 
-  private dropReadAhead(ahead: ReadAhead): void {
-    if (this.readAheads.get(ahead.key) !== ahead) return;
+  /** A fetch takes the read-ahead: it leaves the partition's list and the budget, and its buffer is the fetch's now. */
+  private takeReadAhead(ahead: ReadAhead): boolean {
+    if (this.readAheads.get(ahead.key) !== ahead) return false;
     this.readAheads.delete(ahead.key);
     clearTimeout(ahead.expiry);
     this.readAheadBudget?.give(ahead.sizeBytes);
+    return true;
+  }
+
+  /** Nobody takes the read-ahead: its buffer goes back to the pool once its read has landed (a failed read's is left to the GC). */
+  private dropReadAhead(ahead: ReadAhead): void {
+    if (!this.takeReadAhead(ahead) || !ahead.pooled) return;
+    void ahead.bytes.then((bytes) => bytes && this.buffers!.give(bytes));
   }
 
   /** Resolves when the high watermark passes `offset`, or after `timeoutMs`. */

@@ -36,6 +36,8 @@ interface Wanted {
 interface Read {
   response: FetchPartitionResponse;
   bytes: number;
+  /** Gives the read's buffers back to the fetchers' pool (FetchChunks.release): once the answer is written, or at once when it is dropped. */
+  release?: () => void;
   /** Set when the partition can be waited on for more data (it has no error). */
   waitAt?: { fetcher: PartitionFetcher; offset: bigint };
 }
@@ -87,22 +89,34 @@ export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
     const waitable = reads.flatMap((r) => (r.waitAt ? [r.waitAt] : []));
     const anyError = reads.some((r) => r.response.errorCode !== 0);
     if (total >= body.minBytes || remainingMs <= 0 || anyError || waitable.length === 0) {
-      holdUntilWritten(gw, call, reservedBytes, total);
+      holdUntilWritten(gw, call, reservedBytes, total, () => releaseAll(reads));
       return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: group(wanted, reads) };
     }
     // These reads are dropped: the next round reads again.
+    releaseAll(reads);
     gw.fetchMemory.give(reservedBytes);
     await waitForAny(waitable, remainingMs);
   }
 };
 
-/** Keeps the response's bytes on the fetch budget until they are written (the first batch may exceed max_bytes, KIP-74), and gives the rest back now. */
-function holdUntilWritten(gw: DataContext, call: RequestContext<DataContext>, reservedBytes: number, responseBytes: number): void {
+/**
+ * Keeps the response's bytes on the fetch budget, and the buffers they are
+ * views of out of the pool (`release`), until they are written (the first
+ * batch may exceed max_bytes, KIP-74); gives the rest of the budget back now.
+ */
+function holdUntilWritten(gw: DataContext, call: RequestContext<DataContext>, reservedBytes: number, responseBytes: number, release: () => void): void {
   if (responseBytes > reservedBytes) gw.fetchMemory.force(responseBytes - reservedBytes);
   else gw.fetchMemory.give(reservedBytes - responseBytes);
-  if (responseBytes === 0) return;
-  if (call.afterWrite) call.afterWrite(() => gw.fetchMemory.give(responseBytes));
-  else gw.fetchMemory.give(responseBytes);
+  const written = (): void => {
+    gw.fetchMemory.give(responseBytes);
+    release();
+  };
+  if (responseBytes > 0 && call.afterWrite) call.afterWrite(written);
+  else written();
+}
+
+function releaseAll(reads: Read[]): void {
+  for (const r of reads) r.release?.();
 }
 
 /**
@@ -176,7 +190,7 @@ async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, rea
   if (w.fetchOffset === highWatermark || limitBytes === 0) return done(ok(EMPTY), 0, waitAt());
   try {
     const result = await fetcher.fetchChunks(w.fetchOffset, limitBytes);
-    return done(ok(result.chunks), result.sizeBytes, waitAt());
+    return { ...done(ok(result.chunks), result.sizeBytes, waitAt()), release: result.release };
   } catch (err) {
     const error = toKafkaError(err);
     if (error.code !== OFFSET_OUT_OF_RANGE && error.code !== CORRUPT_MESSAGE) {
