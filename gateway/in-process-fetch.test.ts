@@ -6,8 +6,12 @@
 // order, across segments and batch sizes; the node counts the puts and reads
 // it served that way, the broker the session that came in-process.
 import { execFile } from 'child_process';
+import * as net from 'net';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClusterProcess, startCluster } from '../bench/cluster';
+import { batchIntact, buildRecordBatch, decodeRecordBatch, splitBatches } from '../format';
+import { apiKeys, decodeResponse, encodeRequest, FrameSplitter } from './protocol';
+import { RawKafkaClient } from './testing/raw-client';
 
 const KCAT = '/usr/bin/kcat';
 
@@ -86,3 +90,65 @@ it('kcat and kafkajs read every record kcat wrote once, in order, with Produce a
   expect(await inProcessServed(cluster, 'reads')).toBeGreaterThan(afterKcat);
   expect(cluster.failures()).toEqual([]);
 });
+
+it('an answer still waiting for a slow reader keeps its read buffers: reads for others meanwhile, from the same pool, never land in the bytes it has yet to send', async () => {
+  const client = await RawKafkaClient.connect(cluster.kafka);
+  let slow: net.Socket | undefined;
+  try {
+    // Two topics of eight ~900 KiB batches each, every batch one fill byte of its own.
+    for (const [topic, fill] of [['held', 0x10], ['others', 0x80]] as const) {
+      const created = await client.request('CreateTopics', 7, { topics: [{ name: topic, numPartitions: 1, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
+      expect(created.topics[0].errorCode).toBe(0);
+      for (let i = 0; i < 8; i++) {
+        const records = await buildRecordBatch({ records: [{ key: null, value: Buffer.alloc(900 * 1024, fill + i) }] });
+        const res = await client.request('Produce', 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] });
+        expect(res.responses[0].partitionResponses[0].errorCode).toBe(0);
+      }
+    }
+    const fetch = (topic: string) => ({
+      replicaId: -1,
+      maxWaitMs: 0,
+      minBytes: 1,
+      maxBytes: 8 << 20,
+      isolationLevel: 0,
+      sessionId: 0,
+      sessionEpoch: -1,
+      topics: [{ topic, partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 8 << 20, logStartOffset: -1n }] }],
+      forgottenTopicsData: [],
+      rackId: '',
+    });
+    // A reader that stops reading: most of its ~7 MiB answer waits in the gateway, as views of its read buffers.
+    slow = net.connect(cluster.kafkaPort, '127.0.0.1');
+    await new Promise((resolve) => slow!.once('connect', resolve));
+    slow.pause();
+    slow.write(encodeRequest({ apiKey: apiKeys.Fetch, apiVersion: 12, correlationId: 1, clientId: 'slow' }, fetch('held')));
+    // Meanwhile others read the other topic again and again (their answers written at once, their buffers back in the pool).
+    for (let round = 0; round < 6; round++) {
+      const res = await client.request('Fetch', 12, fetch('others'));
+      expect((res.responses[0].partitions[0].records as Buffer).length).toBeGreaterThan(900 * 1024);
+    }
+    // The slow reader reads on: every batch it gets is whole and holds its own fill.
+    const splitter = new FrameSplitter(64 << 20);
+    const frame = await new Promise<Buffer>((resolve, reject) => {
+      slow!.on('data', (chunk: Buffer) => {
+        for (const f of splitter.push(chunk)) resolve(f);
+      });
+      slow!.once('error', reject);
+      slow!.resume();
+    });
+    const body = decodeResponse(apiKeys.Fetch, 12, frame).body as { responses: { partitions: { records: Buffer }[] }[] };
+    const records = body.responses[0].partitions[0].records;
+    const batches = splitBatches(records, { batchBytesMax: 8 << 20 }).batches;
+    expect(batches.length).toBeGreaterThanOrEqual(4);
+    for (const [i, span] of batches.entries()) {
+      const batch = records.subarray(span.offset, span.offset + span.length);
+      expect(batchIntact(batch)).toBe(true);
+      const decoded = await decodeRecordBatch(records, span.offset);
+      expect(decoded.records[0].value!.equals(Buffer.alloc(900 * 1024, 0x10 + i))).toBe(true);
+    }
+  } finally {
+    slow?.destroy();
+    client.close();
+  }
+  expect(cluster.failures()).toEqual([]);
+}, 60_000);

@@ -103,16 +103,23 @@ export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
  * Keeps the response's bytes on the fetch budget, and the buffers they are
  * views of out of the pool (`release`), until they are written (the first
  * batch may exceed max_bytes, KIP-74); gives the rest of the budget back now.
+ * Buffers go back to the pool only once the connection says the answer was
+ * written.
  */
 function holdUntilWritten(gw: DataContext, call: RequestContext<DataContext>, reservedBytes: number, responseBytes: number, release: () => void): void {
   if (responseBytes > reservedBytes) gw.fetchMemory.force(responseBytes - reservedBytes);
   else gw.fetchMemory.give(reservedBytes - responseBytes);
-  const written = (): void => {
-    gw.fetchMemory.give(responseBytes);
-    release();
-  };
-  if (responseBytes > 0 && call.afterWrite) call.afterWrite(written);
-  else written();
+  if (responseBytes === 0) return release();
+  if (call.afterWrite) {
+    call.afterWrite(() => {
+      gw.fetchMemory.give(responseBytes);
+      release();
+    });
+    return;
+  }
+  // Answered for a caller that does not say when the answer is written (a request forwarded from
+  // another gateway): its buffers may still be read after this returns, so they are left to the GC.
+  gw.fetchMemory.give(responseBytes);
 }
 
 function releaseAll(reads: Read[]): void {
