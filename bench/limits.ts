@@ -10,7 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Region } from '../addon';
 import { startRole } from './cluster';
-import { RunClock } from './door';
+import { Door, RunClock } from './door';
 import { ConsumptionLedger } from './ledger';
 import { KafkajsDoor } from './kafkajs-door';
 import { KcatDoor } from './kcat-door';
@@ -125,7 +125,7 @@ export async function measureKafkajsConsumeCeilingMBps(o: { batchBytes: number; 
 }
 
 /** MB/s one consumer of `door` reads `totalBytes` at, from the null server serving them, timed from its group join or start. */
-async function measureConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs: number, door: (bootstrap: string) => KcatDoor | KafkajsDoor): Promise<number> {
+async function measureConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs: number, door: (bootstrap: string) => Door): Promise<number> {
   const server = await startRole<{ port: number }>([path.join(__dirname, 'null-kafka-server.js'), '--serve', String(o.batchBytes), String(o.recordBytes), String(totalBytes)]);
   try {
     const ledger = new ConsumptionLedger();
