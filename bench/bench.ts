@@ -315,11 +315,11 @@ export async function runBench(argv: string[]): Promise<void> {
       if (needsTcp && clients.includes('kcat')) {
         limits.kcatCeilingMBps = await medianOf(CEILING_RUNS, () => measureKcatCeilingMBps({ batchBytes, recordBytes, acks }, ceilingBytes, Math.min(maxSeconds, 3)));
         if (workloads.some((w) => w !== 'produce')) {
-          limits.kcatConsumeCeilingMBps = await medianOf(CEILING_RUNS, () => measureKcatConsumeCeilingMBps({ batchBytes, recordBytes }, ceilingBytes));
+          limits.kcatConsumeCeilingMBps = await measureKcatConsumeCeilingMBps({ batchBytes, recordBytes }, ceilingBytes);
         }
       }
       if (needsTcp && clients.includes('kafkajs') && workloads.some((w) => w !== 'produce')) {
-        limits.kafkajsConsumeCeilingMBps = await medianOf(CEILING_RUNS, () => measureKafkajsConsumeCeilingMBps({ batchBytes, recordBytes }, ceilingBytes));
+        limits.kafkajsConsumeCeilingMBps = await measureKafkajsConsumeCeilingMBps({ batchBytes, recordBytes }, ceilingBytes);
       }
       const layout = { ...(server.layout ? { layout: server.layout } : {}), ...(server.round ? { round: server.round } : {}) };
       if (targets.includes('fastpath')) {

@@ -105,7 +105,8 @@ export async function measureKcatCeilingMBps(o: { batchBytes: number; recordByte
  * server that answers every Fetch from batches built once in memory
  * (null-kafka-server.ts --serve), reading `totalBytes` of `recordBytes`
  * records in `batchBytes` batches from the beginning: the client's own
- * consume ceiling on this machine, measured the same way as the produce one.
+ * consume ceiling on this machine, measured the same way as the produce one
+ * (the median of CEILING_RUNS reads, here from one server read once before).
  */
 export async function measureKcatConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs = 10_000): Promise<number> {
   return measureConsumeCeilingMBps(o, totalBytes, idleMs, (bootstrap) => new KcatDoor('ceiling', { bootstrap, client: 'kcat', partitions: 1, consumers: 1, acks: -1, ...o }, async () => undefined));
@@ -115,7 +116,7 @@ export async function measureKcatConsumeCeilingMBps(o: { batchBytes: number; rec
  * The same for kafkajs, with the bench's consumer settings: a consumer
  * group of one member (the server keeps one for it), reading from the
  * beginning. The client's own consume ceiling on this machine, measured in
- * this process as the gateway's kafkajs figure is.
+ * this process as the gateway's kafkajs figure is (as kcat's, above).
  */
 export async function measureKafkajsConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs = 10_000): Promise<number> {
   return measureConsumeCeilingMBps(o, totalBytes, idleMs, (bootstrap) => {
@@ -124,10 +125,19 @@ export async function measureKafkajsConsumeCeilingMBps(o: { batchBytes: number; 
   });
 }
 
-/** MB/s one consumer of `door` reads `totalBytes` at, from the null server serving them, timed from its group join or start. */
-async function measureConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs: number, door: (bootstrap: string) => Door): Promise<number> {
+/**
+ * The median MB/s of `runs` reads by one consumer of `door` of `totalBytes`
+ * from one null server, each timed from its group join or start, after one
+ * untimed read. The server builds what it serves in fresh memory, and on
+ * this VM the kernel's first copy out of a page is ~4× a later one: a first
+ * read keeps the server busy ~1 s longer per 512 MiB, and a consumer writing
+ * to a pipe (kcat) then reads ~1.6× faster, because no CPU goes idle for its
+ * threads to wake (a busy loop at nice 19 does the same). The gateway's rows
+ * read from memory it has served from before, so the ceiling does too.
+ */
+async function measureConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs: number, door: (bootstrap: string) => Door, runs = CEILING_RUNS): Promise<number> {
   const server = await startRole<{ port: number }>([path.join(__dirname, 'null-kafka-server.js'), '--serve', String(o.batchBytes), String(o.recordBytes), String(totalBytes)]);
-  try {
+  const readAll = async (): Promise<number> => {
     const ledger = new ConsumptionLedger();
     const consumers = await door(`127.0.0.1:${server.ready.port}`).startConsumers({ ledger, clock: new RunClock(), live: false });
     try {
@@ -136,6 +146,10 @@ async function measureConsumeCeilingMBps(o: { batchBytes: number; recordBytes: n
       await consumers.stop();
     }
     return ledger.bytes / (Number(process.hrtime.bigint() - consumers.readyAt) / 1e9) / 1e6;
+  };
+  try {
+    await readAll();
+    return await medianOf(runs, readAll);
   } finally {
     await server.signal('SIGTERM');
   }

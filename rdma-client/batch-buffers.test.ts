@@ -55,4 +55,49 @@ describe('BatchBuffers', () => {
     pool.clear();
     expect(pool.idleBytes).toBe(0);
   });
+
+  it('makes room for a buffer given back by letting the least recently given back go, so the sizes in use stay pooled', () => {
+    const pool = new BatchBuffers(4 << 20);
+    // Used once each and given back: they fill the bound.
+    const odd = [pool.take(1 << 20), pool.take(3 << 19), pool.take(1 << 19), pool.take(1 << 20)];
+    odd.forEach((b) => pool.give(b));
+    expect(pool.idleBytes).toBe(4 << 20);
+    // The size in use now: each one given back must come back on the next take, not a fresh buffer.
+    let answer = pool.take(2 << 20);
+    for (let i = 0; i < 5; i++) {
+      pool.give(answer);
+      const next = pool.take(2 << 20);
+      expect(next.buffer).toBe(answer.buffer);
+      answer = next;
+    }
+    pool.give(answer);
+    expect(pool.idleBytes).toBeLessThanOrEqual(4 << 20);
+    // The least recently given back went first: the first 1 MiB and the 1.5 MiB; the 0.5 MiB and the second 1 MiB stay.
+    expect(pool.take(1 << 19).buffer).toBe(odd[2].buffer);
+    expect(pool.take(1 << 20).buffer).toBe(odd[3].buffer);
+    expect(pool.take(1 << 20).buffer).not.toBe(odd[0].buffer);
+    expect(pool.take(3 << 19).buffer).not.toBe(odd[1].buffer);
+    // One larger than the bound is never kept.
+    const huge = pool.take(5 << 20);
+    pool.give(huge);
+    expect(pool.take(5 << 20).buffer).not.toBe(huge.buffer);
+  });
+
+  it('takes the smallest idle buffer up to twice the size asked when none of its own size is idle', () => {
+    const pool = new BatchBuffers(64 << 20);
+    const eight = pool.take(8 << 20);
+    const twelve = pool.take(12 << 20);
+    pool.give(twelve);
+    pool.give(eight);
+    // 5.5 MiB (a read cut short at a segment's end): the 8 MiB one, not fresh memory and not the 12.
+    const odd = pool.take(5.5 * (1 << 20));
+    expect(odd.length).toBe(5.5 * (1 << 20));
+    expect(odd.buffer).toBe(eight.buffer);
+    expect(pool.idleBytes).toBe(twelve.buffer.byteLength);
+    // Given back, it is an 8 MiB buffer again.
+    pool.give(odd);
+    expect(pool.take(8 << 20).buffer).toBe(eight.buffer);
+    // Nothing up to twice 4 MiB is idle (the 12 MiB one is more): fresh.
+    expect(pool.take(4 << 20).buffer).not.toBe(twelve.buffer);
+  });
 });

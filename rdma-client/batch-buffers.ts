@@ -29,24 +29,31 @@ export function batchBufferCapacity(bytes: number): number {
 }
 
 export class BatchBuffers {
+  /** Idle buffers by capacity, the most recently given back last. */
   private readonly free = new Map<number, Buffer[]>();
   /** The backing stores this pool made, so a buffer it did not make is never taken in. */
   private readonly made = new WeakSet<ArrayBufferLike>();
-  /** Those idle now: a buffer given back twice is kept once, never handed to two sends. */
-  private readonly idle = new WeakSet<ArrayBufferLike>();
+  /** Those idle now, the least recently given back first: a buffer given back twice is kept once, never handed to two sends. */
+  private readonly idle = new Map<ArrayBufferLike, number>();
   private keptBytes = 0;
 
-  /** `keptBytesMax`: the most idle buffer bytes kept for later; beyond it a given-back buffer is left to the GC. */
+  /**
+   * `keptBytesMax`: the most idle buffer bytes kept for later. A buffer
+   * given back beyond it makes room by letting the least recently given
+   * back idle ones go (to the GC), so the sizes in use now stay pooled when
+   * others were used once (a reader's answers of odd sizes at a segment's end).
+   */
   constructor(private readonly keptBytesMax: number) {}
 
   /** A buffer of exactly `bytes` (contents undefined). */
   take(bytes: number): Buffer {
     if (bytes < POOLED_BATCH_BYTES_MIN) return Buffer.allocUnsafe(bytes);
     const capacity = batchBufferCapacity(bytes);
-    const whole = this.free.get(capacity)?.pop();
+    const fit = this.free.get(capacity)?.length ? capacity : this.smallestIdleUpTo(capacity, 2 * capacity);
+    const whole = fit === undefined ? undefined : this.free.get(fit)!.pop();
     if (whole) {
       this.idle.delete(whole.buffer);
-      this.keptBytes -= capacity;
+      this.keptBytes -= whole.length;
       return whole.subarray(0, bytes);
     }
     const fresh = Buffer.allocUnsafeSlow(capacity);
@@ -58,11 +65,12 @@ export class BatchBuffers {
   give(batch: Buffer): void {
     if (batch.byteOffset !== 0 || !this.made.has(batch.buffer) || this.idle.has(batch.buffer)) return;
     const capacity = batch.buffer.byteLength;
-    if (this.keptBytes + capacity > this.keptBytesMax) return;
+    if (capacity > this.keptBytesMax) return;
+    while (this.keptBytes + capacity > this.keptBytesMax) this.dropLeastRecent();
     let list = this.free.get(capacity);
     if (!list) this.free.set(capacity, (list = []));
     list.push(Buffer.from(batch.buffer, 0, capacity));
-    this.idle.add(batch.buffer);
+    this.idle.set(batch.buffer, capacity);
     this.keptBytes += capacity;
   }
 
@@ -74,6 +82,28 @@ export class BatchBuffers {
   /** Lets every idle buffer go. */
   clear(): void {
     this.free.clear();
+    this.idle.clear();
     this.keptBytes = 0;
+  }
+
+  /**
+   * The smallest capacity above `from`, up to `to`, with an idle buffer: a
+   * size met once (the last read of a segment) takes a larger buffer kept
+   * for the sizes in use rather than fresh memory, wasting at most half.
+   */
+  private smallestIdleUpTo(from: number, to: number): number | undefined {
+    let best: number | undefined;
+    for (const [capacity, list] of this.free) {
+      if (capacity > from && capacity <= to && list.length > 0 && (best === undefined || capacity < best)) best = capacity;
+    }
+    return best;
+  }
+
+  /** Lets the idle buffer given back longest ago go: it is the first of its size's list. */
+  private dropLeastRecent(): void {
+    const [backing, capacity] = this.idle.entries().next().value as [ArrayBufferLike, number];
+    this.idle.delete(backing);
+    this.free.get(capacity)!.shift();
+    this.keptBytes -= capacity;
   }
 }
