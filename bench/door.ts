@@ -43,6 +43,13 @@ export interface ConsumeRun {
   clock: RunClock;
   /** The topic is being written while read: be reading at its end before resolving. */
   live: boolean;
+  /**
+   * Records a filled topic holds (not live): a consumer may stop after that
+   * many instead of asking for more to learn it is at the end, which a Kafka
+   * server answers only after the fetch's max wait (kcat -e: ~0.5 s more per
+   * read against the gateway or Kafka, none against the null server).
+   */
+  records?: number;
   /** Where end-to-end latency goes, from the stamps; without it stamps are not looked for. */
   e2e?: LatencyRecorder;
 }

@@ -94,10 +94,11 @@ export class KcatDoor implements Door {
   async startConsumers(run: ConsumeRun): Promise<RunningConsumers> {
     const o = this.o;
     const common = ['-b', o.bootstrap, ...kcatSecurityArgs(o.security), '-f', '%s\\n', '-X', 'fetch.max.bytes=67108864', '-X', `receive.message.max.bytes=${(64 << 20) + (1 << 20)}`];
-    // A filled topic: read it to its end and exit (-e), which flushes stdout. Live: write each
-    // record out at once (-u), or stdio would hold the last ones in its buffer; that halves
-    // kcat's consumer throughput (~180 → ~100 MB/s of 1 KiB records here), so e2e only.
-    const output = run.live ? ['-u'] : ['-e'];
+    // A filled topic: read it to its end and exit, which flushes stdout: after as many records as it
+    // holds (-c) when one consumer reads them all, else at the end (-e). Live: write each record out
+    // at once (-u), or stdio would hold the last ones in its buffer; that halves kcat's consumer
+    // throughput (~180 → ~100 MB/s of 1 KiB records here), so e2e only.
+    const output = run.live ? ['-u'] : o.consumers === 1 && run.records !== undefined ? ['-c', String(run.records)] : ['-e'];
     const groupId = `${this.topic}-readers-${++this.groups}`;
     const args = o.consumers === 1
       ? ['-C', '-t', this.topic, '-o', 'beginning', ...common, ...output]

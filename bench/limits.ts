@@ -136,10 +136,10 @@ export async function measureKafkajsConsumeCeilingMBps(o: { batchBytes: number; 
  * read from memory it has served from before, so the ceiling does too.
  */
 async function measureConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs: number, door: (bootstrap: string) => Door, runs = CEILING_RUNS): Promise<number> {
-  const server = await startRole<{ port: number }>([path.join(__dirname, 'null-kafka-server.js'), '--serve', String(o.batchBytes), String(o.recordBytes), String(totalBytes)]);
+  const server = await startRole<{ port: number; records: number }>([path.join(__dirname, 'null-kafka-server.js'), '--serve', String(o.batchBytes), String(o.recordBytes), String(totalBytes)]);
   const readAll = async (): Promise<number> => {
     const ledger = new ConsumptionLedger();
-    const consumers = await door(`127.0.0.1:${server.ready.port}`).startConsumers({ ledger, clock: new RunClock(), live: false });
+    const consumers = await door(`127.0.0.1:${server.ready.port}`).startConsumers({ ledger, clock: new RunClock(), live: false, records: server.ready.records });
     try {
       await ledger.reach(totalBytes, idleMs);
     } finally {

@@ -15,9 +15,9 @@ const RECORD_BYTES = 1024;
 const TOTAL_BYTES = 32 << 20;
 
 describe('null Kafka server', () => {
-  let server: RunningRole<{ port: number }>;
+  let server: RunningRole<{ port: number; records: number }>;
   beforeAll(async () => {
-    server = await startRole<{ port: number }>([SERVER, '--serve', String(BATCH_BYTES), String(RECORD_BYTES), String(TOTAL_BYTES)]);
+    server = await startRole<{ port: number; records: number }>([SERVER, '--serve', String(BATCH_BYTES), String(RECORD_BYTES), String(TOTAL_BYTES)]);
   });
   afterAll(async () => {
     await server.signal('SIGTERM');
@@ -32,6 +32,8 @@ describe('null Kafka server', () => {
     const expected = Number((await admin.fetchTopicOffsets('anything'))[0].high);
     await admin.disconnect();
     expect(expected).toBeGreaterThan(TOTAL_BYTES / RECORD_BYTES / 2);
+    // What it says it serves when it is ready (a kcat reader of the ceiling stops after that many: kcat -c).
+    expect(server.ready.records).toBe(expected);
     let next = 0;
     let outOfOrder = 0;
     let largestAnswerBytes = 0;

@@ -18,7 +18,8 @@
 // which is its leader and reads every partition it assigns itself; no offset
 // was ever committed (commits are acknowledged and forgotten).
 //
-// Run as a child process: prints {"port": N} once listening; every topic asked
+// Run as a child process: prints {"port": N} once listening ({"port": N,
+// "records": R} with --serve, R the records it serves); every topic asked
 // for exists with one partition led by this server. Anything but ApiVersions,
 // Metadata, Produce, ListOffsets, OffsetForLeaderEpoch, Fetch and the group
 // requests above closes the connection.
@@ -238,7 +239,9 @@ async function main(argv: string[]): Promise<void> {
     if (![batchBytes, recordBytes, totalBytes].every((n) => Number.isSafeInteger(n) && n > 0)) throw new Error('usage: null-kafka-server [--serve BATCH_BYTES RECORD_BYTES TOTAL_BYTES]');
     served = await buildLog(batchBytes, recordBytes, totalBytes);
   }
-  server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: (server.address() as net.AddressInfo).port }) + '\n'));
+  // With --serve, also how many records it serves.
+  const ready = (port: number) => ({ port, ...(served ? { records: Number(served.end) } : {}) });
+  server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify(ready((server.address() as net.AddressInfo).port)) + '\n'));
 }
 
 main(process.argv.slice(2)).catch((err: Error) => {

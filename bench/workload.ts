@@ -90,7 +90,7 @@ async function runPhases(door: Door, workload: Exclude<Workload, 'e2e'>, cpu: Cp
   const ledger = new ConsumptionLedger((bytes) => o.onProgress?.(Math.min(o.totalBytes, produced.bytes) + Math.min(bytes, o.totalBytes), progressTotal));
   let replicas: Pick<MeasuredPoint, 'readBytesByReplica' | 'readBytesByReader' | 'readers'> = {};
   const seconds = await cpu.measure(async () => {
-    const consumers = await door.startConsumers({ ledger, clock, live: false });
+    const consumers = await door.startConsumers({ ledger, clock, live: false, records: produced.records });
     try {
       // Each independent reader delivers everything once.
       await ledger.reach(produced.bytes * (consumers.readers ?? 1), o.idleMs ?? IDLE_MS_DEFAULT);

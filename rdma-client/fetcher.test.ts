@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { decodeRecordBatch, readBatchHeader, splitBatches } from '../format';
 import { ClusterProcess, startCluster } from '../bench/cluster';
 import { Rdmq, RdmqError } from '.';
@@ -204,4 +206,53 @@ describe('PartitionFetcher', () => {
     expect(fetcher.highWatermark).toBe(301n);
     expect(baseOffsets((await fetcher.fetch(300n, 1 << 20)).records)).toEqual([300n]);
   });
+});
+
+describe('PartitionFetcher reading ahead over a damaged batch', () => {
+  it('checks what it read ahead when it lands: the batches before the damaged one are served, the fetch at it fails', async () => {
+    // The scrubber off: nothing fences the batch, only the fetcher's own check can find it.
+    const cluster = await startCluster({ segmentSize: '1M', regionSize: '64M', extraArgs: ['--scrub-rate', '0'] });
+    const rdmq = new Rdmq({ control: cluster.control });
+    const connection = await Connection.open({ control: cluster.control });
+    const fetcher = new PartitionFetcher(connection, 'ahead', 0, { tryTake: () => true, give: () => undefined }, undefined, new BatchBuffers(8 << 20));
+    try {
+      const admin = rdmq.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: 'ahead' }] });
+      await admin.disconnect();
+      const producer = rdmq.producer();
+      await producer.connect();
+      // Ten batches of ten ~10 KB records: batch b holds offsets 10b..10b+9. Segments grow (~124 KiB, 252 KiB,
+      // 508 KiB, ...): batches 3 to 7 share the third.
+      for (let b = 0; b < 10; b++) {
+        await producer.send({ topic: 'ahead', messages: Array.from({ length: 10 }, (_, i) => ({ value: `${b * 10 + i}:${'z'.repeat(10_000)}` })) });
+      }
+      await producer.disconnect();
+      // One byte of record 65's value (batch 6) flipped in the region file, as a failing disk would: only its CRC can tell.
+      const region = path.join(cluster.dataDir, 'region');
+      const at = fs.readFileSync(region).indexOf('65:zzzz');
+      expect(at).toBeGreaterThan(0);
+      const fd = fs.openSync(region, 'r+');
+      fs.writeSync(fd, Buffer.from('y'), 0, 1, at + 5000);
+      fs.closeSync(fd);
+      await fetcher.open();
+      const values = async (records: Buffer): Promise<number[]> => {
+        const out: number[] = [];
+        for (const span of splitBatches(records, { batchBytesMax: 1 << 20 }).batches) {
+          for (const r of (await decodeRecordBatch(records, span.offset)).records) out.push(Number(r.value!.toString().split(':')[0]));
+        }
+        return out;
+      };
+      const offsets = (from: number, count: number): number[] => Array.from({ length: count }, (_, i) => from + i);
+      // Batches 3 and 4; what follows (batches 5, 6 and part of 7) is read ahead.
+      expect(await values((await fetcher.fetch(30n, 250_000)).records)).toEqual(offsets(30, 20));
+      // Served from the read-ahead: batch 5, checked when it landed; batch 6 failed that check, and fails this one's.
+      expect(await values((await fetcher.fetch(50n, 250_000)).records)).toEqual(offsets(50, 10));
+      await expect(fetcher.fetch(60n, 250_000)).rejects.toThrow(/CRC32C does not match its bytes on any copy read/);
+    } finally {
+      await fetcher.close();
+      await connection.close();
+      await cluster.stop();
+    }
+  }, 60_000);
 });

@@ -66,10 +66,17 @@ interface ReadAhead {
   segment: SegmentView;
   position: number;
   sizeBytes: number;
-  bytes: Promise<Buffer | undefined>;
+  /** What was read, and how many of its first bytes are whole batches already checked against their CRCs; undefined if the read failed. */
+  bytes: Promise<CheckedRead | undefined>;
   /** Its buffer came from the fetcher's pool. */
   pooled: boolean;
   expiry: NodeJS.Timeout;
+}
+
+/** Bytes read, of which the first `intactBytes` are whole batches whose CRC32C matched. */
+interface CheckedRead {
+  bytes: Buffer;
+  intactBytes: number;
 }
 
 /** A read-ahead nobody takes within this long is dropped (its consumer went away, or moved). */
@@ -98,7 +105,8 @@ export class PartitionFetcher {
    *
    * Every batch handed out is checked against its CRC first (Kafka clients
    * that do not check, librdkafka's default, would otherwise take damaged
-   * bytes the storage node's scrubber has not reached yet): one that fails
+   * bytes the storage node's scrubber has not reached yet); a read-ahead's
+   * batches are checked when it lands, off the next fetch's path: one that fails
    * is read again from the segment's copies and served from one that holds
    * it intact; when none does, the fetch that starts at it fails with
    * CORRUPT_MESSAGE. Either is reported through `log`, once per batch.
@@ -168,7 +176,7 @@ export class PartitionFetcher {
       }
       const available = readLimit(segment, at.position) - at.position;
       let want = Math.min(available, Math.max(MIN_READ_BYTES, maxBytes - outBytes));
-      let bytes = await this.readAt(view, segment, at.position, want, preferred, held);
+      let { bytes, intactBytes } = await this.readAt(view, segment, at.position, want, preferred, held);
       let split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
       if (split.batches.length === 0) {
         // The next batch is larger than what is left of maxBytes. Kafka
@@ -182,6 +190,7 @@ export class PartitionFetcher {
         bytes.copy(whole, 0, 0, Math.min(read, want));
         if (want > read) await view.read(segment, at.position + read, whole.subarray(read), preferred);
         bytes = whole;
+        intactBytes = 0;
         split = splitBatches(bytes, { batchBytesMax: segment.dataCapacityBytes });
         if (split.batches.length === 0) throw new RdmqError(`corrupt batch in ${this.topic}-${this.partition} segment ${segment.segmentId} at ${at.position}`, 2);
       }
@@ -210,7 +219,8 @@ export class PartitionFetcher {
           break;
         }
         const batch = bytes.subarray(span.offset, span.offset + span.length);
-        if (!batchIntact(batch) && !(await this.readIntactCopy(view, segment, at.position + span.offset, batch, preferred))) {
+        const checked = span.offset + span.length <= intactBytes;
+        if (!checked && !batchIntact(batch) && !(await this.readIntactCopy(view, segment, at.position + span.offset, batch, preferred))) {
           // What came before goes out; the fetch that starts here fails.
           if (outBytes > 0) {
             full = true;
@@ -267,30 +277,32 @@ export class PartitionFetcher {
    * caller reads on from where its whole batches end, so the read-ahead is
    * never copied into a larger buffer), else a fresh read of `lengthBytes`.
    * Pooled buffers it reads into, or takes over from a read-ahead, go on `held`.
+   * A read-ahead's batches were checked against their CRCs when it landed
+   * (`intactBytes`); a fresh read's are not yet.
    */
-  private async readAt(view: PartitionView, segment: SegmentView, position: number, lengthBytes: number, preferred: number, held: Buffer[]): Promise<Buffer> {
+  private async readAt(view: PartitionView, segment: SegmentView, position: number, lengthBytes: number, preferred: number, held: Buffer[]): Promise<CheckedRead> {
     const ahead = this.readAheads.get(`${segment.segmentId}:${position}`);
-    let start: Buffer | undefined;
+    let start: CheckedRead | undefined;
     if (ahead) {
       // Only bytes read from this very segment (not one freed and replaced since) are this position's.
       if (ahead.segment === segment) {
         this.takeReadAhead(ahead);
         start = await ahead.bytes;
-        if (start && ahead.pooled) held.push(start);
+        if (start && ahead.pooled) held.push(start.bytes);
       } else {
         this.dropReadAhead(ahead);
       }
     }
-    if (start && start.length >= lengthBytes) return start.subarray(0, lengthBytes);
+    if (start && start.bytes.length >= lengthBytes) return { bytes: start.bytes.subarray(0, lengthBytes), intactBytes: Math.min(start.intactBytes, lengthBytes) };
     // Shorter than asked: served alone (no copy) if it holds its first batch whole; the caller reads on after its last whole batch.
-    if (start && start.length >= 12 && 12 + start.readInt32BE(8) <= start.length) return start;
+    if (start && start.bytes.length >= 12 && 12 + start.bytes.readInt32BE(8) <= start.bytes.length) return start;
     // Else its bytes are the start of the read (a batch larger than the read-ahead is pieced together here).
     const bytes = this.buffers ? this.buffers.take(lengthBytes) : Buffer.allocUnsafe(lengthBytes);
-    const have = start ? start.copy(bytes) : 0;
+    const have = start ? start.bytes.copy(bytes) : 0;
     await view.read(segment, position + have, bytes.subarray(have), preferred);
     // Only a read that completed: a failed one may still have a copy landing in it.
     if (this.buffers) held.push(bytes);
-    return bytes;
+    return { bytes, intactBytes: 0 };
   }
 
   /** Reads up to `sizeBytes` of what follows `at`, if it is committed and the budget allows. */
@@ -308,9 +320,10 @@ export class PartitionFetcher {
     // A read from a node in this process is a copy on this thread: it waits until this answer has gone to the socket,
     // then runs while the consumer works through it.
     const started = view.readsInProcess(segment, preferred) ? new Promise<void>((resolve) => setImmediate(resolve)) : Promise.resolve();
-    // A failed read-ahead is only a missed chance: the fetch reads for itself.
+    // A failed read-ahead is only a missed chance: the fetch reads for itself. One that landed has its
+    // batches checked against their CRCs now, while the consumer works through this answer, not when it asks again.
     const bytes = started.then(() => view.read(segment, at.position, into, preferred)).then(
-      () => into,
+      () => ({ bytes: into, intactBytes: intactPrefixBytes(into, segment.dataCapacityBytes) }),
       () => undefined,
     );
     const ahead: ReadAhead = {
@@ -338,7 +351,7 @@ export class PartitionFetcher {
   /** Nobody takes the read-ahead: its buffer goes back to the pool once its read has landed (a failed read's is left to the GC). */
   private dropReadAhead(ahead: ReadAhead): void {
     if (!this.takeReadAhead(ahead) || !ahead.pooled) return;
-    void ahead.bytes.then((bytes) => bytes && this.buffers!.give(bytes));
+    void ahead.bytes.then((read) => read && this.buffers!.give(read.bytes));
   }
 
   /** Resolves when the high watermark passes `offset`, or after `timeoutMs`. */
@@ -386,6 +399,21 @@ export class PartitionFetcher {
     if (body.where === 'at-end') return undefined;
     throw new RdmqError(`offset ${offset} is outside ${body.logStartOffset}..${body.highWatermark} of ${this.topic}-${this.partition}`, OFFSET_OUT_OF_RANGE);
   }
+}
+
+/**
+ * How many of the first bytes of `bytes` are whole batches whose CRC32C
+ * matches: the check a fetch makes of each batch it hands out, made ahead.
+ * It stops at the first batch that fails (or is cut off), which a fetch
+ * then checks, and reads again from the other copies, as before.
+ */
+function intactPrefixBytes(bytes: Buffer, batchBytesMax: number): number {
+  let intact = 0;
+  for (const span of splitBatches(bytes, { batchBytesMax }).batches) {
+    if (span.offset !== intact || !batchIntact(bytes.subarray(span.offset, span.offset + span.length))) break;
+    intact = span.offset + span.length;
+  }
+  return intact;
 }
 
 /**
