@@ -7,6 +7,21 @@ import { BatchBuffers } from './batch-buffers';
 import { Connection } from './connection';
 import { PartitionFetcher } from './fetcher';
 
+/** A new topic of `batches` sends of ten ~10 KB records (one batch each): batch b holds offsets 10b..10b+9, record i's value `${i}:zzz...`. */
+async function fillTopic(control: string, topic: string, batches: number): Promise<void> {
+  const rdmq = new Rdmq({ control });
+  const admin = rdmq.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic }] });
+  await admin.disconnect();
+  const producer = rdmq.producer();
+  await producer.connect();
+  for (let b = 0; b < batches; b++) {
+    await producer.send({ topic, messages: Array.from({ length: 10 }, (_, i) => ({ value: `${b * 10 + i}:${'z'.repeat(10_000)}` })) });
+  }
+  await producer.disconnect();
+}
+
 describe('PartitionFetcher', () => {
   let cluster: ClusterProcess;
   let connection: Connection;
@@ -14,17 +29,7 @@ describe('PartitionFetcher', () => {
 
   beforeAll(async () => {
     cluster = await startCluster({ segmentSize: '1M', regionSize: '64M' });
-    const rdmq = new Rdmq({ control: cluster.control });
-    const admin = rdmq.admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: 'fetch' }] });
-    await admin.disconnect();
-    const producer = rdmq.producer();
-    await producer.connect();
-    for (let b = 0; b < 30; b++) {
-      await producer.send({ topic: 'fetch', messages: Array.from({ length: 10 }, (_, i) => ({ value: `${b * 10 + i}:${'z'.repeat(10_000)}` })) });
-    }
-    await producer.disconnect();
+    await fillTopic(cluster.control, 'fetch', 30);
     connection = await Connection.open({ control: cluster.control });
     fetcher = new PartitionFetcher(connection, 'fetch', 0);
     await fetcher.open();
@@ -212,22 +217,11 @@ describe('PartitionFetcher reading ahead over a damaged batch', () => {
   it('checks what it read ahead when it lands: the batches before the damaged one are served, the fetch at it fails', async () => {
     // The scrubber off: nothing fences the batch, only the fetcher's own check can find it.
     const cluster = await startCluster({ segmentSize: '1M', regionSize: '64M', extraArgs: ['--scrub-rate', '0'] });
-    const rdmq = new Rdmq({ control: cluster.control });
     const connection = await Connection.open({ control: cluster.control });
     const fetcher = new PartitionFetcher(connection, 'ahead', 0, { tryTake: () => true, give: () => undefined }, undefined, new BatchBuffers(8 << 20));
     try {
-      const admin = rdmq.admin();
-      await admin.connect();
-      await admin.createTopics({ topics: [{ topic: 'ahead' }] });
-      await admin.disconnect();
-      const producer = rdmq.producer();
-      await producer.connect();
-      // Ten batches of ten ~10 KB records: batch b holds offsets 10b..10b+9. Segments grow (~124 KiB, 252 KiB,
-      // 508 KiB, ...): batches 3 to 7 share the third.
-      for (let b = 0; b < 10; b++) {
-        await producer.send({ topic: 'ahead', messages: Array.from({ length: 10 }, (_, i) => ({ value: `${b * 10 + i}:${'z'.repeat(10_000)}` })) });
-      }
-      await producer.disconnect();
+      // Segments grow (~124 KiB, 252 KiB, 508 KiB, ...): batches 3 to 7 share the third.
+      await fillTopic(cluster.control, 'ahead', 10);
       // One byte of record 65's value (batch 6) flipped in the region file, as a failing disk would: only its CRC can tell.
       const region = path.join(cluster.dataDir, 'region');
       const at = fs.readFileSync(region).indexOf('65:zzzz');
