@@ -28,6 +28,13 @@ describe('a batch timestamps read from its records', () => {
     expect((await decodeRecordBatch(batch)).records.map((r) => r.timestamp)).toEqual([5_000n, 9_000n, 7_000n]);
   });
 
+  it('takes the largest of small, negative and long deltas (past 49 bits a delta is read as a BigInt)', async () => {
+    const batch = await saramaStyle('none', [1_000, 1_000 + 2 ** 52, 995, 999 + 2 ** 52]);
+    expect(await maxRecordTimestamp(batch, 0, readBatchHeader(batch, 0))).toBe(1_000n + 2n ** 52n);
+    const earlier = await saramaStyle('none', [1_000, 995, 1_003, 990]);
+    expect(await maxRecordTimestamp(earlier, 0, readBatchHeader(earlier, 0))).toBe(1_003n);
+  });
+
   it('a log-append rewrite makes every record carry the append time', async () => {
     const batch = await buildRecordBatch({ records: [{ key: null, value: Buffer.from('a'), timestamp: 1 }, { key: null, value: Buffer.from('b'), timestamp: 2 }] });
     rewriteMaxTimestamp(batch, 0, readBatchHeader(batch, 0), 123_456n, true);

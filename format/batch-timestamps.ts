@@ -29,13 +29,14 @@ export async function maxRecordTimestamp(
   const stored = buf.subarray(offset + RECORDS_OFFSET, offset + batchSizeBytes(header));
   const plain = await decompress(header.compression, stored, decompressedBytesMax);
   const cursor = new ByteCursor(plain, 0, plain.length);
-  let maxDelta: bigint | null = null;
+  // A number while the deltas are (every realistic batch): no BigInt per record, the gateway's largest allocation once.
+  let maxDelta: number | bigint | null = null;
   for (let i = 0; i < header.recordCount; i++) {
     if (cursor.remaining() === 0) throw new RecordBatchError('INVALID_RECORD', `batch declares ${header.recordCount} records but holds only ${i}`);
     const delta = readRecordTimestampDelta(cursor);
     if (maxDelta === null || delta > maxDelta) maxDelta = delta;
   }
-  return maxDelta === null ? NO_TIMESTAMP : header.baseTimestamp + maxDelta;
+  return maxDelta === null ? NO_TIMESTAMP : header.baseTimestamp + BigInt(maxDelta);
 }
 
 /**

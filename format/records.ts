@@ -294,12 +294,12 @@ export function recordFromLayout(buf: Buffer, layout: RecordLayout, base: Record
 }
 
 /** One record's timestamp delta; the cursor moves past the whole record. */
-export function readRecordTimestampDelta(cursor: ByteCursor): bigint {
+export function readRecordTimestampDelta(cursor: ByteCursor): TimestampDelta {
   const outerEnd = cursor.end;
   const bodyEnd = enterRecordBody(cursor);
   try {
     readAttributes(cursor);
-    const timestampDelta = readVarlong(cursor);
+    const timestampDelta = readTimestampDelta(cursor);
     cursor.pos = bodyEnd;
     return timestampDelta;
   } finally {
