@@ -126,7 +126,7 @@ export async function measureKafkajsConsumeCeilingMBps(o: { batchBytes: number; 
 }
 
 /**
- * The median MB/s of `runs` reads by one consumer of `door` of `totalBytes`
+ * The median MB/s of CEILING_RUNS reads by one consumer of `door` of `totalBytes`
  * from one null server, each timed from its group join or start, after one
  * untimed read. The server builds what it serves in fresh memory, and on
  * this VM the kernel's first copy out of a page is ~4× a later one: a first
@@ -135,7 +135,7 @@ export async function measureKafkajsConsumeCeilingMBps(o: { batchBytes: number; 
  * threads to wake (a busy loop at nice 19 does the same). The gateway's rows
  * read from memory it has served from before, so the ceiling does too.
  */
-async function measureConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs: number, door: (bootstrap: string) => Door, runs = CEILING_RUNS): Promise<number> {
+async function measureConsumeCeilingMBps(o: { batchBytes: number; recordBytes: number }, totalBytes: number, idleMs: number, door: (bootstrap: string) => Door): Promise<number> {
   const server = await startRole<{ port: number; records: number }>([path.join(__dirname, 'null-kafka-server.js'), '--serve', String(o.batchBytes), String(o.recordBytes), String(totalBytes)]);
   const readAll = async (): Promise<number> => {
     const ledger = new ConsumptionLedger();
@@ -149,7 +149,7 @@ async function measureConsumeCeilingMBps(o: { batchBytes: number; recordBytes: n
   };
   try {
     await readAll();
-    return await medianOf(runs, readAll);
+    return await medianOf(CEILING_RUNS, readAll);
   } finally {
     await server.signal('SIGTERM');
   }
