@@ -35,6 +35,44 @@ async function gauge(cluster: ClusterProcess, name: string, label = ''): Promise
 
 const inProcessServed = (cluster: ClusterProcess, what: 'reads' | 'puts'): Promise<number> => gauge(cluster, `rdmq_storage_in_process_${what}`);
 
+/** A Fetch (v12) of partition 0 of `topic` from offset 0, answered at once, of up to 8 MiB. */
+const fetchFromStart = (topic: string) => ({
+  replicaId: -1,
+  maxWaitMs: 0,
+  minBytes: 1,
+  maxBytes: 8 << 20,
+  isolationLevel: 0,
+  sessionId: 0,
+  sessionEpoch: -1,
+  topics: [{ topic, partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 8 << 20, logStartOffset: -1n }] }],
+  forgottenTopicsData: [],
+  rackId: '',
+});
+
+/** Produces `count` batches of one `bytes`-byte record each to a new one-partition topic, each batch filled with `fill + i`. */
+async function fillTopic(client: RawKafkaClient, topic: string, fill: number, count: number, bytes = 900 * 1024): Promise<void> {
+  const created = await client.request('CreateTopics', 7, { topics: [{ name: topic, numPartitions: 1, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
+  expect(created.topics[0].errorCode).toBe(0);
+  for (let i = 0; i < count; i++) {
+    const records = await buildRecordBatch({ records: [{ key: null, value: Buffer.alloc(bytes, fill + i) }] });
+    const res = await client.request('Produce', 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] });
+    expect(res.responses[0].partitionResponses[0].errorCode).toBe(0);
+  }
+}
+
+/** The whole first response frame on `socket` (resumed to read it), of which `head` arrived already. */
+function nextFrame(socket: net.Socket, head?: Buffer): Promise<Buffer> {
+  const splitter = new FrameSplitter(64 << 20);
+  if (head) expect(splitter.push(head)).toEqual([]);
+  return new Promise<Buffer>((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => {
+      for (const f of splitter.push(chunk)) resolve(f);
+    });
+    socket.once('error', reject);
+    socket.resume();
+  });
+}
+
 let cluster: ClusterProcess;
 beforeAll(async () => {
   cluster = await startCluster({ regionSize: '128M', segmentSize: '4M' });
@@ -96,46 +134,20 @@ it('an answer still waiting for a slow reader keeps its read buffers: reads for 
   let slow: net.Socket | undefined;
   try {
     // Two topics of eight ~900 KiB batches each, every batch one fill byte of its own.
-    for (const [topic, fill] of [['held', 0x10], ['others', 0x80]] as const) {
-      const created = await client.request('CreateTopics', 7, { topics: [{ name: topic, numPartitions: 1, replicationFactor: -1, assignments: [], configs: [] }], timeoutMs: 5000, validateOnly: false });
-      expect(created.topics[0].errorCode).toBe(0);
-      for (let i = 0; i < 8; i++) {
-        const records = await buildRecordBatch({ records: [{ key: null, value: Buffer.alloc(900 * 1024, fill + i) }] });
-        const res = await client.request('Produce', 9, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] });
-        expect(res.responses[0].partitionResponses[0].errorCode).toBe(0);
-      }
-    }
-    const fetch = (topic: string) => ({
-      replicaId: -1,
-      maxWaitMs: 0,
-      minBytes: 1,
-      maxBytes: 8 << 20,
-      isolationLevel: 0,
-      sessionId: 0,
-      sessionEpoch: -1,
-      topics: [{ topic, partitions: [{ partition: 0, fetchOffset: 0n, partitionMaxBytes: 8 << 20, logStartOffset: -1n }] }],
-      forgottenTopicsData: [],
-      rackId: '',
-    });
+    await fillTopic(client, 'held', 0x10, 8);
+    await fillTopic(client, 'others', 0x80, 8);
     // A reader that stops reading: most of its ~7 MiB answer waits in the gateway, as views of its read buffers.
     slow = net.connect(cluster.kafkaPort, '127.0.0.1');
     await new Promise((resolve) => slow!.once('connect', resolve));
     slow.pause();
-    slow.write(encodeRequest({ apiKey: apiKeys.Fetch, apiVersion: 12, correlationId: 1, clientId: 'slow' }, fetch('held')));
+    slow.write(encodeRequest({ apiKey: apiKeys.Fetch, apiVersion: 12, correlationId: 1, clientId: 'slow' }, fetchFromStart('held')));
     // Meanwhile others read the other topic again and again (their answers written at once, their buffers back in the pool).
     for (let round = 0; round < 6; round++) {
-      const res = await client.request('Fetch', 12, fetch('others'));
+      const res = await client.request('Fetch', 12, fetchFromStart('others'));
       expect((res.responses[0].partitions[0].records as Buffer).length).toBeGreaterThan(900 * 1024);
     }
     // The slow reader reads on: every batch it gets is whole and holds its own fill.
-    const splitter = new FrameSplitter(64 << 20);
-    const frame = await new Promise<Buffer>((resolve, reject) => {
-      slow!.on('data', (chunk: Buffer) => {
-        for (const f of splitter.push(chunk)) resolve(f);
-      });
-      slow!.once('error', reject);
-      slow!.resume();
-    });
+    const frame = await nextFrame(slow);
     const body = decodeResponse(apiKeys.Fetch, 12, frame).body as { responses: { partitions: { records: Buffer }[] }[] };
     const records = body.responses[0].partitions[0].records;
     const batches = splitBatches(records, { batchBytesMax: 8 << 20 }).batches;
@@ -145,6 +157,44 @@ it('an answer still waiting for a slow reader keeps its read buffers: reads for 
       expect(batchIntact(batch)).toBe(true);
       const decoded = await decodeRecordBatch(records, span.offset);
       expect(decoded.records[0].value!.equals(Buffer.alloc(900 * 1024, 0x10 + i))).toBe(true);
+    }
+  } finally {
+    slow?.destroy();
+    client.close();
+  }
+  expect(cluster.failures()).toEqual([]);
+}, 60_000);
+
+it('a read-ahead from the in-process node waits until the answer before it is in the socket: a slow reader is not kept waiting behind the copy', async () => {
+  const client = await RawKafkaClient.connect(cluster.kafka);
+  let slow: net.Socket | undefined;
+  try {
+    // Sixteen ~900 KiB batches: an 8 MiB fetch from the start stops halfway, so the fetcher reads what follows ahead.
+    await fillTopic(client, 'ahead', 0x20, 16);
+    slow = net.connect(cluster.kafkaPort, '127.0.0.1');
+    await new Promise((resolve) => slow!.once('connect', resolve));
+    const before = await inProcessServed(cluster, 'reads');
+    // The reader takes the answer's first bytes and stops: the rest waits in the gateway.
+    const head = new Promise<Buffer>((resolve) =>
+      slow!.once('data', (chunk: Buffer) => {
+        slow!.pause();
+        resolve(chunk);
+      }),
+    );
+    slow.write(encodeRequest({ apiKey: apiKeys.Fetch, apiVersion: 12, correlationId: 1, clientId: 'slow' }, fetchFromStart('ahead')));
+    const first = await head;
+    // Turns of the gateway's loop go by (a round trip on another connection, then /metrics): no read ahead yet.
+    await client.request('ApiVersions', 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
+    const whileWaiting = await inProcessServed(cluster, 'reads');
+    expect(whileWaiting).toBeGreaterThan(before);
+    // Once the reader takes the whole answer, the read-ahead runs, with no further fetch asking.
+    const frame = await nextFrame(slow, first);
+    const records = (decodeResponse(apiKeys.Fetch, 12, frame).body as { responses: { partitions: { records: Buffer }[] }[] }).responses[0].partitions[0].records;
+    expect(splitBatches(records, { batchBytesMax: 8 << 20 }).batches.length).toBeLessThan(16);
+    const deadline = Date.now() + 10_000;
+    while ((await inProcessServed(cluster, 'reads')) === whileWaiting) {
+      if (Date.now() > deadline) throw new Error(`no read ahead within 10 s of the answer being taken (in-process reads stayed at ${whileWaiting})`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   } finally {
     slow?.destroy();

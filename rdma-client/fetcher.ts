@@ -140,8 +140,15 @@ export class PartitionFetcher {
     return { records, highWatermark, logStartOffset };
   }
 
-  /** Like fetch, but the batches stay in the buffers they were read into (no copy of a large answer). */
-  async fetchChunks(offset: bigint, maxBytes: number): Promise<FetchChunks> {
+  /**
+   * Like fetch, but the batches stay in the buffers they were read into (no
+   * copy of a large answer). `answered` settles once the caller has handed
+   * the answer to its socket in full: a read-ahead from a storage node in
+   * this process (a copy on this thread) waits for it, so the socket's
+   * remaining bytes are not held up behind the copy while the consumer waits
+   * for them. Without it, the read-ahead waits for the next turn of the loop.
+   */
+  async fetchChunks(offset: bigint, maxBytes: number, answered?: Promise<void>): Promise<FetchChunks> {
     const view = this.opened();
     // The pooled buffers this fetch read into: the caller's until it releases them (on a failure, the GC's).
     const held: Buffer[] = [];
@@ -241,7 +248,7 @@ export class PartitionFetcher {
     }
     this.remember(nextOffset, at);
     // As much as the consumer asks for (its next fetch then finds it all read), or more when one batch was larger.
-    if (outBytes > 0) this.startReadAhead(view, at, Math.max(outBytes, maxBytes), preferred);
+    if (outBytes > 0) this.startReadAhead(view, at, Math.max(outBytes, maxBytes), preferred, answered);
     return result(out, outBytes);
   }
 
@@ -306,7 +313,7 @@ export class PartitionFetcher {
   }
 
   /** Reads up to `sizeBytes` of what follows `at`, if it is committed and the budget allows. */
-  private startReadAhead(view: PartitionView, at: Location, sizeBytes: number, preferred: number): void {
+  private startReadAhead(view: PartitionView, at: Location, sizeBytes: number, preferred: number, answered?: Promise<void>): void {
     const key = `${at.segmentId}:${at.position}`;
     // Another consumer's fetch stopped at the same place: what it read ahead serves this one too.
     if (this.readAheads.has(key)) return;
@@ -317,9 +324,9 @@ export class PartitionFetcher {
     const lengthBytes = Math.min(readLimit(segment, at.position) - at.position, Math.max(sizeBytes, MIN_READ_BYTES));
     if (lengthBytes <= 0 || !this.readAheadBudget.tryTake(lengthBytes)) return;
     const into = this.buffers ? this.buffers.take(lengthBytes) : Buffer.allocUnsafe(lengthBytes);
-    // A read from a node in this process is a copy on this thread: it waits until this answer has gone to the socket,
+    // A read from a node in this process is a copy on this thread: it waits until this answer is in the socket,
     // then runs while the consumer works through it.
-    const started = view.readsInProcess(segment, preferred) ? new Promise<void>((resolve) => setImmediate(resolve)) : Promise.resolve();
+    const started = !view.readsInProcess(segment, preferred) ? Promise.resolve() : (answered ?? new Promise<void>((resolve) => setImmediate(resolve)));
     // A failed read-ahead is only a missed chance: the fetch reads for itself. One that landed has its
     // batches checked against their CRCs now, while the consumer works through this answer, not when it asks again.
     const bytes = started.then(() => view.read(segment, at.position, into, preferred)).then(

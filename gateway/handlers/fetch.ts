@@ -69,6 +69,8 @@ export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
   const deadline = Date.now() + waitMs;
   const maxBytes = Math.min(Math.max(body.maxBytes, 0), gw.limits.maxFetchResponseBytes);
   const readCommitted = body.isolationLevel === 1;
+  // Read-aheads from a storage node in this process copy on this thread: they start once the answer is in the socket.
+  const answered = call.afterWrite ? new Promise<void>((resolve) => call.afterWrite!(resolve)) : undefined;
   if (wanted.length === 0) {
     // Nothing to read: like Kafka, answer after max_wait_ms, so an idle client does not spin.
     await new Promise((resolve) => setTimeout(resolve, waitMs));
@@ -79,7 +81,7 @@ export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
     const reservedBytes = (await gw.fetchMemory.take(maxBytes, Math.max(deadline - Date.now(), 0))) ? maxBytes : 0;
     let reads: Read[];
     try {
-      reads = await readAll(gw, wanted, reservedBytes, readCommitted);
+      reads = await readAll(gw, wanted, reservedBytes, readCommitted, answered);
     } catch (err) {
       gw.fetchMemory.give(reservedBytes);
       throw err;
@@ -131,7 +133,7 @@ function releaseAll(reads: Read[]): void {
  * Partitions are read in windows whose limits fit in what is left of the
  * budget, so memory stays near max_bytes however many partitions are asked.
  */
-async function readAll(gw: DataContext, wanted: Wanted[], maxBytes: number, readCommitted: boolean): Promise<Read[]> {
+async function readAll(gw: DataContext, wanted: Wanted[], maxBytes: number, readCommitted: boolean, answered?: Promise<void>): Promise<Read[]> {
   const reads: Read[] = [];
   let used = 0;
   let next = 0;
@@ -146,7 +148,7 @@ async function readAll(gw: DataContext, wanted: Wanted[], maxBytes: number, read
       planned += limit;
       next++;
     }
-    const raw = await Promise.all(window.map(({ w, limit }) => readPartition(gw, w, limit, readCommitted)));
+    const raw = await Promise.all(window.map(({ w, limit }) => readPartition(gw, w, limit, readCommitted, answered)));
     for (const read of raw) {
       if (read.bytes === 0) {
         reads.push(read);
@@ -160,7 +162,7 @@ async function readAll(gw: DataContext, wanted: Wanted[], maxBytes: number, read
   return reads;
 }
 
-async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, readCommitted: boolean): Promise<Read & { partitionLimit: number }> {
+async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, readCommitted: boolean, answered?: Promise<void>): Promise<Read & { partitionLimit: number }> {
   const done = (response: FetchPartitionResponse, bytes = 0, waitAt?: Read['waitAt']) => ({ response, bytes, waitAt, partitionLimit: limitBytes });
   if (w.unknownTopicId) return done(failed(w.partition, kafkaError('UNKNOWN_TOPIC_ID', `no topic has id ${w.topicId.toString('hex')}`)));
   if (w.denied) return done(failed(w.partition, w.denied));
@@ -196,7 +198,7 @@ async function readPartition(gw: DataContext, w: Wanted, limitBytes: number, rea
   const waitAt = () => ({ fetcher, offset: maxOf(fetcher.highWatermark, w.fetchOffset) });
   if (w.fetchOffset === highWatermark || limitBytes === 0) return done(ok(EMPTY), 0, waitAt());
   try {
-    const result = await fetcher.fetchChunks(w.fetchOffset, limitBytes);
+    const result = await fetcher.fetchChunks(w.fetchOffset, limitBytes, answered);
     return { ...done(ok(result.chunks), result.sizeBytes, waitAt()), release: result.release };
   } catch (err) {
     const error = toKafkaError(err);
