@@ -324,8 +324,9 @@ export class PartitionFetcher {
     const lengthBytes = Math.min(readLimit(segment, at.position) - at.position, Math.max(sizeBytes, MIN_READ_BYTES));
     if (lengthBytes <= 0 || !this.readAheadBudget.tryTake(lengthBytes)) return;
     const into = this.buffers ? this.buffers.take(lengthBytes) : Buffer.allocUnsafe(lengthBytes);
-    // A read from a node in this process is a copy on this thread: it waits until this answer is in the socket,
-    // then runs while the consumer works through it.
+    // A read from a node in this process is this process's work (a copy on this thread, or on pool threads when
+    // large, then its CRC check here): it waits until this answer is in the socket, then runs while the consumer
+    // works through it.
     const started = !view.readsInProcess(segment, preferred) ? Promise.resolve() : (answered ?? new Promise<void>((resolve) => setImmediate(resolve)));
     // A failed read-ahead is only a missed chance: the fetch reads for itself. One that landed has its
     // batches checked against their CRCs now, while the consumer works through this answer, not when it asks again.

@@ -69,7 +69,7 @@ export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
   const deadline = Date.now() + waitMs;
   const maxBytes = Math.min(Math.max(body.maxBytes, 0), gw.limits.maxFetchResponseBytes);
   const readCommitted = body.isolationLevel === 1;
-  // Read-aheads from a storage node in this process copy on this thread: they start once the answer is in the socket.
+  // Read-aheads from a storage node in this process are this process's work: they start once the answer is in the socket.
   const answered = call.afterWrite ? new Promise<void>((resolve) => call.afterWrite!(resolve)) : undefined;
   if (wanted.length === 0) {
     // Nothing to read: like Kafka, answer after max_wait_ms, so an idle client does not spin.
