@@ -18,7 +18,7 @@ export class FetcherPool {
     private readonly maxOpen: number,
     private readonly log: (message: string) => void,
     /** Shared by every reader: bytes read ahead for consumers that will fetch them next. */
-    private readonly readAheadBudget?: ReadAheadBudget,
+    private readonly readAheadBudget?: ReadAheadBudget & { readonly used: number },
     /** Shared by every reader: the buffers reads go into, given back once their answer is written (FetchChunks.release). */
     private readonly buffers?: BatchBuffers,
   ) {
@@ -54,6 +54,11 @@ export class FetcherPool {
 
   get size(): number {
     return this.open.size;
+  }
+
+  /** Bytes the readers hold read ahead (being read, or read and not yet taken). */
+  get readAheadBytes(): number {
+    return this.readAheadBudget?.used ?? 0;
   }
 
   async closeAll(): Promise<void> {

@@ -165,30 +165,38 @@ it('an answer still waiting for a slow reader keeps its read buffers: reads for 
   expect(cluster.failures()).toEqual([]);
 }, 60_000);
 
+/**
+ * A connection that sends an 8 MiB Fetch of `topic` from its start, takes the
+ * answer's first bytes and stops reading: the rest waits in the gateway.
+ */
+async function stalledFetch(topic: string): Promise<{ socket: net.Socket; first: Buffer }> {
+  const socket = net.connect(cluster.kafkaPort, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const head = new Promise<Buffer>((resolve) =>
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      resolve(chunk);
+    }),
+  );
+  socket.write(encodeRequest({ apiKey: apiKeys.Fetch, apiVersion: 12, correlationId: 1, clientId: 'slow' }, fetchFromStart(topic)));
+  return { socket, first: await head };
+}
+
 it('a read-ahead from the in-process node waits until the answer before it is in the socket: a slow reader is not kept waiting behind the copy', async () => {
   const client = await RawKafkaClient.connect(cluster.kafka);
   let slow: net.Socket | undefined;
   try {
     // Sixteen ~900 KiB batches: an 8 MiB fetch from the start stops halfway, so the fetcher reads what follows ahead.
     await fillTopic(client, 'ahead', 0x20, 16);
-    slow = net.connect(cluster.kafkaPort, '127.0.0.1');
-    await new Promise((resolve) => slow!.once('connect', resolve));
     const before = await inProcessServed(cluster, 'reads');
-    // The reader takes the answer's first bytes and stops: the rest waits in the gateway.
-    const head = new Promise<Buffer>((resolve) =>
-      slow!.once('data', (chunk: Buffer) => {
-        slow!.pause();
-        resolve(chunk);
-      }),
-    );
-    slow.write(encodeRequest({ apiKey: apiKeys.Fetch, apiVersion: 12, correlationId: 1, clientId: 'slow' }, fetchFromStart('ahead')));
-    const first = await head;
+    const stalled = await stalledFetch('ahead');
+    slow = stalled.socket;
     // Turns of the gateway's loop go by (a round trip on another connection, then /metrics): no read ahead yet.
     await client.request('ApiVersions', 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
     const whileWaiting = await inProcessServed(cluster, 'reads');
     expect(whileWaiting).toBeGreaterThan(before);
     // Once the reader takes the whole answer, the read-ahead runs, with no further fetch asking.
-    const frame = await nextFrame(slow, first);
+    const frame = await nextFrame(slow, stalled.first);
     const records = (decodeResponse(apiKeys.Fetch, 12, frame).body as { responses: { partitions: { records: Buffer }[] }[] }).responses[0].partitions[0].records;
     expect(splitBatches(records, { batchBytesMax: 8 << 20 }).batches.length).toBeLessThan(16);
     const deadline = Date.now() + 10_000;
@@ -196,6 +204,34 @@ it('a read-ahead from the in-process node waits until the answer before it is in
       if (Date.now() > deadline) throw new Error(`no read ahead within 10 s of the answer being taken (in-process reads stayed at ${whileWaiting})`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  } finally {
+    slow?.destroy();
+    client.close();
+  }
+  expect(cluster.failures()).toEqual([]);
+}, 60_000);
+
+it('a read-ahead nobody took before it expired is not read once its answer is written: a reader slower than that costs no copy for nothing', async () => {
+  const client = await RawKafkaClient.connect(cluster.kafka);
+  let slow: net.Socket | undefined;
+  const readAheadBytes = (): Promise<number> => gauge(cluster, 'rdmq_gateway_fetch_read_ahead_bytes');
+  try {
+    await fillTopic(client, 'expired', 0x30, 16);
+    const stalled = await stalledFetch('expired');
+    slow = stalled.socket;
+    // The answer waits in the gateway; the read-ahead behind it holds its budget, then expires (nobody took it).
+    expect(await readAheadBytes()).toBeGreaterThan(0);
+    const deadline = Date.now() + 15_000;
+    while ((await readAheadBytes()) > 0) {
+      if (Date.now() > deadline) throw new Error('the read-ahead did not expire within 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const before = await inProcessServed(cluster, 'reads');
+    // The reader takes its answer at last: the read-ahead's turn comes, but it was dropped, so nothing is read.
+    const frame = await nextFrame(slow, stalled.first);
+    expect(decodeResponse(apiKeys.Fetch, 12, frame).body).toMatchObject({ errorCode: 0 });
+    await client.request('ApiVersions', 3, { clientSoftwareName: 'test', clientSoftwareVersion: '1' });
+    expect(await inProcessServed(cluster, 'reads')).toBe(before);
   } finally {
     slow?.destroy();
     client.close();

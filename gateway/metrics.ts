@@ -28,6 +28,11 @@ export class GatewayMetrics {
     new Gauge({ name: 'rdmq_gateway_produce_batches', help: 'Produce batches written; above rdmq_gateway_produce_writes when waiting batches of a partition were folded into one write', registers: [registry], collect() { this.set(groups().batchesStarted); } });
   }
 
+  /** Exposes the bytes the partition readers hold read ahead (`fetchers`: read at each scrape, the current link's). */
+  observeFetchers(fetchers: () => { readAheadBytes: number }): void {
+    new Gauge({ name: 'rdmq_gateway_fetch_read_ahead_bytes', help: 'Bytes read ahead for consumers that will fetch them next (within fetchReadAheadBytes)', registers: [this.registry], collect() { this.set(fetchers().readAheadBytes); } });
+  }
+
   /** Starts timing a request; call the result with the response body when it is answered. */
   begin(api: string): (response: unknown) => void {
     const end = this.latency.startTimer({ api });

@@ -194,6 +194,7 @@ export async function startRemoteGateway(options: RemoteGatewayOptions): Promise
     };
     const credentials = new CachedCredentials((user, mechanism) => usersAt().credential(user, mechanism), options.credentialTtlMs ?? 5000);
     context.metrics?.observeProduceGroups(() => current().produceGroups);
+    context.metrics?.observeFetchers(() => current().fetchers);
     listener.serve(context, forwardingDispatcher(() => hub!));
     const serving = listener;
     return {

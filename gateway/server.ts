@@ -108,6 +108,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     credentials: options.credentials,
   };
   context.metrics?.observeProduceGroups(() => context.produceGroups);
+  context.metrics?.observeFetchers(() => context.fetchers);
   listener.serve(context, dispatch);
   return {
     port: listener.port,

@@ -71,6 +71,8 @@ interface ReadAhead {
   /** Its buffer came from the fetcher's pool. */
   pooled: boolean;
   expiry: NodeJS.Timeout;
+  /** Nobody took it in time: a read that has not started yet is not made. */
+  dropped?: boolean;
 }
 
 /** Bytes read, of which the first `intactBytes` are whole batches whose CRC32C matched. */
@@ -330,10 +332,18 @@ export class PartitionFetcher {
     const started = !view.readsInProcess(segment, preferred) ? Promise.resolve() : (answered ?? new Promise<void>((resolve) => setImmediate(resolve)));
     // A failed read-ahead is only a missed chance: the fetch reads for itself. One that landed has its
     // batches checked against their CRCs now, while the consumer works through this answer, not when it asks again.
-    const bytes = started.then(() => view.read(segment, at.position, into, preferred)).then(
-      () => ({ bytes: into, intactBytes: intactPrefixBytes(into, segment.dataCapacityBytes) }),
-      () => undefined,
-    );
+    const read = (): Promise<CheckedRead | undefined> => {
+      // Dropped before its turn came (its consumer took the answer slower than READ_AHEAD_KEEP_MS): nothing to copy.
+      if (ahead.dropped) {
+        if (ahead.pooled) this.buffers!.give(into);
+        return Promise.resolve(undefined);
+      }
+      return view.read(segment, at.position, into, preferred).then(
+        () => ({ bytes: into, intactBytes: intactPrefixBytes(into, segment.dataCapacityBytes) }),
+        () => undefined,
+      );
+    };
+    const bytes = started.then(read);
     const ahead: ReadAhead = {
       key,
       segment,
@@ -356,10 +366,15 @@ export class PartitionFetcher {
     return true;
   }
 
-  /** Nobody takes the read-ahead: its buffer goes back to the pool once its read has landed (a failed read's is left to the GC). */
+  /**
+   * Nobody takes the read-ahead: its buffer goes back to the pool once its
+   * read has landed (a failed read's is left to the GC); a read still
+   * waiting for its answer to be written is not made.
+   */
   private dropReadAhead(ahead: ReadAhead): void {
-    if (!this.takeReadAhead(ahead) || !ahead.pooled) return;
-    void ahead.bytes.then((read) => read && this.buffers!.give(read.bytes));
+    if (!this.takeReadAhead(ahead)) return;
+    ahead.dropped = true;
+    if (ahead.pooled) void ahead.bytes.then((read) => read && this.buffers!.give(read.bytes));
   }
 
   /** Resolves when the high watermark passes `offset`, or after `timeoutMs`. */
