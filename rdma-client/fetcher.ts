@@ -146,7 +146,7 @@ export class PartitionFetcher {
    * Like fetch, but the batches stay in the buffers they were read into (no
    * copy of a large answer). `answered` settles once the caller has handed
    * the answer to its socket in full: a read-ahead from a storage node in
-   * this process (a copy on this thread) waits for it, so the socket's
+   * this process (this process's CPU) waits for it, so the socket's
    * remaining bytes are not held up behind the copy while the consumer waits
    * for them. Without it, the read-ahead waits for the next turn of the loop.
    */
