@@ -60,6 +60,15 @@ async function fillTopic(client: RawKafkaClient, topic: string, fill: number, co
   }
 }
 
+/** Polls `done` until it holds; fails after `timeoutMs`, saying what did not happen. */
+async function until(done: () => Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** The whole first response frame on `socket` (resumed to read it), of which `head` arrived already. */
 function nextFrame(socket: net.Socket, head?: Buffer): Promise<Buffer> {
   const splitter = new FrameSplitter(64 << 20);
@@ -199,11 +208,7 @@ it('a read-ahead from the in-process node waits until the answer before it is in
     const frame = await nextFrame(slow, stalled.first);
     const records = (decodeResponse(apiKeys.Fetch, 12, frame).body as { responses: { partitions: { records: Buffer }[] }[] }).responses[0].partitions[0].records;
     expect(splitBatches(records, { batchBytesMax: 8 << 20 }).batches.length).toBeLessThan(16);
-    const deadline = Date.now() + 10_000;
-    while ((await inProcessServed(cluster, 'reads')) === whileWaiting) {
-      if (Date.now() > deadline) throw new Error(`no read ahead within 10 s of the answer being taken (in-process reads stayed at ${whileWaiting})`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await until(async () => (await inProcessServed(cluster, 'reads')) !== whileWaiting, `no read ahead (in-process reads stayed at ${whileWaiting}) after the answer was taken`, 10_000);
   } finally {
     slow?.destroy();
     client.close();
@@ -221,11 +226,7 @@ it('a read-ahead nobody took before it expired is not read once its answer is wr
     slow = stalled.socket;
     // The answer waits in the gateway; the read-ahead behind it holds its budget, then expires (nobody took it).
     expect(await readAheadBytes()).toBeGreaterThan(0);
-    const deadline = Date.now() + 15_000;
-    while ((await readAheadBytes()) > 0) {
-      if (Date.now() > deadline) throw new Error('the read-ahead did not expire within 15 s');
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await until(async () => (await readAheadBytes()) === 0, 'the read-ahead did not expire', 15_000);
     const before = await inProcessServed(cluster, 'reads');
     // The reader takes its answer at last: the read-ahead's turn comes, but it was dropped, so nothing is read.
     const frame = await nextFrame(slow, stalled.first);

@@ -69,13 +69,13 @@ export const fetch: Handler<'Fetch', DataContext> = async (body, call) => {
   const deadline = Date.now() + waitMs;
   const maxBytes = Math.min(Math.max(body.maxBytes, 0), gw.limits.maxFetchResponseBytes);
   const readCommitted = body.isolationLevel === 1;
-  // Read-aheads from a storage node in this process are this process's work: they start once the answer is in the socket.
-  const answered = call.afterWrite ? new Promise<void>((resolve) => call.afterWrite!(resolve)) : undefined;
   if (wanted.length === 0) {
     // Nothing to read: like Kafka, answer after max_wait_ms, so an idle client does not spin.
     await new Promise((resolve) => setTimeout(resolve, waitMs));
     return { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses: [] };
   }
+  // Read-aheads from a storage node in this process are this process's work: they start once the answer is in the socket.
+  const answered = call.afterWrite ? new Promise<void>((resolve) => call.afterWrite!(resolve)) : undefined;
   for (;;) {
     // Response memory is shared by every connection: take max_bytes before reading, wait for it no longer than the fetch may wait.
     const reservedBytes = (await gw.fetchMemory.take(maxBytes, Math.max(deadline - Date.now(), 0))) ? maxBytes : 0;
