@@ -3,6 +3,7 @@
 // (SO_PEERCRED and the kernel's pidfd): no caller can hand it a pid, so no
 // request can make it read or write a process other than the one that
 // connected. What the copy may touch on this side is the caller's policy.
+import type { Socket } from 'net';
 import { nativeAsync, nativeCall } from './errors';
 import { native } from './native';
 
@@ -68,6 +69,13 @@ export class PeerProcess {
   close(): void {
     this.handle.close();
   }
+}
+
+/** The descriptor of an accepted, connected socket (libuv's handle; Unix only), for PeerProcess. */
+export function acceptedSocketFd(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw new Error('the accepted socket has no descriptor');
+  return fd;
 }
 
 /** The pid of the process at the other end of a connected Unix socket, as the kernel recorded it. */

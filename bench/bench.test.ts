@@ -55,7 +55,7 @@ describe('rdmq bench', () => {
       expect(p.memcpyMBps).toBeGreaterThan(0);
       // kafkajs's own consume ceiling, from a server that serves from memory, measured in the same run; kcat's are not its.
       expect(p.kafkajsConsumeCeilingMBps).toBeGreaterThan(0);
-      expect([p.kcatCeilingMBps, p.kcatConsumeCeilingMBps]).toEqual([undefined, undefined]);
+      expect([p.kcatCeilingMBps, p.kcatConsumeCeilingMBps, p.processCopyMBps]).toEqual([undefined, undefined, undefined]);
       expectOrdered(p.latencyUs);
       expectEveryRecordOnce(p);
     }
@@ -104,8 +104,11 @@ describe('rdmq bench', () => {
     expect(points.map((p) => [p.batchSize, p.workload])).toEqual([[8192, 'produce+consume'], [8192, 'e2e'], [1 << 20, 'produce+consume'], [1 << 20, 'e2e']]);
     for (const p of points) {
       expect(Object.keys(p).sort()).toEqual(
-        ['batchSize', 'client', 'consumerMBps', 'consumers', 'latencyUs', 'memcpyMBps', 'mode', 'partitions', 'producerMBps', 'producers', 'readBytesByReplica', 'records', 'target', 'workload', ...(p.workload === 'e2e' ? ['e2eLatencyUs'] : [])].sort(),
+        ['batchSize', 'client', 'consumerMBps', 'consumers', 'latencyUs', 'memcpyMBps', 'mode', 'partitions', 'processCopyMBps', 'producerMBps', 'producers', 'readBytesByReplica', 'records', 'target', 'workload', ...(p.workload === 'e2e' ? ['e2eLatencyUs'] : [])].sort(),
       );
+      // The fast path's ceiling here, measured in the same run: one CMA copy between two processes each way.
+      expect(p.processCopyMBps!.put).toBeGreaterThan(0);
+      expect(p.processCopyMBps!.get).toBeGreaterThan(0);
       // One storage node: every byte the consumers read came from it.
       expect(Object.keys(p.readBytesByReplica!)).toHaveLength(1);
       expect(Object.values(p.readBytesByReplica!)[0]).toBeGreaterThan(0);

@@ -24,6 +24,7 @@ import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
 import { createUser, makeCertificates, TestCertificates, tlsFlags } from '../compat-tests/testing/tls';
 import { LatencyRecorder, LatencySummary } from './latency';
 import { CEILING_RUNS, measureKafkajsConsumeCeilingMBps, measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps, medianOf } from './limits';
+import { measureProcessCopyMBps, ProcessCopyMBps } from './process-copy';
 import { BenchResults, LatencyKind, LatencyTrace, layoutComparisonText, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
 import { formatSize, humanBytes, parseSize } from './sizes';
 import { MeasuredPoint, parseWorkloads, runWorkload } from './workload';
@@ -321,6 +322,7 @@ export async function runBench(argv: string[]): Promise<void> {
       if (needsTcp && clients.includes('kafkajs') && workloads.some((w) => w !== 'produce')) {
         limits.kafkajsConsumeCeilingMBps = await measureKafkajsConsumeCeilingMBps({ batchBytes, recordBytes }, ceilingBytes);
       }
+      if (targets.includes('fastpath')) limits.processCopyMBps = await measureProcessCopyLimit(batchBytes);
       const layout = { ...(server.layout ? { layout: server.layout } : {}), ...(server.round ? { round: server.round } : {}) };
       if (targets.includes('fastpath')) {
         const fastShape = { ...shape, ...(fanout > 1 ? { fanout } : {}) };
@@ -524,7 +526,17 @@ function parseApis(words: string[] | undefined): FastPathApi[] {
   return [...new Set(given)] as FastPathApi[];
 }
 
-type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'kcatCeilingMBps' | 'kcatConsumeCeilingMBps' | 'kafkajsConsumeCeilingMBps'>;
+type Limits = Pick<ResultPoint, 'memcpyMBps' | 'tcpLoopbackMBps' | 'processCopyMBps' | 'kcatCeilingMBps' | 'kcatConsumeCeilingMBps' | 'kafkajsConsumeCeilingMBps'>;
+
+/** The fast path's copy between processes (process-copy.ts); undefined, with a warning, where this host refuses CMA (the fast path then sends bytes on its socket). */
+async function measureProcessCopyLimit(batchBytes: number): Promise<ProcessCopyMBps | undefined> {
+  try {
+    return await measureProcessCopyMBps(batchBytes);
+  } catch (err) {
+    process.stderr.write(`warning: the copy between processes (CMA) could not be measured: ${(err as Error).message}\n`);
+    return undefined;
+  }
+}
 
 function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): ResultPoint {
   const gb = m.movedBytes / 1e9;
@@ -547,6 +559,7 @@ function resultPoint(point: PointShape, limits: Limits, m: MeasuredPoint): Resul
     // Each client's row carries its own ceilings only.
     ...(point.client === 'kcat' ? {} : { kcatCeilingMBps: undefined, kcatConsumeCeilingMBps: undefined }),
     ...(point.client === 'kafkajs' ? {} : { kafkajsConsumeCeilingMBps: undefined }),
+    ...(point.target === 'fastpath' ? {} : { processCopyMBps: undefined }),
     ...(m.readBytesByReplica ? { readBytesByReplica: m.readBytesByReplica } : {}),
     ...(m.readBytesByReader ? { readBytesByReader: m.readBytesByReader } : {}),
     cpuSecondsPerGB: {

@@ -26,6 +26,7 @@ export function seriesName(target: string, client: string, mode: string, layout?
 const LIMIT_NAMES = {
   memcpy: 'memcpy into the region (limit)',
   tcp: 'TCP loopback (limit)',
+  processCopy: 'one put: a copy between processes, CMA (limit)',
   kcatCeiling: 'kcat against a server that stores nothing (limit)',
   kafkajsCeiling: 'kafkajs reading from a server that serves from memory (limit)',
 } as const;
@@ -46,6 +47,7 @@ const FIXED_COLOURS: Record<string, string> = {
   [LIMIT_NAMES.tcp]: '#222222', // black
   [LIMIT_NAMES.kcatCeiling]: '#e377c2', // pink
   [LIMIT_NAMES.kafkajsCeiling]: '#bcbd22', // olive
+  [LIMIT_NAMES.processCopy]: '#0b5394', // navy
 };
 /** For series outside the fixed palette (other clients, a second run of the same door): used once each per plot. */
 const SPARE_COLOURS = ['#17becf', '#bcbd22', '#e6ab02', '#1b9e77', '#7570b3', '#a6761d', '#e7298a', '#66a61e', '#0b5394', '#990000', '#38761d', '#b45f06', '#674ea7', '#4c1130', '#134f5c', '#7f6000'];
@@ -169,6 +171,8 @@ async function drawThroughput(dir: string, runs: Run[]): Promise<string[]> {
     for (const { p, label } of points) {
       const bounds: [string, number | undefined][] = [
         [LIMIT_NAMES.memcpy, p.target === 'fastpath' ? p.memcpyMBps : undefined],
+        // A put is one copy per batch; a consumer's gets take many batches in parts on several threads, which one copy does not bound.
+        [LIMIT_NAMES.processCopy, side === 'producer' ? p.processCopyMBps?.put : undefined],
         [LIMIT_NAMES.tcp, p.target !== 'fastpath' ? p.tcpLoopbackMBps : undefined],
         [LIMIT_NAMES.kcatCeiling, side === 'producer' ? p.kcatCeilingMBps : p.kcatConsumeCeilingMBps],
         [LIMIT_NAMES.kafkajsCeiling, side === 'consumer' ? p.kafkajsConsumeCeilingMBps : undefined],

@@ -9,6 +9,7 @@ import { LatencySummary } from './latency';
 import { CEILING_RUNS } from './limits';
 import { Workload } from './workload';
 import { Machine, machineLine } from './machine';
+import type { ProcessCopyMBps } from './process-copy';
 
 export interface ResultPoint {
   target: string;
@@ -34,6 +35,8 @@ export interface ResultPoint {
   records?: { produced: number; consumed?: number; duplicates?: number; missing?: number; consumedByReader?: number[] };
   memcpyMBps: number;
   tcpLoopbackMBps?: number;
+  /** Fast-path points: one CMA copy between two processes, into a region (put) and out of it (get), the fast path's own ceiling on a host without an RDMA NIC (absent before session 38). */
+  processCopyMBps?: ProcessCopyMBps;
   /** kcat's produce rate into a server that stores nothing (kcat points): the client's own ceiling here. */
   kcatCeilingMBps?: number;
   /** kcat's consume rate from a server that serves batches from memory (kcat points with a consumer phase). */
@@ -125,6 +128,11 @@ function limitOf(p: ResultPoint): { mbps: number | undefined; name: string } {
   return p.target === 'fastpath' ? { mbps: p.memcpyMBps, name: 'memcpy' } : { mbps: p.tcpLoopbackMBps, name: 'TCP' };
 }
 
+/** Beside the fast path's memcpy limit: one copy between processes (CMA) each way, as puts and gets move bytes without an RDMA NIC. */
+function processCopy(p: ResultPoint): string {
+  return p.processCopyMBps ? `; CMA put ${p.processCopyMBps.put.toFixed(0)} / get ${p.processCopyMBps.get.toFixed(0)}` : '';
+}
+
 function cpu(p: ResultPoint): string {
   if (!p.cpuSecondsPerGB) return '-';
   const { client, server, clientChildren, serverByRole } = p.cpuSecondsPerGB;
@@ -145,7 +153,7 @@ function tableRow(p: ResultPoint): string[] {
     shape(p),
     mbps(p.producerMBps),
     mbps(p.consumerMBps),
-    limit.mbps === undefined ? '-' : `${limit.mbps.toFixed(0)} (${limit.name})`,
+    limit.mbps === undefined ? '-' : `${limit.mbps.toFixed(0)} (${limit.name})${processCopy(p)}`,
     pct(p.producerMBps, limit.mbps),
     pct(p.consumerMBps, limit.mbps),
     clientCeilings(p),
@@ -276,7 +284,9 @@ export async function writeResults(dir: string, results: BenchResults): Promise<
   fs.writeFileSync(
     path.join(dir, 'results.md'),
     `# rdmq bench, ${results.startedAt}\n\n${machineLine(results.machine)}\n` +
-      `Limits measured in the same run: single-thread memcpy into a /dev/shm region (fast path) and TCP loopback between two processes (Kafka protocol); the client ceilings (kcat producing into a server that stores nothing, kcat and kafkajs reading from one that serves batches from memory, in Fetch answers no larger than the gateway's) are the median of ${CEILING_RUNS} runs each, the reads' after one untimed read of the same server.\n` +
+      `Limits measured in the same run: single-thread memcpy into a /dev/shm region (fast path) and TCP loopback between two processes (Kafka protocol).\n` +
+      `Beside memcpy, the fast path's rows give one single-thread copy between two processes by the kernel (CMA, process_vm_readv into a prefaulted region for a put, process_vm_writev out of it for a get) of one batch: how the storage node moves a client's bytes on its host without an RDMA NIC, and what each such copy costs its CPU. Producers put one batch per copy; consumers read many batches per get, in parts on several threads, so they can pass it.\n` +
+      `The client ceilings (kcat producing into a server that stores nothing, kcat and kafkajs reading from one that serves batches from memory, in Fetch answers no larger than the gateway's) are the median of ${CEILING_RUNS} runs each, the reads' after one untimed read of the same server.\n` +
       `Workloads: produce+consume = producers alone, then consumers alone over what they wrote; e2e = both at once, end-to-end latency = consumer receive time minus produce time.\n` +
       (results.prefaultRegion === undefined ? '' : results.prefaultRegion ? `The rdmq the bench started faulted its whole region in before it was ready (--prefault-region): the figures are a running node's, not a fresh page's first touch.\n` : `The rdmq the bench started did not fault its region in first (--prefault-region no): writes and reads paid each fresh page's first touch.\n`) +
       (results.warmupSeconds ? `Each door first ran ${results.warmupSeconds} s unrecorded (producing, then reading back), so its process's JIT had compiled the hot path.\n` : '') +

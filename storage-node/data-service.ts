@@ -22,7 +22,7 @@ import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as path from 'path';
-import { noteLoopActivity, PeerProcess } from '../addon';
+import { acceptedSocketFd, noteLoopActivity, PeerProcess } from '../addon';
 import { ChunkQueue } from '../format/chunk-queue';
 import {
   CMA_PROBE_BYTES,
@@ -373,7 +373,7 @@ export async function startDataService(node: StorageNode, host: string, port: nu
   const servePeer = (socket: net.Socket) => {
     let peer: PeerProcess | undefined;
     try {
-      peer = new PeerProcess(socketFd(socket));
+      peer = new PeerProcess(acceptedSocketFd(socket));
     } catch (err) {
       // Still served, with bytes on the socket: only copies by address need the peer's name.
       log(`local data connection without CMA: ${(err as Error).message}`);
@@ -446,11 +446,4 @@ async function listenLocal(dir: string, serve: (socket: net.Socket) => void): Pr
   const server = net.createServer({ allowHalfOpen: true }, serve);
   await listenPrivately(server, dir, socketPath);
   return { server, socketPath, note: `local clients (this user) copy with CMA through ${socketPath}` };
-}
-
-/** The descriptor of a connected socket (libuv's handle; Unix only). */
-function socketFd(socket: net.Socket): number {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw new Error('the accepted socket has no descriptor');
-  return fd;
 }
