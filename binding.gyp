@@ -8,6 +8,7 @@
         "addon/src/module.cc",
         "addon/src/peer-copy.cc",
         "addon/src/region.cc",
+        "addon/src/round-trips.cc",
         "addon/src/transport.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -5,6 +5,7 @@ export { Access, Endpoint, MAX_MESSAGE_ID, MemoryRegistration, MessageHandler, n
 export { crc32c, crc32cBlocks, crc32cWithBlocks, CRC_BLOCK_BYTES } from './crc32c';
 export { lockFileExclusive } from './file-lock';
 export { keepFreedMemory } from './allocator';
+export { measureRoundTrips } from './round-trips';
 export { PeerProcess, acceptedSocketFd, allowPtracer, bufferAddress, peerProcessPid } from './peer-copy';
 
 import { native } from './native';

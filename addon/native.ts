@@ -79,6 +79,7 @@ export interface NativeModule {
   /** True when crc32c uses CPU instructions (x86-64 SSE4.2) rather than tables. */
   readonly crc32cHardware: boolean;
   keepFreedMemory(mmapThresholdBytes: number, trimThresholdBytes: number): boolean;
+  measureRoundTrips(count: number): Float64Array;
   /** Hands the free memory malloc kept back to the system (malloc_trim); true if any was. */
   releaseFreedMemory(): boolean;
 }

@@ -9,6 +9,7 @@ import * as path from 'path';
 import { promisify } from 'util';
 import type { BreakdownResult } from './breakdown';
 import { STAGES } from './breakdown';
+import { ROUND_TRIPS_DEFAULT, RoundTripFloor } from './limits';
 import type { ClientDefaultsRow } from './client-defaults';
 import { BenchResults } from './report';
 
@@ -101,8 +102,13 @@ describe('rdmq bench modes', () => {
 
   it('--breakdown traces every publish in the client and the broker, after the untraced warm-up asked for: the stages add up to the whole publish', async () => {
     const { stdout } = await run(process.execPath, [MAIN, 'bench', '--breakdown', '--warmup', '20', '--publishes', '60', '--out', out], { timeout: 60_000 });
-    const { breakdown } = JSON.parse(fs.readFileSync(path.join(out, 'breakdown.json'), 'utf8')) as { breakdown: BreakdownResult[] };
+    const { breakdown, roundTripFloor } = JSON.parse(fs.readFileSync(path.join(out, 'breakdown.json'), 'utf8')) as { breakdown: BreakdownResult[]; roundTripFloor: RoundTripFloor };
     expect(breakdown).toHaveLength(1);
+    // The machine's floor beside it, from the same run: round trips between two processes, in order.
+    expect(roundTripFloor.count).toBe(ROUND_TRIPS_DEFAULT);
+    expect(roundTripFloor.p50Us).toBeGreaterThan(0);
+    expect([roundTripFloor.p50Us, roundTripFloor.p99Us, roundTripFloor.p999Us]).toEqual([...[roundTripFloor.p50Us, roundTripFloor.p99Us, roundTripFloor.p999Us]].sort((a, b) => a - b));
+    expect(roundTripFloor.p999Us).toBeLessThanOrEqual(roundTripFloor.maxUs);
     const [result] = breakdown;
     expect(result).toMatchObject({ layout: 'start', batchBytes: 8192, publishes: 60, warmup: 20, joined: 60 });
     const stage = (name: string) => result.stages.find((s) => s.name === name)!;
@@ -118,6 +124,7 @@ describe('rdmq bench modes', () => {
     expect(Math.abs(sum - total)).toBeLessThan(total * 0.001 + 1);
     expect(stdout).toMatch(/broker: storage check \+ commit/);
     expect(fs.readFileSync(path.join(out, 'breakdown.md'), 'utf8')).toMatch(/\| broker: storage check \+ commit \| broker \|/);
+    expect(stdout).toMatch(/one round trip between two processes [^\n]* p50 [\d.]+ \/ p99 [\d.]+ \/ p99\.9 [\d.]+ \/ max [\d.]+ µs, \d+ of 100000 over 2 ms/);
     for (const plot of ['breakdown-stacked', 'breakdown-percentiles']) expect(fs.statSync(path.join(out, `${plot}.png`)).size).toBeGreaterThan(1000);
   }, 70_000);
 

@@ -23,7 +23,7 @@ import { FastPathApi, fastPathClient, FastPathDoor } from './fastpath-target';
 import { KafkaClient, KafkaSecurity, openKafkaDoor } from './kafka-target';
 import { createUser, makeCertificates, TestCertificates, tlsFlags } from '../compat-tests/testing/tls';
 import { LatencyRecorder, LatencySummary } from './latency';
-import { CEILING_RUNS, measureKafkajsConsumeCeilingMBps, measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, measureMemcpyMBps, measureTcpLoopbackMBps, medianOf } from './limits';
+import { CEILING_RUNS, measureKafkajsConsumeCeilingMBps, measureKcatCeilingMBps, measureKcatConsumeCeilingMBps, measureMemcpyMBps, measureRoundTripFloor, measureTcpLoopbackMBps, medianOf, ROUND_TRIPS_DEFAULT } from './limits';
 import { measureProcessCopyMBps, ProcessCopyMBps } from './process-copy';
 import { BenchResults, LatencyKind, LatencyTrace, layoutComparisonText, reportCommand, ResultPoint, seriesName, textTable, thin, writeResults } from './report';
 import { formatSize, humanBytes, parseSize } from './sizes';
@@ -85,7 +85,8 @@ const HELP = `rdmq bench [--target fastpath|gateway|kafka ...] [options]
                            of one batch (the first --batch-sizes, default 8K) through send(), traced in the client and in
                            the broker (hooks off unless RDMQ_PUBLISH_TRACE=1; the bench turns them on for the rdmq it starts),
                            after --warmup N untraced publishes (default 50; a fresh rdmq's commit path runs several times
-                           slower until its JIT has warmed, ~2000-3000 publishes here: give that many to see steady state)
+                           slower until its JIT has warmed, ~2000-3000 publishes here: give that many to see steady state);
+                           beside it, this machine's floor: 100000 round trips between two processes in native code
   --client-defaults        instead of the sweep: kcat, kafkajs, kafka-python, confluent-kafka, sarama (--client to choose) at their defaults,
                            acks=all, produce --bytes (default 200M) of --record-size records, then read them back; MB/s,
                            CPU per GB and the gateway's requests per phase; also against Kafka when --bootstrap is given.
@@ -469,6 +470,8 @@ async function runBreakdown(o: {
   json?: string;
   out?: string;
 }): Promise<void> {
+  process.stderr.write(`measuring this machine's round trip between two processes (${ROUND_TRIPS_DEFAULT} of them) ...\n`);
+  const floor = measureRoundTripFloor();
   const results: BreakdownResult[] = [];
   const measureOne = (control: string, layout?: Layout, brokerTraceFile?: string): Promise<BreakdownResult> =>
     measureBreakdown({ control, layout, brokerTraceFile, batchBytes: o.batchBytes, recordBytes: o.recordBytes, publishes: o.publishes, warmup: o.warmup });
@@ -490,16 +493,16 @@ async function runBreakdown(o: {
       }
     }
   }
-  process.stdout.write(breakdownTable(results) + '\n');
+  process.stdout.write(breakdownTable(results, false, floor) + '\n');
   const machine = describeMachine();
-  const json = JSON.stringify({ startedAt: new Date().toISOString(), machine, breakdown: results }, null, 2) + '\n';
+  const json = JSON.stringify({ startedAt: new Date().toISOString(), machine, roundTripFloor: floor, breakdown: results }, null, 2) + '\n';
   if (o.json) fs.writeFileSync(o.json, json);
   if (o.out) {
     fs.mkdirSync(o.out, { recursive: true });
     fs.writeFileSync(path.join(o.out, 'breakdown.json'), json);
     const plots = await drawBreakdown(o.out, results, [...STAGES.map((stage) => stage.name), 'commit round trip (broker unseen)']);
     const images = plots.map((file) => `![${path.basename(file)}](${path.basename(file)}.png)\n`).join('');
-    fs.writeFileSync(path.join(o.out, 'breakdown.md'), `# rdmq bench --breakdown\n\n${machineLine(machine)}\n\n${breakdownTable(results, true)}\n${images}`);
+    fs.writeFileSync(path.join(o.out, 'breakdown.md'), `# rdmq bench --breakdown\n\n${machineLine(machine)}\n\n${breakdownTable(results, true, floor)}\n${images}`);
     process.stdout.write(`results in ${o.out}: breakdown.json, breakdown.md, ${plots.map((f) => path.basename(f)).join(', ')} (.png, .svg)\n`);
   }
 }

@@ -15,6 +15,7 @@ import { decodeMarks, enablePublishTrace, markPublish, PublishMark, takePublishM
 import { Connection, Producer, Rdmq } from '../rdma-client';
 import { recordsShape } from './fastpath-target';
 import { Layout } from './layouts';
+import type { RoundTripFloor } from './limits';
 import { formatSize, renderTable } from './sizes';
 
 /** One stage: the time from mark `from` to mark `to` of a publish. */
@@ -210,8 +211,16 @@ export function brokerTraceSetup(): { file: string; env: NodeJS.ProcessEnv; remo
 
 const us = (v: number): string => (Number.isNaN(v) ? '-' : v >= 100 ? v.toFixed(0) : v.toFixed(1));
 
-/** One table: a row per stage, p50 / p99 / mean per layout. */
-export function breakdownTable(results: BreakdownResult[], markdown = false): string {
+/** The line under a breakdown's title: the machine's floor under each process a publish crosses. */
+export function roundTripFloorLine(f: RoundTripFloor): string {
+  return (
+    `This machine's floor, measured in the same run: one round trip between two processes (one byte each way on a Unix socket, blocking, native code, no event loop) ` +
+    `p50 ${us(f.p50Us)} / p99 ${us(f.p99Us)} / p99.9 ${us(f.p999Us)} / max ${us(f.maxUs)} µs, ${f.over2msCount} of ${f.count} over 2 ms; a publish crosses processes at least twice (the put, the commit).`
+  );
+}
+
+/** One table: a row per stage, p50 / p99 / mean per layout; with `floor`, the machine's round trip under the title. */
+export function breakdownTable(results: BreakdownResult[], markdown = false, floor?: RoundTripFloor): string {
   const names = [...new Set(results.flatMap((r) => r.stages.map((s) => s.name)))];
   const where = new Map(results.flatMap((r) => r.stages.map((s) => [s.name, s.where] as [string, string])));
   const label = (r: BreakdownResult): string => r.layout ?? 'given rdmq';
@@ -225,7 +234,9 @@ export function breakdownTable(results: BreakdownResult[], markdown = false): st
     }),
   ]);
   rows.push(['event-loop timer late by (bench process)', 'event loop', ...results.map((r) => `${r.eventLoopDelayUs.p50} / ${r.eventLoopDelayUs.p99} / max ${r.eventLoopDelayUs.max}`)]);
-  const title = results.map((r) => `${label(r)}: ${r.publishes} publishes of ${formatSize(r.batchBytes)} (${r.records} records${r.warmup !== undefined ? `, after ${r.warmup} untraced` : ''}), broker marks joined for ${r.joined}`).join('; ');
+  const title =
+    results.map((r) => `${label(r)}: ${r.publishes} publishes of ${formatSize(r.batchBytes)} (${r.records} records${r.warmup !== undefined ? `, after ${r.warmup} untraced` : ''}), broker marks joined for ${r.joined}`).join('; ') +
+    (floor ? `\n${markdown ? '\n' : ''}${roundTripFloorLine(floor)}` : '');
   if (!markdown) return `${title}\n${renderTable(header, rows)}`;
   return [`${title}\n`, `| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n') + '\n';
 }

@@ -11,6 +11,7 @@
 #include "file-lock.h"
 #include "peer-copy.h"
 #include "region.h"
+#include "round-trips.h"
 #include "transport.h"
 
 namespace rdmq {
@@ -81,6 +82,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("crc32cHardware", Napi::Boolean::New(env, Crc32cHasHardware()));
   exports.Set("keepFreedMemory", Napi::Function::New(env, KeepFreedMemory));
   exports.Set("releaseFreedMemory", Napi::Function::New(env, ReleaseFreedMemory));
+  exports.Set("measureRoundTrips", Napi::Function::New(env, MeasureRoundTrips));
   return exports;
 }
 
