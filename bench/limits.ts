@@ -49,7 +49,7 @@ export interface RoundTripFloor {
   over2msCount: number;
 }
 
-/** Round trips the breakdown's floor is taken from: ~2–3 s here, enough for a p99.9 of a thousand samples beyond it. */
+/** Round trips the breakdown's floor is taken from: ~2–3 s here, and 100 samples beyond its p99.9. */
 export const ROUND_TRIPS_DEFAULT = 100_000;
 
 /**
