@@ -26,7 +26,7 @@ export function seriesName(target: string, client: string, mode: string, layout?
 const LIMIT_NAMES = {
   memcpy: 'memcpy into the region (limit)',
   tcp: 'TCP loopback (limit)',
-  processCopy: 'one put: a copy between processes, CMA (limit)',
+  processCopy: 'one put: a copy between processes, CMA, one thread (limit)',
   kcatCeiling: 'kcat against a server that stores nothing (limit)',
   kafkajsCeiling: 'kafkajs reading from a server that serves from memory (limit)',
 } as const;
@@ -171,7 +171,7 @@ async function drawThroughput(dir: string, runs: Run[]): Promise<string[]> {
     for (const { p, label } of points) {
       const bounds: [string, number | undefined][] = [
         [LIMIT_NAMES.memcpy, p.target === 'fastpath' ? p.memcpyMBps : undefined],
-        // A put is one copy per batch; a consumer's gets take many batches in parts on several threads, which one copy does not bound.
+        // One put's copy, on one thread; a consumer's gets take many batches each, in parts, so the batch's copy says little about them.
         [LIMIT_NAMES.processCopy, side === 'producer' ? p.processCopyMBps?.put : undefined],
         [LIMIT_NAMES.tcp, p.target !== 'fastpath' ? p.tcpLoopbackMBps : undefined],
         [LIMIT_NAMES.kcatCeiling, side === 'producer' ? p.kcatCeilingMBps : p.kcatConsumeCeilingMBps],

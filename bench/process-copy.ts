@@ -3,10 +3,11 @@
 // every put and get of a client on its host (storage-node/data-service.ts).
 // A put is process_vm_readv from the client's buffer into the node's region,
 // a get process_vm_writev from the region into the client's buffer; each is
-// one thread's copy, like the memcpy limit beside it. On this kind of host,
-// the fast path can move payload no faster than this, and the node's CPU per
-// GB moved cannot fall below what these copies cost: with a NIC, neither
-// copy would use a CPU of the node at all.
+// one thread's copy, like the memcpy limit beside it (the node copies several
+// puts or parts of a get at once, on its pool's threads). On this kind of
+// host every byte moved costs the node's CPU at least one such copy, so its
+// CPU per GB cannot fall below 1 / this rate: with a NIC, neither copy would
+// use a CPU of the node at all.
 //
 // Sketch: the peer is a child of this process holding one buffer of
 // `sizeBytes`; puts and gets cycle through the slots of a prefaulted region
