@@ -39,6 +39,8 @@ describe('rdmq bench on a cluster of its own', () => {
         expect(p.netns).toBe(true);
         expect(p.records!.consumed).toBe(p.records!.produced);
       }
+      // Across namespaces the fast path moves bytes over TCP: no CMA copy stands beside it.
+      expect(fast.processCopyMBps).toBeUndefined();
       // The storage node is the first member, in the first namespace: every byte read came from it, over the veth.
       const storage = netnsSlot(0).address;
       const replicas = Object.keys(fast.readBytesByReplica ?? {});

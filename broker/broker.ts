@@ -155,12 +155,18 @@ export function partitionKey(topicId: number, partition: number): string {
   return `${topicId}:${partition}`;
 }
 
+/** A segment announcement that failed is tried again after this, doubling each time (250 ms, 0.5 s, ... 16 s: ~32 s in all). */
+const ANNOUNCE_RETRY_MS = 250;
+const ANNOUNCE_ATTEMPTS_MAX = 8;
+
 export class Broker {
   private readonly partitions = new Map<string, PartitionRuntime>();
   private leaseTimer: NodeJS.Timeout | undefined;
   private retentionTimer: NodeJS.Timeout | undefined;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
+  /** close() was called: nothing new is started (announcements are not tried again). */
+  private closing = false;
   private storageBootId = '';
   private storageReachable = true;
   private readonly stall: StallDetector;
@@ -201,6 +207,7 @@ export class Broker {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     if (this.retentionTimer) clearInterval(this.retentionTimer);
     if (this.probeTimer) clearInterval(this.probeTimer);
@@ -532,7 +539,7 @@ export class Broker {
         this.options.log?.(`${topicName}-${partition}: fenced offsets [${f.baseOffset}, ${f.endOffset}) of segment ${segmentId} skipped on an operator's command`);
       }
       const info = runtime.state.segmentInfo(segmentId);
-      if (info) this.options.onSegment?.(runtime, info);
+      if (info) this.announceSegment(runtime, info);
       return chosen;
     });
   }
@@ -562,7 +569,33 @@ export class Broker {
     if (this.storage instanceof ReplicatedStorage) await this.storage.persistReplicas(segment.segmentId);
     const info = toSegmentInfo(segment);
     runtime.state.addSegment(info);
-    this.options.onSegment?.(runtime, info);
+    this.announceSegment(runtime, info);
+  }
+
+  /**
+   * Tells the segment's readers (onSegment) without holding up the caller.
+   * Telling them takes a read key from the storage node, which fails while
+   * the node is unreachable: the announcement is tried again, further apart
+   * each time (ANNOUNCE_RETRY_MS doubling, ANNOUNCE_ATTEMPTS_MAX in all), so a
+   * reader still learns of a segment added while the node was away. After a
+   * node restart its readers subscribe afresh anyway. A failure never escapes
+   * as an unhandled rejection, which would end the broker's process.
+   */
+  private announceSegment(runtime: PartitionRuntime, segment: SegmentInfo, attempt = 1): void {
+    const announce = this.options.onSegment;
+    if (!announce) return;
+    Promise.resolve()
+      .then(() => announce(runtime, runtime.state.segmentInfo(segment.segmentId) ?? segment))
+      .catch((err: Error) => {
+        const what = `${runtime.topicName}-${runtime.partition}: segment ${segment.segmentId} not announced to its readers (attempt ${attempt} of ${ANNOUNCE_ATTEMPTS_MAX}): ${err.message}`;
+        if (this.closing || attempt >= ANNOUNCE_ATTEMPTS_MAX || !runtime.state.segmentInfo(segment.segmentId)) {
+          this.options.log?.(`${what}; given up`);
+          return;
+        }
+        this.options.log?.(`${what}; trying again`);
+        const timer = setTimeout(() => this.announceSegment(runtime, segment, attempt + 1), ANNOUNCE_RETRY_MS * 2 ** (attempt - 1));
+        timer.unref();
+      });
   }
 
   private async sealForRoll(runtime: PartitionRuntime, need: NeedSegment): Promise<void> {
