@@ -6,36 +6,24 @@
 // two processes (for one publish).
 import { fork } from 'child_process';
 import { Kafka, logLevel } from 'kafkajs';
-import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
-import { measureRoundTrips, Region } from '../addon';
+import { measureRoundTrips } from '../addon';
 import { startRole } from './cluster';
 import { Door, RunClock } from './door';
 import { ConsumptionLedger } from './ledger';
 import { KafkajsDoor } from './kafkajs-door';
 import { KcatDoor } from './kcat-door';
 import { LatencyRecorder } from './latency';
+import { copiesMBps, openScratchRegion } from './scratch-region';
 
 /** MB/s of Buffer.copy of `sizeBytes` chunks into a prefaulted region, for about `seconds`. */
 export function measureMemcpyMBps(sizeBytes: number, seconds = 0.5): number {
-  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
-  const dir = fs.mkdtempSync(path.join(base, 'rdmq-memcpy-'));
-  const regionBytes = Math.max(64 << 20, sizeBytes);
-  const region = Region.create(path.join(dir, 'region'), regionBytes);
+  const region = openScratchRegion('memcpy', sizeBytes);
   try {
-    region.prefault(0, regionBytes);
-    const view = region.bytes(0, regionBytes);
     const source = Buffer.alloc(sizeBytes, 0x5a);
-    const slots = Math.max(1, Math.floor(regionBytes / sizeBytes));
-    let copies = 0;
-    const start = process.hrtime.bigint();
-    const deadline = start + BigInt(Math.round(seconds * 1e9));
-    while (process.hrtime.bigint() < deadline) source.copy(view, (copies++ % slots) * sizeBytes);
-    return (copies * sizeBytes) / (Number(process.hrtime.bigint() - start) / 1e9) / 1e6;
+    return copiesMBps(seconds, sizeBytes, (k) => source.copy(region.slot(k)));
   } finally {
     region.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -10,16 +10,16 @@
 // use a CPU of the node at all.
 //
 // Sketch: the peer is a child of this process holding one buffer of
-// `sizeBytes`; puts and gets cycle through the slots of a prefaulted region
-// on /dev/shm, as the memcpy limit does, for about `seconds` each. Each
+// `sizeBytes`; puts and gets cycle through the slots of the same kind of
+// scratch region as the memcpy limit (scratch-region.ts), for about
+// `seconds` each. Each
 // direction is checked once afterwards (the bytes that arrived are the bytes
 // sent), so a copy that silently did nothing cannot pass for a fast one.
 import { fork } from 'child_process';
-import * as fs from 'fs';
 import * as net from 'net';
-import * as os from 'os';
 import * as path from 'path';
-import { acceptedSocketFd, crc32c, PeerProcess, Region } from '../addon';
+import { acceptedSocketFd, crc32c, PeerProcess } from '../addon';
+import { copiesMBps, openScratchRegion } from './scratch-region';
 
 /** MB/s of one CMA copy between two processes: into a region (a put) and out of it (a get). */
 export interface ProcessCopyMBps {
@@ -35,18 +35,13 @@ export function fillPattern(bytes: Uint8Array, seed: number): void {
 }
 
 export async function measureProcessCopyMBps(sizeBytes: number, seconds = 0.5): Promise<ProcessCopyMBps> {
-  const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
-  const dir = fs.mkdtempSync(path.join(base, 'rdmq-cma-'));
-  const regionBytes = Math.max(64 << 20, sizeBytes);
-  const region = Region.create(path.join(dir, 'region'), regionBytes);
+  const region = openScratchRegion('cma', sizeBytes);
   const server = net.createServer();
   let child: ReturnType<typeof fork> | undefined;
   let peer: PeerProcess | undefined;
   let socket: net.Socket | undefined;
   try {
-    region.prefault(0, regionBytes);
-    const view = region.bytes(0, regionBytes);
-    const socketPath = path.join(dir, 'peer.sock');
+    const socketPath = path.join(region.dir, 'peer.sock');
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(socketPath, resolve));
     const seed = 1 + Math.floor(Math.random() * 250);
     const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
@@ -56,20 +51,18 @@ export async function measureProcessCopyMBps(sizeBytes: number, seconds = 0.5): 
     const answers = answerReader(socket);
     const address = (await Promise.race([answers.next(8), exited])).readBigUInt64BE(0);
     peer = new PeerProcess(acceptedSocketFd(socket));
-    const slots = Math.max(1, Math.floor(regionBytes / sizeBytes));
-    const slot = (k: number): Buffer => view.subarray((k % slots) * sizeBytes, (k % slots) * sizeBytes + sizeBytes);
 
-    const put = timedCopies(seconds, sizeBytes, (k) => peer!.readInto(slot(k), address));
+    const put = copiesMBps(seconds, sizeBytes, (k) => peer!.readInto(region.slot(k), address));
     const expected = Buffer.allocUnsafe(sizeBytes);
     fillPattern(expected, seed);
-    if (!slot(0).equals(expected)) throw new Error(`CMA copies from the peer did not bring its bytes (${sizeBytes} B)`);
+    if (!region.slot(0).equals(expected)) throw new Error(`CMA copies from the peer did not bring its bytes (${sizeBytes} B)`);
 
-    const get = timedCopies(seconds, sizeBytes, (k) => peer!.writeFrom(slot(k), address));
-    fillPattern(slot(0), seed + 1);
-    peer.writeFrom(slot(0), address);
+    const get = copiesMBps(seconds, sizeBytes, (k) => peer!.writeFrom(region.slot(k), address));
+    fillPattern(region.slot(0), seed + 1);
+    peer.writeFrom(region.slot(0), address);
     socket.write(Buffer.from([1]));
     const peerCrc = (await Promise.race([answers.next(4), exited])).readUInt32BE(0);
-    if (peerCrc !== crc32c(slot(0))) throw new Error(`CMA copies into the peer did not land there (${sizeBytes} B)`);
+    if (peerCrc !== crc32c(region.slot(0))) throw new Error(`CMA copies into the peer did not land there (${sizeBytes} B)`);
     return { put, get };
   } finally {
     peer?.close();
@@ -77,17 +70,7 @@ export async function measureProcessCopyMBps(sizeBytes: number, seconds = 0.5): 
     child?.kill();
     server.close();
     region.close();
-    fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** MB/s of `copy(k)` for k = 0, 1, ... for about `seconds`, each moving `sizeBytes`. */
-function timedCopies(seconds: number, sizeBytes: number, copy: (k: number) => void): number {
-  let copies = 0;
-  const start = process.hrtime.bigint();
-  const deadline = start + BigInt(Math.round(seconds * 1e9));
-  while (process.hrtime.bigint() < deadline) copy(copies++);
-  return (copies * sizeBytes) / (Number(process.hrtime.bigint() - start) / 1e9) / 1e6;
 }
 
 /** The peer's answers, read as fixed-size messages in order. */
